@@ -1,0 +1,203 @@
+"""Checked graph → stats: parameters, buffers, MACs, activation memory, receptive fields, and the
+`expect` lines. Loops over nodes and asks each node's op; no op is special-cased here."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from netdsl import syntax as s
+from netdsl.build import evaluate
+from netdsl.diagnostics import Diagnostic, NetdslError, error, warning
+from netdsl.ir import Graph, InputOp, Node
+from netdsl.ops.base import Window
+
+BYTES_PER_ELEMENT = 4  # float32
+
+
+@dataclass(frozen=True, slots=True)
+class RF:
+    """Receptive field on the input, per spatial axis: size (pixels), jump (effective stride,
+    input pixels between neighbouring outputs) and start (input coordinate of the first output's
+    centre, pixel centres at 0.5, 1.5, ...)."""
+
+    size: tuple[float, ...]
+    jump: tuple[float, ...]
+    start: tuple[float, ...]
+    is_global: bool = False
+
+
+@dataclass(slots=True)
+class LayerStats:
+    name: str
+    op: str
+    shape: tuple[Any, ...]
+    params: int
+    buffers: int
+    macs: int
+    activation_bytes: int  # the output at batch 1
+    rf: RF | None
+    param_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    buffer_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Stats:
+    layers: list[LayerStats]
+    params: int
+    buffers: int
+    macs: int
+    peak_bytes: int  # peak live activations at batch 1, in a topological schedule
+    warnings: list[Diagnostic]
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    def by_name(self) -> dict[str, LayerStats]:
+        return {layer.name: layer for layer in self.layers}
+
+    def tensors(self) -> dict[str, tuple[int, ...]]:
+        """Every parameter and buffer: `layer.suffix` -> shape, in graph order (a state_dict)."""
+        out: dict[str, tuple[int, ...]] = {}
+        for layer in self.layers:
+            for suffix, shape in (*layer.param_shapes.items(), *layer.buffer_shapes.items()):
+                out[f"{layer.name}.{suffix}"] = shape
+        return out
+
+
+def analyze(graph: Graph) -> Stats:
+    """Counts and receptive fields for every node, and the peak activation memory."""
+    layers: list[LayerStats] = []
+    rfs: dict[str, RF | None] = {}
+    warnings: list[Diagnostic] = []
+    for node in graph.nodes():
+        xs = [graph.node(i).shape for i in node.inputs]
+        y = node.shape
+        assert y is not None and all(x is not None for x in xs)
+        pshapes = node.op.param_shapes(*xs) if xs else {}
+        bshapes = node.op.buffer_shapes(*xs) if xs else {}
+        rf = _receptive_field(node, [rfs[i] for i in node.inputs], xs, warnings)
+        rfs[node.name] = rf
+        layers.append(LayerStats(
+            node.name, node.op.name, tuple(y),
+            sum(math.prod(v) for v in pshapes.values()),
+            sum(math.prod(v) for v in bshapes.values()),
+            node.op.mac_count(y, *xs) if xs else 0,
+            math.prod(int(d) for d in y[1:]) * BYTES_PER_ELEMENT, rf, pshapes, bshapes))
+    return Stats(layers, sum(lay.params for lay in layers), sum(lay.buffers for lay in layers),
+                 sum(lay.macs for lay in layers), _peak_bytes(graph, layers), warnings)
+
+
+def _peak_bytes(graph: Graph, layers: list[LayerStats]) -> int:
+    """Walk the nodes in order; a tensor lives from its producer until its last consumer ran
+    (outputs until the end). The peak is the largest sum of live tensors at any step."""
+    size = {lay.name: lay.activation_bytes for lay in layers}
+    order = [n.name for n in graph.nodes()]
+    last_use = {name: i for i, name in enumerate(order)}
+    for i, node in enumerate(graph.nodes()):
+        for src in node.inputs:
+            last_use[src] = max(last_use[src], i)
+    for out in graph.outputs.values():
+        last_use[out] = len(order)
+    live, peak = 0, 0
+    dying: dict[int, list[str]] = {}
+    for name, i in last_use.items():
+        dying.setdefault(i, []).append(name)
+    for i, name in enumerate(order):
+        live += size[name]
+        peak = max(peak, live)
+        for dead in dying.get(i, []):
+            live -= size[dead]
+    return peak
+
+
+def _receptive_field(node: Node, ins: list[RF | None], xs: list[Any],
+                     warnings: list[Diagnostic]) -> RF | None:
+    """The standard recurrence (Araujo et al., Distill 2019), per spatial axis:
+    size += (k - 1) * dilation * jump_in; jump *= stride; start += ((k - 1) * dilation / 2 - pad) * jump_in.
+    Upsampling divides the jump by the scale; a global window sees the whole input. Where
+    branches join, the largest field is kept, and differing jumps or centres get a warning."""
+    if isinstance(node.op, InputOp):
+        n = len(node.shape or ()) - 2
+        return RF((1.0,) * n, (1.0,) * n, (0.5,) * n) if n > 0 else None
+    known = [r for r in ins if r is not None]
+    if not known:
+        return None
+    base = _join(node, known, warnings)
+    win: Window = node.op.window(*xs)
+    if win.kind == "pointwise" or len(win.kernel) != len(base.size):
+        return base if win.kind != "global" else RF(base.size, base.jump, base.start, True)
+    if win.kind == "global" or base.is_global:
+        return RF(base.size, base.jump, base.start, True)
+    size, jump, start = [], [], []
+    for i in range(len(base.size)):
+        k, st, d, pb = win.kernel[i], win.stride[i], win.dilation[i], win.pad_begin[i]
+        r, j, s0 = base.size[i], base.jump[i], base.start[i]
+        if win.kind == "upsample":
+            sc = win.scale[i]
+            # each output reads ceil(k / scale) neighbouring inputs
+            size.append(r + (math.ceil(k / sc) - 1) * j)
+            jump.append(j / sc)
+            start.append(s0 + j * (0.5 / sc - 0.5) - pb * j / sc)
+        else:
+            size.append(r + (k - 1) * d * j)
+            jump.append(j * st)
+            start.append(s0 + ((k - 1) * d / 2 - pb) * j)
+    return RF(tuple(size), tuple(jump), tuple(start))
+
+
+def _join(node: Node, rfs: list[RF], warnings: list[Diagnostic]) -> RF:
+    if len(rfs) == 1:
+        return rfs[0]
+    first = rfs[0]
+    if any(r.is_global for r in rfs):
+        return RF(first.size, first.jump, first.start, True)
+    same_rank = all(len(r.size) == len(first.size) for r in rfs)
+    if same_rank and any(r.jump != first.jump or r.start != first.start for r in rfs):
+        warnings.append(warning(
+            "W301", f"{node.op.name} `{node.name}` joins branches whose receptive fields are "
+            f"misaligned: jumps {[list(r.jump) for r in rfs]}, centres "
+            f"{[list(r.start) for r in rfs]}", node.span,
+            hints=["the largest field is reported; crop or pad one branch to align them"]))
+    if not same_rank:
+        return first
+    size = tuple(max(r.size[i] for r in rfs) for i in range(len(first.size)))
+    return RF(size, first.jump, first.start)
+
+
+# ---------------------------------------------------------------------------------- expectations
+
+def check_expectations(graph: Graph, stats: Stats) -> None:
+    """Evaluate every `expect` line with params, buffers, macs, flops, memory (peak activation
+    bytes at batch 1) and layers (count) in scope; raise E305 for each that does not hold."""
+    bound = {"params": stats.params, "buffers": stats.buffers, "macs": stats.macs,
+             "flops": stats.flops, "memory": stats.peak_bytes, "layers": len(stats.layers)}
+    diags: list[Diagnostic] = []
+    for ex in graph.expectations:
+        env = {**ex.env, **bound}
+        try:
+            ok = evaluate(ex.expr, env, graph.source)
+        except NetdslError as e:
+            diags.extend(e.diagnostics)
+            continue
+        if ok is True:
+            continue
+        if isinstance(ex.expr, s.Compare) and len(ex.expr.operands) == 2:
+            lhs, rhs = (evaluate(o, env, graph.source) for o in ex.expr.operands)
+            msg = (f"expectation failed: {_src(ex.expr.operands[0])} is {_fmt(lhs)}, expected "
+                   f"{ex.expr.ops[0]} {_fmt(rhs)}")
+        else:
+            msg = f"expectation failed: `{_src(ex.expr)}` is {ok!r}"
+        diags.append(error("E305", msg, ex.expr.span, "does not hold"))
+    if diags:
+        raise NetdslError(diags)
+
+
+def _src(e: Any) -> str:
+    return e.span.text() or "value"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else repr(v)

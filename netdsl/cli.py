@@ -1,0 +1,328 @@
+"""The command line: check | list | summary | explain | compile | run. Prints diagnostics, sets the
+exit code (0 ok, 1 the input has errors, 2 usage errors, 3 internal errors). Heavy modules (onnx,
+onnxruntime) are imported only by the commands that need them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from netdsl import __version__
+from netdsl.diagnostics import Diagnostic, NetdslError, render, to_dict
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Usage(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2 by itself; keep one exit path
+        raise _Usage(f"{self.prog}: {message}")
+
+
+def _color(stream: Any) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
+
+
+def _emit(diags: Sequence[Diagnostic], fmt: str = "text") -> None:
+    if fmt == "json":
+        print(json.dumps([to_dict(d) for d in diags], indent=2))
+        return
+    for d in diags:
+        print(render(d, color=_color(sys.stderr)) + "\n", file=sys.stderr)
+
+
+def _parse_value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for conv in (int, float):
+        try:
+            return conv(text.replace("_", ""))
+        except ValueError:
+            pass
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass
+    return text
+
+
+def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p in pairs or ():
+        if "=" not in p or not p.split("=", 1)[0].strip():
+            raise _Usage(f"--set takes NAME=VALUE, not {p!r}")
+        k, v = p.split("=", 1)
+        out[k.strip()] = _parse_value(v)
+    return out
+
+
+# ------------------------------------------------------------------------------------ commands
+
+def cmd_check(a: argparse.Namespace) -> int:
+    from netdsl.pipeline import check_source, network_names, source_of
+    failed = False
+    all_diags: list[Diagnostic] = []
+    for path in a.files:
+        try:
+            source = source_of(Path(path))
+            names = [a.network] if a.network else network_names(source)
+            if not names:
+                check_source(source, None, _params(a.set))  # raises "defines no network"
+            for name in names:
+                checked = check_source(source, name, _params(a.set))
+                all_diags.extend(checked.stats.warnings)
+                if a.format == "text":
+                    _emit(checked.stats.warnings)
+                    if not a.quiet:
+                        print(f"{path}: {name}: ok ({checked.stats.params:,} params, "
+                              f"{_si(checked.stats.macs)} MACs)")
+        except NetdslError as e:
+            failed = True
+            all_diags.extend(e.diagnostics)
+            if a.format == "text":
+                _emit(e.diagnostics)
+    if a.format == "json":
+        _emit(all_diags, "json")
+    return EXIT_ERRORS if failed else EXIT_OK
+
+
+def cmd_list(a: argparse.Namespace) -> int:
+    from netdsl.build import load_module
+    from netdsl.pipeline import source_of
+    from netdsl import syntax as s
+    module, ns = load_module(source_of(Path(a.file)))
+    for item in module.items:
+        if isinstance(item, s.Network):
+            print(f"network {item.name.id}({_param_list(item.params)})")
+        elif isinstance(item, s.NetworkAlias):
+            print(f"network {item.name.id} = {item.target.id}"
+                  f"({', '.join(k.span.text() for k in item.kwargs)})")
+        elif isinstance(item, s.Block):
+            print(f"block {item.name.id}({_param_list(item.params)})")
+    return EXIT_OK
+
+
+def _param_list(params: Sequence[Any]) -> str:
+    return ", ".join(p.name.id + (f" = {p.default.span.text()}" if p.default else "")
+                     for p in params)
+
+
+def cmd_summary(a: argparse.Namespace) -> int:
+    from netdsl.pipeline import check_source, source_of
+    from netdsl.report import summary
+    checked = check_source(source_of(Path(a.file)), a.network, _params(a.set))
+    _emit(checked.stats.warnings)
+    print(summary(checked.graph, checked.stats, a.format, a.depth))
+    return EXIT_OK
+
+
+def cmd_explain(a: argparse.Namespace) -> int:
+    from netdsl.pipeline import check_source, source_of
+    from netdsl.report import explain
+    checked = check_source(source_of(Path(a.file)), a.network, _params(a.set))
+    print(explain(checked.graph, checked.stats, a.layer))
+    return EXIT_OK
+
+
+def cmd_compile(a: argparse.Namespace) -> int:
+    from netdsl import export
+    from netdsl import weights as wmod
+    from netdsl.pipeline import compile_source, source_of
+    out = Path(a.output)
+    src = Path(a.file)
+    if out.resolve() == src.resolve():
+        raise NetdslError([_err("E402", f"{out} is the input file; choose another output")])
+    weights = wmod.read(a.weights) if a.weights else None
+    checked, model = compile_source(source_of(src), a.network, _params(a.set), opset=a.opset,
+                                    batch=a.batch, seed=a.seed, init=a.init, weights=weights,
+                                    weights_path=a.weights or "weights")
+    export.save(model, out)
+    print(f"{out}: {checked.graph.name}, opset {model.opset_import[0].version}, "
+          f"{checked.stats.params:,} params, {len(model.graph.node)} ONNX nodes")
+    return EXIT_OK
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    import numpy as np
+
+    from netdsl import export, runtime
+    from netdsl.pipeline import compile_source, source_of
+    path = Path(a.model)
+    if path.suffix == ".net":
+        _, model = compile_source(source_of(path), a.network, _params(a.set), batch=None,
+                                  seed=a.seed)
+    else:
+        model = export.load(path)
+    if a.provider == "auto" and "CUDAExecutionProvider" not in _available():
+        runtime.note("CUDA is not available; running on the CPU")
+    session = runtime.Session(model, a.provider)
+    if a.input:
+        feeds = {}
+        for spec in a.input:
+            if "=" not in spec:
+                raise _Usage(f"--input takes NAME=FILE.npy, not {spec!r}")
+            name, file = spec.split("=", 1)
+            try:
+                feeds[name] = np.load(file, allow_pickle=False)
+            except (OSError, ValueError) as e:
+                raise NetdslError([_err("E404", f"cannot read {file}: {e}")]) from None
+    elif a.random:
+        feeds = runtime.random_inputs(session.inputs, a.batch, a.seed)
+    else:
+        raise _Usage("give --input NAME=FILE.npy or --random")
+    outputs = session.run(feeds)
+    print(f"provider: {session.providers[0]}")
+    for name, arr in outputs.items():
+        print(f"{name}: shape {list(arr.shape)}, mean {arr.mean():.6g}, std {arr.std():.6g}, "
+              f"min {arr.min():.6g}, max {arr.max():.6g}")
+        if a.top and arr.ndim == 2:
+            probs = arr if _is_distribution(arr) else _softmax(arr)
+            for b in range(arr.shape[0]):
+                top = np.argsort(-probs[b], kind="stable")[:a.top]
+                print(f"  [{b}] top-{len(top)}: " + ", ".join(
+                    f"{i} ({probs[b, i]:.4f})" for i in top))
+    if a.save:
+        d = Path(a.save)
+        d.mkdir(parents=True, exist_ok=True)
+        for name, arr in outputs.items():
+            np.save(d / f"{name}.npy", arr)
+        print(f"saved {len(outputs)} output(s) to {d}")
+    return EXIT_OK
+
+
+def _available() -> list[str]:
+    import onnxruntime as ort
+    return list(ort.get_available_providers())
+
+
+def _is_distribution(arr: Any) -> bool:
+    import numpy as np
+    return bool(np.all(arr >= 0) and np.allclose(arr.sum(axis=1), 1.0, atol=1e-3))
+
+
+def _softmax(arr: Any) -> Any:
+    import numpy as np
+    e = np.exp(arr - arr.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _err(code: str, message: str) -> Diagnostic:
+    from netdsl.diagnostics import error
+    return error(code, message)
+
+
+def _si(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return str(int(n))
+
+
+# ------------------------------------------------------------------------------------- parsing
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="netdsl", description="Check, measure, compile and run .net architectures.")
+    p.add_argument("--version", action="version", version=f"netdsl {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def net_opts(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--network", help="which network of the file")
+        q.add_argument("--set", action="append", metavar="NAME=VALUE",
+                       help="override a network parameter (repeatable)")
+
+    q = sub.add_parser("check", help="parse, check shapes and expectations; exit 1 on errors")
+    q.add_argument("files", nargs="+", metavar="FILE")
+    net_opts(q)
+    q.add_argument("--format", choices=("text", "json"), default="text")
+    q.add_argument("-q", "--quiet", action="store_true", help="print only diagnostics")
+    q.set_defaults(func=cmd_check)
+
+    q = sub.add_parser("list", help="the networks and blocks a file defines")
+    q.add_argument("file", metavar="FILE")
+    q.set_defaults(func=cmd_list)
+
+    q = sub.add_parser("summary", help="per layer: shape, params, MACs, receptive field")
+    q.add_argument("file", metavar="FILE")
+    net_opts(q)
+    q.add_argument("--depth", type=int, default=None, help="collapse below this name depth")
+    q.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    q.set_defaults(func=cmd_summary)
+
+    q = sub.add_parser("explain", help="the lecture's arithmetic for one layer")
+    q.add_argument("file", metavar="FILE")
+    q.add_argument("layer", metavar="LAYER")
+    net_opts(q)
+    q.set_defaults(func=cmd_explain)
+
+    q = sub.add_parser("compile", help="lower to an .onnx file")
+    q.add_argument("file", metavar="FILE")
+    net_opts(q)
+    q.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
+    q.add_argument("--opset", type=int, default=None)
+    q.add_argument("--batch", type=int, default=None, help="fix the batch size (default: N)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--init", choices=("he", "xavier"), default=None)
+    q.add_argument("--weights", metavar="FILE", help=".npz or .safetensors, by parameter name")
+    q.set_defaults(func=cmd_compile)
+
+    q = sub.add_parser("run", help="run a .net or .onnx model on onnxruntime")
+    q.add_argument("model", metavar="MODEL")
+    net_opts(q)
+    q.add_argument("--input", action="append", metavar="NAME=FILE.npy")
+    q.add_argument("--random", action="store_true", help="random normal inputs")
+    q.add_argument("--batch", type=int, default=1)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
+    q.add_argument("--top", type=int, default=0, metavar="K")
+    q.add_argument("--save", metavar="DIR", help="save outputs as .npy")
+    q.set_defaults(func=cmd_run)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        a = parser.parse_args(argv)
+        if not getattr(a, "command", None):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        for name in ("file", "model"):
+            path = getattr(a, name, None)
+            if path is not None and a.command != "run" and not Path(path).exists():
+                raise _Usage(f"{path}: no such file")
+        if a.command == "check":
+            missing = [f for f in a.files if not Path(f).exists()]
+            if missing:
+                raise _Usage(f"{missing[0]}: no such file")
+        return int(a.func(a))
+    except _Usage as e:
+        print(f"{e}\nusage: see `netdsl --help`", file=sys.stderr)
+        return EXIT_USAGE
+    except NetdslError as e:
+        _emit(e.diagnostics)
+        return EXIT_ERRORS
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception:  # noqa: BLE001 - a bug in netdsl, not the user's mistake
+        traceback.print_exc()
+        print("netdsl: internal error, please report it with the input that caused it",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

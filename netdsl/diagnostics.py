@@ -1,0 +1,167 @@
+"""Diagnostics: the one error type for a user's mistakes, its codes, and its renderings."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from netdsl.source import Span
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+# Every diagnostic code, listed once: code -> (slug, one-line meaning). docs/errors.md is generated
+# from this table (`python -m netdsl.docs`), and a test keeps the two in step.
+CODES: dict[str, tuple[str, str]] = {
+    "E001": ("file", "a file cannot be read: missing, a directory, unreadable or not UTF-8 text"),
+    "E101": ("syntax", "the text does not follow the grammar"),
+    "E102": ("too-deep", "the program nests deeper than the parser allows"),
+    "E201": ("undefined-name", "a name is used that nothing defines"),
+    "E202": ("unknown-op", "a call names neither an operator nor a block"),
+    "E203": ("unknown-argument", "a keyword the operator or block does not take"),
+    "E204": ("missing-argument", "a required argument is not given"),
+    "E205": ("argument-type", "an argument has the wrong type (a tensor where a number is expected...)"),
+    "E206": ("argument-value", "an argument is out of range (kernel 0, negative stride, unknown mode)"),
+    "E207": ("too-many-arguments", "more positional arguments than the operator or block takes"),
+    "E208": ("duplicate-argument", "the same argument is given twice"),
+    "E209": ("recursion", "a block calls itself, directly or through others"),
+    "E210": ("import", "a `use` names a file that cannot be read, or imports form a cycle"),
+    "E211": ("duplicate-name", "two layers or definitions get the same name"),
+    "E212": ("type", "an operation on values of the wrong kind (a tensor in arithmetic, ...)"),
+    "E213": ("no-network", "the file defines no network, or not the one asked for"),
+    "E214": ("bad-parameter", "a network parameter set from outside (--set) is unknown or malformed"),
+    "E215": ("limit", "a repetition, loop or graph exceeds netdsl's size limits"),
+    "E216": ("no-output", "a network declares no output, or a block returns nothing"),
+    "E217": ("bad-input", "an input declaration has an invalid shape"),
+    "E301": ("shape", "a layer cannot accept the shape it is given"),
+    "E302": ("fractional-size", "a stride does not tile its input: the output size is not whole"),
+    "E303": ("shape-mismatch", "two tensors that must agree in shape do not (add, concat, ...)"),
+    "E304": ("annotation", "a shape annotation disagrees with the inferred shape"),
+    "E305": ("expectation", "an `expect` line does not hold"),
+    "W301": ("receptive-field", "a join whose branches disagree in jump or centre offset"),
+    "E401": ("weights", "a weight file is missing, corrupt, or disagrees in names or shapes"),
+    "E402": ("output-path", "an output path cannot be written"),
+    "E403": ("model", "a model file cannot be read or run"),
+    "E404": ("runtime-input", "an input array has the wrong shape or dtype"),
+    "E405": ("provider", "the execution provider asked for is not available"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    span: Span
+    message: str = ""
+    primary: bool = True  # ^^^ under primary, --- under secondary
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str  # a key of CODES
+    message: str  # must make sense without the labels
+    labels: tuple[Label, ...] = ()
+    hints: tuple[str, ...] = ()
+    severity: Severity = Severity.ERROR
+    notes: tuple[str, ...] = ()  # e.g. "in block `bottleneck` called from zoo/resnet.net:30:5"
+
+    def __post_init__(self) -> None:
+        assert self.code in CODES, f"unlisted diagnostic code {self.code}"
+
+    @property
+    def slug(self) -> str:
+        return CODES[self.code][0]
+
+    @property
+    def primary(self) -> Label | None:
+        return next((lb for lb in self.labels if lb.primary), None)
+
+    def location(self) -> tuple[str, int, int] | None:
+        lb = self.primary
+        if lb is None or lb.span.source is None:
+            return None
+        line, col = lb.span.source.line_col(lb.span.start)
+        return lb.span.source.path, line, col
+
+
+class NetdslError(Exception):
+    """The user's program or input is wrong. Carries every diagnostic the failing stage found."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]):
+        self.diagnostics = tuple(diagnostics)
+        assert self.diagnostics, "NetdslError needs at least one diagnostic"
+        super().__init__(render_all(self.diagnostics, color=False))
+
+
+def error(code: str, message: str, span: Span | None = None, label: str = "",
+          hints: Iterable[str] = (), secondary: Iterable[tuple[Span, str]] = (),
+          notes: Iterable[str] = ()) -> Diagnostic:
+    """Shorthand for the common case: one primary span, optional secondary spans and hints."""
+    labels = [Label(span, label)] if span is not None else []
+    labels += [Label(s, m, primary=False) for s, m in secondary if s is not None]
+    return Diagnostic(code, message, tuple(labels), tuple(h for h in hints if h), notes=tuple(notes))
+
+
+def warning(code: str, message: str, span: Span | None = None, label: str = "",
+            hints: Iterable[str] = ()) -> Diagnostic:
+    d = error(code, message, span, label, hints)
+    return Diagnostic(d.code, d.message, d.labels, d.hints, Severity.WARNING)
+
+
+# ---------------------------------------------------------------------------------------- rendering
+
+def render(d: Diagnostic, color: bool = False) -> str:
+    """Render one diagnostic as text: `file:line:col: error[E301]: message`, source, carets, hints."""
+    def paint(s: str, code: str) -> str:
+        return f"\x1b[{code}m{s}\x1b[0m" if color else s
+
+    sev = paint(d.severity.value, "1;31" if d.severity is Severity.ERROR else "1;33")
+    loc = d.location()
+    head = f"{loc[0]}:{loc[1]}:{loc[2]}: " if loc else ""
+    out = [f"{head}{sev}[{d.code}]: {d.message}"]
+    labelled = [lb for lb in d.labels if lb.span.source is not None]
+    if labelled:
+        lines = sorted({lb.span.source.line_col(lb.span.start)[0] for lb in labelled})
+        width = len(str(lines[-1]))
+        out.append(f"{' ' * width} |")
+        for lb in sorted(labelled, key=lambda lb: (lb.span.start, not lb.primary)):
+            src = lb.span.source
+            line, col = src.line_col(lb.span.start)
+            text = src.line_text(line)
+            end_line, end_col = src.line_col(max(lb.span.start, lb.span.end - 1))
+            n = (end_col - col + 1) if end_line == line else max(1, len(text) - col + 1)
+            mark = ("^" if lb.primary else "-") * max(1, n)
+            out.append(f"{line:>{width}} | {text}")
+            out.append(f"{' ' * width} | {' ' * (col - 1)}{paint(mark, '1;31' if lb.primary else '1;34')}"
+                       + (f" {lb.message}" if lb.message else ""))
+        out.append(f"{' ' * width} |")
+    for note in d.notes:
+        out.append(f"  = note: {note}")
+    for hint in d.hints:
+        out.append(f"  = hint: {hint}")
+    return "\n".join(out)
+
+
+def render_all(ds: Iterable[Diagnostic], color: bool = False) -> str:
+    return "\n\n".join(render(d, color) for d in ds)
+
+
+def to_dict(d: Diagnostic) -> dict[str, object]:
+    """A stable JSON-able form, for `--format json` and for tools (editors, CI annotations)."""
+    loc = d.location()
+    return {
+        "code": d.code, "slug": d.slug, "severity": d.severity.value, "message": d.message,
+        "file": loc[0] if loc else None, "line": loc[1] if loc else None,
+        "column": loc[2] if loc else None,
+        "labels": [{"start": lb.span.start, "end": lb.span.end, "message": lb.message,
+                    "primary": lb.primary} for lb in d.labels],
+        "hints": list(d.hints), "notes": list(d.notes),
+    }
+
+
+def render_json(ds: Iterable[Diagnostic]) -> str:
+    return json.dumps([to_dict(d) for d in ds], indent=2)

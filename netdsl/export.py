@@ -1,0 +1,251 @@
+"""Checked graph → onnx.ModelProto. The only module that imports onnx: it implements the Emitter
+that each op's to_onnx writes through, initialises weights, and saves models atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from netdsl import __version__
+from netdsl.diagnostics import NetdslError, error
+from netdsl.ir import Graph, InputOp, Node
+from netdsl.ops.base import Value
+
+MIN_OPSET = 17
+# The newest default opset onnxruntime supports, by its minor version (its release notes).
+_ORT_MAX_OPSET = {17: 20, 18: 21, 19: 21, 20: 21, 21: 22, 22: 22, 23: 23}
+EXTERNAL_DATA_BYTES = 2 * 1024**3  # protobuf's limit: larger weights go to a side file
+
+
+def default_opset() -> int:
+    """The newest opset that both the installed onnx and onnxruntime support (at least 17)."""
+    from importlib.metadata import PackageNotFoundError, version
+    newest = onnx.defs.onnx_opset_version()
+    try:
+        minor = int(version("onnxruntime").split(".")[1])
+    except (PackageNotFoundError, ValueError, IndexError):
+        return max(MIN_OPSET, min(newest, 21))
+    ort = _ORT_MAX_OPSET.get(minor, max(_ORT_MAX_OPSET.values()) if minor > 23 else MIN_OPSET)
+    if minor > 23:
+        ort = newest  # newer than this table: trust onnx's own newest (tested in CI)
+    return max(MIN_OPSET, min(newest, ort))
+
+
+def _ir_version(opset: int) -> int:
+    # IR version that goes with the opset (onnx.helper.VERSION_TABLE), capped at what onnx knows.
+    for row in reversed(helper.VERSION_TABLE):
+        if row[2] == opset:
+            return int(row[1])
+    return int(onnx.IR_VERSION)
+
+
+class _Emitter:
+    """Collects the NodeProtos and initializers of one layer."""
+
+    def __init__(self, exporter: _Exporter, node: Node):
+        self.x = exporter
+        self.layer = node.name
+        self.nodes: list[onnx.NodeProto] = []
+        self.doc = _doc(node)
+
+    @property
+    def opset(self) -> int:
+        return self.x.opset
+
+    def node(self, op_type: str, inputs: Sequence[str], **attrs: Any) -> str:
+        k = len(self.nodes)
+        out = f"{self.layer}/{op_type}_{k}"
+        name = self.layer if k == 0 else f"{self.layer}/{k}"
+        n = helper.make_node(op_type, list(inputs), [out], name=name, doc_string=self.doc, **attrs)
+        self.nodes.append(n)
+        return out
+
+    def weight(self, suffix: str, shape: Sequence[int], init: str, values: Any = None) -> str:
+        name = f"{self.layer}.{suffix}"
+        self.x.add_initializer(name, self.x.weight_value(name, tuple(shape), init, values))
+        return name
+
+    def const(self, values: Any, dtype: str = "int64") -> str:
+        name = f"{self.layer}/const_{len(self.x.initializers)}"
+        self.x.add_initializer(name, np.asarray(values, dtype=dtype))
+        return name
+
+
+class _Exporter:
+    def __init__(self, graph: Graph, opset: int, seed: int, init: str,
+                 weights: Mapping[str, np.ndarray] | None):
+        self.graph, self.opset, self.seed, self.init = graph, opset, seed, init
+        self.weights = weights
+        self.initializers: list[onnx.TensorProto] = []
+
+    def add_initializer(self, name: str, array: np.ndarray) -> None:
+        self.initializers.append(numpy_helper.from_array(array, name))
+
+    def weight_value(self, name: str, shape: tuple[int, ...], init: str, values: Any) -> np.ndarray:
+        if self.weights is not None and name in self.weights:
+            return np.ascontiguousarray(self.weights[name], dtype=np.float32)
+        if init == "zeros":
+            return np.zeros(shape, np.float32)
+        if init == "ones":
+            return np.ones(shape, np.float32)
+        if init == "fixed":
+            return np.broadcast_to(np.asarray(values, np.float32), shape).copy()
+        receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+        fan_in, fan_out = shape[1] * receptive, shape[0] * receptive
+        # NOTE: one generator per tensor, seeded by its name: changing one layer leaves the
+        # others' weights as they were.
+        rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
+        if self.init == "xavier":
+            std = float(np.sqrt(2.0 / (fan_in + fan_out)))
+        else:
+            std = float(np.sqrt(2.0 / (fan_out if init == "he_out" else fan_in)))
+        return (rng.standard_normal(shape) * std).astype(np.float32)
+
+
+def _doc(node: Node) -> str:
+    src = node.span.source
+    if src is None:
+        return ""
+    line, col = src.line_col(node.span.start)
+    return f"{src.path}:{line}:{col}: {src.line_text(line).strip()}"
+
+
+def _value_info(name: str, shape: Sequence[Any], batch: int | None) -> onnx.ValueInfoProto:
+    dims = [batch if (i == 0 and batch is not None) else d for i, d in enumerate(shape)]
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
+
+
+def to_onnx(graph: Graph, *, opset: int | None = None, batch: int | None = None, seed: int = 0,
+            init: str | None = None, weights: Mapping[str, np.ndarray] | None = None,
+            ) -> onnx.ModelProto:
+    """Lower a checked graph. Node names are layer names; initializers are `layer.param`."""
+    opset = opset or default_opset()
+    if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
+        raise NetdslError([error("E214", f"opset {opset} is not supported: choose "
+                                 f"{MIN_OPSET} to {onnx.defs.onnx_opset_version()}")])
+    x = _Exporter(graph, opset, seed, init or graph.options.get("init", "he"), weights)
+    nodes: list[onnx.NodeProto] = []
+    # An output's tensor takes the output's name, unless the value is an input or already
+    # exported under another output's name: those get an Identity.
+    rename: dict[str, str] = {}
+    for o_name, o_node in graph.outputs.items():
+        if o_node not in rename and not isinstance(graph.node(o_node).op, InputOp):
+            rename[o_node] = o_name
+    value_infos, inputs = [], []
+    for node in graph.nodes():
+        assert node.shape is not None
+        if isinstance(node.op, InputOp):
+            inputs.append(_value_info(node.name, node.shape, batch))
+            continue
+        emit = _Emitter(x, node)
+        xs = [Value(rename.get(i, i), graph.node(i).shape or ()) for i in node.inputs]
+        out_name = rename.get(node.name, node.name)
+        result = node.op.to_onnx(emit, Value(out_name, node.shape), *xs)
+        produced = next((n for n in emit.nodes if n.output[0] == result), None)
+        if produced is None:  # the op returned one of its inputs: name it with an Identity
+            emit.node("Identity", [result])
+            produced = emit.nodes[-1]
+        produced.output[0] = out_name
+        nodes.extend(emit.nodes)
+        if node.name not in rename:
+            value_infos.append(_value_info(out_name, node.shape, batch))
+    outputs = []
+    for o_name, o_node in graph.outputs.items():
+        if rename.get(o_node) != o_name:
+            nodes.append(helper.make_node("Identity", [rename.get(o_node, o_node)], [o_name],
+                                          name=f"{o_name}/output"))
+        outputs.append(_value_info(o_name, graph.node(o_node).shape or (), batch))
+    g = helper.make_graph(nodes, graph.name, inputs, outputs, x.initializers,
+                          value_info=value_infos,
+                          doc_string=f"netdsl network `{graph.name}` from {graph.source.path}")
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="netdsl", producer_version=__version__)
+    model.ir_version = _ir_version(opset)
+    helper.set_model_props(model, {
+        "netdsl_version": __version__,
+        "source_sha256": hashlib.sha256(graph.source.text.encode()).hexdigest(),
+        "source": str(graph.source.path), "network": graph.name,
+        "params": ",".join(f"{k}={v}" for k, v in sorted(graph.params.items())),
+    })
+    return model
+
+
+def check(model: onnx.ModelProto) -> None:
+    """onnx's checker, full (with its own shape inference); raises onnx's ValidationError."""
+    onnx.checker.check_model(model, full_check=True)
+
+
+def inferred_shapes(model: onnx.ModelProto) -> dict[str, tuple[Any, ...]]:
+    """onnx's own shape inference (strict): tensor name -> dims (int, or the symbol as str)."""
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    out: dict[str, tuple[Any, ...]] = {}
+    g = inferred.graph
+    for vi in (*g.input, *g.value_info, *g.output):
+        dims = vi.type.tensor_type.shape.dim
+        out[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims)
+    return out
+
+
+def save(model: onnx.ModelProto, path: str | Path) -> None:
+    """Write atomically: a temporary file beside the target, then a rename. Weights over 2 GB go
+    to external data (`<name>.data` beside the model)."""
+    path = Path(path)
+    if path.is_dir():
+        raise NetdslError([error("E402", f"{path} is a directory; give a file name such as "
+                                 f"{path / 'model.onnx'}")])
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise NetdslError([error("E402", f"{parent}: no such directory")])
+    size = sum(len(t.raw_data) for t in model.graph.initializer)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    os.close(fd)
+    try:
+        if size > EXTERNAL_DATA_BYTES:
+            data_name = f"{path.name}.data"
+            tmp_data = Path(tmp).with_name(Path(tmp).name + ".data")
+            onnx.save_model(model, tmp, save_as_external_data=True, all_tensors_to_one_file=True,
+                            location=tmp_data.name, size_threshold=1024)
+            # the model refers to its data by name: rewrite with the final name, then move both
+            m = onnx.load_model(tmp, load_external_data=False)
+            for t in m.graph.initializer:
+                for e in t.external_data:
+                    if e.key == "location":
+                        e.value = data_name
+            onnx.save_model(m, tmp)
+            os.replace(tmp_data, parent / data_name)
+        else:
+            with open(tmp, "wb") as f:
+                f.write(model.SerializeToString(deterministic=True))
+        os.replace(tmp, path)
+    except PermissionError:
+        raise NetdslError([error("E402", f"{path}: permission denied")]) from None
+    except OSError as e:
+        raise NetdslError([error("E402", f"{path}: cannot write: {e.strerror or e}")]) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load(path: str | Path) -> onnx.ModelProto:
+    """Read an .onnx file (with its external data), or E403."""
+    p = Path(path)
+    if not p.is_file():
+        raise NetdslError([error("E403", f"{p}: no such file" if not p.exists()
+                                 else f"{p}: not a file")])
+    try:
+        model = onnx.load_model(str(p))
+        onnx.checker.check_model(model)
+    except Exception as e:  # noqa: BLE001 - protobuf and onnx raise many kinds for a bad file
+        raise NetdslError([error("E403", f"{p}: not a valid ONNX model ({type(e).__name__}: "
+                                 f"{str(e).splitlines()[0][:200] if str(e) else 'corrupt'})")]
+                          ) from None
+    return model

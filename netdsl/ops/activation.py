@@ -1,0 +1,184 @@
+"""Elementwise activations, softmax, dropout and identity: shape-preserving, no parameters."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from netdsl.ops import register
+from netdsl.ops.base import Emitter, Op, OpError, Shape, Value
+
+
+@dataclass(frozen=True, slots=True)
+class _Elementwise(Op):
+    onnx: ClassVar[str] = ""
+    mac_rule = "prod(output): one operation per element"
+
+    def mac_count(self, y: Shape, *xs: Shape) -> int:
+        return math.prod(int(v) for v in y[1:])
+
+    def onnx_attrs(self) -> dict[str, Any]:
+        return {}
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        return emit.node(self.onnx, [xs[0].name], **self.onnx_attrs())
+
+
+def _simple(spelling: str, onnx_op: str, text: str) -> type[Op]:
+    cls = dataclass(frozen=True, slots=True)(
+        type(spelling.title().replace("_", ""), (_Elementwise,),
+             {"__doc__": text, "name": spelling, "onnx": onnx_op, "summary": text,
+              "__module__": __name__}))
+    return register(cls)
+
+
+Relu = _simple("relu", "Relu", "max(x, 0)")
+Tanh = _simple("tanh", "Tanh", "hyperbolic tangent")
+Sigmoid = _simple("sigmoid", "Sigmoid", "1 / (1 + exp(-x))")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class LeakyRelu(_Elementwise):
+    """x for x > 0, slope * x otherwise."""
+
+    name = "leaky_relu"
+    onnx = "LeakyRelu"
+    summary = "leaky_relu(slope: 0.01)"
+    slope: float = 0.01
+
+    def onnx_attrs(self) -> dict[str, Any]:
+        return {"alpha": self.slope}
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Elu(_Elementwise):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+
+    name = "elu"
+    onnx = "Elu"
+    summary = "elu(alpha: 1.0)"
+    alpha: float = 1.0
+
+    def onnx_attrs(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class HardSigmoid(_Elementwise):
+    """max(0, min(1, alpha * x + beta)); the defaults are PyTorch's (1/6, 1/2), not ONNX's."""
+
+    name = "hardsigmoid"
+    onnx = "HardSigmoid"
+    summary = "hardsigmoid(alpha: 1/6, beta: 0.5)"
+    alpha: float = 1 / 6
+    beta: float = 0.5
+
+    def onnx_attrs(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "beta": self.beta}
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class HardSwish(_Elementwise):
+    """x * hardsigmoid(x) (MobileNetV3)."""
+
+    name = "hardswish"
+    onnx = "HardSwish"
+    summary = "x * relu6(x + 3) / 6"
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Silu(_Elementwise):
+    """x * sigmoid(x), also called swish (EfficientNet)."""
+
+    name = "silu"
+    summary = "x * sigmoid(x) (swish)"
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        return emit.node("Mul", [xs[0].name, emit.node("Sigmoid", [xs[0].name])])
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Swish(Silu):
+    """The same function as silu, under the name the EfficientNet paper uses."""
+
+    name = "swish"
+    summary = "x * sigmoid(x) (silu)"
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Gelu(_Elementwise):
+    """x * Phi(x), exact (erf) form, as torch.nn.GELU()."""
+
+    name = "gelu"
+    summary = "x * Phi(x), the exact erf form"
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        if emit.opset >= 20:
+            return emit.node("Gelu", [xs[0].name])
+        x = xs[0].name
+        erf = emit.node("Erf", [emit.node("Div", [x, emit.const(math.sqrt(2.0), "float32")])])
+        half = emit.node("Mul", [x, emit.const(0.5, "float32")])
+        return emit.node("Mul", [half, emit.node("Add", [erf, emit.const(1.0, "float32")])])
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Softmax(_Elementwise):
+    """exp(x) / sum(exp(x)) along an axis (default 1: the classes, or the channels)."""
+
+    name = "softmax"
+    onnx = "Softmax"
+    summary = "softmax(axis: 1)"
+    mac_rule = "3 * prod(output): exp, sum and divide per element"
+    axis: int = 1
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        if not -len(xs[0]) <= self.axis < len(xs[0]):
+            raise OpError(f"axis {self.axis} is out of range for a {len(xs[0])}-D input",
+                          at="axis", code="E206")
+        return xs[0]
+
+    def mac_count(self, y: Shape, *xs: Shape) -> int:
+        return 3 * math.prod(int(v) for v in y[1:])
+
+    def onnx_attrs(self) -> dict[str, Any]:
+        return {"axis": self.axis}
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Dropout(Op):
+    """Dropout: the identity at inference, kept so that layer names and positions match training code."""
+
+    name = "dropout"
+    summary = "dropout(p: 0.5): the identity at inference"
+    mac_rule = "0: the identity at inference"
+    p: float = 0.5
+
+    def validate(self) -> None:
+        if not 0 <= self.p < 1:
+            raise OpError(f"p must be in [0, 1), not {self.p}", at="p", code="E206")
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        return emit.node("Identity", [xs[0].name])
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Identity(Op):
+    """Passes its input through unchanged."""
+
+    name = "identity"
+    summary = "the identity"
+    mac_rule = "0: no computation"
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        return emit.node("Identity", [xs[0].name])

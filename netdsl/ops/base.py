@@ -1,0 +1,228 @@
+"""What every operator shares: the Op base class, shapes, windows, the Emitter protocol, OpError,
+and the pure arithmetic (output sizes, padding) that several ops use."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+Dim = int | str  # str only for a symbolic batch dimension ("N")
+Shape = tuple[Dim, ...]
+
+
+class OpError(Exception):
+    """A shape or argument the op cannot accept. Pure: no spans; build.py places the caret.
+
+    `at` names where the caret goes: a field ("groups"), or an input ("x0", "x1", ...).
+    """
+
+    def __init__(self, message: str, at: str = "x0", hint: str = "", code: str = "E301"):
+        super().__init__(message)
+        self.message, self.at, self.hint, self.code = message, at, hint, code
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """How an op maps input positions to output positions, per spatial axis, for the
+    receptive-field recurrence. kind: "pointwise" (identity map), "local" (a sliding window),
+    "global" (every output sees the whole input), "upsample" (output jump = input jump / scale)."""
+
+    kind: str = "pointwise"
+    kernel: tuple[int, ...] = ()
+    stride: tuple[int, ...] = ()
+    dilation: tuple[int, ...] = ()
+    pad_begin: tuple[int, ...] = ()
+    scale: tuple[float, ...] = ()
+
+
+POINTWISE = Window()
+GLOBAL = Window("global")
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A tensor as to_onnx sees it: its ONNX name and its (checked) shape."""
+
+    name: str
+    shape: Shape
+
+
+class Emitter(Protocol):
+    """What an op's to_onnx may do; export.py implements it with onnx.helper."""
+
+    def node(self, op_type: str, inputs: Sequence[str], **attrs: Any) -> str:
+        """Add one ONNX node; returns the name of its (single) output."""
+        ...
+
+    def weight(self, suffix: str, shape: Sequence[int], init: str, values: Any = None) -> str:
+        """A parameter or buffer initializer named `<layer>.<suffix>`. init: "he_out" (kaiming
+        normal, fan_out: convolutions, as torchvision), "he_in" (fan_in: dense), "zeros", "ones",
+        or "fixed" (the nested list `values`, broadcast to `shape`). A network's `option init:
+        "xavier"` turns both he kinds into Xavier/Glorot normal."""
+        ...
+
+    def const(self, values: Any, dtype: str = "int64") -> str:
+        """An unnamed constant initializer (shapes, axes, scales)."""
+        ...
+
+    @property
+    def opset(self) -> int: ...
+
+
+class Op:
+    """An operator kind. Subclasses are frozen dataclasses whose fields are the keywords a user may
+    write; `name` is the .net spelling. Defaults: identity shape, no params, no cost, pointwise."""
+
+    name: ClassVar[str] = ""
+    inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # (min, max) tensor inputs; None: any
+    summary: ClassVar[str] = ""  # one line for the reference
+    mac_rule: ClassVar[str] = "0: no multiply-accumulate"  # the documented cost rule
+
+    def validate(self) -> None:
+        """Range checks on the arguments alone; raise OpError(at=field, code="E206")."""
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        return xs[0]
+
+    def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
+        """Learnable tensors, suffix -> shape, in torch's state_dict order."""
+        return {}
+
+    def buffer_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
+        """Non-learnable state (BN running statistics), suffix -> shape."""
+        return {}
+
+    def mac_count(self, y: Shape, *xs: Shape) -> int:
+        return 0
+
+    def window(self, *xs: Shape) -> Window:
+        return POINTWISE
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        raise NotImplementedError(f"{self.name} has no ONNX lowering")
+
+    # helpers for subclasses
+    def args(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------------- pure helpers
+
+def numel(shape: Sequence[Dim]) -> int:
+    """Elements per example: the product of the non-batch dims (dim 0 is the batch)."""
+    return math.prod(int(d) for d in shape[1:])
+
+
+def expect_rank(x: Shape, ranks: Sequence[int], layout: str, at: str = "x0") -> None:
+    if len(x) not in ranks:
+        want = " or ".join(f"{r}-D" for r in ranks)
+        raise OpError(f"needs a {want} input {layout}, but the input is {fmt_shape(x)}", at=at)
+
+
+def fmt_shape(shape: Sequence[Dim]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def per_axis(value: int | Sequence[int], n: int, what: str) -> tuple[int, ...]:
+    """Expand an int or a list to n spatial axes."""
+    if isinstance(value, int):
+        return (value,) * n
+    if len(value) == 1:
+        return (int(value[0]),) * n
+    if len(value) != n:
+        raise OpError(f"{what} has {len(value)} values for {n} spatial axes", at=what, code="E206")
+    return tuple(int(v) for v in value)
+
+
+def check_positive(op: Op, *fields: str, allow_zero: tuple[str, ...] = ()) -> None:
+    for f in fields:
+        v = getattr(op, f)
+        vals = [v] if isinstance(v, int) else list(v) if isinstance(v, (list, tuple)) else []
+        lo = 0 if f in allow_zero else 1
+        for x in vals:
+            if x < lo:
+                raise OpError(f"{f} must be {'>= 0' if lo == 0 else 'positive'}, not {x}",
+                              at=f, code="E206")
+
+
+def resolve_pads(pad: Any, sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                 dilation: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Padding per axis as (begins, ends). `same` follows ONNX SAME_UPPER (TensorFlow): the output
+    is ceil(n / stride), and when the total padding is odd the extra row goes at the end."""
+    n = len(sizes)
+    if pad == "valid":
+        return (0,) * n, (0,) * n
+    if pad == "same":
+        begins, ends = [], []
+        for size, k, s, d in zip(sizes, kernel, stride, dilation):
+            total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            begins.append(total // 2)
+            ends.append(total - total // 2)
+        return tuple(begins), tuple(ends)
+    if isinstance(pad, int):
+        return (pad,) * n, (pad,) * n
+    pad = [int(p) for p in pad]
+    if len(pad) == 1:
+        return (pad[0],) * n, (pad[0],) * n
+    if len(pad) == n:
+        return tuple(pad), tuple(pad)
+    if len(pad) == 2 * n:
+        return tuple(pad[:n]), tuple(pad[n:])
+    raise OpError(f"pad has {len(pad)} values; give 1, {n} (per axis) or {2 * n} "
+                  f"(begins then ends) for {n} spatial axes", at="pad", code="E206")
+
+
+def window_out(size: int, k: int, s: int, pb: int, pe: int, d: int = 1, *, floor: bool = False,
+               ceil: bool = False, axis: str = "") -> int:
+    """out = floor((N + P_begin + P_end - D(F - 1) - 1) / S) + 1; strict unless floor or ceil.
+
+    With D = 1 and symmetric padding this is the lecture's (N - F + 2P)/S + 1.
+    """
+    span = d * (k - 1) + 1
+    num = size + pb + pe - span
+    if num < 0:
+        raise OpError(f"the {axis or 'input'} size {size}{_pad_text(pb, pe)} is smaller than the "
+                      f"{'dilated ' if d > 1 else ''}window {span}", code="E301",
+                      hint="use a smaller kernel, more padding, or a larger input")
+    if ceil:
+        out = -(-num // s) + 1
+        # ONNX/PyTorch: the last window must start inside the input or the begin padding
+        if (out - 1) * s >= size + pb:
+            out -= 1
+        return out
+    if num % s and not floor:
+        frac = num / s + 1
+        formula = _formula(size, k, s, pb, pe, d)
+        fixes = _fixes(size, k, s, pb, pe, d)
+        raise OpError(f"stride {s} does not tile the {axis + ' ' if axis else ''}input: "
+                      f"{formula} = {frac:.2f}: fractions are illegal", code="E302",
+                      hint=(f"{fixes}; or pass `floor: true` to round down" if fixes
+                            else "pass `floor: true` to round down"), at="stride")
+    return num // s + 1
+
+
+def _pad_text(pb: int, pe: int) -> str:
+    return f" (padded {pb}+{pe})" if pb or pe else ""
+
+
+def _formula(size: int, k: int, s: int, pb: int, pe: int, d: int) -> str:
+    f = f"{d}*({k} - 1) + 1" if d > 1 else str(k)
+    p = f"2*{pb}" if pb == pe else f"{pb} + {pe}"
+    return f"({size} - {f} + {p})/{s} + 1"
+
+
+def _fixes(size: int, k: int, s: int, pb: int, pe: int, d: int) -> str:
+    span = d * (k - 1) + 1
+    out = []
+    for p in range(pb + 1, pb + s + 1):
+        if (size + 2 * p - span) % s == 0 and pb == pe:
+            out.append(f"pad {p}")
+            break
+    for s2 in range(s - 1, 0, -1):
+        if (size + pb + pe - span) % s2 == 0:
+            out.append(f"stride {s2}")
+            break
+    return " or ".join(out) + " gives a whole size" if out else ""

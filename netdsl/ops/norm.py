@@ -1,0 +1,79 @@
+"""Normalisation: batch norm (inference form) and local response norm (AlexNet)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from netdsl.ops import register
+from netdsl.ops.base import Emitter, Op, OpError, Shape, Value, check_positive, fmt_shape
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class BatchNorm(Op):
+    """Batch normalisation with running statistics (as in eval mode): per channel
+    y = (x - mean) / sqrt(var + eps) * weight + bias."""
+
+    name = "bn"
+    summary = "batch norm: bn(eps: 1e-5); weight, bias learnable, running mean/var buffers"
+    mac_rule = "prod(output): one multiply-add per element (folded scale and shift)"
+
+    eps: float = 1e-5
+
+    def validate(self) -> None:
+        if self.eps <= 0:
+            raise OpError(f"eps must be positive, not {self.eps}", at="eps", code="E206")
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        if len(xs[0]) < 2:
+            raise OpError(f"bn needs [N, C, ...], but the input is {fmt_shape(xs[0])}")
+        return xs[0]
+
+    def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
+        c = int(xs[0][1])
+        return {"weight": (c,), "bias": (c,)}
+
+    def buffer_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
+        c = int(xs[0][1])
+        return {"running_mean": (c,), "running_var": (c,)}
+
+    def mac_count(self, y: Shape, *xs: Shape) -> int:
+        return math.prod(int(v) for v in y[1:])
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        c = (int(xs[0].shape[1]),)
+        names = [emit.weight("weight", c, "ones"), emit.weight("bias", c, "zeros"),
+                 emit.weight("running_mean", c, "zeros"), emit.weight("running_var", c, "ones")]
+        return emit.node("BatchNormalization", [xs[0].name, *names], epsilon=self.eps)
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class LocalResponseNorm(Op):
+    """Local response normalisation across channels (AlexNet, Krizhevsky et al. 2012), as
+    torch.nn.LocalResponseNorm and ONNX LRN: x / (k + alpha/size * sum(x^2))^beta."""
+
+    name = "lrn"
+    summary = "local response norm: lrn(size: 5, alpha: 1e-4, beta: 0.75, k: 2)"
+    mac_rule = "prod(output) * size: a square-and-add per neighbour"
+
+    size: int = 5
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 2.0
+
+    def validate(self) -> None:
+        check_positive(self, "size")
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        if len(xs[0]) < 3:
+            raise OpError(f"lrn needs [N, C, spatial...], but the input is {fmt_shape(xs[0])}")
+        return xs[0]
+
+    def mac_count(self, y: Shape, *xs: Shape) -> int:
+        return math.prod(int(v) for v in y[1:]) * self.size
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        return emit.node("LRN", [xs[0].name], size=self.size, alpha=self.alpha, beta=self.beta,
+                         bias=self.k)

@@ -1,0 +1,266 @@
+"""Structural ops: flatten, reshape, add, broadcast multiply, concat, crop, pad."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from netdsl.ops import register
+from netdsl.ops.base import (Emitter, Op, OpError, Shape, Value, check_positive, expect_rank,
+                             fmt_shape, numel, per_axis)
+from netdsl.ops.types import Ints, Tensor  # noqa: F401
+
+
+def _elems(shape: Shape) -> int:
+    return math.prod(int(v) for v in shape[1:])
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Flatten(Op):
+    """[N, C, H, W] -> [N, C*H*W] (everything after the batch)."""
+
+    name = "flatten"
+    summary = "[N, d1, d2, ...] -> [N, d1*d2*...]"
+    mac_rule = "0: a view, no computation"
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        return (xs[0][0], numel(xs[0]))
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        return emit.node("Flatten", [xs[0].name], axis=1)
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Reshape(Op):
+    """Reshape everything after the batch to `shape` (one entry may be -1)."""
+
+    name = "reshape"
+    summary = "reshape(shape): [N, ...] -> [N, *shape]; one -1 is inferred"
+    mac_rule = "0: a view, no computation"
+
+    shape: Ints
+
+    def validate(self) -> None:
+        dims = per_axis(self.shape, 1, "shape") if isinstance(self.shape, int) else self.shape
+        if sum(d == -1 for d in dims) > 1 or any(d == 0 or d < -1 for d in dims):
+            raise OpError(f"shape {list(dims)} may hold positive sizes and at most one -1",
+                          at="shape", code="E206")
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        dims = (self.shape,) if isinstance(self.shape, int) else self.shape
+        total, known = numel(xs[0]), math.prod(d for d in dims if d != -1)
+        if -1 in dims:
+            if total % known:
+                raise OpError(f"cannot reshape {fmt_shape(xs[0])} ({total} per example) into "
+                              f"{list(dims)}", at="shape")
+            dims = tuple(total // known if d == -1 else d for d in dims)
+        elif known != total:
+            raise OpError(f"cannot reshape {fmt_shape(xs[0])} ({total} per example) into "
+                          f"{list(dims)} ({known})", at="shape")
+        return (xs[0][0], *dims)
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        return emit.node("Reshape", [xs[0].name, emit.const([0, *[int(d) for d in y.shape[1:]]])])
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Add(Op):
+    """Elementwise sum of tensors of exactly the same shape (residual connections): `a + b`."""
+
+    name = "add"
+    inputs = (2, None)
+    summary = "a + b: shapes must match exactly"
+    mac_rule = "(inputs - 1) * prod(output): one add per element per extra input"
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        for i, x in enumerate(xs[1:], 1):
+            if tuple(x[1:]) != tuple(xs[0][1:]):
+                raise OpError(f"cannot add {fmt_shape(xs[0])} and {fmt_shape(x)}: shapes must "
+                              "match exactly", at=f"x{i}", code="E303",
+                              hint=_add_hint(xs[0], x))
+        return xs[0]
+
+    def mac_count(self, y: Shape, *xs: Shape) -> int:
+        return (len(xs) - 1) * _elems(y)
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        acc = emit.node("Add", [xs[0].name, xs[1].name])
+        for x in xs[2:]:
+            acc = emit.node("Add", [acc, x.name])
+        return acc
+
+
+def _add_hint(a: Shape, b: Shape) -> str:
+    if len(a) == len(b) == 4 and a[1] != b[1] and a[2:] == b[2:]:
+        return (f"project the shortcut with a 1x1 conv to {a[1]} channels, or zero-pad its "
+                "channels with pad(channels: ...)")
+    if len(a) == len(b) == 4 and a[2:] != b[2:]:
+        return "the spatial sizes differ: give the shortcut the same stride as the main path"
+    return ""
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Mul(Op):
+    """Elementwise product with broadcasting over size-1 axes: `x * gate` with gate [N, C, 1, 1]
+    (squeeze-and-excitation)."""
+
+    name = "mul"
+    inputs = (2, 2)
+    summary = "a * b: b broadcasts over a's size-1 axes (SE gates [N, C, 1, 1])"
+    mac_rule = "prod(output): one multiply per element"
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        a, b = xs
+        if len(a) != len(b) or any(p != q and 1 not in (p, q) for p, q in zip(a[1:], b[1:])):
+            raise OpError(f"cannot multiply {fmt_shape(a)} by {fmt_shape(b)}: every axis must "
+                          "match or be 1", at="x1", code="E303")
+        return (a[0], *(p if q == 1 else q for p, q in zip(a[1:], b[1:])))
+
+    def mac_count(self, y: Shape, *xs: Shape) -> int:
+        return _elems(y)
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        return emit.node("Mul", [xs[0].name, xs[1].name])
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Concat(Op):
+    """Join tensors along an axis (default 1, the channels): inception modules, U-Net skips."""
+
+    name = "concat"
+    inputs = (1, None)
+    summary = "concat(a, b, ..., axis: 1): all other axes must match"
+    mac_rule = "0: data movement only"
+
+    axis: int = 1
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        r = len(xs[0])
+        if not 1 <= (self.axis % r if -r <= self.axis < r else -1) < r:
+            raise OpError(f"axis {self.axis} is not a non-batch axis of a {r}-D input", at="axis",
+                          code="E206")
+        ax = self.axis % r
+        for i, x in enumerate(xs[1:], 1):
+            if len(x) != r or any(x[j] != xs[0][j] for j in range(1, r) if j != ax):
+                raise OpError(f"cannot concatenate {fmt_shape(xs[0])} and {fmt_shape(x)} on "
+                              f"axis {ax}: the other axes must match", at=f"x{i}", code="E303",
+                              hint="crop the larger one to the other's size with crop(x, like: y)"
+                              if len(x) == r and r >= 3 else "")
+        total = sum(int(x[ax]) for x in xs)
+        return tuple(total if j == ax else d for j, d in enumerate(xs[0]))
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        return emit.node("Concat", [x.name for x in xs], axis=self.axis % len(y.shape))
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Crop(Op):
+    """Centre crop of the spatial axes, to `size` or to the spatial size of the tensor `like`
+    (U-Net's copy and crop). Odd margins put the extra row at the end."""
+
+    name = "crop"
+    inputs = (1, 2)
+    summary = "crop(size: [h, w]) or crop(like: t): centre crop of the spatial axes"
+    mac_rule = "0: data movement only"
+
+    size: Ints | None = None
+    like: Tensor | None = None  # a keyword that takes a tensor: see ops/types.py
+
+    def validate(self) -> None:
+        if (self.size is None) == (self.like is None):
+            raise OpError("crop takes exactly one of `size` and `like`", at="size", code="E206")
+        if self.size is not None:
+            check_positive(self, "size")
+
+    def _target(self, *xs: Shape) -> tuple[int, ...]:
+        x = xs[0]
+        expect_rank(x, (3, 4, 5), "[N, C, spatial...]")
+        if self.size is not None:
+            return per_axis(self.size, len(x) - 2, "size")
+        ref = xs[1]
+        if len(ref) != len(x):
+            raise OpError(f"cannot crop {fmt_shape(x)} like {fmt_shape(ref)}: ranks differ",
+                          at="like", code="E303")
+        return tuple(int(v) for v in ref[2:])
+
+    def _starts(self, *xs: Shape) -> tuple[int, ...]:
+        t = self._target(*xs)
+        return tuple((int(n) - m) // 2 for n, m in zip(xs[0][2:], t))
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        t = self._target(*xs)
+        for n, m in zip(xs[0][2:], t):
+            if m > int(n):
+                raise OpError(f"cannot crop {fmt_shape(xs[0])} to a larger size {list(t)}",
+                              at="like" if self.like is not None else "size", code="E303")
+        return (xs[0][0], xs[0][1], *t)
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        starts = self._starts(*(x.shape for x in xs))
+        ends = [s + int(n) for s, n in zip(starts, y.shape[2:])]
+        axes = list(range(2, len(y.shape)))
+        return emit.node("Slice", [xs[0].name, emit.const(list(starts)), emit.const(ends),
+                                   emit.const(axes)])
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Pad(Op):
+    """Pad the spatial axes (zeros, reflect or edge) and/or the channels with zeros (ResNet's
+    parameter-free shortcut, option A). `amount` is an int, [per axis] or [begins..., ends...];
+    `channels` an int (added at the end) or [before, after]."""
+
+    name = "pad"
+    summary = 'pad(amount: 0, mode: "zeros"|"reflect"|"edge", channels: 0)'
+    mac_rule = "0: data movement only"
+
+    amount: Ints = 0
+    mode: str = "zeros"
+    channels: Ints = 0
+
+    def validate(self) -> None:
+        if self.mode not in ("zeros", "reflect", "edge"):
+            raise OpError(f'unknown pad mode "{self.mode}"', at="mode", code="E206",
+                          hint='use "zeros", "reflect" or "edge"')
+        check_positive(self, "amount", "channels", allow_zero=("amount", "channels"))
+        if self.channels != 0 and self.mode != "zeros":
+            raise OpError("channels are padded with zeros only", at="mode", code="E206")
+
+    def _pads(self, x: Shape) -> tuple[list[int], list[int]]:
+        n = len(x) - 2
+        a = self.amount
+        if isinstance(a, int) or len(a) in (1, n):
+            begins = list(per_axis(a, n, "amount"))
+            ends = list(begins)
+        elif len(a) == 2 * n:
+            begins, ends = list(a[:n]), list(a[n:])
+        else:
+            raise OpError(f"amount has {len(a)} values for {n} spatial axes", at="amount",
+                          code="E206")
+        c = (0, self.channels) if isinstance(self.channels, int) else tuple(self.channels)
+        if len(c) != 2:
+            raise OpError("channels takes an int or [before, after]", at="channels", code="E206")
+        return [0, c[0], *begins], [0, c[1], *ends]
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        x = xs[0]
+        expect_rank(x, (3, 4, 5), "[N, C, spatial...]")
+        b, e = self._pads(x)
+        if self.mode == "reflect":
+            for i in range(2, len(x)):
+                if max(b[i], e[i]) >= int(x[i]):
+                    raise OpError(f"reflect padding {max(b[i], e[i])} needs an input wider than "
+                                  f"that, but it is {x[i]}", at="amount")
+        return (x[0], *(int(x[i]) + b[i] + e[i] for i in range(1, len(x))))
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        b, e = self._pads(xs[0].shape)
+        mode = {"zeros": "constant", "reflect": "reflect", "edge": "edge"}[self.mode]
+        return emit.node("Pad", [xs[0].name, emit.const(b + e)], mode=mode)
+

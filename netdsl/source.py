@@ -1,0 +1,46 @@
+"""Source text and spans: character offsets, resolved to line/column only when rendering."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A character range [start, end) in one Source (end exclusive)."""
+
+    start: int
+    end: int
+    source: Source | None = field(default=None, compare=False, repr=False)
+
+    def text(self) -> str:
+        return self.source.text[self.start:self.end] if self.source else ""
+
+
+@dataclass(eq=False)
+class Source:
+    """One `.net` file's text. `path` is what messages print ("<string>" for inline text)."""
+
+    path: str
+    text: str
+    _line_starts: list[int] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        # NOTE: CRLF and a UTF-8 BOM are normalised once here, so offsets agree with what Lark sees.
+        self.text = self.text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+        self._line_starts = [0] + [i + 1 for i, ch in enumerate(self.text) if ch == "\n"]
+
+    def span(self, start: int, end: int) -> Span:
+        return Span(start, end, self)
+
+    def line_col(self, offset: int) -> tuple[int, int]:
+        """1-based line and column of a character offset."""
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect.bisect_right(self._line_starts, offset) - 1
+        return line + 1, offset - self._line_starts[line] + 1
+
+    def line_text(self, line: int) -> str:
+        start = self._line_starts[line - 1]
+        end = self.text.find("\n", start)
+        return self.text[start:] if end < 0 else self.text[start:end]

@@ -1,0 +1,258 @@
+"""The AST: one frozen dataclass per construct; every node carries the Span it was parsed from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from netdsl.source import Source, Span
+
+
+@dataclass(frozen=True, slots=True)
+class Num:
+    value: int | float
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Str:
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Bool:
+    value: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    id: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ListExpr:
+    items: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class BinOp:
+    op: str  # + - * / // % **
+    left: Expr
+    right: Expr
+    op_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    op: str  # "-" or "not"
+    operand: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    ops: tuple[str, ...]
+    operands: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class BoolOp:
+    op: str  # "and" / "or"
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Keyword:
+    name: str
+    value: Expr
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    func: Expr
+    args: tuple[Expr, ...]
+    kwargs: tuple[Keyword, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Attr:
+    obj: Expr
+    name: str
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    obj: Expr
+    index: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One `-> label: f(args) * n` step of a pipeline."""
+
+    label: Name | None
+    func: Name
+    args: tuple[Expr, ...]
+    kwargs: tuple[Keyword, ...]
+    repeat: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class OutputStage:
+    """`-> output NAME` at the end of a pipeline."""
+
+    name: Name
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    head: Expr
+    stages: tuple[Stage | OutputStage, ...]
+    span: Span
+
+
+Expr = Union[Num, Str, Bool, Name, ListExpr, BinOp, Unary, Compare, BoolOp, Call, Attr, Index,
+             Pipeline]
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    name: Name
+    dims: ListExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    name: Name
+    value: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    name: Name
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Annotate:
+    name: Name
+    dims: ListExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectExpr:
+    expr: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectShape:
+    name: Name
+    dims: ListExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    branches: tuple[tuple[Expr, tuple[Stmt, ...]], ...]  # if and elif, in order
+    orelse: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class For:
+    var: Name
+    iter: Expr
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Return:
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ExprStmt:
+    expr: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """`option floor: true`: a setting for the rest of the network and the blocks it calls."""
+
+    name: Name
+    value: Expr
+    span: Span
+
+
+Stmt = Union[Input, Output, Assign, Annotate, ExpectExpr, ExpectShape, If, For, Return, Option,
+             ExprStmt]
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: Name
+    default: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    name: Name
+    params: tuple[Param, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkAlias:
+    """`network resnet50 = resnet(depth: 50)`: a named variant of another network."""
+
+    name: Name
+    target: Name
+    args: tuple[Expr, ...]
+    kwargs: tuple[Keyword, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    name: Name
+    params: tuple[Param, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    path: Str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    source: Source
+    items: tuple[Network | NetworkAlias | Block | Use, ...]

@@ -1,0 +1,67 @@
+"""Weight files → arrays by parameter name (.npz or .safetensors), checked against what a graph
+needs: missing, unexpected and mis-shaped names are all reported together, as torch's strict
+load_state_dict does."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from netdsl.diagnostics import Diagnostic, NetdslError, error
+
+
+def read(path: str | Path) -> dict[str, np.ndarray]:
+    p = Path(path)
+    if not p.exists():
+        raise NetdslError([error("E401", f"weight file {p}: no such file")])
+    if p.is_dir():
+        raise NetdslError([error("E401", f"weight file {p}: is a directory")])
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        if suffix == ".safetensors":
+            from safetensors.numpy import load_file
+            return dict(load_file(str(p)))
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise NetdslError([error("E401", f"weight file {p}: corrupt or not a {suffix} file "
+                                 f"({str(e)[:120]})")]) from None
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own SafetensorError
+        raise NetdslError([error("E401", f"weight file {p}: cannot read ({str(e)[:120]})")]
+                          ) from None
+    raise NetdslError([error("E401", f"weight file {p}: unknown format `{suffix or p.name}`",
+                             hints=["use .npz (numpy.savez) or .safetensors"])])
+
+
+def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]],
+          path: str = "weights") -> dict[str, np.ndarray]:
+    """The weights as float32, if names and shapes match `expected` exactly; else E401 listing
+    every missing, unexpected and mis-shaped name."""
+    diags: list[Diagnostic] = []
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    wrong = [k for k in expected if k in weights and tuple(weights[k].shape) != expected[k]]
+    if missing:
+        diags.append(error("E401", f"{path}: {len(missing)} missing: {_names(missing)}"))
+    if unexpected:
+        diags.append(error("E401", f"{path}: {len(unexpected)} unexpected: {_names(unexpected)}",
+                           hints=["names are layer names plus .weight, .bias, .running_mean, "
+                                  ".running_var; see `netdsl summary --format json`"]))
+    for k in wrong:
+        diags.append(error("E401", f"{path}: `{k}` has shape {list(weights[k].shape)}, the "
+                           f"network needs {list(expected[k])}"))
+    bad_dtype = [k for k in expected if k in weights and weights[k].dtype.kind not in "fiu"]
+    if bad_dtype:
+        diags.append(error("E401", f"{path}: not numeric: {_names(bad_dtype)}"))
+    if diags:
+        raise NetdslError(diags)
+    return {k: np.asarray(weights[k], dtype=np.float32) for k in expected}
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(f"`{n}`" for n in names[:8])
+    return shown + (f" and {len(names) - 8} more" if len(names) > 8 else "")
