@@ -128,16 +128,21 @@ def render(d: Diagnostic, color: bool = False) -> str:
         lines = sorted({lb.span.source.line_col(lb.span.start)[0] for lb in labelled})
         width = len(str(lines[-1]))
         out.append(f"{' ' * width} |")
+        by_line: dict[int, list[Label]] = {}
         for lb in sorted(labelled, key=lambda lb: (lb.span.start, not lb.primary)):
-            src = lb.span.source
-            line, col = src.line_col(lb.span.start)
+            by_line.setdefault(lb.span.source.line_col(lb.span.start)[0], []).append(lb)
+        for line, group in sorted(by_line.items()):
+            src = group[0].span.source
             text = src.line_text(line)
-            end_line, end_col = src.line_col(max(lb.span.start, lb.span.end - 1))
-            n = (end_col - col + 1) if end_line == line else max(1, len(text) - col + 1)
-            mark = ("^" if lb.primary else "-") * max(1, n)
             out.append(f"{line:>{width}} | {text}")
-            out.append(f"{' ' * width} | {' ' * (col - 1)}{paint(mark, '1;31' if lb.primary else '1;34')}"
-                       + (f" {lb.message}" if lb.message else ""))
+            for lb in group:
+                col = src.line_col(lb.span.start)[1]
+                end_line, end_col = src.line_col(max(lb.span.start, lb.span.end - 1))
+                n = (end_col - col + 1) if end_line == line else max(1, len(text) - col + 1)
+                mark = ("^" if lb.primary else "-") * max(1, n)
+                color = "1;31" if lb.primary else "1;34"
+                out.append(f"{' ' * width} | {' ' * (col - 1)}{paint(mark, color)}"
+                           + (f" {lb.message}" if lb.message else ""))
         out.append(f"{' ' * width} |")
     for note in d.notes:
         out.append(f"  = note: {note}")
