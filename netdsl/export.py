@@ -3,6 +3,7 @@ that each op's to_onnx writes through, initialises weights, and saves models ato
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -21,23 +22,30 @@ from netdsl.ir import Graph, InputOp, Node
 from netdsl.ops.base import Value
 
 MIN_OPSET = 17
-# The newest default opset onnxruntime supports, by its minor version (its release notes).
-_ORT_MAX_OPSET = {17: 20, 18: 21, 19: 21, 20: 21, 21: 22, 22: 22, 23: 23}
 EXTERNAL_DATA_BYTES = 2 * 1024**3  # protobuf's limit: larger weights go to a side file
 
 
+@functools.cache
 def default_opset() -> int:
-    """The newest opset that both the installed onnx and onnxruntime support (at least 17)."""
-    from importlib.metadata import PackageNotFoundError, version
-    newest = onnx.defs.onnx_opset_version()
-    try:
-        minor = int(version("onnxruntime").split(".")[1])
-    except (PackageNotFoundError, ValueError, IndexError):
-        return max(MIN_OPSET, min(newest, 21))
-    ort = _ORT_MAX_OPSET.get(minor, max(_ORT_MAX_OPSET.values()) if minor > 23 else MIN_OPSET)
-    if minor > 23:
-        ort = newest  # newer than this table: trust onnx's own newest (tested in CI)
-    return max(MIN_OPSET, min(newest, ort))
+    """The newest opset that both the installed onnx and onnxruntime support (at least 17).
+
+    onnx knows its newest opset; onnxruntime is asked, once per process and only when a model
+    is compiled without --opset: it loads a one-node model stamped with each opset, newest first.
+    """
+    from netdsl import runtime  # NOTE: lazy, so that importing export does not load onnxruntime
+    for opset in range(onnx.defs.onnx_opset_version(), MIN_OPSET, -1):
+        if runtime.accepts(_probe(opset)):
+            return opset
+    return MIN_OPSET
+
+
+def _probe(opset: int) -> bytes:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = _ir_version(opset)
+    return bytes(model.SerializeToString())
 
 
 def _ir_version(opset: int) -> int:

@@ -39,6 +39,17 @@ def providers(choice: str = "auto") -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+def accepts(model: bytes) -> bool:
+    """Whether onnxruntime loads this model (export.default_opset probes opsets with it)."""
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 4  # a refusal is an answer here, not an error to log
+    try:
+        ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    except Exception:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph
+        return False
+    return True
+
+
 class Session:
     """One onnxruntime InferenceSession with input checking."""
 
