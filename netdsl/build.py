@@ -62,6 +62,7 @@ class _Frame:
     trace: tuple[Span, ...] = ()
     blocks: tuple[str, ...] = ()  # active block names, for recursion errors
     failed: bool = False  # once something failed here, unknown names stay quiet
+    chains: dict[str, tuple[str, int, Any]] = field(default_factory=dict)  # name: base, next, end
 
 
 class _Return(Exception):
@@ -467,7 +468,10 @@ class _Elaborator:
             self._body(st.body, frame)
 
     def _stmt_return(self, st: s.Return, frame: _Frame) -> None:
-        raise _Return(self.eval(st.value, frame))
+        # NOTE: a block that returns a chain is a Sequential, as in torch: the chain's unlabelled
+        # stages are numbered in the block's own scope (NAME.0, NAME.1, ...); "" names that scope.
+        own = "" if frame.prefix and isinstance(st.value, s.Pipeline) else None
+        raise _Return(self.eval(st.value, frame, name=own))
 
     # -- expressions
     def eval(self, e: Any, frame: _Frame, name: str | None = None) -> Any:
@@ -505,6 +509,21 @@ class _Elaborator:
     def _eval_listexpr(self, e: s.ListExpr, frame: _Frame, name: str | None) -> Any:
         items = [self.eval(x, frame) for x in e.items]
         return POISON if any(x is POISON for x in items) else items
+
+    def _eval_dictexpr(self, e: s.DictExpr, frame: _Frame, name: str | None) -> Any:
+        table: dict[Any, Any] = {}
+        for k, v in e.pairs:
+            key, value = self.eval(k, frame), self.eval(v, frame)
+            if key is POISON or value is POISON:
+                return POISON
+            if not isinstance(key, (int, float, str)):
+                return self._err("E212", f"a table key must be a number, a string or a boolean, "
+                                 f"not {_kind(key)}", k.span, frame=frame)
+            if key in table:
+                return self._err("E211", f"table key {key!r} is given twice", k.span,
+                                 frame=frame)
+            table[key] = value
+        return table
 
     def _shape_literal(self, e: s.ListExpr, frame: _Frame) -> Any:
         """Dims of `input`, annotations and expectations: an unbound name is a symbolic dim."""
@@ -666,6 +685,12 @@ class _Elaborator:
         i = self.eval(e.index, frame)
         if v is POISON or i is POISON:
             return POISON
+        if isinstance(v, dict):
+            if isinstance(i, (int, float, str)) and i in v:
+                return v[i]
+            return self._err("E212", f"the table has no entry {_show(i)}", e.index.span,
+                             f"{_show(i)}", frame=frame,
+                             hints=[f"its keys: {', '.join(_show(k) for k in v)}"])
         if not isinstance(v, list) or not isinstance(i, int) or isinstance(i, bool):
             return self._err("E212", f"cannot index {_kind(v)} with {_kind(i)}", e.span,
                              frame=frame)
@@ -685,10 +710,14 @@ class _Elaborator:
         calls = [st for st in e.stages if isinstance(st, s.Stage)]
         indexed = name is not None and (len(calls) > 1 or any(st.repeat for st in calls)
                                         or isinstance(e.head, s.Call))
-        base = self._scope_base(name, frame) if indexed else None
+        base = (self._scope_base(name, frame) if name else "") if indexed else None
         pos = 0
+        chain = frame.chains.get(name) if name is not None else None
+        if chain is not None and isinstance(e.head, s.Name) and e.head.id == name and (
+                frame.env.get(name) == chain[2]):
+            base, pos = chain[0], chain[1]  # `name = name -> ...` appends to the chain `name`
         if base is not None and isinstance(e.head, s.Call):
-            value = self.eval(e.head, frame, name=f"{base}.0")
+            value = self.eval(e.head, frame, name=f"{base}.0".lstrip("."))
             pos = 1
         else:
             value = self.eval(e.head, frame)
@@ -716,8 +745,8 @@ class _Elaborator:
                     local = st.label.id if n == 1 else f"{st.label.id}.{r}"
                     hard = True
                 elif base is not None:
-                    local, hard = f"{base}.{pos}", True
-                elif name is not None and len(calls) == 1 and n == 1:
+                    local, hard = f"{base}.{pos}".lstrip("."), True
+                elif name and len(calls) == 1 and n == 1:
                     local, hard = name, False
                 else:
                     local, hard = None, False
@@ -726,6 +755,8 @@ class _Elaborator:
                                          hard=hard, label_span=st.label.span if st.label else None)
                 pos += 1
             prev_span = st.span
+        if base is not None and name is not None:
+            frame.chains[name] = (base, pos, value)
         return value
 
     def _scope_base(self, name: str, frame: _Frame) -> str:
@@ -1005,9 +1036,15 @@ def _kind(v: Any) -> str:
         return f'the string "{v}"'
     if isinstance(v, list):
         return "a list"
+    if isinstance(v, dict):
+        return "a table"
     if v is None:
         return "none"
     return type(v).__name__
+
+
+def _show(v: Any) -> str:
+    return f'"{v}"' if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def _words(ftype: str) -> str:

@@ -140,8 +140,8 @@ def render(d: Diagnostic, color: bool = False) -> str:
                 end_line, end_col = src.line_col(max(lb.span.start, lb.span.end - 1))
                 n = (end_col - col + 1) if end_line == line else max(1, len(text) - col + 1)
                 mark = ("^" if lb.primary else "-") * max(1, n)
-                color = "1;31" if lb.primary else "1;34"
-                out.append(f"{' ' * width} | {' ' * (col - 1)}{paint(mark, color)}"
+                tint = "1;31" if lb.primary else "1;34"
+                out.append(f"{' ' * width} | {' ' * (col - 1)}{paint(mark, tint)}"
                            + (f" {lb.message}" if lb.message else ""))
         out.append(f"{' ' * width} |")
     for note in d.notes:

@@ -94,6 +94,14 @@ class Attr:
 
 
 @dataclass(frozen=True, slots=True)
+class DictExpr:
+    """`{key: value, ...}`: a table of configurations, looked up with `table[key]`."""
+
+    pairs: tuple[tuple[Expr, Expr], ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Index:
     obj: Expr
     index: Expr
@@ -127,8 +135,8 @@ class Pipeline:
     span: Span
 
 
-Expr = Union[Num, Str, Bool, Name, ListExpr, BinOp, Unary, Compare, BoolOp, Call, Attr, Index,
-             Pipeline]
+Expr = Union[Num, Str, Bool, Name, ListExpr, DictExpr, BinOp, Unary, Compare, BoolOp, Call,
+             Attr, Index, Pipeline]
 
 
 @dataclass(frozen=True, slots=True)
