@@ -115,10 +115,16 @@ def _peak_bytes(graph: Graph, layers: list[LayerStats]) -> int:
 
 def _receptive_field(node: Node, ins: list[RF | None], xs: list[Any],
                      warnings: list[Diagnostic]) -> RF | None:
-    """The standard recurrence (Araujo et al., Distill 2019), per spatial axis:
-    size += (k - 1) * dilation * jump_in; jump *= stride; start += ((k - 1) * dilation / 2 - pad) * jump_in.
-    Upsampling divides the jump by the scale; a global window sees the whole input. Where
-    branches join, the largest field is kept, and differing jumps or centres get a warning."""
+    """The recurrence of Araujo, Norris and Sim, "Computing receptive fields of convolutional
+    neural networks" (Distill 2019), run forward one layer at a time, per spatial axis. A layer
+    whose output o reads `extent` inputs centred on input index offset + o * f (ops.base.Window;
+    for a conv extent = D(F - 1) + 1, f = S, offset = D(F - 1)/2 - P) maps the input's field
+    (size r, jump j, start u: the input coordinate of output 0's centre) to
+        r' = r + (extent - 1) * j        j' = j * f        u' = u + offset * j
+    which is their r_{l} = r_{l-1} + (k_l - 1) * j_{l-1}, j_l = j_{l-1} * s_l and
+    u_l = u_{l-1} + ((k_l - 1)/2 - p_l) * j_{l-1}. Pixel centres sit at 0.5, 1.5, ... of the
+    input. Upsampling (f < 1) and transposed convs are approximated by their average centre;
+    a global window sees the whole input. Branches join by _join."""
     if isinstance(node.op, InputOp):
         n = len(node.shape or ()) - 2
         return RF((1.0,) * n, (1.0,) * n, (0.5,) * n) if n > 0 else None
@@ -127,44 +133,42 @@ def _receptive_field(node: Node, ins: list[RF | None], xs: list[Any],
         return None
     base = _join(node, known, warnings)
     win: Window = node.op.window(*xs)
-    if win.kind == "pointwise" or len(win.kernel) != len(base.size):
-        return base if win.kind != "global" else RF(base.size, base.jump, base.start, True)
     if win.kind == "global" or base.is_global:
         return RF(base.size, base.jump, base.start, True)
-    size, jump, start = [], [], []
-    for i in range(len(base.size)):
-        k, st, d, pb = win.kernel[i], win.stride[i], win.dilation[i], win.pad_begin[i]
-        r, j, s0 = base.size[i], base.jump[i], base.start[i]
-        if win.kind == "upsample":
-            sc = win.scale[i]
-            # each output reads ceil(k / scale) neighbouring inputs
-            size.append(r + (math.ceil(k / sc) - 1) * j)
-            jump.append(j / sc)
-            start.append(s0 + j * (0.5 / sc - 0.5) - pb * j / sc)
-        else:
-            size.append(r + (k - 1) * d * j)
-            jump.append(j * st)
-            start.append(s0 + ((k - 1) * d / 2 - pb) * j)
-    return RF(tuple(size), tuple(jump), tuple(start))
+    if win.kind == "pointwise" or len(win.extent) != len(base.size):
+        return base
+    return RF(tuple(r + (e - 1) * j for r, e, j in zip(base.size, win.extent, base.jump)),
+              tuple(j * f for j, f in zip(base.jump, win.jump)),
+              tuple(u + c * j for u, c, j in zip(base.start, win.offset, base.jump)))
 
 
 def _join(node: Node, rfs: list[RF], warnings: list[Diagnostic]) -> RF:
+    """Where branches meet (add, concat, mul), an output sees the union of its inputs' fields:
+    per axis, from the lowest begin (u - r/2) to the highest end (u + r/2); for aligned branches
+    that is the largest field. The jump is the first input's. Branches whose jumps or centres
+    differ are misaligned (an output mixes different places of the image): warning W301."""
     if len(rfs) == 1:
         return rfs[0]
     first = rfs[0]
     if any(r.is_global for r in rfs):
         return RF(first.size, first.jump, first.start, True)
-    same_rank = all(len(r.size) == len(first.size) for r in rfs)
-    if same_rank and any(r.jump != first.jump or r.start != first.start for r in rfs):
+    if not all(len(r.size) == len(first.size) for r in rfs):
+        return first
+    if any(r.jump != first.jump or r.start != first.start for r in rfs):
         warnings.append(warning(
             "W301", f"{node.op.name} `{node.name}` joins branches whose receptive fields are "
-            f"misaligned: jumps {[list(r.jump) for r in rfs]}, centres "
-            f"{[list(r.start) for r in rfs]}", node.span,
-            hints=["the largest field is reported; crop or pad one branch to align them"]))
-    if not same_rank:
-        return first
-    size = tuple(max(r.size[i] for r in rfs) for i in range(len(first.size)))
-    return RF(size, first.jump, first.start)
+            f"misaligned: jumps {_axes([r.jump for r in rfs])}, centres "
+            f"{_axes([r.start for r in rfs])} (input pixels)", node.span,
+            hints=["crop or pad one branch so that both see the same place of the input; the "
+                   "summary reports the union of the fields"]))
+    lo = [min(r.start[i] - r.size[i] / 2 for r in rfs) for i in range(len(first.size))]
+    hi = [max(r.start[i] + r.size[i] / 2 for r in rfs) for i in range(len(first.size))]
+    return RF(tuple(h - lw for lw, h in zip(lo, hi)), first.jump,
+              tuple((lw + h) / 2 for lw, h in zip(lo, hi)))
+
+
+def _axes(values: list[tuple[float, ...]]) -> str:
+    return " vs ".join("x".join(f"{v:g}" for v in axes) for axes in values)
 
 
 # ---------------------------------------------------------------------------------- expectations

@@ -1,8 +1,12 @@
-"""Stats → text for people and JSON for tools: `netdsl summary` and `netdsl explain`."""
+"""Stats → text for people and JSON for tools: `netdsl summary` and `netdsl explain`.
+The JSON layout is documented in docs/summary-json.md; change SUMMARY_SCHEMA_VERSION with it."""
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
+from dataclasses import dataclass
 from typing import Any
 
 from netdsl.analysis import RF, LayerStats, Stats
@@ -11,82 +15,117 @@ from netdsl.ir import Graph
 from netdsl.ops.base import fmt_shape
 
 SUMMARY_SCHEMA_VERSION = 1
+WIDTH = 100  # the text table fits a terminal this wide
 
 
-def _rf_text(rf: RF | None) -> str:
-    if rf is None:
-        return "-"
-    if rf.is_global:
-        return "global"
-    sizes = {int(v) if float(v).is_integer() else v for v in rf.size}
-    return str(sizes.pop()) if len(sizes) == 1 else "x".join(_num(v) for v in rf.size)
+@dataclass(slots=True)
+class Row:
+    """One line of the summary: a layer, or (with --depth) a block's layers added up."""
+
+    name: str
+    op: str
+    shape: list[Any]
+    params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    activation_bytes: int = 0
+    rf: RF | None = None
+    layers: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "op": self.op, "shape": self.shape, "params": self.params,
+                "buffers": self.buffers, "macs": self.macs,
+                "activation_bytes": self.activation_bytes, "rf": _rf_json(self.rf),
+                "layers": self.layers}
 
 
-def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
-
-
-def _collapse(layers: list[LayerStats], depth: int | None) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    index: dict[str, dict[str, Any]] = {}
+def rows(layers: list[LayerStats], depth: int | None = None) -> list[Row]:
+    """Layers whose name has more than `depth` dotted parts fold into the row of their first
+    `depth` parts (`layer1.0.conv1` at depth 1 is `layer1`), which adds up params, buffers, MACs
+    and memory, and shows the output shape and receptive field of its last layer."""
+    out: list[Row] = []
+    index: dict[str, Row] = {}
     for lay in layers:
         parts = lay.name.split(".")
         key = ".".join(parts[:depth]) if depth and len(parts) > depth else lay.name
         row = index.get(key)
         if row is None:
-            row = {"name": key, "op": lay.op if key == lay.name else "block",
-                   "shape": list(lay.shape), "params": 0, "buffers": 0, "macs": 0,
-                   "activation_bytes": 0, "rf": lay.rf, "layers": 0}
-            index[key] = row
-            rows.append(row)
-        row["params"] += lay.params
-        row["buffers"] += lay.buffers
-        row["macs"] += lay.macs
-        row["activation_bytes"] += lay.activation_bytes
-        row["shape"], row["rf"] = list(lay.shape), lay.rf
-        row["layers"] += 1
-    return rows
+            row = index[key] = Row(key, lay.op, [])
+            out.append(row)
+        row.params += lay.params
+        row.buffers += lay.buffers
+        row.macs += lay.macs
+        row.activation_bytes += lay.activation_bytes
+        row.shape, row.rf = list(lay.shape), lay.rf
+        row.layers += 1
+        if key != lay.name:
+            row.op = f"{row.layers} layer{'s' if row.layers > 1 else ''}"
+    return out
 
 
 def summary(graph: Graph, stats: Stats, fmt: str = "text", depth: int | None = None) -> str:
-    rows = _collapse(stats.layers, depth)
+    """The per-layer table and the totals, as "text" (fits 100 columns), "markdown" or "json"."""
+    table = rows(stats.layers, depth)
+    if fmt == "json":
+        return _json(graph, stats, table)
+    head = ("name", "op", "output shape", "params", "MACs", "RF", "jump")
+    cells = [(r.name, r.op, fmt_shape(r.shape), f"{r.params:,}", f"{r.macs:,}", _rf_size(r.rf),
+              _rf_jump(r.rf)) for r in table]
+    foot = (f"params {stats.params:,}  buffers {stats.buffers:,}  MACs {stats.macs:,} "
+            f"(FLOPs {stats.flops:,})  peak activations {_bytes(stats.peak_bytes)} at batch 1")
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(head) + " |",
+                 "|" + "|".join("---:" if i >= 3 else "---" for i in range(len(head))) + "|"]
+        lines += ["| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(row)) + " |"
+                  for row in cells]
+        return "\n".join([f"### {graph.name}", "", *lines, "", foot])
+    return "\n".join([f"network {graph.name} ({graph.source.path})", *_text_table(head, cells),
+                      "", *_wrap(foot)])
+
+
+def _text_table(head: tuple[str, ...], cells: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(x) for x in col) for col in zip(head, *cells)]
+    over = sum(widths) + 2 * (len(widths) - 1) - WIDTH
+    for i in (0, 2, 1):  # NOTE: the name column gives way first, then the shape, then the op
+        if over > 0:
+            cut = min(over, widths[i] - 12)
+            if cut > 0:
+                widths[i] -= cut
+                over -= cut
+
+    def line(row: tuple[str, ...]) -> str:
+        out = []
+        for i, (c, w) in enumerate(zip(row, widths)):
+            c = c if len(c) <= w else "…" + c[len(c) - w + 1:]
+            out.append(c.rjust(w) if i >= 3 else c.ljust(w))
+        return "  ".join(out).rstrip()
+    return [line(head), "-" * (sum(widths) + 2 * (len(widths) - 1)), *map(line, cells)]
+
+
+def _wrap(text: str) -> list[str]:
+    lines, cur = [], ""
+    for part in text.split("  "):
+        if cur and len(cur) + 2 + len(part) > WIDTH:
+            lines.append(cur)
+            cur = part
+        else:
+            cur = f"{cur}  {part}" if cur else part
+    return [*lines, cur]
+
+
+def _json(graph: Graph, stats: Stats, table: list[Row]) -> str:
     totals = {"params": stats.params, "buffers": stats.buffers, "macs": stats.macs,
               "flops": stats.flops, "peak_activation_bytes": stats.peak_bytes,
               "layers": len(stats.layers)}
-    if fmt == "json":
-        return json.dumps({
-            "schema": SUMMARY_SCHEMA_VERSION, "network": graph.name,
-            "source": graph.source.path, "params": graph.params,
-            "inputs": {n.name: list(n.shape or ()) for n in graph.inputs},
-            "outputs": {k: list(graph.node(v).shape or ()) for k, v in graph.outputs.items()},
-            "layers": [{**{k: v for k, v in r.items() if k != "rf"}, "rf": _rf_json(r["rf"])}
-                       for r in rows],
-            "tensors": {k: list(v) for k, v in stats.tensors().items()},
-            "totals": totals}, indent=2)
-    head = ("name", "op", "output shape", "params", "MACs", "RF")
-    table = [(r["name"], r["op"], fmt_shape(r["shape"]), f"{r['params']:,}", f"{r['macs']:,}",
-              _rf_text(r["rf"])) for r in rows]
-    foot = [f"params {stats.params:,}  buffers {stats.buffers:,}  MACs {stats.macs:,} "
-            f"(FLOPs {stats.flops:,})  peak activations {_bytes(stats.peak_bytes)} at batch 1"]
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(row)) + " |"
-                  for row in table]
-        return "\n".join([f"### {graph.name}", "", *lines, "", *foot])
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *table)]
-    # keep within 100 columns: the name column gives way first
-    over = sum(widths) + 2 * (len(widths) - 1) - 100
-    if over > 0:
-        widths[0] = max(12, widths[0] - over)
-    def line(cells: tuple[str, ...]) -> str:
-        out = []
-        for i, (c, w) in enumerate(zip(cells, widths)):
-            c = c if len(c) <= w else "…" + c[-(w - 1):]
-            out.append(c.rjust(w) if i >= 3 else c.ljust(w))
-        return "  ".join(out).rstrip()
-    return "\n".join([f"network {graph.name} ({graph.source.path})", line(head),
-                      "-" * min(100, sum(widths) + 2 * (len(widths) - 1)),
-                      *(line(r) for r in table), "", *foot])
+    return json.dumps({
+        "schema": SUMMARY_SCHEMA_VERSION, "network": graph.name, "source": graph.source.path,
+        "params": graph.params,
+        "inputs": {n.name: list(n.shape or ()) for n in graph.inputs},
+        "outputs": {k: list(graph.node(v).shape or ()) for k, v in graph.outputs.items()},
+        "layers": [r.to_json() for r in table],
+        "tensors": {k: list(v) for k, v in stats.tensors().items()},
+        "warnings": [d.message for d in stats.warnings],
+        "totals": totals}, indent=2)
 
 
 def _rf_json(rf: RF | None) -> Any:
@@ -96,6 +135,23 @@ def _rf_json(rf: RF | None) -> Any:
             "global": rf.is_global}
 
 
+def _axes(values: tuple[float, ...]) -> str:
+    """One number when every axis agrees (`7`), else one per axis (`7x3`)."""
+    return _num(values[0]) if len(set(values)) == 1 else "x".join(map(_num, values))
+
+
+def _rf_size(rf: RF | None) -> str:
+    return "-" if rf is None else "global" if rf.is_global else _axes(rf.size)
+
+
+def _rf_jump(rf: RF | None) -> str:
+    return "-" if rf is None or rf.is_global else _axes(rf.jump)
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:.4g}"
+
+
 def _bytes(n: int) -> str:
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= scale:
@@ -103,63 +159,88 @@ def _bytes(n: int) -> str:
     return f"{n} B"
 
 
+# ------------------------------------------------------------------------------------- explain
+
 def explain(graph: Graph, stats: Stats, layer: str) -> str:
-    """The lecture's arithmetic for one layer, with its own numbers filled in."""
+    """The lecture's arithmetic for one layer, with its own numbers filled in: the output size
+    per axis, parameters and MACs as products, and the receptive-field step."""
     by = stats.by_name()
     if layer not in by:
-        import difflib
         close = difflib.get_close_matches(layer, list(by), 3)
         raise NetdslError([error("E201", f"network `{graph.name}` has no layer `{layer}`",
                                  hints=[f"did you mean {', '.join(f'`{c}`' for c in close)}?"
-                                        if close else "see `netdsl summary` for layer names"])])
-    node = graph.node(layer)
-    lay = by[layer]
-    xs = [graph.node(i).shape for i in node.inputs]
-    src = node.span.source
-    where = ""
-    if src is not None:
-        ln, col = src.line_col(node.span.start)
-        where = f"{src.path}:{ln}:{col}: {src.line_text(ln).strip()}"
-    out = [f"{layer}: {node.op.name}", f"  defined at {where}" if where else "",
-           f"  input{'s' if len(xs) > 1 else ''}: " + ", ".join(fmt_shape(x or ()) for x in xs),
-           f"  output: {fmt_shape(node.shape or ())}"]
-    win = node.op.window(*xs) if xs else None
-    if win is not None and win.kind == "local" and xs:
-        names = ("length",) if len(win.kernel) == 1 else ("height", "width", "depth")[:len(win.kernel)]
-        if len(win.kernel) == 3:
-            names = ("depth", "height", "width")
-        from netdsl.ops.base import resolve_pads  # noqa: F401 (pads come from the window)
-        out.append("  output size per axis: floor((N + P_begin + P_end - D*(F - 1) - 1) / S) + 1")
-        for i, axis in enumerate(names):
-            n_in = int(xs[0][2 + i])
-            k, s, d, pb = win.kernel[i], win.stride[i], win.dilation[i], win.pad_begin[i]
-            n_out = int((node.shape or ())[2 + i])
-            pe = (n_out - 1) * s + d * (k - 1) + 1 - n_in - pb
-            pe_text = f"{pb} + {max(pe, 0)}" if pb != pe else f"2*{pb}"
-            f_text = f"{d}*({k} - 1) + 1" if d > 1 else f"{k}"
-            out.append(f"    {axis}: floor(({n_in} - {f_text} + {pe_text})/{s}) + 1 = {n_out}")
+                                        if close else "`netdsl summary` lists the layer names"])])
+    node, lay = graph.node(layer), by[layer]
+    xs = [graph.node(i).shape or () for i in node.inputs]
+    y = node.shape or ()
+    out = [f"{layer}: {node.op.name}{_where(node.span)}",
+           f"  {' + '.join(fmt_shape(x) for x in xs) or 'input'} -> {fmt_shape(y)}"]
+    sizes = node.op.arithmetic(y, *xs) if xs else []
+    if sizes:
+        out.append("  output size per axis:")
+        out += [f"    {line}" for line in _aligned(sizes)]
     if lay.param_shapes:
-        terms = [f"{k} {'x'.join(map(str, v))} = {_prod(v):,}" for k, v in lay.param_shapes.items()]
-        out.append(f"  params: {' + '.join(terms)}  -> {lay.params:,}")
+        terms = [f"{k} {_product(v)}" for k, v in lay.param_shapes.items()]
+        out.append(f"  params: {'; '.join(terms)}" + (f"  -> {lay.params:,}" if len(terms) > 1
+                                                        else ""))
     if lay.buffer_shapes:
-        out.append(f"  buffers: {lay.buffers:,} (" + ", ".join(
-            f"{k} {'x'.join(map(str, v))}" for k, v in lay.buffer_shapes.items()) + ")")
-    out.append(f"  MACs: {lay.macs:,}  (rule: {node.op.mac_rule})")
-    if lay.rf is not None:
-        out.append(f"  receptive field: {_rf_text(lay.rf)}, jump {', '.join(map(_num, lay.rf.jump))}"
-                   f", start {', '.join(map(_num, lay.rf.start))}")
-        if win is not None and win.kind == "local" and node.inputs:
-            prev = by[node.inputs[0]].rf
-            if prev is not None and not prev.is_global and not lay.rf.is_global:
-                k, d = win.kernel[0], win.dilation[0]
-                out.append(f"    rf = {_num(prev.size[0])} + ({k} - 1)*{d}*{_num(prev.jump[0])}"
-                           f" = {_num(lay.rf.size[0])};  jump = {_num(prev.jump[0])}*"
-                           f"{win.stride[0]} = {_num(lay.rf.jump[0])}")
-    return "\n".join(x for x in out if x)
+        terms = [f"{k} {_product(v)}" for k, v in lay.buffer_shapes.items()]
+        out.append(f"  buffers: {'; '.join(terms)}  (not learned)")
+    terms = node.op.mac_terms(y, *xs) if xs else (0,)
+    out.append(f"  MACs: {_product(terms)}  (FLOPs = 2 x MACs)")
+    out.append(f"    rule: {node.op.mac_rule}")
+    out += _rf_lines(node, lay, [by[i].rf for i in node.inputs], xs)
+    return "\n".join(out)
 
 
-def _prod(v: tuple[int, ...]) -> int:
-    p = 1
-    for x in v:
-        p *= x
-    return p
+def _where(span: Any) -> str:
+    src = span.source
+    if src is None:
+        return ""
+    line, col = src.line_col(span.start)
+    return f", defined at {src.path}:{line}:{col}"
+
+
+def _product(factors: tuple[int, ...]) -> str:
+    if len(factors) == 1:
+        return f"{factors[0]:,}"
+    return " x ".join(map(str, factors)) + f" = {math.prod(factors):,}"
+
+
+def _rf_lines(node: Any, lay: LayerStats, ins: list[RF | None], xs: list[Any]) -> list[str]:
+    rf = lay.rf
+    if rf is None:
+        return []
+    if rf.is_global:
+        return ["  receptive field: the whole input (a global window)"]
+    head = f"  receptive field: {_axes(rf.size)}, jump {_axes(rf.jump)}, start {_axes(rf.start)}"
+    known = [r for r in ins if r is not None]
+    if not known:
+        return [head]
+    lines = [head]
+    if len(known) > 1:
+        lines.append("    the inputs' fields joined: their union, with the first input's jump")
+    win = node.op.window(*xs)
+    if win.kind != "local" or len(known) > 1:
+        if win.kind == "pointwise" and len(known) == 1:
+            lines.append("    pointwise: the input's field is unchanged")
+        return lines
+    prev = known[0]
+    lines.append("    r' = r + (extent - 1)*j;  j' = j*f;  u' = u + offset*j   (Araujo et al. 2019)")
+    names = ("length",) if len(rf.size) == 1 else ("height", "width") if len(rf.size) == 2 else (
+        "depth", "height", "width")
+    steps = []
+    for i, axis in enumerate(names):
+        r, j, u = prev.size[i], prev.jump[i], prev.start[i]
+        e, f, c = win.extent[i], win.jump[i], win.offset[i]
+        steps.append(f"{axis}: r = {_num(r)} + ({e} - 1)*{_num(j)} = {_num(rf.size[i])};  "
+                     f"j = {_num(j)}*{_num(f)} = {_num(rf.jump[i])};  "
+                     f"u = {_num(u)} + {_num(c)}*{_num(j)} = {_num(rf.start[i])}")
+    return lines + [f"    {s}" for s in _aligned(steps)]
+
+
+def _aligned(lines: list[str]) -> list[str]:
+    """`height: ...` and `width: ...` with their values in one column."""
+    width = max(line.index(":") for line in lines) + 1
+    return [f"{line[:line.index(':') + 1]:<{width}} {line[line.index(':') + 1:].lstrip()}"
+            for line in lines]

@@ -13,10 +13,10 @@ from netdsl.ops.base import Emitter, Op, OpError, Shape, Value
 @dataclass(frozen=True, slots=True)
 class _Elementwise(Op):
     onnx: ClassVar[str] = ""
-    mac_rule = "prod(output): one operation per element"
+    mac_rule = "C x H x W (every output element): one operation per element"
 
-    def mac_count(self, y: Shape, *xs: Shape) -> int:
-        return math.prod(int(v) for v in y[1:])
+    def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
+        return tuple(int(v) for v in y[1:])
 
     def onnx_attrs(self) -> dict[str, Any]:
         return {}
@@ -83,6 +83,19 @@ class HardSigmoid(_Elementwise):
 
 @register
 @dataclass(frozen=True, slots=True)
+class Relu6(_Elementwise):
+    """min(max(x, 0), 6): ReLU clipped at 6 (MobileNetV2)."""
+
+    name = "relu6"
+    summary = "min(max(x, 0), 6)"
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        bounds = [emit.const(0.0, "float32"), emit.const(6.0, "float32")]
+        return emit.node("Clip", [xs[0].name, *bounds])
+
+
+@register
+@dataclass(frozen=True, slots=True)
 class HardSwish(_Elementwise):
     """x * hardsigmoid(x) (MobileNetV3)."""
 
@@ -137,7 +150,7 @@ class Softmax(_Elementwise):
     name = "softmax"
     onnx = "Softmax"
     summary = "softmax(axis: 1)"
-    mac_rule = "3 * prod(output): exp, sum and divide per element"
+    mac_rule = "3 x C x H x W: an exp, an add to the sum and a divide per element"
     axis: int = 1
 
     def output_shape(self, *xs: Shape) -> Shape:
@@ -146,8 +159,8 @@ class Softmax(_Elementwise):
                           at="axis", code="E206")
         return xs[0]
 
-    def mac_count(self, y: Shape, *xs: Shape) -> int:
-        return 3 * math.prod(int(v) for v in y[1:])
+    def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
+        return (3, *(int(v) for v in y[1:]))
 
     def onnx_attrs(self) -> dict[str, Any]:
         return {"axis": self.axis}

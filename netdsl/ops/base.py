@@ -26,20 +26,35 @@ class OpError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """How an op maps input positions to output positions, per spatial axis, for the
-    receptive-field recurrence. kind: "pointwise" (identity map), "local" (a sliding window),
-    "global" (every output sees the whole input), "upsample" (output jump = input jump / scale)."""
+    """How an op's outputs map onto its input, per spatial axis, for the receptive-field
+    recurrence (Araujo et al., Distill 2019). Along each axis, output o reads `extent`
+    neighbouring input positions centred on input index `offset + o * jump` (indices count input
+    positions, so jump < 1 means upsampling). kind: "pointwise" (extent 1, jump 1, offset 0),
+    "local" (the three tuples apply), "global" (every output reads the whole input)."""
 
     kind: str = "pointwise"
-    kernel: tuple[int, ...] = ()
-    stride: tuple[int, ...] = ()
-    dilation: tuple[int, ...] = ()
-    pad_begin: tuple[int, ...] = ()
-    scale: tuple[float, ...] = ()
+    extent: tuple[int, ...] = ()
+    jump: tuple[float, ...] = ()
+    offset: tuple[float, ...] = ()
 
 
 POINTWISE = Window()
 GLOBAL = Window("global")
+
+
+def sliding(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+            pad_begin: Sequence[int]) -> Window:
+    """A sliding window (conv, pooling): extent D(F - 1) + 1, jump S, and output 0 centred on
+    input index D(F - 1)/2 - P_begin."""
+    ext = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    return Window("local", ext, tuple(float(s) for s in stride),
+                  tuple((e - 1) / 2 - p for e, p in zip(ext, pad_begin)))
+
+
+def shifted(offsets: Sequence[float]) -> Window:
+    """Output o is input o + offset (a crop's start; minus a pad's begin)."""
+    n = len(offsets)
+    return Window("local", (1,) * n, (1.0,) * n, tuple(float(v) for v in offsets))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +94,7 @@ class Op:
     name: ClassVar[str] = ""
     inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # (min, max) tensor inputs; None: any
     summary: ClassVar[str] = ""  # one line for the reference
-    mac_rule: ClassVar[str] = "0: no multiply-accumulate"  # the documented cost rule
+    mac_rule: ClassVar[str] = ""  # the documented cost rule (docs/costs.md); every op states one
 
     def validate(self) -> None:
         """Range checks on the arguments alone; raise OpError(at=field, code="E206")."""
@@ -95,8 +110,17 @@ class Op:
         """Non-learnable state (BN running statistics), suffix -> shape."""
         return {}
 
+    def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
+        """The factors whose product is this node's MAC count, in the order `mac_rule` names
+        them (explain prints them as the product)."""
+        return (0,)
+
     def mac_count(self, y: Shape, *xs: Shape) -> int:
-        return 0
+        return math.prod(self.mac_terms(y, *xs))
+
+    def arithmetic(self, y: Shape, *xs: Shape) -> list[str]:
+        """The output-size arithmetic per spatial axis with this node's numbers (explain)."""
+        return []
 
     def window(self, *xs: Shape) -> Window:
         return POINTWISE
@@ -183,9 +207,11 @@ def window_out(size: int, k: int, s: int, pb: int, pe: int, d: int = 1, *, floor
     """
     span = d * (k - 1) + 1
     num = size + pb + pe - span
+    where = f"the input {axis} {size}" if axis else f"the input size {size}"
     if num < 0:
-        raise OpError(f"the {axis or 'input'} size {size}{_pad_text(pb, pe)} is smaller than the "
-                      f"{'dilated ' if d > 1 else ''}window {span}", code="E301",
+        raise OpError(f"{where}{_pad_text(pb, pe)} is smaller than the "
+                      f"{'dilated ' if d > 1 else ''}window {span}: {_formula(size, k, s, pb, pe, d)}"
+                      f" = {num / s + 1:.3g}, not a positive size", code="E301",
                       hint="use a smaller kernel, more padding, or a larger input")
     if ceil:
         out = -(-num // s) + 1
@@ -194,33 +220,44 @@ def window_out(size: int, k: int, s: int, pb: int, pe: int, d: int = 1, *, floor
             out -= 1
         return out
     if num % s and not floor:
-        frac = num / s + 1
         formula = _formula(size, k, s, pb, pe, d)
         fixes = _fixes(size, k, s, pb, pe, d)
-        raise OpError(f"stride {s} does not tile the {axis + ' ' if axis else ''}input: "
-                      f"{formula} = {frac:.2f}: fractions are illegal", code="E302",
-                      hint=(f"{fixes}; or pass `floor: true` to round down" if fixes
-                            else "pass `floor: true` to round down"), at="stride")
+        rounding = f"pass `floor: true` to round down to {num // s + 1}"
+        raise OpError(f"stride {s} does not tile {where}: {formula} = {num / s + 1:.2f}: "
+                      "fractions are illegal", code="E302", at="stride",
+                      hint=f"{fixes}; or {rounding}" if fixes else rounding)
     return num // s + 1
+
+
+def size_formula(size: int, k: int, s: int, pb: int, pe: int, d: int, out: int,
+                 rounded: str = "floor") -> str:
+    """`floor((224 - 7 + 2*3)/2) + 1 = 112`: the output-size rule with one axis's numbers."""
+    return f"{rounded}({_fraction(size, k, s, pb, pe, d)}) + 1 = {out}"
 
 
 def _pad_text(pb: int, pe: int) -> str:
     return f" (padded {pb}+{pe})" if pb or pe else ""
 
 
-def _formula(size: int, k: int, s: int, pb: int, pe: int, d: int) -> str:
-    f = f"{d}*({k} - 1) + 1" if d > 1 else str(k)
+def _fraction(size: int, k: int, s: int, pb: int, pe: int, d: int) -> str:
+    f = f"({d}*({k} - 1) + 1)" if d > 1 else str(k)
     p = f"2*{pb}" if pb == pe else f"{pb} + {pe}"
-    return f"({size} - {f} + {p})/{s} + 1"
+    return f"({size} - {f} + {p})/{s}"
+
+
+def _formula(size: int, k: int, s: int, pb: int, pe: int, d: int) -> str:
+    return _fraction(size, k, s, pb, pe, d) + " + 1"
 
 
 def _fixes(size: int, k: int, s: int, pb: int, pe: int, d: int) -> str:
+    """The nearest symmetric padding and the nearest smaller stride that tile the input."""
     span = d * (k - 1) + 1
     out = []
-    for p in range(pb + 1, pb + s + 1):
-        if (size + 2 * p - span) % s == 0 and pb == pe:
-            out.append(f"pad {p}")
-            break
+    if pb == pe:
+        for p in range(pb + 1, pb + s + 1):
+            if (size + 2 * p - span) % s == 0:
+                out.append(f"pad {p}")
+                break
     for s2 in range(s - 1, 0, -1):
         if (size + pb + pe - span) % s2 == 0:
             out.append(f"stride {s2}")

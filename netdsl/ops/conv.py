@@ -1,20 +1,24 @@
-"""Convolutions: conv (1-D, 2-D, 3-D by input rank; groups for depthwise) and transposed conv."""
+"""Convolutions: conv (1-D, 2-D or 3-D by the input's rank; groups), depthwise conv, and
+transposed conv."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import Any
 
 from netdsl.ops import register
 from netdsl.ops.base import (Emitter, Op, OpError, Shape, Value, Window, check_positive,
-                             expect_rank, per_axis, resolve_pads, window_out)
+                             expect_rank, fmt_shape, per_axis, resolve_pads, size_formula,
+                             sliding, window_out)
 from netdsl.ops.types import Ints, Pad, Weights
 
-_AXES = ("height", "width")
+Geometry = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...],
+                 tuple[int, ...]]
 
 
-def _axis_names(n: int) -> tuple[str, ...]:
-    return ("length",) if n == 1 else _AXES if n == 2 else ("depth", "height", "width")
+def axis_names(n: int) -> tuple[str, ...]:
+    return ("length",) if n == 1 else ("height", "width") if n == 2 else (
+        "depth", "height", "width")
 
 
 def _dims(shape: tuple[int, ...]) -> str:
@@ -29,34 +33,30 @@ def weights_array_shape(w: object) -> tuple[int, ...]:
     return tuple(shape)
 
 
-@register
-@dataclass(frozen=True, slots=True)
-class Conv(Op):
-    """Convolution over N, C and 1 to 3 spatial axes (the input's rank decides)."""
+class _Conv(Op):
+    """What conv and depthwise share; a subclass says how many output channels and groups an
+    input with c channels gets."""
 
-    name = "conv"
-    summary = "convolution: conv(out, kernel, stride: 1, pad: 0, dilation: 1, groups: 1, bias: true)"
-    mac_rule = "Cout * prod(out spatial) * (Cin / groups) * prod(kernel)"
-
-    out: int
     kernel: Ints
-    stride: Ints = 1
-    pad: Pad = 0
-    dilation: Ints = 1
-    groups: int = 1
-    bias: bool = True
-    weights: Weights | None = None
-    floor: bool | None = None
+    stride: Ints
+    pad: Pad
+    dilation: Ints
+    bias: bool
+    weights: Weights | None
+    floor: bool | None
 
-    def validate(self) -> None:
-        check_positive(self, "out", "kernel", "stride", "dilation", "groups")
+    mac_rule = "Cout x Hout x Wout x (Cin / groups) x Kh x Kw"
+
+    def _channels(self, c: int) -> tuple[int, int]:
+        """(output channels, groups) for an input with c channels."""
+        raise NotImplementedError
+
+    def _validate_window(self) -> None:
+        check_positive(self, "kernel", "stride", "dilation")
         if not isinstance(self.pad, str):
             check_positive(self, "pad", allow_zero=("pad",))
-        if self.out % self.groups:
-            raise OpError(f"out {self.out} does not split into groups {self.groups}", at="groups",
-                          code="E206")
 
-    def _geometry(self, x: Shape) -> tuple[tuple[int, ...], ...]:
+    def _geometry(self, x: Shape) -> Geometry:
         expect_rank(x, (3, 4, 5), "[N, C, spatial...]")
         n = len(x) - 2
         k = per_axis(self.kernel, n, "kernel")
@@ -69,37 +69,49 @@ class Conv(Op):
         x = xs[0]
         k, s, d, pb, pe = self._geometry(x)
         c = int(x[1])
-        if c % self.groups:
-            raise OpError(f"{c} input channels do not split into groups {self.groups}", at="groups")
+        out, groups = self._channels(c)
+        if c % groups:
+            raise OpError(f"the input {fmt_shape(x)} has {c} channels, which do not split into "
+                          f"{groups} groups", at="groups",
+                          hint=f"groups must divide both {c} input and {out} output channels")
         if self.weights is not None:
             self._check_weights(c, k)
-        names = _axis_names(len(k))
+        names = axis_names(len(k))
         sizes = tuple(window_out(int(x[2 + i]), k[i], s[i], pb[i], pe[i], d[i],
                                  floor=bool(self.floor), axis=names[i]) for i in range(len(k)))
-        return (x[0], self.out, *sizes)
+        return (x[0], out, *sizes)
 
     def _check_weights(self, c: int, k: tuple[int, ...]) -> None:
+        out, groups = self._channels(c)
         got = weights_array_shape(self.weights)
-        full = (self.out, c // self.groups, *k)
+        full = (out, c // groups, *k)
         if got != k and got != full:
-            raise OpError(f"the fixed weights are {_dims(got)}, but this layer needs {_dims(k)} "
-                          f"(one kernel for every channel pair) or {_dims(full)}",
+            raise OpError(f"the fixed weights are {_dims(got)}, but the kernel is {_dims(k)}: "
+                          f"give {_dims(k)} (one kernel for every channel pair) or {_dims(full)}",
                           at="weights", code="E206")
 
     def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
         k = self._geometry(xs[0])[0]
-        p = {"weight": (self.out, int(xs[0][1]) // self.groups, *k)}
+        out, groups = self._channels(int(xs[0][1]))
+        p = {"weight": (out, int(xs[0][1]) // groups, *k)}
         if self.bias:
-            p["bias"] = (self.out,)
+            p["bias"] = (out,)
         return p
 
-    def mac_count(self, y: Shape, *xs: Shape) -> int:
+    def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         k = self._geometry(xs[0])[0]
-        return math.prod(int(v) for v in y[1:]) * (int(xs[0][1]) // self.groups) * math.prod(k)
+        groups = self._channels(int(xs[0][1]))[1]
+        return (*(int(v) for v in y[1:]), int(xs[0][1]) // groups, *k)
 
     def window(self, *xs: Shape) -> Window:
         k, s, d, pb, _ = self._geometry(xs[0])
-        return Window("local", k, s, d, pb)
+        return sliding(k, s, d, pb)
+
+    def arithmetic(self, y: Shape, *xs: Shape) -> list[str]:
+        k, s, d, pb, pe = self._geometry(xs[0])
+        return [f"{name}: " + size_formula(int(xs[0][2 + i]), k[i], s[i], pb[i], pe[i], d[i],
+                                           int(y[2 + i]))
+                for i, name in enumerate(axis_names(len(k)))]
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         k, s, d, pb, pe = self._geometry(xs[0].shape)
@@ -109,19 +121,80 @@ class Conv(Op):
         else:
             w = emit.weight("weight", shapes["weight"], "he_out")
         b = [emit.weight("bias", shapes["bias"], "zeros")] if self.bias else []
+        groups = self._channels(int(xs[0].shape[1]))[1]
         return emit.node("Conv", [xs[0].name, w, *b], kernel_shape=list(k), strides=list(s),
-                         pads=[*pb, *pe], dilations=list(d), group=self.groups)
+                         pads=[*pb, *pe], dilations=list(d), group=groups)
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Conv(_Conv):
+    """Convolution over N, C and 1 to 3 spatial axes (the input's rank decides: conv1d, conv2d,
+    conv3d). kernel, stride, dilation: an int or one per axis; pad: an int, one per axis,
+    begins then ends ((top, left, bottom, right) in 2-D), `valid` or `same` (ONNX SAME_UPPER)."""
+
+    name = "conv"
+    summary = ("convolution: conv(out, kernel, stride: 1, pad: 0 | [h, w] | [t, l, b, r] | valid "
+               "| same, dilation: 1, groups: 1, bias: true, weights: fixed kernel, floor: false)")
+
+    out: int
+    kernel: Ints
+    stride: Ints = 1
+    pad: Pad = 0
+    dilation: Ints = 1
+    groups: int = 1
+    bias: bool = True
+    weights: Weights | None = None
+    floor: bool | None = None
+
+    def validate(self) -> None:
+        check_positive(self, "out", "groups")
+        self._validate_window()
+        if self.out % self.groups:
+            raise OpError(f"out {self.out} does not split into groups {self.groups}", at="groups",
+                          code="E206")
+
+    def _channels(self, c: int) -> tuple[int, int]:
+        return self.out, self.groups
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Depthwise(_Conv):
+    """Depthwise convolution: one kernel per input channel (`multiplier` of them), i.e. a conv
+    with groups = channels and out = channels * multiplier (MobileNet, Xception)."""
+
+    name = "depthwise"
+    summary = ("depthwise convolution: depthwise(kernel, stride: 1, pad: 0, dilation: 1, "
+               "multiplier: 1, bias: true, weights: fixed kernel, floor: false)")
+
+    kernel: Ints
+    stride: Ints = 1
+    pad: Pad = 0
+    dilation: Ints = 1
+    multiplier: int = 1
+    bias: bool = True
+    weights: Weights | None = None
+    floor: bool | None = None
+
+    def validate(self) -> None:
+        check_positive(self, "multiplier")
+        self._validate_window()
+
+    def _channels(self, c: int) -> tuple[int, int]:
+        return c * self.multiplier, c
 
 
 @register
 @dataclass(frozen=True, slots=True)
 class ConvTranspose(Op):
-    """Transposed convolution (never "deconvolution"): the gradient of conv, used to upsample."""
+    """Transposed convolution (never "deconvolution"): the gradient of conv, used to upsample.
+    Per axis out = (N - 1)*S - P_begin - P_end + D(F - 1) + output_pad + 1."""
 
     name = "conv_transpose"
     summary = ("transposed convolution: conv_transpose(out, kernel, stride: 1, pad: 0, "
                "output_pad: 0, dilation: 1, groups: 1, bias: true)")
-    mac_rule = "Cin * prod(in spatial) * (Cout / groups) * prod(kernel)"
+    mac_rule = "Cin x Hin x Win x (Cout / groups) x Kh x Kw: every input scattered by the kernel"
 
     out: int
     kernel: Ints
@@ -149,23 +222,33 @@ class ConvTranspose(Op):
         op = per_axis(self.output_pad, n, "output_pad")
         for i in range(n):
             if op[i] >= max(s[i], d[i]):
-                raise OpError(f"output_pad {op[i]} must be smaller than the stride or dilation",
-                              at="output_pad", code="E206")
+                raise OpError(f"output_pad {op[i]} must be smaller than the stride {s[i]} or "
+                              f"the dilation {d[i]}", at="output_pad", code="E206")
         return k, s, d, pb, pe, op
+
+    def _sizes(self, x: Shape) -> list[tuple[str, int]]:
+        k, s, d, pb, pe, op = self._geometry(x)
+        out = []
+        for i in range(len(k)):
+            n = int(x[2 + i])
+            pads = f"2*{pb[i]}" if pb[i] == pe[i] else f"({pb[i]} + {pe[i]})"
+            dil = f"{d[i]}*" if d[i] > 1 else ""
+            size = (n - 1) * s[i] - pb[i] - pe[i] + d[i] * (k[i] - 1) + op[i] + 1
+            out.append((f"({n} - 1)*{s[i]} - {pads} + {dil}({k[i]} - 1) + {op[i]} + 1", size))
+        return out
 
     def output_shape(self, *xs: Shape) -> Shape:
         x = xs[0]
-        k, s, d, pb, pe, op = self._geometry(x)
-        if int(x[1]) % self.groups:
-            raise OpError(f"{x[1]} input channels do not split into groups {self.groups}",
-                          at="groups")
+        c = int(x[1])
+        if c % self.groups:
+            raise OpError(f"the input {fmt_shape(x)} has {c} channels, which do not split into "
+                          f"{self.groups} groups", at="groups")
         sizes = []
-        for i in range(len(k)):
-            n = (int(x[2 + i]) - 1) * s[i] - pb[i] - pe[i] + d[i] * (k[i] - 1) + op[i] + 1
-            if n <= 0:
-                raise OpError(f"the output would be {n} wide: the padding removes everything",
-                              at="pad")
-            sizes.append(n)
+        for formula, size in self._sizes(x):
+            if size <= 0:
+                raise OpError(f"the output would be {formula} = {size} wide: the padding "
+                              "removes everything", at="pad")
+            sizes.append(size)
         return (x[0], self.out, *sizes)
 
     def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
@@ -175,19 +258,30 @@ class ConvTranspose(Op):
             p["bias"] = (self.out,)
         return p
 
-    def mac_count(self, y: Shape, *xs: Shape) -> int:
+    def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         k = self._geometry(xs[0])[0]
-        return math.prod(int(v) for v in xs[0][1:]) * (self.out // self.groups) * math.prod(k)
+        return (*(int(v) for v in xs[0][1:]), self.out // self.groups, *k)
 
     def window(self, *xs: Shape) -> Window:
-        k, s, d, pb, _, _ = self._geometry(xs[0])
-        return Window("upsample", k, s, d, pb, tuple(float(v) for v in s))
+        # Output o reads the inputs i with i*S - P_begin + t*D = o (0 <= t < F): at most
+        # floor(D(F - 1)/S) + 1 of them, centred on average on (o + P_begin - D(F - 1)/2)/S.
+        k, s, d, pb = self._geometry(xs[0])[:4]
+        return Window("local", tuple(di * (ki - 1) // si + 1 for ki, si, di in zip(k, s, d)),
+                      tuple(1 / si for si in s),
+                      tuple((p - di * (ki - 1) / 2) / si for ki, si, di, p in zip(k, s, d, pb)))
+
+    def arithmetic(self, y: Shape, *xs: Shape) -> list[str]:
+        names = axis_names(len(xs[0]) - 2)
+        return [f"{name}: {formula} = {size}"
+                for name, (formula, size) in zip(names, self._sizes(xs[0]))]
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         k, s, d, pb, pe, op = self._geometry(xs[0].shape)
         shapes = self.param_shapes(xs[0].shape)
         w = emit.weight("weight", shapes["weight"], "he_out")
         b = [emit.weight("bias", shapes["bias"], "zeros")] if self.bias else []
-        return emit.node("ConvTranspose", [xs[0].name, w, *b], kernel_shape=list(k),
-                         strides=list(s), pads=[*pb, *pe], dilations=list(d), group=self.groups,
-                         output_padding=list(op))
+        attrs: dict[str, Any] = dict(kernel_shape=list(k), strides=list(s), pads=[*pb, *pe],
+                                     dilations=list(d), group=self.groups,
+                                     output_padding=list(op))
+        return emit.node("ConvTranspose", [xs[0].name, w, *b], **attrs)
+

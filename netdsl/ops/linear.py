@@ -16,7 +16,7 @@ class Dense(Op):
 
     name = "dense"
     summary = "fully connected: dense(out, bias: true) on [N, C]"
-    mac_rule = "Cin * Cout"
+    mac_rule = "Cin x Cout"
 
     out: int
     bias: bool = True
@@ -27,7 +27,7 @@ class Dense(Op):
     def output_shape(self, *xs: Shape) -> Shape:
         x = xs[0]
         if len(x) != 2:
-            raise OpError(f"dense needs a 2-D input [N, C], but the input is {fmt_shape(x)}",
+            raise OpError(f"needs a 2-D input [N, C], but the input is {fmt_shape(x)}",
                           hint="insert `flatten` (or `globalavgpool -> flatten`) before dense")
         return (x[0], self.out)
 
@@ -37,8 +37,8 @@ class Dense(Op):
             p["bias"] = (self.out,)
         return p
 
-    def mac_count(self, y: Shape, *xs: Shape) -> int:
-        return int(xs[0][1]) * self.out
+    def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
+        return (int(xs[0][1]), self.out)
 
     def window(self, *xs: Shape) -> Window:
         return GLOBAL  # every output sees every input

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from netdsl.ops import register
@@ -17,7 +16,7 @@ class BatchNorm(Op):
 
     name = "bn"
     summary = "batch norm: bn(eps: 1e-5); weight, bias learnable, running mean/var buffers"
-    mac_rule = "prod(output): one multiply-add per element (folded scale and shift)"
+    mac_rule = "C x H x W: one multiply-add per element (scale and shift folded)"
 
     eps: float = 1e-5
 
@@ -38,8 +37,8 @@ class BatchNorm(Op):
         c = int(xs[0][1])
         return {"running_mean": (c,), "running_var": (c,)}
 
-    def mac_count(self, y: Shape, *xs: Shape) -> int:
-        return math.prod(int(v) for v in y[1:])
+    def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
+        return tuple(int(v) for v in y[1:])
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         c = (int(xs[0].shape[1]),)
@@ -56,7 +55,7 @@ class LocalResponseNorm(Op):
 
     name = "lrn"
     summary = "local response norm: lrn(size: 5, alpha: 1e-4, beta: 0.75, k: 2)"
-    mac_rule = "prod(output) * size: a square-and-add per neighbour"
+    mac_rule = "size x C x H x W: a square-and-add per neighbour in the window"
 
     size: int = 5
     alpha: float = 1e-4
@@ -71,8 +70,8 @@ class LocalResponseNorm(Op):
             raise OpError(f"lrn needs [N, C, spatial...], but the input is {fmt_shape(xs[0])}")
         return xs[0]
 
-    def mac_count(self, y: Shape, *xs: Shape) -> int:
-        return math.prod(int(v) for v in y[1:]) * self.size
+    def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
+        return (self.size, *(int(v) for v in y[1:]))
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         return emit.node("LRN", [xs[0].name], size=self.size, alpha=self.alpha, beta=self.beta,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from netdsl.ops import register
 from netdsl.ops.base import (GLOBAL, Emitter, Op, OpError, Shape, Value, Window, check_positive,
-                             expect_rank, per_axis, resolve_pads, window_out)
+                             expect_rank, per_axis, resolve_pads, size_formula, sliding, window_out)
+from netdsl.ops.conv import axis_names
 from netdsl.ops.types import Ints, Pad
 
 
@@ -20,7 +20,7 @@ class _Pool(Op):
     ceil: bool = False
     floor: bool | None = None
 
-    mac_rule = "prod(output) * prod(kernel): one compare or add per window element"
+    mac_rule = "C x Hout x Wout x Kh x Kw: one compare (max) or add (average) per window element"
 
     def validate(self) -> None:
         check_positive(self, "kernel", "dilation")
@@ -38,26 +38,38 @@ class _Pool(Op):
         pb, pe = resolve_pads(self.pad, [int(v) for v in x[2:]], k, s, d)
         for i in range(n):
             if max(pb[i], pe[i]) > k[i] // 2:
-                raise OpError(f"pad {max(pb[i], pe[i])} is more than half the kernel {k[i]}",
+                raise OpError(f"pad {max(pb[i], pe[i])} is more than half the kernel {k[i]}: "
+                              "some windows would see only padding",
                               at="pad", code="E206")
         return k, s, d, pb, pe
 
     def output_shape(self, *xs: Shape) -> Shape:
         x = xs[0]
         k, s, d, pb, pe = self._geometry(x)
-        names = ("length",) if len(k) == 1 else ("height", "width") if len(k) == 2 else (
-            "depth", "height", "width")
+        names = axis_names(len(k))
         sizes = tuple(window_out(int(x[2 + i]), k[i], s[i], pb[i], pe[i], d[i],
                                  floor=bool(self.floor), ceil=self.ceil, axis=names[i])
                       for i in range(len(k)))
         return (x[0], x[1], *sizes)
 
-    def mac_count(self, y: Shape, *xs: Shape) -> int:
-        return math.prod(int(v) for v in y[1:]) * math.prod(self._geometry(xs[0])[0])
+    def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
+        return (*(int(v) for v in y[1:]), *self._geometry(xs[0])[0])
 
     def window(self, *xs: Shape) -> Window:
         k, s, d, pb, _ = self._geometry(xs[0])
-        return Window("local", k, s, d, pb)
+        return sliding(k, s, d, pb)
+
+    def arithmetic(self, y: Shape, *xs: Shape) -> list[str]:
+        k, s, d, pb, pe = self._geometry(xs[0])
+        lines = []
+        for i, name in enumerate(axis_names(len(k))):
+            n, out = int(xs[0][2 + i]), int(y[2 + i])
+            text = size_formula(n, k[i], s[i], pb[i], pe[i], d[i], out,
+                                "ceil" if self.ceil else "floor")
+            if self.ceil and -(-(n + pb[i] + pe[i] - d[i] * (k[i] - 1) - 1) // s[i]) + 1 > out:
+                text += " (one fewer: the last window would start in the end padding)"
+            lines.append(f"{name}: {text}")
+        return lines
 
     def _attrs(self, x: Shape) -> dict[str, object]:
         k, s, d, pb, pe = self._geometry(x)
@@ -74,7 +86,8 @@ class MaxPool(_Pool):
     """Max pooling; stride defaults to the kernel."""
 
     name = "maxpool"
-    summary = "max pooling: maxpool(kernel, stride: kernel, pad: 0, ceil: false)"
+    summary = ("max pooling: maxpool(kernel, stride: kernel, pad: 0, dilation: 1, ceil: false, "
+               "floor: false)")
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         return emit.node("MaxPool", [xs[0].name], **self._attrs(xs[0].shape))
@@ -83,35 +96,37 @@ class MaxPool(_Pool):
 @register
 @dataclass(frozen=True, slots=True)
 class AvgPool(_Pool):
-    """Average pooling; with count_pad (PyTorch's count_include_pad, default true) padded zeros
-    count in the mean."""
+    """Average pooling; with count_include_pad (default true, as PyTorch) the padded zeros count
+    in the mean."""
 
     name = "avgpool"
-    summary = "average pooling: avgpool(kernel, stride: kernel, pad: 0, ceil: false, count_pad: true)"
+    summary = ("average pooling: avgpool(kernel, stride: kernel, pad: 0, ceil: false, "
+               "count_include_pad: true, floor: false)")
 
-    count_pad: bool = True
+    count_include_pad: bool = True
 
     def validate(self) -> None:
         _Pool.validate(self)
-        if self.dilation != 1 and per_axis(self.dilation, 1, "dilation") != (1,):
+        dil = (self.dilation,) if isinstance(self.dilation, int) else self.dilation
+        if any(v != 1 for v in dil):
             raise OpError("average pooling takes no dilation", at="dilation", code="E206")
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         attrs = self._attrs(xs[0].shape)
-        return emit.node("AveragePool", [xs[0].name], count_include_pad=int(self.count_pad),
-                         **attrs)
+        return emit.node("AveragePool", [xs[0].name],
+                         count_include_pad=int(self.count_include_pad), **attrs)
 
 
 @dataclass(frozen=True, slots=True)
 class _GlobalPool(Op):
-    mac_rule = "prod(input): one compare or add per input element"
+    mac_rule = "C x Hin x Win: one compare (max) or add (average) per input element"
 
     def output_shape(self, *xs: Shape) -> Shape:
         expect_rank(xs[0], (3, 4, 5), "[N, C, spatial...]")
         return (xs[0][0], xs[0][1], *([1] * (len(xs[0]) - 2)))
 
-    def mac_count(self, y: Shape, *xs: Shape) -> int:
-        return math.prod(int(v) for v in xs[0][1:])
+    def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
+        return tuple(int(v) for v in xs[0][1:])
 
     def window(self, *xs: Shape) -> Window:
         return GLOBAL

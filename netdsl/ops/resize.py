@@ -6,7 +6,8 @@ import math
 from dataclasses import dataclass
 
 from netdsl.ops import register
-from netdsl.ops.base import Emitter, Op, OpError, Shape, Value, Window, expect_rank, per_axis
+from netdsl.ops.base import (Emitter, Op, OpError, Shape, Value, Window, expect_rank, fmt_shape,
+                             per_axis)
 from netdsl.ops.types import Floats, Ints, Tensor  # noqa: F401
 
 _MODES = {"nearest": "nearest", "bilinear": "linear", "linear": "linear", "trilinear": "linear",
@@ -24,7 +25,8 @@ class Upsample(Op):
     name = "upsample"
     inputs = (1, 2)
     summary = 'upsample(scale: 2, mode: "nearest"|"bilinear"|"bicubic") or (size: [h, w]) or (like: t)'
-    mac_rule = "nearest: 0 (a copy); bilinear: 4 * prod(output); bicubic: 16 * prod(output)"
+    mac_rule = ("taps^axes x C x Hout x Wout: one multiply-add per interpolation tap (nearest 0, "
+                "a copy; bilinear 2x2 = 4 taps; bicubic 4x4 = 16)")
 
     scale: Floats | None = None
     mode: str = "nearest"
@@ -58,27 +60,54 @@ class Upsample(Op):
             return tuple(int(v) for v in xs[1][2:])
         if self.size is not None:
             return per_axis(self.size, n, "size")
+        return tuple(int(math.floor(int(v) * s)) for v, s in zip(x[2:], self._scales(n)))
+
+    def _scales(self, n: int) -> tuple[float, ...]:
         sc = (self.scale,) * n if isinstance(self.scale, float) else tuple(self.scale or ())
+        if len(sc) == 1:
+            sc = sc * n
         if len(sc) != n:
             raise OpError(f"scale has {len(sc)} values for {n} spatial axes", at="scale",
                           code="E206")
-        return tuple(int(math.floor(int(v) * s)) for v, s in zip(x[2:], sc))
+        return sc
 
     def output_shape(self, *xs: Shape) -> Shape:
         sizes = self._sizes(*xs)
         if any(v <= 0 for v in sizes):
-            raise OpError(f"the output size {list(sizes)} is empty", at="scale")
+            raise OpError(f"upsampling {fmt_shape(xs[0])} gives the empty size {list(sizes)}",
+                          at="size" if self.size is not None else "scale")
         return (xs[0][0], xs[0][1], *sizes)
 
-    def mac_count(self, y: Shape, *xs: Shape) -> int:
-        per = {"nearest": 0, "linear": 2, "cubic": 4}[_MODES[self.mode]] ** (len(y) - 2)
-        return 0 if self.mode == "nearest" else per * math.prod(int(v) for v in y[1:])
+    def _taps(self) -> int:
+        return {"nearest": 1, "linear": 2, "cubic": 4}[_MODES[self.mode]]
+
+    def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
+        if self.mode == "nearest":
+            return (0,)
+        return (self._taps() ** (len(y) - 2), *(int(v) for v in y[1:]))
 
     def window(self, *xs: Shape) -> Window:
-        y = self._sizes(*xs)
-        sc = tuple(o / int(i) for o, i in zip(y, xs[0][2:]))
-        k = 1 if self.mode == "nearest" else 2 if _MODES[self.mode] == "linear" else 4
-        return Window("upsample", (k,) * len(y), (1,) * len(y), (1,) * len(y), (0,) * len(y), sc)
+        # Output o reads `taps` inputs around input index (o + 0.5)*f - 0.5 (half-pixel), or
+        # o*(n - 1)/(m - 1) (align_corners), or floor(o*f) (nearest): f = n/m per axis.
+        ins = [int(v) for v in xs[0][2:]]
+        outs = self._sizes(*xs)
+        if self.align_corners:
+            jump = tuple((n - 1) / (m - 1) if m > 1 else 0.0 for n, m in zip(ins, outs))
+            offset = (0.0,) * len(ins)
+        else:
+            jump = tuple(n / m for n, m in zip(ins, outs))
+            offset = tuple(0.5 * f - 0.5 for f in jump)
+        return Window("local", (self._taps(),) * len(ins), jump, offset)
+
+    def arithmetic(self, y: Shape, *xs: Shape) -> list[str]:
+        names = ("length",) if len(y) == 3 else ("height", "width") if len(y) == 4 else (
+            "depth", "height", "width")
+        if self.scale is not None:
+            sc = self._scales(len(names))
+            return [f"{a}: floor({xs[0][2 + i]} * {sc[i]:g}) = {y[2 + i]}"
+                    for i, a in enumerate(names)]
+        how = "the size of `like`" if self.like is not None else "size"
+        return [f"{a}: {how} = {y[2 + i]}" for i, a in enumerate(names)]
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         mode = _MODES[self.mode]
@@ -96,6 +125,10 @@ class Upsample(Op):
             sc = [self.scale] * n if isinstance(self.scale, float) else list(self.scale)
             scales = emit.const([1.0, 1.0, *sc], "float32")
             return emit.node("Resize", [xs[0].name, "", scales], **attrs)
+        if emit.opset < 18:  # no `axes` before opset 18: sizes = [N, C] of the input + spatial
+            nc = emit.node("Shape", [xs[0].name], start=0, end=2)
+            sizes = emit.node("Concat", [nc, emit.const(spatial)], axis=0)
+            return emit.node("Resize", [xs[0].name, "", "", sizes], **attrs)
         axes = list(range(2, len(y.shape)))
         return emit.node("Resize", [xs[0].name, "", "", emit.const(spatial)], axes=axes, **attrs)
 

@@ -6,13 +6,9 @@ import math
 from dataclasses import dataclass
 
 from netdsl.ops import register
-from netdsl.ops.base import (Emitter, Op, OpError, Shape, Value, check_positive, expect_rank,
-                             fmt_shape, numel, per_axis)
+from netdsl.ops.base import (Emitter, Op, OpError, Shape, Value, Window, check_positive,
+                             expect_rank, fmt_shape, numel, per_axis, shifted)
 from netdsl.ops.types import Ints, Tensor  # noqa: F401
-
-
-def _elems(shape: Shape) -> int:
-    return math.prod(int(v) for v in shape[1:])
 
 
 @register
@@ -73,7 +69,7 @@ class Add(Op):
     name = "add"
     inputs = (2, None)
     summary = "a + b: shapes must match exactly"
-    mac_rule = "(inputs - 1) * prod(output): one add per element per extra input"
+    mac_rule = "(inputs - 1) x C x H x W: one add per element per extra input"
 
     def output_shape(self, *xs: Shape) -> Shape:
         for i, x in enumerate(xs[1:], 1):
@@ -83,8 +79,8 @@ class Add(Op):
                               hint=_add_hint(xs[0], x))
         return xs[0]
 
-    def mac_count(self, y: Shape, *xs: Shape) -> int:
-        return (len(xs) - 1) * _elems(y)
+    def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
+        return (len(xs) - 1, *(int(v) for v in y[1:]))
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         acc = emit.node("Add", [xs[0].name, xs[1].name])
@@ -111,7 +107,7 @@ class Mul(Op):
     name = "mul"
     inputs = (2, 2)
     summary = "a * b: b broadcasts over a's size-1 axes (SE gates [N, C, 1, 1])"
-    mac_rule = "prod(output): one multiply per element"
+    mac_rule = "C x H x W (the output): one multiply per element"
 
     def output_shape(self, *xs: Shape) -> Shape:
         a, b = xs
@@ -120,8 +116,8 @@ class Mul(Op):
                           "match or be 1", at="x1", code="E303")
         return (a[0], *(p if q == 1 else q for p, q in zip(a[1:], b[1:])))
 
-    def mac_count(self, y: Shape, *xs: Shape) -> int:
-        return _elems(y)
+    def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
+        return tuple(int(v) for v in y[1:])
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         return emit.node("Mul", [xs[0].name, xs[1].name])
@@ -201,6 +197,9 @@ class Crop(Op):
                               at="like" if self.like is not None else "size", code="E303")
         return (xs[0][0], xs[0][1], *t)
 
+    def window(self, *xs: Shape) -> Window:
+        return shifted(self._starts(*xs))  # output 0 is input `start`
+
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         starts = self._starts(*(x.shape for x in xs))
         ends = [s + int(n) for s, n in zip(starts, y.shape[2:])]
@@ -258,6 +257,9 @@ class Pad(Op):
                     raise OpError(f"reflect padding {max(b[i], e[i])} needs an input wider than "
                                   f"that, but it is {x[i]}", at="amount")
         return (x[0], *(int(x[i]) + b[i] + e[i] for i in range(1, len(x))))
+
+    def window(self, *xs: Shape) -> Window:
+        return shifted([-p for p in self._pads(xs[0])[0][2:]])  # output 0 is input -begin
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         b, e = self._pads(xs[0].shape)
