@@ -52,7 +52,8 @@ def run(model: Any, inputs: dict[str, np.ndarray] | None = None, *, network: str
     Without inputs, random normal inputs (seeded) of batch size `batch` are used."""
     from netdsl import export, runtime
     if isinstance(model, (str, Path)) and str(model).endswith(".onnx"):
-        model = export.load(model)
+        export.check_file(model)
+        model = Path(model)  # onnxruntime reads it, external data included
     elif isinstance(model, (str, Path)):
         model = compile(model, network, seed=seed, **params)
     session = runtime.Session(model, provider)

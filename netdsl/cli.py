@@ -136,13 +136,14 @@ def cmd_explain(a: argparse.Namespace) -> int:
 
 
 def cmd_compile(a: argparse.Namespace) -> int:
-    from netdsl import export
+    from netdsl import export, files
     from netdsl import weights as wmod
     from netdsl.pipeline import compile_source, source_of
-    out = Path(a.output)
-    src = Path(a.file)
-    if out.resolve() == src.resolve():
-        raise NetdslError([_err("E402", f"{out} is the input file; choose another output")])
+    if a.batch is not None and a.batch < 1:
+        raise _Usage("--batch must be at least 1")
+    out, src = Path(a.output), Path(a.file)
+    # NOTE: before compiling, so that a bad path fails fast; save() checks again as it writes
+    files.check_writable(out, [src, *([Path(a.weights)] if a.weights else [])])
     weights = wmod.read(a.weights) if a.weights else None
     checked, model = compile_source(source_of(src), a.network, _params(a.set), opset=a.opset,
                                     batch=a.batch, seed=a.seed, init=a.init, weights=weights,
@@ -154,56 +155,53 @@ def cmd_compile(a: argparse.Namespace) -> int:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    import numpy as np
-
-    from netdsl import export, runtime
+    from netdsl import export, files, runtime
     from netdsl.pipeline import compile_source, source_of
-    path = Path(a.model)
-    if path.suffix == ".net":
-        _, model = compile_source(source_of(path), a.network, _params(a.set), batch=None,
-                                  seed=a.seed)
-    else:
-        model = export.load(path)
-    if a.provider == "auto" and "CUDAExecutionProvider" not in _available():
-        runtime.note("CUDA is not available; running on the CPU")
-    session = runtime.Session(model, a.provider)
-    if a.input:
-        feeds = {}
-        for spec in a.input:
-            if "=" not in spec:
-                raise _Usage(f"--input takes NAME=FILE.npy, not {spec!r}")
-            name, file = spec.split("=", 1)
-            try:
-                feeds[name] = np.load(file, allow_pickle=False)
-            except (OSError, ValueError) as e:
-                raise NetdslError([_err("E404", f"cannot read {file}: {e}")]) from None
-    elif a.random:
-        feeds = runtime.random_inputs(session.inputs, a.batch, a.seed)
-    else:
+    if not a.input and not a.random:
         raise _Usage("give --input NAME=FILE.npy or --random")
+    if a.input and a.random:
+        raise _Usage("give either --input or --random, not both")
+    if a.batch < 1 or a.top < 0:
+        raise _Usage("--batch must be at least 1 and --top at least 0")
+    path = Path(a.model)
+    model: Any
+    if path.suffix == ".net":
+        model = compile_source(source_of(path), a.network, _params(a.set), seed=a.seed)[1]
+    else:
+        export.check_file(path)
+        model = path  # onnxruntime reads it, external data included
+    if a.save:
+        files.check_dir(Path(a.save), "--save")
+    session = runtime.Session(model, a.provider)
+    if session.note:
+        print(f"note: {session.note}", file=sys.stderr)
+    feeds = (runtime.read_inputs(a.input, session.inputs) if a.input
+             else runtime.random_inputs(session.inputs, a.batch, a.seed))
     outputs = session.run(feeds)
     print(f"provider: {session.providers[0]}")
+    for name, arr in feeds.items():
+        print(f"input {name}: shape {list(arr.shape)}")
     for name, arr in outputs.items():
-        print(f"{name}: shape {list(arr.shape)}, mean {arr.mean():.6g}, std {arr.std():.6g}, "
-              f"min {arr.min():.6g}, max {arr.max():.6g}")
-        if a.top and arr.ndim == 2:
-            probs = arr if _is_distribution(arr) else _softmax(arr)
-            for b in range(arr.shape[0]):
-                top = np.argsort(-probs[b], kind="stable")[:a.top]
-                print(f"  [{b}] top-{len(top)}: " + ", ".join(
-                    f"{i} ({probs[b, i]:.4f})" for i in top))
+        print(_describe(name, arr, a.top))
     if a.save:
-        d = Path(a.save)
-        d.mkdir(parents=True, exist_ok=True)
-        for name, arr in outputs.items():
-            np.save(d / f"{name}.npy", arr)
-        print(f"saved {len(outputs)} output(s) to {d}")
+        written = runtime.save_outputs(outputs, Path(a.save))
+        print(f"saved {', '.join(str(w) for w in written)}")
     return EXIT_OK
 
 
-def _available() -> list[str]:
-    import onnxruntime as ort
-    return list(ort.get_available_providers())
+def _describe(name: str, arr: Any, top: int) -> str:
+    """An output's shape and statistics; for a classifier ([N, K]) with --top, the top-k
+    (index, probability) per example (softmax first, unless it is already a distribution)."""
+    import numpy as np
+    lines = [f"{name}: shape {list(arr.shape)}, mean {arr.mean():.6g}, std {arr.std():.6g}, "
+             f"min {arr.min():.6g}, max {arr.max():.6g}"]
+    if top and arr.ndim == 2:
+        probs = arr if _is_distribution(arr) else _softmax(arr)
+        for b in range(arr.shape[0]):
+            best = np.argsort(-probs[b], kind="stable")[:top]
+            lines.append(f"  [{b}] top-{len(best)}: " + ", ".join(
+                f"{i} ({probs[b, i]:.4f})" for i in best))
+    return "\n".join(lines)
 
 
 def _is_distribution(arr: Any) -> bool:
@@ -215,11 +213,6 @@ def _softmax(arr: Any) -> Any:
     import numpy as np
     e = np.exp(arr - arr.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
-
-
-def _err(code: str, message: str) -> Diagnostic:
-    from netdsl.diagnostics import error
-    return error(code, message)
 
 
 def _si(n: float) -> str:
@@ -269,21 +262,25 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("file", metavar="FILE")
     net_opts(q)
     q.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
-    q.add_argument("--opset", type=int, default=None)
+    q.add_argument("--opset", type=int, default=None,
+                   help="ONNX opset (default: the newest onnx and onnxruntime both support)")
     q.add_argument("--batch", type=int, default=None, help="fix the batch size (default: N)")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--init", choices=("he", "xavier"), default=None)
+    q.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
+    q.add_argument("--init", choices=("he", "xavier"), default=None,
+                   help="initialisation (default: the network's `option init`, else he)")
     q.add_argument("--weights", metavar="FILE", help=".npz or .safetensors, by parameter name")
     q.set_defaults(func=cmd_compile)
 
     q = sub.add_parser("run", help="run a .net or .onnx model on onnxruntime")
     q.add_argument("model", metavar="MODEL")
     net_opts(q)
-    q.add_argument("--input", action="append", metavar="NAME=FILE.npy")
+    q.add_argument("--input", action="append", metavar="NAME=FILE.npy",
+                   help="an input array (repeatable; a bare FILE.npy for a one-input model)")
     q.add_argument("--random", action="store_true", help="random normal inputs")
-    q.add_argument("--batch", type=int, default=1)
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
+    q.add_argument("--batch", type=int, default=1, help="batch size of --random inputs")
+    q.add_argument("--seed", type=int, default=0, help="seed of --random and of the weights")
+    q.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto: CUDA when onnxruntime-gpu has it, else the CPU")
     q.add_argument("--top", type=int, default=0, metavar="K")
     q.add_argument("--save", metavar="DIR", help="save outputs as .npy")
     q.set_defaults(func=cmd_run)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from netdsl import __version__
+from netdsl import __version__, files
 from netdsl.diagnostics import NetdslError, error
 from netdsl.ir import Graph, InputOp, Node
 from netdsl.ops.base import Value
@@ -204,56 +202,54 @@ def inferred_shapes(model: onnx.ModelProto) -> dict[str, tuple[Any, ...]]:
 
 
 def save(model: onnx.ModelProto, path: str | Path) -> None:
-    """Write atomically: a temporary file beside the target, then a rename. Weights over 2 GB go
-    to external data (`<name>.data` beside the model)."""
+    """Write atomically (netdsl.files): a failed or interrupted save leaves any earlier file as
+    it was. Weights over EXTERNAL_DATA_BYTES go to external data, `<name>.data` beside the model
+    (renamed into place just before the model)."""
     path = Path(path)
-    if path.is_dir():
-        raise NetdslError([error("E402", f"{path} is a directory; give a file name such as "
-                                 f"{path / 'model.onnx'}")])
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise NetdslError([error("E402", f"{parent}: no such directory")])
-    size = sum(len(t.raw_data) for t in model.graph.initializer)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    os.close(fd)
-    try:
-        if size > EXTERNAL_DATA_BYTES:
-            data_name = f"{path.name}.data"
-            tmp_data = Path(tmp).with_name(Path(tmp).name + ".data")
-            onnx.save_model(model, tmp, save_as_external_data=True, all_tensors_to_one_file=True,
-                            location=tmp_data.name, size_threshold=1024)
-            # the model refers to its data by name: rewrite with the final name, then move both
-            m = onnx.load_model(tmp, load_external_data=False)
-            for t in m.graph.initializer:
-                for e in t.external_data:
-                    if e.key == "location":
-                        e.value = data_name
-            onnx.save_model(m, tmp)
-            os.replace(tmp_data, parent / data_name)
-        else:
-            with open(tmp, "wb") as f:
-                f.write(model.SerializeToString(deterministic=True))
-        os.replace(tmp, path)
-    except PermissionError:
-        raise NetdslError([error("E402", f"{path}: permission denied")]) from None
-    except OSError as e:
-        raise NetdslError([error("E402", f"{path}: cannot write: {e.strerror or e}")]) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    files.check_writable(path)
+    if sum(len(t.raw_data) for t in model.graph.initializer) <= EXTERNAL_DATA_BYTES:
+        files.write_bytes(path, lambda f: f.write(model.SerializeToString(deterministic=True)))
+        return
+    data = path.with_name(path.name + ".data")
+    with files.atomic(data, path) as (tmp_data, tmp_model):
+        external = _to_external(model, data.name, tmp_data)
+        tmp_model.write_bytes(external.SerializeToString(deterministic=True))
 
 
-def load(path: str | Path) -> onnx.ModelProto:
-    """Read an .onnx file (with its external data), or E403."""
+def _to_external(model: onnx.ModelProto, location: str, file: Path) -> onnx.ModelProto:
+    """A copy of `model` whose large initializers live in `file`, referred to as `location`."""
+    from onnx.external_data_helper import set_external_data
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    with open(file, "wb") as f:
+        for t in out.graph.initializer:
+            if len(t.raw_data) < 1024:  # small tensors (shapes, scalars) stay inline
+                continue
+            offset = f.tell()
+            f.write(t.raw_data)
+            set_external_data(t, location=location, offset=offset, length=len(t.raw_data))
+            t.data_location = TensorProto.EXTERNAL
+            t.ClearField("raw_data")
+    return out
+
+
+def check_file(path: str | Path) -> None:
+    """E403 unless `path` is an ONNX model that onnx's checker accepts (external data, if any,
+    beside it)."""
     p = Path(path)
     if not p.is_file():
         raise NetdslError([error("E403", f"{p}: no such file" if not p.exists()
                                  else f"{p}: not a file")])
     try:
-        model = onnx.load_model(str(p))
-        onnx.checker.check_model(model)
+        onnx.checker.check_model(str(p))  # by path: also for models over protobuf's 2 GB
     except Exception as e:  # noqa: BLE001 - protobuf and onnx raise many kinds for a bad file
+        text = str(e).strip()
         raise NetdslError([error("E403", f"{p}: not a valid ONNX model ({type(e).__name__}: "
-                                 f"{str(e).splitlines()[0][:200] if str(e) else 'corrupt'})")]
+                                 f"{text.splitlines()[0][:200] if text else 'corrupt'})")]
                           ) from None
-    return model
+
+
+def load(path: str | Path) -> onnx.ModelProto:
+    """Read an .onnx file (with its external data), or E403."""
+    check_file(path)
+    return onnx.load_model(str(path))

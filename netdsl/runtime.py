@@ -1,19 +1,21 @@
 """ONNX model → outputs, on onnxruntime (CPU, or CUDA where onnxruntime-gpu is installed).
-The only module that imports onnxruntime."""
+The only module that imports onnxruntime; it also reads input arrays and writes output arrays."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
+from netdsl import files
 from netdsl.diagnostics import NetdslError, error
 
-_PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
+PROVIDERS = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,21 +24,20 @@ class Port:
     shape: tuple[Any, ...]  # ints, or str for symbolic dims
 
 
-def providers(choice: str = "auto") -> list[str]:
-    """The onnxruntime providers for a choice of auto|cpu|cuda; E405 if cuda is not available."""
-    available = ort.get_available_providers()
+def providers(choice: str = "auto") -> tuple[list[str], str]:
+    """The onnxruntime providers for auto|cpu|cuda, and a note for the user ("" if none).
+    E405 when cuda is asked for and this onnxruntime has no CUDA provider."""
+    has_cuda = CUDA in ort.get_available_providers()
     if choice == "cpu":
-        return ["CPUExecutionProvider"]
-    if choice == "cuda":
-        if "CUDAExecutionProvider" not in available:
-            raise NetdslError([error("E405", "the CUDA execution provider is not available in "
-                                     "this onnxruntime", hints=[
-                                         "install onnxruntime-gpu (and a CUDA runtime), or use "
-                                         "--provider cpu"])])
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    if "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
+        return [CPU], ""
+    if choice == "cuda" and not has_cuda:
+        raise NetdslError([error("E405", "--provider cuda: this onnxruntime has no CUDA execution "
+                                 f"provider (it has: {', '.join(ort.get_available_providers())})",
+                                 hints=["install onnxruntime-gpu and a CUDA runtime, or use "
+                                        "--provider cpu"])])
+    if has_cuda:
+        return [CUDA, CPU], ""
+    return [CPU], "CUDA is not available in this onnxruntime; running on the CPU"
 
 
 def accepts(model: bytes) -> bool:
@@ -44,28 +45,36 @@ def accepts(model: bytes) -> bool:
     opts = ort.SessionOptions()
     opts.log_severity_level = 4  # a refusal is an answer here, not an error to log
     try:
-        ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        ort.InferenceSession(model, opts, providers=[CPU])
     except Exception:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph
         return False
     return True
 
 
 class Session:
-    """One onnxruntime InferenceSession with input checking."""
+    """One onnxruntime InferenceSession, with its inputs checked before every run.
+
+    `model`: serialised bytes, a path (external data is found beside it), or a ModelProto."""
 
     def __init__(self, model: Any, provider: str = "auto", threads: int = 0):
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
-        data = model if isinstance(model, (bytes, str)) else model.SerializeToString()
+        wanted, self.note = providers(provider)
+        data = str(model) if isinstance(model, Path) else model
+        if not isinstance(data, (bytes, str)):
+            data = data.SerializeToString()
         try:
-            self._s = ort.InferenceSession(data, opts, providers=providers(provider))
-        except NetdslError:
-            raise
+            self._s = ort.InferenceSession(data, opts, providers=wanted)
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph
-            raise NetdslError([error("E403", f"onnxruntime cannot load the model: "
-                                     f"{str(e).splitlines()[0][:300]}")]) from None
+            raise NetdslError([error("E403", "onnxruntime cannot load the model: "
+                                     f"{_first_line(e)}")]) from None
         self.providers = self._s.get_providers()
+        if provider == "cuda" and CUDA not in self.providers:
+            raise NetdslError([error("E405", "--provider cuda: the CUDA execution provider is "
+                                     "installed but could not start", hints=[
+                                         "check the CUDA and cuDNN libraries onnxruntime-gpu "
+                                         "needs, or use --provider cpu"])])
 
     @property
     def inputs(self) -> list[Port]:
@@ -75,40 +84,99 @@ class Session:
     def outputs(self) -> list[Port]:
         return [Port(o.name, tuple(o.shape)) for o in self._s.get_outputs()]
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        checked = {}
+    def check(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """The feeds as contiguous float32, or E404 naming the input and the shape it needs."""
         expected = {p.name: p for p in self.inputs}
         for name in feeds:
             if name not in expected:
-                raise NetdslError([error("E404", f"the model has no input `{name}`",
-                                         hints=[f"its inputs: {', '.join(expected)}"])])
+                raise NetdslError([error("E404", f"the model has no input `{name}`", hints=[
+                    "its inputs: " + ", ".join(f"{p.name} {_fmt(p.shape)}"
+                                               for p in expected.values())])])
+        checked = {}
         for name, port in expected.items():
             if name not in feeds:
-                raise NetdslError([error("E404", f"input `{name}` is missing: it needs shape "
-                                         f"{_fmt(port.shape)}")])
+                raise NetdslError([error("E404", f"input `{name}` is missing: the model expects "
+                                         f"float32 {_fmt(port.shape)}")])
             arr = np.asarray(feeds[name])
-            if arr.dtype.kind not in "fiub":
-                raise NetdslError([error("E404", f"input `{name}` has dtype {arr.dtype}; it "
-                                         "needs float32")])
+            if arr.dtype.kind != "f":
+                raise NetdslError([error("E404", f"input `{name}` has dtype {arr.dtype}; the "
+                                         f"model expects float32 {_fmt(port.shape)}",
+                                         hints=["convert it with array.astype(numpy.float32)"])])
             if len(arr.shape) != len(port.shape) or any(
                     isinstance(d, int) and d != a for d, a in zip(port.shape, arr.shape)):
                 raise NetdslError([error("E404", f"input `{name}` has shape {list(arr.shape)}; "
-                                         f"the model expects {_fmt(port.shape)}")])
+                                         f"the model expects float32 {_fmt(port.shape)}")])
             checked[name] = np.ascontiguousarray(arr, dtype=np.float32)
+        return checked
+
+    def run(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        checked = self.check(feeds)
         names = [o.name for o in self.outputs]
-        results = self._s.run(names, checked)
+        try:
+            results = self._s.run(names, checked)
+        except Exception as e:  # noqa: BLE001 - e.g. a Reshape that cannot take this batch
+            raise NetdslError([error("E403", f"onnxruntime failed: {_first_line(e)}")]) from None
         return dict(zip(names, results))
 
 
-def _fmt(shape: tuple[Any, ...]) -> str:
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0][:300] if text else type(e).__name__)
+
+
+def _fmt(shape: Sequence[Any]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
 def random_inputs(ports: list[Port], batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    """Standard normal float32 inputs; symbolic dims take `batch`."""
     rng = np.random.default_rng(seed)
     return {p.name: rng.standard_normal([d if isinstance(d, int) else batch for d in p.shape]
                                         ).astype(np.float32) for p in ports}
 
 
-def note(message: str) -> None:
-    print(f"note: {message}", file=sys.stderr)
+def read_inputs(specs: Sequence[str], ports: list[Port]) -> dict[str, np.ndarray]:
+    """`NAME=FILE.npy` pairs (or one bare `FILE.npy` for a model with one input) → arrays."""
+    feeds = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep:
+            if len(ports) != 1:
+                raise NetdslError([error("E404", f"--input {spec}: the model has "
+                                         f"{len(ports)} inputs; write NAME=FILE.npy",
+                                         hints=["its inputs: " + ", ".join(p.name
+                                                                          for p in ports)])])
+            name, file = ports[0].name, spec
+        feeds[name] = _read_npy(Path(file))
+    return feeds
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise NetdslError([error("E404", f"input file {path}: "
+                                 + ("is a directory" if path.is_dir() else "no such file"))])
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise NetdslError([error("E404", f"input file {path}: not a .npy array ({e})")]) from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        arr.close()
+        raise NetdslError([error("E404", f"input file {path}: an .npz archive, not one .npy "
+                                 "array", hints=["save each input with numpy.save"])])
+    return arr
+
+
+def save_outputs(outputs: Mapping[str, np.ndarray], directory: Path) -> list[Path]:
+    """Each output as DIR/NAME.npy, written atomically (netdsl.files)."""
+    files.check_dir(directory, "--save")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise NetdslError([error("E402", f"--save {directory}: cannot create it: "
+                                 f"{e.strerror or e}")]) from None
+    written = [directory / f"{name}.npy" for name in outputs]
+    with files.atomic(*written) as temps:
+        for tmp, arr in zip(temps, outputs.values()):
+            with open(tmp, "wb") as f:
+                np.save(f, arr)
+    return written

@@ -24,7 +24,7 @@ OP_CASES: dict[str, list[str]] = {
                   " bias: false) -> output y",
              "input x: [N, 2, 9]\nx -> conv(4, 3, stride: 2) -> output y",
              X4 + "x -> conv(1, 3, weights: [[0, -1, 0], [-1, 5, -1], [0, -1, 0]]) -> output y"],
-    "depthwise": [X4 + "x -> depthwise(3, stride: 2, pad: 1, multiplier: 2) -> output y"],
+    "depthwise": [X9 + "x -> depthwise(3, stride: 2, pad: 1, multiplier: 2) -> output y"],
     "conv_transpose": [X4 + "x -> conv_transpose(4, 3, stride: 2, pad: 1, output_pad: 1)"
                             " -> output y",
                        X4 + "x -> conv_transpose(6, 2, stride: 2, groups: 3, bias: false)"
@@ -35,6 +35,9 @@ OP_CASES: dict[str, list[str]] = {
     "avgpool": [X9 + "x -> avgpool(3, stride: 2, pad: 1, count_include_pad: false) -> output y",
                 X9 + "x -> avgpool(3, stride: 2, pad: 1) -> output y",
                 "input x: [N, 3, 9, 9]\nx -> avgpool(2, ceil: true) -> output y"],
+    "adaptive_avgpool": [X4 + "x -> adaptive_avgpool(4) -> output y",
+                         X4 + "x -> adaptive_avgpool([3, 5]) -> output y",
+                         X4 + "x -> adaptive_avgpool(8) -> output y"],
     "globalavgpool": [X4 + "x -> globalavgpool -> output y"],
     "globalmaxpool": [X4 + "x -> globalmaxpool -> output y"],
     "dense": ["input x: [N, 16]\nx -> dense(5) -> output y",
@@ -42,6 +45,8 @@ OP_CASES: dict[str, list[str]] = {
     "flatten": [X4 + "x -> flatten -> output y"],
     "reshape": [X4 + "x -> reshape([3, -1]) -> output y"],
     "relu": [X4 + "x -> relu -> output y"],
+    "relu6": [X4 + "x -> relu6 -> output y"],
+    "relu6": [X4 + "x -> relu6 -> output y"],
     "leaky_relu": [X4 + "x -> leaky_relu(0.2) -> output y"],
     "elu": [X4 + "x -> elu(0.5) -> output y"],
     "tanh": [X4 + "x -> tanh -> output y"],

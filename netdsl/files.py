@@ -1,0 +1,82 @@
+"""Writing output files atomically: a temporary file beside the target, then a rename, so that a
+failed or interrupted write never leaves a half-written file nor clobbers an earlier one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from netdsl.diagnostics import NetdslError, error
+
+
+@contextmanager
+def atomic(*targets: Path) -> Iterator[list[Path]]:
+    """Yields one temporary path per target (same directory); on a clean exit renames each onto
+    its target, in order; on any failure removes them all. OSError becomes E402."""
+    temps: list[Path] = []
+    try:
+        for t in targets:
+            fd, tmp = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent)
+            os.close(fd)
+            temps.append(Path(tmp))
+            os.chmod(tmp, _mode(t))  # mkstemp makes 0600; give what open() would have
+        yield temps
+        for tmp, t in zip(temps, targets):
+            os.replace(tmp, t)
+    except OSError as e:
+        where = targets[len(temps) - 1] if temps else targets[0]
+        raise NetdslError([error("E402", f"{where}: cannot write: {e.strerror or e}")]) from None
+    finally:
+        for tmp in temps:
+            if tmp.exists():
+                tmp.unlink()
+
+
+def write_bytes(target: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Atomically write one file through `write(f)`."""
+    with atomic(target) as (tmp,), open(tmp, "wb") as f:
+        write(f)
+
+
+def check_writable(path: Path, inputs: Sequence[Path] = (), what: str = "") -> None:
+    """E402 unless `path` can become an output file: not a directory, in an existing writable
+    directory, and not one of `inputs` (the files this command reads)."""
+    label = f"{what} {path}" if what else str(path)
+    if path.is_dir():
+        raise NetdslError([error("E402", f"{label} is a directory; give a file name such as "
+                                 f"{path / 'model.onnx'}")])
+    for i in inputs:
+        if path.exists() and i.exists() and os.path.samefile(path, i):
+            raise NetdslError([error("E402", f"{label} is an input of this command; writing it "
+                                     "would destroy it", hints=["choose another output file"])])
+    _check_dir(path.parent, label)
+
+
+def check_dir(directory: Path, what: str = "") -> None:
+    """E402 unless `directory` is, or can be created as, a writable directory."""
+    probe = directory
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    label = f"{what} {directory}" if what else str(directory)
+    if not probe.is_dir():
+        raise NetdslError([error("E402", f"{label}: {probe} is a file, not a directory")])
+    _check_dir(probe, label)
+
+
+def _check_dir(d: Path, label: str) -> None:
+    if not d.is_dir():
+        raise NetdslError([error("E402", f"{label}: the directory {d} does not exist")])
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise NetdslError([error("E402", f"{label}: the directory {d} is not writable")])
+
+
+def _mode(target: Path) -> int:
+    if target.exists():
+        return target.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
