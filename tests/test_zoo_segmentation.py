@@ -1,0 +1,172 @@
+"""Segmentation networks of the zoo (zoo/fcn.net, zoo/unet.net) against their references:
+torchvision's fcn_resnet50 (names, shapes, parameter count, outputs), the FCN paper's VGG16
+nets, and U-Net's feature-map sizes and parameter count from Ronneberger et al. 2015."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import netdsl
+from conftest import ZOO
+from torchvision_ref import assert_same_tensors, compare_outputs, max_relative_error
+
+FCN = ZOO / "fcn.net"
+UNET = ZOO / "unet.net"
+
+
+def _randomise_bn_stats(model, seed: int = 0) -> None:
+    """Fresh BNs hold mean 0, variance 1: an implementation that ignored the running statistics
+    would still match. Random ones make the comparison see them."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+
+
+@pytest.fixture(scope="module")
+def torch_fcn_resnet50():
+    import torch
+    from torchvision.models.segmentation import fcn_resnet50
+    torch.manual_seed(0)
+    model = fcn_resnet50(weights=None, weights_backbone=None, aux_loss=False).eval()
+    _randomise_bn_stats(model)
+    return model
+
+
+def test_fcn_resnet50_has_torchvisions_state_dict(torch_fcn_resnet50):
+    assert_same_tensors(FCN, "fcn_resnet50", torch_fcn_resnet50)
+
+
+def test_fcn_resnet50_matches_torchvision_numerically(torch_fcn_resnet50):
+    err = compare_outputs(FCN, "fcn_resnet50", torch_fcn_resnet50, (1, 3, 64, 64),
+                          select=lambda r: r["out"], size=64)
+    assert err <= 1e-4
+
+
+def test_fcn_resnet50_has_output_stride_8_and_returns_the_input_size():
+    g = netdsl.load(FCN, "fcn_resnet50", size=96)
+    layers = g.stats.by_name()
+    assert layers["backbone.layer4.2.conv3"].shape == ("N", 2048, 12, 12)  # 96 / 8
+    assert layers["backbone.layer4.2.conv2"].op == "conv"
+    assert layers[g.outputs["out"]].shape == ("N", 21, 96, 96)
+
+
+# --------------------------------------------------------------------------------------- U-Net
+
+# Ronneberger et al. 2015, Fig. 1: (size, channels) of every feature map, top to bottom of the
+# contracting path, then up the expanding path; the concatenations (white + blue boxes) too.
+UNET_FIG1 = [
+    (572, 1), (570, 64), (568, 64),
+    (284, 64), (282, 128), (280, 128),
+    (140, 128), (138, 256), (136, 256),
+    (68, 256), (66, 512), (64, 512),
+    (32, 512), (30, 1024), (28, 1024),
+    (56, 512), (56, 1024), (54, 512), (52, 512),
+    (104, 256), (104, 512), (102, 256), (100, 256),
+    (200, 128), (200, 256), (198, 128), (196, 128),
+    (392, 64), (392, 128), (390, 64), (388, 64),
+    (388, 2),
+]
+
+
+def _feature_maps(graph) -> list[tuple[int, int]]:
+    """(size, channels) after every layer that changes them, in order: ReLUs and crops of the
+    copied maps add nothing to the figure."""
+    maps = []
+    for lay in graph.stats.layers:
+        if lay.op in ("input", "conv", "maxpool", "conv_transpose", "concat"):
+            assert lay.shape[2] == lay.shape[3]
+            maps.append((lay.shape[2], lay.shape[1]))
+    return maps
+
+
+def test_unet_feature_maps_equal_the_papers_figure():
+    assert _feature_maps(netdsl.load(UNET, "unet")) == UNET_FIG1
+
+
+def test_unet_crops_the_copied_maps_to_the_upsampled_size():
+    layers = netdsl.load(UNET, "unet").stats.layers
+    crops = [(lay.name, lay.shape[2]) for lay in layers if lay.op == "crop"]
+    assert [size for _, size in crops] == [56, 104, 200, 392]  # from 64, 136, 280, 568
+
+
+@pytest.mark.parametrize("size", [64, 256, 512])
+def test_padded_unet_preserves_the_input_size(size):
+    g = netdsl.load(UNET, "unet_padded", size=size)
+    assert g.stats.by_name()[g.outputs["scores"]].shape == ("N", 2, size, size)
+    # every 3x3 convolution keeps its level's size: only the pools and up-convolutions change it
+    assert {lay.shape[2] for lay in g.stats.layers} == {size >> k for k in range(5)}
+    assert g.stats.params == netdsl.load(UNET, "unet").stats.params
+
+
+def test_unet_rejects_a_size_its_pools_cannot_halve():
+    from netdsl import NetdslError
+    with pytest.raises(NetdslError) as e:
+        netdsl.load(UNET, "unet", size=574)  # 570 -> 285 -> 283: an odd map under a 2x2 pool
+    assert e.value.diagnostics[0].code == "E302"
+
+
+def _torch_unet(pad: int, classes: int = 2):
+    """The paper's U-Net in torch, with our layer names; crop = centre crop."""
+    import torch
+    from torch import nn
+
+    def double(cin: int, cout: int) -> nn.Module:
+        m = nn.Module()
+        m.conv1, m.conv2 = nn.Conv2d(cin, cout, 3, padding=pad), nn.Conv2d(cout, cout, 3,
+                                                                            padding=pad)
+        m.forward = lambda x: m.conv2(m.conv1(x).relu()).relu()
+        return m
+
+    def up(cin: int) -> nn.Module:
+        m = nn.Module()
+        m.up = nn.ConvTranspose2d(cin, cin // 2, 2, stride=2)
+        m.conv = double(cin, cin // 2)
+
+        def forward(x, skip):
+            u = m.up(x)
+            dy, dx = (skip.shape[2] - u.shape[2]) // 2, (skip.shape[3] - u.shape[3]) // 2
+            skip = skip[:, :, dy:dy + u.shape[2], dx:dx + u.shape[3]]
+            return m.conv(torch.cat([skip, u], 1))
+        m.forward = forward
+        return m
+
+    net = nn.Module()
+    net.down1 = double(1, 64)
+    net.down2, net.down3, net.down4, net.bottom = (nn.Sequential(nn.MaxPool2d(2), double(c, 2 * c))
+                                                   for c in (64, 128, 256, 512))
+    net.up4, net.up3, net.up2, net.up1 = (up(c) for c in (1024, 512, 256, 128))
+    net.head = nn.Conv2d(64, classes, 1)
+
+    def forward(x):
+        d1 = net.down1(x)
+        d2 = net.down2(d1)
+        d3 = net.down3(d2)
+        d4 = net.down4(d3)
+        u = net.up4(net.bottom(d4), d4)
+        return net.head(net.up1(net.up2(net.up3(u, d3), d2), d1))
+    net.forward = forward
+    return net
+
+
+@pytest.mark.parametrize("network, pad, size", [("unet", 0, 188), ("unet_padded", 1, 32)],
+                         ids=["original", "padded"])
+def test_unet_matches_a_torch_unet(network, pad, size):
+    import torch
+    torch.manual_seed(0)
+    ref = _torch_unet(pad).eval()
+    assert sum(p.numel() for p in ref.parameters()) == 31_030_658  # the count the file expects
+    state = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
+    assert netdsl.load(UNET, network, size=size).stats.tensors() == \
+        {k: v.shape for k, v in state.items()}
+    x = np.random.default_rng(0).standard_normal((1, 1, size, size)).astype(np.float32)
+    model = netdsl.compile(UNET, network, weights=state, size=size)
+    ours = netdsl.run(model, {"image": x})["scores"]
+    with torch.no_grad():
+        theirs = ref(torch.from_numpy(x)).numpy()
+    assert max_relative_error(ours, theirs) <= 1e-4
