@@ -26,6 +26,7 @@ from netdsl.source import Source, Span
 
 MAX_NODES = 100_000  # a graph larger than this is a mistake (an enormous repeat count)
 MAX_REPEAT = 10_000
+MAX_DEPTH = 150  # nested expressions, statements and block calls; keeps clear of Python's stack
 OPTIONS = {"floor": "bool", "init": "str"}  # `option NAME: value` and the type it takes
 INITS = ("he", "xavier")
 
@@ -68,6 +69,11 @@ class _Frame:
 class _Return(Exception):
     def __init__(self, value: Any):
         self.value = value
+
+
+class _TooDeep(Exception):
+    def __init__(self, span: Span):
+        self.span = span
 
 
 _BUILTIN_VALUES = {"same": "same", "valid": "valid", "none": None}
@@ -227,6 +233,10 @@ class _Elaborator:
         self.diags: list[Diagnostic] = []
         self.graph: Graph | None = None
         self.options: dict[str, Any] = {}
+        self.depth = 0  # of eval and _stmt calls, against MAX_DEPTH
+        self._hard: set[str] = set()  # names the author chose (labels, chain indices)
+        self._output_spans: dict[str, Span] = {}
+        self._reported: set[tuple[str, str, int, int, int]] = set()
 
     # -- entry
     def network(self, name: str, overrides: dict[str, Any]) -> Graph:
@@ -249,8 +259,13 @@ class _Elaborator:
         graph.params = dict(frame.env)
         try:
             self._body(net.body, frame)
-        except _Return as r:
+        except _Return:
             pass  # `return` in a network body is accepted and ends it
+        except _TooDeep as deep:
+            self.diags.append(error("E102", f"the program nests more than {MAX_DEPTH} levels "
+                                    "deep", deep.span, "too deep here", hints=[
+                                        "name intermediate values, or repeat with `* n` or "
+                                        "`for`, instead of nesting"]))
         except RecursionError:
             self.diags.append(error("E102", "the program nests too deeply to elaborate",
                                     net.name.span))
@@ -304,11 +319,17 @@ class _Elaborator:
     def _err(self, code: str, message: str, span: Span | None, label: str = "",
              hints: list[str] | tuple[str, ...] = (), frame: _Frame | None = None,
              secondary: list[tuple[Span, str]] | None = None) -> _Poison:
+        if frame is not None:
+            frame.failed = True
+        # NOTE: a mistake inside a block would repeat once per call; the first call reports it.
+        key = (code, message, id(span.source) if span else 0, span.start if span else -1,
+               span.end if span else -1)
+        if key in self._reported:
+            return POISON
+        self._reported.add(key)
         notes = [f"in block `{b}` called at {self._where(sp)}"
                  for b, sp in zip(reversed(frame.blocks), reversed(frame.trace))] if frame else []
         self.diags.append(error(code, message, span, label, hints, secondary or [], notes))
-        if frame is not None:
-            frame.failed = True
         return POISON
 
     @staticmethod
@@ -331,8 +352,13 @@ class _Elaborator:
             self._stmt(stmt, frame)
 
     def _stmt(self, st: Any, frame: _Frame) -> None:
-        method = getattr(self, f"_stmt_{type(st).__name__.lower()}")
-        method(st, frame)
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _TooDeep(st.span)
+            getattr(self, f"_stmt_{type(st).__name__.lower()}")(st, frame)
+        finally:
+            self.depth -= 1
 
     def _stmt_input(self, st: s.Input, frame: _Frame) -> None:
         if frame.prefix:
@@ -380,9 +406,20 @@ class _Elaborator:
                       name.span, frame=frame)
             return
         if name.id in self.graph.outputs:
-            self._err("E211", f"output `{name.id}` is declared twice", name.span, frame=frame)
+            self._err("E211", f"output `{name.id}` is declared twice", name.span, "second "
+                      "declaration", frame=frame,
+                      secondary=[(self._output_spans[name.id], "first declared here")])
+            return
+        if name.id in self.graph and name.id != value.node:
+            # NOTE: ONNX names an output's tensor after the output: it must not be a layer's.
+            other = self.graph.node(name.id)
+            self._err("E211", f"output `{name.id}` has the name of another layer", name.span,
+                      f"the layer `{name.id}` is a different one", frame=frame,
+                      secondary=[(other.span, f"`{name.id}` is this {other.op.name} layer")],
+                      hints=["choose another name for the output"])
             return
         self.graph.outputs[name.id] = value.node
+        self._output_spans[name.id] = name.span
 
     def _stmt_annotate(self, st: s.Annotate, frame: _Frame) -> None:
         self._check_shape(st.name, st.dims, frame, "E304", "annotation")
@@ -438,12 +475,12 @@ class _Elaborator:
     def _stmt_if(self, st: s.If, frame: _Frame) -> None:
         for cond, body in st.branches:
             c = self.eval(cond, frame)
-            if c is POISON:
+            if c is not POISON and not isinstance(c, (bool, int, float)):
+                c = self._err("E212", f"a condition must be true or false, not {_kind(c)}",
+                              cond.span, frame=frame)
+            if c is POISON:  # no branch runs: what any branch defines is unknown, not undefined
                 frame.failed = True
-                return
-            if not isinstance(c, (bool, int, float)):
-                self._err("E212", f"a condition must be true or false, not {_kind(c)}",
-                          cond.span, frame=frame)
+                _poison(frame, [b for _, b in st.branches] + [st.orelse])
                 return
             if c:
                 self._body(body, frame)
@@ -452,16 +489,16 @@ class _Elaborator:
 
     def _stmt_for(self, st: s.For, frame: _Frame) -> None:
         items = self.eval(st.iter, frame)
-        if items is POISON:
+        if items is not POISON and not isinstance(items, list):
+            items = self._err("E212", f"`for` needs a list such as range(n), not "
+                              f"{_kind(items)}", st.iter.span, frame=frame)
+        if items is not POISON and len(items) > MAX_REPEAT:
+            items = self._err("E215", f"a loop of {len(items)} iterations exceeds the limit of "
+                              f"{MAX_REPEAT}", st.iter.span, frame=frame)
+        if items is POISON:  # the body never runs: what it defines is unknown, not undefined
             frame.failed = True
-            return
-        if not isinstance(items, list):
-            self._err("E212", f"`for` needs a list such as range(n), not {_kind(items)}",
-                      st.iter.span, frame=frame)
-            return
-        if len(items) > MAX_REPEAT:
-            self._err("E215", f"a loop of {len(items)} iterations exceeds the limit of "
-                      f"{MAX_REPEAT}", st.iter.span, frame=frame)
+            frame.env[st.var.id] = POISON
+            _poison(frame, [st.body])
             return
         for item in items:
             frame.env[st.var.id] = item
@@ -477,8 +514,13 @@ class _Elaborator:
     def eval(self, e: Any, frame: _Frame, name: str | None = None) -> Any:
         """Evaluate an expression. `name` is the assignment target: it names the outermost layer
         the expression makes (or, for a chain, prefixes its layers)."""
-        method = getattr(self, f"_eval_{type(e).__name__.lower()}")
-        return method(e, frame, name)
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _TooDeep(e.span)
+            return getattr(self, f"_eval_{type(e).__name__.lower()}")(e, frame, name)
+        finally:
+            self.depth -= 1
 
     def _eval_num(self, e: s.Num, frame: _Frame, name: str | None) -> Any:
         return e.value
@@ -497,8 +539,6 @@ class _Elaborator:
             return frame.env[e.id]
         if e.id in _BUILTIN_VALUES:
             return _BUILTIN_VALUES[e.id]
-        if frame.failed:
-            return POISON
         if e.id in REGISTRY or e.id in self.ns.blocks:
             return self._call_named(e, [], [], frame, None, e.span)
         known = list(frame.env) + list(_BUILTIN_VALUES)
@@ -707,6 +747,16 @@ class _Elaborator:
         return self._call_named(e.func, args, list(e.kwargs), frame, name, e.span)
 
     def _eval_pipeline(self, e: s.Pipeline, frame: _Frame, name: str | None) -> Any:
+        reached: set[str] = set()
+        value = self._run_pipeline(e, frame, name, reached)
+        if value is POISON:  # the outputs after the failed stage are unknown, not undefined
+            for st in e.stages:
+                if isinstance(st, s.OutputStage) and st.name.id not in reached:
+                    frame.env[st.name.id] = POISON
+        return value
+
+    def _run_pipeline(self, e: s.Pipeline, frame: _Frame, name: str | None,
+                      reached: set[str]) -> Any:
         calls = [st for st in e.stages if isinstance(st, s.Stage)]
         indexed = name is not None and (len(calls) > 1 or any(st.repeat for st in calls)
                                         or isinstance(e.head, s.Call))
@@ -726,6 +776,7 @@ class _Elaborator:
             if isinstance(st, s.OutputStage):
                 self._output(st.name, value, frame)
                 frame.env[st.name.id] = value
+                reached.add(st.name.id)
                 continue
             n = 1
             if st.repeat is not None:
@@ -733,8 +784,11 @@ class _Elaborator:
                 if n is POISON:
                     return POISON
                 if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-                    return self._err("E205", f"a repetition count must be a whole number >= 0, "
-                                     f"not {n!r}", st.repeat.span, frame=frame)
+                    tensor = isinstance(n, Tensor)
+                    return self._err("E205", "a repetition count must be a whole number >= 0, "
+                                     f"not {_kind(n)}", st.repeat.span, frame=frame, hints=[
+                                         "`x -> f * n` repeats the stage f n times; to multiply "
+                                         "by a tensor, write `(x -> f) * y`" if tensor else ""])
                 if n > MAX_REPEAT:
                     return self._err("E215", f"repeating {n} times exceeds the limit of "
                                      f"{MAX_REPEAT}", st.repeat.span, frame=frame)
@@ -770,7 +824,7 @@ class _Elaborator:
 
     def _taken(self, full: str) -> bool:
         assert self.graph is not None
-        return full in self.graph or full in self.graph.scopes
+        return self.graph.taken(full)
 
     # -- calls
     def _call_named(self, func: s.Name, args: list[tuple[Any, Span]], kwargs: list[s.Keyword],
@@ -779,14 +833,12 @@ class _Elaborator:
         f = func.id
         if f in self.ns.blocks:
             return self._call_block(self.ns.blocks[f], args, kwargs, frame, name, span, hard,
-                                    func)
+                                    func, label_span)
         if f in REGISTRY:
             return self._call_op(REGISTRY[f], args, kwargs, frame, name, span, hard,
-                                 func_span=func.span)
+                                 func_span=label_span or func.span)
         if f in _BUILTIN_FUNCS and f not in frame.env:
             return self._call_builtin(f, args, kwargs, frame, span)
-        if frame.failed and f not in frame.env:
-            return POISON
         known = list(REGISTRY) + list(self.ns.blocks) + list(_BUILTIN_FUNCS)
         close = difflib.get_close_matches(f, known, 1)
         return self._err("E202", f"`{f}` is not an operator, a block or a builtin", func.span,
@@ -811,7 +863,7 @@ class _Elaborator:
 
     def _call_block(self, blk: s.Block, args: list[tuple[Any, Span]], kwargs: list[s.Keyword],
                     frame: _Frame, name: str | None, span: Span, hard: bool,
-                    func: s.Name) -> Any:
+                    func: s.Name, label_span: Span | None = None) -> Any:
         if blk.name.id in frame.blocks:
             chain = " -> ".join((*frame.blocks[frame.blocks.index(blk.name.id):], blk.name.id))
             return self._err("E209", f"block `{blk.name.id}` calls itself ({chain})", func.span,
@@ -820,7 +872,8 @@ class _Elaborator:
         env = self._bind(blk, args, kwargs, frame, span)
         if env is POISON:
             return POISON
-        full = self._name(frame, name or blk.name.id, hard and name is not None, func.span)
+        full = self._name(frame, name or blk.name.id, hard and name is not None,
+                          label_span or func.span)
         assert self.graph is not None
         self.graph.scopes.add(full)
         inner = _Frame(full + ".", env, (*frame.trace, span), (*frame.blocks, blk.name.id))
@@ -1000,17 +1053,42 @@ class _Elaborator:
     def _name(self, frame: _Frame, local: str, hard: bool, span: Span) -> str:
         full = frame.prefix + local
         if not self._taken(full):
+            if hard:
+                self._hard.add(full)
             return full
         if hard:
-            assert self.graph is not None
-            prev = self.graph.node(full).span if full in self.graph else None
-            self._err("E211", f"two layers are named `{full}`", span, "second use",
-                      frame=frame, secondary=[(prev, "first use")] if prev else None,
-                      hints=["rename one of the labels"])
+            self._name_clash(full, span, frame)
         k = 1
         while self._taken(f"{full}_{k}"):
             k += 1
         return f"{full}_{k}"
+
+    def _name_clash(self, full: str, span: Span, frame: _Frame) -> None:
+        """E211 for a name the author chose that something else already has."""
+        g = self.graph
+        assert g is not None
+        if full in g.outputs:
+            self._err("E211", f"`{full}` is already the name of an output", span, "second use",
+                      frame=frame, secondary=[(self._output_spans[full], "the output")],
+                      hints=["rename the layer or the output"])
+        elif full in g and full in self._hard:
+            self._err("E211", f"two layers are named `{full}`", span, "second use",
+                      frame=frame, secondary=[(g.node(full).span, "first use")],
+                      hints=["rename one of the labels"])
+        elif full in g:
+            node = g.node(full)
+            self._err("E211", f"`{full}` is already the automatic name of an earlier layer",
+                      span, "second use", frame=frame,
+                      secondary=[(node.span, f"this {node.op.name} was named `{full}` "
+                                  "automatically")],
+                      hints=["label the earlier layer too, or choose another label"])
+        else:
+            member = next((n.name for n in g.nodes() if n.name.startswith(full + ".")), "")
+            self._err("E211", f"`{full}` already names a group of layers"
+                      + (f" (`{member}`, ...)" if member else ""), span, "second use",
+                      frame=frame, hints=["a name is either one layer or a group of layers "
+                                          "(a block call or a chain), as in PyTorch; choose "
+                                          "another label"])
 
     def _node_span(self, t: Tensor) -> Span:
         assert self.graph is not None
@@ -1018,6 +1096,26 @@ class _Elaborator:
 
 
 # ------------------------------------------------------------------------------------- helpers
+
+def _poison(frame: _Frame, bodies: list[tuple[Any, ...]]) -> None:
+    """Bind every name these statements would define to POISON: they did not run because of a
+    reported mistake, and a later use of those names must not be reported again as undefined."""
+    todo = list(bodies)
+    while todo:
+        for st in todo.pop():
+            if isinstance(st, (s.Assign, s.Output, s.Input)):
+                frame.env.setdefault(st.name.id, POISON)
+            elif isinstance(st, s.For):
+                frame.env.setdefault(st.var.id, POISON)
+                todo.append(st.body)
+            elif isinstance(st, s.If):
+                todo.extend([b for _, b in st.branches] + [st.orelse])
+            value = getattr(st, "value", None) or getattr(st, "expr", None)
+            if isinstance(value, s.Pipeline):
+                for stage in value.stages:
+                    if isinstance(stage, s.OutputStage):
+                        frame.env.setdefault(stage.name.id, POISON)
+
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)

@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import networkx as nx
-
 from netdsl.ops.base import Op, Shape
 from netdsl.source import Source, Span
 
@@ -55,9 +53,10 @@ class Graph:
         self.options: dict[str, Any] = {}
         self.outputs: dict[str, str] = {}  # output name -> node name
         self.expectations: list[Expectation] = []
-        self._g = nx.DiGraph()
+        self._g = _nx().DiGraph()
         self._order: list[str] = []
         self.scopes: set[str] = set()  # names taken by block instances (prefixes)
+        self._prefixes: set[str] = set()  # "layer1", "layer1.0" for a node "layer1.0.conv1"
 
     def add(self, node: Node) -> Node:
         assert node.name not in self._g, f"node {node.name} added twice"
@@ -65,7 +64,18 @@ class Graph:
         for i, src in enumerate(node.inputs):
             self._g.add_edge(src, node.name, index=i)
         self._order.append(node.name)
+        dot = node.name.rfind(".")
+        while dot > 0 and node.name[:dot] not in self._prefixes:
+            self._prefixes.add(node.name[:dot])
+            dot = node.name.rfind(".", 0, dot)
         return node
+
+    def taken(self, name: str) -> bool:
+        """Whether a new layer may not be called `name`: a layer, an output, a block instance or
+        a group of layers (`layer1` while `layer1.0.conv1` exists) already has it. PyTorch has
+        the same rule: a module is a leaf with parameters or a container, never both."""
+        return (name in self._g or name in self.scopes or name in self._prefixes
+                or name in self.outputs)
 
     def __contains__(self, name: str) -> bool:
         return name in self._g
@@ -92,7 +102,14 @@ class Graph:
         return [n for n in self.nodes() if isinstance(n.op, InputOp)]
 
     def is_dag(self) -> bool:
-        return nx.is_directed_acyclic_graph(self._g)
+        return bool(_nx().is_directed_acyclic_graph(self._g))
 
     def ancestors(self, name: str) -> set[str]:
-        return set(nx.ancestors(self._g, name))
+        return set(_nx().ancestors(self._g, name))
+
+
+def _nx() -> Any:
+    # NOTE: imported on first use, not with the module: networkx costs ~70 ms of import time,
+    # which `netdsl list`, `--version` and files with syntax errors need not pay.
+    import networkx
+    return networkx
