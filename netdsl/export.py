@@ -136,8 +136,9 @@ def to_onnx(graph: Graph, *, opset: int | None = None, batch: int | None = None,
     """Lower a checked graph. Node names are layer names; initializers are `layer.param`."""
     opset = opset or default_opset()
     if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
-        raise NetdslError([error("E214", f"opset {opset} is not supported: choose "
-                                 f"{MIN_OPSET} to {onnx.defs.onnx_opset_version()}")])
+        raise NetdslError([error("E214", f"opset {opset} is not supported: netdsl lowers to "
+                                 f"opsets {MIN_OPSET} to {onnx.defs.onnx_opset_version()} (the "
+                                 f"newest this onnx {onnx.__version__} knows)")])
     x = _Exporter(graph, opset, seed, init or graph.options.get("init", "he"), weights)
     nodes: list[onnx.NodeProto] = []
     # An output's tensor takes the output's name, unless the value is an input or already

@@ -7,6 +7,7 @@ from __future__ import annotations
 import onnx
 import pytest
 
+from conftest import ZOO
 from netdsl import export
 from netdsl.ops import REGISTRY
 from netdsl.pipeline import compile_source
@@ -104,3 +105,76 @@ def test_fixed_batch_is_in_every_shape(batch):
     shapes = declared_shapes(model)
     assert shapes and all(dims[0] == batch for dims in shapes.values())
     assert_valid(graph, model, fixed_batch=batch)
+
+
+# ------------------------------------------------------------------- opset, names, metadata
+
+def test_default_opset_is_the_newest_both_onnx_and_onnxruntime_support():
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    def loads(opset: int) -> bool:
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+        g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+        m.ir_version = 10  # an IR version every onnxruntime of the last years reads
+        try:
+            ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception:  # noqa: BLE001
+            return False
+        return True
+
+    default = export.default_opset()
+    assert 17 <= default <= onnx.defs.onnx_opset_version()
+    assert loads(default)
+    assert default == onnx.defs.onnx_opset_version() or not loads(default + 1)
+
+
+LENET_TEXT = (ZOO / "lenet.net").read_text()
+
+
+def test_names_are_layer_and_parameter_names():
+    checked, model = compile_source(Source(str(ZOO / "lenet.net"), LENET_TEXT))
+    assert [t.name for t in model.graph.initializer] == list(checked.stats.tensors())
+    layer_names = {n.name for n in checked.graph.nodes() if n.op.name != "input"}
+    onnx_names = {n.name.split("/")[0] for n in model.graph.node}
+    assert layer_names == onnx_names
+    assert {"c1", "s2", "c3", "f6", "f7"} <= onnx_names
+    conv = next(n for n in model.graph.node if n.name == "c1")
+    assert conv.op_type == "Conv" and list(conv.input[1:]) == ["c1.weight", "c1.bias"]
+    assert [o.name for o in model.graph.output] == ["probs"]
+
+
+def test_every_layer_has_value_info_and_onnx_agrees_on_a_whole_network():
+    checked, model = compile_source(Source(str(ZOO / "lenet.net"), LENET_TEXT))
+    inner = [n for n in checked.graph.nodes() if n.op.name != "input"
+             and n.name not in checked.graph.outputs.values()]
+    assert {vi.name for vi in model.graph.value_info} == {n.name for n in inner}
+    assert_valid(checked.graph, model)
+
+
+def test_metadata_records_version_and_source_hash():
+    import hashlib
+
+    import netdsl
+    _, model = compile_source(Source(str(ZOO / "lenet.net"), LENET_TEXT))
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["netdsl_version"] == netdsl.__version__
+    assert props["source_sha256"] == hashlib.sha256(LENET_TEXT.encode()).hexdigest()
+    assert props["network"] == "lenet5"
+    assert model.producer_name == "netdsl"
+
+
+def test_doc_strings_point_at_source_lines():
+    _, model = compile_source(Source(str(ZOO / "lenet.net"), LENET_TEXT))
+    lines = LENET_TEXT.splitlines()
+    for node in model.graph.node:
+        if node.name.endswith("/output"):
+            continue
+        path, line, col, text = node.doc_string.split(":", 3)
+        assert path == str(ZOO / "lenet.net")
+        assert text.strip() == lines[int(line) - 1].strip(), node.name
+    c3 = next(n for n in model.graph.node if n.name == "c3")
+    line, col = map(int, c3.doc_string.split(":")[1:3])
+    assert lines[line - 1][col - 1:].startswith("c3: conv(16, 5)")

@@ -1,0 +1,260 @@
+"""`netdsl compile` and `netdsl run` as a user meets them: what they print, what they write, and
+the clear error (exit 1, nothing written, no traceback) for every bad path and input."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+import netdsl
+from conftest import ROOT, ZOO, cli
+
+LENET = str(ZOO / "lenet.net")
+TWO_INPUTS = """network two {
+  input a: [N, 3, 4, 4]
+  input b: [N, 3, 4, 4]
+  output s = a + b
+}"""
+
+
+def fails(code: int, err: str, message: str) -> None:
+    assert code == 1, err
+    assert message in err, err
+    assert "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def lenet_onnx(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "lenet.onnx"
+    assert cli("compile", LENET, "-o", str(path))[0] == 0
+    return path
+
+
+# ------------------------------------------------------------------------------ compile
+
+def test_compile_reports_and_writes_a_valid_model(tmp_path):
+    out = tmp_path / "lenet.onnx"
+    code, stdout, _ = cli("compile", LENET, "-o", str(out))
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model, full_check=True)
+    assert code == 0
+    assert stdout == (f"{out}: lenet5, opset {model.opset_import[0].version}, 61,706 params, "
+                      f"{len(model.graph.node)} ONNX nodes\n")
+
+
+def test_compile_opset_batch_network_and_set(tmp_path, net_file):
+    src = net_file("network a(c = 4) {\n  input x: [N, 3, 8, 8]\n  x -> conv(c, 3) -> output y\n}"
+                   "\nnetwork b {\n  input x: [N, 2]\n  x -> relu -> output y\n}\n")
+    out = tmp_path / "a.onnx"
+    code, _, err = cli("compile", str(src), "--network", "a", "--set", "c=5", "--opset", "17",
+                       "--batch", "2", "-o", str(out))
+    assert code == 0, err
+    model = onnx.load(str(out))
+    assert model.opset_import[0].version == 17
+    y = model.graph.output[0].type.tensor_type.shape
+    assert [d.dim_value for d in y.dim] == [2, 5, 6, 6]
+
+
+@pytest.mark.parametrize("opset", ["16", "999"])
+def test_compile_rejects_an_unsupported_opset(tmp_path, opset):
+    out = tmp_path / "m.onnx"
+    code, _, err = cli("compile", LENET, "--opset", opset, "-o", str(out))
+    fails(code, err, f"error[E214]: opset {opset} is not supported: netdsl lowers to opsets 17 "
+                     f"to {onnx.defs.onnx_opset_version()}")
+    assert not out.exists()
+
+
+def test_output_that_is_a_directory(tmp_path):
+    code, _, err = cli("compile", LENET, "-o", str(tmp_path))
+    fails(code, err, f"error[E402]: {tmp_path} is a directory; give a file name such as "
+                     f"{tmp_path / 'model.onnx'}")
+
+
+def test_output_that_is_the_input_itself(tmp_path):
+    src = tmp_path / "lenet.net"
+    shutil.copy(LENET, src)
+    before = src.read_bytes()
+    code, _, err = cli("compile", str(src), "-o", str(tmp_path / "." / "lenet.net"))
+    fails(code, err, "is an input of this command; writing it would destroy it")
+    assert src.read_bytes() == before
+
+
+def test_output_that_is_the_weight_file(tmp_path):
+    w = tmp_path / "w.npz"
+    np.savez(w, x=np.zeros(1))
+    code, _, err = cli("compile", LENET, "--weights", str(w), "-o", str(w))
+    fails(code, err, f"error[E402]: {w} is an input of this command")
+
+
+def test_output_in_a_missing_directory(tmp_path):
+    out = tmp_path / "no" / "m.onnx"
+    code, _, err = cli("compile", LENET, "-o", str(out))
+    fails(code, err, f"error[E402]: {out}: the directory {out.parent} does not exist")
+
+
+def _as_unprivileged(args: list[str]) -> list[str]:
+    """The netdsl command line, run so that file permissions apply: as root, with the
+    capability that lets root write anywhere (CAP_DAC_OVERRIDE) dropped by capsh."""
+    cmd = [sys.executable, "-m", "netdsl", *args]
+    if os.geteuid() != 0:
+        return cmd
+    capsh = shutil.which("capsh")
+    if capsh is None:
+        pytest.skip("running as root without capsh: root may write into read-only directories")
+    return [capsh, "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", shlex.join(cmd)]
+
+
+@pytest.mark.parametrize("command", ["compile", "run"])
+def test_output_in_an_unwritable_directory(tmp_path, command):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        args = (["compile", LENET, "-o", str(ro / "m.onnx")] if command == "compile"
+                else ["run", LENET, "--random", "--save", str(ro / "out")])
+        r = subprocess.run(_as_unprivileged(args), capture_output=True, text=True, cwd=ROOT,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+        where = f"{ro / 'm.onnx'}" if command == "compile" else f"--save {ro / 'out'}"
+        fails(r.returncode, r.stderr, f"error[E402]: {where}: the directory {ro} is not writable")
+        assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o755)
+
+
+# ---------------------------------------------------------------------------------- run
+
+def test_run_a_net_file_compiled_in_memory(tmp_path):
+    code, out, err = cli("run", LENET, "--random", "--batch", "3")
+    assert code == 0, err
+    assert "input image: shape [3, 1, 32, 32]" in out and "probs: shape [3, 10]" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_prints_statistics_and_top_k_of_what_it_saves(tmp_path, lenet_onnx):
+    save = tmp_path / "outs"
+    code, out, err = cli("run", str(lenet_onnx), "--random", "--batch", "2", "--top", "3",
+                         "--save", str(save))
+    assert code == 0, err
+    probs = np.load(save / "probs.npy")
+    assert probs.shape == (2, 10)
+    assert (f"probs: shape [2, 10], mean {probs.mean():.6g}, std {probs.std():.6g}, "
+            f"min {probs.min():.6g}, max {probs.max():.6g}") in out
+    for b in range(2):
+        best = np.argsort(-probs[b], kind="stable")[:3]
+        assert f"[{b}] top-3: " + ", ".join(f"{i} ({probs[b, i]:.4f})" for i in best) in out
+
+
+def test_run_top_k_of_logits_applies_softmax(net_file, tmp_path):
+    src = net_file("network t {\n  input x: [N, 6]\n  x -> dense(5) -> output logits\n}")
+    code, out, err = cli("run", str(src), "--random", "--top", "2", "--save", str(tmp_path))
+    assert code == 0, err
+    logits = np.load(tmp_path / "logits.npy")[0]
+    p = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    best = np.argsort(-p)[:2]
+    assert "[0] top-2: " + ", ".join(f"{i} ({p[i]:.4f})" for i in best) in out
+
+
+def test_run_with_input_files(tmp_path, lenet_onnx):
+    x = np.random.default_rng(1).standard_normal((2, 1, 32, 32)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    expected = netdsl.run(netdsl.compile(LENET), {"image": x})["probs"]
+    for spec in (f"image={tmp_path / 'x.npy'}", str(tmp_path / "x.npy")):
+        save = tmp_path / spec[:5]
+        code, _, err = cli("run", str(lenet_onnx), "--input", spec, "--save", str(save))
+        assert code == 0, err
+        np.testing.assert_array_equal(np.load(save / "probs.npy"), expected)
+
+
+@pytest.mark.parametrize("case", ["shape", "dtype", "name", "npz", "missing file", "bare"])
+def test_run_bad_inputs_name_the_expected_shape(tmp_path, net_file, case):
+    model = str(ZOO / "lenet.net") if case != "bare" else str(net_file(TWO_INPUTS))
+    arr = {"shape": np.zeros((1, 1, 28, 28), np.float32),
+           "dtype": np.zeros((1, 1, 32, 32), np.int64)}.get(case, np.zeros((1, 1, 32, 32)))
+    path = tmp_path / ("x.npz" if case == "npz" else "x.npy")
+    if case == "npz":
+        np.savez(path, image=arr)
+    elif case != "missing file":
+        np.save(path, arr)
+    spec = {"name": f"img={path}", "bare": str(path)}.get(case, f"image={path}")
+    code, out, err = cli("run", model, "--input", spec, "--save", str(tmp_path / "o"))
+    fails(code, err, {
+        "shape": "error[E404]: input `image` has shape [1, 1, 28, 28]; the model expects "
+                 "float32 [N, 1, 32, 32]",
+        "dtype": "error[E404]: input `image` has dtype int64; the model expects float32 "
+                 "[N, 1, 32, 32]",
+        "name": "error[E404]: the model has no input `img`\n  = hint: its inputs: image "
+                "[N, 1, 32, 32]",
+        "npz": f"error[E404]: input file {path}: an .npz archive, not one .npy array",
+        "missing file": f"error[E404]: input file {path}: no such file",
+        "bare": f"error[E404]: --input {path}: the model has 2 inputs; write NAME=FILE.npy",
+    }[case])
+    assert not (tmp_path / "o").exists()
+
+
+def test_run_a_missing_input_of_two(tmp_path, net_file):
+    np.save(tmp_path / "a.npy", np.zeros((1, 3, 4, 4), np.float32))
+    code, _, err = cli("run", str(net_file(TWO_INPUTS)), "--input", f"a={tmp_path / 'a.npy'}")
+    fails(code, err, "error[E404]: input `b` is missing: the model expects float32 [N, 3, 4, 4]")
+
+
+@pytest.mark.parametrize("case", ["truncated", "text", "empty", "missing", "directory"])
+def test_run_a_bad_onnx_file(tmp_path, lenet_onnx, case):
+    path = tmp_path / "m.onnx"
+    if case == "truncated":
+        path.write_bytes(lenet_onnx.read_bytes()[:5000])
+    elif case == "text":
+        path.write_text("network t { }")
+    elif case == "empty":
+        path.write_bytes(b"")
+    elif case == "directory":
+        path.mkdir()
+    code, out, err = cli("run", str(path), "--random", "--save", str(tmp_path / "o"))
+    message = {"missing": f"error[E403]: {path}: no such file",
+               "directory": f"error[E403]: {path}: not a file"}.get(
+        case, f"error[E403]: {path}: not a valid ONNX model")
+    fails(code, err, message)
+    assert not (tmp_path / "o").exists() and out == ""
+
+
+def test_run_save_into_a_file(tmp_path, lenet_onnx):
+    f = tmp_path / "f"
+    f.write_text("keep")
+    code, out, err = cli("run", str(lenet_onnx), "--random", "--save", str(f / "sub"))
+    fails(code, err, f"error[E402]: --save {f / 'sub'}: {f} is a file, not a directory")
+    assert f.read_text() == "keep" and out == ""
+
+
+def test_run_needs_input_or_random(lenet_onnx):
+    code, _, err = cli("run", str(lenet_onnx))
+    assert code == 2 and "give --input NAME=FILE.npy or --random" in err
+
+
+def test_provider_cuda_says_clearly_when_it_is_missing(lenet_onnx):
+    import onnxruntime as ort
+    code, out, err = cli("run", str(lenet_onnx), "--random", "--provider", "cuda")
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        assert code == 0 and "provider: CUDAExecutionProvider" in out, err
+    else:
+        fails(code, err, "error[E405]: --provider cuda: this onnxruntime has no CUDA execution "
+                         "provider")
+        assert "install onnxruntime-gpu" in err
+
+
+def test_provider_auto_notes_the_cpu_fallback(lenet_onnx):
+    import onnxruntime as ort
+    code, out, err = cli("run", str(lenet_onnx), "--random")
+    assert code == 0
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        assert "provider: CUDAExecutionProvider" in out
+    else:
+        assert "note: CUDA is not available in this onnxruntime; running on the CPU" in err
+        assert "provider: CPUExecutionProvider" in out
+    code, out, err = cli("run", str(lenet_onnx), "--random", "--provider", "cpu")
+    assert code == 0 and err == "" and "provider: CPUExecutionProvider" in out
