@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from netdsl.ops import register
 from netdsl.ops.base import (GLOBAL, Emitter, Op, OpError, Shape, Value, Window, check_positive,
-                             expect_rank, per_axis, resolve_pads, size_formula, sliding, window_out)
+                             expect_rank, fmt_shape, per_axis, resolve_pads, size_formula, sliding,
+                             window_out)
 from netdsl.ops.conv import axis_names
 from netdsl.ops.types import Ints, Pad
 
@@ -154,3 +155,66 @@ class GlobalMaxPool(_GlobalPool):
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         return emit.node("GlobalMaxPool", [xs[0].name])
+
+
+def _bins(n: int, m: int) -> list[tuple[int, int]]:
+    """torch's adaptive windows: output o of m averages inputs [floor(o*n/m), ceil((o+1)*n/m))."""
+    return [(o * n // m, -(-(o + 1) * n // m)) for o in range(m)]
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class AdaptiveAvgPool(Op):
+    """Average pooling to a fixed output size, as torch's AdaptiveAvgPool (VGG's and AlexNet's
+    `avgpool`): along an axis of n inputs, output o averages inputs floor(o*n/m) up to
+    ceil((o+1)*n/m). Equal sizes: the identity; m divides n: a plain average pool; otherwise the
+    windows differ in size, and the lowering multiplies by constant averaging matrices."""
+
+    name = "adaptive_avgpool"
+    summary = "adaptive average pooling: adaptive_avgpool(size) -> [N, C, *size]"
+    mac_rule = "C x (window elements summed over each axis's outputs): one add per element"
+
+    size: Ints
+
+    def validate(self) -> None:
+        check_positive(self, "size")
+
+    def _sizes(self, x: Shape) -> tuple[int, ...]:
+        expect_rank(x, (3, 4, 5), "[N, C, spatial...]")
+        return per_axis(self.size, len(x) - 2, "size")
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        ms = self._sizes(xs[0])
+        if len(ms) > 2 and any(int(n) % m for n, m in zip(xs[0][2:], ms)):
+            raise OpError(f"adaptive pooling of a 3-D input needs output sizes that divide the "
+                          f"input sizes {fmt_shape(xs[0][2:])}", at="size", code="E206")
+        return (xs[0][0], xs[0][1], *ms)
+
+    def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
+        ns = [int(v) for v in xs[0][2:]]
+        return (int(xs[0][1]), *(sum(e - s for s, e in _bins(n, m))
+                                 for n, m in zip(ns, self._sizes(xs[0]))))
+
+    def window(self, *xs: Shape) -> Window:
+        # exact when m divides n; otherwise the widest window at the mean spacing n/m
+        ns, ms = [int(v) for v in xs[0][2:]], self._sizes(xs[0])
+        ext = tuple(max(e - s for s, e in _bins(n, m)) for n, m in zip(ns, ms))
+        return Window("local", ext, tuple(n / m for n, m in zip(ns, ms)),
+                      tuple((e - 1) / 2 for e in ext))
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        x = xs[0]
+        ns, ms = [int(v) for v in x.shape[2:]], self._sizes(x.shape)
+        if all(n % m == 0 for n, m in zip(ns, ms)):
+            if list(ms) == ns:
+                return x.name
+            k = [n // m for n, m in zip(ns, ms)]
+            return emit.node("AveragePool", [x.name], kernel_shape=k, strides=k)
+        out = x.name  # y = A_h @ x @ A_w^T: each A averages the windows of one axis
+        for axis, (n, m) in reversed(list(enumerate(zip(ns, ms)))):
+            a = [[1 / (e - s) if s <= i < e else 0.0 for i in range(n)] for s, e in _bins(n, m)]
+            if axis == len(ns) - 1:
+                out = emit.node("MatMul", [out, emit.const([list(r) for r in zip(*a)], "float32")])
+            else:
+                out = emit.node("MatMul", [emit.const(a, "float32"), out])
+        return out
