@@ -27,6 +27,7 @@ from netdsl.source import Source, Span
 MAX_NODES = 100_000  # a graph larger than this is a mistake (an enormous repeat count)
 MAX_REPEAT = 10_000
 MAX_DEPTH = 150  # nested expressions, statements and block calls; keeps clear of Python's stack
+MAX_STEPS = 200_000  # statements run in all (loops in loops): checking stays within seconds
 OPTIONS = {"floor": "bool", "init": "str"}  # `option NAME: value` and the type it takes
 INITS = ("he", "xavier")
 
@@ -76,13 +77,27 @@ class _TooDeep(Exception):
         self.span = span
 
 
+class _TooLong(_TooDeep):
+    pass
+
+
 _BUILTIN_VALUES = {"same": "same", "valid": "valid", "none": None}
 
 
+class _Limit(ValueError):
+    """A builtin was asked for more than netdsl's size limits allow (E215)."""
+
+
 def _range(*a: int) -> list[int]:
-    if len(range(*a)) > MAX_REPEAT:
-        raise ValueError(f"range of {len(range(*a))} exceeds the limit of {MAX_REPEAT}")
-    return list(range(*a))
+    r = range(*a)
+    try:
+        n = len(r)
+    except OverflowError:  # more than sys.maxsize items
+        n = MAX_REPEAT + 1
+    if n > MAX_REPEAT:
+        raise _Limit(f"`range` of {a[0] if len(a) == 1 else len(r) if n <= 2**62 else 'so many'}"
+                     f" items exceeds the limit of {MAX_REPEAT}")
+    return list(r)
 
 
 _BUILTIN_FUNCS: dict[str, Any] = {
@@ -234,6 +249,7 @@ class _Elaborator:
         self.graph: Graph | None = None
         self.options: dict[str, Any] = {}
         self.depth = 0  # of eval and _stmt calls, against MAX_DEPTH
+        self.steps = 0  # statements run, against MAX_STEPS
         self._hard: set[str] = set()  # names the author chose (labels, chain indices)
         self._output_spans: dict[str, Span] = {}
         self._reported: set[tuple[str, str, int, int, int]] = set()
@@ -261,6 +277,10 @@ class _Elaborator:
             self._body(net.body, frame)
         except _Return:
             pass  # `return` in a network body is accepted and ends it
+        except _TooLong as long:
+            self.diags.append(error("E215", f"elaboration runs more than {MAX_STEPS} statements",
+                                    long.span, "still running here", hints=[
+                                        "a loop runs far more often than a network needs"]))
         except _TooDeep as deep:
             self.diags.append(error("E102", f"the program nests more than {MAX_DEPTH} levels "
                                     "deep", deep.span, "too deep here", hints=[
@@ -305,7 +325,7 @@ class _Elaborator:
                                   else "it takes no parameters")])
         for p in net.params:
             if p.name.id in overrides:
-                frame.env[p.name.id] = overrides[p.name.id]
+                frame.env[p.name.id] = self._override(net, p, overrides[p.name.id], frame)
             elif p.default is not None:
                 frame.env[p.name.id] = self.eval(p.default, frame)
             else:
@@ -314,6 +334,29 @@ class _Elaborator:
                 frame.env[p.name.id] = POISON
         if self.diags:
             raise NetdslError(self.diags)
+
+    def _override(self, net: s.Network, p: s.Param, value: Any, frame: _Frame) -> Any:
+        """A parameter value given from outside (--set, keyword arguments of load): it must have
+        the kind of the parameter's default, so that `--set classes=abc` fails here, once."""
+        if p.default is None:
+            return value
+        default = self.eval(p.default, frame)
+        kinds = [(bool, "`true` or `false`"), (int, "an integer"), (float, "a number"),
+                 (str, "a string"), (list, "a list")]
+        for kind, words in kinds:
+            if isinstance(default, kind):
+                fits = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+                if kind is float and _is_number(value):
+                    fits = True
+                if not fits:
+                    self._err("E214", f"parameter `{p.name.id}` of network `{net.name.id}` "
+                              f"takes {words}, not {_kind(value)}", p.span,
+                              f"default {p.default.span.text()}", hints=[
+                                  f"set it like its default, e.g. --set {p.name.id}="
+                                  f"{p.default.span.text()}"])
+                    return POISON
+                break
+        return value
 
     # -- diagnostics
     def _err(self, code: str, message: str, span: Span | None, label: str = "",
@@ -353,9 +396,12 @@ class _Elaborator:
 
     def _stmt(self, st: Any, frame: _Frame) -> None:
         self.depth += 1
+        self.steps += 1
         try:
             if self.depth > MAX_DEPTH:
                 raise _TooDeep(st.span)
+            if self.steps > MAX_STEPS:
+                raise _TooLong(st.span)
             getattr(self, f"_stmt_{type(st).__name__.lower()}")(st, frame)
         finally:
             self.depth -= 1
@@ -857,6 +903,8 @@ class _Elaborator:
                 return self._err("E205", f"`{f}` takes numbers, not a tensor", sp, frame=frame)
         try:
             return _BUILTIN_FUNCS[f](*vals)
+        except _Limit as ex:
+            return self._err("E215", str(ex), span, frame=frame)
         except (TypeError, ValueError, OverflowError) as ex:
             return self._err("E205", f"`{f}` cannot take these arguments: {ex}", span,
                              frame=frame)
@@ -892,127 +940,98 @@ class _Elaborator:
     def _bind(self, blk: s.Block, args: list[tuple[Any, Span]], kwargs: list[s.Keyword],
               frame: _Frame, span: Span) -> Any:
         names = [p.name.id for p in blk.params]
-        env: dict[str, Any] = {}
+        what = f"block `{blk.name.id}`"
         ok = True
         if len(args) > len(names):
-            self._err("E207", f"block `{blk.name.id}` takes {len(names)} arguments, "
-                      f"{len(args)} given", args[len(names)][1], frame=frame,
+            self._err("E207", f"{what} takes {_plural(len(names), 'argument')}, {len(args)} "
+                      "given", args[len(names)][1], "one too many", frame=frame,
                       secondary=[(blk.name.span, "defined here")])
             ok = False
-        for (v, _), n in zip(args, names):
-            env[n] = v
+        given = {n: a for a, n in zip(args, names)}
+        env: dict[str, Any] = {n: v for n, (v, _) in given.items()}
+        unknown = []
         for kw in kwargs:
             if kw.name not in names:
-                self._unknown_kw(kw, names, f"block `{blk.name.id}`", frame)
-                ok = False
-                continue
-            if kw.name in env:
-                self._err("E208", f"argument `{kw.name}` is given twice", kw.name_span,
-                          frame=frame)
-                ok = False
-                continue
-            env[kw.name] = self.eval(kw.value, frame)
-        for p in blk.params:
-            if p.name.id not in env:
-                if p.default is None:
-                    self._err("E204", f"block `{blk.name.id}` needs argument `{p.name.id}`",
-                              span, "missing", frame=frame,
-                              secondary=[(p.span, "declared here")])
-                    ok = False
-                else:
-                    env[p.name.id] = self.eval(p.default, _Frame(frame.prefix, dict(env)))
-        if not ok:
+                unknown.append(kw)
+            elif kw.name in env:
+                first = given[kw.name][1] if kw.name in given else next(
+                    k.name_span for k in kwargs if k.name == kw.name)
+                ok = self._twice(kw, first, kw.name in given, frame)
+            else:
+                env[kw.name] = self.eval(kw.value, frame)
+        required = [p.name.id for p in blk.params if p.default is None]
+        missing = [n for n in required if n not in env]
+        declared = {p.name.id: p.span for p in blk.params}
+        for n in self._unknown_and_missing(unknown, missing, names, what, span, frame):
+            self._err("E204", f"{what} needs argument `{n}`", span, f"`{n}` missing",
+                      frame=frame, secondary=[(declared[n], "declared here")])
+        if not ok or unknown or missing:
             return POISON
+        for p in blk.params:
+            if p.name.id not in env and p.default is not None:
+                env[p.name.id] = self.eval(p.default, _Frame(frame.prefix, dict(env)))
         if any(v is POISON for v in env.values()):
             frame.failed = True
             return POISON
         return env
 
+    def _twice(self, kw: s.Keyword, first: Span, by_position: bool, frame: _Frame) -> bool:
+        """E208, pointing at both; `by_position`: a positional argument gave it first."""
+        self._err("E208", f"argument `{kw.name}` is given twice", kw.name_span, "second time",
+                  frame=frame, secondary=[(first, "first given here" + (" by position" if
+                                                                        by_position else ""))],
+                  hints=["positional arguments fill the parameters in order"] if by_position
+                  else [])
+        return False
+
+    def _unknown_and_missing(self, unknown: list[s.Keyword], missing: list[str],
+                             names: list[str], what: str, span: Span,
+                             frame: _Frame) -> list[str]:
+        """E203 for each unknown keyword, with the likeliest meaning as a hint: a close
+        spelling, or else a required argument nobody gave. Returns the missing arguments that
+        no unknown keyword explains: those get E204 (a misspelt `kernal:` is one mistake)."""
+        unexplained = list(missing)
+        for kw in unknown:
+            close = _close(kw.name, names)
+            if close is None and unexplained:
+                close = unexplained[0]
+                hint = f"did you mean `{close}`? it is required and not given"
+            elif close is not None:
+                hint = f"did you mean `{close}`?"
+            else:
+                hint = f"it takes: {', '.join(names)}" if names else "it takes no arguments"
+            if close in unexplained:
+                unexplained.remove(close)
+            self._err("E203", f"{what} has no argument `{kw.name}`", kw.name_span,
+                      "unknown argument", [hint], frame)
+        return unexplained
+
     def _call_op(self, cls: type[Op], args: list[tuple[Any, Span]], kwargs: list[s.Keyword],
                  frame: _Frame, name: str | None, span: Span, hard: bool = False,
                  func_span: Span | None = None) -> Any:
-        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        order = [f for f, fd in fields.items() if "Tensor" not in str(fd.type)]
-        inputs: list[tuple[Any, Span]] = []
+        sig = _signature(cls)
         rest = list(args)
+        inputs: list[tuple[Any, Span]] = []
         while rest and (isinstance(rest[0][0], Tensor) or rest[0][0] is POISON) and (
                 cls.inputs[1] is None or len(inputs) < cls.inputs[1]):
             inputs.append(rest.pop(0))
-        values: dict[str, Any] = {}
         spans: dict[str, Span] = {f"x{i}": sp for i, (_, sp) in enumerate(inputs)}
-        failed = False
-        if len(rest) > len(order):
-            v, sp = rest[len(order)]
-            what = "tensor" if isinstance(v, Tensor) else "argument"
-            self._err("E207", f"`{cls.name}` takes at most {len(order)} positional "
-                      f"arguments after its input{'s' if cls.inputs[1] != 1 else ''}; this "
-                      f"{what} is one too many", sp, frame=frame,
-                      hints=[f"`{cls.name}` takes: {', '.join(order)}" if order else
-                             f"`{cls.name}` takes no arguments"])
-            failed = True
-        raw: dict[str, tuple[Any, Span]] = {}
-        for (v, sp), fname in zip(rest, order):
-            raw[fname] = (v, sp)
-        for kw in kwargs:
-            if kw.name not in fields:
-                self._unknown_kw(kw, list(fields), f"`{cls.name}`", frame)
-                failed = True
-                continue
-            if kw.name in raw:
-                self._err("E208", f"argument `{kw.name}` is given twice", kw.name_span,
-                          frame=frame)
-                failed = True
-                continue
-            raw[kw.name] = (self.eval(kw.value, frame), kw.span)
-        for fname, (v, sp) in raw.items():
-            spans[fname] = sp
-            if v is POISON:
-                failed = True
-                continue
-            ftype = str(fields[fname].type)
-            if "Tensor" in ftype:
-                if not isinstance(v, Tensor):
-                    self._err("E205", f"`{fname}` of `{cls.name}` takes a tensor, not "
-                              f"{_kind(v)}", sp, frame=frame)
-                    failed = True
-                    continue
-                spans[f"x{len(inputs)}"] = sp
-                values[fname] = v.node
-                inputs.append((v, sp))
-                continue
-            if isinstance(v, Tensor):
-                self._err("E205", f"`{fname}` of `{cls.name}` takes {_words(ftype)}, not a "
-                          "tensor", sp, "a tensor", frame=frame,
-                          hints=[f"a tensor goes first: `x -> {cls.name}(...)`"])
-                failed = True
-                continue
-            try:
-                values[fname] = coerce(ftype, v)
-            except TypeError as ex:
-                hint = ("use `//` for integer division" if isinstance(v, float) and "integer"
-                        in str(ex) else "")
-                self._err("E205", f"`{fname}` of `{cls.name}` takes {ex}, not {_kind(v)}", sp,
-                          frame=frame, hints=[hint])
-                failed = True
-        for fname, fd in fields.items():
-            if fname in values or fname in raw:
-                continue
-            if fname in self.options and fname in OPTIONS:
+        raw, ok = self._op_arguments(cls, sig, rest, kwargs, frame, span)
+        values, converted = self._op_values(cls, sig, raw, inputs, spans, frame)
+        for fname in sig.fields:
+            if fname not in values and fname not in raw and fname in OPTIONS and (
+                    fname in self.options):
                 values[fname] = self.options[fname]
-            elif fd.default is dataclasses.MISSING:
-                self._err("E204", f"`{cls.name}` needs argument `{fname}`", span, "missing "
-                          f"`{fname}`", frame=frame, hints=[cls.summary])
-                failed = True
         lo, hi = cls.inputs
-        if not failed and not lo <= len(inputs) <= (hi if hi is not None else len(inputs)):
+        if ok and converted and not lo <= len(inputs) <= (hi if hi is not None else len(inputs)):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
             self._err("E204" if len(inputs) < lo else "E207",
                       f"`{cls.name}` takes {want} input tensor{'s' if hi != 1 else ''}, "
                       f"{len(inputs)} given", span, frame=frame,
                       hints=[f"feed it with a pipe: `x -> {cls.name}(...)`"
                              if not inputs else ""])
-            failed = True
-        if failed or any(v is POISON for v, _ in inputs):
+            ok = False
+        if not (ok and converted) or any(v is POISON for v, _ in inputs):
             frame.failed = True
             return POISON
         op = cls(**values)
@@ -1024,6 +1043,75 @@ class _Elaborator:
         return self._add_node(name or cls.name, op, tuple(t.node for t, _ in inputs), span,
                               spans, shape, frame, hard=hard and name is not None,
                               name_span=func_span)
+
+    def _op_arguments(self, cls: type[Op], sig: _Signature, rest: list[tuple[Any, Span]],
+                      kwargs: list[s.Keyword], frame: _Frame,
+                      span: Span) -> tuple[dict[str, tuple[Any, Span]], bool]:
+        """Positional and keyword arguments by field: E207, E208, E203, E204."""
+        ok = True
+        if len(rest) > len(sig.positional):
+            v, sp = rest[len(sig.positional)]
+            takes = (f"takes at most {_plural(len(sig.positional), 'argument')} after its "
+                     "input" + ("s" if cls.inputs[1] != 1 else "") if sig.positional
+                     else "takes no arguments besides its input")
+            self._err("E207", f"`{cls.name}` {takes}", sp, "one too many", frame=frame,
+                      hints=[f"`{cls.name}` takes: {', '.join(sig.positional)}"
+                             if sig.positional else ""])
+            ok = False
+        raw = {f: a for a, f in zip(rest, sig.positional)}
+        by_position = set(raw)
+        unknown = []
+        for kw in kwargs:
+            if kw.name not in sig.fields:
+                unknown.append(kw)
+            elif kw.name in raw:
+                first = raw[kw.name][1] if kw.name in by_position else next(
+                    k.name_span for k in kwargs if k.name == kw.name)
+                ok = self._twice(kw, first, kw.name in by_position, frame)
+            else:
+                raw[kw.name] = (self.eval(kw.value, frame), kw.span)
+        missing = [f for f in sig.required if f not in raw]
+        for fname in self._unknown_and_missing(unknown, missing, list(sig.fields),
+                                               f"`{cls.name}`", span, frame):
+            self._err("E204", f"`{cls.name}` needs argument `{fname}`", span,
+                      f"missing `{fname}`", frame=frame, hints=[cls.summary])
+        return raw, ok and not unknown and not missing
+
+    def _op_values(self, cls: type[Op], sig: _Signature, raw: dict[str, tuple[Any, Span]],
+                   inputs: list[tuple[Any, Span]], spans: dict[str, Span],
+                   frame: _Frame) -> tuple[dict[str, Any], bool]:
+        """Each argument checked against its field's type (E205); tensor fields become inputs."""
+        values: dict[str, Any] = {}
+        ok = True
+        for fname, (v, sp) in raw.items():
+            spans[fname] = sp
+            ftype = sig.fields[fname]
+            if v is POISON:
+                ok = False
+            elif "Tensor" in ftype:
+                if not isinstance(v, Tensor):
+                    self._err("E205", f"`{fname}` of `{cls.name}` takes a tensor, not "
+                              f"{_kind(v)}", sp, frame=frame)
+                    ok = False
+                    continue
+                spans[f"x{len(inputs)}"] = sp
+                values[fname] = v.node
+                inputs.append((v, sp))
+            elif isinstance(v, Tensor):
+                self._err("E205", f"`{fname}` of `{cls.name}` takes {_words(ftype)}, not a "
+                          "tensor", sp, "a tensor", frame=frame,
+                          hints=[f"a tensor goes first: `x -> {cls.name}(...)`"])
+                ok = False
+            else:
+                try:
+                    values[fname] = coerce(ftype, v)
+                except TypeError as ex:
+                    hint = ("use `//` for integer division" if isinstance(v, float)
+                            and "integer" in str(ex) and "/" in sp.text() else "")
+                    self._err("E205", f"`{fname}` of `{cls.name}` takes {ex}, not "
+                              f"{_kind(v)}", sp, frame=frame, hints=[hint])
+                    ok = False
+        return values, ok
 
     def _op_error(self, ex: OpError, op: Op, inputs: list[tuple[Any, Span]],
                   spans: dict[str, Span], span: Span, frame: _Frame) -> Any:
@@ -1096,6 +1184,39 @@ class _Elaborator:
 
 
 # ------------------------------------------------------------------------------------- helpers
+
+@dataclass(frozen=True, slots=True)
+class _Signature:
+    """What build.py needs of an op's dataclass fields, computed once per op."""
+
+    fields: dict[str, str]  # name -> annotation text, in declaration order
+    positional: tuple[str, ...]  # the fields positional arguments fill: all but tensors
+    required: tuple[str, ...]
+
+
+_SIGNATURES: dict[type, _Signature] = {}
+
+
+def _signature(cls: type[Op]) -> _Signature:
+    sig = _SIGNATURES.get(cls)
+    if sig is None:
+        fs = dataclasses.fields(cls)  # type: ignore[arg-type]
+        sig = _Signature({f.name: str(f.type) for f in fs},
+                         tuple(f.name for f in fs if "Tensor" not in str(f.type)),
+                         tuple(f.name for f in fs if f.default is dataclasses.MISSING
+                               and f.default_factory is dataclasses.MISSING))
+        _SIGNATURES[cls] = sig
+    return sig
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _close(word: str, names: list[str]) -> str | None:
+    close = difflib.get_close_matches(word, names, 1)
+    return close[0] if close else None
+
 
 def _poison(frame: _Frame, bodies: list[tuple[Any, ...]]) -> None:
     """Bind every name these statements would define to POISON: they did not run because of a
