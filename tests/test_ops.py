@@ -13,13 +13,15 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import netdsl
-from conftest import check_text
+from conftest import check_text, errors_of, rendered
 from netdsl.ops import REGISTRY
 from netdsl.ops.base import Op
 
@@ -274,3 +276,180 @@ def test_macs_agree_with_torch_flop_counter(op, case):
         module(*(torch.randn(1, *s) for s in case.inputs))
     assert counter.get_total_flops() == 2 * case.macs
 
+
+
+# ------------------------------------------------------------------------------ the shape rule
+
+def net(body: str, inp: str = "[N, 3, 8, 8]") -> str:
+    return f"network n {{\n  input x: {inp}\n  {body}\n}}\n"
+
+
+def out_shape(text: str) -> tuple[Any, ...]:
+    checked = check_text(text)
+    return checked.graph.node(checked.graph.outputs["y"]).shape
+
+
+def test_floor_on_one_layer_matches_torch():
+    ref = nn.Conv2d(3, 8, 3, stride=2, padding=1)(torch.zeros(1, 3, 64, 64)).shape
+    assert out_shape(net("x -> conv(8, 3, stride: 2, pad: 1, floor: true) -> output y",
+                         "[N, 3, 64, 64]")) == ("N", *ref[1:])
+
+
+def test_floor_for_the_whole_network_matches_torch():
+    ref = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.MaxPool2d(3, 2))(
+        torch.zeros(1, 3, 112, 112)).shape
+    text = net("option floor: true\n  x -> conv(4, 3, stride: 2) -> maxpool(3, stride: 2) "
+               "-> output y", "[N, 3, 112, 112]")
+    assert out_shape(text) == ("N", *ref[1:])
+
+
+def test_a_layer_can_ask_for_strictness_under_option_floor():
+    text = net("option floor: true\n  x -> conv(4, 3, stride: 2, floor: false) -> output y",
+               "[N, 3, 112, 112]")
+    assert [d.code for d in errors_of(text)] == ["E302"]
+
+
+def _ort_same_upper(x: np.ndarray, w: np.ndarray, s: int) -> np.ndarray:
+    """onnxruntime's own SAME_UPPER convolution, from a hand-built ONNX graph."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    node = helper.make_node("Conv", ["x", "w"], ["y"], auto_pad="SAME_UPPER",
+                            strides=[s, s])
+    graph = helper.make_graph([node], "same", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, list(x.shape))], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, [None] * 4)], [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"x": x})[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(3, 12), k=st.integers(1, 5), s=st.integers(1, 3))
+def test_same_padding_is_onnx_same_upper(n, k, s):
+    """`pad: same` = ONNX SAME_UPPER = TensorFlow's SAME: output ceil(n / s), and an odd total
+    padding puts its extra row at the end. onnxruntime's auto_pad is the reference (it has no
+    dilation with SAME; the torch row `pad: same, dilation: 2` covers that)."""
+    assume(k <= n + s)
+    text = net(f"output y = conv(x, 2, {k}, stride: {s}, pad: same, bias: false)",
+               f"[N, 1, {n}, {n}]")
+    assert out_shape(text) == ("N", 2, -(-n // s), -(-n // s))
+    rng = np.random.default_rng(n * 100 + k * 10 + s)
+    x = rng.standard_normal((1, 1, n, n)).astype(np.float32)
+    w = rng.standard_normal((2, 1, k, k)).astype(np.float32)
+    ours = netdsl.run(netdsl.compile(text, weights={"y.weight": w}), {"x": x}, provider="cpu")
+    np.testing.assert_allclose(ours["y"], _ort_same_upper(x, w, s), rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 40), k=st.integers(1, 7), s=st.integers(1, 4), p=st.integers(0, 3),
+       d=st.integers(1, 3))
+def test_output_size_rule_against_torch(n, k, s, p, d):
+    """floor((N + 2P - D(F - 1) - 1)/S) + 1 under `floor: true`; strict mode accepts exactly
+    the sizes where the division is whole, and rejects the rest with E302."""
+    span = d * (k - 1) + 1
+    assume(n + 2 * p >= span)
+    ref = nn.Conv1d(1, 1, k, s, p, d)(torch.zeros(1, 1, n)).shape[-1]
+    body = f"x -> conv(1, {k}, stride: {s}, pad: {p}, dilation: {d}{{}}) -> output y"
+    assert out_shape(net(body.format(", floor: true"), f"[N, 1, {n}]"))[-1] == ref
+    if (n + 2 * p - span) % s == 0:
+        assert out_shape(net(body.format(""), f"[N, 1, {n}]"))[-1] == ref
+    else:
+        assert [e.code for e in errors_of(net(body.format(""), f"[N, 1, {n}]"))] == ["E302"]
+
+
+# --------------------------------------------------------------------------------- bad input
+
+# (id, input shape, body, code, the source text under the caret, words the message must hold)
+ERRORS = [
+    ("window-larger-than-input", "[N, 3, 5, 5]", "x -> conv(8, 7) -> output y", "E301", "7",
+     ["input height 5", "window 7", "(5 - 7 + 2*0)/1 + 1 = -1"]),
+    ("add-channels", "[N, 3, 8, 8]", "a = x -> conv(8, 3, pad: 1)\n  b = x -> conv(4, 3, pad: 1)"
+     "\n  output y = a + b", "E303", "b", ["[N, 8, 8, 8]", "[N, 4, 8, 8]"]),
+    ("concat-spatial", "[N, 3, 8, 8]", "a = x -> conv(8, 3, pad: 1)\n  b = x -> conv(4, 3)"
+     "\n  output y = concat(a, b)", "E303", "b", ["[N, 8, 8, 8]", "[N, 4, 6, 6]"]),
+    ("groups-do-not-divide", "[N, 3, 8, 8]", "x -> conv(8, 3, groups: 2) -> output y", "E301",
+     "groups: 2", ["[N, 3, 8, 8]", "3 channels", "2 groups"]),
+    ("dense-on-4d", "[N, 3, 8, 8]", "x -> dense(10) -> output y", "E301", "x",
+     ["2-D input [N, C]", "[N, 3, 8, 8]"]),
+    ("kernel-0", "[N, 3, 8, 8]", "x -> conv(8, 0) -> output y", "E206", "0",
+     ["kernel must be positive, not 0"]),
+    ("negative-stride", "[N, 3, 8, 8]", "x -> maxpool(2, stride: -1) -> output y", "E206",
+     "stride: -1", ["stride must be positive, not -1"]),
+    ("groups-0", "[N, 3, 8, 8]", "x -> conv(8, 3, groups: 0) -> output y", "E206",
+     "groups: 0", ["groups must be positive, not 0"]),
+    ("multiplier-0", "[N, 3, 8, 8]", "x -> depthwise(3, multiplier: 0) -> output y", "E206",
+     "multiplier: 0", ["multiplier must be positive"]),
+    ("unknown-upsample-mode", "[N, 3, 8, 8]", 'x -> upsample(scale: 2, mode: "cubic2") '
+     "-> output y", "E206", 'mode: "cubic2"', ['unknown upsample mode "cubic2"']),
+    ("unknown-pad-mode", "[N, 3, 8, 8]", 'x -> pad(1, mode: "mirror") -> output y', "E206",
+     'mode: "mirror"', ['unknown pad mode "mirror"']),
+    ("fixed-kernel-size", "[N, 1, 8, 8]", "x -> conv(1, 5, weights: [[1, 2, 1], [2, 4, 2], "
+     "[1, 2, 1]]) -> output y", "E206", "weights: [[1, 2, 1], [2, 4, 2], [1, 2, 1]]",
+     ["fixed weights are 3x3", "kernel is 5x5"]),
+    ("output-pad-too-large", "[N, 3, 8, 8]", "x -> conv_transpose(4, 3, stride: 2, "
+     "output_pad: 2) -> output y", "E206", "output_pad: 2", ["smaller than the stride 2"]),
+    ("pool-pad-over-half", "[N, 3, 8, 8]", "x -> maxpool(2, pad: 2) -> output y", "E206",
+     "pad: 2", ["more than half the kernel 2"]),
+    ("crop-larger", "[N, 3, 8, 8]", "x -> crop(size: [9, 9]) -> output y", "E303",
+     "size: [9, 9]", ["[N, 3, 8, 8]", "[9, 9]"]),
+    ("crop-like-larger", "[N, 3, 8, 8]", "z = x -> pad(1)\n  output y = crop(x, like: z)",
+     "E303", "like: z", ["[N, 3, 8, 8]", "[10, 10]"]),
+    ("upsample-two-sizes", "[N, 3, 8, 8]", "x -> upsample(scale: 2, size: [4, 4]) "
+     "-> output y", "E206", "size: [4, 4]", ["exactly one of"]),
+    ("mul-not-broadcastable", "[N, 3, 8, 8]", "g = x -> conv(2, 1) -> globalavgpool\n"
+     "  output y = x * g", "E303", "g", ["[N, 3, 8, 8]", "[N, 2, 1, 1]"]),
+    ("reshape-count", "[N, 3, 8, 8]", "x -> reshape([5, -1]) -> output y", "E301",
+     "[5, -1]", ["[N, 3, 8, 8]", "192 per example"]),
+    ("concat-axis", "[N, 3, 8, 8]", "output y = concat(x, x, axis: 4)", "E206", "axis: 4",
+     ["axis 4"]),
+    ("reflect-too-wide", "[N, 3, 4, 4]", 'x -> pad(4, mode: "reflect") -> output y', "E301",
+     "4", ["reflect padding 4", "it is 4"]),
+    ("transposed-pad-eats-all", "[N, 3, 1, 1]", "x -> conv_transpose(2, 1, pad: 1) "
+     "-> output y", "E301", "pad: 1", ["(1 - 1)*1 - 2*1 + (1 - 1) + 0 + 1 = -1"]),
+    ("dropout-p", "[N, 3, 8, 8]", "x -> dropout(1.5) -> output y", "E206", "1.5",
+     ["p must be in [0, 1)"]),
+    ("bn-eps", "[N, 3, 8, 8]", "x -> bn(eps: 0) -> output y", "E206", "eps: 0",
+     ["eps must be positive"]),
+    ("softmax-axis", "[N, 10]", "x -> softmax(axis: 2) -> output y", "E206", "axis: 2",
+     ["out of range for a 2-D input"]),
+    ("rank", "[N, 10]", "x -> maxpool(2) -> output y", "E301", "x",
+     ["3-D, 4-D or 5-D input", "[N, 10]"]),
+]
+
+
+@pytest.mark.parametrize("inp,body,code,under,words", [e[1:] for e in ERRORS],
+                         ids=[e[0] for e in ERRORS])
+def test_bad_input_is_a_clear_error_at_its_span(inp, body, code, under, words):
+    (d,) = errors_of(net(body, inp))
+    assert d.code == code
+    assert d.primary is not None and d.primary.span.text() == under
+    for w in words:
+        assert w in d.message
+    assert "Traceback" not in rendered(net(body, inp))
+
+
+def test_add_mismatch_renders_both_operands():
+    text = net("a = x -> conv(8, 3, pad: 1)\n  b = x -> conv(4, 3, pad: 1)\n  output y = a + b")
+    assert rendered(text) == """\
+test.net:5:18: error[E303]: add: cannot add [N, 8, 8, 8] and [N, 4, 8, 8]: shapes must match exactly
+  |
+5 |   output y = a + b
+  |              - [N, 8, 8, 8]
+  |                  ^
+  |
+  = hint: project the shortcut with a 1x1 conv to 8 channels, or zero-pad its channels with \
+pad(channels: ...)"""
+
+
+def test_window_larger_than_input_renders_kernel_and_input():
+    assert rendered(net("x -> conv(8, 7) -> output y", "[N, 3, 5, 5]")) == """\
+test.net:3:16: error[E301]: conv: the input height 5 is smaller than the window 7: \
+(5 - 7 + 2*0)/1 + 1 = -1, not a positive size
+  |
+3 |   x -> conv(8, 7) -> output y
+  |   - [N, 3, 5, 5]
+  |                ^
+  |
+  = hint: use a smaller kernel, more padding, or a larger input"""

@@ -142,7 +142,8 @@ def numel(shape: Sequence[Dim]) -> int:
 
 def expect_rank(x: Shape, ranks: Sequence[int], layout: str, at: str = "x0") -> None:
     if len(x) not in ranks:
-        want = " or ".join(f"{r}-D" for r in ranks)
+        names = [f"{r}-D" for r in ranks]
+        want = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
         raise OpError(f"needs a {want} input {layout}, but the input is {fmt_shape(x)}", at=at)
 
 
@@ -211,7 +212,7 @@ def window_out(size: int, k: int, s: int, pb: int, pe: int, d: int = 1, *, floor
     if num < 0:
         raise OpError(f"{where}{_pad_text(pb, pe)} is smaller than the "
                       f"{'dilated ' if d > 1 else ''}window {span}: {_formula(size, k, s, pb, pe, d)}"
-                      f" = {num / s + 1:.3g}, not a positive size", code="E301",
+                      f" = {num / s + 1:.3g}, not a positive size", code="E301", at="kernel",
                       hint="use a smaller kernel, more padding, or a larger input")
     if ceil:
         out = -(-num // s) + 1
@@ -222,10 +223,11 @@ def window_out(size: int, k: int, s: int, pb: int, pe: int, d: int = 1, *, floor
     if num % s and not floor:
         formula = _formula(size, k, s, pb, pe, d)
         fixes = _fixes(size, k, s, pb, pe, d)
+        same = f"`pad: same` gives ceil({size}/{s}) = {-(-size // s)}"
         rounding = f"pass `floor: true` to round down to {num // s + 1}"
         raise OpError(f"stride {s} does not tile {where}: {formula} = {num / s + 1:.2f}: "
                       "fractions are illegal", code="E302", at="stride",
-                      hint=f"{fixes}; or {rounding}" if fixes else rounding)
+                      hint="; ".join(h for h in (fixes, same) if h) + f"; or {rounding}")
     return num // s + 1
 
 

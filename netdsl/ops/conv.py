@@ -77,8 +77,9 @@ class _Conv(Op):
         if self.weights is not None:
             self._check_weights(c, k)
         names = axis_names(len(k))
+        floor = bool(self.floor) or self.pad == "same"  # `same` means ceil(in / stride): 74 -> 37
         sizes = tuple(window_out(int(x[2 + i]), k[i], s[i], pb[i], pe[i], d[i],
-                                 floor=bool(self.floor), axis=names[i]) for i in range(len(k)))
+                                 floor=floor, axis=names[i]) for i in range(len(k)))
         return (x[0], out, *sizes)
 
     def _check_weights(self, c: int, k: tuple[int, ...]) -> None:
