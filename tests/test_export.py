@@ -47,7 +47,6 @@ OP_CASES: dict[str, list[str]] = {
     "reshape": [X4 + "x -> reshape([3, -1]) -> output y"],
     "relu": [X4 + "x -> relu -> output y"],
     "relu6": [X4 + "x -> relu6 -> output y"],
-    "relu6": [X4 + "x -> relu6 -> output y"],
     "leaky_relu": [X4 + "x -> leaky_relu(0.2) -> output y"],
     "elu": [X4 + "x -> elu(0.5) -> output y"],
     "tanh": [X4 + "x -> tanh -> output y"],

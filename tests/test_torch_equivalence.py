@@ -1,0 +1,190 @@
+"""Equivalence with PyTorch: small networks that together use every operator in REGISTRY, each
+with a torch.nn reference written here; random weights (BN running statistics included) go from
+the torch model's state_dict into our ONNX by name; both run on the same random input and must
+agree within a max relative error of 1e-4 (float32)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import netdsl
+from netdsl.ops import REGISTRY
+from torchvision_ref import max_relative_error, torch_state
+
+TOLERANCE = 1e-4
+
+
+class ConvNet(nn.Module):
+    TEXT = """network convnet {
+      input x: [N, 3, 32, 32]
+      x -> conv1: conv(8, 3, pad: 1, bias: false) -> bn1: bn -> relu
+        -> maxpool(3, stride: 2, pad: 1, floor: true)
+        -> lrn(size: 3, alpha: 0.001, beta: 0.75, k: 2)
+        -> conv2: conv(16, 3, pad: 2, dilation: 2, groups: 2) -> relu
+        -> avgpool(3, stride: 2, pad: 1, ceil: true, count_include_pad: false)
+        -> conv3: conv(12, [3, 1], stride: [2, 1], pad: [1, 0]) -> bn3: bn(eps: 0.001)
+        -> avgpool(2, stride: 1) -> globalavgpool -> flatten -> dropout(0.3)
+        -> fc: dense(10) -> softmax -> output y
+    }"""
+    INPUT = (2, 3, 32, 32)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 16, 3, padding=2, dilation=2, groups=2)
+        self.conv3 = nn.Conv2d(16, 12, (3, 1), stride=(2, 1), padding=(1, 0))
+        self.bn3 = nn.BatchNorm2d(12, eps=0.001)
+        self.fc = nn.Linear(12, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+        x = F.local_response_norm(x, 3, alpha=0.001, beta=0.75, k=2.0)
+        x = F.avg_pool2d(F.relu(self.conv2(x)), 3, 2, 1, ceil_mode=True,
+                         count_include_pad=False)
+        x = F.avg_pool2d(self.bn3(self.conv3(x)), 2, stride=1)
+        x = F.dropout(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1), 0.3, training=False)
+        return torch.softmax(self.fc(x), dim=1)
+
+
+class Activations(nn.Module):
+    TEXT = """network acts {
+      input x: [N, 16]
+      body = x -> dense(16) -> leaky_relu(0.2) -> dense(16) -> elu(0.7) -> tanh
+               -> dense(16) -> bn -> sigmoid -> dense(16) -> gelu -> dense(16) -> silu
+               -> dense(16) -> swish -> dense(16) -> hardswish -> dense(16) -> hardsigmoid
+               -> dense(16) -> relu6 -> identity -> dense(8, bias: false) -> softmax(axis: -1)
+      output y = body
+    }"""
+    INPUT = (5, 16)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Linear(16, 16), nn.LeakyReLU(0.2), nn.Linear(16, 16), nn.ELU(0.7), nn.Tanh(),
+            nn.Linear(16, 16), nn.BatchNorm1d(16), nn.Sigmoid(), nn.Linear(16, 16), nn.GELU(),
+            nn.Linear(16, 16), nn.SiLU(), nn.Linear(16, 16), nn.SiLU(), nn.Linear(16, 16),
+            nn.Hardswish(), nn.Linear(16, 16), nn.Hardsigmoid(), nn.Linear(16, 16), nn.ReLU6(),
+            nn.Identity(), nn.Linear(16, 8, bias=False), nn.Softmax(dim=-1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class Structure(nn.Module):
+    """Branches and reshaping: depthwise and transposed convs, concat, an SE gate (mul),
+    crops, every pad mode, every upsample mode, adaptive pooling, reshape, add."""
+
+    TEXT = """network structure {
+      input x: [N, 4, 16, 16]
+      a = x -> stem: conv(8, 3, pad: 1) -> relu
+      d = a -> dw: depthwise(3, stride: 2, pad: 1, multiplier: 2, floor: true)
+      u = d -> up: conv_transpose(8, 3, stride: 2, pad: 1, output_pad: 1)
+      c = concat(a, u)
+      gate = c -> globalavgpool -> se: conv(16, 1) -> sigmoid
+      k = crop(c * gate, like: d)
+      p = k -> pad(1) -> pad([1, 2, 0, 1], mode: "reflect") -> pad(1, mode: "edge")
+            -> pad(channels: 2) -> crop(size: [9, 9])
+      r = p -> upsample(scale: 2) -> upsample(size: [20, 24], mode: "bilinear")
+            -> upsample(scale: 0.5, mode: "bicubic", align_corners: true)
+      v = r -> adaptive_avgpool([4, 5]) -> reshape([18, -1]) -> reshape([18, 4, 5])
+      w = upsample(v, like: k)
+      m = w -> globalmaxpool
+      s = w + w * m
+      s -> adaptive_avgpool(2) -> flatten -> head: dense(5) -> output y
+    }"""
+    INPUT = (2, 4, 16, 16)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(4, 8, 3, padding=1)
+        self.dw = nn.Conv2d(8, 16, 3, stride=2, padding=1, groups=8)
+        self.up = nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)
+        self.se = nn.Conv2d(16, 16, 1)
+        self.head = nn.Linear(18 * 4, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = F.relu(self.stem(x))
+        d = self.dw(a)
+        c = torch.cat([a, self.up(d)], dim=1)
+        s = c * torch.sigmoid(self.se(F.adaptive_avg_pool2d(c, 1)))
+        k = s[:, :, 4:12, 4:12]  # centre crop of 16 to 8
+        p = F.pad(k, (1, 1, 1, 1))
+        p = F.pad(p, (2, 1, 1, 0), mode="reflect")  # ours: [begin h, begin w, end h, end w]
+        p = F.pad(p, (1, 1, 1, 1), mode="replicate")
+        p = F.pad(p, (0, 0, 0, 0, 0, 2))
+        p = p[:, :, 2:11, 3:12]  # 13x15 to 9x9: margins 4 = 2+2 and 6 = 3+3
+        r = F.interpolate(p, scale_factor=2, mode="nearest")
+        r = F.interpolate(r, size=(20, 24), mode="bilinear", align_corners=False)
+        r = F.interpolate(r, scale_factor=0.5, mode="bicubic", align_corners=True)
+        v = F.adaptive_avg_pool2d(r, (4, 5)).reshape(-1, 18, 20).reshape(-1, 18, 4, 5)
+        w = F.interpolate(v, size=(8, 8), mode="nearest")
+        s = w + w * F.adaptive_max_pool2d(w, 1)
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(s, 2), 1))
+
+
+class Signal(nn.Module):
+    """1-D: `pad: same` with stride 2 pads at the end only (ONNX SAME_UPPER), linear upsampling."""
+
+    TEXT = """network signal {
+      input x: [N, 2, 20]
+      x -> c1: conv(4, 3, pad: 1) -> maxpool(2) -> c2: conv(6, 3, stride: 2, pad: same)
+        -> bn2: bn -> relu -> upsample(scale: 2, mode: "linear") -> avgpool(2, ceil: true)
+        -> globalmaxpool -> flatten -> output y
+    }"""
+    INPUT = (3, 2, 20)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv1d(2, 4, 3, padding=1)
+        self.c2 = nn.Conv1d(4, 6, 3, stride=2)
+        self.bn2 = nn.BatchNorm1d(6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool1d(self.c1(x), 2)  # 10
+        x = F.relu(self.bn2(self.c2(F.pad(x, (0, 1)))))  # same: out 5, total pad 1, at the end
+        x = F.interpolate(x, scale_factor=2, mode="linear", align_corners=False)
+        x = F.avg_pool1d(x, 2, ceil_mode=True)
+        return torch.flatten(F.adaptive_max_pool1d(x, 1), 1)
+
+
+NETS = [ConvNet, Activations, Structure, Signal]
+
+
+def randomise(model: nn.Module, seed: int) -> nn.Module:
+    """Every parameter and buffer random, so that no bias, scale or statistic hides as 0 or 1;
+    BN running variances positive, away from 0."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if not t.is_floating_point():
+                continue
+            if name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=g) * 1.5 + 0.5)
+            elif name.endswith("weight") and t.ndim == 1:  # BN gamma
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+            else:
+                t.copy_(torch.randn(t.shape, generator=g) * 0.4)
+    return model.eval()
+
+
+def test_the_networks_use_every_operator():
+    used = {node.op.name for net in NETS for node in netdsl.load(net.TEXT).nodes()}
+    assert set(REGISTRY) <= used, f"no equivalence test uses {set(REGISTRY) - used}"
+
+
+@pytest.mark.parametrize("net", NETS, ids=[n.__name__ for n in NETS])
+@pytest.mark.parametrize("opset", [17, None], ids=["opset17", "default"])
+def test_same_outputs_as_torch(net, opset):
+    model = randomise(net(), seed=1)
+    x = np.random.default_rng(0).standard_normal(net.INPUT).astype(np.float32) * 2
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    ours = netdsl.run(netdsl.compile(net.TEXT, weights=torch_state(model), opset=opset),
+                      {"x": x}, provider="cpu")["y"]
+    assert ours.shape == ref.shape
+    assert max_relative_error(ours, ref) < TOLERANCE
