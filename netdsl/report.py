@@ -226,7 +226,8 @@ def _rf_lines(node: Any, lay: LayerStats, ins: list[RF | None], xs: list[Any]) -
             lines.append("    pointwise: the input's field is unchanged")
         return lines
     prev = known[0]
-    lines.append("    r' = r + (extent - 1)*j;  j' = j*f;  u' = u + offset*j   (Araujo et al. 2019)")
+    lines.append("    r' = r + (extent - 1)*j;  j' = j*f;  u' = u + offset*j"
+                 "   (Araujo et al. 2019)")
     names = ("length",) if len(rf.size) == 1 else ("height", "width") if len(rf.size) == 2 else (
         "depth", "height", "width")
     steps = []

@@ -169,7 +169,8 @@ class Softmax(_Elementwise):
 @register
 @dataclass(frozen=True, slots=True)
 class Dropout(Op):
-    """Dropout: the identity at inference, kept so that layer names and positions match training code."""
+    """Dropout: the identity at inference, kept so that layer names and positions match
+    training code."""
 
     name = "dropout"
     summary = "dropout(p: 0.5): the identity at inference"

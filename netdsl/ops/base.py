@@ -130,7 +130,8 @@ class Op:
 
     # helpers for subclasses
     def args(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        fields = dataclasses.fields(self)  # type: ignore[arg-type]
+        return {f.name: getattr(self, f.name) for f in fields}
 
 
 # ----------------------------------------------------------------------------------- pure helpers
@@ -210,9 +211,10 @@ def window_out(size: int, k: int, s: int, pb: int, pe: int, d: int = 1, *, floor
     num = size + pb + pe - span
     where = f"the input {axis} {size}" if axis else f"the input size {size}"
     if num < 0:
-        raise OpError(f"{where}{_pad_text(pb, pe)} is smaller than the "
-                      f"{'dilated ' if d > 1 else ''}window {span}: {_formula(size, k, s, pb, pe, d)}"
-                      f" = {num / s + 1:.3g}, not a positive size", code="E301", at="kernel",
+        dilated = "dilated " if d > 1 else ""
+        raise OpError(f"{where}{_pad_text(pb, pe)} is smaller than the {dilated}window {span}: "
+                      f"{_formula(size, k, s, pb, pe, d)} = {num / s + 1:.3g}, not a positive size",
+                      code="E301", at="kernel",
                       hint="use a smaller kernel, more padding, or a larger input")
     if ceil:
         out = -(-num // s) + 1

@@ -12,7 +12,8 @@ from netdsl.ops.base import (GLOBAL, Emitter, Op, OpError, Shape, Value, Window,
 @register
 @dataclass(frozen=True, slots=True)
 class Dense(Op):
-    """Fully connected: y = x W^T + b on [N, C]. A 4-D input is an error: flatten (or pool) first."""
+    """Fully connected: y = x W^T + b on [N, C]. A 4-D input is an error: flatten (or pool)
+    first."""
 
     name = "dense"
     summary = "fully connected: dense(out, bias: true) on [N, C]"

@@ -24,7 +24,8 @@ class Upsample(Op):
 
     name = "upsample"
     inputs = (1, 2)
-    summary = 'upsample(scale: 2, mode: "nearest"|"bilinear"|"bicubic") or (size: [h, w]) or (like: t)'
+    summary = ('upsample(scale: 2, mode: "nearest"|"bilinear"|"bicubic", align_corners: false), '
+               "or upsample(size: [h, w]), or upsample(like: t)")
     mac_rule = ("taps^axes x C x Hout x Wout: one multiply-add per interpolation tap (nearest 0, "
                 "a copy; bilinear 2x2 = 4 taps; bicubic 4x4 = 16)")
 
