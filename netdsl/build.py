@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,29 +137,46 @@ def _define(table: dict[str, Any], item: Any, diags: list[Diagnostic], kind: str
                            "already an operator", hints=[f"rename the block, e.g. `my_{name}`"]))
         return
     old = table.get(name)
-    if old is not None and old.name.span.source is item.name.span.source:
+    old_source = old.name.span.source if old is not None else None
+    new_source = item.name.span.source
+    if old is None or old_source is None or new_source is None or old is item:
+        table[name] = item
+    elif old_source is new_source:
         diags.append(error("E211", f"{kind} `{name}` is defined twice", item.name.span,
                            "second definition", secondary=[(old.name.span, "first defined here")]))
-        return
-    table[name] = item
+    elif old_source.path == _PRELUDE_PATH:
+        table[name] = item  # a file may redefine a prelude block for itself
+    elif old_source.path != new_source.path:  # the same file reached twice (a diamond) is fine
+        diags.append(error("E211", f"{kind} `{name}` is defined in two files",
+                           item.name.span, f"defined in {new_source.path}",
+                           secondary=[(old.name.span, f"and in {old_source.path}")],
+                           hints=["rename one of them: a name means one block in a file"]))
 
 
 def _use(item: s.Use, source: Source, stack: tuple[str, ...], ns: Namespace,
          diags: list[Diagnostic]) -> None:
     base = Path(source.path).parent if source.path != "<string>" else Path.cwd()
     path = (base / item.path.value).resolve()
+    # NOTE: messages name a used file as the user would reach it (zoo/lib.net), not absolutely
+    shown = (os.path.normpath(os.path.join(os.path.dirname(source.path), item.path.value))
+             if source.path != "<string>" else item.path.value)
     if str(path) in stack:
-        diags.append(error("E210", f"`use \"{item.path.value}\"` makes an import cycle",
-                           item.span, "imports a file that imports this one"))
+        chain = [Path(p).name for p in stack[stack.index(str(path)):]] + [path.name]
+        diags.append(error("E210", f"`use \"{item.path.value}\"` makes an import cycle: "
+                           + " -> ".join(chain), item.span,
+                           "imports a file that imports this one",
+                           hints=["move the shared blocks into a third file that both use"]))
         return
     try:
         text = read_text(path)
     except NetdslError as e:
-        diags.append(error("E210", f"cannot use \"{item.path.value}\": "
-                           f"{e.diagnostics[0].message}", item.path.span))
+        reason = e.diagnostics[0].message.removeprefix(f"{path}: ")
+        diags.append(error("E210", f"cannot use \"{item.path.value}\": {reason}",
+                           item.path.span, hints=["a `use` path is relative to the file that "
+                                                  "has the `use` line"]))
         return
     try:
-        _, sub = load_module(Source(str(path), text), stack)
+        _, sub = load_module(Source(shown, text), stack)
     except NetdslError as e:
         diags.extend(e.diagnostics)
         return
@@ -190,12 +208,13 @@ def read_text(path: Path | str) -> str:
 
 
 _PRELUDE_CACHE: list[Namespace] = []
+_PRELUDE_PATH = str(Path(__file__).with_name("prelude.net"))
 
 
 def _prelude() -> Namespace:
     if not _PRELUDE_CACHE:
-        path = Path(__file__).with_name("prelude.net")
-        module = parse(Source(str(path), path.read_text(encoding="utf-8")))
+        path = Path(_PRELUDE_PATH)
+        module = parse(Source(_PRELUDE_PATH, path.read_text(encoding="utf-8")))
         ns = Namespace()
         for item in module.items:
             assert isinstance(item, s.Block)

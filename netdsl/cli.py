@@ -67,47 +67,86 @@ def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
+def _input_size(text: str) -> tuple[int, ...]:
+    try:
+        size = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        size = ()
+    if not size or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"takes sizes such as 64 or 64x48, not {text!r}")
+    return size
+
+
 # ------------------------------------------------------------------------------------ commands
 
+CHECK_SCHEMA = "netdsl-check/1"  # `check --format json`; documented in docs/errors.md
+
+
 def cmd_check(a: argparse.Namespace) -> int:
-    from netdsl.pipeline import check_source, network_names, source_of
-    failed = False
-    all_diags: list[Diagnostic] = []
+    """Check every file, every network in it (or --network); exit 0, 1 (errors) or 2 (a file
+    that cannot be read). Each file and network is checked on its own: one's errors do not hide
+    another's."""
+    params = _params(a.set)
+    code, files = EXIT_OK, []
     for path in a.files:
-        try:
-            source = source_of(Path(path))
-            names = [a.network] if a.network else network_names(source)
-            if not names:
-                check_source(source, None, _params(a.set))  # raises "defines no network"
-            for name in names:
-                checked = check_source(source, name, _params(a.set))
-                all_diags.extend(checked.stats.warnings)
-                if a.format == "text":
-                    _emit(checked.stats.warnings)
-                    if not a.quiet:
-                        print(f"{path}: {name}: ok ({checked.stats.params:,} params, "
-                              f"{_si(checked.stats.macs)} MACs)")
-        except NetdslError as e:
-            failed = True
-            all_diags.extend(e.diagnostics)
-            if a.format == "text":
-                _emit(e.diagnostics)
+        file_code, report = _check_file(path, a, params)
+        code, files = max(code, file_code), files + [report]
     if a.format == "json":
-        _emit(all_diags, "json")
-    return EXIT_ERRORS if failed else EXIT_OK
+        print(json.dumps({"schema": CHECK_SCHEMA, "ok": code == EXIT_OK, "files": files},
+                         indent=2))
+    return code
+
+
+def _check_file(path: str, a: argparse.Namespace, params: dict[str, Any]
+                ) -> tuple[int, dict[str, Any]]:
+    from netdsl.pipeline import check_all, source_of
+    report: dict[str, Any] = {"path": path, "ok": False, "networks": [], "diagnostics": []}
+
+    def show(diags: Sequence[Diagnostic]) -> None:
+        report["diagnostics"] += [to_dict(d) for d in diags]
+        if a.format == "text":
+            _emit(diags)
+
+    try:
+        results = check_all(source_of(Path(path)), a.network, params)
+    except NetdslError as e:
+        show(e.diagnostics)
+        return (EXIT_USAGE if _unreadable(e) else EXIT_ERRORS), report
+    if not results and a.format == "text" and not a.quiet:
+        print(f"{path}: ok (blocks only, no network)")
+    for name, result in results:
+        if isinstance(result, NetdslError):
+            report["networks"].append({"name": name, "ok": False})
+            show(result.diagnostics)
+            continue
+        graph, stats = result.graph, result.stats
+        report["networks"].append({
+            "name": name, "ok": True, "params": stats.params, "macs": stats.macs,
+            "outputs": {o: list(graph.node(n).shape or ()) for o, n in graph.outputs.items()}})
+        show(stats.warnings)
+        if a.format == "text" and not a.quiet:
+            print(f"{path}: {name}: ok ({stats.params:,} params, {_si(stats.macs)} MACs)")
+    report["ok"] = all(n["ok"] for n in report["networks"])
+    return (EXIT_OK if report["ok"] else EXIT_ERRORS), report
+
+
+def _unreadable(e: NetdslError) -> bool:
+    """A file that cannot be read at all (E001) is a usage error, like a missing one: exit 2."""
+    return all(d.code == "E001" for d in e.diagnostics)
 
 
 def cmd_list(a: argparse.Namespace) -> int:
+    """The networks and blocks a file defines (not those it `use`s), with their parameters."""
+    from netdsl import syntax as s
     from netdsl.build import load_module
     from netdsl.pipeline import source_of
-    from netdsl import syntax as s
-    module, ns = load_module(source_of(Path(a.file)))
+    module, _ = load_module(source_of(Path(a.file)))
     for item in module.items:
         if isinstance(item, s.Network):
             print(f"network {item.name.id}({_param_list(item.params)})")
         elif isinstance(item, s.NetworkAlias):
-            print(f"network {item.name.id} = {item.target.id}"
-                  f"({', '.join(k.span.text() for k in item.kwargs)})")
+            args = [x.span.text() for x in item.args] + [k.span.text() for k in item.kwargs]
+            print(f"network {item.name.id} = {item.target.id}({', '.join(args)})")
         elif isinstance(item, s.Block):
             print(f"block {item.name.id}({_param_list(item.params)})")
     return EXIT_OK
@@ -141,13 +180,17 @@ def cmd_compile(a: argparse.Namespace) -> int:
     from netdsl.pipeline import compile_source, source_of
     if a.batch is not None and a.batch < 1:
         raise _Usage("--batch must be at least 1")
+    if a.input_size and not a.fully_convolutional:
+        raise _Usage("--input-size needs --fully-convolutional")
     out, src = Path(a.output), Path(a.file)
     # NOTE: before compiling, so that a bad path fails fast; save() checks again as it writes
     files.check_writable(out, [src, *([Path(a.weights)] if a.weights else [])])
     weights = wmod.read(a.weights) if a.weights else None
     checked, model = compile_source(source_of(src), a.network, _params(a.set), opset=a.opset,
                                     batch=a.batch, seed=a.seed, init=a.init, weights=weights,
-                                    weights_path=a.weights or "weights")
+                                    weights_path=a.weights or "weights",
+                                    fully_convolutional=a.fully_convolutional,
+                                    input_size=a.input_size)
     export.save(model, out)
     print(f"{out}: {checked.graph.name}, opset {model.opset_import[0].version}, "
           f"{checked.stats.params:,} params, {len(model.graph.node)} ONNX nodes")
@@ -269,6 +312,10 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--init", choices=("he", "xavier"), default=None,
                    help="initialisation (default: the network's `option init`, else he)")
     q.add_argument("--weights", metavar="FILE", help=".npz or .safetensors, by parameter name")
+    q.add_argument("--fully-convolutional", action="store_true",
+                   help="turn the flatten -> dense head into convolutions (FCN)")
+    q.add_argument("--input-size", type=_input_size, metavar="HxW",
+                   help="with --fully-convolutional: the input size to compile for")
     q.set_defaults(func=cmd_compile)
 
     q = sub.add_parser("run", help="run a .net or .onnx model on onnxruntime")
@@ -298,17 +345,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             path = getattr(a, name, None)
             if path is not None and a.command != "run" and not Path(path).exists():
                 raise _Usage(f"{path}: no such file")
-        if a.command == "check":
-            missing = [f for f in a.files if not Path(f).exists()]
-            if missing:
-                raise _Usage(f"{missing[0]}: no such file")
         return int(a.func(a))
     except _Usage as e:
         print(f"{e}\nusage: see `netdsl --help`", file=sys.stderr)
         return EXIT_USAGE
     except NetdslError as e:
         _emit(e.diagnostics)
-        return EXIT_ERRORS
+        return EXIT_USAGE if _unreadable(e) else EXIT_ERRORS
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from netdsl.source import Span
+from netdsl.source import Source, Span
 
 
 class Severity(enum.Enum):
@@ -44,6 +44,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E303": ("shape-mismatch", "two tensors that must agree in shape do not (add, concat, ...)"),
     "E304": ("annotation", "a shape annotation disagrees with the inferred shape"),
     "E305": ("expectation", "an `expect` line does not hold"),
+    "E306": ("not-convolutional", "a `flatten -> dense` head cannot be turned into convolutions"),
     "W301": ("receptive-field", "a join whose branches disagree in jump or centre offset"),
     "E401": ("weights", "a weight file is missing, corrupt, or disagrees in names or shapes"),
     "E402": ("output-path", "an output path cannot be written"),
@@ -115,7 +116,9 @@ def warning(code: str, message: str, span: Span | None = None, label: str = "",
 # ---------------------------------------------------------------------------------------- rendering
 
 def render(d: Diagnostic, color: bool = False) -> str:
-    """Render one diagnostic as text: `file:line:col: error[E301]: message`, source, carets, hints."""
+    """Render one diagnostic as text: `file:line:col: error[E301]: message`, the source lines
+    with carets (^^^ primary, --- secondary), `::: file` before lines of another file, notes and
+    hints. Tabs in source lines are shown as spaces, and the carets follow them."""
     def paint(s: str, code: str) -> str:
         return f"\x1b[{code}m{s}\x1b[0m" if color else s
 
@@ -125,23 +128,35 @@ def render(d: Diagnostic, color: bool = False) -> str:
     out = [f"{head}{sev}[{d.code}]: {d.message}"]
     labelled = [lb for lb in d.labels if lb.span.source is not None]
     if labelled:
-        lines = sorted({lb.span.source.line_col(lb.span.start)[0] for lb in labelled})
-        width = len(str(lines[-1]))
+        groups: dict[tuple[int, int], list[Label]] = {}  # (file order, line) -> labels
+        files: list[Source] = []
+        for lb in sorted(labelled, key=lambda lb: (not lb.primary, lb.span.start)):
+            src = lb.span.source
+            assert src is not None
+            if src not in files:
+                files.append(src)
+            groups.setdefault((files.index(src), src.line_col(lb.span.start)[0]), []).append(lb)
+        width = len(str(max(line for _, line in groups)))
         out.append(f"{' ' * width} |")
-        by_line: dict[int, list[Label]] = {}
-        for lb in sorted(labelled, key=lambda lb: (lb.span.start, not lb.primary)):
-            by_line.setdefault(lb.span.source.line_col(lb.span.start)[0], []).append(lb)
-        for line, group in sorted(by_line.items()):
-            src = group[0].span.source
+        shown = 0
+        for (f, line), group in sorted(groups.items()):
+            src = files[f]
+            if f != shown:
+                first = min(group, key=lambda lb: lb.span.start)
+                out += [f"{' ' * width} ::: {src.path}:{line}:{src.line_col(first.span.start)[1]}",
+                        f"{' ' * width} |"]
+                shown = f
             text = src.line_text(line)
-            out.append(f"{line:>{width}} | {text}")
-            for lb in group:
+            out.append(f"{line:>{width}} | {text.expandtabs(4)}")
+            for lb in sorted(group, key=lambda lb: (lb.span.start, not lb.primary)):
                 col = src.line_col(lb.span.start)[1]
                 end_line, end_col = src.line_col(max(lb.span.start, lb.span.end - 1))
-                n = (end_col - col + 1) if end_line == line else max(1, len(text) - col + 1)
-                mark = ("^" if lb.primary else "-") * max(1, n)
+                stop = end_col if end_line == line else len(text)
+                before = len(text[:col - 1].expandtabs(4))
+                n = max(1, len(text[:stop].expandtabs(4)) - before)
+                mark = ("^" if lb.primary else "-") * n
                 tint = "1;31" if lb.primary else "1;34"
-                out.append(f"{' ' * width} | {' ' * (col - 1)}{paint(mark, tint)}"
+                out.append(f"{' ' * width} | {' ' * before}{paint(mark, tint)}"
                            + (f" {lb.message}" if lb.message else ""))
         out.append(f"{' ' * width} |")
     for note in d.notes:
