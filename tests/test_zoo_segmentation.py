@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import netdsl
-from conftest import ZOO
+from conftest import ZOO, rendered
 from torchvision_ref import assert_same_tensors, compare_outputs, max_relative_error
 
 FCN = ZOO / "fcn.net"
@@ -170,3 +170,106 @@ def test_unet_matches_a_torch_unet(network, pad, size):
     with torch.no_grad():
         theirs = ref(torch.from_numpy(x)).numpy()
     assert max_relative_error(ours, theirs) <= 1e-4
+
+
+# ----------------------------------------------------------------------------- FCN on VGG16
+
+FCN_VGG = ["fcn32s", "fcn16s", "fcn8s"]
+
+
+def _coordinate_maps(graph) -> dict[str, tuple[float, float]]:
+    """For every layer, (a, b) such that output index y along an axis sits over input-image
+    index a * y + b: the coordinate mapping by which the FCN authors' Caffe models place their
+    crops. conv and pool: y_in = s * y + d * (k - 1) / 2 - p; transposed conv: its inverse;
+    crop: y_in = y + offset. Where branches are added, they must already agree."""
+    maps: dict[str, tuple[float, float]] = {}
+    for node in graph.nodes():
+        op, ins = node.op, [maps[i] for i in node.inputs]
+        if not ins:
+            maps[node.name] = (1.0, 0.0)
+            continue
+        a, b = ins[0]
+        if op.name in ("conv", "maxpool"):
+            k, s, p, d = op.kernel, op.stride or op.kernel, op.pad, op.dilation
+            maps[node.name] = (a * s, a * (d * (k - 1) / 2 - p) + b)
+        elif op.name == "conv_transpose":
+            k, s, p = op.kernel, op.stride, op.pad
+            maps[node.name] = (a / s, a * (p - (k - 1) / 2) / s + b)
+        elif op.name == "crop":
+            maps[node.name] = (a, a * op.offset + b)
+        else:
+            assert all(m == ins[0] for m in ins), f"{node.name} adds misaligned maps {ins}"
+            maps[node.name] = ins[0]
+    return maps
+
+
+@pytest.mark.parametrize("network", FCN_VGG)
+def test_fcn_crops_align_the_scores_with_the_image(network):
+    g = netdsl.load(FCN, network)
+    maps = _coordinate_maps(g)  # asserts that every skip is added where it lines up
+    assert maps[g.outputs["score"]] == (1.0, 0.0)  # score pixel (i, j) is image pixel (i, j)
+    assert maps["score_fr"] == (32.0, 12.5)  # fc6's window centre on the padded image
+
+
+@pytest.mark.parametrize("network", FCN_VGG)
+@pytest.mark.parametrize("size", [32, 100, 500])
+def test_fcn_output_has_the_input_size(network, size):
+    # conv1_1's pad of 100 lets any size through fc6's 7x7 window (500: PASCAL's largest)
+    g = netdsl.load(FCN, network, size=size)
+    assert g.stats.by_name()[g.outputs["score"]].shape == ("N", 21, size, size)
+
+
+def test_fcn_vgg16_is_vgg16_made_fully_convolutional():
+    """The paper's recipe: VGG16's layers, fully connected ones as convolutions (the rewrite
+    of zoo/vgg.net), then a new score layer; torchvision's vgg16 weights transplant by name."""
+    import torch
+    from torchvision.models import vgg16
+    from netdsl import rewrite
+    from netdsl.analysis import analyze
+    fcn = netdsl.load(FCN, "fcn32s").stats.tensors()
+    vgg = analyze(rewrite.fully_convolutional(netdsl.load(ZOO / "vgg.net", "vgg16"))).tensors()
+    shared = [k for k in vgg if not k.startswith("classifier.6.")]
+    assert {k: fcn[k] for k in shared} == {k: vgg[k] for k in shared}
+    assert fcn["classifier.0.weight"] == (4096, 512, 7, 7)  # fc6
+    assert fcn["classifier.3.weight"] == (4096, 4096, 1, 1)  # fc7
+    with torch.device("meta"):
+        state = {k: np.empty(v.shape, np.float32) for k, v in vgg16().state_dict().items()}
+    moved = rewrite.convert_weights(state, fcn)
+    assert all(moved[k].shape == fcn[k] for k in shared)
+
+
+def test_fcn_parameter_counts_against_table_1():
+    import torch
+    from torchvision.models import vgg16
+    with torch.device("meta"):
+        vgg_params = sum(p.numel() for p in vgg16().parameters())
+    learned = vgg_params - (4096 + 1) * 1000 + (4096 + 1) * 21  # 1000 classes -> 21 scores
+    assert round(learned / 1e6) == 134  # Table 1: FCN-VGG16, 134M parameters
+    stats = {n: netdsl.load(FCN, n).stats for n in FCN_VGG}
+    # FCN-32s: plus its 64x64 stride-32 upsampling, fixed bilinear in the paper
+    assert stats["fcn32s"].params == learned + 21 * 21 * 64 * 64
+    # FCN-8s: a 1x1 score layer per skip, two learned 2x upsamplings, a 16x16 final one
+    assert stats["fcn8s"].params == learned + (512 + 1) * 21 + (256 + 1) * 21 \
+        + 2 * 21 * 21 * 4 * 4 + 21 * 21 * 16 * 16
+
+
+def test_crop_offset_starts_the_crop_there():
+    # FCN's crops start at an offset instead of the centre: x[..., 1:4, 2:5]
+    text = "network n {\n  input x: [N, 2, 6, 6]\n  x -> crop(size: [3, 3], offset: [1, 2]) " \
+           "-> output y\n}\n"
+    x = np.random.default_rng(0).standard_normal((1, 2, 6, 6)).astype(np.float32)
+    np.testing.assert_array_equal(netdsl.run(text, {"x": x})["y"], x[:, :, 1:4, 2:5])
+
+
+def test_crop_offset_past_the_end_is_an_error():
+    assert rendered("""network n {
+  input x: [N, 2, 6, 6]
+  x -> crop(size: [4, 4], offset: [1, 3]) -> output y
+}""") == """\
+test.net:3:27: error[E303]: crop: a crop of [4, 4] from offset [1, 3] runs past the end of \
+[N, 2, 6, 6]
+  |
+3 |   x -> crop(size: [4, 4], offset: [1, 3]) -> output y
+  |   - [N, 2, 6, 6]
+  |                           ^^^^^^^^^^^^^^
+  |"""

@@ -1,0 +1,207 @@
+"""Reference pages generated from the code: `python -m netdsl.docs errors` writes docs/errors.md
+from diagnostics.CODES and one example per code, each rendered by running it (so the page shows
+what a user really sees; tests/test_diagnostics.py checks that the committed page is current)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netdsl.diagnostics import CODES, Diagnostic, NetdslError, render_all
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A .net program (checked as `example.net`) that shows one code as its first diagnostic."""
+
+    text: str
+    network: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command line that shows the code (weights, files, runtime): documented, not run here."""
+
+    line: str
+
+
+_NET = "network tiny {{\n  input image: [N, 3, 32, 32]\n{body}\n}}\n"
+
+
+def _net(body: str) -> Example:
+    return Example(_NET.format(body="\n".join("  " + line for line in body.splitlines())))
+
+
+EXAMPLES: dict[str, Example | Command] = {
+    "E001": Command("netdsl check missing.net"),
+    "E101": _net("image -> conv(16, 3, stride = 2) -> output features"),
+    "E102": _net("k = " + "-" * 151 + "1\nimage -> conv(16, 3) -> output features"),
+    "E201": _net("x = image -> conv(16, 3)\nx2 -> relu -> output features"),
+    "E202": _net("image -> cnov(16, 3) -> output features"),
+    "E203": _net("image -> conv(16, 3, strid: 2) -> output features"),
+    "E204": _net("image -> conv(16) -> output features"),
+    "E205": _net("image -> conv(image.channels / 2, 3) -> output features"),
+    "E206": _net("image -> conv(16, 0) -> output features"),
+    "E207": _net("image -> relu(0.1) -> output features"),
+    "E208": _net("image -> conv(16, 3, kernel: 5) -> output features"),
+    "E209": Example("block unit(x) {\n  return x -> conv(16, 3, pad: 1) -> unit\n}\n\n"
+                    + _NET.format(body="  image -> unit -> output features")),
+    "E210": Example('use "blocks/missing.net"\n\n'
+                    + _NET.format(body="  image -> relu -> output features")),
+    "E211": _net("image -> conv1: conv(16, 3) -> conv1: conv(16, 3) -> output features"),
+    "E212": _net("image + 1 -> output features"),
+    "E213": Example(_NET.format(body="  image -> relu -> output features"), network="tiny2"),
+    "E214": Example("network tiny(classes = 10) {\n  input image: [N, 3, 32, 32]\n"
+                    "  image -> flatten -> dense(classes) -> output logits\n}\n",
+                    params={"clases": 100}),
+    "E215": _net("image -> conv(3, 3, pad: 1) * 100000 -> output features"),
+    "E216": _net("features = image -> conv(16, 3)"),
+    "E217": Example("network tiny {\n  input image: [N, 3, 0, 32]\n"
+                    "  image -> output features\n}\n"),
+    "E301": _net("image -> flatten -> conv(16, 3) -> output features"),
+    "E302": Example("network lecture {\n  input image: [N, 1, 7, 7]\n"
+                    "  image -> conv(1, 3, stride: 3) -> output features\n}\n"),
+    "E303": _net("a = image -> conv(16, 3, pad: 1)\nb = image -> conv(32, 3, pad: 1)\n"
+                 "a + b -> output features"),
+    "E304": _net("x = image -> conv(16, 3)\nx: [N, 16, 32, 32]\nx -> output features"),
+    "E305": _net("image -> conv(16, 3) -> output features\nexpect params == 432"),
+    "E306": Command("netdsl compile zoo/lenet.net --fully-convolutional -o lenet_fcn.onnx "
+                    "(on a network whose head is not flatten -> dense)"),
+    "W301": _net("a = image -> conv(16, 2, stride: 2)\nb = image -> conv(16, 1, stride: 2)\n"
+                 "a + b -> output features"),
+    "E401": Command("netdsl compile zoo/lenet.net --weights other.npz -o lenet.onnx"),
+    "E402": Command("netdsl compile zoo/lenet.net -o zoo/"),
+    "E403": Command("netdsl run broken.onnx --random"),
+    "E404": Command("netdsl run lenet.onnx --input image=wrong_shape.npy"),
+    "E405": Command("netdsl run lenet.onnx --random --provider cuda  (no CUDA here)"),
+}
+
+
+def example_diagnostics(example: Example) -> list[Diagnostic]:
+    """What checking the example reports: its errors, or else its warnings."""
+    from netdsl.pipeline import check_source
+    from netdsl.source import Source
+    try:
+        checked = check_source(Source("example.net", example.text), example.network,
+                               dict(example.params))
+    except NetdslError as e:
+        return list(e.diagnostics)
+    return list(checked.stats.warnings)
+
+
+def _file_error() -> str:
+    from netdsl.build import read_text
+    try:
+        read_text("missing.net")
+    except NetdslError as e:
+        return render_all(e.diagnostics)
+    raise AssertionError("missing.net exists")
+
+
+def errors_markdown() -> str:
+    """The text of docs/errors.md."""
+    out = [
+        "# netdsl diagnostics",
+        "",
+        "Generated by `python -m netdsl.docs errors` from `netdsl/diagnostics.py` (the codes) and",
+        "`netdsl/docs.py` (one example each, rendered by running it); a test keeps this page",
+        "current.",
+        "",
+        "Every mistake in a `.net` file is reported as a diagnostic with a stable code: E0xx files,",
+        "E1xx syntax, E2xx names and arguments, E3xx shapes, E4xx weights, models and runtime; W",
+        "codes are warnings. A diagnostic is printed as `file:line:col: error[CODE]: message`,",
+        "then the source line with carets under the place (`^^^`; `---` marks related places,",
+        "`:::` introduces a line of another file), then `= note:` lines (for a mistake inside a",
+        "block: where the block was called from) and `= hint:` lines. Checking goes on past a",
+        "mistake, so independent mistakes in one file are all reported; a mistake is reported",
+        "once, not again through everything computed from it.",
+        "",
+        "| code | name | meaning |",
+        "| --- | --- | --- |",
+    ]
+    out += [f"| [{code}](#{code.lower()}-{slug}) | {slug} | {meaning} |"
+            for code, (slug, meaning) in CODES.items()]
+    out += ["", _CLI_SECTION]
+    for code, (slug, meaning) in CODES.items():
+        out += ["", f"## {code} {slug}", "", meaning[:1].upper() + meaning[1:] + ".", ""]
+        example = EXAMPLES.get(code)
+        if isinstance(example, Example):
+            cli = " ".join(f"--set {k}={v}" for k, v in example.params.items())
+            cli += f" --network {example.network}" if example.network else ""
+            out += [f"`example.net`{f' (checked with `{cli.strip()}`)' if cli else ''}:", "",
+                    "```", example.text.rstrip("\n"), "```", "", "```",
+                    render_all(example_diagnostics(example)), "```"]
+        elif isinstance(example, Command):
+            out += ["For example:", "", "```", f"$ {example.line}"]
+            out += [_file_error()] if code == "E001" else []
+            out += ["```"]
+        else:
+            out += ["(no example yet: add one to `netdsl/docs.py`)"]
+    return "\n".join(out) + "\n"
+
+
+_CLI_SECTION = """## `netdsl check`: exit codes and JSON
+
+`netdsl check FILE... [--network NAME] [--set NAME=VALUE] [--format text|json] [-q]` checks every
+network of every file (or the one `--network` names), each on its own. Exit codes: `0` every file
+passed; `1` some file has errors; `2` a usage error: an unknown flag, a malformed `--set`, or a
+file that cannot be read at all (E001: missing, a directory, unreadable, binary). A file of
+blocks only, without a network, passes.
+
+With `--format json`, stdout holds one object (schema `netdsl-check/1`; fields are only ever
+added, never renamed or removed, without a new schema name):
+
+```
+{
+  "schema": "netdsl-check/1",
+  "ok": false,                          # every file passed
+  "files": [
+    {
+      "path": "zoo/lenet.net",          # as given on the command line
+      "ok": true,
+      "networks": [                     # empty when the file cannot be read or parsed
+        {"name": "lenet5", "ok": true, "params": 61706, "macs": 429362,
+         "outputs": {"probs": ["N", 10]}},          # params, macs, outputs only when ok
+        {"name": "other", "ok": false}
+      ],
+      "diagnostics": [                  # errors and warnings of the file, in order
+        {
+          "code": "E302", "slug": "fractional-size", "severity": "error",  # or "warning"
+          "message": "...",
+          "file": "zoo/x.net", "line": 3, "column": 28,  # the primary label; null for E001
+          "labels": [{"file": "zoo/x.net", "line": 3, "column": 28, "end_line": 3,
+                      "end_column": 36, "start": 97, "end": 106,
+                      "message": "...", "primary": true}],
+          "hints": ["..."],
+          "notes": ["in block `b` called at zoo/x.net:9:5"]
+        }
+      ]
+    }
+  ]
+}
+```
+
+Lines and columns are 1-based and count characters; `end_line`/`end_column` name the last
+character of a label; `start`/`end` are character offsets into the file (end exclusive)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] != ["errors"]:
+        print("usage: python -m netdsl.docs errors [--stdout]", file=sys.stderr)
+        return 2
+    text = errors_markdown()
+    if "--stdout" in args:
+        sys.stdout.write(text)
+    else:
+        (ROOT / "docs" / "errors.md").write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
