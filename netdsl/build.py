@@ -338,7 +338,8 @@ class _Elaborator:
         for key in overrides:
             if key not in names:
                 close = difflib.get_close_matches(key, names, 1)
-                self._err("E214", f"network `{net.name.id}` has no parameter `{key}`", None,
+                self._err("E214", f"network `{net.name.id}` has no parameter `{key}`",
+                          net.name.span, "given a value for `" + key + "` from outside",
                           hints=[f"did you mean `{close[0]}`?" if close else
                                  (f"its parameters: {', '.join(names)}" if names
                                   else "it takes no parameters")])
@@ -1138,8 +1139,8 @@ class _Elaborator:
         if at is None:
             at = span
         secondary = []
-        for i, (t, sp) in enumerate(inputs):
-            if isinstance(t, Tensor) and sp != at:
+        for i, (t, sp) in enumerate(inputs):  # the shapes, where a shape is the problem
+            if isinstance(t, Tensor) and sp != at and ex.code.startswith("E3"):
                 secondary.append((sp, f"{fmt_shape(t.shape)}"))
         label = (f"input is {fmt_shape(inputs[0][0].shape)}" if ex.at == "x0" and inputs
                  else "")

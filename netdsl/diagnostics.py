@@ -171,16 +171,26 @@ def render_all(ds: Iterable[Diagnostic], color: bool = False) -> str:
 
 
 def to_dict(d: Diagnostic) -> dict[str, object]:
-    """A stable JSON-able form, for `--format json` and for tools (editors, CI annotations)."""
+    """A stable JSON-able form, for `--format json` and for tools (editors, CI annotations);
+    the fields are documented in docs/errors.md. Lines and columns are 1-based, columns count
+    characters, `end_*` is inclusive (the last character), `start`/`end` are character offsets."""
     loc = d.location()
     return {
         "code": d.code, "slug": d.slug, "severity": d.severity.value, "message": d.message,
         "file": loc[0] if loc else None, "line": loc[1] if loc else None,
         "column": loc[2] if loc else None,
-        "labels": [{"start": lb.span.start, "end": lb.span.end, "message": lb.message,
-                    "primary": lb.primary} for lb in d.labels],
+        "labels": [_label_dict(lb) for lb in d.labels],
         "hints": list(d.hints), "notes": list(d.notes),
     }
+
+
+def _label_dict(lb: Label) -> dict[str, object]:
+    src = lb.span.source
+    line, col = src.line_col(lb.span.start) if src else (None, None)
+    end_line, end_col = src.line_col(max(lb.span.start, lb.span.end - 1)) if src else (None, None)
+    return {"file": src.path if src else None, "line": line, "column": col,
+            "end_line": end_line, "end_column": end_col, "start": lb.span.start,
+            "end": lb.span.end, "message": lb.message, "primary": lb.primary}
 
 
 def render_json(ds: Iterable[Diagnostic]) -> str:

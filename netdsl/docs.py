@@ -72,7 +72,8 @@ EXAMPLES: dict[str, Example | Command] = {
     "E305": _net("image -> conv(16, 3) -> output features\nexpect params == 432"),
     "E306": Command("netdsl compile zoo/lenet.net --fully-convolutional -o lenet_fcn.onnx "
                     "(on a network whose head is not flatten -> dense)"),
-    "W301": _net("a = image -> conv(16, 2, stride: 2)\nb = image -> conv(16, 1, stride: 2)\n"
+    "W301": _net("a = image -> conv(16, 2, stride: 2)\n"
+                 "b = image -> conv(16, 1, stride: 2, floor: true)\n"
                  "a + b -> output features"),
     "E401": Command("netdsl compile zoo/lenet.net --weights other.npz -o lenet.onnx"),
     "E402": Command("netdsl compile zoo/lenet.net -o zoo/"),

@@ -304,7 +304,7 @@ def _same_line(src: Source, prev: Any, st: Any) -> Diagnostic:
     if stage is not None and word is not None and isinstance(st, s.ExprStmt):
         return error("E101", "a `->` is missing between two pipeline stages", span,
                      "expected `->` before this", ["write `x -> f -> g`"])
-    if stage is not None:
+    if stage is not None and word is None:
         hint = ("a pipeline stage is one call: to combine a pipeline's result, wrap the "
                 f"pipeline in parentheses, `(x -> f) {op} y`, or name it first") if op else ""
         return error("E101", f"`{first}` cannot follow the pipeline stage "
@@ -394,6 +394,12 @@ def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagn
     if not ch.isprintable():
         return error("E101", f"unexpected character {ch!r}: this does not look like netdsl text",
                      span, "here")
+    if re.match(r"block\s+[A-Za-z_]\w*\s*\(", source.text[e.pos_in_stream:]):
+        opener = _unclosed(source.text, e.pos_in_stream)
+        return error("E101", "a block is defined inside a network or block",
+                     source.span(e.pos_in_stream, e.pos_in_stream + 5), "a definition starts here",
+                     ["definitions go at the top level of a file: is a `}` missing above?"],
+                     [] if opener is None else [(source.span(opener, opener + 1), "still open")])
     allowed = set(e.allowed or ())
     label = _describe(allowed, {n: _terminal_text(lark, n) for n in allowed})
     hints = {"'": 'strings use double quotes: "bilinear"',

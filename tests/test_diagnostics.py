@@ -1,0 +1,295 @@
+"""What a user sees for a mistake: code, message, line and column for a table of broken programs;
+the full rendered text for several (so caret alignment is tested); all independent mistakes, no
+cascades; docs/errors.md generated from the code and current."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import ROOT, errors_of, rendered
+from netdsl.diagnostics import CODES, render
+
+
+def net(body: str, params: str = "") -> str:
+    """A network whose body starts on line 3 (line 2 declares x: [N, 3, 8, 8])."""
+    lines = "\n".join("  " + line for line in body.splitlines())
+    return f"network n{params} {{\n  input x: [N, 3, 8, 8]\n{lines}\n}}\n"
+
+
+def head(text: str) -> tuple[str, int, int, str]:
+    d = errors_of(text)[0]
+    loc = d.location()
+    assert loc is not None
+    return d.code, loc[1], loc[2], d.message
+
+
+BLOCK = "block b(x, n) {\n  return x -> conv(n, 3, pad: 1)\n}\n"
+
+# (id, program, code, line, column, message)
+CASES = [
+    ("syntax-equals-for-colon", net("x -> conv(4, 3, stride = 2) -> output y"),
+     "E101", 3, 26, "unexpected `=`"),
+    ("syntax-unclosed-paren", net("x -> conv(4, 3 -> output y"), "E101", 4, 1, "unexpected `}`"),
+    ("syntax-missing-comma", net("x -> conv(4 3) -> output y"), "E101", 3, 15,
+     "unexpected number `3`"),
+    ("syntax-file-ends", "network n {\n  input x: [N, 3, 8, 8]\n  x -> relu -> output y\n",
+     "E101", 3, 23, "the file ends before the `{` on line 1 is closed"),
+    ("syntax-stage-then-operator", net("s = x\nx -> conv(3, 3, pad: 1) + s -> output y"),
+     "E101", 4, 27, "`+` cannot follow the pipeline stage `conv(3, 3, pad: 1)`"),
+    ("syntax-missing-arrow", net("x -> conv(3, 3) relu -> output y"), "E101", 3, 19,
+     "a `->` is missing between two pipeline stages"),
+    ("syntax-two-statements", net("y = x -> relu z = y -> tanh\nz -> output q"), "E101", 3, 17,
+     "two statements on one line"),
+    ("syntax-block-without-params", "block b { return 1 }\n", "E101", 1, 9,
+     "a block needs a parameter list"),
+    ("syntax-output-without-name", net("x -> output"), "E101", 4, 1, "`output` needs a name"),
+    ("syntax-python-colon", net("if x.channels > 2:\n  y = 1"), "E101", 3, 20,
+     "a condition is followed by a body in braces"),
+    ("syntax-statement-outside", "input x: [N, 3]\n", "E101", 1, 1,
+     "`input` does not go outside a network or block"),
+    ("syntax-single-quotes", net("x -> upsample(2, mode: 'nearest') -> output y"), "E101", 3, 26,
+     "unexpected `'`"),
+    ("syntax-keyword-as-name", net("input = x"), "E101", 3, 9,
+     "`input` is a keyword: it declares a network input"),
+    ("too-deep", net("k = " + "-" * 200 + "1\nx -> output y"), "E102", 3, 156,
+     "the program nests more than 150 levels deep"),
+    ("undefined-name", net("y = x -> relu\nyy -> output z"), "E201", 4, 3, "`yy` is not defined"),
+    ("unknown-op", net("x -> cnov(4, 3) -> output y"), "E202", 3, 8,
+     "`cnov` is not an operator, a block or a builtin"),
+    ("unknown-argument", net("x -> conv(4, 3, strid: 2) -> output y"), "E203", 3, 19,
+     "`conv` has no argument `strid`"),
+    ("missing-argument", net("x -> conv(4) -> output y"), "E204", 3, 8,
+     "`conv` needs argument `kernel`"),
+    ("missing-block-argument", BLOCK + net("x -> b -> output y"), "E204", 6, 8,
+     "block `b` needs argument `n`"),
+    ("missing-network-parameter", "network n(k) {\n  input x: [N, 3, 8, 8]\n"
+     "  x -> conv(k, 1) -> output y\n}\n", "E204", 1, 11,
+     "network parameter `k` has no default and no value was given"),
+    ("tensor-for-integer", net("x -> conv(4, x) -> output y"), "E205", 3, 16,
+     "`kernel` of `conv` takes an integer or a list of integers, not a tensor"),
+    ("float-for-integer", net("x -> conv(x.channels / 2, 3) -> output y"), "E205", 3, 13,
+     "`out` of `conv` takes an integer, not the number 1.5"),
+    ("tensor-repeat-count", net("y = x -> relu\nx -> relu * y -> output z"), "E205", 4, 15,
+     "a repetition count must be a whole number >= 0, not a tensor [N, 3, 8, 8]"),
+    ("out-of-range", net("x -> conv(4, 0) -> output y"), "E206", 3, 16,
+     "conv: kernel must be positive, not 0"),
+    ("too-many-arguments", net("x -> relu(3) -> output y"), "E207", 3, 13,
+     "`relu` takes no arguments besides its input"),
+    ("too-many-block-arguments", BLOCK + net("x -> b(4, 5) -> output y"), "E207", 6, 13,
+     "block `b` takes 2 arguments, 3 given"),
+    ("duplicate-argument", net("x -> conv(4, 3, kernel: 5) -> output y"), "E208", 3, 19,
+     "argument `kernel` is given twice"),
+    ("recursive-block", "block r(x) {\n  return x -> relu -> r\n}\n" + net("x -> r -> output y"),
+     "E209", 2, 23, "block `r` calls itself (r -> r)"),
+    ("indirect-recursion", "block p(x) {\n  return x -> q\n}\nblock q(x) {\n  return x -> p\n}\n"
+     + net("x -> p -> output y"), "E209", 5, 15, "block `p` calls itself (p -> q -> p)"),
+    ("missing-use-file", 'use "nowhere/lib.net"\n' + net("x -> output y"), "E210", 1, 5,
+     'cannot use "nowhere/lib.net": no such file'),
+    ("duplicate-label", net("x -> c: conv(4, 3) -> c: conv(4, 3) -> output y"), "E211", 3, 25,
+     "two layers are named `c`"),
+    ("duplicate-block", "block b(x) { return x }\nblock b(x) { return x }\n"
+     + net("x -> b -> output y"), "E211", 2, 7, "block `b` is defined twice"),
+    ("duplicate-network", net("x -> output y") + net("x -> output y"), "E211", 5, 9,
+     "network `n` is defined twice"),
+    ("duplicate-output", net("x -> relu -> output y\nx -> tanh -> output y"), "E211", 4, 23,
+     "output `y` is declared twice"),
+    ("output-named-like-a-layer", net("x -> relu\nz = x -> tanh\noutput relu = z"), "E211", 5, 10,
+     "output `relu` has the name of another layer"),
+    ("label-named-like-an-output", net("x -> relu -> output y\nx -> y: tanh -> output z"),
+     "E211", 4, 8, "`y` is already the name of an output"),
+    ("block-named-like-an-operator", "block conv(x) { return x }\n" + net("x -> output y"),
+     "E211", 1, 7, "block `conv` has the name of an operator"),
+    ("tensor-arithmetic", net("x + 1 -> output y"), "E212", 3, 5,
+     "`+` between a tensor [N, 3, 8, 8] and the integer 1 is not defined"),
+    ("no-network", "block b(x) { return x }\n", "E213", 1, 1, "test.net defines no network"),
+    ("huge-repeat", net("x -> relu * 10000000 -> output y"), "E215", 3, 15,
+     "repeating 10000000 times exceeds the limit of 10000"),
+    ("huge-range", net("for i in range(100000000000) {\n  x = x -> relu\n}\nx -> output y"),
+     "E215", 3, 12, "`range` of 100000000000 items exceeds the limit of 10000"),
+    ("no-output", net("y = x -> relu"), "E216", 1, 9, "network `n` declares no output"),
+    ("block-without-return", "block b(x) {\n  y = x -> relu\n}\n" + net("x -> b -> output y"),
+     "E216", 1, 7, "block `b` ends without `return`"),
+    ("bad-input-shape", "network n {\n  input x: [N, 3, 0, 8]\n  x -> output y\n}\n", "E217", 2, 12,
+     "input `x` needs a shape [N, C, ...] with positive sizes after the batch, not [N, 3, 0, 8]"),
+    ("annotation-mismatch", net("y = x -> conv(4, 3)\ny: [N, 4, 8, 8]\ny -> output z"), "E304",
+     4, 6, "`y` has shape [N, 4, 6, 6], but the annotation says [N, 4, 8, 8]"),
+    ("shape-expectation", net("x -> relu -> output y\nexpect y: [N, 3, 4, 4]"), "E305", 4, 13,
+     "`y` has shape [N, 3, 8, 8], but the expectation says [N, 3, 4, 4]"),
+]
+
+
+@pytest.mark.parametrize("text,code,line,col,message", [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_broken_program_reports_code_place_and_message(text, code, line, col, message):
+    assert head(text) == (code, line, col, message)
+
+
+def test_table_covers_every_language_code():
+    language = {c for c in CODES if c[1] in "12" or c in ("E304", "E305")}
+    assert language - {"E214"} <= {c[2] for c in CASES}  # E214 is a --set error: test_cli_check
+
+
+def test_bad_set_parameter_is_e214_at_the_network():
+    from conftest import check_text
+    from netdsl import NetdslError
+    with pytest.raises(NetdslError) as e:
+        check_text(net("x -> relu -> output y", "(k = 2)"), clases=3)
+    d = e.value.diagnostics[0]
+    assert (d.code, d.message, d.hints) == ("E214", "network `n` has no parameter `clases`",
+                                            ("its parameters: k",))
+
+
+# ------------------------------------------------------------------------ full rendered text
+
+def test_rendered_keyword_hint():
+    assert rendered(net("x -> conv(4, 3, stride = 2) -> output y")) == """\
+test.net:3:26: error[E101]: unexpected `=`
+  |
+3 |   x -> conv(4, 3, stride = 2) -> output y
+  |                          ^ expected `(`, `)`, `,`, `->`, `.`, `:`, `[` or an operator
+  |
+  = hint: keyword arguments are written `name: value`, as in `stride: 2`"""
+
+
+def test_rendered_unclosed_paren_points_at_both_ends():
+    assert rendered(net("x -> conv(4, 3 -> output y")) == """\
+test.net:4:1: error[E101]: unexpected `}`
+  |
+3 |   x -> conv(4, 3 -> output y
+  |            - this `(` is not closed
+4 | }
+  | ^ expected `)` or `,`
+  |"""
+
+
+def test_rendered_error_inside_block_names_the_call():
+    text = BLOCK.replace("n, 3, pad: 1", "n, 3, strid: 1") + net("x -> b(4) -> output y")
+    assert rendered(text) == """\
+test.net:2:26: error[E203]: `conv` has no argument `strid`
+  |
+2 |   return x -> conv(n, 3, strid: 1)
+  |                          ^^^^^ unknown argument
+  |
+  = note: in block `b` called at test.net:6:8
+  = hint: did you mean `stride`?"""
+
+
+def test_rendered_duplicate_label():
+    assert rendered(net("x -> c: conv(4, 3) -> c: conv(4, 3) -> output y")) == """\
+test.net:3:25: error[E211]: two layers are named `c`
+  |
+3 |   x -> c: conv(4, 3) -> c: conv(4, 3) -> output y
+  |        ------------- first use
+  |                         ^ second use
+  |
+  = hint: rename one of the labels"""
+
+
+def test_rendered_missing_argument_with_declaration():
+    assert rendered(BLOCK + net("x -> b -> output y")) == """\
+test.net:6:8: error[E204]: block `b` needs argument `n`
+  |
+1 | block b(x, n) {
+  |            - declared here
+6 |   x -> b -> output y
+  |        ^ `n` missing
+  |"""
+
+
+def test_rendered_float_for_integer_hints_floor_division():
+    assert rendered(net("x -> conv(x.channels / 2, 3) -> output y")) == """\
+test.net:3:13: error[E205]: `out` of `conv` takes an integer, not the number 1.5
+  |
+3 |   x -> conv(x.channels / 2, 3) -> output y
+  |             ^^^^^^^^^^^^^^
+  |
+  = hint: use `//` for integer division"""
+
+
+def test_carets_follow_tabs():
+    text = "network n {\n\tinput x: [N, 3, 8, 8]\n\tx ->\tcnov -> output y\n}\n"
+    out = rendered(text)
+    assert "3 |     x ->    cnov -> output y\n  |             ^^^^ unknown" in out
+
+
+def test_rendered_text_is_plain_without_colour():
+    assert "\x1b[" not in rendered(net("x -> c: relu -> c: relu -> output y"))
+
+
+# ------------------------------------------------------------------- all errors, no cascades
+
+def test_independent_mistakes_are_all_reported():
+    diags = errors_of(net("y = x -> conv(4, 9)\nz = x -> cnov(3)\nx -> relu(strid: 1) -> output q"))
+    assert [(d.code, d.location()[1]) for d in diags] == [("E301", 3), ("E202", 4), ("E203", 5)]
+
+
+def test_one_mistake_does_not_cascade():
+    text = net("y = q -> conv(4, 3)\nz = y -> relu\nw = z + y\nk = w.channels * 2\n"
+               "if k > 2 {\n  v = x -> conv(k, 3)\n}\nv -> output out")
+    assert [d.code for d in errors_of(text)] == ["E201"]
+
+
+def test_names_a_failed_branch_or_loop_would_define_stay_quiet():
+    text = net("if x.channels > zz {\n  y = x -> relu\n}\nfor i in range(qq) {\n"
+               "  w = x -> relu\n}\ny + w -> output out")
+    assert [(d.code, d.message) for d in errors_of(text)] == [
+        ("E201", "`zz` is not defined"), ("E201", "`qq` is not defined")]
+
+
+def test_outputs_after_a_failed_stage_stay_quiet():
+    text = net("x -> cnov -> output p\np -> relu -> output q")
+    assert [d.code for d in errors_of(text)] == ["E202"]
+
+
+def test_a_mistake_in_a_block_is_reported_once_for_many_calls():
+    text = "block b(x) {\n  return x -> frob\n}\n" + net("x -> b -> b -> output y")
+    assert [d.code for d in errors_of(text)] == ["E202"]
+
+
+def test_misspelt_required_keyword_is_one_mistake():
+    diags = errors_of(net("x -> conv(4, kernal: 3) -> output y"))
+    assert [(d.code, d.hints) for d in diags] == [("E203", ("did you mean `kernel`?",))]
+
+
+def test_unknown_keyword_hints_the_missing_required_argument():
+    diags = errors_of(BLOCK + net("x -> b(m: 4) -> output y"))
+    assert [(d.code, d.hints) for d in diags] == [
+        ("E203", ("did you mean `n`? it is required and not given",))]
+
+
+def test_runaway_nested_loop_stops_with_e215():
+    d = errors_of(net("for i in range(10000) {\n  for j in range(10000) {\n    k = i\n  }\n}\n"
+                      "x -> output y"))[0]
+    assert (d.code, d.message) == ("E215", "elaboration runs more than 200000 statements")
+
+
+# ----------------------------------------------------------------------------- docs/errors.md
+
+def test_docs_errors_md_is_current():
+    from netdsl.docs import errors_markdown
+    committed = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
+    assert committed == errors_markdown(), "run `python -m netdsl.docs errors` and commit"
+
+
+def test_every_code_has_a_documented_example_that_shows_it():
+    from netdsl.docs import EXAMPLES, Example, example_diagnostics
+    assert set(EXAMPLES) == set(CODES)
+    for code, example in EXAMPLES.items():
+        if isinstance(example, Example):
+            diags = example_diagnostics(example)
+            assert diags and diags[0].code == code, (code, [d.code for d in diags])
+
+
+def test_messages_never_show_lark_terminal_names():
+    texts = [c[1] for c in CASES if c[2] == "E101"]
+    for text in texts:
+        out = rendered(text)
+        assert not re.search(r"__ANON|\b(LPAR|RPAR|LSQB|RSQB|COMMA|COLON|STAR)\b|\$END", out), out
+
+
+def test_every_diagnostic_renders_with_its_code():
+    for case in CASES:
+        for d in errors_of(case[1]):
+            assert f"[{d.code}]" in render(d)
