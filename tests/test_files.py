@@ -1,0 +1,156 @@
+"""Bad files, through the Python API and the CLI: a clear diagnostic (or it works), never a
+traceback or a hang."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+import netdsl
+from conftest import cli, net_file  # noqa: F401  (fixture)
+from netdsl import NetdslError
+
+LENET_TEXT = (pathlib.Path(__file__).resolve().parent.parent / "zoo" / "lenet.net").read_text()
+
+
+def api_error(path) -> tuple[str, str]:
+    with pytest.raises(NetdslError) as e:
+        netdsl.load(path)
+    d = e.value.diagnostics[0]
+    return d.code, d.message
+
+
+def test_missing_file(tmp_path):
+    p = tmp_path / "nope.net"
+    assert api_error(p) == ("E001", f"{p}: no such file")
+    code, out, err = cli("check", str(p))
+    assert (code, out) == (2, "")
+    assert f"error[E001]: {p}: no such file" in err and "Traceback" not in err
+
+
+def test_directory(tmp_path):
+    assert api_error(tmp_path) == ("E001", f"{tmp_path}: is a directory, not a .net file")
+    code, _, err = cli("check", str(tmp_path))
+    assert code == 2 and "is a directory" in err
+
+
+def test_unreadable_file(tmp_path, monkeypatch):
+    # NOTE: the tests run as root, for whom chmod 000 still reads: refuse the read itself.
+    p = tmp_path / "secret.net"
+    p.write_text(LENET_TEXT)
+    real = pathlib.Path.read_bytes
+
+    def refuse(self):
+        if self == p:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", refuse)
+    assert api_error(p) == ("E001", f"{p}: permission denied")
+    code, _, err = cli("check", str(p))
+    assert code == 2 and f"error[E001]: {p}: permission denied" in err
+
+
+def test_path_through_a_file_is_unreadable(tmp_path):
+    f = tmp_path / "plain.txt"
+    f.write_text("x")
+    assert api_error(f / "model.net")[0] == "E001"
+    code, _, err = cli("check", str(f / "model.net"))
+    assert code == 2 and "E001" in err and "Traceback" not in err
+
+
+def test_binary_content(tmp_path):
+    p = tmp_path / "weights.net"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    assert api_error(p) == ("E001", f"{p}: binary content, not a .net text file")
+    assert cli("check", str(p))[0] == 2
+
+
+def test_latin1_text_is_not_utf8(tmp_path):
+    p = tmp_path / "latin.net"
+    p.write_bytes("# caf\xe9\n".encode("latin-1"))
+    assert api_error(p) == ("E001", f"{p}: not UTF-8 text (byte 5)")
+
+
+def test_empty_file(net_file):
+    p = net_file("")
+    assert api_error(p) == ("E213", f"{p} defines no network")
+    code, _, err = cli("check", str(p))
+    assert code == 1 and "E213" in err
+
+
+def test_utf8_bom_is_ignored_and_positions_hold(net_file):
+    p = net_file("")
+    p.write_bytes("\ufeff".encode() + LENET_TEXT.encode())
+    assert netdsl.load(p).stats.params == 61_706
+    p.write_bytes("\ufeffnetwork n {\n  input x: [N, 3, 8, 8]\n  x -> cnov -> output y\n}\n"
+                  .encode())
+    with pytest.raises(NetdslError) as e:
+        netdsl.load(p)
+    assert e.value.diagnostics[0].location() == (str(p), 3, 8)
+
+
+def test_crlf_line_endings_keep_positions(net_file):
+    p = net_file("")
+    p.write_bytes(b"network n {\r\n  input x: [N, 3, 8, 8]\r\n  x -> conv(4, 3, strid: 2)"
+                  b" -> output y\r\n}\r\n")
+    code, _, err = cli("check", str(p))
+    assert code == 1
+    assert f"{p}:3:19: error[E203]" in err
+    assert "3 |   x -> conv(4, 3, strid: 2) -> output y\n  |                   ^^^^^" in err
+    p.write_bytes(LENET_TEXT.replace("\n", "\r\n").encode())
+    assert cli("check", str(p))[0] == 0
+
+
+def test_deep_parentheses_work(net_file):
+    p = net_file("network n {\n  input x: [N, 3, 8, 8]\n  k = " + "(" * 5000 + "2" + ")" * 5000
+                 + "\n  x -> conv(k, 1) -> output y\n}\n")
+    assert netdsl.load(p).stats.params == 2 * 3 + 2
+
+
+@pytest.mark.parametrize("nest", [
+    lambda n: "k = " + "[" * n + "1" + "]" * n,
+    lambda n: "k = " + "-" * n + "1",
+    lambda n: "k = 1" + " + 1" * n,
+    lambda n: "if true {\n" * n + "k = 1\n" + "}\n" * n,
+], ids=["lists", "unary", "sum", "blocks"])
+def test_very_deep_nesting_is_a_located_error(net_file, nest):
+    p = net_file("network n {\n  input x: [N, 3, 8, 8]\n" + nest(3000) + "\n  x -> output y\n}\n")
+    code, _, err = cli("check", str(p))
+    assert code == 1 and "error[E102]: the program nests more than 150 levels deep" in err
+    assert "Traceback" not in err and f"{p}:" in err
+
+
+def test_deep_block_call_chain_is_a_located_error(net_file):
+    blocks = "".join(f"block b{i}(x) {{ return x -> b{i + 1} }}\n" for i in range(400))
+    p = net_file(blocks + "block b400(x) { return x }\nnetwork n {\n  input x: [N, 3, 8, 8]\n"
+                 "  x -> b0 -> output y\n}\n")
+    code, _, err = cli("check", str(p))
+    assert code == 1 and "E102" in err and "Traceback" not in err
+
+
+def test_enormous_repeat_count(net_file):
+    p = net_file("network n {\n  input x: [N, 3, 8, 8]\n  x -> relu * 10000000 -> output y\n}\n")
+    code, _, err = cli("check", str(p))
+    assert code == 1 and "error[E215]: repeating 10000000 times exceeds the limit of 10000" in err
+
+
+def test_enormous_range(net_file):
+    p = net_file("network n {\n  input x: [N, 3, 8, 8]\n  for i in range(10 ** 30) {\n"
+                 "    x = x -> relu\n  }\n  x -> output y\n}\n")
+    code, _, err = cli("check", str(p))
+    assert code == 1 and f"error[E215]: `range` of {10 ** 30} items exceeds the limit" in err
+
+
+def test_repeats_within_limits_that_multiply_up_hit_the_layer_limit(net_file):
+    p = net_file("network n {\n  input x: [N, 3, 8, 8]\n  for i in range(100) {\n"
+                 "    x = x -> relu * 10000\n  }\n  x -> output y\n}\n")
+    code, _, err = cli("check", str(p))
+    assert code == 1 and "error[E215]: the network exceeds 100000 layers" in err
+
+
+def test_several_files_one_bad(tmp_path, net_file):
+    good = net_file(LENET_TEXT, "good.net")
+    code, out, err = cli("check", str(tmp_path / "missing.net"), str(good))
+    assert code == 2 and "lenet5: ok" in out and "E001" in err
