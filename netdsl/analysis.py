@@ -78,7 +78,8 @@ def analyze(graph: Graph) -> Stats:
         assert y is not None and all(x is not None for x in xs)
         pshapes = node.op.param_shapes(*xs) if xs else {}
         bshapes = node.op.buffer_shapes(*xs) if xs else {}
-        rf = _receptive_field(node, [rfs[i] for i in node.inputs], xs, warnings)
+        reads = [node.inputs[i] for i in node.op.value_inputs(len(node.inputs))]
+        rf = _receptive_field(node, [rfs[i] for i in reads], xs, warnings)
         rfs[node.name] = rf
         layers.append(LayerStats(
             node.name, node.op.name, tuple(y),
@@ -97,8 +98,8 @@ def _peak_bytes(graph: Graph, layers: list[LayerStats]) -> int:
     order = [n.name for n in graph.nodes()]
     last_use = {name: i for i, name in enumerate(order)}
     for i, node in enumerate(graph.nodes()):
-        for src in node.inputs:
-            last_use[src] = max(last_use[src], i)
+        for j in node.op.value_inputs(len(node.inputs)):
+            last_use[node.inputs[j]] = max(last_use[node.inputs[j]], i)
     for out in graph.outputs.values():
         last_use[out] = len(order)
     live, peak = 0, 0
@@ -168,7 +169,8 @@ def _join(node: Node, rfs: list[RF], warnings: list[Diagnostic]) -> RF:
 
 
 def _axes(values: list[tuple[float, ...]]) -> str:
-    return " vs ".join("x".join(f"{v:g}" for v in axes) for axes in values)
+    return " vs ".join(f"{axes[0]:g}" if len(set(axes)) == 1 else "x".join(f"{v:g}" for v in axes)
+                       for axes in values)
 
 
 # ---------------------------------------------------------------------------------- expectations

@@ -125,6 +125,11 @@ class Op:
     def window(self, *xs: Shape) -> Window:
         return POINTWISE
 
+    def value_inputs(self, n: int) -> range:
+        """Which of its n inputs an op reads the values of; the others (a `like:` tensor) give
+        only their shape, so they neither widen the receptive field nor stay alive for it."""
+        return range(n)
+
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         raise NotImplementedError(f"{self.name} has no ONNX lowering")
 

@@ -100,6 +100,9 @@ class Upsample(Op):
             offset = tuple(0.5 * f - 0.5 for f in jump)
         return Window("local", (self._taps(),) * len(ins), jump, offset)
 
+    def value_inputs(self, n: int) -> range:
+        return range(1)  # `like` gives a size
+
     def arithmetic(self, y: Shape, *xs: Shape) -> list[str]:
         names = ("length",) if len(y) == 3 else ("height", "width") if len(y) == 4 else (
             "depth", "height", "width")

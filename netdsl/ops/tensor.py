@@ -158,21 +158,25 @@ class Concat(Op):
 @dataclass(frozen=True, slots=True)
 class Crop(Op):
     """Centre crop of the spatial axes, to `size` or to the spatial size of the tensor `like`
-    (U-Net's copy and crop). Odd margins put the extra row at the end."""
+    (U-Net's copy and crop). Odd margins put the extra row at the end. `offset` starts the crop
+    there instead of centring it (FCN's crops, which align receptive fields)."""
 
     name = "crop"
     inputs = (1, 2)
-    summary = "crop(size: [h, w]) or crop(like: t): centre crop of the spatial axes"
+    summary = "crop(size: [h, w] | like: t, offset: centred): crop the spatial axes"
     mac_rule = "0: data movement only"
 
     size: Ints | None = None
     like: Tensor | None = None  # a keyword that takes a tensor: see ops/types.py
+    offset: Ints | None = None
 
     def validate(self) -> None:
         if (self.size is None) == (self.like is None):
             raise OpError("crop takes exactly one of `size` and `like`", at="size", code="E206")
         if self.size is not None:
             check_positive(self, "size")
+        if self.offset is not None:
+            check_positive(self, "offset", allow_zero=("offset",))
 
     def _target(self, *xs: Shape) -> tuple[int, ...]:
         x = xs[0]
@@ -187,6 +191,8 @@ class Crop(Op):
 
     def _starts(self, *xs: Shape) -> tuple[int, ...]:
         t = self._target(*xs)
+        if self.offset is not None:
+            return per_axis(self.offset, len(t), "offset")
         return tuple((int(n) - m) // 2 for n, m in zip(xs[0][2:], t))
 
     def output_shape(self, *xs: Shape) -> Shape:
@@ -195,10 +201,17 @@ class Crop(Op):
             if m > int(n):
                 raise OpError(f"cannot crop {fmt_shape(xs[0])} to a larger size {list(t)}",
                               at="like" if self.like is not None else "size", code="E303")
+        starts = self._starts(*xs)
+        if any(s + m > int(n) for s, m, n in zip(starts, t, xs[0][2:])):
+            raise OpError(f"a crop of {list(t)} from offset {list(starts)} runs past the end of "
+                          f"{fmt_shape(xs[0])}", at="offset", code="E303")
         return (xs[0][0], xs[0][1], *t)
 
     def window(self, *xs: Shape) -> Window:
         return shifted(self._starts(*xs))  # output 0 is input `start`
+
+    def value_inputs(self, n: int) -> range:
+        return range(1)  # `like` gives a size
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         starts = self._starts(*(x.shape for x in xs))

@@ -1,0 +1,364 @@
+"""Analyses on small graphs: parameters and buffers (torch's split), MACs (torch's FLOP counter),
+activation memory and its peak (a hand-computed schedule), and receptive fields: size, jump and
+centre of every output against the footprint of its gradient in torch."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from conftest import check_text
+from netdsl.diagnostics import render
+
+RESNETISH = """
+block basic(x, width, stride = 1) {
+  y = x -> conv1: conv(width, 3, stride: stride, pad: 1, bias: false) -> bn1: bn -> relu
+        -> conv2: conv(width, 3, pad: 1, bias: false) -> bn2: bn
+  skip = x
+  if stride != 1 or x.channels != width {
+    skip = x -> downsample: conv(width, 1, stride: stride, bias: false) -> bn
+  }
+  return relu(y + skip)
+}
+network small {
+  input image: [N, 3, 32, 32]
+  option floor: true   # a 3x3 stride-2 conv with pad 1 on an even size, as in ResNet
+  x = image -> conv1: conv(16, 3, pad: 1, bias: false) -> bn1: bn -> relu
+  x = x -> basic(16) -> basic(32, stride: 2)
+  x -> globalavgpool -> flatten -> fc: dense(10) -> output logits
+}
+"""
+
+
+class _Basic(nn.Module):
+    def __init__(self, cin: int, width: int, stride: int = 1):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width))
+        self.skip = (nn.Sequential(nn.Conv2d(cin, width, 1, stride, bias=False),
+                                   nn.BatchNorm2d(width))
+                     if stride != 1 or cin != width else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.body(x) + self.skip(x))
+
+
+def _torch_resnetish() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                         _Basic(16, 16), _Basic(16, 32, 2), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(32, 10))
+
+
+def test_params_and_buffers_split_as_torch_does():
+    stats = check_text(RESNETISH).stats
+    ref = _torch_resnetish()
+    assert stats.params == sum(p.numel() for p in ref.parameters())
+    running = [b for n, b in ref.named_buffers() if not n.endswith("num_batches_tracked")]
+    assert stats.buffers == sum(b.numel() for b in running)
+    by = stats.by_name()
+    assert by["bn1"].params == 2 * 16 and by["bn1"].buffers == 2 * 16
+    assert by["bn1"].param_shapes == {"weight": (16,), "bias": (16,)}
+    assert by["bn1"].buffer_shapes == {"running_mean": (16,), "running_var": (16,)}
+    assert sum(lay.params for lay in stats.layers) == stats.params
+
+
+def test_conv_and_dense_macs_total_matches_torch_flop_counter():
+    stats = check_text(RESNETISH).stats
+    with FlopCounterMode(display=False) as counter:
+        _torch_resnetish().eval()(torch.zeros(1, 3, 32, 32))
+    counted = counter.get_flop_counts()["Global"]
+    conv_dense = sum(lay.macs for lay in stats.layers if lay.op in ("conv", "dense"))
+    assert 2 * conv_dense == counted[torch.ops.aten.convolution] + counted[torch.ops.aten.addmm]
+    assert stats.flops == 2 * stats.macs
+    assert stats.macs == sum(lay.macs for lay in stats.layers)
+
+
+def test_activation_bytes_per_layer_are_float32_tensors_at_batch_1():
+    stats = check_text(RESNETISH).stats
+    by = stats.by_name()
+    x = torch.zeros(1, 3, 32, 32)
+    assert by["image"].activation_bytes == x.nbytes
+    assert by["conv1"].activation_bytes == torch.zeros(1, 16, 32, 32).nbytes
+    assert by["fc"].activation_bytes == torch.zeros(1, 10).nbytes
+
+
+UNET_LIKE = """
+network u {
+  input x: [N, 1, 8, 8]
+  a = x -> conv(4, 3, pad: 1)
+  b = a -> maxpool(2)
+  c = b -> conv(4, 3, pad: 1)
+  d = c -> upsample(scale: 2)
+  output y = concat(a, d)
+}
+"""
+
+
+def test_peak_memory_keeps_the_skip_alive_until_its_concat():
+    # Elements per tensor at batch 1: x 64, a 256, b 64, c 64, d 256, y 512. Running the layers
+    # in order, a tensor lives from its layer until its last reader has run:
+    #   x: 64 | a: 64 + 256 = 320, x dies -> 256 | b: 256 + 64 = 320 (a waits for the concat)
+    #   c: 320 + 64 = 384, b dies -> 320 | d: 320 + 256 = 576, c dies -> 512
+    #   y: 512 + 512 = 1024 (a and d are read by it; y is the output)
+    stats = check_text(UNET_LIKE).stats
+    assert stats.peak_bytes == 1024 * 4
+    # were `a` freed after its first reader (b), the peak would be the concat alone: 768
+    assert stats.peak_bytes > (256 + 512) * 4
+
+
+def test_peak_memory_of_a_chain_is_the_largest_neighbouring_pair():
+    text = ("network c {\n  input x: [N, 1, 8, 8]\n  x -> conv(8, 3, pad: 1) -> relu -> "
+            "maxpool(2) -> conv(2, 1) -> output y\n}\n")
+    sizes = [64, 512, 512, 128, 32]  # x, conv, relu, maxpool, conv
+    assert check_text(text).stats.peak_bytes == max(map(sum, zip(sizes, sizes[1:]))) * 4
+
+
+# ---------------------------------------------------------------------------- receptive fields
+
+def footprint(model: nn.Module, shape: tuple[int, ...], at: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Per spatial axis, the first and last input index whose gradient reaches output `at`
+    (all weights positive, so nothing cancels): the receptive field torch actually has."""
+    for p in model.parameters():
+        nn.init.constant_(p, 1.0)
+    x = torch.zeros(1, *shape, requires_grad=True)
+    model(x)[(0, slice(None), *at)].sum().backward()
+    assert x.grad is not None
+    hit = x.grad.abs().sum(dim=(0, 1)) > 0
+    out = []
+    for axis in range(hit.dim()):
+        other = tuple(a for a in range(hit.dim()) if a != axis)
+        idx = torch.nonzero(hit.any(dim=other) if other else hit).flatten()
+        out.append((int(idx.min()), int(idx.max())))
+    return out
+
+
+def rf_of(text: str):
+    checked = check_text(text)
+    return checked.stats.by_name()[checked.graph.outputs["y"]].rf
+
+
+def net(body: str, inp: str = "[N, 1, 40, 40]") -> str:
+    """A network that rounds sizes down, as torch does."""
+    return f"network n {{\n  input x: {inp}\n  option floor: true\n  {body}\n}}\n"
+
+
+# (id, netdsl pipeline, torch model; avgpool stands for maxpool: same window, all of it in the
+# gradient)
+EXACT = [
+    ("two-3x3", "conv(1, 3) -> conv(1, 3)", lambda: nn.Sequential(
+        nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3))),
+    ("resnet-stem", "conv(1, 7, stride: 2, pad: 3) -> avgpool(3, stride: 2, pad: 1) "
+     "-> conv(1, 3, pad: 1)", lambda: nn.Sequential(
+         nn.Conv2d(1, 1, 7, 2, 3), nn.AvgPool2d(3, 2, 1), nn.Conv2d(1, 1, 3, 1, 1))),
+    ("dilated", "conv(1, 3, dilation: 2) -> conv(1, 3, dilation: 4, pad: 2)",
+     lambda: nn.Sequential(nn.Conv2d(1, 1, 3, dilation=2), nn.Conv2d(1, 1, 3, padding=2,
+                                                                      dilation=4))),
+    ("pool-then-conv", "avgpool(2) -> conv(1, 3) -> avgpool(2) -> conv(1, 3)",
+     lambda: nn.Sequential(nn.AvgPool2d(2), nn.Conv2d(1, 1, 3), nn.AvgPool2d(2),
+                           nn.Conv2d(1, 1, 3))),
+    ("asymmetric-kernel", "conv(1, [5, 3], stride: [1, 2], pad: [2, 0])",
+     lambda: nn.Sequential(nn.Conv2d(1, 1, (5, 3), (1, 2), (2, 0)))),
+    ("pad-shifts-back", "pad(3) -> conv(1, 3, stride: 2)",
+     lambda: nn.Sequential(nn.ZeroPad2d(3), nn.Conv2d(1, 1, 3, 2))),
+    ("crop-shifts-start", "conv(1, 3) -> crop(size: [20, 24]) -> conv(1, 3)",
+     lambda: nn.Sequential(nn.Conv2d(1, 1, 3), _Crop(9, 7, 20, 24), nn.Conv2d(1, 1, 3))),
+]
+
+
+class _Crop(nn.Module):
+    def __init__(self, top: int, left: int, h: int, w: int):
+        super().__init__()
+        self.box = (top, left, h, w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, lft, h, w = self.box
+        return x[:, :, t:t + h, lft:lft + w]
+
+
+@pytest.mark.parametrize("pipe,model", [c[1:] for c in EXACT], ids=[c[0] for c in EXACT])
+def test_receptive_field_is_exact_where_windows_are_regular(pipe, model):
+    rf = rf_of(net(f"x -> {pipe} -> output y"))
+    m = model()
+    out = m(torch.zeros(1, 1, 40, 40)).shape[2:]
+    def inside(o: tuple[int, int]) -> bool:  # the field lies within the input (no padding)
+        return all(0 <= rf.start[a] + o[a] * rf.jump[a] - rf.size[a] / 2 and
+                   rf.start[a] + o[a] * rf.jump[a] + rf.size[a] / 2 <= 40 for a in (0, 1))
+    outputs = [(h, w) for h in range(out[0]) for w in range(out[1]) if inside((h, w))]
+    assert outputs
+    for o in outputs[::max(1, len(outputs) // 12)]:
+        for axis, (lo, hi) in enumerate(footprint(m, (1, 40, 40), o)):
+            assert hi - lo + 1 == rf.size[axis], (o, axis)
+            centre = (lo + hi) / 2 + 0.5  # pixel centres at 0.5, 1.5, ...
+            assert centre == pytest.approx(rf.start[axis] + o[axis] * rf.jump[axis]), (o, axis)
+
+
+# (id, pipeline, torch model, the jump before upsampling)
+UPSAMPLING = [
+    ("conv-transpose-2-stride-2", "conv(1, 3, stride: 2) -> conv_transpose(1, 2, stride: 2)",
+     lambda: nn.Sequential(nn.Conv2d(1, 1, 3, 2), nn.ConvTranspose2d(1, 1, 2, 2)), 2),
+    ("conv-transpose-3-stride-2", "conv(1, 3, stride: 2) -> conv_transpose(1, 3, stride: 2, "
+     "pad: 1, output_pad: 1)", lambda: nn.Sequential(
+         nn.Conv2d(1, 1, 3, 2), nn.ConvTranspose2d(1, 1, 3, 2, 1, output_padding=1)), 2),
+    ("conv-transpose-4-stride-2", "conv(1, 3, stride: 2) -> conv_transpose(1, 4, stride: 2, "
+     "pad: 1)", lambda: nn.Sequential(nn.Conv2d(1, 1, 3, 2), nn.ConvTranspose2d(1, 1, 4, 2, 1)),
+     2),
+    ("nearest", "conv(1, 3, stride: 2) -> upsample(scale: 2) -> conv(1, 3)",
+     lambda: nn.Sequential(nn.Conv2d(1, 1, 3, 2), nn.Upsample(scale_factor=2),
+                           nn.Conv2d(1, 1, 3)), 2),
+    ("bilinear", 'conv(1, 3, stride: 2) -> upsample(scale: 2, mode: "bilinear")',
+     lambda: nn.Sequential(nn.Conv2d(1, 1, 3, 2), nn.Upsample(scale_factor=2, mode="bilinear")),
+     2),
+    ("bilinear-corners", 'conv(1, 3, stride: 4) -> upsample(scale: 4, mode: "bilinear", '
+     "align_corners: true)", lambda: nn.Sequential(
+         nn.Conv2d(1, 1, 3, 4), nn.Upsample(scale_factor=4, mode="bilinear",
+                                            align_corners=True)), 4),
+]
+
+
+@pytest.mark.parametrize("pipe,model,jump_in", [c[1:] for c in UPSAMPLING],
+                         ids=[c[0] for c in UPSAMPLING])
+def test_receptive_field_through_upsampling_is_the_widest_and_the_mean_centre(pipe, model,
+                                                                              jump_in):
+    """Upsampling maps outputs onto inputs unevenly (outputs 2k and 2k + 1 of a nearest x2 read
+    the same input), so the field reported is the widest any output has, and the centres lie on
+    the line that fits the outputs' centres: their errors average to zero, and none is more
+    than half the input's jump."""
+    rf = rf_of(net(f"x -> {pipe} -> output y", "[N, 1, 41, 41]"))
+    m = model()
+    n = m(torch.zeros(1, 1, 41, 41)).shape[-1]
+    errors, sizes = [], []
+    for o in range(4, n - 4):
+        lo, hi = footprint(m, (1, 41, 41), (n // 2, o))[1]
+        sizes.append(hi - lo + 1)
+        errors.append((lo + hi) / 2 + 0.5 - (rf.start[1] + o * rf.jump[1]))
+    assert max(sizes) == rf.size[1]
+    assert abs(float(np.mean(errors))) < 0.05
+    assert max(abs(e) for e in errors) <= jump_in / 2
+
+
+def test_global_layers_see_the_whole_input():
+    rf = rf_of(net("x -> conv(2, 3) -> globalavgpool -> flatten -> output y"))
+    assert rf.is_global
+
+
+def test_joined_branches_see_the_union_of_their_fields():
+    text = net("a = x -> conv(1, 3) -> conv(1, 3)\n  b = x -> crop(size: [36, 36]) -> "
+               "conv(1, 3, pad: 1)\n  output y = concat(a, b)")
+    checked = check_text(text)
+    rf = checked.stats.by_name()["y"].rf
+    assert [d.code for d in checked.stats.warnings] == []  # both centred on input 2.5 + o
+
+    class Both(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Sequential(nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3))
+            self.b = nn.Sequential(_Crop(2, 2, 36, 36), nn.Conv2d(1, 1, 3, 1, 1))
+
+        def forward(self, x):
+            return torch.cat([self.a(x), self.b(x)], 1)
+    for axis, (lo, hi) in enumerate(footprint(Both(), (1, 40, 40), (10, 10))):
+        assert hi - lo + 1 == rf.size[axis] == 5
+
+
+def _warnings(text: str) -> list:
+    return check_text(text).stats.warnings
+
+
+def test_misaligned_centres_warn():
+    text = net("a = x -> conv(4, 3)\n  b = x -> crop(size: [7, 7]) -> conv(4, 2)\n"
+               "  output y = concat(a, b)", "[N, 1, 8, 8]")
+    (w,) = _warnings(text)
+    assert w.code == "W301" and w.severity.value == "warning"
+    assert "jumps 1 vs 1" in w.message and "centres 1.5 vs 1" in w.message
+    assert render(w).startswith("test.net:6:14: warning[W301]: concat `y` joins branches")
+
+
+def test_misaligned_jumps_warn():
+    text = net("a = x -> avgpool(2)\n  b = x -> crop(size: [4, 4])\n  output y = a + b",
+               "[N, 1, 8, 8]")
+    (w,) = _warnings(text)
+    assert w.code == "W301" and "jumps 2 vs 1" in w.message
+
+
+UNET_LEVEL = """
+network unet_level {
+  input x: [N, 1, 28, 28]
+  skip = x -> conv(4, 3) -> relu -> conv(4, 3) -> relu            # 24, the copy
+  down = skip -> maxpool(2) -> conv(8, 3) -> relu -> conv(8, 3)   # 12 -> 8
+  up = down -> conv_transpose(4, 2, stride: 2)                    # 16
+  output y = concat(crop(skip, like: up), up) -> conv(4, 3)
+}
+"""
+
+
+def test_a_cropped_unet_skip_is_aligned():
+    assert _warnings(UNET_LEVEL) == []
+
+
+def test_an_uncentred_crop_of_the_skip_warns():
+    text = UNET_LEVEL.replace("crop(skip, like: up)", "crop(pad(skip, [0, 0, 2, 2]), like: up)")
+    assert [w.code for w in _warnings(text)] == ["W301"]
+
+
+def test_padded_unet_with_bilinear_upsampling_is_aligned():
+    text = """
+network padded {
+  input x: [N, 1, 32, 32]
+  skip = x -> conv(4, 3, pad: 1) -> conv(4, 3, pad: 1)
+  down = skip -> maxpool(2) -> conv(8, 3, pad: 1) -> upsample(scale: 2, mode: "bilinear")
+  output y = concat(skip, down)
+}
+"""
+    assert _warnings(text) == []
+
+
+def _one_channel(model: nn.Module) -> nn.Module:
+    """The same layers with one channel each (a receptive field does not depend on widths);
+    max pooling becomes average pooling, whose gradient reaches its whole window."""
+    for name, mod in list(model.named_modules()):
+        parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+        leaf = name.rpartition(".")[2]
+        if isinstance(mod, nn.Conv2d):
+            setattr(parent, leaf, nn.Conv2d(1, 1, mod.kernel_size, mod.stride, mod.padding,
+                                            mod.dilation, bias=False))
+        elif isinstance(mod, nn.BatchNorm2d):
+            setattr(parent, leaf, nn.BatchNorm2d(1))
+        elif isinstance(mod, nn.MaxPool2d):
+            setattr(parent, leaf, nn.AvgPool2d(mod.kernel_size, mod.stride, mod.padding))
+    return model
+
+
+def test_receptive_field_of_resnet18_matches_torchvision():
+    """torchvision's resnet18 (its layers, strides and paddings), one channel wide, on a
+    448x448 input: the gradient of the centre output of layer4 covers input pixels 7..441, a
+    435-pixel field centred on 0.5 + 7 * 32."""
+    import torchvision
+    m = _one_channel(torchvision.models.resnet18())
+    body = nn.Sequential(*list(m.children())[:-2]).eval()
+    (lo, hi), _ = footprint(body, (1, 448, 448), (7, 7))
+    text = """
+block basic(x, width, stride = 1) {
+  y = x -> conv(width, 3, stride: stride, pad: 1) -> relu -> conv(width, 3, pad: 1)
+  skip = x
+  if stride != 1 or x.channels != width { skip = x -> conv(width, 1, stride: stride) }
+  return relu(y + skip)
+}
+network r18 {
+  input image: [N, 3, 448, 448]
+  option floor: true
+  x = image -> conv(64, 7, stride: 2, pad: 3) -> relu -> maxpool(3, stride: 2, pad: 1)
+  x = x -> basic(64) * 2 -> basic(128, stride: 2) -> basic(128) -> basic(256, stride: 2)
+        -> basic(256) -> basic(512, stride: 2) -> basic(512)
+  output y = x
+}
+"""
+    rf = rf_of(text)
+    assert rf.size == (hi - lo + 1,) * 2 == (435, 435)
+    assert rf.jump == (32.0, 32.0)
+    assert rf.start[0] + 7 * rf.jump[0] == (lo + hi) / 2 + 0.5
