@@ -349,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Usage as e:
         print(f"{e}\nusage: see `netdsl --help`", file=sys.stderr)
         return EXIT_USAGE
+    except SystemExit as e:  # --help, --version: argparse exits; main() returns the code
+        return int(e.code or 0)
     except NetdslError as e:
         _emit(e.diagnostics)
         return EXIT_USAGE if _unreadable(e) else EXIT_ERRORS

@@ -1,0 +1,189 @@
+"""`netdsl check`, `netdsl list`, `netdsl --version`: output, exit codes 0/1/2, JSON schema, and
+that checking never imports onnx or onnxruntime."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import netdsl
+from conftest import ROOT, ZOO, cli, net_file  # noqa: F401  (fixture)
+
+TWO = """\
+block unit(x, width = 8) {
+  return x -> conv(width, 3, pad: 1) -> relu
+}
+
+network small(classes = 10) {
+  input image: [N, 3, 16, 16]
+  image -> unit -> flatten -> dense(classes) -> output logits
+}
+
+network broken {
+  input image: [N, 3, 16, 16]
+  image -> unit(wide: 4) -> output y
+}
+
+network tiny = small(classes: 2)
+"""
+
+
+def test_check_zoo_file_passes():
+    code, out, err = cli("check", str(ZOO / "lenet.net"))
+    assert (code, err) == (0, "")
+    assert out == f"{ZOO / 'lenet.net'}: lenet5: ok (61,706 params, 429.36K MACs)\n"
+
+
+def test_check_every_network_of_a_file_on_its_own(net_file):
+    p = net_file(TWO)
+    code, out, err = cli("check", str(p))
+    assert code == 1
+    assert f"{p}: small: ok" in out and f"{p}: tiny: ok" in out and "broken" not in out
+    assert f"{p}:12:17: error[E203]: block `unit` has no argument `wide`" in err
+
+
+def test_check_network_flag(net_file):
+    p = net_file(TWO)
+    code, out, _ = cli("check", str(p), "--network", "small")
+    assert code == 0 and out.count(": ok") == 1
+    code, out, err = cli("check", str(p), "--network", "smal")
+    assert code == 1 and out == ""
+    assert f"error[E213]: {p} defines no network `smal`\n  = hint: did you mean `small`?" in err
+
+
+def test_check_set_overrides_a_parameter(net_file):
+    p = net_file(TWO)
+    small = netdsl.load(p, "small")
+    wide = netdsl.load(p, "small", classes=100)
+    code, out, _ = cli("check", str(p), "--network", "small", "--set", "classes=100")
+    assert code == 0 and f"{wide.stats.params:,} params" in out
+    # dense(classes) on 8*16*16 features: the difference is 90 more rows of weights and bias
+    assert wide.stats.params - small.stats.params == 90 * (8 * 16 * 16 + 1)
+
+
+@pytest.mark.parametrize("setting,message", [
+    ("clases=3", "network `small` has no parameter `clases`"),
+    ("classes=abc", 'parameter `classes` of network `small` takes an integer, not the string '
+                    '"abc"'),
+    ("classes=2.5", "parameter `classes` of network `small` takes an integer, not the number "
+                    "2.5"),
+])
+def test_check_bad_set_value_is_e214(net_file, setting, message):
+    code, _, err = cli("check", str(net_file(TWO)), "--network", "small", "--set", setting)
+    assert code == 1 and f"error[E214]: {message}" in err
+
+
+def test_check_malformed_set_is_a_usage_error(net_file):
+    code, out, err = cli("check", str(net_file(TWO)), "--set", "classes")
+    assert (code, out) == (2, "") and "--set takes NAME=VALUE, not 'classes'" in err
+
+
+def test_unknown_flag_and_no_command_are_usage_errors():
+    assert cli("check", "--frobnicate", str(ZOO / "lenet.net"))[0] == 2
+    assert cli()[0] == 2
+    assert cli("check")[0] == 2
+
+
+def test_check_blocks_only_file_passes(net_file):
+    p = net_file("block unit(x) {\n  return x -> relu\n}\n")
+    code, out, _ = cli("check", str(p))
+    assert (code, out) == (0, f"{p}: ok (blocks only, no network)\n")
+
+
+def test_quiet_prints_only_diagnostics(net_file):
+    assert cli("check", "-q", str(ZOO / "lenet.net")) == (0, "", "")
+
+
+def test_json_schema(net_file, tmp_path):
+    p = net_file(TWO)
+    code, out, err = cli("check", "--format", "json", str(p), str(tmp_path / "none.net"))
+    assert code == 2 and err == ""
+    doc = json.loads(out)
+    assert doc["schema"] == "netdsl-check/1" and doc["ok"] is False
+    first, missing = doc["files"]
+    assert first["path"] == str(p) and first["ok"] is False
+    assert [(n["name"], n["ok"]) for n in first["networks"]] == [
+        ("small", True), ("broken", False), ("tiny", True)]
+    small = first["networks"][0]
+    assert small["outputs"] == {"logits": ["N", 10]}
+    assert small["params"] == netdsl.load(p, "small").stats.params
+    (d,) = first["diagnostics"]
+    assert {k: d[k] for k in ("code", "slug", "severity", "file", "line", "column")} == {
+        "code": "E203", "slug": "unknown-argument", "severity": "error", "file": str(p),
+        "line": 12, "column": 17}
+    assert d["labels"][0] == {"file": str(p), "line": 12, "column": 17, "end_line": 12,
+                              "end_column": 20, "start": TWO.index("wide"),
+                              "end": TWO.index("wide") + 4, "message": "unknown argument",
+                              "primary": True}
+    assert d["hints"] == ["did you mean `width`?"] and d["notes"] == []
+    assert missing == {"path": str(tmp_path / "none.net"), "ok": False, "networks": [],
+                       "diagnostics": [missing["diagnostics"][0]]}
+    assert missing["diagnostics"][0]["code"] == "E001"
+
+
+def test_json_is_documented():
+    doc = (ROOT / "docs" / "errors.md").read_text()
+    for key in ("netdsl-check/1", '"path"', '"networks"', '"diagnostics"', '"labels"',
+                '"end_column"', '"hints"', '"notes"', '"outputs"'):
+        assert key in doc
+
+
+def test_list_shows_networks_and_blocks(net_file):
+    code, out, err = cli("list", str(net_file(TWO)))
+    assert (code, err) == (0, "")
+    assert out == ("block unit(x, width = 8)\nnetwork small(classes = 10)\nnetwork broken()\n"
+                   "network tiny = small(classes: 2)\n")
+
+
+def test_list_of_a_broken_file_reports_it(net_file):
+    code, out, err = cli("list", str(net_file("block b x) {}")))
+    assert code == 1 and out == "" and "E101" in err
+
+
+def test_list_missing_file_is_usage_error(tmp_path):
+    assert cli("list", str(tmp_path / "x.net"))[0] == 2
+
+
+def test_version():
+    code, out, _ = cli("--version")
+    assert (code, out) == (0, f"netdsl {netdsl.__version__}\n")
+
+
+def _run(*args: str, code: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+
+
+def test_check_does_not_import_onnx_or_onnxruntime():
+    probe = ("import sys\nfrom netdsl.cli import main\n"
+             f"code = main(['check', {str(ZOO / 'lenet.net')!r}])\n"
+             "assert code == 0, code\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('onnx', 'onnxruntime', 'torch')))\n")
+    r = _run("-c", probe)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_cli_as_a_process_exit_codes_and_streams(net_file):
+    bad = net_file("network n {\n  input x: [N, 3, 8, 8]\n  x -> cnov -> output y\n}\n")
+    ok = _run("-m", "netdsl", "check", str(ZOO / "lenet.net"))
+    assert (ok.returncode, ok.stderr) == (0, "") and "lenet5: ok" in ok.stdout
+    err = _run("-m", "netdsl", "check", str(bad))
+    assert err.returncode == 1 and err.stdout == ""
+    assert err.stderr.startswith(f"{bad}:3:8: error[E202]: `cnov` is not an operator")
+    usage = _run("-m", "netdsl", "check", "--nope")
+    assert usage.returncode == 2 and "Traceback" not in usage.stderr
+
+
+def test_python_api_load_text_path_and_params(net_file):
+    p = net_file(TWO)
+    g = netdsl.load(TWO, network="small", classes=3)
+    assert g.outputs == {"logits": "dense"} and g.node("dense").shape == ("N", 3)
+    assert netdsl.load(str(p), "tiny").node("dense").shape == ("N", 2)
+    assert netdsl.load(p, network="small").params == {"classes": 10}
+    with pytest.raises(netdsl.NetdslError):
+        netdsl.load(TWO)  # three networks: choose one
