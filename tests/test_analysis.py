@@ -121,7 +121,8 @@ def test_peak_memory_of_a_chain_is_the_largest_neighbouring_pair():
 
 # ---------------------------------------------------------------------------- receptive fields
 
-def footprint(model: nn.Module, shape: tuple[int, ...], at: tuple[int, ...]) -> list[tuple[int, int]]:
+def footprint(model: nn.Module, shape: tuple[int, ...],
+              at: tuple[int, ...]) -> list[tuple[int, int]]:
     """Per spatial axis, the first and last input index whose gradient reaches output `at`
     (all weights positive, so nothing cancels): the receptive field torch actually has."""
     for p in model.parameters():

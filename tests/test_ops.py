@@ -183,7 +183,9 @@ OP_CASES: dict[str, list[Case]] = {
     "crop": [Case("crop(x0, size: [4, 6])", ((2, 8, 8),), (2, 4, 6), 0, 0,
                   fn(lambda x: TF.center_crop(x, [4, 6]))),
              Case("crop(x0, like: x1)", ((2, 10, 8), (1, 6, 4)), (2, 6, 4), 0, 0,
-                  fn(lambda x, r: TF.center_crop(x, list(r.shape[2:]))))],
+                  fn(lambda x, r: TF.center_crop(x, list(r.shape[2:])))),
+             Case("crop(x0, size: [4, 4], offset: [1, 3])", ((2, 8, 8),), (2, 4, 4), 0, 0,
+                  fn(lambda x: x[:, :, 1:5, 3:7]))],
     "pad": [Case("pad(x0, 1)", ((3, 4, 4),), (3, 6, 6), 0, 0, seq(nn.ZeroPad2d(1))),
             Case('pad(x0, [1, 2, 0, 3], mode: "reflect")', ((3, 5, 5),), (3, 6, 10), 0, 0,
                  seq(nn.ReflectionPad2d((2, 3, 1, 0)))),
@@ -396,6 +398,8 @@ ERRORS = [
      "size: [9, 9]", ["[N, 3, 8, 8]", "[9, 9]"]),
     ("crop-like-larger", "[N, 3, 8, 8]", "z = x -> pad(1)\n  output y = crop(x, like: z)",
      "E303", "like: z", ["[N, 3, 8, 8]", "[10, 10]"]),
+    ("crop-offset-past-the-end", "[N, 3, 8, 8]", "x -> crop(size: [4, 4], offset: [5, 0]) "
+     "-> output y", "E303", "offset: [5, 0]", ["runs past the end of [N, 3, 8, 8]"]),
     ("upsample-two-sizes", "[N, 3, 8, 8]", "x -> upsample(scale: 2, size: [4, 4]) "
      "-> output y", "E206", "size: [4, 4]", ["exactly one of"]),
     ("mul-not-broadcastable", "[N, 3, 8, 8]", "g = x -> conv(2, 1) -> globalavgpool\n"
