@@ -114,7 +114,7 @@ class _Exporter:
             std = float(np.sqrt(2.0 / (fan_in + fan_out)))
         else:
             std = float(np.sqrt(2.0 / (fan_out if init == "he_out" else fan_in)))
-        return (rng.standard_normal(shape) * std).astype(np.float32)
+        return rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
 
 
 def _doc(node: Node) -> str:
@@ -133,38 +133,16 @@ def _value_info(name: str, shape: Sequence[Any], batch: int | None) -> onnx.Valu
 def to_onnx(graph: Graph, *, opset: int | None = None, batch: int | None = None, seed: int = 0,
             init: str | None = None, weights: Mapping[str, np.ndarray] | None = None,
             ) -> onnx.ModelProto:
-    """Lower a checked graph. Node names are layer names; initializers are `layer.param`."""
+    """Lower a checked graph. Node names are layer names; initializers are `layer.param`;
+    every layer's tensor has a value_info with the shape our checker inferred."""
     opset = opset or default_opset()
     if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
         raise NetdslError([error("E214", f"opset {opset} is not supported: netdsl lowers to "
                                  f"opsets {MIN_OPSET} to {onnx.defs.onnx_opset_version()} (the "
                                  f"newest this onnx {onnx.__version__} knows)")])
     x = _Exporter(graph, opset, seed, init or graph.options.get("init", "he"), weights)
-    nodes: list[onnx.NodeProto] = []
-    # An output's tensor takes the output's name, unless the value is an input or already
-    # exported under another output's name: those get an Identity.
-    rename: dict[str, str] = {}
-    for o_name, o_node in graph.outputs.items():
-        if o_node not in rename and not isinstance(graph.node(o_node).op, InputOp):
-            rename[o_node] = o_name
-    value_infos, inputs = [], []
-    for node in graph.nodes():
-        assert node.shape is not None
-        if isinstance(node.op, InputOp):
-            inputs.append(_value_info(node.name, node.shape, batch))
-            continue
-        emit = _Emitter(x, node)
-        xs = [Value(rename.get(i, i), graph.node(i).shape or ()) for i in node.inputs]
-        out_name = rename.get(node.name, node.name)
-        result = node.op.to_onnx(emit, Value(out_name, node.shape), *xs)
-        produced = next((n for n in emit.nodes if n.output[0] == result), None)
-        if produced is None:  # the op returned one of its inputs: name it with an Identity
-            emit.node("Identity", [result])
-            produced = emit.nodes[-1]
-        produced.output[0] = out_name
-        nodes.extend(emit.nodes)
-        if node.name not in rename:
-            value_infos.append(_value_info(out_name, node.shape, batch))
+    rename = _output_names(graph)
+    nodes, inputs, value_infos = _lower(graph, x, batch, rename)
     outputs = []
     for o_name, o_node in graph.outputs.items():
         if rename.get(o_node) != o_name:
@@ -186,20 +164,39 @@ def to_onnx(graph: Graph, *, opset: int | None = None, batch: int | None = None,
     return model
 
 
-def check(model: onnx.ModelProto) -> None:
-    """onnx's checker, full (with its own shape inference); raises onnx's ValidationError."""
-    onnx.checker.check_model(model, full_check=True)
+def _output_names(graph: Graph) -> dict[str, str]:
+    """Layer -> output name: a layer that is an output produces its tensor under the output's
+    name directly (the first output naming it; inputs and further outputs get an Identity)."""
+    rename: dict[str, str] = {}
+    for o_name, o_node in graph.outputs.items():
+        if o_node not in rename and not isinstance(graph.node(o_node).op, InputOp):
+            rename[o_node] = o_name
+    return rename
 
 
-def inferred_shapes(model: onnx.ModelProto) -> dict[str, tuple[Any, ...]]:
-    """onnx's own shape inference (strict): tensor name -> dims (int, or the symbol as str)."""
-    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-    out: dict[str, tuple[Any, ...]] = {}
-    g = inferred.graph
-    for vi in (*g.input, *g.value_info, *g.output):
-        dims = vi.type.tensor_type.shape.dim
-        out[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims)
-    return out
+def _lower(graph: Graph, x: _Exporter, batch: int | None, rename: Mapping[str, str]) -> tuple[
+        list[onnx.NodeProto], list[onnx.ValueInfoProto], list[onnx.ValueInfoProto]]:
+    """Every node through its op's to_onnx: the nodes, the graph inputs, the value_infos."""
+    nodes: list[onnx.NodeProto] = []
+    inputs, value_infos = [], []
+    for node in graph.nodes():
+        assert node.shape is not None
+        if isinstance(node.op, InputOp):
+            inputs.append(_value_info(node.name, node.shape, batch))
+            continue
+        emit = _Emitter(x, node)
+        xs = [Value(rename.get(i, i), graph.node(i).shape or ()) for i in node.inputs]
+        out_name = rename.get(node.name, node.name)
+        result = node.op.to_onnx(emit, Value(out_name, node.shape), *xs)
+        produced = next((n for n in emit.nodes if n.output[0] == result), None)
+        if produced is None:  # the op returned one of its inputs: name it with an Identity
+            emit.node("Identity", [result])
+            produced = emit.nodes[-1]
+        produced.output[0] = out_name
+        nodes.extend(emit.nodes)
+        if node.name not in rename:
+            value_infos.append(_value_info(out_name, node.shape, batch))
+    return nodes, inputs, value_infos
 
 
 def save(model: onnx.ModelProto, path: str | Path) -> None:

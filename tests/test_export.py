@@ -4,9 +4,11 @@ naming, value_info, metadata, doc strings, batch, opset choice."""
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
 import pytest
 
+import netdsl
 from conftest import ZOO
 from netdsl import export
 from netdsl.ops import REGISTRY
@@ -177,3 +179,16 @@ def test_doc_strings_point_at_source_lines():
     c3 = next(n for n in model.graph.node if n.name == "c3")
     line, col = map(int, c3.doc_string.split(":")[1:3])
     assert lines[line - 1][col - 1:].startswith("c3: conv(16, 5)")
+
+
+@pytest.mark.parametrize("body", [
+    "input x: [N, 4]\noutput a = x\noutput b = x", "input x: [N, 4]\ny = x -> relu\n"
+    "output a = y\noutput b = y\noutput c = x"], ids=["input-twice", "layer-twice"])
+def test_one_tensor_under_several_output_names(body):
+    graph, model = compiled(body)
+    assert_valid(graph, model)
+    x = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    out = netdsl.run(model, {"x": x})
+    assert sorted(out) == sorted(graph.outputs)
+    for name, node in graph.outputs.items():
+        np.testing.assert_array_equal(out[name], x if node == "x" else np.maximum(x, 0))
