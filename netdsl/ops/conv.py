@@ -166,6 +166,7 @@ class Depthwise(_Conv):
     with groups = channels and out = channels * multiplier (MobileNet, Xception)."""
 
     name = "depthwise"
+    mac_rule = "(C x multiplier) x Hout x Wout x 1 x Kh x Kw: each output filters one channel"
     summary = ("depthwise convolution: depthwise(kernel, stride: 1, pad: 0, dilation: 1, "
                "multiplier: 1, bias: true, weights: fixed kernel, floor: false)")
 

@@ -21,8 +21,6 @@ class _Pool(Op):
     ceil: bool = False
     floor: bool | None = None
 
-    mac_rule = "C x Hout x Wout x Kh x Kw: one compare (max) or add (average) per window element"
-
     def validate(self) -> None:
         check_positive(self, "kernel", "dilation")
         if self.stride is not None:
@@ -87,6 +85,7 @@ class MaxPool(_Pool):
     """Max pooling; stride defaults to the kernel."""
 
     name = "maxpool"
+    mac_rule = "C x Hout x Wout x Kh x Kw: one compare per window element"
     summary = ("max pooling: maxpool(kernel, stride: kernel, pad: 0, dilation: 1, ceil: false, "
                "floor: false)")
 
@@ -101,6 +100,7 @@ class AvgPool(_Pool):
     in the mean."""
 
     name = "avgpool"
+    mac_rule = "C x Hout x Wout x Kh x Kw: one add per window element (the divide is folded)"
     summary = ("average pooling: avgpool(kernel, stride: kernel, pad: 0, ceil: false, "
                "count_include_pad: true, floor: false)")
 
@@ -120,7 +120,6 @@ class AvgPool(_Pool):
 
 @dataclass(frozen=True, slots=True)
 class _GlobalPool(Op):
-    mac_rule = "C x Hin x Win: one compare (max) or add (average) per input element"
 
     def output_shape(self, *xs: Shape) -> Shape:
         expect_rank(xs[0], (3, 4, 5), "[N, C, spatial...]")
@@ -139,6 +138,7 @@ class GlobalAvgPool(_GlobalPool):
     """Mean over all spatial positions: [N, C, H, W] -> [N, C, 1, 1]."""
 
     name = "globalavgpool"
+    mac_rule = "C x Hin x Win: one add per input element"
     summary = "global average pooling: [N, C, H, W] -> [N, C, 1, 1]"
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
@@ -151,6 +151,7 @@ class GlobalMaxPool(_GlobalPool):
     """Max over all spatial positions: [N, C, H, W] -> [N, C, 1, 1]."""
 
     name = "globalmaxpool"
+    mac_rule = "C x Hin x Win: one compare per input element"
     summary = "global max pooling: [N, C, H, W] -> [N, C, 1, 1]"
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:

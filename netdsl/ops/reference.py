@@ -1,0 +1,130 @@
+"""REGISTRY → docs/costs.md (the cost model) and docs/ops.md (the operator reference).
+
+Both files are generated from each op's `summary`, `mac_rule`, docstring and fields, so that they
+cannot drift from the code; a test compares the committed files with this output. Regenerate with
+`python -m netdsl.ops.reference`."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import sys
+from pathlib import Path
+
+from netdsl.ops import REGISTRY
+from netdsl.ops.base import Op
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+COSTS_HEAD = """\
+# The cost model
+
+Generated from the operator registry by `python -m netdsl.ops.reference`; do not edit.
+
+`netdsl summary` reports, for every layer, its parameters, its buffers and its MACs, and for the
+network their totals and the peak activation memory.
+
+- **MACs** count multiply-accumulates: a convolution or a dense layer does one per weight and
+  output position, which is the count the lecture uses ("5x5x200 x 32x32x92 ~ 470 million
+  multiplications"). Every other operator is costed by the rule in the table below, one
+  MAC-equivalent per elementary operation (a compare, an add, an exp), so that the total is an
+  honest estimate of the work. A zero is always a stated rule (a view, a copy, the identity at
+  inference), never a missing one.
+- **FLOPs = 2 x MACs** throughout (a multiply and an add per MAC), as torch's FLOP counter and
+  most papers count convolutions.
+- Counts are per example (batch 1): shapes are written with `H x W` for the spatial axes; 1-D and
+  3-D inputs use the length, or depth x height x width, in the same place.
+- **Parameters** are the learned tensors (weights, biases, batch norm's scale and shift);
+  **buffers** are the rest of the state (batch norm's running mean and variance), reported apart,
+  as torch separates `parameters()` from `buffers()`.
+- **Activation memory** of a layer is its output tensor at batch 1 in float32 (4 bytes an
+  element). The **peak** runs the layers in the order the source defines them; a tensor is alive
+  from the layer that makes it until the last layer that reads its values has run (network
+  outputs until the end), so a U-Net's skip tensors stay alive until their concat. A `like:`
+  tensor gives only a size and does not extend a lifetime. The peak is the largest sum of live
+  tensors after any layer.
+
+| operator | MACs per example |
+| --- | --- |
+"""
+
+OPS_HEAD = """\
+# Operators
+
+Generated from the operator registry by `python -m netdsl.ops.reference`; do not edit. The cost
+of each operator is in [costs.md](costs.md).
+
+Arguments are given by position (in the order listed) or by keyword; the tensor comes first,
+usually through a pipe (`x -> conv(64, 3, pad: 1)`). Spatial arguments (`kernel`, `stride`,
+`pad`, `dilation`, `size`) take one integer for every axis or a list with one per axis.
+
+The output size of a sliding window (conv, depthwise, pooling) along an axis of size N is
+`floor((N + P_begin + P_end - D*(F - 1) - 1) / S) + 1`, the lecture's `(N - F + 2P)/S + 1`.
+A stride that does not tile its input exactly is an error (E302) unless the layer says
+`floor: true` or the network says `option floor: true`; pooling may ask for `ceil: true`
+instead. `pad: same` follows ONNX SAME_UPPER (TensorFlow's SAME): the output is `ceil(N / S)`,
+the total padding `max((out - 1)*S + D*(F - 1) + 1 - N, 0)`, and an odd total puts the extra row
+at the end (bottom, right). `pad: valid` is no padding.
+"""
+
+
+def _ops() -> list[type[Op]]:
+    return [REGISTRY[name] for name in sorted(REGISTRY)]
+
+
+def costs_markdown() -> str:
+    rows = [f"| `{cls.name}` | {cls.mac_rule} |" for cls in _ops()]
+    return COSTS_HEAD + "\n".join(rows) + "\n"
+
+
+_TYPES = {"int": "integer", "float": "number", "bool": "`true` or `false`", "str": "string",
+          "Ints": "integer or list of integers", "Floats": "number or list of numbers",
+          "Pad": "integer, list of integers, `same` or `valid`", "Tensor": "tensor",
+          "Weights": "nested list of numbers (a fixed kernel)"}
+
+
+def _field_type(f: dataclasses.Field) -> str:  # type: ignore[type-arg]
+    kinds = [k.strip() for k in str(f.type).split("|") if k.strip() != "None"]
+    return " or ".join(_TYPES.get(k, k) for k in kinds)
+
+
+def _default(f: dataclasses.Field) -> str:  # type: ignore[type-arg]
+    if f.default is dataclasses.MISSING:
+        return "required"
+    v = f.default
+    if isinstance(v, bool) or v is None:
+        return {True: "`true`", False: "`false`", None: "none"}[v]
+    return f"`{v!r}`".replace("'", '"')
+
+
+def _section(cls: type[Op]) -> str:
+    lo, hi = cls.inputs
+    inputs = f"{lo}" if lo == hi else f"{lo} or more" if hi is None else f"{lo} to {hi}"
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    lines = [f"## `{cls.name}`", "", doc, "", f"`{cls.summary}`", "",
+             f"Input tensors: {inputs}. MACs: {cls.mac_rule}.", ""]
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    if fields:
+        lines += ["| argument | type | default |", "| --- | --- | --- |"]
+        lines += [f"| `{f.name}` | {_field_type(f)} | {_default(f)} |" for f in fields]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def ops_markdown() -> str:
+    return OPS_HEAD + "\n" + "\n".join(_section(cls) for cls in _ops())
+
+
+FILES = {"costs.md": costs_markdown, "ops.md": ops_markdown}
+
+
+def main() -> int:
+    DOCS.mkdir(exist_ok=True)
+    for name, make in FILES.items():
+        (DOCS / name).write_text(make(), encoding="utf-8")
+        print(f"wrote {DOCS / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
