@@ -1,0 +1,125 @@
+"""The grammar: DESIGN.md's sketches parse and elaborate; spans cut out the right text;
+accepted and rejected snippets."""
+
+from __future__ import annotations
+
+import pytest
+
+import netdsl
+from conftest import check_text, errors_of
+from netdsl import syntax as s
+from netdsl.parse import parse
+from netdsl.source import Source
+
+LENET = """\
+# LeNet-5 [LeCun et al. 98]: valid convolutions, average pooling, tanh
+network lenet5 {
+  input image: [N, 1, 32, 32]
+  image -> conv(6, 5) -> tanh -> avgpool(2)
+        -> conv(16, 5) -> tanh -> avgpool(2)
+        -> conv(120, 5) -> tanh -> flatten
+        -> dense(84) -> tanh -> dense(10) -> softmax
+        -> output probs            # probs: [N, 10]
+}
+"""
+
+RESNET50 = """\
+# ResNet bottleneck [He et al. CVPR'16]; projection shortcut when shapes differ
+block bottleneck(x, width, stride = 1) {
+  y = x -> conv(width, 1) -> bn -> relu
+        -> conv(width, 3, stride: stride, pad: same) -> bn -> relu
+        -> conv(width * 4, 1) -> bn
+  skip = x
+  if stride != 1 or x.channels != width * 4 {
+    skip = x -> conv(width * 4, 1, stride: stride) -> bn
+  }
+  return relu(y + skip)
+}
+
+network resnet50(classes = 1000) {
+  option floor: true
+  input image: [N, 3, 224, 224]
+  x = image -> conv(64, 7, stride: 2, pad: 3) -> bn -> relu -> maxpool(3, stride: 2, pad: 1)
+  x = x -> bottleneck(64) * 3
+  x = x -> bottleneck(128, stride: 2) -> bottleneck(128) * 3
+  x = x -> bottleneck(256, stride: 2) -> bottleneck(256) * 5
+  x = x -> bottleneck(512, stride: 2) -> bottleneck(512) * 2
+  x -> globalavgpool -> flatten -> dense(classes) -> output logits
+  expect logits: [N, 1000]
+}
+"""
+
+
+def test_design_lenet_sketch():
+    g = netdsl.load(LENET)
+    assert g.node(g.outputs["probs"]).shape == ("N", 10)
+    assert g.stats.params == 156 + 2_416 + 48_120 + 10_164 + 850  # DESIGN.md 3.6
+
+
+def test_design_resnet50_sketch_matches_torchvision_counts():
+    torchvision = pytest.importorskip("torchvision")
+    g = netdsl.load(RESNET50)
+    model = torchvision.models.resnet50()
+    # the sketch's convolutions keep their biases, which torchvision's (followed by bn) drop
+    conv_biases = sum(m.out_channels for m in model.modules()
+                      if isinstance(m, __import__("torch").nn.Conv2d))
+    assert g.stats.params == sum(p.numel() for p in model.parameters()) + conv_biases
+    assert g.node(g.outputs["logits"]).shape == ("N", 1000)
+
+
+def test_design_fixed_kernel_sketch():
+    g = netdsl.load("""network edges {
+  input image: [N, 1, 8, 8]
+  image -> conv(1, 3, weights: [[-1,-1,-1],[-1,8,-1],[-1,-1,-1]], bias: false) -> output e
+}""")
+    assert g.node(g.outputs["e"]).shape == ("N", 1, 6, 6)
+    assert g.node(g.outputs["e"]).op.weights == ((-1, -1, -1), (-1, 8, -1), (-1, -1, -1))
+
+
+def test_comments_blank_lines_and_trailing_commas():
+    g = check_text("# top\n\nnetwork n( a = 2, ) {   # after\n  input x: [N, 3, 4, 4,]\n"
+                   "  x -> conv(a, 1, bias: false,) -> output y # end\n}\n").graph
+    assert g.node("conv").shape == ("N", 2, 4, 4)
+
+
+def test_spans_cut_out_the_source_text():
+    text = "network n {\n  input x: [N, 3, 8, 8]\n  y = x -> c: conv(4, 3, stride: 2 * 1)\n}\n"
+    module = parse(Source("t.net", text))
+    assign = module.items[0].body[1]
+    assert isinstance(assign, s.Assign)
+    assert assign.span.text() == "y = x -> c: conv(4, 3, stride: 2 * 1)"
+    stage = assign.value.stages[0]
+    assert stage.label.span.text() == "c" and stage.func.span.text() == "conv"
+    kw = stage.kwargs[0]
+    assert (kw.span.text(), kw.name_span.text(), kw.value.span.text()) == (
+        "stride: 2 * 1", "stride", "2 * 1")
+    assert kw.value.op_span.text() == "*"
+
+
+@pytest.mark.parametrize("expr,value", [
+    ("1 + 2 * 3", 7), ("(1 + 2) * 3", 9), ("2 ** 3 ** 2", 512), ("-2 ** 2", -4),
+    ("7 // 2", 3), ("7 % 4", 3), ("7 / 2", 3.5), ("1 < 2 < 3", True), ("1 < 2 > 3", False),
+    ("not 1 == 2", True), ("true and false or true", True), ("1_000", 1000), ("4.2G", 4.2e9),
+    ("3K", 3000), ("1e3", 1000.0), ("max(3, min(5, 4))", 4), ("ceil(2.1) + floor(2.9)", 5),
+    ("round(2.5) + int(3.9) + abs(-1)", 6), ("sqrt(16)", 4.0), ("len([1, 2, 3])", 3),
+    ("range(3)", [0, 1, 2]), ("[1, 2][1]", 2), ("[[1, 2], [3, 4]] / 2", [[0.5, 1], [1.5, 2]]),
+    ("2 * [1, 2]", [2, 4]), ('"a" + "b"', "ab"), ("x.channels * x.height", 24),
+    ("x.shape", ["N", 3, 8, 8]), ("x.width + x.rank", 12), ('x.batch == "N"', True),
+])
+def test_expressions_follow_the_usual_precedence(expr, value):
+    text = (f"network n(v) {{\n  input x: [N, 3, 8, 8]\n  k = {expr}\n"
+            "  x -> output y\n  expect k == v\n}\n")
+    assert check_text(text, v=value).graph.name == "n"  # the expect line compares k with v
+
+
+@pytest.mark.parametrize("snippet,code", [
+    ("network n { input x: [N, 3] x -> output y }", "E101"),
+    ("network n {\n  input x: [N, 3]\n  y = x -> relu;\n}", "E101"),
+    ("network {}", "E101"),
+    ("network n {\n  input x: [N, 3]\n  y = x ->\n}", "E101"),
+    ("network n {\n  input x: [N, 3]\n  if x.channels > 1 {\n}", "E101"),
+    ("block b(x) return x", "E101"),
+    ("use other.net", "E101"),
+])
+def test_rejected_snippets(snippet, code):
+    assert errors_of(snippet)[0].code == code
