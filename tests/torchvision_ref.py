@@ -23,17 +23,42 @@ def torch_param_count(model: Any) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def assert_same_tensors(path: Path | str, network: str, model: Any, **params: Any) -> None:
-    """Our parameter/buffer names, shapes and order equal torchvision's state_dict; and the
-    parameter count equals torchvision's."""
+def torch_shapes(model: Any) -> dict[str, tuple[int, ...]]:
+    """state_dict names -> shapes, without reading values: works for a model built on the
+    "meta" device (`with torch.device("meta"): ...`), which costs no memory and no init time."""
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()
+            if not k.endswith(SKIP_SUFFIXES)}
+
+
+def randomize_bn(model: Any, seed: int = 0) -> Any:
+    """Give every BatchNorm non-trivial running statistics and affine parameters (a fresh model
+    has mean 0, var 1, weight 1, bias 0, which would let a wrong BN lowering pass)."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                for t, lo, hi in ((m.running_mean, -0.5, 0.5), (m.running_var, 0.5, 2.0),
+                                  (m.weight, 0.5, 1.5), (m.bias, -0.5, 0.5)):
+                    t.copy_(torch.rand(t.shape, generator=gen) * (hi - lo) + lo)
+    return model
+
+
+def assert_same_tensors(path: Path | str, network: str, model: Any, ordered: bool = False,
+                        **params: Any) -> None:
+    """Our parameter/buffer names and shapes equal torchvision's state_dict (and, with ordered,
+    in the same order); and the parameter count equals torchvision's."""
     graph = netdsl.load(path, network, **params)
     ours = graph.stats.tensors()
-    theirs = {k: tuple(v.shape) for k, v in torch_state(model).items()}
+    theirs = torch_shapes(model)
     missing = [k for k in theirs if k not in ours]
     extra = [k for k in ours if k not in theirs]
     assert not missing and not extra, f"missing {missing[:10]}, unexpected {extra[:10]}"
     wrong = {k: (ours[k], theirs[k]) for k in theirs if ours[k] != theirs[k]}
     assert not wrong, f"shapes differ (ours, torch): {wrong}"
+    if ordered:
+        moved = [(a, b) for a, b in zip(ours, theirs) if a != b]
+        assert not moved, f"order differs from the first (ours, torch): {moved[:3]}"
     assert graph.stats.params == torch_param_count(model)
 
 
