@@ -56,6 +56,17 @@ def test_fcn_resnet50_has_output_stride_8_and_returns_the_input_size():
     assert layers[g.outputs["out"]].shape == ("N", 21, 96, 96)
 
 
+def test_fcn_resnet50_convolution_cost_matches_torchvisions_published_ops():
+    # torchvision's meta gives 152.717 G multiply-adds of convolutions at 520x520, for the model
+    # its weights come with: aux_loss=True, an FCNHead(1024, 21) on layer3 (65x65) on top
+    from torchvision.models.segmentation import FCN_ResNet50_Weights
+    published = FCN_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1.meta["_ops"]
+    g = netdsl.load(FCN, "fcn_resnet50", size=520)
+    convs = sum(lay.macs for lay in g.stats.layers if lay.op == "conv")
+    aux = 65 * 65 * 256 * 1024 * 3 * 3 + 65 * 65 * 21 * 256
+    assert round((convs + aux) / 1e9, 3) == published
+
+
 # --------------------------------------------------------------------------------------- U-Net
 
 # Ronneberger et al. 2015, Fig. 1: (size, channels) of every feature map, top to bottom of the
