@@ -1,0 +1,141 @@
+"""Elaboration: `use` across files, blocks with several tensors, conditionals on shapes, loops,
+network variants and parameters, options; each against a count or shape computed by hand or by
+torch."""
+
+from __future__ import annotations
+
+import netdsl
+from conftest import cli, errors_of, net_file  # noqa: F401  (fixture)
+
+LIB = """\
+block conv_bn(x, out, stride = 1) {
+  return x -> conv(out, 3, stride: stride, pad: 1, bias: false) -> bn -> relu
+}
+"""
+
+
+def test_use_is_relative_to_the_using_file(tmp_path, monkeypatch):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "blocks.net").write_text(LIB)
+    (tmp_path / "lib" / "stem.net").write_text(
+        'use "blocks.net"\nblock stem(x) {\n  return x -> conv_bn(8, stride: 2)\n}\n')
+    main = tmp_path / "models" / "main.net"
+    main.parent.mkdir()
+    main.write_text('use "../lib/stem.net"\nuse "../lib/blocks.net"\nnetwork m {\n'
+                    "  input x: [N, 3, 15, 15]\n  x -> s: stem -> c: conv_bn(16) -> output y\n}\n")
+    monkeypatch.chdir(tmp_path / "lib")  # the working directory must not matter
+    g = netdsl.load(main)
+    # a block that returns a chain numbers it, like torch's nn.Sequential
+    assert [n.name for n in g.nodes()] == ["x", "s.conv_bn.0", "s.conv_bn.1", "s.conv_bn.2",
+                                           "c.0", "c.1", "c.2"]
+    assert g.node("c.2").shape == ("N", 16, 8, 8)
+    # 3*3*3*8 + 2*8 (bn weight, bias) + 3*3*8*16 + 2*16
+    assert g.stats.params == 216 + 16 + 1152 + 32
+
+
+def test_import_cycle_is_e210_with_the_chain(tmp_path):
+    (tmp_path / "a.net").write_text('use "b.net"\nnetwork a {\n  input x: [N, 3, 8, 8]\n'
+                                    "  x -> blk -> output y\n}\n")
+    (tmp_path / "b.net").write_text('use "a.net"\nblock blk(x) {\n  return x\n}\n')
+    code, _, err = cli("check", str(tmp_path / "a.net"))
+    assert code == 1
+    assert (f'{tmp_path}/b.net:1:1: error[E210]: `use "a.net"` makes an import cycle: '
+            "a.net -> b.net -> a.net") in err
+
+
+def test_diamond_use_is_fine_but_two_definitions_are_not(tmp_path):
+    (tmp_path / "d.net").write_text(LIB)
+    (tmp_path / "b.net").write_text('use "d.net"\n')
+    (tmp_path / "c.net").write_text('use "d.net"\n')
+    (tmp_path / "a.net").write_text('use "b.net"\nuse "c.net"\nnetwork a {\n'
+                                    "  input x: [N, 3, 8, 8]\n  x -> conv_bn(4) -> output y\n}\n")
+    assert netdsl.load(tmp_path / "a.net").node("conv_bn.0").shape == ("N", 4, 8, 8)
+    (tmp_path / "c.net").write_text("block conv_bn(x, out) {\n  return x\n}\n")
+    code, _, err = cli("check", str(tmp_path / "a.net"))
+    assert code == 1 and "error[E211]: block `conv_bn` is defined in two files" in err
+    assert f"::: {tmp_path}/d.net:1:7" in err or f"::: {tmp_path}/c.net:1:7" in err
+
+
+def test_errors_in_a_used_file_name_that_file(tmp_path):
+    (tmp_path / "lib.net").write_text("block bad(x) {\n  return x -> conv(4, 3, strid: 1)\n}\n")
+    (tmp_path / "m.net").write_text('use "lib.net"\nnetwork m {\n  input x: [N, 3, 8, 8]\n'
+                                    "  x -> bad -> output y\n}\n")
+    d = errors_of((tmp_path / "m.net").read_text().replace('"lib.net"',
+                                                           f'"{tmp_path}/lib.net"'))[0]
+    assert d.location() == (f"{tmp_path}/lib.net", 2, 26)
+    assert d.notes == ("in block `bad` called at test.net:4:8",)
+
+
+def test_block_with_two_tensors_and_shape_conditionals():
+    g = netdsl.load("""block merge(a, b) {
+  if a.channels == b.channels {
+    return a + b
+  } elif a.height == b.height {
+    return concat(a, b, axis: 1)
+  } else {
+    return a
+  }
+}
+network n {
+  input x: [N, 3, 8, 8]
+  p = x -> conv(5, 1)
+  q = x -> conv(5, 1)
+  r = x -> conv(2, 3)
+  merge(p, q) -> output same
+  merge(p, x) -> output joined
+  merge(p, r) -> output first
+}""")
+    shapes = {o: g.node(n).shape for o, n in g.outputs.items()}
+    assert shapes == {"same": ("N", 5, 8, 8), "joined": ("N", 8, 8, 8), "first": ("N", 5, 8, 8)}
+    assert g.node(g.outputs["same"]).op.name == "add"
+
+
+def test_for_loop_builds_layers():
+    g = netdsl.load("""network n(depth = 3) {
+  input x: [N, 4, 8, 8]
+  for i in range(depth) {
+    x = x -> conv(4 * (i + 2), 1)
+  }
+  x -> output y
+}""", depth=4)
+    assert g.node(g.outputs["y"]).shape == ("N", 20, 8, 8)
+    assert len([n for n in g.nodes() if n.op.name == "conv"]) == 4
+
+
+def test_network_variant_and_parameters():
+    text = """network mlp(width = 16, depth = 1) {
+  input x: [N, 8]
+  for i in range(depth) {
+    x = x -> dense(width) -> relu
+  }
+  x -> dense(2) -> output y
+}
+network deep = mlp(depth: 2)
+"""
+    assert netdsl.load(text, "mlp").stats.params == 8 * 16 + 16 + 16 * 2 + 2
+    assert netdsl.load(text, "deep").stats.params == 8 * 16 + 16 + 16 * 16 + 16 + 16 * 2 + 2
+    assert netdsl.load(text, "deep", width=4).stats.params == 8 * 4 + 4 + 4 * 4 + 4 + 4 * 2 + 2
+
+
+def test_option_floor_rounds_down_for_the_rest_of_the_network():
+    text = "network n {\n  input x: [N, 1, 7, 7]\n  OPT\n  x -> conv(1, 3, stride: 3) -> output y\n}\n"
+    assert errors_of(text.replace("OPT", ""))[0].code == "E302"
+    g = netdsl.load(text.replace("OPT", "option floor: true"))
+    assert g.node("conv").shape == ("N", 1, 2, 2)  # floor((7 - 3)/3) + 1, the lecture's rule
+
+
+def test_unknown_option_and_bad_value():
+    text = "network n {\n  input x: [N, 1, 7, 7]\n  option OPT\n  x -> output y\n}\n"
+    d = errors_of(text.replace("OPT", "flor: true"))[0]
+    assert (d.code, d.message, d.hints) == ("E203", "unknown option `flor`",
+                                            ("did you mean `floor`?",))
+    d = errors_of(text.replace("OPT", 'init: "glorot"'))[0]
+    assert (d.code, d.message) == ("E206", 'unknown initialisation "glorot"')
+
+
+def test_prelude_separable_block():
+    g = netdsl.load("network n {\n  input x: [N, 32, 8, 8]\n"
+                    "  x -> sep: separable(64, 3) -> output y\n}\n")
+    # the lecture's count: 3*3*32 depthwise + 32*64 pointwise, no biases
+    assert g.stats.params == 3 * 3 * 32 + 32 * 64
+    assert [n.name for n in g.nodes()] == ["x", "sep.depthwise", "sep.pointwise"]
