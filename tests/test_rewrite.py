@@ -12,6 +12,7 @@ from onnx import numpy_helper
 import netdsl
 from conftest import ZOO, cli
 from netdsl import rewrite
+from netdsl.analysis import analyze
 from netdsl.diagnostics import render_all
 from netdsl.pipeline import check_source, compile_source, source_of
 from netdsl.source import Source
@@ -77,7 +78,7 @@ def test_dense_layers_become_convolutions_with_reshaped_kernels():
     assert (layers["fc8"].op.kernel, layers["fc8"].shape) == ((1, 1), ("N", 10, 1, 1))
     assert layers["softmax"].op.axis == 1  # -1 of [N, 10] is the class axis
     assert "flatten" not in layers
-    stats = netdsl.analysis.analyze(g)
+    stats = analyze(g)
     original = netdsl.load(ALEXNET_LIKE)
     assert stats.tensors()["fc6.weight"] == (64, 32, 4, 4)
     assert stats.params == original.stats.params
