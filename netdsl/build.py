@@ -618,6 +618,7 @@ class _Elaborator:
 
     def _eval_dictexpr(self, e: s.DictExpr, frame: _Frame, name: str | None) -> Any:
         table: dict[Any, Any] = {}
+        where: dict[Any, Span] = {}
         for k, v in e.pairs:
             key, value = self.eval(k, frame), self.eval(v, frame)
             if key is POISON or value is POISON:
@@ -626,9 +627,10 @@ class _Elaborator:
                 return self._err("E212", f"a table key must be a number, a string or a boolean, "
                                  f"not {_kind(key)}", k.span, frame=frame)
             if key in table:
-                return self._err("E211", f"table key {key!r} is given twice", k.span,
-                                 frame=frame)
-            table[key] = value
+                return self._err("E211", f"table key {_show(key)} is given twice", k.span,
+                                 "second entry", frame=frame,
+                                 secondary=[(where[key], "first entry")])
+            table[key], where[key] = value, k.span
         return table
 
     def _shape_literal(self, e: s.ListExpr, frame: _Frame) -> Any:

@@ -26,7 +26,7 @@ import torchvision
 from torch import nn
 
 import netdsl
-from conftest import ZOO, cli
+from conftest import ZOO, check_text, cli, rendered
 from torchvision_ref import assert_same_tensors, compare_outputs, randomize_bn
 
 ALEXNET, VGG, RESNET = ZOO / "alexnet.net", ZOO / "vgg.net", ZOO / "resnet.net"
@@ -201,3 +201,43 @@ def test_compile_a_member_from_the_command_line(tmp_path):
     code, stdout, err = cli("compile", str(RESNET), "--network", "resnet18", "-o", str(out))
     assert code == 0, err
     assert "11,689,512 params" in stdout and out.stat().st_size > 11_689_512 * 4
+
+
+# ------------------------------------------- what the language gained for these families
+
+def test_a_table_key_given_twice_or_of_the_wrong_kind_is_located():
+    text = ('network t(d = 1) {\n  input x: [N, 3, 8, 8]\n  n = {1: 2, 1: 3}[d]\n'
+            '  m = {[1]: 2}\n  x -> output y\n}\n')
+    assert rendered(text) == (
+        "test.net:3:14: error[E211]: table key 1 is given twice\n"
+        "  |\n"
+        "3 |   n = {1: 2, 1: 3}[d]\n"
+        "  |        - first entry\n"
+        "  |              ^ second entry\n"
+        "  |\n\n"
+        "test.net:4:8: error[E212]: a table key must be a number, a string or a boolean, not a "
+        "list\n"
+        "  |\n"
+        "4 |   m = {[1]: 2}\n"
+        "  |        ^^^\n"
+        "  |")
+
+
+def test_reassigning_a_chain_from_itself_appends_like_sequential():
+    """`f = f -> ...` in a loop numbers layers on, as VGG's features.N; torch's nn.Sequential
+    built by appending the same layers gives the same state_dict keys."""
+    checked = check_text("""network t {
+      input x: [N, 3, 8, 8]
+      f = x
+      for w in [4, 8] { f = f -> conv(w, 3, pad: 1) -> relu }
+      f = f -> maxpool(2)
+      g = f -> conv(2, 1) -> relu
+      g -> output y
+    }""")
+    layers = [nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(),
+              nn.MaxPool2d(2)]
+    torch_keys = [f"f.{k}" for k in nn.Sequential(*layers).state_dict()]
+    torch_keys += [f"g.{k}" for k in nn.Sequential(nn.Conv2d(8, 2, 1), nn.ReLU()).state_dict()]
+    assert list(checked.stats.tensors()) == torch_keys
+    assert [n.name for n in checked.graph.nodes()][1:] == ["f.0", "f.1", "f.2", "f.3", "f.4",
+                                                           "g.0", "g.1"]
