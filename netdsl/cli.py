@@ -160,6 +160,8 @@ def _param_list(params: Sequence[Any]) -> str:
 def cmd_summary(a: argparse.Namespace) -> int:
     from netdsl.pipeline import check_source, source_of
     from netdsl.report import summary
+    if a.depth is not None and a.depth < 1:
+        raise _Usage(f"--depth takes a positive number of name parts, not {a.depth}")
     checked = check_source(source_of(Path(a.file)), a.network, _params(a.set))
     _emit(checked.stats.warnings)
     print(summary(checked.graph, checked.stats, a.format, a.depth))
@@ -291,7 +293,8 @@ def _parser() -> argparse.ArgumentParser:
     q = sub.add_parser("summary", help="per layer: shape, params, MACs, receptive field")
     q.add_argument("file", metavar="FILE")
     net_opts(q)
-    q.add_argument("--depth", type=int, default=None, help="collapse below this name depth")
+    q.add_argument("--depth", type=int, default=None, metavar="K",
+                   help="fold layers into their first K name parts (layer1.0.conv1 -> layer1)")
     q.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     q.set_defaults(func=cmd_summary)
 

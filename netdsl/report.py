@@ -67,7 +67,7 @@ def summary(graph: Graph, stats: Stats, fmt: str = "text", depth: int | None = N
     """The per-layer table and the totals, as "text" (fits 100 columns), "markdown" or "json"."""
     table = rows(stats.layers, depth)
     if fmt == "json":
-        return _json(graph, stats, table)
+        return _json(graph, stats, table, depth)
     head = ("name", "op", "output shape", "params", "MACs", "RF", "jump")
     cells = [(r.name, r.op, fmt_shape(r.shape), f"{r.params:,}", f"{r.macs:,}", _rf_size(r.rf),
               _rf_jump(r.rf)) for r in table]
@@ -113,18 +113,18 @@ def _wrap(text: str) -> list[str]:
     return [*lines, cur]
 
 
-def _json(graph: Graph, stats: Stats, table: list[Row]) -> str:
+def _json(graph: Graph, stats: Stats, table: list[Row], depth: int | None) -> str:
     totals = {"params": stats.params, "buffers": stats.buffers, "macs": stats.macs,
               "flops": stats.flops, "peak_activation_bytes": stats.peak_bytes,
               "layers": len(stats.layers)}
     return json.dumps({
         "schema": SUMMARY_SCHEMA_VERSION, "network": graph.name, "source": graph.source.path,
-        "params": graph.params,
+        "params": graph.params, "depth": depth,
         "inputs": {n.name: list(n.shape or ()) for n in graph.inputs},
         "outputs": {k: list(graph.node(v).shape or ()) for k, v in graph.outputs.items()},
         "layers": [r.to_json() for r in table],
         "tensors": {k: list(v) for k, v in stats.tensors().items()},
-        "warnings": [d.message for d in stats.warnings],
+        "warnings": [{"code": d.code, "message": d.message} for d in stats.warnings],
         "totals": totals}, indent=2)
 
 
