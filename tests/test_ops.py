@@ -476,3 +476,13 @@ def test_costs_md_states_every_rule_and_the_flop_convention():
     assert "FLOPs = 2 x MACs" in text
     for name, cls in REGISTRY.items():
         assert f"| `{name}` | {cls.mac_rule} |" in text
+
+
+@pytest.mark.parametrize("call,n", [("conv(x, 2, 1, stride: 2, pad: same)", 74),
+                                    ("maxpool(x, 1, stride: 2, pad: same)", 7)])
+def test_same_with_a_kernel_smaller_than_the_stride_is_ceil_n_over_s(call, n):
+    """TensorFlow's SAME: ceil(N / S) outputs even when the window (1) is narrower than the
+    stride, where (N - 1)/S is fractional and no padding is needed."""
+    assert out_shape(net(f"output y = {call}", f"[N, 2, {n}, {n}]"))[2:] == (-(-n // 2),) * 2
+    ref = nn.MaxPool2d(1, 2)(torch.zeros(1, 1, n, n)).shape[2:]
+    assert tuple(ref) == (-(-n // 2),) * 2

@@ -206,6 +206,13 @@ def resolve_pads(pad: Any, sizes: Sequence[int], kernel: Sequence[int], stride: 
                   f"(begins then ends) for {n} spatial axes", at="pad", code="E206")
 
 
+def rounds_down(floor: bool | None, pad: Any) -> bool:
+    """Whether a sliding window rounds its output size down: when asked (`floor: true`, or the
+    network's `option floor: true`), or with `pad: same`, whose output is ceil(N / S) even where
+    a kernel smaller than the stride leaves the division fractional (N = 74, F = 1, S = 2: 37)."""
+    return bool(floor) or pad == "same"
+
+
 def window_out(size: int, k: int, s: int, pb: int, pe: int, d: int = 1, *, floor: bool = False,
                ceil: bool = False, axis: str = "") -> int:
     """out = floor((N + P_begin + P_end - D(F - 1) - 1) / S) + 1; strict unless floor or ceil.

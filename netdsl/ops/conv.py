@@ -8,8 +8,8 @@ from typing import Any
 
 from netdsl.ops import register
 from netdsl.ops.base import (Emitter, Op, OpError, Shape, Value, Window, check_positive,
-                             expect_rank, fmt_shape, per_axis, resolve_pads, size_formula,
-                             sliding, window_out)
+                             expect_rank, fmt_shape, per_axis, resolve_pads, rounds_down,
+                             size_formula, sliding, window_out)
 from netdsl.ops.types import Ints, Pad, Weights
 
 Geometry = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...],
@@ -77,7 +77,7 @@ class _Conv(Op):
         if self.weights is not None:
             self._check_weights(c, k)
         names = axis_names(len(k))
-        floor = bool(self.floor) or self.pad == "same"  # `same` means ceil(in / stride): 74 -> 37
+        floor = rounds_down(self.floor, self.pad)
         sizes = tuple(window_out(int(x[2 + i]), k[i], s[i], pb[i], pe[i], d[i],
                                  floor=floor, axis=names[i]) for i in range(len(k)))
         return (x[0], out, *sizes)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from netdsl.ops import register
 from netdsl.ops.base import (GLOBAL, Emitter, Op, OpError, Shape, Value, Window, check_positive,
-                             expect_rank, fmt_shape, per_axis, resolve_pads, size_formula, sliding,
-                             window_out)
+                             expect_rank, fmt_shape, per_axis, resolve_pads, rounds_down,
+                             size_formula, sliding, window_out)
 from netdsl.ops.conv import axis_names
 from netdsl.ops.types import Ints, Pad
 
@@ -47,7 +47,8 @@ class _Pool(Op):
         k, s, d, pb, pe = self._geometry(x)
         names = axis_names(len(k))
         sizes = tuple(window_out(int(x[2 + i]), k[i], s[i], pb[i], pe[i], d[i],
-                                 floor=bool(self.floor), ceil=self.ceil, axis=names[i])
+                                 floor=rounds_down(self.floor, self.pad), ceil=self.ceil,
+                                 axis=names[i])
                       for i in range(len(k)))
         return (x[0], x[1], *sizes)
 

@@ -65,6 +65,18 @@ A stride that does not tile its input exactly is an error (E302) unless the laye
 instead. `pad: same` follows ONNX SAME_UPPER (TensorFlow's SAME): the output is `ceil(N / S)`,
 the total padding `max((out - 1)*S + D*(F - 1) + 1 - N, 0)`, and an odd total puts the extra row
 at the end (bottom, right). `pad: valid` is no padding.
+
+Receptive fields (`netdsl summary`, `netdsl explain`) follow Araujo, Norris and Sim, "Computing
+receptive fields of convolutional neural networks" (Distill, 2019). Each op states, per axis, how
+many neighbouring inputs an output reads (`extent`: D*(F - 1) + 1 for a sliding window), how far
+apart in the input neighbouring outputs are (`f`: the stride; 1/S for a transposed conv or an
+upsampling by S) and where output 0 is centred (`offset`: D*(F - 1)/2 - P_begin for a sliding
+window; the start of a crop; minus the begin of a pad). A layer maps its input's field (size r,
+jump j, start u) to `r + (extent - 1)*j`, `j*f` and `u + offset*j`. Transposed convs and
+upsampling read their inputs unevenly; they report the widest field and the mean centre. Where
+branches join (add, concat, mul), the field is the union of the branches' fields; branches whose
+jumps or centres differ are misaligned, and netdsl warns (W301). Global pooling and dense layers
+see the whole input.
 """
 
 
