@@ -3,6 +3,7 @@ The only module that imports onnxruntime; it also reads input arrays and writes 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,7 @@ class Session:
 
     def __init__(self, model: Any, provider: str = "auto", threads: int = 0):
         opts = ort.SessionOptions()
+        opts.log_severity_level = 4  # NOTE: failures become our diagnostics; no second report
         if threads:
             opts.intra_op_num_threads = threads
         wanted, self.note = providers(provider)
@@ -120,8 +122,10 @@ class Session:
 
 
 def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return (text.splitlines()[0][:300] if text else type(e).__name__)
+    """onnxruntime's message without its error prefix and C++ source locations."""
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", str(e).strip())
+    text = re.sub(r"/onnxruntime_src/\S+ .*? was false\. ", "", text)
+    return text.splitlines()[0][:400] if text else type(e).__name__
 
 
 def _fmt(shape: Sequence[Any]) -> str:

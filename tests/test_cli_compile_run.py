@@ -258,3 +258,63 @@ def test_provider_auto_notes_the_cpu_fallback(lenet_onnx):
         assert "provider: CPUExecutionProvider" in out
     code, out, err = cli("run", str(lenet_onnx), "--random", "--provider", "cpu")
     assert code == 0 and err == "" and "provider: CPUExecutionProvider" in out
+
+
+def test_a_failing_disk_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    from netdsl import files
+
+    def full(*_):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(files.os, "replace", full)
+    out = tmp_path / "m.onnx"
+    code, _, err = cli("compile", LENET, "-o", str(out))
+    fails(code, err, f"error[E402]: {out}: cannot write: No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _hand_made(tmp_path, node, inputs=("x",)):
+    """An .onnx file onnx's checker accepts, written with onnx.helper."""
+    from onnx import TensorProto, helper
+    x = [helper.make_tensor_value_info(i, TensorProto.FLOAT, ["N", 4]) for i in inputs]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])
+    g = helper.make_graph([node], "g", x, [y], [helper.make_tensor(
+        "shape", TensorProto.INT64, [2], [2, 2])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                            helper.make_opsetid("my.ops", 1)])
+    m.ir_version = 8
+    path = tmp_path / "hand.onnx"
+    onnx.save(m, str(path))
+    return path
+
+
+def test_run_a_model_onnxruntime_cannot_load(tmp_path):
+    from onnx import helper
+    path = _hand_made(tmp_path, helper.make_node("Frobnicate", ["x"], ["y"], domain="my.ops"))
+    code, _, err = cli("run", str(path), "--random")
+    fails(code, err, "error[E403]: onnxruntime cannot load the model: ")
+    assert "Frobnicate" in err and "[ONNXRuntimeError]" not in err
+
+
+def test_run_a_model_that_fails_while_running(tmp_path):
+    from onnx import helper
+    path = _hand_made(tmp_path, helper.make_node("Reshape", ["x", "shape"], ["y"]))
+    code, _, err = cli("run", str(path), "--random", "--batch", "3")  # 12 values into 2x2
+    fails(code, err, "error[E403]: onnxruntime failed: ")
+    # onnxruntime's own words, without its C++ source locations
+    assert "Reshape node" in err and "Input shape:{3,4}" in err and "onnxruntime_src" not in err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["compile", LENET, "-o", "m.onnx", "--batch", "0"], "--batch must be at least 1"),
+    (["run", LENET, "--random", "--batch", "0"], "--batch must be at least 1"),
+    (["run", LENET, "--random", "--top", "-1"], "--top at least 0"),
+    (["run", LENET, "--random", "--input", "x.npy"], "give either --input or --random"),
+    (["run", LENET, "--random", "--provider", "gpu"], "invalid choice: 'gpu'"),
+])
+def test_usage_errors(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(*args)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
