@@ -80,6 +80,7 @@ def _lowered() -> list[tuple[Path, str]]:
     return chosen + [(path, name) for path, (name, _) in heavy.items()]
 
 
+@lru_cache(maxsize=None)
 def _definition(path: Path, name: str) -> s.Network:
     """The `network` a name elaborates: itself, or the target of an alias."""
     ns = load_module(source_of(path))[1]
