@@ -258,7 +258,8 @@ def parse(source: Source) -> s.Module:
                                      source.span(0, 0))]) from None
         except RecursionError:
             raise NetdslError([error("E102", "the program nests too deeply to parse",
-                                     source.span(0, 1), hints=["split the expression up"])]) from None
+                                     source.span(0, 1),
+                                     hints=["split the expression up"])]) from None
     module = s.Module(source, tuple(items))
     diags = _one_statement_per_line(module)
     if diags:

@@ -118,7 +118,8 @@ network deep = mlp(depth: 2)
 
 
 def test_option_floor_rounds_down_for_the_rest_of_the_network():
-    text = "network n {\n  input x: [N, 1, 7, 7]\n  OPT\n  x -> conv(1, 3, stride: 3) -> output y\n}\n"
+    text = ("network n {\n  input x: [N, 1, 7, 7]\n  OPT\n"
+            "  x -> conv(1, 3, stride: 3) -> output y\n}\n")
     assert errors_of(text.replace("OPT", ""))[0].code == "E302"
     g = netdsl.load(text.replace("OPT", "option floor: true"))
     assert g.node("conv").shape == ("N", 1, 2, 2)  # floor((7 - 3)/3) + 1, the lecture's rule
