@@ -72,11 +72,15 @@ many neighbouring inputs an output reads (`extent`: D*(F - 1) + 1 for a sliding 
 apart in the input neighbouring outputs are (`f`: the stride; 1/S for a transposed conv or an
 upsampling by S) and where output 0 is centred (`offset`: D*(F - 1)/2 - P_begin for a sliding
 window; the start of a crop; minus the begin of a pad). A layer maps its input's field (size r,
-jump j, start u) to `r + (extent - 1)*j`, `j*f` and `u + offset*j`. Transposed convs and
-upsampling read their inputs unevenly; they report the widest field and the mean centre. Where
-branches join (add, concat, mul), the field is the union of the branches' fields; branches whose
-jumps or centres differ are misaligned, and netdsl warns (W301). Global pooling and dense layers
-see the whole input.
+jump j, start u) to `r + (extent - 1)*j`, `j*f` and `u + offset*j`. Where branches join (add,
+concat, mul), the field is the union of the branches' fields; branches whose jumps or centres
+differ are misaligned, and netdsl warns (W301). Global pooling and dense layers see the whole
+input. Through convolutions and pooling the numbers are exact for every output. Transposed
+convs and upsampling read their inputs unevenly (outputs 2k and 2k + 1 of a 2x nearest
+upsampling read the same input), so each reports the widest field and the mean centre; after
+them, fields differ from output to output and the reported ones are estimates: right on average,
+within the range of the actual ones (a 3-level U-Net's outputs see 92 to 100 pixels; netdsl
+reports 96), each centre within about half the coarsest jump.
 """
 
 
