@@ -174,7 +174,7 @@ def explain(graph: Graph, stats: Stats, layer: str) -> str:
     xs = [graph.node(i).shape or () for i in node.inputs]
     y = node.shape or ()
     out = [f"{layer}: {node.op.name}{_where(node.span)}",
-           f"  {' + '.join(fmt_shape(x) for x in xs) or 'input'} -> {fmt_shape(y)}"]
+           f"  {', '.join(fmt_shape(x) for x in xs) or 'input'} -> {fmt_shape(y)}"]
     sizes = node.op.arithmetic(y, *xs) if xs else []
     if sizes:
         out.append("  output size per axis:")
@@ -189,7 +189,8 @@ def explain(graph: Graph, stats: Stats, layer: str) -> str:
     terms = node.op.mac_terms(y, *xs) if xs else (0,)
     out.append(f"  MACs: {_product(terms)}  (FLOPs = 2 x MACs)")
     out.append(f"    rule: {node.op.mac_rule}")
-    out += _rf_lines(node, lay, [by[i].rf for i in node.inputs], xs)
+    reads = [node.inputs[i] for i in node.op.value_inputs(len(node.inputs))]
+    out += _rf_lines(node, lay, [by[i].rf for i in reads], xs)
     return "\n".join(out)
 
 

@@ -254,3 +254,27 @@ def test_summary_prints_receptive_field_warnings(net_file):
 def test_depth_must_be_positive(resnet50_file):
     code, _, err = cli("summary", str(resnet50_file), "--depth", "0")
     assert code == 2 and "--depth takes a positive number" in err
+
+
+def test_explain_crop_and_pad(net_file):
+    text = """
+network cp {
+  input x: [N, 3, 64, 64]
+  input s: [N, 3, 56, 56]
+  c = crop(x, like: s)
+  p = pad(s, [1, 2, 0, 3], channels: [0, 5])
+  output y = c
+  output z = p
+}
+"""
+    path = str(net_file(text))
+    code, out, _ = cli("explain", path, "c")
+    x = torch.arange(64.0).reshape(1, 1, 1, 64).expand(1, 1, 64, 64)
+    first = int(torchvision.transforms.functional.center_crop(x, [56, 56])[0, 0, 0, 0])
+    assert code == 0 and f"width:  56 of 64, from {first} = (64 - 56)//2" in out
+    assert "u = 0.5 + 4*1 = 4.5" in out  # the crop moves the first output's centre
+    code, out, _ = cli("explain", path, "p")
+    ref = nn.functional.pad(torch.zeros(1, 3, 56, 56), (2, 3, 1, 0, 0, 5)).shape
+    assert code == 0
+    assert f"channels: 0 + 3 + 5 = {ref[1]}" in out
+    assert f"height:   1 + 56 + 0 = {ref[2]}" in out and f"width:    2 + 56 + 3 = {ref[3]}" in out

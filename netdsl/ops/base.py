@@ -153,6 +153,12 @@ def expect_rank(x: Shape, ranks: Sequence[int], layout: str, at: str = "x0") -> 
         raise OpError(f"needs a {want} input {layout}, but the input is {fmt_shape(x)}", at=at)
 
 
+def axis_names(n: int) -> tuple[str, ...]:
+    """The spatial axes' names for n of them, as messages and explain call them."""
+    return ("length",) if n == 1 else ("height", "width") if n == 2 else (
+        "depth", "height", "width")
+
+
 def fmt_shape(shape: Sequence[Dim]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 

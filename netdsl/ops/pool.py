@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netdsl.ops import register
-from netdsl.ops.base import (GLOBAL, Emitter, Op, OpError, Shape, Value, Window, check_positive,
+from netdsl.ops.base import (GLOBAL, Emitter, Op, OpError, Shape, Value, Window, axis_names,
+                             check_positive,
                              expect_rank, fmt_shape, per_axis, resolve_pads, rounds_down,
                              size_formula, sliding, window_out)
-from netdsl.ops.conv import axis_names
 from netdsl.ops.types import Ints, Pad
 
 

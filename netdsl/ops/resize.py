@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 
 from netdsl.ops import register
-from netdsl.ops.base import (Emitter, Op, OpError, Shape, Value, Window, expect_rank, fmt_shape,
-                             per_axis)
+from netdsl.ops.base import (Emitter, Op, OpError, Shape, Value, Window, axis_names, expect_rank,
+                             fmt_shape, per_axis)
 from netdsl.ops.types import Floats, Ints, Tensor  # noqa: F401
 
 _MODES = {"nearest": "nearest", "bilinear": "linear", "linear": "linear", "trilinear": "linear",
@@ -104,8 +104,7 @@ class Upsample(Op):
         return range(1)  # `like` gives a size
 
     def arithmetic(self, y: Shape, *xs: Shape) -> list[str]:
-        names = ("length",) if len(y) == 3 else ("height", "width") if len(y) == 4 else (
-            "depth", "height", "width")
+        names = axis_names(len(y) - 2)
         if self.scale is not None:
             sc = self._scales(len(names))
             return [f"{a}: floor({xs[0][2 + i]} * {sc[i]:g}) = {y[2 + i]}"

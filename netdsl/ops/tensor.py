@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 
 from netdsl.ops import register
-from netdsl.ops.base import (Emitter, Op, OpError, Shape, Value, Window, check_positive,
-                             expect_rank, fmt_shape, numel, per_axis, shifted)
+from netdsl.ops.base import (Emitter, Op, OpError, Shape, Value, Window, axis_names,
+                             check_positive, expect_rank, fmt_shape, numel, per_axis, shifted)
 from netdsl.ops.types import Ints, Tensor  # noqa: F401
 
 
@@ -213,6 +213,12 @@ class Crop(Op):
     def value_inputs(self, n: int) -> range:
         return range(1)  # `like` gives a size
 
+    def arithmetic(self, y: Shape, *xs: Shape) -> list[str]:
+        starts = self._starts(*xs)
+        how = "" if self.offset is not None else " = ({} - {})//2"
+        return [f"{a}: {y[2 + i]} of {xs[0][2 + i]}, from {starts[i]}"
+                + how.format(xs[0][2 + i], y[2 + i]) for i, a in enumerate(axis_names(len(y) - 2))]
+
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         starts = self._starts(*(x.shape for x in xs))
         ends = [s + int(n) for s, n in zip(starts, y.shape[2:])]
@@ -273,6 +279,12 @@ class Pad(Op):
 
     def window(self, *xs: Shape) -> Window:
         return shifted([-p for p in self._pads(xs[0])[0][2:]])  # output 0 is input -begin
+
+    def arithmetic(self, y: Shape, *xs: Shape) -> list[str]:
+        b, e = self._pads(xs[0])
+        names = ("channels", *axis_names(len(y) - 2))
+        return [f"{a}: {b[i + 1]} + {xs[0][i + 1]} + {e[i + 1]} = {y[i + 1]}"
+                for i, a in enumerate(names) if b[i + 1] or e[i + 1]]
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         b, e = self._pads(xs[0].shape)
