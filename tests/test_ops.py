@@ -5,7 +5,6 @@ agree, and torch's FLOP counter must count 2 x our MACs for convolutions and den
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
