@@ -80,7 +80,8 @@ class _ToAst(Transformer_NonRecursive):
         return s.Option(self._name(c[0]), c[1], self._span(meta))
 
     def block(self, meta: Any, c: list[Any]) -> s.Block:
-        return s.Block(self._name(c[0]), c[1], c[2], self._span(meta))
+        _, name, params, body = c  # the BLOCK keyword is a named terminal, so it is kept
+        return s.Block(self._name(name), params, body, self._span(meta))
 
     def params(self, meta: Any, c: list[Any]) -> tuple[s.Param, ...]:
         return tuple(p for p in c if p is not None)
@@ -361,6 +362,8 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
     """The one place where a Lark parse error becomes a Diagnostic."""
     if isinstance(e, UnexpectedCharacters):
         return _bad_character(source, e, lark)
+    if isinstance(e, UnexpectedToken) and e.token.type == "BLOCK":
+        return _nested_block(source, e.token.start_pos)
     expected = set(getattr(e, "expected", ()) or ())
     tok = getattr(e, "token", None)
     at_end = isinstance(e, UnexpectedEOF) or tok is None or tok.type == "$END"
@@ -389,18 +392,22 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
     return error("E101", message, span, label, hints, secondary)
 
 
+def _nested_block(source: Source, pos: int) -> Diagnostic:
+    opener = _unclosed(source.text, pos)
+    return error("E101", "a block is defined inside a network or block",
+                 source.span(pos, pos + 5), "a definition starts here",
+                 ["definitions go at the top level of a file: is a `}` missing above?"],
+                 [] if opener is None else [(source.span(opener, opener + 1), "still open")])
+
+
 def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagnostic:
     ch = source.text[e.pos_in_stream] if e.pos_in_stream < len(source.text) else ""
     span = source.span(e.pos_in_stream, e.pos_in_stream + 1)
     if not ch.isprintable():
         return error("E101", f"unexpected character {ch!r}: this does not look like netdsl text",
                      span, "here")
-    if re.match(r"block\s+[A-Za-z_]\w*\s*\(", source.text[e.pos_in_stream:]):
-        opener = _unclosed(source.text, e.pos_in_stream)
-        return error("E101", "a block is defined inside a network or block",
-                     source.span(e.pos_in_stream, e.pos_in_stream + 5), "a definition starts here",
-                     ["definitions go at the top level of a file: is a `}` missing above?"],
-                     [] if opener is None else [(source.span(opener, opener + 1), "still open")])
+    if re.match(r"block\s+[A-Za-z_]\w*\s*[({]", source.text[e.pos_in_stream:]):
+        return _nested_block(source, e.pos_in_stream)
     allowed = set(e.allowed or ())
     label = _describe(allowed, {n: _terminal_text(lark, n) for n in allowed})
     hints = {"'": 'strings use double quotes: "bilinear"',

@@ -123,3 +123,14 @@ def test_expressions_follow_the_usual_precedence(expr, value):
 ])
 def test_rejected_snippets(snippet, code):
     assert errors_of(snippet)[0].code == code
+
+
+def test_a_block_may_follow_a_network_variant():
+    # Regression: after a variant's `)` Lark's lexer once lost the `block` keyword (E101).
+    text = ("network a(k = 1) {\n  input x: [N, 1, 4, 4]\n  x -> grow(k) -> output y\n"
+            "  expect params == 0\n  expect y: [N, 1, 4, 4]\n}\n"
+            "network b = a(k: 2)\n"
+            "block grow(x, k) {\n  block = x -> relu\n  return block\n}\n")
+    graph = check_text(text, network="b").graph
+    assert graph.params == {"k": 2}
+    assert [n.name for n in graph.nodes()] == ["x", "grow.block"]
