@@ -100,6 +100,7 @@ def cmd_check(a: argparse.Namespace) -> int:
 def _check_file(path: str, a: argparse.Namespace, params: dict[str, Any]
                 ) -> tuple[int, dict[str, Any]]:
     from netdsl.pipeline import check_all, source_of
+    from netdsl.report import si
     report: dict[str, Any] = {"path": path, "ok": False, "networks": [], "diagnostics": []}
 
     def show(diags: Sequence[Diagnostic]) -> None:
@@ -125,7 +126,7 @@ def _check_file(path: str, a: argparse.Namespace, params: dict[str, Any]
             "outputs": {o: list(graph.node(n).shape or ()) for o, n in graph.outputs.items()}})
         show(stats.warnings)
         if a.format == "text" and not a.quiet:
-            print(f"{path}: {name}: ok ({stats.params:,} params, {_si(stats.macs)} MACs)")
+            print(f"{path}: {name}: ok ({stats.params:,} params, {si(stats.macs)} MACs)")
     report["ok"] = all(n["ok"] for n in report["networks"])
     return (EXIT_OK if report["ok"] else EXIT_ERRORS), report
 
@@ -258,13 +259,6 @@ def _softmax(arr: Any) -> Any:
     import numpy as np
     e = np.exp(arr - arr.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
-
-
-def _si(n: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return str(int(n))
 
 
 # ------------------------------------------------------------------------------------- parsing

@@ -1,6 +1,8 @@
 """Reference pages generated from the code: `python -m netdsl.docs errors` writes docs/errors.md
 from diagnostics.CODES and one example per code, each rendered by running it (so the page shows
-what a user really sees; tests/test_diagnostics.py checks that the committed page is current)."""
+what a user really sees; tests/test_diagnostics.py checks that the committed page is current);
+`python -m netdsl.docs zoo` rewrites the zoo table in README.md from `netdsl check` of every zoo
+network (tests/test_zoo.py checks that it is current)."""
 
 from __future__ import annotations
 
@@ -192,10 +194,77 @@ Lines and columns are 1-based and count characters; `end_line`/`end_column` name
 character of a label; `start`/`end` are character offsets into the file (end exclusive)."""
 
 
+# What each zoo network is verified against, and by which test (the numbers in the table are
+# computed; this column is the claim those tests back).
+ZOO_REFERENCES: dict[str, str] = {
+    "lenet5": "LeCun et al. 1998: 61,706 params (test_slice, test_lecture_numbers)",
+    "alexnet": "torchvision: state_dict + outputs (test_zoo_classic)",
+    "alexnet_paper": "a torch model of the paper's equations: outputs (test_zoo_classic)",
+    "vgg": "torchvision vgg16: state_dict; outputs* (test_zoo_classic)",
+    "resnet": "torchvision resnet50: state_dict + outputs (test_zoo_classic)",
+    "inception_v1": "the paper's Table 1, row by row (test_zoo_modern)",
+    "googlenet": "torchvision: state_dict + outputs (test_zoo_modern)",
+    "mobilenet_v2": "torchvision: state_dict + outputs (test_zoo_modern)",
+    "efficientnet_b0": "torchvision: state_dict + outputs (test_zoo_modern)",
+    "xception": "the paper's Table 3: 22,855,952 params (test_zoo_xception)",
+    "fcn_vgg16": "Long & Shelhamer's layers, crops and counts (test_zoo_segmentation)",
+    "fcn_resnet50": "torchvision: state_dict + outputs (test_zoo_segmentation)",
+    "unet": "the paper's Fig. 1 sizes; a torch U-Net: outputs (test_zoo_segmentation)",
+    "lecture_filters": "a correlation loop in numpy (test_zoo_small)",
+    "cnn_prototype": "a torch model: names, count, outputs (test_zoo_small)",
+    "convnetjs_cifar10": "a torch model: names, count, outputs (test_zoo_small)",
+}
+def _reference(name: str) -> str:
+    if name in ZOO_REFERENCES:
+        return ZOO_REFERENCES[name]
+    if name.startswith(("vgg", "resnet")):
+        return "torchvision: state_dict; outputs* (test_zoo_classic)"
+    if name.startswith("fcn"):
+        return ZOO_REFERENCES["fcn_vgg16"]
+    if name.startswith("unet"):
+        return ZOO_REFERENCES["unet"]
+    return ""
+
+
+def zoo_markdown() -> str:
+    """The zoo table: every network of every zoo/*.net file, as `netdsl check` measures it."""
+    from netdsl.pipeline import check_source, network_names, source_of
+    from netdsl.report import si
+    rows = ["| file | network | params | MACs | output | verified against |",
+            "| --- | --- | ---: | ---: | --- | --- |"]
+    for path in sorted((ROOT / "zoo").glob("*.net")):
+        source = source_of(path)
+        for name in network_names(source):
+            c = check_source(source, name)
+            outs = ", ".join(f"{k} [{', '.join(map(str, c.graph.node(v).shape or ()))}]"
+                             for k, v in c.graph.outputs.items())
+            rows.append(f"| {path.name} | `{name}` | {c.stats.params:,} | "
+                        f"{si(c.stats.macs)} | {outs} | {_reference(name)} |")
+    return "\n".join(rows) + "\n"
+
+
+_ZOO_BEGIN, _ZOO_END = "<!-- zoo table: python -m netdsl.docs zoo -->\n", "<!-- end zoo table -->"
+
+
+def readme_with_zoo(readme: str) -> str:
+    """README.md's text with the zoo table between its markers replaced by zoo_markdown()."""
+    start = readme.index(_ZOO_BEGIN) + len(_ZOO_BEGIN)
+    end = readme.index(_ZOO_END)
+    return readme[:start] + zoo_markdown() + readme[end:]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["zoo"]:
+        readme = ROOT / "README.md"
+        text = readme_with_zoo(readme.read_text(encoding="utf-8"))
+        if "--stdout" in args:
+            sys.stdout.write(text)
+        else:
+            readme.write_text(text, encoding="utf-8")
+        return 0
     if args[:1] != ["errors"]:
-        print("usage: python -m netdsl.docs errors [--stdout]", file=sys.stderr)
+        print("usage: python -m netdsl.docs errors|zoo [--stdout]", file=sys.stderr)
         return 2
     text = errors_markdown()
     if "--stdout" in args:

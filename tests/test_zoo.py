@@ -26,7 +26,7 @@ import onnx
 import pytest
 
 import netdsl
-from conftest import ZOO, cli
+from conftest import ROOT, ZOO, cli
 from netdsl import NetdslError
 from netdsl import syntax as s
 from netdsl.build import load_module
@@ -197,3 +197,9 @@ def test_zoo_network_lowers_to_valid_onnx_that_runs(path, name):
         assert outputs[out].shape == want
         assert np.isfinite(outputs[out]).all(), f"{out} has NaN or inf"
 
+
+
+def test_readme_zoo_table_is_current():
+    from netdsl.docs import readme_with_zoo
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme == readme_with_zoo(readme), "run `python -m netdsl.docs zoo` and commit"
