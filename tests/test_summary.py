@@ -14,34 +14,8 @@ import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import ROOT, cli
+from conftest import RESNET50, ROOT, cli
 
-RESNET50 = """
-# ResNet-50 [He et al. CVPR'16] with torchvision's names
-block bottleneck(x, width, stride = 1) {
-  y = x -> conv1: conv(width, 1, bias: false) -> bn1: bn -> relu
-        -> conv2: conv(width, 3, stride: stride, pad: 1, bias: false) -> bn2: bn -> relu
-        -> conv3: conv(width * 4, 1, bias: false) -> bn3: bn
-  skip = x
-  if stride != 1 or x.channels != width * 4 {
-    downsample = x -> conv(width * 4, 1, stride: stride, bias: false) -> bn
-    skip = downsample
-  }
-  return relu(y + skip)
-}
-
-network resnet50(classes = 1000) {
-  input image: [N, 3, 224, 224]
-  option floor: true
-  x = image -> conv1: conv(64, 7, stride: 2, pad: 3, bias: false) -> bn1: bn -> relu
-            -> maxpool: maxpool(3, stride: 2, pad: 1)
-  layer1 = x -> bottleneck(64) * 3
-  layer2 = layer1 -> bottleneck(128, stride: 2) -> bottleneck(128) * 3
-  layer3 = layer2 -> bottleneck(256, stride: 2) -> bottleneck(256) * 5
-  layer4 = layer3 -> bottleneck(512, stride: 2) -> bottleneck(512) * 2
-  layer4 -> avgpool: globalavgpool -> flatten -> fc: dense(classes) -> output logits
-}
-"""
 
 
 @pytest.fixture(scope="module")
