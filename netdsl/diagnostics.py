@@ -35,7 +35,8 @@ CODES: dict[str, tuple[str, str]] = {
     "E211": ("duplicate-name", "two layers or definitions get the same name"),
     "E212": ("type", "an operation on values of the wrong kind (a tensor in arithmetic, ...)"),
     "E213": ("no-network", "the file defines no network, or not the one asked for"),
-    "E214": ("bad-parameter", "a network parameter set from outside (--set) is unknown or malformed"),
+    "E214": ("bad-parameter", "a value given from outside, a network parameter (--set) or a "
+             "compile option (--opset), is unknown, malformed or out of range"),
     "E215": ("limit", "a repetition, loop or graph exceeds netdsl's size limits"),
     "E216": ("no-output", "a network declares no output, or a block returns nothing"),
     "E217": ("bad-input", "an input declaration has an invalid shape"),
