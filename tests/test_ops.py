@@ -485,3 +485,12 @@ def test_same_with_a_kernel_smaller_than_the_stride_is_ceil_n_over_s(call, n):
     assert out_shape(net(f"output y = {call}", f"[N, 2, {n}, {n}]"))[2:] == (-(-n // 2),) * 2
     ref = nn.MaxPool2d(1, 2)(torch.zeros(1, 1, n, n)).shape[2:]
     assert tuple(ref) == (-(-n // 2),) * 2
+
+
+def test_fraction_hints_suggest_only_padding_a_pool_accepts():
+    # maxpool(3, stride: 3) on 32: pad 2 would tile, but a pool may pad at most half its kernel
+    (d,) = errors_of(net("x -> maxpool(3, stride: 3) -> output y", "[N, 3, 32, 32]"))
+    assert d.code == "E302" and "(32 - 3 + 2*0)/3 + 1 = 10.67" in d.message
+    assert d.hints[0].startswith("stride 1 gives a whole size;") and "pad 2" not in d.hints[0]
+    (d,) = errors_of(net("x -> conv(8, 3, stride: 3) -> output y", "[N, 3, 32, 32]"))
+    assert d.hints[0].startswith("pad 2 or stride 1 gives a whole size")

@@ -220,10 +220,11 @@ def rounds_down(floor: bool | None, pad: Any) -> bool:
 
 
 def window_out(size: int, k: int, s: int, pb: int, pe: int, d: int = 1, *, floor: bool = False,
-               ceil: bool = False, axis: str = "") -> int:
+               ceil: bool = False, axis: str = "", max_pad: int | None = None) -> int:
     """out = floor((N + P_begin + P_end - D(F - 1) - 1) / S) + 1; strict unless floor or ceil.
 
-    With D = 1 and symmetric padding this is the lecture's (N - F + 2P)/S + 1.
+    With D = 1 and symmetric padding this is the lecture's (N - F + 2P)/S + 1. `max_pad` bounds
+    the padding a fix may suggest (pools: half the kernel).
     """
     span = d * (k - 1) + 1
     num = size + pb + pe - span
@@ -242,7 +243,7 @@ def window_out(size: int, k: int, s: int, pb: int, pe: int, d: int = 1, *, floor
         return out
     if num % s and not floor:
         formula = _formula(size, k, s, pb, pe, d)
-        fixes = _fixes(size, k, s, pb, pe, d)
+        fixes = _fixes(size, k, s, pb, pe, d, max_pad)
         same = f"`pad: same` gives ceil({size}/{s}) = {-(-size // s)}"
         rounding = f"pass `floor: true` to round down to {num // s + 1}"
         raise OpError(f"stride {s} does not tile {where}: {formula} = {num / s + 1:.2f}: "
@@ -271,12 +272,14 @@ def _formula(size: int, k: int, s: int, pb: int, pe: int, d: int) -> str:
     return _fraction(size, k, s, pb, pe, d) + " + 1"
 
 
-def _fixes(size: int, k: int, s: int, pb: int, pe: int, d: int) -> str:
-    """The nearest symmetric padding and the nearest smaller stride that tile the input."""
+def _fixes(size: int, k: int, s: int, pb: int, pe: int, d: int, max_pad: int | None) -> str:
+    """The nearest symmetric padding (up to max_pad) and the nearest smaller stride that tile the
+    input."""
     span = d * (k - 1) + 1
     out = []
     if pb == pe:
-        for p in range(pb + 1, pb + s + 1):
+        top = pb + s if max_pad is None else min(pb + s, max_pad)
+        for p in range(pb + 1, top + 1):
             if (size + 2 * p - span) % s == 0:
                 out.append(f"pad {p}")
                 break

@@ -48,7 +48,7 @@ class _Pool(Op):
         names = axis_names(len(k))
         sizes = tuple(window_out(int(x[2 + i]), k[i], s[i], pb[i], pe[i], d[i],
                                  floor=rounds_down(self.floor, self.pad), ceil=self.ceil,
-                                 axis=names[i])
+                                 axis=names[i], max_pad=k[i] // 2)
                       for i in range(len(k)))
         return (x[0], x[1], *sizes)
 
