@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import netdsl
-from conftest import ROOT, ZOO, cli, net_file  # noqa: F401  (fixture)
+from conftest import ROOT, ZOO, cli
 
 TWO = """\
 block unit(x, width = 8) {

@@ -8,7 +8,7 @@ import pathlib
 import pytest
 
 import netdsl
-from conftest import cli, net_file  # noqa: F401  (fixture)
+from conftest import cli
 from netdsl import NetdslError
 
 LENET_TEXT = (pathlib.Path(__file__).resolve().parent.parent / "zoo" / "lenet.net").read_text()
