@@ -41,7 +41,7 @@ def check_source(source: Source, network: str | None = None,
 
 def _check(module: syntax.Module, namespace: Namespace, network: str | None,
            params: dict[str, Any] | None) -> Checked:
-    graph = build(module, namespace, network, params)  # build.py: AST → IR with shapes
+    graph = build(module, namespace, network, params)  # build/: AST → IR with shapes
     stats = analyze(graph)                              # analysis.py: params, MACs, RF, memory
     check_expectations(graph, stats)                    # NOTE: after analysis, which they read
     return Checked(graph, stats)

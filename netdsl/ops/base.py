@@ -14,7 +14,7 @@ Shape = tuple[Dim, ...]
 
 
 class OpError(Exception):
-    """A shape or argument the op cannot accept. Pure: no spans; build.py places the caret.
+    """A shape or argument the op cannot accept. Pure: no spans; build/ places the caret.
 
     `at` names where the caret goes: a field ("groups"), or an input ("x0", "x1", ...).
     """

@@ -1,7 +1,7 @@
 """Argument types an op's fields may declare, and how a .net value is checked against them.
 
-A field annotated `kernel: Ints` accepts an int or a list of ints; build.py calls `coerce` with the
-annotation's text. Keeping the table here means a new op needs no change to build.py."""
+A field annotated `kernel: Ints` accepts an int or a list of ints; build/calls.py calls `coerce`
+with the annotation's text. Keeping the table here means a new op needs no change to build/."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ Ints = Union[int, tuple[int, ...]]
 Pad = Union[int, str, tuple[int, ...]]
 Floats = Union[float, tuple[float, ...]]
 Weights = tuple[Any, ...]
-Tensor = str  # a keyword that takes a tensor: build.py makes it an extra input, stores its index
+Tensor = str  # a keyword that takes a tensor: build/calls.py makes it an extra input
 
 
 def _is_int(v: Any) -> bool:

@@ -1,0 +1,16 @@
+"""AST → IR: resolve names, run blocks, loops and conditionals, look up ops, validate arguments,
+and infer each node's shape as it is made (blocks branch on `x.channels`, so shapes cannot wait).
+
+Every user mistake becomes a Diagnostic; elaboration goes on past it where that is safe (a value
+that failed becomes POISON, and anything computed from POISON fails silently), and raises one
+NetdslError with everything found at the end.
+
+The stage is a package by concept: modules.py (files and `use`), elaborate.py (networks and
+statements), expressions.py, calls.py (pipelines, blocks, ops, names), values.py.
+"""
+
+from netdsl.build.elaborate import build, evaluate
+from netdsl.build.modules import Namespace, load_module, read_text
+from netdsl.build.values import POISON, Tensor
+
+__all__ = ["POISON", "Namespace", "Tensor", "build", "evaluate", "load_module", "read_text"]

@@ -1,0 +1,146 @@
+"""Files → Namespace: parse a source, follow its `use` lines (relative to it), add the prelude."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netdsl import syntax as s
+from netdsl.diagnostics import Diagnostic, NetdslError, error
+from netdsl.ops import REGISTRY
+from netdsl.parse import parse
+from netdsl.source import Source
+
+
+@dataclass
+class Namespace:
+    """What a file (and the files it `use`s) defines."""
+
+    blocks: dict[str, s.Block] = field(default_factory=dict)
+    networks: dict[str, s.Network | s.NetworkAlias] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)  # network names in file order
+
+
+
+def load_module(source: Source, _stack: tuple[str, ...] = ()) -> tuple[s.Module, Namespace]:
+    """Parse a source and the files it `use`s (relative to it) into one Namespace."""
+    module = parse(source)
+    ns = Namespace()
+    diags: list[Diagnostic] = []
+    if not _stack:
+        _add_prelude(ns)
+    here = str(Path(source.path).resolve()) if source.path != "<string>" else "<string>"
+    for item in module.items:
+        if isinstance(item, s.Use):
+            _use(item, source, (*_stack, here), ns, diags)
+        elif isinstance(item, s.Block):
+            _define(ns.blocks, item, diags, "block")
+        else:
+            _define(ns.networks, item, diags, "network")
+            ns.order.append(item.name.id)
+    if diags:
+        raise NetdslError(diags)
+    return module, ns
+
+
+def _define(table: dict[str, Any], item: Any, diags: list[Diagnostic], kind: str) -> None:
+    name = item.name.id
+    if kind == "block" and name in REGISTRY:
+        diags.append(error("E211", f"block `{name}` has the name of an operator", item.name.span,
+                           "already an operator", hints=[f"rename the block, e.g. `my_{name}`"]))
+        return
+    old = table.get(name)
+    old_source = old.name.span.source if old is not None else None
+    new_source = item.name.span.source
+    if old is None or old_source is None or new_source is None or old is item:
+        table[name] = item
+    elif old_source is new_source:
+        diags.append(error("E211", f"{kind} `{name}` is defined twice", item.name.span,
+                           "second definition", secondary=[(old.name.span, "first defined here")]))
+    elif old_source.path == _PRELUDE_PATH:
+        table[name] = item  # a file may redefine a prelude block for itself
+    elif old_source.path != new_source.path:  # the same file reached twice (a diamond) is fine
+        diags.append(error("E211", f"{kind} `{name}` is defined in two files",
+                           item.name.span, f"defined in {new_source.path}",
+                           secondary=[(old.name.span, f"and in {old_source.path}")],
+                           hints=["rename one of them: a name means one block in a file"]))
+
+
+def _use(item: s.Use, source: Source, stack: tuple[str, ...], ns: Namespace,
+         diags: list[Diagnostic]) -> None:
+    base = Path(source.path).parent if source.path != "<string>" else Path.cwd()
+    path = (base / item.path.value).resolve()
+    # NOTE: messages name a used file as the user would reach it (zoo/lib.net), not absolutely
+    shown = (os.path.normpath(os.path.join(os.path.dirname(source.path), item.path.value))
+             if source.path != "<string>" else item.path.value)
+    if str(path) in stack:
+        chain = [Path(p).name for p in stack[stack.index(str(path)):]] + [path.name]
+        diags.append(error("E210", f"`use \"{item.path.value}\"` makes an import cycle: "
+                           + " -> ".join(chain), item.span,
+                           "imports a file that imports this one",
+                           hints=["move the shared blocks into a third file that both use"]))
+        return
+    try:
+        text = read_text(path)
+    except NetdslError as e:
+        reason = e.diagnostics[0].message.removeprefix(f"{path}: ")
+        diags.append(error("E210", f"cannot use \"{item.path.value}\": {reason}",
+                           item.path.span, hints=["a `use` path is relative to the file that "
+                                                  "has the `use` line"]))
+        return
+    try:
+        _, sub = load_module(Source(shown, text), stack)
+    except NetdslError as e:
+        diags.extend(e.diagnostics)
+        return
+    for name, blk in sub.blocks.items():
+        if name not in _prelude_names():
+            _define(ns.blocks, blk, diags, "block")
+    # networks of a used file are not re-exported: `use` shares blocks
+
+
+def read_text(path: Path | str) -> str:
+    """A .net file's text, or E001 with a reason a user understands."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise NetdslError([error("E001", f"{p}: no such file")]) from None
+    except IsADirectoryError:
+        raise NetdslError([error("E001", f"{p}: is a directory, not a .net file")]) from None
+    except PermissionError:
+        raise NetdslError([error("E001", f"{p}: permission denied")]) from None
+    except OSError as e:
+        raise NetdslError([error("E001", f"{p}: cannot read: {e.strerror or e}")]) from None
+    if b"\x00" in data:
+        raise NetdslError([error("E001", f"{p}: binary content, not a .net text file")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise NetdslError([error("E001", f"{p}: not UTF-8 text (byte {e.start})")]) from None
+
+
+_PRELUDE_CACHE: list[Namespace] = []
+_PRELUDE_PATH = str(Path(__file__).resolve().parent.parent / "prelude.net")
+
+
+def _prelude() -> Namespace:
+    if not _PRELUDE_CACHE:
+        path = Path(_PRELUDE_PATH)
+        module = parse(Source(_PRELUDE_PATH, path.read_text(encoding="utf-8")))
+        ns = Namespace()
+        for item in module.items:
+            assert isinstance(item, s.Block)
+            ns.blocks[item.name.id] = item
+        _PRELUDE_CACHE.append(ns)
+    return _PRELUDE_CACHE[0]
+
+
+def _prelude_names() -> set[str]:
+    return set(_prelude().blocks)
+
+
+def _add_prelude(ns: Namespace) -> None:
+    ns.blocks.update(_prelude().blocks)
