@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +79,8 @@ class _Emitter:
 
     def weight(self, suffix: str, shape: Sequence[int], init: str, values: Any = None) -> str:
         name = f"{self.layer}.{suffix}"
-        self.x.add_initializer(name, self.x.weight_value(name, tuple(shape), init, values))
+        self.x.add_initializer(
+            name, functools.partial(self.x.weight_value, name, tuple(shape), init, values))
         return name
 
     def const(self, values: Any, dtype: str = "int64") -> str:
@@ -91,10 +94,25 @@ class _Exporter:
                  weights: Mapping[str, np.ndarray] | None):
         self.graph, self.opset, self.seed, self.init = graph, opset, seed, init
         self.weights = weights
-        self.initializers: list[onnx.TensorProto] = []
+        self.initializers: list[tuple[str, Any]] = []  # (name, array or a callable making it)
 
-    def add_initializer(self, name: str, array: np.ndarray) -> None:
-        self.initializers.append(numpy_helper.from_array(array, name))
+    def add_initializer(self, name: str, array: np.ndarray | Callable[[], np.ndarray]) -> None:
+        """An initializer now, or (a callable) made later by materialize(), in parallel."""
+        self.initializers.append((name, array))
+
+    def materialize(self, graph: onnx.GraphProto) -> None:
+        """Make every initializer's values and append them to `graph` in order. Random weights
+        are drawn on all cores: numpy releases the GIL while it fills arrays, and every tensor has
+        its own generator, so the result does not depend on the schedule."""
+        def make(item: tuple[str, Any]) -> tuple[str, np.ndarray]:
+            name, value = item
+            return name, value() if callable(value) else value
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            for name, array in pool.map(make, self.initializers):
+                t = graph.initializer.add()  # in place: no copy of a large TensorProto
+                t.name, t.data_type = name, helper.np_dtype_to_tensor_dtype(array.dtype)
+                t.dims.extend(array.shape)
+                t.raw_data = np.ascontiguousarray(array, array.dtype.newbyteorder("<")).tobytes()
 
     def weight_value(self, name: str, shape: tuple[int, ...], init: str, values: Any) -> np.ndarray:
         if self.weights is not None and name in self.weights:
@@ -149,12 +167,12 @@ def to_onnx(graph: Graph, *, opset: int | None = None, batch: int | None = None,
             nodes.append(helper.make_node("Identity", [rename.get(o_node, o_node)], [o_name],
                                           name=f"{o_name}/output"))
         outputs.append(_value_info(o_name, graph.node(o_node).shape or (), batch))
-    g = helper.make_graph(nodes, graph.name, inputs, outputs, x.initializers,
-                          value_info=value_infos,
+    g = helper.make_graph(nodes, graph.name, inputs, outputs, value_info=value_infos,
                           doc_string=f"netdsl network `{graph.name}` from {graph.source.path}")
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="netdsl", producer_version=__version__)
     model.ir_version = _ir_version(opset)
+    x.materialize(model.graph)  # NOTE: after make_model, which would copy every initializer
     helper.set_model_props(model, {
         "netdsl_version": __version__,
         "source_sha256": hashlib.sha256(graph.source.text.encode()).hexdigest(),
