@@ -203,3 +203,13 @@ def test_readme_zoo_table_is_current():
     from netdsl.docs import readme_with_zoo
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert readme == readme_with_zoo(readme), "run `python -m netdsl.docs zoo` and commit"
+
+
+@pytest.mark.parametrize("path,name", NETWORKS, ids=[_id(p, n) for p, n in NETWORKS])
+def test_zoo_expectations_follow_the_class_count(path, name):
+    """`--set classes=7` changes the head; every expectation must still hold, so the published
+    counts are written as the count at the default plus the head's share per class."""
+    if name is None or "classes" not in _graph(path, name).params:
+        pytest.skip("no `classes` parameter")
+    graph = netdsl.load(path, name, classes=7)
+    assert any(graph.node(o).shape[1] == 7 for o in graph.outputs.values())
