@@ -18,6 +18,7 @@ from netdsl.build.values import (
     Tensor,
     _close,
     _Frame,
+    _Host,
     _kind,
     _Limit,
     _plural,
@@ -32,7 +33,7 @@ from netdsl.ops.types import coerce
 from netdsl.source import Span
 
 
-class _Calls:
+class _Calls(_Host):
     def _eval_pipeline(self, e: s.Pipeline, frame: _Frame, name: str | None) -> Any:
         reached: set[str] = set()
         value = self._run_pipeline(e, frame, name, reached)
@@ -439,7 +440,7 @@ _SIGNATURES: dict[type, _Signature] = {}
 def _signature(cls: type[Op]) -> _Signature:
     sig = _SIGNATURES.get(cls)
     if sig is None:
-        fs = dataclasses.fields(cls)  # type: ignore[arg-type]
+        fs = dataclasses.fields(cls)
         sig = _Signature({f.name: str(f.type) for f in fs},
                          tuple(f.name for f in fs if "Tensor" not in str(f.type)),
                          tuple(f.name for f in fs if f.default is dataclasses.MISSING

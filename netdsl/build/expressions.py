@@ -13,6 +13,7 @@ from netdsl.build.values import (
     POISON,
     Tensor,
     _Frame,
+    _Host,
     _is_number,
     _kind,
     _show,
@@ -23,7 +24,7 @@ from netdsl.ops.base import fmt_shape
 from netdsl.source import Span
 
 
-class _Expressions:
+class _Expressions(_Host):
     def eval(self, e: Any, frame: _Frame, name: str | None = None) -> Any:
         """Evaluate an expression. `name` is the assignment target: it names the outermost layer
         the expression makes (or, for a chain, prefixes its layers)."""

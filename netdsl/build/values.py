@@ -1,14 +1,19 @@
 """Values of elaboration: tensors, POISON (a value whose computation failed and was reported),
-frames, the builtins and limits, and how values are named in messages."""
+frames, the builtins and limits, and how values are named in messages; and _Host, the elaborator
+as its mixins see it."""
 
 from __future__ import annotations
 
 import difflib
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from netdsl.ops.base import Shape, fmt_shape
+from netdsl import syntax as s
+from netdsl.build.modules import Namespace
+from netdsl.diagnostics import Diagnostic
+from netdsl.ir import Graph
+from netdsl.ops.base import Op, Shape, fmt_shape
 from netdsl.ops.types import coerce
 from netdsl.source import Span
 
@@ -36,6 +41,36 @@ class Tensor:
     shape: Shape
 
 
+class _Host(Protocol):
+    """The elaborator (build/elaborate.py) as its mixins (expressions.py, calls.py) see it: the
+    state they share and the methods one part calls in another. The mixins subclass it, so mypy
+    checks each call against these signatures and each definition against its declaration."""
+
+    ns: Namespace
+    graph: Graph | None
+    diags: list[Diagnostic]
+    options: dict[str, Any]
+    depth: int  # of eval and _stmt calls, against MAX_DEPTH
+    _hard: set[str]
+    _output_spans: dict[str, Span]
+
+    def eval(self, e: Any, frame: _Frame, name: str | None = None) -> Any: ...
+
+    def _err(self, code: str, message: str, span: Span | None, label: str = "",
+             hints: list[str] | tuple[str, ...] = (), frame: _Frame | None = None,
+             secondary: list[tuple[Span, str]] | None = None) -> _Poison: ...
+
+    def _body(self, body: tuple[Any, ...], frame: _Frame) -> None: ...
+
+    def _output(self, name: s.Name, value: Any, frame: _Frame) -> None: ...
+
+    def _call_named(self, func: s.Name, args: list[tuple[Any, Span]], kwargs: list[s.Keyword],
+                    frame: _Frame, name: str | None, span: Span, hard: bool = False,
+                    label_span: Span | None = None) -> Any: ...
+
+    def _call_op(self, cls: type[Op], args: list[tuple[Any, Span]], kwargs: list[s.Keyword],
+                 frame: _Frame, name: str | None, span: Span, hard: bool = False,
+                 func_span: Span | None = None) -> Any: ...
 
 
 @dataclass
