@@ -154,7 +154,7 @@ def _convert(graph: Graph, node: Node, modes: list[_Head | None]) -> tuple[Op, _
 
 
 def _has_axis(op: Op) -> bool:
-    return any(f.name == "axis" for f in dataclasses.fields(op))  # type: ignore[arg-type]
+    return any(f.name == "axis" for f in dataclasses.fields(op))
 
 
 def _check_same_values(graph: Graph, node: Node, shape: Shape, m: _Head) -> None:

@@ -26,7 +26,7 @@ class _Elementwise(Op):
 
 
 def _simple(spelling: str, onnx_op: str, text: str) -> type[Op]:
-    cls = dataclass(frozen=True, slots=True)(
+    cls: type[Op] = dataclass(frozen=True, slots=True)(
         type(spelling.title().replace("_", ""), (_Elementwise,),
              {"__doc__": text, "name": spelling, "onnx": onnx_op, "summary": text,
               "__module__": __name__}))

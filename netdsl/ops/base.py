@@ -7,7 +7,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 Dim = int | str  # str only for a symbolic batch dimension ("N")
 Shape = tuple[Dim, ...]
@@ -95,6 +95,8 @@ class Op:
     inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # (min, max) tensor inputs; None: any
     summary: ClassVar[str] = ""  # one line for the reference
     mac_rule: ClassVar[str] = ""  # the documented cost rule (docs/costs.md); every op states one
+    if TYPE_CHECKING:  # every subclass is a dataclass: dataclasses.fields and replace take ops
+        __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
     def validate(self) -> None:
         """Range checks on the arguments alone; raise OpError(at=field, code="E206")."""
@@ -135,7 +137,7 @@ class Op:
 
     # helpers for subclasses
     def args(self) -> dict[str, Any]:
-        fields = dataclasses.fields(self)  # type: ignore[arg-type]
+        fields = dataclasses.fields(self)
         return {f.name: getattr(self, f.name) for f in fields}
 
 

@@ -33,7 +33,7 @@ class Dense(Op):
         return (x[0], self.out)
 
     def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
-        p = {"weight": (self.out, int(xs[0][1]))}
+        p: dict[str, tuple[int, ...]] = {"weight": (self.out, int(xs[0][1]))}
         if self.bias:
             p["bias"] = (self.out,)
         return p

@@ -10,6 +10,7 @@ import dataclasses
 import inspect
 import sys
 from pathlib import Path
+from typing import Any
 
 from netdsl.ops import REGISTRY
 from netdsl.ops.base import Op
@@ -99,12 +100,12 @@ _TYPES = {"int": "integer", "float": "number", "bool": "`true` or `false`", "str
           "Weights": "nested list of numbers (a fixed kernel)"}
 
 
-def _field_type(f: dataclasses.Field) -> str:  # type: ignore[type-arg]
+def _field_type(f: dataclasses.Field[Any]) -> str:
     kinds = [k.strip() for k in str(f.type).split("|") if k.strip() != "None"]
     return " or ".join(_TYPES.get(k, k) for k in kinds)
 
 
-def _default(f: dataclasses.Field) -> str:  # type: ignore[type-arg]
+def _default(f: dataclasses.Field[Any]) -> str:
     if f.default is dataclasses.MISSING:
         return "required"
     v = f.default
@@ -119,7 +120,7 @@ def _section(cls: type[Op]) -> str:
     doc = inspect.cleandoc(cls.__doc__ or "")
     lines = [f"## `{cls.name}`", "", doc, "", f"`{cls.summary}`", "",
              f"Input tensors: {inputs}. MACs: {cls.mac_rule}.", ""]
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    fields = dataclasses.fields(cls)
     if fields:
         lines += ["| argument | type | default |", "| --- | --- | --- |"]
         lines += [f"| `{f.name}` | {_field_type(f)} | {_default(f)} |" for f in fields]
