@@ -3,13 +3,14 @@ Diagnostics. The only module that imports lark."""
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 import re
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lark import Lark, Token, __version__ as _lark_version, v_args
 from lark.exceptions import (UnexpectedCharacters, UnexpectedEOF, UnexpectedInput,
@@ -41,8 +42,9 @@ def _num(text: str) -> int | float:
     return int(text) * scale
 
 
+# NOTE: generic to mypy only (Transformer[Leaf, Return]); at run time it cannot be subscripted.
 @v_args(meta=True)
-class _ToAst(Transformer_NonRecursive):
+class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
     """Builds syntax.* nodes from Lark's tree, bottom-up and without recursion (deep nesting)."""
 
     source: Source
@@ -53,6 +55,7 @@ class _ToAst(Transformer_NonRecursive):
         return self.source.span(meta.start_pos, meta.end_pos)
 
     def _tok(self, tok: Token) -> Span:
+        assert tok.start_pos is not None and tok.end_pos is not None  # the lexer sets both
         return self.source.span(tok.start_pos, tok.end_pos)
 
     def _name(self, tok: Token) -> s.Name:
@@ -166,7 +169,7 @@ class _ToAst(Transformer_NonRecursive):
     def binop(self, meta: Any, c: list[Any]) -> s.BinOp:
         return s.BinOp(str(c[1]), c[0], c[2], self._tok(c[1]), self._span(meta))
 
-    def comp_op(self, meta: Any, c: list[Any]) -> Token:
+    def comp_op(self, meta: Any, c: list[Token]) -> Token:
         return c[0]
 
     add_op = mul_op = comp_op
@@ -210,13 +213,14 @@ class _ToAst(Transformer_NonRecursive):
     def name(self, meta: Any, c: list[Any]) -> s.Name:
         return self._name(c[0])
 
-    def list(self, meta: Any, c: list[Any]) -> s.ListExpr:
+    # NOTE: `list` names the grammar rule here; the annotations say builtins.list for the type.
+    def list(self, meta: Any, c: builtins.list[Any]) -> s.ListExpr:
         return s.ListExpr(tuple(x for x in c if x is not None), self._span(meta))
 
-    def dict(self, meta: Any, c: list[Any]) -> s.DictExpr:
+    def dict(self, meta: Any, c: builtins.list[Any]) -> s.DictExpr:
         return s.DictExpr(tuple(x for x in c if x is not None), self._span(meta))
 
-    def pair(self, meta: Any, c: list[Any]) -> tuple[Any, Any]:
+    def pair(self, meta: Any, c: builtins.list[Any]) -> tuple[Any, Any]:
         return (c[0], c[1])
 
 
@@ -369,6 +373,7 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
     at_end = isinstance(e, UnexpectedEOF) or tok is None or tok.type == "$END"
     texts = {n: _terminal_text(lark, n) for n in expected}
     label = f"expected {_describe(expected, texts)}" if expected else ""
+    hints: list[str]
     if at_end:
         pos = len(source.text.rstrip())
         span = source.span(max(0, pos - 1), pos)
@@ -401,13 +406,15 @@ def _nested_block(source: Source, pos: int) -> Diagnostic:
 
 
 def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagnostic:
-    ch = source.text[e.pos_in_stream] if e.pos_in_stream < len(source.text) else ""
-    span = source.span(e.pos_in_stream, e.pos_in_stream + 1)
+    # NOTE: lark declares pos_in_stream None; UnexpectedCharacters sets it to the lexer's offset.
+    pos = cast(int, e.pos_in_stream)
+    ch = source.text[pos] if pos < len(source.text) else ""
+    span = source.span(pos, pos + 1)
     if not ch.isprintable():
         return error("E101", f"unexpected character {ch!r}: this does not look like netdsl text",
                      span, "here")
-    if re.match(r"block\s+[A-Za-z_]\w*\s*[({]", source.text[e.pos_in_stream:]):
-        return _nested_block(source, e.pos_in_stream)
+    if re.match(r"block\s+[A-Za-z_]\w*\s*[({]", source.text[pos:]):
+        return _nested_block(source, pos)
     allowed = set(e.allowed or ())
     label = _describe(allowed, {n: _terminal_text(lark, n) for n in allowed})
     hints = {"'": 'strings use double quotes: "bilinear"',
