@@ -73,9 +73,10 @@ def analyze(graph: Graph) -> Stats:
     rfs: dict[str, RF | None] = {}
     warnings: list[Diagnostic] = []
     for node in graph.nodes():
-        xs = [graph.node(i).shape for i in node.inputs]
+        shapes = [graph.node(i).shape for i in node.inputs]
         y = node.shape
-        assert y is not None and all(x is not None for x in xs)
+        assert y is not None and all(x is not None for x in shapes)
+        xs = [x for x in shapes if x is not None]
         pshapes = node.op.param_shapes(*xs) if xs else {}
         bshapes = node.op.buffer_shapes(*xs) if xs else {}
         reads = [node.inputs[i] for i in node.op.value_inputs(len(node.inputs))]

@@ -87,7 +87,8 @@ def cmd_check(a: argparse.Namespace) -> int:
     that cannot be read). Each file and network is checked on its own: one's errors do not hide
     another's."""
     params = _params(a.set)
-    code, files = EXIT_OK, []
+    code = EXIT_OK
+    files: list[dict[str, Any]] = []
     for path in a.files:
         file_code, report = _check_file(path, a, params)
         code, files = max(code, file_code), files + [report]

@@ -20,10 +20,10 @@ def atomic(*targets: Path) -> Iterator[list[Path]]:
     temps: list[Path] = []
     try:
         for t in targets:
-            fd, tmp = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent)
+            fd, name = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent)
             os.close(fd)
-            temps.append(Path(tmp))
-            os.chmod(tmp, _mode(t))  # mkstemp makes 0600; give what open() would have
+            temps.append(Path(name))
+            os.chmod(name, _mode(t))  # mkstemp makes 0600; give what open() would have
         yield temps
         for tmp, t in zip(temps, targets):
             os.replace(tmp, t)

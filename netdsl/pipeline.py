@@ -62,7 +62,8 @@ def check_all(source: Source, network: str | None = None, params: dict[str, Any]
             isinstance(item, syntax.Block) for item in module.items):
         return []
     results: list[tuple[str, Checked | NetdslError]] = []
-    for name in [network] if network else namespace.order or [None]:
+    names: list[str | None] = [network] if network else [*namespace.order] or [None]
+    for name in names:
         try:
             checked = _check(module, namespace, name, params)
             results.append((checked.graph.name, checked))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +84,7 @@ def summary(graph: Graph, stats: Stats, fmt: str = "text", depth: int | None = N
                       "", *_wrap(foot)])
 
 
-def _text_table(head: tuple[str, ...], cells: list[tuple[str, ...]]) -> list[str]:
+def _text_table(head: tuple[str, ...], cells: Sequence[tuple[str, ...]]) -> list[str]:
     widths = [max(len(x) for x in col) for col in zip(head, *cells)]
     over = sum(widths) + 2 * (len(widths) - 1) - WIDTH
     for i in (0, 2, 1):  # NOTE: the name column gives way first, then the shape, then the op
@@ -194,8 +195,8 @@ def explain(graph: Graph, stats: Stats, layer: str) -> str:
     if lay.buffer_shapes:
         terms = [f"{k} {_product(v)}" for k, v in lay.buffer_shapes.items()]
         out.append(f"  buffers: {'; '.join(terms)}  (not learned)")
-    terms = node.op.mac_terms(y, *xs) if xs else (0,)
-    out.append(f"  MACs: {_product(terms)}  (FLOPs = 2 x MACs)")
+    factors = node.op.mac_terms(y, *xs) if xs else (0,)
+    out.append(f"  MACs: {_product(factors)}  (FLOPs = 2 x MACs)")
     out.append(f"    rule: {node.op.mac_rule}")
     reads = [node.inputs[i] for i in node.op.value_inputs(len(node.inputs))]
     out += _rf_lines(node, lay, [by[i].rf for i in reads], xs)
