@@ -2,7 +2,8 @@
 
 Public API (heavy modules load lazily: `import netdsl` does not import onnx or onnxruntime):
     load(path_or_text, network=None, **params) -> Graph   (checked; .stats on the result)
-    compile(path_or_text, network=None, *, opset, batch, seed, init, weights, **params) -> ModelProto
+    compile(path_or_text, network=None, *, opset, batch, seed, init, weights, **params)
+        -> ModelProto
     run(model_or_path, inputs=None, *, provider="auto", batch=1, **params) -> dict of arrays
 """
 

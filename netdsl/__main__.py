@@ -1,4 +1,5 @@
 """python -m netdsl → cli.main()."""
+from __future__ import annotations
 
 import sys
 

@@ -179,8 +179,7 @@ def cmd_explain(a: argparse.Namespace) -> int:
 
 
 def cmd_compile(a: argparse.Namespace) -> int:
-    from netdsl import export, files
-    from netdsl import weights as wmod
+    from netdsl import export, files, weights as wmod
     from netdsl.pipeline import compile_source, source_of
     if a.batch is not None and a.batch < 1:
         raise _Usage("--batch must be at least 1")

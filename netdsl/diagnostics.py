@@ -26,8 +26,10 @@ CODES: dict[str, tuple[str, str]] = {
     "E202": ("unknown-op", "a call names neither an operator nor a block"),
     "E203": ("unknown-argument", "a keyword the operator or block does not take"),
     "E204": ("missing-argument", "a required argument is not given"),
-    "E205": ("argument-type", "an argument has the wrong type (a tensor where a number is expected...)"),
-    "E206": ("argument-value", "an argument is out of range (kernel 0, negative stride, unknown mode)"),
+    "E205": ("argument-type",
+             "an argument has the wrong type (a tensor where a number is expected...)"),
+    "E206": ("argument-value",
+             "an argument is out of range (kernel 0, negative stride, unknown mode)"),
     "E207": ("too-many-arguments", "more positional arguments than the operator or block takes"),
     "E208": ("duplicate-argument", "the same argument is given twice"),
     "E209": ("recursion", "a block calls itself, directly or through others"),
@@ -105,7 +107,8 @@ def error(code: str, message: str, span: Span | None = None, label: str = "",
     """Shorthand for the common case: one primary span, optional secondary spans and hints."""
     labels = [Label(span, label)] if span is not None else []
     labels += [Label(s, m, primary=False) for s, m in secondary if s is not None]
-    return Diagnostic(code, message, tuple(labels), tuple(h for h in hints if h), notes=tuple(notes))
+    return Diagnostic(code, message, tuple(labels), tuple(h for h in hints if h),
+                      notes=tuple(notes))
 
 
 def warning(code: str, message: str, span: Span | None = None, label: str = "",

@@ -13,8 +13,13 @@ from pathlib import Path
 from typing import Any, cast
 
 from lark import Lark, Token, __version__ as _lark_version, v_args
-from lark.exceptions import (UnexpectedCharacters, UnexpectedEOF, UnexpectedInput,
-                             UnexpectedToken, VisitError)
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 from lark.visitors import Transformer_NonRecursive
 
 from netdsl import syntax as s
@@ -419,7 +424,7 @@ def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagn
     label = _describe(allowed, {n: _terminal_text(lark, n) for n in allowed})
     hints = {"'": 'strings use double quotes: "bilinear"',
              ";": "statements need no `;`: start each on its own line",
-             "→": "write the arrow as `->`", "×": "write multiplication as `*`"}
+             "→": "write the arrow as `->`", "×": "write multiplication as `*`"}  # noqa: RUF001
     hint = hints.get(ch, "")
     if ch == "=" and "COLON" in allowed:
         hint = "keyword arguments are written `name: value`, as in `stride: 2`"
@@ -474,8 +479,8 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
     want = {t for t in texts.values() if t}
     text = _terminal_text(lark, tok.type)
     keyword = text is not None and text.isalpha()
-    if "network" in want and (tok.type in _STMT_START or tok.type == "NAME" and tok not in
-                              ("def", "class", "model", "layer", "import", "from")):
+    if "network" in want and (tok.type in _STMT_START or (tok.type == "NAME" and tok not in (
+            "def", "class", "model", "layer", "import", "from"))):
         return (f"`{tok}` does not go outside a network or block",
                 ["put statements inside `network NAME { ... }` or `block NAME(x) { ... }`"])
     hints = []

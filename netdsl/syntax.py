@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from netdsl.source import Source, Span
 
@@ -135,8 +134,8 @@ class Pipeline:
     span: Span
 
 
-Expr = Union[Num, Str, Bool, Name, ListExpr, DictExpr, BinOp, Unary, Compare, BoolOp, Call,
-             Attr, Index, Pipeline]
+Expr = (Num | Str | Bool | Name | ListExpr | DictExpr | BinOp | Unary | Compare | BoolOp | Call
+        | Attr | Index | Pipeline)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +215,8 @@ class Option:
     span: Span
 
 
-Stmt = Union[Input, Output, Assign, Annotate, ExpectExpr, ExpectShape, If, For, Return, Option,
-             ExprStmt]
+Stmt = (Input | Output | Assign | Annotate | ExpectExpr | ExpectShape | If | For | Return | Option
+        | ExprStmt)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ NetdslError with everything found at the end.
 The stage is a package by concept: modules.py (files and `use`), elaborate.py (networks and
 statements), expressions.py, calls.py (pipelines, blocks, ops, names), values.py.
 """
+from __future__ import annotations
 
 from netdsl.build.elaborate import build, evaluate
 from netdsl.build.modules import Namespace, load_module, read_text

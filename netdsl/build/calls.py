@@ -292,7 +292,7 @@ class _Calls(_Host):
         """Positional and keyword arguments by field: E207, E208, E203, E204."""
         ok = True
         if len(rest) > len(sig.positional):
-            v, sp = rest[len(sig.positional)]
+            _, sp = rest[len(sig.positional)]
             takes = (f"takes at most {_plural(len(sig.positional), 'argument')} after its "
                      "input" + ("s" if cls.inputs[1] != 1 else "") if sig.positional
                      else "takes no arguments besides its input")
@@ -361,7 +361,7 @@ class _Calls(_Host):
         if at is None:
             at = span
         secondary = []
-        for i, (t, sp) in enumerate(inputs):  # the shapes, where a shape is the problem
+        for t, sp in inputs:  # the shapes, where a shape is the problem
             if isinstance(t, Tensor) and sp != at and ex.code.startswith("E3"):
                 secondary.append((sp, f"{fmt_shape(t.shape)}"))
         label = (f"input is {fmt_shape(inputs[0][0].shape)}" if ex.at == "x0" and inputs

@@ -53,7 +53,8 @@ def _pick_network(module: s.Module, ns: Namespace, network: str | None) -> str:
     if not ns.order:
         raise NetdslError([error("E213", f"{module.source.path} defines no network",
                                  module.source.span(0, 0),
-                                 hints=["a file needs `network NAME { ... }` to check or compile"])])
+                                 hints=["a file needs `network NAME { ... }` to check or "
+                                        "compile"])])
     if len(ns.order) > 1:
         raise NetdslError([error("E213", f"{module.source.path} defines {len(ns.order)} networks; "
                                  "choose one", hints=[f"pass --network with one of: "
@@ -134,7 +135,8 @@ class _Elaborator(_Expressions, _Calls):
             raise NetdslError(self.diags)
         return out
 
-    def _bind_network_params(self, net: s.Network, overrides: dict[str, Any], frame: _Frame) -> None:
+    def _bind_network_params(self, net: s.Network, overrides: dict[str, Any],
+                             frame: _Frame) -> None:
         names = [p.name.id for p in net.params]
         for key in overrides:
             if key not in names:

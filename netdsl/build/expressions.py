@@ -4,6 +4,7 @@ of the elaborator (build/elaborate.py), which supplies _err, _call_named and the
 from __future__ import annotations
 
 import difflib
+import operator
 from typing import Any
 
 from netdsl import syntax as s
@@ -128,15 +129,15 @@ class _Expressions(_Host):
         if any(v is POISON for v in vals):
             return POISON
         result = True
-        for op, a, b, ea in zip(e.ops, vals, vals[1:], e.operands):
+        for op, a, b in zip(e.ops, vals, vals[1:]):
             if isinstance(a, Tensor) or isinstance(b, Tensor):
                 return self._err("E212", "tensors cannot be compared; compare their shapes "
                                  "(x.channels, x.shape)", e.span, frame=frame)
             try:
                 ok = {"==": a == b, "!=": a != b}.get(op)
                 if ok is None:
-                    ok = {"<": lambda: a < b, "<=": lambda: a <= b, ">": lambda: a > b,
-                          ">=": lambda: a >= b}[op]()
+                    ok = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
+                          ">=": operator.ge}[op](a, b)
             except TypeError:
                 return self._err("E212", f"cannot compare {_kind(a)} with {_kind(b)}", e.span,
                                  frame=frame)
@@ -191,7 +192,8 @@ class _Expressions(_Host):
         raise AssertionError(e.op)
 
     def _list_arith(self, e: s.BinOp, a: Any, b: Any, frame: _Frame) -> Any:
-        """Numeric lists scale elementwise by a number (`[[1, 2, 1], ...] / 16`); `+` joins lists."""
+        """Numeric lists scale elementwise by a number (`[[1, 2, 1], ...] / 16`); `+` joins
+        lists."""
         if e.op == "+" and isinstance(a, list) and isinstance(b, list):
             return a + b
         lst, k = (a, b) if isinstance(a, list) else (b, a)

@@ -7,9 +7,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from netdsl.ops import register
-from netdsl.ops.base import (Emitter, Op, OpError, Shape, Value, Window, axis_names,
-                             check_positive, expect_rank, fmt_shape, per_axis, resolve_pads, rounds_down,
-                             size_formula, sliding, window_out)
+from netdsl.ops.base import (
+    Emitter,
+    Op,
+    OpError,
+    Shape,
+    Value,
+    Window,
+    axis_names,
+    check_positive,
+    expect_rank,
+    fmt_shape,
+    per_axis,
+    resolve_pads,
+    rounds_down,
+    size_formula,
+    sliding,
+    window_out,
+)
 from netdsl.ops.types import Ints, Pad, Weights
 
 Geometry = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...],

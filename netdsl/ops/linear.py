@@ -5,8 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netdsl.ops import register
-from netdsl.ops.base import (GLOBAL, Emitter, Op, OpError, Shape, Value, Window, check_positive,
-                             fmt_shape)
+from netdsl.ops.base import (
+    GLOBAL,
+    Emitter,
+    Op,
+    OpError,
+    Shape,
+    Value,
+    Window,
+    check_positive,
+    fmt_shape,
+)
 
 
 @register

@@ -5,10 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netdsl.ops import register
-from netdsl.ops.base import (GLOBAL, Emitter, Op, OpError, Shape, Value, Window, axis_names,
-                             check_positive,
-                             expect_rank, fmt_shape, per_axis, resolve_pads, rounds_down,
-                             size_formula, sliding, window_out)
+from netdsl.ops.base import (
+    GLOBAL,
+    Emitter,
+    Op,
+    OpError,
+    Shape,
+    Value,
+    Window,
+    axis_names,
+    check_positive,
+    expect_rank,
+    fmt_shape,
+    per_axis,
+    resolve_pads,
+    rounds_down,
+    size_formula,
+    sliding,
+    window_out,
+)
 from netdsl.ops.types import Ints, Pad
 
 

@@ -6,9 +6,19 @@ import math
 from dataclasses import dataclass
 
 from netdsl.ops import register
-from netdsl.ops.base import (Emitter, Op, OpError, Shape, Value, Window, axis_names, expect_rank,
-                             fmt_shape, per_axis)
-from netdsl.ops.types import Floats, Ints, Tensor  # noqa: F401
+from netdsl.ops.base import (
+    Emitter,
+    Op,
+    OpError,
+    Shape,
+    Value,
+    Window,
+    axis_names,
+    expect_rank,
+    fmt_shape,
+    per_axis,
+)
+from netdsl.ops.types import Floats, Ints, Tensor
 
 _MODES = {"nearest": "nearest", "bilinear": "linear", "linear": "linear", "trilinear": "linear",
           "bicubic": "cubic"}
@@ -61,7 +71,7 @@ class Upsample(Op):
             return tuple(int(v) for v in xs[1][2:])
         if self.size is not None:
             return per_axis(self.size, n, "size")
-        return tuple(int(math.floor(int(v) * s)) for v, s in zip(x[2:], self._scales(n)))
+        return tuple(math.floor(int(v) * s) for v, s in zip(x[2:], self._scales(n)))
 
     def _scales(self, n: int) -> tuple[float, ...]:
         sc = (self.scale,) * n if isinstance(self.scale, float) else tuple(self.scale or ())

@@ -6,9 +6,22 @@ import math
 from dataclasses import dataclass
 
 from netdsl.ops import register
-from netdsl.ops.base import (Emitter, Op, OpError, Shape, Value, Window, axis_names,
-                             check_positive, expect_rank, fmt_shape, numel, per_axis, shifted)
-from netdsl.ops.types import Ints, Tensor  # noqa: F401
+from netdsl.ops.base import (
+    Emitter,
+    Op,
+    OpError,
+    Shape,
+    Value,
+    Window,
+    axis_names,
+    check_positive,
+    expect_rank,
+    fmt_shape,
+    numel,
+    per_axis,
+    shifted,
+)
+from netdsl.ops.types import Ints, Tensor
 
 
 @register

@@ -5,11 +5,11 @@ with the annotation's text. Keeping the table here means a new op needs no chang
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
-Ints = Union[int, tuple[int, ...]]
-Pad = Union[int, str, tuple[int, ...]]
-Floats = Union[float, tuple[float, ...]]
+Ints = int | tuple[int, ...]
+Pad = int | str | tuple[int, ...]
+Floats = float | tuple[float, ...]
 Weights = tuple[Any, ...]
 Tensor = str  # a keyword that takes a tensor: build/calls.py makes it an extra input
 
