@@ -4,6 +4,7 @@ centre of every output against the footprint of its gradient in torch."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -116,7 +117,7 @@ def test_peak_memory_of_a_chain_is_the_largest_neighbouring_pair():
     text = ("network c {\n  input x: [N, 1, 8, 8]\n  x -> conv(8, 3, pad: 1) -> relu -> "
             "maxpool(2) -> conv(2, 1) -> output y\n}\n")
     sizes = [64, 512, 512, 128, 32]  # x, conv, relu, maxpool, conv
-    assert check_text(text).stats.peak_bytes == max(map(sum, zip(sizes, sizes[1:]))) * 4
+    assert check_text(text).stats.peak_bytes == max(map(sum, pairwise(sizes))) * 4
 
 
 # ---------------------------------------------------------------------------- receptive fields

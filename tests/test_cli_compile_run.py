@@ -183,7 +183,7 @@ def test_run_bad_inputs_name_the_expected_shape(tmp_path, net_file, case):
     elif case != "missing file":
         np.save(path, arr)
     spec = {"name": f"img={path}", "bare": str(path)}.get(case, f"image={path}")
-    code, out, err = cli("run", model, "--input", spec, "--save", str(tmp_path / "o"))
+    code, _, err = cli("run", model, "--input", spec, "--save", str(tmp_path / "o"))
     fails(code, err, {
         "shape": "error[E404]: input `image` has shape [1, 1, 28, 28]; the model expects "
                  "float32 [N, 1, 32, 32]",
@@ -315,6 +315,6 @@ def test_run_a_model_that_fails_while_running(tmp_path):
 ])
 def test_usage_errors(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out, err = cli(*args)
+    code, _, err = cli(*args)
     assert code == 2 and message in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []

@@ -8,9 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import ZOO, check_text, errors_of, rendered
-
 import netdsl
+from conftest import ZOO, check_text, errors_of, rendered
 
 
 def net(body: str, inp: str) -> str:

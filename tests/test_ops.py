@@ -12,10 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
+from hypothesis import assume, given, settings, strategies as st
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -57,8 +56,8 @@ def tf_same(n: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
 
 
 def _same_conv() -> nn.Module:
-    (t, b), (l, r) = tf_same(9, 4, 2), tf_same(9, 4, 2)
-    return nn.Sequential(nn.ZeroPad2d((l, r, t, b)), nn.Conv2d(3, 4, 4, stride=2))
+    (top, bottom), (left, right) = tf_same(9, 4, 2), tf_same(9, 4, 2)
+    return nn.Sequential(nn.ZeroPad2d((left, right, top, bottom)), nn.Conv2d(3, 4, 4, stride=2))
 
 
 SOBEL = "[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]"

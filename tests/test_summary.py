@@ -17,7 +17,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from conftest import RESNET50, ROOT, cli
 
 
-
 @pytest.fixture(scope="module")
 def resnet50_file(tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("summary") / "resnet.net"

@@ -135,8 +135,8 @@ def test_missing_unexpected_and_misshaped_keys_are_reported_together(tmp_path):
     arrays["c3.weight"] = np.zeros((16, 6, 3, 3), np.float32)
     path, out = tmp_path / "w.npz", tmp_path / "lenet.onnx"
     np.savez(path, **arrays)
-    code, stdout, err = cli("compile", str(ZOO / "lenet.net"), "-o", str(out), "--weights",
-                            str(path))
+    code, _, err = cli("compile", str(ZOO / "lenet.net"), "-o", str(out), "--weights",
+                       str(path))
     assert code == 1 and not out.exists()
     assert f"error[E401]: {path}: 2 missing: `c1.bias`, `f7.weight`" in err
     assert f"error[E401]: {path}: 1 unexpected: `c1.weights`" in err

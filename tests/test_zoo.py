@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,7 @@ import pytest
 
 import netdsl
 from conftest import ROOT, ZOO, cli
-from netdsl import NetdslError
-from netdsl import syntax as s
+from netdsl import NetdslError, syntax as s
 from netdsl.build import load_module
 from netdsl.ir import Graph, InputOp
 from netdsl.pipeline import source_of
@@ -52,7 +51,7 @@ def _id(path: Path, name: str | None) -> str:
     return f"{path.stem}:{name}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _graph(path: Path, name: str) -> Graph:
     return netdsl.load(path, name)
 
@@ -80,7 +79,7 @@ def _lowered() -> list[tuple[Path, str]]:
     return chosen + [(path, name) for path, (name, _) in heavy.items()]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _definition(path: Path, name: str) -> s.Network:
     """The `network` a name elaborates: itself, or the target of an alias."""
     ns = load_module(source_of(path))[1]

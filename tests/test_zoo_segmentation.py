@@ -235,6 +235,7 @@ def test_fcn_vgg16_is_vgg16_made_fully_convolutional():
     of zoo/vgg.net), then a new score layer; torchvision's vgg16 weights transplant by name."""
     import torch
     from torchvision.models import vgg16
+
     from netdsl import rewrite
     from netdsl.analysis import analyze
     fcn = netdsl.load(FCN, "fcn32s").stats.tensors()
