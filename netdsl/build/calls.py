@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,17 +191,8 @@ class _Calls(_Host):
                       secondary=[(blk.name.span, "defined here")])
             ok = False
         given = {n: a for a, n in zip(args, names)}
+        unknown, ok = self._keywords(kwargs, names, given, frame, ok)
         env: dict[str, Any] = {n: v for n, (v, _) in given.items()}
-        unknown = []
-        for kw in kwargs:
-            if kw.name not in names:
-                unknown.append(kw)
-            elif kw.name in env:
-                first = given[kw.name][1] if kw.name in given else next(
-                    k.name_span for k in kwargs if k.name == kw.name)
-                ok = self._twice(kw, first, kw.name in given, frame)
-            else:
-                env[kw.name] = self.eval(kw.value, frame)
         required = [p.name.id for p in blk.params if p.default is None]
         missing = [n for n in required if n not in env]
         declared = {p.name.id: p.span for p in blk.params}
@@ -216,6 +208,24 @@ class _Calls(_Host):
             frame.failed = True
             return POISON
         return env
+
+    def _keywords(self, kwargs: list[s.Keyword], known: Collection[str],
+                  given: dict[str, tuple[Any, Span]], frame: _Frame,
+                  ok: bool) -> tuple[list[s.Keyword], bool]:
+        """Evaluate keyword arguments into `given` (name -> (value, span); it holds the positional
+        ones already): the keywords the callee does not take, and `ok` unless one repeats (E208)."""
+        by_position = set(given)
+        unknown = []
+        for kw in kwargs:
+            if kw.name not in known:
+                unknown.append(kw)
+            elif kw.name in given:
+                first = given[kw.name][1] if kw.name in by_position else next(
+                    k.name_span for k in kwargs if k.name == kw.name)
+                ok = self._twice(kw, first, kw.name in by_position, frame)
+            else:
+                given[kw.name] = (self.eval(kw.value, frame), kw.span)
+        return unknown, ok
 
     def _twice(self, kw: s.Keyword, first: Span, by_position: bool, frame: _Frame) -> bool:
         """E208, pointing at both; `by_position`: a positional argument gave it first."""
@@ -301,17 +311,7 @@ class _Calls(_Host):
                              if sig.positional else ""])
             ok = False
         raw = {f: a for a, f in zip(rest, sig.positional)}
-        by_position = set(raw)
-        unknown = []
-        for kw in kwargs:
-            if kw.name not in sig.fields:
-                unknown.append(kw)
-            elif kw.name in raw:
-                first = raw[kw.name][1] if kw.name in by_position else next(
-                    k.name_span for k in kwargs if k.name == kw.name)
-                ok = self._twice(kw, first, kw.name in by_position, frame)
-            else:
-                raw[kw.name] = (self.eval(kw.value, frame), kw.span)
+        unknown, ok = self._keywords(kwargs, sig.fields, raw, frame, ok)
         missing = [f for f in sig.required if f not in raw]
         for fname in self._unknown_and_missing(unknown, missing, list(sig.fields),
                                                f"`{cls.name}`", span, frame):
