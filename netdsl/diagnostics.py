@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import enum
 import json
 from collections.abc import Iterable
@@ -55,6 +56,18 @@ CODES: dict[str, tuple[str, str]] = {
     "E404": ("runtime-input", "an input array has the wrong shape or dtype"),
     "E405": ("provider", "the execution provider asked for is not available"),
 }
+
+
+def closest(word: str, names: Iterable[str]) -> str | None:
+    """The known name a misspelt `word` most likely meant, or None (difflib's ratio >= 0.6)."""
+    close = difflib.get_close_matches(word, list(names), 1)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, names: Iterable[str], otherwise: str = "") -> str:
+    """The hint for a misspelt name: "did you mean `x`?", else `otherwise` ("" adds no hint)."""
+    close = closest(word, names)
+    return f"did you mean `{close}`?" if close else otherwise
 
 
 @dataclass(frozen=True, slots=True)

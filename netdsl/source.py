@@ -17,6 +17,10 @@ class Span:
     def text(self) -> str:
         return self.source.text[self.start:self.end] if self.source else ""
 
+    def where(self) -> str:
+        """`path:line:col` of the span's start ("?" without a source)."""
+        return self.source.where(self.start) if self.source else "?"
+
 
 @dataclass(eq=False)
 class Source:
@@ -39,6 +43,11 @@ class Source:
         offset = max(0, min(offset, len(self.text)))
         line = bisect.bisect_right(self._line_starts, offset) - 1
         return line + 1, offset - self._line_starts[line] + 1
+
+    def where(self, offset: int) -> str:
+        """`path:line:col` of a character offset: how every message names a place in a file."""
+        line, col = self.line_col(offset)
+        return f"{self.path}:{line}:{col}"
 
     def line_text(self, line: int) -> str:
         start = self._line_starts[line - 1]
