@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netdsl import syntax as s
-from netdsl.build import evaluate
 from netdsl.diagnostics import Diagnostic, NetdslError, error, warning
+from netdsl.elaborator import evaluate
 from netdsl.ir import Graph, InputOp, Node
 from netdsl.ops.base import Window
 

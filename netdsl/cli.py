@@ -140,7 +140,7 @@ def _unreadable(e: NetdslError) -> bool:
 def cmd_list(a: argparse.Namespace) -> int:
     """The networks and blocks a file defines (not those it `use`s), with their parameters."""
     from netdsl import syntax as s
-    from netdsl.build import load_module
+    from netdsl.elaborator import load_module
     from netdsl.pipeline import source_of
     module, _ = load_module(source_of(Path(a.file)))
     for item in module.items:

@@ -98,7 +98,7 @@ def example_diagnostics(example: Example) -> list[Diagnostic]:
 
 
 def _file_error() -> str:
-    from netdsl.build import read_text
+    from netdsl.elaborator import read_text
     try:
         read_text("missing.net")
     except NetdslError as e:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from netdsl import syntax
 from netdsl.analysis import Stats, analyze, check_expectations
-from netdsl.build import Namespace, build, load_module, read_text
 from netdsl.diagnostics import NetdslError
+from netdsl.elaborator import Namespace, build, load_module, read_text
 from netdsl.ir import Graph
 from netdsl.source import Source
 
@@ -41,7 +41,7 @@ def check_source(source: Source, network: str | None = None,
 
 def _check(module: syntax.Module, namespace: Namespace, network: str | None,
            params: dict[str, Any] | None) -> Checked:
-    graph = build(module, namespace, network, params)  # build/: AST → IR with shapes
+    graph = build(module, namespace, network, params)  # elaborator/: AST → IR with shapes
     stats = analyze(graph)                              # analysis.py: params, MACs, RF, memory
     check_expectations(graph, stats)                    # NOTE: after analysis, which they read
     return Checked(graph, stats)

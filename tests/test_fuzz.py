@@ -10,8 +10,8 @@ import pytest
 
 from conftest import ZOO
 from netdsl import NetdslError
-from netdsl.build import load_module
 from netdsl.diagnostics import render_all
+from netdsl.elaborator import load_module
 from netdsl.pipeline import check_source
 from netdsl.source import Source
 

@@ -28,7 +28,7 @@ import pytest
 import netdsl
 from conftest import ROOT, ZOO, cli
 from netdsl import NetdslError, syntax as s
-from netdsl.build import load_module
+from netdsl.elaborator import load_module
 from netdsl.ir import Graph, InputOp
 from netdsl.pipeline import source_of
 

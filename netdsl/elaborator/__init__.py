@@ -10,8 +10,8 @@ statements), expressions.py, calls.py (pipelines, blocks, ops, names), values.py
 """
 from __future__ import annotations
 
-from netdsl.build.elaborate import build, evaluate
-from netdsl.build.modules import Namespace, load_module, read_text
-from netdsl.build.values import POISON, Tensor
+from netdsl.elaborator.elaborate import build, evaluate
+from netdsl.elaborator.modules import Namespace, load_module, read_text
+from netdsl.elaborator.values import POISON, Tensor
 
 __all__ = ["POISON", "Namespace", "Tensor", "build", "evaluate", "load_module", "read_text"]

@@ -8,10 +8,11 @@ import difflib
 from typing import Any
 
 from netdsl import syntax as s
-from netdsl.build.calls import _Calls
-from netdsl.build.expressions import _Expressions
-from netdsl.build.modules import Namespace
-from netdsl.build.values import (
+from netdsl.diagnostics import Diagnostic, NetdslError, error
+from netdsl.elaborator.calls import _Calls
+from netdsl.elaborator.expressions import _Expressions
+from netdsl.elaborator.modules import Namespace
+from netdsl.elaborator.values import (
     INITS,
     MAX_DEPTH,
     MAX_REPEAT,
@@ -27,7 +28,6 @@ from netdsl.build.values import (
     _TooDeep,
     _TooLong,
 )
-from netdsl.diagnostics import Diagnostic, NetdslError, error
 from netdsl.ir import Expectation, Graph, InputOp
 from netdsl.ops.base import fmt_shape
 from netdsl.ops.types import coerce

@@ -1,5 +1,5 @@
 """Pipelines and calls: `x -> f(args) * n`, blocks (scopes, binding), ops (argument checking,
-shape inference), and layer names. A mixin of the elaborator (build/elaborate.py)."""
+shape inference), and layer names. A mixin of the elaborator (elaborator/elaborate.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from netdsl import syntax as s
-from netdsl.build.values import (
+from netdsl.diagnostics import NetdslError
+from netdsl.elaborator.values import (
     _BUILTIN_FUNCS,
     MAX_NODES,
     MAX_REPEAT,
@@ -26,7 +27,6 @@ from netdsl.build.values import (
     _Return,
     _words,
 )
-from netdsl.diagnostics import NetdslError
 from netdsl.ir import Node
 from netdsl.ops import REGISTRY
 from netdsl.ops.base import Op, OpError, Shape, fmt_shape

@@ -1,5 +1,5 @@
 """Expressions: names, arithmetic, comparisons, lists and tables, attributes of tensors. A mixin
-of the elaborator (build/elaborate.py), which supplies _err, _call_named and the graph."""
+of the elaborator (elaborator/elaborate.py), which supplies _err, _call_named and the graph."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import operator
 from typing import Any
 
 from netdsl import syntax as s
-from netdsl.build.values import (
+from netdsl.elaborator.values import (
     _BUILTIN_VALUES,
     MAX_DEPTH,
     POISON,

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from netdsl import syntax as s
-from netdsl.build.modules import Namespace
 from netdsl.diagnostics import Diagnostic
+from netdsl.elaborator.modules import Namespace
 from netdsl.ir import Graph
 from netdsl.ops.base import Op, Shape, fmt_shape
 from netdsl.ops.types import coerce
@@ -42,7 +42,7 @@ class Tensor:
 
 
 class _Host(Protocol):
-    """The elaborator (build/elaborate.py) as its mixins (expressions.py, calls.py) see it: the
+    """The elaborator (elaborator/elaborate.py) as its mixins (expressions.py, calls.py) see it: the
     state they share and the methods one part calls in another. The mixins subclass it, so mypy
     checks each call against these signatures and each definition against its declaration."""
 
