@@ -1,5 +1,6 @@
-"""Checked graph → stats: parameters, buffers, MACs, activation memory, receptive fields, and the
-`expect` lines. Loops over nodes and asks each node's op; no op is special-cased here."""
+"""Checked graph → stats: parameters, buffers, MACs, activation memory and receptive fields.
+Loops over nodes and asks each node's op; no op is special-cased here. (The `expect` lines over
+these stats are checked after, by expectations.py.)"""
 
 from __future__ import annotations
 
@@ -7,9 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from netdsl import syntax as s
-from netdsl.diagnostics import Diagnostic, NetdslError, error, warning
-from netdsl.elaborator import evaluate
+from netdsl.diagnostics import Diagnostic, warning
 from netdsl.ir import Graph, InputOp, Node
 from netdsl.ops.base import Window
 
@@ -172,39 +171,3 @@ def _join(node: Node, rfs: list[RF], warnings: list[Diagnostic]) -> RF:
 def _axes(values: list[tuple[float, ...]]) -> str:
     return " vs ".join(f"{axes[0]:g}" if len(set(axes)) == 1 else "x".join(f"{v:g}" for v in axes)
                        for axes in values)
-
-
-# ---------------------------------------------------------------------------------- expectations
-
-def check_expectations(graph: Graph, stats: Stats) -> None:
-    """Evaluate every `expect` line with params, buffers, macs, flops, memory (peak activation
-    bytes at batch 1) and layers (count) in scope; raise E305 for each that does not hold."""
-    bound = {"params": stats.params, "buffers": stats.buffers, "macs": stats.macs,
-             "flops": stats.flops, "memory": stats.peak_bytes, "layers": len(stats.layers)}
-    diags: list[Diagnostic] = []
-    for ex in graph.expectations:
-        env = {**ex.env, **bound}
-        try:
-            ok = evaluate(ex.expr, env, graph.source)
-        except NetdslError as e:
-            diags.extend(e.diagnostics)
-            continue
-        if ok is True:
-            continue
-        if isinstance(ex.expr, s.Compare) and len(ex.expr.operands) == 2:
-            lhs, rhs = (evaluate(o, env, graph.source) for o in ex.expr.operands)
-            msg = (f"expectation failed: {_src(ex.expr.operands[0])} is {_fmt(lhs)}, expected "
-                   f"{ex.expr.ops[0]} {_fmt(rhs)}")
-        else:
-            msg = f"expectation failed: `{_src(ex.expr)}` is {ok!r}"
-        diags.append(error("E305", msg, ex.expr.span, "does not hold"))
-    if diags:
-        raise NetdslError(diags)
-
-
-def _src(e: Any) -> str:
-    return e.span.text() or "value"
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else repr(v)

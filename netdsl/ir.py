@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from netdsl.expectations import Expectation
 from netdsl.ops.base import Op, Shape
 from netdsl.source import Source, Span
 
@@ -32,15 +33,6 @@ class Node:
     arg_spans: dict[str, Span] = field(default_factory=dict)  # "x0", "kernel", ...: carets
     shape: Shape | None = None
     trace: tuple[Span, ...] = ()  # the block calls that led here, outermost first
-
-
-@dataclass(frozen=True, slots=True)
-class Expectation:
-    """An `expect` line, evaluated after analysis; env holds the scalars in scope there."""
-
-    expr: Any
-    env: dict[str, Any]
-    span: Span
 
 
 class Graph:

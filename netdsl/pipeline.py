@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netdsl import syntax
-from netdsl.analysis import Stats, analyze, check_expectations
+from netdsl.analysis import Stats, analyze
 from netdsl.diagnostics import NetdslError
 from netdsl.elaborator import Namespace, build, load_module, read_text
+from netdsl.expectations import check_expectations
 from netdsl.ir import Graph
 from netdsl.source import Source
 

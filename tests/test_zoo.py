@@ -29,6 +29,7 @@ import netdsl
 from conftest import ROOT, ZOO, cli
 from netdsl import NetdslError, syntax as s
 from netdsl.elaborator import load_module
+from netdsl.expectations import Compare, Metric
 from netdsl.ir import Graph, InputOp
 from netdsl.pipeline import source_of
 
@@ -100,7 +101,7 @@ def test_zoo_network_checks(path, name):
 # ----------------------------------------------------------------------------- expectations
 
 def _walk(node: Any):
-    """Every AST node under node (statements and expressions), depth first."""
+    """Every node under node (of the AST or an expectation's tree), depth first."""
     yield node
     if dataclasses.is_dataclass(node):
         for f in dataclasses.fields(node):
@@ -110,17 +111,17 @@ def _walk(node: Any):
             yield from _walk(item)
 
 
-def _states_params(expr: Any) -> bool:
+def _states_params(tree: Any) -> bool:
     """`params == ...` (or `... == params`): an exact count, not a bound."""
-    return isinstance(expr, s.Compare) and expr.ops == ("==",) and any(
-        isinstance(n, s.Name) and n.id == "params" for n in _walk(expr))
+    return isinstance(tree, Compare) and tree.ops == ("==",) and any(
+        isinstance(n, Metric) and n.name == "params" for n in _walk(tree))
 
 
 @pytest.mark.parametrize(("path", "name"), NETWORKS, ids=[_id(*n) for n in NETWORKS])
 def test_zoo_network_states_params_and_output_shapes(path, name):
     assert name is not None, f"{path.name} does not parse or defines no network"
     graph = _graph(path, name)
-    assert any(_states_params(ex.expr) for ex in graph.expectations), (
+    assert any(_states_params(ex.tree) for ex in graph.expectations), (
         f"{path.name}: network `{name}` states no `expect params == N`")
     shapes = {st.name.id for st in _walk(_definition(path, name).body)
               if isinstance(st, s.ExpectShape)}

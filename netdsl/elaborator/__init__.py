@@ -5,13 +5,19 @@ Every user mistake becomes a Diagnostic; elaboration goes on past it where that 
 that failed becomes POISON, and anything computed from POISON fails silently), and raises one
 NetdslError with everything found at the end.
 
-The stage is a package by concept: modules.py (files and `use`), elaborate.py (networks and
-statements), expressions.py, calls.py (pipelines, blocks, ops, names), values.py.
+The stage is a package by concept, in two parts with a small interface between them:
+- the expression evaluator, evaluator.py: values, arithmetic, conditions, tables (no graph);
+  what it computes with lives in netdsl/values.py, shared with the expectation pass;
+- the graph builder, builder.py (networks), statements.py, pipelines.py, calls.py (blocks,
+  operators, builtins), naming.py (layer names, outputs); expect.py turns `expect` lines into
+  expectations (netdsl/expectations.py), checked after analysis;
+- and their common ground: modules.py (files and `use`), scope.py (frames, limits),
+  report.py (the diagnostics collected).
 """
 from __future__ import annotations
 
-from netdsl.elaborator.elaborate import build, evaluate
+from netdsl.elaborator.builder import build
 from netdsl.elaborator.modules import Namespace, load_module, read_text
-from netdsl.elaborator.values import POISON, Tensor
+from netdsl.values import POISON, Tensor
 
-__all__ = ["POISON", "Namespace", "Tensor", "build", "evaluate", "load_module", "read_text"]
+__all__ = ["POISON", "Namespace", "Tensor", "build", "load_module", "read_text"]

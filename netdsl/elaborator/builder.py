@@ -1,0 +1,206 @@
+"""AST → Graph: pick a network, bind its parameters, run its body into a Graph. The graph
+builder: it owns the graph and wires the parts (statements.py, pipelines.py, calls.py,
+naming.py) to the expression evaluator (evaluator.py), answering its Graphs interface."""
+
+from __future__ import annotations
+
+from netdsl import syntax as s
+from netdsl.diagnostics import NetdslError, did_you_mean, error
+from netdsl.elaborator.calls import Calls
+from netdsl.elaborator.evaluator import Arg, Evaluator
+from netdsl.elaborator.expect import compile_expectation
+from netdsl.elaborator.modules import Namespace
+from netdsl.elaborator.naming import Naming
+from netdsl.elaborator.pipelines import Pipelines
+from netdsl.elaborator.report import Reporter
+from netdsl.elaborator.scope import MAX_DEPTH, MAX_STEPS, Budget, Frame, Return, TooDeep, TooLong
+from netdsl.elaborator.statements import Statements
+from netdsl.expectations import Expectation
+from netdsl.ir import Graph
+from netdsl.ops import REGISTRY
+from netdsl.source import Source, Span
+from netdsl.values import POISON, Value, is_number, kind
+
+
+def build(module: s.Module, ns: Namespace, network: str | None = None,
+          overrides: dict[str, Value] | None = None) -> Graph:
+    """Elaborate one network of a module into a checked Graph."""
+    name = _pick_network(module, ns, network)
+    graph = Graph(name, module.source, {})
+    return Builder(module.source, ns, graph).network(name, dict(overrides or {}))
+
+
+def _pick_network(module: s.Module, ns: Namespace, network: str | None) -> str:
+    if network is not None:
+        if network not in ns.networks:
+            hint = did_you_mean(network, ns.networks,
+                                f"this file defines: {', '.join(ns.order)}" if ns.order else "")
+            raise NetdslError([error("E213", f"{module.source.path} defines no network "
+                                     f"`{network}`", hints=[hint])])
+        return network
+    if not ns.order:
+        raise NetdslError([error("E213", f"{module.source.path} defines no network",
+                                 module.source.span(0, 0),
+                                 hints=["a file needs `network NAME { ... }` to check or "
+                                        "compile"])])
+    if len(ns.order) > 1:
+        raise NetdslError([error("E213", f"{module.source.path} defines {len(ns.order)} networks; "
+                                 "choose one", hints=[f"pass --network with one of: "
+                                                      f"{', '.join(ns.order)}"])])
+    return ns.order[0]
+
+
+class Builder:
+    def __init__(self, source: Source, ns: Namespace, graph: Graph | None):
+        """`graph` None: a builder for `expect` lines, which may not make layers."""
+        self.source = source
+        self.ns = ns
+        self.graph = graph
+        self.report = Reporter()
+        self._err = self.report.err
+        self.diags = self.report.diagnostics
+        self.options: dict[str, object] = {}
+        budget = Budget()
+        self.naming = Naming(graph, self.report)
+        self.ev = Evaluator(self, self.report, budget)
+        self.statements = Statements(self.ev, self.naming, self.report, budget, self.options,
+                                     self._expectation)
+        self.calls = Calls(ns, self.options, self.ev, self.naming, self.report,
+                           self.statements.body)
+        self.pipelines = Pipelines(self.ev, self.calls, self.naming, self.report)
+
+    # -- the Graphs interface of the evaluator
+    def knows(self, name: str) -> bool:
+        return name in REGISTRY or name in self.ns.blocks
+
+    def call(self, func: s.Name, args: list[Arg], kwargs: list[s.Keyword], frame: Frame,
+             name: str | None, span: Span) -> Value:
+        return self.calls.call_named(func, args, kwargs, frame, name, span)
+
+    def call_op(self, op: str, args: list[Arg], frame: Frame, name: str | None,
+                span: Span) -> Value:
+        return self.calls.call_op(REGISTRY[op], args, [], frame, name, span, hard=False)
+
+    def pipeline(self, e: s.Pipeline, frame: Frame, name: str | None) -> Value:
+        return self.pipelines.pipeline(e, frame, name)
+
+    def _expectation(self, expr: s.Expr, env: dict[str, Value]) -> Expectation:
+        """An `expect` line, evaluated as far as it can be before analysis. NOTE: its names are
+        looked up as if in a file of its own (no blocks, no tensors), and its mistakes are
+        reported with the expectation's verdict, after analysis."""
+        def evaluate(e: s.Expr, scope: dict[str, Value]) -> Value | NetdslError:
+            scratch = Builder(self.source, Namespace(), None)
+            value = scratch.ev.eval(e, Frame("", dict(scope)))
+            return NetdslError(scratch.diags) if scratch.diags else value
+        return compile_expectation(expr, env, evaluate)
+
+    # -- entry
+    def network(self, name: str, overrides: dict[str, Value]) -> Graph:
+        graph = self.graph
+        assert graph is not None
+        item = self.ns.networks[name]
+        if isinstance(item, s.NetworkAlias):
+            target = self.ns.networks.get(item.target.id)
+            if not isinstance(target, s.Network):
+                raise NetdslError([error("E213", f"`{item.target.id}` is not a network defined "
+                                         "in this file", item.target.span)])
+            args = self._alias_args(item, target, Frame("", {}))
+            args.update(overrides)
+            net, overrides = target, args
+        else:
+            net = item
+        frame = Frame("", {})
+        self._bind_network_params(net, overrides, frame)
+        graph.params = dict(frame.env)
+        self._run(net, frame)
+        if not graph.outputs and not self.diags:
+            self.diags.append(error("E216", f"network `{name}` declares no output", net.name.span,
+                                    hints=["end a pipeline with `-> output NAME`, or write "
+                                           "`output NAME = value`"]))
+        graph.options = dict(self.options)
+        if self.diags:
+            raise NetdslError(self.diags)
+        return graph
+
+    def _run(self, net: s.Network, frame: Frame) -> None:
+        try:
+            self.statements.body(net.body, frame)
+        except Return:
+            pass  # `return` in a network body is accepted and ends it
+        except TooLong as long:
+            self.diags.append(error("E215", f"elaboration runs more than {MAX_STEPS} statements",
+                                    long.span, "still running here", hints=[
+                                        "a loop runs far more often than a network needs"]))
+        except TooDeep as deep:
+            self.diags.append(error("E102", f"the program nests more than {MAX_DEPTH} levels "
+                                    "deep", deep.span, "too deep here", hints=[
+                                        "name intermediate values, or repeat with `* n` or "
+                                        "`for`, instead of nesting"]))
+        except RecursionError:
+            self.diags.append(error("E102", "the program nests too deeply to elaborate",
+                                    net.name.span))
+
+    def _alias_args(self, item: s.NetworkAlias, target: s.Network,
+                    frame: Frame) -> dict[str, Value]:
+        out: dict[str, Value] = {}
+        names = [p.name.id for p in target.params]
+        if len(item.args) > len(names):
+            self._err("E207", f"network `{target.name.id}` takes {len(names)} parameters, "
+                      f"{len(item.args)} given", item.args[len(names)].span)
+        for p, a in zip(names, item.args):
+            out[p] = self.ev.eval(a, frame)
+        for kw in item.kwargs:
+            if kw.name not in names:
+                self._err("E203", f"network `{target.name.id}` has no argument `{kw.name}`",
+                          kw.name_span, "unknown argument", [did_you_mean(
+                              kw.name, names, f"it takes: {', '.join(names)}" if names else "")])
+            out[kw.name] = self.ev.eval(kw.value, frame)
+        if self.diags:
+            raise NetdslError(self.diags)
+        return out
+
+    def _bind_network_params(self, net: s.Network, overrides: dict[str, Value],
+                             frame: Frame) -> None:
+        names = [p.name.id for p in net.params]
+        for key in overrides:
+            if key not in names:
+                self._err("E214", f"network `{net.name.id}` has no parameter `{key}`",
+                          net.name.span, "given a value for `" + key + "` from outside",
+                          hints=[did_you_mean(key, names, f"its parameters: {', '.join(names)}"
+                                              if names else "it takes no parameters")])
+        for p in net.params:
+            if p.name.id in overrides:
+                frame.env[p.name.id] = self._override(net, p, overrides[p.name.id], frame)
+            elif p.default is not None:
+                frame.env[p.name.id] = self.ev.eval(p.default, frame)
+            else:
+                self._err("E204", f"network parameter `{p.name.id}` has no default and no "
+                          "value was given", p.span, hints=[f"pass --set {p.name.id}=VALUE"])
+                frame.env[p.name.id] = POISON
+        if self.diags:
+            raise NetdslError(self.diags)
+
+    def _override(self, net: s.Network, p: s.Param, value: Value, frame: Frame) -> Value:
+        """A parameter value given from outside (--set, keyword arguments of load): it must have
+        the kind of the parameter's default, so that `--set classes=abc` fails here, once."""
+        if p.default is None:
+            return value
+        default = self.ev.eval(p.default, frame)
+        kinds = [(bool, "`true` or `false`"), (int, "an integer"), (float, "a number"),
+                 (str, "a string"), (list, "a list")]
+        for k, words in kinds:
+            if isinstance(default, k):
+                fits = isinstance(value, k) and (k is bool or not isinstance(value, bool))
+                if k is float and is_number(value):
+                    fits = True
+                if not fits:
+                    self._err("E214", f"parameter `{p.name.id}` of network `{net.name.id}` "
+                              f"takes {words}, not {kind(value)}", p.span,
+                              f"default {p.default.span.text()}", hints=[
+                                  f"set it like its default, e.g. --set {p.name.id}="
+                                  f"{p.default.span.text()}"])
+                    return POISON
+                break
+        return value
+
+

@@ -1,0 +1,192 @@
+"""Expressions → values: names, literals, arithmetic, comparisons, conditions, lists, tables,
+indexing, tensor attributes and builtins. No graph: the few expressions that make layers (a call,
+a pipeline, `a + b` of tensors, an operator or block named bare) go to the graph builder through
+the small Graphs interface below."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from netdsl import syntax as s
+from netdsl.diagnostics import did_you_mean
+from netdsl.elaborator.report import Reporter
+from netdsl.elaborator.scope import Budget, Frame
+from netdsl.source import Span
+from netdsl.values import (
+    BUILTIN_VALUES,
+    POISON,
+    BinarySpans,
+    Fault,
+    Key,
+    Poison,
+    Tensor,
+    Value,
+    add_entry,
+    arith,
+    attribute,
+    compare,
+    index,
+    kind,
+    negate,
+    truth,
+)
+
+Arg = tuple[Value, Span]  # an evaluated argument and where it was written
+
+
+class Graphs(Protocol):
+    """What the evaluator asks of the graph builder (builder.py)."""
+
+    def knows(self, name: str) -> bool:
+        """Whether `name` is an operator or block, which a bare name calls without arguments."""
+
+    def call(self, func: s.Name, args: list[Arg], kwargs: list[s.Keyword], frame: Frame,
+             name: str | None, span: Span) -> Value:
+        """`f(args)`: an operator, a block or a builtin; `name` names the layer it makes."""
+
+    def call_op(self, op: str, args: list[Arg], frame: Frame, name: str | None,
+                span: Span) -> Value:
+        """An operator applied to tensors (`a + b` is `add`, `a * b` is `mul`)."""
+
+    def pipeline(self, e: s.Pipeline, frame: Frame, name: str | None) -> Value:
+        """`x -> f -> g * n -> output y`."""
+
+
+class Evaluator:
+    def __init__(self, graphs: Graphs, report: Reporter, budget: Budget):
+        self.graphs = graphs
+        self.report = report
+        self.budget = budget
+
+    def eval(self, e: s.Expr, frame: Frame, name: str | None = None) -> Value:
+        """Evaluate an expression. `name` is the assignment target: it names the outermost layer
+        the expression makes (or, for a chain, prefixes its layers)."""
+        try:
+            self.budget.enter(e.span)
+            return self._eval(e, frame, name)
+        except Fault as f:
+            return self.report.fault(f, frame)
+        finally:
+            self.budget.leave()
+
+    def _eval(self, e: s.Expr, frame: Frame, name: str | None) -> Value:
+        match e:
+            case s.Num() | s.Str() | s.Bool():
+                return e.value
+            case s.Name():
+                return self.lookup(e, frame)
+            case s.ListExpr():
+                items = [self.eval(x, frame) for x in e.items]
+                return POISON if any(x is POISON for x in items) else items
+            case s.DictExpr():
+                return self._table(e, frame)
+            case s.Unary():
+                return self._unary(e, frame)
+            case s.BoolOp():
+                return self._boolop(e, frame)
+            case s.Compare():
+                vals = [self.eval(x, frame) for x in e.operands]
+                return POISON if any(v is POISON for v in vals) else compare(e.ops, vals, e.span)
+            case s.BinOp():
+                return self._binop(e, frame, name)
+            case s.Attr():
+                v = self.eval(e.obj, frame)
+                return POISON if v is POISON else attribute(v, e.name, e.name_span)
+            case s.Index():
+                v, i = self.eval(e.obj, frame), self.eval(e.index, frame)
+                if v is POISON or i is POISON:
+                    return POISON
+                return index(v, i, e.span, e.index.span)
+            case s.Call():
+                return self._call(e, frame, name)
+            case s.Pipeline():
+                return self.graphs.pipeline(e, frame, name)
+        raise AssertionError(e)
+
+    def lookup(self, e: s.Name, frame: Frame) -> Value:
+        if e.id in frame.env:
+            return frame.env[e.id]
+        if e.id in BUILTIN_VALUES:
+            return BUILTIN_VALUES[e.id]
+        if self.graphs.knows(e.id):
+            return self.graphs.call(e, [], [], frame, None, e.span)
+        known = list(frame.env) + list(BUILTIN_VALUES)
+        return self.report.err("E201", f"`{e.id}` is not defined", e.span, "not defined",
+                               [did_you_mean(e.id, known)], frame)
+
+    def _table(self, e: s.DictExpr, frame: Frame) -> Value:
+        table: dict[Key, Value] = {}
+        where: dict[Key, Span] = {}
+        for k, v in e.pairs:
+            key, value = self.eval(k, frame), self.eval(v, frame)
+            if key is POISON or value is POISON:
+                return POISON
+            add_entry(table, where, key, value, k.span)
+        return table
+
+    def shape_literal(self, e: s.ListExpr, frame: Frame) -> tuple[int | str, ...] | Poison:
+        """Dims of `input`, annotations and expectations: an unbound name is a symbolic dim."""
+        dims: list[int | str] = []
+        for x in e.items:
+            if isinstance(x, s.Name) and x.id not in frame.env:
+                dims.append(x.id)
+                continue
+            v = self.eval(x, frame)
+            if v is POISON:
+                return POISON
+            if not isinstance(v, int) or isinstance(v, bool):
+                return self.report.err("E217", f"a shape holds integers and symbolic names, not "
+                                       f"{kind(v)}", x.span, frame=frame)
+            dims.append(v)
+        return tuple(dims)
+
+    def truth(self, v: Value, e: s.Expr, frame: Frame) -> bool:
+        """Whether a condition holds; a tensor is reported and counts as false."""
+        try:
+            return truth(v, e.span)
+        except Fault as f:
+            self.report.fault(f, frame)
+            return False
+
+    def _unary(self, e: s.Unary, frame: Frame) -> Value:
+        v = self.eval(e.operand, frame)
+        if v is POISON:
+            return POISON
+        if e.op == "not":
+            return not self.truth(v, e.operand, frame)
+        return negate(v, e.span)
+
+    def _boolop(self, e: s.BoolOp, frame: Frame) -> Value:
+        left = self.eval(e.left, frame)
+        if left is POISON:
+            return POISON
+        lt = self.truth(left, e.left, frame)
+        if (e.op == "and" and not lt) or (e.op == "or" and lt):
+            return lt
+        right = self.eval(e.right, frame)
+        return POISON if right is POISON else self.truth(right, e.right, frame)
+
+    def _binop(self, e: s.BinOp, frame: Frame, name: str | None) -> Value:
+        a = self.eval(e.left, frame)
+        b = self.eval(e.right, frame)
+        if a is POISON or b is POISON:
+            return POISON
+        if isinstance(a, Tensor) or isinstance(b, Tensor):
+            op = {"+": "add", "*": "mul"}.get(e.op)
+            if op is None or not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+                return self.report.err(
+                    "E212", f"`{e.op}` between {kind(a)} and {kind(b)} is not defined",
+                    e.op_span, frame=frame, hints=["tensors support `a + b` (add) and `a * b` "
+                                                   "(broadcast multiply); scale with a layer "
+                                                   "instead"])
+            return self.graphs.call_op(op, [(a, e.left.span), (b, e.right.span)], frame, name,
+                                       e.span)
+        return arith(e.op, a, b, BinarySpans(e.op_span, e.right.span, e.span))
+
+    def _call(self, e: s.Call, frame: Frame, name: str | None) -> Value:
+        if not isinstance(e.func, s.Name):
+            return self.report.err("E212", "only operators, blocks and builtins can be called",
+                                   e.func.span, frame=frame)
+        args = [(self.eval(a, frame), a.span) for a in e.args]
+        return self.graphs.call(e.func, args, list(e.kwargs), frame, name, e.span)
+

@@ -1,0 +1,37 @@
+"""Elaboration's diagnostics, collected in one place: de-duplicated (a mistake inside a block is
+reported at its first call, not once per call) and noted with the block calls that led there."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from netdsl.diagnostics import Diagnostic, error
+from netdsl.elaborator.scope import Frame
+from netdsl.source import Span
+from netdsl.values import POISON, Fault, Poison
+
+
+class Reporter:
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+        self._reported: set[tuple[str, str, int, int, int]] = set()
+
+    def err(self, code: str, message: str, span: Span | None, label: str = "",
+            hints: Sequence[str] = (), frame: Frame | None = None,
+            secondary: Sequence[tuple[Span, str]] | None = None) -> Poison:
+        """Report a mistake (once) and mark `frame` failed; the value of what failed: POISON."""
+        if frame is not None:
+            frame.failed = True
+        # NOTE: a mistake inside a block would repeat once per call; the first call reports it.
+        key = (code, message, id(span.source) if span else 0, span.start if span else -1,
+               span.end if span else -1)
+        if key in self._reported:
+            return POISON
+        self._reported.add(key)
+        notes = [f"in block `{b}` called at {sp.where()}"
+                 for b, sp in zip(reversed(frame.blocks), reversed(frame.trace))] if frame else []
+        self.diagnostics.append(error(code, message, span, label, hints, secondary or [], notes))
+        return POISON
+
+    def fault(self, f: Fault, frame: Frame | None) -> Poison:
+        return self.err(f.code, f.message, f.span, f.label, f.hints, frame, f.secondary)

@@ -1,0 +1,66 @@
+"""Elaboration's bookkeeping: a Frame (the scope one block instance or the network runs in), the
+size limits and the Budget that enforces the depth and step limits, and the control-flow
+exceptions (`return`, too deep, too long)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netdsl.source import Span
+from netdsl.values import MAX_REPEAT, Value
+
+__all__ = ["INITS", "MAX_DEPTH", "MAX_NODES", "MAX_REPEAT", "MAX_STEPS", "OPTIONS", "Budget",
+           "Frame", "Return", "TooDeep", "TooLong"]
+
+MAX_NODES = 100_000  # a graph larger than this is a mistake (an enormous repeat count)
+MAX_DEPTH = 150  # nested expressions, statements and block calls; keeps clear of Python's stack
+MAX_STEPS = 200_000  # statements run in all (loops in loops): checking stays within seconds
+OPTIONS = {"floor": "bool", "init": "str"}  # `option NAME: value` and the type it takes
+INITS = ("he", "xavier")
+
+
+@dataclass
+class Frame:
+    prefix: str  # "layer1.0." inside a block instance, "" at network level
+    env: dict[str, Value]
+    trace: tuple[Span, ...] = ()  # the block calls that led here, outermost first
+    blocks: tuple[str, ...] = ()  # active block names, for recursion errors
+    failed: bool = False  # something failed here (a block's caller learns it)
+    chains: dict[str, tuple[str, int, Value]] = field(default_factory=dict)  # name: base, next, end
+
+
+class Budget:
+    """Nesting depth (expressions, statements and block calls together) and statements run."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.steps = 0
+
+    def enter(self, span: Span, statement: bool = False) -> None:
+        """Go one level deeper; raises TooDeep or TooLong. Pair with leave() in `finally`."""
+        self.depth += 1
+        if statement:
+            self.steps += 1
+        if self.depth > MAX_DEPTH:
+            raise TooDeep(span)
+        if statement and self.steps > MAX_STEPS:
+            raise TooLong(span)
+
+    def leave(self) -> None:
+        self.depth -= 1
+
+
+class Return(Exception):
+    """`return VALUE` leaving a block's body (or a network's)."""
+
+    def __init__(self, value: Value):
+        self.value = value
+
+
+class TooDeep(Exception):
+    def __init__(self, span: Span):
+        self.span = span
+
+
+class TooLong(TooDeep):
+    pass

@@ -1,0 +1,195 @@
+"""Statements: inputs, assignments, outputs, shape annotations and expectations, options, if, for
+and return, run in a Frame. Part of the graph builder (builder.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from netdsl import syntax as s
+from netdsl.diagnostics import did_you_mean
+from netdsl.elaborator.evaluator import Evaluator
+from netdsl.elaborator.naming import Naming
+from netdsl.elaborator.report import Reporter
+from netdsl.elaborator.scope import INITS, MAX_REPEAT, OPTIONS, Budget, Frame, Return
+from netdsl.expectations import Expectation
+from netdsl.ir import InputOp
+from netdsl.ops.base import fmt_shape
+from netdsl.ops.types import coerce
+from netdsl.values import POISON, Tensor, Value, kind
+
+Expect = Callable[[s.Expr, dict[str, Value]], Expectation]  # an `expect` line in a scope
+
+
+class Statements:
+    def __init__(self, ev: Evaluator, naming: Naming, report: Reporter, budget: Budget,
+                 options: dict[str, object], expect: Expect):
+        self.ev = ev
+        self.naming = naming
+        self._err = report.err
+        self.budget = budget
+        self.options = options
+        self._expect = expect
+
+    def body(self, body: tuple[s.Stmt, ...], frame: Frame) -> None:
+        for stmt in body:
+            self.stmt(stmt, frame)
+
+    def stmt(self, st: s.Stmt, frame: Frame) -> None:
+        try:
+            self.budget.enter(st.span, statement=True)
+            match st:
+                case s.Input():
+                    self._input(st, frame)
+                case s.Assign():
+                    frame.env[st.name.id] = self.ev.eval(st.value, frame, name=st.name.id)
+                case s.ExprStmt():
+                    self.ev.eval(st.expr, frame)
+                case s.Output():
+                    self._output(st, frame)
+                case s.Annotate():
+                    self._check_shape(st.name, st.dims, frame, "E304", "annotation")
+                case s.ExpectShape():
+                    self._check_shape(st.name, st.dims, frame, "E305", "expectation")
+                case s.ExpectExpr():
+                    self._expect_expr(st, frame)
+                case s.Option():
+                    self._option(st, frame)
+                case s.If():
+                    self._if(st, frame)
+                case s.For():
+                    self._for(st, frame)
+                case s.Return():
+                    self._return(st, frame)
+        finally:
+            self.budget.leave()
+
+    def _input(self, st: s.Input, frame: Frame) -> None:
+        if frame.prefix:
+            self._err("E217", "`input` belongs in a network, not in a block", st.span,
+                      hints=["a block receives tensors as its parameters"], frame=frame)
+            return
+        shape = self.ev.shape_literal(st.dims, frame)
+        if shape is POISON:
+            frame.env[st.name.id] = POISON
+            return
+        assert isinstance(shape, tuple)
+        bad = [d for d in shape[1:] if not isinstance(d, int) or d <= 0]
+        if len(shape) < 2 or bad:
+            self._err("E217", f"input `{st.name.id}` needs a shape [N, C, ...] with positive "
+                      f"sizes after the batch, not {fmt_shape(shape)}", st.dims.span, frame=frame)
+            frame.env[st.name.id] = POISON
+            return
+        frame.env[st.name.id] = self.naming.add_node(st.name.id, InputOp(shape=tuple(shape)), (),
+                                                     st.span, {}, shape, frame, hard=True,
+                                                     name_span=st.name.span)
+
+    def _output(self, st: s.Output, frame: Frame) -> None:
+        if st.value is None:
+            value = self.ev.lookup(st.name, frame)
+        else:
+            value = self.ev.eval(st.value, frame, name=st.name.id)
+            frame.env[st.name.id] = value
+        self.naming.output(st.name, value, frame)
+
+    def _check_shape(self, name: s.Name, dims: s.ListExpr, frame: Frame, code: str,
+                     what: str) -> None:
+        value = self.ev.lookup(name, frame)
+        if value is POISON:
+            return
+        if not isinstance(value, Tensor):
+            self._err("E212", f"`{name.id}` is {kind(value)}, not a tensor", name.span,
+                      frame=frame)
+            return
+        want = self.ev.shape_literal(dims, frame)
+        if want is POISON:
+            return
+        assert isinstance(want, tuple)
+        if tuple(want) != tuple(value.shape):
+            self._err(code, f"`{name.id}` has shape {fmt_shape(value.shape)}, but the {what} "
+                      f"says {fmt_shape(want)}", dims.span, f"actual {fmt_shape(value.shape)}",
+                      frame=frame, secondary=[(self.naming.node_span(value), "made here")])
+
+    def _expect_expr(self, st: s.ExpectExpr, frame: Frame) -> None:
+        assert self.naming.graph is not None
+        env: dict[str, Value] = {k: v for k, v in frame.env.items() if not isinstance(v, Tensor)}
+        self.naming.graph.expectations.append(self._expect(st.expr, env))
+
+    def _option(self, st: s.Option, frame: Frame) -> None:
+        key = st.name.id
+        if key not in OPTIONS:
+            self._err("E203", f"unknown option `{key}`", st.name.span,
+                      hints=[did_you_mean(key, OPTIONS, f"options: {', '.join(OPTIONS)}")],
+                      frame=frame)
+            return
+        value = self.ev.eval(st.value, frame)
+        if value is POISON:
+            return
+        try:
+            value = coerce(OPTIONS[key], value)
+        except TypeError as e:
+            self._err("E205", f"option `{key}` takes {e}, not {kind(value)}", st.value.span,
+                      frame=frame)
+            return
+        if key == "init" and value not in INITS:
+            self._err("E206", f'unknown initialisation "{value}"', st.value.span,
+                      hints=[f'use one of: {", ".join(INITS)}'], frame=frame)
+            return
+        self.options[key] = value
+
+    def _if(self, st: s.If, frame: Frame) -> None:
+        for cond, body in st.branches:
+            c = self.ev.eval(cond, frame)
+            if c is not POISON and not isinstance(c, (bool, int, float)):
+                c = self._err("E212", f"a condition must be true or false, not {kind(c)}",
+                              cond.span, frame=frame)
+            if c is POISON:  # no branch runs: what any branch defines is unknown, not undefined
+                frame.failed = True
+                _poison(frame, [b for _, b in st.branches] + [st.orelse])
+                return
+            if c:
+                self.body(body, frame)
+                return
+        self.body(st.orelse, frame)
+
+    def _for(self, st: s.For, frame: Frame) -> None:
+        items = self.ev.eval(st.iter, frame)
+        if items is not POISON and not isinstance(items, list):
+            items = self._err("E212", f"`for` needs a list such as range(n), not "
+                              f"{kind(items)}", st.iter.span, frame=frame)
+        if isinstance(items, list) and len(items) > MAX_REPEAT:
+            items = self._err("E215", f"a loop of {len(items)} iterations exceeds the limit of "
+                              f"{MAX_REPEAT}", st.iter.span, frame=frame)
+        if not isinstance(items, list):  # the body never runs: what it defines is unknown
+            frame.failed = True
+            frame.env[st.var.id] = POISON
+            _poison(frame, [st.body])
+            return
+        for item in items:
+            frame.env[st.var.id] = item
+            self.body(st.body, frame)
+
+    def _return(self, st: s.Return, frame: Frame) -> None:
+        # NOTE: a block that returns a chain is a Sequential, as in torch: the chain's unlabelled
+        # stages are numbered in the block's own scope (NAME.0, NAME.1, ...); "" names that scope.
+        own = "" if frame.prefix and isinstance(st.value, s.Pipeline) else None
+        raise Return(self.ev.eval(st.value, frame, name=own))
+
+
+def _poison(frame: Frame, bodies: list[tuple[s.Stmt, ...]]) -> None:
+    """Bind every name these statements would define to POISON: they did not run because of a
+    reported mistake, and a later use of those names must not be reported again as undefined."""
+    todo = list(bodies)
+    while todo:
+        for st in todo.pop():
+            if isinstance(st, (s.Assign, s.Output, s.Input)):
+                frame.env.setdefault(st.name.id, POISON)
+            elif isinstance(st, s.For):
+                frame.env.setdefault(st.var.id, POISON)
+                todo.append(st.body)
+            elif isinstance(st, s.If):
+                todo.extend([b for _, b in st.branches] + [st.orelse])
+            value = getattr(st, "value", None) or getattr(st, "expr", None)
+            if isinstance(value, s.Pipeline):
+                for stage in value.stages:
+                    if isinstance(stage, s.OutputStage):
+                        frame.env.setdefault(stage.name.id, POISON)

@@ -1,0 +1,283 @@
+"""Values of the language and what can be done with them, graph aside: numbers, strings, lists,
+tables, tensors (a layer's name and shape), POISON; arithmetic, comparison, truth, indexing,
+tensor attributes and the builtins, and how a value is named in messages.
+
+Pure: a mistake raises Fault (a diagnostic's parts), and the caller reports it. The elaborator's
+evaluator and the expectation pass after analysis (expectations.py) both compute with these, so
+an `expect` line means what the same expression means anywhere else.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias, TypeGuard
+
+from netdsl.diagnostics import did_you_mean
+from netdsl.ops.base import Shape, fmt_shape
+from netdsl.ops.types import coerce
+from netdsl.source import Span
+
+MAX_REPEAT = 10_000  # repetitions, loop iterations and `range` items
+
+
+class Poison:
+    """The type of POISON, the value of anything whose computation already failed (and was
+    reported): whatever is computed from it fails silently."""
+
+    def __repr__(self) -> str:
+        return "POISON"
+
+
+POISON = Poison()
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    """A layer's output as elaboration sees it: the node that makes it and its shape."""
+
+    node: str
+    shape: Shape
+
+
+Key: TypeAlias = int | float | str  # what a table is indexed by (bool is an int)
+Value: TypeAlias = (
+    Tensor | bool | int | float | str | list["Value"] | dict[Key, "Value"] | Poison | None
+)
+
+
+class Fault(Exception):
+    """A mistake in an operation on values: the parts of the diagnostic that reports it."""
+
+    def __init__(self, code: str, message: str, span: Span, label: str = "",
+                 hints: Sequence[str] = (), secondary: Sequence[tuple[Span, str]] = ()):
+        super().__init__(message)
+        self.code, self.message, self.span, self.label = code, message, span, label
+        self.hints, self.secondary = list(hints), list(secondary)
+
+
+# ----------------------------------------------------------------------------- naming values
+
+def is_number(v: object) -> TypeGuard[int | float]:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def kind(v: object) -> str:
+    """A value as messages name it: "the integer 3", "a tensor [1, 3, 8, 8]", ..."""
+    if isinstance(v, Tensor):
+        return f"a tensor {fmt_shape(v.shape)}"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int):
+        return f"the integer {v}"
+    if isinstance(v, float):
+        return f"the number {v:g}"
+    if isinstance(v, str):
+        return f'the string "{v}"'
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "a table"
+    if v is None:
+        return "none"
+    return type(v).__name__
+
+
+def show(v: object) -> str:
+    """A value as the source would write it: "abc" quoted, true/false in lower case."""
+    return f'"{v}"' if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def type_words(ftype: str) -> str:
+    """An op field's type as messages say it ("an integer"), from ops.types.coerce."""
+    try:
+        coerce(ftype, object())
+    except TypeError as e:
+        return str(e)
+    return ftype
+
+
+# -------------------------------------------------------------------------------- operations
+
+def truth(v: Value, span: Span) -> bool:
+    if isinstance(v, Tensor):
+        raise Fault("E212", "a tensor is not true or false", span)
+    return bool(v)
+
+
+def negate(v: Value, span: Span) -> Value:
+    if not is_number(v):
+        raise Fault("E212", f"cannot negate {kind(v)}", span)
+    return -v
+
+
+_ORDER: dict[str, Callable[[Any, Any], object]] = {  # Any: what Python compares
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def compare(ops: Sequence[str], values: Sequence[Value], span: Span) -> bool:
+    """`a < b <= c`: every link holds (all are evaluated, as in the source)."""
+    result = True
+    for op, a, b in zip(ops, values, values[1:]):
+        if isinstance(a, Tensor) or isinstance(b, Tensor):
+            raise Fault("E212", "tensors cannot be compared; compare their shapes "
+                        "(x.channels, x.shape)", span)
+        try:
+            ok = (a == b) == (op == "==") if op in ("==", "!=") else _ORDER[op](a, b)
+        except TypeError:
+            raise Fault("E212", f"cannot compare {kind(a)} with {kind(b)}", span) from None
+        result = result and bool(ok)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class BinarySpans:
+    """Where a binary operation's mistakes point: the operator, the right operand, the whole."""
+
+    op: Span
+    right: Span
+    whole: Span
+
+
+def arith(op: str, a: Value, b: Value, at: BinarySpans) -> Value:
+    """`+ - * / // % **` on numbers, `+` on strings, lists scaled or joined (not tensors)."""
+    if isinstance(a, list) or isinstance(b, list):
+        return _list_arith(op, a, b, at)
+    if not (is_number(a) and is_number(b)):
+        if op == "+" and isinstance(a, str) and isinstance(b, str):
+            return a + b
+        raise Fault("E212", f"`{op}` between {kind(a)} and {kind(b)} is not defined", at.op)
+    try:
+        if op == "**" and (abs(b) > 64 or abs(a) > 1e6):
+            raise OverflowError
+        return _ARITH[op](a, b)
+    except ZeroDivisionError:
+        raise Fault("E212", "division by zero", at.right) from None
+    except OverflowError:
+        raise Fault("E215", "the number is too large", at.whole) from None
+
+
+_ARITH: dict[str, Callable[[float, float], float]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+    "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
+
+
+def _list_arith(op: str, a: Value, b: Value, at: BinarySpans) -> Value:
+    """Numeric lists scale elementwise by a number (`[[1, 2, 1], ...] / 16`); `+` joins
+    lists."""
+    if op == "+" and isinstance(a, list) and isinstance(b, list):
+        return a + b
+    lst, k = (a, b) if isinstance(a, list) else (b, a)
+    if op in ("*", "/") and is_number(k) and (op == "*" or lst is a):
+        def walk(x: Value) -> Value:
+            if isinstance(x, list):
+                return [walk(y) for y in x]
+            if not is_number(x):
+                raise TypeError
+            return x * k if op == "*" else x / k
+        try:
+            return walk(lst)
+        except TypeError:
+            pass
+        except ZeroDivisionError:
+            raise Fault("E212", "division by zero", at.right) from None
+    raise Fault("E212", f"`{op}` between {kind(a)} and {kind(b)} is not defined", at.op)
+
+
+def attribute(v: Value, name: str, span: Span) -> Value:
+    """`x.channels`, `x.shape`, ...: what a tensor's shape says; `span` is the name's."""
+    if not isinstance(v, Tensor):
+        raise Fault("E212", f"{kind(v)} has no attribute `{name}`", span)
+    shp = v.shape
+    attrs: dict[str, Value] = {"shape": list(shp), "batch": shp[0], "rank": len(shp)}
+    if len(shp) >= 2:
+        attrs["channels"] = shp[1]
+    if len(shp) == 3:
+        attrs["length"] = shp[2]
+    if len(shp) >= 4:
+        attrs["height"], attrs["width"] = shp[-2], shp[-1]
+    if len(shp) == 5:
+        attrs["depth"] = shp[2]
+    if name not in attrs:
+        raise Fault("E212", f"a tensor of shape {fmt_shape(shp)} has no attribute `{name}`",
+                    span, hints=[did_you_mean(name, attrs, f"it has: {', '.join(attrs)}")])
+    return attrs[name]
+
+
+def index(v: Value, i: Value, span: Span, index_span: Span) -> Value:
+    """`table[key]` and `list[i]`."""
+    if isinstance(v, dict):
+        if isinstance(i, (int, float, str)) and i in v:
+            return v[i]
+        raise Fault("E212", f"the table has no entry {show(i)}", index_span, f"{show(i)}",
+                    hints=[f"its keys: {', '.join(show(k) for k in v)}"])
+    if not isinstance(v, list) or not isinstance(i, int) or isinstance(i, bool):
+        raise Fault("E212", f"cannot index {kind(v)} with {kind(i)}", span)
+    if not -len(v) <= i < len(v):
+        raise Fault("E212", f"index {i} is out of range for a list of {len(v)}", index_span)
+    return v[i]
+
+
+def add_entry(table: dict[Key, Value], where: dict[Key, Span], key: Value, value: Value,
+              span: Span) -> None:
+    """One `key: value` of a table literal; `where` keeps each key's span for E211."""
+    if not isinstance(key, (int, float, str)):
+        raise Fault("E212", f"a table key must be a number, a string or a boolean, not "
+                    f"{kind(key)}", span)
+    if key in table:
+        raise Fault("E211", f"table key {show(key)} is given twice", span, "second entry",
+                    secondary=[(where[key], "first entry")])
+    table[key], where[key] = value, span
+
+
+# ---------------------------------------------------------------------------------- builtins
+
+BUILTIN_VALUES: dict[str, Value] = {"same": "same", "valid": "valid", "none": None}
+
+
+class _Limit(ValueError):
+    """A builtin was asked for more than netdsl's size limits allow (E215)."""
+
+
+def _range(*a: int) -> list[Value]:
+    r = range(*a)
+    try:
+        n = len(r)
+    except OverflowError:  # more than sys.maxsize items
+        n = MAX_REPEAT + 1
+    if n > MAX_REPEAT:
+        raise _Limit(f"`range` of {a[0] if len(a) == 1 else len(r) if n <= 2**62 else 'so many'}"
+                     f" items exceeds the limit of {MAX_REPEAT}")
+    items: list[Value] = list(r)
+    return items
+
+
+BUILTIN_FUNCS: dict[str, Callable[..., Value]] = {
+    "min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round,
+    "ceil": math.ceil, "floor": math.floor, "sqrt": math.sqrt, "len": len, "range": _range,
+}
+
+
+def call_builtin(f: str, args: Sequence[tuple[Value, Span]], keyword: Span | None,
+                 span: Span) -> Value:
+    """`min(a, b)`, `range(n)`, ...; `keyword` is the span of a keyword argument, if any."""
+    if keyword is not None:
+        raise Fault("E203", f"`{f}` takes no keyword arguments", keyword)
+    vals = [v for v, _ in args]
+    if any(v is POISON for v in vals):
+        return POISON
+    for v, sp in args:
+        if isinstance(v, Tensor):
+            raise Fault("E205", f"`{f}` takes numbers, not a tensor", sp)
+    try:
+        return BUILTIN_FUNCS[f](*vals)
+    except _Limit as ex:
+        raise Fault("E215", str(ex), span) from None
+    except (TypeError, ValueError, OverflowError) as ex:
+        raise Fault("E205", f"`{f}` cannot take these arguments: {ex}", span) from None
