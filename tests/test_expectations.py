@@ -1,0 +1,73 @@
+"""`expect` lines: the elaborator leaves a syntax-free tree over the measures on the graph, and
+expectations.check_expectations checks it after analysis (no syntax tree, no elaborator)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+from conftest import ROOT, check_text, errors_of
+from netdsl.elaborator import build, load_module
+from netdsl.expectations import Compare, Const, Metric, check_expectations
+from netdsl.source import Source
+
+HEAD = "network n(k = 3) {\n  input x: [1, 3, 8, 8]\n  x -> conv(16, 3) -> output y\n"  # 448
+
+
+def _graph(text: str):
+    module, ns = load_module(Source("test.net", text))
+    return build(module, ns)
+
+
+def test_an_expect_line_becomes_a_tree_over_the_measures():
+    graph = _graph(HEAD + "  expect params == 100 * k + 148\n}\n")
+    (ex,) = graph.expectations
+    assert ex.tree == Compare(("==",), (Metric("params"), Const(448)), ex.tree.texts, ex.span)
+    assert ex.tree.texts == ("params", "100 * k + 148") and ex.text == "params == 100 * k + 148"
+
+
+def test_a_failing_expectation_says_both_sides():
+    (d,) = errors_of(HEAD + "  expect params == 432\n}\n")
+    assert (d.code, d.message) == ("E305", "expectation failed: params is 448, expected == 432")
+    assert d.primary is not None and d.primary.span.text() == "params == 432"
+
+
+def test_an_expectation_over_a_block_parameter_is_checked_per_call():
+    text = ("block b(x, c) {\n  expect c <= 4\n  return x -> relu\n}\n"
+            "network n {\n  input x: [1, 3, 8, 8]\n  y = b(x, 3)\n  z = b(y, 5)\n"
+            "  output out = z\n}\n")
+    (d,) = errors_of(text)
+    assert d.message == "expectation failed: c is 5, expected <= 4"
+    assert d.primary is not None and d.primary.span.source.line_col(d.primary.span.start)[0] == 2
+
+
+def test_an_expectation_in_a_loop_sees_each_value_of_the_variable():
+    text = HEAD + "  for i in range(4) {\n    expect layers > i\n  }\n}\n"  # 2 layers
+    assert [d.message for d in errors_of(text)] == [
+        "expectation failed: layers is 2, expected > 2",
+        "expectation failed: layers is 2, expected > 3"]
+
+
+def test_mistakes_in_an_expect_line_come_after_analysis_and_respect_or():
+    assert check_text(HEAD + "  expect params > 10 or undefined\n}\n").graph.name == "n"
+    (d,) = errors_of(HEAD + "  expect params < 10 or undefined\n}\n")
+    assert (d.code, d.message) == ("E201", "`undefined` is not defined")
+    # an elaboration error stops before analysis: the expect line is not reached
+    (d,) = errors_of(HEAD + "  expect undefined\n  z = nope(y)\n}\n")
+    assert d.code == "E202"
+
+
+def test_the_check_needs_only_the_tree_and_the_stats():
+    text = HEAD + "  expect macs == 2 * k\n}\n"
+    graph = _graph(text)
+    stats = SimpleNamespace(params=0, buffers=0, macs=6, flops=12, peak_bytes=0, layers=[])
+    check_expectations(graph, stats)  # holds: no error
+
+
+def test_analysis_and_the_expectation_pass_import_no_elaborator_and_no_syntax():
+    code = ("import sys, netdsl.analysis, netdsl.expectations; "
+            "print(sorted(m for m in sys.modules if 'elaborator' in m or m == 'netdsl.syntax'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT)
+    assert out.stdout.strip() == "[]"
