@@ -9,8 +9,8 @@ from netdsl.elaborator.calls import Calls
 from netdsl.elaborator.evaluator import Evaluator
 from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.report import Reporter
-from netdsl.elaborator.scope import MAX_REPEAT, Frame
-from netdsl.values import POISON, Tensor, Value, kind
+from netdsl.elaborator.scope import Frame
+from netdsl.values import MAX_REPEAT, POISON, Tensor, Value, kind
 
 
 class Pipelines:

@@ -1,16 +1,14 @@
-"""Elaboration's bookkeeping: a Frame (the scope one block instance or the network runs in), the
-size limits and the Budget that enforces the depth and step limits, and the control-flow
-exceptions (`return`, too deep, too long)."""
+"""Elaboration's bookkeeping: a Frame (the scope that a block instance or the network runs in),
+the size limits (MAX_REPEAT, which `range` obeys too, lives in values.py), the Budget that
+enforces the depth and step limits, and the control-flow exceptions (`return`, too deep, too
+long)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from netdsl.source import Span
-from netdsl.values import MAX_REPEAT, Value
-
-__all__ = ["INITS", "MAX_DEPTH", "MAX_NODES", "MAX_REPEAT", "MAX_STEPS", "OPTIONS", "Budget",
-           "Frame", "Return", "TooDeep", "TooLong"]
+from netdsl.values import Value
 
 MAX_NODES = 100_000  # a graph larger than this is a mistake (an enormous repeat count)
 MAX_DEPTH = 150  # nested expressions, statements and block calls; keeps clear of Python's stack

@@ -10,12 +10,12 @@ from netdsl.diagnostics import did_you_mean
 from netdsl.elaborator.evaluator import Evaluator
 from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.report import Reporter
-from netdsl.elaborator.scope import INITS, MAX_REPEAT, OPTIONS, Budget, Frame, Return
+from netdsl.elaborator.scope import INITS, OPTIONS, Budget, Frame, Return
 from netdsl.expectations import Expectation
 from netdsl.ir import InputOp
 from netdsl.ops.base import fmt_shape
 from netdsl.ops.types import coerce
-from netdsl.values import POISON, Tensor, Value, kind
+from netdsl.values import MAX_REPEAT, POISON, Tensor, Value, kind
 
 Expect = Callable[[s.Expr, dict[str, Value]], Expectation]  # an `expect` line in a scope
 
