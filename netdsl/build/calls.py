@@ -377,7 +377,7 @@ class _Calls(_Host):
             self._err("E215", f"the network exceeds {MAX_NODES} layers", span, frame=frame)
             raise NetdslError(self.diags)
         full = self._name(frame, local, hard, name_span or span)
-        self.graph.add(Node(full, op, inputs, span, arg_spans, tuple(shape), frame.trace))
+        self.graph.add(Node(full, op, span, arg_spans, tuple(shape), frame.trace), inputs)
         return Tensor(full, tuple(shape))
 
     def _name(self, frame: _Frame, local: str, hard: bool, span: Span) -> str:
