@@ -72,14 +72,13 @@ def analyze(graph: Graph) -> Stats:
     rfs: dict[str, RF | None] = {}
     warnings: list[Diagnostic] = []
     for node in graph.nodes():
-        shapes = [graph.node(i).shape for i in node.inputs]
+        shapes = [p.shape for p in graph.producers(node)]
         y = node.shape
         assert y is not None and all(x is not None for x in shapes)
         xs = [x for x in shapes if x is not None]
         pshapes = node.op.param_shapes(*xs) if xs else {}
         bshapes = node.op.buffer_shapes(*xs) if xs else {}
-        reads = [node.inputs[i] for i in node.op.value_inputs(len(node.inputs))]
-        rf = _receptive_field(node, [rfs[i] for i in reads], xs, warnings)
+        rf = _receptive_field(node, [rfs[i] for i in graph.value_inputs_of(node)], xs, warnings)
         rfs[node.name] = rf
         layers.append(LayerStats(
             node.name, node.op.name, tuple(y),
@@ -92,25 +91,18 @@ def analyze(graph: Graph) -> Stats:
 
 
 def _peak_bytes(graph: Graph, layers: list[LayerStats]) -> int:
-    """Walk the nodes in order; a tensor lives from its producer until its last consumer ran
-    (outputs until the end). The peak is the largest sum of live tensors at any step."""
+    """Run the nodes in order; a tensor lives from its producer until its last consumer that
+    reads its values ran (outputs until the end: Graph.lifetimes). The peak is the largest sum
+    of live tensors at any step."""
     size = {lay.name: lay.activation_bytes for lay in layers}
-    order = [n.name for n in graph.nodes()]
-    last_use = {name: i for i, name in enumerate(order)}
-    for i, node in enumerate(graph.nodes()):
-        for j in node.op.value_inputs(len(node.inputs)):
-            last_use[node.inputs[j]] = max(last_use[node.inputs[j]], i)
-    for out in graph.outputs.values():
-        last_use[out] = len(order)
+    change = [0] * (len(graph) + 2)  # at each step: bytes made live, minus bytes freed before it
+    for name, (first, last) in graph.lifetimes().items():
+        change[first] += size[name]
+        change[last + 1] -= size[name]
     live, peak = 0, 0
-    dying: dict[int, list[str]] = {}
-    for name, i in last_use.items():
-        dying.setdefault(i, []).append(name)
-    for i, name in enumerate(order):
-        live += size[name]
+    for delta in change[:len(graph)]:
+        live += delta
         peak = max(peak, live)
-        for dead in dying.get(i, []):
-            live -= size[dead]
     return peak
 
 

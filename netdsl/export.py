@@ -203,7 +203,7 @@ def _lower(graph: Graph, x: _Exporter, batch: int | None, rename: Mapping[str, s
             inputs.append(_value_info(node.name, node.shape, batch))
             continue
         emit = _Emitter(x, node)
-        xs = [Value(rename.get(i, i), graph.node(i).shape or ()) for i in node.inputs]
+        xs = [Value(rename.get(p.name, p.name), p.shape or ()) for p in graph.producers(node)]
         out_name = rename.get(node.name, node.name)
         result = node.op.to_onnx(emit, Value(out_name, node.shape), *xs)
         produced = next((n for n in emit.nodes if n.output[0] == result), None)

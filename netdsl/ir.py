@@ -1,9 +1,10 @@
-"""The graph IR: a Node is one use of an op; Graph wraps a networkx.DiGraph of them.
-The only module that imports networkx."""
+"""The graph IR that elaboration builds and every later stage reads: a Node is one use of an op;
+Graph keeps them in a networkx graph, the one store of the network's structure. The only module
+that imports networkx."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -26,9 +27,10 @@ class InputOp(Op):
 
 @dataclass(slots=True)
 class Node:
+    """One use of an op. Its inputs are edges of the Graph (Graph.inputs_of), not a field."""
+
     name: str  # hierarchical layer name, also the name of the value it defines
     op: Op
-    inputs: tuple[str, ...]  # producer names, in argument order: the single source of edges
     span: Span  # the whole call in the source
     arg_spans: dict[str, Span] = field(default_factory=dict)  # "x0", "kernel", ...: carets
     shape: Shape | None = None
@@ -36,7 +38,11 @@ class Node:
 
 
 class Graph:
-    """A network's layers in elaboration order (which is a topological order)."""
+    """A network's layers. A networkx MultiDiGraph keyed by node name holds the structure: each
+    graph node carries its Node (op, shape, span, ...) as `node`, each edge producer -> consumer
+    carries the `tensor` it passes and its `index` among the consumer's inputs. (A multigraph,
+    since `add(x, x)` reads one tensor twice.) Nodes are added in elaboration order, which is a
+    topological order, and nodes() gives them back in that order."""
 
     def __init__(self, name: str, source: Source, params: dict[str, Any]):
         self.name = name
@@ -45,17 +51,19 @@ class Graph:
         self.options: dict[str, Any] = {}
         self.outputs: dict[str, str] = {}  # output name -> node name
         self.expectations: list[Expectation] = []
-        self._g = _nx().DiGraph()
-        self._order: list[str] = []
         self.scopes: set[str] = set()  # names taken by block instances (prefixes)
+        self._g = _nx().MultiDiGraph()
+        self._sorted: list[str] | None = None  # nodes() order, until the next add
         self._prefixes: set[str] = set()  # "layer1", "layer1.0" for a node "layer1.0.conv1"
 
-    def add(self, node: Node) -> Node:
+    def add(self, node: Node, inputs: Sequence[str]) -> Node:
+        """Add `node`, reading the values of the nodes named in `inputs`, in argument order."""
         assert node.name not in self._g, f"node {node.name} added twice"
+        assert all(i in self._g for i in inputs), f"{node.name} reads an unknown node: {inputs}"
         self._g.add_node(node.name, node=node)
-        for i, src in enumerate(node.inputs):
-            self._g.add_edge(src, node.name, index=i)
-        self._order.append(node.name)
+        for i, src in enumerate(inputs):
+            self._g.add_edge(src, node.name, key=i, tensor=src, index=i)
+        self._sorted = None
         dot = node.name.rfind(".")
         while dot > 0 and node.name[:dot] not in self._prefixes:
             self._prefixes.add(node.name[:dot])
@@ -73,31 +81,75 @@ class Graph:
         return name in self._g
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self._g)
 
     def node(self, name: str) -> Node:
         return self._g.nodes[name]["node"]  # type: ignore[no-any-return]
 
     def nodes(self) -> Iterator[Node]:
         """Every node, producers before consumers, in the order the source defines them."""
-        for name in self._order:
-            yield self.node(name)
+        return (self.node(name) for name in self._names())
 
-    def producers(self, node: Node) -> list[Node]:
-        return [self.node(n) for n in node.inputs]
+    def _names(self) -> list[str]:
+        # NOTE: among the topological orders, the one that follows insertion (elaboration) order
+        # wherever it can: the source's order, so ONNX files and diagnostics are stable.
+        if self._sorted is None:
+            added = {name: i for i, name in enumerate(self._g)}  # networkx keeps this order
+            topo = _nx().lexicographical_topological_sort(self._g, key=added.__getitem__)
+            self._sorted = list(topo)
+        return self._sorted
 
-    def consumers(self, node: Node) -> list[Node]:
-        return [self.node(n) for n in self._g.successors(node.name)]
+    def inputs_of(self, node: Node | str) -> tuple[str, ...]:
+        """The names of the nodes `node` takes as inputs, in argument order (Graph.add)."""
+        name = node if isinstance(node, str) else node.name
+        edges = sorted(self._g.in_edges(name, data=True), key=lambda e: e[2]["index"])
+        return tuple(data["tensor"] for _, _, data in edges)
+
+    def producers(self, node: Node | str) -> list[Node]:
+        """The nodes `node` reads, in argument order (one per input)."""
+        return [self.node(i) for i in self.inputs_of(node)]
+
+    def value_inputs_of(self, node: Node | str) -> tuple[str, ...]:
+        """The inputs whose values `node` reads (Op.value_inputs): not those, like a `like:`
+        tensor, that give it only their shape."""
+        n = node if isinstance(node, Node) else self.node(node)
+        ins = self.inputs_of(n)
+        return tuple(ins[i] for i in n.op.value_inputs(len(ins)))
 
     @property
     def inputs(self) -> list[Node]:
+        """The network's inputs (InputOp nodes), in order."""
         return [n for n in self.nodes() if isinstance(n.op, InputOp)]
 
-    def is_dag(self) -> bool:
-        return bool(_nx().is_directed_acyclic_graph(self._g))
-
     def ancestors(self, name: str) -> set[str]:
+        """Every node that `name` depends on, directly or through others (not `name` itself)."""
         return set(_nx().ancestors(self._g, name))
+
+    def descendants(self, name: str) -> set[str]:
+        """Every node that depends on `name`, directly or through others (not `name` itself)."""
+        return set(_nx().descendants(self._g, name))
+
+    def between(self, start: str, end: str) -> list[str]:
+        """The nodes on some path from `start` to `end`, both included, in nodes() order; empty
+        when `end` does not depend on `start`. (`start == end` gives just that node.)"""
+        upstream = self.ancestors(end) | {end}
+        if start not in upstream:
+            return []
+        inside = upstream & (self.descendants(start) | {start})
+        return [n for n in self._names() if n in inside]
+
+    def lifetimes(self) -> dict[str, tuple[int, int]]:
+        """Each value's live range, as positions in nodes(): from its producer to the last node
+        that reads its values (value_inputs_of), or to len(self) for an output, which lives to
+        the end. A value nobody reads dies where it is made."""
+        at = {name: i for i, name in enumerate(self._names())}
+        end = dict(at)
+        for name, i in at.items():
+            for src in self.value_inputs_of(name):
+                end[src] = max(end[src], i)
+        for out in self.outputs.values():
+            end[out] = len(at)
+        return {name: (i, end[name]) for name, i in at.items()}
 
 
 def _nx() -> Any:

@@ -180,7 +180,7 @@ def explain(graph: Graph, stats: Stats, layer: str) -> str:
                                  hints=[f"did you mean {', '.join(f'`{c}`' for c in close)}?"
                                         if close else "`netdsl summary` lists the layer names"])])
     node, lay = graph.node(layer), by[layer]
-    xs = [graph.node(i).shape or () for i in node.inputs]
+    xs = [p.shape or () for p in graph.producers(node)]
     y = node.shape or ()
     out = [f"{layer}: {node.op.name}{_where(node.span)}",
            f"  {', '.join(fmt_shape(x) for x in xs) or 'input'} -> {fmt_shape(y)}"]
@@ -198,8 +198,7 @@ def explain(graph: Graph, stats: Stats, layer: str) -> str:
     factors = node.op.mac_terms(y, *xs) if xs else (0,)
     out.append(f"  MACs: {_product(factors)}  (FLOPs = 2 x MACs)")
     out.append(f"    rule: {node.op.mac_rule}")
-    reads = [node.inputs[i] for i in node.op.value_inputs(len(node.inputs))]
-    out += _rf_lines(node, lay, [by[i].rf for i in reads], xs)
+    out += _rf_lines(node, lay, [by[i].rf for i in graph.value_inputs_of(node)], xs)
     return "\n".join(out)
 
 

@@ -70,7 +70,7 @@ def _head_flattens(graph: Graph) -> set[str]:
         if isinstance(node.op, Dense):
             feeding |= graph.ancestors(node.name)
     return {n for n in feeding if isinstance(graph.node(n).op, Flatten)
-            and len(_shape(graph, graph.node(n).inputs[0])) >= 3}
+            and len(_shape(graph, graph.inputs_of(n)[0])) >= 3}
 
 
 def _shape(graph: Graph, name: str) -> Shape:
@@ -88,19 +88,19 @@ def _rewrite(graph: Graph, heads: set[str]) -> tuple[Graph, dict[str, str]]:
     diags: list[Diagnostic] = []
     failed: set[str] = set()  # reported, or fed by a reported layer: nothing more to say
     for node in graph.nodes():
-        ins = tuple(alias.get(i, i) for i in node.inputs)
+        old_ins = graph.inputs_of(node)
+        ins = tuple(alias.get(i, i) for i in old_ins)
         if any(i in failed for i in ins):
             failed.add(node.name)
             continue
         if node.name in heads:
-            src = _shape(graph, node.inputs[0])
+            src = _shape(graph, old_ins[0])
             alias[node.name] = ins[0]
             mode[node.name] = _Head(tuple(int(d) for d in src[2:]), len(src) - 2)
             continue
-        modes = [mode.get(i) for i in node.inputs]
+        modes = [mode.get(i) for i in old_ins]
         if all(m is None for m in modes):
-            new.add(Node(node.name, node.op, ins, node.span, node.arg_spans, node.shape,
-                         node.trace))
+            new.add(dataclasses.replace(node), ins)
             continue
         try:
             op, out_mode = _convert(graph, node, modes)
@@ -116,7 +116,7 @@ def _rewrite(graph: Graph, heads: set[str]) -> tuple[Graph, dict[str, str]]:
             failed.add(node.name)
             continue
         mode[node.name] = out_mode
-        new.add(Node(node.name, op, ins, node.span, node.arg_spans, shape, node.trace))
+        new.add(dataclasses.replace(node, op=op, shape=shape), ins)
         if isinstance(node.op, Dense):
             k = "x".join(map(str, op.kernel))  # type: ignore[attr-defined]
             notes[node.name] = (f"this dense layer became a {k} convolution: the rewritten "
@@ -137,7 +137,7 @@ def _convert(graph: Graph, node: Node, modes: list[_Head | None]) -> tuple[Op, _
     if isinstance(op, Dense):
         kernel = m.kernel if m.kernel is not None else (1,) * m.spatial
         return Conv(out=op.out, kernel=kernel, bias=op.bias), _Head(None, m.spatial)
-    xs = [_shape(graph, i) for i in node.inputs]
+    xs = [_shape(graph, i) for i in graph.inputs_of(node)]
     if m.kernel is not None:
         # Between the flatten and the first dense the map is kept whole: only layers that act
         # on each value alone, with nothing to learn, mean the same on [N, C, H, W].
@@ -198,7 +198,7 @@ def resize_inputs(graph: Graph, size: Sequence[int], notes: Mapping[str, str] | 
     diags: list[Diagnostic] = []
     failed: set[str] = set()
     for node in graph.nodes():
-        op, shape = node.op, node.shape
+        op, shape, ins = node.op, node.shape, graph.inputs_of(node)
         if isinstance(op, InputOp):
             old = tuple(op.shape)
             dims = tuple(size) * (len(old) - 2) if len(size) == 1 else tuple(size)
@@ -208,19 +208,19 @@ def resize_inputs(graph: Graph, size: Sequence[int], notes: Mapping[str, str] | 
                     f"axes; the input size {list(size)} does not fit it", node.span)])
             op = InputOp(shape=(*old[:2], *(int(v) for v in dims)))
             shape = op.shape
-        elif any(i in failed for i in node.inputs):
+        elif any(i in failed for i in ins):
             failed.add(node.name)
             continue
         else:
             try:
-                shape = _infer(op, [_shape(new, i) for i in node.inputs])
+                shape = _infer(op, [_shape(new, i) for i in ins])
             except OpError as ex:
                 diags.append(_diagnostic(node, ex, (notes or {}).get(node.name, ""),
                                          f"the network was re-inferred for the input size "
                                          f"{list(size)}"))
                 failed.add(node.name)
                 continue
-        new.add(Node(node.name, op, node.inputs, node.span, node.arg_spans, shape, node.trace))
+        new.add(dataclasses.replace(node, op=op, shape=shape), ins)
     if diags:
         raise NetdslError(diags)
     new.outputs = dict(graph.outputs)

@@ -63,7 +63,7 @@ def test_alexnet_at_256_pools_adaptively_as_torchvision():
     the averaging-matrix lowering, not the identity."""
     graph = netdsl.load(ALEXNET, "alexnet", size=256)
     assert graph.node("avgpool").shape == ("N", 256, 6, 6)
-    assert graph.node(graph.node("avgpool").inputs[0]).shape == ("N", 256, 7, 7)
+    assert graph.node(graph.inputs_of("avgpool")[0]).shape == ("N", 256, 7, 7)
     err = compare_outputs(ALEXNET, "alexnet", _torchvision("alexnet"), (2, 3, 256, 256), size=256)
     assert err <= TOLERANCE
 

@@ -195,7 +195,7 @@ def _coordinate_maps(graph) -> dict[str, tuple[float, float]]:
     crop: y_in = y + offset. Where branches are added, they must already agree."""
     maps: dict[str, tuple[float, float]] = {}
     for node in graph.nodes():
-        op, ins = node.op, [maps[i] for i in node.inputs]
+        op, ins = node.op, [maps[i] for i in graph.inputs_of(node)]
         if not ins:
             maps[node.name] = (1.0, 0.0)
             continue

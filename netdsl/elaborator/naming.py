@@ -29,7 +29,7 @@ class Naming:
             self._err("E215", f"the network exceeds {MAX_NODES} layers", span, frame=frame)
             raise NetdslError(self.diags)
         full = self.name(frame, local, hard, name_span or span)
-        self.graph.add(Node(full, op, inputs, span, arg_spans, tuple(shape), frame.trace))
+        self.graph.add(Node(full, op, span, arg_spans, tuple(shape), frame.trace), inputs)
         return Tensor(full, tuple(shape))
 
     def scope_base(self, name: str, frame: Frame) -> str:
