@@ -228,12 +228,12 @@ def _reference(name: str) -> str:
 
 def zoo_markdown() -> str:
     """The zoo table: every network of every zoo/*.net file, as `netdsl check` measures it."""
-    from netdsl.pipeline import check_source, network_names, source_of
+    from netdsl.pipeline import check_source, network_names, read_source
     from netdsl.report import si
     rows = ["| file | network | params | MACs | output | verified against |",
             "| --- | --- | ---: | ---: | --- | --- |"]
     for path in sorted((ROOT / "zoo").glob("*.net")):
-        source = source_of(path)
+        source = read_source(path)
         for name in network_names(source):
             c = check_source(source, name)
             outs = ", ".join(f"{k} [{', '.join(map(str, c.graph.node(v).shape or ()))}]"

@@ -255,15 +255,15 @@ def test_operator_agrees_with_torch(op, case):
     with torch.no_grad():
         ref = module(*xs).numpy()
     assert ref.shape == (2, *case.shape)
-    graph = netdsl.load(program(case))
-    ours = graph.stats.tensors()
+    net = netdsl.loads(program(case))
+    ours = net.stats.tensors()
     state = {k: v.numpy() for k, v in module.state_dict().items()
              if not k.endswith("num_batches_tracked")} if isinstance(module, nn.Module) else {}
     if isinstance(module, nn.Module):
         assert [tuple(v.shape) for v in state.values()] == list(ours.values())
-        assert sum(p.numel() for p in module.parameters()) == graph.stats.params
+        assert sum(p.numel() for p in module.parameters()) == net.stats.params
     weights = dict(zip(ours, state.values())) if state else None  # None: fixed or no weights
-    model = netdsl.compile(program(case), weights=weights)
+    model = netdsl.compile(net, weights=weights)
     out = netdsl.run(model, {f"x{i}": x.numpy() for i, x in enumerate(xs)}, provider="cpu")
     np.testing.assert_allclose(out["y"], ref, rtol=case.tol, atol=case.tol)
 
@@ -338,7 +338,8 @@ def test_same_padding_is_onnx_same_upper(n, k, s):
     rng = np.random.default_rng(n * 100 + k * 10 + s)
     x = rng.standard_normal((1, 1, n, n)).astype(np.float32)
     w = rng.standard_normal((2, 1, k, k)).astype(np.float32)
-    ours = netdsl.run(netdsl.compile(text, weights={"y.weight": w}), {"x": x}, provider="cpu")
+    model = netdsl.compile(netdsl.loads(text), weights={"y.weight": w})
+    ours = netdsl.run(model, {"x": x}, provider="cpu")
     np.testing.assert_allclose(ours["y"], _ort_same_upper(x, w, s), rtol=1e-5, atol=1e-5)
 
 
