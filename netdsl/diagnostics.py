@@ -17,7 +17,7 @@ class Severity(enum.Enum):
 
 
 # Every diagnostic code, listed once: code -> (slug, one-line meaning). docs/errors.md is generated
-# from this table (`python -m netdsl.docs`), and a test keeps the two in step.
+# from this table (`python tools/gendocs.py errors`), and a test keeps the two in step.
 CODES: dict[str, tuple[str, str]] = {
     "E001": ("file", "a file cannot be read: missing, a directory, unreadable or not UTF-8 text"),
     "E101": ("syntax", "the text does not follow the grammar"),

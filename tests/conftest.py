@@ -84,3 +84,4 @@ def net_file(tmp_path):
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tools"))  # the docs generator: tools/gendocs.py

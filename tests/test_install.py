@@ -25,6 +25,7 @@ def test_wheel_install_checks_a_zoo_file(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "netdsl/grammars/netdsl.lark" in names
     assert "netdsl/py.typed" in names  # PEP 561: the package's type hints are for its users
+    assert not any(n.startswith("tools/") or n.endswith("docs.py") for n in names)
     installed = run(sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(site), str(wheel))
     assert installed.returncode == 0, installed.stderr

@@ -206,9 +206,9 @@ def test_zoo_network_lowers_to_valid_onnx_that_runs(path, name):
 
 
 def test_readme_zoo_table_is_current():
-    from netdsl.docs import readme_with_zoo
+    from gendocs import readme_with_zoo
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert readme == readme_with_zoo(readme), "run `python -m netdsl.docs zoo` and commit"
+    assert readme == readme_with_zoo(readme), "run `python tools/gendocs.py zoo` and commit"
 
 
 @pytest.mark.parametrize("path,name", NETWORKS, ids=[_id(p, n) for p, n in NETWORKS])
