@@ -1,62 +1,111 @@
 """netdsl: a language for neural-network architectures, shape-checked, costed and lowered to ONNX.
 
 Public API (heavy modules load lazily: `import netdsl` does not import onnx or onnxruntime):
-    load(path_or_text, network=None, **params) -> Graph   (checked; .stats on the result)
-    compile(path_or_text, network=None, *, opset, batch, seed, init, weights, **params)
-        -> ModelProto
-    run(model_or_path, inputs=None, *, provider="auto", batch=1, **params) -> dict of arrays
+    load(path, network=None, params=None) -> Network            a .net file, checked
+    loads(text, network=None, params=None, path="<string>") -> Network   .net text, checked
+    compile(net, network=None, params=None, *, opset=17, batch=None, seed=0, init=None,
+            weights=None, fully_convolutional=False, input_size=None) -> onnx.ModelProto
+    run(model, inputs=None, *, network=None, params=None, provider="auto", batch=1, seed=0)
+        -> dict of numpy arrays
+A Network has `.graph` (the checked IR), `.stats` (params, MACs, receptive fields, memory) and
+`.name`. Network parameters go in `params={...}`, never among the options. Where a path is taken,
+a str is always a path, never .net text (that is what `loads` is for); `compile` and `run` also
+take a Network, and `run` an onnx.ModelProto or an `.onnx` path (files.is_onnx: the suffix).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netdsl.diagnostics import Diagnostic, NetdslError
+from netdsl.options import DEFAULT_OPSET, CompileOptions, Weights
+from netdsl.version import VERSION as __version__
 
 if TYPE_CHECKING:
     import numpy as np
     import onnx
 
-    from netdsl.ir import Graph
+    from netdsl.pipeline import Network
 
-__version__ = "0.1.0"
-__all__ = ["Diagnostic", "NetdslError", "__version__", "compile", "load", "run"]
-
-
-def load(path_or_text: str | Path, network: str | None = None, **params: Any) -> Graph:
-    """Parse, elaborate and check a network; returns its Graph, with `graph.stats` attached."""
-    from netdsl.pipeline import check_source, source_of
-    checked = check_source(source_of(path_or_text), network, params)
-    checked.graph.stats = checked.stats  # type: ignore[attr-defined]
-    return checked.graph
+__all__ = ["Diagnostic", "NetdslError", "Network", "__version__", "compile", "load", "loads", "run"]
 
 
-def compile(path_or_text: str | Path, network: str | None = None, *, opset: int | None = None,
+def __getattr__(name: str) -> Any:
+    if name == "Network":  # NOTE: lazily, as the pipeline imports lark and networkx
+        from netdsl.pipeline import Network
+        return Network
+    raise AttributeError(f"module 'netdsl' has no attribute {name!r}")
+
+
+_Path = str | os.PathLike[str]  # a str is always a path, never .net text
+
+
+def load(path: _Path, network: str | None = None,
+         params: Mapping[str, Any] | None = None) -> Network:
+    """Parse, elaborate and check one network of a .net file (the first, or `network`), with
+    `params` overriding its parameters. Raises NetdslError with every mistake found."""
+    from netdsl.pipeline import check_source, read_source
+    if isinstance(path, str) and "\n" in path:
+        raise TypeError("netdsl.load takes a path; for .net text use netdsl.loads(text)")
+    return check_source(read_source(path), network, params)
+
+
+def loads(text: str, network: str | None = None, params: Mapping[str, Any] | None = None,
+          path: str = "<string>") -> Network:
+    """As load, for .net text; `path` is the name messages give it (`use` lines in it resolve
+    from the current directory)."""
+    from netdsl.pipeline import check_source
+    from netdsl.source import Source
+    return check_source(Source(path, text), network, params)
+
+
+def compile(net: Network | _Path, network: str | None = None,
+            params: Mapping[str, Any] | None = None, *, opset: int = DEFAULT_OPSET,
             batch: int | None = None, seed: int = 0, init: str | None = None,
-            weights: Any = None, **params: Any) -> onnx.ModelProto:
-    """Check and lower to ONNX. `weights`: a path (.npz/.safetensors) or a name -> array mapping."""
-    from netdsl import weights as wmod
-    from netdsl.pipeline import compile_source, source_of
-    wpath = "weights"
-    if isinstance(weights, (str, Path)):
-        wpath, weights = str(weights), wmod.read(weights)
-    _, model = compile_source(source_of(path_or_text), network, params, opset=opset, batch=batch,
-                              seed=seed, init=init, weights=weights, weights_path=wpath)
-    return model
+            weights: Weights | None = None, fully_convolutional: bool = False,
+            input_size: tuple[int, ...] | None = None) -> onnx.ModelProto:
+    """Lower a Network (or the network load(net, network, params) checks) to ONNX. The keywords
+    are CompileOptions (the flags of `netdsl compile`); `weights` is a .npz/.safetensors path or
+    arrays by parameter name."""
+    from netdsl.pipeline import lower
+    options = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
+                             fully_convolutional=fully_convolutional, input_size=input_size)
+    return lower(_checked(net, network, params), options)[1]
 
 
-def run(model: Any, inputs: dict[str, np.ndarray] | None = None, *, network: str | None = None,
-        provider: str = "auto", batch: int = 1, seed: int = 0, **params: Any
-        ) -> dict[str, np.ndarray]:
-    """Run a ModelProto, an .onnx path, or a .net path/text (compiled in memory) on onnxruntime.
-    Without inputs, random normal inputs (seeded) of batch size `batch` are used."""
-    from netdsl import export, runtime
-    if isinstance(model, (str, Path)) and str(model).endswith(".onnx"):
-        export.check_file(model)
+def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarray] | None = None,
+        *, network: str | None = None, params: Mapping[str, Any] | None = None,
+        provider: str = "auto", batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    """Run on onnxruntime: an onnx.ModelProto, an `.onnx` file, or a Network or .net file
+    (compiled in memory, weights seeded by `seed`), as `netdsl run` does. Without inputs, random
+    normal inputs (seeded) of batch size `batch` are used."""
+    from netdsl import export, files, runtime
+    from netdsl.pipeline import Network
+    if isinstance(model, (str, os.PathLike)) and files.is_onnx(model):
+        _no_choice(network, params, "an .onnx model")
         model = Path(model)  # onnxruntime reads it, external data included
-    elif isinstance(model, (str, Path)):
-        model = compile(model, network, seed=seed, **params)
+        export.check_file(model)
+    elif isinstance(model, (str, os.PathLike, Network)):
+        model = compile(model, network, params, seed=seed)
+    else:
+        _no_choice(network, params, "an onnx.ModelProto")
     session = runtime.Session(model, provider)
     feeds = inputs if inputs is not None else runtime.random_inputs(session.inputs, batch, seed)
     return session.run(feeds)
+
+
+def _checked(net: Network | _Path, network: str | None,
+             params: Mapping[str, Any] | None) -> Network:
+    from netdsl.pipeline import Network
+    if isinstance(net, Network):
+        _no_choice(network, params, "a checked Network")
+        return net
+    return load(net, network, params)
+
+
+def _no_choice(network: str | None, params: Mapping[str, Any] | None, given: str) -> None:
+    if network is not None or params is not None:
+        raise TypeError(f"network= and params= choose from a .net file; {given} has no choice")

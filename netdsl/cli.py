@@ -8,13 +8,15 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from netdsl import __version__
 from netdsl.diagnostics import Diagnostic, NetdslError, render, to_dict
+from netdsl.options import DEFAULT_OPSET, CompileOptions
+from netdsl.version import VERSION
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -100,7 +102,7 @@ def cmd_check(a: argparse.Namespace) -> int:
 
 def _check_file(path: str, a: argparse.Namespace, params: dict[str, Any]
                 ) -> tuple[int, dict[str, Any]]:
-    from netdsl.pipeline import check_all, source_of
+    from netdsl.pipeline import check_all, read_source
     from netdsl.report import si
     report: dict[str, Any] = {"path": path, "ok": False, "networks": [], "diagnostics": []}
 
@@ -110,7 +112,7 @@ def _check_file(path: str, a: argparse.Namespace, params: dict[str, Any]
             _emit(diags)
 
     try:
-        results = check_all(source_of(Path(path)), a.network, params)
+        results = check_all(read_source(path), a.network, params)
     except NetdslError as e:
         show(e.diagnostics)
         return (EXIT_USAGE if _unreadable(e) else EXIT_ERRORS), report
@@ -141,8 +143,8 @@ def cmd_list(a: argparse.Namespace) -> int:
     """The networks and blocks a file defines (not those it `use`s), with their parameters."""
     from netdsl import syntax as s
     from netdsl.elaborator import load_module
-    from netdsl.pipeline import source_of
-    module, _ = load_module(source_of(Path(a.file)))
+    from netdsl.pipeline import read_source
+    module, _ = load_module(read_source(a.file))
     for item in module.items:
         if isinstance(item, s.Network):
             print(f"network {item.name.id}({_param_list(item.params)})")
@@ -160,27 +162,27 @@ def _param_list(params: Sequence[Any]) -> str:
 
 
 def cmd_summary(a: argparse.Namespace) -> int:
-    from netdsl.pipeline import check_source, source_of
+    from netdsl.pipeline import check_source, read_source
     from netdsl.report import summary
     if a.depth is not None and a.depth < 1:
         raise _Usage(f"--depth takes a positive number of name parts, not {a.depth}")
-    checked = check_source(source_of(Path(a.file)), a.network, _params(a.set))
+    checked = check_source(read_source(a.file), a.network, _params(a.set))
     _emit(checked.stats.warnings)
     print(summary(checked.graph, checked.stats, a.format, a.depth))
     return EXIT_OK
 
 
 def cmd_explain(a: argparse.Namespace) -> int:
-    from netdsl.pipeline import check_source, source_of
+    from netdsl.pipeline import check_source, read_source
     from netdsl.report import explain
-    checked = check_source(source_of(Path(a.file)), a.network, _params(a.set))
+    checked = check_source(read_source(a.file), a.network, _params(a.set))
     print(explain(checked.graph, checked.stats, a.layer))
     return EXIT_OK
 
 
 def cmd_compile(a: argparse.Namespace) -> int:
-    from netdsl import export, files, weights as wmod
-    from netdsl.pipeline import compile_source, source_of
+    from netdsl import export, files
+    from netdsl.pipeline import compile_source, read_source
     if a.batch is not None and a.batch < 1:
         raise _Usage("--batch must be at least 1")
     if a.input_size and not a.fully_convolutional:
@@ -188,12 +190,10 @@ def cmd_compile(a: argparse.Namespace) -> int:
     out, src = Path(a.output), Path(a.file)
     # NOTE: before compiling, so that a bad path fails fast; save() checks again as it writes
     files.check_writable(out, [src, *([Path(a.weights)] if a.weights else [])])
-    weights = wmod.read(a.weights) if a.weights else None
-    checked, model = compile_source(source_of(src), a.network, _params(a.set), opset=a.opset,
-                                    batch=a.batch, seed=a.seed, init=a.init, weights=weights,
-                                    weights_path=a.weights or "weights",
-                                    fully_convolutional=a.fully_convolutional,
-                                    input_size=a.input_size)
+    options = CompileOptions(opset=a.opset, batch=a.batch, seed=a.seed, init=a.init,
+                             weights=a.weights, fully_convolutional=a.fully_convolutional,
+                             input_size=a.input_size)
+    checked, model = compile_source(read_source(src), a.network, _params(a.set), options)
     export.save(model, out)
     print(f"{out}: {checked.graph.name}, opset {model.opset_import[0].version}, "
           f"{checked.stats.params:,} params, {len(model.graph.node)} ONNX nodes")
@@ -202,7 +202,7 @@ def cmd_compile(a: argparse.Namespace) -> int:
 
 def cmd_run(a: argparse.Namespace) -> int:
     from netdsl import export, files, runtime
-    from netdsl.pipeline import compile_source, source_of
+    from netdsl.pipeline import compile_source, read_source
     if not a.input and not a.random:
         raise _Usage("give --input NAME=FILE.npy or --random")
     if a.input and a.random:
@@ -211,11 +211,12 @@ def cmd_run(a: argparse.Namespace) -> int:
         raise _Usage("--batch must be at least 1 and --top at least 0")
     path = Path(a.model)
     model: Any
-    if path.suffix == ".net":
-        model = compile_source(source_of(path), a.network, _params(a.set), seed=a.seed)[1]
-    else:
+    if files.is_onnx(path):
         export.check_file(path)
         model = path  # onnxruntime reads it, external data included
+    else:
+        model = compile_source(read_source(path), a.network, _params(a.set),
+                               CompileOptions(seed=a.seed))[1]
     if a.save:
         files.check_dir(Path(a.save), "--save")
     session = runtime.Session(model, a.provider)
@@ -263,70 +264,117 @@ def _softmax(arr: Any) -> Any:
 
 # ------------------------------------------------------------------------------------- parsing
 
+EXIT_CODES = """exit codes:
+  0  ok
+  1  the input has errors (diagnostics on stderr)
+  2  a usage error: an unknown flag, a file that is missing or cannot be read
+  3  an internal error: a bug in netdsl (please report it)"""
+
+
+def _command(sub: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help has a description, every argument, and the exit codes."""
+    q: argparse.ArgumentParser = sub.add_parser(
+        name, help=summary, description=textwrap.fill(description, 79), epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    return q
+
+
+def _network_options(q: argparse.ArgumentParser, default: str = "needed if it defines several"
+                     ) -> None:
+    q.add_argument("--network", metavar="NAME", help=f"which network of the file ({default})")
+    q.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="override a network parameter, e.g. --set classes=10 (repeatable)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="netdsl", description="Check, measure, compile and run .net architectures.")
-    p.add_argument("--version", action="version", version=f"netdsl {__version__}")
+    p = _Parser(prog="netdsl", description="Check, measure, compile and run .net architectures.",
+                epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"netdsl {VERSION}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    def net_opts(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--network", help="which network of the file")
-        q.add_argument("--set", action="append", metavar="NAME=VALUE",
-                       help="override a network parameter (repeatable)")
-
-    q = sub.add_parser("check", help="parse, check shapes and expectations; exit 1 on errors")
-    q.add_argument("files", nargs="+", metavar="FILE")
-    net_opts(q)
-    q.add_argument("--format", choices=("text", "json"), default="text")
-    q.add_argument("-q", "--quiet", action="store_true", help="print only diagnostics")
+    q = _command(sub, "check", "parse, check shapes and expectations; exit 1 on errors",
+                 "Check every network of every file (or the one --network names), each on its "
+                 "own: syntax, names, shapes and `expect` lines. Prints one line per network "
+                 "and every diagnostic; the codes and the JSON schema are in docs/errors.md.")
+    q.add_argument("files", nargs="+", metavar="FILE", help="the .net files to check")
+    _network_options(q, "default: every network")
+    q.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text for people (default), or one JSON object on stdout for tools")
+    q.add_argument("-q", "--quiet", action="store_true",
+                   help="print only diagnostics, not the line per network that passed")
     q.set_defaults(func=cmd_check)
 
-    q = sub.add_parser("list", help="the networks and blocks a file defines")
-    q.add_argument("file", metavar="FILE")
+    q = _command(sub, "list", "the networks and blocks a file defines",
+                 "List the networks and blocks a file defines (not those it `use`s), with their "
+                 "parameters and defaults.")
+    q.add_argument("file", metavar="FILE", help="the .net file")
     q.set_defaults(func=cmd_list)
 
-    q = sub.add_parser("summary", help="per layer: shape, params, MACs, receptive field")
-    q.add_argument("file", metavar="FILE")
-    net_opts(q)
+    q = _command(sub, "summary", "per layer: shape, params, MACs, receptive field",
+                 "Check a network and print one row per layer: output shape, parameters, MACs "
+                 "and receptive field, then the totals and the peak activation memory. The cost "
+                 "rules are in docs/costs.md, the JSON layout in docs/summary-json.md.")
+    q.add_argument("file", metavar="FILE", help="the .net file")
+    _network_options(q)
     q.add_argument("--depth", type=int, default=None, metavar="K",
                    help="fold layers into their first K name parts (layer1.0.conv1 -> layer1)")
-    q.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    q.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                   help="a text table (default), JSON for tools, or a markdown table")
     q.set_defaults(func=cmd_summary)
 
-    q = sub.add_parser("explain", help="the lecture's arithmetic for one layer")
-    q.add_argument("file", metavar="FILE")
-    q.add_argument("layer", metavar="LAYER")
-    net_opts(q)
+    q = _command(sub, "explain", "the lecture's arithmetic for one layer",
+                 "Show how one layer's output size, parameters, MACs and receptive field are "
+                 "computed, with the numbers filled in.")
+    q.add_argument("file", metavar="FILE", help="the .net file")
+    q.add_argument("layer", metavar="LAYER",
+                   help="the layer's name, as `netdsl summary` lists it (e.g. layer1.0.conv1)")
+    _network_options(q)
     q.set_defaults(func=cmd_explain)
 
-    q = sub.add_parser("compile", help="lower to an .onnx file")
-    q.add_argument("file", metavar="FILE")
-    net_opts(q)
-    q.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
-    q.add_argument("--opset", type=int, default=None,
-                   help="ONNX opset (default: the newest onnx and onnxruntime both support)")
-    q.add_argument("--batch", type=int, default=None, help="fix the batch size (default: N)")
-    q.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
+    q = _command(sub, "compile", "lower to an .onnx file",
+                 "Check a network and lower it to an ONNX file. Weights are random (He or "
+                 "Xavier, seeded by --seed) unless --weights gives them by parameter name. The "
+                 f"default opset is {DEFAULT_OPSET}, the same on every machine: onnxruntime >= "
+                 "1.12 and TensorRT 8.6 load it; --opset asks for a newer one.")
+    q.add_argument("file", metavar="FILE", help="the .net file")
+    _network_options(q)
+    q.add_argument("-o", "--output", required=True, metavar="OUT.onnx",
+                   help="the ONNX file to write (atomically; weights over 2 GB go beside it)")
+    q.add_argument("--opset", type=int, default=DEFAULT_OPSET, metavar="N",
+                   help=f"ONNX opset, {DEFAULT_OPSET} (the default) to the newest the installed "
+                        "onnx knows")
+    q.add_argument("--batch", type=int, default=None, metavar="B",
+                   help="fix the batch size (default: a symbolic N)")
+    q.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed of the initial weights (default: 0)")
     q.add_argument("--init", choices=("he", "xavier"), default=None,
                    help="initialisation (default: the network's `option init`, else he)")
-    q.add_argument("--weights", metavar="FILE", help=".npz or .safetensors, by parameter name")
+    q.add_argument("--weights", metavar="FILE",
+                   help=".npz or .safetensors with every parameter, by name (conv1.weight, ...)")
     q.add_argument("--fully-convolutional", action="store_true",
                    help="turn the flatten -> dense head into convolutions (FCN)")
     q.add_argument("--input-size", type=_input_size, metavar="HxW",
                    help="with --fully-convolutional: the input size to compile for")
     q.set_defaults(func=cmd_compile)
 
-    q = sub.add_parser("run", help="run a .net or .onnx model on onnxruntime")
-    q.add_argument("model", metavar="MODEL")
-    net_opts(q)
+    q = _command(sub, "run", "run a .net or .onnx model on onnxruntime",
+                 "Run a model on onnxruntime and print each output's shape and statistics. "
+                 "MODEL is an .onnx file, or else a .net file, compiled in memory with weights "
+                 "seeded by --seed.")
+    q.add_argument("model", metavar="MODEL", help="an .onnx file, or a .net file")
+    _network_options(q)
     q.add_argument("--input", action="append", metavar="NAME=FILE.npy",
                    help="an input array (repeatable; a bare FILE.npy for a one-input model)")
-    q.add_argument("--random", action="store_true", help="random normal inputs")
-    q.add_argument("--batch", type=int, default=1, help="batch size of --random inputs")
-    q.add_argument("--seed", type=int, default=0, help="seed of --random and of the weights")
+    q.add_argument("--random", action="store_true", help="random normal inputs (seeded)")
+    q.add_argument("--batch", type=int, default=1, metavar="B",
+                   help="batch size of --random inputs (default: 1)")
+    q.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed of --random and of a .net model's weights (default: 0)")
     q.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto: CUDA when onnxruntime-gpu has it, else the CPU")
-    q.add_argument("--top", type=int, default=0, metavar="K")
-    q.add_argument("--save", metavar="DIR", help="save outputs as .npy")
+    q.add_argument("--top", type=int, default=0, metavar="K",
+                   help="for a classifier's [N, K] output: the K most likely classes")
+    q.add_argument("--save", metavar="DIR", help="save every output as DIR/NAME.npy")
     q.set_defaults(func=cmd_run)
     return p
 

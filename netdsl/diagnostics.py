@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import enum
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ class Severity(enum.Enum):
 
 
 # Every diagnostic code, listed once: code -> (slug, one-line meaning). docs/errors.md is generated
-# from this table (`python -m netdsl.docs`), and a test keeps the two in step.
+# from this table (`python tools/gendocs.py errors`), and a test keeps the two in step.
 CODES: dict[str, tuple[str, str]] = {
     "E001": ("file", "a file cannot be read: missing, a directory, unreadable or not UTF-8 text"),
     "E101": ("syntax", "the text does not follow the grammar"),
@@ -140,8 +139,8 @@ def render(d: Diagnostic, color: bool = False) -> str:
         return f"\x1b[{code}m{s}\x1b[0m" if color else s
 
     sev = paint(d.severity.value, "1;31" if d.severity is Severity.ERROR else "1;33")
-    loc = d.location()
-    head = f"{loc[0]}:{loc[1]}:{loc[2]}: " if loc else ""
+    at = d.primary
+    head = f"{at.span.where()}: " if at is not None and at.span.source is not None else ""
     out = [f"{head}{sev}[{d.code}]: {d.message}"]
     labelled = [lb for lb in d.labels if lb.span.source is not None]
     if labelled:
@@ -160,7 +159,7 @@ def render(d: Diagnostic, color: bool = False) -> str:
             src = files[f]
             if f != shown:
                 first = min(group, key=lambda lb: lb.span.start)
-                out += [f"{' ' * width} ::: {src.path}:{line}:{src.line_col(first.span.start)[1]}",
+                out += [f"{' ' * width} ::: {src.where(first.span.start)}",
                         f"{' ' * width} |"]
                 shown = f
             text = src.line_text(line)
@@ -208,7 +207,3 @@ def _label_dict(lb: Label) -> dict[str, object]:
     return {"file": src.path if src else None, "line": line, "column": col,
             "end_line": end_line, "end_column": end_col, "start": lb.span.start,
             "end": lb.span.end, "message": lb.message, "primary": lb.primary}
-
-
-def render_json(ds: Iterable[Diagnostic]) -> str:
-    return json.dumps([to_dict(d) for d in ds], indent=2)

@@ -16,36 +16,15 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from netdsl import __version__, files
+from netdsl import files
 from netdsl.diagnostics import NetdslError, error
 from netdsl.ir import Graph, InputOp, Node
 from netdsl.ops.base import Value
+from netdsl.options import CompileOptions
+from netdsl.version import VERSION
 
-MIN_OPSET = 17
+MIN_OPSET = 17  # the oldest opset every op lowers to (options.DEFAULT_OPSET says why 17)
 EXTERNAL_DATA_BYTES = 2 * 1024**3  # protobuf's limit: larger weights go to a side file
-
-
-@functools.cache
-def default_opset() -> int:
-    """The newest opset that both the installed onnx and onnxruntime support (at least 17).
-
-    onnx knows its newest opset; onnxruntime is asked, once per process and only when a model
-    is compiled without --opset: it loads a one-node model stamped with each opset, newest first.
-    """
-    from netdsl import runtime  # NOTE: lazy, so that importing export does not load onnxruntime
-    for opset in range(onnx.defs.onnx_opset_version(), MIN_OPSET, -1):
-        if runtime.accepts(_probe(opset)):
-            return opset
-    return MIN_OPSET
-
-
-def _probe(opset: int) -> bytes:
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
-    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = _ir_version(opset)
-    return bytes(model.SerializeToString())
 
 
 def _ir_version(opset: int) -> int:
@@ -139,8 +118,8 @@ def _doc(node: Node) -> str:
     src = node.span.source
     if src is None:
         return ""
-    line, col = src.line_col(node.span.start)
-    return f"{src.path}:{line}:{col}: {src.line_text(line).strip()}"
+    line = src.line_col(node.span.start)[0]
+    return f"{node.span.where()}: {src.line_text(line).strip()}"
 
 
 def _value_info(name: str, shape: Sequence[Any], batch: int | None) -> onnx.ValueInfoProto:
@@ -148,17 +127,19 @@ def _value_info(name: str, shape: Sequence[Any], batch: int | None) -> onnx.Valu
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
 
 
-def to_onnx(graph: Graph, *, opset: int | None = None, batch: int | None = None, seed: int = 0,
-            init: str | None = None, weights: Mapping[str, np.ndarray] | None = None,
-            ) -> onnx.ModelProto:
+def to_onnx(graph: Graph, options: CompileOptions | None = None) -> onnx.ModelProto:
     """Lower a checked graph. Node names are layer names; initializers are `layer.param`;
-    every layer's tensor has a value_info with the shape our checker inferred."""
-    opset = opset or default_opset()
+    every layer's tensor has a value_info with the shape our checker inferred. `options.weights`
+    is None or arrays by name that the pipeline has read and checked against the graph."""
+    options = options or CompileOptions()
+    opset, batch, weights = options.opset, options.batch, options.weights
+    assert weights is None or isinstance(weights, Mapping), "the pipeline reads weight files"
     if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
         raise NetdslError([error("E214", f"opset {opset} is not supported: netdsl lowers to "
                                  f"opsets {MIN_OPSET} to {onnx.defs.onnx_opset_version()} (the "
                                  f"newest this onnx {onnx.__version__} knows)")])
-    x = _Exporter(graph, opset, seed, init or graph.options.get("init", "he"), weights)
+    x = _Exporter(graph, opset, options.seed, options.init or graph.options.get("init", "he"),
+                  weights)
     rename = _output_names(graph)
     nodes, inputs, value_infos = _lower(graph, x, batch, rename)
     outputs = []
@@ -170,11 +151,11 @@ def to_onnx(graph: Graph, *, opset: int | None = None, batch: int | None = None,
     g = helper.make_graph(nodes, graph.name, inputs, outputs, value_info=value_infos,
                           doc_string=f"netdsl network `{graph.name}` from {graph.source.path}")
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="netdsl", producer_version=__version__)
+                              producer_name="netdsl", producer_version=VERSION)
     model.ir_version = _ir_version(opset)
     x.materialize(model.graph)  # NOTE: after make_model, which would copy every initializer
     helper.set_model_props(model, {
-        "netdsl_version": __version__,
+        "netdsl_version": VERSION,
         "source_sha256": hashlib.sha256(graph.source.text.encode()).hexdigest(),
         "source": str(graph.source.path), "network": graph.name,
         "params": ",".join(f"{k}={v}" for k, v in sorted(graph.params.items())),

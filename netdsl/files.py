@@ -1,5 +1,6 @@
-"""Writing output files atomically: a temporary file beside the target, then a rename, so that a
-failed or interrupted write never leaves a half-written file nor clobbers an earlier one."""
+"""Files: which suffix means an ONNX model, and writing output files atomically (a temporary file
+beside the target, then a rename, so that a failed or interrupted write never leaves a
+half-written file nor clobbers an earlier one)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from netdsl.diagnostics import NetdslError, error
+
+ONNX_SUFFIX = ".onnx"
+
+
+def is_onnx(path: str | os.PathLike[str]) -> bool:
+    """Whether a model path names an ONNX file (`.onnx`, any case) rather than a .net source: the
+    one rule, for `netdsl run MODEL` and netdsl.run alike."""
+    return Path(path).suffix.lower() == ONNX_SUFFIX
 
 
 @contextmanager

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,48 +15,53 @@ from netdsl.diagnostics import NetdslError
 from netdsl.elaborator import Namespace, build, load_module, read_text
 from netdsl.expectations import check_expectations
 from netdsl.ir import Graph
+from netdsl.options import CompileOptions, Weights
 from netdsl.source import Source
 
 if TYPE_CHECKING:
+    import numpy as np
     import onnx
 
 
-@dataclass
-class Checked:
+@dataclass(frozen=True, slots=True)
+class Network:
+    """A checked network: its graph (the IR, every shape inferred) and its stats (params, MACs,
+    receptive fields, memory, warnings). What netdsl.load and netdsl.loads return."""
+
     graph: Graph
     stats: Stats
 
+    @property
+    def name(self) -> str:
+        return self.graph.name
 
-def source_of(path_or_text: str | Path) -> Source:
-    """A Source from a path (a Path, or a str on one line without `{`: every network has one)
-    or from .net text; a path that cannot be read is E001."""
-    if isinstance(path_or_text, Path) or ("\n" not in path_or_text
-                                          and "{" not in path_or_text):
-        return Source(str(path_or_text), read_text(path_or_text))
-    return Source("<string>", path_or_text)
+
+def read_source(path: str | os.PathLike[str]) -> Source:
+    """The Source of a .net file; a file that cannot be read is E001."""
+    return Source(str(path), read_text(Path(path)))
 
 
 def check_source(source: Source, network: str | None = None,
-                 params: dict[str, Any] | None = None) -> Checked:
+                 params: Mapping[str, Any] | None = None) -> Network:
     """Parse, elaborate, infer shapes, analyse and evaluate `expect` lines; raises NetdslError."""
     module, namespace = load_module(source)            # parse.py + use  (syntax, imports)
     return _check(module, namespace, network, params)
 
 
 def _check(module: syntax.Module, namespace: Namespace, network: str | None,
-           params: dict[str, Any] | None) -> Checked:
-    graph = build(module, namespace, network, params)  # elaborator/: AST → IR with shapes
+           params: Mapping[str, Any] | None) -> Network:
+    graph = build(module, namespace, network, dict(params or {}))  # elaborator/: AST → IR
     stats = analyze(graph)                              # analysis.py: params, MACs, RF, memory
     check_expectations(graph, stats)                    # NOTE: after analysis, which they read
-    return Checked(graph, stats)
+    return Network(graph, stats)
 
 
 def network_names(source: Source) -> list[str]:
     return load_module(source)[1].order
 
 
-def check_all(source: Source, network: str | None = None, params: dict[str, Any] | None = None
-              ) -> list[tuple[str, Checked | NetdslError]]:
+def check_all(source: Source, network: str | None = None, params: Mapping[str, Any] | None = None
+              ) -> list[tuple[str, Network | NetdslError]]:
     """`netdsl check`: every network of a file (or the one named), each checked on its own, so
     that one network's errors do not hide another's. Raises NetdslError for a file that does not
     parse or import, names no such network, or defines nothing at all. A file of blocks only
@@ -62,7 +70,7 @@ def check_all(source: Source, network: str | None = None, params: dict[str, Any]
     if network is None and not namespace.order and any(
             isinstance(item, syntax.Block) for item in module.items):
         return []
-    results: list[tuple[str, Checked | NetdslError]] = []
+    results: list[tuple[str, Network | NetdslError]] = []
     names: list[str | None] = [network] if network else [*namespace.order] or [None]
     for name in names:
         try:
@@ -76,24 +84,33 @@ def check_all(source: Source, network: str | None = None, params: dict[str, Any]
 
 
 def compile_source(source: Source, network: str | None = None,
-                   params: dict[str, Any] | None = None, fully_convolutional: bool = False,
-                   input_size: tuple[int, ...] | None = None, **options: Any) -> tuple[Checked,
-                                                                                 onnx.ModelProto]:
-    """check_source, then lowering; options go to export.to_onnx (opset, batch, seed, init,
-    weights: a name -> array mapping, checked against the graph's parameters). With
-    fully_convolutional, the `flatten -> dense` head becomes convolutions first (rewrite.py;
-    dense weights are reshaped to kernels), re-inferred for `input_size` if given."""
+                   params: Mapping[str, Any] | None = None,
+                   options: CompileOptions | None = None) -> tuple[Network, onnx.ModelProto]:
+    """check_source, then lower."""
+    return lower(check_source(source, network, params), options or CompileOptions())
+
+
+def lower(net: Network, options: CompileOptions) -> tuple[Network, onnx.ModelProto]:
+    """A checked network → ONNX. With fully_convolutional, the `flatten -> dense` head becomes
+    convolutions first (rewrite.py; dense weights are reshaped to kernels), re-inferred for
+    `input_size` if given. Weights are read here (the one place that reads weight files) and
+    checked against the network's parameters; the network that was lowered is returned too."""
     from netdsl import export, weights
-    checked = check_source(source, network, params)
-    if fully_convolutional:                             # rewrite.py: FC layers become convs
+    arrays, label = _weights(options.weights)
+    if options.fully_convolutional:                     # rewrite.py: FC layers become convs
         from netdsl import rewrite
-        graph = rewrite.fully_convolutional(checked.graph, input_size)
-        checked = Checked(graph, analyze(graph))
-        if options.get("weights") is not None:
-            options["weights"] = rewrite.convert_weights(options["weights"],
-                                                         checked.stats.tensors())
-    if options.get("weights") is not None:
-        options["weights"] = weights.check(options["weights"], checked.stats.tensors(),
-                                           options.pop("weights_path", "weights"))
-    options.pop("weights_path", None)
-    return checked, export.to_onnx(checked.graph, **options)
+        graph = rewrite.fully_convolutional(net.graph, options.input_size)
+        net = Network(graph, analyze(graph))
+        if arrays is not None:
+            arrays = rewrite.convert_weights(arrays, net.stats.tensors())
+    if arrays is not None:
+        arrays = weights.check(arrays, net.stats.tensors(), label)
+    return net, export.to_onnx(net.graph, dataclasses.replace(options, weights=arrays))
+
+
+def _weights(given: Weights | None) -> tuple[Mapping[str, np.ndarray] | None, str]:
+    """The arrays of `--weights` (a file is read here) and the name messages call them by."""
+    from netdsl import weights
+    if isinstance(given, (str, os.PathLike)):
+        return weights.read(Path(given)), str(given)
+    return given, "weights"

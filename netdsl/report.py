@@ -14,6 +14,7 @@ from netdsl.analysis import RF, LayerStats, Stats
 from netdsl.diagnostics import NetdslError, error
 from netdsl.ir import Graph
 from netdsl.ops.base import fmt_shape
+from netdsl.source import Span
 
 SUMMARY_SCHEMA_VERSION = 1
 WIDTH = 100  # the text table fits a terminal this wide
@@ -202,12 +203,8 @@ def explain(graph: Graph, stats: Stats, layer: str) -> str:
     return "\n".join(out)
 
 
-def _where(span: Any) -> str:
-    src = span.source
-    if src is None:
-        return ""
-    line, col = src.line_col(span.start)
-    return f", defined at {src.path}:{line}:{col}"
+def _where(span: Span) -> str:
+    return f", defined at {span.where()}" if span.source is not None else ""
 
 
 def _product(factors: tuple[int, ...]) -> str:

@@ -16,7 +16,6 @@ from netdsl import files
 from netdsl.diagnostics import NetdslError, error
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
-PROVIDERS = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +38,6 @@ def providers(choice: str = "auto") -> tuple[list[str], str]:
     if has_cuda:
         return [CUDA, CPU], ""
     return [CPU], "CUDA is not available in this onnxruntime; running on the CPU"
-
-
-def accepts(model: bytes) -> bool:
-    """Whether onnxruntime loads this model (export.default_opset probes opsets with it)."""
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 4  # a refusal is an answer here, not an error to log
-    try:
-        ort.InferenceSession(model, opts, providers=[CPU])
-    except Exception:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph
-        return False
-    return True
 
 
 class Session:

@@ -45,7 +45,7 @@ network resnet50(classes = 1000) {
 
 
 def check_text(text: str, network: str | None = None, **params):
-    """Parse + elaborate + analyse inline .net text; returns pipeline.Checked."""
+    """Parse + elaborate + analyse inline .net text; returns a pipeline.Network."""
     from netdsl.pipeline import check_source
     from netdsl.source import Source
     return check_source(Source("test.net", text), network, params)
@@ -84,3 +84,4 @@ def net_file(tmp_path):
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tools"))  # the docs generator: tools/gendocs.py

@@ -24,13 +24,14 @@ def test_use_is_relative_to_the_using_file(tmp_path, monkeypatch):
     main.write_text('use "../lib/stem.net"\nuse "../lib/blocks.net"\nnetwork m {\n'
                     "  input x: [N, 3, 15, 15]\n  x -> s: stem -> c: conv_bn(16) -> output y\n}\n")
     monkeypatch.chdir(tmp_path / "lib")  # the working directory must not matter
-    g = netdsl.load(main)
+    net = netdsl.load(main)
+    g = net.graph
     # a block that returns a chain numbers it, like torch's nn.Sequential
     assert [n.name for n in g.nodes()] == ["x", "s.conv_bn.0", "s.conv_bn.1", "s.conv_bn.2",
                                            "c.0", "c.1", "c.2"]
     assert g.node("c.2").shape == ("N", 16, 8, 8)
     # 3*3*3*8 + 2*8 (bn weight, bias) + 3*3*8*16 + 2*16
-    assert g.stats.params == 216 + 16 + 1152 + 32
+    assert net.stats.params == 216 + 16 + 1152 + 32
 
 
 def test_import_cycle_is_e210_with_the_chain(tmp_path):
@@ -49,7 +50,7 @@ def test_diamond_use_is_fine_but_two_definitions_are_not(tmp_path):
     (tmp_path / "c.net").write_text('use "d.net"\n')
     (tmp_path / "a.net").write_text('use "b.net"\nuse "c.net"\nnetwork a {\n'
                                     "  input x: [N, 3, 8, 8]\n  x -> conv_bn(4) -> output y\n}\n")
-    assert netdsl.load(tmp_path / "a.net").node("conv_bn.0").shape == ("N", 4, 8, 8)
+    assert netdsl.load(tmp_path / "a.net").graph.node("conv_bn.0").shape == ("N", 4, 8, 8)
     (tmp_path / "c.net").write_text("block conv_bn(x, out) {\n  return x\n}\n")
     code, _, err = cli("check", str(tmp_path / "a.net"))
     assert code == 1 and "error[E211]: block `conv_bn` is defined in two files" in err
@@ -67,7 +68,7 @@ def test_errors_in_a_used_file_name_that_file(tmp_path):
 
 
 def test_block_with_two_tensors_and_shape_conditionals():
-    g = netdsl.load("""block merge(a, b) {
+    g = netdsl.loads("""block merge(a, b) {
   if a.channels == b.channels {
     return a + b
   } elif a.height == b.height {
@@ -84,20 +85,20 @@ network n {
   merge(p, q) -> output same
   merge(p, x) -> output joined
   merge(p, r) -> output first
-}""")
+}""").graph
     shapes = {o: g.node(n).shape for o, n in g.outputs.items()}
     assert shapes == {"same": ("N", 5, 8, 8), "joined": ("N", 8, 8, 8), "first": ("N", 5, 8, 8)}
     assert g.node(g.outputs["same"]).op.name == "add"
 
 
 def test_for_loop_builds_layers():
-    g = netdsl.load("""network n(depth = 3) {
+    g = netdsl.loads("""network n(depth = 3) {
   input x: [N, 4, 8, 8]
   for i in range(depth) {
     x = x -> conv(4 * (i + 2), 1)
   }
   x -> output y
-}""", depth=4)
+}""", params={"depth": 4}).graph
     assert g.node(g.outputs["y"]).shape == ("N", 20, 8, 8)
     assert len([n for n in g.nodes() if n.op.name == "conv"]) == 4
 
@@ -112,16 +113,17 @@ def test_network_variant_and_parameters():
 }
 network deep = mlp(depth: 2)
 """
-    assert netdsl.load(text, "mlp").stats.params == 8 * 16 + 16 + 16 * 2 + 2
-    assert netdsl.load(text, "deep").stats.params == 8 * 16 + 16 + 16 * 16 + 16 + 16 * 2 + 2
-    assert netdsl.load(text, "deep", width=4).stats.params == 8 * 4 + 4 + 4 * 4 + 4 + 4 * 2 + 2
+    assert netdsl.loads(text, "mlp").stats.params == 8 * 16 + 16 + 16 * 2 + 2
+    assert netdsl.loads(text, "deep").stats.params == 8 * 16 + 16 + 16 * 16 + 16 + 16 * 2 + 2
+    narrow = netdsl.loads(text, "deep", params={"width": 4})
+    assert narrow.stats.params == 8 * 4 + 4 + 4 * 4 + 4 + 4 * 2 + 2
 
 
 def test_option_floor_rounds_down_for_the_rest_of_the_network():
     text = ("network n {\n  input x: [N, 1, 7, 7]\n  OPT\n"
             "  x -> conv(1, 3, stride: 3) -> output y\n}\n")
     assert errors_of(text.replace("OPT", ""))[0].code == "E302"
-    g = netdsl.load(text.replace("OPT", "option floor: true"))
+    g = netdsl.loads(text.replace("OPT", "option floor: true")).graph
     assert g.node("conv").shape == ("N", 1, 2, 2)  # floor((7 - 3)/3) + 1, the lecture's rule
 
 
@@ -135,8 +137,8 @@ def test_unknown_option_and_bad_value():
 
 
 def test_prelude_separable_block():
-    g = netdsl.load("network n {\n  input x: [N, 32, 8, 8]\n"
-                    "  x -> sep: separable(64, 3) -> output y\n}\n")
+    net = netdsl.loads("network n {\n  input x: [N, 32, 8, 8]\n"
+                       "  x -> sep: separable(64, 3) -> output y\n}\n")
     # the lecture's count: 3*3*32 depthwise + 32*64 pointwise, no biases
-    assert g.stats.params == 3 * 3 * 32 + 32 * 64
-    assert [n.name for n in g.nodes()] == ["x", "sep.depthwise", "sep.pointwise"]
+    assert net.stats.params == 3 * 3 * 32 + 32 * 64
+    assert [n.name for n in net.graph.nodes()] == ["x", "sep.depthwise", "sep.pointwise"]

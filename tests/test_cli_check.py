@@ -4,6 +4,7 @@ that checking never imports onnx or onnxruntime."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -57,7 +58,7 @@ def test_check_network_flag(net_file):
 def test_check_set_overrides_a_parameter(net_file):
     p = net_file(TWO)
     small = netdsl.load(p, "small")
-    wide = netdsl.load(p, "small", classes=100)
+    wide = netdsl.load(p, "small", params={"classes": 100})
     code, out, _ = cli("check", str(p), "--network", "small", "--set", "classes=100")
     assert code == 0 and f"{wide.stats.params:,} params" in out
     # dense(classes) on 8*16*16 features: the difference is 90 more rows of weights and bias
@@ -152,6 +153,28 @@ def test_version():
     assert (code, out) == (0, f"netdsl {netdsl.__version__}\n")
 
 
+COMMANDS = ["check", "list", "summary", "explain", "compile", "run"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_help_explains_itself_its_arguments_and_the_exit_codes(command):
+    import argparse
+
+    from netdsl.cli import _parser
+    code, out, _ = cli(command, "--help")
+    assert code == 0
+    description = out.split("\n\n")[1]
+    assert description.strip() and not description.startswith(("positional", "options"))
+    (sub,) = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert sorted(sub.choices) == sorted(COMMANDS)
+    for action in sub.choices[command]._actions:
+        assert action.help, f"{command}: {action.dest} has no help"
+        assert (action.option_strings or [action.metavar])[-1] in out
+    assert "exit codes:" in out
+    for code, meaning in [(0, "ok"), (1, "errors"), (2, "usage"), (3, "internal")]:
+        assert re.search(rf"^  {code}  .*{meaning}", out, re.MULTILINE), (code, out)
+
+
 def _run(*args: str, code: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=120)
@@ -181,9 +204,11 @@ def test_cli_as_a_process_exit_codes_and_streams(net_file):
 
 def test_python_api_load_text_path_and_params(net_file):
     p = net_file(TWO)
-    g = netdsl.load(TWO, network="small", classes=3)
+    g = netdsl.loads(TWO, network="small", params={"classes": 3}).graph
     assert g.outputs == {"logits": "dense"} and g.node("dense").shape == ("N", 3)
-    assert netdsl.load(str(p), "tiny").node("dense").shape == ("N", 2)
-    assert netdsl.load(p, network="small").params == {"classes": 10}
+    assert netdsl.load(str(p), "tiny").graph.node("dense").shape == ("N", 2)
+    assert netdsl.load(p, network="small").graph.params == {"classes": 10}
     with pytest.raises(netdsl.NetdslError):
-        netdsl.load(TWO)  # three networks: choose one
+        netdsl.loads(TWO)  # three networks: choose one
+    with pytest.raises(TypeError, match=r"netdsl\.loads"):
+        netdsl.load(TWO)  # a str is a path, never text: a clear word instead of "no such file"

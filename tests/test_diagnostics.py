@@ -268,13 +268,13 @@ def test_runaway_nested_loop_stops_with_e215():
 # ----------------------------------------------------------------------------- docs/errors.md
 
 def test_docs_errors_md_is_current():
-    from netdsl.docs import errors_markdown
+    from gendocs import errors_markdown
     committed = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
-    assert committed == errors_markdown(), "run `python -m netdsl.docs errors` and commit"
+    assert committed == errors_markdown(), "run `python tools/gendocs.py errors` and commit"
 
 
 def test_every_code_has_a_documented_example_that_shows_it():
-    from netdsl.docs import EXAMPLES, Example, example_diagnostics
+    from gendocs import EXAMPLES, Example, example_diagnostics
     assert set(EXAMPLES) == set(CODES)
     for code, example in EXAMPLES.items():
         if isinstance(example, Example):

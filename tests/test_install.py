@@ -22,13 +22,17 @@ def test_wheel_install_checks_a_zoo_file(tmp_path):
                 "-q", "-w", str(wheels), str(ROOT))
     assert built.returncode == 0, built.stderr
     (wheel,) = wheels.glob("netdsl-*.whl")
-    assert "netdsl/grammars/netdsl.lark" in zipfile.ZipFile(wheel).namelist()
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "netdsl/grammars/netdsl.lark" in names
+    assert "netdsl/py.typed" in names  # PEP 561: the package's type hints are for its users
+    assert not any(n.startswith("tools/") or n.endswith("docs.py") for n in names)
     installed = run(sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(site), str(wheel))
     assert installed.returncode == 0, installed.stderr
     env = {**os.environ, "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     probe = ("import sys, netdsl, netdsl.parse\n"
              f"assert netdsl.__file__.startswith({str(site)!r}), netdsl.__file__\n"
+             "assert netdsl.__version__ != '0+unknown', 'the version comes from the metadata'\n"
              "from netdsl.cli import main\n"
              f"sys.exit(main(['check', {str(ZOO / 'lenet.net')!r}]))\n")
     for attempt in ("builds the parser", "loads it from the cache"):

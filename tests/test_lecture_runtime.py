@@ -17,7 +17,7 @@ IMAGE = [[-5, 3, 2, -5, 3], [4, 3, 2, 1, -3], [1, 0, 3, 3, 5], [-2, 0, 1, 4, 4],
 
 def run(body: str, **inputs: list) -> np.ndarray:
     """Run `network t { body }` on the given inputs (lists, batch 1, channel 1 added)."""
-    model = netdsl.compile(f"network t {{\n{body}\n}}")
+    model = netdsl.compile(netdsl.loads(f"network t {{\n{body}\n}}"))
     feeds = {k: np.asarray(v, np.float32)[None, None] for k, v in inputs.items()}
     return netdsl.run(model, feeds, provider="cpu")["y"][0, 0]
 

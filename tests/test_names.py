@@ -10,14 +10,14 @@ from conftest import BOTTLENECK, RESNET50, errors_of
 
 
 def names(text: str, **params) -> list[str]:
-    return [n.name for n in netdsl.load(text, **params).nodes()]
+    return [n.name for n in netdsl.loads(text, params=params).graph.nodes()]
 
 
 def test_resnet50_parameter_names_equal_torchvision_state_dict():
     torchvision = pytest.importorskip("torchvision")
     theirs = [(k, tuple(v.shape)) for k, v in torchvision.models.resnet50().state_dict().items()
               if not k.endswith("num_batches_tracked")]
-    ours = list(netdsl.load(RESNET50).stats.tensors().items())
+    ours = list(netdsl.loads(RESNET50).stats.tensors().items())
     assert ours == theirs
 
 

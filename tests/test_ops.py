@@ -255,15 +255,15 @@ def test_operator_agrees_with_torch(op, case):
     with torch.no_grad():
         ref = module(*xs).numpy()
     assert ref.shape == (2, *case.shape)
-    graph = netdsl.load(program(case))
-    ours = graph.stats.tensors()
+    net = netdsl.loads(program(case))
+    ours = net.stats.tensors()
     state = {k: v.numpy() for k, v in module.state_dict().items()
              if not k.endswith("num_batches_tracked")} if isinstance(module, nn.Module) else {}
     if isinstance(module, nn.Module):
         assert [tuple(v.shape) for v in state.values()] == list(ours.values())
-        assert sum(p.numel() for p in module.parameters()) == graph.stats.params
+        assert sum(p.numel() for p in module.parameters()) == net.stats.params
     weights = dict(zip(ours, state.values())) if state else None  # None: fixed or no weights
-    model = netdsl.compile(program(case), weights=weights)
+    model = netdsl.compile(net, weights=weights)
     out = netdsl.run(model, {f"x{i}": x.numpy() for i, x in enumerate(xs)}, provider="cpu")
     np.testing.assert_allclose(out["y"], ref, rtol=case.tol, atol=case.tol)
 
@@ -338,7 +338,8 @@ def test_same_padding_is_onnx_same_upper(n, k, s):
     rng = np.random.default_rng(n * 100 + k * 10 + s)
     x = rng.standard_normal((1, 1, n, n)).astype(np.float32)
     w = rng.standard_normal((2, 1, k, k)).astype(np.float32)
-    ours = netdsl.run(netdsl.compile(text, weights={"y.weight": w}), {"x": x}, provider="cpu")
+    model = netdsl.compile(netdsl.loads(text), weights={"y.weight": w})
+    ours = netdsl.run(model, {"x": x}, provider="cpu")
     np.testing.assert_allclose(ours["y"], _ort_same_upper(x, w, s), rtol=1e-5, atol=1e-5)
 
 
@@ -462,15 +463,15 @@ test.net:3:16: error[E301]: conv: the input height 5 is smaller than the window 
 @pytest.mark.parametrize("name", ["costs.md", "ops.md"])
 def test_generated_docs_are_up_to_date(name):
     """docs/costs.md and docs/ops.md are generated from the registry; regenerate them with
-    `python -m netdsl.ops.reference` after changing an op."""
-    from netdsl.ops import reference
-    committed = (reference.DOCS / name).read_text(encoding="utf-8")
-    assert committed == reference.FILES[name](), f"docs/{name} is stale"
+    `python tools/gendocs.py ops costs` after changing an op."""
+    import gendocs_ops
+    committed = (gendocs_ops.DOCS / name).read_text(encoding="utf-8")
+    assert committed == gendocs_ops.FILES[name](), f"docs/{name} is stale"
 
 
 def test_costs_md_states_every_rule_and_the_flop_convention():
-    from netdsl.ops import reference
-    text = reference.costs_markdown()
+    import gendocs_ops
+    text = gendocs_ops.costs_markdown()
     assert "FLOPs = 2 x MACs" in text
     for name, cls in REGISTRY.items():
         assert f"| `{name}` | {cls.mac_rule} |" in text

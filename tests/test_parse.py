@@ -51,27 +51,29 @@ network resnet50(classes = 1000) {
 
 
 def test_design_lenet_sketch():
-    g = netdsl.load(LENET)
+    net = netdsl.loads(LENET)
+    g = net.graph
     assert g.node(g.outputs["probs"]).shape == ("N", 10)
-    assert g.stats.params == 156 + 2_416 + 48_120 + 10_164 + 850  # DESIGN.md 3.6
+    assert net.stats.params == 156 + 2_416 + 48_120 + 10_164 + 850  # DESIGN.md 3.6
 
 
 def test_design_resnet50_sketch_matches_torchvision_counts():
     torchvision = pytest.importorskip("torchvision")
-    g = netdsl.load(RESNET50)
+    net = netdsl.loads(RESNET50)
+    g = net.graph
     model = torchvision.models.resnet50()
     # the sketch's convolutions keep their biases, which torchvision's (followed by bn) drop
     conv_biases = sum(m.out_channels for m in model.modules()
                       if isinstance(m, __import__("torch").nn.Conv2d))
-    assert g.stats.params == sum(p.numel() for p in model.parameters()) + conv_biases
+    assert net.stats.params == sum(p.numel() for p in model.parameters()) + conv_biases
     assert g.node(g.outputs["logits"]).shape == ("N", 1000)
 
 
 def test_design_fixed_kernel_sketch():
-    g = netdsl.load("""network edges {
+    g = netdsl.loads("""network edges {
   input image: [N, 1, 8, 8]
   image -> conv(1, 3, weights: [[-1,-1,-1],[-1,8,-1],[-1,-1,-1]], bias: false) -> output e
-}""")
+}""").graph
     assert g.node(g.outputs["e"]).shape == ("N", 1, 6, 6)
     assert g.node(g.outputs["e"]).op.weights == ((-1, -1, -1), (-1, 8, -1), (-1, -1, -1))
 

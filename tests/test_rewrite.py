@@ -14,7 +14,8 @@ from conftest import ZOO, cli
 from netdsl import rewrite
 from netdsl.analysis import analyze
 from netdsl.diagnostics import render_all
-from netdsl.pipeline import check_source, compile_source, source_of
+from netdsl.options import CompileOptions
+from netdsl.pipeline import check_source, compile_source, read_source
 from netdsl.source import Source
 
 # AlexNet's head in miniature: dropout, three dense layers, a softmax over the last axis.
@@ -31,9 +32,9 @@ network alexnet_like(classes = 10) {
 """
 
 CLASSIFIERS = {
-    "lenet5": (source_of(ZOO / "lenet.net"), "probs"),
+    "lenet5": (read_source(ZOO / "lenet.net"), "probs"),
     "alexnet_like": (Source("alexnet_like.net", ALEXNET_LIKE), "probs"),
-    "cnn_prototype": (source_of(ZOO / "cnn_prototype.net"), "probs"),
+    "cnn_prototype": (read_source(ZOO / "cnn_prototype.net"), "probs"),
 }
 
 
@@ -43,10 +44,10 @@ def _weights(model: onnx.ModelProto, names) -> dict[str, np.ndarray]:
 
 def _pair(source: Source, network: str | None = None, input_size=None):
     """The original model (random weights) and its fully convolutional form with those weights."""
-    checked, model = compile_source(source, network, seed=3)
+    checked, model = compile_source(source, network, options=CompileOptions(seed=3))
     weights = _weights(model, checked.stats.tensors())
-    _, fc = compile_source(source, network, fully_convolutional=True, input_size=input_size,
-                           weights=weights)
+    _, fc = compile_source(source, network, options=CompileOptions(
+        fully_convolutional=True, input_size=input_size, weights=weights))
     return model, fc
 
 
@@ -79,7 +80,7 @@ def test_dense_layers_become_convolutions_with_reshaped_kernels():
     assert layers["softmax"].op.axis == 1  # -1 of [N, 10] is the class axis
     assert "flatten" not in layers
     stats = analyze(g)
-    original = netdsl.load(ALEXNET_LIKE)
+    original = netdsl.loads(ALEXNET_LIKE)
     assert stats.tensors()["fc6.weight"] == (64, 32, 4, 4)
     assert stats.params == original.stats.params
     assert stats.macs == original.stats.macs
@@ -88,7 +89,7 @@ def test_dense_layers_become_convolutions_with_reshaped_kernels():
 def test_a_larger_input_slides_the_classifier_over_it():
     # LeNet-5 has only valid convolutions and a total stride of 4: output (i, j) of the
     # rewritten net on a larger image is LeNet-5 on the 32x32 window at (4i, 4j).
-    model, fc = _pair(source_of(ZOO / "lenet.net"), input_size=(48, 40))
+    model, fc = _pair(read_source(ZOO / "lenet.net"), input_size=(48, 40))
     x = np.random.default_rng(1).standard_normal((2, 1, 48, 40)).astype(np.float32)
     maps = _run(fc, x, "probs")
     assert maps.shape == (2, 10, 5, 3)  # (48 - 32) / 4 + 1, (40 - 32) / 4 + 1
@@ -112,8 +113,8 @@ def test_reshaped_dense_weights_equal_torchs_conv_form():
     weights = {"conv.weight": conv.weight, "conv.bias": conv.bias, "fc.weight": fc.weight,
                "fc.bias": fc.bias}
     weights = {k: v.detach().numpy() for k, v in weights.items()}
-    _, model = compile_source(Source("n.net", text), fully_convolutional=True,
-                              input_size=(9, 11), weights=weights)
+    _, model = compile_source(Source("n.net", text), options=CompileOptions(
+        fully_convolutional=True, input_size=(9, 11), weights=weights))
     x = torch.randn(2, 4, 9, 11)
     with torch.no_grad():
         ref = torch.nn.functional.conv2d(conv(x).relu(), fc.weight.view(7, 5, 4, 4), fc.bias)

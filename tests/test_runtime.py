@@ -1,5 +1,6 @@
-"""The Python API on onnxruntime: netdsl.compile returns an onnx.ModelProto, netdsl.run numpy
-arrays, from a ModelProto, an .onnx file, a .net file or .net text; inputs are checked."""
+"""The Python API: load (a path) and loads (text) return a checked Network; netdsl.compile returns
+an onnx.ModelProto, netdsl.run numpy arrays, from a ModelProto, an .onnx file, a .net file or a
+Network; network parameters only as params={...}; inputs are checked."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def reference(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
 
 
 def test_compile_returns_a_model_proto_and_run_returns_arrays(tmp_path):
-    model = netdsl.compile(SMALL, width=5, seed=3)
+    model = netdsl.compile(netdsl.loads(SMALL, params={"width": 5}), seed=3)
     assert isinstance(model, onnx.ModelProto)
     x = np.random.default_rng(0).standard_normal((4, 3, 6, 6)).astype(np.float32)
     out = netdsl.run(model, {"x": x})
@@ -46,7 +47,8 @@ def test_run_from_file_text_and_proto_agree(tmp_path):
     onnx.save(model, str(tmp_path / "small.onnx"))
     x = {"x": np.random.default_rng(1).standard_normal((2, 3, 6, 6)).astype(np.float32)}
     a = netdsl.run(model, x)["logits"]
-    for other in (src, str(src), SMALL, tmp_path / "small.onnx", str(tmp_path / "small.onnx")):
+    onnx_file = tmp_path / "small.onnx"
+    for other in (src, str(src), netdsl.loads(SMALL), onnx_file, str(onnx_file)):
         np.testing.assert_array_equal(netdsl.run(other, x, seed=2)["logits"], a)
 
 
@@ -91,15 +93,15 @@ def test_a_fixed_batch_model_rejects_another_batch():
 
 
 def test_weights_by_mapping_or_file(tmp_path):
-    shapes = netdsl.load(SMALL).stats.tensors()
+    shapes = netdsl.loads(SMALL).stats.tensors()
     arrays = {k: np.full(v, 0.5, np.float32) for k, v in shapes.items()}
     np.savez(tmp_path / "w.npz", **arrays)
     x = {"x": np.ones((1, 3, 6, 6), np.float32)}
-    a = netdsl.run(netdsl.compile(SMALL, weights=arrays), x)["logits"]
-    b = netdsl.run(netdsl.compile(SMALL, weights=tmp_path / "w.npz"), x)["logits"]
+    a = netdsl.run(netdsl.compile(netdsl.loads(SMALL), weights=arrays), x)["logits"]
+    b = netdsl.run(netdsl.compile(netdsl.loads(SMALL), weights=tmp_path / "w.npz"), x)["logits"]
     np.testing.assert_array_equal(a, b)
-    np.testing.assert_allclose(a, reference(netdsl.compile(SMALL, weights=arrays), x["x"]),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        a, reference(netdsl.compile(netdsl.loads(SMALL), weights=arrays), x["x"]), rtol=1e-6)
 
 
 def test_cuda_provider_without_onnxruntime_gpu_is_a_clear_error():
@@ -113,3 +115,48 @@ def test_cuda_provider_without_onnxruntime_gpu_is_a_clear_error():
     d = e.value.diagnostics[0]
     assert d.code == "E405" and "no CUDA execution provider" in d.message
     assert d.hints == ("install onnxruntime-gpu and a CUDA runtime, or use --provider cpu",)
+
+
+# ------------------------------------------------------------------------- the API's rules
+
+def test_load_takes_a_path_and_loads_text(tmp_path):
+    import dataclasses
+    src = tmp_path / "small.net"
+    src.write_text(SMALL)
+    by_path, by_text = netdsl.load(src), netdsl.loads(SMALL, path="small.net")
+    assert isinstance(by_path, netdsl.Network) and by_path.name == by_text.name == "small"
+    assert by_path.stats.tensors() == by_text.stats.tensors()
+    assert by_path.graph.source.path == str(src) and by_text.graph.source.path == "small.net"
+    assert netdsl.loads(SMALL).graph.source.path == "<string>"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        by_path.stats = by_text.stats  # type: ignore[misc]
+    with pytest.raises(TypeError, match="loads"):
+        netdsl.load(SMALL)
+    with pytest.raises(NetdslError) as e:
+        netdsl.load("small.net")  # a one-line str is a path too: E001, not a syntax error
+    assert e.value.diagnostics[0].code == "E001"
+
+
+def test_params_never_collide_with_options():
+    text = "network n(batch = 2, seed = 1) {\n  input x: [N, 3]\n" \
+           "  x -> dense(batch * seed) -> output y\n}\n"
+    net = netdsl.loads(text, params={"batch": 5, "seed": 1})
+    model = netdsl.compile(net, batch=3, seed=7)
+    dims = [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
+    assert dims == [3, 5]
+    with pytest.raises(TypeError, match="network= and params="):
+        netdsl.compile(net, params={"batch": 4})
+
+
+def test_one_suffix_rule_for_onnx_in_the_api_and_the_cli(tmp_path):
+    from netdsl import files
+    assert [files.is_onnx(p) for p in ("m.onnx", "M.ONNX", "m.net", "m.onnx.net", "m")] == \
+        [True, True, False, False, False]
+    model = netdsl.compile(netdsl.loads(SMALL))
+    onnx.save(model, str(tmp_path / "S.ONNX"))
+    x = {"x": np.ones((1, 3, 6, 6), np.float32)}
+    np.testing.assert_array_equal(netdsl.run(tmp_path / "S.ONNX", x)["logits"],
+                                  netdsl.run(model, x)["logits"])
+    from conftest import cli
+    code, _, err = cli("run", str(tmp_path / "S.ONNX"), "--random")
+    assert code == 0, err

@@ -12,7 +12,7 @@ from conftest import ROOT
 
 CHECKS = {
     "mypy": [sys.executable, "-m", "mypy"],  # [tool.mypy] names the files: netdsl/
-    "ruff": [sys.executable, "-m", "ruff", "check", "netdsl", "tests", "bench"],
+    "ruff": [sys.executable, "-m", "ruff", "check", "netdsl", "tests", "bench", "tools"],
 }
 
 

@@ -48,7 +48,7 @@ def assert_normal(w: np.ndarray, std: float) -> None:
 
 
 def test_he_init_uses_fan_out_for_convs_and_fan_in_for_dense_like_torchvision():
-    w = inits(netdsl.compile(CONV))
+    w = inits(netdsl.compile(netdsl.loads(CONV)))
     assert_normal(w["c.weight"], torch_std((256, 128, 3, 3), "fan_out"))
     assert_normal(w["f.weight"], torch_std((300, 256 * 64), "fan_in"))
 
@@ -56,16 +56,16 @@ def test_he_init_uses_fan_out_for_convs_and_fan_in_for_dense_like_torchvision():
 @pytest.mark.parametrize("how", ["option", "flag"])
 def test_xavier_init_by_option_or_flag(how):
     if how == "option":
-        model = netdsl.compile(CONV.replace("{\n", '{\n  option init: "xavier"\n', 1))
+        model = netdsl.compile(netdsl.loads(CONV.replace("{\n", '{\n  option init: "xavier"\n', 1)))
     else:
-        model = netdsl.compile(CONV, init="xavier")
+        model = netdsl.compile(netdsl.loads(CONV), init="xavier")
     w = inits(model)
     assert_normal(w["c.weight"], torch_std((256, 128, 3, 3), "xavier"))
     assert_normal(w["f.weight"], torch_std((300, 256 * 64), "xavier"))
 
 
 def test_biases_zero_and_batch_norm_is_the_identity():
-    w = inits(netdsl.compile(CONV))
+    w = inits(netdsl.compile(netdsl.loads(CONV)))
     assert not w["c.bias"].any() and not w["f.bias"].any() and not w["b.bias"].any()
     assert (w["b.weight"] == 1).all() and (w["b.running_var"] == 1).all()
     assert not w["b.running_mean"].any()
@@ -77,17 +77,17 @@ def test_fixed_weights_are_used_exactly():
       x -> k: conv(1, 3, weights: [[1, 2, 1], [2, 4, 2], [1, 2, 1]] / 16, bias: false)
         -> output y
     }"""
-    w = inits(netdsl.compile(text))
+    w = inits(netdsl.compile(netdsl.loads(text)))
     expected = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 16
     assert w["k.weight"].shape == (1, 1, 3, 3)
     np.testing.assert_array_equal(w["k.weight"][0, 0], expected)
 
 
 def test_seed_changes_weights_and_one_layer_does_not_move_the_others():
-    a, b = inits(netdsl.compile(CONV, seed=0)), inits(netdsl.compile(CONV, seed=1))
+    a, b = (inits(netdsl.compile(netdsl.loads(CONV), seed=s)) for s in (0, 1))
     assert not np.array_equal(a["c.weight"], b["c.weight"])
     # a wider dense layer: the conv's weights stay as they were
-    c = inits(netdsl.compile(CONV.replace("dense(300)", "dense(301)"), seed=0))
+    c = inits(netdsl.compile(netdsl.loads(CONV.replace("dense(300)", "dense(301)")), seed=0))
     np.testing.assert_array_equal(a["c.weight"], c["c.weight"])
 
 

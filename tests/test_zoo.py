@@ -31,7 +31,7 @@ from netdsl import NetdslError, syntax as s
 from netdsl.elaborator import load_module
 from netdsl.expectations import Compare, Metric
 from netdsl.ir import Graph, InputOp
-from netdsl.pipeline import source_of
+from netdsl.pipeline import Network, read_source
 
 HEAVY_PARAMS = 100_000_000
 ALL = os.environ.get("NETDSL_ZOO_ALL") == "1"
@@ -40,7 +40,7 @@ ZOO_FILES = sorted(ZOO.glob("*.net"))
 
 def _network_names(path: Path) -> list[str | None]:
     try:
-        return list(load_module(source_of(path))[1].order) or [None]
+        return list(load_module(read_source(path))[1].order) or [None]
     except NetdslError:
         return [None]  # the tests below then fail with the file's diagnostics
 
@@ -53,8 +53,12 @@ def _id(path: Path, name: str | None) -> str:
 
 
 @cache
-def _graph(path: Path, name: str) -> Graph:
+def _network(path: Path, name: str) -> Network:
     return netdsl.load(path, name)
+
+
+def _graph(path: Path, name: str) -> Graph:
+    return _network(path, name).graph
 
 
 def _lowered() -> list[tuple[Path, str]]:
@@ -63,12 +67,13 @@ def _lowered() -> list[tuple[Path, str]]:
     chosen, seen, heavy = [], set(), {}
     for path, name in NETWORKS:
         try:
-            g = _graph(path, name) if name else None
+            g = _network(path, name) if name else None
         except NetdslError:
             g = None  # fails in test_zoo_network_checks; lowering it would say nothing more
         if g is None:
             continue
-        key = (path, _definition(path, name).name.id, tuple(sorted(map(repr, g.params.items()))))
+        params = tuple(sorted(map(repr, g.graph.params.items())))
+        key = (path, _definition(path, name).name.id, params)
         if key in seen:
             continue
         seen.add(key)
@@ -83,7 +88,7 @@ def _lowered() -> list[tuple[Path, str]]:
 @cache
 def _definition(path: Path, name: str) -> s.Network:
     """The `network` a name elaborates: itself, or the target of an alias."""
-    ns = load_module(source_of(path))[1]
+    ns = load_module(read_source(path))[1]
     item = ns.networks[name]
     return ns.networks[item.target.id] if isinstance(item, s.NetworkAlias) else item
 
@@ -148,8 +153,10 @@ def _inferred(model: onnx.ModelProto, batch: int) -> dict[str, tuple[Any, ...] |
     """onnx's strict shape inference from the inputs and weights alone: our value_info and
     output shapes are removed first, so that nothing of ours is taken on trust. The batch is
     fixed, because onnx forgets a symbolic batch where it resizes other axes (Resize with
-    `axes` infers `unk__0`), and an unknown dim would prove nothing either way. Large weights
-    become graph inputs of their shape: inference needs their shapes, not 500 MB of values."""
+    `axes` infers `unk__0`), and an unknown dim would prove nothing either way. Data propagation
+    is on: at opset 17 (before Resize had `axes`) a resize to a size computes its `sizes` from
+    the input's Shape, which onnx follows only so. Large weights become graph inputs of their
+    shape: inference needs their shapes, not 500 MB of values."""
     g = model.graph
     small = [t for t in g.initializer if np.prod(t.dims) < 4096]
     large = [onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
@@ -165,7 +172,7 @@ def _inferred(model: onnx.ModelProto, batch: int) -> dict[str, tuple[Any, ...] |
     bare = onnx.helper.make_model(
         onnx.helper.make_graph(g.node, g.name, inputs + large, outputs, small),
         opset_imports=model.opset_import, ir_version=model.ir_version)
-    inferred = onnx.shape_inference.infer_shapes(bare, strict_mode=True).graph
+    inferred = onnx.shape_inference.infer_shapes(bare, strict_mode=True, data_prop=True).graph
     shapes: dict[str, tuple[Any, ...] | None] = {}
     for vi in (*inferred.input, *inferred.value_info, *inferred.output):
         t = vi.type.tensor_type
@@ -200,9 +207,9 @@ def test_zoo_network_lowers_to_valid_onnx_that_runs(path, name):
 
 
 def test_readme_zoo_table_is_current():
-    from netdsl.docs import readme_with_zoo
+    from gendocs import readme_with_zoo
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert readme == readme_with_zoo(readme), "run `python -m netdsl.docs zoo` and commit"
+    assert readme == readme_with_zoo(readme), "run `python tools/gendocs.py zoo` and commit"
 
 
 @pytest.mark.parametrize("path,name", NETWORKS, ids=[_id(p, n) for p, n in NETWORKS])
@@ -211,5 +218,5 @@ def test_zoo_expectations_follow_the_class_count(path, name):
     counts are written as the count at the default plus the head's share per class."""
     if name is None or "classes" not in _graph(path, name).params:
         pytest.skip("no `classes` parameter")
-    graph = netdsl.load(path, name, classes=7)
+    graph = netdsl.load(path, name, params={"classes": 7}).graph
     assert any(graph.node(o).shape[1] == 7 for o in graph.outputs.values())

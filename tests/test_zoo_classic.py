@@ -61,7 +61,7 @@ def test_outputs_equal_torchvision(name):
 def test_alexnet_at_256_pools_adaptively_as_torchvision():
     """At 256 the features are 7x7 and the adaptive pool to 6x6 has windows of 2 (overlapping):
     the averaging-matrix lowering, not the identity."""
-    graph = netdsl.load(ALEXNET, "alexnet", size=256)
+    graph = netdsl.load(ALEXNET, "alexnet", params={"size": 256}).graph
     assert graph.node("avgpool").shape == ("N", 256, 6, 6)
     assert graph.node(graph.inputs_of("avgpool")[0]).shape == ("N", 256, 7, 7)
     err = compare_outputs(ALEXNET, "alexnet", _torchvision("alexnet"), (2, 3, 256, 256), size=256)
@@ -82,7 +82,7 @@ def test_resnet50_layer_shapes_equal_torchvision():
     with torch.no_grad():
         model(torch.empty(2, 3, 224, 224, device="meta"))
 
-    graph = netdsl.load(RESNET, "resnet50")
+    graph = netdsl.load(RESNET, "resnet50").graph
     ours: dict[str, tuple[int, ...]] = {}
     for node in graph.nodes():
         shape = tuple(2 if isinstance(d, str) else d for d in node.shape)
@@ -192,7 +192,7 @@ def test_a_member_outside_the_table_is_a_located_error(path, network, setting, m
 @pytest.mark.parametrize(("name", "depth"), [("resnet18", 18), ("resnet152", 152)])
 def test_family_parameter_and_alias_are_one_network(name, depth):
     via_alias = netdsl.load(RESNET, name).stats
-    via_set = netdsl.load(RESNET, "resnet", depth=depth).stats
+    via_set = netdsl.load(RESNET, "resnet", params={"depth": depth}).stats
     assert via_alias.tensors() == via_set.tensors() and via_alias.macs == via_set.macs
 
 

@@ -258,7 +258,7 @@ network t {
 
 
 def test_a_block_that_returns_a_chain_numbers_its_layers_like_a_sequential() -> None:
-    graph = netdsl.load(SEQUENTIAL)
+    graph = netdsl.loads(SEQUENTIAL)
     assert list(graph.stats.tensors()) == [
         f"features.{i}.{j}.{suffix}" for i in range(3) for j, suffix in
         [(0, "weight"), (1, "weight"), (1, "bias"), (1, "running_mean"), (1, "running_var")]]
@@ -278,7 +278,7 @@ network t {
   image -> inner -> output y
 }
 """
-    assert "inner.block.0.weight" in netdsl.load(text).stats.tensors()
+    assert "inner.block.0.weight" in netdsl.loads(text).stats.tensors()
 
 
 def test_a_block_inside_a_network_is_reported_as_a_missing_brace() -> None:
@@ -298,5 +298,5 @@ def test_a_block_inside_a_network_is_reported_as_a_missing_brace() -> None:
 def test_relu6_clips_like_torch() -> None:
     text = "network t {\n  input x: [N, 3, 4, 4]\n  x -> relu6 -> output y\n}\n"
     x = np.linspace(-3, 9, 96, dtype=np.float32).reshape(2, 3, 4, 4)
-    ours = netdsl.run(netdsl.compile(text), {"x": x})["y"]
+    ours = netdsl.run(netdsl.compile(netdsl.loads(text)), {"x": x})["y"]
     np.testing.assert_array_equal(ours, torch.nn.ReLU6()(torch.from_numpy(x)).numpy())

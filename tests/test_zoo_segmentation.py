@@ -49,11 +49,11 @@ def test_fcn_resnet50_matches_torchvision_numerically(torch_fcn_resnet50):
 
 
 def test_fcn_resnet50_has_output_stride_8_and_returns_the_input_size():
-    g = netdsl.load(FCN, "fcn_resnet50", size=96)
+    g = netdsl.load(FCN, "fcn_resnet50", params={"size": 96})
     layers = g.stats.by_name()
     assert layers["backbone.layer4.2.conv3"].shape == ("N", 2048, 12, 12)  # 96 / 8
     assert layers["backbone.layer4.2.conv2"].op == "conv"
-    assert layers[g.outputs["out"]].shape == ("N", 21, 96, 96)
+    assert layers[g.graph.outputs["out"]].shape == ("N", 21, 96, 96)
 
 
 def test_fcn_resnet50_convolution_cost_matches_torchvisions_published_ops():
@@ -61,7 +61,7 @@ def test_fcn_resnet50_convolution_cost_matches_torchvisions_published_ops():
     # its weights come with: aux_loss=True, an FCNHead(1024, 21) on layer3 (65x65) on top
     from torchvision.models.segmentation import FCN_ResNet50_Weights
     published = FCN_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1.meta["_ops"]
-    g = netdsl.load(FCN, "fcn_resnet50", size=520)
+    g = netdsl.load(FCN, "fcn_resnet50", params={"size": 520})
     convs = sum(lay.macs for lay in g.stats.layers if lay.op == "conv")
     aux = 65 * 65 * 256 * 1024 * 3 * 3 + 65 * 65 * 21 * 256
     assert round((convs + aux) / 1e9, 3) == published
@@ -108,8 +108,8 @@ def test_unet_crops_the_copied_maps_to_the_upsampled_size():
 
 @pytest.mark.parametrize("size", [64, 256, 512])
 def test_padded_unet_preserves_the_input_size(size):
-    g = netdsl.load(UNET, "unet_padded", size=size)
-    assert g.stats.by_name()[g.outputs["scores"]].shape == ("N", 2, size, size)
+    g = netdsl.load(UNET, "unet_padded", params={"size": size})
+    assert g.stats.by_name()[g.graph.outputs["scores"]].shape == ("N", 2, size, size)
     # every 3x3 convolution keeps its level's size: only the pools and up-convolutions change it
     assert {lay.shape[2] for lay in g.stats.layers} == {size >> k for k in range(5)}
     assert g.stats.params == netdsl.load(UNET, "unet").stats.params
@@ -118,7 +118,8 @@ def test_padded_unet_preserves_the_input_size(size):
 def test_unet_rejects_a_size_its_pools_cannot_halve():
     from netdsl import NetdslError
     with pytest.raises(NetdslError) as e:
-        netdsl.load(UNET, "unet", size=574)  # 570 -> 285 -> 283: an odd map under a 2x2 pool
+        # 570 -> 285 -> 283: an odd map under a 2x2 pool
+        netdsl.load(UNET, "unet", params={"size": 574})
     assert e.value.diagnostics[0].code == "E302"
 
 
@@ -173,10 +174,10 @@ def test_unet_matches_a_torch_unet(network, pad, size):
     ref = _torch_unet(pad).eval()
     assert sum(p.numel() for p in ref.parameters()) == 31_030_658  # the count the file expects
     state = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
-    assert netdsl.load(UNET, network, size=size).stats.tensors() == \
+    assert netdsl.load(UNET, network, params={"size": size}).stats.tensors() == \
         {k: v.shape for k, v in state.items()}
     x = np.random.default_rng(0).standard_normal((1, 1, size, size)).astype(np.float32)
-    model = netdsl.compile(UNET, network, weights=state, size=size)
+    model = netdsl.compile(UNET, network, {"size": size}, weights=state)
     ours = netdsl.run(model, {"image": x})["scores"]
     with torch.no_grad():
         theirs = ref(torch.from_numpy(x)).numpy()
@@ -216,7 +217,7 @@ def _coordinate_maps(graph) -> dict[str, tuple[float, float]]:
 
 @pytest.mark.parametrize("network", FCN_VGG)
 def test_fcn_crops_align_the_scores_with_the_image(network):
-    g = netdsl.load(FCN, network)
+    g = netdsl.load(FCN, network).graph
     maps = _coordinate_maps(g)  # asserts that every skip is added where it lines up
     assert maps[g.outputs["score"]] == (1.0, 0.0)  # score pixel (i, j) is image pixel (i, j)
     assert maps["score_fr"] == (32.0, 12.5)  # fc6's window centre on the padded image
@@ -226,8 +227,8 @@ def test_fcn_crops_align_the_scores_with_the_image(network):
 @pytest.mark.parametrize("size", [32, 100, 500])
 def test_fcn_output_has_the_input_size(network, size):
     # conv1_1's pad of 100 lets any size through fc6's 7x7 window (500: PASCAL's largest)
-    g = netdsl.load(FCN, network, size=size)
-    assert g.stats.by_name()[g.outputs["score"]].shape == ("N", 21, size, size)
+    g = netdsl.load(FCN, network, params={"size": size})
+    assert g.stats.by_name()[g.graph.outputs["score"]].shape == ("N", 21, size, size)
 
 
 def test_fcn_vgg16_is_vgg16_made_fully_convolutional():
@@ -239,7 +240,8 @@ def test_fcn_vgg16_is_vgg16_made_fully_convolutional():
     from netdsl import rewrite
     from netdsl.analysis import analyze
     fcn = netdsl.load(FCN, "fcn32s").stats.tensors()
-    vgg = analyze(rewrite.fully_convolutional(netdsl.load(ZOO / "vgg.net", "vgg16"))).tensors()
+    vgg16_graph = netdsl.load(ZOO / "vgg.net", "vgg16").graph
+    vgg = analyze(rewrite.fully_convolutional(vgg16_graph)).tensors()
     shared = [k for k in vgg if not k.startswith("classifier.6.")]
     assert {k: fcn[k] for k in shared} == {k: vgg[k] for k in shared}
     assert fcn["classifier.0.weight"] == (4096, 512, 7, 7)  # fc6
@@ -270,7 +272,7 @@ def test_crop_offset_starts_the_crop_there():
     text = "network n {\n  input x: [N, 2, 6, 6]\n  x -> crop(size: [3, 3], offset: [1, 2]) " \
            "-> output y\n}\n"
     x = np.random.default_rng(0).standard_normal((1, 2, 6, 6)).astype(np.float32)
-    np.testing.assert_array_equal(netdsl.run(text, {"x": x})["y"], x[:, :, 1:4, 2:5])
+    np.testing.assert_array_equal(netdsl.run(netdsl.loads(text), {"x": x})["y"], x[:, :, 1:4, 2:5])
 
 
 def test_crop_offset_past_the_end_is_an_error():

@@ -37,7 +37,7 @@ def _correlate_same(image: np.ndarray, kernel: list[list[float]]) -> np.ndarray:
 
 def test_lecture_filters_match_a_correlation_loop():
     image = np.random.default_rng(0).uniform(0, 255, (12, 12)).astype(np.float32)
-    outs = netdsl.run(FILTERS, {"image": image[None, None]}, size=12)
+    outs = netdsl.run(FILTERS, {"image": image[None, None]}, params={"size": 12})
     assert set(outs) == set(LECTURE_KERNELS)
     for name, kernel in LECTURE_KERNELS.items():
         np.testing.assert_allclose(outs[name][0, 0], _correlate_same(image, kernel),
@@ -47,7 +47,8 @@ def test_lecture_filters_match_a_correlation_loop():
 def test_lecture_filters_on_a_flat_image():
     # On a constant image the edge filter answers 0 inside (its weights sum to 0) and the
     # three others return the constant (their weights sum to 1): the slide's intuition.
-    outs = netdsl.run(FILTERS, {"image": np.full((1, 1, 8, 8), 7.0, np.float32)}, size=8)
+    outs = netdsl.run(FILTERS, {"image": np.full((1, 1, 8, 8), 7.0, np.float32)},
+                      params={"size": 8})
     inner = (0, 0, slice(1, -1), slice(1, -1))
     np.testing.assert_allclose(outs["edges"][inner], 0.0, atol=1e-5)
     for name in ("sharpen", "box_mean", "gaussian_blur"):
@@ -116,6 +117,6 @@ def test_prototype_parameter_count_by_hand():
 
 
 def test_prototype_classes_is_a_parameter():
-    g = netdsl.load(PROTOTYPE, "cnn_prototype", classes=100)
+    g = netdsl.load(PROTOTYPE, "cnn_prototype", params={"classes": 100})
     assert g.stats.params == 82_330 + 64 * 4 * 4 * 90 + 90
-    assert g.stats.by_name()[g.outputs["probs"]].shape == ("N", 100)
+    assert g.stats.by_name()[g.graph.outputs["probs"]].shape == ("N", 100)

@@ -29,7 +29,7 @@ def test_xception_flows_have_the_sizes_of_figure_5():
     }
     for name, (channels, size) in fig5.items():
         assert layers[name].shape == ("N", channels, size, size), name
-    assert layers[g.outputs["logits"]].shape == ("N", 1000)
+    assert layers[g.graph.outputs["logits"]].shape == ("N", 1000)
     assert "middle.8.add" not in layers
 
 

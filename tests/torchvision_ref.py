@@ -48,8 +48,8 @@ def assert_same_tensors(path: Path | str, network: str, model: Any, ordered: boo
                         **params: Any) -> None:
     """Our parameter/buffer names and shapes equal torchvision's state_dict (and, with ordered,
     in the same order); and the parameter count equals torchvision's."""
-    graph = netdsl.load(path, network, **params)
-    ours = graph.stats.tensors()
+    net = netdsl.load(path, network, params=params)
+    ours = net.stats.tensors()
     theirs = torch_shapes(model)
     missing = [k for k in theirs if k not in ours]
     extra = [k for k in ours if k not in theirs]
@@ -59,7 +59,7 @@ def assert_same_tensors(path: Path | str, network: str, model: Any, ordered: boo
     if ordered:
         moved = [(a, b) for a, b in zip(ours, theirs) if a != b]
         assert not moved, f"order differs from the first (ours, torch): {moved[:3]}"
-    assert graph.stats.params == torch_param_count(model)
+    assert net.stats.params == torch_param_count(model)
 
 
 def max_relative_error(ours: np.ndarray, ref: np.ndarray) -> float:
@@ -81,7 +81,7 @@ def compare_outputs(path: Path | str, network: str, model: Any, input_shape: tup
     with torch.no_grad():
         ref = model(torch.from_numpy(x))
     ref = (select(ref) if select else ref).numpy()
-    onnx_model = netdsl.compile(path, network, weights=torch_state(model), **params)
+    onnx_model = netdsl.compile(path, network, params, weights=torch_state(model))
     outs = netdsl.run(onnx_model, {onnx_model.graph.input[0].name: x}, provider="cpu")
     ours = outs[output] if output else next(iter(outs.values()))
     return max_relative_error(ours, ref)

@@ -2,25 +2,24 @@
 
 Both files are generated from each op's `summary`, `mac_rule`, docstring and fields, so that they
 cannot drift from the code; a test compares the committed files with this output. Regenerate with
-`python -m netdsl.ops.reference`."""
+`python tools/gendocs.py ops costs` (this module is the part of tools/gendocs.py for operators)."""
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-import sys
 from pathlib import Path
 from typing import Any
 
 from netdsl.ops import REGISTRY
 from netdsl.ops.base import Op
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 COSTS_HEAD = """\
 # The cost model
 
-Generated from the operator registry by `python -m netdsl.ops.reference`; do not edit.
+Generated from the operator registry by `python tools/gendocs.py costs`; do not edit.
 
 `netdsl summary` reports, for every layer, its parameters, its buffers and its MACs, and for the
 network their totals and the peak activation memory.
@@ -52,8 +51,8 @@ network their totals and the peak activation memory.
 OPS_HEAD = """\
 # Operators
 
-Generated from the operator registry by `python -m netdsl.ops.reference`; do not edit. The cost
-of each operator is in [costs.md](costs.md).
+Generated from the operator registry by `python tools/gendocs.py ops`; do not edit. The cost of
+each operator is in [costs.md](costs.md).
 
 Arguments are given by position (in the order listed) or by keyword; the tensor comes first,
 usually through a pipe (`x -> conv(64, 3, pad: 1)`). Spatial arguments (`kernel`, `stride`,
@@ -133,15 +132,3 @@ def ops_markdown() -> str:
 
 
 FILES = {"costs.md": costs_markdown, "ops.md": ops_markdown}
-
-
-def main() -> int:
-    DOCS.mkdir(exist_ok=True)
-    for name, make in FILES.items():
-        (DOCS / name).write_text(make(), encoding="utf-8")
-        print(f"wrote {DOCS / name}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
