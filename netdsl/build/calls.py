@@ -3,10 +3,8 @@ shape inference), and layer names. A mixin of the elaborator (build/elaborate.py
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl import syntax as s
@@ -14,7 +12,6 @@ from netdsl.build.values import (
     _BUILTIN_FUNCS,
     MAX_NODES,
     MAX_REPEAT,
-    OPTIONS,
     POISON,
     Tensor,
     _close,
@@ -29,7 +26,7 @@ from netdsl.build.values import (
 from netdsl.diagnostics import NetdslError
 from netdsl.ir import Node
 from netdsl.ops import REGISTRY
-from netdsl.ops.base import Op, OpError, Shape, fmt_shape
+from netdsl.ops.base import Op, OpError, Shape, Signature, fmt_shape
 from netdsl.ops.types import coerce
 from netdsl.source import Span
 
@@ -261,7 +258,7 @@ class _Calls(_Host):
     def _call_op(self, cls: type[Op], args: list[tuple[Any, Span]], kwargs: list[s.Keyword],
                  frame: _Frame, name: str | None, span: Span, hard: bool = False,
                  func_span: Span | None = None) -> Any:
-        sig = _signature(cls)
+        sig = cls.signature()
         rest = list(args)
         inputs: list[tuple[Any, Span]] = []
         while rest and (isinstance(rest[0][0], Tensor) or rest[0][0] is POISON) and (
@@ -270,10 +267,9 @@ class _Calls(_Host):
         spans: dict[str, Span] = {f"x{i}": sp for i, (_, sp) in enumerate(inputs)}
         raw, ok = self._op_arguments(cls, sig, rest, kwargs, frame, span)
         values, converted = self._op_values(cls, sig, raw, inputs, spans, frame)
-        for fname in sig.fields:
-            if fname not in values and fname not in raw and fname in OPTIONS and (
-                    fname in self.options):
-                values[fname] = self.options[fname]
+        for fname, option in sig.options.items():
+            if fname not in values and fname not in raw and option in self.options:
+                values[fname] = self.options[option]
         lo, hi = cls.inputs
         if ok and converted and not lo <= len(inputs) <= (hi if hi is not None else len(inputs)):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
@@ -296,7 +292,7 @@ class _Calls(_Host):
                               spans, shape, frame, hard=hard and name is not None,
                               name_span=func_span)
 
-    def _op_arguments(self, cls: type[Op], sig: _Signature, rest: list[tuple[Any, Span]],
+    def _op_arguments(self, cls: type[Op], sig: Signature, rest: list[tuple[Any, Span]],
                       kwargs: list[s.Keyword], frame: _Frame,
                       span: Span) -> tuple[dict[str, tuple[Any, Span]], bool]:
         """Positional and keyword arguments by field: E207, E208, E203, E204."""
@@ -316,10 +312,10 @@ class _Calls(_Host):
         for fname in self._unknown_and_missing(unknown, missing, list(sig.fields),
                                                f"`{cls.name}`", span, frame):
             self._err("E204", f"`{cls.name}` needs argument `{fname}`", span,
-                      f"missing `{fname}`", frame=frame, hints=[cls.summary])
+                      f"missing `{fname}`", frame=frame, hints=[sig.summary])
         return raw, ok and not unknown and not missing
 
-    def _op_values(self, cls: type[Op], sig: _Signature, raw: dict[str, tuple[Any, Span]],
+    def _op_values(self, cls: type[Op], sig: Signature, raw: dict[str, tuple[Any, Span]],
                    inputs: list[tuple[Any, Span]], spans: dict[str, Span],
                    frame: _Frame) -> tuple[dict[str, Any], bool]:
         """Each argument checked against its field's type (E205); tensor fields become inputs."""
@@ -330,7 +326,7 @@ class _Calls(_Host):
             ftype = sig.fields[fname]
             if v is POISON:
                 ok = False
-            elif "Tensor" in ftype:
+            elif fname in sig.tensors:
                 if not isinstance(v, Tensor):
                     self._err("E205", f"`{fname}` of `{cls.name}` takes a tensor, not "
                               f"{_kind(v)}", sp, frame=frame)
@@ -424,26 +420,3 @@ class _Calls(_Host):
         assert self.graph is not None
         return self.graph.node(t.node).span
 
-
-@dataclass(frozen=True, slots=True)
-class _Signature:
-    """What a call needs of an op's dataclass fields, computed once per op."""
-
-    fields: dict[str, str]  # name -> annotation text, in declaration order
-    positional: tuple[str, ...]  # the fields positional arguments fill: all but tensors
-    required: tuple[str, ...]
-
-
-_SIGNATURES: dict[type, _Signature] = {}
-
-
-def _signature(cls: type[Op]) -> _Signature:
-    sig = _SIGNATURES.get(cls)
-    if sig is None:
-        fs = dataclasses.fields(cls)
-        sig = _Signature({f.name: str(f.type) for f in fs},
-                         tuple(f.name for f in fs if "Tensor" not in str(f.type)),
-                         tuple(f.name for f in fs if f.default is dataclasses.MISSING
-                               and f.default_factory is dataclasses.MISSING))
-        _SIGNATURES[cls] = sig
-    return sig

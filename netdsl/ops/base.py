@@ -1,5 +1,7 @@
-"""What every operator shares: the Op base class, shapes, windows, the Emitter protocol, OpError,
-and the pure arithmetic (output sizes, padding) that several ops use."""
+"""What every operator shares: the Op base class and the vocabulary its fields declare themselves
+with (tensor_input, network_option, axis_argument, argument), the computed Signature of a call,
+shapes, windows, the Emitter protocol, OpError, and the pure arithmetic (output sizes, padding,
+window geometry) that several ops use."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
+
+from netdsl.ops.types import literal
 
 Dim = int | str  # str only for a symbolic batch dimension ("N")
 Shape = tuple[Dim, ...]
@@ -87,16 +91,71 @@ class Emitter(Protocol):
     def opset(self) -> int: ...
 
 
+# ------------------------------------------------------------- what an op's fields declare
+
+def argument(default: Any = dataclasses.MISSING, *, shown: str = "") -> Any:
+    """A plain keyword argument with a default. `shown`: what the generated signature writes for
+    it where the default itself would mislead (`stride: kernel`, `weights: fixed kernel`)."""
+    return dataclasses.field(default=default, metadata={"shown": shown} if shown else {})
+
+
+def tensor_input(*, shown: str = "t") -> Any:
+    """A keyword that takes a tensor (`like: t`): the call makes it one more input of the node
+    (after the piped ones); the field holds the producing node's name. Annotate it `Tensor | None`
+    (ops/types.py)."""
+    return dataclasses.field(default=None, metadata={"tensor": True, "shown": shown})
+
+
+def network_option(option: str, *, shown: str = "") -> Any:
+    """A keyword whose default comes from the network's `option NAME: value` when the call does
+    not give it (`floor: true`); the option's name is declared in build/values.py OPTIONS."""
+    meta = {"option": option, "shown": shown} if shown else {"option": option}
+    return dataclasses.field(default=None, metadata=meta)
+
+
+def axis_argument(default: int) -> Any:
+    """A keyword that names an axis of the input (`axis: 1`; negative counts from the end).
+    Passes that append axes (rewrite.py) ask `Op.axes_from_front` to keep it meaning the same."""
+    return dataclasses.field(default=default, metadata={"axis": True})
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """How a call of an op is written, computed once per op class from its declaration."""
+
+    name: str
+    fields: dict[str, str]  # keyword -> its annotation's text, in declaration order
+    positional: tuple[str, ...]  # the keywords positional arguments fill, in order
+    required: tuple[str, ...]  # the keywords without a default
+    tensors: tuple[str, ...]  # keywords that take a tensor: extra inputs (tensor_input)
+    options: dict[str, str]  # keyword -> the network option that gives its default
+    axes: tuple[str, ...]  # keywords that name an axis of the input (axis_argument)
+    call: str  # the one-line call, generated: `conv(out, kernel, stride: 1, ...)`
+    summary: str  # the op's `summary` with `{call}` filled in: one line for docs and hints
+
+
 class Op:
     """An operator kind. Subclasses are frozen dataclasses whose fields are the keywords a user may
-    write; `name` is the .net spelling. Defaults: identity shape, no params, no cost, pointwise."""
+    write; `name` is the .net spelling. Defaults: identity shape, no params, no cost, pointwise.
+
+    A field says what it means by how it is declared: plain (`stride: Ints = 1`, or `argument()`
+    for how the signature shows it), `tensor_input()`, `network_option(name)` or
+    `axis_argument(default)`. `positional` lists the keywords that positional arguments fill,
+    `one_of` the keywords of which a call gives exactly one (shown `size: [h, w] | like: t`), and
+    `summary` describes the op, with `{call}` where the generated call goes."""
 
     name: ClassVar[str] = ""
     inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # (min, max) tensor inputs; None: any
-    summary: ClassVar[str] = ""  # one line for the reference
+    positional: ClassVar[tuple[str, ...]] = ()
+    one_of: ClassVar[tuple[str, ...]] = ()
+    summary: ClassVar[str] = ""  # one line for the reference; `{call}`: the generated call
     mac_rule: ClassVar[str] = ""  # the documented cost rule (docs/costs.md); every op states one
     if TYPE_CHECKING:  # every subclass is a dataclass: dataclasses.fields and replace take ops
         __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+    @classmethod
+    def signature(cls) -> Signature:
+        return _signature(cls)
 
     def validate(self) -> None:
         """Range checks on the arguments alone; raise OpError(at=field, code="E206")."""
@@ -132,13 +191,63 @@ class Op:
         only their shape, so they neither widen the receptive field nor stay alive for it."""
         return range(n)
 
+    def axes_from_front(self, rank: int) -> Op:
+        """This op with every axis argument counted from the front of a rank-`rank` input, so
+        that it names the same axis after more axes are appended at the end."""
+        axes = self.signature().axes
+        if not axes:
+            return self
+        return dataclasses.replace(self, **{f: getattr(self, f) % rank for f in axes})
+
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         raise NotImplementedError(f"{self.name} has no ONNX lowering")
 
-    # helpers for subclasses
-    def args(self) -> dict[str, Any]:
-        fields = dataclasses.fields(self)
-        return {f.name: getattr(self, f.name) for f in fields}
+
+_SIGNATURES: dict[type[Op], Signature] = {}
+
+
+def _signature(cls: type[Op]) -> Signature:
+    if cls not in _SIGNATURES:
+        _SIGNATURES[cls] = _compute_signature(cls)
+    return _SIGNATURES[cls]
+
+
+def _compute_signature(cls: type[Op]) -> Signature:
+    fs = dataclasses.fields(cls)
+    names = [f.name for f in fs]
+    tensors = tuple(f.name for f in fs if f.metadata.get("tensor"))
+    for f in fs:  # NOTE: the old rule (a type name holding "Tensor") must not linger unseen
+        assert ("Tensor" in str(f.type)) == (f.name in tensors), (
+            f"{cls.name}.{f.name}: declare a tensor keyword with tensor_input()")
+    assert all(p in names and p not in tensors for p in cls.positional), (
+        f"{cls.name}.positional names {cls.positional}, not all of them non-tensor fields")
+    assert set(cls.one_of) <= set(names), f"{cls.name}.one_of names unknown fields"
+    required = tuple(f.name for f in fs if f.default is dataclasses.MISSING
+                     and f.default_factory is dataclasses.MISSING)
+    call = f"{cls.name}({_arguments(cls, fs)})"
+    return Signature(cls.name, {f.name: str(f.type) for f in fs}, cls.positional, required,
+                     tensors, {f.name: f.metadata["option"] for f in fs if "option" in f.metadata},
+                     tuple(f.name for f in fs if f.metadata.get("axis")), call,
+                     cls.summary.replace("{call}", call))
+
+
+def _arguments(cls: type[Op], fields: Sequence[dataclasses.Field[Any]]) -> str:
+    """`out, kernel, stride: 1`: the arguments of the generated call, in declaration order; a
+    variadic op's tensors come first (`a, b, ...`), and the `one_of` keywords share one place."""
+    shown = ["a, b, ..."] if cls.inputs[1] is None else []
+    first = next((f.name for f in fields if f.name in cls.one_of), None)
+    for f in fields:
+        if f.name == first:
+            shown.append(" | ".join(_argument(g) for g in fields if g.name in cls.one_of))
+        elif f.name not in cls.one_of:
+            shown.append(_argument(f))
+    return ", ".join(shown)
+
+
+def _argument(f: dataclasses.Field[Any]) -> str:
+    if f.default is dataclasses.MISSING:
+        return f.name
+    return f"{f.name}: {f.metadata.get('shown') or literal(f.default)}"
 
 
 # ----------------------------------------------------------------------------------- pure helpers
@@ -161,7 +270,10 @@ def axis_names(n: int) -> tuple[str, ...]:
         "depth", "height", "width")
 
 
-def fmt_shape(shape: Sequence[Dim]) -> str:
+def fmt_shape(shape: Sequence[Dim], compact: bool = False) -> str:
+    """`[N, 3, 224, 224]` (a tensor), or with `compact` `7x7` (a kernel, a window)."""
+    if compact:
+        return "x".join(str(d) for d in shape)
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
@@ -185,6 +297,29 @@ def check_positive(op: Op, *fields: str, allow_zero: tuple[str, ...] = ()) -> No
             if x < lo:
                 raise OpError(f"{f} must be {'>= 0' if lo == 0 else 'positive'}, not {x}",
                               at=f, code="E206")
+
+
+class Geometry(NamedTuple):
+    """A sliding window's numbers per spatial axis (conv, transposed conv, pooling)."""
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pad_begin: tuple[int, ...]
+    pad_end: tuple[int, ...]
+
+
+def window_geometry(x: Shape, kernel: int | Sequence[int], stride: int | Sequence[int],
+                    dilation: int | Sequence[int], pad: Any) -> Geometry:
+    """The window of a layer over the input x [N, C, spatial...]: each argument expanded to the
+    spatial axes, the padding resolved (`same` needs the input's sizes)."""
+    expect_rank(x, (3, 4, 5), "[N, C, spatial...]")
+    n = len(x) - 2
+    k = per_axis(kernel, n, "kernel")
+    s = per_axis(stride, n, "stride")
+    d = per_axis(dilation, n, "dilation")
+    pb, pe = resolve_pads(pad, [int(v) for v in x[2:]], k, s, d)
+    return Geometry(k, s, d, pb, pe)
 
 
 def resolve_pads(pad: Any, sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int],

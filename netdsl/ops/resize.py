@@ -13,10 +13,12 @@ from netdsl.ops.base import (
     Shape,
     Value,
     Window,
+    argument,
     axis_names,
     expect_rank,
     fmt_shape,
     per_axis,
+    tensor_input,
 )
 from netdsl.ops.types import Floats, Ints, Tensor
 
@@ -34,15 +36,16 @@ class Upsample(Op):
 
     name = "upsample"
     inputs = (1, 2)
-    summary = ('upsample(scale: 2, mode: "nearest"|"bilinear"|"bicubic", align_corners: false), '
-               "or upsample(size: [h, w]), or upsample(like: t)")
+    summary = "{call}"
+    positional = ("scale", "mode", "size", "align_corners")
+    one_of = ("scale", "size", "like")
     mac_rule = ("taps^axes x C x Hout x Wout: one multiply-add per interpolation tap (nearest 0, "
                 "a copy; bilinear 2x2 = 4 taps; bicubic 4x4 = 16)")
 
-    scale: Floats | None = None
-    mode: str = "nearest"
-    size: Ints | None = None
-    like: Tensor | None = None
+    scale: Floats | None = argument(None, shown="2")
+    mode: str = argument("nearest", shown='"nearest"|"bilinear"|"bicubic"')
+    size: Ints | None = argument(None, shown="[h, w]")
+    like: Tensor | None = tensor_input()
     align_corners: bool = False
 
     def validate(self) -> None:
