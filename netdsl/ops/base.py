@@ -216,12 +216,15 @@ def _compute_signature(cls: type[Op]) -> Signature:
     fs = dataclasses.fields(cls)
     names = [f.name for f in fs]
     tensors = tuple(f.name for f in fs if f.metadata.get("tensor"))
-    for f in fs:  # NOTE: the old rule (a type name holding "Tensor") must not linger unseen
+    for f in fs:  # NOTE: a Tensor annotation without tensor_input() would be coerced as a value
         assert ("Tensor" in str(f.type)) == (f.name in tensors), (
             f"{cls.name}.{f.name}: declare a tensor keyword with tensor_input()")
     assert all(p in names and p not in tensors for p in cls.positional), (
         f"{cls.name}.positional names {cls.positional}, not all of them non-tensor fields")
     assert set(cls.one_of) <= set(names), f"{cls.name}.one_of names unknown fields"
+    spots = sorted(names.index(n) for n in cls.one_of)  # one place in the call: side by side
+    assert not spots or spots == list(range(spots[0], spots[-1] + 1)), (
+        f"{cls.name}.one_of must name fields declared one after the other")
     required = tuple(f.name for f in fs if f.default is dataclasses.MISSING
                      and f.default_factory is dataclasses.MISSING)
     call = f"{cls.name}({_arguments(cls, fs)})"

@@ -38,7 +38,6 @@ class Upsample(Op):
     inputs = (1, 2)
     summary = "{call}"
     positional = ("scale", "mode", "size", "align_corners")
-    one_of = ("scale", "size", "like")
     mac_rule = ("taps^axes x C x Hout x Wout: one multiply-add per interpolation tap (nearest 0, "
                 "a copy; bilinear 2x2 = 4 taps; bicubic 4x4 = 16)")
 
