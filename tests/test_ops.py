@@ -18,7 +18,8 @@ from torch import nn
 import netdsl
 from conftest import check_text, errors_of, rendered
 from netdsl.ops import REGISTRY
-from netdsl.ops.base import Op, argument, axis_argument, network_option, tensor_input
+from netdsl.ops.base import Op
+from netdsl.ops.signature import argument, axis_argument, network_option, tensor_input
 from netdsl.ops.types import Tensor
 from op_cases import CASES, IDS, ROWS, program
 

@@ -26,7 +26,8 @@ from netdsl.build.values import (
 from netdsl.diagnostics import NetdslError
 from netdsl.ir import Node
 from netdsl.ops import REGISTRY
-from netdsl.ops.base import Op, OpError, Shape, Signature, fmt_shape
+from netdsl.ops.base import Op, OpError, Shape, fmt_shape
+from netdsl.ops.signature import Signature
 from netdsl.ops.types import coerce
 from netdsl.source import Span
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from netdsl.ops import register
-from netdsl.ops.base import Emitter, Op, OpError, Shape, Value, argument, axis_argument
+from netdsl.ops.base import Emitter, Op, OpError, Shape, Value
+from netdsl.ops.signature import argument, axis_argument
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,9 @@ from netdsl.ops.base import (
     Shape,
     Value,
     Window,
-    argument,
     axis_names,
     check_positive,
     fmt_shape,
-    network_option,
     per_axis,
     rounds_down,
     size_formula,
@@ -27,6 +25,7 @@ from netdsl.ops.base import (
     window_geometry,
     window_out,
 )
+from netdsl.ops.signature import argument, network_option
 from netdsl.ops.types import Ints, Pad, Weights
 
 

@@ -5,16 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netdsl.ops import register
-from netdsl.ops.base import (
-    Emitter,
-    Op,
-    OpError,
-    Shape,
-    Value,
-    argument,
-    check_positive,
-    fmt_shape,
-)
+from netdsl.ops.base import Emitter, Op, OpError, Shape, Value, check_positive, fmt_shape
+from netdsl.ops.signature import argument
 
 
 @register

@@ -15,12 +15,10 @@ from netdsl.ops.base import (
     Shape,
     Value,
     Window,
-    argument,
     axis_names,
     check_positive,
     expect_rank,
     fmt_shape,
-    network_option,
     per_axis,
     rounds_down,
     size_formula,
@@ -28,6 +26,7 @@ from netdsl.ops.base import (
     window_geometry,
     window_out,
 )
+from netdsl.ops.signature import argument, network_option
 from netdsl.ops.types import Ints, Pad
 
 

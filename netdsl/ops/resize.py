@@ -13,13 +13,12 @@ from netdsl.ops.base import (
     Shape,
     Value,
     Window,
-    argument,
     axis_names,
     expect_rank,
     fmt_shape,
     per_axis,
-    tensor_input,
 )
+from netdsl.ops.signature import argument, tensor_input
 from netdsl.ops.types import Floats, Ints, Tensor
 
 _MODES = {"nearest": "nearest", "bilinear": "linear", "linear": "linear", "trilinear": "linear",

@@ -13,8 +13,6 @@ from netdsl.ops.base import (
     Shape,
     Value,
     Window,
-    argument,
-    axis_argument,
     axis_names,
     check_positive,
     expect_rank,
@@ -22,8 +20,8 @@ from netdsl.ops.base import (
     numel,
     per_axis,
     shifted,
-    tensor_input,
 )
+from netdsl.ops.signature import argument, axis_argument, tensor_input
 from netdsl.ops.types import Ints, Tensor
 
 
