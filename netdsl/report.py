@@ -13,7 +13,7 @@ from typing import Any
 from netdsl.analysis import RF, LayerStats, Stats
 from netdsl.diagnostics import NetdslError, error
 from netdsl.ir import Graph
-from netdsl.ops.base import fmt_shape
+from netdsl.ops.base import axis_names, fmt_shape
 from netdsl.source import Span
 
 SUMMARY_SCHEMA_VERSION = 1
@@ -234,8 +234,7 @@ def _rf_lines(node: Any, lay: LayerStats, ins: list[RF | None], xs: list[Any]) -
     prev = known[0]
     lines.append("    r' = r + (extent - 1)*j;  j' = j*f;  u' = u + offset*j"
                  "   (Araujo et al. 2019)")
-    names = ("length",) if len(rf.size) == 1 else ("height", "width") if len(rf.size) == 2 else (
-        "depth", "height", "width")
+    names = axis_names(len(rf.size))
     steps = []
     for i, axis in enumerate(names):
         r, j, u = prev.size[i], prev.jump[i], prev.start[i]

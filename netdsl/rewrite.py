@@ -6,7 +6,8 @@ after a flatten of [N, C, H, W] is a conv with an HxW kernel over it, and every 
 conv: the same weights, reshaped from [out, C*H*W] to [out, C, H, W] (flatten orders C, H, W as a
 row-major reshape does). On the original input size the head's values become [N, F, 1, 1] for
 [N, F] with the same numbers; on a larger input they become a map of class scores, one per
-window position. Softmax and other ops that take an `axis` keep pointing at the features.
+window position. Softmax and other ops with an axis argument (declared with
+ops/base.axis_argument) keep pointing at the features.
 
 The pass builds a new Graph: the flatten goes away, each dense becomes a Conv node of the same
 name (so `fc6.weight` keeps its name), every other node is copied, and every shape is inferred
@@ -118,7 +119,7 @@ def _rewrite(graph: Graph, heads: set[str]) -> tuple[Graph, dict[str, str]]:
         mode[node.name] = out_mode
         new.add(dataclasses.replace(node, op=op, shape=shape), ins)
         if isinstance(node.op, Dense):
-            k = "x".join(map(str, op.kernel))  # type: ignore[attr-defined]
+            k = fmt_shape(op.kernel, compact=True)  # type: ignore[attr-defined]
             notes[node.name] = (f"this dense layer became a {k} convolution: the rewritten "
                                 "network needs an input at least as large as the original")
     if diags:
@@ -141,20 +142,14 @@ def _convert(graph: Graph, node: Node, modes: list[_Head | None]) -> tuple[Op, _
     if m.kernel is not None:
         # Between the flatten and the first dense the map is kept whole: only layers that act
         # on each value alone, with nothing to learn, mean the same on [N, C, H, W].
-        if (op.param_shapes(*xs) or op.buffer_shapes(*xs) or _has_axis(op)
+        if (op.param_shapes(*xs) or op.buffer_shapes(*xs) or op.signature().axes
                 or tuple(_shape(graph, node.name)) != tuple(xs[0])):
             raise _Refusal(f"{_layer(node)} sits between a flatten and the first dense layer, "
                            "where the map is kept whole", "only elementwise layers without "
                            "parameters (relu, dropout, ...) may sit there")
         return op, m
-    if _has_axis(op):
-        # the features stay on axis 1; the new spatial axes come after the old ones
-        op = dataclasses.replace(op, axis=op.axis % len(xs[0]))  # type: ignore[attr-defined]
-    return op, m
-
-
-def _has_axis(op: Op) -> bool:
-    return any(f.name == "axis" for f in dataclasses.fields(op))
+    # the features stay on axis 1; the new spatial axes come after the old ones
+    return op.axes_from_front(len(xs[0])), m
 
 
 def _check_same_values(graph: Graph, node: Node, shape: Shape, m: _Head) -> None:

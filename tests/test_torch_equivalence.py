@@ -1,7 +1,10 @@
-"""Equivalence with PyTorch: small networks that together use every operator in REGISTRY, each
-with a torch.nn reference written here; random weights (BN running statistics included) go from
-the torch model's state_dict into our ONNX by name; both run on the same random input and must
-agree within a max relative error of 1e-4 (float32)."""
+"""Equivalence with PyTorch. Every row of tests/op_cases.py that names a torch reference: output
+shape, parameter count and outputs (its weights loaded into our model by position) agree, and
+torch's FLOP counter counts 2 x our MACs for convolutions and dense layers. Then small networks
+that together use every operator in REGISTRY, each with a torch.nn reference written here; random
+weights (BN running statistics included) go from the torch model's state_dict into our ONNX by
+name; both run on the same random input and must agree within a max relative error of 1e-4
+(float32)."""
 
 from __future__ import annotations
 
@@ -11,14 +14,61 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 import netdsl
 from netdsl.ops import REGISTRY
+from op_cases import IDS, ROWS, program
 from torchvision_ref import max_relative_error, torch_state
 
 NEWEST = onnx.defs.onnx_opset_version()  # and 17, the default
 
 TOLERANCE = 1e-4
+WITH_TORCH = [pytest.param(*row, id=i) for row, i in zip(ROWS, IDS) if row[2].torch is not None]
+FLOP_COUNTED = ("conv", "depthwise", "conv_transpose", "dense")  # torch's FlopCounterMode
+
+
+# ------------------------------------------------------------------- each row of op_cases.py
+
+@pytest.mark.parametrize("op,i,case", WITH_TORCH)
+def test_operator_agrees_with_torch(op, i, case):
+    torch.manual_seed(0)
+    module = case.torch()
+    xs = [torch.randn(2, *s) for s in case.inputs]
+    if isinstance(module, nn.Module):
+        module.eval()
+        for name, buf in module.named_buffers():  # BN statistics that are not the identity
+            if name.endswith("running_mean"):
+                buf.copy_(torch.randn_like(buf))
+            elif name.endswith("running_var"):
+                buf.copy_(torch.rand_like(buf) + 0.5)
+        for p in module.parameters():
+            p.data.copy_(torch.randn_like(p))
+    with torch.no_grad():
+        ref = module(*xs).numpy()
+    assert ref.shape == (2, *case.shape)
+    net = netdsl.loads(program(case))
+    ours = net.stats.tensors()
+    state = {k: v.numpy() for k, v in module.state_dict().items()
+             if not k.endswith("num_batches_tracked")} if isinstance(module, nn.Module) else {}
+    if isinstance(module, nn.Module):
+        assert [tuple(v.shape) for v in state.values()] == list(ours.values())
+        assert sum(p.numel() for p in module.parameters()) == net.stats.params
+    weights = dict(zip(ours, state.values())) if state else None  # None: fixed or no weights
+    model = netdsl.compile(net, weights=weights)
+    out = netdsl.run(model, {f"x{i}": x.numpy() for i, x in enumerate(xs)}, provider="cpu")
+    np.testing.assert_allclose(out["y"], ref, rtol=case.tol, atol=case.tol)
+
+
+@pytest.mark.parametrize("op,i,case", [p for p in WITH_TORCH if p.values[0] in FLOP_COUNTED])
+def test_macs_agree_with_torch_flop_counter(op, i, case):
+    module = case.torch()
+    with FlopCounterMode(display=False) as counter:
+        module(*(torch.randn(1, *s) for s in case.inputs))
+    assert counter.get_total_flops() == 2 * case.macs
+
+
+# ----------------------------------------------------------------- networks of every operator
 
 
 class ConvNet(nn.Module):

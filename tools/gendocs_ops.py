@@ -13,6 +13,7 @@ from typing import Any
 
 from netdsl.ops import REGISTRY
 from netdsl.ops.base import Op
+from netdsl.ops.types import literal, words
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -93,36 +94,22 @@ def costs_markdown() -> str:
     return COSTS_HEAD + "\n".join(rows) + "\n"
 
 
-_TYPES = {"int": "integer", "float": "number", "bool": "`true` or `false`", "str": "string",
-          "Ints": "integer or list of integers", "Floats": "number or list of numbers",
-          "Pad": "integer, list of integers, `same` or `valid`", "Tensor": "tensor",
-          "Weights": "nested list of numbers (a fixed kernel)"}
-
-
-def _field_type(f: dataclasses.Field[Any]) -> str:
-    kinds = [k.strip() for k in str(f.type).split("|") if k.strip() != "None"]
-    return " or ".join(_TYPES.get(k, k) for k in kinds)
-
-
 def _default(f: dataclasses.Field[Any]) -> str:
     if f.default is dataclasses.MISSING:
         return "required"
-    v = f.default
-    if isinstance(v, bool) or v is None:
-        return {True: "`true`", False: "`false`", None: "none"}[v]
-    return f"`{v!r}`".replace("'", '"')
+    return "none" if f.default is None else f"`{literal(f.default)}`"
 
 
 def _section(cls: type[Op]) -> str:
     lo, hi = cls.inputs
     inputs = f"{lo}" if lo == hi else f"{lo} or more" if hi is None else f"{lo} to {hi}"
     doc = inspect.cleandoc(cls.__doc__ or "")
-    lines = [f"## `{cls.name}`", "", doc, "", f"`{cls.summary}`", "",
+    lines = [f"## `{cls.name}`", "", doc, "", f"`{cls.signature().summary}`", "",
              f"Input tensors: {inputs}. MACs: {cls.mac_rule}.", ""]
     fields = dataclasses.fields(cls)
     if fields:
         lines += ["| argument | type | default |", "| --- | --- | --- |"]
-        lines += [f"| `{f.name}` | {_field_type(f)} | {_default(f)} |" for f in fields]
+        lines += [f"| `{f.name}` | {words(str(f.type))} | {_default(f)} |" for f in fields]
         lines.append("")
     return "\n".join(lines)
 

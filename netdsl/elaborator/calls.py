@@ -4,9 +4,7 @@ inferred) or a builtin's value. Part of the graph builder (builder.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 
 from netdsl import syntax as s
 from netdsl.diagnostics import closest, did_you_mean
@@ -14,9 +12,10 @@ from netdsl.elaborator.evaluator import Arg, Evaluator
 from netdsl.elaborator.modules import Namespace
 from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.report import Reporter
-from netdsl.elaborator.scope import OPTIONS, Frame, Return
+from netdsl.elaborator.scope import Frame, Return
 from netdsl.ops import REGISTRY
 from netdsl.ops.base import Op, OpError, fmt_shape
+from netdsl.ops.signature import Signature
 from netdsl.ops.types import coerce
 from netdsl.source import Span
 from netdsl.values import (
@@ -179,7 +178,7 @@ class Calls:
     def call_op(self, cls: type[Op], args: list[Arg], kwargs: list[s.Keyword],
                  frame: Frame, name: str | None, span: Span, hard: bool = False,
                  func_span: Span | None = None) -> Value:
-        sig = _signature(cls)
+        sig = cls.signature()
         rest = list(args)
         inputs: list[Arg] = []
         while rest and (isinstance(rest[0][0], Tensor) or rest[0][0] is POISON) and (
@@ -188,10 +187,9 @@ class Calls:
         spans: dict[str, Span] = {f"x{i}": sp for i, (_, sp) in enumerate(inputs)}
         raw, ok = self._op_arguments(cls, sig, rest, kwargs, frame, span)
         values, converted = self._op_values(cls, sig, raw, inputs, spans, frame)
-        for fname in sig.fields:
-            if fname not in values and fname not in raw and fname in OPTIONS and (
-                    fname in self.options):
-                values[fname] = self.options[fname]
+        for fname, option in sig.options.items():
+            if fname not in values and fname not in raw and option in self.options:
+                values[fname] = self.options[option]
         lo, hi = cls.inputs
         if ok and converted and not lo <= len(inputs) <= (hi if hi is not None else len(inputs)):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
@@ -215,7 +213,7 @@ class Calls:
                                     span, spans, shape, frame, hard=hard and name is not None,
                                     name_span=func_span)
 
-    def _op_arguments(self, cls: type[Op], sig: _Signature, rest: list[Arg],
+    def _op_arguments(self, cls: type[Op], sig: Signature, rest: list[Arg],
                       kwargs: list[s.Keyword], frame: Frame,
                       span: Span) -> tuple[dict[str, Arg], bool]:
         """Positional and keyword arguments by field: E207, E208, E203, E204."""
@@ -235,10 +233,10 @@ class Calls:
         for fname in self._unknown_and_missing(unknown, missing, list(sig.fields),
                                                f"`{cls.name}`", span, frame):
             self._err("E204", f"`{cls.name}` needs argument `{fname}`", span,
-                      f"missing `{fname}`", frame=frame, hints=[cls.summary])
+                      f"missing `{fname}`", frame=frame, hints=[sig.summary])
         return raw, ok and not unknown and not missing
 
-    def _op_values(self, cls: type[Op], sig: _Signature, raw: dict[str, Arg],
+    def _op_values(self, cls: type[Op], sig: Signature, raw: dict[str, Arg],
                    inputs: list[Arg], spans: dict[str, Span],
                    frame: Frame) -> tuple[dict[str, object], bool]:
         """Each argument checked against its field's type (E205); tensor fields become inputs."""
@@ -249,7 +247,7 @@ class Calls:
             ftype = sig.fields[fname]
             if v is POISON:
                 ok = False
-            elif "Tensor" in ftype:
+            elif fname in sig.tensors:
                 if not isinstance(v, Tensor):
                     self._err("E205", f"`{fname}` of `{cls.name}` takes a tensor, not "
                               f"{kind(v)}", sp, frame=frame)
@@ -289,26 +287,3 @@ class Calls:
         return self._err(ex.code, f"{op.name}: {ex.message}", at, label, [ex.hint], frame,
                          secondary)
 
-
-@dataclass(frozen=True, slots=True)
-class _Signature:
-    """What a call needs of an op's dataclass fields, computed once per op."""
-
-    fields: dict[str, str]  # name -> annotation text, in declaration order
-    positional: tuple[str, ...]  # the fields positional arguments fill: all but tensors
-    required: tuple[str, ...]
-
-
-_SIGNATURES: dict[type, _Signature] = {}
-
-
-def _signature(cls: type[Op]) -> _Signature:
-    sig = _SIGNATURES.get(cls)
-    if sig is None:
-        fs = dataclasses.fields(cls)
-        sig = _Signature({f.name: str(f.type) for f in fs},
-                         tuple(f.name for f in fs if "Tensor" not in str(f.type)),
-                         tuple(f.name for f in fs if f.default is dataclasses.MISSING
-                               and f.default_factory is dataclasses.MISSING))
-        _SIGNATURES[cls] = sig
-    return sig

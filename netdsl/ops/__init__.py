@@ -13,9 +13,5 @@ def register(cls: type[Op]) -> type[Op]:
     return cls
 
 
-def lookup(name: str) -> type[Op] | None:
-    return REGISTRY.get(name)
-
-
 # NOTE: imported last, so that each module's @register finds REGISTRY defined.
 from netdsl.ops import activation, conv, linear, norm, pool, resize, tensor  # noqa: E402,F401

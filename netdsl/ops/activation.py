@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from netdsl.ops import register
 from netdsl.ops.base import Emitter, Op, OpError, Shape, Value
+from netdsl.ops.signature import argument, axis_argument
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,8 @@ class LeakyRelu(_Elementwise):
 
     name = "leaky_relu"
     onnx = "LeakyRelu"
-    summary = "leaky_relu(slope: 0.01)"
+    summary = "{call}"
+    positional = ("slope",)
     slope: float = 0.01
 
     def onnx_attrs(self) -> dict[str, Any]:
@@ -59,7 +61,8 @@ class Elu(_Elementwise):
 
     name = "elu"
     onnx = "Elu"
-    summary = "elu(alpha: 1.0)"
+    summary = "{call}"
+    positional = ("alpha",)
     alpha: float = 1.0
 
     def onnx_attrs(self) -> dict[str, Any]:
@@ -73,8 +76,9 @@ class HardSigmoid(_Elementwise):
 
     name = "hardsigmoid"
     onnx = "HardSigmoid"
-    summary = "hardsigmoid(alpha: 1/6, beta: 0.5)"
-    alpha: float = 1 / 6
+    summary = "{call}"
+    positional = ("alpha", "beta")
+    alpha: float = argument(1 / 6, shown="1/6")
     beta: float = 0.5
 
     def onnx_attrs(self) -> dict[str, Any]:
@@ -149,9 +153,10 @@ class Softmax(_Elementwise):
 
     name = "softmax"
     onnx = "Softmax"
-    summary = "softmax(axis: 1)"
+    summary = "{call}"
+    positional = ("axis",)
     mac_rule = "3 x C x H x W: an exp, an add to the sum and a divide per element"
-    axis: int = 1
+    axis: int = axis_argument(1)
 
     def output_shape(self, *xs: Shape) -> Shape:
         if not -len(xs[0]) <= self.axis < len(xs[0]):
@@ -173,7 +178,8 @@ class Dropout(Op):
     training code."""
 
     name = "dropout"
-    summary = "dropout(p: 0.5): the identity at inference"
+    summary = "{call}: the identity at inference"
+    positional = ("p",)
     mac_rule = "0: the identity at inference"
     p: float = 0.5
 

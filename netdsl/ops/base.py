@@ -1,5 +1,6 @@
 """What every operator shares: the Op base class, shapes, windows, the Emitter protocol, OpError,
-and the pure arithmetic (output sizes, padding) that several ops use."""
+and the pure arithmetic (output sizes, padding, window geometry) that several ops use. How an
+op's fields declare what they mean, and the Signature computed from them: ops/signature.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
+
+from netdsl.ops.signature import Signature, signature_of
 
 Dim = int | str  # str only for a symbolic batch dimension ("N")
 Shape = tuple[Dim, ...]
@@ -89,14 +92,27 @@ class Emitter(Protocol):
 
 class Op:
     """An operator kind. Subclasses are frozen dataclasses whose fields are the keywords a user may
-    write; `name` is the .net spelling. Defaults: identity shape, no params, no cost, pointwise."""
+    write; `name` is the .net spelling. Defaults: identity shape, no params, no cost, pointwise.
+
+    A field says what it means by how it is declared (ops/signature.py): plain
+    (`stride: Ints = 1`, or `argument()` for how the signature shows it), `tensor_input()`,
+    `network_option(name)` or `axis_argument(default)`. `positional` lists the keywords that
+    positional arguments fill, `one_of` the keywords of which a call gives exactly one (shown
+    `size: [h, w] | like: t`), and `summary` describes the op, with `{call}` where the generated
+    call goes."""
 
     name: ClassVar[str] = ""
     inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # (min, max) tensor inputs; None: any
-    summary: ClassVar[str] = ""  # one line for the reference
+    positional: ClassVar[tuple[str, ...]] = ()
+    one_of: ClassVar[tuple[str, ...]] = ()
+    summary: ClassVar[str] = ""  # one line for the reference; `{call}`: the generated call
     mac_rule: ClassVar[str] = ""  # the documented cost rule (docs/costs.md); every op states one
     if TYPE_CHECKING:  # every subclass is a dataclass: dataclasses.fields and replace take ops
         __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+    @classmethod
+    def signature(cls) -> Signature:
+        return signature_of(cls)
 
     def validate(self) -> None:
         """Range checks on the arguments alone; raise OpError(at=field, code="E206")."""
@@ -132,13 +148,16 @@ class Op:
         only their shape, so they neither widen the receptive field nor stay alive for it."""
         return range(n)
 
+    def axes_from_front(self, rank: int) -> Op:
+        """This op with every axis argument counted from the front of a rank-`rank` input, so
+        that it names the same axis after more axes are appended at the end."""
+        axes = self.signature().axes
+        if not axes:
+            return self
+        return dataclasses.replace(self, **{f: getattr(self, f) % rank for f in axes})
+
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         raise NotImplementedError(f"{self.name} has no ONNX lowering")
-
-    # helpers for subclasses
-    def args(self) -> dict[str, Any]:
-        fields = dataclasses.fields(self)
-        return {f.name: getattr(self, f.name) for f in fields}
 
 
 # ----------------------------------------------------------------------------------- pure helpers
@@ -161,7 +180,10 @@ def axis_names(n: int) -> tuple[str, ...]:
         "depth", "height", "width")
 
 
-def fmt_shape(shape: Sequence[Dim]) -> str:
+def fmt_shape(shape: Sequence[Dim], compact: bool = False) -> str:
+    """`[N, 3, 224, 224]` (a tensor), or with `compact` `7x7` (a kernel, a window)."""
+    if compact:
+        return "x".join(str(d) for d in shape)
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
@@ -185,6 +207,29 @@ def check_positive(op: Op, *fields: str, allow_zero: tuple[str, ...] = ()) -> No
             if x < lo:
                 raise OpError(f"{f} must be {'>= 0' if lo == 0 else 'positive'}, not {x}",
                               at=f, code="E206")
+
+
+class Geometry(NamedTuple):
+    """A sliding window's numbers per spatial axis (conv, transposed conv, pooling)."""
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pad_begin: tuple[int, ...]
+    pad_end: tuple[int, ...]
+
+
+def window_geometry(x: Shape, kernel: int | Sequence[int], stride: int | Sequence[int],
+                    dilation: int | Sequence[int], pad: Any) -> Geometry:
+    """The window of a layer over the input x [N, C, spatial...]: each argument expanded to the
+    spatial axes, the padding resolved (`same` needs the input's sizes)."""
+    expect_rank(x, (3, 4, 5), "[N, C, spatial...]")
+    n = len(x) - 2
+    k = per_axis(kernel, n, "kernel")
+    s = per_axis(stride, n, "stride")
+    d = per_axis(dilation, n, "dilation")
+    pb, pe = resolve_pads(pad, [int(v) for v in x[2:]], k, s, d)
+    return Geometry(k, s, d, pb, pe)
 
 
 def resolve_pads(pad: Any, sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int],

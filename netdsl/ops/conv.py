@@ -9,6 +9,7 @@ from typing import Any
 from netdsl.ops import register
 from netdsl.ops.base import (
     Emitter,
+    Geometry,
     Op,
     OpError,
     Shape,
@@ -16,23 +17,31 @@ from netdsl.ops.base import (
     Window,
     axis_names,
     check_positive,
-    expect_rank,
     fmt_shape,
     per_axis,
-    resolve_pads,
     rounds_down,
     size_formula,
     sliding,
+    window_geometry,
     window_out,
 )
+from netdsl.ops.signature import argument, network_option
 from netdsl.ops.types import Ints, Pad, Weights
 
-Geometry = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...],
-                 tuple[int, ...]]
+
+def check_groups(out: int, groups: int) -> None:
+    """The output channels split into the groups (validate, before any input is known)."""
+    if out % groups:
+        raise OpError(f"out {out} does not split into groups {groups}", at="groups",
+                      code="E206")
 
 
-def _dims(shape: tuple[int, ...]) -> str:
-    return "x".join(map(str, shape))
+def check_input_groups(x: Shape, groups: int, hint: str = "") -> None:
+    """The input's channels split into the groups."""
+    c = int(x[1])
+    if c % groups:
+        raise OpError(f"the input {fmt_shape(x)} has {c} channels, which do not split into "
+                      f"{groups} groups", at="groups", hint=hint)
 
 
 def weights_array_shape(w: object) -> tuple[int, ...]:
@@ -67,23 +76,15 @@ class _Conv(Op):
             check_positive(self, "pad", allow_zero=("pad",))
 
     def _geometry(self, x: Shape) -> Geometry:
-        expect_rank(x, (3, 4, 5), "[N, C, spatial...]")
-        n = len(x) - 2
-        k = per_axis(self.kernel, n, "kernel")
-        s = per_axis(self.stride, n, "stride")
-        d = per_axis(self.dilation, n, "dilation")
-        pb, pe = resolve_pads(self.pad, [int(v) for v in x[2:]], k, s, d)
-        return k, s, d, pb, pe
+        return window_geometry(x, self.kernel, self.stride, self.dilation, self.pad)
 
     def output_shape(self, *xs: Shape) -> Shape:
         x = xs[0]
         k, s, d, pb, pe = self._geometry(x)
         c = int(x[1])
         out, groups = self._channels(c)
-        if c % groups:
-            raise OpError(f"the input {fmt_shape(x)} has {c} channels, which do not split into "
-                          f"{groups} groups", at="groups",
-                          hint=f"groups must divide both {c} input and {out} output channels")
+        check_input_groups(x, groups,
+                           hint=f"groups must divide both {c} input and {out} output channels")
         if self.weights is not None:
             self._check_weights(c, k)
         names = axis_names(len(k))
@@ -97,8 +98,9 @@ class _Conv(Op):
         got = weights_array_shape(self.weights)
         full = (out, c // groups, *k)
         if got != k and got != full:
-            raise OpError(f"the fixed weights are {_dims(got)}, but the kernel is {_dims(k)}: "
-                          f"give {_dims(k)} (one kernel for every channel pair) or {_dims(full)}",
+            raise OpError(f"the fixed weights are {fmt_shape(got, True)}, but the kernel is "
+                          f"{fmt_shape(k, True)}: give {fmt_shape(k, True)} (one kernel for every "
+                          f"channel pair) or {fmt_shape(full, True)}",
                           at="weights", code="E206")
 
     def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
@@ -145,25 +147,24 @@ class Conv(_Conv):
     begins then ends ((top, left, bottom, right) in 2-D), `valid` or `same` (ONNX SAME_UPPER)."""
 
     name = "conv"
-    summary = ("convolution: conv(out, kernel, stride: 1, pad: 0 | [h, w] | [t, l, b, r] | valid "
-               "| same, dilation: 1, groups: 1, bias: true, weights: fixed kernel, floor: false)")
+    summary = "convolution: {call}"
+    positional = ("out", "kernel", "stride", "pad", "dilation", "groups", "bias", "weights",
+                  "floor")
 
     out: int
     kernel: Ints
     stride: Ints = 1
-    pad: Pad = 0
+    pad: Pad = argument(0, shown="0 | [h, w] | [t, l, b, r] | valid | same")
     dilation: Ints = 1
     groups: int = 1
     bias: bool = True
-    weights: Weights | None = None
-    floor: bool | None = None
+    weights: Weights | None = argument(None, shown="fixed kernel")
+    floor: bool | None = network_option("floor", shown="false")
 
     def validate(self) -> None:
         check_positive(self, "out", "groups")
         self._validate_window()
-        if self.out % self.groups:
-            raise OpError(f"out {self.out} does not split into groups {self.groups}", at="groups",
-                          code="E206")
+        check_groups(self.out, self.groups)
 
     def _channels(self, c: int) -> tuple[int, int]:
         return self.out, self.groups
@@ -177,8 +178,8 @@ class Depthwise(_Conv):
 
     name = "depthwise"
     mac_rule = "(C x multiplier) x Hout x Wout x 1 x Kh x Kw: each output filters one channel"
-    summary = ("depthwise convolution: depthwise(kernel, stride: 1, pad: 0, dilation: 1, "
-               "multiplier: 1, bias: true, weights: fixed kernel, floor: false)")
+    summary = "depthwise convolution: {call}"
+    positional = ("kernel", "stride", "pad", "dilation", "multiplier", "bias", "weights", "floor")
 
     kernel: Ints
     stride: Ints = 1
@@ -186,8 +187,8 @@ class Depthwise(_Conv):
     dilation: Ints = 1
     multiplier: int = 1
     bias: bool = True
-    weights: Weights | None = None
-    floor: bool | None = None
+    weights: Weights | None = argument(None, shown="fixed kernel")
+    floor: bool | None = network_option("floor", shown="false")
 
     def validate(self) -> None:
         check_positive(self, "multiplier")
@@ -204,8 +205,8 @@ class ConvTranspose(Op):
     Per axis out = (N - 1)*S - P_begin - P_end + D(F - 1) + output_pad + 1."""
 
     name = "conv_transpose"
-    summary = ("transposed convolution: conv_transpose(out, kernel, stride: 1, pad: 0, "
-               "output_pad: 0, dilation: 1, groups: 1, bias: true)")
+    summary = "transposed convolution: {call}"
+    positional = ("out", "kernel", "stride", "pad", "output_pad", "dilation", "groups", "bias")
     mac_rule = "Cin x Hin x Win x (Cout / groups) x Kh x Kw: every input scattered by the kernel"
 
     out: int
@@ -220,17 +221,11 @@ class ConvTranspose(Op):
     def validate(self) -> None:
         check_positive(self, "out", "kernel", "stride", "dilation", "groups")
         check_positive(self, "pad", "output_pad", allow_zero=("pad", "output_pad"))
-        if self.out % self.groups:
-            raise OpError(f"out {self.out} does not split into groups {self.groups}", at="groups",
-                          code="E206")
+        check_groups(self.out, self.groups)
 
     def _geometry(self, x: Shape) -> tuple[tuple[int, ...], ...]:
-        expect_rank(x, (3, 4, 5), "[N, C, spatial...]")
-        n = len(x) - 2
-        k = per_axis(self.kernel, n, "kernel")
-        s = per_axis(self.stride, n, "stride")
-        d = per_axis(self.dilation, n, "dilation")
-        pb, pe = resolve_pads(self.pad, [int(v) for v in x[2:]], k, s, d)
+        k, s, d, pb, pe = window_geometry(x, self.kernel, self.stride, self.dilation, self.pad)
+        n = len(k)
         op = per_axis(self.output_pad, n, "output_pad")
         for i in range(n):
             if op[i] >= max(s[i], d[i]):
@@ -251,10 +246,7 @@ class ConvTranspose(Op):
 
     def output_shape(self, *xs: Shape) -> Shape:
         x = xs[0]
-        c = int(x[1])
-        if c % self.groups:
-            raise OpError(f"the input {fmt_shape(x)} has {c} channels, which do not split into "
-                          f"{self.groups} groups", at="groups")
+        check_input_groups(x, self.groups)
         sizes = []
         for formula, size in self._sizes(x):
             if size <= 0:

@@ -25,7 +25,8 @@ class Dense(Op):
     first."""
 
     name = "dense"
-    summary = "fully connected: dense(out, bias: true) on [N, C]"
+    summary = "fully connected: {call} on [N, C]"
+    positional = ("out", "bias")
     mac_rule = "Cin x Cout"
 
     out: int

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from netdsl.ops import register
 from netdsl.ops.base import Emitter, Op, OpError, Shape, Value, check_positive, fmt_shape
+from netdsl.ops.signature import argument
 
 
 @register
@@ -15,10 +16,11 @@ class BatchNorm(Op):
     y = (x - mean) / sqrt(var + eps) * weight + bias."""
 
     name = "bn"
-    summary = "batch norm: bn(eps: 1e-5); weight, bias learnable, running mean/var buffers"
+    summary = "batch norm: {call}; weight, bias learnable, running mean/var buffers"
+    positional = ("eps",)
     mac_rule = "C x H x W: one multiply-add per element (scale and shift folded)"
 
-    eps: float = 1e-5
+    eps: float = argument(1e-5, shown="1e-5")
 
     def validate(self) -> None:
         if self.eps <= 0:
@@ -54,13 +56,14 @@ class LocalResponseNorm(Op):
     torch.nn.LocalResponseNorm and ONNX LRN: x / (k + alpha/size * sum(x^2))^beta."""
 
     name = "lrn"
-    summary = "local response norm: lrn(size: 5, alpha: 1e-4, beta: 0.75, k: 2)"
+    summary = "local response norm: {call}"
+    positional = ("size", "alpha", "beta", "k")
     mac_rule = "size x C x H x W: a square-and-add per neighbour in the window"
 
     size: int = 5
-    alpha: float = 1e-4
+    alpha: float = argument(1e-4, shown="1e-4")
     beta: float = 0.75
-    k: float = 2.0
+    k: float = argument(2.0, shown="2")
 
     def validate(self) -> None:
         check_positive(self, "size")

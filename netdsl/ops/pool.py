@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from netdsl.ops import register
 from netdsl.ops.base import (
     GLOBAL,
     Emitter,
+    Geometry,
     Op,
     OpError,
     Shape,
@@ -18,23 +20,26 @@ from netdsl.ops.base import (
     expect_rank,
     fmt_shape,
     per_axis,
-    resolve_pads,
     rounds_down,
     size_formula,
     sliding,
+    window_geometry,
     window_out,
 )
+from netdsl.ops.signature import argument, network_option
 from netdsl.ops.types import Ints, Pad
 
 
 @dataclass(frozen=True, slots=True)
 class _Pool(Op):
+    positional: ClassVar[tuple[str, ...]] = ("kernel", "stride", "pad", "dilation", "ceil", "floor")
+
     kernel: Ints
-    stride: Ints | None = None  # defaults to the kernel
+    stride: Ints | None = argument(None, shown="kernel")  # defaults to the kernel
     pad: Pad = 0
     dilation: Ints = 1
     ceil: bool = False
-    floor: bool | None = None
+    floor: bool | None = network_option("floor", shown="false")
 
     def validate(self) -> None:
         check_positive(self, "kernel", "dilation")
@@ -43,19 +48,15 @@ class _Pool(Op):
         if not isinstance(self.pad, str):
             check_positive(self, "pad", allow_zero=("pad",))
 
-    def _geometry(self, x: Shape) -> tuple[tuple[int, ...], ...]:
-        expect_rank(x, (3, 4, 5), "[N, C, spatial...]")
-        n = len(x) - 2
-        k = per_axis(self.kernel, n, "kernel")
-        s = per_axis(self.stride if self.stride is not None else self.kernel, n, "stride")
-        d = per_axis(self.dilation, n, "dilation")
-        pb, pe = resolve_pads(self.pad, [int(v) for v in x[2:]], k, s, d)
-        for i in range(n):
-            if max(pb[i], pe[i]) > k[i] // 2:
-                raise OpError(f"pad {max(pb[i], pe[i])} is more than half the kernel {k[i]}: "
+    def _geometry(self, x: Shape) -> Geometry:
+        stride = self.stride if self.stride is not None else self.kernel
+        g = window_geometry(x, self.kernel, stride, self.dilation, self.pad)
+        for k, pb, pe in zip(g.kernel, g.pad_begin, g.pad_end):
+            if max(pb, pe) > k // 2:
+                raise OpError(f"pad {max(pb, pe)} is more than half the kernel {k}: "
                               "some windows would see only padding",
                               at="pad", code="E206")
-        return k, s, d, pb, pe
+        return g
 
     def output_shape(self, *xs: Shape) -> Shape:
         x = xs[0]
@@ -102,8 +103,7 @@ class MaxPool(_Pool):
 
     name = "maxpool"
     mac_rule = "C x Hout x Wout x Kh x Kw: one compare per window element"
-    summary = ("max pooling: maxpool(kernel, stride: kernel, pad: 0, dilation: 1, ceil: false, "
-               "floor: false)")
+    summary = "max pooling: {call}"
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         return emit.node("MaxPool", [xs[0].name], **self._attrs(xs[0].shape))
@@ -117,8 +117,8 @@ class AvgPool(_Pool):
 
     name = "avgpool"
     mac_rule = "C x Hout x Wout x Kh x Kw: one add per window element (the divide is folded)"
-    summary = ("average pooling: avgpool(kernel, stride: kernel, pad: 0, ceil: false, "
-               "count_include_pad: true, floor: false)")
+    summary = "average pooling: {call}"
+    positional = (*_Pool.positional, "count_include_pad")
 
     count_include_pad: bool = True
 
@@ -188,7 +188,8 @@ class AdaptiveAvgPool(Op):
     windows differ in size, and the lowering multiplies by constant averaging matrices."""
 
     name = "adaptive_avgpool"
-    summary = "adaptive average pooling: adaptive_avgpool(size) -> [N, C, *size]"
+    summary = "adaptive average pooling: {call} -> [N, C, *size]"
+    positional = ("size",)
     mac_rule = "C x (window elements summed over each axis's outputs): one add per element"
 
     size: Ints

@@ -18,6 +18,7 @@ from netdsl.ops.base import (
     fmt_shape,
     per_axis,
 )
+from netdsl.ops.signature import argument, tensor_input
 from netdsl.ops.types import Floats, Ints, Tensor
 
 _MODES = {"nearest": "nearest", "bilinear": "linear", "linear": "linear", "trilinear": "linear",
@@ -34,15 +35,15 @@ class Upsample(Op):
 
     name = "upsample"
     inputs = (1, 2)
-    summary = ('upsample(scale: 2, mode: "nearest"|"bilinear"|"bicubic", align_corners: false), '
-               "or upsample(size: [h, w]), or upsample(like: t)")
+    summary = "{call}"
+    positional = ("scale", "mode", "size", "align_corners")
     mac_rule = ("taps^axes x C x Hout x Wout: one multiply-add per interpolation tap (nearest 0, "
                 "a copy; bilinear 2x2 = 4 taps; bicubic 4x4 = 16)")
 
-    scale: Floats | None = None
-    mode: str = "nearest"
-    size: Ints | None = None
-    like: Tensor | None = None
+    scale: Floats | None = argument(None, shown="2")
+    mode: str = argument("nearest", shown='"nearest"|"bilinear"|"bicubic"')
+    size: Ints | None = argument(None, shown="[h, w]")
+    like: Tensor | None = tensor_input()
     align_corners: bool = False
 
     def validate(self) -> None:

@@ -21,6 +21,7 @@ from netdsl.ops.base import (
     per_axis,
     shifted,
 )
+from netdsl.ops.signature import argument, axis_argument, tensor_input
 from netdsl.ops.types import Ints, Tensor
 
 
@@ -46,7 +47,8 @@ class Reshape(Op):
     """Reshape everything after the batch to `shape` (one entry may be -1)."""
 
     name = "reshape"
-    summary = "reshape(shape): [N, ...] -> [N, *shape]; one -1 is inferred"
+    summary = "{call}: [N, ...] -> [N, *shape]; one -1 is inferred"
+    positional = ("shape",)
     mac_rule = "0: a view, no computation"
 
     shape: Ints
@@ -143,10 +145,11 @@ class Concat(Op):
 
     name = "concat"
     inputs = (1, None)
-    summary = "concat(a, b, ..., axis: 1): all other axes must match"
+    summary = "{call}: all other axes must match"
+    positional = ("axis",)
     mac_rule = "0: data movement only"
 
-    axis: int = 1
+    axis: int = axis_argument(1)
 
     def output_shape(self, *xs: Shape) -> Shape:
         r = len(xs[0])
@@ -176,12 +179,14 @@ class Crop(Op):
 
     name = "crop"
     inputs = (1, 2)
-    summary = "crop(size: [h, w] | like: t, offset: centred): crop the spatial axes"
+    summary = "{call}: crop the spatial axes"
+    positional = ("size", "offset")
+    one_of = ("size", "like")
     mac_rule = "0: data movement only"
 
-    size: Ints | None = None
-    like: Tensor | None = None  # a keyword that takes a tensor: see ops/types.py
-    offset: Ints | None = None
+    size: Ints | None = argument(None, shown="[h, w]")
+    like: Tensor | None = tensor_input()
+    offset: Ints | None = argument(None, shown="centred")
 
     def validate(self) -> None:
         if (self.size is None) == (self.like is None):
@@ -248,11 +253,12 @@ class Pad(Op):
     `channels` an int (added at the end) or [before, after]."""
 
     name = "pad"
-    summary = 'pad(amount: 0, mode: "zeros"|"reflect"|"edge", channels: 0)'
+    summary = "{call}"
+    positional = ("amount", "mode", "channels")
     mac_rule = "0: data movement only"
 
     amount: Ints = 0
-    mode: str = "zeros"
+    mode: str = argument("zeros", shown='"zeros"|"reflect"|"edge"')
     channels: Ints = 0
 
     def validate(self) -> None:

@@ -1,17 +1,20 @@
-"""Argument types an op's fields may declare, and how a .net value is checked against them.
+"""Argument types an op's fields may declare: how a .net value is checked against each, and the
+words that name it in messages and in the reference (one table, TYPES).
 
 A field annotated `kernel: Ints` accepts an int or a list of ints; build/calls.py calls `coerce`
 with the annotation's text. Keeping the table here means a new op needs no change to build/."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 Ints = int | tuple[int, ...]
 Pad = int | str | tuple[int, ...]
 Floats = float | tuple[float, ...]
 Weights = tuple[Any, ...]
-Tensor = str  # a keyword that takes a tensor: build/calls.py makes it an extra input
+Tensor = str  # a keyword that takes a tensor (declared with ops/base.tensor_input())
 
 
 def _is_int(v: Any) -> bool:
@@ -73,29 +76,57 @@ def _floats(v: Any) -> Any:
     raise TypeError("a number or a list of numbers")
 
 
-COERCE = {
-    "int": _scalar(int, "an integer"),
-    "float": _scalar(float, "a number"),
-    "bool": _scalar(bool, "`true` or `false`"),
-    "str": _scalar(str, 'a string such as "nearest"'),
-    "Ints": _ints,
-    "Floats": _floats,
-    "Pad": _pad,
-    "Weights": _weights,
+@dataclass(frozen=True, slots=True)
+class ArgType:
+    """One kind of argument: `check` returns the checked value or raises TypeError(`expected`);
+    `words` name it in the operator reference. A tensor has no check: the call makes it an input."""
+
+    words: str
+    check: Callable[[Any], Any] | None = None
+
+
+TYPES = {
+    "int": ArgType("integer", _scalar(int, "an integer")),
+    "float": ArgType("number", _scalar(float, "a number")),
+    "bool": ArgType("`true` or `false`", _scalar(bool, "`true` or `false`")),
+    "str": ArgType("string", _scalar(str, 'a string such as "nearest"')),
+    "Ints": ArgType("integer or list of integers", _ints),
+    "Floats": ArgType("number or list of numbers", _floats),
+    "Pad": ArgType("integer, list of integers, `same` or `valid`", _pad),
+    "Weights": ArgType("nested list of numbers (a fixed kernel)", _weights),
+    "Tensor": ArgType("tensor"),
 }
+
+
+def _kinds(annotation: str) -> list[str]:
+    return [k.strip() for k in annotation.split("|")]
 
 
 def coerce(annotation: str, value: Any) -> Any:
     """The checked value, or TypeError(what was expected, in words)."""
-    kinds = [k.strip() for k in annotation.split("|")]
+    kinds = _kinds(annotation)
     if "None" in kinds and value is None:
         return None
     errors = []
     for k in kinds:
-        if k in ("None", "Tensor"):
+        check = TYPES[k].check if k != "None" else None
+        if check is None:
             continue
         try:
-            return COERCE[k](value)
+            return check(value)
         except TypeError as e:
             errors.append(str(e))
     raise TypeError(" or ".join(errors))
+
+
+def words(annotation: str) -> str:
+    """What the reference calls a field of this annotation: `integer or list of integers`."""
+    return " or ".join(TYPES[k].words if k in TYPES else k
+                       for k in _kinds(annotation) if k != "None")
+
+
+def literal(value: Any) -> str:
+    """A default as .net writes it: `true`, `"nearest"`, `0.5`; None is `none`."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "none"}[value]
+    return repr(value).replace("'", '"')
