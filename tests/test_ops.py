@@ -11,17 +11,20 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+import netdsl
+from conftest import NEEDS_TORCH, check_text, errors_of, rendered
+from netdsl.ops import REGISTRY
+from netdsl.ops.base import Op
+
+# NOTE: the table below builds torch modules at import, so without torch the whole module skips
+pytest.importorskip("torchvision", reason=NEEDS_TORCH)
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
-from hypothesis import assume, given, settings, strategies as st
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-
-import netdsl
-from conftest import check_text, errors_of, rendered
-from netdsl.ops import REGISTRY
-from netdsl.ops.base import Op
 
 Shape = tuple[Any, ...]
 

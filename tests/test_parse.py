@@ -56,13 +56,12 @@ def test_design_lenet_sketch():
     assert g.stats.params == 156 + 2_416 + 48_120 + 10_164 + 850  # DESIGN.md 3.6
 
 
-def test_design_resnet50_sketch_matches_torchvision_counts():
-    torchvision = pytest.importorskip("torchvision")
+def test_design_resnet50_sketch_matches_torchvision_counts(torch, torchvision):
     g = netdsl.load(RESNET50)
     model = torchvision.models.resnet50()
     # the sketch's convolutions keep their biases, which torchvision's (followed by bn) drop
     conv_biases = sum(m.out_channels for m in model.modules()
-                      if isinstance(m, __import__("torch").nn.Conv2d))
+                      if isinstance(m, torch.nn.Conv2d))
     assert g.stats.params == sum(p.numel() for p in model.parameters()) + conv_biases
     assert g.node(g.outputs["logits"]).shape == ("N", 1000)
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+import netdsl
+from conftest import NEEDS_TORCH
+from netdsl.ops import REGISTRY
+from torchvision_ref import max_relative_error, torch_state
+
+pytest.importorskip("torch", reason=NEEDS_TORCH)
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-import netdsl
-from netdsl.ops import REGISTRY
-from torchvision_ref import max_relative_error, torch_state
 
 TOLERANCE = 1e-4
 
