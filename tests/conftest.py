@@ -1,4 +1,5 @@
-"""Shared helpers: compile .net text the way a user would, and run the CLI in-process."""
+"""Shared helpers: compile .net text the way a user would, run the CLI in-process, and the
+fixtures through which a test asks for torch or torchvision."""
 
 from __future__ import annotations
 
@@ -6,11 +7,32 @@ import io
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = ROOT / "zoo"
+
+# Tiers (README, "Quick start"): torch and torchvision are the references that some tests
+# compare with. The `test` extra installs neither, and those tests then skip with this reason. A
+# module that needs them at import (a table of torch modules, a class deriving from nn.Module)
+# calls `pytest.importorskip("torch", reason=NEEDS_TORCH)` above its torch imports
+# ("torchvision" where it needs that too); any other test that needs them takes the `torch` or
+# `torchvision` fixture. Nothing here imports torch. Tests over about a second are marked `slow`.
+NEEDS_TORCH = "needs torch and torchvision, the references: pip install -e '.[dev]'"
+
+
+@pytest.fixture(scope="session")
+def torch() -> ModuleType:
+    """The torch module; a test that takes it skips where torch is not installed."""
+    return pytest.importorskip("torch", reason=NEEDS_TORCH)
+
+
+@pytest.fixture(scope="session")
+def torchvision(torch: ModuleType) -> ModuleType:
+    """The torchvision module; a test that takes it skips where torchvision is not installed."""
+    return pytest.importorskip("torchvision", reason=NEEDS_TORCH)
 
 
 # ResNet-50 [He et al. CVPR'16] labelled so that its layer names are torchvision's module names
@@ -62,6 +84,17 @@ def errors_of(text: str, network: str | None = None, **params) -> list:
 def rendered(text: str, network: str | None = None, **params) -> str:
     from netdsl.diagnostics import render_all
     return render_all(errors_of(text, network, **params))
+
+
+def floored_net(body: str, inp: str = "[N, 1, 40, 40]") -> str:
+    """A network `n` of one input `x` that rounds sizes down, as torch does."""
+    return f"network n {{\n  input x: {inp}\n  option floor: true\n  {body}\n}}\n"
+
+
+def rf_of(text: str):
+    """The receptive field of the output `y`."""
+    checked = check_text(text)
+    return checked.stats.by_name()[checked.graph.outputs["y"]].rf
 
 
 def cli(*args: str) -> tuple[int, str, str]:

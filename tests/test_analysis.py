@@ -1,20 +1,20 @@
-"""Analyses on small graphs: parameters and buffers (torch's split), MACs (torch's FLOP counter),
-activation memory and its peak (a hand-computed schedule), and receptive fields: size, jump and
-centre of every output against the footprint of its gradient in torch."""
+"""Analyses on small graphs against torch: parameters and buffers (torch's split), MACs (torch's
+FLOP counter), activation bytes, and receptive fields: size, jump and centre of every output
+against the footprint of its gradient in torch. Skipped without torch; the analyses checked by
+hand are in tests/test_analysis_by_hand.py."""
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import numpy as np
 import pytest
+
+from conftest import NEEDS_TORCH, check_text, floored_net, rf_of
+
+pytest.importorskip("torch", reason=NEEDS_TORCH)
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-
-from conftest import check_text
-from netdsl.diagnostics import render
 
 RESNETISH = """
 block basic(x, width, stride = 1) {
@@ -89,37 +89,6 @@ def test_activation_bytes_per_layer_are_float32_tensors_at_batch_1():
     assert by["fc"].activation_bytes == torch.zeros(1, 10).nbytes
 
 
-UNET_LIKE = """
-network u {
-  input x: [N, 1, 8, 8]
-  a = x -> conv(4, 3, pad: 1)
-  b = a -> maxpool(2)
-  c = b -> conv(4, 3, pad: 1)
-  d = c -> upsample(scale: 2)
-  output y = concat(a, d)
-}
-"""
-
-
-def test_peak_memory_keeps_the_skip_alive_until_its_concat():
-    # Elements per tensor at batch 1: x 64, a 256, b 64, c 64, d 256, y 512. Running the layers
-    # in order, a tensor lives from its layer until its last reader has run:
-    #   x: 64 | a: 64 + 256 = 320, x dies -> 256 | b: 256 + 64 = 320 (a waits for the concat)
-    #   c: 320 + 64 = 384, b dies -> 320 | d: 320 + 256 = 576, c dies -> 512
-    #   y: 512 + 512 = 1024 (a and d are read by it; y is the output)
-    stats = check_text(UNET_LIKE).stats
-    assert stats.peak_bytes == 1024 * 4
-    # were `a` freed after its first reader (b), the peak would be the concat alone: 768
-    assert stats.peak_bytes > (256 + 512) * 4
-
-
-def test_peak_memory_of_a_chain_is_the_largest_neighbouring_pair():
-    text = ("network c {\n  input x: [N, 1, 8, 8]\n  x -> conv(8, 3, pad: 1) -> relu -> "
-            "maxpool(2) -> conv(2, 1) -> output y\n}\n")
-    sizes = [64, 512, 512, 128, 32]  # x, conv, relu, maxpool, conv
-    assert check_text(text).stats.peak_bytes == max(map(sum, pairwise(sizes))) * 4
-
-
 # ---------------------------------------------------------------------------- receptive fields
 
 def footprint(model: nn.Module, shape: tuple[int, ...],
@@ -143,16 +112,6 @@ def footprint(model: nn.Module, shape: tuple[int, ...],
         idx = torch.nonzero(hit.any(dim=other) if other else hit).flatten()
         out.append((int(idx.min()), int(idx.max())))
     return out
-
-
-def rf_of(text: str):
-    checked = check_text(text)
-    return checked.stats.by_name()[checked.graph.outputs["y"]].rf
-
-
-def net(body: str, inp: str = "[N, 1, 40, 40]") -> str:
-    """A network that rounds sizes down, as torch does."""
-    return f"network n {{\n  input x: {inp}\n  option floor: true\n  {body}\n}}\n"
 
 
 # (id, netdsl pipeline, torch model; avgpool stands for maxpool: same window, all of it in the
@@ -190,7 +149,7 @@ class _Crop(nn.Module):
 
 @pytest.mark.parametrize("pipe,model", [c[1:] for c in EXACT], ids=[c[0] for c in EXACT])
 def test_receptive_field_is_exact_where_windows_are_regular(pipe, model):
-    rf = rf_of(net(f"x -> {pipe} -> output y"))
+    rf = rf_of(floored_net(f"x -> {pipe} -> output y"))
     m = model()
     out = m(torch.zeros(1, 1, 40, 40)).shape[2:]
     def inside(o: tuple[int, int]) -> bool:  # the field lies within the input (no padding)
@@ -236,7 +195,7 @@ def test_receptive_field_through_upsampling_is_the_widest_and_the_mean_centre(pi
     the same input), so the field reported is the widest any output has, and the centres lie on
     the line that fits the outputs' centres: their errors average to zero, and none is more
     than half the input's jump."""
-    rf = rf_of(net(f"x -> {pipe} -> output y", "[N, 1, 41, 41]"))
+    rf = rf_of(floored_net(f"x -> {pipe} -> output y", "[N, 1, 41, 41]"))
     m = model()
     n = m(torch.zeros(1, 1, 41, 41)).shape[-1]
     errors, sizes = [], []
@@ -249,14 +208,9 @@ def test_receptive_field_through_upsampling_is_the_widest_and_the_mean_centre(pi
     assert max(abs(e) for e in errors) <= jump_in / 2
 
 
-def test_global_layers_see_the_whole_input():
-    rf = rf_of(net("x -> conv(2, 3) -> globalavgpool -> flatten -> output y"))
-    assert rf.is_global
-
-
 def test_joined_branches_see_the_union_of_their_fields():
-    text = net("a = x -> conv(1, 3) -> conv(1, 3)\n  b = x -> crop(size: [36, 36]) -> "
-               "conv(1, 3, pad: 1)\n  output y = concat(a, b)")
+    text = floored_net("a = x -> conv(1, 3) -> conv(1, 3)\n  b = x -> crop(size: [36, 36]) -> "
+                       "conv(1, 3, pad: 1)\n  output y = concat(a, b)")
     checked = check_text(text)
     rf = checked.stats.by_name()["y"].rf
     assert [d.code for d in checked.stats.warnings] == []  # both centred on input 2.5 + o
@@ -271,58 +225,6 @@ def test_joined_branches_see_the_union_of_their_fields():
             return torch.cat([self.a(x), self.b(x)], 1)
     for axis, (lo, hi) in enumerate(footprint(Both(), (1, 40, 40), (10, 10))):
         assert hi - lo + 1 == rf.size[axis] == 5
-
-
-def _warnings(text: str) -> list:
-    return check_text(text).stats.warnings
-
-
-def test_misaligned_centres_warn():
-    text = net("a = x -> conv(4, 3)\n  b = x -> crop(size: [7, 7]) -> conv(4, 2)\n"
-               "  output y = concat(a, b)", "[N, 1, 8, 8]")
-    (w,) = _warnings(text)
-    assert w.code == "W301" and w.severity.value == "warning"
-    assert "jumps 1 vs 1" in w.message and "centres 1.5 vs 1" in w.message
-    assert render(w).startswith("test.net:6:14: warning[W301]: concat `y` joins branches")
-
-
-def test_misaligned_jumps_warn():
-    text = net("a = x -> avgpool(2)\n  b = x -> crop(size: [4, 4])\n  output y = a + b",
-               "[N, 1, 8, 8]")
-    (w,) = _warnings(text)
-    assert w.code == "W301" and "jumps 2 vs 1" in w.message
-
-
-UNET_LEVEL = """
-network unet_level {
-  input x: [N, 1, 28, 28]
-  skip = x -> conv(4, 3) -> relu -> conv(4, 3) -> relu            # 24, the copy
-  down = skip -> maxpool(2) -> conv(8, 3) -> relu -> conv(8, 3)   # 12 -> 8
-  up = down -> conv_transpose(4, 2, stride: 2)                    # 16
-  output y = concat(crop(skip, like: up), up) -> conv(4, 3)
-}
-"""
-
-
-def test_a_cropped_unet_skip_is_aligned():
-    assert _warnings(UNET_LEVEL) == []
-
-
-def test_an_uncentred_crop_of_the_skip_warns():
-    text = UNET_LEVEL.replace("crop(skip, like: up)", "crop(pad(skip, [0, 0, 2, 2]), like: up)")
-    assert [w.code for w in _warnings(text)] == ["W301"]
-
-
-def test_padded_unet_with_bilinear_upsampling_is_aligned():
-    text = """
-network padded {
-  input x: [N, 1, 32, 32]
-  skip = x -> conv(4, 3, pad: 1) -> conv(4, 3, pad: 1)
-  down = skip -> maxpool(2) -> conv(8, 3, pad: 1) -> upsample(scale: 2, mode: "bilinear")
-  output y = concat(skip, down)
-}
-"""
-    assert _warnings(text) == []
 
 
 def _one_channel(model: nn.Module) -> nn.Module:
@@ -341,11 +243,10 @@ def _one_channel(model: nn.Module) -> nn.Module:
     return model
 
 
-def test_receptive_field_of_resnet18_matches_torchvision():
+def test_receptive_field_of_resnet18_matches_torchvision(torchvision):
     """torchvision's resnet18 (its layers, strides and paddings), one channel wide, on a
     448x448 input: the gradient of the centre output of layer4 covers input pixels 7..441, a
     435-pixel field centred on 0.5 + 7 * 32."""
-    import torchvision
     m = _one_channel(torchvision.models.resnet18())
     body = nn.Sequential(*list(m.children())[:-2]).eval()
     (lo, hi), _ = footprint(body, (1, 448, 448), (7, 7))

@@ -111,7 +111,7 @@ def _as_unprivileged(args: list[str]) -> list[str]:
     return [capsh, "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", shlex.join(cmd)]
 
 
-@pytest.mark.parametrize("command", ["compile", "run"])
+@pytest.mark.parametrize("command", ["compile", pytest.param("run", marks=pytest.mark.slow)])
 def test_output_in_an_unwritable_directory(tmp_path, command):
     ro = tmp_path / "ro"
     ro.mkdir()

@@ -143,6 +143,7 @@ def test_enormous_range(net_file):
     assert code == 1 and f"error[E215]: `range` of {10 ** 30} items exceeds the limit" in err
 
 
+@pytest.mark.slow
 def test_repeats_within_limits_that_multiply_up_hit_the_layer_limit(net_file):
     p = net_file("network n {\n  input x: [N, 3, 8, 8]\n  for i in range(100) {\n"
                  "    x = x -> relu * 10000\n  }\n  x -> output y\n}\n")

@@ -36,6 +36,7 @@ def mutate(text: str, rng: random.Random) -> str:
     return "".join(parts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(20))
 def test_mutated_zoo_programs_fail_only_with_diagnostics(seed):
     rng = random.Random(seed)

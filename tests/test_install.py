@@ -8,6 +8,8 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from conftest import ROOT, ZOO
 
 
@@ -15,6 +17,7 @@ def run(*args: str, **kw) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), capture_output=True, text=True, timeout=180, **kw)
 
 
+@pytest.mark.slow
 def test_wheel_install_checks_a_zoo_file(tmp_path):
     wheels, site, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "work"
     work.mkdir()

@@ -1,15 +1,18 @@
 """The lecture's numbers (I2DL, CNN lectures; /work/shared/seed), reproduced by netdsl's shape
 checker and cost analysis. Every constant here is printed on a slide; where torch has the same
-layers, it is consulted too."""
+layers, it is consulted too (those tests skip without torch)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
-import torch
-from torch import nn
 
 import netdsl
 from conftest import ZOO, check_text, errors_of, rendered
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def net(body: str, inp: str) -> str:
@@ -60,14 +63,17 @@ def test_the_suggested_fixes_do_give_whole_sizes():
 # slide 12: "3x3 conv with same padding and strides of 2 on a 64x64 RGB image -> N = 64, F = 3,
 # P = 1, S = 2: floor(32.5) x floor(32.5) = 32 x 32"; the slide floors, netdsl asks for it
 def test_64x64_3x3_pad_1_stride_2_floors_to_32x32():
-    ref = nn.Conv2d(3, 8, 3, stride=2, padding=1)(torch.zeros(1, 3, 64, 64)).shape
-    assert tuple(ref[2:]) == (32, 32)
     floored = net("x -> conv(8, 3, stride: 2, pad: 1, floor: true) -> output y", "[N, 3, 64, 64]")
     assert output_shape(floored) == ("N", 8, 32, 32)
     same = net("x -> conv(8, 3, stride: 2, pad: same) -> output y", "[N, 3, 64, 64]")
     assert output_shape(same) == ("N", 8, 32, 32)
     (d,) = errors_of(net("x -> conv(8, 3, stride: 2, pad: 1) -> output y", "[N, 3, 64, 64]"))
     assert d.code == "E302" and "(64 - 3 + 2*1)/2 + 1 = 32.50" in d.message
+
+
+def test_torch_floors_64x64_3x3_pad_1_stride_2_to_32x32(torch):
+    ref = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)(torch.zeros(1, 3, 64, 64)).shape
+    assert tuple(ref[2:]) == (32, 32)
 
 
 # slide 15: two stacked 3x3 convs: a 3x3 output of a 7x7 input, each value sees 5x5 pixels
@@ -119,12 +125,14 @@ network reduced {
 
 
 def _torch_inception(branches: list[nn.Module]) -> tuple[tuple[int, ...], int]:
+    import torch
     x = torch.zeros(1, 192, 28, 28)
     y = torch.cat([b(x) for b in branches], 1)
     return tuple(y.shape[1:]), sum(p.numel() for b in branches for p in b.parameters())
 
 
-def test_naive_inception_module_gives_28x28x416():
+def test_naive_inception_module_gives_28x28x416(torch):
+    nn = torch.nn
     shape, params = _torch_inception([
         nn.Conv2d(192, 64, 1), nn.Conv2d(192, 128, 3, padding=1),
         nn.Conv2d(192, 32, 5, padding=2), nn.MaxPool2d(3, 1, 1)])
@@ -134,7 +142,8 @@ def test_naive_inception_module_gives_28x28x416():
     assert checked.stats.params == params
 
 
-def test_inception_module_with_reductions_gives_28x28x256():
+def test_inception_module_with_reductions_gives_28x28x256(torch):
+    nn = torch.nn
     shape, params = _torch_inception([
         nn.Conv2d(192, 64, 1),
         nn.Sequential(nn.Conv2d(192, 96, 1), nn.Conv2d(96, 128, 3, padding=1)),
@@ -161,7 +170,8 @@ def test_depthwise_then_pointwise_cost_4_800_and_49_152():
     assert output_shape(text) == ("N", 256, 8, 8)
 
 
-def test_the_prelude_separable_block_costs_the_same():
+def test_the_prelude_separable_block_costs_the_same(torch):
+    nn = torch.nn
     text = net("sep = x -> separable(256, 5, pad: valid)\n  output y = sep", "[N, 3, 12, 12]")
     assert layer_macs(text) == {"sep.depthwise": 4_800, "sep.pointwise": 49_152}
     ref = nn.Sequential(nn.Conv2d(3, 3, 5, groups=3, bias=False), nn.Conv2d(3, 256, 1, bias=False))
@@ -169,7 +179,8 @@ def test_the_prelude_separable_block_costs_the_same():
 
 
 # LeNet-5 [LeCun et al. 98], as in the lecture: about 60k parameters; exactly 61,706
-def test_lenet5_has_61_706_parameters():
+def test_lenet5_has_61_706_parameters(torch):
+    nn = torch.nn
     ref = nn.Sequential(nn.Conv2d(1, 6, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(6, 16, 5),
                         nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(16, 120, 5), nn.Tanh(),
                         nn.Flatten(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, 10))

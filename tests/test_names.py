@@ -3,8 +3,6 @@ reassignment; checked against torchvision's state_dict keys where a reference ex
 
 from __future__ import annotations
 
-import pytest
-
 import netdsl
 from conftest import BOTTLENECK, RESNET50, errors_of
 
@@ -13,8 +11,7 @@ def names(text: str, **params) -> list[str]:
     return [n.name for n in netdsl.loads(text, params=params).graph.nodes()]
 
 
-def test_resnet50_parameter_names_equal_torchvision_state_dict():
-    torchvision = pytest.importorskip("torchvision")
+def test_resnet50_parameter_names_equal_torchvision_state_dict(torchvision):
     theirs = [(k, tuple(v.shape)) for k, v in torchvision.models.resnet50().state_dict().items()
               if not k.endswith("num_batches_tracked")]
     ours = list(netdsl.loads(RESNET50).stats.tensors().items())

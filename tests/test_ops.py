@@ -11,9 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import assume, given, settings, strategies as st
-from torch import nn
 
 import netdsl
 from conftest import check_text, errors_of, rendered
@@ -98,13 +96,15 @@ def out_shape(text: str) -> tuple[Any, ...]:
     return checked.graph.node(checked.graph.outputs["y"]).shape
 
 
-def test_floor_on_one_layer_matches_torch():
+def test_floor_on_one_layer_matches_torch(torch):
+    nn = torch.nn
     ref = nn.Conv2d(3, 8, 3, stride=2, padding=1)(torch.zeros(1, 3, 64, 64)).shape
     assert out_shape(net("x -> conv(8, 3, stride: 2, pad: 1, floor: true) -> output y",
                          "[N, 3, 64, 64]")) == ("N", *ref[1:])
 
 
-def test_floor_for_the_whole_network_matches_torch():
+def test_floor_for_the_whole_network_matches_torch(torch):
+    nn = torch.nn
     ref = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.MaxPool2d(3, 2))(
         torch.zeros(1, 3, 112, 112)).shape
     text = net("option floor: true\n  x -> conv(4, 3, stride: 2) -> maxpool(3, stride: 2) "
@@ -155,9 +155,10 @@ def test_same_padding_is_onnx_same_upper(n, k, s):
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 40), k=st.integers(1, 7), s=st.integers(1, 4), p=st.integers(0, 3),
        d=st.integers(1, 3))
-def test_output_size_rule_against_torch(n, k, s, p, d):
+def test_output_size_rule_against_torch(n, k, s, p, d, torch):
     """floor((N + 2P - D(F - 1) - 1)/S) + 1 under `floor: true`; strict mode accepts exactly
     the sizes where the division is whole, and rejects the rest with E302."""
+    nn = torch.nn
     span = d * (k - 1) + 1
     assume(n + 2 * p >= span)
     ref = nn.Conv1d(1, 1, k, s, p, d)(torch.zeros(1, 1, n)).shape[-1]
@@ -288,9 +289,10 @@ def test_costs_md_states_every_rule_and_the_flop_convention():
 
 @pytest.mark.parametrize("call,n", [("conv(x, 2, 1, stride: 2, pad: same)", 74),
                                     ("maxpool(x, 1, stride: 2, pad: same)", 7)])
-def test_same_with_a_kernel_smaller_than_the_stride_is_ceil_n_over_s(call, n):
+def test_same_with_a_kernel_smaller_than_the_stride_is_ceil_n_over_s(call, n, torch):
     """TensorFlow's SAME: ceil(N / S) outputs even when the window (1) is narrower than the
     stride, where (N - 1)/S is fractional and no padding is needed."""
+    nn = torch.nn
     assert out_shape(net(f"output y = {call}", f"[N, 2, {n}, {n}]"))[2:] == (-(-n // 2),) * 2
     ref = nn.MaxPool2d(1, 2)(torch.zeros(1, 1, n, n)).shape[2:]
     assert tuple(ref) == (-(-n // 2),) * 2

@@ -57,14 +57,13 @@ def test_design_lenet_sketch():
     assert net.stats.params == 156 + 2_416 + 48_120 + 10_164 + 850  # DESIGN.md 3.6
 
 
-def test_design_resnet50_sketch_matches_torchvision_counts():
-    torchvision = pytest.importorskip("torchvision")
+def test_design_resnet50_sketch_matches_torchvision_counts(torch, torchvision):
     net = netdsl.loads(RESNET50)
     g = net.graph
     model = torchvision.models.resnet50()
     # the sketch's convolutions keep their biases, which torchvision's (followed by bn) drop
     conv_biases = sum(m.out_channels for m in model.modules()
-                      if isinstance(m, __import__("torch").nn.Conv2d))
+                      if isinstance(m, torch.nn.Conv2d))
     assert net.stats.params == sum(p.numel() for p in model.parameters()) + conv_biases
     assert g.node(g.outputs["logits"]).shape == ("N", 1000)
 

@@ -100,10 +100,9 @@ def test_a_larger_input_slides_the_classifier_over_it():
     np.testing.assert_allclose(maps.sum(axis=1), 1.0, rtol=1e-5)  # a distribution per pixel
 
 
-def test_reshaped_dense_weights_equal_torchs_conv_form():
+def test_reshaped_dense_weights_equal_torchs_conv_form(torch):
     # Independent reference: torch's Linear on a flattened map equals conv2d with the weight
     # viewed as [out, C, H, W]; on a larger map that conv gives the score map.
-    import torch
     text = """network n {
       input x: [N, 4, 6, 6]
       x -> conv: conv(5, 3) -> relu -> flatten -> fc: dense(7) -> output y

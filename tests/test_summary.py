@@ -1,20 +1,20 @@
 """`netdsl summary` and `netdsl explain` through the CLI, on a ResNet-50 written inline with
 torchvision's layer names; torchvision's resnet50, built in the test, is the reference for every
-layer's output shape and parameter count."""
+layer's output shape and parameter count (those tests skip without torch)."""
 
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-import torch
-import torchvision
-from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import RESNET50, ROOT, cli
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def resnet50_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def torch_resnet50() -> tuple[nn.Module, dict[str, tuple[int, ...]]]:
+def torch_resnet50(torch, torchvision) -> tuple[nn.Module, dict[str, tuple[int, ...]]]:
     """torchvision's resnet50 and the output shape of each of its leaf modules that runs once.
     NOTE: on the meta device: shapes and counts without initialising or computing anything."""
     with torch.device("meta"):
@@ -154,7 +154,8 @@ def test_the_documented_example_is_what_netdsl_prints(net_file):
 
 # ------------------------------------------------------------------------------------ explain
 
-def test_explain_shows_the_lectures_arithmetic(resnet50_file, torch_resnet50):
+def test_explain_shows_the_lectures_arithmetic(resnet50_file, torch_resnet50, torch):
+    from torch.utils.flop_counter import FlopCounterMode
     model, shapes = torch_resnet50
     code, out, _ = cli("explain", str(resnet50_file), "conv1")
     assert code == 0
@@ -182,7 +183,8 @@ def test_explain_a_floored_pool_and_a_block_layer(resnet50_file, torch_resnet50)
     assert "params: weight 512; bias 512  -> 1,024" in out
 
 
-def test_explain_transposed_conv_and_upsampling(net_file):
+def test_explain_transposed_conv_and_upsampling(net_file, torch):
+    nn = torch.nn
     text = """
 network up {
   input x: [N, 4, 7, 7]
@@ -229,7 +231,8 @@ def test_depth_must_be_positive(resnet50_file):
     assert code == 2 and "--depth takes a positive number" in err
 
 
-def test_explain_crop_and_pad(net_file):
+def test_explain_crop_and_pad(net_file, torch, torchvision):
+    nn = torch.nn
     text = """
 network cp {
   input x: [N, 3, 64, 64]

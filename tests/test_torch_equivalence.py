@@ -11,15 +11,18 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+
+import netdsl
+from conftest import NEEDS_TORCH
+from netdsl.ops import REGISTRY
+from op_cases import IDS, ROWS, program
+from torchvision_ref import max_relative_error, torch_state
+
+pytest.importorskip("torch", reason=NEEDS_TORCH)
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-
-import netdsl
-from netdsl.ops import REGISTRY
-from op_cases import IDS, ROWS, program
-from torchvision_ref import max_relative_error, torch_state
 
 NEWEST = onnx.defs.onnx_opset_version()  # and 17, the default
 

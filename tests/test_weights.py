@@ -47,14 +47,14 @@ def assert_normal(w: np.ndarray, std: float) -> None:
     assert abs(w.mean()) < 5 * std / math.sqrt(n)
 
 
-def test_he_init_uses_fan_out_for_convs_and_fan_in_for_dense_like_torchvision():
+def test_he_init_uses_fan_out_for_convs_and_fan_in_for_dense_like_torchvision(torch):
     w = inits(netdsl.compile(netdsl.loads(CONV)))
     assert_normal(w["c.weight"], torch_std((256, 128, 3, 3), "fan_out"))
     assert_normal(w["f.weight"], torch_std((300, 256 * 64), "fan_in"))
 
 
 @pytest.mark.parametrize("how", ["option", "flag"])
-def test_xavier_init_by_option_or_flag(how):
+def test_xavier_init_by_option_or_flag(how, torch):
     if how == "option":
         model = netdsl.compile(netdsl.loads(CONV.replace("{\n", '{\n  option init: "xavier"\n', 1)))
     else:

@@ -34,6 +34,7 @@ from netdsl.ir import Graph, InputOp
 from netdsl.pipeline import Network, read_source
 
 HEAVY_PARAMS = 100_000_000
+SLOW_PARAMS = 20_000_000  # lowering a larger network takes over about 2 s: marked slow
 ALL = os.environ.get("NETDSL_ZOO_ALL") == "1"
 ZOO_FILES = sorted(ZOO.glob("*.net"))
 
@@ -184,7 +185,10 @@ def _inferred(model: onnx.ModelProto, batch: int) -> dict[str, tuple[Any, ...] |
 LOWERED = _lowered()
 
 
-@pytest.mark.parametrize(("path", "name"), LOWERED, ids=[_id(*n) for n in LOWERED])
+@pytest.mark.parametrize(("path", "name"), [
+    pytest.param(path, name, id=_id(path, name),
+                 marks=pytest.mark.slow if _graph(path, name).stats.params > SLOW_PARAMS else ())
+    for path, name in LOWERED])
 def test_zoo_network_lowers_to_valid_onnx_that_runs(path, name):
     graph = _graph(path, name)
     model = netdsl.compile(path, name)

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-import torch
-import torchvision
-from torch import nn
 
 import netdsl
 from conftest import ZOO, check_text, cli, rendered
 from torchvision_ref import assert_same_tensors, compare_outputs, randomize_bn
+
+if TYPE_CHECKING:
+    from torch import nn
 
 ALEXNET, VGG, RESNET = ZOO / "alexnet.net", ZOO / "vgg.net", ZOO / "resnet.net"
 TORCHVISION = {
@@ -41,24 +42,28 @@ TOLERANCE = 1e-4
 
 
 def _torchvision(name: str, seed: int = 0) -> nn.Module:
+    import torch
+    import torchvision
     torch.manual_seed(seed)
     return randomize_bn(getattr(torchvision.models, name)(weights=None), seed).eval()
 
 
 @pytest.mark.parametrize("name", TORCHVISION)
-def test_state_dict_equals_torchvision(name):
+def test_state_dict_equals_torchvision(name, torch, torchvision):
     with torch.device("meta"):
         model = getattr(torchvision.models, name)(weights=None)
     assert_same_tensors(TORCHVISION[name], name, model, ordered=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", COMPARED)
-def test_outputs_equal_torchvision(name):
+def test_outputs_equal_torchvision(name, torchvision):
     err = compare_outputs(TORCHVISION[name], name, _torchvision(name), (2, 3, 224, 224))
     assert err <= TOLERANCE
 
 
-def test_alexnet_at_256_pools_adaptively_as_torchvision():
+@pytest.mark.slow
+def test_alexnet_at_256_pools_adaptively_as_torchvision(torchvision):
     """At 256 the features are 7x7 and the adaptive pool to 6x6 has windows of 2 (overlapping):
     the averaging-matrix lowering, not the identity."""
     graph = netdsl.load(ALEXNET, "alexnet", params={"size": 256}).graph
@@ -68,7 +73,7 @@ def test_alexnet_at_256_pools_adaptively_as_torchvision():
     assert err <= TOLERANCE
 
 
-def test_resnet50_layer_shapes_equal_torchvision():
+def test_resnet50_layer_shapes_equal_torchvision(torch, torchvision):
     """Every torchvision module's output (the last call of a reused module such as a block's
     relu) has our shape: a module named like one of our layers, or a container (layer2,
     layer2.0, layer2.0.downsample) against the last layer of our scope of that name."""
@@ -96,25 +101,27 @@ def test_resnet50_layer_shapes_equal_torchvision():
 
 # ------------------------------------------------------------------- the paper's AlexNet
 
-class PaperLRN(nn.Module):
-    """Section 3.3: b_i = a_i / (k + alpha * sum_j a_j^2)^beta, j over the n channels around i
-    (within 0 .. N-1), with k = 2, n = 5, alpha = 1e-4, beta = 0.75. alpha multiplies the plain
-    sum here (torch's LocalResponseNorm would divide it by n)."""
-
-    def __init__(self, k: float = 2.0, n: int = 5, alpha: float = 1e-4, beta: float = 0.75):
-        super().__init__()
-        self.k, self.n, self.alpha, self.beta = k, n, alpha, beta
-
-    def forward(self, a: torch.Tensor) -> torch.Tensor:
-        c, half = a.shape[1], self.n // 2
-        sq = nn.functional.pad(a * a, (0, 0, 0, 0, half, half))  # zero channels at the ends
-        total = sum(sq[:, j:j + c] for j in range(self.n))
-        return a / (self.k + self.alpha * total) ** self.beta
-
-
 def paper_alexnet() -> nn.Module:
     """Section 3 and Figure 2: the layer sizes, groups (one per GPU) and the order
     conv -> ReLU -> response norm -> overlapping max pool."""
+    import torch
+    from torch import nn
+
+    class PaperLRN(nn.Module):
+        """Section 3.3: b_i = a_i / (k + alpha * sum_j a_j^2)^beta, j over the n channels
+        around i (within 0 .. N-1), with k = 2, n = 5, alpha = 1e-4, beta = 0.75. alpha
+        multiplies the plain sum here (torch's LocalResponseNorm would divide it by n)."""
+
+        def __init__(self, k: float = 2.0, n: int = 5, alpha: float = 1e-4, beta: float = 0.75):
+            super().__init__()
+            self.k, self.n, self.alpha, self.beta = k, n, alpha, beta
+
+        def forward(self, a: torch.Tensor) -> torch.Tensor:
+            c, half = a.shape[1], self.n // 2
+            sq = nn.functional.pad(a * a, (0, 0, 0, 0, half, half))  # zero channels at the ends
+            total = sum(sq[:, j:j + c] for j in range(self.n))
+            return a / (self.k + self.alpha * total) ** self.beta
+
     torch.manual_seed(0)
     pool = lambda: nn.MaxPool2d(3, 2)  # noqa: E731
     layers = OrderedDict([
@@ -141,12 +148,14 @@ def paper_alexnet() -> nn.Module:
     return model
 
 
-def test_paper_alexnet_names_and_count():
+@pytest.mark.slow
+def test_paper_alexnet_names_and_count(torch):
     assert_same_tensors(ALEXNET, "alexnet_paper", paper_alexnet(), ordered=True)
     assert netdsl.load(ALEXNET, "alexnet_paper").stats.params == 60_965_224  # "60 million"
 
 
-def test_paper_alexnet_outputs_equal_the_papers_equations():
+@pytest.mark.slow
+def test_paper_alexnet_outputs_equal_the_papers_equations(torch):
     model = paper_alexnet()
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, 227, 227))).float()
     with torch.no_grad():
@@ -223,9 +232,10 @@ def test_a_table_key_given_twice_or_of_the_wrong_kind_is_located():
         "  |")
 
 
-def test_reassigning_a_chain_from_itself_appends_like_sequential():
+def test_reassigning_a_chain_from_itself_appends_like_sequential(torch):
     """`f = f -> ...` in a loop numbers layers on, as VGG's features.N; torch's nn.Sequential
     built by appending the same layers gives the same state_dict keys."""
+    nn = torch.nn
     checked = check_text("""network t {
       input x: [N, 3, 8, 8]
       f = x

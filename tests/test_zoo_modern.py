@@ -1,55 +1,64 @@
 """The zoo's modern CNNs against their references. GoogLeNet, MobileNetV2 and EfficientNet-B0
 against torchvision's models, built inside each test: the same state_dict (names, shapes, order),
 the same parameter count, and the same output with the same weights. GoogLeNet's paper network
-against the paper's Table 1, row by row. And the language features these files rely on."""
+against the paper's Table 1, row by row (without torch). And the language features these files
+rely on."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
-import torch
-import torchvision.models as tvm
 
 import netdsl
 from conftest import ZOO, rendered
 from torchvision_ref import assert_same_tensors, compare_outputs, randomize_bn
 
+if TYPE_CHECKING:
+    import torch
+
 # ------------------------------------------------------------------------ torchvision references
 
 
-def _googlenet() -> torch.nn.Module:
+def _googlenet(tvm: ModuleType) -> torch.nn.Module:
     # The auxiliary classifiers run only in training; transform_input is off by default.
     return tvm.googlenet(weights=None, aux_logits=False, init_weights=True,
                          transform_input=False)
 
 
-MODELS: list[tuple[str, str, Callable[[], torch.nn.Module]]] = [
+# each builds its model from torchvision.models
+MODELS: list[tuple[str, str, Callable[[ModuleType], torch.nn.Module]]] = [
     ("googlenet.net", "googlenet", _googlenet),
-    ("mobilenet_v2.net", "mobilenet_v2", lambda: tvm.mobilenet_v2(weights=None)),
-    ("efficientnet_b0.net", "efficientnet_b0", lambda: tvm.efficientnet_b0(weights=None)),
+    ("mobilenet_v2.net", "mobilenet_v2", lambda tvm: tvm.mobilenet_v2(weights=None)),
+    ("efficientnet_b0.net", "efficientnet_b0", lambda tvm: tvm.efficientnet_b0(weights=None)),
 ]
 IDS = [network for _, network, _ in MODELS]
 
 
-def _reference(make: Callable[[], torch.nn.Module], seed: int = 0) -> torch.nn.Module:
+def _reference(make: Callable[[ModuleType], torch.nn.Module], seed: int = 0) -> torch.nn.Module:
     """torchvision's model, seeded, in eval mode, with random BN statistics and affine terms so
     that every batch norm does something (fresh ones are the identity)."""
+    import torch
+    import torchvision.models as tvm
     torch.manual_seed(seed)
-    return randomize_bn(make().eval(), seed + 1)
+    return randomize_bn(make(tvm).eval(), seed + 1)
 
 
 @pytest.mark.parametrize("path,network,make", MODELS, ids=IDS)
-def test_state_dict_equals_torchvision(path: str, network: str, make: Any) -> None:
+def test_state_dict_equals_torchvision(path: str, network: str, make: Any,
+                                       torchvision: ModuleType) -> None:
     model = _reference(make)
     assert_same_tensors(ZOO / path, network, model, ordered=True)  # and the parameter count
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path,network,make", MODELS, ids=IDS)
-def test_output_equals_torchvision(path: str, network: str, make: Any) -> None:
+def test_output_equals_torchvision(path: str, network: str, make: Any, torch: ModuleType,
+                                   torchvision: ModuleType) -> None:
     model = _reference(make)
     x = np.random.default_rng(1).standard_normal((2, 3, 224, 224)).astype(np.float32)
     with torch.no_grad():
@@ -295,7 +304,7 @@ def test_a_block_inside_a_network_is_reported_as_a_missing_brace() -> None:
         "  = hint: definitions go at the top level of a file: is a `}` missing above?")
 
 
-def test_relu6_clips_like_torch() -> None:
+def test_relu6_clips_like_torch(torch: ModuleType) -> None:
     text = "network t {\n  input x: [N, 3, 4, 4]\n  x -> relu6 -> output y\n}\n"
     x = np.linspace(-3, 9, 96, dtype=np.float32).reshape(2, 3, 4, 4)
     ours = netdsl.run(netdsl.compile(netdsl.loads(text)), {"x": x})["y"]

@@ -1,6 +1,7 @@
 """Segmentation networks of the zoo (zoo/fcn.net, zoo/unet.net) against their references:
 torchvision's fcn_resnet50 (names, shapes, parameter count, outputs), the FCN paper's VGG16
-nets, and U-Net's feature-map sizes and parameter count from Ronneberger et al. 2015."""
+nets, and U-Net's feature-map sizes and parameter count from Ronneberger et al. 2015. The tests
+that build a torch or torchvision model skip without torch."""
 
 from __future__ import annotations
 
@@ -29,8 +30,7 @@ def _randomise_bn_stats(model, seed: int = 0) -> None:
 
 
 @pytest.fixture(scope="module")
-def torch_fcn_resnet50():
-    import torch
+def torch_fcn_resnet50(torch, torchvision):
     from torchvision.models.segmentation import fcn_resnet50
     torch.manual_seed(0)
     model = fcn_resnet50(weights=None, weights_backbone=None, aux_loss=False).eval()
@@ -42,6 +42,7 @@ def test_fcn_resnet50_has_torchvisions_state_dict(torch_fcn_resnet50):
     assert_same_tensors(FCN, "fcn_resnet50", torch_fcn_resnet50)
 
 
+@pytest.mark.slow
 def test_fcn_resnet50_matches_torchvision_numerically(torch_fcn_resnet50):
     err = compare_outputs(FCN, "fcn_resnet50", torch_fcn_resnet50, (1, 3, 64, 64),
                           select=lambda r: r["out"], size=64)
@@ -56,7 +57,7 @@ def test_fcn_resnet50_has_output_stride_8_and_returns_the_input_size():
     assert layers[g.graph.outputs["out"]].shape == ("N", 21, 96, 96)
 
 
-def test_fcn_resnet50_convolution_cost_matches_torchvisions_published_ops():
+def test_fcn_resnet50_convolution_cost_matches_torchvisions_published_ops(torchvision):
     # torchvision's meta gives 152.717 G multiply-adds of convolutions at 520x520, for the model
     # its weights come with: aux_loss=True, an FCNHead(1024, 21) on layer3 (65x65) on top
     from torchvision.models.segmentation import FCN_ResNet50_Weights
@@ -166,10 +167,10 @@ def _torch_unet(pad: int, classes: int = 2):
     return net
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("network, pad, size", [("unet", 0, 188), ("unet_padded", 1, 32)],
                          ids=["original", "padded"])
-def test_unet_matches_a_torch_unet(network, pad, size):
-    import torch
+def test_unet_matches_a_torch_unet(network, pad, size, torch):
     torch.manual_seed(0)
     ref = _torch_unet(pad).eval()
     assert sum(p.numel() for p in ref.parameters()) == 31_030_658  # the count the file expects
@@ -231,10 +232,9 @@ def test_fcn_output_has_the_input_size(network, size):
     assert g.stats.by_name()[g.graph.outputs["score"]].shape == ("N", 21, size, size)
 
 
-def test_fcn_vgg16_is_vgg16_made_fully_convolutional():
+def test_fcn_vgg16_is_vgg16_made_fully_convolutional(torch, torchvision):
     """The paper's recipe: VGG16's layers, fully connected ones as convolutions (the rewrite
     of zoo/vgg.net), then a new score layer; torchvision's vgg16 weights transplant by name."""
-    import torch
     from torchvision.models import vgg16
 
     from netdsl import rewrite
@@ -252,8 +252,7 @@ def test_fcn_vgg16_is_vgg16_made_fully_convolutional():
     assert all(moved[k].shape == fcn[k] for k in shared)
 
 
-def test_fcn_parameter_counts_against_table_1():
-    import torch
+def test_fcn_parameter_counts_against_table_1(torch, torchvision):
     from torchvision.models import vgg16
     with torch.device("meta"):
         vgg_params = sum(p.numel() for p in vgg16().parameters())

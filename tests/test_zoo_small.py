@@ -95,8 +95,7 @@ def _torch_convnetjs(classes: int = 10):
 @pytest.mark.parametrize("network, build", [("cnn_prototype", _torch_prototype),
                                             ("convnetjs_cifar10", _torch_convnetjs)],
                          ids=["cnn_prototype", "convnetjs_cifar10"])
-def test_prototype_matches_torch(network, build):
-    import torch
+def test_prototype_matches_torch(network, build, torch):
     torch.manual_seed(0)
     ref = build()
     state = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
