@@ -187,7 +187,7 @@ LOWERED = _lowered()
 
 @pytest.mark.parametrize(("path", "name"), [
     pytest.param(path, name, id=_id(path, name),
-                 marks=pytest.mark.slow if _graph(path, name).stats.params > SLOW_PARAMS else ())
+                 marks=pytest.mark.slow if _network(path, name).stats.params > SLOW_PARAMS else ())
     for path, name in LOWERED])
 def test_zoo_network_lowers_to_valid_onnx_that_runs(path, name):
     graph = _graph(path, name)
