@@ -41,6 +41,7 @@ def _net(body: str) -> Example:
 
 EXAMPLES: dict[str, Example | Command] = {
     "E001": Command("netdsl check missing.net"),
+    "W001": _net("image -> conv(16, 3) -> output features  # netdsl: ignore[W301]"),
     "E101": _net("image -> conv(16, 3, stride = 2) -> output features"),
     "E102": _net("k = " + "-" * 151 + "1\nimage -> conv(16, 3) -> output features"),
     "E201": _net("x = image -> conv(16, 3)\nx2 -> relu -> output features"),
@@ -86,15 +87,17 @@ EXAMPLES: dict[str, Example | Command] = {
 
 
 def example_diagnostics(example: Example) -> list[Diagnostic]:
-    """What checking the example reports: its errors, or else its warnings."""
+    """What checking the example reports: its errors, or else its warnings (suppression
+    comments applied, as `netdsl check` does)."""
     from netdsl.pipeline import check_source
     from netdsl.source import Source
+    from netdsl.suppress import Suppressor
+    source = Source("example.net", example.text)
     try:
-        checked = check_source(Source("example.net", example.text), example.network,
-                               dict(example.params))
+        checked = check_source(source, example.network, dict(example.params))
     except NetdslError as e:
         return list(e.diagnostics)
-    return list(checked.stats.warnings)
+    return Suppressor().file(source, checked.stats.warnings)
 
 
 def _file_error() -> str:
