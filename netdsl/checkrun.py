@@ -79,7 +79,7 @@ def _walk(top: str) -> list[str]:
         e = problems[0]
         raise PathError(f"{e.filename}: cannot read this directory: {e.strerror or e}")
     if not found:
-        raise PathError(f"{top}: no .net files in this directory or below it")
+        raise PathError(f"{top}: is a directory with no .net file in it or below it")
     return sorted(found, key=lambda f: Path(os.path.relpath(f, top)).parts)
 
 
@@ -95,8 +95,9 @@ def check_file(path: str, opts: Options, sup: Suppressor) -> FileReport:
         source = source_of(Path(path))
         results = check_all(source, opts.network, opts.params)
     except NetdslError as e:
-        report.events += sup.keep(e.diagnostics)
-        report.unreadable = all(d.code == "E001" for d in e.diagnostics)
+        kept = sup.keep(e.diagnostics)
+        report.events += kept
+        report.unreadable = bool(kept) and all(d.code == "E001" for d in kept)
         return report
     if not results:
         report.events.append(f"{path}: ok (blocks only, no network)")

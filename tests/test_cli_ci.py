@@ -70,6 +70,47 @@ def masked(err: str) -> str:
     return SUMMARY.sub("(T s)\n", err)
 
 
+# ------------------------------------------------------------------------ --format text, json
+
+BAD_TEXT = f"""\
+bad.net:3:23: error[E302]: {E302}
+  |
+3 |   image -> conv(1, 3, stride: 3) -> output features
+  |   ----- [N, 1, 7, 7]
+  |                       ^^^^^^^^^
+  |
+  = hint: {E302_HINT}
+
+"""
+
+
+def test_text_failing_passing_and_warning_files(here):
+    assert cli("check", "bad.net") == (1, "", BAD_TEXT)
+    assert cli("check", "good.net") == (0, "good.net: tiny: ok (112 params, 6.91K MACs)\n", "")
+    assert cli("check", "warn.net") == (
+        0, "warn.net: joined: ok (272 params, 65.54K MACs)\n", W301_TEXT)
+
+
+def test_json_failing_and_passing_files(here):
+    code, out, err = cli("check", "--format", "json", "bad.net", "good.net")
+    assert (code, err) == (1, "")
+    assert out == json.dumps({"schema": "netdsl-check/1", "ok": False, "files": [
+        {"path": "bad.net", "ok": False, "networks": [{"name": "lecture", "ok": False}],
+         "diagnostics": [{
+             "code": "E302", "slug": "fractional-size", "severity": "error", "message": E302,
+             "file": "bad.net", "line": 3, "column": 23,
+             "labels": [{"file": "bad.net", "line": 3, "column": 23, "end_line": 3,
+                         "end_column": 31, "start": 68, "end": 77, "message": "",
+                         "primary": True},
+                        {"file": "bad.net", "line": 3, "column": 3, "end_line": 3,
+                         "end_column": 7, "start": 48, "end": 53, "message": "[N, 1, 7, 7]",
+                         "primary": False}],
+             "hints": [E302_HINT], "notes": []}]},
+        {"path": "good.net", "ok": True, "networks": [
+            {"name": "tiny", "ok": True, "params": 112, "macs": 6912,
+             "outputs": {"features": ["N", 4, 8, 8]}}], "diagnostics": []}]}, indent=2) + "\n"
+
+
 # ---------------------------------------------------------------------------- --format github
 
 def test_github_failing_file(here):
@@ -88,7 +129,7 @@ def test_github_warning_and_passing_file(here):
     assert cli("check", "--format", "github", "good.net") == (0, "", "")
 
 
-def test_github_escapes_as_the_toolkit_does(here):
+def test_github_escapes_as_the_toolkit_does_and_shows_notes(here):
     # data: % \r \n; property values: those and : ,
     (here / "a,b:c%d.net").write_text(BAD)
     out = cli("check", "--format", "github", "a,b:c%d.net")[1]
@@ -96,10 +137,14 @@ def test_github_escapes_as_the_toolkit_does(here):
     assert "%0Aa,b:c%25d.net:3:3: [N, 1, 7, 7]%0A" in out  # the message keeps : and ,
     src = Source("x.net", "network n {}\n")
     d = Diagnostic("E101", "100% wrong,\r\nsee: here", (Label(src.span(0, 7)),),
-                   hints=("a: b, c",), severity=Severity.NOTE)
+                   hints=("a: b, c",), severity=Severity.NOTE, notes=("in block `b`",))
     assert github([("x.net", d)]) == ("::notice file=x.net,line=1,col=1,endLine=1,endColumn=7,"
                                       "title=E101 syntax::100%25 wrong,%0D%0Asee: here%0A"
-                                      "hint: a: b, c\n")
+                                      "note: in block `b`%0Ahint: a: b, c\n")
+    (result,) = json.loads(sarif([("x.net", d)]))["runs"][0]["results"]
+    assert result["level"] == "note"
+    assert result["message"] == {"text": "100% wrong,\r\nsee: here\nnote: in block `b`\n"
+                                         "hint: a: b, c"}
 
 
 def test_github_diagnostic_without_a_place_names_the_file(here):
@@ -209,15 +254,25 @@ def test_sarif_schema_catches_what_github_rejects(here):
         _validator().validate(log)
 
 
+def _anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a page's headings."""
+    return {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+            for h in re.findall(r"^#+ (.+)$", markdown, re.M)}
+
+
 def test_sarif_help_links_name_real_headings_of_errors_md():
-    doc = (ROOT / "docs" / "errors.md").read_text()
-    anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
-               for h in re.findall(r"^## (.+)$", doc, re.M)}  # GitHub's heading anchors
+    anchors = _anchors((ROOT / "docs" / "errors.md").read_text())
     log = json.loads(sarif([("x.net", error(code, "m")) for code in netdsl.diagnostics.CODES]))
     uris = [r["helpUri"] for r in log["runs"][0]["tool"]["driver"]["rules"]]
     assert len(uris) == len(netdsl.diagnostics.CODES)
     for uri in uris:
         assert uri.split("#")[1] in anchors, uri
+
+
+def test_readme_links_to_the_documented_flags():
+    readme = (ROOT / "README.md").read_text()
+    (anchor,) = re.findall(r"docs/errors\.md#([a-z0-9-]+)", readme)
+    assert anchor in _anchors((ROOT / "docs" / "errors.md").read_text())
 
 
 def test_sarif_is_deterministic(here):
@@ -241,9 +296,8 @@ def test_directory_is_every_net_file_below_it_sorted(here):
                    "sub/deep/z.net: tiny: ok (112 params, 6.91K MACs)\n"
                    "sub-b.net: tiny: ok (112 params, 6.91K MACs)\n"
                    "warn.net: joined: ok (272 params, 65.54K MACs)\n")
-    assert err.startswith(f"bad.net:3:23: error[E302]: {E302}\n")
-    assert masked(err).endswith(W301_TEXT + "checked 6 files, 6 networks: 1 error, 1 warning "
-                                            "(T s)\n")
+    assert masked(err) == (BAD_TEXT + W301_TEXT
+                           + "checked 6 files, 6 networks: 1 error, 1 warning (T s)\n")
 
 
 def test_directory_given_as_a_path_keeps_its_spelling(here):
@@ -283,7 +337,7 @@ def test_directory_without_net_files_is_a_usage_error(here):
     (here / "empty").mkdir()
     code, out, err = cli("check", "empty")
     assert (code, out) == (2, "")
-    assert err == ("empty: no .net files in this directory or below it\n"
+    assert err == ("empty: is a directory with no .net file in it or below it\n"
                    "usage: see `netdsl --help`\n")
 
 
@@ -410,3 +464,12 @@ def test_comments_are_judged_only_when_every_network_checked_cleanly(here):
         "a + b -> output features", "a + b -> output features  # netdsl: ignore[W301]"))
     assert "W001" not in cli("check", "m.net", "--network", "tiny")[2]  # joined not checked
     assert cli("check", "m.net")[2] == ""
+
+
+def test_unknown_format_is_a_usage_error(here):
+    code, out, err = cli("check", "--format", "junit", "good.net")
+    assert (code, out) == (2, "")
+    # NOTE: newer Pythons' argparse drops the quotes around the choices
+    assert err.replace("'", "") == ("netdsl check: argument --format: invalid choice: junit "
+                                    "(choose from text, json, github, sarif)\n"
+                                    "usage: see `netdsl --help`\n")
