@@ -167,8 +167,9 @@ blocks only, without a network, passes.
   passing network on stdout and, for a directory or several files, a summary line on stderr at
   the end: `checked 12 files, 25 networks: 1 error, 2 warnings (0.84 s)`.
 - `--format github`: one GitHub Actions workflow command per diagnostic on stdout, which annotates
-  the pull request's diff: `::error file=F,line=L,col=C,endLine=L2,endColumn=C2,title=E302
-  fractional-size::MESSAGE` (`::warning` for W codes; the end column is the last character's).
+  the pull request's diff: `::error file=F,line=L,col=C,endLine=L,endColumn=C2,title=E302
+  fractional-size::MESSAGE` (`::warning` for W codes; `endColumn` exclusive; a place over
+  several lines gets `line` and `endLine` only, as GitHub's runner requires).
   The message holds the related places, notes and hints on lines of their own; it is escaped as
   GitHub's toolkit escapes (`%` `%25`, CR `%0D`, LF `%0A`; in `file` and `title` also `:` `%3A`
   and `,` `%2C`).

@@ -67,17 +67,27 @@ def _escape_property(s: str) -> str:
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "notice"}
 
 
+def _place(path: str, d: Diagnostic) -> list[tuple[str, str]]:
+    """The command's place properties. NOTE: the runner drops a command whose `col`/`endColumn`
+    span lines (actions/runner: "cannot be set if 'line' and 'endLine' are different"), so
+    those get lines only; `endColumn` is exclusive, as in SARIF (github/docs#40038)."""
+    where = _where(d.primary) if d.primary else None
+    if where is None:
+        return [("file", relative(path))]
+    file, line, col, end_line, end_col = where
+    if line != end_line:
+        return [("file", file), ("line", str(line)), ("endLine", str(end_line))]
+    return [("file", file), ("line", str(line)), ("col", str(col)), ("endLine", str(end_line)),
+            ("endColumn", str(end_col + 1))]
+
+
 def github(items: Sequence[Item]) -> str:
-    """One workflow command a diagnostic: `::error file=F,line=L,col=C,endLine=L2,endColumn=C2,
-    title=E302 fractional-size::message` (`::warning` for warnings, `::notice` for notes; the
-    end column is the last character's). Empty for no diagnostics, else newline-terminated."""
+    """One workflow command a diagnostic: `::error file=F,line=L,col=C,endLine=L,endColumn=C2,
+    title=E302 fractional-size::message` (`::warning` for warnings, `::notice` for notes).
+    Empty for no diagnostics, else newline-terminated."""
     lines = []
     for path, d in items:
-        where = _where(d.primary) if d.primary else None
-        props = ([("file", where[0]), ("line", str(where[1])), ("col", str(where[2])),
-                  ("endLine", str(where[3])), ("endColumn", str(where[4]))]
-                 if where else [("file", relative(path))])
-        props.append(("title", f"{d.code} {d.slug}"))
+        props = _place(path, d) + [("title", f"{d.code} {d.slug}")]
         joined = ",".join(f"{k}={_escape_property(v)}" for k, v in props)
         lines.append(f"::{_COMMAND[d.severity]} {joined}::{_escape_data(_text(d, related=True))}\n")
     return "".join(lines)

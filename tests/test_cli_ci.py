@@ -116,7 +116,7 @@ def test_json_failing_and_passing_files(here):
 def test_github_failing_file(here):
     code, out, err = cli("check", "--format", "github", "bad.net")
     assert (code, err) == (1, "")
-    assert out == ("::error file=bad.net,line=3,col=23,endLine=3,endColumn=31,"
+    assert out == ("::error file=bad.net,line=3,col=23,endLine=3,endColumn=32,"
                    f"title=E302 fractional-size::{E302}%0Abad.net:3:3: [N, 1, 7, 7]%0A"
                    f"hint: {E302_HINT}\n")
 
@@ -124,7 +124,7 @@ def test_github_failing_file(here):
 def test_github_warning_and_passing_file(here):
     code, out, err = cli("check", "--format", "github", "warn.net", "good.net")
     assert (code, err) == (0, "")
-    assert out == ("::warning file=warn.net,line=5,col=3,endLine=5,endColumn=7,"
+    assert out == ("::warning file=warn.net,line=5,col=3,endLine=5,endColumn=8,"
                    f"title=W301 receptive-field::{W301}%0Ahint: {W301_HINT}\n")
     assert cli("check", "--format", "github", "good.net") == (0, "", "")
 
@@ -138,13 +138,21 @@ def test_github_escapes_as_the_toolkit_does_and_shows_notes(here):
     src = Source("x.net", "network n {}\n")
     d = Diagnostic("E101", "100% wrong,\r\nsee: here", (Label(src.span(0, 7)),),
                    hints=("a: b, c",), severity=Severity.NOTE, notes=("in block `b`",))
-    assert github([("x.net", d)]) == ("::notice file=x.net,line=1,col=1,endLine=1,endColumn=7,"
+    assert github([("x.net", d)]) == ("::notice file=x.net,line=1,col=1,endLine=1,endColumn=8,"
                                       "title=E101 syntax::100%25 wrong,%0D%0Asee: here%0A"
                                       "note: in block `b`%0Ahint: a: b, c\n")
     (result,) = json.loads(sarif([("x.net", d)]))["runs"][0]["results"]
     assert result["level"] == "note"
     assert result["message"] == {"text": "100% wrong,\r\nsee: here\nnote: in block `b`\n"
                                          "hint: a: b, c"}
+
+
+def test_github_place_over_several_lines_has_no_columns():
+    # the runner drops a command whose col/endColumn span lines
+    src = Source("x.net", "network n {\n  input x: [N]\n}\n")
+    d = error("E216", "a network declares no output", src.span(0, len(src.text)))
+    assert github([("x.net", d)]) == ("::error file=x.net,line=1,endLine=3,"
+                                      "title=E216 no-output::a network declares no output\n")
 
 
 def test_github_diagnostic_without_a_place_names_the_file(here):
