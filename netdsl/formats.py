@@ -29,7 +29,7 @@ def relative(path: str) -> str:
     """`path` relative to the working directory, with `/`; absolute when it lies outside."""
     full = os.path.abspath(path)
     rel = os.path.relpath(full)
-    return Path(full).as_posix() if rel.startswith("..") else Path(rel).as_posix()
+    return Path(full if rel.split(os.sep)[0] == ".." else rel).as_posix()
 
 
 def _where(lb: Label) -> tuple[str, int, int, int, int] | None:
@@ -109,20 +109,19 @@ def _rule(code: str) -> dict[str, object]:
             "defaultConfiguration": {"level": level}}
 
 
-def _artifact(path: str) -> dict[str, object]:
-    rel = relative(path)
+def _artifact(rel: str) -> dict[str, object]:
+    """A SARIF artifactLocation for a path as relative() writes it."""
     if os.path.isabs(rel):
         return {"uri": Path(rel).as_uri()}
     return {"uri": quote(rel, safe="/"), "uriBaseId": "%SRCROOT%"}
 
 
-def _location(lb: Label, path: str) -> dict[str, object]:
+def _location(lb: Label) -> dict[str, object]:
     """A SARIF location: the label's file and region (1-based; endColumn exclusive)."""
-    src = lb.span.source
-    assert src is not None
-    line, col = src.line_col(lb.span.start)
-    end_line, end_col = src.line_col(max(lb.span.start, lb.span.end - 1))
-    physical = {"artifactLocation": _artifact(src.path),
+    where = _where(lb)
+    assert where is not None
+    file, line, col, end_line, end_col = where
+    physical = {"artifactLocation": _artifact(file),
                 "region": {"startLine": line, "startColumn": col, "endLine": end_line,
                            "endColumn": end_col + 1}}
     return {"physicalLocation": physical, **({"message": {"text": lb.message}}
@@ -132,13 +131,13 @@ def _location(lb: Label, path: str) -> dict[str, object]:
 def _result(path: str, d: Diagnostic, rules: list[str]) -> dict[str, object]:
     placed = [lb for lb in d.labels if lb.span.source is not None]
     primary = d.primary if d.primary is not None and d.primary.span.source else None
-    locations = ([_location(primary, path)] if primary
-                 else [{"physicalLocation": {"artifactLocation": _artifact(path)}}])
+    locations = ([_location(primary)] if primary
+                 else [{"physicalLocation": {"artifactLocation": _artifact(relative(path))}}])
     result: dict[str, object] = {
         "ruleId": d.code, "ruleIndex": rules.index(d.code),
         "level": {Severity.ERROR: "error", Severity.WARNING: "warning"}.get(d.severity, "note"),
         "message": {"text": _text(d, related=False)}, "locations": locations}
-    related = [{"id": i, **_location(lb, path)}
+    related = [{"id": i, **_location(lb)}
                for i, lb in enumerate((lb for lb in placed if lb is not primary), 1)]
     if related:
         result["relatedLocations"] = related
