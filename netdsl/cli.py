@@ -81,57 +81,23 @@ def _input_size(text: str) -> tuple[int, ...]:
 
 # ------------------------------------------------------------------------------------ commands
 
-CHECK_SCHEMA = "netdsl-check/1"  # `check --format json`; documented in docs/errors.md
-
-
 def cmd_check(a: argparse.Namespace) -> int:
-    """Check every file, every network in it (or --network); exit 0, 1 (errors) or 2 (a file
-    that cannot be read). Each file and network is checked on its own: one's errors do not hide
-    another's."""
-    params = _params(a.set)
-    code = EXIT_OK
-    files: list[dict[str, Any]] = []
-    for path in a.files:
-        file_code, report = _check_file(path, a, params)
-        code, files = max(code, file_code), files + [report]
-    if a.format == "json":
-        print(json.dumps({"schema": CHECK_SCHEMA, "ok": code == EXIT_OK, "files": files},
-                         indent=2))
-    return code
-
-
-def _check_file(path: str, a: argparse.Namespace, params: dict[str, Any]
-                ) -> tuple[int, dict[str, Any]]:
-    from netdsl.pipeline import check_all, read_source
-    from netdsl.report import si
-    report: dict[str, Any] = {"path": path, "ok": False, "networks": [], "diagnostics": []}
-
-    def show(diags: Sequence[Diagnostic]) -> None:
-        report["diagnostics"] += [to_dict(d) for d in diags]
-        if a.format == "text":
-            _emit(diags)
-
+    """Check every file (a directory: every `*.net` below it), every network in it (or
+    --network); exit 0, 1 (errors; warnings too with --warnings-as-errors) or 2 (a file that
+    cannot be read). Each file and network is checked on its own: one's errors do not hide
+    another's. The work is checkrun.run's."""
+    from netdsl.checkrun import Options, PathError, run
+    from netdsl.diagnostics import CODES, did_you_mean
+    for code in a.ignore or ():
+        if code not in CODES:
+            hint = did_you_mean(code, CODES, "docs/errors.md lists the codes")
+            raise _Usage(f"--ignore takes a diagnostic code, not {code!r}: {hint}")
+    opts = Options(a.network, _params(a.set), a.format, a.quiet, a.warnings_as_errors,
+                   frozenset(a.ignore or ()), _color(sys.stderr))
     try:
-        results = check_all(read_source(path), a.network, params)
-    except NetdslError as e:
-        show(e.diagnostics)
-        return (EXIT_USAGE if _unreadable(e) else EXIT_ERRORS), report
-    if not results and a.format == "text" and not a.quiet:
-        print(f"{path}: ok (blocks only, no network)")
-    for name, result in results:
-        if isinstance(result, NetdslError):
-            report["networks"].append({"name": name, "ok": False})
-            show(result.diagnostics)
-            continue
-        graph, stats = result.graph, result.stats
-        report["networks"].append({
-            "name": name, "ok": True, "params": stats.params, "macs": stats.macs,
-            "outputs": {o: list(graph.node(n).shape or ()) for o, n in graph.outputs.items()}})
-        show(stats.warnings)
-        if a.format == "text" and not a.quiet:
-            print(f"{path}: {name}: ok ({stats.params:,} params, {si(stats.macs)} MACs)")
-    report["ok"] = all(n["ok"] for n in report["networks"])
-    return (EXIT_OK if report["ok"] else EXIT_ERRORS), report
+        return run(a.files, opts)
+    except PathError as e:
+        raise _Usage(str(e)) from None
 
 
 def _unreadable(e: NetdslError) -> bool:
@@ -293,15 +259,22 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     q = _command(sub, "check", "parse, check shapes and expectations; exit 1 on errors",
-                 "Check every network of every file (or the one --network names), each on its "
-                 "own: syntax, names, shapes and `expect` lines. Prints one line per network "
-                 "and every diagnostic; the codes and the JSON schema are in docs/errors.md.")
-    q.add_argument("files", nargs="+", metavar="FILE", help="the .net files to check")
+                 "Check every network of every file (a directory: every *.net below it), or "
+                 "the one --network names, each on its own: syntax, names, shapes and `expect` "
+                 "lines. Prints one line per network and every diagnostic; the codes, the "
+                 "suppression comment `# netdsl: ignore[CODE]` and the JSON schema are in "
+                 "docs/errors.md.")
+    q.add_argument("files", nargs="+", metavar="FILE|DIR",
+                   help="the .net files to check; a directory means every *.net below it")
     _network_options(q, "default: every network")
-    q.add_argument("--format", choices=("text", "json"), default="text",
-                   help="text for people (default), or one JSON object on stdout for tools")
+    q.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
+                   help="text for people (default); json: one object on stdout for tools; "
+                        "github: workflow commands (pull-request annotations); sarif: SARIF 2.1.0")
     q.add_argument("-q", "--quiet", action="store_true",
-                   help="print only diagnostics, not the line per network that passed")
+                   help="print only errors: no ok lines, no warnings, no summary")
+    q.add_argument("--warnings-as-errors", action="store_true", help="exit 1 on any warning")
+    q.add_argument("--ignore", action="append", metavar="CODE",
+                   help="drop the diagnostics of this code, e.g. W301 (repeatable)")
     q.set_defaults(func=cmd_check)
 
     q = _command(sub, "list", "the networks and blocks a file defines",

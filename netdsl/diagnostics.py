@@ -20,6 +20,8 @@ class Severity(enum.Enum):
 # from this table (`python tools/gendocs.py errors`), and a test keeps the two in step.
 CODES: dict[str, tuple[str, str]] = {
     "E001": ("file", "a file cannot be read: missing, a directory, unreadable or not UTF-8 text"),
+    "W001": ("unused-suppression",
+             "a `# netdsl: ignore[CODE]` comment that suppresses nothing, or names no known code"),
     "E101": ("syntax", "the text does not follow the grammar"),
     "E102": ("too-deep", "the program nests deeper than the parser allows"),
     "E201": ("undefined-name", "a name is used that nothing defines"),

@@ -46,6 +46,7 @@ def _net(body: str) -> Example:
 
 EXAMPLES: dict[str, Example | Command] = {
     "E001": Command("netdsl check missing.net"),
+    "W001": _net("image -> conv(16, 3) -> output features  # netdsl: ignore[W301]"),
     "E101": _net("image -> conv(16, 3, stride = 2) -> output features"),
     "E102": _net("k = " + "-" * 151 + "1\nimage -> conv(16, 3) -> output features"),
     "E201": _net("x = image -> conv(16, 3)\nx2 -> relu -> output features"),
@@ -91,15 +92,17 @@ EXAMPLES: dict[str, Example | Command] = {
 
 
 def example_diagnostics(example: Example) -> list[Diagnostic]:
-    """What checking the example reports: its errors, or else its warnings."""
+    """What checking the example reports: its errors, or else its warnings (suppression
+    comments applied, as `netdsl check` does)."""
     from netdsl.pipeline import check_source
     from netdsl.source import Source
+    from netdsl.suppress import Suppressor
+    source = Source("example.net", example.text)
     try:
-        checked = check_source(Source("example.net", example.text), example.network,
-                               dict(example.params))
+        checked = check_source(source, example.network, dict(example.params))
     except NetdslError as e:
         return list(e.diagnostics)
-    return list(checked.stats.warnings)
+    return Suppressor().file(source, checked.stats.warnings)
 
 
 def _file_error() -> str:
@@ -154,13 +157,43 @@ def errors_markdown() -> str:
     return "\n".join(out) + "\n"
 
 
-_CLI_SECTION = """## `netdsl check`: exit codes and JSON
+_CLI_SECTION = """## `netdsl check`: exit codes, flags and formats
 
-`netdsl check FILE... [--network NAME] [--set NAME=VALUE] [--format text|json] [-q]` checks every
-network of every file (or the one `--network` names), each on its own. Exit codes: `0` every file
-passed; `1` some file has errors; `2` a usage error: an unknown flag, a malformed `--set`, or a
-file that cannot be read at all (E001: missing, a directory, unreadable, binary). A file of
+`netdsl check FILE|DIR... [--network NAME] [--set NAME=VALUE] [--format text|json|github|sarif]
+[--warnings-as-errors] [--ignore CODE]... [-q]` checks every network of every file (or the one
+`--network` names), each on its own; a directory stands for every `*.net` file below it, sorted
+by path, symbolic links followed. Exit codes: `0` every file passed; `1` some file has errors
+(or warnings, with `--warnings-as-errors`); `2` a usage error: an unknown flag, a malformed
+`--set`, an unknown `--ignore` code, a directory without `.net` files or one that cannot be read,
+or a file that cannot be read at all (E001: missing, a directory, unreadable, binary). A file of
 blocks only, without a network, passes.
+
+- `--format text` (the default): diagnostics on stderr, one `FILE: NETWORK: ok (...)` line per
+  passing network on stdout and, for a directory or several files, a summary line on stderr at
+  the end: `checked 12 files, 25 networks: 1 error, 2 warnings (0.84 s)`.
+- `--format github`: one GitHub Actions workflow command per diagnostic on stdout, which annotates
+  the pull request's diff: `::error file=F,line=L,col=C,endLine=L,endColumn=C2,title=E302
+  fractional-size::MESSAGE` (`::warning` for W codes; `endColumn` exclusive; a place over
+  several lines gets `line` and `endLine` only, as GitHub's runner requires).
+  The message holds the related places, notes and hints on lines of their own; it is escaped as
+  GitHub's toolkit escapes (`%` `%25`, CR `%0D`, LF `%0A`; in `file` and `title` also `:` `%3A`
+  and `,` `%2C`).
+- `--format sarif`: a SARIF 2.1.0 log on stdout for GitHub code scanning and other SARIF viewers:
+  a rule per code that occurs (its name, meaning and a link to this page), a result per
+  diagnostic with its region (1-based; `endColumn` exclusive, as SARIF has it) and the related
+  places as `relatedLocations`. It validates against the official SARIF 2.1.0 schema.
+- `--format json`: below.
+
+Paths in `github` and `sarif` output are relative to the working directory (run netdsl from the
+repository's root), absolute for files outside it.
+
+Suppressing: `--ignore CODE` (repeatable) drops every diagnostic of that code. A comment
+`# netdsl: ignore[W301]` (several codes: `# netdsl: ignore[W301, E303]`) drops the diagnostics of
+those codes whose carets (`^^^`) start on its line. A comment that drops nothing is reported as
+W001, once every network of its file was checked to the end (without errors, and without
+`--network`). A network whose every error is ignored is `not measured`, and passes. `-q` prints
+only what fails the check: errors (and warnings with `--warnings-as-errors`), no ok lines, no
+summary; in every format.
 
 With `--format json`, stdout holds one object (schema `netdsl-check/1`; fields are only ever
 added, never renamed or removed, without a new schema name):
@@ -171,14 +204,15 @@ added, never renamed or removed, without a new schema name):
   "ok": false,                          # every file passed
   "files": [
     {
-      "path": "zoo/lenet.net",          # as given on the command line
+      "path": "zoo/lenet.net",          # as given, or as found below a given directory
       "ok": true,
       "networks": [                     # empty when the file cannot be read or parsed
         {"name": "lenet5", "ok": true, "params": 61706, "macs": 429362,
-         "outputs": {"probs": ["N", 10]}},          # params, macs, outputs only when ok
+         "outputs": {"probs": ["N", 10]}},          # params, macs, outputs when measured
         {"name": "other", "ok": false}
       ],
-      "diagnostics": [                  # errors and warnings of the file, in order
+      "diagnostics": [                  # errors and warnings of the file, in order (not
+                                        # the suppressed ones; with -q, errors only)
         {
           "code": "E302", "slug": "fractional-size", "severity": "error",  # or "warning"
           "message": "...",

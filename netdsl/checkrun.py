@@ -1,0 +1,184 @@
+"""`netdsl check` over files and directories: paths → every `*.net` below them (sorted) → a report
+per file, suppressions applied → text, JSON, GitHub workflow commands or SARIF, and an exit code
+(0 passed, 1 errors, 2 a file that cannot be read)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netdsl import formats
+from netdsl.diagnostics import Diagnostic, NetdslError, Severity, render, to_dict
+from netdsl.suppress import Suppressor
+
+CHECK_SCHEMA = "netdsl-check/1"  # `check --format json`; documented in docs/errors.md
+
+
+@dataclass(frozen=True)
+class Options:
+    network: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    format: str = "text"
+    quiet: bool = False  # only the diagnostics that fail the check
+    warnings_as_errors: bool = False
+    ignore: frozenset[str] = frozenset()
+    color: bool = False
+
+    def fails(self, d: Diagnostic) -> bool:
+        return d.severity is Severity.ERROR or (self.warnings_as_errors
+                                                and d.severity is Severity.WARNING)
+
+
+class PathError(Exception):
+    """A directory that cannot be walked or holds no `.net` file: a usage error (exit 2)."""
+
+
+@dataclass
+class FileReport:
+    """One file's result; `events` holds its diagnostics and its stdout lines, in order."""
+
+    path: str
+    networks: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Diagnostic | str] = field(default_factory=list)
+    unreadable: bool = False
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return [e for e in self.events if isinstance(e, Diagnostic)]
+
+
+# -------------------------------------------------------------------------------------- paths
+
+def expand(paths: Sequence[str]) -> list[str]:
+    """The files to check: a file as given (a missing one is reported as E001), a directory as
+    every `*.net` below it, sorted by path components, symbolic links followed (once each)."""
+    files: list[str] = []
+    for p in paths:
+        files += _walk(p) if os.path.isdir(p) else [p]
+    return files
+
+
+def _walk(top: str) -> list[str]:
+    problems: list[OSError] = []
+    seen: set[str] = set()
+    found: list[str] = []
+    for here, dirs, names in os.walk(top, onerror=problems.append, followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:  # NOTE: a link back to a directory already walked: its files are listed
+            dirs[:] = []
+            continue
+        seen.add(real)
+        found += [os.path.normpath(os.path.join(here, n)) for n in names if n.endswith(".net")]
+    if problems:
+        e = problems[0]
+        raise PathError(f"{e.filename}: cannot read this directory: {e.strerror or e}")
+    if not found:
+        raise PathError(f"{top}: is a directory with no .net file in it or below it")
+    return sorted(found, key=lambda f: Path(os.path.relpath(f, top)).parts)
+
+
+# ----------------------------------------------------------------------------------- checking
+
+def check_file(path: str, opts: Options, sup: Suppressor) -> FileReport:
+    """Every network of one file (or --network), each on its own; suppressions applied, and
+    unused ones reported when the whole file was checked without errors."""
+    from netdsl.pipeline import check_all, read_source
+    from netdsl.report import si
+    report = FileReport(path)
+    try:
+        source = read_source(path)
+        results = check_all(source, opts.network, opts.params)
+    except NetdslError as e:
+        kept = sup.keep(e.diagnostics)
+        report.events += kept
+        report.unreadable = bool(kept) and all(d.code == "E001" for d in kept)
+        return report
+    if not results:
+        report.events.append(f"{path}: ok (blocks only, no network)")
+    for name, result in results:
+        kept = sup.keep(result.diagnostics if isinstance(result, NetdslError)
+                        else result.stats.warnings)
+        ok = not any(opts.fails(d) for d in kept)
+        report.events += kept
+        if isinstance(result, NetdslError):
+            report.networks.append({"name": name, "ok": ok})
+            if ok:
+                report.events.append(f"{path}: {name}: not measured (its errors are ignored)")
+            continue
+        graph, stats = result.graph, result.stats
+        report.networks.append({
+            "name": name, "ok": ok, "params": stats.params, "macs": stats.macs,
+            "outputs": {o: list(graph.node(n).shape or ()) for o, n in graph.outputs.items()}})
+        if ok:
+            report.events.append(f"{path}: {name}: ok ({stats.params:,} params, "
+                                 f"{si(stats.macs)} MACs)")
+    # NOTE: an error stops a network's checking, so a warning that a comment suppresses may not
+    # have been reached: comments are judged only when every network was checked to the end
+    if opts.network is None and results and all(
+            not isinstance(r, NetdslError) for _, r in results):
+        report.events += sup.unused(source)
+    return report
+
+
+def _code(report: FileReport, opts: Options) -> int:
+    if report.unreadable:
+        return 2
+    return 1 if any(opts.fails(d) for d in report.diagnostics) else 0
+
+
+# ------------------------------------------------------------------------------------- output
+
+def run(paths: Sequence[str], opts: Options) -> int:
+    """Check every file, print in opts.format, return the exit code. Raises PathError."""
+    start = time.perf_counter()
+    files = expand(paths)
+    sup = Suppressor(opts.ignore)
+    reports = []
+    for path in files:
+        reports.append(check_file(path, opts, sup))
+        if opts.format == "text":
+            _print_text(reports[-1], opts)
+    code = max((_code(r, opts) for r in reports), default=0)
+    shown = [[d for d in r.diagnostics if opts.fails(d) or not opts.quiet] for r in reports]
+    items = [(r.path, d) for r, ds in zip(reports, shown) for d in ds]
+    if opts.format == "json":
+        print(json.dumps({"schema": CHECK_SCHEMA, "ok": code == 0, "files": [
+            {"path": r.path, "ok": _code(r, opts) == 0 and all(n["ok"] for n in r.networks),
+             "networks": r.networks, "diagnostics": [to_dict(d) for d in ds]}
+            for r, ds in zip(reports, shown)]}, indent=2))
+    elif opts.format == "github":
+        sys.stdout.write(formats.github(items))
+    elif opts.format == "sarif":
+        sys.stdout.write(formats.sarif(items))
+    elif not opts.quiet and (len(files) > 1 or any(os.path.isdir(p) for p in paths)):
+        print(summary(reports, time.perf_counter() - start), file=sys.stderr)
+    return code
+
+
+def _print_text(report: FileReport, opts: Options) -> None:
+    for event in report.events:
+        if isinstance(event, str):
+            if not opts.quiet:
+                print(event)
+        elif opts.fails(event) or not opts.quiet:
+            print(render(event, color=opts.color) + "\n", file=sys.stderr)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def summary(reports: Sequence[FileReport], seconds: float) -> str:
+    """`checked 3 files, 5 networks: 1 error, 2 warnings (0.41 s)`."""
+    diags = [d for r in reports for d in r.diagnostics]
+    errors = sum(d.severity is Severity.ERROR for d in diags)
+    warnings = sum(d.severity is Severity.WARNING for d in diags)
+    return (f"checked {_count(len(reports), 'file')}, "
+            f"{_count(sum(len(r.networks) for r in reports), 'network')}: "
+            f"{_count(errors, 'error')}, {_count(warnings, 'warning')} ({seconds:.2f} s)")

@@ -1,0 +1,483 @@
+"""`netdsl check` in CI (issue #8, items 1-3): `--format github|sarif` (exact output, escaping, the
+official SARIF 2.1.0 schema), directories (order, the summary line), `--warnings-as-errors`,
+`--ignore`, `# netdsl: ignore[...]` comments (W001 when unused) and `-q`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+
+import netdsl
+from conftest import ROOT, cli
+from netdsl.diagnostics import Diagnostic, Label, Severity, error
+from netdsl.formats import github, sarif
+from netdsl.source import Source
+
+# the issue's examples: E302 (with a secondary label and a hint) and W301
+BAD = """\
+network lecture {
+  input image: [N, 1, 7, 7]
+  image -> conv(1, 3, stride: 3) -> output features
+}
+"""
+WARN = """\
+network joined {
+  input image: [N, 3, 32, 32]
+  a = image -> conv(16, 2, stride: 2)
+  b = image -> conv(16, 1, stride: 2, floor: true)
+  a + b -> output features
+}
+"""
+GOOD = """\
+network tiny {
+  input image: [N, 3, 8, 8]
+  image -> conv(4, 3, pad: 1) -> output features
+}
+"""
+E302 = ("conv: stride 3 does not tile the input height 7: (7 - 3 + 2*0)/3 + 1 = 2.33: fractions "
+        "are illegal")
+E302_HINT = ("pad 1 or stride 2 gives a whole size; `pad: same` gives ceil(7/3) = 3; or pass "
+             "`floor: true` to round down to 2")
+W301 = ("add `add` joins branches whose receptive fields are misaligned: jumps 2 vs 2, centres 1 "
+        "vs 0.5 (input pixels)")
+W301_HINT = ("crop or pad one branch so that both see the same place of the input; the summary "
+             "reports the union of the fields")
+W301_TEXT = f"""\
+warn.net:5:3: warning[W301]: {W301}
+  |
+5 |   a + b -> output features
+  |   ^^^^^
+  |
+  = hint: {W301_HINT}
+
+"""
+SUMMARY = re.compile(r"\(\d+\.\d\d s\)\n$")
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    """A working directory with bad.net, warn.net and good.net; paths are given relative to it."""
+    monkeypatch.chdir(tmp_path)
+    for name, text in (("bad.net", BAD), ("warn.net", WARN), ("good.net", GOOD)):
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def masked(err: str) -> str:
+    return SUMMARY.sub("(T s)\n", err)
+
+
+# ------------------------------------------------------------------------ --format text, json
+
+BAD_TEXT = f"""\
+bad.net:3:23: error[E302]: {E302}
+  |
+3 |   image -> conv(1, 3, stride: 3) -> output features
+  |   ----- [N, 1, 7, 7]
+  |                       ^^^^^^^^^
+  |
+  = hint: {E302_HINT}
+
+"""
+
+
+def test_text_failing_passing_and_warning_files(here):
+    assert cli("check", "bad.net") == (1, "", BAD_TEXT)
+    assert cli("check", "good.net") == (0, "good.net: tiny: ok (112 params, 6.91K MACs)\n", "")
+    assert cli("check", "warn.net") == (
+        0, "warn.net: joined: ok (272 params, 65.54K MACs)\n", W301_TEXT)
+
+
+def test_json_failing_and_passing_files(here):
+    code, out, err = cli("check", "--format", "json", "bad.net", "good.net")
+    assert (code, err) == (1, "")
+    assert out == json.dumps({"schema": "netdsl-check/1", "ok": False, "files": [
+        {"path": "bad.net", "ok": False, "networks": [{"name": "lecture", "ok": False}],
+         "diagnostics": [{
+             "code": "E302", "slug": "fractional-size", "severity": "error", "message": E302,
+             "file": "bad.net", "line": 3, "column": 23,
+             "labels": [{"file": "bad.net", "line": 3, "column": 23, "end_line": 3,
+                         "end_column": 31, "start": 68, "end": 77, "message": "",
+                         "primary": True},
+                        {"file": "bad.net", "line": 3, "column": 3, "end_line": 3,
+                         "end_column": 7, "start": 48, "end": 53, "message": "[N, 1, 7, 7]",
+                         "primary": False}],
+             "hints": [E302_HINT], "notes": []}]},
+        {"path": "good.net", "ok": True, "networks": [
+            {"name": "tiny", "ok": True, "params": 112, "macs": 6912,
+             "outputs": {"features": ["N", 4, 8, 8]}}], "diagnostics": []}]}, indent=2) + "\n"
+
+
+# ---------------------------------------------------------------------------- --format github
+
+def test_github_failing_file(here):
+    code, out, err = cli("check", "--format", "github", "bad.net")
+    assert (code, err) == (1, "")
+    assert out == ("::error file=bad.net,line=3,col=23,endLine=3,endColumn=32,"
+                   f"title=E302 fractional-size::{E302}%0Abad.net:3:3: [N, 1, 7, 7]%0A"
+                   f"hint: {E302_HINT}\n")
+
+
+def test_github_warning_and_passing_file(here):
+    code, out, err = cli("check", "--format", "github", "warn.net", "good.net")
+    assert (code, err) == (0, "")
+    assert out == ("::warning file=warn.net,line=5,col=3,endLine=5,endColumn=8,"
+                   f"title=W301 receptive-field::{W301}%0Ahint: {W301_HINT}\n")
+    assert cli("check", "--format", "github", "good.net") == (0, "", "")
+
+
+def test_github_escapes_as_the_toolkit_does_and_shows_notes(here):
+    # data: % \r \n; property values: those and : ,
+    (here / "a,b:c%d.net").write_text(BAD)
+    out = cli("check", "--format", "github", "a,b:c%d.net")[1]
+    assert out.startswith("::error file=a%2Cb%3Ac%25d.net,line=3,col=23,")
+    assert "%0Aa,b:c%25d.net:3:3: [N, 1, 7, 7]%0A" in out  # the message keeps : and ,
+    src = Source("x.net", "network n {}\n")
+    d = Diagnostic("E101", "100% wrong,\r\nsee: here", (Label(src.span(0, 7)),),
+                   hints=("a: b, c",), severity=Severity.NOTE, notes=("in block `b`",))
+    assert github([("x.net", d)]) == ("::notice file=x.net,line=1,col=1,endLine=1,endColumn=8,"
+                                      "title=E101 syntax::100%25 wrong,%0D%0Asee: here%0A"
+                                      "note: in block `b`%0Ahint: a: b, c\n")
+    (result,) = json.loads(sarif([("x.net", d)]))["runs"][0]["results"]
+    assert result["level"] == "note"
+    assert result["message"] == {"text": "100% wrong,\r\nsee: here\nnote: in block `b`\n"
+                                         "hint: a: b, c"}
+
+
+def test_github_place_over_several_lines_has_no_columns():
+    # the runner drops a command whose col/endColumn span lines
+    src = Source("x.net", "network n {\n  input x: [N]\n}\n")
+    d = error("E216", "a network declares no output", src.span(0, len(src.text)))
+    assert github([("x.net", d)]) == ("::error file=x.net,line=1,endLine=3,"
+                                      "title=E216 no-output::a network declares no output\n")
+
+
+def test_github_diagnostic_without_a_place_names_the_file(here):
+    code, out, err = cli("check", "--format", "github", "missing.net")
+    assert (code, err) == (2, "")
+    assert out == "::error file=missing.net,title=E001 file::missing.net: no such file\n"
+
+
+def test_github_names_files_outside_the_working_directory_absolutely(here, tmp_path_factory):
+    other = tmp_path_factory.mktemp("elsewhere") / "bad.net"
+    other.write_text(BAD)
+    out = cli("check", "--format", "github", str(other))[1]
+    assert out.startswith(f"::error file={other.as_posix()},line=3,col=23,")
+
+
+# ----------------------------------------------------------------------------- --format sarif
+
+def _rule(code, slug, text, level):
+    anchor = f"{code.lower()}-{slug}"
+    return {"id": code, "name": slug, "shortDescription": {"text": text},
+            "helpUri": f"https://netdsl.invalid/docs/errors.md#{anchor}",
+            "help": {"text": f"{text}; see docs/errors.md#{anchor}"},
+            "defaultConfiguration": {"level": level}}
+
+
+def _log(rules, results):
+    return {
+        "$schema": "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/"
+                   "sarif-schema-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": {"name": "netdsl", "version": netdsl.__version__,
+                                      "informationUri": "https://netdsl.invalid",
+                                      "rules": rules}},
+                  "columnKind": "unicodeCodePoints", "results": results}]}
+
+
+def _region(line, col, end_line, end_col):
+    return {"startLine": line, "startColumn": col, "endLine": end_line, "endColumn": end_col}
+
+
+def _physical(uri, region):
+    return {"artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"}, "region": region}
+
+
+EXPECTED_BAD = _log(
+    [_rule("E302", "fractional-size",
+           "a stride does not tile its input: the output size is not whole", "error")],
+    [{"ruleId": "E302", "ruleIndex": 0, "level": "error",
+      "message": {"text": f"{E302}\nhint: {E302_HINT}"},
+      "locations": [{"physicalLocation": _physical("bad.net", _region(3, 23, 3, 32))}],
+      "relatedLocations": [{"id": 1,
+                            "physicalLocation": _physical("bad.net", _region(3, 3, 3, 8)),
+                            "message": {"text": "[N, 1, 7, 7]"}}]}])
+
+
+def test_sarif_failing_file(here):
+    code, out, err = cli("check", "--format", "sarif", "bad.net")
+    assert (code, err) == (1, "")
+    assert out == json.dumps(EXPECTED_BAD, indent=2) + "\n"
+
+
+def test_sarif_passing_file_and_warning(here):
+    code, out, _ = cli("check", "--format", "sarif", "good.net")
+    assert (code, out) == (0, json.dumps(_log([], []), indent=2) + "\n")
+    code, out, _ = cli("check", "--format", "sarif", "warn.net")
+    assert code == 0
+    assert out == json.dumps(_log(
+        [_rule("W301", "receptive-field",
+               "a join whose branches disagree in jump or centre offset", "warning")],
+        [{"ruleId": "W301", "ruleIndex": 0, "level": "warning",
+          "message": {"text": f"{W301}\nhint: {W301_HINT}"},
+          "locations": [{"physicalLocation": _physical("warn.net", _region(5, 3, 5, 8))}]}]),
+        indent=2) + "\n"
+
+
+def _validator():
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+    checker = jsonschema.FormatChecker()
+    # GitHub's upload checks the "uri" formats; without rfc3986-validator jsonschema cannot
+    assert {"uri", "uri-reference"} <= set(checker.checkers), "pip install rfc3986-validator"
+    return jsonschema.Draft4Validator(schema, format_checker=checker)
+
+
+def test_sarif_validates_against_the_official_schema(here):
+    (here / "sub").mkdir()
+    (here / "sub" / "a b,c.net").write_text(BAD)  # a URI that needs escaping
+    code, out, _ = cli("check", "--format", "sarif", ".", "missing.net")
+    assert code == 2
+    log = json.loads(out)
+    _validator().validate(log)
+    results = log["runs"][0]["results"]
+    assert [r["ruleId"] for r in results] == ["E302", "E302", "W301", "E001"]
+    assert results[1]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == (
+        "sub/a%20b%2Cc.net")
+    assert results[3]["locations"] == [
+        {"physicalLocation": {"artifactLocation": {"uri": "missing.net",
+                                                   "uriBaseId": "%SRCROOT%"}}}]
+    assert [r["id"] for r in log["runs"][0]["tool"]["driver"]["rules"]] == [
+        "E001", "E302", "W301"]
+
+
+def test_sarif_schema_catches_what_github_rejects(here):
+    log = json.loads(cli("check", "--format", "sarif", "bad.net")[1])
+    log["runs"][0]["tool"]["driver"]["rules"][0]["helpUri"] = "docs/errors.md#e302"
+    with pytest.raises(Exception, match="is not a 'uri'"):
+        _validator().validate(log)
+
+
+def _anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a page's headings."""
+    return {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+            for h in re.findall(r"^#+ (.+)$", markdown, re.M)}
+
+
+def test_sarif_help_links_name_real_headings_of_errors_md():
+    anchors = _anchors((ROOT / "docs" / "errors.md").read_text())
+    log = json.loads(sarif([("x.net", error(code, "m")) for code in netdsl.diagnostics.CODES]))
+    uris = [r["helpUri"] for r in log["runs"][0]["tool"]["driver"]["rules"]]
+    assert len(uris) == len(netdsl.diagnostics.CODES)
+    for uri in uris:
+        assert uri.split("#")[1] in anchors, uri
+
+
+def test_readme_links_to_the_documented_flags():
+    readme = (ROOT / "README.md").read_text()
+    (anchor,) = re.findall(r"docs/errors\.md#([a-z0-9-]+)", readme)
+    assert anchor in _anchors((ROOT / "docs" / "errors.md").read_text())
+
+
+def test_sarif_is_deterministic(here):
+    first = cli("check", "--format", "sarif", ".")[1]
+    assert first == cli("check", "--format", "sarif", ".")[1]
+    assert str(here) not in first
+
+
+# ------------------------------------------------------------------------ directories, summary
+
+def test_directory_is_every_net_file_below_it_sorted(here):
+    (here / "sub" / "deep").mkdir(parents=True)
+    (here / "sub" / "deep" / "z.net").write_text(GOOD)
+    (here / "sub" / "a.net").write_text(GOOD)
+    (here / "sub-b.net").write_text(GOOD)
+    (here / "notes.txt").write_text("not a .net file")
+    code, out, err = cli("check", ".")
+    assert code == 1
+    assert out == ("good.net: tiny: ok (112 params, 6.91K MACs)\n"
+                   "sub/a.net: tiny: ok (112 params, 6.91K MACs)\n"
+                   "sub/deep/z.net: tiny: ok (112 params, 6.91K MACs)\n"
+                   "sub-b.net: tiny: ok (112 params, 6.91K MACs)\n"
+                   "warn.net: joined: ok (272 params, 65.54K MACs)\n")
+    assert masked(err) == (BAD_TEXT + W301_TEXT
+                           + "checked 6 files, 6 networks: 1 error, 1 warning (T s)\n")
+
+
+def test_directory_given_as_a_path_keeps_its_spelling(here):
+    (here / "sub").mkdir()
+    (here / "sub" / "a.net").write_text(GOOD)
+    assert cli("check", "-q", "--format", "github", "sub/")[0] == 0
+    _, out, err = cli("check", "sub/")
+    assert out == "sub/a.net: tiny: ok (112 params, 6.91K MACs)\n"
+    assert masked(err) == "checked 1 file, 1 network: 0 errors, 0 warnings (T s)\n"
+
+
+def test_json_of_a_directory_holds_every_file(here):
+    code, out, _ = cli("check", "--format", "json", ".")
+    doc = json.loads(out)
+    assert code == 1 and doc["ok"] is False
+    assert [(f["path"], f["ok"], [n["name"] for n in f["networks"]],
+             [d["code"] for d in f["diagnostics"]]) for f in doc["files"]] == [
+        ("bad.net", False, ["lecture"], ["E302"]), ("good.net", True, ["tiny"], []),
+        ("warn.net", True, ["joined"], ["W301"])]
+
+
+def test_summary_only_for_several_files_or_a_directory(here):
+    assert cli("check", "good.net") == (0, "good.net: tiny: ok (112 params, 6.91K MACs)\n", "")
+    err = cli("check", "good.net", "good.net")[2]
+    assert masked(err) == "checked 2 files, 2 networks: 0 errors, 0 warnings (T s)\n"
+
+
+def test_a_link_back_up_is_walked_once(here):
+    (here / "sub").mkdir()
+    (here / "sub" / "a.net").write_text(GOOD)
+    os.symlink("..", here / "sub" / "up")
+    out = cli("check", "sub")[1]
+    assert out.count("sub/a.net") == 1
+
+
+def test_directory_without_net_files_is_a_usage_error(here):
+    (here / "empty").mkdir()
+    code, out, err = cli("check", "empty")
+    assert (code, out) == (2, "")
+    assert err == ("empty: is a directory with no .net file in it or below it\n"
+                   "usage: see `netdsl --help`\n")
+
+
+def test_unreadable_directory_is_a_usage_error_not_a_skip(here, monkeypatch):
+    (here / "sub").mkdir()
+    (here / "sub" / "a.net").write_text(GOOD)
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.path.basename(os.fspath(path)) == "sub":
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+    monkeypatch.setattr(os, "scandir", scandir)
+    code, out, err = cli("check", ".")
+    assert (code, out) == (2, "")
+    assert err.startswith("./sub: cannot read this directory: Permission denied\n")
+
+
+# ----------------------------------------------------------- --warnings-as-errors, --ignore, -q
+
+def test_warnings_as_errors(here):
+    assert cli("check", "warn.net")[0] == 0
+    code, out, err = cli("check", "--warnings-as-errors", "warn.net")
+    assert (code, out, err) == (1, "", W301_TEXT)
+    doc = json.loads(cli("check", "--warnings-as-errors", "--format", "json", "warn.net")[1])
+    assert doc["ok"] is False and doc["files"][0]["networks"][0]["ok"] is False
+
+
+def test_ignore_drops_a_code(here):
+    code, out, err = cli("check", "--ignore", "W301", "--warnings-as-errors", "warn.net")
+    assert (code, out, err) == (0, "warn.net: joined: ok (272 params, 65.54K MACs)\n", "")
+    code, out, err = cli("check", "--ignore", "W301", "--ignore", "E302", "bad.net", "warn.net")
+    assert code == 0
+    assert out == ("bad.net: lecture: not measured (its errors are ignored)\n"
+                   "warn.net: joined: ok (272 params, 65.54K MACs)\n")
+    assert masked(err) == "checked 2 files, 2 networks: 0 errors, 0 warnings (T s)\n"
+
+
+@pytest.mark.parametrize("code,hint", [
+    ("W999", "docs/errors.md lists the codes"), ("w301", "did you mean `W301`?"),
+    ("nonsense", "docs/errors.md lists the codes")])
+def test_ignore_of_an_unknown_code_is_a_usage_error(here, code, hint):
+    rc, out, err = cli("check", "--ignore", code, "good.net")
+    assert (rc, out) == (2, "")
+    assert err == (f"--ignore takes a diagnostic code, not {code!r}: {hint}\n"
+                   "usage: see `netdsl --help`\n")
+
+
+def test_quiet_prints_errors_only(here):
+    code, out, err = cli("check", "-q", "bad.net", "warn.net", "good.net")
+    assert (code, out) == (1, "")
+    assert err.startswith("bad.net:3:23: error[E302]") and "W301" not in err
+    assert "checked" not in err
+    assert cli("check", "-q", "warn.net") == (0, "", "")
+    assert cli("check", "-q", "--warnings-as-errors", "warn.net") == (1, "", W301_TEXT)
+    assert cli("check", "-q", "--format", "github", "warn.net") == (0, "", "")
+
+
+# ------------------------------------------------------------ # netdsl: ignore[...] comments
+
+def test_comment_suppresses_on_its_line(here):
+    (here / "w.net").write_text(WARN.replace("a + b -> output features",
+                                             "a + b -> output features  # netdsl: ignore[W301]"))
+    assert cli("check", "--warnings-as-errors", "w.net") == (
+        0, "w.net: joined: ok (272 params, 65.54K MACs)\n", "")
+
+
+def test_comment_names_several_codes_and_unused_ones_are_w001(here):
+    line = "  a + b -> output features  # why: aligned later # netdsl: ignore[W301, E303]"
+    (here / "w.net").write_text(WARN.replace("  a + b -> output features", line))
+    code, out, err = cli("check", "w.net")
+    assert (code, out) == (0, "w.net: joined: ok (272 params, 65.54K MACs)\n")
+    assert err == ("w.net:5:73: warning[W001]: `# netdsl: ignore[E303]` suppressed nothing: "
+                   "no E303 is reported on line 5\n") + f"""\
+  |
+5 | {line}
+  |                                                                         ^^^^ unused
+  |
+  = hint: remove it, or move it to the line that E303's carets point at
+
+"""
+    assert cli("check", "--ignore", "W001", "w.net")[2] == ""
+    assert cli("check", "--warnings-as-errors", "w.net")[0] == 1
+
+
+def test_comment_on_another_line_suppresses_nothing(here):
+    (here / "w.net").write_text(WARN.replace("  b = image",
+                                             "  # netdsl: ignore[W301]\n  b = image"))
+    err = cli("check", "w.net")[2]
+    assert "warning[W301]" in err
+    assert "w.net:4:20: warning[W001]: `# netdsl: ignore[W301]` suppressed nothing" in err
+
+
+@pytest.mark.parametrize("comment,message,hint", [
+    ("# netdsl: ignore[W3O1]", "`# netdsl: ignore` names `W3O1`, which is no diagnostic code",
+     "did you mean `W301`?"),
+    ("# netdsl: ignore", "`# netdsl: ignore` names no codes, so it suppresses nothing",
+     "name the codes in brackets: `# netdsl: ignore[W301]`"),
+    ("# netdsl: ignore[]", "`# netdsl: ignore` names no codes, so it suppresses nothing",
+     "name the codes in brackets: `# netdsl: ignore[W301]`"),
+])
+def test_malformed_comment_is_w001(here, comment, message, hint):
+    (here / "g.net").write_text(GOOD.replace("features\n", f"features  {comment}\n"))
+    code, _, err = cli("check", "g.net")
+    assert code == 0
+    assert f"warning[W001]: {message}\n" in err and f"= hint: {hint}\n" in err
+
+
+def test_comment_inside_a_string_is_text(here):
+    (here / "blocks.net").write_text("block b(x) {\n  return x -> relu\n}\n")
+    (here / "u.net").write_text('use "blocks.net"  # netdsl: ignore[W301]\n'
+                                + GOOD.replace("conv(4, 3, pad: 1)", "b"))
+    assert "W001" in cli("check", "u.net")[2]
+    (here / "u.net").write_text('use "blocks.net#netdsl: ignore[W301]"\n' + GOOD)
+    assert "W001" not in cli("check", "u.net")[2]
+
+
+def test_comments_are_judged_only_when_every_network_checked_cleanly(here):
+    text = BAD + WARN.replace("a + b -> output features",
+                              "a + b -> output features  # netdsl: ignore[E303]")
+    (here / "m.net").write_text(text)
+    assert "W001" not in cli("check", "m.net")[2]  # lecture fails: nothing is judged
+    (here / "m.net").write_text(GOOD + WARN.replace(
+        "a + b -> output features", "a + b -> output features  # netdsl: ignore[W301]"))
+    assert "W001" not in cli("check", "m.net", "--network", "tiny")[2]  # joined not checked
+    assert cli("check", "m.net")[2] == ""
+
+
+def test_unknown_format_is_a_usage_error(here):
+    code, out, err = cli("check", "--format", "junit", "good.net")
+    assert (code, out) == (2, "")
+    # NOTE: newer Pythons' argparse drops the quotes around the choices
+    assert err.replace("'", "") == ("netdsl check: argument --format: invalid choice: junit "
+                                    "(choose from text, json, github, sarif)\n"
+                                    "usage: see `netdsl --help`\n")
