@@ -19,7 +19,7 @@ import netdsl.pytest_plugin
 import netdsl.runtime  # NOTE: imported here, so that pytester's runs do not import them anew
 from conftest import ROOT, ZOO
 from netdsl.diagnostics import NetdslError, error
-from netdsl.pipeline import network_names, source_of
+from netdsl.pipeline import network_names, read_source
 
 pytest_plugins = ["pytester"]
 
@@ -242,7 +242,7 @@ def test_the_zoo_is_not_collected_unless_asked(pytester):
     result = pytester.runpytest("--netdsl", "--collect-only", "-q", str(ZOO),
                                 plugins=PLUGINS)
     expected = [f"zoo/{f.name}::{n}" for f in sorted(ZOO.glob("*.net"))
-                for n in network_names(source_of(f))]
+                for n in network_names(read_source(f))]
     assert "zoo/lenet.net::lenet5" in expected and len(expected) > 20
     assert result.stdout.lines[:len(expected)] == expected
 
