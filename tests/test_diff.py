@@ -518,3 +518,11 @@ def test_against_an_option_like_revision(repo):
 def test_against_a_missing_file(repo):
     assert cli("diff", "model/gone.net", "--against", "HEAD") == (
         2, "", "error[E001]: model/gone.net: no such file\n\n")
+
+
+def test_changed_op_shows_the_op_and_the_arguments_only_one_takes(here):
+    write(here, old=LENET, new=edit(LENET, ("s2: avgpool(2)", "s2: maxpool(2)")))
+    code, out, _ = cli("diff", "old.net", "new.net")
+    assert code == 0
+    assert ("  layers: 1 changed\n"
+            "    ~  s2  maxpool  op: avgpool -> maxpool, count_include_pad: true -> -\n") in out
