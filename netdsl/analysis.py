@@ -91,19 +91,23 @@ def analyze(graph: Graph) -> Stats:
 
 
 def _peak_bytes(graph: Graph, layers: list[LayerStats]) -> int:
-    """Run the nodes in order; a tensor lives from its producer until its last consumer that
-    reads its values ran (outputs until the end: Graph.lifetimes). The peak is the largest sum
-    of live tensors at any step."""
+    return max(live_bytes(graph, layers), default=0)
+
+
+def live_bytes(graph: Graph, layers: list[LayerStats]) -> list[int]:
+    """Activation bytes live at each step, running the nodes in order: a tensor lives from its
+    producer until its last consumer that reads its values ran (outputs until the end:
+    Graph.lifetimes). The peak memory is the largest of them."""
     size = {lay.name: lay.activation_bytes for lay in layers}
     change = [0] * (len(graph) + 2)  # at each step: bytes made live, minus bytes freed before it
     for name, (first, last) in graph.lifetimes().items():
         change[first] += size[name]
         change[last + 1] -= size[name]
-    live, peak = 0, 0
+    live, curve = 0, []
     for delta in change[:len(graph)]:
         live += delta
-        peak = max(peak, live)
-    return peak
+        curve.append(live)
+    return curve
 
 
 def _receptive_field(node: Node, ins: list[RF | None], xs: list[Any],

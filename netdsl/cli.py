@@ -1,6 +1,6 @@
-"""The command line: check | list | summary | explain | compile | run. Prints diagnostics, sets the
-exit code (0 ok, 1 the input has errors, 2 usage errors, 3 internal errors). Heavy modules (onnx,
-onnxruntime) are imported only by the commands that need them."""
+"""The command line: check | list | summary | explain | diff | compile | run. Prints diagnostics,
+sets the exit code (0 ok, 1 the input has errors, 2 usage errors, 3 internal errors). Heavy modules
+(onnx, onnxruntime) are imported only by the commands that need them."""
 
 from __future__ import annotations
 
@@ -146,6 +146,26 @@ def cmd_explain(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_diff(a: argparse.Namespace) -> int:
+    """Two files, or one against a git revision (its `use`d files from the working tree)."""
+    from netdsl import diff, diff_report
+    from netdsl.pipeline import read_source
+    from netdsl.source import Source
+    if (a.against is None) == (a.new is None):
+        raise _Usage("give two files (netdsl diff OLD NEW), or one and --against REV")
+    params = _params(a.set)
+    label = None
+    if a.against is None:
+        old, new = read_source(a.old), read_source(a.new)
+    else:  # NOTE: the file first, so that a missing one is reported as missing
+        new = read_source(a.old)
+        old = Source(a.old, diff.read_revision(Path(a.old), a.against))
+        label = f"{a.against}:{a.old}"
+    result = diff.diff_sources(old, new, a.network, params, label)
+    print(diff_report.render(result, a.format))
+    return EXIT_ERRORS if a.exit_code and result.differs else EXIT_OK
+
+
 def cmd_compile(a: argparse.Namespace) -> int:
     from netdsl import export, files
     from netdsl.pipeline import compile_source, read_source
@@ -237,10 +257,19 @@ EXIT_CODES = """exit codes:
   3  an internal error: a bug in netdsl (please report it)"""
 
 
-def _command(sub: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+DIFF_EXIT_CODES = """exit codes:
+  0  ok: compared (with --exit-code: and no differences)
+  1  either file has errors, or (with --exit-code) the networks differ
+  2  a usage error: a missing file, not a git repository, an unknown revision, a file absent at
+     that revision
+  3  an internal error: a bug in netdsl (please report it)"""
+
+
+def _command(sub: Any, name: str, summary: str, description: str,
+             epilog: str = EXIT_CODES) -> argparse.ArgumentParser:
     """A subcommand whose --help has a description, every argument, and the exit codes."""
     q: argparse.ArgumentParser = sub.add_parser(
-        name, help=summary, description=textwrap.fill(description, 79), epilog=EXIT_CODES,
+        name, help=summary, description=textwrap.fill(description, 79), epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     return q
 
@@ -303,6 +332,24 @@ def _parser() -> argparse.ArgumentParser:
                    help="the layer's name, as `netdsl summary` lists it (e.g. layer1.0.conv1)")
     _network_options(q)
     q.set_defaults(func=cmd_explain)
+
+    q = _command(sub, "diff", "compare two versions of a file: layers, shapes, params, MACs",
+                 "Compare two .net files, or a file with its text at a git revision (--against "
+                 "REV reads it with `git show REV:path` in the file's repository; files it "
+                 "`use`s are read from the working tree). Reports layers added, removed, changed "
+                 "and renamed (matched by name), output shapes that changed, and params, MACs "
+                 "and peak memory per top-level block and in total.",
+                 epilog=DIFF_EXIT_CODES)
+    q.add_argument("old", metavar="OLD", help="the old file; with --against, the file to compare")
+    q.add_argument("new", metavar="NEW", nargs="?", help="the new file")
+    q.add_argument("--against", metavar="REV",
+                   help="compare the file with its text at this git revision (branch, tag, commit)")
+    _network_options(q)
+    q.add_argument("--format", choices=("text", "markdown", "json"), default="text",
+                   help="markdown fits a pull-request comment; json: schema netdsl-diff/1")
+    q.add_argument("--exit-code", action="store_true",
+                   help="exit 1 when the networks differ, as `git diff --exit-code`")
+    q.set_defaults(func=cmd_diff)
 
     q = _command(sub, "compile", "lower to an .onnx file",
                  "Check a network and lower it to an ONNX file. Weights are random (He or "

@@ -114,6 +114,11 @@ class Op:
     def signature(cls) -> Signature:
         return signature_of(cls)
 
+    def args(self) -> dict[str, Any]:
+        """The op's arguments by field name, as written or defaulted (`netdsl diff` compares
+        them)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def validate(self) -> None:
         """Range checks on the arguments alone; raise OpError(at=field, code="E206")."""
 
