@@ -11,12 +11,21 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar, Protocol
 
 from netdsl.ops.types import literal
 
-if TYPE_CHECKING:
-    from netdsl.ops.base import Op
+
+class OpClass(Protocol):
+    """What a signature reads of an op class (ops/base.Op): declared here, so that this module
+    needs no import of base.py, which imports it."""
+
+    name: ClassVar[str]
+    inputs: ClassVar[tuple[int, int | None]]
+    positional: ClassVar[tuple[str, ...]]
+    one_of: ClassVar[tuple[str, ...]]
+    summary: ClassVar[str]
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
 
 def argument(default: Any = dataclasses.MISSING, *, shown: str = "") -> Any:
@@ -60,17 +69,17 @@ class Signature:
     summary: str  # the op's `summary` with `{call}` filled in: one line for docs and hints
 
 
-_SIGNATURES: dict[type[Op], Signature] = {}
+_SIGNATURES: dict[type[OpClass], Signature] = {}
 
 
-def signature_of(cls: type[Op]) -> Signature:
+def signature_of(cls: type[OpClass]) -> Signature:
     """The op class's Signature, computed on first use and checked against its declaration."""
     if cls not in _SIGNATURES:
         _SIGNATURES[cls] = _compute_signature(cls)
     return _SIGNATURES[cls]
 
 
-def _compute_signature(cls: type[Op]) -> Signature:
+def _compute_signature(cls: type[OpClass]) -> Signature:
     fs = dataclasses.fields(cls)
     names = [f.name for f in fs]
     tensors = tuple(f.name for f in fs if f.metadata.get("tensor"))
@@ -92,7 +101,7 @@ def _compute_signature(cls: type[Op]) -> Signature:
                      cls.summary.replace("{call}", call))
 
 
-def _arguments(cls: type[Op], fields: Sequence[dataclasses.Field[Any]]) -> str:
+def _arguments(cls: type[OpClass], fields: Sequence[dataclasses.Field[Any]]) -> str:
     """`out, kernel, stride: 1`: the arguments of the generated call, in declaration order; a
     variadic op's tensors come first (`a, b, ...`), and the `one_of` keywords share one place."""
     shown = ["a, b, ..."] if cls.inputs[1] is None else []
