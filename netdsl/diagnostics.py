@@ -65,10 +65,11 @@ def closest(word: str, names: Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
-def did_you_mean(word: str, names: Iterable[str], otherwise: str = "") -> str:
-    """The hint for a misspelt name: "did you mean `x`?", else `otherwise` ("" adds no hint)."""
-    close = closest(word, names)
-    return f"did you mean `{close}`?" if close else otherwise
+def did_you_mean(word: str, names: Iterable[str], otherwise: str = "", n: int = 1) -> str:
+    """The hint for a misspelt name: "did you mean `x`?" (up to n candidates, best first), else
+    `otherwise` ("" adds no hint)."""
+    close = difflib.get_close_matches(word, list(names), n)
+    return f"did you mean {', '.join(f'`{c}`' for c in close)}?" if close else otherwise
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@ The JSON layout is documented in docs/summary-json.md; change SUMMARY_SCHEMA_VER
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from collections.abc import Sequence
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netdsl.analysis import RF, LayerStats, Stats
-from netdsl.diagnostics import NetdslError, error
+from netdsl.diagnostics import NetdslError, did_you_mean, error
 from netdsl.ir import Graph
 from netdsl.ops.base import axis_names, fmt_shape
 from netdsl.source import Span
@@ -176,10 +175,9 @@ def explain(graph: Graph, stats: Stats, layer: str) -> str:
     per axis, parameters and MACs as products, and the receptive-field step."""
     by = stats.by_name()
     if layer not in by:
-        close = difflib.get_close_matches(layer, list(by), 3)
+        hint = did_you_mean(layer, by, "`netdsl summary` lists the layer names", n=3)
         raise NetdslError([error("E201", f"network `{graph.name}` has no layer `{layer}`",
-                                 hints=[f"did you mean {', '.join(f'`{c}`' for c in close)}?"
-                                        if close else "`netdsl summary` lists the layer names"])])
+                                 hints=[hint])])
     node, lay = graph.node(layer), by[layer]
     xs = [p.shape or () for p in graph.producers(node)]
     y = node.shape or ()
