@@ -75,8 +75,9 @@ class Evaluator:
                 return e.value
             case s.Name():
                 return self.lookup(e, frame)
-            case s.ListExpr():
-                items = [self.eval(x, frame) for x in e.items]
+            case s.ListExpr():  # `convs = [x -> f, x -> g]` names the layers convs.0, convs.1
+                items = [self.eval(x, frame, None if name is None else f"{name}.{i}")
+                         for i, x in enumerate(e.items)]
                 return POISON if any(x is POISON for x in items) else items
             case s.DictExpr():
                 return self._table(e, frame)

@@ -18,7 +18,8 @@ class Naming:
         self.graph = graph  # None while an `expect` line is evaluated: no layers can be made
         self._err = report.err
         self.diags = report.diagnostics
-        self._hard: set[str] = set()  # names the author chose (labels, chain indices)
+        self._hard: dict[str, Span] = {}  # names the author chose (labels, chain indices): where
+        self._repeated: set[Span] = set()  # labels reported as repeating (E211 once each)
         self._output_spans: dict[str, Span] = {}
 
     def add_node(self, local: str, op: Op, inputs: tuple[str, ...], span: Span,
@@ -50,14 +51,27 @@ class Naming:
         full = frame.prefix + local
         if not self.taken(full):
             if hard:
-                self._hard.add(full)
+                self._hard[full] = span
             return full
-        if hard:
+        if hard and self._hard.get(full) == span:
+            self._repeated_label(full, span, frame)
+        elif hard:
             self._name_clash(full, span, frame)
         k = 1
         while self.taken(f"{full}_{k}"):
             k += 1
         return f"{full}_{k}"
+
+    def _repeated_label(self, full: str, span: Span, frame: Frame) -> None:
+        """E211, once, for a label that names a layer again each time its line runs (a loop)."""
+        if span in self._repeated:
+            return
+        self._repeated.add(span)
+        local = full.removeprefix(frame.prefix)
+        var = frame.loops[-1] if frame.loops else "i"
+        self._err("E211", f"the label `{local}` names a layer on every pass of the loop, but a "
+                  "name can be given only once", span, "the same name each time", frame=frame,
+                  hints=[f'put the loop variable into the label: `"{local}{{{var}}}": ...`'])
 
     def _name_clash(self, full: str, span: Span, frame: Frame) -> None:
         """E211 for a name the author chose that something else already has."""

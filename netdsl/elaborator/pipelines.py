@@ -4,6 +4,8 @@ graph builder (builder.py)."""
 
 from __future__ import annotations
 
+import re
+
 from netdsl import syntax as s
 from netdsl.elaborator.calls import Calls
 from netdsl.elaborator.evaluator import Evaluator
@@ -11,6 +13,8 @@ from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import Frame
 from netdsl.values import MAX_REPEAT, POISON, Tensor, Value, kind
+
+LABEL = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")  # what torch's state_dict keys hold
 
 
 class Pipelines:
@@ -68,11 +72,14 @@ class Pipelines:
                     return self._err("E215", f"repeating {count} times exceeds the limit of "
                                      f"{MAX_REPEAT}", st.repeat.span, frame=frame)
                 n = count
+            text = self._label(st.label, frame) if st.label is not None else None
+            if st.label is not None and text is None:
+                return POISON
             for r in range(n):
                 if value is POISON:
                     return POISON
-                if st.label is not None:
-                    local = st.label.id if n == 1 else f"{st.label.id}.{r}"
+                if text is not None:
+                    local = text if n == 1 else f"{text}.{r}"
                     hard = True
                 elif base is not None:
                     local, hard = f"{base}.{pos}".lstrip("."), True
@@ -89,3 +96,28 @@ class Pipelines:
         if base is not None and name is not None:
             frame.chains[name] = (base, pos, value)
         return value
+
+    def _label(self, label: s.Name | s.Label, frame: Frame) -> str | None:
+        """A stage's label as a layer name: `conv1`, or a quoted label with its `{expr}` parts
+        evaluated (`"denselayer{i + 1}"` → `denselayer3`); None when that failed (reported)."""
+        if isinstance(label, s.Name):
+            return label.id
+        text = ""
+        for part in label.parts:
+            if isinstance(part, str):
+                text += part
+                continue
+            v = self.ev.eval(part, frame)
+            if v is POISON:
+                return None
+            if not isinstance(v, (int, str)) or isinstance(v, bool):
+                self._err("E218", f"a label can hold whole numbers and strings, not {kind(v)}",
+                          part.span, frame=frame)
+                return None
+            text += str(v)
+        if not LABEL.fullmatch(text):
+            self._err("E218", f'"{text}" is not a layer name', label.span, frame=frame,
+                      hints=["a layer name is letters, digits, `_` and `-`, in parts joined by "
+                             "`.` (`block1-0`, `features.denseblock1`, `0`)"])
+            return None
+        return text
