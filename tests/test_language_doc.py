@@ -1,0 +1,29 @@
+"""docs/language.md: every ```net example names its layers (inputs aside) as the ```names block
+after it says, in order."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import ROOT, check_text
+
+DOC = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+EXAMPLES = re.findall(r"```net\n(.*?)```\n```names\n(.*?)```", DOC, re.S)
+
+
+def test_the_doc_has_examples():
+    assert len(EXAMPLES) >= 7
+    assert DOC.count("```net") == len(EXAMPLES)  # none without its names
+
+
+@pytest.mark.parametrize("code,names", EXAMPLES, ids=[f"example{i + 1}" for i in
+                                                      range(len(EXAMPLES))])
+def test_example_names_its_layers_as_shown(code, names):
+    graph = check_text(code).graph
+    assert [n.name for n in graph.nodes() if n.op.name != "input"] == names.split()
+
+
+def test_readme_links_the_naming_rules():
+    assert "docs/language.md#layer-names" in (ROOT / "README.md").read_text(encoding="utf-8")
