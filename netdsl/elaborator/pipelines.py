@@ -85,6 +85,8 @@ class Pipelines:
                     local, hard = f"{base}.{pos}".lstrip("."), True
                 elif name and len(calls) == 1 and n == 1:
                     local, hard = name, False
+                elif name is None and frame.owner:  # nested in `owner = f(...)`: owner_f
+                    local, hard = f"{frame.owner}_{st.func.id}", False
                 else:
                     local, hard = None, False
                 args = [(value, prev_span)] + [(self.ev.eval(a, frame), a.span) for a in st.args]
