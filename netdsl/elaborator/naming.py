@@ -29,7 +29,7 @@ class Naming:
         if len(self.graph) >= MAX_NODES:
             self._err("E215", f"the network exceeds {MAX_NODES} layers", span, frame=frame)
             raise NetdslError(self.diags)
-        full = self.name(frame, local, hard, name_span or span)
+        full = self.name(frame, local, hard, name_span or span, moves=local != op.name)
         self.graph.add(Node(full, op, span, arg_spans, tuple(shape), frame.trace), inputs)
         return Tensor(full, tuple(shape))
 
@@ -39,15 +39,19 @@ class Naming:
         while self.taken(frame.prefix + base + ".0") or self.taken(frame.prefix + base):
             k += 1
             base = f"{name}_{k}"
+        if k:
+            assert self.graph is not None
+            self.graph.moved[frame.prefix + base] = frame.prefix + name
         return base
 
     def taken(self, full: str) -> bool:
         assert self.graph is not None
         return self.graph.taken(full)
 
-    def name(self, frame: Frame, local: str, hard: bool, span: Span) -> str:
+    def name(self, frame: Frame, local: str, hard: bool, span: Span, moves: bool = False) -> str:
         """The full name of a new layer or block instance: `hard` if the author chose it (a
-        clash is E211), else the first of `local`, `local_1`, ... that is free."""
+        clash is E211), else the first of `local`, `local_1`, ... that is free (noted in
+        graph.moved if `moves`: a variable's name, not an operator's, moved on)."""
         full = frame.prefix + local
         if not self.taken(full):
             if hard:
@@ -60,6 +64,9 @@ class Naming:
         k = 1
         while self.taken(f"{full}_{k}"):
             k += 1
+        if moves:
+            assert self.graph is not None
+            self.graph.moved[f"{full}_{k}"] = full
         return f"{full}_{k}"
 
     def _repeated_label(self, full: str, span: Span, frame: Frame) -> None:

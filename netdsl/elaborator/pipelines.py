@@ -39,12 +39,14 @@ class Pipelines:
         calls = [st for st in e.stages if isinstance(st, s.Stage)]
         indexed = name is not None and (len(calls) > 1 or any(st.repeat for st in calls)
                                         or isinstance(e.head, s.Call))
-        base = (self.naming.scope_base(name, frame) if name else "") if indexed else None
         pos = 0
+        base: str | None
         chain = frame.chains.get(name) if name is not None else None
         if chain is not None and isinstance(e.head, s.Name) and e.head.id == name and (
                 frame.env.get(name) == chain[2]):
             base, pos = chain[0], chain[1]  # `name = name -> ...` appends to the chain `name`
+        else:
+            base = (self.naming.scope_base(name, frame) if name else "") if indexed else None
         if base is not None and isinstance(e.head, s.Call):
             value = self.ev.eval(e.head, frame, name=f"{base}.0".lstrip("."))
             pos = 1
