@@ -33,6 +33,7 @@ def _params(text: str) -> dict[str, tuple[int, ...]]:
     return dict(check_text(text).stats.tensors())
 
 
+@pytest.mark.slow  # building densenet121 takes seconds
 def test_densenet_loop_names_equal_torchvision_densenet121_block1(torchvision):
     ours = _params(DENSE_BLOCK)
     theirs = {k: tuple(v.shape) for k, v in torchvision.models.densenet121().state_dict().items()
@@ -180,3 +181,17 @@ def test_two_names_renamed_to_one_are_reported(tmp_path):
         netdsl.compile(netdsl.loads(RENAMED), weights=_checkpoint(tmp_path),
                        rename=[r"\.(weight|bias)$=.w"])
     assert "are both renamed to" in e.value.diagnostics[0].message
+
+
+def test_a_block_interpolates_its_parameters_into_labels():
+    text = """
+block stage(x, index, kind) {
+  return x -> "{kind}{index}-0": conv(4, 1) -> "{kind}{index}-1": conv(4, 1)
+}
+network n {
+  input x: [N, 4, 8, 8]
+  y = x -> "trunk_output.block1": stage(1, "block")
+  y -> output z
+}"""
+    assert [n for n in _params(text) if n.endswith("weight")] == [
+        "trunk_output.block1.block1-0.weight", "trunk_output.block1.block1-1.weight"]
