@@ -4,7 +4,7 @@ Public API (heavy modules load lazily: `import netdsl` does not import onnx or o
     load(path, network=None, params=None) -> Network            a .net file, checked
     loads(text, network=None, params=None, path="<string>") -> Network   .net text, checked
     compile(net, network=None, params=None, *, opset=17, batch=None, seed=0, init=None,
-            weights=None, fully_convolutional=False, input_size=None) -> onnx.ModelProto
+            weights=None, fully_convolutional=False, input_size=None, rename=()) -> onnx.ModelProto
     run(model, inputs=None, *, network=None, params=None, provider="auto", batch=1, seed=0)
         -> dict of numpy arrays
 A Network has `.graph` (the checked IR), `.stats` (params, MACs, receptive fields, memory) and
@@ -16,7 +16,7 @@ take a Network, and `run` an onnx.ModelProto or an `.onnx` path (files.is_onnx: 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,13 +66,16 @@ def compile(net: Network | _Path, network: str | None = None,
             params: Mapping[str, Any] | None = None, *, opset: int = DEFAULT_OPSET,
             batch: int | None = None, seed: int = 0, init: str | None = None,
             weights: Weights | None = None, fully_convolutional: bool = False,
-            input_size: tuple[int, ...] | None = None) -> onnx.ModelProto:
+            input_size: tuple[int, ...] | None = None,
+            rename: Sequence[str] = ()) -> onnx.ModelProto:
     """Lower a Network (or the network load(net, network, params) checks) to ONNX. The keywords
     are CompileOptions (the flags of `netdsl compile`); `weights` is a .npz/.safetensors path or
-    arrays by parameter name."""
+    arrays by parameter name; `rename` holds 'PATTERN=REPLACEMENT' rules (regular expressions)
+    applied in order to the weights' names before they are matched."""
     from netdsl.pipeline import lower
     options = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
-                             fully_convolutional=fully_convolutional, input_size=input_size)
+                             fully_convolutional=fully_convolutional, input_size=input_size,
+                             rename=tuple(rename))
     return lower(_checked(net, network, params), options)[1]
 
 

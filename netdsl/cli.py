@@ -69,6 +69,16 @@ def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
+def _rename(rule: str) -> str:
+    """--rename: checked here, so that a bad regular expression is a usage error (exit 2)."""
+    from netdsl.weights import rename_rule
+    try:
+        rename_rule(rule)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return rule
+
+
 def _input_size(text: str) -> tuple[int, ...]:
     try:
         size = tuple(int(v) for v in text.lower().split("x"))
@@ -173,12 +183,14 @@ def cmd_compile(a: argparse.Namespace) -> int:
         raise _Usage("--batch must be at least 1")
     if a.input_size and not a.fully_convolutional:
         raise _Usage("--input-size needs --fully-convolutional")
+    if a.rename and not a.weights:
+        raise _Usage("--rename needs --weights")
     out, src = Path(a.output), Path(a.file)
     # NOTE: before compiling, so that a bad path fails fast; save() checks again as it writes
     files.check_writable(out, [src, *([Path(a.weights)] if a.weights else [])])
     options = CompileOptions(opset=a.opset, batch=a.batch, seed=a.seed, init=a.init,
                              weights=a.weights, fully_convolutional=a.fully_convolutional,
-                             input_size=a.input_size)
+                             input_size=a.input_size, rename=tuple(a.rename))
     checked, model = compile_source(read_source(src), a.network, _params(a.set), options)
     export.save(model, out)
     print(f"{out}: {checked.graph.name}, opset {model.opset_import[0].version}, "
@@ -371,6 +383,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="initialisation (default: the network's `option init`, else he)")
     q.add_argument("--weights", metavar="FILE",
                    help=".npz or .safetensors with every parameter, by name (conv1.weight, ...)")
+    q.add_argument("--rename", action="append", default=[], type=_rename,
+                   metavar="PATTERN=REPLACEMENT",
+                   help="rename the --weights names before matching: a Python regular "
+                        "expression and its replacement (\\1 for a group); repeatable, applied "
+                        "in order")
     q.add_argument("--fully-convolutional", action="store_true",
                    help="turn the flatten -> dense head into convolutions (FCN)")
     q.add_argument("--input-size", type=_input_size, metavar="HxW",

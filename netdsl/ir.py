@@ -52,6 +52,7 @@ class Graph:
         self.outputs: dict[str, str] = {}  # output name -> node name
         self.expectations: list[Expectation] = []
         self.scopes: set[str] = set()  # names taken by block instances (prefixes)
+        self.moved: dict[str, str] = {}  # `x_1`: `x`, a name that moved on because it was taken
         self._g = _nx().MultiDiGraph()
         self._sorted: list[str] | None = None  # nodes() order, until the next add
         self._prefixes: set[str] = set()  # "layer1", "layer1.0" for a node "layer1.0.conv1"

@@ -30,5 +30,6 @@ class CompileOptions:
     seed: int = 0  # --seed: of the initial weights
     init: str | None = None  # --init he|xavier; None: the network's `option init`, else he
     weights: Weights | None = None  # --weights; None: initialised from `seed` and `init`
+    rename: tuple[str, ...] = ()  # --rename 'PATTERN=REPLACEMENT': applied to weight names in order
     fully_convolutional: bool = False  # --fully-convolutional: the dense head becomes convs
     input_size: tuple[int, ...] | None = None  # --input-size, with fully_convolutional

@@ -53,6 +53,7 @@ class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
     """Builds syntax.* nodes from Lark's tree, bottom-up and without recursion (deep nesting)."""
 
     source: Source
+    lark: Lark  # for the `{expr}` parts of a quoted label
 
     def _span(self, meta: Any) -> Span:
         if getattr(meta, "empty", True):
@@ -145,8 +146,50 @@ class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
     def call_stage(self, meta: Any, c: list[Any]) -> s.Stage:
         label, func, call_args, repeat = c
         args, kwargs = call_args if call_args is not None else ((), ())
-        return s.Stage(self._name(label) if label is not None else None, self._name(func),
-                       args, kwargs, self._repeat(repeat), self._span(meta))
+        return s.Stage(self._label(label), self._name(func), args, kwargs,
+                       self._repeat(repeat), self._span(meta))
+
+    def _label(self, tok: Token | None) -> s.Name | s.Label | None:
+        if tok is None:
+            return None
+        if tok.type == "NAME":
+            return self._name(tok)
+        assert tok.start_pos is not None
+        return s.Label(tuple(self._interpolate(str(tok)[1:-1], tok.start_pos + 1)),
+                       self._tok(tok))
+
+    def _interpolate(self, text: str, at: int) -> list[str | s.Expr]:
+        """`denselayer{i + 1}` → ["denselayer", BinOp(i + 1)]; `at`: where `text` starts in the
+        source, so that the expressions' spans are the source's."""
+        parts: list[str | s.Expr] = []
+        i = 0
+        while i < len(text):
+            open_, close = text.find("{", i), text.find("}", i)
+            if close != -1 and (open_ == -1 or close < open_):
+                raise NetdslError([error("E101", "a `}` in a label closes nothing",
+                                         self.source.span(at + close, at + close + 1),
+                                         hints=["`{expr}` inserts a value into a label"])])
+            if open_ == -1:
+                parts.append(text[i:])
+                break
+            end = _closing_brace(text, open_)
+            if end == -1:
+                raise NetdslError([error("E101", "a `{` in a label is not closed",
+                                         self.source.span(at + open_, at + open_ + 1),
+                                         "expected `}`")])
+            if open_ > i:
+                parts.append(text[i:open_])
+            # NOTE: padding keeps the source's offsets, so spans and syntax errors point right.
+            padded = " " * (at + open_ + 1) + text[open_ + 1:end]
+            try:
+                parts.append(self.transform(self.lark.parse(padded, start="expr")))
+            except UnexpectedInput:
+                raise NetdslError([error(
+                    "E101", "the `{...}` in a label must hold an expression",
+                    self.source.span(at + open_, at + end + 1), "not an expression",
+                    ["write a value such as `{i + 1}` or `{name}`"])]) from None
+            i = end + 1
+        return parts
 
     def _repeat(self, r: Any) -> Any:
         if isinstance(r, Token):
@@ -250,8 +293,10 @@ def _cache_file(grammar: str) -> str | bool:
 def _parser() -> tuple[Lark, _ToAst]:
     grammar = load_grammar()
     lark = Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True,
-                cache=_cache_file(grammar))
-    return lark, _ToAst()
+                cache=_cache_file(grammar), start=["start", "expr"])
+    transformer = _ToAst()
+    transformer.lark = lark
+    return lark, transformer
 
 
 def parse(source: Source) -> s.Module:
@@ -260,10 +305,14 @@ def parse(source: Source) -> s.Module:
     with _LOCK:
         transformer.source = source
         try:
-            items = transformer.transform(lark.parse(source.text))
+            items = transformer.transform(lark.parse(source.text, start="start"))
         except UnexpectedInput as e:
             raise NetdslError([_syntax_error(source, e, lark)]) from None
-        except VisitError as e:  # a transformer callback failed: only on malformed numbers
+        except VisitError as e:  # a callback failed: a quoted label's `{expr}`, a bad number
+            if isinstance(e.orig_exc, NetdslError):
+                raise e.orig_exc from None
+            if isinstance(e.orig_exc, UnexpectedInput):
+                raise NetdslError([_syntax_error(source, e.orig_exc, lark)]) from None
             raise NetdslError([error("E101", f"cannot read this: {e.orig_exc}",
                                      source.span(0, 0))]) from None
         except RecursionError:
@@ -275,6 +324,16 @@ def parse(source: Source) -> s.Module:
     if diags:
         raise NetdslError(diags)
     return module
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """The index of the `}` that closes the `{` at `start` (tables nest braces), or -1."""
+    depth = 0
+    for i in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth == 0:
+            return i
+    return -1
 
 
 # ------------------------------------------------------------------------ statements and lines
@@ -361,7 +420,7 @@ def _example_states() -> dict[int, tuple[str, str]]:
     for label, snippets in _EXAMPLES:
         for text in snippets:
             try:
-                lark.parse(text)
+                lark.parse(text, start="start")
             except UnexpectedToken as e:
                 states.setdefault(e.state.position, label)
     return states

@@ -97,6 +97,8 @@ def lower(net: Network, options: CompileOptions) -> tuple[Network, onnx.ModelPro
     checked against the network's parameters; the network that was lowered is returned too."""
     from netdsl import export, weights
     arrays, label = _weights(options.weights)
+    if arrays is not None and options.rename:           # weights.py: checkpoint names renamed
+        arrays = weights.rename(arrays, options.rename, label)
     if options.fully_convolutional:                     # rewrite.py: FC layers become convs
         from netdsl import rewrite
         graph = rewrite.fully_convolutional(net.graph, options.input_size)

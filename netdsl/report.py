@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -81,7 +82,18 @@ def summary(graph: Graph, stats: Stats, fmt: str = "text", depth: int | None = N
                   for row in cells]
         return "\n".join([f"### {graph.name}", "", *lines, "", foot])
     return "\n".join([f"network {graph.name} ({graph.source.path})", *_text_table(head, cells),
-                      "", *_wrap(foot)])
+                      "", *_wrap(foot), *textwrap.wrap(_moved(graph), WIDTH)])
+
+
+def _moved(graph: Graph) -> str:
+    """A note on the automatic names that surprise: a variable's name taken, so `x_1`."""
+    if not graph.moved:
+        return ""
+    shown = ", ".join(f"{new} ({old} was taken)" for new, old in list(graph.moved.items())[:6])
+    more = f" and {len(graph.moved) - 6} more" if len(graph.moved) > 6 else ""
+    return (f"names moved on: {shown}{more}. A reassigned variable continues its numbering "
+            "only if it is a sequence; label a layer to choose its name (docs/language.md"
+            "#layer-names)")
 
 
 def _text_table(head: tuple[str, ...], cells: Sequence[tuple[str, ...]]) -> list[str]:

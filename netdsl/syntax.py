@@ -108,10 +108,19 @@ class Index:
 
 
 @dataclass(frozen=True, slots=True)
+class Label:
+    """A quoted label, `"denselayer{i + 1}"`: text and `{expr}` parts, joined when the stage runs
+    into a layer name (`block1-0`, `features.denseblock1`, `0`)."""
+
+    parts: tuple[str | Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Stage:
     """One `-> label: f(args) * n` step of a pipeline."""
 
-    label: Name | None
+    label: Name | Label | None
     func: Name
     args: tuple[Expr, ...]
     kwargs: tuple[Keyword, ...]

@@ -258,9 +258,48 @@ def _range(*a: int) -> list[Value]:
     return items
 
 
+def _domain(f: Callable[[float], float], name: str, ok: Callable[[float], bool],
+            needs: str) -> Callable[[float], float]:
+    """A math function that refuses arguments outside its domain with a sentence (E212)."""
+    def checked(x: float) -> float:
+        if is_number(x) and not ok(x):
+            raise _Domain(f"`{name}` needs {needs}, not {show(x)}")
+        return f(x)
+    return checked
+
+
+def _pow(a: float, b: float) -> int | float:
+    """`pow(a, b)`: `a ** b`, whole when both are and b >= 0, within the limits `**` keeps."""
+    if not (is_number(a) and is_number(b)):
+        raise TypeError("they must be numbers")
+    if abs(b) > 64 or abs(a) > 1e6:
+        raise OverflowError("the number is too large")
+    if a == 0 and b < 0:
+        raise _Domain(f"`pow` of 0 needs an exponent >= 0, not {show(b)}")
+    if a < 0 and not float(b).is_integer():
+        raise _Domain(f"`pow` of a negative number needs a whole exponent, not {show(b)}")
+    if isinstance(a, int) and isinstance(b, int) and b >= 0:
+        return int(a**b)
+    return math.pow(a, b)
+
+
+def _exp(x: float) -> float:
+    if is_number(x) and x > 700:  # e**710 overflows a float
+        raise OverflowError("the number is too large")
+    return math.exp(x)
+
+
+class _Domain(ValueError):
+    """A math builtin was given a value outside its domain (log of 0, sqrt of -1)."""
+
+
 BUILTIN_FUNCS: dict[str, Callable[..., Value]] = {
     "min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round,
-    "ceil": math.ceil, "floor": math.floor, "sqrt": math.sqrt, "len": len, "range": _range,
+    "ceil": math.ceil, "floor": math.floor, "len": len, "range": _range,
+    "sqrt": _domain(math.sqrt, "sqrt", lambda x: x >= 0, "a number >= 0"),
+    "log": _domain(math.log, "log", lambda x: x > 0, "a number > 0"),
+    "log2": _domain(math.log2, "log2", lambda x: x > 0, "a number > 0"),
+    "exp": _exp, "pow": _pow,
 }
 
 
@@ -279,5 +318,11 @@ def call_builtin(f: str, args: Sequence[tuple[Value, Span]], keyword: Span | Non
         return BUILTIN_FUNCS[f](*vals)
     except _Limit as ex:
         raise Fault("E215", str(ex), span) from None
-    except (TypeError, ValueError, OverflowError) as ex:
+    except _Domain as ex:
+        raise Fault("E212", str(ex), args[0][1]) from None
+    except ZeroDivisionError:
+        raise Fault("E212", f"`{f}`: division by zero", span) from None
+    except OverflowError:
+        raise Fault("E215", "the number is too large", span) from None
+    except (TypeError, ValueError) as ex:
         raise Fault("E205", f"`{f}` cannot take these arguments: {ex}", span) from None

@@ -4,6 +4,7 @@ load_state_dict does."""
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +36,43 @@ def read(path: str | Path) -> dict[str, np.ndarray]:
                           ) from None
     raise NetdslError([error("E401", f"weight file {p}: unknown format `{suffix or p.name}`",
                              hints=["use .npz (numpy.savez) or .safetensors"])])
+
+
+def rename_rule(rule: str) -> tuple[re.Pattern[str], str]:
+    """`PATTERN=REPLACEMENT` (split at the first `=`, a Python regular expression and re.sub's
+    replacement, `\\1` for a group); ValueError with a sentence when it is not one."""
+    pattern, eq, replacement = rule.partition("=")
+    if not eq or not pattern:
+        raise ValueError(f"rename rule {rule!r} is not PATTERN=REPLACEMENT")
+    try:
+        return re.compile(pattern), replacement
+    except re.error as e:
+        raise ValueError(f"rename rule {rule!r}: bad regular expression: {e}") from None
+
+
+def rename(weights: Mapping[str, np.ndarray], rules: tuple[str, ...],
+           path: str = "weights") -> dict[str, np.ndarray]:
+    """The arrays under new names: each rule substituted (re.sub, every match) into every name,
+    rule after rule. Two names that become one are E401; a bad rule is E214."""
+    try:
+        compiled = [rename_rule(r) for r in rules]
+    except ValueError as e:
+        raise NetdslError([error("E214", str(e))]) from None
+    out: dict[str, np.ndarray] = {}
+    origin: dict[str, str] = {}
+    for name, array in weights.items():
+        new = name
+        for pattern, replacement in compiled:
+            try:
+                new = pattern.sub(replacement, new)
+            except (re.error, IndexError) as e:
+                raise NetdslError([error("E214", f"rename rule `{pattern.pattern}`: bad "
+                                         f"replacement: {e}")]) from None
+        if new in out:
+            raise NetdslError([error("E401", f"{path}: `{origin[new]}` and `{name}` are both "
+                                     f"renamed to `{new}`")])
+        out[new], origin[new] = array, name
+    return out
 
 
 def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]],

@@ -114,8 +114,30 @@ def _section(cls: type[Op]) -> str:
     return "\n".join(lines)
 
 
+def _prelude_sections() -> str:
+    """netdsl/prelude.net's blocks (usable in every file without `use`): the comment above each
+    block and its parameter line, read from the prelude itself."""
+    from netdsl.elaborator.modules import _prelude
+    lines = ["# Prelude blocks", "",
+             "Blocks written in netdsl itself (netdsl/prelude.net), usable in every file without "
+             "`use`; a file may define a block of the same name for itself. A block call is a "
+             "scope: its layers are named NAME.LABEL (see [language.md](language.md#layer-names)).",
+             ""]
+    for name, blk in sorted(_prelude().blocks.items()):
+        assert blk.span.source is not None
+        text = blk.span.source.text
+        before = text[:blk.span.start].rstrip("\n").split("\n")
+        comment = []
+        while before and before[-1].startswith("#"):
+            comment.insert(0, before.pop().lstrip("# "))
+        head = text[blk.span.start:text.index("{", blk.span.start)].strip()
+        lines += [f"## `{name}`", "", " ".join(comment), "", f"`{head}`", ""]
+    return "\n".join(lines)
+
+
 def ops_markdown() -> str:
-    return OPS_HEAD + "\n" + "\n".join(_section(cls) for cls in _ops())
+    return (OPS_HEAD + "\n" + "\n".join(_section(cls) for cls in _ops()) + "\n"
+            + _prelude_sections())
 
 
 FILES = {"costs.md": costs_markdown, "ops.md": ops_markdown}

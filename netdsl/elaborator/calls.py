@@ -81,7 +81,7 @@ class Calls:
         if isinstance(env, Poison):
             return POISON
         full = self.naming.name(frame, name or blk.name.id, hard and name is not None,
-                                label_span or func.span)
+                                label_span or func.span, moves=name is not None)
         assert self.naming.graph is not None
         self.naming.graph.scopes.add(full)
         inner = Frame(full + ".", env, (*frame.trace, span), (*frame.blocks, blk.name.id))

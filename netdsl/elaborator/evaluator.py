@@ -75,8 +75,9 @@ class Evaluator:
                 return e.value
             case s.Name():
                 return self.lookup(e, frame)
-            case s.ListExpr():
-                items = [self.eval(x, frame) for x in e.items]
+            case s.ListExpr():  # `convs = [x -> f, x -> g]` names the layers convs.0, convs.1
+                items = [self.eval(x, frame, None if name is None else f"{name}.{i}")
+                         for i, x in enumerate(e.items)]
                 return POISON if any(x is POISON for x in items) else items
             case s.DictExpr():
                 return self._table(e, frame)
@@ -166,9 +167,19 @@ class Evaluator:
         right = self.eval(e.right, frame)
         return POISON if right is POISON else self.truth(right, e.right, frame)
 
+    def _operands(self, exprs: tuple[s.Expr, ...], frame: Frame,
+                  name: str | None) -> list[Value]:
+        """The operands of a layer named `name`: a pipeline among them is named after it (its
+        layers `y_conv`, `y_relu`, ... in `y = (x -> conv -> relu) + x`), see docs/language.md."""
+        outer = frame.owner
+        frame.owner = name if name is not None else outer
+        try:
+            return [self.eval(x, frame) for x in exprs]
+        finally:
+            frame.owner = outer
+
     def _binop(self, e: s.BinOp, frame: Frame, name: str | None) -> Value:
-        a = self.eval(e.left, frame)
-        b = self.eval(e.right, frame)
+        a, b = self._operands((e.left, e.right), frame, name)
         if a is POISON or b is POISON:
             return POISON
         if isinstance(a, Tensor) or isinstance(b, Tensor):
@@ -187,6 +198,6 @@ class Evaluator:
         if not isinstance(e.func, s.Name):
             return self.report.err("E212", "only operators, blocks and builtins can be called",
                                    e.func.span, frame=frame)
-        args = [(self.eval(a, frame), a.span) for a in e.args]
+        args = list(zip(self._operands(e.args, frame, name), (a.span for a in e.args)))
         return self.graphs.call(e.func, args, list(e.kwargs), frame, name, e.span)
 

@@ -18,7 +18,8 @@ class Naming:
         self.graph = graph  # None while an `expect` line is evaluated: no layers can be made
         self._err = report.err
         self.diags = report.diagnostics
-        self._hard: set[str] = set()  # names the author chose (labels, chain indices)
+        self._hard: dict[str, Span] = {}  # names the author chose (labels, chain indices): where
+        self._repeated: set[Span] = set()  # labels reported as repeating (E211 once each)
         self._output_spans: dict[str, Span] = {}
 
     def add_node(self, local: str, op: Op, inputs: tuple[str, ...], span: Span,
@@ -28,7 +29,7 @@ class Naming:
         if len(self.graph) >= MAX_NODES:
             self._err("E215", f"the network exceeds {MAX_NODES} layers", span, frame=frame)
             raise NetdslError(self.diags)
-        full = self.name(frame, local, hard, name_span or span)
+        full = self.name(frame, local, hard, name_span or span, moves=local != op.name)
         self.graph.add(Node(full, op, span, arg_spans, tuple(shape), frame.trace), inputs)
         return Tensor(full, tuple(shape))
 
@@ -38,26 +39,46 @@ class Naming:
         while self.taken(frame.prefix + base + ".0") or self.taken(frame.prefix + base):
             k += 1
             base = f"{name}_{k}"
+        if k:
+            assert self.graph is not None
+            self.graph.moved[frame.prefix + base] = frame.prefix + name
         return base
 
     def taken(self, full: str) -> bool:
         assert self.graph is not None
         return self.graph.taken(full)
 
-    def name(self, frame: Frame, local: str, hard: bool, span: Span) -> str:
+    def name(self, frame: Frame, local: str, hard: bool, span: Span, moves: bool = False) -> str:
         """The full name of a new layer or block instance: `hard` if the author chose it (a
-        clash is E211), else the first of `local`, `local_1`, ... that is free."""
+        clash is E211), else the first of `local`, `local_1`, ... that is free (noted in
+        graph.moved if `moves`: a variable's name, not an operator's, moved on)."""
         full = frame.prefix + local
         if not self.taken(full):
             if hard:
-                self._hard.add(full)
+                self._hard[full] = span
             return full
-        if hard:
+        if hard and self._hard.get(full) == span:
+            self._repeated_label(full, span, frame)
+        elif hard:
             self._name_clash(full, span, frame)
         k = 1
         while self.taken(f"{full}_{k}"):
             k += 1
+        if moves:
+            assert self.graph is not None
+            self.graph.moved[f"{full}_{k}"] = full
         return f"{full}_{k}"
+
+    def _repeated_label(self, full: str, span: Span, frame: Frame) -> None:
+        """E211, once, for a label that names a layer again each time its line runs (a loop)."""
+        if span in self._repeated:
+            return
+        self._repeated.add(span)
+        local = full.removeprefix(frame.prefix)
+        var = frame.loops[-1] if frame.loops else "i"
+        self._err("E211", f"the label `{local}` names a layer on every pass of the loop, but a "
+                  "name can be given only once", span, "the same name each time", frame=frame,
+                  hints=[f'put the loop variable into the label: `"{local}{{{var}}}": ...`'])
 
     def _name_clash(self, full: str, span: Span, frame: Frame) -> None:
         """E211 for a name the author chose that something else already has."""

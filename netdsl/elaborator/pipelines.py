@@ -4,6 +4,8 @@ graph builder (builder.py)."""
 
 from __future__ import annotations
 
+import re
+
 from netdsl import syntax as s
 from netdsl.elaborator.calls import Calls
 from netdsl.elaborator.evaluator import Evaluator
@@ -11,6 +13,8 @@ from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import Frame
 from netdsl.values import MAX_REPEAT, POISON, Tensor, Value, kind
+
+LABEL = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")  # what torch's state_dict keys hold
 
 
 class Pipelines:
@@ -35,12 +39,14 @@ class Pipelines:
         calls = [st for st in e.stages if isinstance(st, s.Stage)]
         indexed = name is not None and (len(calls) > 1 or any(st.repeat for st in calls)
                                         or isinstance(e.head, s.Call))
-        base = (self.naming.scope_base(name, frame) if name else "") if indexed else None
         pos = 0
+        base: str | None
         chain = frame.chains.get(name) if name is not None else None
         if chain is not None and isinstance(e.head, s.Name) and e.head.id == name and (
                 frame.env.get(name) == chain[2]):
             base, pos = chain[0], chain[1]  # `name = name -> ...` appends to the chain `name`
+        else:
+            base = (self.naming.scope_base(name, frame) if name else "") if indexed else None
         if base is not None and isinstance(e.head, s.Call):
             value = self.ev.eval(e.head, frame, name=f"{base}.0".lstrip("."))
             pos = 1
@@ -68,16 +74,21 @@ class Pipelines:
                     return self._err("E215", f"repeating {count} times exceeds the limit of "
                                      f"{MAX_REPEAT}", st.repeat.span, frame=frame)
                 n = count
+            text = self._label(st.label, frame) if st.label is not None else None
+            if st.label is not None and text is None:
+                return POISON
             for r in range(n):
                 if value is POISON:
                     return POISON
-                if st.label is not None:
-                    local = st.label.id if n == 1 else f"{st.label.id}.{r}"
+                if text is not None:
+                    local = text if n == 1 else f"{text}.{r}"
                     hard = True
                 elif base is not None:
                     local, hard = f"{base}.{pos}".lstrip("."), True
                 elif name and len(calls) == 1 and n == 1:
                     local, hard = name, False
+                elif name is None and frame.owner:  # nested in `owner = f(...)`: owner_f
+                    local, hard = f"{frame.owner}_{st.func.id}", False
                 else:
                     local, hard = None, False
                 args = [(value, prev_span)] + [(self.ev.eval(a, frame), a.span) for a in st.args]
@@ -89,3 +100,28 @@ class Pipelines:
         if base is not None and name is not None:
             frame.chains[name] = (base, pos, value)
         return value
+
+    def _label(self, label: s.Name | s.Label, frame: Frame) -> str | None:
+        """A stage's label as a layer name: `conv1`, or a quoted label with its `{expr}` parts
+        evaluated (`"denselayer{i + 1}"` → `denselayer3`); None when that failed (reported)."""
+        if isinstance(label, s.Name):
+            return label.id
+        text = ""
+        for part in label.parts:
+            if isinstance(part, str):
+                text += part
+                continue
+            v = self.ev.eval(part, frame)
+            if v is POISON:
+                return None
+            if not isinstance(v, (int, str)) or isinstance(v, bool):
+                self._err("E218", f"a label can hold whole numbers and strings, not {kind(v)}",
+                          part.span, frame=frame)
+                return None
+            text += str(v)
+        if not LABEL.fullmatch(text):
+            self._err("E218", f'"{text}" is not a layer name', label.span, frame=frame,
+                      hints=["a layer name is letters, digits, `_` and `-`, in parts joined by "
+                             "`.` (`block1-0`, `features.denseblock1`, `0`)"])
+            return None
+        return text

@@ -23,6 +23,8 @@ class Frame:
     env: dict[str, Value]
     trace: tuple[Span, ...] = ()  # the block calls that led here, outermost first
     blocks: tuple[str, ...] = ()  # active block names, for recursion errors
+    owner: str | None = None  # `y` while the operands of `y = a + b`, `y = f(...)` are evaluated
+    loops: tuple[str, ...] = ()  # the variables of the `for` loops running here, outermost first
     failed: bool = False  # something failed here (a block's caller learns it)
     chains: dict[str, tuple[str, int, Value]] = field(default_factory=dict)  # name: base, next, end
 

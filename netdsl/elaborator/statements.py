@@ -164,9 +164,14 @@ class Statements:
             frame.env[st.var.id] = POISON
             _poison(frame, [st.body])
             return
-        for item in items:
-            frame.env[st.var.id] = item
-            self.body(st.body, frame)
+        outer = frame.loops
+        frame.loops = (*outer, st.var.id)
+        try:
+            for item in items:
+                frame.env[st.var.id] = item
+                self.body(st.body, frame)
+        finally:
+            frame.loops = outer
 
     def _return(self, st: s.Return, frame: Frame) -> None:
         # NOTE: a block that returns a chain is a Sequential, as in torch: the chain's unlabelled
