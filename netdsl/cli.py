@@ -217,7 +217,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     for name, arr in outputs.items():
         print(_describe(name, arr, a.top))
     if a.save:
-        written = runtime.save_outputs(outputs, Path(a.save))
+        read = [path, *(Path(s.partition("=")[2] or s) for s in a.input or ())]
+        written = runtime.save_outputs(outputs, Path(a.save), read)
         print(f"saved {', '.join(str(w) for w in written)}")
     return EXIT_OK
 
@@ -394,7 +395,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="auto: CUDA when onnxruntime-gpu has it, else the CPU")
     q.add_argument("--top", type=int, default=0, metavar="K",
                    help="for a classifier's [N, K] output: the K most likely classes")
-    q.add_argument("--save", metavar="DIR", help="save every output as DIR/NAME.npy")
+    q.add_argument("--save", metavar="DIR", help="save every output as DIR/NAME.npy (NAME made a safe file name: letters, "
+                        "digits, _ - .; never outside DIR, never over an input)")
     q.set_defaults(func=cmd_run)
     return p
 

@@ -1,11 +1,13 @@
-"""The reference pages, generated from the code: `python tools/gendocs.py errors|zoo|ops|costs|all
-[--stdout]`. A test compares each committed page with this output.
+"""The reference pages, generated from the code: `python tools/gendocs.py
+errors|zoo|ops|costs|parser|all [--stdout]`. A test compares each committed page with this output.
 
 - errors: docs/errors.md from diagnostics.CODES and one example per code, each rendered by running
   it, so the page shows what a user really sees (tests/test_diagnostics.py);
 - zoo: the zoo table in README.md, from `netdsl check` of every zoo network (tests/test_zoo.py);
 - ops, costs: docs/ops.md and docs/costs.md from the operator registry (gendocs_ops.py beside
-  this file; tests/test_ops.py)."""
+  this file; tests/test_ops.py);
+- parser: netdsl/parser.json, the pre-built LALR parser the package loads instead of analysing
+  the grammar at every start (netdsl/parse.py; tests/test_security.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Any
 
 import gendocs_ops
 from netdsl.diagnostics import CODES, Diagnostic, NetdslError, render_all
+from netdsl.parse import serialized_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -302,6 +305,7 @@ PAGES: dict[str, tuple[Path, Callable[[], str]]] = {
     "zoo": (ROOT / "README.md", _readme),
     "ops": (gendocs_ops.DOCS / "ops.md", gendocs_ops.ops_markdown),
     "costs": (gendocs_ops.DOCS / "costs.md", gendocs_ops.costs_markdown),
+    "parser": (ROOT / "netdsl" / "parser.json", serialized_parser),
 }
 
 
