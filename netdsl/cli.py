@@ -93,7 +93,7 @@ def cmd_check(a: argparse.Namespace) -> int:
             hint = did_you_mean(code, CODES, "docs/errors.md lists the codes")
             raise _Usage(f"--ignore takes a diagnostic code, not {code!r}: {hint}")
     opts = Options(a.network, _params(a.set), a.format, a.quiet, a.warnings_as_errors,
-                   frozenset(a.ignore or ()), _color(sys.stderr))
+                   frozenset(a.ignore or ()), _color(sys.stderr), a.root)
     try:
         return run(a.files, opts)
     except PathError as e:
@@ -110,7 +110,7 @@ def cmd_list(a: argparse.Namespace) -> int:
     from netdsl import syntax as s
     from netdsl.elaborator import load_module
     from netdsl.pipeline import read_source
-    module, _ = load_module(read_source(a.file))
+    module, _ = load_module(read_source(a.file, a.root))
     for item in module.items:
         if isinstance(item, s.Network):
             print(f"network {item.name.id}({_param_list(item.params)})")
@@ -132,7 +132,7 @@ def cmd_summary(a: argparse.Namespace) -> int:
     from netdsl.report import summary
     if a.depth is not None and a.depth < 1:
         raise _Usage(f"--depth takes a positive number of name parts, not {a.depth}")
-    checked = check_source(read_source(a.file), a.network, _params(a.set))
+    checked = check_source(read_source(a.file, a.root), a.network, _params(a.set))
     _emit(checked.stats.warnings)
     print(summary(checked.graph, checked.stats, a.format, a.depth))
     return EXIT_OK
@@ -141,7 +141,7 @@ def cmd_summary(a: argparse.Namespace) -> int:
 def cmd_explain(a: argparse.Namespace) -> int:
     from netdsl.pipeline import check_source, read_source
     from netdsl.report import explain
-    checked = check_source(read_source(a.file), a.network, _params(a.set))
+    checked = check_source(read_source(a.file, a.root), a.network, _params(a.set))
     print(explain(checked.graph, checked.stats, a.layer))
     return EXIT_OK
 
@@ -156,10 +156,10 @@ def cmd_diff(a: argparse.Namespace) -> int:
     params = _params(a.set)
     label = None
     if a.against is None:
-        old, new = read_source(a.old), read_source(a.new)
+        old, new = read_source(a.old, a.root), read_source(a.new, a.root)
     else:  # NOTE: the file first, so that a missing one is reported as missing
-        new = read_source(a.old)
-        old = Source(a.old, diff.read_revision(Path(a.old), a.against))
+        new = read_source(a.old, a.root)
+        old = Source(a.old, diff.read_revision(Path(a.old), a.against), new.root)
         label = f"{a.against}:{a.old}"
     result = diff.diff_sources(old, new, a.network, params, label)
     print(diff_report.render(result, a.format))
@@ -178,8 +178,10 @@ def cmd_compile(a: argparse.Namespace) -> int:
     files.check_writable(out, [src, *([Path(a.weights)] if a.weights else [])])
     options = CompileOptions(opset=a.opset, batch=a.batch, seed=a.seed, init=a.init,
                              weights=a.weights, fully_convolutional=a.fully_convolutional,
-                             input_size=a.input_size)
-    checked, model = compile_source(read_source(src), a.network, _params(a.set), options)
+                             input_size=a.input_size, source_lines=not a.no_source_lines)
+    checked, model = compile_source(read_source(src, a.root), a.network, _params(a.set), options)
+    files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what its `use`s read
+    _emit(checked.stats.warnings)
     export.save(model, out)
     print(f"{out}: {checked.graph.name}, opset {model.opset_import[0].version}, "
           f"{checked.stats.params:,} params, {len(model.graph.node)} ONNX nodes")
@@ -201,7 +203,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         export.check_file(path)
         model = path  # onnxruntime reads it, external data included
     else:
-        model = compile_source(read_source(path), a.network, _params(a.set),
+        model = compile_source(read_source(path, a.root), a.network, _params(a.set),
                                CompileOptions(seed=a.seed))[1]
     if a.save:
         files.check_dir(Path(a.save), "--save")
@@ -275,8 +277,15 @@ def _command(sub: Any, name: str, summary: str, description: str,
     return q
 
 
+def _root_option(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--root", metavar="DIR",
+                   help="the folder `use` lines may read in and below (default: the folder of "
+                        "the file given)")
+
+
 def _network_options(q: argparse.ArgumentParser, default: str = "needed if it defines several"
                      ) -> None:
+    _root_option(q)
     q.add_argument("--network", metavar="NAME", help=f"which network of the file ({default})")
     q.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="override a network parameter, e.g. --set classes=10 (repeatable)")
@@ -311,6 +320,7 @@ def _parser() -> argparse.ArgumentParser:
                  "List the networks and blocks a file defines (not those it `use`s), with their "
                  "parameters and defaults.")
     q.add_argument("file", metavar="FILE", help="the .net file")
+    _root_option(q)
     q.set_defaults(func=cmd_list)
 
     q = _command(sub, "summary", "per layer: shape, params, MACs, receptive field",
@@ -376,6 +386,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="turn the flatten -> dense head into convolutions (FCN)")
     q.add_argument("--input-size", type=_input_size, metavar="HxW",
                    help="with --fully-convolutional: the input size to compile for")
+    q.add_argument("--no-source-lines", action="store_true",
+                   help="leave the source lines out of the nodes' doc strings (keep file:line:col)")
     q.set_defaults(func=cmd_compile)
 
     q = _command(sub, "run", "run a .net or .onnx model on onnxruntime",

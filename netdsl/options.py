@@ -32,3 +32,4 @@ class CompileOptions:
     weights: Weights | None = None  # --weights; None: initialised from `seed` and `init`
     fully_convolutional: bool = False  # --fully-convolutional: the dense head becomes convs
     input_size: tuple[int, ...] | None = None  # --input-size, with fully_convolutional
+    source_lines: bool = True  # False (--no-source-lines): doc strings give path:line:col only

@@ -237,7 +237,7 @@ _OPTIONS: dict[str, Any] = {"parser": "lalr", "propagate_positions": True,
 PARSER_FILE = Path(__file__).resolve().parent / "parser.json"
 
 
-def _grammar_key(grammar: str) -> str:
+def grammar_key(grammar: str) -> str:
     """What the pre-built parser was built from: the grammar, Lark's version and the options."""
     text = grammar + _lark_version + json.dumps(_OPTIONS, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -249,7 +249,7 @@ def serialized_parser() -> str:
     `python tools/gendocs.py parser` (tests/test_security.py checks that it is current)."""
     grammar = load_grammar()
     data, memo = Lark(grammar, **_OPTIONS).memo_serialize([TerminalDef, Rule])
-    return json.dumps({"key": _grammar_key(grammar), "lark": _lark_version, "data": data,
+    return json.dumps({"key": grammar_key(grammar), "lark": _lark_version, "data": data,
                        "memo": memo}, sort_keys=True, separators=(",", ":")) + "\n"
 
 
@@ -269,7 +269,7 @@ def _parser() -> tuple[Lark, _ToAst]:
         shipped = json.loads(PARSER_FILE.read_text(encoding="utf-8"), object_hook=_int_keys)
     except (OSError, ValueError):
         shipped = None
-    if isinstance(shipped, dict) and shipped.get("key") == _grammar_key(grammar):
+    if isinstance(shipped, dict) and shipped.get("key") == grammar_key(grammar):
         return Lark._load_from_dict(shipped["data"], shipped["memo"]), _ToAst()
     return Lark(grammar, **_OPTIONS), _ToAst()
 
