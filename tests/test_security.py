@@ -202,14 +202,16 @@ def test_escaping_keeps_carets_aligned_and_spares_plain_text():
 
 
 def test_formats_carry_control_characters_as_data(tmp_path):
-    bad = tmp_path / "bad.net"
-    bad.write_text("network n {\n  input x: [N, 3]\n  x -> relu -> output y\n}\n\x1b]0;t\x07\n")
-    for fmt in ("json", "sarif", "github"):
+    bad = tmp_path / "bad\x1b[31m.net"  # a hostile file name, as a pull request may add
+    bad.write_text("network n {\n  input x: [N, 3]\n  x -> relu(\x07) -> output y\n}\n")
+    for fmt in ("text", "json", "sarif", "github"):
         code, out, err = cli("check", str(bad), "--format", fmt)
         assert code == 1
         assert "\x1b" not in out + err and "\x07" not in out + err, fmt
+    code, out, _ = cli("check", str(bad), "--format", "json")
+    assert json.loads(out)["files"][0]["diagnostics"][0]["file"] == str(bad)  # data kept exact
     code, out, _ = cli("check", str(bad), "--format", "github")
-    assert "\\x1b]0;t\\x07" in out  # shown escaped, as in the text rendering
+    assert "bad\\x1b[31m.net" in out  # shown escaped, as in the text rendering
 
 
 # ----------------------------------------------------------------- smaller: closed stdout, SIGTERM
