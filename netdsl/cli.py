@@ -5,6 +5,7 @@ sets the exit code (0 ok, 1 the input has errors, 2 usage errors, 3 internal err
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -413,7 +414,52 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+class _PipeGuard:
+    """A text stream whose reader may go away (`netdsl check bad.net | head -0`): on EPIPE the
+    rest of the output goes to /dev/null, as the Python docs advise (signal module, "Note on
+    SIGPIPE"), instead of raising, so that the command finishes and its exit code survives."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            pass  # not a file (a test's StringIO): nothing to point elsewhere
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _PipeGuard(sys.stdout), _PipeGuard(sys.stderr)
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # NOTE: here, not at exit, where EPIPE would turn the code into 120
+        sys.stderr.flush()
+        return code
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     try:
         a = parser.parse_args(argv)
@@ -436,8 +482,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return EXIT_OK
     except Exception:  # noqa: BLE001 - a bug in netdsl, not the user's mistake
         traceback.print_exc()
         print("netdsl: internal error, please report it with the input that caused it",
