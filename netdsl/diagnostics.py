@@ -57,6 +57,8 @@ CODES: dict[str, tuple[str, str]] = {
     "E403": ("model", "a model file cannot be read or run"),
     "E404": ("runtime-input", "an input array has the wrong shape or dtype"),
     "E405": ("provider", "the execution provider asked for is not available"),
+    "E406": ("nan-weights", "a weight is NaN (not a number): every output would be NaN"),
+    "W401": ("infinite-weights", "a weight is infinite, or too large for float32"),
 }
 
 

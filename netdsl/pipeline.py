@@ -107,7 +107,9 @@ def lower(net: Network, options: CompileOptions) -> tuple[Network, onnx.ModelPro
         if arrays is not None:
             arrays = rewrite.convert_weights(arrays, net.stats.tensors())
     if arrays is not None:
-        arrays = weights.check(arrays, net.stats.tensors(), label)
+        found = list(net.stats.warnings)
+        arrays = weights.check(arrays, net.stats.tensors(), label, found)
+        net = dataclasses.replace(net, stats=dataclasses.replace(net.stats, warnings=found))
     return net, export.to_onnx(net.graph, dataclasses.replace(options, weights=arrays))
 
 

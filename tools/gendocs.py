@@ -92,6 +92,8 @@ EXAMPLES: dict[str, Example | Command] = {
     "E403": Command("netdsl run broken.onnx --random"),
     "E404": Command("netdsl run lenet.onnx --input image=wrong_shape.npy"),
     "E405": Command("netdsl run lenet.onnx --random --provider cuda  (no CUDA here)"),
+    "E406": Command("netdsl compile zoo/lenet.net --weights diverged.npz -o lenet.onnx  (a NaN)"),
+    "W401": Command("netdsl compile zoo/lenet.net --weights huge.npz -o lenet.onnx  (1e300)"),
 }
 
 
