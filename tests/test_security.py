@@ -293,6 +293,21 @@ def test_float_arguments_must_be_finite(net_file, call, arg, shown):
     assert f"error[E206]: `{arg}` of `{op}` must be a finite number, not {shown}\n" in err
 
 
+def test_a_non_finite_argument_is_pinned(net_file):
+    path = net_file("network n {\n  input x: [N, 1, 8, 8]\n"
+                    "  x -> conv(1, 1, weights: [[[[1e39]]]]) -> leaky_relu(slope: 1e400)"
+                    " -> output y\n}\n")
+    code, _, err = cli("check", str(path))
+    assert code == 1
+    assert err == (
+        f"{path}:3:19: error[E206]: `weights` of `conv` must be a finite number in float32, "
+        "not 1e+39\n"
+        "  |\n"
+        "3 |   x -> conv(1, 1, weights: [[[[1e39]]]]) -> leaky_relu(slope: 1e400) -> output y\n"
+        "  |                   ^^^^^^^^^^^^^^^^^^^^^\n"
+        "  |\n\n")  # NOTE: one error per chain: leaky_relu's is not reached
+
+
 # ------------------------------------------------------ smaller: reproducible, portable bytes
 
 def test_compiled_bytes_do_not_depend_on_how_the_path_is_spelled(tmp_path, monkeypatch):
