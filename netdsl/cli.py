@@ -408,8 +408,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="auto: CUDA when onnxruntime-gpu has it, else the CPU")
     q.add_argument("--top", type=int, default=0, metavar="K",
                    help="for a classifier's [N, K] output: the K most likely classes")
-    q.add_argument("--save", metavar="DIR", help="save every output as DIR/NAME.npy (NAME made a safe file name: letters, "
-                        "digits, _ - .; never outside DIR, never over an input)")
+    q.add_argument("--save", metavar="DIR",
+                   help="save every output as DIR/NAME.npy (NAME made a safe file name: "
+                        "letters, digits, _ - .; never outside DIR, never over an input)")
     q.set_defaults(func=cmd_run)
     return p
 

@@ -270,7 +270,11 @@ def _parser() -> tuple[Lark, _ToAst]:
     except (OSError, ValueError):
         shipped = None
     if isinstance(shipped, dict) and shipped.get("key") == grammar_key(grammar):
-        return Lark._load_from_dict(shipped["data"], shipped["memo"]), _ToAst()
+        try:  # NOTE: the loader Lark's standalone parsers use; its key names Lark's version
+            loaded = Lark._load_from_dict(shipped["data"], shipped["memo"])  # type: ignore[no-untyped-call]
+            return cast(Lark, loaded), _ToAst()
+        except Exception:  # noqa: BLE001 - a damaged file: build the parser instead
+            pass
     return Lark(grammar, **_OPTIONS), _ToAst()
 
 

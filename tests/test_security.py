@@ -114,7 +114,7 @@ def test_the_shipped_parser_parses_as_the_grammar_does():
         assert parse._parser()[0].parse(text) == built.parse(text), path.name
 
 
-# ---------------------------------------------------------- 3. compile -o onto a FIFO or a used file
+# ------------------------------------------------------ 3. compile -o onto a FIFO or a used file
 
 def test_compile_refuses_a_fifo(tmp_path):
     fifo = tmp_path / "pipe"
