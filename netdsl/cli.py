@@ -471,6 +471,8 @@ def _main(argv: Sequence[str] | None) -> int:
             path = getattr(a, name, None)
             if path is not None and a.command != "run" and not Path(path).exists():
                 raise _Usage(f"{path}: no such file")
+        if getattr(a, "root", None) is not None and not Path(a.root).is_dir():
+            raise _Usage(f"--root {a.root}: not a directory")
         return int(a.func(a))
     except _Usage as e:
         print(f"{e}\nusage: see `netdsl --help`", file=sys.stderr)

@@ -36,7 +36,8 @@ CODES: dict[str, tuple[str, str]] = {
     "E207": ("too-many-arguments", "more positional arguments than the operator or block takes"),
     "E208": ("duplicate-argument", "the same argument is given twice"),
     "E209": ("recursion", "a block calls itself, directly or through others"),
-    "E210": ("import", "a `use` names a file that cannot be read, or imports form a cycle"),
+    "E210": ("import", "a `use` names a file that cannot be read or lies outside the root of the "
+             "compilation, or imports form a cycle"),
     "E211": ("duplicate-name", "two layers or definitions get the same name"),
     "E212": ("type", "an operation on values of the wrong kind (a tensor in arithmetic, ...)"),
     "E213": ("no-network", "the file defines no network, or not the one asked for"),

@@ -137,6 +137,17 @@ def test_compile_refuses_to_overwrite_a_used_file(tmp_path):
     assert (tmp_path / "lib.net").read_text().startswith("block b")
 
 
+def test_a_device_is_refused_without_touching_it():
+    from pathlib import Path
+
+    from netdsl import files
+    with pytest.raises(netdsl.NetdslError) as e:
+        files.check_writable(Path("/dev/null"), what="-o")
+    assert str(e.value) == ("error[E402]: -o /dev/null is not a regular file (a device); netdsl "
+                            "writes only regular files\n  = hint: give the path of a new or "
+                            "ordinary file")
+
+
 # ------------------------------------------------------------------ 4. use stays inside the root
 
 @pytest.mark.parametrize("target", ["/etc/passwd", "../../../../../../etc/passwd", "../up.net"])
@@ -152,6 +163,24 @@ def test_use_outside_the_root_is_e210_without_the_content(tmp_path, target):
                           f"root of this compilation, {main.parent}\n")
     assert err.endswith("  = hint: `use` reads files in the main file's folder and below; name "
                         "a wider root with --root DIR (root= in the API)\n\n")
+
+
+def test_use_outside_the_root_pinned(tmp_path):
+    main = tmp_path / "main.net"
+    main.write_text('use "/etc/passwd"\n' + NET)
+    code, _, err = cli("check", str(main))
+    assert code == 1
+    assert err == (f'{main}:1:5: error[E210]: cannot use "/etc/passwd": it is outside the root '
+                   f"of this compilation, {tmp_path}\n"
+                   "  |\n"
+                   '1 | use "/etc/passwd"\n'
+                   "  |     ^^^^^^^^^^^^^\n"
+                   "  |\n"
+                   "  = hint: `use` reads files in the main file's folder and below; name a wider "
+                   "root with --root DIR (root= in the API)\n\n")
+    code, _, err = cli("check", str(main), "--root", str(tmp_path / "nowhere"))
+    assert (code, err) == (2, f"--root {tmp_path / 'nowhere'}: not a directory\n"
+                              "usage: see `netdsl --help`\n")
 
 
 def test_a_symlink_out_of_the_root_is_refused(tmp_path):
