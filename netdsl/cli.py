@@ -230,6 +230,12 @@ def _describe(name: str, arr: Any, top: int) -> str:
     """An output's shape and statistics; for a classifier ([N, K]) with --top, the top-k
     (index, probability) per example (softmax first, unless it is already a distribution)."""
     import numpy as np
+    with np.errstate(all="ignore"):  # NOTE: inf/nan outputs print as inf/nan, with no warning
+        return _statistics(name, arr, top)
+
+
+def _statistics(name: str, arr: Any, top: int) -> str:
+    import numpy as np
     lines = [f"{name}: shape {list(arr.shape)}, mean {arr.mean():.6g}, std {arr.std():.6g}, "
              f"min {arr.min():.6g}, max {arr.max():.6g}"]
     if top and arr.ndim == 2:

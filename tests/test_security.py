@@ -308,6 +308,17 @@ def test_infinite_weights_are_a_warning(tmp_path, value):
     assert "RuntimeWarning" not in err
 
 
+def test_run_prints_infinite_outputs_without_numpy_warnings(tmp_path):
+    model, feed = tmp_path / "m.onnx", tmp_path / "x.npy"
+    _identity_model(model, "y")
+    np.save(feed, np.array([[np.inf, 1.0]], np.float32))
+    r = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "netdsl", "run",
+                        str(model), "--input", str(feed), "--top", "1", "--provider", "cpu"],
+                       env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "y: shape [1, 2], mean inf, std nan, min 1, max inf" in r.stdout
+
+
 # ------------------------------------------------------------ smaller: non-finite float arguments
 
 @pytest.mark.parametrize(("call", "arg", "shown"), [
