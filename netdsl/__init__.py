@@ -1,16 +1,19 @@
 """netdsl: a language for neural-network architectures, shape-checked, costed and lowered to ONNX.
 
 Public API (heavy modules load lazily: `import netdsl` does not import onnx or onnxruntime):
-    load(path, network=None, params=None) -> Network            a .net file, checked
-    loads(text, network=None, params=None, path="<string>") -> Network   .net text, checked
+    load(path, network=None, params=None, *, root=None) -> Network      a .net file, checked
+    loads(text, network=None, params=None, path="<string>", *, root=None) -> Network
     compile(net, network=None, params=None, *, opset=17, batch=None, seed=0, init=None,
-            weights=None, fully_convolutional=False, input_size=None, rename=()) -> onnx.ModelProto
-    run(model, inputs=None, *, network=None, params=None, provider="auto", batch=1, seed=0)
-        -> dict of numpy arrays
+            weights=None, fully_convolutional=False, input_size=None, rename=(),
+            source_lines=True, root=None) -> onnx.ModelProto
+    run(model, inputs=None, *, network=None, params=None, provider="auto", batch=1, seed=0,
+        root=None) -> dict of numpy arrays
 A Network has `.graph` (the checked IR), `.stats` (params, MACs, receptive fields, memory) and
 `.name`. Network parameters go in `params={...}`, never among the options. Where a path is taken,
 a str is always a path, never .net text (that is what `loads` is for); `compile` and `run` also
 take a Network, and `run` an onnx.ModelProto or an `.onnx` path (files.is_onnx: the suffix).
+`root` is the folder `use` lines may read in and below: by default the .net file's own folder
+(for `loads`, the current directory); a `use` outside it is E210.
 """
 
 from __future__ import annotations
@@ -44,44 +47,47 @@ _Path = str | os.PathLike[str]  # a str is always a path, never .net text
 
 
 def load(path: _Path, network: str | None = None,
-         params: Mapping[str, Any] | None = None) -> Network:
+         params: Mapping[str, Any] | None = None, *, root: _Path | None = None) -> Network:
     """Parse, elaborate and check one network of a .net file (the first, or `network`), with
     `params` overriding its parameters. Raises NetdslError with every mistake found."""
     from netdsl.pipeline import check_source, read_source
     if isinstance(path, str) and "\n" in path:
         raise TypeError("netdsl.load takes a path; for .net text use netdsl.loads(text)")
-    return check_source(read_source(path), network, params)
+    return check_source(read_source(path, root), network, params)
 
 
 def loads(text: str, network: str | None = None, params: Mapping[str, Any] | None = None,
-          path: str = "<string>") -> Network:
+          path: str = "<string>", *, root: _Path | None = None) -> Network:
     """As load, for .net text; `path` is the name messages give it (`use` lines in it resolve
-    from the current directory)."""
+    from the current directory, and only inside `root`, by default that directory)."""
     from netdsl.pipeline import check_source
     from netdsl.source import Source
-    return check_source(Source(path, text), network, params)
+    return check_source(Source(path, text, str(Path(root or os.getcwd()).resolve())), network,
+                        params)
 
 
 def compile(net: Network | _Path, network: str | None = None,
             params: Mapping[str, Any] | None = None, *, opset: int = DEFAULT_OPSET,
             batch: int | None = None, seed: int = 0, init: str | None = None,
             weights: Weights | None = None, fully_convolutional: bool = False,
-            input_size: tuple[int, ...] | None = None,
-            rename: Sequence[str] = ()) -> onnx.ModelProto:
-    """Lower a Network (or the network load(net, network, params) checks) to ONNX. The keywords
-    are CompileOptions (the flags of `netdsl compile`); `weights` is a .npz/.safetensors path or
-    arrays by parameter name; `rename` holds 'PATTERN=REPLACEMENT' rules (regular expressions)
-    applied in order to the weights' names before they are matched."""
+            input_size: tuple[int, ...] | None = None, rename: Sequence[str] = (),
+            source_lines: bool = True, root: _Path | None = None) -> onnx.ModelProto:
+    """Lower a Network (or the network load(net, network, params, root=root) checks) to ONNX.
+    The keywords are CompileOptions (the flags of `netdsl compile`); `weights` is a
+    .npz/.safetensors path or arrays by parameter name; `rename` holds 'PATTERN=REPLACEMENT'
+    rules (regular expressions) applied in order to the weights' names before they are
+    matched."""
     from netdsl.pipeline import lower
     options = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
                              fully_convolutional=fully_convolutional, input_size=input_size,
-                             rename=tuple(rename))
-    return lower(_checked(net, network, params), options)[1]
+                             rename=tuple(rename), source_lines=source_lines)
+    return lower(_checked(net, network, params, root), options)[1]
 
 
 def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarray] | None = None,
         *, network: str | None = None, params: Mapping[str, Any] | None = None,
-        provider: str = "auto", batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+        provider: str = "auto", batch: int = 1, seed: int = 0,
+        root: _Path | None = None) -> dict[str, np.ndarray]:
     """Run on onnxruntime: an onnx.ModelProto, an `.onnx` file, or a Network or .net file
     (compiled in memory, weights seeded by `seed`), as `netdsl run` does. Without inputs, random
     normal inputs (seeded) of batch size `batch` are used."""
@@ -92,7 +98,7 @@ def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarra
         model = Path(model)  # onnxruntime reads it, external data included
         export.check_file(model)
     elif isinstance(model, (str, os.PathLike, Network)):
-        model = compile(model, network, params, seed=seed)
+        model = compile(model, network, params, seed=seed, root=root)
     else:
         _no_choice(network, params, "an onnx.ModelProto")
     session = runtime.Session(model, provider)
@@ -100,13 +106,13 @@ def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarra
     return session.run(feeds)
 
 
-def _checked(net: Network | _Path, network: str | None,
-             params: Mapping[str, Any] | None) -> Network:
+def _checked(net: Network | _Path, network: str | None, params: Mapping[str, Any] | None,
+             root: _Path | None = None) -> Network:
     from netdsl.pipeline import Network
     if isinstance(net, Network):
         _no_choice(network, params, "a checked Network")
         return net
-    return load(net, network, params)
+    return load(net, network, params, root=root)
 
 
 def _no_choice(network: str | None, params: Mapping[str, Any] | None, given: str) -> None:

@@ -29,6 +29,7 @@ class Options:
     warnings_as_errors: bool = False
     ignore: frozenset[str] = frozenset()
     color: bool = False
+    root: str | None = None  # --root: where `use` may read (default: each file's folder)
 
     def fails(self, d: Diagnostic) -> bool:
         return d.severity is Severity.ERROR or (self.warnings_as_errors
@@ -92,7 +93,7 @@ def check_file(path: str, opts: Options, sup: Suppressor) -> FileReport:
     from netdsl.report import si
     report = FileReport(path)
     try:
-        source = read_source(path)
+        source = read_source(path, opts.root)
         results = check_all(source, opts.network, opts.params)
     except NetdslError as e:
         kept = sup.keep(e.diagnostics)

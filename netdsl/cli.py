@@ -5,6 +5,7 @@ sets the exit code (0 ok, 1 the input has errors, 2 usage errors, 3 internal err
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -103,7 +104,7 @@ def cmd_check(a: argparse.Namespace) -> int:
             hint = did_you_mean(code, CODES, "docs/errors.md lists the codes")
             raise _Usage(f"--ignore takes a diagnostic code, not {code!r}: {hint}")
     opts = Options(a.network, _params(a.set), a.format, a.quiet, a.warnings_as_errors,
-                   frozenset(a.ignore or ()), _color(sys.stderr))
+                   frozenset(a.ignore or ()), _color(sys.stderr), a.root)
     try:
         return run(a.files, opts)
     except PathError as e:
@@ -120,7 +121,7 @@ def cmd_list(a: argparse.Namespace) -> int:
     from netdsl import syntax as s
     from netdsl.elaborator import load_module
     from netdsl.pipeline import read_source
-    module, _ = load_module(read_source(a.file))
+    module, _ = load_module(read_source(a.file, a.root))
     for item in module.items:
         if isinstance(item, s.Network):
             print(f"network {item.name.id}({_param_list(item.params)})")
@@ -142,7 +143,7 @@ def cmd_summary(a: argparse.Namespace) -> int:
     from netdsl.report import summary
     if a.depth is not None and a.depth < 1:
         raise _Usage(f"--depth takes a positive number of name parts, not {a.depth}")
-    checked = check_source(read_source(a.file), a.network, _params(a.set))
+    checked = check_source(read_source(a.file, a.root), a.network, _params(a.set))
     _emit(checked.stats.warnings)
     print(summary(checked.graph, checked.stats, a.format, a.depth))
     return EXIT_OK
@@ -151,7 +152,7 @@ def cmd_summary(a: argparse.Namespace) -> int:
 def cmd_explain(a: argparse.Namespace) -> int:
     from netdsl.pipeline import check_source, read_source
     from netdsl.report import explain
-    checked = check_source(read_source(a.file), a.network, _params(a.set))
+    checked = check_source(read_source(a.file, a.root), a.network, _params(a.set))
     print(explain(checked.graph, checked.stats, a.layer))
     return EXIT_OK
 
@@ -166,10 +167,10 @@ def cmd_diff(a: argparse.Namespace) -> int:
     params = _params(a.set)
     label = None
     if a.against is None:
-        old, new = read_source(a.old), read_source(a.new)
+        old, new = read_source(a.old, a.root), read_source(a.new, a.root)
     else:  # NOTE: the file first, so that a missing one is reported as missing
-        new = read_source(a.old)
-        old = Source(a.old, diff.read_revision(Path(a.old), a.against))
+        new = read_source(a.old, a.root)
+        old = Source(a.old, diff.read_revision(Path(a.old), a.against), new.root)
         label = f"{a.against}:{a.old}"
     result = diff.diff_sources(old, new, a.network, params, label)
     print(diff_report.render(result, a.format))
@@ -190,8 +191,11 @@ def cmd_compile(a: argparse.Namespace) -> int:
     files.check_writable(out, [src, *([Path(a.weights)] if a.weights else [])])
     options = CompileOptions(opset=a.opset, batch=a.batch, seed=a.seed, init=a.init,
                              weights=a.weights, fully_convolutional=a.fully_convolutional,
-                             input_size=a.input_size, rename=tuple(a.rename))
-    checked, model = compile_source(read_source(src), a.network, _params(a.set), options)
+                             input_size=a.input_size, rename=tuple(a.rename),
+                             source_lines=not a.no_source_lines)
+    checked, model = compile_source(read_source(src, a.root), a.network, _params(a.set), options)
+    files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what its `use`s read
+    _emit(checked.stats.warnings)
     export.save(model, out)
     print(f"{out}: {checked.graph.name}, opset {model.opset_import[0].version}, "
           f"{checked.stats.params:,} params, {len(model.graph.node)} ONNX nodes")
@@ -213,7 +217,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         export.check_file(path)
         model = path  # onnxruntime reads it, external data included
     else:
-        model = compile_source(read_source(path), a.network, _params(a.set),
+        model = compile_source(read_source(path, a.root), a.network, _params(a.set),
                                CompileOptions(seed=a.seed))[1]
     if a.save:
         files.check_dir(Path(a.save), "--save")
@@ -229,7 +233,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     for name, arr in outputs.items():
         print(_describe(name, arr, a.top))
     if a.save:
-        written = runtime.save_outputs(outputs, Path(a.save))
+        read = [path, *(Path(s.partition("=")[2] or s) for s in a.input or ())]
+        written = runtime.save_outputs(outputs, Path(a.save), read)
         print(f"saved {', '.join(str(w) for w in written)}")
     return EXIT_OK
 
@@ -237,6 +242,12 @@ def cmd_run(a: argparse.Namespace) -> int:
 def _describe(name: str, arr: Any, top: int) -> str:
     """An output's shape and statistics; for a classifier ([N, K]) with --top, the top-k
     (index, probability) per example (softmax first, unless it is already a distribution)."""
+    import numpy as np
+    with np.errstate(all="ignore"):  # NOTE: inf/nan outputs print as inf/nan, with no warning
+        return _statistics(name, arr, top)
+
+
+def _statistics(name: str, arr: Any, top: int) -> str:
     import numpy as np
     lines = [f"{name}: shape {list(arr.shape)}, mean {arr.mean():.6g}, std {arr.std():.6g}, "
              f"min {arr.min():.6g}, max {arr.max():.6g}"]
@@ -286,8 +297,15 @@ def _command(sub: Any, name: str, summary: str, description: str,
     return q
 
 
+def _root_option(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--root", metavar="DIR",
+                   help="the folder `use` lines may read in and below (default: the folder of "
+                        "the file given)")
+
+
 def _network_options(q: argparse.ArgumentParser, default: str = "needed if it defines several"
                      ) -> None:
+    _root_option(q)
     q.add_argument("--network", metavar="NAME", help=f"which network of the file ({default})")
     q.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="override a network parameter, e.g. --set classes=10 (repeatable)")
@@ -322,6 +340,7 @@ def _parser() -> argparse.ArgumentParser:
                  "List the networks and blocks a file defines (not those it `use`s), with their "
                  "parameters and defaults.")
     q.add_argument("file", metavar="FILE", help="the .net file")
+    _root_option(q)
     q.set_defaults(func=cmd_list)
 
     q = _command(sub, "summary", "per layer: shape, params, MACs, receptive field",
@@ -392,6 +411,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="turn the flatten -> dense head into convolutions (FCN)")
     q.add_argument("--input-size", type=_input_size, metavar="HxW",
                    help="with --fully-convolutional: the input size to compile for")
+    q.add_argument("--no-source-lines", action="store_true",
+                   help="leave the source lines out of the nodes' doc strings (keep file:line:col)")
     q.set_defaults(func=cmd_compile)
 
     q = _command(sub, "run", "run a .net or .onnx model on onnxruntime",
@@ -411,12 +432,59 @@ def _parser() -> argparse.ArgumentParser:
                    help="auto: CUDA when onnxruntime-gpu has it, else the CPU")
     q.add_argument("--top", type=int, default=0, metavar="K",
                    help="for a classifier's [N, K] output: the K most likely classes")
-    q.add_argument("--save", metavar="DIR", help="save every output as DIR/NAME.npy")
+    q.add_argument("--save", metavar="DIR",
+                   help="save every output as DIR/NAME.npy (NAME made a safe file name: "
+                        "letters, digits, _ - .; never outside DIR, never over an input)")
     q.set_defaults(func=cmd_run)
     return p
 
 
+class _PipeGuard:
+    """A text stream whose reader may go away (`netdsl check bad.net | head -0`): on EPIPE the
+    rest of the output goes to /dev/null, as the Python docs advise (signal module, "Note on
+    SIGPIPE"), instead of raising, so that the command finishes and its exit code survives."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            pass  # not a file (a test's StringIO): nothing to point elsewhere
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _PipeGuard(sys.stdout), _PipeGuard(sys.stderr)
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # NOTE: here, not at exit, where EPIPE would turn the code into 120
+        sys.stderr.flush()
+        return code
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     try:
         a = parser.parse_args(argv)
@@ -427,6 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             path = getattr(a, name, None)
             if path is not None and a.command != "run" and not Path(path).exists():
                 raise _Usage(f"{path}: no such file")
+        if getattr(a, "root", None) is not None and not Path(a.root).is_dir():
+            raise _Usage(f"--root {a.root}: not a directory")
         return int(a.func(a))
     except _Usage as e:
         print(f"{e}\nusage: see `netdsl --help`", file=sys.stderr)
@@ -439,8 +509,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return EXIT_OK
     except Exception:  # noqa: BLE001 - a bug in netdsl, not the user's mistake
         traceback.print_exc()
         print("netdsl: internal error, please report it with the input that caused it",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -35,7 +36,8 @@ CODES: dict[str, tuple[str, str]] = {
     "E207": ("too-many-arguments", "more positional arguments than the operator or block takes"),
     "E208": ("duplicate-argument", "the same argument is given twice"),
     "E209": ("recursion", "a block calls itself, directly or through others"),
-    "E210": ("import", "a `use` names a file that cannot be read, or imports form a cycle"),
+    "E210": ("import", "a `use` names a file that cannot be read or lies outside the root of the "
+             "compilation, or imports form a cycle"),
     "E211": ("duplicate-name", "two layers or definitions get the same name"),
     "E212": ("type", "an operation on values of the wrong kind (a tensor in arithmetic, ...)"),
     "E213": ("no-network", "the file defines no network, or not the one asked for"),
@@ -58,6 +60,8 @@ CODES: dict[str, tuple[str, str]] = {
     "E403": ("model", "a model file cannot be read or run"),
     "E404": ("runtime-input", "an input array has the wrong shape or dtype"),
     "E405": ("provider", "the execution provider asked for is not available"),
+    "E406": ("nan-weights", "a weight is NaN (not a number): every output would be NaN"),
+    "W401": ("infinite-weights", "a weight is infinite, or too large for float32"),
 }
 
 
@@ -136,17 +140,33 @@ def warning(code: str, message: str, span: Span | None = None, label: str = "",
 
 # ---------------------------------------------------------------------------------------- rendering
 
+def printable(text: str) -> str:
+    """`text` with every control character (C0 but tab, DEL, C1) and every bidirectional or
+    invisible format character (Unicode Cf: U+202E, U+2066, ...) written as `\\x1b` or
+    `\\u202e`, so that a source line, a file name or a message cannot move the cursor, recolour
+    the terminal or reorder what a reader sees. Other text, non-ASCII letters included, is kept."""
+    if text.isprintable() or all(_shown(c) for c in text):
+        return text
+    return "".join(c if _shown(c) else (f"\\x{ord(c):02x}" if ord(c) < 0x100
+                                        else f"\\u{ord(c):04x}") for c in text)
+
+
+def _shown(c: str) -> bool:
+    return c == "\t" or unicodedata.category(c) not in ("Cc", "Cf")
+
+
 def render(d: Diagnostic, color: bool = False) -> str:
     """Render one diagnostic as text: `file:line:col: error[E301]: message`, the source lines
     with carets (^^^ primary, --- secondary), `::: file` before lines of another file, notes and
-    hints. Tabs in source lines are shown as spaces, and the carets follow them."""
+    hints. Tabs in source lines are shown as spaces, control characters escaped (printable), and
+    the carets follow both."""
     def paint(s: str, code: str) -> str:
         return f"\x1b[{code}m{s}\x1b[0m" if color else s
 
     sev = paint(d.severity.value, "1;31" if d.severity is Severity.ERROR else "1;33")
     at = d.primary
     head = f"{at.span.where()}: " if at is not None and at.span.source is not None else ""
-    out = [f"{head}{sev}[{d.code}]: {d.message}"]
+    out = [f"{printable(head)}{sev}[{d.code}]: {printable(d.message)}"]
     labelled = [lb for lb in d.labels if lb.span.source is not None]
     if labelled:
         groups: dict[tuple[int, int], list[Label]] = {}  # (file order, line) -> labels
@@ -164,27 +184,32 @@ def render(d: Diagnostic, color: bool = False) -> str:
             src = files[f]
             if f != shown:
                 first = min(group, key=lambda lb: lb.span.start)
-                out += [f"{' ' * width} ::: {src.where(first.span.start)}",
+                out += [f"{' ' * width} ::: {printable(src.where(first.span.start))}",
                         f"{' ' * width} |"]
                 shown = f
             text = src.line_text(line)
-            out.append(f"{line:>{width}} | {text.expandtabs(4)}")
+            out.append(f"{line:>{width}} | {_line(text)}")
             for lb in sorted(group, key=lambda lb: (lb.span.start, not lb.primary)):
                 col = src.line_col(lb.span.start)[1]
                 end_line, end_col = src.line_col(max(lb.span.start, lb.span.end - 1))
                 stop = end_col if end_line == line else len(text)
-                before = len(text[:col - 1].expandtabs(4))
-                n = max(1, len(text[:stop].expandtabs(4)) - before)
+                before = len(_line(text[:col - 1]))
+                n = max(1, len(_line(text[:stop])) - before)
                 mark = ("^" if lb.primary else "-") * n
                 tint = "1;31" if lb.primary else "1;34"
                 out.append(f"{' ' * width} | {' ' * before}{paint(mark, tint)}"
-                           + (f" {lb.message}" if lb.message else ""))
+                           + (f" {printable(lb.message)}" if lb.message else ""))
         out.append(f"{' ' * width} |")
     for note in d.notes:
-        out.append(f"  = note: {note}")
+        out.append(f"  = note: {printable(note)}")
     for hint in d.hints:
-        out.append(f"  = hint: {hint}")
+        out.append(f"  = hint: {printable(hint)}")
     return "\n".join(out)
+
+
+def _line(text: str) -> str:
+    """A source line as rendered: tabs as spaces, then control characters escaped."""
+    return printable(text.expandtabs(4))
 
 
 def render_all(ds: Iterable[Diagnostic], color: bool = False) -> str:

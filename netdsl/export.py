@@ -42,7 +42,7 @@ class _Emitter:
         self.x = exporter
         self.layer = node.name
         self.nodes: list[onnx.NodeProto] = []
-        self.doc = _doc(node)
+        self.doc = _doc(node, exporter.source_lines)
 
     @property
     def opset(self) -> int:
@@ -70,9 +70,9 @@ class _Emitter:
 
 class _Exporter:
     def __init__(self, graph: Graph, opset: int, seed: int, init: str,
-                 weights: Mapping[str, np.ndarray] | None):
+                 weights: Mapping[str, np.ndarray] | None, source_lines: bool = True):
         self.graph, self.opset, self.seed, self.init = graph, opset, seed, init
-        self.weights = weights
+        self.weights, self.source_lines = weights, source_lines
         self.initializers: list[tuple[str, Any]] = []  # (name, array or a callable making it)
 
     def add_initializer(self, name: str, array: np.ndarray | Callable[[], np.ndarray]) -> None:
@@ -114,12 +114,15 @@ class _Exporter:
         return rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
 
 
-def _doc(node: Node) -> str:
+def _doc(node: Node, source_lines: bool) -> str:
+    """`lenet.net:9:5: c1 = conv(6, 5)`: where the layer was written, the path relative to the
+    root (Source.recorded_path), and the line itself unless `source_lines` is off."""
     src = node.span.source
     if src is None:
         return ""
-    line = src.line_col(node.span.start)[0]
-    return f"{node.span.where()}: {src.line_text(line).strip()}"
+    line, col = src.line_col(node.span.start)
+    where = f"{src.recorded_path()}:{line}:{col}"
+    return f"{where}: {src.line_text(line).strip()}" if source_lines else where
 
 
 def _value_info(name: str, shape: Sequence[Any], batch: int | None) -> onnx.ValueInfoProto:
@@ -139,8 +142,9 @@ def to_onnx(graph: Graph, options: CompileOptions | None = None) -> onnx.ModelPr
                                  f"opsets {MIN_OPSET} to {onnx.defs.onnx_opset_version()} (the "
                                  f"newest this onnx {onnx.__version__} knows)")])
     x = _Exporter(graph, opset, options.seed, options.init or graph.options.get("init", "he"),
-                  weights)
+                  weights, options.source_lines)
     rename = _output_names(graph)
+    source = graph.source.recorded_path()  # NOTE: relative to the root: the same bytes anywhere
     nodes, inputs, value_infos = _lower(graph, x, batch, rename)
     outputs = []
     for o_name, o_node in graph.outputs.items():
@@ -149,7 +153,7 @@ def to_onnx(graph: Graph, options: CompileOptions | None = None) -> onnx.ModelPr
                                           name=f"{o_name}/output"))
         outputs.append(_value_info(o_name, graph.node(o_node).shape or (), batch))
     g = helper.make_graph(nodes, graph.name, inputs, outputs, value_info=value_infos,
-                          doc_string=f"netdsl network `{graph.name}` from {graph.source.path}")
+                          doc_string=f"netdsl network `{graph.name}` from {source}")
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="netdsl", producer_version=VERSION)
     model.ir_version = _ir_version(opset)
@@ -157,7 +161,7 @@ def to_onnx(graph: Graph, options: CompileOptions | None = None) -> onnx.ModelPr
     helper.set_model_props(model, {
         "netdsl_version": VERSION,
         "source_sha256": hashlib.sha256(graph.source.text.encode()).hexdigest(),
-        "source": str(graph.source.path), "network": graph.name,
+        "source": source, "network": graph.name,
         "params": ",".join(f"{k}={v}" for k, v in sorted(graph.params.items())),
     })
     return model

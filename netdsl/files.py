@@ -1,11 +1,14 @@
 """Files: which suffix means an ONNX model, and writing output files atomically (a temporary file
-beside the target, then a rename, so that a failed or interrupted write never leaves a
-half-written file nor clobbers an earlier one)."""
+beside the target, then a rename, so that a failed or interrupted write, SIGTERM included, never
+leaves a half-written or temporary file nor clobbers an earlier one)."""
 
 from __future__ import annotations
 
 import os
+import signal
+import stat
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,24 +28,56 @@ def is_onnx(path: str | os.PathLike[str]) -> bool:
 @contextmanager
 def atomic(*targets: Path) -> Iterator[list[Path]]:
     """Yields one temporary path per target (same directory); on a clean exit renames each onto
-    its target, in order; on any failure removes them all. OSError becomes E402."""
+    its target, in order; on any failure, SIGTERM included, removes them all. OSError becomes
+    E402."""
     temps: list[Path] = []
+    with _sigterm_raises():
+        try:
+            for t in targets:
+                fd, name = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent)
+                os.close(fd)
+                temps.append(Path(name))
+                os.chmod(name, _mode(t))  # mkstemp makes 0600; give what open() would have
+            yield temps
+            for tmp, t in zip(temps, targets):
+                os.replace(tmp, t)
+        except OSError as e:
+            where = targets[len(temps) - 1] if temps else targets[0]
+            raise NetdslError([error("E402", f"{where}: cannot write: {e.strerror or e}")]
+                              ) from None
+        finally:
+            for tmp in temps:
+                if tmp.exists():
+                    tmp.unlink()
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived while output files were being written."""
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM, which would end the process at once, raises _Terminated inside the block, so
+    that `finally` clauses remove temporary files; then the signal is delivered again with its
+    default action (the exit status still says SIGTERM). Only where SIGTERM has its default
+    handler and in the main thread (the only one that may set handlers)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def terminated(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
-        for t in targets:
-            fd, name = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent)
-            os.close(fd)
-            temps.append(Path(name))
-            os.chmod(name, _mode(t))  # mkstemp makes 0600; give what open() would have
-        yield temps
-        for tmp, t in zip(temps, targets):
-            os.replace(tmp, t)
-    except OSError as e:
-        where = targets[len(temps) - 1] if temps else targets[0]
-        raise NetdslError([error("E402", f"{where}: cannot write: {e.strerror or e}")]) from None
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise
     finally:
-        for tmp in temps:
-            if tmp.exists():
-                tmp.unlink()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def write_bytes(target: Path, write: Callable[[BinaryIO], object]) -> None:
@@ -52,12 +87,17 @@ def write_bytes(target: Path, write: Callable[[BinaryIO], object]) -> None:
 
 
 def check_writable(path: Path, inputs: Sequence[Path] = (), what: str = "") -> None:
-    """E402 unless `path` can become an output file: not a directory, in an existing writable
-    directory, and not one of `inputs` (the files this command reads)."""
+    """E402 unless `path` can become an output file: not a directory, a device or a FIFO (which
+    the rename would replace), in an existing writable directory, and not one of `inputs` (the
+    files this command reads)."""
     label = f"{what} {path}" if what else str(path)
     if path.is_dir():
         raise NetdslError([error("E402", f"{label} is a directory; give a file name such as "
                                  f"{path / 'model.onnx'}")])
+    if path.exists() and not path.is_file():
+        raise NetdslError([error("E402", f"{label} is not a regular file ({_kind(path)}); "
+                                 "netdsl writes only regular files",
+                                 hints=["give the path of a new or ordinary file"])])
     for i in inputs:
         if path.exists() and i.exists() and os.path.samefile(path, i):
             raise NetdslError([error("E402", f"{label} is an input of this command; writing it "
@@ -81,6 +121,15 @@ def _check_dir(d: Path, label: str) -> None:
         raise NetdslError([error("E402", f"{label}: the directory {d} does not exist")])
     if not os.access(d, os.W_OK | os.X_OK):
         raise NetdslError([error("E402", f"{label}: the directory {d} is not writable")])
+
+
+def _kind(path: Path) -> str:
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a file"
 
 
 def _mode(target: Path) -> int:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from netdsl.diagnostics import CODES, Diagnostic, Label, Severity
+from netdsl.diagnostics import CODES, Diagnostic, Label, Severity, printable
 from netdsl.version import VERSION
 
 # NOTE: a placeholder (RFC 2606 reserves `.invalid`): netdsl has no published home yet. SARIF
@@ -55,8 +55,11 @@ def _text(d: Diagnostic, related: bool) -> str:
 # ------------------------------------------------------------------------------------- GitHub
 
 def _escape_data(s: str) -> str:
-    """As GitHub's toolkit (@actions/core, command.ts escapeData) escapes a command's message."""
-    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """As GitHub's toolkit (@actions/core, command.ts escapeData) escapes a command's message;
+    other control characters are escaped as in the text rendering (a workflow log is a
+    terminal: an ESC in it would recolour or rewrite it)."""
+    lines = s.replace("%", "%25").replace("\r", "%0D").split("\n")
+    return "%0A".join(printable(line) for line in lines)
 
 
 def _escape_property(s: str) -> str:

@@ -33,3 +33,4 @@ class CompileOptions:
     rename: tuple[str, ...] = ()  # --rename 'PATTERN=REPLACEMENT': applied to weight names in order
     fully_convolutional: bool = False  # --fully-convolutional: the dense head becomes convs
     input_size: tuple[int, ...] | None = None  # --input-size, with fully_convolutional
+    source_lines: bool = True  # False (--no-source-lines): doc strings give path:line:col only

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-import os
+import json
 import re
 import threading
 from functools import lru_cache
@@ -20,6 +20,8 @@ from lark.exceptions import (
     UnexpectedToken,
     VisitError,
 )
+from lark.grammar import Rule
+from lark.lexer import TerminalDef
 from lark.visitors import Transformer_NonRecursive
 
 from netdsl import syntax as s
@@ -273,30 +275,58 @@ class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
 
 
 _LOCK = threading.Lock()
+_OPTIONS: dict[str, Any] = {"parser": "lalr", "propagate_positions": True,
+                            "maybe_placeholders": True, "start": ["start", "expr"]}
+PARSER_FILE = Path(__file__).resolve().parent / "parser.json"
 
 
-def _cache_file(grammar: str) -> str | bool:
-    """Where Lark keeps the analysed parser between runs: building the LALR tables costs about
-    0.2 s, loading them about 10 ms. A per-user cache directory, keyed by the grammar and Lark's
-    version; False (build every time) where nothing can be written."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    key = hashlib.sha256((grammar + _lark_version).encode("utf-8")).hexdigest()[:16]
-    folder = Path(base) / "netdsl"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return str(folder / f"grammar-{key}.lark")
+def grammar_key(grammar: str) -> str:
+    """What the pre-built parser was built from: the grammar, Lark's version and the options."""
+    text = grammar + _lark_version + json.dumps(_OPTIONS, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def serialized_parser() -> str:
+    """The analysed LALR parser as JSON (Lark's own serialised form, as its standalone tool
+    writes it), keyed by the grammar's hash: netdsl/parser.json, written by
+    `python tools/gendocs.py parser` (tests/test_security.py checks that it is current)."""
+    grammar = load_grammar()
+    data, memo = Lark(grammar, **_OPTIONS).memo_serialize([TerminalDef, Rule])
+    return json.dumps({"key": grammar_key(grammar), "lark": _lark_version, "data": data,
+                       "memo": memo}, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def _int_keys(d: dict[str, Any]) -> dict[Any, Any]:
+    # NOTE: JSON keys are strings; Lark's parse table keys states and tokens by int
+    return {int(k) if k.isdigit() else k: v for k, v in d.items()}
 
 
 @lru_cache(maxsize=1)
 def _parser() -> tuple[Lark, _ToAst]:
+    """The parser: loaded from the pre-built JSON shipped in the package (about 20 ms) when it
+    was built from this grammar and Lark version, else analysed from the grammar (about 0.2 s).
+    NOTE: never a pickle, and nothing from a shared cache directory: a planted file would run
+    code. JSON only ever builds Lark's own classes."""
     grammar = load_grammar()
-    lark = Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True,
-                cache=_cache_file(grammar), start=["start", "expr"])
+    lark = _shipped(grammar) or Lark(grammar, **_OPTIONS)
     transformer = _ToAst()
     transformer.lark = lark
     return lark, transformer
+
+
+def _shipped(grammar: str) -> Lark | None:
+    """The parser shipped in parser.json, if it was built from this grammar, Lark and options."""
+    try:
+        shipped = json.loads(PARSER_FILE.read_text(encoding="utf-8"), object_hook=_int_keys)
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(shipped, dict) and shipped.get("key") == grammar_key(grammar)):
+        return None
+    try:  # NOTE: the loader Lark's standalone parsers use; its key names Lark's version
+        loaded = Lark._load_from_dict(shipped["data"], shipped["memo"])  # type: ignore[no-untyped-call]
+    except Exception:  # noqa: BLE001 - a damaged file: build the parser instead
+        return None
+    return cast(Lark, loaded)
 
 
 def parse(source: Source) -> s.Module:

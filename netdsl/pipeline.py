@@ -30,15 +30,18 @@ class Network:
 
     graph: Graph
     stats: Stats
+    files: tuple[str, ...] = ()  # the files its source `use`s (resolved): inputs of a compile
 
     @property
     def name(self) -> str:
         return self.graph.name
 
 
-def read_source(path: str | os.PathLike[str]) -> Source:
-    """The Source of a .net file; a file that cannot be read is E001."""
-    return Source(str(path), read_text(Path(path)))
+def read_source(path: str | os.PathLike[str],
+                root: str | os.PathLike[str] | None = None) -> Source:
+    """The Source of a .net file; a file that cannot be read is E001. `root`: the folder its
+    `use` lines may read in and below (default: the file's own folder)."""
+    return Source(str(path), read_text(Path(path)), str(Path(root or Path(path).parent).resolve()))
 
 
 def check_source(source: Source, network: str | None = None,
@@ -53,7 +56,7 @@ def _check(module: syntax.Module, namespace: Namespace, network: str | None,
     graph = build(module, namespace, network, dict(params or {}))  # elaborator/: AST → IR
     stats = analyze(graph)                              # analysis.py: params, MACs, RF, memory
     check_expectations(graph, stats)                    # NOTE: after analysis, which they read
-    return Network(graph, stats)
+    return Network(graph, stats, tuple(namespace.files))
 
 
 def network_names(source: Source) -> list[str]:
@@ -102,11 +105,13 @@ def lower(net: Network, options: CompileOptions) -> tuple[Network, onnx.ModelPro
     if options.fully_convolutional:                     # rewrite.py: FC layers become convs
         from netdsl import rewrite
         graph = rewrite.fully_convolutional(net.graph, options.input_size)
-        net = Network(graph, analyze(graph))
+        net = dataclasses.replace(net, graph=graph, stats=analyze(graph))
         if arrays is not None:
             arrays = rewrite.convert_weights(arrays, net.stats.tensors())
     if arrays is not None:
-        arrays = weights.check(arrays, net.stats.tensors(), label)
+        found = list(net.stats.warnings)
+        arrays = weights.check(arrays, net.stats.tensors(), label, found)
+        net = dataclasses.replace(net, stats=dataclasses.replace(net.stats, warnings=found))
     return net, export.to_onnx(net.graph, dataclasses.replace(options, weights=arrays))
 
 

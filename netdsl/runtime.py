@@ -161,15 +161,36 @@ def _read_npy(path: Path) -> np.ndarray:
     return arr
 
 
-def save_outputs(outputs: Mapping[str, np.ndarray], directory: Path) -> list[Path]:
-    """Each output as DIR/NAME.npy, written atomically (netdsl.files)."""
+def output_file_names(names: Sequence[str]) -> list[str]:
+    """The file name each output is saved under: the name with every character but letters,
+    digits, `_`, `-` and `.` made `_`, no leading dot, unique (case-insensitively: `-2`, `-3`...),
+    so that no output name (`../x`, `/etc/x`, from a stranger's .onnx) can leave the folder."""
+    taken: set[str] = set()
+    result = []
+    for name in names:
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:100].lstrip(".") or "output"
+        unique, n = stem, 1
+        while unique.lower() in taken:
+            n += 1
+            unique = f"{stem}-{n}"
+        taken.add(unique.lower())
+        result.append(f"{unique}.npy")
+    return result
+
+
+def save_outputs(outputs: Mapping[str, np.ndarray], directory: Path,
+                 inputs: Sequence[Path] = ()) -> list[Path]:
+    """Each output as DIR/NAME.npy (output_file_names), written atomically (netdsl.files); E402
+    where one would replace one of `inputs` (the files the command read)."""
     files.check_dir(directory, "--save")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise NetdslError([error("E402", f"--save {directory}: cannot create it: "
                                  f"{e.strerror or e}")]) from None
-    written = [directory / f"{name}.npy" for name in outputs]
+    written = [directory / f for f in output_file_names(list(outputs))]
+    for path in written:
+        files.check_writable(path, inputs, "--save")
     with files.atomic(*written) as temps:
         for tmp, arr in zip(temps, outputs.values()):
             with open(tmp, "wb") as f:

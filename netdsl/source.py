@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +25,13 @@ class Span:
 
 @dataclass(eq=False)
 class Source:
-    """One `.net` file's text. `path` is what messages print ("<string>" for inline text)."""
+    """One `.net` file's text. `path` is what messages print ("<string>" for inline text);
+    `root` is the folder `use` lines may read in and below (elaborator/modules.py): the main
+    file's folder unless the user names one (--root, root=); None: the current directory."""
 
     path: str
     text: str
+    root: str | None = None
     _line_starts: list[int] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -48,6 +52,16 @@ class Source:
         """`path:line:col` of a character offset: how every message names a place in a file."""
         line, col = self.line_col(offset)
         return f"{self.path}:{line}:{col}"
+
+    def recorded_path(self) -> str:
+        """The path a compiled model records: relative to the root, so that the bytes do not
+        depend on how the path was spelled nor show the machine's folders (a file outside the
+        root: its name only)."""
+        if self.path.startswith("<"):
+            return self.path
+        path = Path(self.path).resolve()
+        root = Path(self.root).resolve() if self.root else Path.cwd()
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
 
     def line_text(self, line: int) -> str:
         start = self._line_starts[line - 1]

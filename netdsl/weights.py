@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from netdsl.diagnostics import Diagnostic, NetdslError, error
+from netdsl.diagnostics import Diagnostic, NetdslError, error, warning
 
 
 def read(path: str | Path) -> dict[str, np.ndarray]:
@@ -76,9 +76,11 @@ def rename(weights: Mapping[str, np.ndarray], rules: tuple[str, ...],
 
 
 def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]],
-          path: str = "weights") -> dict[str, np.ndarray]:
+          path: str = "weights", warnings: list[Diagnostic] | None = None
+          ) -> dict[str, np.ndarray]:
     """The weights as float32, if names and shapes match `expected` exactly; else E401 listing
-    every missing, unexpected and mis-shaped name."""
+    every missing, unexpected and mis-shaped name. Then E406 for NaN values; infinite ones (in
+    float32: beyond ±3.4e38 too) are W401, appended to `warnings`."""
     diags: list[Diagnostic] = []
     missing = [k for k in expected if k not in weights]
     unexpected = [k for k in weights if k not in expected]
@@ -97,7 +99,35 @@ def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, .
         diags.append(error("E401", f"{path}: not numeric: {_names(bad_dtype)}"))
     if diags:
         raise NetdslError(diags)
-    return {k: np.asarray(weights[k], dtype=np.float32) for k in expected}
+    with np.errstate(over="ignore", invalid="ignore"):  # NOTE: overflow is reported as W401
+        arrays = {k: np.asarray(weights[k], dtype=np.float32) for k in expected}
+    return _finite(arrays, path, warnings if warnings is not None else [])
+
+
+def _finite(arrays: dict[str, np.ndarray], path: str, warnings: list[Diagnostic]
+            ) -> dict[str, np.ndarray]:
+    diags = []
+    for k, a in arrays.items():
+        if np.isfinite(a).all():
+            continue
+        nan, inf = int(np.isnan(a).sum()), int(np.isinf(a).sum())
+        if nan:
+            diags.append(error("E406", f"{path}: `{k}` has {_count(nan)} NaN "
+                               f"{'value' if nan == 1 else 'values'} (not a number)", hints=[
+                                   "a NaN weight makes every output NaN; check how the file "
+                                   "was written"]))
+        if inf:
+            warnings.append(warning("W401", f"{path}: `{k}` has {_count(inf)} "
+                                    f"{'value that is' if inf == 1 else 'values that are'} "
+                                    "infinite in float32",
+                                    hints=["values beyond ±3.4e38 become inf in float32"]))
+    if diags:
+        raise NetdslError(diags)
+    return arrays
+
+
+def _count(n: int) -> str:
+    return f"{n:,}"
 
 
 def _names(names: list[str]) -> str:

@@ -24,7 +24,7 @@ def test_use_is_relative_to_the_using_file(tmp_path, monkeypatch):
     main.write_text('use "../lib/stem.net"\nuse "../lib/blocks.net"\nnetwork m {\n'
                     "  input x: [N, 3, 15, 15]\n  x -> s: stem -> c: conv_bn(16) -> output y\n}\n")
     monkeypatch.chdir(tmp_path / "lib")  # the working directory must not matter
-    net = netdsl.load(main)
+    net = netdsl.load(main, root=tmp_path)  # NOTE: ../lib is outside main.net's own folder
     g = net.graph
     # a block that returns a chain numbers it, like torch's nn.Sequential
     assert [n.name for n in g.nodes()] == ["x", "s.conv_bn.0", "s.conv_bn.1", "s.conv_bn.2",
@@ -57,7 +57,8 @@ def test_diamond_use_is_fine_but_two_definitions_are_not(tmp_path):
     assert f"::: {tmp_path}/d.net:1:7" in err or f"::: {tmp_path}/c.net:1:7" in err
 
 
-def test_errors_in_a_used_file_name_that_file(tmp_path):
+def test_errors_in_a_used_file_name_that_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the root of inline text: the current directory
     (tmp_path / "lib.net").write_text("block bad(x) {\n  return x -> conv(4, 3, strid: 1)\n}\n")
     (tmp_path / "m.net").write_text('use "lib.net"\nnetwork m {\n  input x: [N, 3, 8, 8]\n'
                                     "  x -> bad -> output y\n}\n")

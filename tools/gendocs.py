@@ -1,14 +1,17 @@
-"""The reference pages, generated from the code: `python tools/gendocs.py errors|zoo|ops|costs|all
-[--stdout]`. A test compares each committed page with this output.
+"""The reference pages, generated from the code: `python tools/gendocs.py
+errors|zoo|ops|costs|parser|all [--stdout]`. A test compares each committed page with this output.
 
 - errors: docs/errors.md from diagnostics.CODES and one example per code, each rendered by running
   it, so the page shows what a user really sees (tests/test_diagnostics.py);
 - zoo: the zoo table in README.md, from `netdsl check` of every zoo network (tests/test_zoo.py);
 - ops, costs: docs/ops.md and docs/costs.md from the operator registry (gendocs_ops.py beside
-  this file; tests/test_ops.py)."""
+  this file; tests/test_ops.py);
+- parser: netdsl/parser.json, the pre-built LALR parser the package loads instead of analysing
+  the grammar at every start (netdsl/parse.py; tests/test_security.py)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +20,7 @@ from typing import Any
 
 import gendocs_ops
 from netdsl.diagnostics import CODES, Diagnostic, NetdslError, render_all
+from netdsl.parse import serialized_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,6 +93,8 @@ EXAMPLES: dict[str, Example | Command] = {
     "E403": Command("netdsl run broken.onnx --random"),
     "E404": Command("netdsl run lenet.onnx --input image=wrong_shape.npy"),
     "E405": Command("netdsl run lenet.onnx --random --provider cuda  (no CUDA here)"),
+    "E406": Command("netdsl compile zoo/lenet.net --weights diverged.npz -o lenet.onnx  (a NaN)"),
+    "W401": Command("netdsl compile zoo/lenet.net --weights huge.npz -o lenet.onnx  (1e300)"),
 }
 
 
@@ -297,12 +303,26 @@ def _readme() -> str:
     return readme_with_zoo((ROOT / "README.md").read_text(encoding="utf-8"))
 
 
+def _parser_json() -> str:
+    """netdsl/parser.json, kept as it is while it was built from this grammar (NOTE: Lark numbers
+    the LALR states differently from run to run, so rebuilding would change every byte)."""
+    from netdsl import parse
+    try:
+        text = parse.PARSER_FILE.read_text(encoding="utf-8")
+        if json.loads(text).get("key") == parse.grammar_key(parse.load_grammar()):
+            return text
+    except (OSError, ValueError):
+        pass
+    return serialized_parser()
+
+
 # page -> (the file it writes, its text)
 PAGES: dict[str, tuple[Path, Callable[[], str]]] = {
     "errors": (ROOT / "docs" / "errors.md", errors_markdown),
     "zoo": (ROOT / "README.md", _readme),
     "ops": (gendocs_ops.DOCS / "ops.md", gendocs_ops.ops_markdown),
     "costs": (gendocs_ops.DOCS / "costs.md", gendocs_ops.costs_markdown),
+    "parser": (ROOT / "netdsl" / "parser.json", _parser_json),
 }
 
 

@@ -270,6 +270,9 @@ class Calls:
                     self._err("E205", f"`{fname}` of `{cls.name}` takes {ex}, not "
                               f"{kind(v)}", sp, frame=frame, hints=[hint])
                     ok = False
+                except ValueError as ex:
+                    self._err("E206", f"`{fname}` of `{cls.name}` {ex}", sp, frame=frame)
+                    ok = False
         return values, ok
 
     def _op_error(self, ex: OpError, op: Op, inputs: list[Arg],

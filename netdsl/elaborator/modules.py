@@ -1,4 +1,5 @@
-"""Files → Namespace: parse a source, follow its `use` lines (relative to it), add the prelude."""
+"""Files → Namespace: parse a source, follow its `use` lines (relative to it, and only inside the
+root of the compilation: Source.root), add the prelude."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class Namespace:
     blocks: dict[str, s.Block] = field(default_factory=dict)
     networks: dict[str, s.Network | s.NetworkAlias] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)  # network names in file order
+    files: list[str] = field(default_factory=list)  # every file `use`d, directly or not: resolved
 
 
 
@@ -71,7 +73,14 @@ def _define(table: dict[str, Any], item: Any, diags: list[Diagnostic], kind: str
 def _use(item: s.Use, source: Source, stack: tuple[str, ...], ns: Namespace,
          diags: list[Diagnostic]) -> None:
     base = Path(source.path).parent if source.path != "<string>" else Path.cwd()
+    root = Path(source.root or Path.cwd()).resolve()
     path = (base / item.path.value).resolve()
+    if not path.is_relative_to(root):  # NOTE: before reading: no byte of it may be shown
+        diags.append(error("E210", f"cannot use \"{item.path.value}\": it is outside the root "
+                           f"of this compilation, {root}", item.path.span, hints=[
+                               "`use` reads files in the main file's folder and below; name a "
+                               "wider root with --root DIR (root= in the API)"]))
+        return
     # NOTE: messages name a used file as the user would reach it (zoo/lib.net), not absolutely
     shown = (os.path.normpath(os.path.join(os.path.dirname(source.path), item.path.value))
              if source.path != "<string>" else item.path.value)
@@ -91,10 +100,11 @@ def _use(item: s.Use, source: Source, stack: tuple[str, ...], ns: Namespace,
                                                   "has the `use` line"]))
         return
     try:
-        _, sub = load_module(Source(shown, text), stack)
+        _, sub = load_module(Source(shown, text, str(root)), stack)
     except NetdslError as e:
         diags.extend(e.diagnostics)
         return
+    ns.files += [str(path), *sub.files]
     for name, blk in sub.blocks.items():
         if name not in _prelude_names():
             _define(ns.blocks, blk, diags, "block")
@@ -129,7 +139,8 @@ _PRELUDE_PATH = str(Path(__file__).resolve().parent.parent / "prelude.net")
 def _prelude() -> Namespace:
     if not _PRELUDE_CACHE:
         path = Path(_PRELUDE_PATH)
-        module = parse(Source(_PRELUDE_PATH, path.read_text(encoding="utf-8")))
+        module = parse(Source(_PRELUDE_PATH, path.read_text(encoding="utf-8"),
+                              str(path.parent.parent)))  # recorded as netdsl/prelude.net
         ns = Namespace()
         for item in module.items:
             assert isinstance(item, s.Block)

@@ -6,6 +6,7 @@ with the annotation's text. Keeping the table here means a new op needs no chang
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,19 @@ def _is_int(v: Any) -> bool:
 
 def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _finite(v: float, limit: float = math.inf) -> float:
+    """NOTE: the one check that every float argument of every op is finite (a NaN `eps` or
+    `slope` would compile to a model that outputs NaN); ValueError, not TypeError: the type is
+    right, the value is not (E206)."""
+    if not math.isfinite(v) or abs(v) > limit:
+        raise ValueError(f"must be a finite number{' in float32' if limit < math.inf else ''}, "
+                         f"not {v!r}")
+    return v
 
 
 def _ints(v: Any) -> Any:
@@ -51,13 +65,15 @@ def _weights(v: Any) -> Any:
 
 
 def _freeze(v: Any) -> Any:
-    return tuple(_freeze(x) for x in v) if isinstance(v, (list, tuple)) else v
+    if isinstance(v, (list, tuple)):
+        return tuple(_freeze(x) for x in v)
+    return _finite(v, _FLOAT32_MAX) if isinstance(v, float) else v
 
 
 def _scalar(kind: type, words: str) -> Any:
     def check(v: Any) -> Any:
         if kind is float and _is_num(v):
-            return float(v)
+            return _finite(float(v))
         if kind is int and _is_int(v):
             return v
         if kind is bool and isinstance(v, bool):
@@ -70,9 +86,9 @@ def _scalar(kind: type, words: str) -> Any:
 
 def _floats(v: Any) -> Any:
     if _is_num(v):
-        return float(v)
+        return _finite(float(v))
     if isinstance(v, (list, tuple)) and v and all(_is_num(x) for x in v):
-        return tuple(float(x) for x in v)
+        return tuple(_finite(float(x)) for x in v)
     raise TypeError("a number or a list of numbers")
 
 
@@ -103,7 +119,8 @@ def _kinds(annotation: str) -> list[str]:
 
 
 def coerce(annotation: str, value: Any) -> Any:
-    """The checked value, or TypeError(what was expected, in words)."""
+    """The checked value, or TypeError(what was expected, in words), or ValueError(what is wrong
+    with a value of the right type: a float that is not finite)."""
     kinds = _kinds(annotation)
     if "None" in kinds and value is None:
         return None
