@@ -104,6 +104,9 @@ class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
     def input_stmt(self, meta: Any, c: list[Any]) -> s.Input:
         return s.Input(self._name(c[0]), c[1], self._span(meta))
 
+    def param_stmt(self, meta: Any, c: list[Any]) -> s.ParamDecl:
+        return s.ParamDecl(self._name(c[1]), c[2], c[3], self._span(meta))  # c[0]: PARAM
+
     def output_stmt(self, meta: Any, c: list[Any]) -> s.Output:
         return s.Output(self._name(c[0]), c[1], self._span(meta))
 
