@@ -43,7 +43,8 @@ CODES: dict[str, tuple[str, str]] = {
              "compile option (--opset), is unknown, malformed or out of range"),
     "E215": ("limit", "a repetition, loop or graph exceeds netdsl's size limits"),
     "E216": ("no-output", "a network declares no output, or a block returns nothing"),
-    "E217": ("bad-input", "an input declaration has an invalid shape"),
+    "E217": ("bad-input", "an `input` or `param` declaration has an invalid shape or "
+                       "initialisation"),
     "E301": ("shape", "a layer cannot accept the shape it is given"),
     "E302": ("fractional-size", "a stride does not tile its input: the output size is not whole"),
     "E303": ("shape-mismatch", "two tensors that must agree in shape do not (add, concat, ...)"),

@@ -26,7 +26,9 @@ class Attention(Op):
     """Self-attention, y = softmax(Q K^T / sqrt(D / heads)) V per head, heads joined and projected:
     torch's nn.MultiheadAttention(D, heads, batch_first=True) called as attn(x, x, x,
     need_weights=False)[0]. Q, K, V = x W_in^T + b_in split in three (in_proj_weight [3D, D]),
-    then out_proj (a Linear D -> D). Every output token reads every input token."""
+    then out_proj (a Linear D -> D). Receptive field: global (every output token reads every
+    input token; `summary` shows `global`). Lowered to MatMul, Reshape, Transpose, Gather and
+    Softmax (opset 17, no contrib ops)."""
 
     name = "attention"
     summary = "multi-head self-attention: {call} on [N, L, D] (torch's MultiheadAttention)"

@@ -76,10 +76,12 @@ class Emitter(Protocol):
         ...
 
     def weight(self, suffix: str, shape: Sequence[int], init: str, values: Any = None) -> str:
-        """A parameter or buffer initializer named `<layer>.<suffix>`. init: "he_out" (kaiming
-        normal, fan_out: convolutions, as torchvision), "he_in" (fan_in: dense), "zeros", "ones",
-        or "fixed" (the nested list `values`, broadcast to `shape`). A network's `option init:
-        "xavier"` turns both he kinds into Xavier/Glorot normal."""
+        """A parameter or buffer initializer named `<layer>.<suffix>` (`<layer>` alone for the
+        suffix "": a `param`). init: "he_out" (kaiming normal, fan_out: convolutions, as
+        torchvision), "he_in" (fan_in: dense), "zeros", "ones", "fixed" (the nested list
+        `values`, broadcast to `shape`), "normal" or "trunc_normal" (`values` is the std; the
+        truncation is torch's default, to [-2, 2]). A network's `option init: "xavier"` turns
+        both he kinds into Xavier/Glorot normal."""
         ...
 
     def const(self, values: Any, dtype: str = "int64") -> str:

@@ -6,7 +6,7 @@ Arithmetic on them is add and mul (ops/tensor.py), which broadcast."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from netdsl.ops import register
 from netdsl.ops.base import Emitter, Op, OpError, Shape, Value, fmt_shape
@@ -84,8 +84,3 @@ class Expand(Op):
         cond = emit.node("Cast", [cut], to=9)  # 9: BOOL
         return emit.node("Where", [cond, xs[0].name, xs[0].name])
 
-
-def param_init(init: str, value: Any) -> str:
-    """The words for a param's initialisation in messages and summaries."""
-    return {"constant": f"{value}", "normal": f"normal({value})",
-            "trunc_normal": f"trunc_normal({value})"}.get(init, init)
