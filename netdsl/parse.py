@@ -332,7 +332,7 @@ def _same_line(src: Source, prev: Any, st: Any) -> Diagnostic:
 _CLASSES = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string",
             "$END": "the end of the file"}
 _EXPR_START = frozenset({"NAME", "NUMBER", "STRING", "LPAR", "LSQB"})
-_STMT_START = frozenset({"INPUT", "OUTPUT", "IF", "FOR", "RETURN", "EXPECT", "OPTION"})
+_STMT_START = frozenset({"INPUT", "OUTPUT", "IF", "FOR", "RETURN", "EXPECT", "OPTION", "PARAM"})
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 
 # States the expected-token list explains badly, each found by parsing a bad snippet (the idea of
