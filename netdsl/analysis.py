@@ -62,7 +62,7 @@ class Stats:
         out: dict[str, tuple[int, ...]] = {}
         for layer in self.layers:
             for suffix, shape in (*layer.param_shapes.items(), *layer.buffer_shapes.items()):
-                out[f"{layer.name}.{suffix}"] = shape
+                out[f"{layer.name}.{suffix}" if suffix else layer.name] = shape
         return out
 
 
@@ -76,8 +76,8 @@ def analyze(graph: Graph) -> Stats:
         y = node.shape
         assert y is not None and all(x is not None for x in shapes)
         xs = [x for x in shapes if x is not None]
-        pshapes = node.op.param_shapes(*xs) if xs else {}
-        bshapes = node.op.buffer_shapes(*xs) if xs else {}
+        pshapes = node.op.param_shapes(*xs)  # a `param` has them without inputs
+        bshapes = node.op.buffer_shapes(*xs)
         rf = _receptive_field(node, [rfs[i] for i in graph.value_inputs_of(node)], xs, warnings)
         rfs[node.name] = rf
         layers.append(LayerStats(
@@ -85,7 +85,8 @@ def analyze(graph: Graph) -> Stats:
             sum(math.prod(v) for v in pshapes.values()),
             sum(math.prod(v) for v in bshapes.values()),
             node.op.mac_count(y, *xs) if xs else 0,
-            math.prod(int(d) for d in y[1:]) * BYTES_PER_ELEMENT, rf, pshapes, bshapes))
+            0 if pshapes and not xs else math.prod(int(d) for d in y[1:]) * BYTES_PER_ELEMENT,
+            rf, pshapes, bshapes))  # NOTE: a `param` is a weight, not an activation
     return Stats(layers, sum(lay.params for lay in layers), sum(lay.buffers for lay in layers),
                  sum(lay.macs for lay in layers), _peak_bytes(graph, layers), warnings)
 

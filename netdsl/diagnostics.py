@@ -45,7 +45,8 @@ CODES: dict[str, tuple[str, str]] = {
              "compile option (--opset), is unknown, malformed or out of range"),
     "E215": ("limit", "a repetition, loop or graph exceeds netdsl's size limits"),
     "E216": ("no-output", "a network declares no output, or a block returns nothing"),
-    "E217": ("bad-input", "an input declaration has an invalid shape"),
+    "E217": ("bad-input", "an `input` or `param` declaration has an invalid shape or "
+                       "initialisation"),
     "E218": ("bad-label", "a quoted label is not a layer name, or inserts a value that no name "
              "can hold"),
     "E301": ("shape", "a layer cannot accept the shape it is given"),

@@ -57,7 +57,7 @@ class _Emitter:
         return out
 
     def weight(self, suffix: str, shape: Sequence[int], init: str, values: Any = None) -> str:
-        name = f"{self.layer}.{suffix}"
+        name = f"{self.layer}.{suffix}" if suffix else self.layer  # "": a `param`'s own tensor
         self.x.add_initializer(
             name, functools.partial(self.x.weight_value, name, tuple(shape), init, values))
         return name
@@ -102,11 +102,16 @@ class _Exporter:
             return np.ones(shape, np.float32)
         if init == "fixed":
             return np.broadcast_to(np.asarray(values, np.float32), shape).copy()
+        rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
+        if init in ("normal", "trunc_normal"):  # a `param`'s normal(std), trunc_normal(std)
+            out = rng.standard_normal(shape, dtype=np.float32) * np.float32(values)
+            while init == "trunc_normal" and (bad := np.abs(out) > 2).any():
+                out[bad] = rng.standard_normal(int(bad.sum()), dtype=np.float32) * values
+            return out
+        # NOTE: one generator per tensor (above), seeded by its name: changing one layer leaves
+        # the others' weights as they were.
         receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
         fan_in, fan_out = shape[1] * receptive, shape[0] * receptive
-        # NOTE: one generator per tensor, seeded by its name: changing one layer leaves the
-        # others' weights as they were.
-        rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
         if self.init == "xavier":
             std = float(np.sqrt(2.0 / (fan_in + fan_out)))
         else:
@@ -192,6 +197,8 @@ def _lower(graph: Graph, x: _Exporter, batch: int | None, rename: Mapping[str, s
         out_name = rename.get(node.name, node.name)
         result = node.op.to_onnx(emit, Value(out_name, node.shape), *xs)
         produced = next((n for n in emit.nodes if n.output[0] == result), None)
+        if produced is None and result == out_name:  # a `param`: its initializer is the value
+            continue
         if produced is None:  # the op returned one of its inputs: name it with an Identity
             emit.node("Identity", [result])
             produced = emit.nodes[-1]

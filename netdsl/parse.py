@@ -107,6 +107,9 @@ class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
     def input_stmt(self, meta: Any, c: list[Any]) -> s.Input:
         return s.Input(self._name(c[0]), c[1], self._span(meta))
 
+    def param_stmt(self, meta: Any, c: list[Any]) -> s.ParamDecl:
+        return s.ParamDecl(self._name(c[1]), c[2], c[3], self._span(meta))  # c[0]: PARAM
+
     def output_stmt(self, meta: Any, c: list[Any]) -> s.Output:
         return s.Output(self._name(c[0]), c[1], self._span(meta))
 
@@ -418,7 +421,7 @@ def _same_line(src: Source, prev: Any, st: Any) -> Diagnostic:
 _CLASSES = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string",
             "$END": "the end of the file"}
 _EXPR_START = frozenset({"NAME", "NUMBER", "STRING", "LPAR", "LSQB"})
-_STMT_START = frozenset({"INPUT", "OUTPUT", "IF", "FOR", "RETURN", "EXPECT", "OPTION"})
+_STMT_START = frozenset({"INPUT", "OUTPUT", "IF", "FOR", "RETURN", "EXPECT", "OPTION", "PARAM"})
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 
 # States the expected-token list explains badly, each found by parsing a bad snippet (the idea of

@@ -200,7 +200,7 @@ def explain(graph: Graph, stats: Stats, layer: str) -> str:
         out.append("  output size per axis:")
         out += [f"    {line}" for line in _aligned(sizes)]
     if lay.param_shapes:
-        terms = [f"{k} {_product(v)}" for k, v in lay.param_shapes.items()]
+        terms = [f"{k} {_product(v)}".lstrip() for k, v in lay.param_shapes.items()]  # "": a param
         out.append(f"  params: {'; '.join(terms)}" + (f"  -> {lay.params:,}" if len(terms) > 1
                                                         else ""))
     if lay.buffer_shapes:

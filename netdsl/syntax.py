@@ -155,6 +155,17 @@ class Input:
 
 
 @dataclass(frozen=True, slots=True)
+class ParamDecl:
+    """`param NAME: [dims] = init`: a learned tensor; init is a number, `zeros`, `ones`,
+    `normal(std)` or `trunc_normal(std)` (None: zeros)."""
+
+    name: Name
+    dims: ListExpr
+    init: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Output:
     name: Name
     value: Expr | None
@@ -224,8 +235,8 @@ class Option:
     span: Span
 
 
-Stmt = (Input | Output | Assign | Annotate | ExpectExpr | ExpectShape | If | For | Return | Option
-        | ExprStmt)
+Stmt = (Input | ParamDecl | Output | Assign | Annotate | ExpectExpr | ExpectShape | If | For
+        | Return | Option | ExprStmt)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,10 @@ def declared_shapes(model: onnx.ModelProto) -> dict[str, Dims]:
 def assert_declares_every_layer(graph: Any, model: onnx.ModelProto,
                                 fixed_batch: int | None = None) -> None:
     """Every node of our graph has its tensor declared with its shape (named after the layer, or
-    after the output it becomes); with `fixed_batch`, the batch symbol is that number."""
-    declared = declared_shapes(model)
+    after the output it becomes; a `param`'s by its initializer); with `fixed_batch`, the batch
+    symbol is that number."""
+    declared = {**{t.name: tuple(t.dims) for t in model.graph.initializer},
+                **declared_shapes(model)}
     renamed = {node: out for out, node in graph.outputs.items()}
     for node in graph.nodes():
         name = node.name if node.name in declared else renamed.get(node.name)

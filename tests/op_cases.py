@@ -33,6 +33,7 @@ class Case:
     torch: Callable[[], Any] | None = None  # an equivalent torch module (or function)
     buffers: int = 0
     tol: float = 1e-4
+    setup: str = ""           # statements before the call (a `param` it uses)
 
 
 def seq(*mods: Any) -> Callable[[], Any]:
@@ -66,6 +67,42 @@ def _same_grouped_conv() -> Any:
 
 def _kernel(rows: list[list[float]], channels: int) -> Any:
     return torch.tensor([[rows]], dtype=torch.float32).expand(1, channels, len(rows), len(rows[0]))
+
+
+def _self_attention(d: int, heads: int, bias: bool = True) -> Callable[[], Any]:
+    """torch's MultiheadAttention as ViT's EncoderBlock calls it: self-attention, batch first."""
+    class SelfAttention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = nn.MultiheadAttention(d, heads, bias=bias, batch_first=True)
+
+        def forward(self, x: Any) -> Any:
+            return self.attn(x, x, x, need_weights=False)[0]
+    return SelfAttention
+
+
+def _class_token(d: int) -> Callable[[], Any]:
+    """ViT's class token: a learned [1, 1, D] expanded over the batch, before the sequence."""
+    class ClassToken(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.token = nn.Parameter(torch.zeros(1, 1, d))
+
+        def forward(self, x: Any) -> Any:
+            return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
+    return ClassToken
+
+
+def _scaled(shape: tuple[int, ...]) -> Callable[[], Any]:
+    """A learned tensor times the input (ConvNeXt's layer scale), broadcast numpy's way."""
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gamma = nn.Parameter(torch.ones(*shape))
+
+        def forward(self, x: Any) -> Any:
+            return x * self.gamma
+    return Scaled
 
 
 SOBEL = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
@@ -218,11 +255,26 @@ CASES: dict[str, list[Case]] = {
                  seq(lambda: nn.LocalResponseNorm(3, k=2.0)))],
     "add": [Case("x0 + x1", ((3, 4, 4), (3, 4, 4)), (3, 4, 4), 0, 1 * 48,
                  fn(lambda a, b: a + b)),
+            # broadcasting: one side grows to the other's shape (a position embedding's rule)
+            Case("x0 + x1", ((1, 4, 4), (3, 4, 4)), (3, 4, 4), 0, 1 * 48,
+                 fn(lambda a, b: a + b)),
             Case("add(x0, x1, x0)", ((3, 4, 4), (3, 4, 4)), (3, 4, 4), 0, 2 * 48,
                  fn(lambda a, b: a + b + a))],
     "mul": [Case("x0 * x1", ((3, 4, 4), (3, 1, 1)), (3, 4, 4), 0, 48, fn(lambda a, b: a * b)),
             Case("x0 * x1", ((3, 8, 8), (3, 8, 8)), (3, 8, 8), 0, 3 * 8 * 8,
-                 fn(lambda a, b: a * b))],
+                 fn(lambda a, b: a * b)),
+            Case("x0 * x1", ((3, 1, 4), (1, 5, 1)), (3, 5, 4), 0, 3 * 5 * 4,
+                 fn(lambda a, b: a * b)),
+            Case("x0 * gamma", ((3, 4, 4),), (3, 4, 4), 3, 48, _scaled((3, 1, 1)),
+                 setup="param gamma: [3, 1, 1] = 1e-6")],
+    "expand": [Case("concat(expand(token, like: x0), x0, axis: 1)", ((6, 8),), (7, 8), 8, 0,
+                    _class_token(8), setup="param token: [1, 1, 8]")],
+    "attention": [
+        # MACs: L x D x (4D + 2L), L = 5 tokens, D = 16
+        Case("attention(x0, 4)", ((5, 16),), (5, 16), 3 * 16 * 16 + 3 * 16 + 16 * 16 + 16,
+             5 * 16 * (4 * 16 + 2 * 5), _self_attention(16, 4)),
+        Case("attention(x0, heads: 2, bias: false)", ((7, 12),), (7, 12), 4 * 12 * 12,
+             7 * 12 * (4 * 12 + 2 * 7), _self_attention(12, 2, bias=False))],
     "concat": [Case("concat(x0, x1)", ((3, 4, 4), (5, 4, 4)), (8, 4, 4), 0, 0,
                     fn(lambda a, b: torch.cat([a, b], 1))),
                Case("concat(x0, x1, x0, axis: 3)", ((3, 4, 4), (3, 4, 2)), (3, 4, 10), 0, 0,
@@ -271,7 +323,8 @@ def body(case: Case) -> str:
     """The network's lines: one input per shape, and the output the call makes."""
     decl = "\n".join(f"  input x{i}: [N, {', '.join(map(str, s))}]"
                      for i, s in enumerate(case.inputs))
-    return f"{decl}\n  output y = {case.call}"
+    setup = "".join(f"\n  {line}" for line in case.setup.splitlines())
+    return f"{decl}{setup}\n  output y = {case.call}"
 
 
 def program(case: Case) -> str:

@@ -208,7 +208,40 @@ class Signal(nn.Module):
         return torch.flatten(F.adaptive_max_pool1d(x, 1), 1)
 
 
-NETS = [ConvNet, Activations, Structure, Signal]
+class Tokens(nn.Module):
+    """A transformer's front on an embedded sequence, with torchvision ViT's names: a class
+    token expanded over the batch, a position embedding, self-attention, a layer scale."""
+
+    TEXT = """
+    block layer(x) {
+      param layer_scale: [x.shape[2]] = 1e-6
+      y = x -> self_attention: attention(2)
+      return y * layer_scale + x
+    }
+    network tokens {
+      input x: [N, 6, 8]
+      param class_token: [1, 1, 8] = zeros
+      param pos_embedding: [1, 7, 8] = normal(0.02)
+      seq = concat(expand(class_token, like: x), x, axis: 1) + pos_embedding
+      seq -> layer_0: layer -> output y
+    }"""
+    INPUT = (3, 6, 8)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.class_token = nn.Parameter(torch.zeros(1, 1, 8))
+        self.pos_embedding = nn.Parameter(torch.zeros(1, 7, 8))
+        self.layer_0 = nn.Module()
+        self.layer_0.layer_scale = nn.Parameter(torch.ones(8))
+        self.layer_0.self_attention = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], 1) + self.pos_embedding
+        y = self.layer_0.self_attention(x, x, x, need_weights=False)[0]
+        return y * self.layer_0.layer_scale + x
+
+
+NETS = [ConvNet, Activations, Structure, Signal, Tokens]
 
 
 def randomise(model: nn.Module, seed: int) -> nn.Module:

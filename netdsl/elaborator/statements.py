@@ -14,8 +14,9 @@ from netdsl.elaborator.scope import INITS, OPTIONS, Budget, Frame, Return
 from netdsl.expectations import Expectation
 from netdsl.ir import InputOp
 from netdsl.ops.base import fmt_shape
+from netdsl.ops.learned import ParamOp
 from netdsl.ops.types import coerce
-from netdsl.values import MAX_REPEAT, POISON, Tensor, Value, kind
+from netdsl.values import MAX_REPEAT, POISON, Poison, Tensor, Value, kind
 
 Expect = Callable[[s.Expr, dict[str, Value]], Expectation]  # an `expect` line in a scope
 
@@ -40,6 +41,8 @@ class Statements:
             match st:
                 case s.Input():
                     self._input(st, frame)
+                case s.ParamDecl():
+                    self._param(st, frame)
                 case s.Assign():
                     frame.env[st.name.id] = self.ev.eval(st.value, frame, name=st.name.id)
                 case s.ExprStmt():
@@ -82,6 +85,50 @@ class Statements:
         frame.env[st.name.id] = self.naming.add_node(st.name.id, InputOp(shape=tuple(shape)), (),
                                                      st.span, {}, shape, frame, hard=True,
                                                      name_span=st.name.span)
+
+    def _param(self, st: s.ParamDecl, frame: Frame) -> None:
+        """`param NAME: [dims] = init`: a learned tensor, named in its scope like a layer."""
+        shape = self.ev.shape_literal(st.dims, frame)
+        init = self._param_init(st.init, frame)
+        if shape is POISON or init is POISON:
+            frame.env[st.name.id] = POISON
+            return
+        assert isinstance(shape, tuple) and isinstance(init, tuple)
+        if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+            self._err("E217", f"param `{st.name.id}` needs a shape of positive sizes, not "
+                      f"{fmt_shape(shape)}", st.dims.span, frame=frame,
+                      hints=["a learned tensor has no batch axis: write its own sizes, "
+                             "e.g. [1, 1, 768] for a class token"])
+            frame.env[st.name.id] = POISON
+            return
+        op = ParamOp(shape=tuple(int(d) for d in shape), init=init[0], value=init[1])
+        frame.env[st.name.id] = self.naming.add_node(st.name.id, op, (), st.span, {}, op.shape,
+                                                     frame, hard=True, name_span=st.name.span)
+
+    def _param_init(self, e: s.Expr | None, frame: Frame) -> tuple[str, float] | Poison:
+        """A param's initialisation: a number, `zeros`, `ones`, `normal(std)` or
+        `trunc_normal(std)` (ops/learned.PARAM_INITS)."""
+        if e is None:
+            return ("zeros", 0.0)
+        if isinstance(e, s.Name) and e.id in ("zeros", "ones") and e.id not in frame.env:
+            return (e.id, 0.0)
+        func = e.func.id if isinstance(e, s.Call) and isinstance(e.func, s.Name) else ""
+        if isinstance(e, s.Call) and func in ("normal", "trunc_normal") and func not in frame.env:
+            std = self.ev.eval(e.args[0], frame) if len(e.args) == 1 and not e.kwargs else None
+            if std is POISON:
+                return POISON
+            if isinstance(std, (int, float)) and not isinstance(std, bool) and std > 0:
+                return (func, float(std))
+            return self._err("E217", f"{func}(std) takes one positive number, the standard "
+                             "deviation", e.span, frame=frame)
+        value = self.ev.eval(e, frame)
+        if value is POISON:
+            return POISON
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return ("constant", float(value))
+        return self._err("E217", f"a param is initialised with a number, zeros, ones, "
+                         f"normal(std) or trunc_normal(std), not {kind(value)}", e.span,
+                         frame=frame)
 
     def _output(self, st: s.Output, frame: Frame) -> None:
         if st.value is None:
@@ -186,7 +233,7 @@ def _poison(frame: Frame, bodies: list[tuple[s.Stmt, ...]]) -> None:
     todo = list(bodies)
     while todo:
         for st in todo.pop():
-            if isinstance(st, (s.Assign, s.Output, s.Input)):
+            if isinstance(st, (s.Assign, s.Output, s.Input, s.ParamDecl)):
                 frame.env.setdefault(st.name.id, POISON)
             elif isinstance(st, s.For):
                 frame.env.setdefault(st.var.id, POISON)

@@ -76,10 +76,12 @@ class Emitter(Protocol):
         ...
 
     def weight(self, suffix: str, shape: Sequence[int], init: str, values: Any = None) -> str:
-        """A parameter or buffer initializer named `<layer>.<suffix>`. init: "he_out" (kaiming
-        normal, fan_out: convolutions, as torchvision), "he_in" (fan_in: dense), "zeros", "ones",
-        or "fixed" (the nested list `values`, broadcast to `shape`). A network's `option init:
-        "xavier"` turns both he kinds into Xavier/Glorot normal."""
+        """A parameter or buffer initializer named `<layer>.<suffix>` (`<layer>` alone for the
+        suffix "": a `param`). init: "he_out" (kaiming normal, fan_out: convolutions, as
+        torchvision), "he_in" (fan_in: dense), "zeros", "ones", "fixed" (the nested list
+        `values`, broadcast to `shape`), "normal" or "trunc_normal" (`values` is the std; the
+        truncation is torch's default, to [-2, 2]). A network's `option init: "xavier"` turns
+        both he kinds into Xavier/Glorot normal."""
         ...
 
     def const(self, values: Any, dtype: str = "int64") -> str:
@@ -340,3 +342,17 @@ def _fixes(size: int, k: int, s: int, pb: int, pe: int, d: int, max_pad: int | N
             out.append(f"stride {s2}")
             break
     return " or ".join(out) + " gives a whole size" if out else ""
+
+
+def broadcast(a: Shape, b: Shape) -> Shape | None:
+    """numpy's (and ONNX's multidirectional) broadcasting: the shapes aligned at their last axes,
+    each pair of sizes equal or one of them 1; the result, or None where they do not broadcast.
+    A symbolic batch size ("N") meets only itself or 1."""
+    out: list[Dim] = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        p = a[-i] if i <= len(a) else 1
+        q = b[-i] if i <= len(b) else 1
+        if p != q and 1 not in (p, q):
+            return None
+        out.append(q if p == 1 else p)
+    return tuple(reversed(out))

@@ -14,6 +14,7 @@ from netdsl.ops.base import (
     Value,
     Window,
     axis_names,
+    broadcast,
     check_positive,
     expect_rank,
     fmt_shape,
@@ -79,20 +80,28 @@ class Reshape(Op):
 @register
 @dataclass(frozen=True, slots=True)
 class Add(Op):
-    """Elementwise sum of tensors of exactly the same shape (residual connections): `a + b`."""
+    """Elementwise sum: `a + b`. The shapes match (residual connections), or one side broadcasts
+    to the other's shape over its size-1 or missing leading axes, as numpy and ONNX do (a
+    position embedding [1, L, D] onto [N, L, D], a bias [C, 1, 1] onto [N, C, H, W]). The result
+    is always one of the inputs' shapes: two tensors that would both grow ([N, 1, 5] + [N, 4, 1])
+    are refused, since a sum larger than either side is almost always a mistake."""
 
     name = "add"
     inputs = (2, None)
-    summary = "a + b: shapes must match exactly"
+    summary = "a + b: shapes match, or one broadcasts to the other (numpy's rule)"
     mac_rule = "(inputs - 1) x C x H x W: one add per element per extra input"
 
     def output_shape(self, *xs: Shape) -> Shape:
+        target = next((y for y in xs if all(broadcast(x, y) == tuple(y) for x in xs)), None)
+        if target is not None:
+            return target
         for i, x in enumerate(xs[1:], 1):
-            if tuple(x[1:]) != tuple(xs[0][1:]):
-                raise OpError(f"cannot add {fmt_shape(xs[0])} and {fmt_shape(x)}: shapes must "
-                              "match exactly", at=f"x{i}", code="E303",
-                              hint=_add_hint(xs[0], x))
-        return xs[0]
+            if broadcast(xs[0], x) not in (tuple(xs[0]), tuple(x)):
+                raise OpError(f"cannot add {fmt_shape(xs[0])} and {fmt_shape(x)}: the shapes "
+                              "must match, or one broadcast to the other", at=f"x{i}",
+                              code="E303", hint=_add_hint(xs[0], x))
+        raise OpError(f"cannot add {', '.join(fmt_shape(x) for x in xs)}: no input has a shape "
+                      "that all the others broadcast to", at="x1", code="E303")
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         return (len(xs) - 1, *(int(v) for v in y[1:]))
@@ -116,20 +125,21 @@ def _add_hint(a: Shape, b: Shape) -> str:
 @register
 @dataclass(frozen=True, slots=True)
 class Mul(Op):
-    """Elementwise product with broadcasting over size-1 axes: `x * gate` with gate [N, C, 1, 1]
-    (squeeze-and-excitation)."""
+    """Elementwise product with numpy's broadcasting: `x * gate` with a gate [N, C, 1, 1]
+    (squeeze-and-excitation), `x * gamma` with a layer scale [C, 1, 1] (ConvNeXt)."""
 
     name = "mul"
     inputs = (2, 2)
-    summary = "a * b: b broadcasts over a's size-1 axes (SE gates [N, C, 1, 1])"
+    summary = "a * b: numpy's broadcasting (SE gates [N, C, 1, 1], layer scales [C, 1, 1])"
     mac_rule = "C x H x W (the output): one multiply per element"
 
     def output_shape(self, *xs: Shape) -> Shape:
         a, b = xs
-        if len(a) != len(b) or any(p != q and 1 not in (p, q) for p, q in zip(a[1:], b[1:])):
-            raise OpError(f"cannot multiply {fmt_shape(a)} by {fmt_shape(b)}: every axis must "
-                          "match or be 1", at="x1", code="E303")
-        return (a[0], *(p if q == 1 else q for p, q in zip(a[1:], b[1:])))
+        y = broadcast(a, b)
+        if y is None:
+            raise OpError(f"cannot multiply {fmt_shape(a)} by {fmt_shape(b)}: aligned at the "
+                          "last axis, every axis must match or be 1", at="x1", code="E303")
+        return y
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         return tuple(int(v) for v in y[1:])
