@@ -383,8 +383,8 @@ def _parser() -> argparse.ArgumentParser:
                  "and crops, no size below 1), with the output shapes at each: arithmetic "
                  "progressions as `188 + 16k (k = 0..244)`, in the input size n. Square sizes "
                  "first, then each spatial axis alone (the others as declared). A `flatten -> "
-                 "dense` head pins the size; a reshape is read conservatively. `expect` lines "
-                 "are not evaluated.")
+                 "dense` head pins the size. Annotations and `expect` lines, which state the "
+                 "declared size's numbers, are not evaluated.")
     q.add_argument("file", metavar="FILE", help="the .net file")
     _network_options(q)
     q.add_argument("--input", metavar="NAME",

@@ -5,7 +5,8 @@ The sweep runs each op's vectorised `size_rule` (ops/*) over numpy arrays of can
 graph order, and ANDs their masks: no per-size elaboration. It answers for the graph as built at
 the declared size, so conditions on `x.height` or `x.width` are read at that size. A symbolic
 derivation (exact progressions from the rules, issue 16) can fill the same Sweep and SizeReport
-and be tested against this sweep."""
+and be tested against this sweep. Annotations and shape expectations are not evaluated: they
+state the shapes at the declared size."""
 
 from __future__ import annotations
 
@@ -132,17 +133,13 @@ def _one(graph: Graph, node: Node, candidates: Any, axis: int | None, name: str,
 
 def _notes(graph: Graph, limits: list[Node]) -> list[str]:
     """What limits the sizes that is not a window: a layer whose input has no spatial axes left
-    (`flatten -> dense`: the weights fix the features), and the conservative reshape."""
+    (`flatten -> dense`: the weights fix the features)."""
     notes = []
     for name in dict.fromkeys(n.name for n in limits):
-        node = graph.node(name)
-        shape = graph.node(graph.inputs_of(node)[0]).shape or ()
+        shape = graph.node(graph.inputs_of(name)[0]).shape or ()
         if len(shape) == 2:
-            notes.append(f"`{node.name}` pins the input size: its input {fmt_shape(shape)} has "
+            notes.append(f"`{name}` pins the input size: its input {fmt_shape(shape)} has "
                          "the features of the declared size")
-        elif node.op.name == "reshape":  # NOTE: by name, for the note only
-            notes.append(f"`{node.name}` (reshape) is read conservatively: only sizes with its "
-                         "declared number of elements pass")
     return notes
 
 

@@ -79,11 +79,11 @@ class Reshape(Op):
         return (xs[0][0], *dims)
 
     def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
-        # NOTE: conservative: only the sizes with the declared number of elements, which reshape
-        # to the declared shape (netdsl sizes says so)
+        shape = (self.shape,) if isinstance(self.shape, int) else self.shape
         total = math.prod(dims[0])
-        y = self.output_shape(shapes[0])
-        return tuple(total * 0 + int(d) for d in y[1:]), total == numel(shapes[0])
+        known = math.prod(d for d in shape if d != -1)
+        return (tuple(total // known if d == -1 else total * 0 + d for d in shape),
+                total % known == 0 if -1 in shape else total == known)
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         return emit.node("Reshape", [xs[0].name, emit.const([0, *[int(d) for d in y.shape[1:]]])])
