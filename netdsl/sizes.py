@@ -81,8 +81,19 @@ def _rank(node: Node) -> int:
     return len(node.op.shape)
 
 
+Plan = list[tuple[Node, tuple[str, ...], list[Any]]]  # node, its inputs, their shapes
+
+
+def plan(graph: Graph) -> Plan:
+    """The graph in order, with each node's inputs and their declared shapes: what a sweep
+    reads, looked up once for several sweeps."""
+    return [(n, ins := graph.inputs_of(n), [graph.node(i).shape or () for i in ins])
+            for n in graph.nodes()]
+
+
 def sweep(graph: Graph, input: Node, sizes: Any, axis: int | None,
-          limits: list[Node] | None = None) -> tuple[Any, dict[str, Dims]]:
+          limits: list[Node] | None = None, steps: Plan | None = None
+          ) -> tuple[Any, dict[str, Dims]]:
     """Every candidate at once: the mask of the sizes (an int64 array) that pass every op of
     the graph when they replace the spatial `axis` of `input` (None: all of them), and each
     output's dims after the batch over the candidates. `limits` collects the nodes that reject
@@ -90,21 +101,23 @@ def sweep(graph: Graph, input: Node, sizes: Any, axis: int | None,
     import numpy as np
     dims: dict[str, Dims] = {}
     ok = np.ones(sizes.shape, bool)
-    for node in graph.nodes():
-        ins = graph.inputs_of(node)
+    # NOTE: sizes that do not vary stay one-element arrays, which numpy broadcasts: a sweep
+    # of one axis costs about half a square one
+    for node, ins, shapes in steps if steps is not None else plan(graph):
         if isinstance(node.op, InputOp):
             shape = node.op.shape
             dims[node.name] = tuple(
                 sizes if node is input and j >= 2 and axis in (None, j - 2)
-                else np.full(sizes.shape, int(shape[j]), np.int64) for j in range(1, len(shape)))
+                else np.array([int(shape[j])], np.int64) for j in range(1, len(shape)))
             continue
-        out, mask = node.op.size_rule([dims[i] for i in ins], [graph.node(i).shape or ()
-                                                                for i in ins])
-        if limits is not None and not np.all(mask | ~ok):
-            limits.append(node)
-        ok &= mask
-        dims[node.name] = tuple(np.broadcast_to(v, sizes.shape) for v in out)
-    return ok, {name: dims[node] for name, node in graph.outputs.items()}
+        out, mask = node.op.size_rule([dims[i] for i in ins], shapes)
+        if mask is not True:
+            if limits is not None and not np.all(mask | ~ok):
+                limits.append(node)
+            ok &= mask
+        dims[node.name] = tuple(out)
+    return ok, {name: tuple(np.broadcast_to(v, sizes.shape) for v in dims[node])
+                for name, node in graph.outputs.items()}
 
 
 def valid_sizes(graph: Graph, input_name: str | None = None,
@@ -116,16 +129,18 @@ def valid_sizes(graph: Graph, input_name: str | None = None,
     shape = node.op.shape if isinstance(node.op, InputOp) else ()
     names = axis_names(len(shape) - 2)
     limits: list[Node] = []
-    sweeps = [_one(graph, node, candidates, None, "square", limits)]
+    steps = plan(graph)
+    sweeps = [_one(graph, node, candidates, None, "square", limits, steps)]
     if not square and len(names) > 1:
-        sweeps += [_one(graph, node, candidates, i, a, limits) for i, a in enumerate(names)]
+        sweeps += [_one(graph, node, candidates, i, a, limits, steps)
+                   for i, a in enumerate(names)]
     return SizeReport(graph.name, node.name, tuple(shape), range_, sweeps[0], sweeps[1:],
                       _notes(graph, limits))
 
 
 def _one(graph: Graph, node: Node, candidates: Any, axis: int | None, name: str,
-         limits: list[Node]) -> Sweep:
-    ok, outs = sweep(graph, node, candidates, axis, limits)
+         limits: list[Node], steps: Plan) -> Sweep:
+    ok, outs = sweep(graph, node, candidates, axis, limits, steps)
     return Sweep(name, candidates[ok].tolist(),
                  {o: [list(r) for r in zip(*(v[ok].tolist() for v in d))]
                   for o, d in outs.items()})
