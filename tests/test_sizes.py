@@ -293,3 +293,17 @@ def test_e302_hint_per_axis_and_none_where_no_size_fits():
     never = net("a = x -> conv(2, 3, stride: 2)\n  b = x -> conv(2, 2, stride: 2)\n"
                 "  a + b -> output y")
     assert "fit" not in rendered(never)
+
+
+def test_docs_examples_are_the_commands_output(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "docs" / "sizes.md").read_text(encoding="utf-8")
+    block = text.split("```\n$ ")[1].split("```")[0]
+    for example in ("$ " + block).split("$ ")[1:]:
+        command, _, expected = example.partition("\n")
+        code, out, _ = cli(*command.split()[1:])
+        assert (code, out) == (0, expected)
+    doc = json.loads(text.split("```json\n")[1].split("```")[0])
+    code, out, _ = cli("sizes", "zoo/fcn.net", "--network", "fcn8s", "--range", "1:8", "--square",
+                       "--format", "json")
+    assert json.loads(out) == doc
