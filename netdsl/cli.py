@@ -177,6 +177,32 @@ def cmd_diff(a: argparse.Namespace) -> int:
     return EXIT_ERRORS if a.exit_code and result.differs else EXIT_OK
 
 
+def cmd_sizes(a: argparse.Namespace) -> int:
+    from netdsl import sizes
+    from netdsl.elaborator import load_module
+    from netdsl.pipeline import read_source
+    module, ns = load_module(read_source(a.file))
+    graph = sizes.lenient_graph(module, ns, a.network, _params(a.set))
+    try:
+        report = sizes.valid_sizes(graph, a.input, a.range, a.square)
+    except sizes.SizesError as e:
+        raise _Usage(f"netdsl sizes: {e}") from None
+    print(sizes.to_json(report) if a.format == "json" else sizes.to_text(report))
+    return EXIT_OK
+
+
+def _size_range(text: str) -> tuple[int, int]:
+    lo, sep, hi = text.partition(":")
+    try:
+        bounds = (int(lo), int(hi)) if sep else ()
+    except ValueError:
+        bounds = ()
+    if not bounds or not 1 <= bounds[0] <= bounds[1] or bounds[1] - bounds[0] >= 1 << 20:
+        raise argparse.ArgumentTypeError(f"takes LO:HI with 1 <= LO <= HI (at most 2^20 sizes), "
+                                         f"such as 1:4096, not {text!r}")
+    return bounds
+
+
 def cmd_compile(a: argparse.Namespace) -> int:
     from netdsl import export, files
     from netdsl.pipeline import compile_source, read_source
@@ -381,6 +407,26 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--exit-code", action="store_true",
                    help="exit 1 when the networks differ, as `git diff --exit-code`")
     q.set_defaults(func=cmd_diff)
+
+    q = _command(sub, "sizes", "which input sizes pass the shape check",
+                 "Sweep the input sizes of a range at once and print those that pass every "
+                 "shape check (exact windows unless floor was asked for, aligned adds, concats "
+                 "and crops, no size below 1), with the output shapes at each: arithmetic "
+                 "progressions as `188 + 16k (k = 0..244)`, in the input size n. Square sizes "
+                 "first, then each spatial axis alone (the others as declared). A `flatten -> "
+                 "dense` head pins the size. Annotations and `expect` lines, which state the "
+                 "declared size's numbers, are not evaluated.")
+    q.add_argument("file", metavar="FILE", help="the .net file")
+    _network_options(q)
+    q.add_argument("--input", metavar="NAME",
+                   help="which input to size (default: the first with spatial axes)")
+    q.add_argument("--range", type=_size_range, default=(1, 4096), metavar="LO:HI",
+                   help="the candidate sizes, both included (default 1:4096)")
+    q.add_argument("--square", action="store_true",
+                   help="only square sizes (every spatial axis the same), not each axis alone")
+    q.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text for people (default); json: one object (docs/sizes.md)")
+    q.set_defaults(func=cmd_sizes)
 
     q = _command(sub, "compile", "lower to an .onnx file",
                  "Check a network and lower it to an ONNX file. Weights are random (He or "

@@ -53,7 +53,13 @@ def check_source(source: Source, network: str | None = None,
 
 def _check(module: syntax.Module, namespace: Namespace, network: str | None,
            params: Mapping[str, Any] | None) -> Network:
-    graph = build(module, namespace, network, dict(params or {}))  # elaborator/: AST → IR
+    try:
+        graph = build(module, namespace, network, dict(params or {}))  # elaborator/: AST → IR
+    except NetdslError as e:  # NOTE: an E302 names the nearest input sizes that fit (sizes.py)
+        if not any(d.code == "E302" for d in e.diagnostics):
+            raise
+        from netdsl.sizes import with_size_hint
+        raise with_size_hint(e, module, namespace, network, params) from None
     stats = analyze(graph)                              # analysis.py: params, MACs, RF, memory
     check_expectations(graph, stats)                    # NOTE: after analysis, which they read
     return Network(graph, stats, tuple(namespace.files))

@@ -21,11 +21,12 @@ FLOORS: dict[str, int] = {
     "expectations": 3, "runtime": 3,
     "ir": 4,
     "elaborator": 5, "analysis": 5, "rewrite": 5, "export": 5,
-    "pipeline": 6, "report": 6,
-    "diff": 7, "checkrun": 7, "pytest_plugin": 7,
-    "diff_report": 8, "__init__": 8,
-    "cli": 9,
-    "__main__": 10,
+    "sizes": 6, "report": 6,
+    "pipeline": 7,
+    "diff": 8, "checkrun": 8, "pytest_plugin": 8, "__init__": 8,
+    "diff_report": 9,
+    "cli": 10,
+    "__main__": 11,
 }
 
 

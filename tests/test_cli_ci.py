@@ -41,6 +41,7 @@ E302 = ("conv: stride 3 does not tile the input height 7: (7 - 3 + 2*0)/3 + 1 = 
         "are illegal")
 E302_HINT = ("pad 1 or stride 2 gives a whole size; `pad: same` gives ceil(7/3) = 3; or pass "
              "`floor: true` to round down to 2")
+E302_SIZES = "input sizes 6 and 9 fit"  # 7 does not tile; (6 - 3)/3 + 1 = 2 and (9 - 3)/3 + 1 = 3
 W301 = ("add `add` joins branches whose receptive fields are misaligned: jumps 2 vs 2, centres 1 "
         "vs 0.5 (input pixels)")
 W301_HINT = ("crop or pad one branch so that both see the same place of the input; the summary "
@@ -80,6 +81,7 @@ bad.net:3:23: error[E302]: {E302}
   |                       ^^^^^^^^^
   |
   = hint: {E302_HINT}
+  = hint: {E302_SIZES}
 
 """
 
@@ -105,7 +107,7 @@ def test_json_failing_and_passing_files(here):
                         {"file": "bad.net", "line": 3, "column": 3, "end_line": 3,
                          "end_column": 7, "start": 48, "end": 53, "message": "[N, 1, 7, 7]",
                          "primary": False}],
-             "hints": [E302_HINT], "notes": []}]},
+             "hints": [E302_HINT, E302_SIZES], "notes": []}]},
         {"path": "good.net", "ok": True, "networks": [
             {"name": "tiny", "ok": True, "params": 112, "macs": 6912,
              "outputs": {"features": ["N", 4, 8, 8]}}], "diagnostics": []}]}, indent=2) + "\n"
@@ -118,7 +120,7 @@ def test_github_failing_file(here):
     assert (code, err) == (1, "")
     assert out == ("::error file=bad.net,line=3,col=23,endLine=3,endColumn=32,"
                    f"title=E302 fractional-size::{E302}%0Abad.net:3:3: [N, 1, 7, 7]%0A"
-                   f"hint: {E302_HINT}\n")
+                   f"hint: {E302_HINT}%0Ahint: {E302_SIZES}\n")
 
 
 def test_github_warning_and_passing_file(here):
@@ -201,7 +203,7 @@ EXPECTED_BAD = _log(
     [_rule("E302", "fractional-size",
            "a stride does not tile its input: the output size is not whole", "error")],
     [{"ruleId": "E302", "ruleIndex": 0, "level": "error",
-      "message": {"text": f"{E302}\nhint: {E302_HINT}"},
+      "message": {"text": f"{E302}\nhint: {E302_HINT}\nhint: {E302_SIZES}"},
       "locations": [{"physicalLocation": _physical("bad.net", _region(3, 23, 3, 32))}],
       "relatedLocations": [{"id": 1,
                             "physicalLocation": _physical("bad.net", _region(3, 3, 3, 8)),

@@ -51,7 +51,8 @@ test.net:3:19: error[E302]: conv: stride 3 does not tile the input height 7: \
   |                   ^^^^^^^^^
   |
   = hint: pad 1 or stride 2 gives a whole size; `pad: same` gives ceil(7/3) = 3; or pass \
-`floor: true` to round down to 2"""
+`floor: true` to round down to 2
+  = hint: input sizes 6 and 9 fit"""
 
 
 def test_the_suggested_fixes_do_give_whole_sizes():

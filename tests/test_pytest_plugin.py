@@ -62,7 +62,8 @@ bad.net:3:19: error[E302]: conv: stride 2 does not tile the input height 8: (8 -
   |                   ^^^^^^^^^
   |
   = hint: stride 1 gives a whole size; `pad: same` gives ceil(8/2) = 4; or pass `floor: true` \
-to round down to 3"""
+to round down to 3
+  = hint: input sizes 7 and 9 fit"""
 
 EXPECT_TEXT = """\
 bad.net:8:10: error[E305]: expectation failed: params is 40, expected == 41

@@ -14,6 +14,9 @@ from netdsl.ops.signature import Signature, signature_of
 
 Dim = int | str  # str only for a symbolic batch dimension ("N")
 Shape = tuple[Dim, ...]
+# A shape over many input sizes at once (netdsl sizes): one int64 numpy array per non-batch axis,
+# every array over the same candidates. Typed Any: numpy is imported only where sizes are swept.
+Dims = tuple[Any, ...]
 
 
 class OpError(Exception):
@@ -149,6 +152,14 @@ class Op:
 
     def window(self, *xs: Shape) -> Window:
         return POINTWISE
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        """output_shape over many input sizes at once, vectorised (netdsl/sizes.py): dims[i]
+        holds input i's non-batch sizes, shapes[i] its shape at the declared size (the node's
+        own inputs). Returns the output's sizes and a boolean mask of the candidates this op
+        accepts (True: all). Default: the identity, as for pointwise ops; an op that changes
+        sizes states its rule (tests/test_sizes.py checks every op's rule against its cases)."""
+        return dims[0], True
 
     def value_inputs(self, n: int) -> range:
         """Which of its n inputs an op reads the values of; the others (a `like:` tensor) give
@@ -304,6 +315,46 @@ def window_out(size: int, k: int, s: int, pb: int, pe: int, d: int = 1, *, floor
                       "fractions are illegal", code="E302", at="stride",
                       hint="; ".join(h for h in (fixes, same) if h) + f"; or {rounding}")
     return num // s + 1
+
+
+def window_sizes(x: Dims, kernel: int | Sequence[int], stride: int | Sequence[int],
+                 dilation: int | Sequence[int], pad: Any, *, floor: bool, ceil: bool = False,
+                 max_pad: bool = False) -> tuple[list[Any], Any]:
+    """window_out over arrays: the spatial sizes of a sliding window's output from the input's
+    non-batch sizes x ([C, spatial...]), and the mask of the sizes it accepts (no window larger
+    than the padded input; exact unless floor or ceil). `same` padding is resolved per size;
+    `max_pad`: padding above half the kernel is refused (pools)."""
+    n = len(x) - 1
+    k, s, d = (per_axis(v, n, w) for v, w in ((kernel, "kernel"), (stride, "stride"),
+                                              (dilation, "dilation")))
+    outs, ok = [], True
+    for i, size in enumerate(x[1:]):
+        span = d[i] * (k[i] - 1) + 1
+        if pad == "same":
+            total = _np().maximum((-(-size // s[i]) - 1) * s[i] + span - size, 0)
+            pb, pe = total // 2, total - total // 2
+        else:
+            begins, ends = resolve_pads(pad, [0] * n, k, s, d)
+            pb, pe = begins[i], ends[i]
+        if max_pad:
+            ok = ok & (pb <= k[i] // 2) & (pe <= k[i] // 2)
+        num = size + pb + pe - span
+        ok = ok & (num >= 0)
+        if ceil:
+            out = -(-num // s[i]) + 1
+            out = out - ((out - 1) * s[i] >= size + pb)  # the last window starts inside
+        else:
+            out = num // s[i] + 1
+            if not floor:
+                ok = ok & (num % s[i] == 0)
+        outs.append(out)
+    return outs, ok
+
+
+def _np() -> Any:
+    # NOTE: imported on first use: only `netdsl sizes` and the E302 hint sweep arrays.
+    import numpy
+    return numpy
 
 
 def size_formula(size: int, k: int, s: int, pb: int, pe: int, d: int, out: int,

@@ -3,11 +3,13 @@ transposed conv."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from netdsl.ops import register
 from netdsl.ops.base import (
+    Dims,
     Emitter,
     Geometry,
     Op,
@@ -24,6 +26,7 @@ from netdsl.ops.base import (
     sliding,
     window_geometry,
     window_out,
+    window_sizes,
 )
 from netdsl.ops.signature import argument, network_option
 from netdsl.ops.types import Ints, Pad, Weights
@@ -92,6 +95,12 @@ class _Conv(Op):
         sizes = tuple(window_out(int(x[2 + i]), k[i], s[i], pb[i], pe[i], d[i],
                                  floor=floor, axis=names[i]) for i in range(len(k)))
         return (x[0], out, *sizes)
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        x = dims[0]
+        sizes, ok = window_sizes(x, self.kernel, self.stride, self.dilation, self.pad,
+                                 floor=rounds_down(self.floor, self.pad))
+        return (x[0] * 0 + self._channels(int(shapes[0][1]))[0], *sizes), ok
 
     def _check_weights(self, c: int, k: tuple[int, ...]) -> None:
         out, groups = self._channels(c)
@@ -254,6 +263,16 @@ class ConvTranspose(Op):
                               "removes everything", at="pad")
             sizes.append(size)
         return (x[0], self.out, *sizes)
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        x = dims[0]
+        k, s, d, pb, pe, op = self._geometry(shapes[0])
+        sizes = [(n - 1) * s[i] - pb[i] - pe[i] + d[i] * (k[i] - 1) + op[i] + 1
+                 for i, n in enumerate(x[1:])]
+        ok = True
+        for v in sizes:
+            ok = ok & (v > 0)
+        return (x[0] * 0 + self.out, *sizes), ok
 
     def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
         k = self._geometry(xs[0])[0]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from netdsl.ops import register
 from netdsl.ops.base import (
     GLOBAL,
+    Dims,
     Emitter,
     Op,
     OpError,
@@ -41,6 +44,11 @@ class Dense(Op):
             raise OpError(f"needs a 2-D input [N, C], but the input is {fmt_shape(x)}",
                           hint="insert `flatten` (or `globalavgpool -> flatten`) before dense")
         return (x[0], self.out)
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        # NOTE: the weights are sized at the declared input: only sizes that flatten to the same
+        # number of features fit (a `flatten -> dense` head pins the input size)
+        return (dims[0][0] * 0 + self.out,), dims[0][0] == int(shapes[0][1])
 
     def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
         p: dict[str, tuple[int, ...]] = {"weight": (self.out, int(xs[0][1]))}

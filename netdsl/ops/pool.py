@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from netdsl.ops import register
 from netdsl.ops.base import (
     GLOBAL,
+    Dims,
     Emitter,
     Geometry,
     Op,
@@ -25,6 +27,7 @@ from netdsl.ops.base import (
     sliding,
     window_geometry,
     window_out,
+    window_sizes,
 )
 from netdsl.ops.signature import argument, network_option
 from netdsl.ops.types import Ints, Pad
@@ -67,6 +70,14 @@ class _Pool(Op):
                                  axis=names[i], max_pad=k[i] // 2)
                       for i in range(len(k)))
         return (x[0], x[1], *sizes)
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        x = dims[0]
+        stride = self.stride if self.stride is not None else self.kernel
+        sizes, ok = window_sizes(x, self.kernel, stride, self.dilation, self.pad,
+                                 floor=rounds_down(self.floor, self.pad), ceil=self.ceil,
+                                 max_pad=True)
+        return (x[0], *sizes), ok
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         return (*(int(v) for v in y[1:]), *self._geometry(xs[0])[0])
@@ -141,6 +152,10 @@ class _GlobalPool(Op):
         expect_rank(xs[0], (3, 4, 5), "[N, C, spatial...]")
         return (xs[0][0], xs[0][1], *([1] * (len(xs[0]) - 2)))
 
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        x = dims[0]
+        return (x[0], *(n * 0 + 1 for n in x[1:])), True
+
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         return tuple(int(v) for v in xs[0][1:])
 
@@ -207,6 +222,13 @@ class AdaptiveAvgPool(Op):
             raise OpError(f"adaptive pooling of a 3-D input needs output sizes that divide the "
                           f"input sizes {fmt_shape(xs[0][2:])}", at="size", code="E206")
         return (xs[0][0], xs[0][1], *ms)
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        x, ms = dims[0], self._sizes(shapes[0])
+        ok = True  # any size >= 1 (a 3-D input: sizes the outputs divide)
+        for n, m in zip(x[1:], ms):
+            ok = ok & (n % m == 0) if len(ms) > 2 else ok & (n >= 1)
+        return (x[0], *(n * 0 + m for n, m in zip(x[1:], ms))), ok
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         ns = [int(v) for v in xs[0][2:]]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from netdsl.ops import register
 from netdsl.ops.base import (
+    Dims,
     Emitter,
     Op,
     OpError,
@@ -89,6 +92,19 @@ class Upsample(Op):
             raise OpError(f"upsampling {fmt_shape(xs[0])} gives the empty size {list(sizes)}",
                           at="size" if self.size is not None else "scale")
         return (xs[0][0], xs[0][1], *sizes)
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        x = dims[0]
+        if self.like is not None:
+            sizes = list(dims[1][1:])
+        elif self.size is not None:
+            sizes = [n * 0 + m for n, m in zip(x[1:], per_axis(self.size, len(x) - 1, "size"))]
+        else:  # floor(n * scale), as _sizes; exact in float64 for sizes below 2**52
+            sizes = [(n * sc).astype(n.dtype) for n, sc in zip(x[1:], self._scales(len(x) - 1))]
+        ok = True
+        for v in sizes:
+            ok = ok & (v > 0)
+        return (x[0], *sizes), ok
 
     def _taps(self) -> int:
         return {"nearest": 1, "linear": 2, "cubic": 4}[_MODES[self.mode]]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from netdsl.ops import register
 from netdsl.ops.base import (
+    Dims,
     Emitter,
     Op,
     OpError,
@@ -37,6 +40,9 @@ class Flatten(Op):
 
     def output_shape(self, *xs: Shape) -> Shape:
         return (xs[0][0], numel(xs[0]))
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        return (math.prod(dims[0]),), True
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         return emit.node("Flatten", [xs[0].name], axis=1)
@@ -73,6 +79,13 @@ class Reshape(Op):
                           f"{list(dims)} ({known})", at="shape")
         return (xs[0][0], *dims)
 
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        shape = (self.shape,) if isinstance(self.shape, int) else self.shape
+        total = math.prod(dims[0])
+        known = math.prod(d for d in shape if d != -1)
+        return (tuple(total // known if d == -1 else total * 0 + d for d in shape),
+                total % known == 0 if -1 in shape else total == known)
+
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         return emit.node("Reshape", [xs[0].name, emit.const([0, *[int(d) for d in y.shape[1:]]])])
 
@@ -103,6 +116,22 @@ class Add(Op):
         raise OpError(f"cannot add {', '.join(fmt_shape(x) for x in xs)}: no input has a shape "
                       "that all the others broadcast to", at="x1", code="E303")
 
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        """Sizes broadcast pairwise, and the sum has one operand's sizes (output_shape's rule)."""
+        dims = _aligned(dims)
+        out, ok = dims[0], True
+        for d in dims[1:]:
+            for p, q in zip(out, d):
+                ok = ok & ((p == q) | (p == 1) | (q == 1))
+            out = tuple(p * (q == 1) + q * (q != 1) for p, q in zip(out, d))
+        some = False
+        for d in dims:
+            same = True
+            for p, q in zip(d, out):
+                same = same & (p == q)
+            some = some | same
+        return out, ok & some
+
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         return (len(xs) - 1, *(int(v) for v in y[1:]))
 
@@ -111,6 +140,22 @@ class Add(Op):
         for x in xs[2:]:
             acc = emit.node("Add", [acc, x.name])
         return acc
+
+
+def _aligned(dims: Sequence[Dims]) -> list[Dims]:
+    """Operands' sizes lined up at their last axes, as broadcasting does (a param has fewer)."""
+    n = max(len(d) for d in dims)
+    return [(1,) * (n - len(d)) + tuple(d) for d in dims]
+
+
+def _equal(first: Dims, *others: Dims, skip: int = -1) -> Any:
+    """The mask of the candidates where every axis (but `skip`) of the others equals first's."""
+    ok = True
+    for dims in others:
+        for j, (p, q) in enumerate(zip(first, dims)):
+            if j != skip:
+                ok = ok & (p == q)
+    return ok
 
 
 def _add_hint(a: Shape, b: Shape) -> str:
@@ -140,6 +185,12 @@ class Mul(Op):
             raise OpError(f"cannot multiply {fmt_shape(a)} by {fmt_shape(b)}: aligned at the "
                           "last axis, every axis must match or be 1", at="x1", code="E303")
         return y
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        ok = True
+        for p, q in zip(*_aligned(dims)):
+            ok = ok & ((p == q) | (p == 1) | (q == 1))
+        return tuple(p * (q == 1) + q * (q != 1) for p, q in zip(*_aligned(dims))), ok
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         return tuple(int(v) for v in y[1:])
@@ -175,6 +226,12 @@ class Concat(Op):
                               if len(x) == r and r >= 3 else "")
         total = sum(int(x[ax]) for x in xs)
         return tuple(total if j == ax else d for j, d in enumerate(xs[0]))
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        ax = self.axis % len(shapes[0]) - 1  # dims leave out the batch
+        total = sum(d[ax] for d in dims)
+        return (tuple(total if j == ax else v for j, v in enumerate(dims[0])),
+                _equal(dims[0], *dims[1:], skip=ax))
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         return emit.node("Concat", [x.name for x in xs], axis=self.axis % len(y.shape))
@@ -234,6 +291,17 @@ class Crop(Op):
             raise OpError(f"a crop of {list(t)} from offset {list(starts)} runs past the end of "
                           f"{fmt_shape(xs[0])}", at="offset", code="E303")
         return (xs[0][0], xs[0][1], *t)
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        x = dims[0]
+        n = len(x) - 1
+        targets = (list(dims[1][1:]) if self.like is not None
+                   else [v * 0 + m for v, m in zip(x[1:], per_axis(self.size or 0, n, "size"))])
+        ok = True
+        for i, (v, m) in enumerate(zip(x[1:], targets)):
+            start = per_axis(self.offset, n, "offset")[i] if self.offset is not None else 0
+            ok = ok & (m <= v) & (start + m <= v)
+        return (x[0], *targets), ok
 
     def window(self, *xs: Shape) -> Window:
         return shifted(self._starts(*xs))  # output 0 is input `start`
@@ -305,6 +373,14 @@ class Pad(Op):
                     raise OpError(f"reflect padding {max(b[i], e[i])} needs an input wider than "
                                   f"that, but it is {x[i]}", at="amount")
         return (x[0], *(int(x[i]) + b[i] + e[i] for i in range(1, len(x))))
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        b, e = self._pads(shapes[0])
+        ok = True
+        if self.mode == "reflect":
+            for i, v in enumerate(dims[0][1:], 2):
+                ok = ok & (v > max(b[i], e[i]))
+        return tuple(v + b[i] + e[i] for i, v in enumerate(dims[0], 1)), ok
 
     def window(self, *xs: Shape) -> Window:
         return shifted([-p for p in self._pads(xs[0])[0][2:]])  # output 0 is input -begin
