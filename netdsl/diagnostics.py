@@ -65,10 +65,14 @@ def closest(word: str, names: Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
-def did_you_mean(word: str, names: Iterable[str], otherwise: str = "") -> str:
-    """The hint for a misspelt name: "did you mean `x`?", else `otherwise` ("" adds no hint)."""
-    close = closest(word, names)
-    return f"did you mean `{close}`?" if close else otherwise
+def did_you_mean(word: str, names: Iterable[str], otherwise: str = "", n: int = 1) -> str:
+    """The hint for a misspelt name: "did you mean `x`?" (with n > 1 up to n of them: "`x`, `y`
+    or `z`?"), else `otherwise` ("" adds no hint)."""
+    close = [f"`{c}`" for c in difflib.get_close_matches(word, list(names), n)]
+    if not close:
+        return otherwise
+    return "did you mean " + (close[0] if len(close) == 1 else
+                              ", ".join(close[:-1]) + " or " + close[-1]) + "?"
 
 
 @dataclass(frozen=True, slots=True)
