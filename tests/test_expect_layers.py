@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import RESNET50, check_text, rendered
+from conftest import RESNET50, ROOT, ZOO, check_text, rendered
 
 
 def resnet50(line: str) -> str:
@@ -372,3 +372,17 @@ def test_resnet50_stage_params_and_cost_equal_torchvisions(torchvision):
     lines.append(f"expect macs ~= {weights.meta['_ops']}G within 1%")
     assert len(lines) == 8  # conv1, bn1, layer1..4, fc
     assert check_text(resnet50("\n  ".join(lines))).graph.name == "resnet50"
+
+
+def test_the_readme_examples_hold():
+    """README's "Expectations" block: on ResNet-50, and the quoted name on MobileNetV2."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("### Expectations"):]
+    block = block[block.index("```\n") + 4:]
+    lines = [line.split("#")[0].strip() for line in block[:block.index("```")].splitlines()]
+    quoted = [line for line in lines if '"' in line]
+    assert len(lines) == 8 and len(quoted) == 1
+    assert check_text(resnet50("\n  ".join(x for x in lines if x not in quoted))).graph.name
+    mobilenet = (ZOO / "mobilenet_v2.net").read_text(encoding="utf-8")
+    end = mobilenet.rindex("}")
+    assert check_text(mobilenet[:end] + f"  {quoted[0]}\n" + mobilenet[end:]).graph.name
