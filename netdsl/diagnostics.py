@@ -73,10 +73,13 @@ def closest(word: str, names: Iterable[str]) -> str | None:
 
 
 def did_you_mean(word: str, names: Iterable[str], otherwise: str = "", n: int = 1) -> str:
-    """The hint for a misspelt name: "did you mean `x`?" (up to n candidates, best first), else
-    `otherwise` ("" adds no hint)."""
-    close = difflib.get_close_matches(word, list(names), n)
-    return f"did you mean {', '.join(f'`{c}`' for c in close)}?" if close else otherwise
+    """The hint for a misspelt name: "did you mean `x`?" (with n > 1 up to n of them: "`x`, `y`
+    or `z`?"), else `otherwise` ("" adds no hint)."""
+    close = [f"`{c}`" for c in difflib.get_close_matches(word, list(names), n)]
+    if not close:
+        return otherwise
+    return "did you mean " + (close[0] if len(close) == 1 else
+                              ", ".join(close[:-1]) + " or " + close[-1]) + "?"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 import threading
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
@@ -44,8 +45,10 @@ def _num(text: str) -> int | float:
     if scale != 1:
         text = text[:-1]
     if any(c in text for c in ".eE"):
-        value = float(text) * scale
-        return int(value) if scale != 1 and value.is_integer() else value
+        # NOTE: in decimal, so that 4.1G is 4_100_000_000 exactly (float 4.1 * 1e9 is not):
+        # `expect macs ~= 4.1G within 1%` has exact bounds.
+        exact = Decimal(text) * scale
+        return int(exact) if scale != 1 and exact == exact.to_integral_value() else float(exact)
     return int(text) * scale
 
 
@@ -123,7 +126,26 @@ class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
         return s.ExpectExpr(c[0], self._span(meta))
 
     def expect_shape(self, meta: Any, c: list[Any]) -> s.ExpectShape:
-        return s.ExpectShape(self._name(c[0]), c[1], self._span(meta))
+        target = c[0]
+        if isinstance(target, s.Name):
+            return s.ExpectShape(target, c[1], self._span(meta))
+        path = _layer_path(target)
+        if path is None:
+            raise NetdslError([error(
+                "E101", "`expect NAME: [dims]` needs a value, layer or block name",
+                target.span, "not a name", ["write `expect y: [N, 10]` or `expect "
+                                            "layer1.0.conv1: [N, 64, 56, 56]`"])])
+        return s.ExpectShape(s.Name(path, target.span), c[1], self._span(meta), layer=True)
+
+    def expect_approx(self, meta: Any, c: list[Any]) -> s.ExpectApprox:
+        tolerance, relative = c[2]
+        return s.ExpectApprox(c[0], c[1], tolerance, relative, self._span(meta))
+
+    def tolerance(self, meta: Any, c: list[Any]) -> tuple[s.Expr, bool]:
+        if isinstance(c[0], Token):  # PERCENT: `1%`
+            tok = c[0]
+            return s.Num(_num(str(tok)[:-1]), self._tok(tok)), True
+        return c[0], False
 
     def if_stmt(self, meta: Any, c: list[Any]) -> s.If:
         branches = ((c[0], c[1]),) + tuple(c[2])
@@ -277,6 +299,16 @@ class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
         return (c[0], c[1])
 
 
+def _layer_path(e: s.Expr) -> str | None:
+    """`layer1.0.conv1` or `"features.0.0"` as a dotted name; None for anything else."""
+    if isinstance(e, s.Str):
+        return e.value
+    if isinstance(e, s.Attr):
+        head = e.obj.id if isinstance(e.obj, s.Name) else _layer_path(e.obj)
+        return None if head is None else f"{head}.{e.name}"
+    return None
+
+
 _LOCK = threading.Lock()
 _OPTIONS: dict[str, Any] = {"parser": "lalr", "propagate_positions": True,
                             "maybe_placeholders": True, "start": ["start", "expr"]}
@@ -418,7 +450,7 @@ def _same_line(src: Source, prev: Any, st: Any) -> Diagnostic:
 
 # ------------------------------------------------------------------------------- syntax errors
 
-_CLASSES = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string",
+_CLASSES = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", "PERCENT": "a percentage",
             "$END": "the end of the file"}
 _EXPR_START = frozenset({"NAME", "NUMBER", "STRING", "LPAR", "LSQB"})
 _STMT_START = frozenset({"INPUT", "OUTPUT", "IF", "FOR", "RETURN", "EXPECT", "OPTION", "PARAM"})
@@ -441,6 +473,10 @@ _EXAMPLES: list[tuple[tuple[str, str], list[str]]] = [
     (("`return` needs a value", "write `return x`"), ["block b(x) { return }"]),
     (("a condition is followed by a body in braces", "write `if COND { ... }`"),
      ["network a { if x: }", "network a { if x > 1: }", "network a { if x.channels: }"]),
+    (("`~=` needs a tolerance", "write `expect macs ~= 4.1G within 1%`, or an absolute "
+      "`within 0.2G`"), ["network a { expect macs ~= 4 }"]),
+    (("a tolerance is a number or a percentage", "write `within 1%` (no space before `%`) or "
+      "`within 0.2G`"), ["network a { expect macs ~= 4 within }"]),
     (("a loop is followed by a body in braces", "write `for i in range(3) { ... }`"),
      ["network a { for i in range(3): }", "network a { for i in n: }"]),
 ]

@@ -13,7 +13,7 @@ from netdsl import syntax
 from netdsl.analysis import Stats, analyze
 from netdsl.diagnostics import NetdslError
 from netdsl.elaborator import Namespace, build, load_module, read_text
-from netdsl.expectations import check_expectations
+from netdsl.expect_check import check_expectations
 from netdsl.ir import Graph
 from netdsl.options import CompileOptions, Weights
 from netdsl.source import Source

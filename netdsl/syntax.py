@@ -194,8 +194,22 @@ class ExpectExpr:
 
 @dataclass(frozen=True, slots=True)
 class ExpectShape:
+    """`expect y: [N, 10]`, `expect layer1.0.conv1: [...]`: name.id is the dotted name."""
+
     name: Name
     dims: ListExpr
+    span: Span
+    layer: bool = False  # a dotted or quoted name: a layer or block, never a value
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectApprox:
+    """`expect macs ~= 4.1G within 1%` (relative) or `within 0.2G` (absolute)."""
+
+    actual: Expr
+    expected: Expr
+    tolerance: Expr
+    relative: bool  # the tolerance is a percentage of `expected`
     span: Span
 
 
@@ -235,7 +249,8 @@ class Option:
     span: Span
 
 
-Stmt = (Input | ParamDecl | Output | Assign | Annotate | ExpectExpr | ExpectShape | If | For
+Stmt = (Input | ParamDecl | Output | Assign | Annotate | ExpectExpr | ExpectShape | ExpectApprox
+        | If | For
         | Return | Option | ExprStmt)
 
 

@@ -1,5 +1,5 @@
 """`expect` lines: the elaborator leaves a syntax-free tree over the measures on the graph, and
-expectations.check_expectations checks it after analysis (no syntax tree, no elaborator)."""
+expect_check.check_expectations checks it after analysis (no syntax tree, no elaborator)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 from conftest import ROOT, check_text, errors_of
 from netdsl.elaborator import build, load_module
-from netdsl.expectations import Compare, Const, Metric, check_expectations
+from netdsl.expect_check import check_expectations
+from netdsl.expectations import Compare, Const, Metric
 from netdsl.source import Source
 
 HEAD = "network n(k = 3) {\n  input x: [1, 3, 8, 8]\n  x -> conv(16, 3) -> output y\n"  # 448

@@ -8,14 +8,12 @@ from netdsl import syntax as s
 from netdsl.diagnostics import NetdslError, did_you_mean, error
 from netdsl.elaborator.calls import Calls
 from netdsl.elaborator.evaluator import Arg, Evaluator
-from netdsl.elaborator.expect import compile_expectation
 from netdsl.elaborator.modules import Namespace
 from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.pipelines import Pipelines
 from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import MAX_DEPTH, MAX_STEPS, Budget, Frame, Return, TooDeep, TooLong
 from netdsl.elaborator.statements import Statements
-from netdsl.expectations import Expectation
 from netdsl.ir import Graph
 from netdsl.ops import REGISTRY
 from netdsl.source import Source, Span
@@ -69,7 +67,7 @@ class Builder:
         self.naming = Naming(graph, self.report)
         self.ev = Evaluator(self, self.report, budget)
         self.statements = Statements(self.ev, self.naming, self.report, budget, self.options,
-                                     self._expectation)
+                                     self._evaluate_alone)
         self.calls = Calls(ns, self.options, self.ev, self.naming, self.report,
                            self.statements.body)
         self.pipelines = Pipelines(self.ev, self.calls, self.naming, self.report)
@@ -89,15 +87,13 @@ class Builder:
     def pipeline(self, e: s.Pipeline, frame: Frame, name: str | None) -> Value:
         return self.pipelines.pipeline(e, frame, name)
 
-    def _expectation(self, expr: s.Expr, env: dict[str, Value]) -> Expectation:
-        """An `expect` line, evaluated as far as it can be before analysis. NOTE: its names are
-        looked up as if in a file of its own (no blocks, no tensors), and its mistakes are
-        reported with the expectation's verdict, after analysis."""
-        def evaluate(e: s.Expr, scope: dict[str, Value]) -> Value | NetdslError:
-            scratch = Builder(self.source, Namespace(), None)
-            value = scratch.ev.eval(e, Frame("", dict(scope)))
-            return NetdslError(scratch.diags) if scratch.diags else value
-        return compile_expectation(expr, env, evaluate)
+    def _evaluate_alone(self, e: s.Expr, scope: dict[str, Value]) -> Value | NetdslError:
+        """A part of an `expect` line, evaluated before analysis. NOTE: its names are looked up
+        as if in a file of its own (no blocks, no tensors), and its mistakes are reported with
+        the expectation's verdict, after analysis."""
+        scratch = Builder(self.source, Namespace(), None)
+        value = scratch.ev.eval(e, Frame("", dict(scope)))
+        return NetdslError(scratch.diags) if scratch.diags else value
 
     # -- entry
     def network(self, name: str, overrides: dict[str, Value]) -> Graph:

@@ -1,5 +1,11 @@
-"""`expect EXPR` → an Expectation (expectations.py): the line evaluated as far as it can be where
-it stands, a syntax-free tree left over the measures that analysis computes later."""
+"""`expect` lines → Expectations (expectations.py): each line evaluated as far as it can be where
+it stands, a syntax-free tree left over the measures that analysis computes later.
+
+Three forms: `expect EXPR` (`params == 25_557_032`, `layer3.params < 8M`), `expect A ~= B within
+1%` (or an absolute `within 0.2G`), and `expect NAME: [dims]` for a layer or block. In EXPR,
+`NAME.measure` reads a layer or block (measures.py) when NAME is not a value in scope: a dotted
+name (`layer1.0.conv1.macs`) or a quoted one (`"features.0.0".params`), taken inside a block
+relative to the block's instance (`conv1` in `layer1.0` is `layer1.0.conv1`)."""
 
 from __future__ import annotations
 
@@ -7,9 +13,12 @@ import dataclasses
 from collections.abc import Callable
 
 from netdsl import syntax as s
-from netdsl.diagnostics import NetdslError
+from netdsl.diagnostics import NetdslError, closest, error
 from netdsl.expectations import (
+    LAYER_MEASURES,
     METRICS,
+    TENSOR_ATTRS,
+    Approx,
     Arith,
     Attr,
     BoolOp,
@@ -19,6 +28,9 @@ from netdsl.expectations import (
     Expectation,
     Fail,
     Index,
+    LayerMeasure,
+    LayerRef,
+    LayerShape,
     ListOf,
     Metric,
     Table,
@@ -26,8 +38,9 @@ from netdsl.expectations import (
     Unary,
 )
 from netdsl.ops import REGISTRY
+from netdsl.ops.base import Shape
 from netdsl.source import Span
-from netdsl.values import BUILTIN_FUNCS, BinarySpans, Value
+from netdsl.values import BUILTIN_FUNCS, BinarySpans, Fault, Tensor, Value, attribute
 
 # Evaluates an expression in a scope, as a file of its own would (no blocks, no layers).
 Evaluate = Callable[[s.Expr, dict[str, Value]], Value | NetdslError]
@@ -35,23 +48,49 @@ Evaluate = Callable[[s.Expr, dict[str, Value]], Value | NetdslError]
 _NOT_VALUES = {(s.Call, "func"), (s.Stage, "func"), (s.Stage, "label"), (s.OutputStage, "name")}
 
 
-def compile_expectation(expr: s.Expr, env: dict[str, Value],
-                        evaluate: Evaluate) -> Expectation:
-    """`env`: the scalars in scope at the line. The measures shadow them, as they always did."""
-    return Expectation(_Compiler(env, evaluate).tree(expr, top=True), expr.span, _text(expr))
+def compile_expectation(expr: s.Expr, env: dict[str, Value], evaluate: Evaluate,
+                        scope: str = "", notes: tuple[str, ...] = ()) -> Expectation:
+    """`env`: the scalars in scope at the line, `scope`: the block instance's prefix ("" in a
+    network), `notes`: the block calls that led there. The measures shadow the scalars."""
+    tree = _Compiler(env, evaluate, scope).tree(expr, top=True)
+    return Expectation(tree, expr.span, _text(expr), notes)
 
 
-def _text(e: s.Expr) -> str:
-    return e.span.text() or "value"
+def compile_approx(st: s.ExpectApprox, env: dict[str, Value], evaluate: Evaluate,
+                   scope: str = "", notes: tuple[str, ...] = ()) -> Expectation:
+    """`expect A ~= B within T` (T a percentage of |B| where written `1%`)."""
+    c = _Compiler(env, evaluate, scope)
+    tree = Approx(c.tree(st.actual), c.tree(st.expected), c.tree(st.tolerance), st.relative,
+                  (_text(st.actual), _text(st.expected), _text(st.tolerance)),
+                  (st.actual.span, st.expected.span, st.tolerance.span))
+    span = st.span.source.span(st.actual.span.start, st.tolerance.span.end) \
+        if st.span.source else st.actual.span
+    return Expectation(tree, span, _text(span), notes)
+
+
+def layer_shape(st: s.ExpectShape, dims: Shape, scope: str = "",
+                notes: tuple[str, ...] = ()) -> Expectation:
+    """`expect layer1.0.conv1: [N, 64, 56, 56]`, checked after analysis; `dims` evaluated."""
+    ref = LayerRef(scope, st.name.id, st.name.span)
+    return Expectation(LayerShape(ref, dims, st.dims.span), st.span, _text(st), notes)
+
+
+def _text(e: s.Expr | s.ExpectShape | Span) -> str:
+    span = e if isinstance(e, Span) else e.span
+    return span.text() or "value"
 
 
 class _Compiler:
-    def __init__(self, env: dict[str, Value], evaluate: Evaluate):
+    def __init__(self, env: dict[str, Value], evaluate: Evaluate, scope: str):
         # NOTE: the measures are bound (to a stand-in) so that a misspelt `parms` still hints
         # `params`; no part evaluated now reads them, save an operator or block called on one,
-        # which always fails.
-        self.env = {**env, **dict.fromkeys(METRICS, 0)}
+        # which always fails. Tensors are left out (no layer can be made here); what a line
+        # reads of one, `x.channels`, is read in _tensor_attr.
+        self.tensors = {k: v for k, v in env.items() if isinstance(v, Tensor)}
+        self.env = {**{k: v for k, v in env.items() if k not in self.tensors},
+                    **dict.fromkeys(METRICS, 0)}
         self.evaluate = evaluate
+        self.scope = scope
 
     def leaf(self, e: s.Expr) -> Tree:
         value = self.evaluate(e, self.env)
@@ -59,9 +98,19 @@ class _Compiler:
 
     def tree(self, e: s.Expr, top: bool = False) -> Tree:
         # NOTE: a comparison of two stays a Compare at the top: the verdict shows both sides.
-        if not _mentions_metric(e) and not (top and isinstance(e, s.Compare)
-                                            and len(e.operands) == 2):
+        if not self._deferred(e) and not (top and isinstance(e, s.Compare)
+                                          and len(e.operands) == 2):
             return self.leaf(e)
+        if isinstance(e, s.Attr):
+            tensor = self._tensor_attr(e)
+            if tensor is not None:
+                try:
+                    return Const(attribute(tensor, e.name, e.name_span))
+                except Fault as f:
+                    return Fail((error(f.code, f.message, f.span, f.label, f.hints),))
+            layer = self._layer(e)
+            if layer is not None:
+                return LayerMeasure(layer, e.name, e.name_span)
         match e:
             case s.Name():
                 return Metric(e.id)
@@ -95,14 +144,43 @@ class _Compiler:
         return (isinstance(func, s.Name) and func.id in BUILTIN_FUNCS
                 and func.id not in REGISTRY and func.id not in self.env)
 
+    def _tensor_attr(self, e: s.Attr) -> Tensor | None:
+        """The tensor of `x.channels` where x is a value in scope (not of `x.params`: a value
+        has no params, a layer has; nor of `layer3.parms`, a layer's measure misspelt)."""
+        if not isinstance(e.obj, s.Name) or e.name in LAYER_MEASURES:
+            return None
+        if closest(e.name, (*LAYER_MEASURES, *TENSOR_ATTRS)) in LAYER_MEASURES:
+            return None
+        return self.tensors.get(e.obj.id)
 
-def _mentions_metric(e: object) -> bool:
-    """Whether a measure's name is read somewhere in e (not as a callee, label or output)."""
-    if isinstance(e, s.Name):
-        return e.id in METRICS
-    if isinstance(e, tuple):
-        return any(_mentions_metric(x) for x in e)
-    if isinstance(e, Span) or not dataclasses.is_dataclass(e) or isinstance(e, type):
-        return False
-    return any(_mentions_metric(getattr(e, f.name)) for f in dataclasses.fields(e)
-               if (type(e), f.name) not in _NOT_VALUES)
+    def _layer(self, e: s.Attr) -> LayerRef | None:
+        """The layer or block of `NAME.measure`, when NAME names no number, list or table in
+        scope."""
+        parts: list[str] = []
+        obj = e.obj
+        while isinstance(obj, s.Attr):
+            parts.append(obj.name)
+            obj = obj.obj
+        if isinstance(obj, s.Name) and obj.id not in self.env:
+            root = obj.id
+        elif isinstance(obj, s.Str):
+            root = obj.value
+        else:
+            return None
+        value = self.tensors.get(root) if isinstance(obj, s.Name) and not parts else None
+        return LayerRef(self.scope, ".".join([root, *reversed(parts)]), e.obj.span,
+                        value.node if value is not None else None)
+
+    def _deferred(self, e: object) -> bool:
+        """Whether e reads a measure, the network's or a layer's (not as a callee, label or
+        output): what can be known only after analysis."""
+        if isinstance(e, s.Name):
+            return e.id in METRICS
+        if isinstance(e, s.Attr) and (self._tensor_attr(e) or self._layer(e)):
+            return True
+        if isinstance(e, tuple):
+            return any(self._deferred(x) for x in e)
+        if isinstance(e, Span) or not dataclasses.is_dataclass(e) or isinstance(e, type):
+            return False
+        return any(self._deferred(getattr(e, f.name)) for f in dataclasses.fields(e)
+                   if (type(e), f.name) not in _NOT_VALUES)

@@ -11,6 +11,12 @@ from netdsl.source import Span
 from netdsl.values import POISON, Fault, Poison
 
 
+def block_notes(frame: Frame) -> tuple[str, ...]:
+    """The block calls that led to `frame`, innermost first, as a diagnostic's notes."""
+    return tuple(f"in block `{b}` called at {sp.where()}"
+                 for b, sp in zip(reversed(frame.blocks), reversed(frame.trace)))
+
+
 class Reporter:
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
@@ -28,8 +34,7 @@ class Reporter:
         if key in self._reported:
             return POISON
         self._reported.add(key)
-        notes = [f"in block `{b}` called at {sp.where()}"
-                 for b, sp in zip(reversed(frame.blocks), reversed(frame.trace))] if frame else []
+        notes = block_notes(frame) if frame else ()
         self.diagnostics.append(error(code, message, span, label, hints, secondary or [], notes))
         return POISON
 

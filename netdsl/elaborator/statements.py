@@ -3,33 +3,29 @@ and return, run in a Frame. Part of the graph builder (builder.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from netdsl import syntax as s
 from netdsl.diagnostics import did_you_mean
 from netdsl.elaborator.evaluator import Evaluator
+from netdsl.elaborator.expect import Evaluate, compile_approx, compile_expectation, layer_shape
 from netdsl.elaborator.naming import Naming
-from netdsl.elaborator.report import Reporter
+from netdsl.elaborator.report import Reporter, block_notes
 from netdsl.elaborator.scope import INITS, OPTIONS, Budget, Frame, Return
-from netdsl.expectations import Expectation
 from netdsl.ir import InputOp
 from netdsl.ops.base import fmt_shape
 from netdsl.ops.learned import ParamOp
 from netdsl.ops.types import coerce
-from netdsl.values import MAX_REPEAT, POISON, Poison, Tensor, Value, kind
-
-Expect = Callable[[s.Expr, dict[str, Value]], Expectation]  # an `expect` line in a scope
+from netdsl.values import MAX_REPEAT, POISON, Poison, Tensor, kind
 
 
 class Statements:
     def __init__(self, ev: Evaluator, naming: Naming, report: Reporter, budget: Budget,
-                 options: dict[str, object], expect: Expect):
+                 options: dict[str, object], evaluate: Evaluate):
         self.ev = ev
         self.naming = naming
         self._err = report.err
         self.budget = budget
         self.options = options
-        self._expect = expect
+        self._evaluate = evaluate  # a part of an `expect` line, as in a file of its own
 
     def body(self, body: tuple[s.Stmt, ...], frame: Frame) -> None:
         for stmt in body:
@@ -51,9 +47,11 @@ class Statements:
                     self._output(st, frame)
                 case s.Annotate():
                     self._check_shape(st.name, st.dims, frame, "E304", "annotation")
+                case s.ExpectShape() if st.layer or st.name.id not in frame.env:
+                    self._expect_layer_shape(st, frame)
                 case s.ExpectShape():
                     self._check_shape(st.name, st.dims, frame, "E305", "expectation")
-                case s.ExpectExpr():
+                case s.ExpectExpr() | s.ExpectApprox():
                     self._expect_expr(st, frame)
                 case s.Option():
                     self._option(st, frame)
@@ -156,10 +154,23 @@ class Statements:
                       f"says {fmt_shape(want)}", dims.span, f"actual {fmt_shape(value.shape)}",
                       frame=frame, secondary=[(self.naming.node_span(value), "made here")])
 
-    def _expect_expr(self, st: s.ExpectExpr, frame: Frame) -> None:
+    def _expect_expr(self, st: s.ExpectExpr | s.ExpectApprox, frame: Frame) -> None:
         assert self.naming.graph is not None
-        env: dict[str, Value] = {k: v for k, v in frame.env.items() if not isinstance(v, Tensor)}
-        self.naming.graph.expectations.append(self._expect(st.expr, env))
+        args = (frame.env, self._evaluate, frame.prefix, block_notes(frame))
+        self.naming.graph.expectations.append(
+            compile_approx(st, *args) if isinstance(st, s.ExpectApprox)
+            else compile_expectation(st.expr, *args))
+
+    def _expect_layer_shape(self, st: s.ExpectShape, frame: Frame) -> None:
+        """`expect NAME: [dims]` where NAME is no value in scope: a layer or block, checked
+        after analysis (it may be defined further down)."""
+        assert self.naming.graph is not None
+        want = self.ev.shape_literal(st.dims, frame)
+        if want is POISON:
+            return
+        assert isinstance(want, tuple)
+        self.naming.graph.expectations.append(
+            layer_shape(st, want, frame.prefix, block_notes(frame)))
 
     def _option(self, st: s.Option, frame: Frame) -> None:
         key = st.name.id
