@@ -10,8 +10,11 @@ import random
 import pytest
 
 import fuzz_mutate
+from conftest import ROOT
 from fuzz_run import Pool, Result, Tally, classify, shrink
 from netdsl import NetdslError
+from netdsl.elaborator import scope
+from netdsl.values import MAX_REPEAT
 
 # Bugs the fuzzer found that are not fixed yet (issue #12): key -> a minimal reproducer. A run
 # whose only bugs are these is an expected failure; delete an entry with its fix.
@@ -74,8 +77,9 @@ def test_outcomes_are_classified():
 
 
 @pytest.mark.slow
-def test_pool_survives_hangs_in_c_and_dead_workers():
-    """A worker the alarm cannot stop is killed and replaced; the next input still runs."""
+def test_pool_classifies_every_input_and_keeps_going():
+    """Hangs (stopped by the CPU-time alarm), memory blow-ups and crashes each become an
+    outcome in the worker processes, and the other inputs still run."""
     pool = Pool(_bomb, jobs=2, seconds=0.2, memory_mb=512)
     try:
         got = sorted(r.outcome for r, _, _ in pool.map(
@@ -90,3 +94,14 @@ def test_shrink_keeps_the_failure_and_drops_the_rest():
     noise = "\n".join(f"line {rng.randrange(100)} x" for _ in range(40))
     small = shrink(noise + "\nBUG here\n" + noise, lambda t: "BUG" in t)
     assert small.strip() == "BUG"
+
+
+def test_the_readme_states_the_commands_and_the_limits_as_the_code_has_them():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (section,) = [s for s in readme.split("\n## ") if s.startswith("Reliability")]
+    assert "python tools/fuzz.py mutate --count 100000" in section
+    assert "python tools/fuzz.py generate --count 20000" in section
+    for name, value in [("MAX_REPEAT", MAX_REPEAT), ("MAX_NODES", scope.MAX_NODES),
+                        ("MAX_DEPTH", scope.MAX_DEPTH), ("MAX_STEPS", scope.MAX_STEPS)]:
+        (row,) = [line for line in section.splitlines() if f"`{name}`" in line]
+        assert f"| {value:,} |" in row, (name, row)

@@ -21,8 +21,8 @@ import fuzz_generate
 import fuzz_mutate
 from fuzz_run import Pool, Tally, Target, classify, save, shrink
 
-MODES = {"mutate": (fuzz_mutate.inputs, fuzz_mutate.check),
-         "generate": (fuzz_generate.inputs, fuzz_generate.differential)}
+MODES = {"mutate": (fuzz_mutate.inputs, fuzz_mutate.check, fuzz_mutate.prepare),
+         "generate": (fuzz_generate.inputs, fuzz_generate.differential, fuzz_generate.prepare)}
 
 
 def run(mode: str, count: int, seed: int, jobs: int = 1, seconds: float = 10.0,
@@ -30,9 +30,9 @@ def run(mode: str, count: int, seed: int, jobs: int = 1, seconds: float = 10.0,
         progress: bool = False, max_seconds: float = 0.0) -> Tally:
     """Fuzz `count` inputs (or as many as `max_seconds` allow); the Tally has the counts and the
     first input of each bug."""
-    make, target = MODES[mode]
+    make, target, prepare = MODES[mode]
     tally = Tally()
-    pool = Pool(target, jobs, seconds, memory_mb)
+    pool = Pool(target, jobs, seconds, memory_mb, prepare)
     began = time.monotonic()
     try:
         for result, text, path in pool.map(make(seed, count)):
@@ -52,7 +52,7 @@ def run(mode: str, count: int, seed: int, jobs: int = 1, seconds: float = 10.0,
 def _shrunk(target: Target, text: str, path: str, key: str, seconds: float, budget: float) -> str:
     """The reproducer made small: inputs that fail with the same key (hangs are left as they
     are: each try would cost the whole time limit)."""
-    if budget <= 0 or key in ("hang", "died", "memory"):
+    if budget <= 0 or key.startswith("hang") or key in ("died", "memory"):
         return text
     return shrink(text, lambda t: classify(target, t, path, seconds).key == key, budget)
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--count", type=int, default=1000, help="inputs to try (default 1000)")
         p.add_argument("--seed", type=int, default=1, help="the same seed, the same inputs")
         p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-        p.add_argument("--timeout", type=float, default=10.0, help="seconds per input")
+        p.add_argument("--timeout", type=float, default=10.0, help="CPU seconds per input")
         p.add_argument("--memory", type=int, default=4096, help="MiB of address space per worker")
         p.add_argument("--out", type=Path, default=Path("fuzz-out"), help="reproducers go here")
         p.add_argument("--shrink", type=float, default=30.0, help="seconds to shrink each bug")

@@ -290,6 +290,14 @@ def inputs(seed: int, count: int) -> Iterator[tuple[str, str]]:
         yield program(rng), "generated.net"
 
 
+def prepare() -> None:
+    """Import what the oracle uses, once, before the workers fork."""
+    import onnx  # noqa: F401
+    import onnxruntime  # noqa: F401
+
+    from netdsl import export, pipeline, runtime  # noqa: F401
+
+
 def differential(text: str, path: str) -> str:
     """The target: what check accepts compiles, passes onnx's full checker, and onnx's strict
     shape inference and onnxruntime give every output the shape check predicted."""

@@ -143,6 +143,11 @@ def inputs(seed: int, count: int, quick: bool = False) -> Iterator[tuple[str, st
         yield text, name.split("#")[0]
 
 
+def prepare() -> None:
+    """Import what `check` uses, once, before the workers fork."""
+    from netdsl import checkrun, pipeline  # noqa: F401
+
+
 def check(text: str, path: str) -> str:
     """The target: `netdsl check` in process (every network of the file)."""
     from netdsl.diagnostics import NetdslError, render_all

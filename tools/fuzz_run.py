@@ -49,16 +49,17 @@ class Result:
 
 
 def classify(target: Target, text: str, path: str, seconds: float) -> Result:
-    """Run one input in this process, under the alarm; every exception becomes a Result."""
+    """Run one input in this process, under the alarm; every exception becomes a Result. The
+    limit is CPU time (ITIMER_PROF), so that a loaded machine does not make inputs hang."""
     def alarm(*_: Any) -> None:
         raise Timeout
 
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    old = signal.signal(signal.SIGPROF, alarm)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
         return Result(target(text, path))
-    except Timeout:
-        return Result("hang", f"over {seconds:g} s", "hang")
+    except Timeout as e:  # keyed by where it was stopped: one key per slow spot
+        return Result("hang", f"over {seconds:g} s of CPU", _key(e, "hang"))
     except NetdslError as e:
         return Result(e.diagnostics[0].code if e.diagnostics else "E?")
     except MemoryError:
@@ -70,8 +71,8 @@ def classify(target: Target, text: str, path: str, seconds: float) -> Result:
     except Exception as e:  # noqa: BLE001 - anything else is an internal error: the finding
         return _bad("crash", e)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, old)
 
 
 def _bad(outcome: str, e: BaseException) -> Result:
@@ -99,7 +100,7 @@ def _worker(conn: Connection, target: Target, seconds: float, memory_mb: int) ->
         try:
             result = classify(target, job[0], job[1], seconds)
         except Timeout:  # NOTE: the alarm went off in classify's own handlers, after the target
-            result = Result("hang", f"over {seconds:g} s", "hang")
+            result = Result("hang", f"over {seconds:g} s of CPU", "hang")
         conn.send(result)
 
 
@@ -135,12 +136,16 @@ class Tally:
 
 
 class Pool:
-    """`jobs` worker processes; a worker over the time limit (even in C code, where the alarm
-    cannot reach it) or dead is replaced, and its input counted as a hang or a memory blow-up."""
+    """`jobs` worker processes; a worker far over the time limit (in C code, where the alarm
+    cannot reach it) or dead is replaced, and its input counted as a hang or a memory blow-up.
+    `prepare` runs once before the workers fork (imports, so that no input pays for them)."""
 
-    def __init__(self, target: Target, jobs: int, seconds: float, memory_mb: int):
+    def __init__(self, target: Target, jobs: int, seconds: float, memory_mb: int,
+                 prepare: Callable[[], None] | None = None):
+        if prepare is not None:
+            prepare()
         self._args = (target, seconds, memory_mb)
-        self._grace = seconds + 10
+        self._grace = seconds * 10 + 30  # wall clock, on a loaded machine: C code that hangs
         self._ctx = mp.get_context("fork")  # NOTE: the workers inherit the imported compiler
         self._all: list[Any] = []
         self._idle = [self._start() for _ in range(max(1, jobs))]
