@@ -13,7 +13,8 @@ import fuzz_generate
 from fuzz_run import Tally, classify
 from netdsl.ops import REGISTRY
 
-# Disagreements the generator found that are not fixed yet (issue #12): key -> a reproducer.
+# Disagreements the generator found that are not fixed yet (issue #12): the start of a key -> a
+# reproducer.
 # A run whose only failures are these is an expected failure; delete an entry with its fix.
 KNOWN = {
     "fail:full_check:MaxPool": "maxpool(2, pad: 1, ceil: true) on 4x4: onnx infers 3, netdsl 2",
@@ -34,7 +35,7 @@ def _outcomes(seed: int, count: int) -> Tally:
 def _assert_agree(tally: Tally) -> None:
     assert tally.counts["ok"] > tally.total * 0.8  # the generator makes valid programs
     bugs = {key: f"{r.detail}\n{text}" for key, (r, text, _) in tally.bugs.items()}
-    new = {k: v for k, v in bugs.items() if k not in KNOWN}
+    new = {k: v for k, v in bugs.items() if not k.startswith(tuple(KNOWN))}
     assert not new, "\n\n".join(f"{k}: {v}" for k, v in new.items())
     if bugs:
         pytest.xfail(f"known disagreements: {sorted(bugs)}")

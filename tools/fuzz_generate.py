@@ -333,7 +333,7 @@ def differential(text: str, path: str) -> str:
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         first = str(e).replace("\n", " ")[:300]
         op = first.split("op_type:", 1)[-1].split(",")[0] if "op_type:" in first else "?"
-        raise Disagreement(f"onnx full_check: {first}", f"full_check:{op}") from e
+        raise Disagreement(f"onnx full_check: {first}", f"full_check:{op}:{_gist(first)}") from e
     wrong = {k: (v, inferred.get(k)) for k, v in declared.items() if inferred.get(k) != v}
     if wrong:
         op = producer.get(next(iter(wrong)), "?")
@@ -345,12 +345,21 @@ def differential(text: str, path: str) -> str:
         message = e.diagnostics[0].message
         op = next((t for t in sorted(set(producer.values()), key=len, reverse=True)
                    if t in message), "?")
-        raise Disagreement(f"onnxruntime refuses: {message}", f"ort:{op}") from e
+        raise Disagreement(f"onnxruntime refuses: {message}", f"ort:{op}:{_gist(message)}") from e
     for name, array in outputs.items():
         if tuple(array.shape) != declared[name]:
             raise Disagreement(f"{name}: onnxruntime gives {array.shape}, check "
                                f"{declared[name]}", f"run:{producer.get(name, '?')}")
     return "ok"
+
+
+def _gist(message: str) -> str:
+    """A short digest of a message without its numbers and names: the same failure, the same
+    gist (so that shrinking keeps to one bug, and two bugs of one op are told apart)."""
+    import hashlib
+    import re
+    words = re.sub(r"\d+|'[^']*'|node name: \w+|Name:\S+", "", message)
+    return hashlib.sha1(words.encode()).hexdigest()[:6]
 
 
 def _declared(graph: Any, batch: int, lenient: bool = False) -> dict[str, tuple[object, ...]]:
