@@ -1,56 +1,110 @@
-"""A user's mistake never becomes a Python traceback: zoo files with random tokens deleted,
-replaced or inserted (seeded, so a failure reproduces) either check or fail with diagnostics."""
+"""A user's mistake never becomes a Python traceback, a hang or a memory blow-up: zoo and doc
+programs mutated by tools/fuzz_mutate.py (seeded, so a failure reproduces) either check or fail
+with diagnostics that render. The long run is `python tools/fuzz.py mutate` (README,
+"Reliability"); these are its short tiers, and tests of the harness itself."""
 
 from __future__ import annotations
 
 import random
-import re
 
 import pytest
 
-from conftest import ZOO
+import fuzz_mutate
+from conftest import ROOT
+from fuzz_run import Pool, Result, Tally, classify, shrink
 from netdsl import NetdslError
-from netdsl.diagnostics import render_all
-from netdsl.elaborator import load_module
-from netdsl.pipeline import check_source
-from netdsl.source import Source
+from netdsl.elaborator import scope
+from netdsl.values import MAX_REPEAT
 
-TEXTS = {p.name: p.read_text(encoding="utf-8") for p in sorted(ZOO.glob("*.net"))}
-TOKENS = sorted(set(re.findall(r"\w+|[^\s\w]", "\n".join(TEXTS.values()))))
-ODD_NUMBERS = ["0", "-1", "1", "2", "7", "1000000", "2.5", "1e9", "-0"]
+# Bugs the fuzzer found that are not fixed yet (issue #12): the start of a key -> a minimal
+# reproducer. A run whose only bugs are these is an expected failure; delete an entry with its
+# fix.
+KNOWN = {
+    "AssertionError@naming.py:output": "expect 1 -> output y  (in a network: exit 3)",
+    "TooDeep@scope.py:enter": "network h = g(s: [[[...1]]])  (200 brackets: exit 3)",
+    "OverflowError@": "conv(4, 3, pad: 1000...0)  (400 digits: exit 3)",
+}
 
 
-def mutate(text: str, rng: random.Random) -> str:
-    parts = re.split(r"(\s+)", text)
-    for _ in range(rng.randint(1, 3)):
-        j = rng.randrange(len(parts))
-        roll = rng.random()
-        if roll < 0.3:
-            parts[j] = ""
-        elif roll < 0.6:
-            parts[j] = rng.choice(TOKENS)
-        elif roll < 0.8:
-            parts.insert(j, rng.choice(TOKENS))
-        else:
-            parts[j] = rng.choice(ODD_NUMBERS)
-    return "".join(parts)
+def _outcomes(seed: int, count: int) -> Tally:
+    tally = Tally()
+    for text, path in fuzz_mutate.inputs(seed, count, quick=True):
+        tally.add(classify(fuzz_mutate.check, text, path, 5.0), text, path)
+    return tally
+
+
+def _assert_clean(tally: Tally) -> None:
+    assert tally.counts["E101"] and len(tally.counts) > 3  # the mutations really break programs
+    bugs = {key: f"{r.detail}\n--- {path}\n{text}" for key, (r, text, path) in tally.bugs.items()}
+    new = {k: v for k, v in bugs.items() if not k.startswith(tuple(KNOWN))}
+    assert not new, "\n\n".join(f"{k}: {v}" for k, v in new.items())
+    if bugs:
+        pytest.xfail(f"known bugs: {sorted(bugs)}")
+
+
+def test_mutated_programs_fail_only_with_diagnostics():
+    _assert_clean(_outcomes(seed=0, count=50))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(20))
-def test_mutated_zoo_programs_fail_only_with_diagnostics(seed):
-    rng = random.Random(seed)
-    outcomes = set()
-    for _ in range(25):
-        name = rng.choice(sorted(TEXTS))
-        source = Source(f"mutated-{name}", mutate(TEXTS[name], rng))
-        try:
-            _, namespace = load_module(source)
-            for network in namespace.order[:2]:
-                check_source(source, network)
-            outcomes.add("ok")
-        except NetdslError as e:
-            assert e.diagnostics and all(d.message for d in e.diagnostics)
-            assert render_all(e.diagnostics)  # and they render
-            outcomes.add("error")
-    assert "error" in outcomes  # the mutations really break programs
+@pytest.mark.parametrize("seed", range(1, 5))
+def test_more_mutated_programs_fail_only_with_diagnostics(seed):
+    _assert_clean(_outcomes(seed, count=75))
+
+
+def test_mutations_are_seeded():
+    assert list(fuzz_mutate.inputs(7, 20)) == list(fuzz_mutate.inputs(7, 20))
+    assert list(fuzz_mutate.inputs(7, 20)) != list(fuzz_mutate.inputs(8, 20))
+
+
+def _bomb(text: str, path: str) -> str:
+    if text == "crash":
+        raise KeyError("boom")
+    if text == "hang":
+        while True:
+            pass
+    if text == "memory":
+        return str(len(bytearray(2**40)))
+    if text == "wrong":
+        raise NetdslError([])
+    return "ok"
+
+
+def test_outcomes_are_classified():
+    assert classify(_bomb, "fine", "x.net", 1.0) == Result("ok")
+    assert classify(_bomb, "crash", "x.net", 1.0).outcome == "crash"
+    assert classify(_bomb, "crash", "x.net", 1.0).detail == "KeyError: 'boom'"
+    assert classify(_bomb, "hang", "x.net", 0.2).outcome == "hang"
+    assert classify(_bomb, "memory", "x.net", 1.0).outcome == "memory"
+    assert classify(fuzz_mutate.check, "network {", "x.net", 5.0) == Result("E101")
+
+
+@pytest.mark.slow
+def test_pool_classifies_every_input_and_keeps_going():
+    """Hangs (stopped by the CPU-time alarm), memory blow-ups and crashes each become an
+    outcome in the worker processes, and the other inputs still run."""
+    pool = Pool(_bomb, jobs=2, seconds=0.2, memory_mb=512)
+    try:
+        got = sorted(r.outcome for r, _, _ in pool.map(
+            [("hang", "a"), ("memory", "b"), ("fine", "c"), ("crash", "d")]))
+    finally:
+        pool.close()
+    assert got == ["crash", "hang", "memory", "ok"]
+
+
+def test_shrink_keeps_the_failure_and_drops_the_rest():
+    rng = random.Random(0)
+    noise = "\n".join(f"line {rng.randrange(100)} x" for _ in range(40))
+    small = shrink(noise + "\nBUG here\n" + noise, lambda t: "BUG" in t)
+    assert small.strip() == "BUG"
+
+
+def test_the_readme_states_the_commands_and_the_limits_as_the_code_has_them():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (section,) = [s for s in readme.split("\n## ") if s.startswith("Reliability")]
+    assert "python tools/fuzz.py mutate --count 100000" in section
+    assert "python tools/fuzz.py generate --count 20000" in section
+    for name, value in [("MAX_REPEAT", MAX_REPEAT), ("MAX_NODES", scope.MAX_NODES),
+                        ("MAX_DEPTH", scope.MAX_DEPTH), ("MAX_STEPS", scope.MAX_STEPS)]:
+        (row,) = [ln for ln in section.splitlines() if ln.startswith(f"| `{name}`")]
+        assert f"| {value:,} |" in row, (name, row)
