@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import math
 import os
 import re
 import threading
@@ -24,6 +25,7 @@ from lark.visitors import Transformer_NonRecursive
 
 from netdsl import syntax as s
 from netdsl.diagnostics import Diagnostic, NetdslError, error
+from netdsl.limits import MAX_DIGITS, MAX_INT, MAX_NUMBERS, MAX_SOURCE_BYTES
 from netdsl.source import Source, Span
 
 
@@ -36,14 +38,24 @@ def load_grammar() -> str:
     raise FileNotFoundError("netdsl.lark not found beside the package: a broken installation")
 
 
+class _TooLarge(Exception):
+    """A number literal beyond netdsl's limits (limits.MAX_INT, a finite float)."""
+
+
 def _num(text: str) -> int | float:
     text = text.replace("_", "")
+    if len(text) > MAX_DIGITS:  # NOTE: before int(): Python refuses 4,300 digits, slowly
+        raise _TooLarge
     scale = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}.get(text[-1:], 1)
     if scale != 1:
         text = text[:-1]
     if any(c in text for c in ".eE"):
         value = float(text) * scale
+        if not math.isfinite(value):
+            raise _TooLarge
         return int(value) if scale != 1 and value.is_integer() else value
+    if int(text) * scale > MAX_INT:
+        raise _TooLarge
     return int(text) * scale
 
 
@@ -202,7 +214,13 @@ class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
         return s.Index(c[0], c[1], self._span(meta))
 
     def number(self, meta: Any, c: list[Any]) -> s.Num:
-        return s.Num(_num(str(c[0])), self._tok(c[0]))
+        try:
+            return s.Num(_num(str(c[0])), self._tok(c[0]))
+        except _TooLarge:
+            raise NetdslError([error(
+                "E215", "the number is too large", self._tok(c[0]), "too large",
+                hints=[f"netdsl's integers go up to 2**63 - 1 = {MAX_INT}, its numbers to "
+                       "about 1.8e308"])]) from None
 
     def string(self, meta: Any, c: list[Any]) -> s.Str:
         raw = str(c[0])[1:-1]
@@ -256,6 +274,7 @@ def _parser() -> tuple[Lark, _ToAst]:
 
 def parse(source: Source) -> s.Module:
     """Parse one source into a Module; raises NetdslError(E101/E102) on a syntax error."""
+    _check_size(source)
     lark, transformer = _parser()
     with _LOCK:
         transformer.source = source
@@ -264,6 +283,8 @@ def parse(source: Source) -> s.Module:
         except UnexpectedInput as e:
             raise NetdslError([_syntax_error(source, e, lark)]) from None
         except VisitError as e:  # a transformer callback failed: only on malformed numbers
+            if isinstance(e.orig_exc, NetdslError):
+                raise e.orig_exc from None
             raise NetdslError([error("E101", f"cannot read this: {e.orig_exc}",
                                      source.span(0, 0))]) from None
         except RecursionError:
@@ -275,6 +296,25 @@ def parse(source: Source) -> s.Module:
     if diags:
         raise NetdslError(diags)
     return module
+
+
+_NUMBER_START = re.compile(r"(?<![\w.])[0-9]")
+
+
+def _check_size(source: Source) -> None:
+    """E215 before parsing a source too large to parse in seconds: over limits.MAX_SOURCE_BYTES,
+    or holding over MAX_NUMBERS number literals (a huge `weights:` literal; the count is a
+    regular expression's, comments included)."""
+    size = len(source.text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SOURCE_BYTES:
+        raise NetdslError([error("E215", f"the source is {size:,} bytes, over the limit of "
+                                 f"{MAX_SOURCE_BYTES:,}", source.span(0, 0))])
+    numbers = sum(1 for _ in _NUMBER_START.finditer(source.text))
+    if numbers > MAX_NUMBERS:
+        raise NetdslError([error("E215", f"the source holds {numbers:,} numbers, over the limit "
+                                 f"of {MAX_NUMBERS:,}", source.span(0, 0),
+                                 hints=["load large weights from a file: `netdsl compile "
+                                        "--weights`"])])
 
 
 # ------------------------------------------------------------------------ statements and lines

@@ -28,6 +28,7 @@ from netdsl.values import (
     index,
     kind,
     negate,
+    new_list,
     truth,
 )
 
@@ -77,7 +78,7 @@ class Evaluator:
                 return self.lookup(e, frame)
             case s.ListExpr():
                 items = [self.eval(x, frame) for x in e.items]
-                return POISON if any(x is POISON for x in items) else items
+                return POISON if any(x is POISON for x in items) else new_list(items, e.span)
             case s.DictExpr():
                 return self._table(e, frame)
             case s.Unary():

@@ -179,6 +179,18 @@ def _bins(n: int, m: int) -> list[tuple[int, int]]:
     return [(o * n // m, -(-(o + 1) * n // m)) for o in range(m)]
 
 
+def _extents(n: int, m: int) -> tuple[int, int]:
+    """The inputs summed over all of _bins(n, m), and the widest window: in closed form when m
+    divides n (the windows tile), else from the bins (few: MAX_UNEVEN bounds n * m)."""
+    if n % m == 0:
+        return n, n // m
+    widths = [e - s for s, e in _bins(n, m)]
+    return sum(widths), max(widths)
+
+
+MAX_UNEVEN = 2**20  # elements of the averaging matrix that uneven adaptive windows lower to
+
+
 @register
 @dataclass(frozen=True, slots=True)
 class AdaptiveAvgPool(Op):
@@ -206,17 +218,22 @@ class AdaptiveAvgPool(Op):
         if len(ms) > 2 and any(int(n) % m for n, m in zip(xs[0][2:], ms)):
             raise OpError(f"adaptive pooling of a 3-D input needs output sizes that divide the "
                           f"input sizes {fmt_shape(xs[0][2:])}", at="size", code="E206")
+        for n, m in zip(xs[0][2:], ms):
+            if int(n) % m and int(n) * m > MAX_UNEVEN:
+                raise OpError(f"adaptive pooling of {n} inputs to {m} outputs needs an averaging "
+                              f"matrix of {int(n) * m:,} elements, over the limit of "
+                              f"{MAX_UNEVEN:,}", at="size", code="E215",
+                              hint="choose an output size that divides the input size")
         return (xs[0][0], xs[0][1], *ms)
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         ns = [int(v) for v in xs[0][2:]]
-        return (int(xs[0][1]), *(sum(e - s for s, e in _bins(n, m))
-                                 for n, m in zip(ns, self._sizes(xs[0]))))
+        return (int(xs[0][1]), *(_extents(n, m)[0] for n, m in zip(ns, self._sizes(xs[0]))))
 
     def window(self, *xs: Shape) -> Window:
         # exact when m divides n; otherwise the widest window at the mean spacing n/m
         ns, ms = [int(v) for v in xs[0][2:]], self._sizes(xs[0])
-        ext = tuple(max(e - s for s, e in _bins(n, m)) for n, m in zip(ns, ms))
+        ext = tuple(_extents(n, m)[1] for n, m in zip(ns, ms))
         return Window("local", ext, tuple(n / m for n, m in zip(ns, ms)),
                       tuple((e - 1) / 2 for e in ext))
 
