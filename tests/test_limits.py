@@ -1,0 +1,212 @@
+"""Hostile input (issue #12): every limit is a diagnostic, reached before the work it guards.
+
+How a regression fails instead of hanging: each bomb runs under `deadline` (SIGALRM, a few
+seconds: far more than the limit needs, far less than the unguarded work), which raises
+TimeoutError into the test; no test asserts a timing. Sources that must not be read (a FIFO,
+/dev/zero) are read only through netdsl.load, which stats them first."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from conftest import errors_of, rendered
+from netdsl import NetdslError, load, loads
+
+
+@contextmanager
+def deadline(seconds: float = 5.0) -> Iterator[None]:
+    def alarm(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s: a limit is not enforced")
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def net(body: str, inp: str = "[N, 3, 8, 8]") -> str:
+    lines = "\n".join("  " + line for line in body.splitlines())
+    return f"network n {{\n  input x: {inp}\n{lines}\n}}\n"
+
+
+def codes(text: str) -> list[tuple[str, str]]:
+    with deadline():
+        return [(d.code, d.message) for d in errors_of(text)]
+
+
+# --------------------------------------------------------------------------------- numbers
+
+def test_integer_literal_beyond_int64_is_e215_not_an_overflow():
+    assert rendered(net("y = x -> conv(1" + "0" * 30 + ", 3) -> output y")) == (
+        "test.net:3:17: error[E215]: the number is too large\n"
+        "  |\n"
+        "3 |   y = x -> conv(1000000000000000000000000000000, 3) -> output y\n"
+        "  |                 ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ too large\n"
+        "  |\n"
+        "  = hint: netdsl's integers go up to 2**63 - 1 = 9223372036854775807, its numbers to "
+        "about 1.8e308")
+
+
+def test_literal_over_pythons_4300_digit_limit_is_e215():
+    assert codes(net("k = " + "9" * 5000 + "\nx -> output y")) == [
+        ("E215", "the number is too large")]
+
+
+def test_float_literal_beyond_float_range_is_e215():
+    assert codes(net("y = x -> upsample(scale: 1e400) -> output y")) == [
+        ("E215", "the number is too large")]
+
+
+def test_growing_integer_stops_at_e215():
+    assert codes(net("k = 3\nfor i in range(100) {\n  k = k * k\n}\ny = x -> output y")) == [
+        ("E215", "the number is too large")]
+
+
+def test_nan_from_a_builtin_is_e212():
+    assert codes(net('k = float("nan")\ny = x -> output y')) == [
+        ("E212", "the result is not a number (NaN)")]
+
+
+def test_doubling_string_stops_at_e215():
+    assert codes(net('s = "ab"\nfor i in range(100) {\n  s = s + s\n}\ny = x -> output y')) == [
+        ("E215", "the string would be 131,072 characters long, over the limit of 100,000")]
+
+
+def test_doubling_list_stops_at_e215():
+    assert codes(net("l = [1]\nfor i in range(100) {\n  l = l + l\n}\ny = x -> output y")) == [
+        ("E215", "the list would hold 1,048,577 values, over the limit of 1,000,000")]
+
+
+def test_shared_nested_list_counts_every_item():
+    assert codes(net("l = [1]\nfor i in range(100) {\n  l = [l, l]\n}\ny = x -> output y")) == [
+        ("E215", "the list would hold 1,572,863 values, over the limit of 1,000,000")]
+
+
+# ------------------------------------------------------------------------- sizes of things
+
+def test_huge_conv_is_e215_at_check_time():
+    assert codes(net("y = x -> conv(10**12, 3) -> output y".replace("10**12", "1T"))) == [
+        ("E215", "conv: the output [N, 1000000000000, 6, 6] would hold 36,000,000,000,000 "
+                 "elements, over the limit of 2,147,483,648 per tensor")]
+
+
+def test_huge_input_is_e215_at_check_time():
+    assert codes(net("y = x -> relu -> output y", "[N, 3, 1G, 1G]")) == [
+        ("E215", "input `x` [N, 3, 1000000000, 1000000000] would hold "
+                 "3,000,000,000,000,000,000 elements, over the limit of 2,147,483,648 per "
+                 "tensor")]
+
+
+def test_total_parameters_are_capped():
+    text = net("y = x -> flatten -> dense(100K) -> dense(10K) -> output y")
+    assert codes(text) == [("E215", "dense: the network would have 1,019,310,000 parameters, "
+                                    "over the limit of 500,000,000")]
+
+
+@pytest.mark.parametrize("batch", ["0", "-7"])
+def test_batch_dim_must_be_positive(batch):
+    assert codes(net("y = x -> relu -> output y", f"[{batch}, 3, 8, 8]")) == [
+        ("E217", f"input `x` needs a positive batch size or a name such as N, not {batch}")]
+
+
+def test_e302_hint_for_a_huge_stride_ends():
+    (code, message), = codes(net("y = x -> conv(4, 3, stride: 1T) -> output y"))
+    assert code == "E302"
+
+
+def test_adaptive_pool_to_a_billion_outputs_is_e215():
+    (code, message), = codes(net("y = x -> adaptive_avgpool(1G) -> output y"))
+    assert code == "E215"
+
+
+def test_automatic_names_are_linear():
+    with deadline(10):  # quadratic: 75 s
+        n = loads(net("x -> relu * 10000 -> output z"))
+    assert len(n.graph) == 10001
+    assert "relu_9999" in n.graph
+
+
+def test_reassigned_chain_names_are_linear():
+    with deadline(10):  # quadratic: 19 s
+        n = loads(net("y = x\nfor i in range(3000) {\n  y = y -> relu -> relu\n}\n"
+                      "z = y -> output z"))
+    assert len(n.graph) == 6001
+
+
+# ---------------------------------------------------------------------------------- sources
+
+def test_source_size_is_capped_before_parsing():
+    assert codes("# " + "x" * 1_000_000 + "\n") == [
+        ("E215", "the source is 1,000,003 bytes, over the limit of 1,000,000")]
+
+
+def test_huge_weights_literal_is_capped_before_parsing():
+    row = "[" + ",".join(["1"] * 300) + "]"
+    text = net(f"y = x -> conv(1, 300, weights: [[[{','.join([row] * 300)}]]]) -> output y")
+    assert codes(text) == [("E215", "the source holds 90,005 numbers, over the limit of 50,000")]
+
+
+def test_fifo_is_not_read(tmp_path):
+    fifo = tmp_path / "f.net"
+    os.mkfifo(fifo)
+    with deadline(), pytest.raises(NetdslError) as e:
+        load(fifo)
+    assert e.value.diagnostics[0].message == f"{fifo}: not a regular file"
+
+
+def test_dev_zero_is_not_read():
+    with deadline(), pytest.raises(NetdslError) as e:
+        load("/dev/zero")
+    assert e.value.diagnostics[0].message == "/dev/zero: not a regular file"
+
+
+def _main(tmp_path: Path, use: str) -> Path:
+    main = tmp_path / "main.net"
+    main.write_text(f'use "{use}"\n' + net("y = x -> relu -> output y"))
+    return main
+
+
+def test_use_of_a_symlink_loop_is_e210(tmp_path):
+    (tmp_path / "a.net").symlink_to(tmp_path / "b.net")
+    (tmp_path / "b.net").symlink_to(tmp_path / "a.net")
+    with pytest.raises(NetdslError) as e:
+        load(_main(tmp_path, "a.net"))
+    assert [d.message for d in e.value.diagnostics] == [
+        'cannot use "a.net": a symbolic link loop']
+
+
+def test_use_of_a_path_with_nul_is_e210(tmp_path):
+    with pytest.raises(NetdslError) as e:
+        load(_main(tmp_path, "a\\0b.net"))
+    assert [d.message for d in e.value.diagnostics] == [
+        'cannot use "a\\x00b.net": an invalid path']
+
+
+def test_long_use_chain_is_e210_not_recursion(tmp_path):
+    for i in range(2000):
+        (tmp_path / f"c{i}.net").write_text(f'use "c{i + 1}.net"\n')
+    (tmp_path / "c2000.net").write_text("\n")
+    with deadline(20), pytest.raises(NetdslError) as e:
+        load(_main(tmp_path, "c0.net"))
+    assert [(d.code, d.message) for d in e.value.diagnostics] == [
+        ("E210", "`use` files nest more than 100 deep")]
+
+
+def test_use_diamond_parses_each_file_once(tmp_path):
+    for i in range(16):
+        for side in "ab":
+            (tmp_path / f"{side}{i}.net").write_text(f'use "a{i + 1}.net"\nuse "b{i + 1}.net"\n')
+    (tmp_path / "a16.net").write_text("block blk(x) {\n  return x -> relu\n}\n")
+    (tmp_path / "b16.net").write_text("\n")
+    main = tmp_path / "main.net"
+    main.write_text('use "a0.net"\n' + net("y = x -> blk -> output y"))
+    with deadline():
+        assert len(load(main).graph) == 2
