@@ -11,6 +11,8 @@ A Network has `.graph` (the checked IR), `.stats` (params, MACs, receptive field
 `.name`. Network parameters go in `params={...}`, never among the options. Where a path is taken,
 a str is always a path, never .net text (that is what `loads` is for); `compile` and `run` also
 take a Network, and `run` an onnx.ModelProto or an `.onnx` path (files.is_onnx: the suffix).
+Arguments are checked before any work (options.py): a wrong Python type is a TypeError, a value
+out of range (`init="zeros"`, `provider="tpu"`, `seed=-1`) is NetdslError E214.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from netdsl import options
 from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.options import DEFAULT_OPSET, CompileOptions, Weights
 from netdsl.version import VERSION as __version__
@@ -50,6 +53,8 @@ def load(path: _Path, network: str | None = None,
     from netdsl.pipeline import check_source, read_source
     if isinstance(path, str) and "\n" in path:
         raise TypeError("netdsl.load takes a path; for .net text use netdsl.loads(text)")
+    options.check_path("path", path)
+    options.check_choice_of_network(network, params)
     return check_source(read_source(path), network, params)
 
 
@@ -59,6 +64,9 @@ def loads(text: str, network: str | None = None, params: Mapping[str, Any] | Non
     from the current directory)."""
     from netdsl.pipeline import check_source
     from netdsl.source import Source
+    options.check_text("text", text)
+    options.check_text("path", path)
+    options.check_choice_of_network(network, params)
     return check_source(Source(path, text), network, params)
 
 
@@ -71,9 +79,9 @@ def compile(net: Network | _Path, network: str | None = None,
     are CompileOptions (the flags of `netdsl compile`); `weights` is a .npz/.safetensors path or
     arrays by parameter name."""
     from netdsl.pipeline import lower
-    options = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
-                             fully_convolutional=fully_convolutional, input_size=input_size)
-    return lower(_checked(net, network, params), options)[1]
+    chosen = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
+                            fully_convolutional=fully_convolutional, input_size=input_size)
+    return lower(_checked(net, network, params), chosen)[1]
 
 
 def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarray] | None = None,
@@ -84,14 +92,18 @@ def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarra
     normal inputs (seeded) of batch size `batch` are used."""
     from netdsl import export, files, runtime
     from netdsl.pipeline import Network
+    options.check_run(provider, batch, seed)
     if isinstance(model, (str, os.PathLike)) and files.is_onnx(model):
         _no_choice(network, params, "an .onnx model")
         model = Path(model)  # onnxruntime reads it, external data included
         export.check_file(model)
     elif isinstance(model, (str, os.PathLike, Network)):
         model = compile(model, network, params, seed=seed)
-    else:
+    elif type(model).__name__ == "ModelProto":
         _no_choice(network, params, "an onnx.ModelProto")
+    else:
+        raise TypeError(f"netdsl.run takes a model (onnx.ModelProto, a Network or a path), not "
+                        f"{type(model).__name__}")
     session = runtime.Session(model, provider)
     feeds = inputs if inputs is not None else runtime.random_inputs(session.inputs, batch, seed)
     return session.run(feeds)

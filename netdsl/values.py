@@ -171,13 +171,40 @@ def bounded(v: Value, span: Span) -> Value:
     """`v`, if it is within netdsl's limits on numbers: integers up to limits.MAX_INT in size,
     finite floats (an integer past it is also past float's range: `k = k * k` in a loop)."""
     if is_number(v):
-        if isinstance(v, int) and abs(v) > MAX_INT or isinstance(v, float) and math.isinf(v):
+        if (isinstance(v, int) and abs(v) > MAX_INT) or (isinstance(v, float) and math.isinf(v)):
             raise Fault("E215", "the number is too large", span,
                         hints=[f"netdsl's integers go up to 2**63 - 1 = {MAX_INT}, its numbers "
                                "to about 1.8e308"])
         if isinstance(v, float) and math.isnan(v):
             raise Fault("E212", "the result is not a number (NaN)", span)
     return v
+
+
+def from_outside(v: object, span: Span) -> Value:
+    """A value given from outside the source (--set, `params=` of the API), checked as a literal
+    would be: numbers within bounded()'s limits, strings of UTF-8 text within MAX_STRING, lists
+    and tables of such within MAX_LIST. Anything else is a Fault E214."""
+    if isinstance(v, (bool, int, float)):
+        try:
+            return bounded(v, span)
+        except Fault as f:
+            raise Fault("E214", f.message, span) from None
+    if isinstance(v, str):
+        if len(v) > MAX_STRING:
+            raise Fault("E214", f"a string of {len(v):,} characters is over the limit of "
+                        f"{MAX_STRING:,}", span)
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Fault("E214", "a string that is not text (a lone surrogate)", span) from None
+        return v
+    if isinstance(v, (list, tuple)):
+        if len(v) > MAX_LIST:
+            raise Fault("E214", f"a list of {len(v):,} items is over the limit of "
+                        f"{MAX_LIST:,}", span)
+        return new_list([from_outside(x, span) for x in v], span)
+    raise Fault("E214", f"a {type(v).__name__} is not a netdsl value (a number, a string, "
+                "`true`/`false` or a list of them)", span)
 
 
 class _Sized(list):  # type: ignore[type-arg]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import errors_of, rendered
-from netdsl import NetdslError, load, loads
+from netdsl import NetdslError, compile, load, loads, run
 
 
 @contextmanager
@@ -118,13 +118,22 @@ def test_batch_dim_must_be_positive(batch):
 
 
 def test_e302_hint_for_a_huge_stride_ends():
-    (code, message), = codes(net("y = x -> conv(4, 3, stride: 1T) -> output y"))
-    assert code == "E302"
+    with deadline():
+        d, = errors_of(net("y = x -> conv(4, 3, stride: 1T) -> output y"))
+    assert d.hints == ("stride 5 gives a whole size; `pad: same` gives ceil(8/1000000000000) = 1; "
+                       "or pass `floor: true` to round down to 1",)
 
 
 def test_adaptive_pool_to_a_billion_outputs_is_e215():
-    (code, message), = codes(net("y = x -> adaptive_avgpool(1G) -> output y"))
-    assert code == "E215"
+    assert codes(net("y = x -> adaptive_avgpool(1G) -> output y")) == [
+        ("E215", "adaptive_avgpool: adaptive pooling of 8 inputs to 1000000000 outputs needs an "
+                 "averaging matrix of 8,000,000,000 elements, over the limit of 1,048,576")]
+
+
+def test_adaptive_pool_of_a_long_input_to_a_divisor_counts_in_closed_form():
+    with deadline():
+        n = loads(net("y = x -> adaptive_avgpool(500M) -> output y", "[N, 1, 1G]"))
+    assert n.stats.macs == 1_000_000_000
 
 
 def test_automatic_names_are_linear():
@@ -210,3 +219,58 @@ def test_use_diamond_parses_each_file_once(tmp_path):
     main.write_text('use "a0.net"\n' + net("y = x -> blk -> output y"))
     with deadline():
         assert len(load(main).graph) == 2
+
+
+# ------------------------------------------------------------------------------ the public API
+
+NET = net("y = x -> conv(4, 3, pad: 1) -> output y")
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda n: loads(NET, network=5), "network= takes a str, not int 5"),
+    (lambda n: compile(n, weights={"k": "abc"}), "weights['k']= takes a numeric array, not str 'abc'"),
+    (lambda n: compile(n, opset="17"), "opset= takes an integer, not str '17'"),
+    (lambda n: compile(n, seed=0.5), "seed= takes an integer, not float 0.5"),
+    (lambda n: run(5), "netdsl.run takes a model (onnx.ModelProto, a Network or a path), not int"),
+])
+def test_api_argument_of_the_wrong_type_is_a_clear_typeerror(call, message):
+    with pytest.raises(TypeError) as e:
+        call(loads(NET))
+    assert str(e.value) == message
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda n: compile(n, init="zeros"), "init='zeros': must be one of he, xavier"),
+    (lambda n: run(n, provider="tpu"), "provider='tpu': must be one of auto, cpu, cuda"),
+    (lambda n: run(n, batch=0), "batch=0: must be 1 to 65536"),
+    (lambda n: run(n, batch=100_000_000), "batch=100000000: must be 1 to 65536"),
+    (lambda n: run(n, seed=-1), "seed=-1: must be 0 to 4294967295"),
+    (lambda n: loads("network \ud800"), "text: not text: a lone surrogate at character 8"),
+    (lambda n: loads(NET.replace("(N", "(s").replace("network n", "network n(s = 1)"),
+                     params={"s": float("inf")}),
+     "parameter `s` of network `n`: the number is too large"),
+])
+def test_api_argument_out_of_range_is_e214(call, message):
+    with pytest.raises(NetdslError) as e:
+        call(loads(NET))
+    assert [(d.code, d.message) for d in e.value.diagnostics] == [("E214", message)]
+
+
+def test_run_on_an_empty_batch_is_e404():
+    import numpy as np
+    with pytest.raises(NetdslError) as e:
+        run(loads(NET), {"x": np.zeros((0, 3, 8, 8), np.float32)})
+    assert e.value.diagnostics[0].message == (
+        "input `x` is empty (shape [0, 3, 8, 8]); the model expects float32 [N, 3, 8, 8]")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--seed", "-1"], "--seed must be 0 to 2**32 - 1 = 4294967295"),
+    (["--batch", "100000000"], "--batch must be at most 65536"),
+])
+def test_cli_seed_and_batch_out_of_range_are_usage_errors(args, message, tmp_path, capsys):
+    from netdsl.cli import main
+    src = tmp_path / "n.net"
+    src.write_text(NET)
+    assert main(["run", str(src), "--random", *args]) == 2
+    assert message in capsys.readouterr().err

@@ -13,8 +13,8 @@ from netdsl.elaborator.modules import Namespace
 from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import Frame, Return
-from netdsl.ops import REGISTRY
 from netdsl.limits import MAX_TOTAL_PARAMS
+from netdsl.ops import REGISTRY
 from netdsl.ops.base import Op, OpError, check_sizes, fmt_shape
 from netdsl.ops.signature import Signature
 from netdsl.ops.types import coerce

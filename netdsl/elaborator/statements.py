@@ -10,12 +10,13 @@ from netdsl.diagnostics import did_you_mean
 from netdsl.elaborator.evaluator import Evaluator
 from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.report import Reporter
-from netdsl.elaborator.scope import INITS, OPTIONS, Budget, Frame, Return
+from netdsl.elaborator.scope import OPTIONS, Budget, Frame, Return
 from netdsl.expectations import Expectation
 from netdsl.ir import InputOp
 from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.base import elements, fmt_shape
 from netdsl.ops.types import coerce
+from netdsl.options import INITS
 from netdsl.values import MAX_REPEAT, POISON, Tensor, Value, kind
 
 Expect = Callable[[s.Expr, dict[str, Value]], Expectation]  # an `expect` line in a scope
