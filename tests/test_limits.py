@@ -228,7 +228,8 @@ NET = net("y = x -> conv(4, 3, pad: 1) -> output y")
 
 @pytest.mark.parametrize(("call", "message"), [
     (lambda n: loads(NET, network=5), "network= takes a str, not int 5"),
-    (lambda n: compile(n, weights={"k": "abc"}), "weights['k']= takes a numeric array, not str 'abc'"),
+    (lambda n: compile(n, weights={"k": "abc"}),
+     "weights['k']= takes a numeric array, not str 'abc'"),
     (lambda n: compile(n, opset="17"), "opset= takes an integer, not str '17'"),
     (lambda n: compile(n, seed=0.5), "seed= takes an integer, not float 0.5"),
     (lambda n: run(5), "netdsl.run takes a model (onnx.ModelProto, a Network or a path), not int"),
@@ -274,3 +275,51 @@ def test_cli_seed_and_batch_out_of_range_are_usage_errors(args, message, tmp_pat
     src.write_text(NET)
     assert main(["run", str(src), "--random", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ weights
+
+def test_ragged_fixed_weights_are_e205_at_check_time():
+    assert codes(net("y = x -> conv(1, 2, bias: false, weights: [[[[1, 2], [3]]]]) -> output y",
+                     "[N, 1, 8, 8]")) == [
+        ("E205", "`weights` of `conv` takes a (nested) list of numbers whose rows all have the "
+                 "same length, not a list")]
+
+
+def test_npz_zip_bomb_is_not_inflated(tmp_path, monkeypatch):
+    import zipfile
+
+    import numpy as np
+
+    from netdsl.weights import read
+    bomb = tmp_path / "bomb.npz"  # 64 MiB of zeros in 64 kB: the names are wrong, nothing is read
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z, z.open("huge.npy", "w") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                                 "shape": (2**24,)})
+        f.write(bytes(2**26))
+    assert bomb.stat().st_size < 2**17
+
+    def inflate(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an array was read before its name and shape were checked")
+    monkeypatch.setattr(np, "load", inflate)
+    assert read(bomb).headers == {"huge": ((2**24,), np.dtype("<f4"))}  # type: ignore[attr-defined]
+    with pytest.raises(NetdslError) as e:
+        compile(loads(NET), weights=bomb)
+    assert [d.message for d in e.value.diagnostics] == [
+        f"{bomb}: 2 missing: `y.weight`, `y.bias`", f"{bomb}: 1 unexpected: `huge`"]
+
+
+def test_npz_headers_declaring_too_much_are_e401(tmp_path):
+    import zipfile
+
+    import numpy as np
+
+    from netdsl.weights import read
+    big = tmp_path / "big.npz"
+    with zipfile.ZipFile(big, "w") as z, z.open("w.npy", "w") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False,
+                                                 "shape": (2**29,)})  # 4 GiB declared, no data
+    with pytest.raises(NetdslError) as e:
+        read(big)
+    assert [d.message for d in e.value.diagnostics] == [
+        f"weight file {big}: its arrays hold more than the limit of 2,147,483,648 bytes"]
