@@ -16,7 +16,7 @@ from netdsl.diagnostics import Diagnostic, NetdslError, error
 from netdsl.limits import MAX_WEIGHTS_BYTES
 
 
-def read(path: str | Path) -> dict[str, np.ndarray]:
+def read(path: str | Path) -> Mapping[str, np.ndarray]:
     p = Path(path)
     if not p.exists():
         raise NetdslError([error("E401", f"weight file {p}: no such file")])

@@ -323,3 +323,11 @@ def test_npz_headers_declaring_too_much_are_e401(tmp_path):
         read(big)
     assert [d.message for d in e.value.diagnostics] == [
         f"weight file {big}: its arrays hold more than the limit of 2,147,483,648 bytes"]
+
+
+# ------------------------------------------------------------------ what check accepts runs
+
+def test_even_lrn_size_is_e206():
+    assert codes(net("y = x -> lrn(4) -> output y")) == [
+        ("E206", "lrn: the size must be odd, not 4: onnxruntime takes odd sizes only, and ONNX "
+                 "and torch place an even window differently")]

@@ -87,13 +87,34 @@ class _Pool(Op):
             lines.append(f"{name}: {text}")
         return lines
 
-    def _attrs(self, x: Shape) -> dict[str, object]:
+    def _attrs(self, x: Shape, pads_count: bool = False) -> dict[str, object]:
         k, s, d, pb, pe = self._geometry(x)
+        ceil = self.ceil
+        if ceil:
+            pe, ceil = self._floor_pads(x, pads_count)
         attrs: dict[str, object] = dict(kernel_shape=list(k), strides=list(s), pads=[*pb, *pe],
-                                        ceil_mode=int(self.ceil))
+                                        ceil_mode=int(ceil))
         if any(v != 1 for v in d):
             attrs["dilations"] = list(d)
         return attrs
+
+
+    def _floor_pads(self, x: Shape, pads_count: bool) -> tuple[tuple[int, ...], bool]:
+        """The end padding that gives ceil mode's sizes without ceil mode, where the last window
+        would start in the end padding (netdsl, torch and onnxruntime drop it; onnx's shape
+        inference before opset 22 does not): (pads, False); else (the pads, True). With the end
+        padding reduced, the windows are the same ones; `pads_count` (an average that counts
+        padding) keeps ceil mode where some axis would need more padding instead."""
+        k, s, d, pb, pe = self._geometry(x)
+        y = self.output_shape(x)
+        drops, ends = False, []
+        for i in range(len(k)):
+            n, out, span = int(x[2 + i]), int(y[2 + i]), d[i] * (k[i] - 1) + 1
+            drops = drops or -(-(n + pb[i] + pe[i] - span) // s[i]) + 1 > out
+            ends.append(max(0, (out - 1) * s[i] + span - n - pb[i]))
+        if not drops or (pads_count and any(e > p for e, p in zip(ends, pe))):
+            return pe, True
+        return tuple(ends), False
 
 
 @register
@@ -129,7 +150,7 @@ class AvgPool(_Pool):
             raise OpError("average pooling takes no dilation", at="dilation", code="E206")
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
-        attrs = self._attrs(xs[0].shape)
+        attrs = self._attrs(xs[0].shape, pads_count=self.count_include_pad)
         return emit.node("AveragePool", [xs[0].name],
                          count_include_pad=int(self.count_include_pad), **attrs)
 
