@@ -14,6 +14,9 @@ a str is always a path, never .net text (that is what `loads` is for); `compile`
 take a Network, and `run` an onnx.ModelProto or an `.onnx` path (files.is_onnx: the suffix).
 `root` is the folder `use` lines may read in and below: by default the .net file's own folder
 (for `loads`, the current directory); a `use` outside it is E210.
+
+Arguments are checked before any work (options.py): a wrong Python type is a TypeError, a value
+out of range (`init="zeros"`, `provider="tpu"`, `seed=-1`) is NetdslError E214.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from netdsl import options
 from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.options import DEFAULT_OPSET, CompileOptions, Weights
 from netdsl.version import VERSION as __version__
@@ -53,6 +57,8 @@ def load(path: _Path, network: str | None = None,
     from netdsl.pipeline import check_source, read_source
     if isinstance(path, str) and "\n" in path:
         raise TypeError("netdsl.load takes a path; for .net text use netdsl.loads(text)")
+    options.check_path("path", path)
+    options.check_choice_of_network(network, params)
     return check_source(read_source(path, root), network, params)
 
 
@@ -62,6 +68,9 @@ def loads(text: str, network: str | None = None, params: Mapping[str, Any] | Non
     from the current directory, and only inside `root`, by default that directory)."""
     from netdsl.pipeline import check_source
     from netdsl.source import Source
+    options.check_text("text", text)
+    options.check_text("path", path)
+    options.check_choice_of_network(network, params)
     return check_source(Source(path, text, str(Path(root or os.getcwd()).resolve())), network,
                         params)
 
@@ -78,10 +87,10 @@ def compile(net: Network | _Path, network: str | None = None,
     rules (regular expressions) applied in order to the weights' names before they are
     matched."""
     from netdsl.pipeline import lower
-    options = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
-                             fully_convolutional=fully_convolutional, input_size=input_size,
-                             rename=tuple(rename), source_lines=source_lines)
-    return lower(_checked(net, network, params, root), options)[1]
+    chosen = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
+                            fully_convolutional=fully_convolutional, input_size=input_size,
+                            rename=tuple(rename), source_lines=source_lines)
+    return lower(_checked(net, network, params, root), chosen)[1]
 
 
 def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarray] | None = None,
@@ -93,14 +102,18 @@ def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarra
     normal inputs (seeded) of batch size `batch` are used."""
     from netdsl import export, files, runtime
     from netdsl.pipeline import Network
+    options.check_run(provider, batch, seed)
     if isinstance(model, (str, os.PathLike)) and files.is_onnx(model):
         _no_choice(network, params, "an .onnx model")
         model = Path(model)  # onnxruntime reads it, external data included
         export.check_file(model)
     elif isinstance(model, (str, os.PathLike, Network)):
         model = compile(model, network, params, seed=seed, root=root)
-    else:
+    elif type(model).__name__ == "ModelProto":
         _no_choice(network, params, "an onnx.ModelProto")
+    else:
+        raise TypeError(f"netdsl.run takes a model (onnx.ModelProto, a Network or a path), not "
+                        f"{type(model).__name__}")
     session = runtime.Session(model, provider)
     feeds = inputs if inputs is not None else runtime.random_inputs(session.inputs, batch, seed)
     return session.run(feeds)

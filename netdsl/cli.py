@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from netdsl.diagnostics import Diagnostic, NetdslError, render, to_dict
-from netdsl.options import DEFAULT_OPSET, CompileOptions
+from netdsl.limits import MAX_BATCH
+from netdsl.options import DEFAULT_OPSET, SEEDS, CompileOptions
 from netdsl.version import VERSION
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -203,11 +204,19 @@ def _size_range(text: str) -> tuple[int, int]:
     return bounds
 
 
+def _check_batch_seed(batch: int | None, seed: int) -> None:
+    if batch is not None and batch > MAX_BATCH:
+        raise _Usage(f"--batch must be at most {MAX_BATCH}")
+    if not 0 <= seed < SEEDS:
+        raise _Usage(f"--seed must be 0 to 2**32 - 1 = {SEEDS - 1}")
+
+
 def cmd_compile(a: argparse.Namespace) -> int:
     from netdsl import export, files
     from netdsl.pipeline import compile_source, read_source
     if a.batch is not None and a.batch < 1:
         raise _Usage("--batch must be at least 1")
+    _check_batch_seed(a.batch, a.seed)
     if a.input_size and not a.fully_convolutional:
         raise _Usage("--input-size needs --fully-convolutional")
     if a.rename and not a.weights:
@@ -237,6 +246,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         raise _Usage("give either --input or --random, not both")
     if a.batch < 1 or a.top < 0:
         raise _Usage("--batch must be at least 1 and --top at least 0")
+    _check_batch_seed(a.batch, a.seed)
     path = Path(a.model)
     model: Any
     if files.is_onnx(path):

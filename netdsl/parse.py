@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import math
 import re
 import threading
 from decimal import Decimal
@@ -27,6 +28,7 @@ from lark.visitors import Transformer_NonRecursive
 
 from netdsl import syntax as s
 from netdsl.diagnostics import Diagnostic, NetdslError, error
+from netdsl.limits import MAX_DIGITS, MAX_INT, MAX_NUMBERS, MAX_SOURCE_BYTES
 from netdsl.source import Source, Span
 
 
@@ -39,16 +41,26 @@ def load_grammar() -> str:
     raise FileNotFoundError("netdsl.lark not found beside the package: a broken installation")
 
 
+class _TooLarge(Exception):
+    """A number literal beyond netdsl's limits (limits.MAX_INT, a finite float)."""
+
+
 def _num(text: str) -> int | float:
     text = text.replace("_", "")
+    if len(text) > MAX_DIGITS:  # NOTE: before int(): Python refuses 4,300 digits, slowly
+        raise _TooLarge
     scale = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}.get(text[-1:], 1)
     if scale != 1:
         text = text[:-1]
     if any(c in text for c in ".eE"):
+        if not math.isfinite(float(text) * scale):
+            raise _TooLarge
         # NOTE: in decimal, so that 4.1G is 4_100_000_000 exactly (float 4.1 * 1e9 is not):
         # `expect macs ~= 4.1G within 1%` has exact bounds.
         exact = Decimal(text) * scale
         return int(exact) if scale != 1 and exact == exact.to_integral_value() else float(exact)
+    if int(text) * scale > MAX_INT:
+        raise _TooLarge
     return int(text) * scale
 
 
@@ -272,7 +284,13 @@ class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
         return s.Index(c[0], c[1], self._span(meta))
 
     def number(self, meta: Any, c: list[Any]) -> s.Num:
-        return s.Num(_num(str(c[0])), self._tok(c[0]))
+        try:
+            return s.Num(_num(str(c[0])), self._tok(c[0]))
+        except _TooLarge:
+            raise NetdslError([error(
+                "E215", "the number is too large", self._tok(c[0]), "too large",
+                hints=[f"netdsl's integers go up to 2**63 - 1 = {MAX_INT}, its numbers to "
+                       "about 1.8e308"])]) from None
 
     def string(self, meta: Any, c: list[Any]) -> s.Str:
         raw = str(c[0])[1:-1]
@@ -366,6 +384,7 @@ def _shipped(grammar: str) -> Lark | None:
 
 def parse(source: Source) -> s.Module:
     """Parse one source into a Module; raises NetdslError(E101/E102) on a syntax error."""
+    _check_size(source)
     lark, transformer = _parser()
     with _LOCK:
         transformer.source = source
@@ -399,6 +418,25 @@ def _closing_brace(text: str, start: int) -> int:
         if depth == 0:
             return i
     return -1
+
+
+_NUMBER_START = re.compile(r"(?<![\w.])[0-9]")
+
+
+def _check_size(source: Source) -> None:
+    """E215 before parsing a source too large to parse in seconds: over limits.MAX_SOURCE_BYTES,
+    or holding over MAX_NUMBERS number literals (a huge `weights:` literal; the count is a
+    regular expression's, comments included)."""
+    size = len(source.text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SOURCE_BYTES:
+        raise NetdslError([error("E215", f"the source is {size:,} bytes, over the limit of "
+                                 f"{MAX_SOURCE_BYTES:,}", source.span(0, 0))])
+    numbers = sum(1 for _ in _NUMBER_START.finditer(source.text))
+    if numbers > MAX_NUMBERS:
+        raise NetdslError([error("E215", f"the source holds {numbers:,} numbers, over the limit "
+                                 f"of {MAX_NUMBERS:,}", source.span(0, 0),
+                                 hints=["load large weights from a file: `netdsl compile "
+                                        "--weights`"])])
 
 
 # ------------------------------------------------------------------------ statements and lines

@@ -3,6 +3,7 @@ The only module that imports onnxruntime; it also reads input arrays and writes 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import onnxruntime as ort
 
 from netdsl import files
 from netdsl.diagnostics import NetdslError, error
+from netdsl.limits import MAX_TENSOR_ELEMENTS
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 
@@ -99,6 +101,10 @@ class Session:
                     isinstance(d, int) and d != a for d, a in zip(port.shape, arr.shape)):
                 raise NetdslError([error("E404", f"input `{name}` has shape {list(arr.shape)}; "
                                          f"the model expects float32 {_fmt(port.shape)}")])
+            if arr.size == 0:
+                raise NetdslError([error("E404", f"input `{name}` is empty (shape "
+                                         f"{list(arr.shape)}); the model expects float32 "
+                                         f"{_fmt(port.shape)}")])
             checked[name] = np.ascontiguousarray(arr, dtype=np.float32)
         return checked
 
@@ -125,6 +131,12 @@ def _fmt(shape: Sequence[Any]) -> str:
 
 def random_inputs(ports: list[Port], batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
     """Standard normal float32 inputs; symbolic dims take `batch`."""
+    for p in ports:  # NOTE: before allocating: --batch 100000000
+        n = math.prod(d if isinstance(d, int) else batch for d in p.shape)
+        if n > MAX_TENSOR_ELEMENTS:
+            raise NetdslError([error("E215", f"input `{p.name}` {_fmt(p.shape)} at batch {batch} "
+                                     f"would hold {n:,} elements, over the limit of "
+                                     f"{MAX_TENSOR_ELEMENTS:,}", hints=["use a smaller --batch"])])
     rng = np.random.default_rng(seed)
     return {p.name: rng.standard_normal([d if isinstance(d, int) else batch for d in p.shape]
                                         ).astype(np.float32) for p in ports}

@@ -13,9 +13,10 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeGuard
+from typing import Any, TypeAlias, TypeGuard, cast
 
 from netdsl.diagnostics import did_you_mean
+from netdsl.limits import MAX_INT, MAX_LIST, MAX_STRING
 from netdsl.ops.base import Shape, fmt_shape
 from netdsl.ops.types import coerce
 from netdsl.source import Span
@@ -151,16 +152,88 @@ def arith(op: str, a: Value, b: Value, at: BinarySpans) -> Value:
         return _list_arith(op, a, b, at)
     if not (is_number(a) and is_number(b)):
         if op == "+" and isinstance(a, str) and isinstance(b, str):
+            if len(a) + len(b) > MAX_STRING:  # NOTE: before joining: `s = s + s` in a loop
+                raise Fault("E215", f"the string would be {len(a) + len(b):,} characters long, "
+                            f"over the limit of {MAX_STRING:,}", at.whole)
             return a + b
         raise Fault("E212", f"`{op}` between {kind(a)} and {kind(b)} is not defined", at.op)
     try:
         if op == "**" and (abs(b) > 64 or abs(a) > 1e6):
             raise OverflowError
-        return _ARITH[op](a, b)
+        return bounded(_ARITH[op](a, b), at.whole)
     except ZeroDivisionError:
         raise Fault("E212", "division by zero", at.right) from None
     except OverflowError:
         raise Fault("E215", "the number is too large", at.whole) from None
+
+
+def bounded(v: Value, span: Span) -> Value:
+    """`v`, if it is within netdsl's limits on numbers: integers up to limits.MAX_INT in size,
+    finite floats (an integer past it is also past float's range: `k = k * k` in a loop)."""
+    if is_number(v):
+        if (isinstance(v, int) and abs(v) > MAX_INT) or (isinstance(v, float) and math.isinf(v)):
+            raise Fault("E215", "the number is too large", span,
+                        hints=[f"netdsl's integers go up to 2**63 - 1 = {MAX_INT}, its numbers "
+                               "to about 1.8e308"])
+        if isinstance(v, float) and math.isnan(v):
+            raise Fault("E212", "the result is not a number (NaN)", span)
+    return v
+
+
+def from_outside(v: object, span: Span) -> Value:
+    """A value given from outside the source (--set, `params=` of the API), checked as a literal
+    would be: numbers within bounded()'s limits, strings of UTF-8 text within MAX_STRING, lists
+    and tables of such within MAX_LIST. Anything else is a Fault E214."""
+    if isinstance(v, (bool, int, float)):
+        try:
+            return bounded(v, span)
+        except Fault as f:
+            raise Fault("E214", f.message, span) from None
+    if isinstance(v, str):
+        if len(v) > MAX_STRING:
+            raise Fault("E214", f"a string of {len(v):,} characters is over the limit of "
+                        f"{MAX_STRING:,}", span)
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Fault("E214", "a string that is not text (a lone surrogate)", span) from None
+        return v
+    if isinstance(v, (list, tuple)):
+        if len(v) > MAX_LIST:
+            raise Fault("E214", f"a list of {len(v):,} items is over the limit of "
+                        f"{MAX_LIST:,}", span)
+        return new_list([from_outside(x, span) for x in v], span)
+    raise Fault("E214", f"a {type(v).__name__} is not a netdsl value (a number, a string, "
+                "`true`/`false` or a list of them)", span)
+
+
+class _Sized(list):  # type: ignore[type-arg]
+    """A list value that knows its size: its items, nested lists' and tables' items counted
+    (limits.MAX_LIST), so that sharing (`l = [l, l]` in a loop) cannot hide an exponential one."""
+
+    size = 0
+
+
+def size(v: Value) -> int:
+    """How many values `v` holds, itself included, nested lists and tables counted in full."""
+    if isinstance(v, _Sized):
+        return v.size
+    if isinstance(v, list):
+        return 1 + sum(size(x) if isinstance(x, (list, dict)) else 1 for x in v)
+    if isinstance(v, dict):
+        return 1 + sum(size(x) if isinstance(x, (list, dict)) else 1 for x in v.values())
+    return 1
+
+
+def new_list(items: list[Value], span: Span) -> list[Value]:
+    """A list value of `items`; E215 past limits.MAX_LIST values in all."""
+    n = 1 + sum(size(x) if isinstance(x, (list, dict)) else 1 for x in items)
+    if n > MAX_LIST:
+        raise Fault("E215", f"the list would hold {n:,} values, over the limit of "
+                    f"{MAX_LIST:,}", span)
+    out = _Sized(items)
+    out.size = n
+    return out
 
 
 _ARITH: dict[str, Callable[[float, float], float]] = {
@@ -172,7 +245,11 @@ def _list_arith(op: str, a: Value, b: Value, at: BinarySpans) -> Value:
     """Numeric lists scale elementwise by a number (`[[1, 2, 1], ...] / 16`); `+` joins
     lists."""
     if op == "+" and isinstance(a, list) and isinstance(b, list):
-        return a + b
+        n = size(a) + size(b) - 1
+        if n > MAX_LIST:  # NOTE: before the join's allocation: `l = l + l` in a loop
+            raise Fault("E215", f"the list would hold {n:,} values, over the limit of "
+                        f"{MAX_LIST:,}", at.whole)
+        return new_list(a + b, at.whole)
     lst, k = (a, b) if isinstance(a, list) else (b, a)
     if op in ("*", "/") and is_number(k) and (op == "*" or lst is a):
         def walk(x: Value) -> Value:
@@ -180,9 +257,11 @@ def _list_arith(op: str, a: Value, b: Value, at: BinarySpans) -> Value:
                 return [walk(y) for y in x]
             if not is_number(x):
                 raise TypeError
-            return x * k if op == "*" else x / k
+            return bounded(x * k if op == "*" else x / k, at.whole)
         try:
-            return walk(lst)
+            if size(lst) > MAX_LIST:
+                raise Fault("E215", "the list is too large", at.whole)
+            return new_list(cast(list[Value], walk(lst)), at.whole)
         except TypeError:
             pass
         except ZeroDivisionError:
@@ -254,7 +333,8 @@ def _range(*a: int) -> list[Value]:
     if n > MAX_REPEAT:
         raise _Limit(f"`range` of {a[0] if len(a) == 1 else len(r) if n <= 2**62 else 'so many'}"
                      f" items exceeds the limit of {MAX_REPEAT}")
-    items: list[Value] = list(r)
+    items = _Sized(r)
+    items.size = 1 + len(items)
     return items
 
 
@@ -315,7 +395,7 @@ def call_builtin(f: str, args: Sequence[tuple[Value, Span]], keyword: Span | Non
         if isinstance(v, Tensor):
             raise Fault("E205", f"`{f}` takes numbers, not a tensor", sp)
     try:
-        return BUILTIN_FUNCS[f](*vals)
+        return bounded(BUILTIN_FUNCS[f](*vals), span)
     except _Limit as ex:
         raise Fault("E215", str(ex), span) from None
     except _Domain as ex:

@@ -4,17 +4,20 @@ load_state_dict does."""
 
 from __future__ import annotations
 
+import math
 import re
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from netdsl.diagnostics import Diagnostic, NetdslError, error, warning
+from netdsl.limits import MAX_WEIGHTS_BYTES
 
 
-def read(path: str | Path) -> dict[str, np.ndarray]:
+def read(path: str | Path) -> Mapping[str, np.ndarray]:
     p = Path(path)
     if not p.exists():
         raise NetdslError([error("E401", f"weight file {p}: no such file")])
@@ -23,11 +26,12 @@ def read(path: str | Path) -> dict[str, np.ndarray]:
     suffix = p.suffix.lower()
     try:
         if suffix == ".npz":
-            with np.load(p, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
+            return NpzArrays(p)
         if suffix == ".safetensors":
             from safetensors.numpy import load_file
             return dict(load_file(str(p)))
+    except NetdslError:
+        raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
         raise NetdslError([error("E401", f"weight file {p}: corrupt or not a {suffix} file "
                                  f"({str(e)[:120]})")]) from None
@@ -75,6 +79,59 @@ def rename(weights: Mapping[str, np.ndarray], rules: tuple[str, ...],
     return out
 
 
+class NpzArrays(Mapping[str, np.ndarray]):
+    """The arrays of an .npz file, read only when asked for: names, shapes and dtypes come from
+    the members' .npy headers, so that a file's names are checked before any data is inflated (a
+    zip bomb of unexpected or mis-shaped members costs nothing); the sizes the headers declare
+    may total at most limits.MAX_WEIGHTS_BYTES, and no member may hold more than it declares."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.headers: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}
+        total = 0
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                name = info.filename.removesuffix(".npy")
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                              else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = header(f, max_header_size=10_000)
+                    declared = math.prod(shape) * dtype.itemsize
+                    if dtype.hasobject or info.file_size > declared + f.tell():
+                        raise ValueError(f"member `{name}` is not a plain numeric array")
+                total += declared
+                if total > MAX_WEIGHTS_BYTES:
+                    raise NetdslError([error("E401", f"weight file {path}: its arrays hold more "
+                                             f"than the limit of {MAX_WEIGHTS_BYTES:,} bytes")])
+                self.headers[name] = (tuple(shape), dtype)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        try:
+            with np.load(self.path, allow_pickle=False) as z:
+                return np.asarray(z[name])
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+            raise NetdslError([error("E401", f"weight file {self.path}: corrupt member `{name}` "
+                                     f"({str(e)[:120]})")]) from None
+
+    def __contains__(self, name: object) -> bool:  # NOTE: Mapping's would read the array
+        return name in self.headers
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.headers)
+
+    def __len__(self) -> int:
+        return len(self.headers)
+
+
+def _meta(weights: Mapping[str, np.ndarray], k: str) -> tuple[tuple[int, ...], str]:
+    """An array's shape and dtype kind, from the header where the file is not read yet."""
+    if isinstance(weights, NpzArrays):
+        shape, dtype = weights.headers[k]
+        return shape, dtype.kind
+    return tuple(weights[k].shape), weights[k].dtype.kind
+
+
 def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]],
           path: str = "weights", warnings: list[Diagnostic] | None = None
           ) -> dict[str, np.ndarray]:
@@ -84,7 +141,7 @@ def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, .
     diags: list[Diagnostic] = []
     missing = [k for k in expected if k not in weights]
     unexpected = [k for k in weights if k not in expected]
-    wrong = [k for k in expected if k in weights and tuple(weights[k].shape) != expected[k]]
+    wrong = [k for k in expected if k in weights and _meta(weights, k)[0] != expected[k]]
     if missing:
         diags.append(error("E401", f"{path}: {len(missing)} missing: {_names(missing)}"))
     if unexpected:
@@ -92,9 +149,9 @@ def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, .
                            hints=["names are layer names plus .weight, .bias, .running_mean, "
                                   ".running_var; see `netdsl summary --format json`"]))
     for k in wrong:
-        diags.append(error("E401", f"{path}: `{k}` has shape {list(weights[k].shape)}, the "
+        diags.append(error("E401", f"{path}: `{k}` has shape {list(_meta(weights, k)[0])}, the "
                            f"network needs {list(expected[k])}"))
-    bad_dtype = [k for k in expected if k in weights and weights[k].dtype.kind not in "fiu"]
+    bad_dtype = [k for k in expected if k in weights and _meta(weights, k)[1] not in "fiu"]
     if bad_dtype:
         diags.append(error("E401", f"{path}: not numeric: {_names(bad_dtype)}"))
     if diags:

@@ -191,6 +191,12 @@ CASES: dict[str, list[Case]] = {
              seq(lambda: nn.AvgPool2d(3, 2, 1))),
         Case("avgpool(x0, 2, ceil: true)", ((2, 9, 9),), (2, 5, 5), 0, 2 * 5 * 5 * 4,
              seq(lambda: nn.AvgPool2d(2, ceil_mode=True))),
+        # a last window in the end padding is dropped; the lowering reduces the end padding
+        Case("avgpool(x0, 2, pad: 1, ceil: true)", ((1, 5, 5),), (1, 3, 3), 0, 1 * 3 * 3 * 4,
+             seq(lambda: nn.AvgPool2d(2, 2, 1, ceil_mode=True))),
+        Case("avgpool(x0, 2, pad: 1, ceil: true, count_include_pad: false)", ((1, 5, 5),),
+             (1, 3, 3), 0, 1 * 3 * 3 * 4,
+             seq(lambda: nn.AvgPool2d(2, 2, 1, ceil_mode=True, count_include_pad=False))),
         Case("avgpool(x0, 2)", ((6, 28, 28),), (6, 14, 14), 0, 6 * 14 * 14 * 4,
              seq(lambda: nn.AvgPool2d(2))),
     ],
@@ -252,6 +258,11 @@ CASES: dict[str, list[Case]] = {
                  3 * 6 * 4 * 4, seq(lambda: nn.LocalResponseNorm(3, 0.01, 0.75, 2.0))),
             # the defaults: torch's k is 1, ours AlexNet's 2
             Case("lrn(x0, size: 3)", ((3, 8, 8),), (3, 8, 8), 0, 3 * 3 * 8 * 8,
+                 seq(lambda: nn.LocalResponseNorm(3, k=2.0))),
+            # onnxruntime's LRN takes 4-D only: other ranks lower through a 4-D view
+            Case("lrn(x0, size: 3)", ((5, 7),), (5, 7), 0, 3 * 5 * 7,
+                 seq(lambda: nn.LocalResponseNorm(3, k=2.0))),
+            Case("lrn(x0, size: 3)", ((4, 3, 2, 5),), (4, 3, 2, 5), 0, 3 * 4 * 3 * 2 * 5,
                  seq(lambda: nn.LocalResponseNorm(3, k=2.0)))],
     "add": [Case("x0 + x1", ((3, 4, 4), (3, 4, 4)), (3, 4, 4), 0, 1 * 48,
                  fn(lambda a, b: a + b)),

@@ -17,9 +17,6 @@ from netdsl.ops import REGISTRY
 # reproducer.
 # A run whose only failures are these is an expected failure; delete an entry with its fix.
 KNOWN = {
-    "fail:full_check:MaxPool": "maxpool(2, pad: 1, ceil: true) on 4x4: onnx infers 3, netdsl 2",
-    "fail:full_check:AveragePool": "avgpool([2, 3], ceil: true): the same before opset 22",
-    "fail:ort:LRN": "lrn(size: 4): onnxruntime needs an odd size (`size_ % 2 == 1`)",
     "fail:ort:ConvTranspose": "conv_transpose(4, 2, stride: 1, output_pad: 1, dilation: 2): "
                               "onnxruntime needs output_pad < stride",
 }

@@ -209,6 +209,23 @@ def _flatten(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape]
     return ("flatten", (n,)) if len(x) == 3 and n <= 4096 else None
 
 
+def _attention(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
+    """Self-attention over the spatial positions as a sequence, and back: [N, C, H*W] needs the
+    heads to divide H*W (the model width)."""
+    if len(x) != 3 or x[1] * x[2] > 256:
+        return None
+    d = x[1] * x[2]
+    heads = rng.choice([h for h in (1, 2, 4, 8) if d % h == 0])
+    return (f"reshape([{x[0]}, {d}]) -> attention({heads}) -> reshape([{x[0]}, {x[1]}, {x[2]}])",
+            x)
+
+
+def _expand(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
+    """A learned tensor of batch 1 ({param}, declared by program()) expanded to x's batch and
+    added: a position embedding."""
+    return "add(expand({param}, like: {x}))", x
+
+
 GENERATORS: dict[str, Sampler] = {
     "relu": _pointwise("relu"), "tanh": _pointwise("tanh"), "sigmoid": _pointwise("sigmoid"),
     "leaky_relu": _pointwise("leaky_relu", "leaky_relu(slope: 0.2)", "leaky_relu(slope: -1.5)"),
@@ -219,11 +236,12 @@ GENERATORS: dict[str, Sampler] = {
     "dropout": _pointwise("dropout", "dropout(p: 0.1)"),
     "conv": _conv, "depthwise": _depthwise, "conv_transpose": _conv_transpose, "dense": _dense,
     "bn": _pointwise("bn", "bn(eps: 0.001)"),
-    "lrn": _pointwise("lrn", "lrn(size: 3)", "lrn(size: 4, alpha: 0.01)", rank=3),
+    "lrn": _pointwise("lrn", "lrn(size: 3)", "lrn(size: 5, alpha: 0.01)", rank=3),
     "maxpool": _pool("maxpool"), "avgpool": _pool("avgpool"),
     "globalavgpool": _global("globalavgpool"), "globalmaxpool": _global("globalmaxpool"),
     "adaptive_avgpool": _adaptive, "upsample": _upsample, "flatten": _flatten,
     "reshape": _reshape, "crop": _crop, "pad": _pad,
+    "attention": _attention, "expand": _expand,
     "add": lambda *a: None, "mul": lambda *a: None, "concat": lambda *a: None,  # joins: _branch
 }
 
@@ -275,7 +293,11 @@ def program(rng: random.Random) -> str:
                 continue
             name = f"t{i}"
             label = f"l{i}: " if rng.random() < 0.2 else ""
-            lines.append(f"  {name} = {x.name} -> {label}{drawn[0]}")
+            text = drawn[0]
+            if "{param}" in text:  # NOTE: declared where it is used, in the shape it has there
+                lines.append(f"  param p{i}: [1, {', '.join(map(str, x.shape))}] = normal(0.02)")
+                text = text.replace("{param}", f"p{i}").replace("{x}", x.name)
+            lines.append(f"  {name} = {x.name} -> {label}{text}")
             x = Tensor(name, drawn[1])
         seen.append(x)
     lines.append(f"  {x.name} -> output y")

@@ -17,7 +17,7 @@ from netdsl.elaborator.statements import Statements
 from netdsl.ir import Graph
 from netdsl.ops import REGISTRY
 from netdsl.source import Source, Span
-from netdsl.values import POISON, Value, is_number, kind
+from netdsl.values import POISON, Fault, Value, from_outside, is_number, kind
 
 
 def build(module: s.Module, ns: Namespace, network: str | None = None,
@@ -186,6 +186,12 @@ class Builder:
     def _override(self, net: s.Network, p: s.Param, value: Value, frame: Frame) -> Value:
         """A parameter value given from outside (--set, keyword arguments of load): it must have
         the kind of the parameter's default, so that `--set classes=abc` fails here, once."""
+        try:
+            value = from_outside(value, p.span)
+        except Fault as f:
+            self._err("E214", f"parameter `{p.name.id}` of network `{net.name.id}`: {f.message}",
+                      p.span)
+            return POISON
         if p.default is None:
             return value
         default = self.ev.eval(p.default, frame)

@@ -14,8 +14,9 @@ from netdsl.elaborator.modules import Namespace
 from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import Frame, Return
+from netdsl.limits import MAX_TOTAL_PARAMS
 from netdsl.ops import REGISTRY
-from netdsl.ops.base import Op, OpError, fmt_shape
+from netdsl.ops.base import Op, OpError, check_sizes, fmt_shape
 from netdsl.ops.signature import Signature
 from netdsl.ops.types import coerce
 from netdsl.source import Span
@@ -209,6 +210,12 @@ class Calls:
         try:
             op.validate()
             shape = op.output_shape(*(t.shape for t in tensors))
+            params = check_sizes(op, [t.shape for t in tensors], shape)
+            if self.naming.params + params > MAX_TOTAL_PARAMS:
+                raise OpError(f"the network would have {self.naming.params + params:,} "
+                              f"parameters, over the limit of {MAX_TOTAL_PARAMS:,}",
+                              code="E215", at="")
+            self.naming.params += params
         except OpError as ex:
             if not (self.lenient and ex.code == "E302"):
                 return self._op_error(ex, op, inputs, spans, span, frame)

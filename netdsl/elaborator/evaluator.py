@@ -28,6 +28,7 @@ from netdsl.values import (
     index,
     kind,
     negate,
+    new_list,
     truth,
 )
 
@@ -78,7 +79,7 @@ class Evaluator:
             case s.ListExpr():  # `convs = [x -> f, x -> g]` names the layers convs.0, convs.1
                 items = [self.eval(x, frame, None if name is None else f"{name}.{i}")
                          for i, x in enumerate(e.items)]
-                return POISON if any(x is POISON for x in items) else items
+                return POISON if any(x is POISON for x in items) else new_list(items, e.span)
             case s.DictExpr():
                 return self._table(e, frame)
             case s.Unary():

@@ -4,12 +4,14 @@ root of the compilation: Source.root), add the prelude."""
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from netdsl import syntax as s
 from netdsl.diagnostics import Diagnostic, NetdslError, error
+from netdsl.limits import MAX_SOURCE_BYTES, MAX_USE_DEPTH
 from netdsl.ops import REGISTRY
 from netdsl.parse import parse
 from netdsl.source import Source
@@ -26,17 +28,23 @@ class Namespace:
 
 
 
-def load_module(source: Source, _stack: tuple[str, ...] = ()) -> tuple[s.Module, Namespace]:
-    """Parse a source and the files it `use`s (relative to it) into one Namespace."""
+_Loaded = dict[str, "tuple[s.Module, Namespace] | NetdslError"]  # by resolved path
+
+
+def load_module(source: Source, _stack: tuple[str, ...] = (), _loaded: _Loaded | None = None
+                ) -> tuple[s.Module, Namespace]:
+    """Parse a source and the files it `use`s (relative to it) into one Namespace. A file that
+    several others use (a diamond) is read and parsed once (`_loaded`), not once per path."""
     module = parse(source)
     ns = Namespace()
     diags: list[Diagnostic] = []
+    loaded: _Loaded = {} if _loaded is None else _loaded
     if not _stack:
         _add_prelude(ns)
     here = str(Path(source.path).resolve()) if source.path != "<string>" else "<string>"
     for item in module.items:
         if isinstance(item, s.Use):
-            _use(item, source, (*_stack, here), ns, diags)
+            _use(item, source, (*_stack, here), ns, diags, loaded)
         elif isinstance(item, s.Block):
             _define(ns.blocks, item, diags, "block")
         else:
@@ -71,15 +79,25 @@ def _define(table: dict[str, Any], item: Any, diags: list[Diagnostic], kind: str
 
 
 def _use(item: s.Use, source: Source, stack: tuple[str, ...], ns: Namespace,
-         diags: list[Diagnostic]) -> None:
+         diags: list[Diagnostic], loaded: _Loaded) -> None:
     base = Path(source.path).parent if source.path != "<string>" else Path.cwd()
     root = Path(source.root or Path.cwd()).resolve()
-    path = (base / item.path.value).resolve()
+    try:
+        path = (base / item.path.value).resolve()
+    except (OSError, RuntimeError, ValueError) as e:  # a symlink loop, a NUL in the path
+        reason = "a symbolic link loop" if not isinstance(e, ValueError) else "an invalid path"
+        diags.append(error("E210", f"cannot use \"{item.path.value}\": {reason}",
+                           item.path.span))
+        return
     if not path.is_relative_to(root):  # NOTE: before reading: no byte of it may be shown
         diags.append(error("E210", f"cannot use \"{item.path.value}\": it is outside the root "
                            f"of this compilation, {root}", item.path.span, hints=[
                                "`use` reads files in the main file's folder and below; name a "
                                "wider root with --root DIR (root= in the API)"]))
+        return
+    if len(stack) >= MAX_USE_DEPTH:
+        diags.append(error("E210", f"`use` files nest more than {MAX_USE_DEPTH} deep",
+                           item.span, hints=["a chain of files each using the next is too long"]))
         return
     # NOTE: messages name a used file as the user would reach it (zoo/lib.net), not absolutely
     shown = (os.path.normpath(os.path.join(os.path.dirname(source.path), item.path.value))
@@ -91,31 +109,47 @@ def _use(item: s.Use, source: Source, stack: tuple[str, ...], ns: Namespace,
                            "imports a file that imports this one",
                            hints=["move the shared blocks into a third file that both use"]))
         return
-    try:
-        text = read_text(path)
-    except NetdslError as e:
-        reason = e.diagnostics[0].message.removeprefix(f"{path}: ")
-        diags.append(error("E210", f"cannot use \"{item.path.value}\": {reason}",
-                           item.path.span, hints=["a `use` path is relative to the file that "
-                                                  "has the `use` line"]))
+    if str(path) not in loaded:
+        try:
+            text = read_text(path)
+        except NetdslError as e:  # NOTE: not kept: each `use` of it is reported where it is
+            reason = e.diagnostics[0].message.removeprefix(f"{path}: ")
+            diags.append(error("E210", f"cannot use \"{item.path.value}\": {reason}",
+                               item.path.span, hints=["a `use` path is relative to the file "
+                                                      "that has the `use` line"]))
+            return
+        try:
+            loaded[str(path)] = load_module(Source(shown, text, str(root)), stack, loaded)
+        except NetdslError as e:
+            loaded[str(path)] = e
+    result = loaded[str(path)]
+    if isinstance(result, NetdslError):
+        diags.extend(d for d in result.diagnostics if d not in diags)
         return
-    try:
-        _, sub = load_module(Source(shown, text, str(root)), stack)
-    except NetdslError as e:
-        diags.extend(e.diagnostics)
-        return
-    ns.files += [str(path), *sub.files]
-    for name, blk in sub.blocks.items():
+    ns.files += [str(path), *result[1].files]
+    for name, blk in result[1].blocks.items():
         if name not in _prelude_names():
             _define(ns.blocks, blk, diags, "block")
     # networks of a used file are not re-exported: `use` shares blocks
 
 
 def read_text(path: Path | str) -> str:
-    """A .net file's text, or E001 with a reason a user understands."""
+    """A .net file's text, or E001 with a reason a user understands. Only a regular file is read
+    (a FIFO would block, /dev/zero never ends), and at most limits.MAX_SOURCE_BYTES of it."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        # NOTE: O_NONBLOCK: opening a FIFO must not wait for a writer; fstat on what was opened
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(st.st_mode):
+                raise NetdslError([error("E001", f"{p}: not a regular file")])
+            data = f.read(MAX_SOURCE_BYTES + 1)
+        if len(data) > MAX_SOURCE_BYTES:
+            raise NetdslError([error("E001", f"{p}: larger than the limit of "
+                                     f"{MAX_SOURCE_BYTES:,} bytes for a .net file")])
     except FileNotFoundError:
         raise NetdslError([error("E001", f"{p}: no such file")]) from None
     except IsADirectoryError:
@@ -124,6 +158,8 @@ def read_text(path: Path | str) -> str:
         raise NetdslError([error("E001", f"{p}: permission denied")]) from None
     except OSError as e:
         raise NetdslError([error("E001", f"{p}: cannot read: {e.strerror or e}")]) from None
+    except ValueError:  # a NUL in the path
+        raise NetdslError([error("E001", f"{p}: not a valid path")]) from None
     if b"\x00" in data:
         raise NetdslError([error("E001", f"{p}: binary content, not a .net text file")])
     try:

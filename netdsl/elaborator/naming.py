@@ -21,6 +21,8 @@ class Naming:
         self._hard: dict[str, Span] = {}  # names the author chose (labels, chain indices): where
         self._repeated: set[Span] = set()  # labels reported as repeating (E211 once each)
         self._output_spans: dict[str, Span] = {}
+        self._next: dict[str, int] = {}  # the suffix from which name() looks for a free name
+        self.params = 0  # the parameters of the layers made so far (limits.MAX_TOTAL_PARAMS)
 
     def add_node(self, local: str, op: Op, inputs: tuple[str, ...], span: Span,
                   arg_spans: dict[str, Span], shape: Shape, frame: Frame, hard: bool,
@@ -35,13 +37,16 @@ class Naming:
 
     def scope_base(self, name: str, frame: Frame) -> str:
         """The chain prefix for `name = x -> ...`: `name`, or `name_1`... when reassigned."""
-        base, k = name, 0
+        base, k = name, self._next.get("chain:" + frame.prefix + name, 0)
+        if k:
+            base = f"{name}_{k}"
         while self.taken(frame.prefix + base + ".0") or self.taken(frame.prefix + base):
             k += 1
             base = f"{name}_{k}"
         if k:
             assert self.graph is not None
             self.graph.moved[frame.prefix + base] = frame.prefix + name
+        self._next["chain:" + frame.prefix + name] = k
         return base
 
     def taken(self, full: str) -> bool:
@@ -61,12 +66,15 @@ class Naming:
             self._repeated_label(full, span, frame)
         elif hard:
             self._name_clash(full, span, frame)
-        k = 1
+        # NOTE: names are only ever taken, never freed: the search resumes where it last
+        # stopped, so that 10,000 unlabelled `relu`s cost linear time, not quadratic
+        k = self._next.get(full, 1)
         while self.taken(f"{full}_{k}"):
             k += 1
         if moves:
             assert self.graph is not None
             self.graph.moved[f"{full}_{k}"] = full
+        self._next[full] = k + 1
         return f"{full}_{k}"
 
     def _repeated_label(self, full: str, span: Span, frame: Frame) -> None:

@@ -14,7 +14,6 @@ MAX_NODES = 100_000  # a graph larger than this is a mistake (an enormous repeat
 MAX_DEPTH = 150  # nested expressions, statements and block calls; keeps clear of Python's stack
 MAX_STEPS = 200_000  # statements run in all (loops in loops): checking stays within seconds
 OPTIONS = {"floor": "bool", "init": "str"}  # `option NAME: value` and the type it takes
-INITS = ("he", "xavier")
 
 
 @dataclass

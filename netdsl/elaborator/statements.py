@@ -9,11 +9,13 @@ from netdsl.elaborator.evaluator import Evaluator
 from netdsl.elaborator.expect import Evaluate, compile_approx, compile_expectation, layer_shape
 from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.report import Reporter, block_notes
-from netdsl.elaborator.scope import INITS, OPTIONS, Budget, Frame, Return
+from netdsl.elaborator.scope import OPTIONS, Budget, Frame, Return
 from netdsl.ir import InputOp
-from netdsl.ops.base import fmt_shape
+from netdsl.limits import MAX_TENSOR_ELEMENTS
+from netdsl.ops.base import elements, fmt_shape
 from netdsl.ops.learned import ParamOp
 from netdsl.ops.types import coerce
+from netdsl.options import INITS
 from netdsl.values import MAX_REPEAT, POISON, Poison, Tensor, kind
 
 
@@ -78,6 +80,17 @@ class Statements:
         if len(shape) < 2 or bad:
             self._err("E217", f"input `{st.name.id}` needs a shape [N, C, ...] with positive "
                       f"sizes after the batch, not {fmt_shape(shape)}", st.dims.span, frame=frame)
+            frame.env[st.name.id] = POISON
+            return
+        if isinstance(shape[0], int) and shape[0] <= 0:
+            self._err("E217", f"input `{st.name.id}` needs a positive batch size or a name such "
+                      f"as N, not {shape[0]}", st.dims.items[0].span, frame=frame)
+            frame.env[st.name.id] = POISON
+            return
+        if elements(shape) > MAX_TENSOR_ELEMENTS:
+            self._err("E215", f"input `{st.name.id}` {fmt_shape(shape)} would hold "
+                      f"{elements(shape):,} elements, over the limit of "
+                      f"{MAX_TENSOR_ELEMENTS:,} per tensor", st.dims.span, frame=frame)
             frame.env[st.name.id] = POISON
             return
         frame.env[st.name.id] = self.naming.add_node(st.name.id, InputOp(shape=tuple(shape)), (),

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
+from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.signature import Signature, signature_of
 
 Dim = int | str  # str only for a symbolic batch dimension ("N")
@@ -377,19 +378,49 @@ def _formula(size: int, k: int, s: int, pb: int, pe: int, d: int) -> str:
     return _fraction(size, k, s, pb, pe, d) + " + 1"
 
 
+_TRIES = 10_000  # candidates a fix hint tries
+
+
+def elements(shape: Shape) -> int:
+    """The elements of a tensor of `shape`, per sample where a dim is symbolic (the batch N)."""
+    return math.prod(d for d in shape if isinstance(d, int))
+
+
+def check_sizes(op: Op, xs: Sequence[Shape], y: Shape) -> int:
+    """E215 if the output or a parameter of `op` exceeds limits.MAX_TENSOR_ELEMENTS (checked
+    before anything is allocated for it: compile and run would die making it); else the number
+    of parameters `op` has."""
+    if elements(y) > MAX_TENSOR_ELEMENTS:
+        raise OpError(f"the output {fmt_shape(y)} would hold {elements(y):,} elements, over the "
+                      f"limit of {MAX_TENSOR_ELEMENTS:,} per tensor", code="E215", at="",
+                      hint="netdsl's limits keep a network within what onnxruntime can allocate")
+    total = 0
+    for suffix, shape in op.param_shapes(*xs).items():
+        n = elements(shape)
+        if n > MAX_TENSOR_ELEMENTS:
+            raise OpError(f"the parameter `{suffix}` {fmt_shape(shape)} would hold {n:,} "
+                          f"elements, over the limit of {MAX_TENSOR_ELEMENTS:,} per tensor",
+                          code="E215", at="")
+        total += n
+    return total
+
+
 def _fixes(size: int, k: int, s: int, pb: int, pe: int, d: int, max_pad: int | None) -> str:
     """The nearest symmetric padding (up to max_pad) and the nearest smaller stride that tile the
     input."""
     span = d * (k - 1) + 1
     out = []
+    # NOTE: each search tries at most _TRIES candidates: a stride of 10**12 must not loop
     if pb == pe:
         top = pb + s if max_pad is None else min(pb + s, max_pad)
-        for p in range(pb + 1, top + 1):
+        for p in range(pb + 1, min(top, pb + _TRIES) + 1):
             if (size + 2 * p - span) % s == 0:
                 out.append(f"pad {p}")
                 break
-    for s2 in range(s - 1, 0, -1):
-        if (size + pb + pe - span) % s2 == 0:
+    num = size + pb + pe - span  # a stride above it divides it only when it is 0
+    top = s - 1 if num == 0 else min(s - 1, num)
+    for s2 in range(top, max(top - _TRIES, 0), -1):
+        if num % s2 == 0:
             out.append(f"stride {s2}")
             break
     return " or ".join(out) + " gives a whole size" if out else ""

@@ -67,6 +67,11 @@ class LocalResponseNorm(Op):
 
     def validate(self) -> None:
         check_positive(self, "size")
+        if self.size % 2 == 0:  # NOTE: ONNX centres an even window differently from torch
+            raise OpError(f"the size must be odd, not {self.size}: onnxruntime takes odd sizes "
+                          "only, and ONNX and torch place an even window differently",
+                          at="size", code="E206", hint=f"use size {self.size + 1} or "
+                          f"{self.size - 1}" if self.size > 2 else "use size 1 or 3")
 
     def output_shape(self, *xs: Shape) -> Shape:
         if len(xs[0]) < 3:
@@ -77,5 +82,14 @@ class LocalResponseNorm(Op):
         return (self.size, *(int(v) for v in y[1:]))
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
-        return emit.node("LRN", [xs[0].name], size=self.size, alpha=self.alpha, beta=self.beta,
-                         bias=self.k)
+        x = xs[0]
+        if len(x.shape) == 4:
+            return emit.node("LRN", [x.name], size=self.size, alpha=self.alpha, beta=self.beta,
+                             bias=self.k)
+        # NOTE: onnxruntime's LRN takes 4-D only; the window runs across channels, so a view
+        # [N, C, positions, 1] gives the same sums, and the result is viewed back (0: keep N)
+        c, rest = int(x.shape[1]), [int(v) for v in x.shape[2:]]
+        view = emit.node("Reshape", [x.name, emit.const([0, c, -1, 1])])
+        out = emit.node("LRN", [view], size=self.size, alpha=self.alpha, beta=self.beta,
+                        bias=self.k)
+        return emit.node("Reshape", [out, emit.const([0, c, *rest])])

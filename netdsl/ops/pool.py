@@ -98,13 +98,34 @@ class _Pool(Op):
             lines.append(f"{name}: {text}")
         return lines
 
-    def _attrs(self, x: Shape) -> dict[str, object]:
+    def _attrs(self, x: Shape, pads_count: bool = False) -> dict[str, object]:
         k, s, d, pb, pe = self._geometry(x)
+        ceil = self.ceil
+        if ceil:
+            pe, ceil = self._floor_pads(x, pads_count)
         attrs: dict[str, object] = dict(kernel_shape=list(k), strides=list(s), pads=[*pb, *pe],
-                                        ceil_mode=int(self.ceil))
+                                        ceil_mode=int(ceil))
         if any(v != 1 for v in d):
             attrs["dilations"] = list(d)
         return attrs
+
+
+    def _floor_pads(self, x: Shape, pads_count: bool) -> tuple[tuple[int, ...], bool]:
+        """The end padding that gives ceil mode's sizes without ceil mode, where the last window
+        would start in the end padding (netdsl, torch and onnxruntime drop it; onnx's shape
+        inference before opset 22 does not): (pads, False); else (the pads, True). With the end
+        padding reduced, the windows are the same ones; `pads_count` (an average that counts
+        padding) keeps ceil mode where some axis would need more padding instead."""
+        k, s, d, pb, pe = self._geometry(x)
+        y = self.output_shape(x)
+        drops, ends = False, []
+        for i in range(len(k)):
+            n, out, span = int(x[2 + i]), int(y[2 + i]), d[i] * (k[i] - 1) + 1
+            drops = drops or -(-(n + pb[i] + pe[i] - span) // s[i]) + 1 > out
+            ends.append(max(0, (out - 1) * s[i] + span - n - pb[i]))
+        if not drops or (pads_count and any(e > p for e, p in zip(ends, pe))):
+            return pe, True
+        return tuple(ends), False
 
 
 @register
@@ -140,7 +161,7 @@ class AvgPool(_Pool):
             raise OpError("average pooling takes no dilation", at="dilation", code="E206")
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
-        attrs = self._attrs(xs[0].shape)
+        attrs = self._attrs(xs[0].shape, pads_count=self.count_include_pad)
         return emit.node("AveragePool", [xs[0].name],
                          count_include_pad=int(self.count_include_pad), **attrs)
 
@@ -194,6 +215,18 @@ def _bins(n: int, m: int) -> list[tuple[int, int]]:
     return [(o * n // m, -(-(o + 1) * n // m)) for o in range(m)]
 
 
+def _extents(n: int, m: int) -> tuple[int, int]:
+    """The inputs summed over all of _bins(n, m), and the widest window: in closed form when m
+    divides n (the windows tile), else from the bins (few: MAX_UNEVEN bounds n * m)."""
+    if n % m == 0:
+        return n, n // m
+    widths = [e - s for s, e in _bins(n, m)]
+    return sum(widths), max(widths)
+
+
+MAX_UNEVEN = 2**20  # elements of the averaging matrix that uneven adaptive windows lower to
+
+
 @register
 @dataclass(frozen=True, slots=True)
 class AdaptiveAvgPool(Op):
@@ -221,6 +254,12 @@ class AdaptiveAvgPool(Op):
         if len(ms) > 2 and any(int(n) % m for n, m in zip(xs[0][2:], ms)):
             raise OpError(f"adaptive pooling of a 3-D input needs output sizes that divide the "
                           f"input sizes {fmt_shape(xs[0][2:])}", at="size", code="E206")
+        for n, m in zip(xs[0][2:], ms):
+            if int(n) % m and int(n) * m > MAX_UNEVEN:
+                raise OpError(f"adaptive pooling of {n} inputs to {m} outputs needs an averaging "
+                              f"matrix of {int(n) * m:,} elements, over the limit of "
+                              f"{MAX_UNEVEN:,}", at="size", code="E215",
+                              hint="choose an output size that divides the input size")
         return (xs[0][0], xs[0][1], *ms)
 
     def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
@@ -232,13 +271,12 @@ class AdaptiveAvgPool(Op):
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         ns = [int(v) for v in xs[0][2:]]
-        return (int(xs[0][1]), *(sum(e - s for s, e in _bins(n, m))
-                                 for n, m in zip(ns, self._sizes(xs[0]))))
+        return (int(xs[0][1]), *(_extents(n, m)[0] for n, m in zip(ns, self._sizes(xs[0]))))
 
     def window(self, *xs: Shape) -> Window:
         # exact when m divides n; otherwise the widest window at the mean spacing n/m
         ns, ms = [int(v) for v in xs[0][2:]], self._sizes(xs[0])
-        ext = tuple(max(e - s for s, e in _bins(n, m)) for n, m in zip(ns, ms))
+        ext = tuple(_extents(n, m)[1] for n, m in zip(ns, ms))
         return Window("local", ext, tuple(n / m for n, m in zip(ns, ms)),
                       tuple((e - 1) / 2 for e in ext))
 

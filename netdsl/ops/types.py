@@ -60,8 +60,21 @@ def _weights(v: Any) -> Any:
     def ok(x: Any) -> bool:
         return _is_num(x) or (isinstance(x, (list, tuple)) and bool(x) and all(ok(y) for y in x))
     if isinstance(v, (list, tuple)) and ok(v):
+        if not _rectangular(v):
+            raise TypeError("a (nested) list of numbers whose rows all have the same length")
         return _freeze(v)
     raise TypeError("a (nested) list of numbers")
+
+
+def _rectangular(v: Any) -> bool:
+    """Whether nested lists form an array: at each depth, lists of one length (or numbers)."""
+    level = [v]
+    while level:
+        lists = [x for x in level if isinstance(x, (list, tuple))]
+        if lists and (len(lists) != len(level) or len({len(x) for x in lists}) != 1):
+            return False
+        level = [y for x in lists for y in x]
+    return True
 
 
 def _freeze(v: Any) -> Any:
