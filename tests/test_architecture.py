@@ -23,9 +23,10 @@ FLOORS: dict[str, int] = {
     "elaborator": 5, "analysis": 5, "rewrite": 5, "export": 5,
     "pipeline": 6, "report": 6,
     "diff": 7, "checkrun": 7, "pytest_plugin": 7,
-    "diff_report": 8, "__init__": 8,
-    "cli": 9,
-    "__main__": 10,
+    "diff_report": 8, "__init__": 8, "editor": 8,
+    "lsp": 9,
+    "cli": 10,
+    "__main__": 11,
 }
 
 
