@@ -257,22 +257,35 @@ class Completion:
 
 
 _CALL = re.compile(r"([A-Za-z_]\w*)\s*\($")
+_BLOCK = re.compile(r"^[ \t]*block[ \t]+([A-Za-z_]\w*)[ \t]*\(([^)]*)\)", re.MULTILINE)
 
 
-def completions(text: str, offset: int, blocks: Mapping[str, s.Block]) -> list[Completion]:
+def block_signatures(text: str, parsed: Mapping[str, s.Block]) -> dict[str, str]:
+    """Block name -> `name(x, width, stride = 1)`: those that parsed (the `use`d files' and
+    the prelude's too), and those of the text as it is now, which may not parse."""
+    out = {name: _block_call(b) for name, b in parsed.items()}
+    for m in _BLOCK.finditer(text):
+        out[m.group(1)] = f"{m.group(1)}({' '.join(m.group(2).split())})"
+    return out
+
+
+def completions(text: str, offset: int, blocks: Mapping[str, str]) -> list[Completion]:
     """Inside a call's parentheses: that operator's or block's keywords; elsewhere operators,
-    blocks and keywords. Reads the text itself, which may not parse while it is typed."""
+    blocks (`blocks`: block_signatures) and keywords. Reads the text itself, which may not
+    parse while it is typed."""
     callee = _open_call(text, offset) or ""
     if callee in REGISTRY:
         sig = signature_of(REGISTRY[callee])
         return [Completion(k, "argument", f"{k}: {t}", sig.call, f"{k}: ")
                 for k, t in sig.fields.items()]
     if callee in blocks:
-        return [Completion(p.name.id, "argument", _block_call(blocks[callee]), "",
-                           f"{p.name.id}: ") for p in blocks[callee].params]
+        params = blocks[callee][len(callee) + 1:-1].split(",")
+        names = [m.group() for p in params if (m := re.match(r"\s*[A-Za-z_]\w*", p))]
+        return [Completion(n.strip(), "argument", f"block {blocks[callee]}", "",
+                           f"{n.strip()}: ") for n in names]
     out = [Completion(n, "operator", signature_of(op).call, signature_of(op).summary)
            for n, op in sorted(REGISTRY.items())]
-    out += [Completion(n, "block", f"block {_block_call(b)}") for n, b in sorted(blocks.items())
+    out += [Completion(n, "block", f"block {call}") for n, call in sorted(blocks.items())
             if n not in REGISTRY]
     return out + [Completion(k, "keyword") for k in KEYWORDS]
 

@@ -186,7 +186,7 @@ def make_server() -> NetdslServer:
         doc, source = ls.source(params.text_document.uri)
         if params.text_document.uri not in ls.blocks:
             ls.analyse(params.text_document.uri)
-        blocks = ls.blocks.get(params.text_document.uri, {})
+        blocks = editor.block_signatures(source.text, ls.blocks.get(params.text_document.uri, {}))
         items = editor.completions(source.text, _offset(doc, source, params.position), blocks)
         return t.CompletionList(False, [t.CompletionItem(
             c.label, kind=_KIND[c.kind], detail=c.detail or None,

@@ -5,7 +5,9 @@ columns are UTF-16 code units), not taken from the server."""
 
 from __future__ import annotations
 
+import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,14 +22,18 @@ ZOO = Path(__file__).parent.parent / "zoo"
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
 
-@pytest_lsp.fixture(scope="module", config=ClientServerConfig(
-    server_command=[sys.executable, "-m", "netdsl", "lsp"]))
+LOG = Path(tempfile.mkdtemp()) / "server.log"  # the server's stderr, read at the end
+
+
+@pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=[
+    "sh", "-c", f"exec {shlex.quote(sys.executable)} -m netdsl lsp 2>{shlex.quote(str(LOG))}"]))
 async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
     await lsp_client.initialize_session(t.InitializeParams(capabilities=t.ClientCapabilities()))
     yield
     await lsp_client.shutdown_session()
     errors = [m.message for m in lsp_client.log_messages if m.type == t.MessageType.Error]
-    assert errors == []
+    assert errors == []  # the users' mistakes above are diagnostics, never internal errors
+    assert "Traceback" not in LOG.read_text(), LOG.read_text()
 
 
 def _uri(path: Path) -> str:
@@ -147,6 +153,38 @@ async def test_completion(client: LanguageClient, tmp_path: Path) -> None:
         "conv(out, kernel, stride: 1")
     assert items["maxpool"].kind == t.CompletionItemKind.Function
     assert "network" in items and items["network"].kind == t.CompletionItemKind.Keyword
+    assert items["stem"].kind == t.CompletionItemKind.Class  # read from the unparsed text
+    assert items["stem"].detail == "block stem(x, width, act = true)"
+
+    typed = text.replace("conv(4, ", "stem(")
+    client.text_document_did_change(t.DidChangeTextDocumentParams(
+        t.VersionedTextDocumentIdentifier(2, doc.uri),
+        [t.TextDocumentContentChangeWholeDocument(typed)]))
+    await client.wait_for_notification(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    inside = await client.text_document_completion_async(t.CompletionParams(
+        doc, _pos(typed, "stem(", 5)))
+    assert isinstance(inside, t.CompletionList)
+    assert [i.label for i in inside.items] == ["x", "width", "act"]
+
+
+async def test_an_internal_error_is_logged_and_answered() -> None:
+    from netdsl.lsp import _guarded
+
+    class Server:
+        def __init__(self) -> None:
+            self.logged: list[t.LogMessageParams] = []
+
+        def window_log_message(self, params: t.LogMessageParams) -> None:
+            self.logged.append(params)
+
+    @_guarded("fallback")
+    def broken(ls: object, params: object) -> str:
+        raise ZeroDivisionError
+
+    server = Server()
+    assert broken(server, None) == "fallback"
+    (message,) = server.logged
+    assert message.type == t.MessageType.Error and "internal error in broken" in message.message
 
 
 async def test_formatting(client: LanguageClient, tmp_path: Path) -> None:
