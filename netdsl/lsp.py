@@ -36,6 +36,7 @@ class NetdslServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("netdsl", VERSION)
         self.blocks: dict[str, dict[str, syntax.Block]] = {}  # uri -> last blocks that parsed
+        self.checked: dict[str, tuple[int | None, editor.Document]] = {}  # uri -> (version, ..)
 
     def source(self, uri: str) -> tuple[TextDocument, Source]:
         """The document's unsaved text, checked as if saved: its folder is the root for `use`."""
@@ -44,8 +45,13 @@ class NetdslServer(LanguageServer):
         return doc, Source(path, doc.source, str(Path(path).parent.resolve()))
 
     def analyse(self, uri: str) -> tuple[TextDocument, editor.Document]:
+        """The document checked, once per version (hover and definition reuse it)."""
         doc, source = self.source(uri)
+        version, checked = self.checked.get(uri, (None, None))
+        if checked is not None and version is not None and version == doc.version:
+            return doc, checked
         checked = editor.analyse(source)
+        self.checked[uri] = doc.version, checked
         if checked.module is not None:
             self.blocks[uri] = checked.blocks
         return doc, checked
@@ -149,12 +155,14 @@ def make_server() -> NetdslServer:
     @server.feature(t.TEXT_DOCUMENT_DID_SAVE)
     @_guarded(None)
     def did_save(ls: NetdslServer, params: t.DidSaveTextDocumentParams) -> None:
-        publish(ls, params.text_document.uri)  # a `use`d file may have changed on disk
+        ls.checked.pop(params.text_document.uri, None)  # a `use`d file may have changed on disk
+        publish(ls, params.text_document.uri)
 
     @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
     @_guarded(None)
     def did_close(ls: NetdslServer, params: t.DidCloseTextDocumentParams) -> None:
         ls.blocks.pop(params.text_document.uri, None)
+        ls.checked.pop(params.text_document.uri, None)
         ls.text_document_publish_diagnostics(
             t.PublishDiagnosticsParams(params.text_document.uri, []))
 
