@@ -298,7 +298,7 @@ DIFF_EXIT_CODES = """exit codes:
 
 LSP_EXIT_CODES = """exit codes:
   0  ok: the editor shut the server down
-  1  no errors: a document's errors are diagnostics to the editor, not an exit code
+  1  not used: a document's errors go to the editor as diagnostics, not to the exit code
   2  a usage error: pygls is not installed (pip install 'netdsl[lsp]')
   3  an internal error: a bug in netdsl (please report it)"""
 
