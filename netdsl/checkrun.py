@@ -11,11 +11,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netdsl import formats
 from netdsl.diagnostics import Diagnostic, NetdslError, Severity, render, to_dict
+from netdsl.source import Source
 from netdsl.suppress import Suppressor
+
+if TYPE_CHECKING:
+    from netdsl.pipeline import Network
 
 CHECK_SCHEMA = "netdsl-check/1"  # `check --format json`; documented in docs/errors.md
 
@@ -48,6 +52,7 @@ class FileReport:
     networks: list[dict[str, Any]] = field(default_factory=list)
     events: list[Diagnostic | str] = field(default_factory=list)
     unreadable: bool = False
+    results: list[tuple[str, Network | NetdslError]] = field(default_factory=list, repr=False)
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -89,17 +94,32 @@ def _walk(top: str) -> list[str]:
 def check_file(path: str, opts: Options, sup: Suppressor) -> FileReport:
     """Every network of one file (or --network), each on its own; suppressions applied, and
     unused ones reported when the whole file was checked without errors."""
-    from netdsl.pipeline import check_all, read_source
-    from netdsl.report import si
-    report = FileReport(path)
+    from netdsl.pipeline import read_source
     try:
         source = read_source(path, opts.root)
+    except NetdslError as e:
+        report = FileReport(path)
+        kept = sup.keep(e.diagnostics)
+        report.events += kept
+        report.unreadable = bool(kept) and all(d.code == "E001" for d in kept)
+        return report
+    return check_text(source, opts, sup)
+
+
+def check_text(source: Source, opts: Options, sup: Suppressor) -> FileReport:
+    """check_file on a Source already read (an editor's unsaved text: lsp.py)."""
+    from netdsl.pipeline import check_all
+    from netdsl.report import si
+    path = source.path
+    report = FileReport(path)
+    try:
         results = check_all(source, opts.network, opts.params)
     except NetdslError as e:
         kept = sup.keep(e.diagnostics)
         report.events += kept
         report.unreadable = bool(kept) and all(d.code == "E001" for d in kept)
         return report
+    report.results = results
     if not results:
         report.events.append(f"{path}: ok (blocks only, no network)")
     for name, result in results:

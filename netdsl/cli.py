@@ -237,6 +237,14 @@ def cmd_compile(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_lsp(a: argparse.Namespace) -> int:
+    try:
+        from netdsl import lsp
+    except ImportError as e:  # pygls is the optional extra `lsp`
+        raise _Usage(f"netdsl lsp needs pygls ({e}): pip install 'netdsl[lsp]'") from None
+    return lsp.serve()
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     from netdsl import export, files, runtime
     from netdsl.pipeline import compile_source, read_source
@@ -321,6 +329,13 @@ DIFF_EXIT_CODES = """exit codes:
   1  either file has errors, or (with --exit-code) the networks differ
   2  a usage error: a missing file, not a git repository, an unknown revision, a file absent at
      that revision
+  3  an internal error: a bug in netdsl (please report it)"""
+
+
+LSP_EXIT_CODES = """exit codes:
+  0  ok: the editor shut the server down
+  1  not used: a document's errors go to the editor as diagnostics, not to the exit code
+  2  a usage error: pygls is not installed (pip install 'netdsl[lsp]')
   3  an internal error: a bug in netdsl (please report it)"""
 
 
@@ -492,6 +507,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="save every output as DIR/NAME.npy (NAME made a safe file name: "
                         "letters, digits, _ - .; never outside DIR, never over an input)")
     q.set_defaults(func=cmd_run)
+
+    q = _command(sub, "lsp", "the language server, for editors (stdio)",
+                 "Serve the Language Server Protocol on stdin and stdout, for an editor to "
+                 "start: diagnostics as you type (those of `check`), hover (a layer's shape, "
+                 "params, MACs, receptive field), go to definition, completion and formatting. "
+                 "Needs the `lsp` extra: pip install 'netdsl[lsp]'. Logs go to stderr.",
+                 LSP_EXIT_CODES)
+    q.set_defaults(func=cmd_lsp)
     return p
 
 

@@ -48,6 +48,12 @@ class Source:
         line = bisect.bisect_right(self._line_starts, offset) - 1
         return line + 1, offset - self._line_starts[line] + 1
 
+    def offset(self, line: int, col: int) -> int:
+        """The character offset of a 1-based line and column (line_col's inverse), clamped."""
+        line = max(1, min(line, len(self._line_starts)))
+        end = self._line_starts[line] - 1 if line < len(self._line_starts) else len(self.text)
+        return min(self._line_starts[line - 1] + max(col, 1) - 1, end)
+
     def where(self, offset: int) -> str:
         """`path:line:col` of a character offset: how every message names a place in a file."""
         line, col = self.line_col(offset)

@@ -25,8 +25,10 @@ FLOORS: dict[str, int] = {
     "pipeline": 7,
     "diff": 8, "checkrun": 8, "pytest_plugin": 8, "__init__": 8,
     "diff_report": 9,
-    "cli": 10,
-    "__main__": 11,
+    "editor": 9,
+    "lsp": 10,
+    "cli": 11,
+    "__main__": 12,
 }
 
 

@@ -1,0 +1,71 @@
+"""editor.py in-process (the fast tier; tests/test_lsp.py drives the server end to end): hover,
+definition and completion over a document's own AST, graphs and text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from netdsl import editor
+from netdsl.source import Source
+
+TEXT = """block unit(x, width) {
+  y = x -> conv1: conv(width, 3, pad: 1) -> relu
+  return relu(y + x)
+}
+
+network small(classes = 10) {
+  input image: [N, 8, 16, 16]
+  a = image -> unit(8) * 2
+  b = a
+  b -> globalavgpool -> flatten -> fc: dense(classes) -> output logits
+}
+
+network wide = small(classes: 100)
+"""
+
+
+def _doc(tmp_path: Path) -> editor.Document:
+    path = tmp_path / "small.net"
+    path.write_text(TEXT)
+    return editor.analyse(Source(str(path), TEXT, str(tmp_path)))
+
+
+def test_hover(tmp_path: Path) -> None:
+    doc = _doc(tmp_path)
+    assert doc.diagnostics == []
+    # a layer inside a block called twice: its first instance, 3x3x8x8 weights and 8 biases
+    assert editor.hover(doc, TEXT.index("conv1:")) == (
+        "**a.0.conv1**: `conv` in network `small`\n\n- output: `[N, 8, 16, 16]`\n"
+        "- params: 584 (weight 8x8x3x3, bias 8)\n- MACs: 147.46K\n"
+        "- receptive field: 3 (jump 1)")
+    # `b = a`: the tensor `a` holds, the last layer of the second unit (one 3x3 conv each)
+    shown = editor.hover(doc, TEXT.index("b -> "))
+    assert shown is not None and shown.startswith("**a.1.relu**: `relu`")
+    assert "receptive field: 5 (jump 1)" in shown
+    assert editor.hover(doc, TEXT.index("unit(8)")) == "```netdsl\nblock unit(x, width)\n```"
+    called = editor.hover(doc, TEXT.index("globalavgpool") + 2)
+    assert called is not None and called.startswith("**globalavgpool**")
+    assert editor.hover(doc, TEXT.index("classes = 10")) is None  # a number, not a tensor
+
+
+def test_definition(tmp_path: Path) -> None:
+    doc = _doc(tmp_path)
+    _, span = editor.definition(doc, TEXT.index("unit(8)")) or (None, None)
+    assert span is not None and (span.start, span.end) == (6, 10)
+    _, span = editor.definition(doc, TEXT.index("a\n  b ->")) or (None, None)
+    assert span is not None and span.text() == "a"
+    assert TEXT[:span.start].endswith("\n  ")
+    _, span = editor.definition(doc, TEXT.index("small(classes: 100)")) or (None, None)
+    assert span is not None and TEXT[span.start - 8:span.end] == "network small"
+
+
+def test_completion_reads_the_text_as_typed() -> None:
+    text = "block b(x, k = 3) {\n  return x -> conv(4, k"
+    assert editor.block_signatures(text, {}) == {"b": "b(x, k = 3)"}
+    labels = [c.label for c in editor.completions(text, len(text), {"b": "b(x, k = 3)"})]
+    assert labels[:3] == ["out", "kernel", "stride"]
+    assert [c.label for c in editor.completions("x -> b(", 7, {"b": "b(x, k = 3)"})] == ["x", "k"]
+    top = {c.label: c for c in editor.completions("x -> ", 5, {"b": "b(x, k = 3)"})}
+    assert top["b"].kind == "block" and top["conv"].kind == "operator"
+    assert top["for"].kind == "keyword"
+    assert editor.completions('x -> f("(", ', 11, {})[0].kind == "operator"  # no call is open
