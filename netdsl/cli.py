@@ -191,13 +191,19 @@ def cmd_fmt(a: argparse.Namespace) -> int:
 
 
 def cmd_graph(a: argparse.Namespace) -> int:
-    from netdsl.graph import render
+    from netdsl.graph import FORMATS, DotMissing, render
     from netdsl.pipeline import check_source, read_source
     if a.depth is not None and a.depth < 1:
         raise _Usage(f"--depth takes a positive number of name parts, not {a.depth}")
+    if Path(a.output).suffix.lower() not in FORMATS:
+        raise _Usage(f"-o {a.output}: the suffix picks the format, one of {', '.join(FORMATS)}")
     checked = check_source(read_source(a.file, a.root), a.network, _params(a.set))
     _emit(checked.stats.warnings)
-    render(checked.graph, checked.stats, Path(a.output), a.depth)
+    try:
+        render(checked.graph, checked.stats, Path(a.output), a.depth)
+    except DotMissing as e:
+        print(f"netdsl graph: {e}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
