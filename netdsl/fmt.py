@@ -14,7 +14,6 @@ import dataclasses
 import re
 from typing import Any
 
-from netdsl.diagnostics import NetdslError
 from netdsl.parse import parse
 from netdsl.source import Source, Span
 
@@ -157,7 +156,7 @@ class _Layout:
             return opened.indent + len(INDENT) if opened.hanging else opened.column + 1
         if first is None:  # a comment line: the indentation of a statement here, no state change
             return len(INDENT) * sum(o.body for o in self.stack)
-        continues = last is not None and last in _CONTINUES or tok in _BINARY - {"-", "+"}
+        continues = (last is not None and last in _CONTINUES) or tok in _BINARY - {"-", "+"}
         if continues:
             if tok == "->" and self.arrow is not None:
                 return self.arrow
