@@ -338,9 +338,16 @@ EXIT_CODES = """exit codes:
   3  an internal error: a bug in netdsl (please report it)"""
 
 
+GRAPH_EXIT_CODES = """exit codes:
+  0  ok: the picture is written
+  1  the input has errors (diagnostics on stderr)
+  2  a usage error: an unknown flag or -o suffix, a missing file, Graphviz's `dot` not installed
+  3  an internal error: a bug in netdsl (please report it)"""
+
+
 FMT_EXIT_CODES = """exit codes:
   0  ok: formatted (with --check or --diff: every file is formatted already)
-  1  a file has a syntax error, or (with --check or --diff) a file would change
+  1  errors: a file does not parse, or (with --check or --diff) a file would change
   2  a usage error: a missing or unreadable file
   3  an internal error: a bug in netdsl (please report it)"""
 
@@ -453,7 +460,7 @@ def _parser() -> argparse.ArgumentParser:
                  "box each below --depth); adds and concatenations as round nodes. The output's "
                  "suffix picks the format: .dot needs nothing, .svg/.png/.pdf/.html need "
                  "Graphviz's `dot` program; .html is one page whose boxes show params, MACs and "
-                 "receptive field on hover.")
+                 "receptive field on hover.", GRAPH_EXIT_CODES)
     q.add_argument("file", metavar="FILE", help="the .net file")
     _network_options(q)
     q.add_argument("--depth", type=int, default=None, metavar="K",
