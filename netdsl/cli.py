@@ -150,6 +150,64 @@ def cmd_summary(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_fmt(a: argparse.Namespace) -> int:
+    """Rewrite files in the canonical layout; --check/--diff only report."""
+    import difflib
+
+    from netdsl.checkrun import PathError, expand
+    from netdsl.files import atomic
+    from netdsl.fmt import format_source
+    try:
+        paths = expand(a.files)
+    except PathError as e:
+        raise _Usage(str(e)) from None
+    changed, failed = [], False
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise _Usage(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+        try:
+            new = format_source(text, path)
+        except NetdslError as e:
+            _emit(e.diagnostics)
+            failed = True
+            continue
+        if new == text:
+            continue
+        changed.append(path)
+        if a.diff:
+            sys.stdout.writelines(difflib.unified_diff(
+                text.splitlines(keepends=True), new.splitlines(keepends=True),
+                f"{path} (original)", f"{path} (formatted)"))
+        if a.check or a.diff:
+            print(f"would reformat {path}", file=sys.stderr)
+        else:
+            with atomic(Path(path)) as (tmp,):
+                tmp.write_text(new, encoding="utf-8")
+            print(f"reformatted {path}", file=sys.stderr)
+    if failed:
+        return EXIT_ERRORS
+    return EXIT_ERRORS if changed and (a.check or a.diff) else EXIT_OK
+
+
+def cmd_graph(a: argparse.Namespace) -> int:
+    from netdsl.graph import FORMATS, DotMissing, render
+    from netdsl.pipeline import check_source, read_source
+    if a.depth is not None and a.depth < 1:
+        raise _Usage(f"--depth takes a positive number of name parts, not {a.depth}")
+    if Path(a.output).suffix.lower() not in FORMATS:
+        raise _Usage(f"-o {a.output}: the suffix picks the format, one of {', '.join(FORMATS)}")
+    checked = check_source(read_source(a.file, a.root), a.network, _params(a.set))
+    _emit(checked.stats.warnings)
+    try:
+        render(checked.graph, checked.stats, Path(a.output), a.depth)
+    except DotMissing as e:
+        print(f"netdsl graph: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 def cmd_explain(a: argparse.Namespace) -> int:
     from netdsl.pipeline import check_source, read_source
     from netdsl.report import explain
@@ -324,6 +382,20 @@ EXIT_CODES = """exit codes:
   3  an internal error: a bug in netdsl (please report it)"""
 
 
+GRAPH_EXIT_CODES = """exit codes:
+  0  ok: the picture is written
+  1  the input has errors (diagnostics on stderr)
+  2  a usage error: an unknown flag or -o suffix, a missing file, Graphviz's `dot` not installed
+  3  an internal error: a bug in netdsl (please report it)"""
+
+
+FMT_EXIT_CODES = """exit codes:
+  0  ok: formatted (with --check or --diff: every file is formatted already)
+  1  errors: a file does not parse, or (with --check or --diff) a file would change
+  2  a usage error: a missing or unreadable file
+  3  an internal error: a bug in netdsl (please report it)"""
+
+
 DIFF_EXIT_CODES = """exit codes:
   0  ok: compared (with --exit-code: and no differences)
   1  either file has errors, or (with --exit-code) the networks differ
@@ -452,6 +524,36 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--format", choices=("text", "json"), default="text",
                    help="text for people (default); json: one object (docs/sizes.md)")
     q.set_defaults(func=cmd_sizes)
+
+    q = _command(sub, "graph", "draw a network: layers, blocks, shapes (Graphviz)",
+                 "Draw a network as a graph, inputs at the top: a box per layer with its "
+                 "operator, key arguments and output shape; blocks as clusters (folded to one "
+                 "box each below --depth); adds and concatenations as round nodes. The output's "
+                 "suffix picks the format: .dot needs nothing, .svg/.png/.pdf/.html need "
+                 "Graphviz's `dot` program; .html is one page whose boxes show params, MACs and "
+                 "receptive field on hover.", GRAPH_EXIT_CODES)
+    q.add_argument("file", metavar="FILE", help="the .net file")
+    _network_options(q)
+    q.add_argument("--depth", type=int, default=None, metavar="K",
+                   help="fold layers into their first K name parts (layer1.0.conv1 -> layer1)")
+    q.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="the picture to write: OUT.svg, .png, .pdf, .dot or .html")
+    q.set_defaults(func=cmd_graph)
+
+    q = _command(sub, "fmt", "rewrite .net files in the one canonical layout",
+                 "Rewrite files in the canonical layout: 2-space indentation, one space around "
+                 "operators and after `,` and `:`, long pipes broken before `->` and aligned "
+                 "under the first arrow, trailing comments aligned. Comments are kept, and the "
+                 "result always means the same program. Exit 1 (with --check or --diff) when a "
+                 "file would change, or when a file has a syntax error.",
+                 FMT_EXIT_CODES)
+    q.add_argument("files", nargs="+", metavar="FILE|DIR",
+                   help="the .net files to format; a directory means every *.net below it")
+    q.add_argument("--check", action="store_true",
+                   help="write nothing; list the files that would change and exit 1 if any")
+    q.add_argument("--diff", action="store_true",
+                   help="write nothing; print a unified diff of each file that would change")
+    q.set_defaults(func=cmd_fmt)
 
     q = _command(sub, "compile", "lower to an .onnx file",
                  "Check a network and lower it to an ONNX file. Weights are random (He or "

@@ -130,10 +130,13 @@ def test_the_gitlab_code_quality_conversion(tmp_path):
     }]
 
 
-def test_the_pre_commit_hook_is_declared():
-    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
-    assert {k: hook[k] for k in ("id", "entry", "language", "files")} == {
+def test_the_pre_commit_hooks_are_declared():
+    check, fmt = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert {k: check[k] for k in ("id", "entry", "language", "files")} == {
         "id": "netdsl-check", "entry": "netdsl check", "language": "python", "files": r"\.net$"}
+    assert {k: fmt[k] for k in ("id", "entry", "language", "files")} == {
+        "id": "netdsl-fmt", "entry": "netdsl fmt", "language": "python", "files": r"\.net$"}
+    hook = check
     assert [bool(re.search(hook["files"], f)) for f in ("zoo/a.net", "a.net.bak", "net.py")] == [
         True, False, False]
 

@@ -5,6 +5,7 @@ nesting, huge repeats). Seeded: the same seed gives the same inputs."""
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable, Iterator
@@ -123,6 +124,17 @@ def _repeat(text: str, rng: random.Random, tokens: list[str]) -> str:
 MUTATIONS: list[Callable[[str, random.Random, list[str]], str]] = [
     _token_level, _token_level, _token_level, _number, _number, _identifiers, _lines, _lines,
     _brackets, _control, _nesting, _repeat]
+
+
+def mutate(text: str, rng: random.Random) -> str:
+    """One token-level mutation of `text` (deletions, replacements, insertions, odd numbers), with
+    the corpus's tokens: what other tests (tests/test_fmt.py) perturb programs with."""
+    return _token_level(text, rng, _corpus_tokens())
+
+
+@functools.cache
+def _corpus_tokens() -> list[str]:
+    return _tokens(corpus())
 
 
 def inputs(seed: int, count: int, quick: bool = False) -> Iterator[tuple[str, str]]:

@@ -1,0 +1,256 @@
+"""Source text → the same program in the one canonical layout (`netdsl fmt`).
+
+The grammar drops comments and whitespace, so the formatter works on the token stream of the text
+itself (a scan with the grammar's terminals, comments included) and only ever changes whitespace
+between tokens: indentation (2 spaces per `{ }` body, continuation lines under their open bracket,
+pipe continuations under the statement's first `->`), one space around binary operators and after
+`,` and `:`, pipes longer than LINE_WIDTH broken before a `->`, trailing comments aligned within a
+run of lines, at most one blank line. The result is parsed again and its syntax tree compared with
+the original's (spans aside), so a formatting bug can never change what a file means."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+from netdsl.parse import parse
+from netdsl.source import Source, Span
+
+LINE_WIDTH = 100
+INDENT = "  "
+
+_TOKEN = re.compile(r"""
+    (?P<string>"([^"\\\n]|\\.)*")
+  | (?P<comment>\#[^\n]*)
+  | (?P<number>(\d[\d_]*(\.\d+)?|(?<![\w)\]])\.\d+)([eE][+-]?\d+)?[KMGT]?%?)
+  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>->|~=|\*\*|//|==|!=|<=|>=|[-+*/%<>=:,.()\[\]{}])
+""", re.VERBOSE)
+_BINARY = {"->", "~=", "**", "//", "==", "!=", "<=", ">=", "<", ">", "=", "+", "-", "*", "/",
+           "%", "and", "or", "in", "within"}
+_KEYWORDS = {"network", "block", "use", "input", "output", "expect", "option", "if", "elif",
+             "else", "for", "in", "return", "and", "or", "not", "param"}
+# after these a `-`/`+` is a sign and a `{` opens a table, not a body
+_OPERAND_START = _BINARY | {"(", "[", "{", ",", ":", "not", "return", "expect", "if", "elif",
+                            "for", "option"}
+_CONTINUES = _BINARY - {"in"} | {",", ":", ".", "(", "["}  # a line ending in one goes on
+
+
+@dataclasses.dataclass(slots=True)
+class _Line:
+    first: int  # index of its first code token in the stream
+    count: int  # how many code tokens it has
+    comment: str  # the trailing (or whole-line) comment, "" if none
+    blank_before: bool
+
+
+@dataclasses.dataclass(slots=True)
+class _Open:
+    token: str  # `{`, `(` or `[`
+    body: bool  # a `{ }` body (indented by INDENT), not a bracket or a table
+    column: int  # where the bracket stands in the output
+    indent: int  # its line's indentation
+    hanging: bool  # the last token of its line: contents go on the next lines
+    arrow: int | None = None  # column of the first `->` directly inside it
+
+
+def format_source(text: str, path: str = "<string>") -> str:
+    """The canonical layout of `text`; raises NetdslError when `text` does not parse (its
+    diagnostics name `path`)."""
+    source = Source(path, text)
+    before = parse(source)
+    tokens, lines = _scan(source.text)
+    out = _Layout(tokens).run(lines)
+    after = parse(Source("<fmt>", out))
+    assert _shape(before.items) == _shape(after.items), "fmt changed the program's syntax tree"
+    return out
+
+
+def _scan(text: str) -> tuple[list[str], list[_Line]]:
+    tokens: list[str] = []
+    lines: list[_Line] = []
+    blank = False
+    for raw in text.split("\n"):
+        first, comment, pos = len(tokens), "", 0
+        while pos < len(raw):
+            if raw[pos] in " \t\f\v":
+                pos += 1
+                continue
+            m = _TOKEN.match(raw, pos)
+            assert m, f"fmt: no token at {raw[pos:]!r} in a program that parsed"
+            if m.lastgroup == "comment":
+                comment = m.group().rstrip()
+            else:
+                tokens.append(m.group())
+            pos = m.end()
+        if len(tokens) == first and not comment:
+            blank = bool(lines)
+            continue
+        lines.append(_Line(first, len(tokens) - first, comment, blank))
+        blank = False
+    return tokens, lines
+
+
+def _spacing(tokens: list[str]) -> tuple[list[bool], list[bool]]:
+    """Per token: whether one space precedes it (after the line's first), and whether a `{`
+    opens a body (else a table)."""
+    space = [False] * len(tokens)
+    body = [False] * len(tokens)
+    stack: list[bool] = []
+    for i, b in enumerate(tokens):
+        a = tokens[i - 1] if i else None
+        operand_start = a is None or a in _OPERAND_START
+        if b == "{":
+            body[i] = not operand_start
+            stack.append(body[i])
+        elif b == "}":
+            body[i] = stack.pop() if stack else True
+        if a is None or b in (",", ")", "]", ".", ":") or a in (".", "(", "["):
+            continue
+        if (a == "{" and not body[i - 1]) or (b == "}" and not body[i]):
+            continue
+        if b in ("(", "[") and (a in (")", "]") or a[0] == '"' or (a == "}" and not body[i - 1])
+                                or (_wordy(a) and a not in _KEYWORDS)):
+            continue
+        sign = a in ("-", "+") and (i < 2 or tokens[i - 2] in _OPERAND_START)
+        space[i] = not sign
+    return space, body
+
+
+class _Layout:
+    """Lines of tokens → text: indentation, pipe breaks, aligned comments."""
+
+    def __init__(self, tokens: list[str]):
+        self.tokens = tokens
+        self.space, self.body = _spacing(tokens)
+        self.stack: list[_Open] = []
+        self.stmt_indent = 0
+        self.arrow: int | None = None  # column of the statement's first top-level `->`
+        self.top = 0  # stack depth at the statement's start
+
+    def run(self, lines: list[_Line]) -> str:
+        rows: list[tuple[str, str, bool]] = []  # code, comment, blank line before
+        last: str | None = None  # the last code token so far
+        for line in lines:
+            idx = list(range(line.first, line.first + line.count))
+            if not idx:
+                rows.append((" " * self._indent(None, last), line.comment, line.blank_before))
+                continue
+            pieces = self._render(idx, last)
+            for n, code in enumerate(pieces):
+                rows.append((code, line.comment if n == len(pieces) - 1 else "",
+                             line.blank_before and n == 0))
+            last = self.tokens[idx[-1]]
+        return _align(rows)
+
+    def _indent(self, first: int | None, last: str | None) -> int:
+        """The indentation of a line starting with token `first` (None: a comment line)."""
+        tok = self.tokens[first] if first is not None else None
+        opened = self.stack[-1] if self.stack else None
+        if opened and not opened.body:
+            if tok == "->" and opened.arrow is not None:
+                return opened.arrow
+            if tok in (")", "]", "}"):
+                return opened.indent if opened.hanging else opened.column
+            return opened.indent + len(INDENT) if opened.hanging else opened.column + 1
+        if first is None:  # a comment line: the indentation of a statement here, no state change
+            return len(INDENT) * sum(o.body for o in self.stack)
+        continues = (last is not None and last in _CONTINUES) or tok in _BINARY - {"-", "+"}
+        if continues:
+            if tok == "->" and self.arrow is not None:
+                return self.arrow
+            return self.stmt_indent + 2 * len(INDENT)
+        depth = sum(o.body for o in self.stack) - (tok == "}")
+        self.stmt_indent, self.arrow = len(INDENT) * depth, None
+        self.top = len(self.stack) - (tok == "}")
+        return self.stmt_indent
+
+    def _render(self, idx: list[int], last: str | None) -> list[str]:
+        """One source line, broken before a `->` where it is longer than LINE_WIDTH."""
+        indent = self._indent(idx[0], last)
+        saved = (list(self.stack), self.arrow)
+        code, arrows = self._emit(idx, indent)
+        if len(code) <= LINE_WIDTH or len(arrows) < 2 - (idx[0] in arrows):
+            return [code]
+        self.stack, self.arrow = saved
+        cut = [a for a in arrows if a != idx[0]]
+        fits = [a for a in cut if len(self._text(idx[:idx.index(a)], indent)) <= LINE_WIDTH]
+        at = idx.index(fits[-1] if fits else cut[0])
+        head, _ = self._emit(idx[:at], indent)
+        return [head] + self._render(idx[at:], self.tokens[idx[at - 1]])
+
+    def _text(self, idx: list[int], indent: int) -> str:
+        return " " * indent + "".join(
+            (" " if n and self.space[i] else "") + self.tokens[i] for n, i in enumerate(idx))
+
+    def _emit(self, idx: list[int], indent: int) -> tuple[str, list[int]]:
+        """Render tokens `idx` at `indent`, tracking brackets; the top-level `->` among them."""
+        code = " " * indent
+        arrows: list[int] = []
+        for n, i in enumerate(idx):
+            tok = self.tokens[i]
+            code += (" " if n and self.space[i] else "") + tok
+            top = len(self.stack) == self.top
+            if tok == "->" and top:
+                arrows.append(i)
+                if self.arrow is None:
+                    self.arrow = len(code) - 2
+            elif tok == "->" and self.stack and not self.stack[-1].body:
+                if self.stack[-1].arrow is None:
+                    self.stack[-1].arrow = len(code) - 2
+            if tok in ("{", "(", "["):
+                self.stack.append(_Open(tok, self.body[i], len(code) - 1, indent,
+                                        n == len(idx) - 1))
+            elif tok in ("}", ")", "]") and self.stack:
+                self.stack.pop()
+        return code, arrows
+
+
+def _align(rows: list[tuple[str, str, bool]]) -> str:
+    """Join the rows; the trailing comments of consecutive lines start in one column, as long
+    as that keeps the run's lines within LINE_WIDTH."""
+    out: list[str] = []
+    run: list[tuple[int, str]] = []  # (row in out, comment) of the current run
+
+    def flush() -> None:
+        column = max(len(out[j]) for j, _ in run) + 2
+        for j, comment in run:
+            out[j] = out[j].ljust(column) + comment
+        run.clear()
+
+    for code, comment, blank in rows:
+        code = code.rstrip() if code.strip() else code
+        trailing = bool(comment and code.strip())
+        if run and (blank or not trailing or _too_wide(out, run, code, comment)):
+            flush()
+        if blank and out:
+            out.append("")
+        out.append(code if trailing else code + comment)
+        if trailing:
+            run.append((len(out) - 1, comment))
+    if run:
+        flush()
+    return "\n".join(out) + "\n" if out else ""
+
+
+def _too_wide(out: list[str], run: list[tuple[int, str]], code: str, comment: str) -> bool:
+    column = max([len(out[j]) for j, _ in run] + [len(code)]) + 2
+    return column + max([len(c) for _, c in run] + [len(comment)]) > LINE_WIDTH
+
+
+def _wordy(tok: str) -> bool:
+    return tok[0].isalnum() or tok[0] in "_\""
+
+
+def _shape(node: Any) -> Any:
+    """A syntax tree without its spans: what formatting must leave alone."""
+    if isinstance(node, (list, tuple)):
+        return tuple(_shape(n) for n in node)
+    if isinstance(node, Span):
+        return None
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        return (type(node).__name__,) + tuple(
+            _shape(getattr(node, f.name)) for f in dataclasses.fields(node)
+            if f.name != "span" and not f.name.endswith("_span"))
+    return node

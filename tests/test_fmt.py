@@ -1,0 +1,170 @@
+"""netdsl fmt: one canonical layout, comments kept, idempotent, and never a change of meaning (the
+formatted file elaborates to the same layers, shapes and parameters), over the zoo and over
+generated programs: zoo files with their spacing scrambled, and zoo files mutated at random."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from conftest import ZOO, cli
+from fuzz_mutate import mutate
+from netdsl import NetdslError
+from netdsl.fmt import format_source
+from netdsl.pipeline import check_all
+from netdsl.source import Source
+
+TEXTS = {p.name: p.read_text(encoding="utf-8") for p in sorted(ZOO.glob("*.net"))}
+
+MESSY = """\
+# a comment at the top
+block  pair(x,w){
+    y=x->conv(w,3,pad:1)->relu   # first
+    return y+x # second, aligned with the first
+}
+network   tiny( c = 8 ){
+input image:[N,3,8,8]
+  t = {1: [2,3], 2: [4 ,5]}[1]
+  image->stem:conv(c,3,pad:1)PAIRS->relu->output y
+
+
+  expect params==-(-1)*c  *c*9+c+7*(c*c*9+c)
+}
+""".replace("PAIRS", "->pair(c)" * 7)  # a pipe of 108 columns
+
+FORMATTED = """\
+# a comment at the top
+block pair(x, w) {
+  y = x -> conv(w, 3, pad: 1) -> relu  # first
+  return y + x                         # second, aligned with the first
+}
+network tiny(c = 8) {
+  input image: [N, 3, 8, 8]
+  t = {1: [2, 3], 2: [4, 5]}[1]
+  image -> stem: conv(c, 3, pad: 1) -> pair(c) -> pair(c) -> pair(c) -> pair(c) -> pair(c)
+        -> pair(c) -> pair(c) -> relu -> output y
+
+  expect params == -(-1) * c * c * 9 + c + 7 * (c * c * 9 + c)
+}
+"""
+
+
+def _meaning(text: str) -> list[tuple[object, ...]]:
+    """Every network of the text, elaborated: its layers (name, op, shape) and parameters."""
+    out: list[tuple[object, ...]] = []
+    for name, checked in check_all(Source(str(ZOO / "x.net"), text, root=str(ZOO))):
+        if isinstance(checked, NetdslError):
+            out.append((name, [d.code for d in checked.diagnostics]))
+            continue
+        graph, stats = checked.graph, checked.stats
+        out.append((graph.name, [(n.name, n.op, n.shape) for n in graph.nodes()],
+                    stats.params, stats.macs, dict(graph.outputs)))
+    return out
+
+
+def _comments(text: str) -> list[str]:
+    """The comments, trailing whitespace aside (fmt drops it)."""
+    return [c.rstrip() for c in re.findall(r"#[^\n]*", re.sub(r'"([^"\\\n]|\\.)*"', '""', text))]
+
+
+def test_the_canonical_layout():
+    assert format_source(MESSY) == FORMATTED
+    assert format_source(FORMATTED) == FORMATTED
+
+
+def test_a_syntax_error_is_a_netdsl_error():
+    with pytest.raises(NetdslError):
+        format_source("network x {\n  input a: [1]\n  a -> relu( -> output y\n}\n")
+
+
+@pytest.mark.parametrize("name", TEXTS)
+def test_the_zoo_is_formatted(name):
+    assert format_source(TEXTS[name]) == TEXTS[name]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TEXTS)
+def test_formatting_keeps_meaning_and_comments(name):
+    """Spacing scrambled (seeded): formatting restores the zoo file exactly, so it means what the
+    zoo file means; the scrambled file's elaboration is checked equal too."""
+    scrambled = _scramble(TEXTS[name], random.Random(name))
+    assert scrambled != TEXTS[name]
+    assert _meaning(scrambled) == _meaning(TEXTS[name])
+    assert format_source(scrambled) == TEXTS[name]
+
+
+TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#.*|(?:\d[\d_]*(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?[KMGT]?'
+                   r"|\w+|->|\*\*|//|==|!=|<=|>=|\S")
+
+
+def _scramble(text: str, rng: random.Random) -> str:
+    """Other indentation and other spacing between tokens (none, spaces, tabs): never a newline
+    added or removed, and at least one space between two words."""
+    out = []
+    for line in text.split("\n"):
+        joined = ""
+        for tok in TOKEN.findall(line):
+            gap = rng.choice(["", "", " ", "  ", "\t"])
+            if joined and (tok[0] == "#" or ((joined[-1].isalnum() or joined[-1] in '_"')
+                           and (tok[0].isalnum() or tok[0] in '_"'))):
+                gap = gap or " "
+            joined += gap + tok
+        out.append(rng.choice(["", " ", "    ", "\t"]) + joined.lstrip() if joined else "")
+    return "\n".join(out)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.sampled_from(sorted(TEXTS)), st.integers(0, 2**32 - 1))
+def test_generated_programs(name, seed):
+    """Zoo files mutated at random (tools/fuzz_mutate.py's token mutations): those that still parse
+    format idempotently, keep their comments, and (where they elaborate) their meaning."""
+    text = mutate(TEXTS[name], random.Random(seed))
+    try:
+        once = format_source(text)
+    except NetdslError:
+        return
+    assert format_source(once) == once
+    assert _comments(once) == _comments(text)
+    try:
+        before = _meaning(text)
+    except NetdslError:
+        return
+    assert _meaning(once) == before
+
+
+def test_check_lists_the_files_that_would_change(tmp_path):
+    (tmp_path / "a.net").write_text(FORMATTED)
+    (tmp_path / "b.net").write_text(MESSY)
+    code, out, err = cli("fmt", "--check", str(tmp_path))
+    assert (code, out, err) == (1, "", f"would reformat {tmp_path / 'b.net'}\n")
+    assert (tmp_path / "b.net").read_text() == MESSY
+    assert cli("fmt", "--check", str(tmp_path / "a.net")) == (0, "", "")
+
+
+def test_diff_prints_a_unified_diff(tmp_path):
+    path = tmp_path / "b.net"
+    path.write_text(MESSY)
+    code, out, _ = cli("fmt", "--diff", str(path))
+    assert code == 1
+    assert out.startswith(f"--- {path} (original)\n+++ {path} (formatted)\n@@ ")
+    assert "\n-block  pair(x,w){\n" in out and "\n+block pair(x, w) {\n" in out
+    assert path.read_text() == MESSY
+
+
+def test_fmt_rewrites_in_place(tmp_path):
+    path = tmp_path / "b.net"
+    path.write_text(MESSY)
+    assert cli("fmt", str(path)) == (0, "", f"reformatted {path}\n")
+    assert path.read_text() == FORMATTED
+    assert cli("fmt", str(path)) == (0, "", "")
+
+
+def test_fmt_reports_a_syntax_error(tmp_path):
+    path = tmp_path / "bad.net"
+    path.write_text("network x {\n  input a: [1]\n  a -> -> relu\n}\n")
+    code, out, err = cli("fmt", str(path))
+    assert code == 1 and f"{path}:3:" in err and out == ""
+    assert cli("fmt", str(tmp_path / "missing.net"))[0] == 2
