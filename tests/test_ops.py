@@ -78,9 +78,13 @@ def test_an_operator_declares_what_its_fields_mean():
 
 @pytest.mark.parametrize("op,i,case", ROWS, ids=IDS)
 def test_operator_row(op, i, case):
-    stats = check_text(program(case)).stats
-    (layer,) = [lay for lay in stats.layers if lay.op != "input"]
-    assert layer.op == op
+    net = check_text(program(case))
+    stats = net.stats
+    layers = [lay for lay in stats.layers if lay.op != "input"]
+    if len(layers) > 1:  # a call that yields several values (split: slices), or a setup call
+        layers = [stats.by_name()[net.graph.outputs["y"]]]
+    (layer,) = layers
+    assert layer.op == case.made or op
     assert layer.shape == ("N", *case.shape)
     assert (layer.params, layer.buffers, layer.macs) == (case.params, case.buffers, case.macs)
 
@@ -182,8 +186,6 @@ ERRORS = [
      "\n  output y = concat(a, b)", "E303", "b", ["[N, 8, 8, 8]", "[N, 4, 6, 6]"]),
     ("groups-do-not-divide", "[N, 3, 8, 8]", "x -> conv(8, 3, groups: 2) -> output y", "E301",
      "groups: 2", ["[N, 3, 8, 8]", "3 channels", "2 groups"]),
-    ("dense-on-4d", "[N, 3, 8, 8]", "x -> dense(10) -> output y", "E301", "x",
-     ["2-D input [N, C]", "[N, 3, 8, 8]"]),
     ("kernel-0", "[N, 3, 8, 8]", "x -> conv(8, 0) -> output y", "E206", "0",
      ["kernel must be positive, not 0"]),
     ("negative-stride", "[N, 3, 8, 8]", "x -> maxpool(2, stride: -1) -> output y", "E206",

@@ -14,4 +14,13 @@ def register(cls: type[Op]) -> type[Op]:
 
 
 # NOTE: imported last, so that each module's @register finds REGISTRY defined.
-from netdsl.ops import activation, conv, linear, norm, pool, resize, tensor  # noqa: E402,F401
+from netdsl.ops import (  # noqa: E402,F401
+    activation,
+    conv,
+    layout,
+    linear,
+    norm,
+    pool,
+    resize,
+    tensor,
+)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from netdsl.ops import register
 from netdsl.ops.base import (
+    POINTWISE,
     Emitter,
     Op,
     OpError,
@@ -17,6 +18,7 @@ from netdsl.ops.base import (
     check_positive,
     expect_rank,
     fmt_shape,
+    moved,
     numel,
     per_axis,
     shifted,
@@ -36,6 +38,11 @@ class Flatten(Op):
 
     def output_shape(self, *xs: Shape) -> Shape:
         return (xs[0][0], numel(xs[0]))
+
+    def window(self, *xs: Shape) -> Window:
+        if all(d == 1 for d in xs[0][2:]):
+            return POINTWISE  # one position (after a global pool): its field is every output's
+        return moved([0, *[None] * (len(xs[0]) - 1)])  # positions mixed into one axis
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         return emit.node("Flatten", [xs[0].name], axis=1)
@@ -71,6 +78,19 @@ class Reshape(Op):
             raise OpError(f"cannot reshape {fmt_shape(xs[0])} ({total} per example) into "
                           f"{list(dims)} ({known})", at="shape")
         return (xs[0][0], *dims)
+
+    def window(self, *xs: Shape) -> Window:
+        # NOTE: the trailing axes that keep their sizes keep their positions (ShuffleNet's
+        # [N, C, H, W] -> [N, g, C/g, H, W]); every other axis is mixed, and a receptive field
+        # on one of them is unknown from here on (never passed through as if nothing moved).
+        x, y = xs[0], self.output_shape(*xs)
+        kept = 0
+        while kept < min(len(x), len(y)) - 1 and x[-1 - kept] == y[-1 - kept]:
+            kept += 1
+        moves: list[int | None] = [0, *[None] * (len(x) - 1)]
+        for i in range(1, kept + 1):
+            moves[len(x) - i] = len(y) - i
+        return moved(moves)
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         return emit.node("Reshape", [xs[0].name, emit.const([0, *[int(d) for d in y.shape[1:]]])])
