@@ -200,6 +200,16 @@ def expect_rank(x: Shape, ranks: Sequence[int], layout: str, at: str = "x0") -> 
         raise OpError(f"needs a {want} input {layout}, but the input is {fmt_shape(x)}", at=at)
 
 
+def data_axis(axis: int, x: Shape, at: str = "axis") -> int:
+    """`axis` of x counted from the front; an error unless it is a non-batch axis."""
+    r = len(x)
+    if not -r <= axis < r or axis % r == 0:
+        raise OpError(f"axis {axis} is not a non-batch axis of the {r}-D input {fmt_shape(x)}",
+                      at=at, code="E206", hint=f"the axes are 1 to {r - 1} (or -1 to -{r - 1} "
+                      "from the end); axis 0 is the batch")
+    return axis % r
+
+
 def axis_names(n: int) -> tuple[str, ...]:
     """The spatial axes' names for n of them, as messages and explain call them."""
     return ("length",) if n == 1 else ("height", "width") if n == 2 else (

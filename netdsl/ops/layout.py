@@ -18,21 +18,12 @@ from netdsl.ops.base import (
     Value,
     Window,
     check_positive,
+    data_axis,
     fmt_shape,
     moved,
 )
 from netdsl.ops.signature import argument, axis_argument
 from netdsl.ops.types import Ints
-
-
-def data_axis(axis: int, x: Shape, at: str = "axis") -> int:
-    """`axis` of x counted from the front; an error unless it is a non-batch axis."""
-    r = len(x)
-    if not -r <= axis < r or axis % r == 0:
-        raise OpError(f"axis {axis} is not a non-batch axis of the {r}-D input {fmt_shape(x)}",
-                      at=at, code="E206", hint=f"the axes are 1 to {r - 1} (or -1 to -{r - 1} "
-                      "from the end); axis 0 is the batch")
-    return axis % r
 
 
 @register

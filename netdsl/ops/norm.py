@@ -13,6 +13,7 @@ from netdsl.ops.base import (
     Value,
     Window,
     check_positive,
+    data_axis,
     fmt_shape,
     moved,
 )
@@ -113,11 +114,7 @@ class LayerNorm(Op):
             raise OpError(f"eps must be positive, not {self.eps}", at="eps", code="E206")
 
     def _axis(self, x: Shape) -> int:
-        r = len(x)
-        if r < 2 or not -r <= self.axis < r or self.axis % r == 0:
-            raise OpError(f"axis {self.axis} is not a non-batch axis of the {r}-D input "
-                          f"{fmt_shape(x)}", at="axis", code="E206")
-        return self.axis % r
+        return data_axis(self.axis, x)
 
     def output_shape(self, *xs: Shape) -> Shape:
         self._axis(xs[0])

@@ -102,7 +102,7 @@ class _Pool(Op):
 class MaxPool(_Pool):
     """Max pooling; stride defaults to the kernel. With `indices: true` the call gives a list:
     the pooled tensor and where each maximum came from, for maxunpool (SegNet's decoder;
-    nn.MaxPool2d(return_indices=True)), as `p = x -> maxpool(2, indices: true)`, `p[0]`, `p[1]`."""
+    nn.MaxPool2d(return_indices=True)): `p, idx = x -> maxpool(2, indices: true)`."""
 
     name = "maxpool"
     mac_rule = "C x Hout x Wout x Kh x Kw: one compare per window element"
@@ -158,9 +158,9 @@ class MaxUnpool(Op):
 
     def validate(self) -> None:
         if self.indices is None:
-            raise OpError("maxunpool needs the indices of its max pool", at="indices",
-                          code="E204", hint="`p = x -> maxpool(2, indices: true)`, then "
-                          "`p[0] -> ... -> maxunpool(2, indices: p[1])`")
+            raise OpError("needs the indices of its max pool: `indices: idx`", at="indices",
+                          code="E204", hint="`p, idx = x -> maxpool(2, indices: true)`, then "
+                          "`p -> ... -> maxunpool(2, indices: idx)`")
         check_positive(self, "kernel")
         if self.stride is not None:
             check_positive(self, "stride")
