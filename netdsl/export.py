@@ -198,7 +198,7 @@ def _lower(graph: Graph, x: _Exporter, batch: int | None, rename: Mapping[str, s
         result = node.op.to_onnx(emit, Value(out_name, node.shape), *xs)
         produced = next((n for n in emit.nodes if result in n.output), None)
         if produced is None:  # the op returned one of its inputs: name it with an Identity
-            emit.node("Identity", [result])
+            result = emit.node("Identity", [result])
             produced = emit.nodes[-1]
         produced.output[list(produced.output).index(result)] = out_name
         nodes.extend(emit.nodes)
