@@ -223,7 +223,7 @@ def _rf_lines(node: Any, lay: LayerStats, ins: list[RF | None], xs: list[Any]) -
     if rf.is_global:
         return ["  receptive field: the whole input (a global window)"]
     if rf.unknown:
-        return ["  receptive field: unknown (an op before mixed the axes it lies on)"]
+        return ["  receptive field: unknown (this layer or one before mixed the axes it lay on)"]
     head = f"  receptive field: {_axes(rf.size)}, jump {_axes(rf.jump)}, start {_axes(rf.start)}"
     known = [r for r in ins if r is not None]
     if not known:

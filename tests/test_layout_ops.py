@@ -111,6 +111,12 @@ def test_a_window_over_moved_axes_is_unknown_and_dense_over_a_spatial_axis_too()
     assert layers["b"].rf.unknown
 
 
+def test_a_softmax_over_a_spatial_axis_mixes_it():
+    layers = check_text(net("a = x -> softmax\n  b = x -> softmax(axis: -1)\n"
+                            "  output y = a\n  output z = b")).stats.by_name()
+    assert not layers["a"].rf.unknown and layers["b"].rf.unknown
+
+
 def test_a_spatial_slice_shifts_and_strides_the_field():
     rf = check_text(net("output y = x -> slice(3, 1, step: 2)")).stats.by_name()["y"].rf
     assert (rf.size, rf.jump, rf.start) == ((1.0, 1.0), (1.0, 2.0), (0.5, 1.5))

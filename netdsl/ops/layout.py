@@ -264,7 +264,8 @@ class MatMul(Op):
     name = "matmul"
     inputs = (2, 2)
     summary = "a @ b: {call} over the last two axes, the others broadcast"
-    mac_rule = "M x K x P per matrix product, times the broadcast axes"
+    mac_rule = ("B x M x K x P: a multiply-add per term of each of the B products (B: the "
+                "broadcast axes after the batch)")
 
     def output_shape(self, *xs: Shape) -> Shape:
         a, b = xs

@@ -105,7 +105,9 @@ class MaxPool(_Pool):
     nn.MaxPool2d(return_indices=True)): `p, idx = x -> maxpool(2, indices: true)`."""
 
     name = "maxpool"
-    mac_rule = "C x Hout x Wout x Kh x Kw: one compare per window element"
+    mac_rule = ("C x Hout x Wout x Kh x Kw: one compare per window element (with `indices: "
+                "true` the indices' node counts as many again: ONNX's MaxPool computes them "
+                "anew for its second output)")
     summary = "max pooling: {call}"
 
     indices: bool = False
