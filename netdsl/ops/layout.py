@@ -105,7 +105,8 @@ class _Parts(Op):
 @dataclass(frozen=True, slots=True)
 class Split(_Parts):
     """Split one axis (default the channels) into consecutive parts of the given sizes, as
-    torch.split(x, sizes, dim): a list of tensors (`parts[0]`, or `a, b = x -> split(...)`)."""
+    torch.split(x, sizes, dim): a list of tensors (`parts[0]`, or `a, b = x -> split(...)`).
+    One size: parts of that size, the last one what remains."""
 
     name = "split"
     summary = "{call}: a list of parts of those sizes along the axis"
@@ -120,8 +121,11 @@ class Split(_Parts):
 
     def cuts(self, x: Shape) -> tuple[int, ...]:
         ax = data_axis(self.axis, x)
-        sizes = (self.sizes,) if isinstance(self.sizes, int) else tuple(self.sizes)
-        if sum(sizes) != int(x[ax]):
+        n = int(x[ax])
+        if isinstance(self.sizes, int):  # as torch: parts of that size, the last the rest
+            return (ax, *[self.sizes] * (n // self.sizes), *[n % self.sizes][:n % self.sizes])
+        sizes = tuple(self.sizes)
+        if sum(sizes) != n:
             raise OpError(f"sizes {list(sizes)} add up to {sum(sizes)}, but axis {ax} of "
                           f"{fmt_shape(x)} is {x[ax]}", at="sizes", code="E301")
         return (ax, *sizes)
