@@ -4,13 +4,16 @@ channel_shuffle; and matmul. Split and chunk yield several values: each part is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from netdsl.ops import register
 from netdsl.ops.base import (
     POINTWISE,
     UNKNOWN,
     Dim,
+    Dims,
     Emitter,
     Op,
     OpError,
@@ -59,6 +62,16 @@ class Slice(Op):
         ax, kept = self._range(xs[0])
         return tuple(len(kept) if i == ax else d for i, d in enumerate(xs[0]))
 
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        ax = data_axis(self.axis, shapes[0]) - 1  # dims leave out the batch
+        n = dims[0][ax]
+        # NOTE: Python's slice rule over arrays: an end counted from the back, both clamped
+        # to [0, n], then ceil((end - start) / step) elements where end > start
+        start = _clamp(self.start + n * (self.start < 0), n)
+        end = n if self.end is None else _clamp(self.end + n * (self.end < 0), n)
+        kept = (end - start + self.step - 1) // self.step * (end > start)
+        return tuple(kept if j == ax else v for j, v in enumerate(dims[0])), kept > 0
+
     def window(self, *xs: Shape) -> Window:
         ax, kept = self._range(xs[0])
         if ax < 2:
@@ -92,10 +105,19 @@ class _Parts(Op):
         """The first part's shape (each part is its own slice node: parts())."""
         return self.parts(*xs)[0].output_shape(*xs)
 
+    def part_sizes(self, n: Any, x: Shape) -> tuple[list[Any], Any]:
+        """The parts' sizes when the axis is n (an int or an array of candidates), as many parts
+        as at x, the declared input; and the mask of the n that cut so (netdsl sizes)."""
+        raise NotImplementedError
+
     def parts(self, *xs: Shape) -> tuple[Op, ...]:
         ax, *sizes = self.cuts(xs[0])
         starts = [sum(sizes[:i]) for i in range(len(sizes))]
-        return tuple(Slice(ax, s, s + n) for s, n in zip(starts, sizes))
+        return tuple(Part(ax, s, s + n, of=self, index=i)
+                     for i, (s, n) in enumerate(zip(starts, sizes)))
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        return Part(self.cuts(shapes[0])[0], of=self).size_rule(dims, shapes)  # the first
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         raise AssertionError("a call of split or chunk makes slice nodes")
@@ -130,6 +152,15 @@ class Split(_Parts):
                           f"{fmt_shape(x)} is {x[ax]}", at="sizes", code="E301")
         return (ax, *sizes)
 
+    def part_sizes(self, n: Any, x: Shape) -> tuple[list[Any], Any]:
+        if not isinstance(self.sizes, int):
+            return [n * 0 + k for k in self.sizes], n == sum(self.sizes)
+        count = len(self.cuts(x)) - 1  # parts of that size, the last one what remains
+        whole = (count - 1) * self.sizes
+        return ([n * 0 + self.sizes] * (count - 1) + [n - whole],
+                (n > whole) & (n <= whole + self.sizes))
+
+
 
 @register
 @dataclass(frozen=True, slots=True)
@@ -156,6 +187,29 @@ class Chunk(_Parts):
                           at="n", code="E301",
                           hint="give the sizes instead: split([...], axis: ...)")
         return (ax, *[size // self.n] * self.n)
+
+    def part_sizes(self, n: Any, x: Shape) -> tuple[list[Any], Any]:
+        return [n // self.n] * self.n, (n % self.n == 0) & (n >= self.n)
+
+
+
+@dataclass(frozen=True, slots=True)
+class Part(Slice):
+    """One value of a split or chunk call: a slice at the declared size, whose size over other
+    input sizes follows the call's cut (netdsl sizes), not a fixed start and end."""
+
+    # NOTE: not registered: made only by split's and chunk's parts()
+    of: _Parts | None = None
+    index: int = 0
+
+    def args(self) -> dict[str, Any]:
+        return {k: v for k, v in Slice.args(self).items() if k not in ("of", "index")}
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        assert self.of is not None
+        ax = data_axis(self.axis, shapes[0]) - 1  # dims leave out the batch
+        sizes, ok = self.of.part_sizes(dims[0][ax], shapes[0])
+        return tuple(sizes[self.index] if j == ax else v for j, v in enumerate(dims[0])), ok
 
 
 @register
@@ -190,6 +244,9 @@ class Permute(Op):
                           f"has {len(xs[0])}", at="dims")
         return tuple(xs[0][i] for i in d)
 
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        return tuple(dims[0][i - 1] for i in self._dims()[1:]), True
+
     def window(self, *xs: Shape) -> Window:
         d = self._dims()
         return moved([d.index(a) for a in range(len(d))])
@@ -219,6 +276,9 @@ class Transpose(Op):
 
     def output_shape(self, *xs: Shape) -> Shape:
         return tuple(xs[0][i] for i in self.perm(xs[0]))
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        return tuple(dims[0][i - 1] for i in self.perm(shapes[0])[1:]), True
 
     def window(self, *xs: Shape) -> Window:
         return moved(self.perm(xs[0]))  # a swap is its own inverse
@@ -251,6 +311,9 @@ class ChannelShuffle(Op):
                           f"{self.groups}", at="groups" if len(x) >= 3 else "x0")
         return x
 
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        return dims[0], dims[0][0] % self.groups == 0
+
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         c, rest = int(y.shape[1]), [int(d) for d in y.shape[2:]]
         g = emit.node("Reshape", [xs[0].name,
@@ -282,6 +345,15 @@ class MatMul(Op):
                           f"against {b[-2]} rows", at="x1", code="E303")
         return (*_broadcast(a[:-2], b[:-2]), a[-2], b[-1])
 
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        a, b = dims
+        ok = a[-1] == b[-2]
+        n = max(len(a), len(b)) - 2  # the broadcast axes after the batch, aligned at the end
+        pa, pb = (1,) * (n - len(a) + 2) + tuple(a[:-2]), (1,) * (n - len(b) + 2) + tuple(b[:-2])
+        for p, q in zip(pa, pb):
+            ok = ok & ((p == q) | (p == 1) | (q == 1))
+        return (*(p * (q == 1) + q * (q != 1) for p, q in zip(pa, pb)), a[-2], b[-1]), ok
+
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         return (*(int(d) for d in y[1:-2]), int(y[-2]), int(xs[0][-1]), int(y[-1]))
 
@@ -290,6 +362,12 @@ class MatMul(Op):
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         return emit.node("MatMul", [xs[0].name, xs[1].name])
+
+
+def _clamp(v: Any, n: Any) -> Any:
+    """v clamped to [0, n], for ints and arrays alike."""
+    v = v * (v > 0)
+    return v - (v - n) * (v > n)
 
 
 def _broadcast(a: Shape, b: Shape) -> tuple[Dim, ...]:

@@ -48,9 +48,10 @@ class Dense(Op):
         return (*x[:-1], self.out)
 
     def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
-        # NOTE: the weights are sized at the declared input: only sizes that flatten to the same
-        # number of features fit (a `flatten -> dense` head pins the input size)
-        return (dims[0][0] * 0 + self.out,), dims[0][0] == int(shapes[0][1])
+        # NOTE: the weights are sized at the declared input: only sizes with the same number of
+        # features on the last axis fit (a `flatten -> dense` head pins the input size)
+        x = dims[0]
+        return (*x[:-1], x[-1] * 0 + self.out), x[-1] == int(shapes[0][-1])
 
     def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
         p: dict[str, tuple[int, ...]] = {"weight": (self.out, int(xs[0][-1]))}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from netdsl.ops import register
 from netdsl.ops.base import (
+    Dims,
     Emitter,
     Op,
     OpError,
@@ -119,6 +122,10 @@ class LayerNorm(Op):
     def output_shape(self, *xs: Shape) -> Shape:
         self._axis(xs[0])
         return xs[0]
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        ax = self._axis(shapes[0])  # the weight is sized at the declared size of its axis
+        return dims[0], dims[0][ax - 1] == int(shapes[0][ax])
 
     def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
         c = int(xs[0][self._axis(xs[0])])

@@ -200,6 +200,20 @@ class MaxUnpool(Op):
                           code="E303")
         return (x[0], x[1], *(int(m) for m in ref[2:]))
 
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        x = dims[0]
+        k, s, _, pb, pe = self._geometry(shapes[0])
+        sizes = [(n - 1) * si - b - e + ki for n, si, b, e, ki in zip(x[1:], s, pb, pe, k)]
+        ok = True
+        for p, q in zip(x, dims[1]):  # the indices are the input's shape
+            ok = ok & (p == q)
+        if self.like is None:
+            return (x[0], *sizes), ok
+        ref = dims[2]  # its size: the default plus less than the stride
+        for n, m, si in zip(sizes, ref[1:], s):
+            ok = ok & (n <= m) & (m < n + si)
+        return (x[0], *ref[1:]), ok & (ref[0] == x[0])
+
     def value_inputs(self, n: int) -> range:
         return range(2)  # `like` gives a size
 
