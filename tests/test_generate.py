@@ -22,6 +22,8 @@ KNOWN = {
     "fail:ort:LRN": "lrn(size: 4): onnxruntime needs an odd size (`size_ % 2 == 1`)",
     "fail:ort:ConvTranspose": "conv_transpose(4, 2, stride: 1, output_pad: 1, dilation: 2): "
                               "onnxruntime needs output_pad < stride",
+    "fail:infer:MaxUnpool": "maxunpool(..., like: x): onnx's shape inference (1.23) gives no "
+                            "shape to a MaxUnpool whose output_shape is computed (Shape of x)",
 }
 
 
