@@ -307,3 +307,12 @@ def test_docs_examples_are_the_commands_output(monkeypatch):
     code, out, _ = cli("sizes", "zoo/fcn.net", "--network", "fcn8s", "--range", "1:8", "--square",
                        "--format", "json")
     assert json.loads(out) == doc
+
+
+def test_the_e302_hint_skips_the_sweep_for_a_huge_input():
+    """A fuzzer's mutant: sweeping 4x a size of 2**63 would allocate (or overflow) an array."""
+    text = ("network lecture {\n  input image: [N, 1, 9223372036854775808, 7]\n"
+            "  image -> conv(1, 3, stride: 3) -> output features\n}\n")
+    with pytest.raises(NetdslError) as e:
+        check_text(text)
+    assert [d.code for d in e.value.diagnostics] == ["E302"]
