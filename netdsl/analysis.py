@@ -4,6 +4,7 @@ these stats are checked after, by expectations.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,7 @@ from netdsl.diagnostics import Diagnostic, warning
 from netdsl.ir import Graph, InputOp, Node
 from netdsl.ops.base import Window
 
-BYTES_PER_ELEMENT = 4  # float32
+BYTES_PER_ELEMENT = {"float32": 4, "int64": 8}  # by Op.dtype
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,15 @@ class RF:
     jump: tuple[float, ...]
     start: tuple[float, ...]
     is_global: bool = False
+    axes: tuple[int, ...] = ()  # the tensor axis each field axis is on; () for 2, 3, ...
+    unknown: bool = False  # after an op that mixed its axes: UNKNOWN_RF, the numbers are empty
+
+    def on(self) -> tuple[int, ...]:
+        """The tensor axes the field's axes are on (ops that move axes move them)."""
+        return self.axes or tuple(range(2, 2 + len(self.size)))
+
+
+UNKNOWN_RF = RF((), (), (), unknown=True)
 
 
 @dataclass(slots=True)
@@ -85,7 +95,8 @@ def analyze(graph: Graph) -> Stats:
             sum(math.prod(v) for v in pshapes.values()),
             sum(math.prod(v) for v in bshapes.values()),
             node.op.mac_count(y, *xs) if xs else 0,
-            0 if pshapes and not xs else math.prod(int(d) for d in y[1:]) * BYTES_PER_ELEMENT,
+            0 if pshapes and not xs
+            else math.prod(int(d) for d in y[1:]) * BYTES_PER_ELEMENT[node.op.dtype],
             rf, pshapes, bshapes))  # NOTE: a `param` is a weight, not an activation
     return Stats(layers, sum(lay.params for lay in layers), sum(lay.buffers for lay in layers),
                  sum(lay.macs for lay in layers), _peak_bytes(graph, layers), warnings)
@@ -122,7 +133,12 @@ def _receptive_field(node: Node, ins: list[RF | None], xs: list[Any],
     which is their r_{l} = r_{l-1} + (k_l - 1) * j_{l-1}, j_l = j_{l-1} * s_l and
     u_l = u_{l-1} + ((k_l - 1)/2 - p_l) * j_{l-1}. Pixel centres sit at 0.5, 1.5, ... of the
     input. Upsampling (f < 1) and transposed convs are approximated by their average centre;
-    a global window sees the whole input. Branches join by _join."""
+    a global window sees the whole input. Branches join by _join.
+
+    The field is unknown (None, never a guess) after an op that mixes the axes it lies on
+    (Window "unknown"; a "moves" window sending one of them nowhere), after a sliding window
+    over axes the field has been moved off (a permute that the network has not undone), and
+    where an unknown field joins others."""
     if isinstance(node.op, InputOp):
         n = len(node.shape or ()) - 2
         return RF((1.0,) * n, (1.0,) * n, (0.5,) * n) if n > 0 else None
@@ -133,8 +149,18 @@ def _receptive_field(node: Node, ins: list[RF | None], xs: list[Any],
     win: Window = node.op.window(*xs)
     if win.kind == "global" or base.is_global:
         return RF(base.size, base.jump, base.start, True)
+    if base.unknown or win.kind == "unknown":
+        return UNKNOWN_RF
+    if win.kind == "moves":
+        axes = [win.moves[a] for a in base.on()]
+        if any(a is None for a in axes):
+            return UNKNOWN_RF
+        new = tuple(a for a in axes if a is not None)
+        return dataclasses.replace(base, axes=() if new == tuple(range(2, 2 + len(new))) else new)
     if win.kind == "pointwise" or len(win.extent) != len(base.size):
         return base
+    if base.axes:  # a window over axes 2, 3, ... that the field is no longer on
+        return UNKNOWN_RF
     return RF(tuple(r + (e - 1) * j for r, e, j in zip(base.size, win.extent, base.jump)),
               tuple(j * f for j, f in zip(base.jump, win.jump)),
               tuple(u + c * j for u, c, j in zip(base.start, win.offset, base.jump)))
@@ -150,6 +176,8 @@ def _join(node: Node, rfs: list[RF], warnings: list[Diagnostic]) -> RF:
     first = rfs[0]
     if any(r.is_global for r in rfs):
         return RF(first.size, first.jump, first.start, True)
+    if any(r.unknown or r.axes != first.axes for r in rfs):  # or on different axes
+        return UNKNOWN_RF
     if not all(len(r.size) == len(first.size) for r in rfs):
         return first
     if any(r.jump != first.jump or r.start != first.start for r in rfs):

@@ -49,12 +49,18 @@ class _Emitter:
         return self.x.opset
 
     def node(self, op_type: str, inputs: Sequence[str], **attrs: Any) -> str:
+        return self.node_outputs(op_type, inputs, 1, **attrs)[0]
+
+    def node_outputs(self, op_type: str, inputs: Sequence[str], count: int, /,
+                     **attrs: Any) -> list[str]:
         k = len(self.nodes)
         out = f"{self.layer}/{op_type}_{k}"
         name = self.layer if k == 0 else f"{self.layer}/{k}"
-        n = helper.make_node(op_type, list(inputs), [out], name=name, doc_string=self.doc, **attrs)
+        names = [out, *(f"{out}:{i}" for i in range(1, count))]
+        n = helper.make_node(op_type, list(inputs), names, name=name, doc_string=self.doc,
+                             **attrs)
         self.nodes.append(n)
-        return out
+        return names
 
     def weight(self, suffix: str, shape: Sequence[int], init: str, values: Any = None) -> str:
         name = f"{self.layer}.{suffix}" if suffix else self.layer  # "": a `param`'s own tensor
@@ -130,9 +136,11 @@ def _doc(node: Node, source_lines: bool) -> str:
     return f"{where}: {src.line_text(line).strip()}" if source_lines else where
 
 
-def _value_info(name: str, shape: Sequence[Any], batch: int | None) -> onnx.ValueInfoProto:
+def _value_info(name: str, shape: Sequence[Any], batch: int | None,
+                dtype: str = "float32") -> onnx.ValueInfoProto:
     dims = [batch if (i == 0 and batch is not None) else d for i, d in enumerate(shape)]
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
+    return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)),
+                                         dims)
 
 
 def to_onnx(graph: Graph, options: CompileOptions | None = None) -> onnx.ModelProto:
@@ -156,7 +164,8 @@ def to_onnx(graph: Graph, options: CompileOptions | None = None) -> onnx.ModelPr
         if rename.get(o_node) != o_name:
             nodes.append(helper.make_node("Identity", [rename.get(o_node, o_node)], [o_name],
                                           name=f"{o_name}/output"))
-        outputs.append(_value_info(o_name, graph.node(o_node).shape or (), batch))
+        out = graph.node(o_node)
+        outputs.append(_value_info(o_name, out.shape or (), batch, out.op.dtype))
     g = helper.make_graph(nodes, graph.name, inputs, outputs, value_info=value_infos,
                           doc_string=f"netdsl network `{graph.name}` from {source}")
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
@@ -196,16 +205,16 @@ def _lower(graph: Graph, x: _Exporter, batch: int | None, rename: Mapping[str, s
         xs = [Value(rename.get(p.name, p.name), p.shape or ()) for p in graph.producers(node)]
         out_name = rename.get(node.name, node.name)
         result = node.op.to_onnx(emit, Value(out_name, node.shape), *xs)
-        produced = next((n for n in emit.nodes if n.output[0] == result), None)
+        produced = next((n for n in emit.nodes if result in n.output), None)
         if produced is None and result == out_name:  # a `param`: its initializer is the value
             continue
         if produced is None:  # the op returned one of its inputs: name it with an Identity
-            emit.node("Identity", [result])
+            result = emit.node("Identity", [result])
             produced = emit.nodes[-1]
-        produced.output[0] = out_name
+        produced.output[list(produced.output).index(result)] = out_name
         nodes.extend(emit.nodes)
         if node.name not in rename:
-            value_infos.append(_value_info(out_name, node.shape, batch))
+            value_infos.append(_value_info(out_name, node.shape, batch, node.op.dtype))
     return nodes, inputs, value_infos
 
 

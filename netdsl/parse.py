@@ -129,7 +129,8 @@ class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
         return s.Output(self._name(c[0]), c[1], self._span(meta))
 
     def assign(self, meta: Any, c: list[Any]) -> s.Assign:
-        return s.Assign(self._name(c[0]), c[1], self._span(meta))
+        return s.Assign(self._name(c[0]), c[-1], self._span(meta),
+                        tuple(self._name(t) for t in c[1:-1]))
 
     def annotate(self, meta: Any, c: list[Any]) -> s.Annotate:
         return s.Annotate(self._name(c[0]), c[1], self._span(meta))

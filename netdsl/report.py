@@ -144,8 +144,10 @@ def _json(graph: Graph, stats: Stats, table: list[Row], depth: int | None) -> st
 def _rf_json(rf: RF | None) -> Any:
     if rf is None:
         return None
+    if rf.unknown:
+        return {"size": None, "jump": None, "start": None, "global": False, "unknown": True}
     return {"size": list(rf.size), "jump": list(rf.jump), "start": list(rf.start),
-            "global": rf.is_global}
+            "global": rf.is_global, "unknown": False}
 
 
 def _axes(values: tuple[float, ...]) -> str:
@@ -154,11 +156,12 @@ def _axes(values: tuple[float, ...]) -> str:
 
 
 def _rf_size(rf: RF | None) -> str:
-    return "-" if rf is None else "global" if rf.is_global else _axes(rf.size)
+    return ("-" if rf is None else "global" if rf.is_global else "unknown" if rf.unknown
+            else _axes(rf.size))
 
 
 def _rf_jump(rf: RF | None) -> str:
-    return "-" if rf is None or rf.is_global else _axes(rf.jump)
+    return "-" if rf is None or rf.is_global or rf.unknown else _axes(rf.jump)
 
 
 def _num(v: float) -> str:
@@ -229,6 +232,8 @@ def _rf_lines(node: Any, lay: LayerStats, ins: list[RF | None], xs: list[Any]) -
         return []
     if rf.is_global:
         return ["  receptive field: the whole input (a global window)"]
+    if rf.unknown:
+        return ["  receptive field: unknown (this layer or one before mixed the axes it lay on)"]
     head = f"  receptive field: {_axes(rf.size)}, jump {_axes(rf.jump)}, start {_axes(rf.start)}"
     known = [r for r in ins if r is not None]
     if not known:

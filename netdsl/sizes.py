@@ -23,6 +23,7 @@ from netdsl.ir import Graph, InputOp, Node
 from netdsl.ops.base import Dims, axis_names, fmt_shape
 
 DEFAULT_RANGE = (1, 4096)
+SWEPT_AT_MOST = 1 << 20  # the E302 hint sweeps sizes up to 4x the declared, below this
 
 
 class SizesError(Exception):
@@ -185,6 +186,8 @@ def _nearest(graph: Graph, node: Node) -> str:
     import numpy as np
     assert isinstance(node.op, InputOp)
     spatial = [int(v) for v in node.op.shape[2:]]
+    if max(spatial) > SWEPT_AT_MOST:
+        return ""  # NOTE: no hint rather than arrays of billions of candidates (or overflow)
     candidates = np.arange(1, max(DEFAULT_RANGE[1], 4 * max(spatial)) + 1, dtype=np.int64)
     square = len(set(spatial)) == 1
     axes: Sequence[int | None] = [None] if square else range(len(spatial))

@@ -177,6 +177,7 @@ class Assign:
     name: Name
     value: Expr
     span: Span
+    more: tuple[Name, ...] = ()  # `a, b = ...`: the names after the first; the value unpacks
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ class Case:
     buffers: int = 0
     tol: float = 1e-4
     setup: str = ""           # statements before the call (a `param` it uses)
+    made: str = ""            # the op of the output's node where not the row's (split: slice)
 
 
 def seq(*mods: Any) -> Callable[[], Any]:
@@ -171,6 +172,9 @@ CASES: dict[str, list[Case]] = {
              seq(lambda: nn.ConvTranspose1d(2, 3, 4, 3, output_padding=2))),
     ],
     "maxpool": [
+        # with its indices the call gives a list: the pooled values first
+        Case("maxpool(x0, 2, indices: true)[0]", ((2, 6, 6),), (2, 3, 3), 0, 2 * 3 * 3 * 4,
+             seq(lambda: nn.MaxPool2d(2))),
         Case("maxpool(x0, 3, stride: 2, pad: 1)", ((2, 9, 9),), (2, 5, 5), 0, 2 * 5 * 5 * 9,
              seq(lambda: nn.MaxPool2d(3, 2, 1))),
         Case("maxpool(x0, 2, ceil: true)", ((2, 9, 9),), (2, 5, 5), 0, 2 * 5 * 5 * 4,
@@ -222,7 +226,58 @@ CASES: dict[str, list[Case]] = {
     "dense": [Case("dense(x0, 5)", ((16,),), (5,), 16 * 5 + 5, 16 * 5,
                    seq(lambda: nn.Linear(16, 5))),
               Case("dense(x0, 5, bias: false)", ((16,),), (5,), 80, 80,
-                   seq(lambda: nn.Linear(16, 5, bias=False)))],
+                   seq(lambda: nn.Linear(16, 5, bias=False))),
+              # the last axis of a sequence [N, L, C] and of a channels-last map, as nn.Linear
+              Case("dense(x0, 5)", ((7, 16),), (7, 5), 16 * 5 + 5, 7 * 16 * 5,
+                   seq(lambda: nn.Linear(16, 5))),
+              Case("dense(x0, 3, bias: false)", ((2, 3, 4),), (2, 3, 3), 12, 2 * 3 * 4 * 3,
+                   seq(lambda: nn.Linear(4, 3, bias=False)))],
+    "slice": [Case("slice(x0, 1, 2, 6)", ((8, 4, 4),), (4, 4, 4), 0, 0,
+                   fn(lambda x: x[:, 2:6])),
+              Case("slice(x0, 3, 1, -1, step: 2)", ((2, 5, 7),), (2, 5, 3), 0, 0,
+                   fn(lambda x: x[..., 1:-1:2])),
+              Case("slice(x0, axis: -2, start: -3)", ((2, 5, 7),), (2, 3, 7), 0, 0,
+                   fn(lambda x: x[:, :, -3:])),
+              Case("slice(x0, 2, 1, 4)", ((2, 5, 7),), (2, 3, 7), 0, 0,
+                   fn(lambda x: torch.narrow(x, 2, 1, 3)))],
+    "split": [Case("split(x0, [2, 6])[1]", ((8, 3, 3),), (6, 3, 3), 0, 0,
+                   fn(lambda x: torch.split(x, [2, 6], 1)[1]), made="slice"),
+              Case("split(x0, [3, 4], axis: 3)[0]", ((2, 4, 7),), (2, 4, 3), 0, 0,
+                   fn(lambda x: torch.split(x, [3, 4], 3)[0]), made="slice"),
+              Case("split(x0, 3)[2]", ((8, 2, 2),), (2, 2, 2), 0, 0,
+                   fn(lambda x: torch.split(x, 3, 1)[2]), made="slice")],
+    "chunk": [Case("chunk(x0, 2)[1]", ((8, 3, 3),), (4, 3, 3), 0, 0,
+                   fn(lambda x: torch.chunk(x, 2, 1)[1]), made="slice"),
+              Case("chunk(x0, 3, axis: -1)[2]", ((2, 3, 6),), (2, 3, 2), 0, 0,
+                   fn(lambda x: torch.chunk(x, 3, -1)[2]), made="slice")],
+    "permute": [Case("permute(x0, [0, 2, 3, 1])", ((3, 4, 5),), (4, 5, 3), 0, 0,
+                     fn(lambda x: x.permute(0, 2, 3, 1)))],
+    "transpose": [Case("transpose(x0, 1, 2)", ((2, 3, 4, 5),), (3, 2, 4, 5), 0, 0,
+                       fn(lambda x: x.transpose(1, 2))),
+                  Case("transpose(x0, -1, -2)", ((3, 4, 5),), (3, 5, 4), 0, 0,
+                       fn(lambda x: x.transpose(-1, -2)))],
+    "channel_shuffle": [
+        Case("channel_shuffle(x0, 2)", ((6, 3, 3),), (6, 3, 3), 0, 0,
+             seq(lambda: nn.ChannelShuffle(2))),
+        Case("channel_shuffle(x0, 3)", ((6, 2, 2),), (6, 2, 2), 0, 0,
+             fn(lambda x: _shufflenet_channel_shuffle()(x, 3)))],
+    "layer_norm": [
+        Case("layer_norm(x0)", ((5, 8),), (5, 8), 16, 4 * 5 * 8, seq(lambda: nn.LayerNorm(8))),
+        # torchvision's LayerNorm2d (ConvNeXt): over the channels of NCHW
+        Case("layer_norm(x0, axis: 1, eps: 1e-6)", ((4, 3, 3),), (4, 3, 3), 8, 4 * 4 * 3 * 3,
+             lambda: _layer_norm_2d(4, 1e-6))],
+    "matmul": [Case("matmul(x0, x1)", ((3, 4), (4, 5)), (3, 5), 0, 3 * 4 * 5,
+                    fn(lambda a, b: torch.matmul(a, b))),
+               Case("matmul(x0, x1)", ((2, 3, 4), (1, 4, 5)), (2, 3, 5), 0, 2 * 3 * 4 * 5,
+                    fn(lambda a, b: torch.matmul(a, b)))],
+    "maxunpool": [
+        Case("maxunpool(maxpool(x0, 2, indices: true)[0], 2, "
+             "indices: maxpool(x0, 2, indices: true)[1])", ((3, 6, 6),), (3, 6, 6), 0, 0,
+             lambda: _unpool(2, 2, same_size=False)),
+        # the pool rounded 8 down to 3: `like:` gives the size back, as output_size does
+        Case("maxunpool(maxpool(x0, 3, 2, floor: true, indices: true)[0], 3, 2, "
+             "indices: maxpool(x0, 3, 2, floor: true, indices: true)[1], like: x0)",
+             ((2, 8, 8),), (2, 8, 8), 0, 0, lambda: _unpool(3, 2, same_size=True))],
     "flatten": [Case("flatten(x0)", ((3, 4, 5),), (60,), 0, 0, seq(lambda: nn.Flatten()))],
     "reshape": [Case("reshape(x0, [3, -1])", ((3, 8, 8),), (3, 64), 0, 0,
                      fn(lambda x: x.reshape(x.shape[0], 3, -1)))],
@@ -325,6 +380,27 @@ CASES: dict[str, list[Case]] = {
              fn(lambda x, r: F.interpolate(x, size=r.shape[2:], mode="nearest"))),
     ],
 }
+
+def _shufflenet_channel_shuffle() -> Any:
+    from torchvision.models.shufflenetv2 import channel_shuffle
+    return channel_shuffle
+
+
+def _layer_norm_2d(c: int, eps: float) -> Any:
+    from torchvision.models.convnext import LayerNorm2d
+    return LayerNorm2d(c, eps=eps)
+
+
+def _unpool(k: int, s: int, same_size: bool) -> Any:
+    """nn.MaxPool2d(return_indices=True), then nn.MaxUnpool2d with its indices (and, with
+    same_size, output_size the pool's input)."""
+    pool, unpool = nn.MaxPool2d(k, s, return_indices=True), nn.MaxUnpool2d(k, s)
+
+    def run(x: Any) -> Any:
+        p, idx = pool(x)
+        return unpool(p, idx, output_size=x.shape if same_size else None)
+    return run
+
 
 ROWS = [(op, i, case) for op, cases in CASES.items() for i, case in enumerate(cases)]
 IDS = [f"{op}-{i}" for op, i, _ in ROWS]

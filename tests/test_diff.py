@@ -525,4 +525,5 @@ def test_changed_op_shows_the_op_and_the_arguments_only_one_takes(here):
     code, out, _ = cli("diff", "old.net", "new.net")
     assert code == 0
     assert ("  layers: 1 changed\n"
-            "    ~  s2  maxpool  op: avgpool -> maxpool, count_include_pad: true -> -\n") in out
+            "    ~  s2  maxpool  op: avgpool -> maxpool, count_include_pad: true -> -, "
+            "indices: - -> false\n") in out

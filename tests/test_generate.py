@@ -19,6 +19,8 @@ from netdsl.ops import REGISTRY
 KNOWN = {
     "fail:ort:ConvTranspose": "conv_transpose(4, 2, stride: 1, output_pad: 1, dilation: 2): "
                               "onnxruntime needs output_pad < stride",
+    "fail:infer:MaxUnpool": "maxunpool(..., like: x): onnx's shape inference (1.23) gives no "
+                            "shape to a MaxUnpool whose output_shape is computed (Shape of x)",
 }
 
 

@@ -307,3 +307,13 @@ def test_docs_examples_are_the_commands_output(monkeypatch):
     code, out, _ = cli("sizes", "zoo/fcn.net", "--network", "fcn8s", "--range", "1:8", "--square",
                        "--format", "json")
     assert json.loads(out) == doc
+
+
+def test_the_e302_hint_skips_the_sweep_for_a_huge_input():
+    """A fuzzer's mutant: sweeping 4x a huge size would allocate (or overflow) an array. (Sizes
+    past limits.MAX_TENSOR_ELEMENTS are E215 before any of this; this one is within it.)"""
+    text = ("network lecture {\n  input image: [N, 1, 100000003, 7]\n"
+            "  image -> conv(1, 3, stride: 3) -> output features\n}\n")
+    with pytest.raises(NetdslError) as e:
+        check_text(text)
+    assert [d.code for d in e.value.diagnostics] == ["E302"]

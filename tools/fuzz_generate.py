@@ -64,7 +64,9 @@ def _divisor(rng: random.Random, c: int) -> int:
     return rng.choice([g for g in range(1, c + 1) if c % g == 0])
 
 
-# Each sampler: (rng, input shape, earlier tensors) -> (call text, output shape) or None (cannot)
+# Each sampler: (rng, input shape, earlier tensors) -> (call text, output shape) or None (cannot).
+# A call text with `{x}` is an expression of the input instead of a pipeline stage (a call that
+# yields several values, indexed); lines before its last are statements it needs (a `param`).
 Sampler = Callable[[random.Random, Shape, list[Tensor]], tuple[str, Shape] | None]
 
 
@@ -114,6 +116,8 @@ def _pool(kind: str) -> Sampler:
         if window is None:
             return None
         extra = ", count_include_pad: false" if kind == "avgpool" and rng.random() < 0.3 else ""
+        if kind == "maxpool" and rng.random() < 0.2:  # with its indices: a list, values first
+            return f"maxpool({{x}}, {window[0]}, indices: true)[0]", (x[0], *window[1])
         return f"{kind}({window[0]}{extra})", (x[0], *window[1])
     return sample
 
@@ -132,10 +136,110 @@ def _softmax(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape]
 
 
 def _dense(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
-    if len(x) != 1:
+    out = rng.randint(1, 32)  # on the last axis, any rank
+    return f"dense({out}{', bias: false' if rng.random() < 0.3 else ''})", (*x[:-1], out)
+
+
+def _axis(rng: random.Random, x: Shape) -> tuple[int, str]:
+    """A non-batch axis (0 is x's first), and how to write it (from the front or the end)."""
+    a = rng.randrange(len(x))
+    return a, str(a + 1 if rng.random() < 0.5 else a - len(x))
+
+
+def _slice(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
+    a, axis = _axis(rng, x)
+    n = x[a]
+    start, end, step = rng.randint(-n, n - 1), rng.randint(-n, n), rng.randint(1, 3)
+    kept = len(range(n)[start:end:step])
+    if not kept:
         return None
-    out = rng.randint(1, 32)
-    return f"dense({out}{', bias: false' if rng.random() < 0.3 else ''})", (out,)
+    return (f"slice({axis}, {start}, {end}, step: {step})",
+            tuple(kept if i == a else d for i, d in enumerate(x)))
+
+
+def _split(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
+    a, axis = _axis(rng, x)
+    n = x[a]
+    if n < 2:
+        return None
+    if rng.random() < 0.5:  # parts of one size, the last one what remains
+        size = rng.randint(1, n - 1)
+        parts = [size] * (n // size) + [n % size][:n % size]
+        i = rng.randrange(len(parts))
+        call = f"split({{x}}, {size}, axis: {axis})[{i}]"
+    else:
+        cut = rng.randint(1, n - 1)
+        parts, i = [cut, n - cut], rng.randrange(2)
+        call = f"split({{x}}, [{cut}, {n - cut}], axis: {axis})[{i}]"
+    return call, tuple(parts[i] if j == a else d for j, d in enumerate(x))
+
+
+def _chunk(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
+    a, axis = _axis(rng, x)
+    k = _divisor(rng, x[a])
+    i = rng.randrange(k)
+    return (f"chunk({{x}}, {k}, axis: {axis})[{i}]",
+            tuple(d // k if j == a else d for j, d in enumerate(x)))
+
+
+def _permute(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
+    order = list(range(len(x)))
+    rng.shuffle(order)
+    return f"permute({[0, *(i + 1 for i in order)]})", tuple(x[i] for i in order)
+
+
+def _transpose(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
+    if len(x) < 2:
+        return None
+    a, b = rng.sample(range(len(x)), 2)
+    out = list(x)
+    out[a], out[b] = x[b], x[a]
+    return f"transpose({a + 1}, {b - len(x)})", tuple(out)
+
+
+def _channel_shuffle(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
+    return (f"channel_shuffle({_divisor(rng, x[0])})", x) if len(x) >= 2 else None
+
+
+def _layer_norm(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
+    if len(x) >= 2 and rng.random() < 0.3:
+        return "layer_norm(axis: 1, eps: 1e-6)", x  # over the channels (ConvNeXt's)
+    return "layer_norm", x
+
+
+def _matmul(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
+    if len(x) < 2 or max(x[-2:]) > 64:
+        return None
+    if rng.random() < 0.5:  # x x^T and x^T x
+        return "matmul({x}, transpose({x}, -1, -2))", (*x[:-1], x[-2])
+    return "matmul(transpose({x}, -1, -2), {x})", (*x[:-2], x[-1], x[-1])
+
+
+def _maxunpool(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
+    if len(x) != 3 or min(x[1:]) < 2:
+        return None
+    k = rng.randint(2, min(3, *x[1:]))
+    pool = f"maxpool({{x}}, {k}, floor: true, indices: true)"
+    if any(n % k for n in x[1:]) or rng.random() < 0.5:
+        # NOTE: back to the pool's input size, which it rounded down; without it, indices
+        # into the larger input would fall outside the unpooled tensor
+        return f"maxunpool({pool}[0], {k}, indices: {pool}[1], like: {{x}})", x
+    return f"maxunpool({pool}[0], {k}, indices: {pool}[1])", x
+
+
+def _attention(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
+    tokens = 1
+    for d in x[1:]:
+        tokens *= d
+    if len(x) != 3 or tokens > 64:
+        return None
+    heads = _divisor(rng, tokens)  # over the channels as tokens of H*W features
+    return f"attention(reshape({{x}}, [{x[0]}, {tokens}]), {heads})", (x[0], tokens)
+
+
+def _expand(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
+    dims = ", ".join(str(d) for d in x)  # a learned tensor repeated over the batch, added
+    return f"param w_{{x}}: [1, {dims}] = normal(0.02)\n{{x}} + expand(w_{{x}}, like: {{x}})", x
 
 
 def _global(kind: str) -> Sampler:
@@ -193,7 +297,7 @@ def _reshape(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape]
     n = 1
     for d in x:
         n *= d
-    if len(x) == 1:
+    if len(x) != 3:
         return f"reshape([{n}, 1, 1])", (n, 1, 1)
     shape = (x[0], x[2], x[1]) if rng.random() < 0.5 else (x[0] * x[1], 1, x[2])
     text = ", ".join(str(d) for d in shape)
@@ -207,23 +311,6 @@ def _flatten(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape]
     for d in x:
         n *= d
     return ("flatten", (n,)) if len(x) == 3 and n <= 4096 else None
-
-
-def _attention(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
-    """Self-attention over the spatial positions as a sequence, and back: [N, C, H*W] needs the
-    heads to divide H*W (the model width)."""
-    if len(x) != 3 or x[1] * x[2] > 256:
-        return None
-    d = x[1] * x[2]
-    heads = rng.choice([h for h in (1, 2, 4, 8) if d % h == 0])
-    return (f"reshape([{x[0]}, {d}]) -> attention({heads}) -> reshape([{x[0]}, {x[1]}, {x[2]}])",
-            x)
-
-
-def _expand(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str, Shape] | None:
-    """A learned tensor of batch 1 ({param}, declared by program()) expanded to x's batch and
-    added: a position embedding."""
-    return "add(expand({param}, like: {x}))", x
 
 
 GENERATORS: dict[str, Sampler] = {
@@ -241,7 +328,9 @@ GENERATORS: dict[str, Sampler] = {
     "globalavgpool": _global("globalavgpool"), "globalmaxpool": _global("globalmaxpool"),
     "adaptive_avgpool": _adaptive, "upsample": _upsample, "flatten": _flatten,
     "reshape": _reshape, "crop": _crop, "pad": _pad,
-    "attention": _attention, "expand": _expand,
+    "slice": _slice, "split": _split, "chunk": _chunk, "permute": _permute,
+    "transpose": _transpose, "channel_shuffle": _channel_shuffle, "layer_norm": _layer_norm,
+    "matmul": _matmul, "maxunpool": _maxunpool, "attention": _attention, "expand": _expand,
     "add": lambda *a: None, "mul": lambda *a: None, "concat": lambda *a: None,  # joins: _branch
 }
 
@@ -293,11 +382,10 @@ def program(rng: random.Random) -> str:
                 continue
             name = f"t{i}"
             label = f"l{i}: " if rng.random() < 0.2 else ""
-            text = drawn[0]
-            if "{param}" in text:  # NOTE: declared where it is used, in the shape it has there
-                lines.append(f"  param p{i}: [1, {', '.join(map(str, x.shape))}] = normal(0.02)")
-                text = text.replace("{param}", f"p{i}").replace("{x}", x.name)
-            lines.append(f"  {name} = {x.name} -> {label}{text}")
+            *before, call = drawn[0].replace("{x}", x.name).split("\n")
+            lines.extend(f"  {b}" for b in before)
+            stage = call if "{x}" in drawn[0] else f"{x.name} -> {label}{call}"
+            lines.append(f"  {name} = {stage}")
             x = Tensor(name, drawn[1])
         seen.append(x)
     lines.append(f"  {x.name} -> output y")

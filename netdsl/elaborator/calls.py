@@ -16,7 +16,7 @@ from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import Frame, Return
 from netdsl.limits import MAX_TOTAL_PARAMS
 from netdsl.ops import REGISTRY
-from netdsl.ops.base import Op, OpError, check_sizes, fmt_shape
+from netdsl.ops.base import Op, OpError, Shape, check_sizes, fmt_shape
 from netdsl.ops.signature import Signature
 from netdsl.ops.types import coerce
 from netdsl.source import Span
@@ -207,10 +207,11 @@ class Calls:
             return POISON
         tensors = [t for t, _ in inputs if isinstance(t, Tensor)]  # all of them, by now
         op = cls(**values)
+        shapes = [t.shape for t in tensors]
         try:
             op.validate()
-            shape = op.output_shape(*(t.shape for t in tensors))
-            params = check_sizes(op, [t.shape for t in tensors], shape)
+            shape, parts = _shapes(op, shapes)
+            params = check_sizes(op, shapes, shape)
             if self.naming.params + params > MAX_TOTAL_PARAMS:
                 raise OpError(f"the network would have {self.naming.params + params:,} "
                               f"parameters, over the limit of {MAX_TOTAL_PARAMS:,}",
@@ -220,11 +221,22 @@ class Calls:
             if not (self.lenient and ex.code == "E302"):
                 return self._op_error(ex, op, inputs, spans, span, frame)
             # NOTE: a lenient build (netdsl sizes) rounds a fractional size down so that the
-            # graph completes; the node keeps its strict op, which the size sweep reads
-            shape = dataclasses.replace(op, floor=True).output_shape(*(t.shape for t in tensors))
-        return self.naming.add_node(name or cls.name, op, tuple(t.node for t in tensors),
-                                    span, spans, shape, frame, hard=hard and name is not None,
-                                    name_span=func_span)
+            # graph completes; the nodes keep their strict ops, which the size sweep reads
+            shape, floored = _shapes(dataclasses.replace(op, floor=True), shapes)
+            parts = [(p, y) for p, (_, y) in zip(op.parts(*shapes), floored)]
+        ins = tuple(t.node for t in tensors)
+        if not parts:
+            return self.naming.add_node(name or cls.name, op, ins, span, spans, shape, frame,
+                                        hard=hard and name is not None, name_span=func_span)
+        # NOTE: a call that yields several values is a group of nodes, one per value (`parts.0`,
+        # `parts.1`, as torch names a ModuleList's members), and its value is their list.
+        base = self.naming.name(frame, name or cls.name, hard and name is not None,
+                                func_span or span)
+        assert self.naming.graph is not None
+        self.naming.graph.scopes.add(base)
+        local = base[len(frame.prefix):]
+        return [self.naming.add_node(f"{local}.{i}", p, ins, span, spans, y, frame, hard=True,
+                                     name_span=func_span) for i, (p, y) in enumerate(parts)]
 
     def _op_arguments(self, cls: type[Op], sig: Signature, rest: list[Arg],
                       kwargs: list[s.Keyword], frame: Frame,
@@ -255,7 +267,10 @@ class Calls:
         """Each argument checked against its field's type (E205); tensor fields become inputs."""
         values: dict[str, object] = {}
         ok = True
-        for fname, (v, sp) in raw.items():
+        # NOTE: tensor keywords become inputs in declaration order, however they are written
+        order = sorted(raw, key=lambda f: list(sig.fields).index(f) if f in sig.tensors else -1)
+        for fname in order:
+            v, sp = raw[fname]
             spans[fname] = sp
             ftype = sig.fields[fname]
             if v is POISON:
@@ -303,3 +318,7 @@ class Calls:
         return self._err(ex.code, f"{op.name}: {ex.message}", at, label, [ex.hint], frame,
                          secondary)
 
+
+def _shapes(op: Op, shapes: list[Shape]) -> tuple[Shape, list[tuple[Op, Shape]]]:
+    """A call's output shape, and its parts with theirs where it yields several values."""
+    return op.output_shape(*shapes), [(p, p.output_shape(*shapes)) for p in op.parts(*shapes)]

@@ -41,6 +41,8 @@ class Statements:
                     self._input(st, frame)
                 case s.ParamDecl():
                     self._param(st, frame)
+                case s.Assign() if st.more:
+                    self._unpack(st, frame)
                 case s.Assign():
                     frame.env[st.name.id] = self.ev.eval(st.value, frame, name=st.name.id)
                 case s.ExprStmt():
@@ -65,6 +67,20 @@ class Statements:
                     self._return(st, frame)
         finally:
             self.budget.leave()
+
+    def _unpack(self, st: s.Assign, frame: Frame) -> None:
+        """`a, b = value`: a list of as many values (split's parts, a max pool and its
+        indices), one to each name."""
+        names = (st.name, *st.more)
+        value = self.ev.eval(st.value, frame)
+        if value is not POISON and not (isinstance(value, list) and len(value) == len(names)):
+            what = f"a list of {len(value)}" if isinstance(value, list) else kind(value)
+            self._err("E212", f"cannot unpack {what} into {len(names)} names", st.value.span,
+                      hints=["`a, b = x -> split([...])` takes a list of exactly as many "
+                             "values"], frame=frame)
+            value = POISON
+        for i, n in enumerate(names):
+            frame.env[n.id] = value[i] if isinstance(value, list) else POISON
 
     def _input(self, st: s.Input, frame: Frame) -> None:
         if frame.prefix:
@@ -259,6 +275,9 @@ def _poison(frame: Frame, bodies: list[tuple[s.Stmt, ...]]) -> None:
         for st in todo.pop():
             if isinstance(st, (s.Assign, s.Output, s.Input, s.ParamDecl)):
                 frame.env.setdefault(st.name.id, POISON)
+            if isinstance(st, s.Assign):
+                for n in st.more:
+                    frame.env.setdefault(n.id, POISON)
             elif isinstance(st, s.For):
                 frame.env.setdefault(st.var.id, POISON)
                 todo.append(st.body)

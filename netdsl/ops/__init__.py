@@ -18,6 +18,7 @@ from netdsl.ops import (  # noqa: E402,F401
     activation,
     attention,
     conv,
+    layout,
     learned,
     linear,
     norm,

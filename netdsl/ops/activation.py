@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from netdsl.ops import register
-from netdsl.ops.base import Emitter, Op, OpError, Shape, Value
+from netdsl.ops.base import Emitter, Op, OpError, Shape, Value, Window, moved
 from netdsl.ops.signature import argument, axis_argument
 
 
@@ -166,6 +166,10 @@ class Softmax(_Elementwise):
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         return (3, *(int(v) for v in y[1:]))
+
+    def window(self, *xs: Shape) -> Window:
+        ax = self.axis % len(xs[0])  # mixes the positions along its axis (a spatial softmax)
+        return moved([None if a == ax else a for a in range(len(xs[0]))])
 
     def onnx_attrs(self) -> dict[str, Any]:
         return {"axis": self.axis}

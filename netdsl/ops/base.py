@@ -37,16 +37,25 @@ class Window:
     recurrence (Araujo et al., Distill 2019). Along each axis, output o reads `extent`
     neighbouring input positions centred on input index `offset + o * jump` (indices count input
     positions, so jump < 1 means upsampling). kind: "pointwise" (extent 1, jump 1, offset 0),
-    "local" (the three tuples apply), "global" (every output reads the whole input)."""
+    "local" (the three tuples apply), "global" (every output reads the whole input), "moves"
+    (an op that rearranges axes: input axis a becomes output axis `moves[a]`, None where it is
+    mixed with others, so that a field along it is unknown), "unknown" (no exact field)."""
 
     kind: str = "pointwise"
     extent: tuple[int, ...] = ()
     jump: tuple[float, ...] = ()
     offset: tuple[float, ...] = ()
+    moves: tuple[int | None, ...] = ()
 
 
 POINTWISE = Window()
 GLOBAL = Window("global")
+UNKNOWN = Window("unknown")
+
+
+def moved(moves: Sequence[int | None]) -> Window:
+    """Axes rearranged: input axis a is output axis moves[a] (None: mixed with others)."""
+    return Window("moves", moves=tuple(moves))
 
 
 def sliding(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
@@ -77,6 +86,11 @@ class Emitter(Protocol):
 
     def node(self, op_type: str, inputs: Sequence[str], **attrs: Any) -> str:
         """Add one ONNX node; returns the name of its (single) output."""
+        ...
+
+    def node_outputs(self, op_type: str, inputs: Sequence[str], count: int, /,
+                     **attrs: Any) -> list[str]:
+        """Add one ONNX node with `count` outputs (a max pool and its indices); their names."""
         ...
 
     def weight(self, suffix: str, shape: Sequence[int], init: str, values: Any = None) -> str:
@@ -113,6 +127,7 @@ class Op:
     one_of: ClassVar[tuple[str, ...]] = ()
     summary: ClassVar[str] = ""  # one line for the reference; `{call}`: the generated call
     mac_rule: ClassVar[str] = ""  # the documented cost rule (docs/costs.md); every op states one
+    dtype: ClassVar[str] = "float32"  # the element type of the value a node of it makes
     if TYPE_CHECKING:  # every subclass is a dataclass: dataclasses.fields and replace take ops
         __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
@@ -130,6 +145,12 @@ class Op:
 
     def output_shape(self, *xs: Shape) -> Shape:
         return xs[0]
+
+    def parts(self, *xs: Shape) -> tuple[Op, ...]:
+        """A call that yields several values (split, a max pool with its indices) makes one
+        node per value, whose ops these are, and returns their list; each part is an ordinary
+        single-valued op (split's parts are slices). Empty: the call is one node of this op."""
+        return ()
 
     def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
         """Learnable tensors, suffix -> shape, in torch's state_dict order."""
@@ -191,6 +212,16 @@ def expect_rank(x: Shape, ranks: Sequence[int], layout: str, at: str = "x0") -> 
         names = [f"{r}-D" for r in ranks]
         want = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
         raise OpError(f"needs a {want} input {layout}, but the input is {fmt_shape(x)}", at=at)
+
+
+def data_axis(axis: int, x: Shape, at: str = "axis") -> int:
+    """`axis` of x counted from the front; an error unless it is a non-batch axis."""
+    r = len(x)
+    if not -r <= axis < r or axis % r == 0:
+        raise OpError(f"axis {axis} is not a non-batch axis of the {r}-D input {fmt_shape(x)}",
+                      at=at, code="E206", hint=f"the axes are 1 to {r - 1} (or -1 to -{r - 1} "
+                      "from the end); axis 0 is the batch")
+    return axis % r
 
 
 def axis_names(n: int) -> tuple[str, ...]:

@@ -18,19 +18,22 @@ from netdsl.ops.base import (
     Window,
     check_positive,
     fmt_shape,
+    moved,
 )
 
 
 @register
 @dataclass(frozen=True, slots=True)
 class Dense(Op):
-    """Fully connected: y = x W^T + b on [N, C]. A 4-D input is an error: flatten (or pool)
-    first."""
+    """Fully connected: y = x W^T + b on the last axis, as torch.nn.Linear: [N, C] -> [N, out],
+    and [N, ..., C] -> [N, ..., out] (a token sequence [N, L, C], a channels-last map
+    [N, H, W, C]). On NCHW it would mix the width: flatten (or pool) first, or permute."""
 
     name = "dense"
-    summary = "fully connected: {call} on [N, C]"
+    summary = "fully connected: {call} on the last axis: [N, ..., C] -> [N, ..., out]"
     positional = ("out", "bias")
-    mac_rule = "Cin x Cout"
+    mac_rule = ("L x Cin x Cout (L: the positions, the axes between the batch and the last; "
+                "none for [N, C])")
 
     out: int
     bias: bool = True
@@ -40,29 +43,35 @@ class Dense(Op):
 
     def output_shape(self, *xs: Shape) -> Shape:
         x = xs[0]
-        if len(x) != 2:
-            raise OpError(f"needs a 2-D input [N, C], but the input is {fmt_shape(x)}",
-                          hint="insert `flatten` (or `globalavgpool -> flatten`) before dense")
-        return (x[0], self.out)
+        if len(x) < 2:
+            raise OpError(f"needs [N, C], but the input is {fmt_shape(x)}")
+        return (*x[:-1], self.out)
 
     def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
-        # NOTE: the weights are sized at the declared input: only sizes that flatten to the same
-        # number of features fit (a `flatten -> dense` head pins the input size)
-        return (dims[0][0] * 0 + self.out,), dims[0][0] == int(shapes[0][1])
+        # NOTE: the weights are sized at the declared input: only sizes with the same number of
+        # features on the last axis fit (a `flatten -> dense` head pins the input size)
+        x = dims[0]
+        return (*x[:-1], x[-1] * 0 + self.out), x[-1] == int(shapes[0][-1])
 
     def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
-        p: dict[str, tuple[int, ...]] = {"weight": (self.out, int(xs[0][1]))}
+        p: dict[str, tuple[int, ...]] = {"weight": (self.out, int(xs[0][-1]))}
         if self.bias:
             p["bias"] = (self.out,)
         return p
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        return (int(xs[0][1]), self.out)
+        return (*(int(d) for d in xs[0][1:-1]), int(xs[0][-1]), self.out)
 
     def window(self, *xs: Shape) -> Window:
-        return GLOBAL  # every output sees every input
+        r = len(xs[0])
+        if r == 2:
+            return GLOBAL  # every output sees every input
+        return moved([*range(r - 1), None])  # position by position; mixes the last axis
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
-        w = emit.weight("weight", (self.out, int(xs[0].shape[1])), "he_in")
+        w = emit.weight("weight", (self.out, int(xs[0].shape[-1])), "he_in")
         b = [emit.weight("bias", (self.out,), "zeros")] if self.bias else []
-        return emit.node("Gemm", [xs[0].name, w, *b], transB=1)
+        if len(xs[0].shape) == 2:
+            return emit.node("Gemm", [xs[0].name, w, *b], transB=1)
+        y0 = emit.node("MatMul", [xs[0].name, emit.node("Transpose", [w], perm=[1, 0])])
+        return emit.node("Add", [y0, *b]) if b else y0

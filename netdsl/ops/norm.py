@@ -1,12 +1,26 @@
-"""Normalisation: batch norm (inference form) and local response norm (AlexNet)."""
+"""Normalisation: batch norm (inference form), layer norm and local response norm (AlexNet)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from netdsl.ops import register
-from netdsl.ops.base import Emitter, Op, OpError, Shape, Value, check_positive, fmt_shape
-from netdsl.ops.signature import argument
+from netdsl.ops.base import (
+    Dims,
+    Emitter,
+    Op,
+    OpError,
+    Shape,
+    Value,
+    Window,
+    check_positive,
+    data_axis,
+    fmt_shape,
+    moved,
+)
+from netdsl.ops.signature import argument, axis_argument
 
 
 @register
@@ -93,3 +107,61 @@ class LocalResponseNorm(Op):
         out = emit.node("LRN", [view], size=self.size, alpha=self.alpha, beta=self.beta,
                         bias=self.k)
         return emit.node("Reshape", [out, emit.const([0, c, *rest])])
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class LayerNorm(Op):
+    """Layer normalisation over one axis, with a learnable weight and bias of its size:
+    y = (x - mean) / sqrt(var + eps) * weight + bias. The default, the last axis, is
+    torch.nn.LayerNorm(d) on [N, ..., d]; `axis: 1` over the channels of NCHW is torchvision's
+    LayerNorm2d (ConvNeXt's downsampling)."""
+
+    name = "layer_norm"
+    summary = "layer norm: {call}; weight, bias learnable, of the axis's size"
+    positional = ("axis", "eps")
+    mac_rule = ("4 x C x H x W: per element a sum for the mean, a square-and-add for the "
+                "variance, the normalising multiply and the scale-and-shift")
+
+    axis: int = axis_argument(-1)
+    eps: float = argument(1e-5, shown="1e-5")
+
+    def validate(self) -> None:
+        if self.eps <= 0:
+            raise OpError(f"eps must be positive, not {self.eps}", at="eps", code="E206")
+
+    def _axis(self, x: Shape) -> int:
+        return data_axis(self.axis, x)
+
+    def output_shape(self, *xs: Shape) -> Shape:
+        self._axis(xs[0])
+        return xs[0]
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        ax = self._axis(shapes[0])  # the weight is sized at the declared size of its axis
+        return dims[0], dims[0][ax - 1] == int(shapes[0][ax])
+
+    def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
+        c = int(xs[0][self._axis(xs[0])])
+        return {"weight": (c,), "bias": (c,)}
+
+    def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
+        return (4, *(int(v) for v in y[1:]))
+
+    def window(self, *xs: Shape) -> Window:
+        ax = self._axis(xs[0])  # mixes the positions along its axis only
+        return moved([None if a == ax else a for a in range(len(xs[0]))])
+
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        r, ax = len(y.shape), self._axis(y.shape)
+        c = (int(y.shape[ax]),)
+        w, b = emit.weight("weight", c, "ones"), emit.weight("bias", c, "zeros")
+        if ax == r - 1:
+            return emit.node("LayerNormalization", [xs[0].name, w, b], axis=-1,
+                             epsilon=self.eps)
+        # ONNX normalises over the axes from `axis` to the end: move ours last, and back
+        perm = list(range(r))
+        perm[ax], perm[-1] = r - 1, ax
+        t = emit.node("Transpose", [xs[0].name], perm=perm)
+        n = emit.node("LayerNormalization", [t, w, b], axis=-1, epsilon=self.eps)
+        return emit.node("Transpose", [n], perm=perm)

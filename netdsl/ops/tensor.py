@@ -9,6 +9,7 @@ from typing import Any
 
 from netdsl.ops import register
 from netdsl.ops.base import (
+    POINTWISE,
     Dims,
     Emitter,
     Op,
@@ -21,6 +22,7 @@ from netdsl.ops.base import (
     check_positive,
     expect_rank,
     fmt_shape,
+    moved,
     numel,
     per_axis,
     shifted,
@@ -43,6 +45,11 @@ class Flatten(Op):
 
     def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
         return (math.prod(dims[0]),), True
+
+    def window(self, *xs: Shape) -> Window:
+        if all(d == 1 for d in xs[0][2:]):
+            return POINTWISE  # one position (after a global pool): its field is every output's
+        return moved([0, *[None] * (len(xs[0]) - 1)])  # positions mixed into one axis
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         return emit.node("Flatten", [xs[0].name], axis=1)
@@ -85,6 +92,19 @@ class Reshape(Op):
         known = math.prod(d for d in shape if d != -1)
         return (tuple(total // known if d == -1 else total * 0 + d for d in shape),
                 total % known == 0 if -1 in shape else total == known)
+
+    def window(self, *xs: Shape) -> Window:
+        # NOTE: the trailing axes that keep their sizes keep their positions (ShuffleNet's
+        # [N, C, H, W] -> [N, g, C/g, H, W]); every other axis is mixed, and a receptive field
+        # on one of them is unknown from here on (never passed through as if nothing moved).
+        x, y = xs[0], self.output_shape(*xs)
+        kept = 0
+        while kept < min(len(x), len(y)) - 1 and x[-1 - kept] == y[-1 - kept]:
+            kept += 1
+        moves: list[int | None] = [0, *[None] * (len(x) - 1)]
+        for i in range(1, kept + 1):
+            moves[len(x) - i] = len(y) - i
+        return moved(moves)
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         return emit.node("Reshape", [xs[0].name, emit.const([0, *[int(d) for d in y.shape[1:]]])])
