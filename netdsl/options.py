@@ -28,7 +28,7 @@ class CompileOptions:
     opset: int = DEFAULT_OPSET  # --opset: 17 to the newest the installed onnx knows
     batch: int | None = None  # --batch: a fixed batch size; None keeps the symbolic N
     seed: int = 0  # --seed: of the initial weights
-    init: str | None = None  # --init he|xavier; None: the network's `option init`, else he
+    init: str | None = None  # --init he|xavier|zeros; None: the network's `option init`, else he
     weights: Weights | None = None  # --weights; None: initialised from `seed` and `init`
     rename: tuple[str, ...] = ()  # --rename 'PATTERN=REPLACEMENT': applied to weight names in order
     fully_convolutional: bool = False  # --fully-convolutional: the dense head becomes convs

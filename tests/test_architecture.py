@@ -15,9 +15,9 @@ PACKAGE = ROOT / "netdsl"
 # NOTE: a package that is one concept (ops/: the registry and its operators; elaborator/) is one
 # unit here; its modules' order among themselves is the package docstring's business.
 FLOORS: dict[str, int] = {
-    "source": 0, "version": 0, "options": 0, "ops": 0,
+    "source": 0, "version": 0, "options": 0, "ops": 0, "protowire": 0,
     "diagnostics": 1, "syntax": 1,
-    "files": 2, "parse": 2, "values": 2, "weights": 2, "suppress": 2, "formats": 2,
+    "files": 2, "draw": 2, "parse": 2, "values": 2, "weights": 2, "suppress": 2, "formats": 2,
     "expectations": 3, "runtime": 3,
     "ir": 4,
     "elaborator": 5, "analysis": 5, "rewrite": 5, "export": 5,
