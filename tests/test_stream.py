@@ -21,7 +21,7 @@ from op_cases import CASES, body
 # small networks, one case per operator (its first), and a dense layer of several draw blocks
 ZOO_CASES = [("lenet.net", None), ("mobilenet_v2.net", None), ("resnet.net", "resnet18")]
 OP_BODIES = [body(rows[0]) for rows in CASES.values()]
-WIDE = "input x: [N, 3000]\nfc = dense(x, 1000)\noutput y = fc\n"  # 3 blocks of draw.BLOCK
+WIDE = "input x: [N, 3000]\nfc = dense(x, 1000)\noutput y = fc\n"  # 12 blocks of draw.BLOCK
 
 
 def _graph(text: str):
@@ -82,8 +82,10 @@ def test_the_draw_does_not_depend_on_the_blocks_order():
     serial = np.concatenate([backwards[i] for i in range(w.blocks)]).reshape(w.shape)
     model = export.to_onnx(_graph(WIDE), CompileOptions(seed=7))
     drawn = onnx.numpy_helper.to_array(model.graph.initializer[0])
-    assert w.blocks == 3 and np.array_equal(drawn, serial)
-    assert abs(float(serial.std()) - (2 / 3000) ** 0.5) < 1e-3  # He, fan_in of a dense layer
+    assert w.blocks == 12 and np.array_equal(drawn, serial)
+    bound = (6 / 3000) ** 0.5  # torch.nn.init.kaiming_uniform_: U(-b, b), b = sqrt(6 / fan_in)
+    assert -bound <= serial.min() < -0.99 * bound and 0.99 * bound < serial.max() < bound
+    assert abs(float(serial.std()) - (2 / 3000) ** 0.5) < 1e-4  # He's variance, 2 / fan_in
 
 
 def test_init_zeros_zeroes_every_random_weight():
