@@ -6,6 +6,9 @@ Public API (heavy modules load lazily: `import netdsl` does not import onnx or o
     compile(net, network=None, params=None, *, opset=17, batch=None, seed=0, init=None,
             weights=None, fully_convolutional=False, input_size=None, rename=(),
             source_lines=True, root=None) -> onnx.ModelProto
+    compile_to(path, net, network=None, params=None, **the same keywords) -> Network
+        as compile, streamed into an .onnx file (what `netdsl compile` does): the same bytes as
+        saving compile's model, written without ever holding the weights in memory
     run(model, inputs=None, *, network=None, params=None, provider="auto", batch=1, seed=0,
         root=None) -> dict of numpy arrays
 A Network has `.graph` (the checked IR), `.stats` (params, MACs, receptive fields, memory) and
@@ -37,7 +40,8 @@ if TYPE_CHECKING:
 
     from netdsl.pipeline import Network
 
-__all__ = ["Diagnostic", "NetdslError", "Network", "__version__", "compile", "load", "loads", "run"]
+__all__ = ["Diagnostic", "NetdslError", "Network", "__version__", "compile", "compile_to", "load",
+           "loads", "run"]
 
 
 def __getattr__(name: str) -> Any:
@@ -85,12 +89,29 @@ def compile(net: Network | _Path, network: str | None = None,
     The keywords are CompileOptions (the flags of `netdsl compile`); `weights` is a
     .npz/.safetensors path or arrays by parameter name; `rename` holds 'PATTERN=REPLACEMENT'
     rules (regular expressions) applied in order to the weights' names before they are
-    matched."""
+    matched; `init` is "he", "xavier" or "zeros" (every random weight 0: a structurally valid
+    model, for tests that need only the graph)."""
     from netdsl.pipeline import lower
     chosen = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
                             fully_convolutional=fully_convolutional, input_size=input_size,
                             rename=tuple(rename), source_lines=source_lines)
     return lower(_checked(net, network, params, root), chosen)[1]
+
+
+def compile_to(path: _Path, net: Network | _Path, network: str | None = None,
+               params: Mapping[str, Any] | None = None, *, opset: int = DEFAULT_OPSET,
+               batch: int | None = None, seed: int = 0, init: str | None = None,
+               weights: Weights | None = None, fully_convolutional: bool = False,
+               input_size: tuple[int, ...] | None = None, rename: Sequence[str] = (),
+               source_lines: bool = True, root: _Path | None = None) -> Network:
+    """As compile, but written into the .onnx file `path` as a stream (export.write), in
+    memory that does not grow with the weights; weights over 2 GB go to `<path>.data`. The
+    bytes are those of saving compile's model. Returns the network that was lowered."""
+    from netdsl.pipeline import lower
+    options = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
+                             fully_convolutional=fully_convolutional, input_size=input_size,
+                             rename=tuple(rename), source_lines=source_lines)
+    return lower(_checked(net, network, params, root), options, path)[0]
 
 
 def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarray] | None = None,

@@ -270,8 +270,8 @@ def _check_batch_seed(batch: int | None, seed: int) -> None:
 
 
 def cmd_compile(a: argparse.Namespace) -> int:
-    from netdsl import export, files
-    from netdsl.pipeline import compile_source, read_source
+    from netdsl import files
+    from netdsl.pipeline import check_source, lower, read_source
     if a.batch is not None and a.batch < 1:
         raise _Usage("--batch must be at least 1")
     _check_batch_seed(a.batch, a.seed)
@@ -280,16 +280,16 @@ def cmd_compile(a: argparse.Namespace) -> int:
     if a.rename and not a.weights:
         raise _Usage("--rename needs --weights")
     out, src = Path(a.output), Path(a.file)
-    # NOTE: before compiling, so that a bad path fails fast; save() checks again as it writes
+    # NOTE: before compiling, so that a bad path fails fast; write() checks again as it writes
     files.check_writable(out, [src, *([Path(a.weights)] if a.weights else [])])
     options = CompileOptions(opset=a.opset, batch=a.batch, seed=a.seed, init=a.init,
                              weights=a.weights, fully_convolutional=a.fully_convolutional,
                              input_size=a.input_size, rename=tuple(a.rename),
                              source_lines=not a.no_source_lines)
-    checked, model = compile_source(read_source(src, a.root), a.network, _params(a.set), options)
+    checked = check_source(read_source(src, a.root), a.network, _params(a.set))
     files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what its `use`s read
+    checked, model = lower(checked, options, out)  # export.write: streamed, weights never whole
     _emit(checked.stats.warnings)
-    export.save(model, out)
     print(f"{out}: {checked.graph.name}, opset {model.opset_import[0].version}, "
           f"{checked.stats.params:,} params, {len(model.graph.node)} ONNX nodes")
     return EXIT_OK
@@ -571,8 +571,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="fix the batch size (default: a symbolic N)")
     q.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of the initial weights (default: 0)")
-    q.add_argument("--init", choices=("he", "xavier"), default=None,
-                   help="initialisation (default: the network's `option init`, else he)")
+    q.add_argument("--init", choices=("he", "xavier", "zeros"), default=None,
+                   help="initialisation (default: the network's `option init`, else he); zeros: "
+                        "every randomly initialised weight is 0, a structurally valid model "
+                        "written at disk speed, for tests and CI that need only the graph")
     q.add_argument("--weights", metavar="FILE",
                    help=".npz or .safetensors with every parameter, by name (conv1.weight, ...)")
     q.add_argument("--rename", action="append", default=[], type=_rename,

@@ -3,21 +3,22 @@ that each op's to_onnx writes through, initialises weights, and saves models ato
 
 from __future__ import annotations
 
-import functools
+import collections
 import hashlib
 import os
-import zlib
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from netdsl import files
+from netdsl import files, protowire
 from netdsl.diagnostics import NetdslError, error
+from netdsl.draw import BLOCK, Draw
 from netdsl.ir import Graph, InputOp, Node
 from netdsl.ops.base import Value
 from netdsl.options import CompileOptions
@@ -64,8 +65,7 @@ class _Emitter:
 
     def weight(self, suffix: str, shape: Sequence[int], init: str, values: Any = None) -> str:
         name = f"{self.layer}.{suffix}" if suffix else self.layer  # "": a `param`'s own tensor
-        self.x.add_initializer(
-            name, functools.partial(self.x.weight_value, name, tuple(shape), init, values))
+        self.x.add_initializer(name, self.x.weight_value(name, tuple(shape), init, values))
         return name
 
     def const(self, values: Any, dtype: str = "int64") -> str:
@@ -79,50 +79,77 @@ class _Exporter:
                  weights: Mapping[str, np.ndarray] | None, source_lines: bool = True):
         self.graph, self.opset, self.seed, self.init = graph, opset, seed, init
         self.weights, self.source_lines = weights, source_lines
-        self.initializers: list[tuple[str, Any]] = []  # (name, array or a callable making it)
+        self.initializers: list[_Init] = []
 
-    def add_initializer(self, name: str, array: np.ndarray | Callable[[], np.ndarray]) -> None:
-        """An initializer now, or (a callable) made later by materialize(), in parallel."""
-        self.initializers.append((name, array))
+    def add_initializer(self, name: str, values: np.ndarray | Draw) -> None:
+        """An initializer: an array, or a Draw whose blocks are made when they are written."""
+        self.initializers.append(_Init(name, values))
 
-    def materialize(self, graph: onnx.GraphProto) -> None:
-        """Make every initializer's values and append them to `graph` in order. Random weights
-        are drawn on all cores: numpy releases the GIL while it fills arrays, and every tensor has
-        its own generator, so the result does not depend on the schedule."""
-        def make(item: tuple[str, Any]) -> tuple[str, np.ndarray]:
-            name, value = item
-            return name, value() if callable(value) else value
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            for name, array in pool.map(make, self.initializers):
-                t = graph.initializer.add()  # in place: no copy of a large TensorProto
-                t.name, t.data_type = name, helper.np_dtype_to_tensor_dtype(array.dtype)
-                t.dims.extend(array.shape)
-                t.raw_data = np.ascontiguousarray(array, array.dtype.newbyteorder("<")).tobytes()
-
-    def weight_value(self, name: str, shape: tuple[int, ...], init: str, values: Any) -> np.ndarray:
+    def weight_value(self, name: str, shape: tuple[int, ...], init: str,
+                     values: Any) -> np.ndarray | Draw:
         if self.weights is not None and name in self.weights:
             return np.ascontiguousarray(self.weights[name], dtype=np.float32)
-        if init == "zeros":
-            return np.zeros(shape, np.float32)
-        if init == "ones":
-            return np.ones(shape, np.float32)
-        if init == "fixed":
-            return np.broadcast_to(np.asarray(values, np.float32), shape).copy()
-        rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
-        if init in ("normal", "trunc_normal"):  # a `param`'s normal(std), trunc_normal(std)
-            out = rng.standard_normal(shape, dtype=np.float32) * np.float32(values)
-            while init == "trunc_normal" and (bad := np.abs(out) > 2).any():
-                out[bad] = rng.standard_normal(int(bad.sum()), dtype=np.float32) * values
-            return out
-        # NOTE: one generator per tensor (above), seeded by its name: changing one layer leaves
-        # the others' weights as they were.
-        receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
-        fan_in, fan_out = shape[1] * receptive, shape[0] * receptive
-        if self.init == "xavier":
-            std = float(np.sqrt(2.0 / (fan_in + fan_out)))
+        return Draw(name, shape, init, values, self.seed, self.init)
+
+    def materialize(self, graph: onnx.GraphProto) -> None:
+        """Make every initializer's values and append them to `graph` in order, the blocks of
+        all tensors drawn on all cores (numpy releases the GIL while it fills arrays)."""
+        arrays = [np.empty(i.size, i.dtype) for i in self.initializers]
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            list(pool.map(lambda job: job[0].fill(job[1], job[2]),
+                          ((i, a, b) for i, a in zip(self.initializers, arrays)
+                           for b in range(i.blocks))))
+        for init, array in zip(self.initializers, arrays):
+            t = graph.initializer.add()  # in place: no copy of a large TensorProto
+            t.CopyFrom(init.header())
+            t.raw_data = array.tobytes()
+
+
+@dataclass(frozen=True, slots=True)
+class _Init:
+    """One initializer: its name and values (an array, or a Draw), made block by block."""
+
+    name: str
+    values: np.ndarray | Draw
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        v = self.values
+        return np.dtype(np.float32) if isinstance(v, Draw) else v.dtype.newbyteorder("<")
+
+    @property
+    def size(self) -> int:
+        return self.values.size
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    @property
+    def blocks(self) -> int:
+        return -(-self.size // BLOCK)
+
+    def block(self, b: int) -> np.ndarray:
+        """Elements [b*BLOCK, (b+1)*BLOCK), little-endian."""
+        if isinstance(self.values, Draw):
+            return self.values.block(b).astype("<f4", copy=False)
+        flat = np.ascontiguousarray(self.values, self.dtype).reshape(-1)
+        return flat[b * BLOCK:(b + 1) * BLOCK]
+
+    def fill(self, array: np.ndarray, b: int) -> None:
+        """Block b into its place in `array` (the whole tensor, flat)."""
+        part = array[b * BLOCK:(b + 1) * BLOCK]
+        if isinstance(self.values, Draw) and part.dtype == np.float32:
+            self.values.block(b, part)
         else:
-            std = float(np.sqrt(2.0 / (fan_out if init == "he_out" else fan_in)))
-        return rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
+            part[:] = self.block(b)
+
+    def header(self) -> onnx.TensorProto:
+        """The TensorProto without its data: name, type and dims."""
+        t = TensorProto()
+        t.name, t.data_type = self.name, helper.np_dtype_to_tensor_dtype(self.dtype)
+        t.dims.extend(self.values.shape)
+        return t
 
 
 def _doc(node: Node, source_lines: bool) -> str:
@@ -147,7 +174,13 @@ def to_onnx(graph: Graph, options: CompileOptions | None = None) -> onnx.ModelPr
     """Lower a checked graph. Node names are layer names; initializers are `layer.param`;
     every layer's tensor has a value_info with the shape our checker inferred. `options.weights`
     is None or arrays by name that the pipeline has read and checked against the graph."""
-    options = options or CompileOptions()
+    model, x = _skeleton(graph, options or CompileOptions())
+    x.materialize(model.graph)  # NOTE: after make_model, which would copy every initializer
+    return model
+
+
+def _skeleton(graph: Graph, options: CompileOptions) -> tuple[onnx.ModelProto, _Exporter]:
+    """The model without its initializers, and the exporter that holds them (not yet made)."""
     opset, batch, weights = options.opset, options.batch, options.weights
     assert weights is None or isinstance(weights, Mapping), "the pipeline reads weight files"
     if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
@@ -171,14 +204,13 @@ def to_onnx(graph: Graph, options: CompileOptions | None = None) -> onnx.ModelPr
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="netdsl", producer_version=VERSION)
     model.ir_version = _ir_version(opset)
-    x.materialize(model.graph)  # NOTE: after make_model, which would copy every initializer
     helper.set_model_props(model, {
         "netdsl_version": VERSION,
         "source_sha256": hashlib.sha256(graph.source.text.encode()).hexdigest(),
         "source": source, "network": graph.name,
         "params": ",".join(f"{k}={v}" for k, v in sorted(graph.params.items())),
     })
-    return model
+    return model, x
 
 
 def _output_names(graph: Graph) -> dict[str, str]:
@@ -218,17 +250,18 @@ def _lower(graph: Graph, x: _Exporter, batch: int | None, rename: Mapping[str, s
     return nodes, inputs, value_infos
 
 
-def save(model: onnx.ModelProto, path: str | Path) -> None:
+def save(model: onnx.ModelProto, path: str | Path, external_bytes: int | None = None) -> None:
     """Write atomically (netdsl.files): a failed or interrupted save leaves any earlier file as
-    it was. Weights over EXTERNAL_DATA_BYTES go to external data, `<name>.data` beside the model
-    (renamed into place just before the model)."""
+    it was. Weights over `external_bytes` (EXTERNAL_DATA_BYTES) go to external data,
+    `<name>.data` beside the model (renamed into place just before the model)."""
     path = Path(path)
     files.check_writable(path)
-    if sum(len(t.raw_data) for t in model.graph.initializer) <= EXTERNAL_DATA_BYTES:
+    limit = EXTERNAL_DATA_BYTES if external_bytes is None else external_bytes
+    if sum(len(t.raw_data) for t in model.graph.initializer) <= limit:
         files.write_bytes(path, lambda f: f.write(model.SerializeToString(deterministic=True)))
         return
     data = path.with_name(path.name + ".data")
-    with files.atomic(data, path) as (tmp_data, tmp_model):
+    with files.atomic(data, path) as (tmp_data, tmp_model):  # the streamed write's twin
         external = _to_external(model, data.name, tmp_data)
         tmp_model.write_bytes(external.SerializeToString(deterministic=True))
 
@@ -270,3 +303,76 @@ def load(path: str | Path) -> onnx.ModelProto:
     """Read an .onnx file (with its external data), or E403."""
     check_file(path)
     return onnx.load_model(str(path))
+
+
+# ----------------------------------------------------------------------- streamed writing
+
+MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_RAW_DATA = 7, 5, 9  # field numbers of onnx.proto
+
+
+def write(graph: Graph, path: str | os.PathLike[str], options: CompileOptions | None = None,
+          external_bytes: int | None = None) -> onnx.ModelProto:
+    """to_onnx and save in one pass that never holds the weights: the same bytes as
+    save(to_onnx(graph, options), path, external_bytes), written as a stream. The model's small
+    parts are serialised by protobuf; around them this writes the framing of the graph and of
+    each initializer itself (lengths are known from shapes), and each initializer's data block
+    by block (draw.BLOCK elements), drawn on all cores a few blocks ahead of the writer. Returns
+    the model without its initializers."""
+    model, x = _skeleton(graph, options or CompileOptions())
+    path = Path(path)
+    files.check_writable(path)
+    limit = EXTERNAL_DATA_BYTES if external_bytes is None else external_bytes
+    if sum(i.nbytes for i in x.initializers) <= limit:
+        files.write_bytes(path, lambda f: _stream(model, x.initializers, f, None))
+        return model
+    data = path.with_name(path.name + ".data")
+    with files.atomic(data, path) as (tmp_data, tmp_model):
+        with open(tmp_model, "wb") as f, open(tmp_data, "wb") as d:
+            _stream(model, x.initializers, f, (data.name, d))
+    return model
+
+
+def _stream(model: onnx.ModelProto, inits: Sequence[_Init], f: BinaryIO,
+            external: tuple[str, BinaryIO] | None) -> None:
+    heads, inline, offset = [], [], 0
+    for i in inits:
+        h = i.header()
+        if external is not None and i.nbytes >= 1024:  # as _to_external: small ones inline
+            from onnx.external_data_helper import set_external_data
+            h.raw_data = b""
+            set_external_data(h, location=external[0], offset=offset, length=i.nbytes)
+            h.ClearField("raw_data")
+            offset += i.nbytes
+            heads.append(h.SerializeToString(deterministic=True))
+            inline.append(False)
+        else:
+            heads.append(h.SerializeToString(deterministic=True)
+                         + protowire.frame(TENSOR_RAW_DATA, i.nbytes))
+            inline.append(True)
+    sizes = [len(h) + (i.nbytes if keep else 0) for h, i, keep in zip(heads, inits, inline)]
+    before, after = protowire.split(model.graph, GRAPH_INITIALIZER)
+    graph_size = (len(before) + len(after)
+                  + sum(protowire.framed_size(GRAPH_INITIALIZER, n) for n in sizes))
+    head, tail = protowire.split(model, MODEL_GRAPH)
+    f.write(head + protowire.frame(MODEL_GRAPH, graph_size) + before)
+    blocks = _drawn(inits)
+    for h, i, keep, n in zip(heads, inits, inline, sizes):
+        f.write(protowire.frame(GRAPH_INITIALIZER, n) + h)
+        out = f if keep or external is None else external[1]
+        for _ in range(i.blocks):
+            out.write(next(blocks).data)
+    f.write(after + tail)
+
+
+def _drawn(inits: Sequence[_Init]) -> Iterator[np.ndarray]:
+    """Every initializer's blocks in order, made on all cores at most a few blocks ahead."""
+    workers = os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: collections.deque[Future[np.ndarray]] = collections.deque()
+        for i in inits:
+            for b in range(i.blocks):
+                pending.append(pool.submit(i.block, b))
+                if len(pending) > 2 * workers:
+                    yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

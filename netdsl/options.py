@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 # onnxruntime >= 1.12 and TensorRT 8.6 load it, and it is the first opset with LayerNormalization.
 # Every operator lowers at 17 and at the newest opset the installed onnx knows (tests/test_export).
 DEFAULT_OPSET = 17
-INITS = ("he", "xavier")  # --init, `option init`
+INITS = ("he", "xavier", "zeros")  # --init, `option init`; zeros: a valid model, for CI
 PROVIDERS = ("auto", "cpu", "cuda")  # --provider
 SEEDS = 2**32  # a seed is 0 .. 2**32 - 1 (numpy's generators take no negative seed)
 
@@ -34,7 +34,7 @@ class CompileOptions:
     opset: int = DEFAULT_OPSET  # --opset: 17 to the newest the installed onnx knows
     batch: int | None = None  # --batch: a fixed batch size; None keeps the symbolic N
     seed: int = 0  # --seed: of the initial weights
-    init: str | None = None  # --init he|xavier; None: the network's `option init`, else he
+    init: str | None = None  # --init he|xavier|zeros; None: the network's `option init`, else he
     weights: Weights | None = None  # --weights; None: initialised from `seed` and `init`
     rename: tuple[str, ...] = ()  # --rename 'PATTERN=REPLACEMENT': applied to weight names in order
     fully_convolutional: bool = False  # --fully-convolutional: the dense head becomes convs

@@ -99,9 +99,11 @@ def compile_source(source: Source, network: str | None = None,
     return lower(check_source(source, network, params), options or CompileOptions())
 
 
-def lower(net: Network, options: CompileOptions) -> tuple[Network, onnx.ModelProto]:
-    """A checked network → ONNX. With fully_convolutional, the `flatten -> dense` head becomes
-    convolutions first (rewrite.py; dense weights are reshaped to kernels), re-inferred for
+def lower(net: Network, options: CompileOptions, path: str | os.PathLike[str] | None = None
+          ) -> tuple[Network, onnx.ModelProto]:
+    """A checked network → ONNX; with `path`, streamed into that file (export.write: the model
+    returned then has no initializers). With fully_convolutional, the `flatten -> dense` head
+    becomes convolutions first (rewrite.py; dense weights are reshaped to kernels), re-inferred for
     `input_size` if given. Weights are read here (the one place that reads weight files) and
     checked against the network's parameters; the network that was lowered is returned too."""
     from netdsl import export, weights
@@ -118,7 +120,10 @@ def lower(net: Network, options: CompileOptions) -> tuple[Network, onnx.ModelPro
         found = list(net.stats.warnings)
         arrays = weights.check(arrays, net.stats.tensors(), label, found)
         net = dataclasses.replace(net, stats=dataclasses.replace(net.stats, warnings=found))
-    return net, export.to_onnx(net.graph, dataclasses.replace(options, weights=arrays))
+    options = dataclasses.replace(options, weights=arrays)
+    if path is not None:
+        return net, export.write(net.graph, path, options)
+    return net, export.to_onnx(net.graph, options)
 
 
 def _weights(given: Weights | None) -> tuple[Mapping[str, np.ndarray] | None, str]:

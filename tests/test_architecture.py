@@ -15,9 +15,10 @@ PACKAGE = ROOT / "netdsl"
 # NOTE: a package that is one concept (ops/: the registry and its operators; elaborator/) is one
 # unit here; its modules' order among themselves is the package docstring's business.
 FLOORS: dict[str, int] = {
-    "source": 0, "version": 0, "limits": 0,
+    "source": 0, "version": 0, "limits": 0, "protowire": 0,
     "diagnostics": 1, "syntax": 1, "ops": 1,
-    "files": 2, "parse": 2, "values": 2, "weights": 2, "suppress": 2, "formats": 2, "options": 2,
+    "files": 2, "draw": 2, "parse": 2, "values": 2, "weights": 2, "suppress": 2, "formats": 2,
+    "options": 2,
     "expectations": 3, "runtime": 3, "fmt": 3,
     "ir": 4,
     "elaborator": 5, "analysis": 5, "rewrite": 5, "export": 5,

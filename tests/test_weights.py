@@ -28,8 +28,9 @@ def inits(model: onnx.ModelProto) -> dict[str, np.ndarray]:
 
 
 def torch_std(shape: tuple[int, ...], mode: str) -> float:
-    """The std torch.nn.init uses for a tensor of this shape: kaiming_normal_ (gain sqrt 2 for
-    relu) with mode fan_in or fan_out, or xavier_normal_."""
+    """The std torch.nn.init gives a tensor of this shape: kaiming_normal_ or kaiming_uniform_
+    (gain sqrt 2 for relu) with mode fan_in or fan_out, or xavier_normal_/xavier_uniform_ (the
+    normal and uniform forms have the same std)."""
     import torch
     from torch.nn import init
     w = torch.empty(shape)
@@ -39,18 +40,20 @@ def torch_std(shape: tuple[int, ...], mode: str) -> float:
     return init.calculate_gain("relu") / math.sqrt(fan_in if mode == "fan_in" else fan_out)
 
 
-def assert_normal(w: np.ndarray, std: float) -> None:
-    n = w.size
-    # NOTE: the sample std of n normals has relative spread 1/sqrt(2n): 0.13% for a 3x3x128x256
-    # conv; 5 sigma of that, and of the mean, cannot fail by chance.
+def assert_uniform(w: np.ndarray, std: float) -> None:
+    """U(-b, b) with torch's kaiming_uniform_/xavier_uniform_ bound b = sqrt(3) * std."""
+    n, bound = w.size, math.sqrt(3) * std
+    # NOTE: the sample std of n uniforms has relative spread sqrt(1/5n) (below the normal's
+    # 1/sqrt(2n)); 5 sigma of 1/sqrt(2n), and of the mean, cannot fail by chance.
     assert abs(w.std() / std - 1) < 5 / math.sqrt(2 * n), (w.std(), std)
     assert abs(w.mean()) < 5 * std / math.sqrt(n)
+    assert -bound <= w.min() < -0.99 * bound and 0.99 * bound < w.max() < bound
 
 
 def test_he_init_uses_fan_out_for_convs_and_fan_in_for_dense_like_torchvision(torch):
     w = inits(netdsl.compile(netdsl.loads(CONV)))
-    assert_normal(w["c.weight"], torch_std((256, 128, 3, 3), "fan_out"))
-    assert_normal(w["f.weight"], torch_std((300, 256 * 64), "fan_in"))
+    assert_uniform(w["c.weight"], torch_std((256, 128, 3, 3), "fan_out"))
+    assert_uniform(w["f.weight"], torch_std((300, 256 * 64), "fan_in"))
 
 
 @pytest.mark.parametrize("how", ["option", "flag"])
@@ -60,8 +63,8 @@ def test_xavier_init_by_option_or_flag(how, torch):
     else:
         model = netdsl.compile(netdsl.loads(CONV), init="xavier")
     w = inits(model)
-    assert_normal(w["c.weight"], torch_std((256, 128, 3, 3), "xavier"))
-    assert_normal(w["f.weight"], torch_std((300, 256 * 64), "xavier"))
+    assert_uniform(w["c.weight"], torch_std((256, 128, 3, 3), "xavier"))
+    assert_uniform(w["f.weight"], torch_std((300, 256 * 64), "xavier"))
 
 
 def test_biases_zero_and_batch_norm_is_the_identity():

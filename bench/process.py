@@ -1,0 +1,83 @@
+"""Whole-process compile: `netdsl compile` as a user runs it against `python -c` building the
+torchvision model and torch.onnx.export-ing it to a file, with `python -c "import onnx, numpy"`
+printed as the floor no Python tool that writes ONNX with numpy goes below.
+
+    nice python bench/process.py [--models resnet50,vgg16,resnet152,mobilenet_v2] [--repeats 3]
+
+Each repeat runs every command once, in turn (floor, netdsl, netdsl --init zeros, torch), so that
+the sides share the machine's state; the table gives medians of wall time and of peak RSS (the
+child's own ru_maxrss, from os.wait4). Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ZOO = {  # model -> (.net file, network); torchvision builds the same name
+    "resnet18": ("resnet.net", "resnet18"), "resnet50": ("resnet.net", "resnet50"),
+    "resnet152": ("resnet.net", "resnet152"), "vgg16": ("vgg.net", "vgg16"),
+    "vgg19": ("vgg.net", "vgg19"), "mobilenet_v2": ("mobilenet_v2.net", "mobilenet_v2"),
+}
+TORCH = ("import torch, torchvision, warnings; warnings.simplefilter('ignore'); "
+         "m = torchvision.models.{model}().eval(); "
+         "torch.onnx.export(m, (torch.zeros(1, 3, 224, 224),), {out!r}, dynamo=False, "
+         "input_names=['x'], output_names=['y'], "
+         "dynamic_axes={{'x': {{0: 'N'}}, 'y': {{0: 'N'}}}})")
+
+
+def measure(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one child process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    t = time.perf_counter()
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    if status != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {p.stderr.read().decode() if p.stderr else ''}")
+    return wall, usage.ru_maxrss / 1024  # Linux: kilobytes
+
+
+def commands(model: str, out: Path) -> dict[str, list[str]]:
+    net, network = ZOO[model]
+    compile_ = [sys.executable, "-m", "netdsl", "compile", str(ROOT / "zoo" / net),
+                "--network", network, "-o", str(out / "netdsl.onnx")]
+    return {"floor": [sys.executable, "-c", "import onnx, numpy"], "netdsl": compile_,
+            "zeros": [*compile_, "--init", "zeros"],
+            "torch": [sys.executable, "-c", TORCH.format(model=model, out=str(out / "t.onnx"))]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="resnet50,vgg16,resnet152,mobilenet_v2")
+    p.add_argument("--repeats", type=int, default=3)
+    a = p.parse_args(argv)
+    print(f"whole processes, median of {a.repeats}: wall s (peak RSS MB); {os.cpu_count()} cores")
+    print(f"{'model':13} {'floor':>12} {'netdsl':>13} {'--init zeros':>13} {'torch':>14} "
+          f"{'time ratio':>10} {'RSS ratio':>9} {'weights MB':>10}")
+    for model in a.models.split(","):
+        with tempfile.TemporaryDirectory() as d:
+            cmds = commands(model, Path(d))
+            runs: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
+            for _ in range(a.repeats):
+                for k, argv_ in cmds.items():
+                    runs[k].append(measure(argv_))
+            weights = (Path(d) / "netdsl.onnx").stat().st_size / 1e6
+        med = {k: (statistics.median(w for w, _ in v), statistics.median(r for _, r in v))
+               for k, v in runs.items()}
+        cell = {k: f"{w:5.2f} ({r:4.0f})" for k, (w, r) in med.items()}
+        print(f"{model:13} {cell['floor']:>12} {cell['netdsl']:>13} {cell['zeros']:>13} "
+              f"{cell['torch']:>14} {med['torch'][0] / med['netdsl'][0]:9.1f}x "
+              f"{med['torch'][1] / med['netdsl'][1]:8.1f}x {weights:10.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
