@@ -25,6 +25,9 @@ The convention, by the info string after a fence's three backticks:
   command cannot hide there.
 - ```names (docs/language.md, tests/test_language_doc.py), ```text, ```json, ```yaml, ```toml
   and plain fences that are no program: synopses, diagrams and file contents, not run here.
+  `file=NAME` on any of them saves it for the document's commands all the same: docs/language.md
+  shows the files that its commands read as ```text file=NAME.net, since each of its ```net
+  blocks must list the layer names it makes.
 
 The generated pages (docs/errors.md, ops.md, costs.md) are left out: tools/gendocs.py writes
 their examples from the code, and their tests check that they are current.
@@ -101,19 +104,19 @@ def folder(tmp: Path, doc: Path) -> Path:
     """The document's working folder: zoo/ and its `file=` programs."""
     shutil.copytree(ZOO, tmp / "zoo")
     for b in blocks(doc):
-        if b.kind == "net" and "file" in b.attrs:
+        if "file" in b.attrs:
             (tmp / b.attrs["file"]).write_text(b.code, encoding="utf-8")
     return tmp
 
 
 def test_every_block_follows_the_convention():
-    assert len(NETS) >= 20
+    assert len(NETS) >= 30
     assert [str(b) for b in ALL if b.kind not in KNOWN] == []
     for b in ALL:
         if b.kind == "sh":
             bad = [ln for ln in b.code.splitlines() if ln and not ln.startswith(SHELL_COMMANDS)]
             assert bad == [], f"{b}: not a setup command (run it in a ```console block)"
-    files = [b.attrs["file"] for b in NETS if "file" in b.attrs]
+    files = [b.attrs["file"] for b in ALL if "file" in b.attrs]
     assert len(files) == len(set(files)), "a file name is used twice"
 
 
