@@ -14,6 +14,11 @@ a str is always a path, never .net text (that is what `loads` is for); `compile`
 take a Network, and `run` an onnx.ModelProto or an `.onnx` path (files.is_onnx: the suffix).
 `root` is the folder `use` lines may read in and below: by default the .net file's own folder
 (for `loads`, the current directory); a `use` outside it is E210.
+
+Mistakes in the user's program raise NetdslError; its `.diagnostics` are Diagnostic objects
+(`.code` such as "E302", `.message`, `.hints`, `.notes`, `.severity`, `.location()` as
+(path, line, column)), and str() of the error is the text `netdsl check` prints. Examples, all
+run by the tests: docs/api.md.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ The convention, by the info string after a fence's three backticks:
   up to the next `$ `, are its output (stdout, then stderr), compared exactly except that a line
   `...` stands for any number of lines and a line ending in `...` for any line that starts with
   the rest (for what depends on the machine: random values, execution providers), and timings
-  (`1.36 s`, `12 ms`) are masked. The command must exit 1 where its shown output has an `error[E...]` line, else 0.
-  Only `netdsl` commands may appear here.
+  (`1.36 s`, `12 ms`) are masked. The command must exit 1 where its shown output has an
+  `error[E...]` line, else 0. Only `netdsl` commands may appear here.
 - ```pycon: a doctest (`>>>` lines and their output), run in the document's folder.
 - ```python: executed in the document's folder; a listing of a repository file (its first line a
   comment naming it, `# netdsl/ops/activation.py`) is shown, not run.
@@ -36,7 +36,6 @@ their examples from the code, and their tests check that they are current.
 from __future__ import annotations
 
 import doctest
-import os
 import re
 import shlex
 import shutil
