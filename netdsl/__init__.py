@@ -53,8 +53,9 @@ _Path = str | os.PathLike[str]  # a str is always a path, never .net text
 
 def load(path: _Path, network: str | None = None,
          params: Mapping[str, Any] | None = None, *, root: _Path | None = None) -> Network:
-    """Parse, elaborate and check one network of a .net file (the first, or `network`), with
-    `params` overriding its parameters. Raises NetdslError with every mistake found."""
+    """Parse, elaborate and check one network of a .net file (`network`, which may be left out
+    where the file defines one), with `params` overriding its parameters. Raises NetdslError
+    with every mistake found (E213 where the file has several networks and none is named)."""
     from netdsl.pipeline import check_source, read_source
     if isinstance(path, str) and "\n" in path:
         raise TypeError("netdsl.load takes a path; for .net text use netdsl.loads(text)")
