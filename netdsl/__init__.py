@@ -18,8 +18,13 @@ take a Network, and `run` an onnx.ModelProto or an `.onnx` path (files.is_onnx: 
 `root` is the folder `use` lines may read in and below: by default the .net file's own folder
 (for `loads`, the current directory); a `use` outside it is E210.
 
+Mistakes in the user's program raise NetdslError; its `.diagnostics` are Diagnostic objects
+(`.code` such as "E302", `.message`, `.hints`, `.notes`, `.severity`, `.location()` as
+(path, line, column)), and str() of the error is the text `netdsl check` prints. Examples, all
+run by the tests: docs/api.md.
+
 Arguments are checked before any work (options.py): a wrong Python type is a TypeError, a value
-out of range (`init="zeros"`, `provider="tpu"`, `seed=-1`) is NetdslError E214.
+out of range (`provider="tpu"`, `seed=-1`) is NetdslError E214.
 """
 
 from __future__ import annotations
@@ -56,8 +61,9 @@ _Path = str | os.PathLike[str]  # a str is always a path, never .net text
 
 def load(path: _Path, network: str | None = None,
          params: Mapping[str, Any] | None = None, *, root: _Path | None = None) -> Network:
-    """Parse, elaborate and check one network of a .net file (the first, or `network`), with
-    `params` overriding its parameters. Raises NetdslError with every mistake found."""
+    """Parse, elaborate and check one network of a .net file (`network`, which may be left out
+    where the file defines one), with `params` overriding its parameters. Raises NetdslError
+    with every mistake found (E213 where the file has several networks and none is named)."""
     from netdsl.pipeline import check_source, read_source
     if isinstance(path, str) and "\n" in path:
         raise TypeError("netdsl.load takes a path; for .net text use netdsl.loads(text)")
