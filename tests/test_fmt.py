@@ -96,8 +96,8 @@ def test_formatting_keeps_meaning_and_comments(name):
     assert format_source(scrambled) == TEXTS[name]
 
 
-TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#.*|(?:\d[\d_]*(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?[KMGT]?'
-                   r"|\w+|->|\*\*|//|==|!=|<=|>=|\S")
+TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#.*|(?:\d[\d_]*(?:\.\d+)?|(?<![\w)\]])\.\d+)'
+                   r"(?:[eE][+-]?\d+)?[KMGT]?%?|\w+|->|~=|\*\*|//|==|!=|<=|>=|\S")
 
 
 def _scramble(text: str, rng: random.Random) -> str:

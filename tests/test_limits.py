@@ -250,7 +250,7 @@ def test_api_argument_of_the_wrong_type_is_a_clear_typeerror(call, message):
 
 
 @pytest.mark.parametrize(("call", "message"), [
-    (lambda n: compile(n, init="zeros"), "init='zeros': must be one of he, xavier"),
+    (lambda n: compile(n, init="ones"), "init='ones': must be one of he, xavier, zeros"),
     (lambda n: run(n, provider="tpu"), "provider='tpu': must be one of auto, cpu, cuda"),
     (lambda n: run(n, batch=0), "batch=0: must be 1 to 65536"),
     (lambda n: run(n, batch=100_000_000), "batch=100000000: must be 1 to 65536"),

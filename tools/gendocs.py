@@ -316,6 +316,21 @@ def _parser_json() -> str:
     return serialized_parser()
 
 
+def _textmate() -> str:
+    """editors/netdsl.tmLanguage.json with its operator names (support.function) from the
+    registry, longest first so that an editor's regex engine matches a whole name."""
+    import re
+
+    from netdsl.ops import REGISTRY
+    path = ROOT / "editors" / "netdsl.tmLanguage.json"
+    grammar = json.loads(path.read_text(encoding="utf-8"))
+    (rule,) = [p for p in grammar["repository"]["expression"]["patterns"]
+               if p.get("name") == "support.function.netdsl"]
+    names = "|".join(sorted(REGISTRY, key=lambda n: (-len(n), n)))
+    rule["match"] = re.sub(r"^\\b\((.*?)\)\\b", lambda _: rf"\b({names})\b", rule["match"])
+    return json.dumps(grammar, indent=2) + "\n"
+
+
 # page -> (the file it writes, its text)
 PAGES: dict[str, tuple[Path, Callable[[], str]]] = {
     "errors": (ROOT / "docs" / "errors.md", errors_markdown),
@@ -323,6 +338,7 @@ PAGES: dict[str, tuple[Path, Callable[[], str]]] = {
     "ops": (gendocs_ops.DOCS / "ops.md", gendocs_ops.ops_markdown),
     "costs": (gendocs_ops.DOCS / "costs.md", gendocs_ops.costs_markdown),
     "parser": (ROOT / "netdsl" / "parser.json", _parser_json),
+    "textmate": (ROOT / "editors" / "netdsl.tmLanguage.json", _textmate),
 }
 
 
