@@ -228,6 +228,31 @@ def cmd_compile(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(a: argparse.Namespace) -> int:
+    from netdsl import export, files, importer, weights
+    from netdsl.pipeline import check_source
+    from netdsl.source import Source
+    out, src = Path(a.output), Path(a.model)
+    w_out = Path(a.weights) if a.weights else None
+    if w_out is not None and w_out.suffix.lower() not in (".npz", ".safetensors"):
+        raise _Usage(f"--weights {w_out}: give a .npz or .safetensors file name")
+    files.check_writable(out, [src])
+    if w_out is not None:
+        files.check_writable(w_out, [src, out])
+    imported = importer.import_model(export.load(src), a.network, src.name)
+    # NOTE: checked before anything is written: an importer bug is never a broken .net on disk
+    net = check_source(Source(str(out), imported.text, str(out.parent.resolve())))
+    targets = [out] + ([w_out] if w_out is not None else [])
+    with files.atomic(*targets) as temps:
+        temps[0].write_text(imported.text, encoding="utf-8")
+        if w_out is not None:
+            temps[1].write_bytes(weights.encode(imported.weights, w_out.suffix))
+    print(f"{out}: {net.graph.name}, {imported.layers} layers in "
+          f"{len(imported.text.splitlines())} lines, {net.stats.params:,} params"
+          + (f"; weights in {w_out}" if w_out is not None else ""))
+    return EXIT_OK
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     from netdsl import export, files, runtime
     from netdsl.pipeline import compile_source, read_source
@@ -460,6 +485,22 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--no-source-lines", action="store_true",
                    help="leave the source lines out of the nodes' doc strings (keep file:line:col)")
     q.set_defaults(func=cmd_compile)
+
+    q = _command(sub, "import", "turn an ONNX model into a .net program (and its weights)",
+                 "Read an ONNX model (as torch.onnx.export writes it) and write the .net program "
+                 "that compiles back to it: one labelled pipe stage per layer, named after the "
+                 "weights' initializers or torch's module paths, so that parameter names equal "
+                 "the checkpoint's keys. Operators netdsl has no op for are all listed (E407) and "
+                 "nothing is written. --weights writes the model's weights by parameter name, "
+                 "for `netdsl compile OUT.net --weights FILE`.")
+    q.add_argument("model", metavar="MODEL.onnx", help="the ONNX model to read")
+    q.add_argument("-o", "--output", required=True, metavar="OUT.net",
+                   help="the .net file to write (atomically, with --weights)")
+    q.add_argument("--weights", metavar="FILE",
+                   help="also write the weights, by parameter name (.npz or .safetensors)")
+    q.add_argument("--network", metavar="NAME",
+                   help="the network's name in the program (default: the ONNX graph's name)")
+    q.set_defaults(func=cmd_import)
 
     q = _command(sub, "run", "run a .net or .onnx model on onnxruntime",
                  "Run a model on onnxruntime and print each output's shape and statistics. "

@@ -140,7 +140,7 @@ class _Reader:
         self.pending_pad[n.output[0]] = (n.input[0], p[2:r] + p[r + 2:])
         return True
 
-    def layer(self, n: Any, a: dict[str, Any]) -> Layer:  # noqa: PLR0911 - one case per op
+    def layer(self, n: Any, a: dict[str, Any]) -> Layer:
         op, x = n.op_type, list(n.input)
         out = n.output[0]
         if op in _SIMPLE:
@@ -351,9 +351,11 @@ def _part(text: str) -> str:
 def _from_hint(hint: str, op: str) -> str:
     """A layer name from a parameter prefix or a node name: torch's `/a/a.0/conv1/Conv` gives
     its module path `a.0.conv1`; netdsl's own node names are layer names already."""
-    if "/" in hint:
-        parts = [p for p in hint.split("/") if p]
-        hint = parts[-2] if len(parts) >= 2 else ""
+    if "/" in hint:  # each scope is a full path (`layer1.0`) or a child's own name (`relu`)
+        path = ""
+        for part in [p for p in hint.split("/") if p][:-1]:
+            path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
+        hint = path
     if not hint:
         return op
     return ".".join(_part(p) for p in hint.split("."))

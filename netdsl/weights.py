@@ -4,6 +4,7 @@ load_state_dict does."""
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
 from collections.abc import Mapping
@@ -36,6 +37,19 @@ def read(path: str | Path) -> dict[str, np.ndarray]:
                           ) from None
     raise NetdslError([error("E401", f"weight file {p}: unknown format `{suffix or p.name}`",
                              hints=["use .npz (numpy.savez) or .safetensors"])])
+
+
+def encode(arrays: Mapping[str, np.ndarray], suffix: str) -> bytes:
+    """The bytes of a weight file (`.npz` or `.safetensors`, as `suffix` says) holding `arrays`
+    by name; read() reads them back. ValueError for another suffix."""
+    if suffix.lower() == ".safetensors":
+        from safetensors.numpy import save
+        return save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
+    if suffix.lower() == ".npz":
+        buf = io.BytesIO()
+        np.savez(buf, **dict(arrays))  # type: ignore[arg-type]
+        return buf.getvalue()
+    raise ValueError(f"unknown weight format `{suffix}`: use .npz or .safetensors")
 
 
 def rename_rule(rule: str) -> tuple[re.Pattern[str], str]:
