@@ -212,19 +212,31 @@ def cmd_compile(a: argparse.Namespace) -> int:
         raise _Usage("--input-size needs --fully-convolutional")
     if a.rename and not a.weights:
         raise _Usage("--rename needs --weights")
-    out, src = Path(a.output), Path(a.file)
+    if not a.output and not a.triton_repo:
+        raise _Usage("give -o OUT.onnx, --triton-repo DIR, or both")
+    if a.max_batch < 1:
+        raise _Usage("--max-batch must be at least 1")
+    out, src = Path(a.output or os.devnull), Path(a.file)
     # NOTE: before compiling, so that a bad path fails fast; save() checks again as it writes
-    files.check_writable(out, [src, *([Path(a.weights)] if a.weights else [])])
+    if a.output:
+        files.check_writable(out, [src, *([Path(a.weights)] if a.weights else [])])
     options = CompileOptions(opset=a.opset, batch=a.batch, seed=a.seed, init=a.init,
                              weights=a.weights, fully_convolutional=a.fully_convolutional,
                              input_size=a.input_size, rename=tuple(a.rename),
                              source_lines=not a.no_source_lines)
     checked, model = compile_source(read_source(src, a.root), a.network, _params(a.set), options)
-    files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what its `use`s read
+    if a.output:
+        files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what `use`s read
     _emit(checked.stats.warnings)
-    export.save(model, out)
-    print(f"{out}: {checked.graph.name}, opset {model.opset_import[0].version}, "
-          f"{checked.stats.params:,} params, {len(model.graph.node)} ONNX nodes")
+    if a.output:
+        export.save(model, out)
+        print(f"{out}: {checked.graph.name}, opset {model.opset_import[0].version}, "
+              f"{checked.stats.params:,} params, {len(model.graph.node)} ONNX nodes")
+    if a.triton_repo:
+        from netdsl import serving
+        entry = serving.write_repository(model, Path(a.triton_repo), checked.graph.name,
+                                         a.max_batch, a.dynamic_batching)
+        print(f"{entry}: Triton model {checked.graph.name} (onnxruntime_onnx, version 1)")
     return EXIT_OK
 
 
@@ -460,8 +472,15 @@ def _parser() -> argparse.ArgumentParser:
                  "1.12 and TensorRT 8.6 load it; --opset asks for a newer one.")
     q.add_argument("file", metavar="FILE", help="the .net file")
     _network_options(q)
-    q.add_argument("-o", "--output", required=True, metavar="OUT.onnx",
+    q.add_argument("-o", "--output", metavar="OUT.onnx",
                    help="the ONNX file to write (atomically; weights over 2 GB go beside it)")
+    q.add_argument("--triton-repo", metavar="DIR",
+                   help="also (or instead) write a Triton model repository entry: "
+                        "DIR/NAME/1/model.onnx and DIR/NAME/config.pbtxt (docs/serving.md)")
+    q.add_argument("--max-batch", type=int, default=8, metavar="B",
+                   help="with --triton-repo: max_batch_size for a symbolic batch (default: 8)")
+    q.add_argument("--dynamic-batching", action="store_true",
+                   help="with --triton-repo: let Triton batch requests together")
     q.add_argument("--opset", type=int, default=DEFAULT_OPSET, metavar="N",
                    help=f"ONNX opset, {DEFAULT_OPSET} (the default) to the newest the installed "
                         "onnx knows")

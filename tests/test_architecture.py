@@ -22,6 +22,7 @@ FLOORS: dict[str, int] = {
     "ir": 4,
     "elaborator": 5, "analysis": 5, "rewrite": 5, "export": 5,
     "sizes": 6, "report": 6, "expect_check": 6, "importer": 6,
+    "serving": 6,
     "pipeline": 7,
     "diff": 8, "checkrun": 8, "pytest_plugin": 8, "__init__": 8,
     "diff_report": 9,
