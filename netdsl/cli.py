@@ -491,7 +491,8 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--init", choices=("he", "xavier"), default=None,
                    help="initialisation (default: the network's `option init`, else he)")
     q.add_argument("--weights", metavar="FILE",
-                   help=".npz or .safetensors with every parameter, by name (conv1.weight, ...)")
+                   help=".npz, .safetensors, or a torch.save'd state_dict (.pt/.pth, read without "
+                        "running pickled code) with every parameter, by name (conv1.weight, ...)")
     q.add_argument("--rename", action="append", default=[], type=_rename,
                    metavar="PATTERN=REPLACEMENT",
                    help="rename the --weights names before matching: a Python regular "

@@ -29,6 +29,11 @@ def read(path: str | Path) -> dict[str, np.ndarray]:
         if suffix == ".safetensors":
             from safetensors.numpy import load_file
             return dict(load_file(str(p)))
+        if suffix in (".pt", ".pth"):
+            from netdsl import checkpoint
+            return checkpoint.read(p)
+    except NetdslError:
+        raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
         raise NetdslError([error("E401", f"weight file {p}: corrupt or not a {suffix} file "
                                  f"({str(e)[:120]})")]) from None
@@ -36,7 +41,8 @@ def read(path: str | Path) -> dict[str, np.ndarray]:
         raise NetdslError([error("E401", f"weight file {p}: cannot read ({str(e)[:120]})")]
                           ) from None
     raise NetdslError([error("E401", f"weight file {p}: unknown format `{suffix or p.name}`",
-                             hints=["use .npz (numpy.savez) or .safetensors"])])
+                             hints=["use .npz (numpy.savez), .safetensors, or a state_dict "
+                                    "saved by torch.save (.pt, .pth)"])])
 
 
 def encode(arrays: Mapping[str, np.ndarray], suffix: str) -> bytes:

@@ -17,7 +17,8 @@ PACKAGE = ROOT / "netdsl"
 FLOORS: dict[str, int] = {
     "source": 0, "version": 0, "options": 0, "ops": 0,
     "diagnostics": 1, "syntax": 1,
-    "files": 2, "parse": 2, "values": 2, "weights": 2, "suppress": 2, "formats": 2,
+    "files": 2, "parse": 2, "values": 2, "checkpoint": 2, "suppress": 2, "formats": 2,
+    "weights": 3,
     "expectations": 3, "runtime": 3,
     "ir": 4,
     "elaborator": 5, "analysis": 5, "rewrite": 5, "export": 5,
