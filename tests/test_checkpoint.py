@@ -74,5 +74,5 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path, monkeypatch):
 def test_the_legacy_format_is_refused(tmp_path):
     path = tmp_path / "old.pt"
     path.write_bytes(pickle.dumps({"w": 1}))
-    with pytest.raises(NetdslError, match="not a torch.save zip archive"):
+    with pytest.raises(NetdslError, match=r"not a torch\.save zip archive"):
         weights.read(path)
