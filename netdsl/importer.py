@@ -392,24 +392,35 @@ def _identifier(text: str, prefix: str) -> str:
 
 
 def _render(name: str, r: _Reader, layers: list[Layer], source: str) -> str:
-    """The program: pipes along single-consumer chains, a variable wherever a tensor is used
-    twice, as a later operand, or as an output."""
-    uses: Counter[str] = Counter()
-    later: set[str] = set()
-    for ly in layers:
-        uses.update(ly.inputs)
-        later.update(ly.inputs[1:])
+    """The program: repeated sub-graphs as blocks, then the network of pipes."""
+    blocks, layers = _blocks(layers, r.outputs)
+    lines = [f"# imported by `netdsl import` from {source}"] + blocks + [
+        f"network {name} {{", "  option floor: true"]
     var: dict[str, str] = {}
-    lines = [f"# imported by `netdsl import` from {source}", f"network {name} {{",
-             "  option floor: true"]
     for i_name, shape in r.inputs:
         var[i_name] = _identifier(i_name, "x")
         dims = ["N" if j == 0 else str(d) if isinstance(d, int) and d > 0 else _part(str(d))
                 for j, d in enumerate(shape)]
         lines.append(f"  input {var[i_name]}: [{', '.join(dims)}]")
-    needs_var = {t for t, c in uses.items() if c != 1} | later | set(r.outputs)
+    lines += _chains(layers, var, r.outputs)
+    for o in r.outputs:
+        lines.append(f"  {var[o]} -> output {_identifier(o, 'y')}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _chains(layers: list[Layer], var: dict[str, str], outputs: Sequence[str]) -> list[str]:
+    """Pipes along single-consumer chains, a variable wherever a tensor is used twice, as a
+    later operand, or as an output; `var` (tensor -> variable) is filled in."""
+    uses: Counter[str] = Counter()
+    later: set[str] = set()
+    for ly in layers:
+        uses.update(ly.inputs)
+        later.update(ly.inputs[1:])
+    lines: list[str] = []
+    needs_var = {t for t, c in uses.items() if c != 1} | later | set(outputs)
     chain: list[str] = []
-    start, last = "", ""
+    start, last, last_label = "", "", ""
 
     def close() -> None:
         if chain:
@@ -420,7 +431,6 @@ def _render(name: str, r: _Reader, layers: list[Layer], source: str) -> str:
             lines.append(f"  {var[last]} = {start} -> " + "\n      -> ".join(chain))
             chain.clear()
 
-    last_label = ""
     for ly in layers:
         first = ly.inputs[0]
         if not (chain and first == last and first not in needs_var):
@@ -430,7 +440,81 @@ def _render(name: str, r: _Reader, layers: list[Layer], source: str) -> str:
         chain.append(f'"{ly.label}": ' + ly.call.format(*others))
         last, last_label = ly.output, ly.label
     close()
-    for o in r.outputs:
-        lines.append(f"  {var[o]} -> output {_identifier(o, 'y')}")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])")
+
+
+def _blocks(layers: list[Layer], outputs: Sequence[str]) -> tuple[list[str], list[Layer]]:
+    """Runs of layers under one module path (`layer1.0.*`: a label's first two parts) with one
+    input and one output, alike but for numbers, used twice or more: each a `block` whose
+    differing numbers are its parameters, called as `"layer1.0": unit0(64, 2)`."""
+    runs: list[list[Layer]] = []
+    for ly in layers:
+        key = ".".join(ly.label.split(".")[:2]) if ly.label.count(".") >= 2 else ""
+        if runs and key and ".".join(runs[-1][0].label.split(".")[:2]) == key:
+            runs[-1].append(ly)
+        else:
+            runs.append([ly])
+    users: Counter[str] = Counter(t for ly in layers for t in ly.inputs)
+    users.update(outputs)
+    kinds: dict[tuple[Any, ...], list[tuple[list[Layer], list[str]]]] = {}
+    for run in runs:
+        sig = _signature(run, users)
+        if sig is not None:
+            kinds.setdefault(sig[0], []).append((run, sig[1]))
+    text: list[str] = []
+    replace: dict[int, Layer] = {}
+    for k, uses in enumerate(u for u in kinds.values() if len(u) >= 2):
+        name = f"unit{k}"
+        numbers = list(zip(*(nums for _, nums in uses)))
+        varying = [i for i, col in enumerate(numbers) if len(set(col)) > 1]
+        first = uses[0][0]
+        prefix = ".".join(first[0].label.split(".")[:2]) + "."
+        body, j = [], 0
+        for ly in first:
+            call = _NUMBER.sub(lambda m: "{N}", ly.call)
+            parts = call.split("{N}")
+            filled = parts[0]
+            for piece in parts[1:]:
+                filled += (f"p{varying.index(j)}" if j in varying else uses[0][1][j]) + piece
+                j += 1
+            body.append(Layer(ly.op, filled, ly.inputs, ly.output, "", label=ly.label[
+                len(prefix):]))
+        ext = next(t for t in first[0].inputs if t not in {ly.output for ly in first})
+        var = {ext: "x"}
+        lines = _chains(body, var, [first[-1].output])
+        params = ", ".join(["x", *(f"p{i}" for i in range(len(varying)))])
+        text += [f"block {name}({params}) {{", *lines, f"  return {var[first[-1].output]}",
+                 "}", ""]
+        for run, nums in uses:
+            args = ", ".join(nums[i] for i in varying)
+            ext = next(t for t in run[0].inputs if t not in {ly.output for ly in run})
+            replace[id(run[0])] = Layer("block", f"{name}({args})", [ext], run[-1].output, "",
+                                        label=".".join(run[0].label.split(".")[:2]))
+            for ly in run[1:]:
+                replace[id(ly)] = replace[id(run[0])]
+    out: list[Layer] = []
+    for ly in layers:
+        new = replace.get(id(ly), ly)
+        if not out or out[-1] is not new:
+            out.append(new)
+    return text, out
+
+
+def _signature(run: list[Layer], users: Counter[str]) -> tuple[tuple[Any, ...], list[str]] | None:
+    """What makes two runs the same block (labels below the module path, calls without their
+    numbers, wiring), and the run's numbers; None unless it has one input and one output."""
+    if len(run) < 2:
+        return None
+    inside = {ly.output: i for i, ly in enumerate(run)}
+    external = {t for ly in run for t in ly.inputs if t not in inside}
+    used_inside = Counter(t for ly in run for t in ly.inputs if t in inside)
+    if len(external) != 1 or any(users[ly.output] != used_inside[ly.output]
+                                 for ly in run[:-1]):
+        return None
+    prefix = len(".".join(run[0].label.split(".")[:2])) + 1
+    sig = tuple((ly.label[prefix:], _NUMBER.sub("#", ly.call),
+                 tuple(inside.get(t, -1) for t in ly.inputs)) for ly in run)
+    return sig, [m.group() for ly in run for m in _NUMBER.finditer(ly.call)]

@@ -153,7 +153,7 @@ def test_version():
     assert (code, out) == (0, f"netdsl {netdsl.__version__}\n")
 
 
-COMMANDS = ["check", "list", "summary", "explain", "diff", "sizes", "compile", "run"]
+COMMANDS = ["check", "list", "summary", "explain", "diff", "sizes", "compile", "import", "run"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
