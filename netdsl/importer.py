@@ -5,7 +5,9 @@ becomes one labelled pipe stage (`-> "layer1.0.conv1": conv(64, 3, pad: 1, bias:
 single-consumer chains stay pipes, other tensors get variables. Layer labels come from the
 weights' initializer names (`features.0.weight` → `features.0`) or from torch's node names
 (`/layer1/layer1.0/conv1/Conv` → `layer1.0.conv1`), so parameter names equal torch's keys.
-Identity and Dropout vanish; a zero Pad in front of a Conv or pool becomes its pads."""
+Identity and Dropout vanish; a zero Pad in front of a Conv becomes its pads. Runs of layers
+under one module path that recur (ResNet's units) become blocks called once per run.
+NOTE: over the ~400-line guide; the block finder (_blocks, _signature) could move out."""
 
 from __future__ import annotations
 
