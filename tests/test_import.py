@@ -44,8 +44,8 @@ def _round_trip(net: netdsl.Network) -> None:
 
 
 def test_lenet_round_trip():
-    # NOTE: not vgg.net nor alexnet.net: their adaptive_avgpool (same size in and out) lowers to an Identity, which the import
-    # drops (the rest of the graph comes back the same)
+    # NOTE: not vgg.net nor alexnet.net: their adaptive_avgpool (same size in and out) lowers
+    # to an Identity, which the import drops (the rest of the graph comes back the same)
     _round_trip(netdsl.load(ZOO / "lenet.net"))
 
 
