@@ -356,11 +356,21 @@ def _from_hint(hint: str, op: str) -> str:
     if "/" in hint:  # each scope is a full path (`layer1.0`) or a child's own name (`relu`)
         path = ""
         for part in [p for p in hint.split("/") if p][:-1]:
-            path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
+            path = _merge(path, part)
         hint = path
     if not hint:
         return op
     return ".".join(_part(p) for p in hint.split("."))
+
+
+def _merge(path: str, part: str) -> str:
+    """A torch scope `part` below `path`: its leading components may repeat path's last ones
+    (`features.1.conv` then `conv.0` is `features.1.conv.0`; `layer1` then `layer1.0`)."""
+    have, new = path.split(".") if path else [], part.split(".")
+    for k in range(min(len(have), len(new)), 0, -1):
+        if have[len(have) - k:] == new[:k]:
+            return ".".join(have[:len(have) - k] + new)
+    return ".".join(have + new)
 
 
 def _label(layers: list[Layer]) -> None:
