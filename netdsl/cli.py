@@ -279,19 +279,58 @@ def cmd_compile(a: argparse.Namespace) -> int:
         raise _Usage("--input-size needs --fully-convolutional")
     if a.rename and not a.weights:
         raise _Usage("--rename needs --weights")
-    out, src = Path(a.output), Path(a.file)
+    if not a.output and not a.triton_repo:
+        raise _Usage("give -o OUT.onnx, --triton-repo DIR, or both")
+    if a.max_batch < 1:
+        raise _Usage("--max-batch must be at least 1")
+    out, src = (Path(a.output) if a.output else None), Path(a.file)
     # NOTE: before compiling, so that a bad path fails fast; write() checks again as it writes
-    files.check_writable(out, [src, *([Path(a.weights)] if a.weights else [])])
+    if out is not None:
+        files.check_writable(out, [src, *([Path(a.weights)] if a.weights else [])])
     options = CompileOptions(opset=a.opset, batch=a.batch, seed=a.seed, init=a.init,
                              weights=a.weights, fully_convolutional=a.fully_convolutional,
                              input_size=a.input_size, rename=tuple(a.rename),
                              source_lines=not a.no_source_lines)
     checked = check_source(read_source(src, a.root), a.network, _params(a.set))
-    files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what its `use`s read
-    checked, model = lower(checked, options, out)  # export.write: streamed, weights never whole
-    _emit(checked.stats.warnings)
-    print(f"{out}: {checked.graph.name}, opset {model.opset_import[0].version}, "
-          f"{checked.stats.params:,} params, {len(model.graph.node)} ONNX nodes")
+    if out is not None:
+        files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what `use`s read
+        lowered, model = lower(checked, options, out)  # export.write: streamed, never whole
+        _emit(lowered.stats.warnings)
+        print(f"{out}: {lowered.graph.name}, opset {model.opset_import[0].version}, "
+              f"{lowered.stats.params:,} params, {len(model.graph.node)} ONNX nodes")
+    if a.triton_repo:
+        from netdsl import serving
+        lowered, model = lower(checked, options)  # NOTE: in memory: the entry holds the model
+        if out is None:
+            _emit(lowered.stats.warnings)
+        entry = serving.write_repository(model, Path(a.triton_repo), lowered.graph.name,
+                                         a.max_batch, a.dynamic_batching)
+        print(f"{entry}: Triton model {lowered.graph.name} (onnxruntime_onnx, version 1)")
+    return EXIT_OK
+
+
+def cmd_import(a: argparse.Namespace) -> int:
+    from netdsl import export, files, importer, weights
+    from netdsl.pipeline import check_source
+    from netdsl.source import Source
+    out, src = Path(a.output), Path(a.model)
+    w_out = Path(a.weights) if a.weights else None
+    if w_out is not None and w_out.suffix.lower() not in (".npz", ".safetensors"):
+        raise _Usage(f"--weights {w_out}: give a .npz or .safetensors file name")
+    files.check_writable(out, [src])
+    if w_out is not None:
+        files.check_writable(w_out, [src, out])
+    imported = importer.import_model(export.load(src), a.network, src.name)
+    # NOTE: checked before anything is written: an importer bug is never a broken .net on disk
+    net = check_source(Source(str(out), imported.text, str(out.parent.resolve())))
+    targets = [out] + ([w_out] if w_out is not None else [])
+    with files.atomic(*targets) as temps:
+        temps[0].write_text(imported.text, encoding="utf-8")
+        if w_out is not None:
+            temps[1].write_bytes(weights.encode(imported.weights, w_out.suffix))
+    print(f"{out}: {net.graph.name}, {imported.layers} layers in "
+          f"{len(imported.text.splitlines())} lines, {net.stats.params:,} params"
+          + (f"; weights in {w_out}" if w_out is not None else ""))
     return EXIT_OK
 
 
@@ -562,8 +601,15 @@ def _parser() -> argparse.ArgumentParser:
                  "1.12 and TensorRT 8.6 load it; --opset asks for a newer one.")
     q.add_argument("file", metavar="FILE", help="the .net file")
     _network_options(q)
-    q.add_argument("-o", "--output", required=True, metavar="OUT.onnx",
+    q.add_argument("-o", "--output", metavar="OUT.onnx",
                    help="the ONNX file to write (atomically; weights over 2 GB go beside it)")
+    q.add_argument("--triton-repo", metavar="DIR",
+                   help="also (or instead) write a Triton model repository entry: "
+                        "DIR/NAME/1/model.onnx and DIR/NAME/config.pbtxt (docs/serving.md)")
+    q.add_argument("--max-batch", type=int, default=8, metavar="B",
+                   help="with --triton-repo: max_batch_size for a symbolic batch (default: 8)")
+    q.add_argument("--dynamic-batching", action="store_true",
+                   help="with --triton-repo: let Triton batch requests together")
     q.add_argument("--opset", type=int, default=DEFAULT_OPSET, metavar="N",
                    help=f"ONNX opset, {DEFAULT_OPSET} (the default) to the newest the installed "
                         "onnx knows")
@@ -576,7 +622,8 @@ def _parser() -> argparse.ArgumentParser:
                         "every randomly initialised weight is 0, a structurally valid model "
                         "written at disk speed, for tests and CI that need only the graph")
     q.add_argument("--weights", metavar="FILE",
-                   help=".npz or .safetensors with every parameter, by name (conv1.weight, ...)")
+                   help=".npz, .safetensors, or a torch.save'd state_dict (.pt/.pth, read without "
+                        "running pickled code) with every parameter, by name (conv1.weight, ...)")
     q.add_argument("--rename", action="append", default=[], type=_rename,
                    metavar="PATTERN=REPLACEMENT",
                    help="rename the --weights names before matching: a Python regular "
@@ -589,6 +636,22 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--no-source-lines", action="store_true",
                    help="leave the source lines out of the nodes' doc strings (keep file:line:col)")
     q.set_defaults(func=cmd_compile)
+
+    q = _command(sub, "import", "turn an ONNX model into a .net program (and its weights)",
+                 "Read an ONNX model (as torch.onnx.export writes it) and write the .net program "
+                 "that compiles back to it: one labelled pipe stage per layer, named after the "
+                 "weights' initializers or torch's module paths, so that parameter names equal "
+                 "the checkpoint's keys. Operators netdsl has no op for are all listed (E407) and "
+                 "nothing is written. --weights writes the model's weights by parameter name, "
+                 "for `netdsl compile OUT.net --weights FILE`.")
+    q.add_argument("model", metavar="MODEL.onnx", help="the ONNX model to read")
+    q.add_argument("-o", "--output", required=True, metavar="OUT.net",
+                   help="the .net file to write (atomically, with --weights)")
+    q.add_argument("--weights", metavar="FILE",
+                   help="also write the weights, by parameter name (.npz or .safetensors)")
+    q.add_argument("--network", metavar="NAME",
+                   help="the network's name in the program (default: the ONNX graph's name)")
+    q.set_defaults(func=cmd_import)
 
     q = _command(sub, "run", "run a .net or .onnx model on onnxruntime",
                  "Run a model on onnxruntime and print each output's shape and statistics. "

@@ -62,6 +62,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E404": ("runtime-input", "an input array has the wrong shape or dtype"),
     "E405": ("provider", "the execution provider asked for is not available"),
     "E406": ("nan-weights", "a weight is NaN (not a number): every output would be NaN"),
+    "E407": ("import", "an ONNX model uses operators (or forms of them) netdsl cannot express"),
     "W401": ("infinite-weights", "a weight is infinite, or too large for float32"),
 }
 

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from netdsl import files, protowire
 from netdsl.diagnostics import NetdslError, error
@@ -376,3 +376,30 @@ def _drawn(inits: Sequence[_Init]) -> Iterator[np.ndarray]:
                     yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def attributes(node: onnx.NodeProto) -> dict[str, Any]:
+    """A node's attributes as plain Python values (strings decoded, tensors as arrays), for
+    importer.py, which reads a ModelProto without importing onnx."""
+    out: dict[str, Any] = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        elif isinstance(v, TensorProto):
+            v = numpy_helper.to_array(v)
+        elif isinstance(v, list) and v and isinstance(v[0], bytes):
+            v = [s.decode("utf-8", "replace") for s in v]
+        out[a.name] = v
+    return out
+
+
+def initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """The graph's initializers (their external data already loaded) as arrays by name."""
+    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+
+
+def value_shape(info: onnx.ValueInfoProto) -> list[int | str]:
+    """A graph input's or output's dims: an int, or the symbol's name ("" when unnamed)."""
+    return [d.dim_value if d.HasField("dim_value") else d.dim_param
+            for d in info.type.tensor_type.shape.dim]

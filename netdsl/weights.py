@@ -4,6 +4,7 @@ load_state_dict does."""
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import zipfile
@@ -30,6 +31,9 @@ def read(path: str | Path) -> Mapping[str, np.ndarray]:
         if suffix == ".safetensors":
             from safetensors.numpy import load_file
             return dict(load_file(str(p)))
+        if suffix in (".pt", ".pth"):
+            from netdsl import checkpoint
+            return checkpoint.read(p)
     except NetdslError:
         raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
@@ -39,7 +43,21 @@ def read(path: str | Path) -> Mapping[str, np.ndarray]:
         raise NetdslError([error("E401", f"weight file {p}: cannot read ({str(e)[:120]})")]
                           ) from None
     raise NetdslError([error("E401", f"weight file {p}: unknown format `{suffix or p.name}`",
-                             hints=["use .npz (numpy.savez) or .safetensors"])])
+                             hints=["use .npz (numpy.savez), .safetensors, or a state_dict "
+                                    "saved by torch.save (.pt, .pth)"])])
+
+
+def encode(arrays: Mapping[str, np.ndarray], suffix: str) -> bytes:
+    """The bytes of a weight file (`.npz` or `.safetensors`, as `suffix` says) holding `arrays`
+    by name; read() reads them back. ValueError for another suffix."""
+    if suffix.lower() == ".safetensors":
+        from safetensors.numpy import save
+        return save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
+    if suffix.lower() == ".npz":
+        buf = io.BytesIO()
+        np.savez(buf, **dict(arrays))  # type: ignore[arg-type]
+        return buf.getvalue()
+    raise ValueError(f"unknown weight format `{suffix}`: use .npz or .safetensors")
 
 
 def rename_rule(rule: str) -> tuple[re.Pattern[str], str]:

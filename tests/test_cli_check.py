@@ -153,8 +153,8 @@ def test_version():
     assert (code, out) == (0, f"netdsl {netdsl.__version__}\n")
 
 
-COMMANDS = ["check", "list", "summary", "explain", "diff", "sizes", "compile", "run", "lsp",
-            "graph", "fmt"]
+COMMANDS = ["check", "list", "summary", "explain", "diff", "sizes", "compile", "import", "run",
+            "lsp", "graph", "fmt"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

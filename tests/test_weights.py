@@ -153,7 +153,7 @@ def test_missing_unexpected_and_misshaped_keys_are_reported_together(tmp_path):
 def test_bad_weight_files_are_clear_errors_and_nothing_is_written(tmp_path, case):
     path = {"missing": tmp_path / "none.npz", "directory": tmp_path,
             "corrupt npz": tmp_path / "w.npz", "corrupt safetensors": tmp_path / "w.safetensors",
-            "wrong format": tmp_path / "w.pt", "pickled": tmp_path / "p.npz"}[case]
+            "wrong format": tmp_path / "w.ckpt", "pickled": tmp_path / "p.npz"}[case]
     if case.startswith("corrupt"):
         path.write_bytes(b"\x00garbage, not weights\xff" * 10)
     elif case == "wrong format":
@@ -165,7 +165,7 @@ def test_bad_weight_files_are_clear_errors_and_nothing_is_written(tmp_path, case
     code, _, err = cli("compile", str(ZOO / "lenet.net"), "-o", str(out), "--weights", str(path))
     expected = {"missing": "no such file", "directory": "is a directory",
                 "corrupt npz": "corrupt or not a .npz file",
-                "corrupt safetensors": "cannot read", "wrong format": "unknown format `.pt`",
+                "corrupt safetensors": "cannot read", "wrong format": "unknown format `.ckpt`",
                 "pickled": "corrupt or not a .npz file"}[case]
     assert code == 1 and f"error[E401]: weight file {path}: {expected}" in err, err
     assert "Traceback" not in err

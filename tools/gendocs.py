@@ -94,6 +94,7 @@ EXAMPLES: dict[str, Example | Command] = {
     "E404": Command("netdsl run lenet.onnx --input image=wrong_shape.npy"),
     "E405": Command("netdsl run lenet.onnx --random --provider cuda  (no CUDA here)"),
     "E406": Command("netdsl compile zoo/lenet.net --weights diverged.npz -o lenet.onnx  (a NaN)"),
+    "E407": Command("netdsl import detector.onnx -o detector.net  (NonMaxSuppression x1, ...)"),
     "W401": Command("netdsl compile zoo/lenet.net --weights huge.npz -o lenet.onnx  (1e300)"),
 }
 

@@ -1,0 +1,94 @@
+"""A PyTorch checkpoint (a state_dict written by torch.save, .pt/.pth) → arrays by name, without
+torch and without running pickled code: the pickle is read by an Unpickler that knows only the
+few globals a tensor needs (torch's rebuild functions, storage types, OrderedDict) and refuses
+every other one (E401); tensor bytes come from the zip's data records, read with numpy."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netdsl.diagnostics import NetdslError, error
+
+_STORAGES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2",
+             "BFloat16Storage": "bfloat16", "LongStorage": "<i8", "IntStorage": "<i4",
+             "ShortStorage": "<i2", "CharStorage": "i1", "ByteStorage": "u1",
+             "BoolStorage": "?"}
+
+
+class _Storage:
+    def __init__(self, dtype: str):
+        self.dtype = dtype
+
+
+def _rebuild_tensor(storage: np.ndarray, offset: int, size: tuple[int, ...],
+                    stride: tuple[int, ...], *_: Any) -> np.ndarray:
+    flat = storage[offset:]
+    if not size:
+        return np.array(flat[:1].reshape(()))
+    strides = tuple(s * flat.itemsize for s in stride)
+    return np.array(np.lib.stride_tricks.as_strided(flat, size, strides, writeable=False))
+
+
+def _rebuild_parameter(data: np.ndarray, *_: Any) -> np.ndarray:
+    return data
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: Any, archive: zipfile.ZipFile, prefix: str, path: Path):
+        super().__init__(file)
+        self.archive, self.prefix, self.path = archive, prefix, path
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("collections", "OrderedDict"):
+            return OrderedDict
+        if module == "torch._utils" and name == "_rebuild_tensor_v2":
+            return _rebuild_tensor
+        if module == "torch._utils" and name == "_rebuild_parameter":
+            return _rebuild_parameter
+        if module == "torch" and name in _STORAGES:
+            return _Storage(_STORAGES[name])
+        raise NetdslError([error("E401", f"weight file {self.path}: refused: the pickle asks "
+                                 f"for `{module}.{name}`, which a state_dict of tensors never "
+                                 "needs (pickled code is not run)", hints=[
+                                     "save the state_dict (torch.save(model.state_dict(), f)), "
+                                     "not the model, or convert it to .safetensors"])])
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not (isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage"
+                and isinstance(pid[1], _Storage)):
+            raise NetdslError([error("E401", f"weight file {self.path}: refused: an unknown "
+                                     "persistent reference in the pickle")])
+        data = self.archive.read(f"{self.prefix}/data/{pid[2]}")
+        if pid[1].dtype == "bfloat16":  # numpy has none: the upper half of a float32
+            half = np.frombuffer(data, "<u2").astype(np.uint32) << 16
+            return half.view(np.float32)
+        return np.frombuffer(data, pid[1].dtype)
+
+
+def read(path: Path) -> dict[str, np.ndarray]:
+    """The state_dict's tensors by name (`num_batches_tracked` counters left out: netdsl's bn
+    has no such buffer); a checkpoint that wraps it as {"state_dict": ...} or {"model": ...} is
+    unwrapped. E401 for the legacy (non-zip) format and for anything but tensors."""
+    if not zipfile.is_zipfile(path):
+        raise NetdslError([error("E401", f"weight file {path}: not a torch.save zip archive "
+                                 "(the legacy format is not read)", hints=[
+                                     "save again with torch >= 1.6, or as .safetensors"])])
+    with zipfile.ZipFile(path) as z:
+        pkl = next((n for n in z.namelist() if n.endswith("/data.pkl")), None)
+        if pkl is None:
+            raise NetdslError([error("E401", f"weight file {path}: no data.pkl in the archive")])
+        with z.open(pkl) as f:
+            obj = _Unpickler(f, z, pkl.rsplit("/", 1)[0], path).load()
+    for key in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, np.ndarray) for v in obj.values()):
+        raise NetdslError([error("E401", f"weight file {path}: not a state_dict (a dict of "
+                                 "tensors by name)")])
+    return {str(k): v for k, v in obj.items() if not str(k).endswith("num_batches_tracked")}

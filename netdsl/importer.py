@@ -1,0 +1,532 @@
+"""ONNX model → .net source text and weights by parameter name (`netdsl import`). Beside the
+lowering, in the other direction: it reads a ModelProto's plain fields (export.py's helpers turn
+attributes and initializers into Python values, so onnx is imported there only). Every node
+becomes one labelled pipe stage (`-> "layer1.0.conv1": conv(64, 3, pad: 1, bias: false)`);
+single-consumer chains stay pipes, other tensors get variables. Layer labels come from the
+weights' initializer names (`features.0.weight` → `features.0`) or from torch's node names
+(`/layer1/layer1.0/conv1/Conv` → `layer1.0.conv1`), so parameter names equal torch's keys.
+Identity and Dropout vanish; a zero Pad in front of a Conv becomes its pads. Runs of layers
+under one module path that recur (ResNet's units) become blocks called once per run.
+NOTE: over the ~400-line guide; the block finder (_blocks, _signature) could move out."""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from netdsl import export
+from netdsl.diagnostics import NetdslError, error
+
+SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv Dropout Elu Flatten "
+             "Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish Identity LRN LeakyRelu "
+             "MaxPool Mul Pad Relu Reshape Resize Sigmoid Softmax Tanh Upsample").split()
+_SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish",
+           "GlobalAveragePool": "globalavgpool", "GlobalMaxPool": "globalmaxpool"}
+_KEYWORDS = {"network", "use", "input", "output", "expect", "option", "if", "elif", "else", "for",
+             "in", "return", "true", "false", "and", "or", "not", "block", "param"}
+
+
+@dataclass
+class Layer:
+    """One stage of the .net program: `"label": call`, on `inputs` (tensor names)."""
+
+    op: str  # netdsl's op name, the label's fallback
+    call: str  # the call as written, `conv(64, 3, stride: 2)`
+    inputs: list[str]
+    output: str
+    hint: str  # where the label comes from: a parameter's prefix or the node name
+    params: dict[str, np.ndarray] = field(default_factory=dict)  # suffix -> array
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Imported:
+    text: str  # the .net program
+    weights: dict[str, np.ndarray]  # by parameter name (`label.weight`, ...)
+    layers: int
+
+
+def import_model(model: Any, network: str | None = None, source: str = "model.onnx"
+                 ) -> Imported:
+    """The .net program and weights of an onnx.ModelProto; E407 listing every operator that
+    netdsl cannot express (each with its node names and count)."""
+    g = model.graph
+    unsupported: dict[str, list[str]] = {}
+    for n in g.node:
+        if n.op_type not in SUPPORTED or n.domain not in ("", "ai.onnx"):
+            unsupported.setdefault(n.op_type, []).append(n.name or n.output[0])
+    if unsupported:
+        raise NetdslError([error("E407", f"{source}: {sum(map(len, unsupported.values()))} "
+                                 "nodes use operators netdsl does not support: " + "; ".join(
+                                     f"{op} x{len(ns)} ({', '.join(ns[:5])}"
+                                     f"{', ...' if len(ns) > 5 else ''})"
+                                     for op, ns in sorted(unsupported.items())),
+                                 hints=["supported: " + ", ".join(SUPPORTED)])])
+    reader = _Reader(model, source)
+    layers = reader.layers()
+    _label(layers)
+    name = _identifier(network or g.name or "imported", "net")
+    text = _render(name, reader, layers, source)
+    weights = {f"{ly.label}.{k}": np.ascontiguousarray(v, np.float32)
+               for ly in layers for k, v in ly.params.items()}
+    return Imported(text, weights, len(layers))
+
+
+class _Reader:
+    """Walks the nodes in order: constants and aliases (Identity, Dropout) resolved, zero pads
+    folded into the window op after them."""
+
+    def __init__(self, model: Any, source: str):
+        self.g, self.source = model.graph, source
+        self.arrays = export.initializers(model)
+        self.alias: dict[str, str] = {}
+        self.inputs = [(i.name, export.value_shape(i)) for i in self.g.input
+                       if i.name not in self.arrays]
+        self.outputs = [o.name for o in self.g.output]
+        self.pending_pad: dict[str, tuple[str, list[int]]] = {}  # Pad output -> (input, pads)
+
+    def fail(self, node: Any, why: str) -> NetdslError:
+        return NetdslError([error("E407", f"{self.source}: node `{node.name}` ({node.op_type}): "
+                                  f"{why}")])
+
+    def const(self, name: str) -> np.ndarray | None:
+        return self.arrays.get(self.alias.get(name, name))
+
+    def src(self, name: str) -> str:
+        while name in self.alias:
+            name = self.alias[name]
+        return name
+
+    def layers(self) -> list[Layer]:
+        out = []
+        for n in self.g.node:
+            a = export.attributes(n)
+            if n.op_type == "Constant":
+                self.arrays[n.output[0]] = np.asarray(a.get("value", a.get("value_float",
+                                                                         a.get("value_ints"))))
+                continue
+            if n.op_type in ("Identity", "Dropout"):
+                self.alias[n.output[0]] = n.input[0]
+                continue
+            if n.op_type == "Pad" and self._fold_pad(n, a):
+                continue
+            layer = self.layer(n, a)
+            layer.inputs = [self.src(i) for i in layer.inputs]
+            out.append(layer)
+        for o in self.outputs:
+            if o in self.alias:
+                raise NetdslError([error("E407", f"{self.source}: output `{o}` is an Identity "
+                                         "of another tensor; netdsl names each output once")])
+        return out
+
+    def _fold_pad(self, n: Any, a: dict[str, Any]) -> bool:
+        """A constant zero Pad of the spatial axes only, all of whose consumers are Conv or
+        MaxPool/AveragePool: remembered, and added to their pads."""
+        pads = self.const(n.input[1]) if len(n.input) > 1 else np.asarray(a.get("pads", []))
+        value = self.const(n.input[2]) if len(n.input) > 2 and n.input[2] else None
+        users = [m for m in self.g.node if n.output[0] in m.input]
+        if (pads is None or a.get("mode", "constant") != "constant"
+                or (value is not None and float(value) != 0.0) or not users
+                or any(m.op_type not in ("Conv",) for m in users)):
+            return False
+        p = [int(v) for v in pads]
+        r = len(p) // 2
+        if any(p[i] or p[r + i] for i in (0, 1)) or any(v < 0 for v in p):
+            return False
+        self.pending_pad[n.output[0]] = (n.input[0], p[2:r] + p[r + 2:])
+        return True
+
+    def layer(self, n: Any, a: dict[str, Any]) -> Layer:
+        op, x = n.op_type, list(n.input)
+        out = n.output[0]
+        if op in _SIMPLE:
+            return Layer(_SIMPLE[op], _SIMPLE[op], x[:1], out, n.name)
+        if op == "Conv":
+            return self.conv(n, a)
+        if op == "BatchNormalization":
+            names = ["weight", "bias", "running_mean", "running_var"]
+            params = dict(zip(names, (self.need(n, i) for i in x[1:5])))
+            eps = float(np.float32(a.get("epsilon", 1e-5)))
+            call = "bn" if abs(eps - 1e-5) < 1e-12 else f"bn(eps: {_num(eps)})"
+            return Layer("bn", call, x[:1], out, _prefix(x[1]) or n.name, params)
+        if op == "Gemm":
+            return self.gemm(n, a)
+        if op in ("MaxPool", "AveragePool"):
+            return self.pool(n, a)
+        if op == "Clip":
+            lo = self.const(x[1]) if len(x) > 1 and x[1] else a.get("min")
+            hi = self.const(x[2]) if len(x) > 2 and x[2] else a.get("max")
+            lo_v = -np.inf if lo is None else float(lo)
+            hi_v = np.inf if hi is None else float(hi)
+            if lo_v == 0 and hi_v == 6:
+                return Layer("relu6", "relu6", x[:1], out, n.name)
+            if lo_v == 0 and hi_v == np.inf:
+                return Layer("relu", "relu", x[:1], out, n.name)
+            raise self.fail(n, f"Clip({lo_v}, {hi_v}): only Clip(0, 6) (relu6) and Clip(0) "
+                            "(relu) have a netdsl op")
+        if op in ("Add", "Mul", "Concat"):
+            if any(i in self.arrays for i in x):
+                raise self.fail(n, "a constant operand: netdsl adds and multiplies tensors")
+            name = {"Add": "add", "Mul": "mul", "Concat": "concat"}[op]
+            args = ", ".join(["{}"] * (len(x) - 1))
+            if op == "Concat":
+                args += (", " if args else "") + f"axis: {int(a['axis'])}"
+            return Layer(name, f"{name}({args})", x, out, n.name)
+        if op == "Flatten":
+            if int(a.get("axis", 1)) != 1:
+                raise self.fail(n, "Flatten with axis other than 1")
+            return Layer("flatten", "flatten", x[:1], out, n.name)
+        if op == "Reshape":
+            return self.reshape(n)
+        if op == "Softmax":
+            return Layer("softmax", f"softmax(axis: {int(a.get('axis', -1))})", x[:1], out,
+                         n.name)
+        if op == "LRN":
+            call = (f"lrn({int(a['size'])}, alpha: {_num(a.get('alpha', 1e-4))}, beta: "
+                    f"{_num(a.get('beta', 0.75))}, k: {_num(a.get('bias', 1.0))})")
+            return Layer("lrn", call, x[:1], out, n.name)
+        if op == "LeakyRelu":
+            return Layer("leaky_relu", f"leaky_relu(slope: {_num(a.get('alpha', 0.01))})",
+                         x[:1], out, n.name)
+        if op == "Elu":
+            return Layer("elu", f"elu(alpha: {_num(a.get('alpha', 1.0))})", x[:1], out, n.name)
+        if op == "HardSigmoid":
+            return Layer("hardsigmoid", f"hardsigmoid(alpha: {_num(a.get('alpha', 0.2))}, "
+                         f"beta: {_num(a.get('beta', 0.5))})", x[:1], out, n.name)
+        if op in ("Resize", "Upsample"):
+            return self.resize(n, a)
+        assert op == "Pad"
+        return self.pad(n, a)
+
+    def need(self, n: Any, name: str) -> np.ndarray:
+        v = self.const(name)
+        if v is None:
+            raise self.fail(n, f"`{name}` is computed, not a stored weight")
+        return v
+
+    def conv(self, n: Any, a: dict[str, Any]) -> Layer:
+        x = list(n.input)
+        w = self.need(n, x[1])
+        pads = list(a.get("pads", [0] * (2 * (w.ndim - 2))))
+        if x[0] in self.pending_pad:
+            x[0], extra = self.pending_pad[x[0]]
+            pads = [p + e for p, e in zip(pads, extra)]
+        group, k = int(a.get("group", 1)), [int(v) for v in w.shape[2:]]
+        o = int(w.shape[0])
+        args = []
+        if group > 1 and w.shape[1] == 1:
+            name, head = "depthwise", [_ints(k)]
+            tail = [f"multiplier: {o // group}"] if o != group else []
+        else:
+            name, head = "conv", [str(o), _ints(k)]
+            tail = [f"groups: {group}"] if group != 1 else []
+        args = head + _window(a, pads) + tail
+        params = {"weight": w}
+        if len(x) > 2 and x[2]:
+            params["bias"] = self.need(n, x[2])
+        else:
+            args.append("bias: false")
+        return Layer(name, f"{name}({', '.join(args)})", x[:1], n.output[0],
+                     _prefix(x[1]) or n.name, params)
+
+    def gemm(self, n: Any, a: dict[str, Any]) -> Layer:
+        x = list(n.input)
+        if a.get("transA", 0) or float(a.get("alpha", 1.0)) != 1.0 or (
+                float(a.get("beta", 1.0)) != 1.0 and len(x) > 2):
+            raise self.fail(n, "Gemm with transA, alpha or beta: only x @ W^T + b is dense")
+        w = self.need(n, x[1])
+        w = w if a.get("transB", 0) else w.T
+        params = {"weight": w}
+        call = f"dense({w.shape[0]})"
+        if len(x) > 2 and x[2]:
+            params["bias"] = np.broadcast_to(self.need(n, x[2]), (w.shape[0],))
+        else:
+            call = f"dense({w.shape[0]}, bias: false)"
+        return Layer("dense", call, x[:1], n.output[0], _prefix(x[1]) or n.name, params)
+
+    def pool(self, n: Any, a: dict[str, Any]) -> Layer:
+        k = [int(v) for v in a["kernel_shape"]]
+        pads = list(a.get("pads", [0] * (2 * len(k))))
+        name = "maxpool" if n.op_type == "MaxPool" else "avgpool"
+        args = [_ints(k), f"stride: {_ints(a.get('strides', [1] * len(k)))}"]
+        args += _window({"auto_pad": a.get("auto_pad"), "dilations": a.get("dilations")}, pads)
+        if a.get("ceil_mode", 0):
+            args.append("ceil: true")
+        if name == "avgpool" and any(pads) and not a.get("count_include_pad", 0):
+            args.append("count_include_pad: false")
+        return Layer(name, f"{name}({', '.join(args)})", [n.input[0]], n.output[0], n.name)
+
+    def reshape(self, n: Any) -> Layer:
+        shape = [int(v) for v in self.need(n, n.input[1])]
+        if len(shape) == 2 and shape[1] == -1:  # torch's x.view(x.size(0), -1)
+            return Layer("flatten", "flatten", [n.input[0]], n.output[0], n.name)
+        return Layer("reshape", f"reshape({_ints(shape[1:], True)})", [n.input[0]],
+                     n.output[0], n.name)
+
+    def resize(self, n: Any, a: dict[str, Any]) -> Layer:
+        x = list(n.input)
+        mode = {"nearest": "nearest", "linear": "bilinear", "cubic": "bicubic"}.get(
+            a.get("mode", "nearest"))
+        coord = a.get("coordinate_transformation_mode", "half_pixel")
+        scales = self.const(x[2]) if len(x) > 2 and x[2] else None
+        if n.op_type == "Upsample":
+            scales = self.const(x[1]) if len(x) > 1 else np.asarray(a.get("scales"))
+        sizes = self.const(x[3]) if len(x) > 3 and x[3] else None
+        if mode is None:
+            raise self.fail(n, f"mode {a.get('mode')}")
+        args = []
+        if scales is not None and scales.size:
+            s = [float(v) for v in scales[2:]]
+            args.append(_num(s[0]) if len(set(s)) == 1 else "[" + ", ".join(map(_num, s)) + "]")
+        elif sizes is not None:
+            args.append(f"size: {_ints([int(v) for v in sizes[2:]], True)}")
+        else:
+            raise self.fail(n, "neither constant scales nor sizes")
+        if mode != "nearest":
+            args.append(f'mode: "{mode}"')
+            if coord == "align_corners":
+                args.append("align_corners: true")
+        return Layer("upsample", f"upsample({', '.join(args)})", x[:1], n.output[0], n.name)
+
+    def pad(self, n: Any, a: dict[str, Any]) -> Layer:
+        pads = self.need(n, n.input[1]) if len(n.input) > 1 else np.asarray(a["pads"])
+        p = [int(v) for v in pads]
+        r = len(p) // 2
+        mode = {"constant": "zeros", "reflect": "reflect", "edge": "edge"}[a.get("mode",
+                                                                                 "constant")]
+        if p[0] or p[r]:
+            raise self.fail(n, "padding the batch axis")
+        args = [_ints(p[2:r] + p[r + 2:], True)]
+        if p[1] or p[r + 1]:
+            args.append(f"channels: [{p[1]}, {p[r + 1]}]")
+        if mode != "zeros":
+            args.append(f'mode: "{mode}"')
+        return Layer("pad", f"pad({', '.join(args)})", [n.input[0]], n.output[0], n.name)
+
+
+def _window(a: dict[str, Any], pads: list[int]) -> list[str]:
+    out = []
+    if a.get("strides") and any(v != 1 for v in a["strides"]):
+        out.append(f"stride: {_ints(a['strides'])}")
+    auto = a.get("auto_pad") or "NOTSET"
+    if auto == "VALID":
+        pass
+    elif auto.startswith("SAME"):
+        out.append("pad: same")
+    elif any(pads):
+        r = len(pads) // 2
+        out.append("pad: " + (_ints(pads[:r]) if pads[:r] == pads[r:] else _ints(pads, True)))
+    if a.get("dilations") and any(v != 1 for v in a["dilations"]):
+        out.append(f"dilation: {_ints(a['dilations'])}")
+    return out
+
+
+def _ints(v: Sequence[int], as_list: bool = False) -> str:
+    v = [int(i) for i in v]
+    if not as_list and len(set(v)) == 1:
+        return str(v[0])
+    return "[" + ", ".join(map(str, v)) + "]"
+
+
+def _num(v: float) -> str:
+    s = f"{float(v):.9g}"
+    return s if any(c in s for c in ".en") else s + ".0"
+
+
+def _prefix(param: str) -> str:
+    """`layer1.0.conv1.weight` → `layer1.0.conv1`; "" for an exporter's made-up name."""
+    if param.startswith("onnx::") or "." not in param or "/" in param:
+        return ""
+    return param.rsplit(".", 1)[0]
+
+
+def _part(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text) or "_"
+
+
+def _from_hint(hint: str, op: str) -> str:
+    """A layer name from a parameter prefix or a node name: torch's `/a/a.0/conv1/Conv` gives
+    its module path `a.0.conv1`; netdsl's own node names are layer names already."""
+    if "/" in hint:  # each scope is a full path (`layer1.0`) or a child's own name (`relu`)
+        path = ""
+        for part in [p for p in hint.split("/") if p][:-1]:
+            path = _merge(path, part)
+        hint = path
+    if not hint:
+        return op
+    return ".".join(_part(p) for p in hint.split("."))
+
+
+def _merge(path: str, part: str) -> str:
+    """A torch scope `part` below `path`: its leading components may repeat path's last ones
+    (`features.1.conv` then `conv.0` is `features.1.conv.0`; `layer1` then `layer1.0`)."""
+    have, new = path.split(".") if path else [], part.split(".")
+    for k in range(min(len(have), len(new)), 0, -1):
+        if have[len(have) - k:] == new[:k]:
+            return ".".join(have[:len(have) - k] + new)
+    return ".".join(have + new)
+
+
+def _label(layers: list[Layer]) -> None:
+    """Unique labels; a name that is also a group of other layers (torch's `layer1.0`, whose
+    Add has no module of its own) gets its op name appended: `layer1.0.add`."""
+    for ly in layers:
+        ly.label = _from_hint(ly.hint, ly.op)
+    counts = Counter(ly.label for ly in layers)
+    groups = {".".join(ly.label.split(".")[:i]) for ly in layers
+              for i in range(1, ly.label.count(".") + 1)}
+    for ly in layers:
+        if not ly.params and (counts[ly.label] > 1 or ly.label in groups) and ly.label != ly.op:
+            ly.label = f"{ly.label}.{ly.op}"
+    seen: Counter[str] = Counter()
+    taken = {ly.label for ly in layers}
+    for ly in layers:
+        base = ly.label
+        if seen[base]:
+            while f"{base}_{seen[base]}" in taken:
+                seen[base] += 1
+            ly.label = f"{base}_{seen[base]}"
+            taken.add(ly.label)
+        seen[base] += 1
+
+
+def _identifier(text: str, prefix: str) -> str:
+    s = re.sub(r"\W", "_", text)
+    if not s or s[0].isdigit() or s in _KEYWORDS or keyword.iskeyword(s):
+        s = f"{prefix}_{s}"
+    return s
+
+
+def _render(name: str, r: _Reader, layers: list[Layer], source: str) -> str:
+    """The program: repeated sub-graphs as blocks, then the network of pipes."""
+    blocks, layers = _blocks(layers, r.outputs)
+    lines = [f"# imported by `netdsl import` from {source}"] + blocks + [
+        f"network {name} {{", "  option floor: true"]
+    var: dict[str, str] = {}
+    for i_name, shape in r.inputs:
+        var[i_name] = _identifier(i_name, "x")
+        dims = ["N" if j == 0 else str(d) if isinstance(d, int) and d > 0 else _part(str(d))
+                for j, d in enumerate(shape)]
+        lines.append(f"  input {var[i_name]}: [{', '.join(dims)}]")
+    lines += _chains(layers, var, r.outputs)
+    for o in r.outputs:
+        lines.append(f"  {var[o]} -> output {_identifier(o, 'y')}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _chains(layers: list[Layer], var: dict[str, str], outputs: Sequence[str]) -> list[str]:
+    """Pipes along single-consumer chains, a variable wherever a tensor is used twice, as a
+    later operand, or as an output; `var` (tensor -> variable) is filled in."""
+    uses: Counter[str] = Counter()
+    later: set[str] = set()
+    for ly in layers:
+        uses.update(ly.inputs)
+        later.update(ly.inputs[1:])
+    lines: list[str] = []
+    needs_var = {t for t, c in uses.items() if c != 1} | later | set(outputs)
+    chain: list[str] = []
+    start, last, last_label = "", "", ""
+
+    def close() -> None:
+        if chain:
+            v = base = _identifier("v_" + last_label, "v")
+            while v in var.values():
+                v = f"{base}_{len(var)}"
+            var[last] = v
+            lines.append(f"  {var[last]} = {start} -> " + "\n      -> ".join(chain))
+            chain.clear()
+
+    for ly in layers:
+        first = ly.inputs[0]
+        if not (chain and first == last and first not in needs_var):
+            close()
+            start = var[first]
+        others = [var[t] for t in ly.inputs[1:]]
+        chain.append(f'"{ly.label}": ' + ly.call.format(*others))
+        last, last_label = ly.output, ly.label
+    close()
+    return lines
+
+
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])")
+
+
+def _blocks(layers: list[Layer], outputs: Sequence[str]) -> tuple[list[str], list[Layer]]:
+    """Runs of layers under one module path (`layer1.0.*`: a label's first two parts) with one
+    input and one output, alike but for numbers, used twice or more: each a `block` whose
+    differing numbers are its parameters, called as `"layer1.0": unit0(64, 2)`."""
+    runs: list[list[Layer]] = []
+    for ly in layers:
+        key = ".".join(ly.label.split(".")[:2]) if ly.label.count(".") >= 2 else ""
+        if runs and key and ".".join(runs[-1][0].label.split(".")[:2]) == key:
+            runs[-1].append(ly)
+        else:
+            runs.append([ly])
+    users: Counter[str] = Counter(t for ly in layers for t in ly.inputs)
+    users.update(outputs)
+    kinds: dict[tuple[Any, ...], list[tuple[list[Layer], list[str]]]] = {}
+    for run in runs:
+        sig = _signature(run, users)
+        if sig is not None:
+            kinds.setdefault(sig[0], []).append((run, sig[1]))
+    text: list[str] = []
+    replace: dict[int, Layer] = {}
+    for k, uses in enumerate(u for u in kinds.values() if len(u) >= 2):
+        name = f"unit{k}"
+        numbers = list(zip(*(nums for _, nums in uses)))
+        varying = [i for i, col in enumerate(numbers) if len(set(col)) > 1]
+        first = uses[0][0]
+        prefix = ".".join(first[0].label.split(".")[:2]) + "."
+        body, j = [], 0
+        for ly in first:
+            call = _NUMBER.sub(lambda m: "{N}", ly.call)
+            parts = call.split("{N}")
+            filled = parts[0]
+            for piece in parts[1:]:
+                filled += (f"p{varying.index(j)}" if j in varying else uses[0][1][j]) + piece
+                j += 1
+            body.append(Layer(ly.op, filled, ly.inputs, ly.output, "", label=ly.label[
+                len(prefix):]))
+        ext = next(t for t in first[0].inputs if t not in {ly.output for ly in first})
+        var = {ext: "x"}
+        lines = _chains(body, var, [first[-1].output])
+        params = ", ".join(["x", *(f"p{i}" for i in range(len(varying)))])
+        text += [f"block {name}({params}) {{", *lines, f"  return {var[first[-1].output]}",
+                 "}", ""]
+        for run, nums in uses:
+            args = ", ".join(nums[i] for i in varying)
+            ext = next(t for t in run[0].inputs if t not in {ly.output for ly in run})
+            replace[id(run[0])] = Layer("block", f"{name}({args})", [ext], run[-1].output, "",
+                                        label=".".join(run[0].label.split(".")[:2]))
+            for ly in run[1:]:
+                replace[id(ly)] = replace[id(run[0])]
+    out: list[Layer] = []
+    for ly in layers:
+        new = replace.get(id(ly), ly)
+        if not out or out[-1] is not new:
+            out.append(new)
+    return text, out
+
+
+def _signature(run: list[Layer], users: Counter[str]) -> tuple[tuple[Any, ...], list[str]] | None:
+    """What makes two runs the same block (labels below the module path, calls without their
+    numbers, wiring), and the run's numbers; None unless it has one input and one output."""
+    if len(run) < 2:
+        return None
+    inside = {ly.output: i for i, ly in enumerate(run)}
+    external = {t for ly in run for t in ly.inputs if t not in inside}
+    used_inside = Counter(t for ly in run for t in ly.inputs if t in inside)
+    if len(external) != 1 or any(users[ly.output] != used_inside[ly.output]
+                                 for ly in run[:-1]):
+        return None
+    prefix = len(".".join(run[0].label.split(".")[:2])) + 1
+    sig = tuple((ly.label[prefix:], _NUMBER.sub("#", ly.call),
+                 tuple(inside.get(t, -1) for t in ly.inputs)) for ly in run)
+    return sig, [m.group() for ly in run for m in _NUMBER.finditer(ly.call)]

@@ -1,0 +1,78 @@
+"""PyTorch checkpoints as --weights (netdsl/checkpoint.py): state_dicts written by torch.save
+read without torch's unpickler, and a pickle that would run code refused."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import netdsl
+from netdsl import weights
+from netdsl.cli import main
+from netdsl.diagnostics import NetdslError, render_all
+
+ZOO = Path(__file__).resolve().parent.parent / "zoo"
+
+
+@pytest.mark.slow
+def test_state_dicts_of_every_dtype_and_layout(torch, tmp_path):
+    base = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)
+    state = {"a": base, "t": base.transpose(0, 2), "s": base[1, 1:], "h": base.half(),
+             "b": base.bfloat16(), "i": base.long(), "p": torch.nn.Parameter(base.double()),
+             "scalar": torch.tensor(3.5), "bn.num_batches_tracked": torch.tensor(7)}
+    path = tmp_path / "w.pt"
+    torch.save(state, path)
+    got = weights.read(path)
+    assert set(got) == set(state) - {"bn.num_batches_tracked"}
+    for k, v in got.items():
+        want = state[k].detach().float().numpy() if k == "b" else state[k].detach().numpy()
+        np.testing.assert_array_equal(v.astype(want.dtype), want)
+        assert v.shape == tuple(state[k].shape)
+
+
+@pytest.mark.slow
+def test_compile_a_torchvision_checkpoint(torch, torchvision, tmp_path, capsys):
+    model = torchvision.models.resnet18(weights=None).eval()
+    path = tmp_path / "resnet18.pth"
+    torch.save(model.state_dict(), path)
+    out = tmp_path / "r.onnx"
+    assert main(["compile", str(ZOO / "resnet.net"), "--network", "resnet18", "--weights",
+                 str(path), "-o", str(out)]) == 0
+    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    (got,) = netdsl.run(out, {"image": x}).values()
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+class _Evil:
+    def __reduce__(self):
+        return os.system, ("echo pwned > pwned.txt",)
+
+
+def test_a_pickle_that_runs_code_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pth"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("evil/data.pkl", pickle.dumps({"w": _Evil()}, protocol=2))
+    with pytest.raises(NetdslError) as e:
+        weights.read(path)
+    module = os.system.__module__
+    assert render_all(e.value.diagnostics) == (
+        f"error[E401]: weight file {path}: refused: the pickle asks for `{module}.system`, which "
+        "a state_dict of tensors never needs (pickled code is not run)\n"
+        "  = hint: save the state_dict (torch.save(model.state_dict(), f)), not the model, or "
+        "convert it to .safetensors")
+    assert not (tmp_path / "pwned.txt").exists()
+
+
+def test_the_legacy_format_is_refused(tmp_path):
+    path = tmp_path / "old.pt"
+    path.write_bytes(pickle.dumps({"w": 1}))
+    with pytest.raises(NetdslError, match=r"not a torch\.save zip archive"):
+        weights.read(path)

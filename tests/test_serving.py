@@ -1,0 +1,51 @@
+"""`netdsl compile --triton-repo` (netdsl/serving.py): the model repository entry, its
+config.pbtxt parsed with Triton's own model-config schema (tritonclient's model_config_pb2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+
+from netdsl.cli import main
+
+ZOO = Path(__file__).resolve().parent.parent / "zoo"
+
+
+def _config(path: Path):
+    pb2 = pytest.importorskip(
+        "tritonclient.grpc.model_config_pb2",
+        reason="needs tritonclient's model-config schema: pip install 'tritonclient[grpc]'")
+    from google.protobuf import text_format
+    return text_format.Parse(path.read_text(), pb2.ModelConfig()), pb2
+
+
+def test_triton_repository_entry(tmp_path, capsys):
+    repo = tmp_path / "models"
+    assert main(["compile", str(ZOO / "lenet.net"), "--triton-repo", str(repo),
+                 "--dynamic-batching", "--max-batch", "16"]) == 0
+    onnx.checker.check_model(str(repo / "lenet5" / "1" / "model.onnx"))
+    config, pb2 = _config(repo / "lenet5" / "config.pbtxt")
+    assert config.name == "lenet5" and config.platform == "onnxruntime_onnx"
+    assert config.max_batch_size == 16 and config.HasField("dynamic_batching")
+    assert [(i.name, i.data_type, list(i.dims)) for i in config.input] == [
+        ("image", pb2.TYPE_FP32, [1, 32, 32])]
+    assert [(o.name, o.data_type, list(o.dims)) for o in config.output] == [
+        ("probs", pb2.TYPE_FP32, [10])]
+
+
+def test_a_fixed_batch_stays_in_the_dims(tmp_path, capsys):
+    repo = tmp_path / "models"
+    out = tmp_path / "lenet.onnx"
+    assert main(["compile", str(ZOO / "lenet.net"), "-o", str(out), "--batch", "4",
+                 "--triton-repo", str(repo)]) == 0
+    assert out.exists()
+    config, _ = _config(repo / "lenet5" / "config.pbtxt")
+    assert config.max_batch_size == 0 and not config.HasField("dynamic_batching")
+    assert list(config.input[0].dims) == [4, 1, 32, 32]
+
+
+def test_compile_needs_an_output(capsys):
+    assert main(["compile", str(ZOO / "lenet.net")]) == 2
+    assert "give -o OUT.onnx, --triton-repo DIR, or both" in capsys.readouterr().err
