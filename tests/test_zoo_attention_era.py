@@ -47,6 +47,7 @@ def _randomize_layer_norms(model: Any, seed: int = 2) -> Any:
 MODELS: list[tuple[str, str, Callable[[ModuleType], torch.nn.Module]]] = [
     ("shufflenet_v2.net", "shufflenet_v2_x1_0",
      lambda tvm: tvm.shufflenet_v2_x1_0(weights=None)),
+    ("convnext.net", "convnext_tiny", lambda tvm: tvm.convnext_tiny(weights=None)),
 ]
 IDS = [network for _, network, _ in MODELS]
 
