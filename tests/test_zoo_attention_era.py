@@ -11,6 +11,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pytest
 
 from conftest import ZOO, cli
@@ -29,8 +30,9 @@ def _reference(make: Callable[[ModuleType], torch.nn.Module], seed: int = 0) -> 
 
 
 def _randomize_layer_norms(model: Any, seed: int = 2) -> Any:
-    """Fresh layer norms are weight 1, bias 0 and ConvNeXt's layer scales 1e-6, which would let a
-    wrong lowering (or a block that is all skip) pass: draw them."""
+    """Fresh layer norms are weight 1, bias 0, ConvNeXt's layer scales 1e-6, ViT's class token
+    and head 0, which would let a wrong lowering (or a block that is all skip, or an output of
+    zeros) pass: draw them."""
     import torch
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -41,6 +43,8 @@ def _randomize_layer_norms(model: Any, seed: int = 2) -> Any:
         for name, p in model.named_parameters():
             if name.endswith("layer_scale"):
                 p.copy_(torch.rand(p.shape, generator=gen) * 0.5 + 0.25)
+            if name == "class_token" or name.startswith("heads."):  # zeros when fresh
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
     return model
 
 
@@ -48,6 +52,7 @@ MODELS: list[tuple[str, str, Callable[[ModuleType], torch.nn.Module]]] = [
     ("shufflenet_v2.net", "shufflenet_v2_x1_0",
      lambda tvm: tvm.shufflenet_v2_x1_0(weights=None)),
     ("convnext.net", "convnext_tiny", lambda tvm: tvm.convnext_tiny(weights=None)),
+    ("vit.net", "vit_b_16", lambda tvm: tvm.vit_b_16(weights=None)),
 ]
 IDS = [network for _, network, _ in MODELS]
 
@@ -62,8 +67,13 @@ def test_state_dict_equals_torchvision(path: str, network: str, make: Any,
 @pytest.mark.parametrize("path,network,make", MODELS, ids=IDS)
 def test_output_equals_torchvision(path: str, network: str, make: Any, torch: ModuleType,
                                    torchvision: ModuleType) -> None:
+    shape = (1 if network == "vit_b_16" else 2, 3, 224, 224)  # ViT-B: 17.6G MACs an image
     model = _randomize_layer_norms(_reference(make))
-    assert compare_outputs(ZOO / path, network, model, (2, 3, 224, 224), seed=1) <= 1e-4
+    x = torch.from_numpy(np.random.default_rng(1).standard_normal(shape).astype(np.float32))
+    with torch.no_grad():
+        scale = model(x).abs().max().item()
+    assert scale > 1e-3, "a degenerate reference output would make the comparison vacuous"
+    assert compare_outputs(ZOO / path, network, model, shape, seed=1) <= 1e-4
 
 
 def test_shufflenet_checks_without_warnings() -> None:
