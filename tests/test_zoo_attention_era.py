@@ -79,3 +79,56 @@ def test_output_equals_torchvision(path: str, network: str, make: Any, torch: Mo
 def test_shufflenet_checks_without_warnings() -> None:
     code, out, err = cli("check", str(ZOO / "shufflenet_v2.net"))
     assert code == 0 and "warning" not in out + err, out + err
+
+
+# ----------------------------------------------------------------------- SegNet, in torch
+
+
+def _torch_segnet(torch: ModuleType, classes: int = 12, width: int = 16) -> Any:
+    """zoo/segnet.net written in torch: Sequentials of conv (no bias), BN, ReLU; max pools that
+    return their indices; nn.MaxUnpool2d with them."""
+    nn = torch.nn
+
+    def convs(*widths: int, head: int | None = None) -> Any:
+        layers: list[Any] = []
+        for cin, cout in zip(widths, widths[1:]):
+            layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                       nn.ReLU()]
+        if head is not None:
+            layers.append(nn.Conv2d(widths[-1], head, 3, padding=1))
+        return nn.Sequential(*layers)
+
+    w = width
+
+    class SegNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc1 = convs(3, w, w)
+            self.enc2 = convs(w, 2 * w, 2 * w)
+            self.enc3 = convs(2 * w, 4 * w)
+            self.dec3 = convs(4 * w, 2 * w)
+            self.dec2 = convs(2 * w, 2 * w, w)
+            self.dec1 = convs(w, w, head=classes)
+            self.pool = nn.MaxPool2d(2, return_indices=True)
+            self.unpool = nn.MaxUnpool2d(2)
+
+        def forward(self, x: Any) -> Any:
+            p1, i1 = self.pool(self.enc1(x))
+            p2, i2 = self.pool(self.enc2(p1))
+            p3, i3 = self.pool(self.enc3(p2))
+            d3 = self.dec3(self.unpool(p3, i3))
+            d2 = self.dec2(self.unpool(d3, i2))
+            return self.dec1(self.unpool(d2, i1))
+
+    torch.manual_seed(0)
+    return randomize_bn(SegNet().eval(), 1)
+
+
+def test_segnet_state_dict_equals_torch(torch: ModuleType) -> None:
+    assert_same_tensors(ZOO / "segnet.net", "segnet", _torch_segnet(torch), ordered=True)
+
+
+@pytest.mark.slow
+def test_segnet_output_equals_torch(torch: ModuleType) -> None:
+    model = _torch_segnet(torch)
+    assert compare_outputs(ZOO / "segnet.net", "segnet", model, (2, 3, 64, 64), seed=1) <= 1e-4
