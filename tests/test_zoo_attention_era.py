@@ -7,6 +7,7 @@ with the same weights (rel 1e-4 on onnxruntime)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -91,7 +92,7 @@ def _torch_segnet(torch: ModuleType, classes: int = 12, width: int = 16) -> Any:
 
     def convs(*widths: int, head: int | None = None) -> Any:
         layers: list[Any] = []
-        for cin, cout in zip(widths, widths[1:]):
+        for cin, cout in itertools.pairwise(widths):
             layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
                        nn.ReLU()]
         if head is not None:
