@@ -174,7 +174,8 @@ def _inferred(model: onnx.ModelProto, batch: int) -> dict[str, tuple[Any, ...] |
         onnx.helper.make_graph(g.node, g.name, inputs + large, outputs, small),
         opset_imports=model.opset_import, ir_version=model.ir_version)
     inferred = onnx.shape_inference.infer_shapes(bare, strict_mode=True, data_prop=True).graph
-    shapes: dict[str, tuple[Any, ...] | None] = {}
+    # a learned tensor (`param`) is a weight: its shape is the initializer's, not inferred
+    shapes: dict[str, tuple[Any, ...] | None] = {t.name: tuple(t.dims) for t in small}
     for vi in (*inferred.input, *inferred.value_info, *inferred.output):
         t = vi.type.tensor_type
         shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else d.dim_param
