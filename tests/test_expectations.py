@@ -72,3 +72,12 @@ def test_analysis_and_the_expectation_pass_import_no_elaborator_and_no_syntax():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_output_in_an_expect_line_is_e212_not_a_crash():
+    """A fuzzer's find: `expect 1 -> output z` crashed (exit 3) where a non-tensor output is
+    E212 anywhere else."""
+    text = ("network t {\n  input x: [N, 3, 8, 8]\n  x -> relu -> output y\n"
+            "  expect 1 -> output z\n}\n")
+    assert [(d.code, d.message) for d in errors_of(text)] == [
+        ("E212", "output `z` must be a tensor, not the integer 1")]

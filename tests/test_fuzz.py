@@ -20,7 +20,6 @@ from netdsl.values import MAX_REPEAT
 # reproducer. A run whose only bugs are these is an expected failure; delete an entry with its
 # fix.
 KNOWN = {
-    "AssertionError@naming.py:output": "expect 1 -> output y  (in a network: exit 3)",
     "TooDeep@scope.py:enter": "network h = g(s: [[[...1]]])  (200 brackets: exit 3)",
 }
 

@@ -121,7 +121,6 @@ class Naming:
 
     def output(self, name: s.Name, value: Value, frame: Frame) -> None:
         """`output NAME = value` and `-> output NAME`: the network's result called NAME."""
-        assert self.graph is not None
         if frame.prefix:
             self._err("E216", "`output` belongs in a network; a block returns its result",
                       name.span, hints=["write `return VALUE`"], frame=frame)
@@ -132,6 +131,7 @@ class Naming:
             self._err("E212", f"output `{name.id}` must be a tensor, not {kind(value)}",
                       name.span, frame=frame)
             return
+        assert self.graph is not None  # NOTE: after the checks: an `expect` line has no graph
         if name.id in self.graph.outputs:
             self._err("E211", f"output `{name.id}` is declared twice", name.span, "second "
                       "declaration", frame=frame,

@@ -330,7 +330,7 @@ class MatMul(Op):
 
     name = "matmul"
     inputs = (2, 2)
-    summary = "a @ b: {call} over the last two axes, the others broadcast"
+    summary = "matrix product: {call} over the last two axes, the others broadcast"
     mac_rule = ("B x M x K x P: a multiply-add per term of each of the B products (B: the "
                 "broadcast axes after the batch)")
 
