@@ -340,3 +340,34 @@ def test_even_lrn_size_is_e206():
     assert codes(net("y = x -> lrn(4) -> output y")) == [
         ("E206", "lrn: the size must be odd, not 4: onnxruntime takes odd sizes only, and ONNX "
                  "and torch place an even window differently")]
+
+
+def test_output_pad_not_below_the_stride_is_e206_with_the_padding_that_does_the_same():
+    """onnxruntime refuses output_pad >= stride (torch allows it below the dilation too): its
+    ConvTranspose recomputes the input size from the output and finds one more."""
+    text = net("x -> conv_transpose(4, 2, stride: 1, pad: 1, output_pad: 1, dilation: 2) "
+               "-> output y")
+    assert rendered(text) == """\
+test.net:3:48: error[E206]: conv_transpose: output_pad 1 must be smaller than the stride 1: \
+onnxruntime refuses more
+  |
+3 |   x -> conv_transpose(4, 2, stride: 1, pad: 1, output_pad: 1, dilation: 2) -> output y
+  |                                                ^^^^^^^^^^^^^
+  |
+  = hint: the same output: `pad: [1, 1, 0, 0]` without output_pad"""
+    assert codes(text.replace("pad: 1, output_pad", "output_pad")) == [
+        ("E206", "conv_transpose: output_pad 1 must be smaller than the stride 1: onnxruntime "
+                 "refuses more")]
+
+
+def test_the_hinted_padding_gives_torchs_output_pad(torch):
+    import numpy as np
+    torch.manual_seed(0)
+    ref = torch.nn.ConvTranspose2d(4, 3, 2, stride=1, padding=1, output_padding=1, dilation=2)
+    x = torch.randn(2, 4, 5, 5)
+    hinted = loads(net("x -> t: conv_transpose(3, 2, stride: 1, pad: [1, 1, 0, 0], "
+                       "dilation: 2) -> output y", "[N, 4, 5, 5]"))
+    weights = {k: v.detach().numpy() for k, v in zip(hinted.stats.tensors(),
+                                                        ref.state_dict().values())}
+    out = run(compile(hinted, weights=weights), {"x": x.numpy()}, provider="cpu")["y"]
+    np.testing.assert_allclose(out, ref(x).detach().numpy(), rtol=1e-5, atol=1e-5)
