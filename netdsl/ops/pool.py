@@ -252,7 +252,16 @@ class MaxUnpool(Op):
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         k, s, _, pb, pe = self._geometry(xs[0].shape)
-        size = [emit.node("Shape", [xs[2].name])] if self.like is not None else []
+        size: list[str] = []
+        if self.like is not None and all(isinstance(m, int) for m in y.shape[2:]):
+            # NOTE: onnx's shape inference gives no shape to a MaxUnpool with an output_shape
+            # input (not even a constant one); its kernel only sizes the output ((in - 1) x
+            # stride - pads + kernel: the indices place every value), so a kernel larger by
+            # what `like` adds gives that size in a form onnx infers
+            k = tuple(int(m) - (int(n) - 1) * si + b + e
+                      for m, n, si, b, e in zip(y.shape[2:], xs[0].shape[2:], s, pb, pe))
+        elif self.like is not None:  # sizes known only when it runs: the reference's shape
+            size = [emit.node("Shape", [xs[2].name])]
         return emit.node("MaxUnpool", [xs[0].name, xs[1].name, *size], kernel_shape=list(k),
                          strides=list(s), pads=[*pb, *pe])
 
