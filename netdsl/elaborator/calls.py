@@ -222,7 +222,10 @@ class Calls:
                 return self._op_error(ex, op, inputs, spans, span, frame)
             # NOTE: a lenient build (netdsl sizes) rounds a fractional size down so that the
             # graph completes; the nodes keep their strict ops, which the size sweep reads
-            shape, floored = _shapes(dataclasses.replace(op, floor=True), shapes)
+            try:
+                shape, floored = _shapes(dataclasses.replace(op, floor=True), shapes)
+            except OpError as again:  # another axis is wrong in another way
+                return self._op_error(again, op, inputs, spans, span, frame)
             parts = [(p, y) for p, (_, y) in zip(op.parts(*shapes), floored)]
         ins = tuple(t.node for t in tensors)
         if not parts:
