@@ -371,3 +371,19 @@ def test_the_hinted_padding_gives_torchs_output_pad(torch):
                                                         ref.state_dict().values())}
     out = run(compile(hinted, weights=weights), {"x": x.numpy()}, provider="cpu")["y"]
     np.testing.assert_allclose(out, ref(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------ nesting outside a body
+
+@pytest.mark.parametrize("network,where", [
+    ("h", "network h = g(s: " + "[" * 200 + "1" + "]" * 200 + ")"),  # an alias's argument
+    ("k", "network k(s = " + "not " * 200 + "1) {\n  input x: [N, 3]\n  x -> output y\n}"),
+], ids=["alias-argument", "parameter-default"])
+def test_nesting_before_the_body_is_e102(network, where):
+    """Fuzzers' finds (exit 3, an uncaught TooDeep): the depth limit held inside a network's
+    body only."""
+    text = f"network g(s = 1) {{\n  input x: [N, 3]\n  x -> output y\n}}\n{where}\n"
+    with deadline():
+        diags = errors_of(text, network)
+    assert [(d.code, d.message) for d in diags] == [
+        ("E102", "the program nests more than 150 levels deep")]
