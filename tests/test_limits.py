@@ -334,6 +334,54 @@ def test_npz_headers_declaring_too_much_are_e401(tmp_path):
         f"weight file {big}: its arrays hold more than the limit of 2,147,483,648 bytes"]
 
 
+def _safetensors(path: Path, header: dict[str, object], data_bytes: int) -> Path:
+    """A .safetensors file of this header and `data_bytes` of data, a hole that takes no disk
+    space (the format: a little-endian u64 header length, the JSON header, then the data)."""
+    import json
+    import struct
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text)
+    os.truncate(path, 8 + len(text) + data_bytes)
+    return path
+
+
+def test_safetensors_declaring_too_much_is_e401_before_any_read(tmp_path):
+    from netdsl.weights import read
+    big = _safetensors(tmp_path / "big.safetensors", {"w": {  # 8 GiB, in a file with a hole
+        "dtype": "F32", "shape": [2**31], "data_offsets": [0, 2**33]}}, 2**33)
+    with deadline(), pytest.raises(NetdslError) as e:  # NOTE: it used to read the whole file
+        read(big)
+    assert [d.message for d in e.value.diagnostics] == [
+        f"weight file {big}: its arrays hold more than the limit of 2,147,483,648 bytes"]
+
+
+def test_safetensors_names_are_checked_before_any_array_is_read(tmp_path, monkeypatch):
+    from netdsl import weights
+    huge = _safetensors(tmp_path / "huge.safetensors", {"huge": {
+        "dtype": "F32", "shape": [2**24], "data_offsets": [0, 2**26]}}, 2**26)
+
+    def read_array(*args: object) -> None:
+        raise AssertionError("an array was read before its name and shape were checked")
+    monkeypatch.setattr(weights.SafetensorsArrays, "__getitem__", read_array)
+    with pytest.raises(NetdslError) as e:
+        compile(loads(NET), weights=huge)
+    assert [d.message for d in e.value.diagnostics] == [
+        f"{huge}: 2 missing: `y.weight`, `y.bias`", f"{huge}: 1 unexpected: `huge`"]
+
+
+def test_safetensors_of_a_type_numpy_lacks_is_e401(tmp_path):
+    from netdsl.weights import read
+    bf16 = _safetensors(tmp_path / "bf16.safetensors", {"w": {
+        "dtype": "BF16", "shape": [4], "data_offsets": [0, 8]}}, 8)
+    with pytest.raises(NetdslError) as e:
+        read(bf16)
+    assert [(d.message, d.hints) for d in e.value.diagnostics] == [
+        (f"weight file {bf16}: `w` is BF16, which numpy cannot hold",
+         ("save it as float32 (or float16)",))]
+
+
 # ------------------------------------------------------------------ what check accepts runs
 
 def test_even_lrn_size_is_e206():
