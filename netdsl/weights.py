@@ -72,16 +72,16 @@ def rename_rule(rule: str) -> tuple[re.Pattern[str], str]:
 
 
 def rename(weights: Mapping[str, np.ndarray], rules: tuple[str, ...],
-           path: str = "weights") -> dict[str, np.ndarray]:
+           path: str = "weights") -> Mapping[str, np.ndarray]:
     """The arrays under new names: each rule substituted (re.sub, every match) into every name,
-    rule after rule. Two names that become one are E401; a bad rule is E214."""
+    rule after rule. Two names that become one are E401; a bad rule is E214. Only names are
+    read: a file's arrays stay unread until asked for (under their new names)."""
     try:
         compiled = [rename_rule(r) for r in rules]
     except ValueError as e:
         raise NetdslError([error("E214", str(e))]) from None
-    out: dict[str, np.ndarray] = {}
-    origin: dict[str, str] = {}
-    for name, array in weights.items():
+    origin: dict[str, str] = {}  # new name -> old
+    for name in weights:
         new = name
         for pattern, replacement in compiled:
             try:
@@ -89,11 +89,22 @@ def rename(weights: Mapping[str, np.ndarray], rules: tuple[str, ...],
             except (re.error, IndexError) as e:
                 raise NetdslError([error("E214", f"rename rule `{pattern.pattern}`: bad "
                                          f"replacement: {e}")]) from None
-        if new in out:
+        if new in origin:
             raise NetdslError([error("E401", f"{path}: `{origin[new]}` and `{name}` are both "
                                      f"renamed to `{new}`")])
-        out[new], origin[new] = array, name
-    return out
+        origin[new] = name
+    if isinstance(weights, LazyArrays):
+        return View(weights, origin)
+    return {new: weights[old] for new, old in origin.items()}
+
+
+def reshaped(weights: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]]
+             ) -> Mapping[str, np.ndarray]:
+    """The arrays with those names reshaped (as many elements in another shape), a file's still
+    unread."""
+    if isinstance(weights, LazyArrays):
+        return View(weights, {k: k for k in weights}, shapes)
+    return {k: np.asarray(v).reshape(shapes[k]) if k in shapes else v for k, v in weights.items()}
 
 
 class LazyArrays(Mapping[str, np.ndarray]):
@@ -152,6 +163,21 @@ class NpzArrays(LazyArrays):
                                      f"({str(e)[:120]})")]) from None
 
 
+class View(LazyArrays):
+    """A file's arrays under other names (`--rename`) or shapes (a dense kernel as a conv's),
+    each read from the file when asked for."""
+
+    def __init__(self, inner: LazyArrays, origin: Mapping[str, str],
+                 shapes: Mapping[str, tuple[int, ...]] | None = None):  # by new name
+        super().__init__(inner.path)
+        self.inner, self.origin = inner, dict(origin)
+        self.headers = {new: ((shapes or {}).get(new, inner.headers[old][0]), inner.headers[old][1])
+                        for new, old in origin.items()}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.inner[self.origin[name]].reshape(self.headers[name][0])
+
+
 # safetensors' dtypes that numpy has (bfloat16 and the float8s it has not)
 SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4",
                       "I16": "<i2", "I8": "i1", "U64": "<u8", "U32": "<u4", "U16": "<u2",
@@ -184,12 +210,13 @@ class SafetensorsArrays(LazyArrays):
             return np.asarray(f.get_tensor(name))
 
 
-def _meta(weights: Mapping[str, np.ndarray], k: str) -> tuple[tuple[int, ...], str]:
+def meta(weights: Mapping[str, np.ndarray], k: str) -> tuple[tuple[int, ...], str]:
     """An array's shape and dtype kind, from the header where the file is not read yet."""
     if isinstance(weights, LazyArrays):
         shape, dtype = weights.headers[k]
         return shape, dtype.kind
-    return tuple(weights[k].shape), weights[k].dtype.kind
+    array = np.asarray(weights[k])  # NOTE: the API takes nested lists too
+    return tuple(array.shape), array.dtype.kind
 
 
 def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]],
@@ -201,7 +228,7 @@ def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, .
     diags: list[Diagnostic] = []
     missing = [k for k in expected if k not in weights]
     unexpected = [k for k in weights if k not in expected]
-    wrong = [k for k in expected if k in weights and _meta(weights, k)[0] != expected[k]]
+    wrong = [k for k in expected if k in weights and meta(weights, k)[0] != expected[k]]
     if missing:
         diags.append(error("E401", f"{path}: {len(missing)} missing: {_names(missing)}"))
     if unexpected:
@@ -209,9 +236,9 @@ def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, .
                            hints=["names are layer names plus .weight, .bias, .running_mean, "
                                   ".running_var; see `netdsl summary --format json`"]))
     for k in wrong:
-        diags.append(error("E401", f"{path}: `{k}` has shape {list(_meta(weights, k)[0])}, the "
+        diags.append(error("E401", f"{path}: `{k}` has shape {list(meta(weights, k)[0])}, the "
                            f"network needs {list(expected[k])}"))
-    bad_dtype = [k for k in expected if k in weights and _meta(weights, k)[1] not in "fiu"]
+    bad_dtype = [k for k in expected if k in weights and meta(weights, k)[1] not in "fiu"]
     if bad_dtype:
         diags.append(error("E401", f"{path}: not numeric: {_names(bad_dtype)}"))
     if diags:

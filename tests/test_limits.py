@@ -266,6 +266,14 @@ def test_api_argument_out_of_range_is_e214(call, message):
     assert [(d.code, d.message) for d in e.value.diagnostics] == [("E214", message)]
 
 
+def test_api_weights_as_nested_lists_are_numeric_arrays():
+    """check_weights accepts a numeric nested list; compile then asked it for .shape (exit 3)."""
+    import numpy as np
+    dense = loads(net("x -> y: dense(2) -> output z", "[N, 2]"))
+    model = compile(dense, weights={"y.weight": [[1, 2], [3, 4]], "y.bias": [0.5, 0]})
+    out = run(model, {"x": np.array([[1, 1]], np.float32)})["z"]
+    np.testing.assert_array_equal(out, [[3.5, 7]])  # x W^T + b, as torch.nn.Linear
+
 def test_run_on_an_empty_batch_is_e404():
     import numpy as np
     with pytest.raises(NetdslError) as e:
@@ -316,6 +324,48 @@ def test_npz_zip_bomb_is_not_inflated(tmp_path, monkeypatch):
         compile(loads(NET), weights=bomb)
     assert [d.message for d in e.value.diagnostics] == [
         f"{bomb}: 2 missing: `y.weight`, `y.bias`", f"{bomb}: 1 unexpected: `huge`"]
+
+
+@pytest.mark.parametrize("member,options", [
+    ("module.huge", {"rename": [r"^module\.="]}),
+    ("huge", {"fully_convolutional": True}),
+], ids=["rename", "fully-convolutional"])
+def test_names_are_checked_before_a_member_is_inflated(tmp_path, monkeypatch, member, options):
+    """`--rename` inflated every member to rename it, and `--fully-convolutional` to reshape
+    dense kernels, before any name was checked."""
+    import zipfile
+
+    import numpy as np
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z, \
+            z.open(f"{member}.npy", "w") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                                 "shape": (2**24,)})
+        f.write(bytes(2**26))
+
+    def inflate(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an array was read before its name and shape were checked")
+    monkeypatch.setattr(np, "load", inflate)
+    head = loads(net("x -> c: conv(2, 3) -> flatten -> f: dense(2) -> output y",
+                     "[N, 1, 4, 4]"))
+    with pytest.raises(NetdslError) as e:
+        compile(head, weights=bomb, **options)
+    assert [d.message for d in e.value.diagnostics] == [
+        f"{bomb}: 4 missing: `c.weight`, `c.bias`, `f.weight`, `f.bias`",
+        f"{bomb}: 1 unexpected: `huge`"]
+
+
+def test_a_dense_kernel_read_from_a_file_is_reshaped_to_the_conv(tmp_path):
+    import numpy as np
+    head = net("x -> c: conv(2, 3) -> flatten -> f: dense(2) -> output y", "[N, 1, 4, 4]")
+    rng = np.random.default_rng(0)
+    arrays = {"c.weight": rng.standard_normal((2, 1, 3, 3)), "c.bias": np.zeros(2),
+              "f.weight": rng.standard_normal((2, 8)), "f.bias": np.ones(2)}
+    np.savez(tmp_path / "w.npz", **arrays)
+    x = {"x": rng.standard_normal((1, 1, 4, 4)).astype(np.float32)}
+    plain = run(compile(loads(head), weights=arrays), x)["y"]
+    fc = run(compile(loads(head), weights=tmp_path / "w.npz", fully_convolutional=True), x)["y"]
+    np.testing.assert_allclose(fc.reshape(plain.shape), plain, rtol=1e-5, atol=1e-6)
 
 
 def test_npz_headers_declaring_too_much_are_e401(tmp_path):
