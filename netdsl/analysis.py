@@ -152,6 +152,10 @@ def _receptive_field(node: Node, ins: list[RF | None], xs: list[Any],
     if base.unknown or win.kind == "unknown":
         return UNKNOWN_RF
     if win.kind == "moves":
+        if any(a >= len(win.moves) for a in base.on()):
+            # NOTE: the input has lost the field's axes (flatten of one position, whose field
+            # is every output's): every value it moves has that field still
+            return base
         axes = [win.moves[a] for a in base.on()]
         if any(a is None for a in axes):
             return UNKNOWN_RF

@@ -15,4 +15,4 @@ MAX_LIST = 1_000_000  # items in a list value (nested lists count every item)
 MAX_TENSOR_ELEMENTS = 2**31  # elements of one activation or parameter (8 GiB as float32)
 MAX_TOTAL_PARAMS = 500_000_000  # parameters of a network: ONNX files (protobuf) stop at 2 GiB
 MAX_BATCH = 65_536  # `run --batch` and compile's batch size
-MAX_WEIGHTS_BYTES = 2**31  # what a --weights .npz's headers declare, all together (inflated)
+MAX_WEIGHTS_BYTES = 2**31  # what a weight file's headers declare, all together (inflated)

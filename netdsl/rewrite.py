@@ -16,11 +16,10 @@ again by the ops themselves. `resize_inputs` re-infers a graph for another input
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from netdsl.diagnostics import Diagnostic, NetdslError, error
 from netdsl.ir import Graph, InputOp, Node
@@ -223,15 +222,15 @@ def resize_inputs(graph: Graph, size: Sequence[int], notes: Mapping[str, str] | 
 
 
 def convert_weights(weights: Mapping[str, Any],
-                    expected: Mapping[str, tuple[int, ...]]) -> dict[str, Any]:
+                    expected: Mapping[str, tuple[int, ...]]) -> Mapping[str, Any]:
     """Weights of the original network, reshaped to what the rewritten one expects: a dense
     weight [out, C*H*W] becomes the conv kernel [out, C, H, W]. Names that do not match, or
-    whose sizes differ, are passed on unchanged for weights.check to report."""
-    out: dict[str, Any] = {}
-    for name, array in weights.items():
-        want = expected.get(name)
-        arr = np.asarray(array)
-        if want is not None and arr.shape != want and arr.size == int(np.prod(want)):
-            arr = arr.reshape(want)
-        out[name] = arr
-    return out
+    whose sizes differ, are passed on unchanged for weights.check to report. A file's arrays
+    are not read here (only their headers)."""
+    from netdsl.weights import meta, reshaped
+    shapes = {}
+    for name in weights:
+        want, have = expected.get(name), meta(weights, name)[0]
+        if want is not None and have != want and math.prod(have) == math.prod(want):
+            shapes[name] = want
+    return reshaped(weights, shapes)

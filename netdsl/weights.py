@@ -29,8 +29,7 @@ def read(path: str | Path) -> Mapping[str, np.ndarray]:
         if suffix == ".npz":
             return NpzArrays(p)
         if suffix == ".safetensors":
-            from safetensors.numpy import load_file
-            return dict(load_file(str(p)))
+            return SafetensorsArrays(p)
         if suffix in (".pt", ".pth"):
             from netdsl import checkpoint
             return checkpoint.read(p)
@@ -73,16 +72,16 @@ def rename_rule(rule: str) -> tuple[re.Pattern[str], str]:
 
 
 def rename(weights: Mapping[str, np.ndarray], rules: tuple[str, ...],
-           path: str = "weights") -> dict[str, np.ndarray]:
+           path: str = "weights") -> Mapping[str, np.ndarray]:
     """The arrays under new names: each rule substituted (re.sub, every match) into every name,
-    rule after rule. Two names that become one are E401; a bad rule is E214."""
+    rule after rule. Two names that become one are E401; a bad rule is E214. Only names are
+    read: a file's arrays stay unread until asked for (under their new names)."""
     try:
         compiled = [rename_rule(r) for r in rules]
     except ValueError as e:
         raise NetdslError([error("E214", str(e))]) from None
-    out: dict[str, np.ndarray] = {}
-    origin: dict[str, str] = {}
-    for name, array in weights.items():
+    origin: dict[str, str] = {}  # new name -> old
+    for name in weights:
         new = name
         for pattern, replacement in compiled:
             try:
@@ -90,47 +89,41 @@ def rename(weights: Mapping[str, np.ndarray], rules: tuple[str, ...],
             except (re.error, IndexError) as e:
                 raise NetdslError([error("E214", f"rename rule `{pattern.pattern}`: bad "
                                          f"replacement: {e}")]) from None
-        if new in out:
+        if new in origin:
             raise NetdslError([error("E401", f"{path}: `{origin[new]}` and `{name}` are both "
                                      f"renamed to `{new}`")])
-        out[new], origin[new] = array, name
-    return out
+        origin[new] = name
+    if isinstance(weights, LazyArrays):
+        return View(weights, origin)
+    return {new: weights[old] for new, old in origin.items()}
 
 
-class NpzArrays(Mapping[str, np.ndarray]):
-    """The arrays of an .npz file, read only when asked for: names, shapes and dtypes come from
-    the members' .npy headers, so that a file's names are checked before any data is inflated (a
-    zip bomb of unexpected or mis-shaped members costs nothing); the sizes the headers declare
-    may total at most limits.MAX_WEIGHTS_BYTES, and no member may hold more than it declares."""
+def reshaped(weights: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]]
+             ) -> Mapping[str, np.ndarray]:
+    """The arrays with those names reshaped (as many elements in another shape), a file's still
+    unread."""
+    if isinstance(weights, LazyArrays):
+        return View(weights, {k: k for k in weights}, shapes)
+    return {k: np.asarray(v).reshape(shapes[k]) if k in shapes else v for k, v in weights.items()}
+
+
+class LazyArrays(Mapping[str, np.ndarray]):
+    """The arrays of a weight file, read only when asked for: names, shapes and dtypes come from
+    the file's headers, so that names and shapes are checked before any data is read (a file of
+    unexpected, mis-shaped or huge arrays costs nothing); the sizes the headers declare may total
+    at most limits.MAX_WEIGHTS_BYTES."""
 
     def __init__(self, path: Path):
         self.path = path
         self.headers: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}
-        total = 0
-        with zipfile.ZipFile(path) as z:
-            for info in z.infolist():
-                name = info.filename.removesuffix(".npy")
-                with z.open(info) as f:
-                    version = np.lib.format.read_magic(f)
-                    header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                              else np.lib.format.read_array_header_2_0)
-                    shape, _, dtype = header(f, max_header_size=10_000)
-                    declared = math.prod(shape) * dtype.itemsize
-                    if dtype.hasobject or info.file_size > declared + f.tell():
-                        raise ValueError(f"member `{name}` is not a plain numeric array")
-                total += declared
-                if total > MAX_WEIGHTS_BYTES:
-                    raise NetdslError([error("E401", f"weight file {path}: its arrays hold more "
-                                             f"than the limit of {MAX_WEIGHTS_BYTES:,} bytes")])
-                self.headers[name] = (tuple(shape), dtype)
+        self._total = 0
 
-    def __getitem__(self, name: str) -> np.ndarray:
-        try:
-            with np.load(self.path, allow_pickle=False) as z:
-                return np.asarray(z[name])
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-            raise NetdslError([error("E401", f"weight file {self.path}: corrupt member `{name}` "
-                                     f"({str(e)[:120]})")]) from None
+    def _declare(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+        self._total += math.prod(shape) * dtype.itemsize
+        if self._total > MAX_WEIGHTS_BYTES:
+            raise NetdslError([error("E401", f"weight file {self.path}: its arrays hold more "
+                                     f"than the limit of {MAX_WEIGHTS_BYTES:,} bytes")])
+        self.headers[name] = (shape, dtype)
 
     def __contains__(self, name: object) -> bool:  # NOTE: Mapping's would read the array
         return name in self.headers
@@ -142,12 +135,88 @@ class NpzArrays(Mapping[str, np.ndarray]):
         return len(self.headers)
 
 
-def _meta(weights: Mapping[str, np.ndarray], k: str) -> tuple[tuple[int, ...], str]:
+class NpzArrays(LazyArrays):
+    """An .npz file's arrays: the members' .npy headers, and no member may hold more than it
+    declares (a zip bomb is never inflated)."""
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                name = info.filename.removesuffix(".npy")
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                              else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = header(f, max_header_size=10_000)
+                    declared = math.prod(shape) * dtype.itemsize
+                    if dtype.hasobject or info.file_size > declared + f.tell():
+                        raise ValueError(f"member `{name}` is not a plain numeric array")
+                self._declare(name, tuple(shape), dtype)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        try:
+            with np.load(self.path, allow_pickle=False) as z:
+                return np.asarray(z[name])
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+            raise NetdslError([error("E401", f"weight file {self.path}: corrupt member `{name}` "
+                                     f"({str(e)[:120]})")]) from None
+
+
+class View(LazyArrays):
+    """A file's arrays under other names (`--rename`) or shapes (a dense kernel as a conv's),
+    each read from the file when asked for."""
+
+    def __init__(self, inner: LazyArrays, origin: Mapping[str, str],
+                 shapes: Mapping[str, tuple[int, ...]] | None = None):  # by new name
+        super().__init__(inner.path)
+        self.inner, self.origin = inner, dict(origin)
+        self.headers = {new: ((shapes or {}).get(new, inner.headers[old][0]), inner.headers[old][1])
+                        for new, old in origin.items()}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.inner[self.origin[name]].reshape(self.headers[name][0])
+
+
+# safetensors' dtypes that numpy has (bfloat16 and the float8s it has not)
+SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4",
+                      "I16": "<i2", "I8": "i1", "U64": "<u8", "U32": "<u4", "U16": "<u2",
+                      "U8": "u1", "BOOL": "?"}
+
+
+class SafetensorsArrays(LazyArrays):
+    """A .safetensors file's arrays: its JSON header (which safetensors checks: at most 100 MB,
+    offsets that cover the file exactly), then each array read on its own from the mapped
+    file, never the whole file."""
+
+    def __init__(self, path: Path):
+        from safetensors import safe_open
+        super().__init__(path)
+        with safe_open(str(path), "np") as f:
+            for name in f.keys():
+                part = f.get_slice(name)
+                kind = part.get_dtype()
+                if kind not in SAFETENSORS_DTYPES:
+                    raise NetdslError([error("E401", f"weight file {path}: `{name}` is {kind}, "
+                                             "which numpy cannot hold", hints=[
+                                                 "save it as float32 (or float16)"])])
+                self._declare(name, tuple(part.get_shape()), np.dtype(SAFETENSORS_DTYPES[kind]))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        from safetensors import safe_open
+        if name not in self.headers:
+            raise KeyError(name)
+        with safe_open(str(self.path), "np") as f:
+            return np.asarray(f.get_tensor(name))
+
+
+def meta(weights: Mapping[str, np.ndarray], k: str) -> tuple[tuple[int, ...], str]:
     """An array's shape and dtype kind, from the header where the file is not read yet."""
-    if isinstance(weights, NpzArrays):
+    if isinstance(weights, LazyArrays):
         shape, dtype = weights.headers[k]
         return shape, dtype.kind
-    return tuple(weights[k].shape), weights[k].dtype.kind
+    array = np.asarray(weights[k])  # NOTE: the API takes nested lists too
+    return tuple(array.shape), array.dtype.kind
 
 
 def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]],
@@ -159,7 +228,7 @@ def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, .
     diags: list[Diagnostic] = []
     missing = [k for k in expected if k not in weights]
     unexpected = [k for k in weights if k not in expected]
-    wrong = [k for k in expected if k in weights and _meta(weights, k)[0] != expected[k]]
+    wrong = [k for k in expected if k in weights and meta(weights, k)[0] != expected[k]]
     if missing:
         diags.append(error("E401", f"{path}: {len(missing)} missing: {_names(missing)}"))
     if unexpected:
@@ -167,9 +236,9 @@ def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, .
                            hints=["names are layer names plus .weight, .bias, .running_mean, "
                                   ".running_var; see `netdsl summary --format json`"]))
     for k in wrong:
-        diags.append(error("E401", f"{path}: `{k}` has shape {list(_meta(weights, k)[0])}, the "
+        diags.append(error("E401", f"{path}: `{k}` has shape {list(meta(weights, k)[0])}, the "
                            f"network needs {list(expected[k])}"))
-    bad_dtype = [k for k in expected if k in weights and _meta(weights, k)[1] not in "fiu"]
+    bad_dtype = [k for k in expected if k in weights and meta(weights, k)[1] not in "fiu"]
     if bad_dtype:
         diags.append(error("E401", f"{path}: not numeric: {_names(bad_dtype)}"))
     if diags:

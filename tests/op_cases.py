@@ -203,6 +203,15 @@ CASES: dict[str, list[Case]] = {
              seq(lambda: nn.AvgPool2d(2, 2, 1, ceil_mode=True, count_include_pad=False))),
         Case("avgpool(x0, 2)", ((6, 28, 28),), (6, 14, 14), 0, 6 * 14 * 14 * 4,
              seq(lambda: nn.AvgPool2d(2))),
+        # the fuzzer's find: heights drop the last window (14 + 2 -> 5), widths need one more
+        # than the padding (30 + 2 -> 11): torch's divisor counts the pad, not the overflow
+        Case("avgpool(x0, 3, pad: 1, ceil: true)", ((2, 14, 30),), (2, 5, 11), 0,
+             2 * 5 * 11 * 9, seq(lambda: nn.AvgPool2d(3, 3, 1, ceil_mode=True))),
+        Case("avgpool(x0, 3, pad: 1, ceil: true, count_include_pad: false)", ((2, 14, 30),),
+             (2, 5, 11), 0, 2 * 5 * 11 * 9,
+             seq(lambda: nn.AvgPool2d(3, 3, 1, ceil_mode=True, count_include_pad=False))),
+        Case("avgpool(x0, [2, 3], stride: 2, pad: 1, ceil: true)", ((1, 5, 6),), (1, 3, 4), 0,
+             3 * 4 * 6, seq(lambda: nn.AvgPool2d((2, 3), 2, 1, ceil_mode=True))),
     ],
     "globalavgpool": [Case("globalavgpool(x0)", ((4, 7, 7),), (4, 1, 1), 0, 4 * 7 * 7,
                            seq(lambda: nn.AdaptiveAvgPool2d(1)))],

@@ -272,6 +272,15 @@ network r18 {
     assert rf.start[0] + 7 * rf.jump[0] == (lo + hi) / 2 + 0.5
 
 
+def test_axes_moved_after_flatten_took_the_fields_away():
+    """The generator's find (an IndexError): flatten of one position passes its field on (every
+    feature sees that pixel), and a reshape then moved axes the field had been on. A 1-pixel
+    input: every value sees that one pixel."""
+    text = ("network g {\n  input x: [N, 4, 1]\n"
+            "  x -> flatten -> reshape([4, 1]) -> output y\n}\n")
+    rf = rf_of(text)
+    assert (rf.size, rf.jump, rf.unknown) == ((1.0,), (1.0,), False)
+
 class _UNet(nn.Module):
     """The original U-Net's geometry, one channel wide: unpadded 3x3 convs, 2x2 pools (average:
     the gradient reaches the whole window), 2x2 stride-2 up-convolutions, centre crops."""

@@ -140,3 +140,13 @@ def test_one_tensor_under_several_output_names(body):
     assert sorted(out) == sorted(graph.outputs)
     for name, node in graph.outputs.items():
         np.testing.assert_array_equal(out[name], x if node == "x" else np.maximum(x, 0))
+
+
+def test_maxunpool_to_the_size_of_like_has_a_shape_onnx_infers():
+    """onnx's shape inference gives no shape to a MaxUnpool with an output_shape input; as an
+    inner layer (whose value_info the check strips) its size must come from the lowering."""
+    graph, model = compiled("input x: [N, 2, 9, 11]\n"
+                            "p, idx = x -> maxpool(3, 2, floor: true, indices: true)\n"
+                            "u = p -> maxunpool(3, 2, indices: idx, like: x)\n"
+                            "output y = u -> relu")
+    assert_valid(graph, model)

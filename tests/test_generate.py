@@ -16,12 +16,7 @@ from netdsl.ops import REGISTRY
 # Disagreements the generator found that are not fixed yet (issue #12): the start of a key -> a
 # reproducer.
 # A run whose only failures are these is an expected failure; delete an entry with its fix.
-KNOWN = {
-    "fail:ort:ConvTranspose": "conv_transpose(4, 2, stride: 1, output_pad: 1, dilation: 2): "
-                              "onnxruntime needs output_pad < stride",
-    "fail:infer:MaxUnpool": "maxunpool(..., like: x): onnx's shape inference (1.23) gives no "
-                            "shape to a MaxUnpool whose output_shape is computed (Shape of x)",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _outcomes(seed: int, count: int) -> Tally:

@@ -266,6 +266,14 @@ def test_api_argument_out_of_range_is_e214(call, message):
     assert [(d.code, d.message) for d in e.value.diagnostics] == [("E214", message)]
 
 
+def test_api_weights_as_nested_lists_are_numeric_arrays():
+    """check_weights accepts a numeric nested list; compile then asked it for .shape (exit 3)."""
+    import numpy as np
+    dense = loads(net("x -> y: dense(2) -> output z", "[N, 2]"))
+    model = compile(dense, weights={"y.weight": [[1, 2], [3, 4]], "y.bias": [0.5, 0]})
+    out = run(model, {"x": np.array([[1, 1]], np.float32)})["z"]
+    np.testing.assert_array_equal(out, [[3.5, 7]])  # x W^T + b, as torch.nn.Linear
+
 def test_run_on_an_empty_batch_is_e404():
     import numpy as np
     with pytest.raises(NetdslError) as e:
@@ -318,6 +326,48 @@ def test_npz_zip_bomb_is_not_inflated(tmp_path, monkeypatch):
         f"{bomb}: 2 missing: `y.weight`, `y.bias`", f"{bomb}: 1 unexpected: `huge`"]
 
 
+@pytest.mark.parametrize("member,options", [
+    ("module.huge", {"rename": [r"^module\.="]}),
+    ("huge", {"fully_convolutional": True}),
+], ids=["rename", "fully-convolutional"])
+def test_names_are_checked_before_a_member_is_inflated(tmp_path, monkeypatch, member, options):
+    """`--rename` inflated every member to rename it, and `--fully-convolutional` to reshape
+    dense kernels, before any name was checked."""
+    import zipfile
+
+    import numpy as np
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z, \
+            z.open(f"{member}.npy", "w") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                                 "shape": (2**24,)})
+        f.write(bytes(2**26))
+
+    def inflate(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an array was read before its name and shape were checked")
+    monkeypatch.setattr(np, "load", inflate)
+    head = loads(net("x -> c: conv(2, 3) -> flatten -> f: dense(2) -> output y",
+                     "[N, 1, 4, 4]"))
+    with pytest.raises(NetdslError) as e:
+        compile(head, weights=bomb, **options)
+    assert [d.message for d in e.value.diagnostics] == [
+        f"{bomb}: 4 missing: `c.weight`, `c.bias`, `f.weight`, `f.bias`",
+        f"{bomb}: 1 unexpected: `huge`"]
+
+
+def test_a_dense_kernel_read_from_a_file_is_reshaped_to_the_conv(tmp_path):
+    import numpy as np
+    head = net("x -> c: conv(2, 3) -> flatten -> f: dense(2) -> output y", "[N, 1, 4, 4]")
+    rng = np.random.default_rng(0)
+    arrays = {"c.weight": rng.standard_normal((2, 1, 3, 3)), "c.bias": np.zeros(2),
+              "f.weight": rng.standard_normal((2, 8)), "f.bias": np.ones(2)}
+    np.savez(tmp_path / "w.npz", **arrays)
+    x = {"x": rng.standard_normal((1, 1, 4, 4)).astype(np.float32)}
+    plain = run(compile(loads(head), weights=arrays), x)["y"]
+    fc = run(compile(loads(head), weights=tmp_path / "w.npz", fully_convolutional=True), x)["y"]
+    np.testing.assert_allclose(fc.reshape(plain.shape), plain, rtol=1e-5, atol=1e-6)
+
+
 def test_npz_headers_declaring_too_much_are_e401(tmp_path):
     import zipfile
 
@@ -334,9 +384,104 @@ def test_npz_headers_declaring_too_much_are_e401(tmp_path):
         f"weight file {big}: its arrays hold more than the limit of 2,147,483,648 bytes"]
 
 
+def _safetensors(path: Path, header: dict[str, object], data_bytes: int) -> Path:
+    """A .safetensors file of this header and `data_bytes` of data, a hole that takes no disk
+    space (the format: a little-endian u64 header length, the JSON header, then the data)."""
+    import json
+    import struct
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text)
+    os.truncate(path, 8 + len(text) + data_bytes)
+    return path
+
+
+def test_safetensors_declaring_too_much_is_e401_before_any_read(tmp_path):
+    from netdsl.weights import read
+    big = _safetensors(tmp_path / "big.safetensors", {"w": {  # 8 GiB, in a file with a hole
+        "dtype": "F32", "shape": [2**31], "data_offsets": [0, 2**33]}}, 2**33)
+    with deadline(), pytest.raises(NetdslError) as e:  # NOTE: it used to read the whole file
+        read(big)
+    assert [d.message for d in e.value.diagnostics] == [
+        f"weight file {big}: its arrays hold more than the limit of 2,147,483,648 bytes"]
+
+
+def test_safetensors_names_are_checked_before_any_array_is_read(tmp_path, monkeypatch):
+    from netdsl import weights
+    huge = _safetensors(tmp_path / "huge.safetensors", {"huge": {
+        "dtype": "F32", "shape": [2**24], "data_offsets": [0, 2**26]}}, 2**26)
+
+    def read_array(*args: object) -> None:
+        raise AssertionError("an array was read before its name and shape were checked")
+    monkeypatch.setattr(weights.SafetensorsArrays, "__getitem__", read_array)
+    with pytest.raises(NetdslError) as e:
+        compile(loads(NET), weights=huge)
+    assert [d.message for d in e.value.diagnostics] == [
+        f"{huge}: 2 missing: `y.weight`, `y.bias`", f"{huge}: 1 unexpected: `huge`"]
+
+
+def test_safetensors_of_a_type_numpy_lacks_is_e401(tmp_path):
+    from netdsl.weights import read
+    bf16 = _safetensors(tmp_path / "bf16.safetensors", {"w": {
+        "dtype": "BF16", "shape": [4], "data_offsets": [0, 8]}}, 8)
+    with pytest.raises(NetdslError) as e:
+        read(bf16)
+    assert [(d.message, d.hints) for d in e.value.diagnostics] == [
+        (f"weight file {bf16}: `w` is BF16, which numpy cannot hold",
+         ("save it as float32 (or float16)",))]
+
+
 # ------------------------------------------------------------------ what check accepts runs
 
 def test_even_lrn_size_is_e206():
     assert codes(net("y = x -> lrn(4) -> output y")) == [
         ("E206", "lrn: the size must be odd, not 4: onnxruntime takes odd sizes only, and ONNX "
                  "and torch place an even window differently")]
+
+
+def test_output_pad_not_below_the_stride_is_e206_with_the_padding_that_does_the_same():
+    """onnxruntime refuses output_pad >= stride (torch allows it below the dilation too): its
+    ConvTranspose recomputes the input size from the output and finds one more."""
+    text = net("x -> conv_transpose(4, 2, stride: 1, pad: 1, output_pad: 1, dilation: 2) "
+               "-> output y")
+    assert rendered(text) == """\
+test.net:3:48: error[E206]: conv_transpose: output_pad 1 must be smaller than the stride 1: \
+onnxruntime refuses more
+  |
+3 |   x -> conv_transpose(4, 2, stride: 1, pad: 1, output_pad: 1, dilation: 2) -> output y
+  |                                                ^^^^^^^^^^^^^
+  |
+  = hint: the same output: `pad: [1, 1, 0, 0]` without output_pad"""
+    assert codes(text.replace("pad: 1, output_pad", "output_pad")) == [
+        ("E206", "conv_transpose: output_pad 1 must be smaller than the stride 1: onnxruntime "
+                 "refuses more")]
+
+
+def test_the_hinted_padding_gives_torchs_output_pad(torch):
+    import numpy as np
+    torch.manual_seed(0)
+    ref = torch.nn.ConvTranspose2d(4, 3, 2, stride=1, padding=1, output_padding=1, dilation=2)
+    x = torch.randn(2, 4, 5, 5)
+    hinted = loads(net("x -> t: conv_transpose(3, 2, stride: 1, pad: [1, 1, 0, 0], "
+                       "dilation: 2) -> output y", "[N, 4, 5, 5]"))
+    weights = {k: v.detach().numpy() for k, v in zip(hinted.stats.tensors(),
+                                                        ref.state_dict().values())}
+    out = run(compile(hinted, weights=weights), {"x": x.numpy()}, provider="cpu")["y"]
+    np.testing.assert_allclose(out, ref(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------ nesting outside a body
+
+@pytest.mark.parametrize("network,where", [
+    ("h", "network h = g(s: " + "[" * 200 + "1" + "]" * 200 + ")"),  # an alias's argument
+    ("k", "network k(s = " + "not " * 200 + "1) {\n  input x: [N, 3]\n  x -> output y\n}"),
+], ids=["alias-argument", "parameter-default"])
+def test_nesting_before_the_body_is_e102(network, where):
+    """Fuzzers' finds (exit 3, an uncaught TooDeep): the depth limit held inside a network's
+    body only."""
+    text = f"network g(s = 1) {{\n  input x: [N, 3]\n  x -> output y\n}}\n{where}\n"
+    with deadline():
+        diags = errors_of(text, network)
+    assert [(d.code, d.message) for d in diags] == [
+        ("E102", "the program nests more than 150 levels deep")]

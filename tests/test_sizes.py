@@ -295,20 +295,6 @@ def test_e302_hint_per_axis_and_none_where_no_size_fits():
     assert "fit" not in rendered(never)
 
 
-def test_e302_with_another_axis_too_small_for_the_window_is_reported_not_a_crash():
-    # the fuzzer's find: the hint's lenient build rounded the height down, then the width (2,
-    # under the 3x3 window) raised inside it: an internal error instead of the E302
-    text = ("network lecture {\n  input image: [N, 1, 7, 2]\n"
-            "  image -> conv(1, 3, 3) -> features\n}\n")
-    assert rendered(text) == (
-        "test.net:3:23: error[E302]: conv: stride 3 does not tile the input height 7: "
-        "(7 - 3 + 2*0)/3 + 1 = 2.33: fractions are illegal\n"
-        "  |\n3 |   image -> conv(1, 3, 3) -> features\n  |   ----- [N, 1, 7, 2]\n"
-        "  |                       ^\n  |\n"
-        "  = hint: pad 1 or stride 2 gives a whole size; `pad: same` gives ceil(7/3) = 3; or "
-        "pass `floor: true` to round down to 2")
-
-
 def test_docs_examples_are_the_commands_output(monkeypatch):
     monkeypatch.chdir(ROOT)
     text = (ROOT / "docs" / "sizes.md").read_text(encoding="utf-8")
@@ -331,3 +317,21 @@ def test_the_e302_hint_skips_the_sweep_for_a_huge_input():
     with pytest.raises(NetdslError) as e:
         check_text(text)
     assert [d.code for d in e.value.diagnostics] == ["E302"]
+
+
+def test_the_e302_hint_where_rounding_down_breaks_another_axis():
+    """A fuzzer's mutant: the lenient build behind the hint rounds the height down, and then the
+    width, narrower than the window, raised an uncaught OpError (exit 3). The E302 stays, with
+    no hint of sizes (the hint's build fails too)."""
+    text = ("network lecture {\n  input image: [N, 1, 7, 2]\n"
+            "  image -> conv(1, 3, 3) -> output features\n}\n")
+    assert rendered(text) == """\
+test.net:3:23: error[E302]: conv: stride 3 does not tile the input height 7: \
+(7 - 3 + 2*0)/3 + 1 = 2.33: fractions are illegal
+  |
+3 |   image -> conv(1, 3, 3) -> output features
+  |   ----- [N, 1, 7, 2]
+  |                       ^
+  |
+  = hint: pad 1 or stride 2 gives a whole size; `pad: same` gives ceil(7/3) = 3; or pass \
+`floor: true` to round down to 2"""

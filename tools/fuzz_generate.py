@@ -100,7 +100,7 @@ def _conv_transpose(rng: random.Random, x: Shape, _: list[Tensor]) -> tuple[str,
         return None
     k, s, d = rng.randint(1, 4), rng.randint(1, 3), rng.randint(1, 2)
     p = rng.randint(0, (k - 1) * d // 2)
-    op = rng.randint(0, max(s, d) - 1)
+    op = rng.randint(0, s - 1)  # onnxruntime's rule (torch allows below the dilation)
     g = _divisor(rng, x[0])
     out = g * rng.randint(1, 3)
     hw = tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n in x[1:])

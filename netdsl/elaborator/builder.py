@@ -100,36 +100,14 @@ class Builder:
         graph = self.graph
         assert graph is not None
         item = self.ns.networks[name]
-        if isinstance(item, s.NetworkAlias):
-            target = self.ns.networks.get(item.target.id)
-            if not isinstance(target, s.Network):
-                raise NetdslError([error("E213", f"`{item.target.id}` is not a network defined "
-                                         "in this file", item.target.span)])
-            args = self._alias_args(item, target, Frame("", {}))
-            args.update(overrides)
-            net, overrides = target, args
-        else:
-            net = item
-        frame = Frame("", {})
-        self._bind_network_params(net, overrides, frame)
-        graph.params = dict(frame.env)
-        self._run(net, frame)
-        if not graph.outputs and not self.diags:
-            self.diags.append(error("E216", f"network `{name}` declares no output", net.name.span,
-                                    hints=["end a pipeline with `-> output NAME`, or write "
-                                           "`output NAME = value`"]))
-        graph.options = dict(self.options)
-        if self.calls.lenient:  # NOTE: annotations and shape expectations state the declared
-            self.diags[:] = [d for d in self.diags if d.code not in ("E304", "E305")]  # sizes
-        if self.diags:
-            raise NetdslError(self.diags)
-        return graph
-
-    def _run(self, net: s.Network, frame: Frame) -> None:
-        try:
-            self.statements.body(net.body, frame)
-        except Return:
-            pass  # `return` in a network body is accepted and ends it
+        net: s.Network | s.NetworkAlias = item
+        try:  # NOTE: the limits hold from the first expression on: an alias's arguments and
+            # the parameters' defaults are as deep as the program makes them
+            net, overrides = self._target(item, overrides)
+            frame = Frame("", {})
+            self._bind_network_params(net, overrides, frame)
+            graph.params = dict(frame.env)
+            self._run(net, frame)
         except TooLong as long:
             self.diags.append(error("E215", f"elaboration runs more than {MAX_STEPS} statements",
                                     long.span, "still running here", hints=[
@@ -141,7 +119,37 @@ class Builder:
                                         "`for`, instead of nesting"]))
         except RecursionError:
             self.diags.append(error("E102", "the program nests too deeply to elaborate",
-                                    net.name.span))
+                                    item.name.span))
+        if not graph.outputs and not self.diags:
+            self.diags.append(error("E216", f"network `{name}` declares no output", net.name.span,
+                                    hints=["end a pipeline with `-> output NAME`, or write "
+                                           "`output NAME = value`"]))
+        graph.options = dict(self.options)
+        if self.calls.lenient:  # NOTE: annotations and shape expectations state the declared
+            self.diags[:] = [d for d in self.diags if d.code not in ("E304", "E305")]  # sizes
+        if self.diags:
+            raise NetdslError(self.diags)
+        return graph
+
+    def _target(self, item: s.Network | s.NetworkAlias,
+                overrides: dict[str, Value]) -> tuple[s.Network, dict[str, Value]]:
+        """The network to run and its parameters' values: an alias's target, with the alias's
+        arguments under the values given from outside."""
+        if not isinstance(item, s.NetworkAlias):
+            return item, overrides
+        target = self.ns.networks.get(item.target.id)
+        if not isinstance(target, s.Network):
+            raise NetdslError([error("E213", f"`{item.target.id}` is not a network defined "
+                                     "in this file", item.target.span)])
+        args = self._alias_args(item, target, Frame("", {}))
+        args.update(overrides)
+        return target, args
+
+    def _run(self, net: s.Network, frame: Frame) -> None:
+        try:
+            self.statements.body(net.body, frame)
+        except Return:
+            pass  # `return` in a network body is accepted and ends it
 
     def _alias_args(self, item: s.NetworkAlias, target: s.Network,
                     frame: Frame) -> dict[str, Value]:

@@ -224,8 +224,8 @@ class Calls:
             # graph completes; the nodes keep their strict ops, which the size sweep reads
             try:
                 shape, floored = _shapes(dataclasses.replace(op, floor=True), shapes)
-            except OpError as rounded:  # rounded down, some other axis may still not fit
-                return self._op_error(rounded, op, inputs, spans, span, frame)
+            except OpError as again:  # another axis is wrong in another way
+                return self._op_error(again, op, inputs, spans, span, frame)
             parts = [(p, y) for p, (_, y) in zip(op.parts(*shapes), floored)]
         ins = tuple(t.node for t in tensors)
         if not parts:

@@ -211,7 +211,8 @@ class Depthwise(_Conv):
 @dataclass(frozen=True, slots=True)
 class ConvTranspose(Op):
     """Transposed convolution (never "deconvolution"): the gradient of conv, used to upsample.
-    Per axis out = (N - 1)*S - P_begin - P_end + D(F - 1) + output_pad + 1."""
+    Per axis out = (N - 1)*S - P_begin - P_end + D(F - 1) + output_pad + 1, output_pad below
+    the stride (onnxruntime's rule; torch allows it below the dilation too)."""
 
     name = "conv_transpose"
     summary = "transposed convolution: {call}"
@@ -237,9 +238,10 @@ class ConvTranspose(Op):
         n = len(k)
         op = per_axis(self.output_pad, n, "output_pad")
         for i in range(n):
-            if op[i] >= max(s[i], d[i]):
-                raise OpError(f"output_pad {op[i]} must be smaller than the stride {s[i]} or "
-                              f"the dilation {d[i]}", at="output_pad", code="E206")
+            if op[i] >= s[i]:  # NOTE: torch allows below the dilation too; onnxruntime not
+                raise OpError(f"output_pad {op[i]} must be smaller than the stride {s[i]}: "
+                              "onnxruntime refuses more", at="output_pad", code="E206",
+                              hint=_less_end_padding(pb, pe, op))
         return k, s, d, pb, pe, op
 
     def _sizes(self, x: Shape) -> list[tuple[str, int]]:
@@ -308,3 +310,12 @@ class ConvTranspose(Op):
                                      output_padding=list(op))
         return emit.node("ConvTranspose", [xs[0].name, w, *b], **attrs)
 
+
+def _less_end_padding(pb: Sequence[int], pe: Sequence[int], op: Sequence[int]) -> str:
+    """The same output without output_pad, where the end padding is at least output_pad: it
+    only keeps rows that the end padding would remove."""
+    if any(e < o for e, o in zip(pe, op)):
+        return ("output_pad keeps rows that the end padding would remove: less padding at "
+                "the end does the same (`pad:` takes the begins, then the ends)")
+    ends = [e - o for e, o in zip(pe, op)]
+    return f"the same output: `pad: {list(pb) + ends}` without output_pad"

@@ -99,24 +99,31 @@ class _Pool(Op):
             lines.append(f"{name}: {text}")
         return lines
 
-    def _attrs(self, x: Shape, pads_count: bool = False) -> dict[str, object]:
-        k, s, d, pb, pe = self._geometry(x)
-        ceil = self.ceil
-        if ceil:
-            pe, ceil = self._floor_pads(x, pads_count)
-        attrs: dict[str, object] = dict(kernel_shape=list(k), strides=list(s), pads=[*pb, *pe],
+    def _attrs(self, x: Shape, pads: Sequence[int] | None = None) -> dict[str, object]:
+        k, s, d, _, _ = self._geometry(x)
+        pb, pe, ceil = self._onnx_pads(x)
+        attrs: dict[str, object] = dict(kernel_shape=list(k), strides=list(s),
+                                        pads=list(pads) if pads is not None else [*pb, *pe],
                                         ceil_mode=int(ceil))
         if any(v != 1 for v in d):
             attrs["dilations"] = list(d)
         return attrs
 
+    def _onnx_pads(self, x: Shape) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
+        """ONNX's begin and end pads and ceil mode: without ceil mode (and the end padding that
+        gives its sizes) where it drops a last window on some axis."""
+        _, _, _, pb, pe = self._geometry(x)
+        if self.ceil:
+            drops, ends = self._ceil_ends(x)
+            if drops:
+                return pb, ends, False
+        return pb, pe, self.ceil
 
-    def _floor_pads(self, x: Shape, pads_count: bool) -> tuple[tuple[int, ...], bool]:
-        """The end padding that gives ceil mode's sizes without ceil mode, where the last window
-        would start in the end padding (netdsl, torch and onnxruntime drop it; onnx's shape
-        inference before opset 22 does not): (pads, False); else (the pads, True). With the end
-        padding reduced, the windows are the same ones; `pads_count` (an average that counts
-        padding) keeps ceil mode where some axis would need more padding instead."""
+    def _ceil_ends(self, x: Shape) -> tuple[bool, tuple[int, ...]]:
+        """Whether ceil mode drops a last window that would start in the end padding on some
+        axis (netdsl, torch and onnxruntime drop it; onnx's shape inference before opset 22 does
+        not), and the end padding that gives ceil mode's sizes without ceil mode: the same
+        windows, the last one ending where the padding (or the overflow past it) ends."""
         k, s, d, pb, pe = self._geometry(x)
         y = self.output_shape(x)
         drops, ends = False, []
@@ -124,9 +131,7 @@ class _Pool(Op):
             n, out, span = int(x[2 + i]), int(y[2 + i]), d[i] * (k[i] - 1) + 1
             drops = drops or -(-(n + pb[i] + pe[i] - span) // s[i]) + 1 > out
             ends.append(max(0, (out - 1) * s[i] + span - n - pb[i]))
-        if not drops or (pads_count and any(e > p for e, p in zip(ends, pe))):
-            return pe, True
-        return tuple(ends), False
+        return drops, tuple(ends)
 
 
 @register
@@ -247,7 +252,16 @@ class MaxUnpool(Op):
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         k, s, _, pb, pe = self._geometry(xs[0].shape)
-        size = [emit.node("Shape", [xs[2].name])] if self.like is not None else []
+        size: list[str] = []
+        if self.like is not None and all(isinstance(m, int) for m in y.shape[2:]):
+            # NOTE: onnx's shape inference gives no shape to a MaxUnpool with an output_shape
+            # input (not even a constant one); its kernel only sizes the output ((in - 1) x
+            # stride - pads + kernel: the indices place every value), so a kernel larger by
+            # what `like` adds gives that size in a form onnx infers
+            k = tuple(int(m) - (int(n) - 1) * si + b + e
+                      for m, n, si, b, e in zip(y.shape[2:], xs[0].shape[2:], s, pb, pe))
+        elif self.like is not None:  # sizes known only when it runs: the reference's shape
+            size = [emit.node("Shape", [xs[2].name])]
         return emit.node("MaxUnpool", [xs[0].name, xs[1].name, *size], kernel_shape=list(k),
                          strides=list(s), pads=[*pb, *pe])
 
@@ -272,9 +286,19 @@ class AvgPool(_Pool):
             raise OpError("average pooling takes no dilation", at="dilation", code="E206")
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
-        attrs = self._attrs(xs[0].shape, pads_count=self.count_include_pad)
-        return emit.node("AveragePool", [xs[0].name],
-                         count_include_pad=int(self.count_include_pad), **attrs)
+        x = xs[0]
+        pb, ends, _ = self._onnx_pads(x.shape)
+        pe = self._geometry(x.shape).pad_end
+        if not (self.count_include_pad and any(e > p for e, p in zip(ends, pe))):
+            return emit.node("AveragePool", [x.name],
+                             count_include_pad=int(self.count_include_pad), **self._attrs(x.shape))
+        # NOTE: windows past the end padding without ceil mode (it drops a last window on
+        # another axis): torch's divisor counts the declared padding but not the overflow, so
+        # the padding becomes a Pad node's zeros and the overflow pads that do not count
+        padded = emit.node("Pad", [x.name, emit.const([0, 0, *pb, 0, 0, *pe])])
+        overflow = [0] * len(pb) + [max(0, e - p) for e, p in zip(ends, pe)]
+        return emit.node("AveragePool", [padded], count_include_pad=0,
+                         **self._attrs(x.shape, overflow))
 
 
 @dataclass(frozen=True, slots=True)
