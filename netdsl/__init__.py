@@ -50,7 +50,7 @@ __all__ = ["Diagnostic", "NetdslError", "Network", "__version__", "compile", "co
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Network":  # NOTE: lazily, as the pipeline imports lark and networkx
+    if name == "Network":  # NOTE: lazily, as the pipeline imports lark
         from netdsl.pipeline import Network
         return Network
     raise AttributeError(f"module 'netdsl' has no attribute {name!r}")
