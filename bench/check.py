@@ -4,6 +4,7 @@ of a warm process with its stages, and generated residual towers checked in proc
 milliseconds per layer at each size (linear time shows as a flat column).
 
     nice python bench/check.py [--repeats 5] [--layers 250,1000,2500,10000,25000,100000]
+                               [--network resnet152]
 
 A tower is U units of (conv 3x3 -> bn -> add -> relu): 4U + 1 layers with its input, U the
 largest that fits the asked number of layers (100,000 is also the elaborator's limit, MAX_NODES).
@@ -73,9 +74,9 @@ def timed(f: Callable[[], object], repeats: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def cold(repeats: int) -> None:
+def cold(network: str, repeats: int) -> None:
     check = [sys.executable, "-m", "netdsl", "check", str(ROOT / "zoo" / "resnet.net"),
-             "--network", "resnet152"]
+             "--network", network]
     floor = [sys.executable, "-c", "import lark, networkx"]
     wall(check), wall(floor)  # untimed: bytecode written, files in the page cache
     runs: dict[str, list[float]] = {"check": [], "floor": []}
@@ -83,22 +84,22 @@ def cold(repeats: int) -> None:
         runs["check"].append(wall(check))
         runs["floor"].append(wall(floor))
     ours, base = (statistics.median(runs[k]) for k in ("check", "floor"))
-    print(f"cold process, median of {repeats}: netdsl check resnet152 {ours * 1000:.0f} ms, "
+    print(f"cold process, median of {repeats}: netdsl check {network} {ours * 1000:.0f} ms, "
           f"import lark, networkx {base * 1000:.0f} ms: {ours / base:.2f}x")
 
 
-def warm(repeats: int) -> None:
+def warm(network: str, repeats: int) -> None:
     path = ROOT / "zoo" / "resnet.net"
-    netdsl.load(path, "resnet152")  # warm: parser built, modules imported
-    w, c = timed(lambda: netdsl.load(path, "resnet152"), repeats)
+    netdsl.load(path, network)  # warm: parser built, modules imported
+    w, c = timed(lambda: netdsl.load(path, network), repeats)
     source = read_source(path)
     module, ns = load_module(source)
-    graph = build(module, ns, "resnet152", {})
+    graph = build(module, ns, network, {})
     stages = {"parse": lambda: load_module(source),
-              "elaborate": lambda: build(module, ns, "resnet152", {}),
+              "elaborate": lambda: build(module, ns, network, {}),
               "analyse": lambda: check_expectations(graph, analyze(graph))}
     parts = ", ".join(f"{k} {timed(f, repeats)[1] * 1000:.1f}" for k, f in stages.items())
-    print(f"warm, in process, median of {repeats}: netdsl.load resnet152 {w * 1000:.1f} ms "
+    print(f"warm, in process, median of {repeats}: netdsl.load {network} {w * 1000:.1f} ms "
           f"(cpu {c * 1000:.1f} ms: {parts})")
 
 
@@ -108,9 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layers", default="250,1000,2500,10000,25000,100000",
                    help="tower sizes, in layers")
     p.add_argument("--tower-repeats", type=int, default=3)
+    p.add_argument("--network", default="resnet152", help="of zoo/resnet.net, checked whole")
     a = p.parse_args(argv)
-    cold(a.repeats)
-    warm(a.repeats)
+    cold(a.network, a.repeats)
+    warm(a.network, a.repeats)
     print(f"\ntowers, median of {a.tower_repeats}\n"
           f"{'units':>8} {'layers':>8} {'wall s':>8} {'ms/layer':>9} {'cpu ms/layer':>12}")
     for size in (int(s) for s in a.layers.split(",")):
