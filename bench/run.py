@@ -10,8 +10,8 @@
     architecture and the same weights (torch's, loaded into ours by name; the outputs are checked
     to agree), at each batch size. Sessions alternate, one alive at a time; each side's median
     over all rounds. Each model's achieved GFLOP/s (2 x netdsl's MACs x batch / our median) is
-    printed against the float32 GEMM rate of this machine, measured in the same run: an
-    onnxruntime MatMul of two 1024 x 1024 matrices with the same threads.
+    printed against the float32 GEMM rate of this machine, measured in the same run just before
+    each row: an onnxruntime MatMul of two 1024 x 1024 matrices with the same threads.
 
 Every number is a median of repeats; ratios compare numbers from this same run. Results vary with
 the machine: record them in bench/README.md with the machine they came from.
@@ -274,20 +274,22 @@ def main(argv: list[str] | None = None) -> int:
     models = {c.name: same_weights(c) for c in cases}
     macs = {c.name: netdsl.load(c.path, c.network, c.params).stats.macs for c in cases}
     for level in a.levels.split(","):
-        gemm = gemm_rate(a.threads)
         print(f"\n(b) onnxruntime CPU latency, {level}, median of {a.rounds} x {a.runs} runs "
-              f"(ms); float32 GEMM (MatMul 1024^3, {a.threads} threads): {gemm:.1f} GFLOP/s")
+              f"(ms); GFLOP/s: ours, and a float32 GEMM (MatMul 1024^3, {a.threads} threads) "
+              "measured just before")
         print(f"{'model':13} {'batch':>5} {'netdsl':>10} {'torch.onnx':>11} {'netdsl/torch':>13} "
-              f"{'(of minima)':>12} {'max rel err':>12} {'GFLOP/s':>8} {'of GEMM':>8}")
+              f"{'(of minima)':>12} {'max rel err':>12} {'GFLOP/s':>8} {'GEMM':>6} "
+              f"{'of GEMM':>8}")
         details = []
         for c in cases:
             for batch in batches:
+                gemm = gemm_rate(a.threads)  # NOTE: per row: a shared machine's rate drifts
                 r = bench_inference(c, models[c.name], batch, a.rounds, a.runs, a.threads, level)
                 rate = 2 * macs[c.name] * batch / (r["ours"] / 1000) / 1e9
                 print(f"{c.name:13} {batch:5} {r['ours']:10.3f} {r['theirs']:11.3f} "
                       f"{r['ours'] / r['theirs']:12.2f}x "
                       f"{r['ours_min'] / r['theirs_min']:11.2f}x {r['err']:12.1e} "
-                      f"{rate:8.1f} {rate / gemm:7.0%}")
+                      f"{rate:8.1f} {gemm:6.1f} {rate / gemm:7.0%}")
             details += [f"  {c.name} {side}: {ops}"
                         for side, ops in optimised(models[c.name], a.threads, level).items()]
         print("nodes onnxruntime runs:\n" + "\n".join(details))

@@ -60,4 +60,4 @@ def test_run_bench_runs(capsys, torchvision):
     out = capsys.readouterr().out
     assert "GFLOP/s" in out and "of GEMM" in out and "lenet ours:" in out
     rows = [line.split() for line in out.splitlines() if line.startswith("lenet ")]
-    assert [r[:2] for r in rows if len(r) == 9] == [["lenet", "1"], ["lenet", "2"]]
+    assert [r[:2] for r in rows if len(r) == 10] == [["lenet", "1"], ["lenet", "2"]]
