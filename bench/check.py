@@ -1,10 +1,16 @@
 """Check cost: `netdsl check` as a cold process against `python -c "import lark, networkx"` (the
-imports it cannot avoid), the in-process check of a warm process, and generated residual towers
-checked in process: milliseconds per layer at each size (linear time shows as a flat column).
+imports the issue took as unavoidable; netdsl no longer imports networkx), the in-process check
+of a warm process with its stages, and generated residual towers checked in process:
+milliseconds per layer at each size (linear time shows as a flat column).
 
-    nice python bench/check.py [--repeats 5] [--towers 1000,10000,100000]
+    nice python bench/check.py [--repeats 5] [--layers 250,1000,2500,10000,25000,100000]
+                               [--network resnet152]
 
-A tower of N units is N x (conv 3x3 -> bn -> add -> relu): 4N layers. Nothing asserts a time.
+A tower is U units of (conv 3x3 -> bn -> add -> relu): 4U + 1 layers with its input, U the
+largest that fits the asked number of layers (100,000 is also the elaborator's limit, MAX_NODES).
+The cold processes may write bytecode (as `pip install` does) and run once untimed first. Times
+are medians of --repeats; `cpu` is the process's CPU time, less disturbed by other jobs on a
+shared machine than wall time. Nothing asserts a time.
 """
 
 from __future__ import annotations
@@ -15,60 +21,106 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import netdsl  # noqa: E402
+from netdsl.analysis import analyze  # noqa: E402
+from netdsl.elaborator import build, load_module  # noqa: E402
+from netdsl.expect_check import check_expectations  # noqa: E402
+from netdsl.parse import parse  # noqa: E402
+from netdsl.pipeline import read_source  # noqa: E402
+from netdsl.values import MAX_REPEAT  # noqa: E402
 
-TOWER = """block res(x) {
+TOWER = """block res(x) {{
   return relu(x + (x -> conv(8, 3, pad: 1, bias: false) -> bn))
-}
-network tower(n = 1000) {
+}}
+network tower {{
   input x: [N, 8, 8, 8]
-  x -> res * n -> output y
-}
+  x -> {chain} -> output y
+}}
 """
 
 
-def wall(argv: list[str]) -> float:
+def tower(layers: int) -> tuple[str, int]:
+    """The text of the largest tower with at most `layers` layers, and its number of units."""
+    units = max(1, (layers - 1) // 4)
+    counts = [MAX_REPEAT] * (units // MAX_REPEAT) + [units % MAX_REPEAT] * bool(units % MAX_REPEAT)
+    return TOWER.format(chain=" -> ".join(f"res * {k}" for k in counts)), units
+
+
+def child_env() -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # NOTE: an installed package has its bytecode
+    return env
+
+
+def wall(argv: list[str]) -> float:
     t = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, capture_output=True)
+    subprocess.run(argv, env=child_env(), check=True, capture_output=True)
     return time.perf_counter() - t
+
+
+def timed(f: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of `f()`."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        t, c = time.perf_counter(), time.process_time()
+        f()
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def cold(network: str, repeats: int) -> None:
+    check = [sys.executable, "-m", "netdsl", "check", str(ROOT / "zoo" / "resnet.net"),
+             "--network", network]
+    floor = [sys.executable, "-c", "import lark, networkx"]
+    wall(check), wall(floor)  # untimed: bytecode written, files in the page cache
+    runs: dict[str, list[float]] = {"check": [], "floor": []}
+    for _ in range(repeats):  # NOTE: in turn, so that both see the same machine
+        runs["check"].append(wall(check))
+        runs["floor"].append(wall(floor))
+    ours, base = (statistics.median(runs[k]) for k in ("check", "floor"))
+    print(f"cold process, median of {repeats}: netdsl check {network} {ours * 1000:.0f} ms, "
+          f"import lark, networkx {base * 1000:.0f} ms: {ours / base:.2f}x")
+
+
+def warm(network: str, repeats: int) -> None:
+    path = ROOT / "zoo" / "resnet.net"
+    netdsl.load(path, network)  # warm: parser built, modules imported
+    w, c = timed(lambda: netdsl.load(path, network), repeats)
+    source = read_source(path)
+    module, ns = load_module(source)
+    graph = build(module, ns, network, {})
+    stages = {"parse": lambda: parse(source),  # NOTE: load_module would reuse the last parse
+              "elaborate": lambda: build(module, ns, network, {}),
+              "analyse": lambda: check_expectations(graph, analyze(graph))}
+    parts = ", ".join(f"{k} {timed(f, repeats)[1] * 1000:.1f}" for k, f in stages.items())
+    print(f"warm, in process, median of {repeats}: netdsl.load {network} {w * 1000:.1f} ms "
+          f"(cpu {c * 1000:.1f} ms: {parts})")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--towers", default="1000,10000,100000", help="units per tower")
+    p.add_argument("--layers", default="250,1000,2500,10000,25000,100000",
+                   help="tower sizes, in layers")
+    p.add_argument("--tower-repeats", type=int, default=3)
+    p.add_argument("--network", default="resnet152", help="of zoo/resnet.net, checked whole")
     a = p.parse_args(argv)
-    check = [sys.executable, "-m", "netdsl", "check", str(ROOT / "zoo" / "resnet.net"),
-             "--network", "resnet152"]
-    floor = [sys.executable, "-c", "import lark, networkx"]
-    runs: dict[str, list[float]] = {"check": [], "floor": []}
-    for _ in range(a.repeats):  # NOTE: in turn, so that both see the same machine
-        runs["check"].append(wall(check))
-        runs["floor"].append(wall(floor))
-    ours, base = (statistics.median(runs[k]) for k in ("check", "floor"))
-    print(f"cold process, median of {a.repeats}: netdsl check resnet152 {ours * 1000:.0f} ms, "
-          f"import lark, networkx {base * 1000:.0f} ms: {ours / base:.2f}x")
-    path = ROOT / "zoo" / "resnet.net"
-    netdsl.load(path, "resnet152")  # warm: parser built, modules imported
-    times = []
-    for _ in range(a.repeats):
-        t = time.perf_counter()
-        netdsl.load(path, "resnet152")
-        times.append(time.perf_counter() - t)
-    print(f"warm, in process: netdsl.load resnet152 {statistics.median(times) * 1000:.1f} ms")
-    print(f"\n{'units':>8} {'layers':>8} {'check s':>9} {'ms/layer':>9}")
-    for n in (int(s) for s in a.towers.split(",")):
-        t = time.perf_counter()
-        net = netdsl.loads(TOWER, "tower", {"n": n})
-        took = time.perf_counter() - t
-        layers = sum(1 for _ in net.graph.nodes())
-        print(f"{n:8} {layers:8} {took:9.2f} {took * 1000 / layers:9.3f}")
+    cold(a.network, a.repeats)
+    warm(a.network, a.repeats)
+    print(f"\ntowers, median of {a.tower_repeats}\n"
+          f"{'units':>8} {'layers':>8} {'wall s':>8} {'ms/layer':>9} {'cpu ms/layer':>12}")
+    for size in (int(s) for s in a.layers.split(",")):
+        text, units = tower(size)
+        layers = len(netdsl.loads(text, "tower").graph)
+        w, c = timed(lambda: netdsl.loads(text, "tower"), a.tower_repeats)  # noqa: B023
+        print(f"{units:8} {layers:8} {w:8.2f} {w * 1000 / layers:9.3f} {c * 1000 / layers:12.3f}")
     return 0
 
 

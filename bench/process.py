@@ -5,8 +5,10 @@ printed as the floor no Python tool that writes ONNX with numpy goes below.
     nice python bench/process.py [--models resnet50,vgg16,resnet152,mobilenet_v2] [--repeats 3]
 
 Each repeat runs every command once, in turn (floor, netdsl, netdsl --init zeros, torch), so that
-the sides share the machine's state; the table gives medians of wall time and of peak RSS (the
-child's own ru_maxrss, from os.wait4). Nothing here asserts a time.
+the sides share the machine's state, after one untimed netdsl run (bytecode written, as `pip
+install` does, and the zoo file read); the table gives medians of wall time, of CPU time (user +
+system of all the child's threads: on a shared machine far steadier than wall time) and of peak
+RSS (the child's own ru_maxrss and rusage, from os.wait4). Nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -33,16 +35,18 @@ TORCH = ("import torch, torchvision, warnings; warnings.simplefilter('ignore'); 
          "dynamic_axes={{'x': {{0: 'N'}}, 'y': {{0: 'N'}}}})")
 
 
-def measure(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one child process."""
+def measure(argv: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system, all threads) and peak RSS (MB) of one child
+    process."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # NOTE: an installed package has its bytecode
     t = time.perf_counter()
     p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t
     if status != 0:
         raise SystemExit(f"{' '.join(argv)} failed: {p.stderr.read().decode() if p.stderr else ''}")
-    return wall, usage.ru_maxrss / 1024  # Linux: kilobytes
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux: kilobytes
 
 
 def commands(model: str, out: Path) -> dict[str, list[str]]:
@@ -59,23 +63,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", default="resnet50,vgg16,resnet152,mobilenet_v2")
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args(argv)
-    print(f"whole processes, median of {a.repeats}: wall s (peak RSS MB); {os.cpu_count()} cores")
-    print(f"{'model':13} {'floor':>12} {'netdsl':>13} {'--init zeros':>13} {'torch':>14} "
-          f"{'time ratio':>10} {'RSS ratio':>9} {'weights MB':>10}")
+    print(f"whole processes, median of {a.repeats}: wall s, CPU s (peak RSS MB); "
+          f"{os.cpu_count()} cores")
+    print(f"{'model':13} {'floor':>17} {'netdsl':>17} {'--init zeros':>17} {'torch':>19} "
+          f"{'wall ratio':>10} {'CPU ratio':>9} {'RSS ratio':>9} {'weights MB':>10}")
     for model in a.models.split(","):
         with tempfile.TemporaryDirectory() as d:
             cmds = commands(model, Path(d))
-            runs: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
+            runs: dict[str, list[tuple[float, float, float]]] = {k: [] for k in cmds}
+            measure(cmds["netdsl"])  # untimed: bytecode written, files in the page cache
             for _ in range(a.repeats):
                 for k, argv_ in cmds.items():
                     runs[k].append(measure(argv_))
             weights = (Path(d) / "netdsl.onnx").stat().st_size / 1e6
-        med = {k: (statistics.median(w for w, _ in v), statistics.median(r for _, r in v))
+        med = {k: tuple(statistics.median(r[i] for r in v) for i in range(3))
                for k, v in runs.items()}
-        cell = {k: f"{w:5.2f} ({r:4.0f})" for k, (w, r) in med.items()}
-        print(f"{model:13} {cell['floor']:>12} {cell['netdsl']:>13} {cell['zeros']:>13} "
-              f"{cell['torch']:>14} {med['torch'][0] / med['netdsl'][0]:9.1f}x "
-              f"{med['torch'][1] / med['netdsl'][1]:8.1f}x {weights:10.0f}")
+        cell = {k: f"{w:5.2f} {c:5.2f} ({r:4.0f})" for k, (w, c, r) in med.items()}
+        ratio = [med["torch"][i] / med["netdsl"][i] for i in range(3)]
+        print(f"{model:13} {cell['floor']:>17} {cell['netdsl']:>17} {cell['zeros']:>17} "
+              f"{cell['torch']:>19} {ratio[0]:9.1f}x {ratio[1]:8.1f}x {ratio[2]:8.1f}x "
+              f"{weights:10.0f}")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Benchmark: `netdsl sizes`' vectorised sweep against the brute-force checker loop.
 
-    python bench/sizes.py [--brute 64] [--repeats 5]
+    python bench/sizes.py [--brute 64] [--repeats 5] [--networks resnet152,unet,googlenet,fcn8s]
 
 For each network: the sweep of 1..4096 (square only, and square plus each axis alone as
 `netdsl sizes` does; the graph is built once beforehand, and that build is timed too), against
@@ -79,17 +79,19 @@ def row(file: str, network: str, n_brute: int, repeats: int) -> str:
             f"{per_brute * 1e6:>8.0f}us {per_brute / per_sweep:>8.0f}x")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--brute", type=int, default=64, help="sizes the checker loop runs")
     p.add_argument("--repeats", type=int, default=5)
-    a = p.parse_args()
+    p.add_argument("--networks", default=",".join(network for _, network in CASES))
+    a = p.parse_args(argv)
     print(f"1..4096: square sweep, and square + each axis (netdsl sizes); checker loop on "
           f"{a.brute} sizes; per size: square sweep vs checker")
     print(f"{'network':<12} {'build':>8} {'square':>10} {'+ axes':>11} {'per size':>10} "
           f"{'checker':>11} {'per size':>10} {'ratio':>9}")
     for file, network in CASES:
-        print(row(file, network, a.brute, a.repeats))
+        if network in a.networks.split(","):
+            print(row(file, network, a.brute, a.repeats))
 
 
 if __name__ == "__main__":

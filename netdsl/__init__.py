@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 from netdsl import options
 from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.options import DEFAULT_OPSET, CompileOptions, Weights
-from netdsl.version import VERSION as __version__
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,7 +49,10 @@ __all__ = ["Diagnostic", "NetdslError", "Network", "__version__", "compile", "co
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Network":  # NOTE: lazily, as the pipeline imports lark and networkx
+    if name == "__version__":  # NOTE: lazily, as reading package metadata is slow (version.py)
+        from netdsl.version import version
+        return version()
+    if name == "Network":  # NOTE: lazily, as the pipeline imports lark
         from netdsl.pipeline import Network
         return Network
     raise AttributeError(f"module 'netdsl' has no attribute {name!r}")

@@ -18,7 +18,7 @@ from typing import Any
 from netdsl.diagnostics import Diagnostic, NetdslError, render, to_dict
 from netdsl.limits import MAX_BATCH
 from netdsl.options import DEFAULT_OPSET, SEEDS, CompileOptions
-from netdsl.version import VERSION
+from netdsl.version import version
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -473,10 +473,19 @@ def _network_options(q: argparse.ArgumentParser, default: str = "needed if it de
                    help="override a network parameter, e.g. --set classes=10 (repeatable)")
 
 
+class _Version(argparse.Action):
+    """--version, which reads the package metadata only when asked (version.py)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"netdsl {version()}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="netdsl", description="Check, measure, compile and run .net architectures.",
                 epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=f"netdsl {VERSION}")
+    p.add_argument("--version", action=_Version, nargs=0,
+                   help="show program's version number and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     q = _command(sub, "check", "parse, check shapes and expectations; exit 1 on errors",

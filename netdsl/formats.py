@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from netdsl.diagnostics import CODES, Diagnostic, Label, Severity, printable
-from netdsl.version import VERSION
+from netdsl.version import version
 
 # NOTE: a placeholder (RFC 2606 reserves `.invalid`): netdsl has no published home yet. SARIF
 # (3.19.8, 3.49.12) and GitHub's upload want absolute URIs here; set the real one in this one place.
@@ -155,7 +155,7 @@ def sarif(items: Sequence[Item]) -> str:
     log = {
         "$schema": SARIF_SCHEMA, "version": "2.1.0",
         "runs": [{
-            "tool": {"driver": {"name": "netdsl", "version": VERSION,
+            "tool": {"driver": {"name": "netdsl", "version": version(),
                                 "informationUri": HOME, "rules": [_rule(c) for c in rules]}},
             "columnKind": "unicodeCodePoints",
             "results": [_result(path, d, rules) for path, d in items],

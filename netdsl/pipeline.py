@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,15 +56,31 @@ def check_source(source: Source, network: str | None = None,
 def _check(module: syntax.Module, namespace: Namespace, network: str | None,
            params: Mapping[str, Any] | None) -> Network:
     try:
-        graph = build(module, namespace, network, dict(params or {}))  # elaborator/: AST → IR
+        with _gc_paused():
+            graph = build(module, namespace, network, dict(params or {}))  # elaborator: AST → IR
     except NetdslError as e:  # NOTE: an E302 names the nearest input sizes that fit (sizes.py)
         if not any(d.code == "E302" for d in e.diagnostics):
             raise
         from netdsl.sizes import with_size_hint
         raise with_size_hint(e, module, namespace, network, params) from None
-    stats = analyze(graph)                              # analysis.py: params, MACs, RF, memory
-    check_expectations(graph, stats)                    # NOTE: after analysis, which they read
+    with _gc_paused():
+        stats = analyze(graph)                          # analysis.py: params, MACs, RF, memory
+        check_expectations(graph, stats)                # NOTE: after analysis, which they read
     return Network(graph, stats, tuple(namespace.files))
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a graph is built and analysed: what they allocate stays
+    alive, and each full collection rescans all of it, a cost that grows with the network (25%
+    more time per layer at 40k layers than at 1k). Collection resumes after, as it was."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def network_names(source: Source) -> list[str]:

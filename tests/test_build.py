@@ -5,7 +5,8 @@ torch."""
 from __future__ import annotations
 
 import netdsl
-from conftest import cli, errors_of, net_file  # noqa: F401  (fixture)
+from conftest import check_text, cli, errors_of, net_file  # noqa: F401  (fixture)
+from netdsl.source import Source
 
 LIB = """\
 block conv_bn(x, out, stride = 1) {
@@ -143,3 +144,27 @@ def test_prelude_separable_block():
     # the lecture's count: 3*3*32 depthwise + 32*64 pointwise, no biases
     assert net.stats.params == 3 * 3 * 32 + 32 * 64
     assert [n.name for n in net.graph.nodes()] == ["x", "sep.depthwise", "sep.pointwise"]
+
+
+def test_an_unchanged_source_is_parsed_once_and_the_cache_stays_small():
+    from netdsl.elaborator import modules
+    text = "network n {\n  input x: [N, 3]\n  output y = relu(x)\n}\n"
+    first = modules.load_module(Source("cached.net", text))[0]
+    assert modules.load_module(Source("cached.net", text))[0] is first
+    assert modules.load_module(Source("cached.net", text + "# edited\n"))[0] is not first
+    assert modules.load_module(Source("other.net", text))[0] is not first
+    for i in range(modules._PARSED_KEPT + 1):
+        modules.load_module(Source(f"many{i}.net", text))
+    assert len(modules._PARSED) == modules._PARSED_KEPT
+
+
+def test_checking_leaves_garbage_collection_as_it_was():
+    import gc
+    check_text("network n {\n  input x: [N, 3]\n  output y = relu(x)\n}\n")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        check_text("network n {\n  input x: [N, 3]\n  output y = relu(x)\n}\n")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -35,7 +35,7 @@ def load_module(source: Source, _stack: tuple[str, ...] = (), _loaded: _Loaded |
                 ) -> tuple[s.Module, Namespace]:
     """Parse a source and the files it `use`s (relative to it) into one Namespace. A file that
     several others use (a diamond) is read and parsed once (`_loaded`), not once per path."""
-    module = parse(source)
+    module = _parse(source)
     ns = Namespace()
     diags: list[Diagnostic] = []
     loaded: _Loaded = {} if _loaded is None else _loaded
@@ -53,6 +53,24 @@ def load_module(source: Source, _stack: tuple[str, ...] = (), _loaded: _Loaded |
     if diags:
         raise NetdslError(diags)
     return module, ns
+
+
+_PARSED: dict[tuple[str, str, str | None], s.Module] = {}  # the last few sources parsed
+_PARSED_KEPT = 16
+
+
+def _parse(source: Source) -> s.Module:
+    """parse(source), or the Module of an earlier source with the same path, text and root: a
+    warm process (the language server, a test session, netdsl.load of several networks of one
+    file) checks unchanged files again and again, and parsing is a third of a check. Safe to
+    share, as the prelude's blocks are: the AST is frozen; its spans name the earlier Source
+    object, whose text is the same."""
+    key = (source.path, source.text, source.root)
+    module = _PARSED.pop(key, None) or parse(source)
+    _PARSED[key] = module  # NOTE: re-inserted: the dict's order is the order of last use
+    while len(_PARSED) > _PARSED_KEPT:
+        del _PARSED[next(iter(_PARSED))]
+    return module
 
 
 def _define(table: dict[str, Any], item: Any, diags: list[Diagnostic], kind: str) -> None:
