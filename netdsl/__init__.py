@@ -52,7 +52,7 @@ def __getattr__(name: str) -> Any:
     if name == "__version__":  # NOTE: lazily, as reading package metadata is slow (version.py)
         from netdsl.version import version
         return version()
-    if name == "Network":  # NOTE: lazily, as the pipeline imports lark
+    if name == "Network":  # NOTE: lazily, as the pipeline imports lark and networkx
         from netdsl.pipeline import Network
         return Network
     raise AttributeError(f"module 'netdsl' has no attribute {name!r}")

@@ -1,11 +1,10 @@
 """The graph IR that elaboration builds and every later stage reads: a Node is one use of an op;
-Graph keeps them with their ordered inputs, the one store of the network's structure. (Plain
-dicts: the queries are a topological order, which insertion gives, and reachability; networkx
-did the same at a quarter of a cold `netdsl check`'s time in imports alone.)"""
+Graph keeps them in a networkx graph, the one store of the network's structure. The only module
+that imports networkx."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -39,11 +38,11 @@ class Node:
 
 
 class Graph:
-    """A network's layers, keyed by name: each Node (op, shape, span, ...) with the names of the
-    nodes it reads, in argument order (a name may repeat: `add(x, x)` reads one tensor twice),
-    and the nodes that read it. Graph.add accepts a node only after its inputs, so the order in
-    which nodes are added, the source's order, is a topological order: nodes() gives them back
-    in it, and files and diagnostics follow the source."""
+    """A network's layers. A networkx MultiDiGraph keyed by node name holds the structure: each
+    graph node carries its Node (op, shape, span, ...) as `node`, each edge producer -> consumer
+    carries the `tensor` it passes and its `index` among the consumer's inputs. (A multigraph,
+    since `add(x, x)` reads one tensor twice.) Nodes are added in elaboration order, which is a
+    topological order, and nodes() gives them back in that order."""
 
     def __init__(self, name: str, source: Source, params: dict[str, Any]):
         self.name = name
@@ -54,20 +53,18 @@ class Graph:
         self.expectations: list[Expectation] = []
         self.scopes: set[str] = set()  # names taken by block instances (prefixes)
         self.moved: dict[str, str] = {}  # `x_1`: `x`, a name that moved on because it was taken
-        self._nodes: dict[str, Node] = {}  # in the order added
-        self._inputs: dict[str, tuple[str, ...]] = {}  # node -> the nodes it reads, in order
-        self._users: dict[str, list[str]] = {}  # node -> the nodes that read it (once each)
+        self._g = _nx().MultiDiGraph()
+        self._sorted: list[str] | None = None  # nodes() order, until the next add
         self._prefixes: set[str] = set()  # "layer1", "layer1.0" for a node "layer1.0.conv1"
 
     def add(self, node: Node, inputs: Sequence[str]) -> Node:
         """Add `node`, reading the values of the nodes named in `inputs`, in argument order."""
-        assert node.name not in self._nodes, f"node {node.name} added twice"
-        assert all(i in self._nodes for i in inputs), f"{node.name} reads an unknown node: {inputs}"
-        self._nodes[node.name] = node
-        self._inputs[node.name] = tuple(inputs)
-        self._users[node.name] = []
-        for src in dict.fromkeys(inputs):
-            self._users[src].append(node.name)
+        assert node.name not in self._g, f"node {node.name} added twice"
+        assert all(i in self._g for i in inputs), f"{node.name} reads an unknown node: {inputs}"
+        self._g.add_node(node.name, node=node)
+        for i, src in enumerate(inputs):
+            self._g.add_edge(src, node.name, key=i, tensor=src, index=i)
+        self._sorted = None
         dot = node.name.rfind(".")
         while dot > 0 and node.name[:dot] not in self._prefixes:
             self._prefixes.add(node.name[:dot])
@@ -78,49 +75,59 @@ class Graph:
         """Whether a new layer may not be called `name`: a layer, an output, a block instance or
         a group of layers (`layer1` while `layer1.0.conv1` exists) already has it. PyTorch has
         the same rule: a module is a leaf with parameters or a container, never both."""
-        return (name in self._nodes or name in self.scopes or name in self._prefixes
+        return (name in self._g or name in self.scopes or name in self._prefixes
                 or name in self.outputs)
 
     def __contains__(self, name: str) -> bool:
-        return name in self._nodes
+        return name in self._g
 
     def __len__(self) -> int:
-        return len(self._nodes)
+        return len(self._g)
 
     def node(self, name: str) -> Node:
-        return self._nodes[name]
+        return self._g.nodes[name]["node"]  # type: ignore[no-any-return]
 
     def nodes(self) -> Iterator[Node]:
         """Every node, producers before consumers, in the order the source defines them."""
-        return iter(list(self._nodes.values()))
+        return (self.node(name) for name in self._names())
+
+    def _names(self) -> list[str]:
+        # NOTE: Graph.add takes a node only after its inputs, so the order added (networkx keeps
+        # it) is a topological order, the source's: ONNX files and diagnostics are stable. (It is
+        # the lexicographical topological sort keyed by that order, without sorting.)
+        if self._sorted is None:
+            self._sorted = list(self._g)
+        return self._sorted
 
     def inputs_of(self, node: Node | str) -> tuple[str, ...]:
         """The names of the nodes `node` takes as inputs, in argument order (Graph.add)."""
-        return self._inputs[node if isinstance(node, str) else node.name]
+        name = node if isinstance(node, str) else node.name
+        edges = sorted(self._g.in_edges(name, data=True), key=lambda e: e[2]["index"])
+        return tuple(data["tensor"] for _, _, data in edges)
 
     def producers(self, node: Node | str) -> list[Node]:
         """The nodes `node` reads, in argument order (one per input)."""
-        return [self._nodes[i] for i in self.inputs_of(node)]
+        return [self.node(i) for i in self.inputs_of(node)]
 
     def value_inputs_of(self, node: Node | str) -> tuple[str, ...]:
         """The inputs whose values `node` reads (Op.value_inputs): not those, like a `like:`
         tensor, that give it only their shape."""
-        n = node if isinstance(node, Node) else self._nodes[node]
-        ins = self._inputs[n.name]
+        n = node if isinstance(node, Node) else self.node(node)
+        ins = self.inputs_of(n)
         return tuple(ins[i] for i in n.op.value_inputs(len(ins)))
 
     @property
     def inputs(self) -> list[Node]:
         """The network's inputs (InputOp nodes), in order."""
-        return [n for n in self._nodes.values() if isinstance(n.op, InputOp)]
+        return [n for n in self.nodes() if isinstance(n.op, InputOp)]
 
     def ancestors(self, name: str) -> set[str]:
         """Every node that `name` depends on, directly or through others (not `name` itself)."""
-        return _reach(name, self._inputs)
+        return set(_nx().ancestors(self._g, name))
 
     def descendants(self, name: str) -> set[str]:
         """Every node that depends on `name`, directly or through others (not `name` itself)."""
-        return _reach(name, self._users)
+        return set(_nx().descendants(self._g, name))
 
     def between(self, start: str, end: str) -> list[str]:
         """The nodes on some path from `start` to `end`, both included, in nodes() order; empty
@@ -129,13 +136,13 @@ class Graph:
         if start not in upstream:
             return []
         inside = upstream & (self.descendants(start) | {start})
-        return [n for n in self._nodes if n in inside]
+        return [n for n in self._names() if n in inside]
 
     def lifetimes(self) -> dict[str, tuple[int, int]]:
         """Each value's live range, as positions in nodes(): from its producer to the last node
         that reads its values (value_inputs_of), or to len(self) for an output, which lives to
         the end. A value nobody reads dies where it is made."""
-        at = {name: i for i, name in enumerate(self._nodes)}
+        at = {name: i for i, name in enumerate(self._names())}
         end = dict(at)
         for name, i in at.items():
             for src in self.value_inputs_of(name):
@@ -145,13 +152,8 @@ class Graph:
         return {name: (i, end[name]) for name, i in at.items()}
 
 
-def _reach(start: str, edges: Mapping[str, Sequence[str]]) -> set[str]:
-    """The nodes reachable from `start` along `edges` (not `start` itself, as it has no cycle)."""
-    seen: set[str] = set()
-    todo = list(edges[start])
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(edges[name])
-    return seen
+def _nx() -> Any:
+    # NOTE: imported on first use, not with the module: networkx costs ~70 ms of import time,
+    # which `netdsl list`, `--version` and files with syntax errors need not pay.
+    import networkx
+    return networkx
