@@ -71,6 +71,16 @@ def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
+def _sizes(pairs: Sequence[str] | None) -> dict[str, int]:
+    """--set H=256 for an .onnx model: the size of a dim that varies in a model for every size."""
+    out = {}
+    for k, v in _params(pairs).items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise _Usage(f"--set {k}=...: the size of an input's dim takes a positive integer")
+        out[k] = v
+    return out
+
+
 def _rename(rule: str) -> str:
     """--rename: checked here, so that a bad regular expression is a usage error (exit 2)."""
     from netdsl.weights import rename_rule
@@ -365,8 +375,10 @@ def cmd_run(a: argparse.Namespace) -> int:
     session = runtime.Session(model, a.provider)
     if session.note:
         print(f"note: {session.note}", file=sys.stderr)
+    sizes = session.example_sizes  # a model for every size: --set H=.. on an .onnx picks one
+    sizes.update(_sizes(a.set) if files.is_onnx(path) else {})
     feeds = (runtime.read_inputs(a.input, session.inputs) if a.input
-             else runtime.random_inputs(session.inputs, a.batch, a.seed))
+             else runtime.random_inputs(session.inputs, a.batch, a.seed, sizes))
     outputs = session.run(feeds)
     print(f"provider: {session.providers[0]}")
     for name, arr in feeds.items():
@@ -656,7 +668,8 @@ def _parser() -> argparse.ArgumentParser:
     q = _command(sub, "run", "run a .net or .onnx model on onnxruntime",
                  "Run a model on onnxruntime and print each output's shape and statistics. "
                  "MODEL is an .onnx file, or else a .net file, compiled in memory with weights "
-                 "seeded by --seed.")
+                 "seeded by --seed. An .onnx model for every input size takes --random inputs "
+                 "at the size it was checked at, or at --set H=SIZE.")
     q.add_argument("model", metavar="MODEL", help="an .onnx file, or a .net file")
     _network_options(q)
     q.add_argument("--input", action="append", metavar="NAME=FILE.npy",

@@ -29,6 +29,7 @@ MIN_OPSET = 17  # the oldest opset every op lowers to (options.DEFAULT_OPSET say
 # written as ("": a size that varies, unnamed), or None where the checked size is fixed. A layer
 # not named has every size fixed; the batch axis follows CompileOptions.batch as ever.
 Dims = Mapping[str, Sequence["str | None"]]
+EXAMPLE_SIZES = "example_sizes"  # metadata of a model for every size: `H=572,W=572`
 EXTERNAL_DATA_BYTES = 2 * 1024**3  # protobuf's limit: larger weights go to a side file
 
 
@@ -220,13 +221,27 @@ def _skeleton(graph: Graph, options: CompileOptions, dims: Dims | None = None
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="netdsl", producer_version=VERSION)
     model.ir_version = _ir_version(opset)
-    helper.set_model_props(model, {
+    props = {
         "netdsl_version": VERSION,
         "source_sha256": hashlib.sha256(graph.source.text.encode()).hexdigest(),
         "source": source, "network": graph.name,
         "params": ",".join(f"{k}={v}" for k, v in sorted(graph.params.items())),
-    })
+    }
+    example = _example_sizes(graph, free)
+    if example:  # `netdsl run` feeds random inputs at this size unless told another
+        props[EXAMPLE_SIZES] = ",".join(f"{k}={v}" for k, v in example.items())
+    helper.set_model_props(model, props)
     return model, x
+
+
+def _example_sizes(graph: Graph, free: Mapping[str, tuple[str | None, ...]]) -> dict[str, int]:
+    """Each named size of an input, at the graph's own size (the example it was checked at)."""
+    sizes: dict[str, int] = {}
+    for node in graph.inputs:
+        for param, d in zip(free.get(node.name, ()), node.shape or ()):
+            if param and isinstance(d, int):
+                sizes.setdefault(param, d)
+    return sizes
 
 
 def _output_names(graph: Graph) -> dict[str, str]:

@@ -76,6 +76,18 @@ class Session:
         return [Port(i.name, tuple(i.shape)) for i in self._s.get_inputs()]
 
     @property
+    def example_sizes(self) -> dict[str, int]:
+        """A model for every input size: the size each named dim had where it was checked
+        (export.py writes them as metadata, `H=572,W=572`); {} for a fixed-size model."""
+        text = self._s.get_modelmeta().custom_metadata_map.get("example_sizes", "")
+        sizes = {}
+        for pair in filter(None, text.split(",")):
+            name, _, value = pair.partition("=")
+            if value.isdigit():
+                sizes[name] = int(value)
+        return sizes
+
+    @property
     def outputs(self) -> list[Port]:
         return [Port(o.name, tuple(o.shape)) for o in self._s.get_outputs()]
 
@@ -129,17 +141,35 @@ def _fmt(shape: Sequence[Any]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def random_inputs(ports: list[Port], batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
-    """Standard normal float32 inputs; symbolic dims take `batch`."""
+def random_inputs(ports: list[Port], batch: int = 1, seed: int = 0,
+                  sizes: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+    """Standard normal float32 inputs; a symbolic batch takes `batch`, another symbolic size
+    (a model for every input size: H, W) its value in `sizes` (E404 where it has none)."""
+    shapes = {p.name: _concrete(p, batch, sizes or {}) for p in ports}
     for p in ports:  # NOTE: before allocating: --batch 100000000
-        n = math.prod(d if isinstance(d, int) else batch for d in p.shape)
+        n = math.prod(shapes[p.name])
         if n > MAX_TENSOR_ELEMENTS:
             raise NetdslError([error("E215", f"input `{p.name}` {_fmt(p.shape)} at batch {batch} "
                                      f"would hold {n:,} elements, over the limit of "
                                      f"{MAX_TENSOR_ELEMENTS:,}", hints=["use a smaller --batch"])])
     rng = np.random.default_rng(seed)
-    return {p.name: rng.standard_normal([d if isinstance(d, int) else batch for d in p.shape]
-                                        ).astype(np.float32) for p in ports}
+    return {p.name: rng.standard_normal(shapes[p.name]).astype(np.float32) for p in ports}
+
+
+def _concrete(port: Port, batch: int, sizes: Mapping[str, int]) -> list[int]:
+    dims = []
+    for i, d in enumerate(port.shape):
+        if isinstance(d, int):
+            dims.append(d)
+        elif i == 0:
+            dims.append(batch)
+        elif d in sizes:
+            dims.append(sizes[d])
+        else:
+            raise NetdslError([error("E404", f"input `{port.name}` {_fmt(port.shape)} has a size "
+                                     f"{d or '(unnamed)'} that varies, and none was given",
+                                     hints=[f"give it: --set {d or 'NAME'}=SIZE"])])
+    return dims
 
 
 def read_inputs(specs: Sequence[str], ports: list[Port]) -> dict[str, np.ndarray]:

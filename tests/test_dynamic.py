@@ -12,7 +12,7 @@ import pytest
 from dynamic_ref import compare_with_fixed, feeds_for, onnx_accepts, varying_dims
 
 import netdsl
-from conftest import ZOO
+from conftest import ZOO, cli
 from netdsl import NetdslError, export, rewrite
 from netdsl.diagnostics import render_all
 from netdsl.options import CompileOptions
@@ -232,3 +232,20 @@ def test_fcn_resnet50_one_model_matches_fixed_models_and_torchvision(torch, torc
             theirs = ref(torch.from_numpy(x))["out"].numpy()
         assert max_relative_error(ours["out"], theirs) <= 1e-4
     onnx_accepts(model)
+
+
+# ------------------------------------------------------------------------------ netdsl run
+
+def test_run_feeds_a_dynamic_model_at_its_example_size_or_the_size_given(tmp_path):
+    builds = _builds(CNN, CNN_SIZES[:2])
+    path = tmp_path / "cnn.onnx"
+    export.save(export.to_onnx(builds[0], dims=varying_dims(builds[0], builds)), path)
+    code, out, err = cli("run", str(path), "--random")
+    assert code == 0, err
+    assert "input image: shape [1, 3, 32, 32]" in out  # where the model was checked
+    assert "up: " not in out and "scores: shape [1, 2, 20, 18]" in out
+    code, out, err = cli("run", str(path), "--random", "--set", "H=41", "--set", "W=35")
+    assert code == 0, err
+    assert "input image: shape [1, 3, 41, 35]" in out
+    assert netdsl.run(path)["scores"].shape == (1, 2, 20, 18)
+    assert cli("run", str(path), "--random", "--set", "H=0")[0] == 2
