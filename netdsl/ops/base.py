@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
+from netdsl import symbolic
 from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.signature import Signature, signature_of
 
@@ -415,7 +416,7 @@ def window_sizes(x: Dims, kernel: int | Sequence[int], stride: int | Sequence[in
     for i, size in enumerate(x[1:]):
         span = d[i] * (k[i] - 1) + 1
         if pad == "same":
-            total = _np().maximum((-(-size // s[i]) - 1) * s[i] + span - size, 0)
+            total = _maximum((-(-size // s[i]) - 1) * s[i] + span - size, 0)
             pb, pe = total // 2, total - total // 2
         else:
             begins, ends = resolve_pads(pad, [0] * n, k, s, d)
@@ -433,6 +434,11 @@ def window_sizes(x: Dims, kernel: int | Sequence[int], stride: int | Sequence[in
                 ok = ok & (num % s[i] == 0)
         outs.append(out)
     return outs, ok
+
+
+def _maximum(a: Any, b: Any) -> Any:
+    """numpy's maximum, or on symbolic sizes (anysize.py) symbolic.maximum."""
+    return symbolic.maximum(a, b) if isinstance(a, symbolic.Expr) else _np().maximum(a, b)
 
 
 def _np() -> Any:
