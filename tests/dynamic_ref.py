@@ -51,9 +51,14 @@ def onnx_accepts(model: onnx.ModelProto) -> onnx.ModelProto:
     return onnx.shape_inference.infer_shapes(bare, strict_mode=True, data_prop=True)
 
 
-def run(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def session(model: onnx.ModelProto) -> Any:
     import onnxruntime as ort
-    s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def run(model: Any, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The outputs by name of a ModelProto (or an InferenceSession made once for many runs)."""
+    s = session(model) if isinstance(model, onnx.ModelProto) else model
     names = [o.name for o in s.get_outputs()]
     return dict(zip(names, s.run(names, dict(feeds))))
 
@@ -73,10 +78,11 @@ def compare_with_fixed(graph: Any, builds: Sequence[Any], options: CompileOption
     outputs per build."""
     options = options or CompileOptions()
     dynamic = export.to_onnx(graph, options, varying_dims(graph, builds))
+    once = session(dynamic)
     errors, outputs = [], []
     for b in builds:
         feeds = feeds_for(b, seed)
-        ours = run(dynamic, feeds)
+        ours = run(once, feeds)
         fixed = run(export.to_onnx(b, options), feeds)
         assert ours.keys() == fixed.keys()
         for k in ours:

@@ -196,10 +196,11 @@ def test_unet_one_model_for_every_valid_size():
 @pytest.mark.slow
 @pytest.mark.parametrize("network", ["fcn32s", "fcn16s", "fcn8s"])
 def test_fcn_vgg16_one_model_for_every_size(network):
-    g, builds = _zoo("fcn.net", network, [(64, 64), (97, 120), (131, 131)])
+    # conv1_1 pads by 100: any size passes, and the smallest keep the test short
+    g, builds = _zoo("fcn.net", network, [(32, 32), (45, 61), (70, 70)])
     model, errors, outputs = compare_with_fixed(g, builds)
     assert max(errors) <= 1e-5
-    assert [o["score"].shape[2:] for o in outputs] == [(64, 64), (97, 120), (131, 131)]
+    assert [o["score"].shape[2:] for o in outputs] == [(32, 32), (45, 61), (70, 70)]
     onnx_accepts(model)
 
 
