@@ -30,6 +30,10 @@ MIN_OPSET = 17  # the oldest opset every op lowers to (options.DEFAULT_OPSET say
 # not named has every size fixed; the batch axis follows CompileOptions.batch as ever.
 Dims = Mapping[str, Sequence["str | None"]]
 EXAMPLE_SIZES = "example_sizes"  # metadata of a model for every size: `H=572,W=572`
+# and the sizes it is valid at (runtime.py refuses others): `;`-separated groups of equal sizes,
+# each `H=W=188+16k|200` (a group's names, then its arithmetic progressions, `|` between them)
+VALID_SIZES = "valid_sizes"
+Valid = Mapping[tuple[str, ...], Sequence[tuple[int, int]]]  # names -> (first, step) progressions
 EXTERNAL_DATA_BYTES = 2 * 1024**3  # protobuf's limit: larger weights go to a side file
 
 
@@ -179,7 +183,7 @@ def _value_info(name: str, shape: Sequence[Any], batch: int | None,
 
 
 def to_onnx(graph: Graph, options: CompileOptions | None = None,
-            dims: Dims | None = None) -> onnx.ModelProto:
+            dims: Dims | None = None, valid: Valid | None = None) -> onnx.ModelProto:
     """Lower a checked graph. Node names are layer names; initializers are `layer.param`;
     every layer's tensor has a value_info with the shape our checker inferred. `options.weights`
     is None or arrays by name that the pipeline has read and checked against the graph.
@@ -187,14 +191,15 @@ def to_onnx(graph: Graph, options: CompileOptions | None = None,
     With `dims` (see Dims), the model is one for every input size: the sizes named there are
     dim_params, and each op lowers without baking them in (the graph's own sizes are one
     example); a layer that cannot is NetdslError E301, "layer fc (x.net:9:3) pins the input
-    size: ...". Without, the bytes are those of a model for the graph's sizes alone."""
-    model, x = _skeleton(graph, options or CompileOptions(), dims)
+    size: ...". Without, the bytes are those of a model for the graph's sizes alone. `valid`:
+    the sizes the model is valid at, recorded for runtime.py to check its inputs against."""
+    model, x = _skeleton(graph, options or CompileOptions(), dims, valid)
     x.materialize(model.graph)  # NOTE: after make_model, which would copy every initializer
     return model
 
 
-def _skeleton(graph: Graph, options: CompileOptions, dims: Dims | None = None
-              ) -> tuple[onnx.ModelProto, _Exporter]:
+def _skeleton(graph: Graph, options: CompileOptions, dims: Dims | None = None,
+              valid: Valid | None = None) -> tuple[onnx.ModelProto, _Exporter]:
     """The model without its initializers, and the exporter that holds them (not yet made)."""
     opset, batch, weights = options.opset, options.batch, options.weights
     assert weights is None or isinstance(weights, Mapping), "the pipeline reads weight files"
@@ -230,6 +235,9 @@ def _skeleton(graph: Graph, options: CompileOptions, dims: Dims | None = None
     example = _example_sizes(graph, free)
     if example:  # `netdsl run` feeds random inputs at this size unless told another
         props[EXAMPLE_SIZES] = ",".join(f"{k}={v}" for k, v in example.items())
+    if valid:
+        props[VALID_SIZES] = ";".join("=".join(names) + "=" + "|".join(
+            str(a) if b == 0 else f"{a}+{b}k" for a, b in progs) for names, progs in valid.items())
     helper.set_model_props(model, props)
     return model, x
 
@@ -367,14 +375,15 @@ MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_RAW_DATA = 7, 5, 9  # field numbers of on
 
 
 def write(graph: Graph, path: str | os.PathLike[str], options: CompileOptions | None = None,
-          external_bytes: int | None = None, dims: Dims | None = None) -> onnx.ModelProto:
+          external_bytes: int | None = None, dims: Dims | None = None,
+          valid: Valid | None = None) -> onnx.ModelProto:
     """to_onnx and save in one pass that never holds the weights: the same bytes as
     save(to_onnx(graph, options), path, external_bytes), written as a stream. The model's small
     parts are serialised by protobuf; around them this writes the framing of the graph and of
     each initializer itself (lengths are known from shapes), and each initializer's data block
     by block (draw.BLOCK elements), drawn on all cores a few blocks ahead of the writer. Returns
     the model without its initializers."""
-    model, x = _skeleton(graph, options or CompileOptions(), dims)
+    model, x = _skeleton(graph, options or CompileOptions(), dims, valid)
     path = Path(path)
     files.check_writable(path)
     limit = EXTERNAL_DATA_BYTES if external_bytes is None else external_bytes

@@ -75,11 +75,29 @@ class Session:
     def inputs(self) -> list[Port]:
         return [Port(i.name, tuple(i.shape)) for i in self._s.get_inputs()]
 
+    def _meta(self, key: str) -> str:
+        return str(self._s.get_modelmeta().custom_metadata_map.get(key, ""))
+
+    @property
+    def valid_sizes(self) -> list[tuple[tuple[str, ...], list[tuple[int, int]]]]:
+        """A model for every input size: each group of equal named sizes and the arithmetic
+        progressions (first, step) of its valid values (export.py's metadata `H=W=188+16k`)."""
+        groups = []
+        for entry in filter(None, self._meta("valid_sizes").split(";")):
+            *names, text = entry.split("=")
+            progs = []
+            for p in filter(None, text.split("|")):
+                first, _, step = p.partition("+")
+                if first.isdigit() and (not step or step[:-1].isdigit()):
+                    progs.append((int(first), int(step[:-1]) if step else 0))
+            groups.append((tuple(names), progs))
+        return groups
+
     @property
     def example_sizes(self) -> dict[str, int]:
         """A model for every input size: the size each named dim had where it was checked
         (export.py writes them as metadata, `H=572,W=572`); {} for a fixed-size model."""
-        text = self._s.get_modelmeta().custom_metadata_map.get("example_sizes", "")
+        text = self._meta("example_sizes")
         sizes = {}
         for pair in filter(None, text.split(",")):
             name, _, value = pair.partition("=")
@@ -118,7 +136,28 @@ class Session:
                                          f"{list(arr.shape)}); the model expects float32 "
                                          f"{_fmt(port.shape)}")])
             checked[name] = np.ascontiguousarray(arr, dtype=np.float32)
+        self._check_sizes(checked)
         return checked
+
+    def _check_sizes(self, feeds: Mapping[str, np.ndarray]) -> None:
+        """E404 unless the named sizes of the inputs are valid (a model for every size)."""
+        sizes: dict[str, tuple[int, str]] = {}
+        for port in self.inputs:
+            for i, d in enumerate(port.shape):
+                if i and isinstance(d, str) and d:
+                    sizes.setdefault(d, (int(feeds[port.name].shape[i]), port.name))
+        for names, progs in self.valid_sizes:
+            got = {n: sizes[n] for n in names if n in sizes}
+            if len({v for v, _ in got.values()}) > 1:
+                raise NetdslError([error("E404", "the sizes " + ", ".join(
+                    f"{n} = {v}" for n, (v, _) in got.items()) + " must be equal")])
+            for n, (v, port) in got.items():
+                if not any(v >= a and (v == a if b == 0 else (v - a) % b == 0)
+                           for a, b in progs):
+                    valid = ", ".join(f"{a}" if b == 0 else f"{a} + {b}k" for a, b in progs)
+                    raise NetdslError([error(
+                        "E404", f"input `{port}` has {n} = {v}, a size the model is not valid "
+                        f"at: {n} = {valid or 'no size'}", hints=[_nearest(v, progs)])])
 
     def run(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
         checked = self.check(feeds)
@@ -128,6 +167,18 @@ class Session:
         except Exception as e:  # noqa: BLE001 - e.g. a Reshape that cannot take this batch
             raise NetdslError([error("E403", f"onnxruntime failed: {_first_line(e)}")]) from None
         return dict(zip(names, results))
+
+
+def _nearest(n: int, progs: Sequence[tuple[int, int]]) -> str:
+    near = set()
+    for a, b in progs:
+        if b == 0:
+            near.add(a)
+        else:
+            k = max(0, (n - a) // b)
+            near.update(v for v in (a + k * b, a + (k + 1) * b) if v >= a)
+    best = sorted(near, key=lambda v: (abs(v - n), v))[:2]
+    return f"the nearest valid sizes: {', '.join(map(str, sorted(best)))}" if best else ""
 
 
 def _first_line(e: Exception) -> str:

@@ -66,12 +66,29 @@ def test_named_sizes_compile_to_one_model_with_their_expressions(tmp_path):
 def test_the_one_model_equals_the_model_compiled_at_each_valid_size(tmp_path):
     path = _file(tmp_path, UNET2)
     model = netdsl.compile(path)
-    for h, w in [(36, 36), (40, 52), (64, 44)]:  # 20 + 4k
+    for h, w in [(36, 36), (40, 52), (64, 44)]:  # the valid sizes: 16 + 2k
         fixed = netdsl.compile(path, params={"H": h, "W": w})
         assert _shapes(fixed)["image"] == ["N", 1, h, w]
         ours, theirs = run(model, _image(h, w)), run(fixed, _image(h, w))
         assert ours["scores"].shape == (1, 2, h - 14, w - 14)
         np.testing.assert_array_equal(ours["scores"], theirs["scores"])
+
+
+def test_run_refuses_a_size_the_model_is_not_valid_at(tmp_path):
+    model = netdsl.compile(_file(tmp_path, UNET2), init="zeros")
+    assert {p.key: p.value for p in model.metadata_props}["valid_sizes"] == \
+        "H=16+2k;W=16+2k"
+    with pytest.raises(NetdslError) as e:
+        netdsl.run(model, _image(37, 36))  # onnxruntime would round 33/2 down
+    assert render_all(e.value.diagnostics) == """\
+error[E404]: input `image` has H = 37, a size the model is not valid at: H = 16 + 2k
+  = hint: the nearest valid sizes: 36, 38"""
+    square = UNET2.replace("[N, 1, H, W]", "[N, 1, H, W] where H == W")
+    model = netdsl.compile(_file(tmp_path, square), init="zeros")
+    with pytest.raises(NetdslError) as e:
+        netdsl.run(model, _image(36, 38))
+    assert e.value.diagnostics[0].message == "the sizes H = 36, W = 38 must be equal"
+    assert netdsl.run(model, _image(38, 38))["scores"].shape == (1, 2, 24, 24)
 
 
 def test_a_dense_head_pins_the_size_and_says_how_to_compile(tmp_path):
