@@ -151,12 +151,12 @@ class Session:
             if len({v for v, _ in got.values()}) > 1:
                 raise NetdslError([error("E404", "the sizes " + ", ".join(
                     f"{n} = {v}" for n, (v, _) in got.items()) + " must be equal")])
-            for n, (v, port) in got.items():
+            for n, (v, owner) in got.items():
                 if not any(v >= a and (v == a if b == 0 else (v - a) % b == 0)
                            for a, b in progs):
                     valid = ", ".join(f"{a}" if b == 0 else f"{a} + {b}k" for a, b in progs)
                     raise NetdslError([error(
-                        "E404", f"input `{port}` has {n} = {v}, a size the model is not valid "
+                        "E404", f"input `{owner}` has {n} = {v}, a size the model is not valid "
                         f"at: {n} = {valid or 'no size'}", hints=[_nearest(v, progs)])])
 
     def run(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
