@@ -81,6 +81,20 @@ def _sizes(pairs: Sequence[str] | None) -> dict[str, int]:
     return out
 
 
+def _bind_sizes(graph: Any, size: tuple[int, ...]) -> dict[str, int]:
+    """--input-size HxW without --fully-convolutional: the named sizes of the inputs
+    (`[N, 3, H, W]`), in their order, bound to the size (one number: every axis)."""
+    names = list(dict.fromkeys(d for dims in graph.declared.values() for d in dims[2:]
+                               if isinstance(d, str)))
+    if not names:
+        raise _Usage("--input-size needs --fully-convolutional, or inputs that name their sizes "
+                     "([N, 3, H, W])")
+    if len(size) not in (1, len(names)):
+        raise _Usage(f"--input-size gives {len(size)} sizes for the {len(names)} named sizes "
+                     f"{', '.join(names)}")
+    return dict(zip(names, size * len(names) if len(size) == 1 else size))
+
+
 def _rename(rule: str) -> str:
     """--rename: checked here, so that a bad regular expression is a usage error (exit 2)."""
     from netdsl.weights import rename_rule
@@ -285,8 +299,6 @@ def cmd_compile(a: argparse.Namespace) -> int:
     if a.batch is not None and a.batch < 1:
         raise _Usage("--batch must be at least 1")
     _check_batch_seed(a.batch, a.seed)
-    if a.input_size and not a.fully_convolutional:
-        raise _Usage("--input-size needs --fully-convolutional")
     if a.rename and not a.weights:
         raise _Usage("--rename needs --weights")
     if not a.output and not a.triton_repo:
@@ -299,9 +311,13 @@ def cmd_compile(a: argparse.Namespace) -> int:
         files.check_writable(out, [src, *([Path(a.weights)] if a.weights else [])])
     options = CompileOptions(opset=a.opset, batch=a.batch, seed=a.seed, init=a.init,
                              weights=a.weights, fully_convolutional=a.fully_convolutional,
-                             input_size=a.input_size, rename=tuple(a.rename),
+                             input_size=a.input_size if a.fully_convolutional else None,
+                             rename=tuple(a.rename),
                              source_lines=not a.no_source_lines)
     checked = check_source(read_source(src, a.root), a.network, _params(a.set))
+    if a.input_size and not a.fully_convolutional:  # a model for that size: the sizes bound
+        sizes = _bind_sizes(checked.graph, a.input_size)
+        checked = check_source(read_source(src, a.root), a.network, {**_params(a.set), **sizes})
     if out is not None:
         files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what `use`s read
         lowered, model = lower(checked, options, out)  # export.write: streamed, never whole
@@ -644,7 +660,8 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--fully-convolutional", action="store_true",
                    help="turn the flatten -> dense head into convolutions (FCN)")
     q.add_argument("--input-size", type=_input_size, metavar="HxW",
-                   help="with --fully-convolutional: the input size to compile for")
+                   help="the input size to compile for: of a network whose inputs name their "
+                        "sizes ([N, 3, H, W]: as --set H=.. W=..), or with --fully-convolutional")
     q.add_argument("--no-source-lines", action="store_true",
                    help="leave the source lines out of the nodes' doc strings (keep file:line:col)")
     q.set_defaults(func=cmd_compile)

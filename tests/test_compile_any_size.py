@@ -139,6 +139,10 @@ def test_compile_and_run_on_the_command_line(tmp_path):
     code, text, err = cli("run", str(src), "--random")  # a .net: compiled for every size too
     assert code == 0, err
     assert "scores: shape [1, 2, 22, 22]" in text
+    for flags in (["--input-size", "40x52"], ["--set", "H=40", "--set", "W=52"]):
+        code, text, err = cli("compile", str(src), "-o", str(out), *flags)  # for one size
+        assert code == 0, err
+        assert _shapes(onnx.load(out))["scores"] == ["N", 2, 26, 38]
 
 
 SEGMENTATION = [("unet.net", "unet"), ("fcn.net", "fcn32s"), ("fcn.net", "fcn8s"),
