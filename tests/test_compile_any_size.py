@@ -120,7 +120,8 @@ def test_fully_convolutional_lifts_the_pin_of_a_dense_head(tmp_path):
     assert _shapes(model)["logits"] == ["N", 10, "H/2 - 7", "W/2 - 7"]
     onnx_accepts(model)
     for h, w in [(16, 16), (20, 30), (42, 18)]:
-        fixed = netdsl.compile(path, params={"H": h, "W": w}, fully_convolutional=True)
+        # the head's kernel is sized at the example (16x16), the model re-inferred at h x w
+        fixed = netdsl.compile(path, fully_convolutional=True, input_size=(h, w))
         ours, theirs = run(model, _image(h, w)), run(fixed, _image(h, w))
         assert ours["logits"].shape == (1, 10, h // 2 - 7, w // 2 - 7)
         np.testing.assert_allclose(ours["logits"], theirs["logits"], rtol=1e-6, atol=1e-6)
