@@ -15,8 +15,18 @@ from typing import Any
 
 from netdsl.ir import Graph, InputOp, Node
 from netdsl.source import Span
-from netdsl.symbolic import (Cond, Expr, Floor, Junction, Lit, Undecided, ValidSet, render, solve,
-                             truth)
+from netdsl.symbolic import (
+    Cond,
+    Expr,
+    Floor,
+    Junction,
+    Lit,
+    Undecided,
+    ValidSet,
+    render,
+    solve,
+    truth,
+)
 
 SymDim = int | str | Expr  # a size, the batch name ("N"), or an expression in named sizes
 
@@ -156,16 +166,16 @@ def _weights_pin(graph: Graph, node: Node, given: list[tuple[Any, ...]], out: Sy
     conv's `same` padding reads them, its weights do not)."""
     shapes = [("N", d[0], *(graph.node(i).shape or ())[2:]) for d, i in
               zip(given, graph.inputs_of(node))]
+    sized: list[Expr] = []
     try:
-        params = node.op.param_shapes(*shapes)
+        params: dict[str, Any] = node.op.param_shapes(*shapes)
         sized = [d for p in params.values() for d in p if isinstance(d, Expr)]
     except Undecided:
         sized = [d[0] for d in given if isinstance(d[0], Expr)]
     if not sized:
         return False
     names = sorted({s for d in sized for s in d.symbols()})
-    _pin(out, node, f"needs a fixed {'·'.join(names)} for its weights (their shape depends "
-         f"on {render(sized[0])})", stop=False)
+    _pin(out, node, f"needs a fixed {'·'.join(names)} for its weights", stop=False)
     return True
 
 

@@ -45,7 +45,7 @@ def _key(a: Atom) -> tuple[int, str]:
 class Expr:
     """An integer polynomial over atoms; immutable, hashable, compared structurally by `same`."""
 
-    __slots__ = ("terms", "_hash")
+    __slots__ = ("_hash", "terms")
 
     def __init__(self, terms: Mapping[Monomial, int]):
         self.terms: tuple[tuple[Monomial, int], ...] = tuple(sorted(
@@ -138,12 +138,12 @@ class Expr:
         raise Undecided(f"divides {o} by the size {self}")
 
     # -- comparisons build conditions (numpy's masks, symbolically)
-    def __eq__(self, o: object) -> Any:  # type: ignore[override]
+    def __eq__(self, o: object) -> Any:
         if not isinstance(o, (int, Expr)):
             return NotImplemented
         return Lit.make("eq", self - o)
 
-    def __ne__(self, o: object) -> Any:  # type: ignore[override]
+    def __ne__(self, o: object) -> Any:
         r = self.__eq__(o)
         return r if r is NotImplemented else ~r if isinstance(r, Cond) else not r
 
@@ -260,7 +260,7 @@ class Ind:
 def floor_div(e: Expr, d: int) -> int | Expr:
     """floor(e / d) for d >= 1, simplified where exact."""
     if d == 1:
-        return _norm(e)
+        return _norm(e)  # type: ignore[no-any-return]
     whole: dict[Monomial, int] = {}
     rest: dict[Monomial, int] = {}
     for m, c in e.terms:
@@ -282,12 +282,12 @@ def floor_div(e: Expr, d: int) -> int | Expr:
             atoms[0][0][0], Floor):  # floor((floor(a/m) + c)/n) = floor((a + cm)/(mn))
         f = atoms[0][0][0]
         c0 = r.coeffs().get((), 0)
-        return out + floor_div(Expr.of(f.num + c0 * f.den), f.den * d)  # type: ignore
+        return out + floor_div(Expr.of(f.num + c0 * f.den), f.den * d)  # type: ignore[no-any-return]
     return out + Expr({(Floor(r, d),): 1})  # type: ignore[no-any-return]
 
 
 def ceil_div(e: int | Expr, d: int) -> int | Expr:
-    return -((-e) // d)  # type: ignore[no-any-return]
+    return -((-e) // d)
 
 
 # ------------------------------------------------------------------------------- conditions
@@ -362,7 +362,7 @@ class Lit(Cond):
             return False
         if e.terms[0][1] < 0:  # one sign for `a == b` and `b == a`
             e = -e
-        return Lit("eq", e)
+        return Lit("eq", Expr.of(e))
 
     def __bool__(self) -> bool:
         # NOTE: `==` on sizes is also Python's equality (dict keys, `in`): an equality decides
@@ -465,7 +465,7 @@ def bounds(e: Expr, lo: Mapping[str, int] | None = None) -> tuple[Fraction, Frac
         total = form.pop(None, Fraction(0))
         for sym, k in form.items():
             if k and (k > 0) != upper:
-                total += k * (lo or {}).get(sym, LOWEST)
+                total += k * (lo or {}).get(sym or "", LOWEST)
             elif k:
                 total += INF if upper else -INF
         out.append(max(-INF, min(INF, total)))
@@ -479,7 +479,7 @@ def _relax(e: Expr, upper: bool) -> dict[str | None, Fraction] | None:
         if len(m) > 1:
             return None
         if not m:
-            part: dict[str | None, Fraction] | None = {None: Fraction(1)}
+            part: dict[str | None, Fraction] = {None: Fraction(1)}
         elif isinstance(m[0], str):
             part = {m[0]: Fraction(1)}
         elif isinstance(m[0], Ind):
@@ -487,10 +487,10 @@ def _relax(e: Expr, upper: bool) -> dict[str | None, Fraction] | None:
         else:
             f = m[0]
             up = (c > 0) == upper
-            part = _relax(f.num, up)
-            if part is None:
+            inner = _relax(f.num, up)
+            if inner is None:
                 return None
-            part = {k: v / f.den for k, v in part.items()}
+            part = {k: v / f.den for k, v in inner.items()}
             if not up:
                 part[None] = part.get(None, Fraction(0)) - Fraction(f.den - 1, f.den)
         for k, v in part.items():
@@ -657,7 +657,7 @@ class ValidSet:
         steps = [p.step for p in self.progressions if p.step]
         if not steps and not self.progressions:
             return out
-        top = max((p.first for p in self.progressions), default=0) + count * max(steps or [1])
+        top = max([start] + [p.first for p in self.progressions]) + count * max(steps or [1])
         while len(out) < count and n <= top:
             if n in self:
                 out.append(n)
@@ -681,7 +681,7 @@ class ValidSet:
 def solve(conds: Iterable[Cond], symbols: tuple[str, ...], low: int = 1) -> ValidSet | None:
     """The exact valid set of the equal symbols `symbols` (each >= low) under conditions that
     mention only them; None where a condition is not floor-affine (a product of sizes)."""
-    conds = [c for c in conds if not isinstance(c, bool)]
+    conds = list(conds)
     lits = _all_literals(conds)
     if any(not _piecewise_affine(lit.expr) for lit in lits):
         return None
@@ -761,14 +761,14 @@ def _progressions(good: set[int], step: int, low: int, top: int) -> tuple[Progre
     out = []
     for r in sorted({r % p for r in firsts}):
         out.append(Progression(min(f for q, f in firsts.items() if q % p == r), p))
-    covered = [pr for pr in out]
+    covered = list(out)
     out += [Progression(n, 0) for n in sorted(good) if not any(n in pr for pr in covered)]
     return tuple(sorted(out, key=lambda pr: (pr.first, pr.step)))
 
 
 def _merges(firsts: dict[int, int], p: int, step: int) -> bool:
     for r in {q % p for q in firsts}:
-        subs = [q for q in range(r, step, p)]
+        subs = list(range(r, step, p))
         if any(q not in firsts for q in subs):
             return False
         f = min(firsts[q] for q in subs)

@@ -151,7 +151,7 @@ class Statements:
                                  frame=frame, hints=[f"e.g. `where {names[0]} >= 32`"
                                                      if names else ""])
             if not here:
-                at = ", ".join(f"{d} = {self.sizes[d]}" for d in names)
+                at = ", ".join(f"{d} = {self.sizes[d]}" for d in dict.fromkeys(names))
                 return self._err("E219", f"input `{st.name.id}` at {at} breaks its condition "
                                  f"`{e.span.text()}`", e.span, frame=frame)
             graph.conditions.append((cond, e.span))
