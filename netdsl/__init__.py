@@ -144,7 +144,8 @@ def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarra
         raise TypeError(f"netdsl.run takes a model (onnx.ModelProto, a Network or a path), not "
                         f"{type(model).__name__}")
     session = runtime.Session(model, provider)
-    feeds = inputs if inputs is not None else runtime.random_inputs(session.inputs, batch, seed)
+    feeds = inputs if inputs is not None else runtime.random_inputs(
+        session.inputs, batch, seed, session.example_sizes)
     return session.run(feeds)
 
 

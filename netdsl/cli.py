@@ -71,6 +71,30 @@ def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
+def _sizes(pairs: Sequence[str] | None) -> dict[str, int]:
+    """--set H=256 for an .onnx model: the size of a dim that varies in a model for every size."""
+    out = {}
+    for k, v in _params(pairs).items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise _Usage(f"--set {k}=...: the size of an input's dim takes a positive integer")
+        out[k] = v
+    return out
+
+
+def _bind_sizes(graph: Any, size: tuple[int, ...]) -> dict[str, int]:
+    """--input-size HxW without --fully-convolutional: the named sizes of the inputs
+    (`[N, 3, H, W]`), in their order, bound to the size (one number: every axis)."""
+    names = list(dict.fromkeys(d for dims in graph.declared.values() for d in dims[2:]
+                               if isinstance(d, str)))
+    if not names:
+        raise _Usage("--input-size needs --fully-convolutional, or inputs that name their sizes "
+                     "([N, 3, H, W])")
+    if len(size) not in (1, len(names)):
+        raise _Usage(f"--input-size gives {len(size)} sizes for the {len(names)} named sizes "
+                     f"{', '.join(names)}")
+    return dict(zip(names, size * len(names) if len(size) == 1 else size))
+
+
 def _rename(rule: str) -> str:
     """--rename: checked here, so that a bad regular expression is a usage error (exit 2)."""
     from netdsl.weights import rename_rule
@@ -275,8 +299,6 @@ def cmd_compile(a: argparse.Namespace) -> int:
     if a.batch is not None and a.batch < 1:
         raise _Usage("--batch must be at least 1")
     _check_batch_seed(a.batch, a.seed)
-    if a.input_size and not a.fully_convolutional:
-        raise _Usage("--input-size needs --fully-convolutional")
     if a.rename and not a.weights:
         raise _Usage("--rename needs --weights")
     if not a.output and not a.triton_repo:
@@ -289,9 +311,13 @@ def cmd_compile(a: argparse.Namespace) -> int:
         files.check_writable(out, [src, *([Path(a.weights)] if a.weights else [])])
     options = CompileOptions(opset=a.opset, batch=a.batch, seed=a.seed, init=a.init,
                              weights=a.weights, fully_convolutional=a.fully_convolutional,
-                             input_size=a.input_size, rename=tuple(a.rename),
+                             input_size=a.input_size if a.fully_convolutional else None,
+                             rename=tuple(a.rename),
                              source_lines=not a.no_source_lines)
     checked = check_source(read_source(src, a.root), a.network, _params(a.set))
+    if a.input_size and not a.fully_convolutional:  # a model for that size: the sizes bound
+        sizes = _bind_sizes(checked.graph, a.input_size)
+        checked = check_source(read_source(src, a.root), a.network, {**_params(a.set), **sizes})
     if out is not None:
         files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what `use`s read
         lowered, model = lower(checked, options, out)  # export.write: streamed, never whole
@@ -365,8 +391,10 @@ def cmd_run(a: argparse.Namespace) -> int:
     session = runtime.Session(model, a.provider)
     if session.note:
         print(f"note: {session.note}", file=sys.stderr)
+    sizes = session.example_sizes  # a model for every size: --set H=.. on an .onnx picks one
+    sizes.update(_sizes(a.set) if files.is_onnx(path) else {})
     feeds = (runtime.read_inputs(a.input, session.inputs) if a.input
-             else runtime.random_inputs(session.inputs, a.batch, a.seed))
+             else runtime.random_inputs(session.inputs, a.batch, a.seed, sizes))
     outputs = session.run(feeds)
     print(f"provider: {session.providers[0]}")
     for name, arr in feeds.items():
@@ -641,7 +669,8 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--fully-convolutional", action="store_true",
                    help="turn the flatten -> dense head into convolutions (FCN)")
     q.add_argument("--input-size", type=_input_size, metavar="HxW",
-                   help="with --fully-convolutional: the input size to compile for")
+                   help="the input size to compile for: of a network whose inputs name their "
+                        "sizes ([N, 3, H, W]: as --set H=.. W=..), or with --fully-convolutional")
     q.add_argument("--no-source-lines", action="store_true",
                    help="leave the source lines out of the nodes' doc strings (keep file:line:col)")
     q.set_defaults(func=cmd_compile)
@@ -665,7 +694,8 @@ def _parser() -> argparse.ArgumentParser:
     q = _command(sub, "run", "run a .net or .onnx model on onnxruntime",
                  "Run a model on onnxruntime and print each output's shape and statistics. "
                  "MODEL is an .onnx file, or else a .net file, compiled in memory with weights "
-                 "seeded by --seed.")
+                 "seeded by --seed. An .onnx model for every input size takes --random inputs "
+                 "at the size it was checked at, or at --set H=SIZE.")
     q.add_argument("model", metavar="MODEL", help="an .onnx file, or a .net file")
     _network_options(q)
     q.add_argument("--input", action="append", metavar="NAME=FILE.npy",

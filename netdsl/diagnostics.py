@@ -49,6 +49,8 @@ CODES: dict[str, tuple[str, str]] = {
                        "initialisation"),
     "E218": ("bad-label", "a quoted label is not a layer name, or inserts a value that no name "
              "can hold"),
+    "E219": ("input-sizes", "an input's named sizes (`[N, 3, H, W]`) have no example to build "
+             "at, or the sizes given break its `where` conditions"),
     "E301": ("shape", "a layer cannot accept the shape it is given"),
     "E302": ("fractional-size", "a stride does not tile its input: the output size is not whole"),
     "E303": ("shape-mismatch", "two tensors that must agree in shape do not (add, concat, ...)"),

@@ -20,11 +20,20 @@ from netdsl import files, protowire
 from netdsl.diagnostics import NetdslError, error
 from netdsl.draw import BLOCK, Draw
 from netdsl.ir import Graph, InputOp, Node
-from netdsl.ops.base import Value
+from netdsl.ops.base import OpError, Value
 from netdsl.options import CompileOptions
 from netdsl.version import VERSION
 
 MIN_OPSET = 17  # the oldest opset every op lowers to (options.DEFAULT_OPSET says why 17)
+# A model for every input size: tensor (layer) name -> per axis the dim_param its size is
+# written as ("": a size that varies, unnamed), or None where the checked size is fixed. A layer
+# not named has every size fixed; the batch axis follows CompileOptions.batch as ever.
+Dims = Mapping[str, Sequence["str | None"]]
+EXAMPLE_SIZES = "example_sizes"  # metadata of a model for every size: `H=572,W=572`
+# and the sizes it is valid at (runtime.py refuses others): `;`-separated groups of equal sizes,
+# each `H=W=188+16k|200` (a group's names, then its arithmetic progressions, `|` between them)
+VALID_SIZES = "valid_sizes"
+Valid = Mapping[tuple[str, ...], Sequence[tuple[int, int]]]  # names -> (first, step) progressions
 EXTERNAL_DATA_BYTES = 2 * 1024**3  # protobuf's limit: larger weights go to a side file
 
 
@@ -166,22 +175,33 @@ def _doc(node: Node, source_lines: bool) -> str:
 
 
 def _value_info(name: str, shape: Sequence[Any], batch: int | None,
-                dtype: str = "float32") -> onnx.ValueInfoProto:
+                dtype: str = "float32", free: Sequence[str | None] = ()) -> onnx.ValueInfoProto:
     dims = [batch if (i == 0 and batch is not None) else d for i, d in enumerate(shape)]
+    for i, param in enumerate(free):
+        if i and param is not None:
+            dims[i] = param or None  # None: an unknown size, neither value nor name
     return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)),
                                          dims)
 
 
-def to_onnx(graph: Graph, options: CompileOptions | None = None) -> onnx.ModelProto:
+def to_onnx(graph: Graph, options: CompileOptions | None = None,
+            dims: Dims | None = None, valid: Valid | None = None) -> onnx.ModelProto:
     """Lower a checked graph. Node names are layer names; initializers are `layer.param`;
     every layer's tensor has a value_info with the shape our checker inferred. `options.weights`
-    is None or arrays by name that the pipeline has read and checked against the graph."""
-    model, x = _skeleton(graph, options or CompileOptions())
+    is None or arrays by name that the pipeline has read and checked against the graph.
+
+    With `dims` (see Dims), the model is one for every input size: the sizes named there are
+    dim_params, and each op lowers without baking them in (the graph's own sizes are one
+    example); a layer that cannot is NetdslError E301, "layer fc (x.net:9:3) pins the input
+    size: ...". Without, the bytes are those of a model for the graph's sizes alone. `valid`:
+    the sizes the model is valid at, recorded for runtime.py to check its inputs against."""
+    model, x = _skeleton(graph, options or CompileOptions(), dims, valid)
     x.materialize(model.graph)  # NOTE: after make_model, which would copy every initializer
     return model
 
 
-def _skeleton(graph: Graph, options: CompileOptions) -> tuple[onnx.ModelProto, _Exporter]:
+def _skeleton(graph: Graph, options: CompileOptions, dims: Dims | None = None,
+              valid: Valid | None = None) -> tuple[onnx.ModelProto, _Exporter]:
     """The model without its initializers, and the exporter that holds them (not yet made)."""
     opset, batch, weights = options.opset, options.batch, options.weights
     assert weights is None or isinstance(weights, Mapping), "the pipeline reads weight files"
@@ -193,26 +213,45 @@ def _skeleton(graph: Graph, options: CompileOptions) -> tuple[onnx.ModelProto, _
                   weights, options.source_lines)
     rename = _output_names(graph)
     source = graph.source.recorded_path()  # NOTE: relative to the root: the same bytes anywhere
-    nodes, inputs, value_infos = _lower(graph, x, batch, rename)
+    free = _check_dims(graph, dims or {})
+    nodes, inputs, value_infos = _lower(graph, x, batch, rename, free)
     outputs = []
     for o_name, o_node in graph.outputs.items():
         if rename.get(o_node) != o_name:
             nodes.append(helper.make_node("Identity", [rename.get(o_node, o_node)], [o_name],
                                           name=f"{o_name}/output"))
         out = graph.node(o_node)
-        outputs.append(_value_info(o_name, out.shape or (), batch, out.op.dtype))
+        outputs.append(_value_info(o_name, out.shape or (), batch, out.op.dtype,
+                                   free.get(o_node, ())))
     g = helper.make_graph(nodes, graph.name, inputs, outputs, value_info=value_infos,
                           doc_string=f"netdsl network `{graph.name}` from {source}")
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="netdsl", producer_version=VERSION)
     model.ir_version = _ir_version(opset)
-    helper.set_model_props(model, {
+    props = {
         "netdsl_version": VERSION,
         "source_sha256": hashlib.sha256(graph.source.text.encode()).hexdigest(),
         "source": source, "network": graph.name,
         "params": ",".join(f"{k}={v}" for k, v in sorted(graph.params.items())),
-    })
+    }
+    example = _example_sizes(graph, free)
+    if example:  # `netdsl run` feeds random inputs at this size unless told another
+        props[EXAMPLE_SIZES] = ",".join(f"{k}={v}" for k, v in example.items())
+    if valid:
+        props[VALID_SIZES] = ";".join("=".join(names) + "=" + "|".join(
+            str(a) if b == 0 else f"{a}+{b}k" for a, b in progs) for names, progs in valid.items())
+    helper.set_model_props(model, props)
     return model, x
+
+
+def _example_sizes(graph: Graph, free: Mapping[str, tuple[str | None, ...]]) -> dict[str, int]:
+    """Each named size of an input, at the graph's own size (the example it was checked at)."""
+    sizes: dict[str, int] = {}
+    for node in graph.inputs:
+        for param, d in zip(free.get(node.name, ()), node.shape or ()):
+            if param and isinstance(d, int):
+                sizes.setdefault(param, d)
+    return sizes
 
 
 def _output_names(graph: Graph) -> dict[str, str]:
@@ -225,7 +264,23 @@ def _output_names(graph: Graph) -> dict[str, str]:
     return rename
 
 
-def _lower(graph: Graph, x: _Exporter, batch: int | None, rename: Mapping[str, str]) -> tuple[
+def _check_dims(graph: Graph, dims: Dims) -> dict[str, tuple[str | None, ...]]:
+    """`dims` checked against the graph (a programming mistake is an AssertionError)."""
+    free = {}
+    for name, params in dims.items():
+        shape = graph.node(name).shape or ()  # KeyError for a name the graph does not have
+        assert len(params) == len(shape), f"{name}: dims {params} for the shape {shape}"
+        free[name] = tuple(params)
+    return free
+
+
+def _value(name: str, shape: Sequence[Any], free: Sequence[str | None]) -> Value:
+    return Value(name, tuple(shape), frozenset(i for i, p in enumerate(free)
+                                               if i and p is not None))
+
+
+def _lower(graph: Graph, x: _Exporter, batch: int | None, rename: Mapping[str, str],
+           free: Mapping[str, tuple[str | None, ...]]) -> tuple[
         list[onnx.NodeProto], list[onnx.ValueInfoProto], list[onnx.ValueInfoProto]]:
     """Every node through its op's to_onnx: the nodes, the graph inputs, the value_infos."""
     nodes: list[onnx.NodeProto] = []
@@ -233,12 +288,20 @@ def _lower(graph: Graph, x: _Exporter, batch: int | None, rename: Mapping[str, s
     for node in graph.nodes():
         assert node.shape is not None
         if isinstance(node.op, InputOp):
-            inputs.append(_value_info(node.name, node.shape, batch))
+            inputs.append(_value_info(node.name, node.shape, batch, free=free.get(node.name, ())))
             continue
         emit = _Emitter(x, node)
-        xs = [Value(rename.get(p.name, p.name), p.shape or ()) for p in graph.producers(node)]
+        xs = [_value(rename.get(p.name, p.name), p.shape or (), free.get(p.name, ()))
+              for p in graph.producers(node)]
         out_name = rename.get(node.name, node.name)
-        result = node.op.to_onnx(emit, Value(out_name, node.shape), *xs)
+        try:
+            result = node.op.to_onnx(emit, _value(out_name, node.shape,
+                                                  free.get(node.name, ())), *xs)
+        except OpError as ex:  # only a model for every size raises: a size it must fix
+            raise NetdslError([error(
+                ex.code, f"layer {node.name} ({node.span.where()}) pins the input size: "
+                f"{ex.message}", node.span, "needs a fixed size",
+                hints=[ex.hint, "compile the network at one input size"])]) from None
         produced = next((n for n in emit.nodes if result in n.output), None)
         if produced is None and result == out_name:  # a `param`: its initializer is the value
             continue
@@ -248,7 +311,8 @@ def _lower(graph: Graph, x: _Exporter, batch: int | None, rename: Mapping[str, s
         produced.output[list(produced.output).index(result)] = out_name
         nodes.extend(emit.nodes)
         if node.name not in rename:
-            value_infos.append(_value_info(out_name, node.shape, batch, node.op.dtype))
+            value_infos.append(_value_info(out_name, node.shape, batch, node.op.dtype,
+                                           free.get(node.name, ())))
     return nodes, inputs, value_infos
 
 
@@ -313,14 +377,15 @@ MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_RAW_DATA = 7, 5, 9  # field numbers of on
 
 
 def write(graph: Graph, path: str | os.PathLike[str], options: CompileOptions | None = None,
-          external_bytes: int | None = None) -> onnx.ModelProto:
+          external_bytes: int | None = None, dims: Dims | None = None,
+          valid: Valid | None = None) -> onnx.ModelProto:
     """to_onnx and save in one pass that never holds the weights: the same bytes as
     save(to_onnx(graph, options), path, external_bytes), written as a stream. The model's small
     parts are serialised by protobuf; around them this writes the framing of the graph and of
     each initializer itself (lengths are known from shapes), and each initializer's data block
     by block (draw.BLOCK elements), drawn on all cores a few blocks ahead of the writer. Returns
     the model without its initializers."""
-    model, x = _skeleton(graph, options or CompileOptions())
+    model, x = _skeleton(graph, options or CompileOptions(), dims, valid)
     path = Path(path)
     files.check_writable(path)
     limit = EXTERNAL_DATA_BYTES if external_bytes is None else external_bytes

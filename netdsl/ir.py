@@ -53,6 +53,11 @@ class Graph:
         self.expectations: list[Expectation] = []
         self.scopes: set[str] = set()  # names taken by block instances (prefixes)
         self.moved: dict[str, str] = {}  # `x_1`: `x`, a name that moved on because it was taken
+        # named input sizes (issue 16): the binding this graph was built at, each input's dims as
+        # declared (names kept), and the inputs' `where` conditions (symbolic.Cond, with spans)
+        self.sizes: dict[str, int] = {}
+        self.declared: dict[str, tuple[Any, ...]] = {}
+        self.conditions: list[tuple[Any, Span]] = []
         self._g = _nx().MultiDiGraph()
         self._sorted: list[str] | None = None  # nodes() order, until the next add
         self._prefixes: set[str] = set()  # "layer1", "layer1.0" for a node "layer1.0.conv1"

@@ -120,7 +120,16 @@ class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
 
     # statements
     def input_stmt(self, meta: Any, c: list[Any]) -> s.Input:
-        return s.Input(self._name(c[0]), c[1], self._span(meta))
+        return s.Input(self._name(c[0]), c[1], self._span(meta), tuple(c[2] or ()))
+
+    def where_clause(self, meta: Any, c: list[Any]) -> list[Any]:
+        return c[1:]  # c[0]: WHERE
+
+    def at_clause(self, meta: Any, c: list[Any]) -> list[Any]:
+        return c[1:]  # c[0]: AT
+
+    def binding(self, meta: Any, c: list[Any]) -> tuple[s.Name, Any]:
+        return (self._name(c[0]), c[1])
 
     def param_stmt(self, meta: Any, c: list[Any]) -> s.ParamDecl:
         return s.ParamDecl(self._name(c[1]), c[2], c[3], self._span(meta))  # c[0]: PARAM
@@ -139,16 +148,17 @@ class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
         return s.ExpectExpr(c[0], self._span(meta))
 
     def expect_shape(self, meta: Any, c: list[Any]) -> s.ExpectShape:
-        target = c[0]
+        target, at = c[0], tuple(c[2] or ())
         if isinstance(target, s.Name):
-            return s.ExpectShape(target, c[1], self._span(meta))
+            return s.ExpectShape(target, c[1], self._span(meta), at=at)
         path = _layer_path(target)
         if path is None:
             raise NetdslError([error(
                 "E101", "`expect NAME: [dims]` needs a value, layer or block name",
                 target.span, "not a name", ["write `expect y: [N, 10]` or `expect "
                                             "layer1.0.conv1: [N, 64, 56, 56]`"])])
-        return s.ExpectShape(s.Name(path, target.span), c[1], self._span(meta), layer=True)
+        return s.ExpectShape(s.Name(path, target.span), c[1], self._span(meta), layer=True,
+                             at=at)
 
     def expect_approx(self, meta: Any, c: list[Any]) -> s.ExpectApprox:
         tolerance, relative = c[2]

@@ -33,6 +33,7 @@ class Network:
     graph: Graph
     stats: Stats
     files: tuple[str, ...] = ()  # the files its source `use`s (resolved): inputs of a compile
+    given: frozenset[str] = frozenset()  # named input sizes given from outside (--set H=572)
 
     @property
     def name(self) -> str:
@@ -66,7 +67,8 @@ def _check(module: syntax.Module, namespace: Namespace, network: str | None,
     with _gc_paused():
         stats = analyze(graph)                          # analysis.py: params, MACs, RF, memory
         check_expectations(graph, stats)                # NOTE: after analysis, which they read
-    return Network(graph, stats, tuple(namespace.files))
+    given = frozenset(k for k in params or {} if k in graph.sizes)
+    return Network(graph, stats, tuple(namespace.files), given)
 
 
 @contextmanager
@@ -139,9 +141,39 @@ def lower(net: Network, options: CompileOptions, path: str | os.PathLike[str] | 
         arrays = weights.check(arrays, net.stats.tensors(), label, found)
         net = dataclasses.replace(net, stats=dataclasses.replace(net.stats, warnings=found))
     options = dataclasses.replace(options, weights=arrays)
+    dims, valid = any_size(net, options)               # anysize.py: H, W stay dim_params
     if path is not None:
-        return net, export.write(net.graph, path, options)
-    return net, export.to_onnx(net.graph, options)
+        return net, export.write(net.graph, path, options, dims=dims, valid=valid)
+    return net, export.to_onnx(net.graph, options, dims, valid)
+
+
+def any_size(net: Network, options: CompileOptions) -> tuple[
+        dict[str, tuple[str | None, ...]] | None, dict[tuple[str, ...], list[tuple[int, int]]]]:
+    """The dim_params of a model for every input size (export.Dims) and the sizes it is valid
+    at (export.Valid): for a network whose inputs name their sizes (`[N, 3, H, W]`) when none
+    is given (--set H=..) and no --input-size fixes them; the sizes as anysize.py derives them
+    (`H - 184`). None: a model for the built size. A layer that pins the size is E301, with the
+    ways to a model."""
+    graph = net.graph
+    named = any(isinstance(d, str) for dims in graph.declared.values() for d in dims[2:])
+    if not named or net.given or options.input_size:
+        return None, {}
+    from netdsl import anysize
+    from netdsl.diagnostics import error
+    from netdsl.symbolic import Expr
+    sym = anysize.derive(graph)
+    if sym.pin is not None:
+        sizes = " ".join(f"--set {k}={v}" for k, v in graph.sizes.items())
+        raise NetdslError([error(
+            "E301", str(sym.pin), sym.pin.span,
+            "needs a fixed size", hints=[
+                f"compile it for one size: {sizes}",
+                "or, for a `flatten -> dense` head, --fully-convolutional makes it convolutions"
+                if not options.fully_convolutional else ""])])
+    valid = {group: [(p.first, p.step) for p in v.progressions]
+             for group, v in zip(sym.groups, sym.valid) if v is not None}
+    return {name: tuple(sym.text(d) if isinstance(d, Expr) else None for d in shape)
+            for name, shape in sym.shapes.items() if any(isinstance(d, Expr) for d in shape)}, valid
 
 
 def _weights(given: Weights | None) -> tuple[Mapping[str, np.ndarray] | None, str]:

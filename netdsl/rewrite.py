@@ -178,6 +178,8 @@ def _diagnostic(node: Node, ex: OpError, *hints: str) -> Diagnostic:
 
 def _empty_like(graph: Graph) -> Graph:
     new = Graph(graph.name, graph.source, dict(graph.params))
+    new.sizes, new.declared = dict(graph.sizes), dict(graph.declared)  # named input sizes
+    new.conditions = list(graph.conditions)
     new.options = dict(graph.options)
     new.scopes = set(graph.scopes)
     return new

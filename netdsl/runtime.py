@@ -75,6 +75,36 @@ class Session:
     def inputs(self) -> list[Port]:
         return [Port(i.name, tuple(i.shape)) for i in self._s.get_inputs()]
 
+    def _meta(self, key: str) -> str:
+        return str(self._s.get_modelmeta().custom_metadata_map.get(key, ""))
+
+    @property
+    def valid_sizes(self) -> list[tuple[tuple[str, ...], list[tuple[int, int]]]]:
+        """A model for every input size: each group of equal named sizes and the arithmetic
+        progressions (first, step) of its valid values (export.py's metadata `H=W=188+16k`)."""
+        groups = []
+        for entry in filter(None, self._meta("valid_sizes").split(";")):
+            *names, text = entry.split("=")
+            progs = []
+            for p in filter(None, text.split("|")):
+                first, _, step = p.partition("+")
+                if first.isdigit() and (not step or step[:-1].isdigit()):
+                    progs.append((int(first), int(step[:-1]) if step else 0))
+            groups.append((tuple(names), progs))
+        return groups
+
+    @property
+    def example_sizes(self) -> dict[str, int]:
+        """A model for every input size: the size each named dim had where it was checked
+        (export.py writes them as metadata, `H=572,W=572`); {} for a fixed-size model."""
+        text = self._meta("example_sizes")
+        sizes = {}
+        for pair in filter(None, text.split(",")):
+            name, _, value = pair.partition("=")
+            if value.isdigit():
+                sizes[name] = int(value)
+        return sizes
+
     @property
     def outputs(self) -> list[Port]:
         return [Port(o.name, tuple(o.shape)) for o in self._s.get_outputs()]
@@ -106,7 +136,28 @@ class Session:
                                          f"{list(arr.shape)}); the model expects float32 "
                                          f"{_fmt(port.shape)}")])
             checked[name] = np.ascontiguousarray(arr, dtype=np.float32)
+        self._check_sizes(checked)
         return checked
+
+    def _check_sizes(self, feeds: Mapping[str, np.ndarray]) -> None:
+        """E404 unless the named sizes of the inputs are valid (a model for every size)."""
+        sizes: dict[str, tuple[int, str]] = {}
+        for port in self.inputs:
+            for i, d in enumerate(port.shape):
+                if i and isinstance(d, str) and d:
+                    sizes.setdefault(d, (int(feeds[port.name].shape[i]), port.name))
+        for names, progs in self.valid_sizes:
+            got = {n: sizes[n] for n in names if n in sizes}
+            if len({v for v, _ in got.values()}) > 1:
+                raise NetdslError([error("E404", "the sizes " + ", ".join(
+                    f"{n} = {v}" for n, (v, _) in got.items()) + " must be equal")])
+            for n, (v, owner) in got.items():
+                if not any(v >= a and (v == a if b == 0 else (v - a) % b == 0)
+                           for a, b in progs):
+                    valid = ", ".join(f"{a}" if b == 0 else f"{a} + {b}k" for a, b in progs)
+                    raise NetdslError([error(
+                        "E404", f"input `{owner}` has {n} = {v}, a size the model is not valid "
+                        f"at: {n} = {valid or 'no size'}", hints=[_nearest(v, progs)])])
 
     def run(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
         checked = self.check(feeds)
@@ -116,6 +167,18 @@ class Session:
         except Exception as e:  # noqa: BLE001 - e.g. a Reshape that cannot take this batch
             raise NetdslError([error("E403", f"onnxruntime failed: {_first_line(e)}")]) from None
         return dict(zip(names, results))
+
+
+def _nearest(n: int, progs: Sequence[tuple[int, int]]) -> str:
+    near = set()
+    for a, b in progs:
+        if b == 0:
+            near.add(a)
+        else:
+            k = max(0, (n - a) // b)
+            near.update(v for v in (a + k * b, a + (k + 1) * b) if v >= a)
+    best = sorted(near, key=lambda v: (abs(v - n), v))[:2]
+    return f"the nearest valid sizes: {', '.join(map(str, sorted(best)))}" if best else ""
 
 
 def _first_line(e: Exception) -> str:
@@ -129,17 +192,35 @@ def _fmt(shape: Sequence[Any]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def random_inputs(ports: list[Port], batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
-    """Standard normal float32 inputs; symbolic dims take `batch`."""
+def random_inputs(ports: list[Port], batch: int = 1, seed: int = 0,
+                  sizes: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+    """Standard normal float32 inputs; a symbolic batch takes `batch`, another symbolic size
+    (a model for every input size: H, W) its value in `sizes` (E404 where it has none)."""
+    shapes = {p.name: _concrete(p, batch, sizes or {}) for p in ports}
     for p in ports:  # NOTE: before allocating: --batch 100000000
-        n = math.prod(d if isinstance(d, int) else batch for d in p.shape)
+        n = math.prod(shapes[p.name])
         if n > MAX_TENSOR_ELEMENTS:
             raise NetdslError([error("E215", f"input `{p.name}` {_fmt(p.shape)} at batch {batch} "
                                      f"would hold {n:,} elements, over the limit of "
                                      f"{MAX_TENSOR_ELEMENTS:,}", hints=["use a smaller --batch"])])
     rng = np.random.default_rng(seed)
-    return {p.name: rng.standard_normal([d if isinstance(d, int) else batch for d in p.shape]
-                                        ).astype(np.float32) for p in ports}
+    return {p.name: rng.standard_normal(shapes[p.name]).astype(np.float32) for p in ports}
+
+
+def _concrete(port: Port, batch: int, sizes: Mapping[str, int]) -> list[int]:
+    dims = []
+    for i, d in enumerate(port.shape):
+        if isinstance(d, int):
+            dims.append(d)
+        elif i == 0:
+            dims.append(batch)
+        elif d in sizes:
+            dims.append(sizes[d])
+        else:
+            raise NetdslError([error("E404", f"input `{port.name}` {_fmt(port.shape)} has a size "
+                                     f"{d or '(unnamed)'} that varies, and none was given",
+                                     hints=[f"give it: --set {d or 'NAME'}=SIZE"])])
+    return dims
 
 
 def read_inputs(specs: Sequence[str], ports: list[Port]) -> dict[str, np.ndarray]:

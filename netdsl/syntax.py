@@ -149,9 +149,12 @@ Expr = (Num | Str | Bool | Name | ListExpr | DictExpr | BinOp | Unary | Compare 
 
 @dataclass(frozen=True, slots=True)
 class Input:
+    """`input NAME: [dims] where COND, ...`: a name among the dims is a symbolic size."""
+
     name: Name
     dims: ListExpr
     span: Span
+    where: tuple[Expr, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +204,7 @@ class ExpectShape:
     dims: ListExpr
     span: Span
     layer: bool = False  # a dotted or quoted name: a layer or block, never a value
+    at: tuple[tuple[Name, Expr], ...] = ()  # `at H = 572, W = 572`: the sizes it holds at
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ PACKAGE = ROOT / "netdsl"
 # NOTE: a package that is one concept (ops/: the registry and its operators; elaborator/) is one
 # unit here; its modules' order among themselves is the package docstring's business.
 FLOORS: dict[str, int] = {
-    "source": 0, "version": 0, "limits": 0, "protowire": 0,
+    "source": 0, "version": 0, "limits": 0, "protowire": 0, "symbolic": 0,
     "diagnostics": 1, "syntax": 1, "ops": 1,
     "files": 2, "draw": 2, "parse": 2, "values": 2, "checkpoint": 2, "suppress": 2, "formats": 2,
     "options": 2,
@@ -23,7 +23,7 @@ FLOORS: dict[str, int] = {
     "ir": 4,
     "elaborator": 5, "analysis": 5, "rewrite": 5, "export": 5,
     "sizes": 6, "report": 6, "expect_check": 6, "importer": 6,
-    "serving": 6,
+    "serving": 6, "anysize": 6,
     "pipeline": 7,
     "diff": 8, "checkrun": 8, "pytest_plugin": 8, "__init__": 8, "graph": 8,
     "diff_report": 9,

@@ -14,6 +14,7 @@ from netdsl.elaborator.pipelines import Pipelines
 from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import MAX_DEPTH, MAX_STEPS, Budget, Frame, Return, TooDeep, TooLong
 from netdsl.elaborator.statements import Statements
+from netdsl.elaborator.symbols import examples, size_symbols
 from netdsl.ir import Graph
 from netdsl.ops import REGISTRY
 from netdsl.source import Source, Span
@@ -105,8 +106,12 @@ class Builder:
             # the parameters' defaults are as deep as the program makes them
             net, overrides = self._target(item, overrides)
             frame = Frame("", {})
+            symbols = size_symbols(net)
+            given = {k: overrides.pop(k) for k in list(overrides) if k in symbols}
             self._bind_network_params(net, overrides, frame)
             graph.params = dict(frame.env)
+            graph.sizes = self._sizes(net, symbols, given, frame)
+            self.statements.sizes = graph.sizes
             self._run(net, frame)
         except TooLong as long:
             self.diags.append(error("E215", f"elaboration runs more than {MAX_STEPS} statements",
@@ -169,6 +174,35 @@ class Builder:
         if self.diags:
             raise NetdslError(self.diags)
         return out
+
+    def _sizes(self, net: s.Network, symbols: list[str], given: dict[str, Value],
+               frame: Frame) -> dict[str, int]:
+        """The binding of the input's named sizes: given from outside (--set H=572), else the
+        first `expect ... at` example's; a size left unbound is reported at its input."""
+        sizes: dict[str, int] = {}
+        for k, v in given.items():
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                self._err("E214", f"the input size `{k}` of network `{net.name.id}` takes a "
+                          f"positive integer, not {kind(v)} {v!r}", net.name.span)
+            else:
+                sizes[k] = v
+        for st in examples(net):
+            for name, e in st.at:
+                if name.id not in symbols:
+                    self._err("E219", f"`at` binds `{name.id}`, which is no named input size "
+                              f"of network `{net.name.id}`", name.span, hints=[did_you_mean(
+                                  name.id, symbols, f"its sizes: {', '.join(symbols)}"
+                                  if symbols else "its inputs have no named sizes")])
+                elif name.id not in sizes and st is examples(net)[0]:
+                    v = self.ev.eval(e, frame)
+                    if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+                        sizes[name.id] = v
+                    elif v is not POISON:
+                        self._err("E219", f"`{name.id}` is bound to {kind(v)}, not a positive "
+                                  "size", e.span)
+        if self.diags:
+            raise NetdslError(self.diags)
+        return sizes
 
     def _bind_network_params(self, net: s.Network, overrides: dict[str, Value],
                              frame: Frame) -> None:

@@ -10,12 +10,14 @@ from netdsl.elaborator.expect import Evaluate, compile_approx, compile_expectati
 from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.report import Reporter, block_notes
 from netdsl.elaborator.scope import OPTIONS, Budget, Frame, Return
+from netdsl.elaborator.symbols import translate
 from netdsl.ir import InputOp
 from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.base import elements, fmt_shape
 from netdsl.ops.learned import ParamOp
 from netdsl.ops.types import coerce
 from netdsl.options import INITS
+from netdsl.symbolic import Cond, Expr
 from netdsl.values import MAX_REPEAT, POISON, Poison, Tensor, kind
 
 
@@ -28,6 +30,7 @@ class Statements:
         self.budget = budget
         self.options = options
         self._evaluate = evaluate  # a part of an `expect` line, as in a file of its own
+        self.sizes: dict[str, int] = {}  # the named input sizes' binding (Builder._sizes)
 
     def body(self, body: tuple[s.Stmt, ...], frame: Frame) -> None:
         for stmt in body:
@@ -51,6 +54,8 @@ class Statements:
                     self._output(st, frame)
                 case s.Annotate():
                     self._check_shape(st.name, st.dims, frame, "E304", "annotation")
+                case s.ExpectShape() if st.at and not self._at_here(st, frame):
+                    pass  # an example at other sizes: checked by a build at those
                 case s.ExpectShape() if st.layer or st.name.id not in frame.env:
                     self._expect_layer_shape(st, frame)
                 case s.ExpectShape():
@@ -92,6 +97,11 @@ class Statements:
             frame.env[st.name.id] = POISON
             return
         assert isinstance(shape, tuple)
+        shape = self._bind_sizes(st, shape, frame)
+        if shape is POISON:
+            frame.env[st.name.id] = POISON
+            return
+        assert isinstance(shape, tuple)
         bad = [d for d in shape[1:] if not isinstance(d, int) or d <= 0]
         if len(shape) < 2 or bad:
             self._err("E217", f"input `{st.name.id}` needs a shape [N, C, ...] with positive "
@@ -112,6 +122,45 @@ class Statements:
         frame.env[st.name.id] = self.naming.add_node(st.name.id, InputOp(shape=tuple(shape)), (),
                                                      st.span, {}, shape, frame, hard=True,
                                                      name_span=st.name.span)
+
+    def _bind_sizes(self, st: s.Input, shape: tuple[int | str, ...],
+                    frame: Frame) -> tuple[int | str, ...] | Poison:
+        """The input's named spatial sizes replaced by their binding (E219 where unbound), and
+        its `where` conditions checked there and kept, symbolically, in the graph."""
+        names = [d for d in shape[2:] if isinstance(d, str)]
+        if not names and not st.where:
+            return shape
+        missing = [d for d in names if d not in self.sizes]
+        if missing:
+            some = ", ".join(f"{d} = 224" for d in names)
+            return self._err("E219", f"input `{st.name.id}` has the named size"
+                             f"{'s' if len(missing) > 1 else ''} {', '.join(missing)} and "
+                             "nothing gives a size to build at", st.dims.span, frame=frame,
+                             hints=[f"add an example, e.g. `expect OUTPUT: [...] at {some}`, "
+                                    f"or pass --set {missing[0]}=224"])
+        assert self.naming.graph is not None
+        graph = self.naming.graph
+        graph.declared[st.name.id] = shape
+        symbolic = {d: Expr.symbol(d) for d in names}
+        for e in st.where:
+            cond = translate(e, symbolic, lambda x: self.ev.eval(x, frame))
+            here = translate(e, self.sizes, lambda x: self.ev.eval(x, frame))
+            if not isinstance(cond, (bool, Cond)) or not isinstance(here, bool):
+                return self._err("E219", f"a `where` condition of input `{st.name.id}` compares "
+                                 "its named sizes (+ - * // % of sizes and integers)", e.span,
+                                 frame=frame, hints=[f"e.g. `where {names[0]} >= 32`"
+                                                     if names else ""])
+            if not here:
+                at = ", ".join(f"{d} = {self.sizes[d]}" for d in dict.fromkeys(names))
+                return self._err("E219", f"input `{st.name.id}` at {at} breaks its condition "
+                                 f"`{e.span.text()}`", e.span, frame=frame)
+            graph.conditions.append((cond, e.span))
+        return tuple(self.sizes[d] if i >= 2 and isinstance(d, str) else d
+                     for i, d in enumerate(shape))
+
+    def _at_here(self, st: s.ExpectShape, frame: Frame) -> bool:
+        """Whether an example's `at` binding is the one this build uses."""
+        return all(self.ev.eval(e, frame) == self.sizes.get(n.id) for n, e in st.at)
 
     def _param(self, st: s.ParamDecl, frame: Frame) -> None:
         """`param NAME: [dims] = init`: a learned tensor, named in its scope like a layer."""

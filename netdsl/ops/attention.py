@@ -17,6 +17,7 @@ from netdsl.ops.base import (
     Window,
     check_positive,
     expect_rank,
+    require_fixed,
 )
 
 
@@ -74,6 +75,8 @@ class Attention(Op):
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         d = int(xs[0].shape[2])
+        require_fixed(xs[0], [2], f"its projections are sized by the {d} features of each "
+                      "token, which vary with the input size")
         h, hd = self.heads, d // self.heads
         qkv = _linear(emit, xs[0].name, "in_proj_weight", "in_proj_bias", 3 * d, d, self.bias)
         qkv = emit.node("Reshape", [qkv, emit.const([0, 0, 3, h, hd])])  # [N, L, 3, H, hd]

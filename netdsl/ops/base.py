@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
+from netdsl import symbolic
 from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.signature import Signature, signature_of
 
@@ -75,10 +76,62 @@ def shifted(offsets: Sequence[float]) -> Window:
 
 @dataclass(frozen=True, slots=True)
 class Value:
-    """A tensor as to_onnx sees it: its ONNX name and its (checked) shape."""
+    """A tensor as to_onnx sees it: its ONNX name, its (checked) shape, and the axes whose size
+    is not fixed in the model (a model for every input size: the shape is one example of them,
+    and a lowering may not bake those sizes in; the batch axis is never listed)."""
 
     name: str
     shape: Shape
+    dynamic: frozenset[int] = frozenset()
+
+    def varies(self, axes: Sequence[int] | range | None = None) -> bool:
+        """Whether any of `axes` (default: every one) has a size that varies."""
+        return bool(self.dynamic) if axes is None else any(a in self.dynamic for a in axes)
+
+    def spatial_varies(self) -> bool:
+        return self.varies(range(2, len(self.shape)))
+
+
+def pinned(why: str, at: str = "x0") -> OpError:
+    """The error a lowering raises where it needs a size that varies in a model for every input
+    size (export.py names the layer that pins the input size)."""
+    return OpError(why, at=at, code="E301")
+
+
+def require_fixed(x: Value, axes: Sequence[int], why: str, at: str = "x0") -> None:
+    """A lowering that bakes the sizes of `axes` of x into the model (a weight's shape): fine
+    unless they vary."""
+    if x.varies(axes):
+        raise pinned(why, at)
+
+
+def same_pads(emit: Emitter, x: Value, kernel: Sequence[int], stride: Sequence[int],
+              dilation: Sequence[int]) -> str:
+    """`pad: same`'s padding of x computed at run time (resolve_pads' rule), as the pads input
+    of an ONNX Pad: for a window with a dilation, where onnxruntime takes no auto_pad."""
+    begins, ends = [], []
+    for axis, (k, s, d) in enumerate(zip(kernel, stride, dilation), 2):
+        n = emit.node("Shape", [x.name], start=axis, end=axis + 1)
+        out = emit.node("Div", [emit.node("Add", [n, emit.const([s - 1])]), emit.const([s])])
+        total = emit.node("Sub", [emit.node("Mul", [out, emit.const([s])]), n])
+        total = emit.node("Max", [emit.node("Add", [total, emit.const([d * (k - 1) + 1 - s])]),
+                                  emit.const([0])])
+        begins.append(emit.node("Div", [total, emit.const([2])]))
+        ends.append(emit.node("Sub", [total, begins[-1]]))
+    zeros = emit.const([0, 0])
+    return emit.node("Concat", [zeros, *begins, zeros, *ends], axis=0)
+
+
+def same_pads_vary(pad: Any, kernel: Sequence[int], stride: Sequence[int],
+                   dilation: Sequence[int]) -> bool:
+    """Whether `pad: same` pads differently at different input sizes (a stride above 1: the
+    total padding depends on N mod S); a model for every size then writes auto_pad SAME_UPPER,
+    whose rule resolve_pads follows."""
+    if pad != "same":
+        return False
+    pads = {resolve_pads(pad, [n] * len(kernel), kernel, stride, dilation)
+            for n in range(1, max(stride) + 1)}
+    return len(pads) > 1
 
 
 class Emitter(Protocol):
@@ -363,7 +416,7 @@ def window_sizes(x: Dims, kernel: int | Sequence[int], stride: int | Sequence[in
     for i, size in enumerate(x[1:]):
         span = d[i] * (k[i] - 1) + 1
         if pad == "same":
-            total = _np().maximum((-(-size // s[i]) - 1) * s[i] + span - size, 0)
+            total = _maximum((-(-size // s[i]) - 1) * s[i] + span - size, 0)
             pb, pe = total // 2, total - total // 2
         else:
             begins, ends = resolve_pads(pad, [0] * n, k, s, d)
@@ -381,6 +434,11 @@ def window_sizes(x: Dims, kernel: int | Sequence[int], stride: int | Sequence[in
                 ok = ok & (num % s[i] == 0)
         outs.append(out)
     return outs, ok
+
+
+def _maximum(a: Any, b: Any) -> Any:
+    """numpy's maximum, or on symbolic sizes (anysize.py) symbolic.maximum."""
+    return symbolic.maximum(a, b) if isinstance(a, symbolic.Expr) else _np().maximum(a, b)
 
 
 def _np() -> Any:

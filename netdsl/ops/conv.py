@@ -21,7 +21,10 @@ from netdsl.ops.base import (
     check_positive,
     fmt_shape,
     per_axis,
+    require_fixed,
     rounds_down,
+    same_pads,
+    same_pads_vary,
     size_formula,
     sliding,
     window_geometry,
@@ -144,6 +147,15 @@ class _Conv(Op):
             w = emit.weight("weight", shapes["weight"], "he_out")
         b = [emit.weight("bias", shapes["bias"], "zeros")] if self.bias else []
         groups = self._channels(int(xs[0].shape[1]))[1]
+        require_fixed(xs[0], [1], f"its weights are sized by the {xs[0].shape[1]} input "
+                      "channels, which vary with the input size")
+        if xs[0].spatial_varies() and same_pads_vary(self.pad, k, s, d):
+            if any(v != 1 for v in d):  # onnxruntime: no auto_pad with a dilation
+                x = emit.node("Pad", [xs[0].name, same_pads(emit, xs[0], k, s, d)])
+                return emit.node("Conv", [x, w, *b], kernel_shape=list(k), strides=list(s),
+                                 dilations=list(d), group=groups)
+            return emit.node("Conv", [xs[0].name, w, *b], kernel_shape=list(k), strides=list(s),
+                             auto_pad="SAME_UPPER", dilations=list(d), group=groups)
         return emit.node("Conv", [xs[0].name, w, *b], kernel_shape=list(k), strides=list(s),
                          pads=[*pb, *pe], dilations=list(d), group=groups)
 
@@ -303,6 +315,8 @@ class ConvTranspose(Op):
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         k, s, d, pb, pe, op = self._geometry(xs[0].shape)
         shapes = self.param_shapes(xs[0].shape)
+        require_fixed(xs[0], [1], f"its weights are sized by the {xs[0].shape[1]} input "
+                      "channels, which vary with the input size")
         w = emit.weight("weight", shapes["weight"], "he_out")
         b = [emit.weight("bias", shapes["bias"], "zeros")] if self.bias else []
         attrs: dict[str, Any] = dict(kernel_shape=list(k), strides=list(s), pads=[*pb, *pe],

@@ -24,6 +24,8 @@ from netdsl.ops.base import (
     data_axis,
     fmt_shape,
     moved,
+    pinned,
+    require_fixed,
 )
 from netdsl.ops.signature import argument, axis_argument
 from netdsl.ops.types import Ints
@@ -88,6 +90,10 @@ class Slice(Op):
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         ax, kept = self._range(xs[0].shape)
+        if xs[0].varies([ax]):  # ONNX Slice clamps and counts from the end as Python does
+            end = 2**63 - 1 if self.end is None else self.end
+            return emit.node("Slice", [xs[0].name, emit.const([self.start]), emit.const([end]),
+                                       emit.const([ax]), emit.const([self.step])])
         return emit.node("Slice", [xs[0].name, emit.const([kept.start]),
                                    emit.const([kept.start + len(kept) * kept.step]),
                                    emit.const([ax]), emit.const([kept.step])])
@@ -205,6 +211,13 @@ class Part(Slice):
     def args(self) -> dict[str, Any]:
         return {k: v for k, v in Slice.args(self).items() if k not in ("of", "index")}
 
+    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        ax = data_axis(self.axis, xs[0].shape)
+        if xs[0].varies([ax]):
+            raise pinned(f"its parts are cut at the sizes of axis {ax} at this input size, and "
+                         "that axis varies with the input size")
+        return Slice.to_onnx(self, emit, y, *xs)
+
     def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
         assert self.of is not None
         ax = data_axis(self.axis, shapes[0]) - 1  # dims leave out the batch
@@ -316,10 +329,15 @@ class ChannelShuffle(Op):
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         c, rest = int(y.shape[1]), [int(d) for d in y.shape[2:]]
-        g = emit.node("Reshape", [xs[0].name,
-                                  emit.const([0, self.groups, c // self.groups, *rest])])
+        x = xs[0]
+        require_fixed(x, [1], f"it splits the {c} channels into groups, and they vary with the "
+                      "input size")
+        if x.varies():  # the positions as one axis, and back to the input's shape
+            rest = [-1] if rest else []
+        g = emit.node("Reshape", [x.name, emit.const([0, self.groups, c // self.groups, *rest])])
         t = emit.node("Transpose", [g], perm=[0, 2, 1, *range(3, len(rest) + 3)])
-        return emit.node("Reshape", [t, emit.const([0, c, *rest])])
+        back = emit.node("Shape", [x.name]) if x.varies() else emit.const([0, c, *rest])
+        return emit.node("Reshape", [t, back])
 
 
 @register

@@ -19,6 +19,7 @@ from netdsl.ops.base import (
     check_positive,
     fmt_shape,
     moved,
+    require_fixed,
 )
 
 
@@ -69,6 +70,9 @@ class Dense(Op):
         return moved([*range(r - 1), None])  # position by position; mixes the last axis
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        require_fixed(xs[0], [len(xs[0].shape) - 1], f"its weight [{self.out}, "
+                      f"{xs[0].shape[-1]}] is sized by the {xs[0].shape[-1]} features of its "
+                      "input, which vary with the input size")
         w = emit.weight("weight", (self.out, int(xs[0].shape[-1])), "he_in")
         b = [emit.weight("bias", (self.out,), "zeros")] if self.bias else []
         if len(xs[0].shape) == 2:

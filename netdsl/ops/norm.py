@@ -19,6 +19,7 @@ from netdsl.ops.base import (
     data_axis,
     fmt_shape,
     moved,
+    require_fixed,
 )
 from netdsl.ops.signature import argument, axis_argument
 
@@ -58,6 +59,8 @@ class BatchNorm(Op):
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         c = (int(xs[0].shape[1]),)
+        require_fixed(xs[0], [1], f"its statistics are sized by the {c[0]} channels, which "
+                      "vary with the input size")
         names = [emit.weight("weight", c, "ones"), emit.weight("bias", c, "zeros"),
                  emit.weight("running_mean", c, "zeros"), emit.weight("running_var", c, "ones")]
         return emit.node("BatchNormalization", [xs[0].name, *names], epsilon=self.eps)
@@ -103,10 +106,13 @@ class LocalResponseNorm(Op):
         # NOTE: onnxruntime's LRN takes 4-D only; the window runs across channels, so a view
         # [N, C, positions, 1] gives the same sums, and the result is viewed back (0: keep N)
         c, rest = int(x.shape[1]), [int(v) for v in x.shape[2:]]
+        require_fixed(x, [1], f"it views the input as [N, {c}, positions, 1], and the {c} "
+                      "channels vary with the input size")
         view = emit.node("Reshape", [x.name, emit.const([0, c, -1, 1])])
         out = emit.node("LRN", [view], size=self.size, alpha=self.alpha, beta=self.beta,
                         bias=self.k)
-        return emit.node("Reshape", [out, emit.const([0, c, *rest])])
+        back = emit.node("Shape", [x.name]) if x.varies() else emit.const([0, c, *rest])
+        return emit.node("Reshape", [out, back])
 
 
 @register
@@ -155,6 +161,8 @@ class LayerNorm(Op):
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         r, ax = len(y.shape), self._axis(y.shape)
         c = (int(y.shape[ax]),)
+        require_fixed(xs[0], [ax], f"its weight and bias are sized by the {c[0]} values of axis "
+                      f"{ax}, which vary with the input size")
         w, b = emit.weight("weight", c, "ones"), emit.weight("bias", c, "zeros")
         if ax == r - 1:
             return emit.node("LayerNormalization", [xs[0].name, w, b], axis=-1,

@@ -23,7 +23,9 @@ from netdsl.ops.base import (
     expect_rank,
     fmt_shape,
     per_axis,
+    pinned,
     rounds_down,
+    same_pads_vary,
     size_formula,
     sliding,
     window_geometry,
@@ -99,11 +101,26 @@ class _Pool(Op):
             lines.append(f"{name}: {text}")
         return lines
 
-    def _attrs(self, x: Shape, pads: Sequence[int] | None = None) -> dict[str, object]:
-        k, s, d, _, _ = self._geometry(x)
-        pb, pe, ceil = self._onnx_pads(x)
-        attrs: dict[str, object] = dict(kernel_shape=list(k), strides=list(s),
-                                        pads=list(pads) if pads is not None else [*pb, *pe],
+    def _attrs(self, v: Value, pads: Sequence[int] | None = None) -> dict[str, object]:
+        x = v.shape
+        k, s, d, pb, pe = self._geometry(x)
+        ceil = self.ceil
+        where: dict[str, object]
+        if v.spatial_varies():
+            # NOTE: for every input size: ceil mode as declared (onnxruntime drops a last window
+            # that would start in the end padding, as netdsl and torch do), and `pad: same` as
+            # SAME_UPPER where its padding depends on the size
+            where = dict(pads=[*pb, *pe])
+            if same_pads_vary(self.pad, k, s, d):
+                if any(n != 1 for n in d):  # NOTE: onnxruntime 1.32 computes a wrong size then
+                    raise pinned("`pad: same` with a stride and a dilation pads by the input "
+                                 "size, and onnxruntime's pools take SAME padding only without "
+                                 "a dilation", at="pad")
+                where = dict(auto_pad="SAME_UPPER")
+        else:
+            pb, pe, ceil = self._onnx_pads(x)
+            where = dict(pads=list(pads) if pads is not None else [*pb, *pe])
+        attrs: dict[str, object] = dict(kernel_shape=list(k), strides=list(s), **where,
                                         ceil_mode=int(ceil))
         if any(v != 1 for v in d):
             attrs["dilations"] = list(d)
@@ -157,7 +174,7 @@ class MaxPool(_Pool):
                                         for f in dataclasses.fields(plain)})
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
-        return emit.node("MaxPool", [xs[0].name], **self._attrs(xs[0].shape))
+        return emit.node("MaxPool", [xs[0].name], **self._attrs(xs[0]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +189,7 @@ class MaxPoolIndices(MaxPool):
                 "them for its second output)")
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
-        return emit.node_outputs("MaxPool", [xs[0].name], 2, **self._attrs(xs[0].shape))[1]
+        return emit.node_outputs("MaxPool", [xs[0].name], 2, **self._attrs(xs[0]))[1]
 
 
 @register
@@ -287,18 +304,21 @@ class AvgPool(_Pool):
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         x = xs[0]
+        if x.spatial_varies():
+            return emit.node("AveragePool", [x.name],
+                             count_include_pad=int(self.count_include_pad), **self._attrs(x))
         pb, ends, _ = self._onnx_pads(x.shape)
         pe = self._geometry(x.shape).pad_end
         if not (self.count_include_pad and any(e > p for e, p in zip(ends, pe))):
             return emit.node("AveragePool", [x.name],
-                             count_include_pad=int(self.count_include_pad), **self._attrs(x.shape))
+                             count_include_pad=int(self.count_include_pad), **self._attrs(x))
         # NOTE: windows past the end padding without ceil mode (it drops a last window on
         # another axis): torch's divisor counts the declared padding but not the overflow, so
         # the padding becomes a Pad node's zeros and the overflow pads that do not count
         padded = emit.node("Pad", [x.name, emit.const([0, 0, *pb, 0, 0, *pe])])
         overflow = [0] * len(pb) + [max(0, e - p) for e, p in zip(ends, pe)]
         return emit.node("AveragePool", [padded], count_include_pad=0,
-                         **self._attrs(x.shape, overflow))
+                         **self._attrs(x, overflow))
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,6 +438,8 @@ class AdaptiveAvgPool(Op):
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         x = xs[0]
         ns, ms = [int(v) for v in x.shape[2:]], self._sizes(x.shape)
+        if x.spatial_varies():
+            return _adaptive_any_size(emit, x, ms)
         if all(n % m == 0 for n, m in zip(ns, ms)):
             if list(ms) == ns:
                 return x.name
@@ -431,3 +453,30 @@ class AdaptiveAvgPool(Op):
             else:
                 out = emit.node("MatMul", [emit.const(a, "float32"), out])
         return out
+
+
+def _adaptive_any_size(emit: Emitter, x: Value, ms: Sequence[int]) -> str:
+    """Adaptive average pooling whose windows follow the input's size at run time: along each
+    axis of n inputs, output o is (S[e] - S[b]) / (e - b) with b = floor(o n / m), e = ceil((o +
+    1) n / m) and S the running sum with a 0 in front (CumSum); one axis after the other, as
+    the mean over a box is the mean of the means along its axes."""
+    if all(m == 1 for m in ms):
+        return emit.node("GlobalAveragePool", [x.name])
+    out, rank = x.name, len(x.shape)
+    for axis, m in enumerate(ms, 2):
+        n = emit.node("Shape", [x.name], start=axis, end=axis + 1)
+        o = emit.const(list(range(m)))
+        begin = emit.node("Div", [emit.node("Mul", [o, n]), emit.const(m)])
+        top = emit.node("Add", [emit.node("Mul", [emit.const(list(range(1, m + 1))), n]),
+                                emit.const(m - 1)])
+        end = emit.node("Div", [top, emit.const(m)])
+        sums = emit.node("CumSum", [out, emit.const(axis)])
+        front = [0] * (2 * rank)
+        front[axis] = 1
+        sums = emit.node("Pad", [sums, emit.const(front)])
+        total = emit.node("Sub", [emit.node("Gather", [sums, end], axis=axis),
+                                  emit.node("Gather", [sums, begin], axis=axis)])
+        width = emit.node("Cast", [emit.node("Sub", [end, begin])], to=1)  # 1: FLOAT
+        width = emit.node("Reshape", [width, emit.const([m] + [1] * (rank - 1 - axis))])
+        out = emit.node("Div", [total, width])
+    return out

@@ -149,16 +149,24 @@ class Upsample(Op):
                                                        else "half_pixel")
             if mode == "cubic":
                 attrs["cubic_coeff_a"] = -0.75
-        spatial = list(y.shape[2:])
+        spatial: list[int] | str = [int(v) for v in y.shape[2:]]
+        if self.like is not None and xs[1].spatial_varies():  # the size of `like`, at run time
+            spatial = emit.node("Shape", [xs[1].name], start=2)
         if self.scale is not None:
-            n = len(spatial)
+            n = len(y.shape) - 2
             sc = [self.scale] * n if isinstance(self.scale, float) else list(self.scale)
             scales = emit.const([1.0, 1.0, *sc], "float32")
             return emit.node("Resize", [xs[0].name, "", scales], **attrs)
         if emit.opset < 18:  # no `axes` before opset 18: sizes = [N, C] of the input + spatial
             nc = emit.node("Shape", [xs[0].name], start=0, end=2)
-            sizes = emit.node("Concat", [nc, emit.const(spatial)], axis=0)
+            sizes = emit.node("Concat", [nc, _tensor(emit, spatial)], axis=0)
             return emit.node("Resize", [xs[0].name, "", "", sizes], **attrs)
         axes = list(range(2, len(y.shape)))
-        return emit.node("Resize", [xs[0].name, "", "", emit.const(spatial)], axes=axes, **attrs)
+        return emit.node("Resize", [xs[0].name, "", "", _tensor(emit, spatial)], axes=axes,
+                         **attrs)
+
+
+def _tensor(emit: Emitter, sizes: list[int] | str) -> str:
+    """Sizes known now (a constant), or the name of the tensor that holds them at run time."""
+    return sizes if isinstance(sizes, str) else emit.const(sizes)
 

@@ -25,6 +25,7 @@ from netdsl.ops.base import (
     moved,
     numel,
     per_axis,
+    pinned,
     shifted,
 )
 from netdsl.ops.signature import argument, axis_argument, tensor_input
@@ -107,6 +108,13 @@ class Reshape(Op):
         return moved(moves)
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        if xs[0].varies():  # the declared shape, whose -1 takes what varies
+            dims = (self.shape,) if isinstance(self.shape, int) else tuple(self.shape)
+            if -1 not in dims:
+                raise pinned(f"it reshapes to the fixed shape {list(dims)}, which holds "
+                             f"{numel(xs[0].shape)} values per example only at this input size",
+                             at="shape")
+            return emit.node("Reshape", [xs[0].name, emit.const([0, *dims])])
         return emit.node("Reshape", [xs[0].name, emit.const([0, *[int(d) for d in y.shape[1:]]])])
 
 
@@ -336,11 +344,27 @@ class Crop(Op):
                 + how.format(xs[0][2 + i], y[2 + i]) for i, a in enumerate(axis_names(len(y) - 2))]
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
+        axes = list(range(2, len(y.shape)))
+        if any(x.spatial_varies() for x in xs):
+            return self._any_size(emit, xs, axes)
         starts = self._starts(*(x.shape for x in xs))
         ends = [s + int(n) for s, n in zip(starts, y.shape[2:])]
-        axes = list(range(2, len(y.shape)))
         return emit.node("Slice", [xs[0].name, emit.const(list(starts)), emit.const(ends),
                                    emit.const(axes)])
+
+    def _any_size(self, emit: Emitter, xs: Sequence[Value], axes: list[int]) -> str:
+        """The crop with its size (`like`'s) and its centred start computed at run time."""
+        if self.like is not None and xs[1].spatial_varies():
+            size = emit.node("Shape", [xs[1].name], start=2)
+        else:
+            size = emit.const(list(self._target(*(x.shape for x in xs))))
+        if self.offset is not None:
+            starts = emit.const(list(per_axis(self.offset, len(axes), "offset")))
+        else:  # (n - m) // 2: Div of non-negative int64 rounds down
+            margin = emit.node("Sub", [emit.node("Shape", [xs[0].name], start=2), size])
+            starts = emit.node("Div", [margin, emit.const(2)])
+        ends = emit.node("Add", [starts, size])
+        return emit.node("Slice", [xs[0].name, starts, ends, emit.const(axes)])
 
 
 @register

@@ -1,0 +1,215 @@
+"""Symbolic shapes (issue 16): a graph built at one binding of its inputs' named sizes → every
+value's shape as expressions in those sizes, the conditions each layer puts on them, the layer
+that pins the network to one size (if any), and the exact valid set of each size.
+
+Each op's vectorised `size_rule` (the rule `netdsl sizes` sweeps with numpy arrays) runs here on
+symbolic.Expr sizes instead: comparisons there become Conds, the masks the conditions. So the
+rules live in one place per op. As for the sweep, the graph's structure is the one built at the
+binding (a condition on `x.height` is read there)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from netdsl.ir import Graph, InputOp, Node
+from netdsl.source import Span
+from netdsl.symbolic import (
+    Cond,
+    Expr,
+    Floor,
+    Junction,
+    Lit,
+    Undecided,
+    ValidSet,
+    render,
+    solve,
+    truth,
+)
+
+SymDim = int | str | Expr  # a size, the batch name ("N"), or an expression in named sizes
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """What a layer needs of the sizes (`H divisible by 2`), where."""
+
+    cond: Cond | bool
+    node: str
+    span: Span
+
+    def __str__(self) -> str:
+        text = "no input size" if self.cond is False else str(self.cond)
+        return f"{text} at {self.node}"
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """The first layer that needs a fixed size: the network is not size-independent."""
+
+    node: str
+    span: Span
+    reason: str
+
+    def __str__(self) -> str:
+        return f"layer {self.node} ({self.span.where()}) {self.reason}"
+
+
+@dataclass
+class Symbolic:
+    """A network's shapes over its named input sizes. `shapes[name]`: every value's shape,
+    (int | "N" | Expr) per axis (absent past a pin that stops the derivation); `str(Expr)` is a
+    plain formula (an ONNX dim_param); `text(dim)` writes divisions the valid set makes exact
+    as fractions (`H/2 - 2`)."""
+
+    graph: Graph
+    symbols: tuple[str, ...]
+    shapes: dict[str, tuple[SymDim, ...]] = field(default_factory=dict)
+    conditions: list[Condition] = field(default_factory=list)
+    pin: Pin | None = None
+    stopped: bool = False  # the pin stopped the derivation: shapes past it are unknown
+    valid: list[ValidSet | None] = field(default_factory=list)  # one per group of equal sizes
+    groups: list[tuple[str, ...]] = field(default_factory=list)
+    cross: list[Condition] = field(default_factory=list)  # across groups: not in `valid`
+
+    def valid_set(self, symbol: str) -> ValidSet | None:
+        return next(v for g, v in zip(self.groups, self.valid) if symbol in g)
+
+    def at(self, sizes: Mapping[str, int]) -> dict[str, tuple[int | str, ...]]:
+        """Every value's shape at one binding of the sizes."""
+        return {n: tuple(d.evaluate(sizes) if isinstance(d, Expr) else d for d in shape)
+                for n, shape in self.shapes.items()}
+
+    def holds(self, sizes: Mapping[str, int]) -> bool:
+        """Whether the sizes pass every condition (the valid sets, and the cross ones)."""
+        return all(c.cond is True or (c.cond is not False and c.cond.evaluate(sizes))
+                   for c in self.conditions)
+
+    def text(self, d: SymDim) -> str:
+        return render(d, self._exact) if isinstance(d, Expr) else str(d)
+
+    def shape_text(self, shape: tuple[SymDim, ...]) -> str:
+        return "[" + ", ".join(self.text(d) for d in shape) + "]"
+
+    def _exact(self, f: Floor) -> bool:
+        syms = f.symbols()
+        if len(syms) != 1:
+            return False
+        (sym,) = syms
+        vs = self.valid_set(sym) if sym in self.symbols else None
+        if vs is None or not vs.progressions:
+            return False
+        group = next(g for g in self.groups if sym in g)
+        return all(f.num.evaluate(dict.fromkeys(group, n)) % f.den == 0
+                   for p in vs.progressions for n in _samples(p.first, p.step))
+
+
+def _samples(first: int, step: int) -> list[int]:
+    return [first] if step == 0 else [first + step * j for j in range(64)]
+
+
+def derive(graph: Graph) -> Symbolic:
+    """The symbolic shapes, conditions, pin and valid sets of a graph with named input sizes
+    (graph.declared); a graph without any has every shape concrete and no conditions."""
+    symbols = tuple(dict.fromkeys(d for dims in graph.declared.values() for d in dims[2:]
+                                  if isinstance(d, str)))
+    out = Symbolic(graph, symbols)
+    out.conditions = [Condition(c, "the input", sp) for c, sp in graph.conditions]
+    dims: dict[str, tuple[Any, ...]] = {}
+    for node in graph.nodes():
+        if out.stopped:
+            break
+        dims[node.name] = _dims(graph, node, dims, out)
+        out.shapes[node.name] = ((node.shape or ("N",))[0], *dims[node.name])
+    _solve(out)
+    return out
+
+
+def _dims(graph: Graph, node: Node, dims: dict[str, tuple[Any, ...]],
+          out: Symbolic) -> tuple[Any, ...]:
+    shape = node.shape or ()
+    if isinstance(node.op, InputOp):
+        declared = graph.declared.get(node.name, shape)
+        return tuple(Expr.symbol(d) if i >= 2 and isinstance(d, str) else shape[i]
+                     for i, d in enumerate(declared) if i >= 1)
+    ins = graph.inputs_of(node)
+    if not ins or not any(isinstance(v, Expr) for i in ins for v in dims[i]):
+        return tuple(shape[1:])
+    given = [dims[i] for i in ins]
+    try:
+        size, mask = node.op.size_rule(given, [graph.node(i).shape or () for i in ins])
+        size = tuple(_plain(v) for v in size)
+        cond = truth(mask)
+    except (Undecided, TypeError, AttributeError, ValueError, ZeroDivisionError) as e:
+        reason = str(e) if isinstance(e, Undecided) else "has no symbolic size rule"
+        _pin(out, node, f"needs fixed input sizes: `{node.op.name}` {reason}", stop=True)
+        return ()
+    if _weights_pin(graph, node, given, out):
+        return size  # its weights fix the size: its own condition is that pin
+    for part in cond.parts if isinstance(cond, Junction) and cond.op == "and" else (cond,):
+        if part is not True:
+            out.conditions.append(Condition(part, node.name, node.span))
+    return size
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, Expr):
+        c = v.const()
+        return v if c is None else c
+    return int(v)
+
+
+def _weights_pin(graph: Graph, node: Node, given: list[tuple[Any, ...]], out: Symbolic) -> bool:
+    """Whether the node's parameters depend on the sizes (flatten -> dense): it pins. Its
+    inputs' channels (or features) stay symbolic, their spatial sizes are the built ones (a
+    conv's `same` padding reads them, its weights do not)."""
+    shapes = [("N", d[0], *(graph.node(i).shape or ())[2:]) for d, i in
+              zip(given, graph.inputs_of(node))]
+    sized: list[Expr] = []
+    try:
+        params: dict[str, Any] = node.op.param_shapes(*shapes)
+        sized = [d for p in params.values() for d in p if isinstance(d, Expr)]
+    except Undecided:
+        sized = [d[0] for d in given if isinstance(d[0], Expr)]
+    if not sized:
+        return False
+    names = sorted({s for d in sized for s in d.symbols()})
+    _pin(out, node, f"needs a fixed {'·'.join(names)} for its weights", stop=False)
+    return True
+
+
+def _pin(out: Symbolic, node: Node, reason: str, stop: bool) -> None:
+    if out.pin is None:
+        out.pin = Pin(node.name, node.span, f"is not size-independent: it {reason}")
+    out.stopped = out.stopped or stop
+
+
+def _solve(out: Symbolic) -> None:
+    """Group sizes that a condition makes equal (`H == W`), and solve each group exactly."""
+    parent = {s: s for s in out.symbols}
+
+    def find(s: str) -> str:
+        while parent[s] != s:
+            s = parent[s]
+        return s
+
+    for c in out.conditions:
+        if isinstance(c.cond, Lit) and c.cond.kind == "eq":
+            terms = c.cond.expr.coeffs()
+            syms = [m[0] for m in terms if len(m) == 1 and isinstance(m[0], str)]
+            if len(terms) == 2 and len(syms) == 2 and sum(terms.values()) == 0:
+                parent[find(syms[0])] = find(syms[1])
+    groups: dict[str, list[str]] = {}
+    for s in out.symbols:
+        groups.setdefault(find(s), []).append(s)
+    out.groups = [tuple(g) for g in groups.values()]
+    for g in out.groups:
+        mine = [c for c in out.conditions if isinstance(c.cond, Cond)
+                and c.cond.symbols() <= set(g)]
+        if any(c.cond is False for c in out.conditions):
+            out.valid.append(ValidSet(g, ()))
+        else:
+            out.valid.append(solve([c.cond for c in mine if isinstance(c.cond, Cond)], g))
+    out.cross = [c for c in out.conditions if isinstance(c.cond, Cond) and not any(
+        c.cond.symbols() <= set(g) for g in out.groups)]

@@ -1,0 +1,85 @@
+"""Named input sizes (issue 16) during elaboration: which names of a network's `input` lines are
+sizes (`[N, 3, H, W]`), the binding a build uses (given from outside, else the first
+`expect ... at H = 572, W = 572` example), and `where` conditions → symbolic Conds.
+
+A network with named sizes is always elaborated at one binding, where every size is a number;
+anysize.py derives the symbolic shapes and the valid sizes from that graph."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from netdsl import syntax as s
+from netdsl.symbolic import Cond, Expr, Lit, conj, disj
+
+Eval = Callable[[s.Expr], Any]
+
+
+def size_symbols(net: s.Network) -> list[str]:
+    """The names among the spatial dims (after batch and channels) of the network's inputs,
+    in order of appearance, except the network's own parameters."""
+    params = {p.name.id for p in net.params}
+    out: list[str] = []
+    for st in net.body:
+        if isinstance(st, s.Input):
+            for d in st.dims.items[2:]:
+                if isinstance(d, s.Name) and d.id not in params and d.id not in out:
+                    out.append(d.id)
+    return out
+
+
+def examples(net: s.Network) -> list[s.ExpectShape]:
+    """The network's `expect NAME: [dims] at ...` lines, in order."""
+    return [st for st in net.body if isinstance(st, s.ExpectShape) and st.at]
+
+
+def translate(e: s.Expr, symbols: Mapping[str, Any], ev: Eval) -> Any:
+    """A `where` condition (or a side of one) over the sizes: comparisons, `and`, `or`, `not`,
+    + - * // % of sizes and numbers. A size becomes symbols[name] (an Expr or, bound, an int);
+    anything else is evaluated. Returns an Expr, int, Cond or bool; None where it is none."""
+    match e:
+        case s.Name() if e.id in symbols:
+            return symbols[e.id]
+        case s.Compare():
+            out: Any = True
+            left = translate(e.operands[0], symbols, ev)
+            for op, right_e in zip(e.ops, e.operands[1:]):
+                right = translate(right_e, symbols, ev)
+                if not _sized(left) or not _sized(right):
+                    return None
+                out = conj(out, _compare(op, left, right))
+                left = right
+            return out
+        case s.BinOp() if e.op in ("+", "-", "*", "//", "%"):
+            a, b = translate(e.left, symbols, ev), translate(e.right, symbols, ev)
+            if not _sized(a) or not _sized(b) or (e.op in ("//", "%") and not isinstance(b, int)):
+                return None
+            return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
+                    "//": lambda: a // b, "%": lambda: a % b}[e.op]()
+        case s.BoolOp():
+            parts = [translate(p, symbols, ev) for p in (e.left, e.right)]
+            if any(not isinstance(p, (bool, Cond)) for p in parts):
+                return None
+            return conj(*parts) if e.op == "and" else disj(*parts)
+        case s.Unary() if e.op == "not":
+            p = translate(e.operand, symbols, ev)
+            return None if not isinstance(p, (bool, Cond)) else (~p if isinstance(p, Cond)
+                                                                  else not p)
+    return ev(e)
+
+
+def _sized(v: Any) -> bool:
+    return isinstance(v, Expr) or (isinstance(v, int) and not isinstance(v, bool))
+
+
+def _compare(op: str, a: Any, b: Any) -> Any:
+    if isinstance(a, int) and isinstance(b, int):
+        return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b,
+                ">=": a >= b}[op]
+    d = a - b
+    if op in ("==", "!="):
+        eq = Lit.make("eq", d)
+        return eq if op == "==" else (~eq if isinstance(eq, Cond) else not eq)
+    return {">=": Lit.make("ge", d), ">": Lit.make("ge", d - 1),
+            "<=": Lit.make("ge", -d), "<": Lit.make("ge", -d - 1)}[op]

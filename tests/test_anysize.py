@@ -1,0 +1,166 @@
+"""Named input sizes end to end (issue 16): `.net` text with `input x: [N, C, H, W]` → the
+symbolic shapes, conditions, pins and valid sets of anysize.derive, against brute force (one
+build per size), against netdsl sizes' sweep, and every op's size rule run on expressions; the
+E219 diagnostics in full."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import check_text, rendered
+from netdsl.anysize import derive
+from netdsl.diagnostics import NetdslError
+from netdsl.sizes import valid_sizes
+from op_cases import IDS, ROWS, Case, program
+
+TINY_UNET = """\
+network tiny(pad = 0) {
+  input image: [N, 1, H, W] where H == W
+  down = image -> conv(8, 3, pad: pad) -> relu -> conv(8, 3, pad: pad)
+  bottom = down -> maxpool(2) -> conv(16, 3, pad: pad) -> conv(16, 3, pad: pad)
+  up = bottom -> conv_transpose(8, 2, stride: 2)
+  concat(crop(down, like: up), up) -> conv(2, 1) -> output y
+  expect y: [N, 2, 88, 88] at H = 100, W = 100
+}
+"""
+
+
+def test_a_network_with_named_sizes_builds_at_its_first_example():
+    net = check_text(TINY_UNET)
+    assert net.graph.node(net.graph.outputs["y"]).shape == ("N", 2, 88, 88)
+    assert net.graph.sizes == {"H": 100, "W": 100}
+
+
+def test_the_symbolic_shapes_read_as_formulas_in_the_sizes():
+    sym = derive(check_text(TINY_UNET).graph)
+    assert sym.symbols == ("H", "W") and sym.groups == [("H", "W")]
+    assert sym.shape_text(sym.shapes[sym.graph.outputs["y"]]) == "[N, 2, H - 12, W - 12]"
+    assert sym.shape_text(sym.shapes["bottom.0"]) == "[N, 8, H/2 - 2, W/2 - 2]"
+    assert str(sym.valid[0]) == "H = W = 14 + 2k"
+    assert sym.pin is None and not sym.cross
+
+
+@pytest.mark.parametrize("pad", [0, 1])
+def test_the_valid_set_equals_one_build_per_size(pad):
+    text = TINY_UNET.replace("  expect y: [N, 2, 88, 88] at H = 100, W = 100\n", "")
+    sym = derive(check_text(text, pad=pad, H=64, W=64).graph)
+    vs = sym.valid[0]
+    for n in range(1, 130):
+        try:
+            check_text(text, pad=pad, H=n, W=n)
+            ok = True
+        except NetdslError:
+            ok = False
+        assert (n in vs) == ok, n
+        if ok:
+            y = check_text(text, pad=pad, H=n, W=n).graph
+            assert sym.at({"H": n, "W": n})[y.outputs["y"]] == y.node(y.outputs["y"]).shape
+
+
+def test_the_valid_set_agrees_with_the_size_sweep():
+    net = check_text(TINY_UNET)
+    sym = derive(net.graph)
+    swept = valid_sizes(net.graph, range_=(1, 512), square=True).square.sizes
+    assert [n for n in range(1, 513) if n in sym.valid[0]] == swept
+
+
+def test_a_flatten_dense_head_pins_the_size():
+    sym = derive(check_text("""\
+network c {
+  input x: [N, 3, H, W]
+  x -> conv(4, 3) -> maxpool(2) -> flatten -> fc: dense(10) -> output y
+  expect y: [N, 10] at H = 32, W = 32
+}
+""").graph)
+    assert str(sym.pin) == ("layer fc (test.net:3:47) is not size-independent: it needs a fixed "
+                            "H·W for its weights")
+    assert str(sym.valid_set("H")) == "H = 4 + 2k" and sym.shapes["fc"] == ("N", 10)
+
+
+def test_independent_sizes_are_solved_apart():
+    sym = derive(check_text("""\
+network r {
+  input x: [N, 3, H, W] where W >= 2 * 8
+  x -> conv(4, 3, stride: 2) -> output y
+  expect y: [N, 4, 15, 7] at H = 31, W = 15
+}
+""", H=31, W=17).graph)
+    assert [str(v) for v in sym.valid] == ["H = 3 + 2k", "W = 17 + 2k"]
+    assert sym.shape_text(sym.shapes["conv"]) == "[N, 4, H/2 - 1/2, W/2 - 1/2]"
+
+
+# ------------------------------------------------------------------ every op on expressions
+
+@pytest.mark.parametrize("op,i,case", ROWS, ids=IDS)
+def test_every_op_follows_symbolic_sizes_or_pins(op, i, case: Case):
+    """Each row's spatial input sizes made symbolic: the derived output at the row's sizes is
+    the row's output, or the op pins with a reason; never an exception."""
+    graph = check_text(program(case)).graph
+    sizes = {}
+    for node in graph.inputs:
+        shape = node.shape or ()
+        if len(shape) >= 3:
+            names = [f"S{len(sizes) + j}" for j in range(len(shape) - 2)]
+            graph.declared[node.name] = (*shape[:2], *names)
+            sizes.update(zip(names, (int(d) for d in shape[2:])))
+    sym = derive(graph)
+    y = graph.outputs["y"]
+    if sym.stopped:
+        assert sym.pin is not None and "needs fixed input sizes" in sym.pin.reason
+        return
+    assert sym.at(sizes)[y] == graph.node(y).shape
+    assert sym.holds(sizes)
+
+
+# ------------------------------------------------------------------ diagnostics
+
+def test_named_sizes_without_an_example_are_e219():
+    assert rendered("network n {\n  input x: [N, 3, H, W]\n  x -> relu -> output y\n}\n") == """\
+test.net:2:12: error[E219]: input `x` has the named sizes H, W and nothing gives a size to build at
+  |
+2 |   input x: [N, 3, H, W]
+  |            ^^^^^^^^^^^^
+  |
+  = hint: add an example, e.g. `expect OUTPUT: [...] at H = 224, W = 224`, or pass --set H=224"""
+
+
+def test_sizes_that_break_a_where_condition_are_e219():
+    text = "network n {\n  input x: [N, 3, H, H] where H >= 64\n  x -> relu -> output y\n}\n"
+    assert rendered(text, H=32) == """\
+test.net:2:31: error[E219]: input `x` at H = 32 breaks its condition `H >= 64`
+  |
+2 |   input x: [N, 3, H, H] where H >= 64
+  |                               ^^^^^^^
+  |"""
+
+
+def test_an_example_that_binds_no_size_is_e219():
+    text = ("network n {\n  input x: [N, 3, H, W]\n  x -> relu -> output y\n"
+            "  expect y: [N, 3, 8, 8] at H = 8, K = 8\n}\n")
+    assert rendered(text) == """\
+test.net:4:36: error[E219]: `at` binds `K`, which is no named input size of network `n`
+  |
+4 |   expect y: [N, 3, 8, 8] at H = 8, K = 8
+  |                                    ^
+  |
+  = hint: its sizes: H, W"""
+
+
+def test_a_where_condition_on_anything_but_sizes_is_e219():
+    text = "network n {\n  input x: [N, 3, H, H] where H + 1\n  x -> relu -> output y\n}\n"
+    assert rendered(text, H=8) == (
+        "test.net:2:31: error[E219]: a `where` condition of input `x` compares its named sizes "
+        "(+ - * // % of sizes and integers)\n") + """\
+  |
+2 |   input x: [N, 3, H, H] where H + 1
+  |                               ^^^^^
+  |
+  = hint: e.g. `where H >= 32`"""
+
+
+def test_an_example_at_other_sizes_is_checked_by_a_build_there():
+    text = ("network n {\n  input x: [N, 3, H, W]\n  x -> maxpool(2) -> output y\n"
+            "  expect y: [N, 3, 4, 4] at H = 8, W = 8\n"
+            "  expect y: [N, 3, 5, 5] at H = 12, W = 12\n}\n")
+    check_text(text)  # at 8x8: the first holds, the second is another size's
+    assert "E305" in rendered(text, H=12, W=12)
