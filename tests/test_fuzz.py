@@ -107,3 +107,28 @@ def test_the_readme_states_the_commands_and_the_limits_as_the_code_has_them():
         (row,) = [ln for ln in section.splitlines() if ln.startswith(f"| `{name}`")]
         shown = "2^63 - 1" if value == 2**63 - 1 else f"{value:,}"
         assert f"| {shown} |" in row, (name, row)
+
+
+@pytest.mark.slow
+def test_a_long_run_stopped_by_sigterm_prints_its_counts(tmp_path):
+    """A long run is stopped (a CI job's time limit, `kill`): it still prints the counts so far,
+    and no worker prints a traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tools" / "fuzz.py"), "mutate", "--count", "1000000",
+         "--seed", "3", "--jobs", "2", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(8)
+    os.killpg(proc.pid, signal.SIGTERM)  # the run and its workers, as `timeout` reaches them
+    out, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    lines = out.splitlines()
+    stopped = next(line for line in lines if line.startswith("stopped after "))
+    total = int(stopped.split()[2])
+    assert f"inputs: {total}" in lines
+    assert any(line.startswith("outcomes: E101 ") for line in lines)
+    assert proc.returncode in (0, 1)

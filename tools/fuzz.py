@@ -11,6 +11,7 @@ Exit status: 0 when no input crashed, hung, blew up or disagreed; 1 otherwise.""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -44,6 +45,8 @@ def run(mode: str, count: int, seed: int, jobs: int = 1, seconds: float = 10.0,
                 break
             if progress and tally.total % 1000 == 0:
                 print(f"{tally.total} inputs, {time.monotonic() - began:.0f} s", flush=True)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (main): a run stopped early keeps its counts
+        print(f"stopped after {tally.total} inputs: the counts so far", flush=True)
     finally:
         pool.close()
     return tally
@@ -80,11 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "shrink":
         return _shrink_file(args.file, args.mode, args.path, args.budget)
     began = time.monotonic()
+    signal.signal(signal.SIGTERM, _interrupt)
     tally = run(args.command, args.count, args.seed, args.jobs, args.timeout, args.memory,
                 args.out, args.shrink, progress=True, max_seconds=args.max_seconds)
     print(f"{args.command} --count {args.count} --seed {args.seed}: {tally.total} inputs in "
           f"{time.monotonic() - began:.0f} s\n{tally.report()}")
     return 1 if tally.bugs else 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _shrink_file(file: Path, mode: str, path: str, budget: float) -> int:

@@ -89,6 +89,10 @@ def _key(e: BaseException, kind: str) -> str:
 
 
 def _worker(conn: Connection, target: Target, seconds: float, memory_mb: int) -> None:
+    # NOTE: Ctrl-C and SIGTERM reach the whole process group: the parent stops the run and
+    # prints its counts; a worker ends without a traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if memory_mb:
         limit = memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
