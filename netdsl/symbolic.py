@@ -336,7 +336,8 @@ class Cond:
         # `p * (q == 1) + q * (q != 1)` on equal p and q sums to q
         if isinstance(self, Junction) and self.op == "not":
             return 1 - self.parts[0].indicator()
-        if isinstance(self, Lit) and self.kind == "ge" and self.expr.terms[0][1] < 0:
+        if isinstance(self, Lit) and self.kind == "ge" and next(
+                c for m, c in self.expr.terms if m) < 0:
             return 1 - Lit("ge", Expr.of(-self.expr - 1)).indicator()
         return Expr({(Ind(self),): 1})
 
