@@ -138,13 +138,41 @@ def check_text(source: Source, opts: Options, sup: Suppressor) -> FileReport:
             "outputs": {o: list(graph.node(n).shape or ()) for o, n in graph.outputs.items()}})
         if ok:
             report.events.append(f"{path}: {name}: ok ({stats.params:,} params, "
-                                 f"{si(stats.macs)} MACs)")
+                                 f"{si(stats.macs)} MACs{_at(graph.sizes)})" + _sizes(graph))
     # NOTE: an error stops a network's checking, so a warning that a comment suppresses may not
     # have been reached: comments are judged only when every network was checked to the end
     if opts.network is None and results and all(
             not isinstance(r, NetdslError) for _, r in results):
         report.events += sup.unused(source)
     return report
+
+
+def _at(sizes: dict[str, int]) -> str:
+    return " at " + ", ".join(f"{k} = {v}" for k, v in sizes.items()) if sizes else ""
+
+
+def _sizes(graph: Any) -> str:
+    """For a network with named input sizes: each size's valid set, the outputs' shapes over
+    them and the layer that pins them, as indented lines under the verdict."""
+    if not graph.declared:
+        return ""
+    from netdsl.anysize import derive
+    sym = derive(graph)
+    lines = []
+    for group, vs in zip(sym.groups, sym.valid):
+        name = " = ".join(group)
+        if vs is None:
+            lines.append(f"{name}: not solved exactly (a condition multiplies sizes)")
+        else:
+            first = ", ".join(map(str, vs.members(3)))
+            lines.append(f"{vs} ({first}, ...)" if str(vs).count("+") else str(vs))
+    lines += [f"and {c}" for c in sym.cross]
+    for out, node in graph.outputs.items():
+        if node in sym.shapes:
+            lines.append(f"{out}: {sym.shape_text(sym.shapes[node])}")
+    if sym.pin is not None:
+        lines.append(str(sym.pin))
+    return "".join(f"\n  {line}" for line in lines)
 
 
 def _code(report: FileReport, opts: Options) -> int:

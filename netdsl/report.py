@@ -71,10 +71,12 @@ def summary(graph: Graph, stats: Stats, fmt: str = "text", depth: int | None = N
     if fmt == "json":
         return _json(graph, stats, table, depth)
     head = ("name", "op", "output shape", "params", "MACs", "RF", "jump")
-    cells = [(r.name, r.op, fmt_shape(r.shape), f"{r.params:,}", f"{r.macs:,}", _rf_size(r.rf),
-              _rf_jump(r.rf)) for r in table]
+    shape, sizes = _symbolic(graph)
+    cells = [(r.name, r.op, shape(r.name, r.shape), f"{r.params:,}", f"{r.macs:,}",
+              _rf_size(r.rf), _rf_jump(r.rf)) for r in table]
     foot = (f"params {stats.params:,}  buffers {stats.buffers:,}  MACs {stats.macs:,} "
-            f"(FLOPs {stats.flops:,})  peak activations {_bytes(stats.peak_bytes)} at batch 1")
+            f"(FLOPs {stats.flops:,})  peak activations {_bytes(stats.peak_bytes)} at batch 1"
+            + sizes)
     if fmt == "markdown":
         lines = ["| " + " | ".join(head) + " |",
                  "|" + "|".join("---:" if i >= 3 else "---" for i in range(len(head))) + "|"]
@@ -83,6 +85,24 @@ def summary(graph: Graph, stats: Stats, fmt: str = "text", depth: int | None = N
         return "\n".join([f"### {graph.name}", "", *lines, "", foot])
     return "\n".join([f"network {graph.name} ({graph.source.path})", *_text_table(head, cells),
                       "", *_wrap(foot), *textwrap.wrap(_moved(graph), WIDTH)])
+
+
+def _symbolic(graph: Graph) -> tuple[Any, str]:
+    """For a network with named input sizes (anysize.py): each layer's shape as formulas in them,
+    and the note that the numbers are at the built sizes, which sizes are valid, and any pin."""
+    if not graph.declared:
+        return lambda name, shape: fmt_shape(shape), ""
+    from netdsl.anysize import derive
+    sym = derive(graph)
+
+    def shape(name: str, concrete: Any) -> str:
+        return sym.shape_text(sym.shapes[name]) if name in sym.shapes else fmt_shape(concrete)
+
+    at = ", ".join(f"{k} = {v}" for k, v in graph.sizes.items())
+    valid = "; ".join(str(v) if v is not None else " = ".join(g) + ": not solved exactly"
+                      for g, v in zip(sym.groups, sym.valid))
+    pin = f"; {sym.pin}" if sym.pin is not None else ""
+    return shape, f"  (numbers at {at}; valid sizes: {valid}{pin})"
 
 
 def _moved(graph: Graph) -> str:

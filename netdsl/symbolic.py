@@ -331,7 +331,14 @@ class Cond:
     def __rsub__(self, o: Any) -> Any:
         return o - self.indicator()
 
-    def indicator(self) -> Expr:
+    def indicator(self) -> Any:
+        # NOTE: one atom per condition and its negation (1 - [c]), so that numpy's
+        # `p * (q == 1) + q * (q != 1)` on equal p and q sums to q
+        if isinstance(self, Junction) and self.op == "not":
+            return 1 - self.parts[0].indicator()
+        if isinstance(self, Lit) and self.kind == "ge" and next(
+                c for m, c in self.expr.terms if m) < 0:
+            return 1 - Lit("ge", Expr.of(-self.expr - 1)).indicator()
         return Expr({(Ind(self),): 1})
 
     def evaluate(self, env: Mapping[str, int]) -> bool:

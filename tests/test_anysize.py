@@ -164,3 +164,36 @@ def test_an_example_at_other_sizes_is_checked_by_a_build_there():
             "  expect y: [N, 3, 5, 5] at H = 12, W = 12\n}\n")
     check_text(text)  # at 8x8: the first holds, the second is another size's
     assert "E305" in rendered(text, H=12, W=12)
+
+
+# ------------------------------------------------------------------ the commands
+
+def test_check_prints_the_valid_sizes_and_the_outputs_shapes(tmp_path):
+    from conftest import cli
+    path = tmp_path / "tiny.net"
+    path.write_text(TINY_UNET, encoding="utf-8")
+    code, out, _ = cli("check", str(path))
+    assert (code, out) == (0, f"""\
+{path}: tiny: ok (4,706 params, 14.29M MACs at H = 100, W = 100)
+  H = W = 14 + 2k (14, 16, 18, ...)
+  y: [N, 2, H - 12, W - 12]
+""")
+
+
+def test_summary_shows_shapes_as_formulas_and_numbers_at_the_set_size(tmp_path):
+    from conftest import cli
+    path = tmp_path / "tiny.net"
+    path.write_text(TINY_UNET, encoding="utf-8")
+    code, out, _ = cli("summary", str(path), "--set", "H=40", "--set", "W=40")
+    assert code == 0
+    assert "bottom.0  maxpool         [N, 8, H/2 - 2, W/2 - 2]        0   10,368" in out
+    assert out.rstrip().endswith("(numbers at H = 40, W = 40; valid sizes: H = W = 14 + 2k)")
+
+
+def test_fmt_keeps_where_and_at_clauses():
+    from netdsl.fmt import format_source
+    text = ("network u {\n  input image: [N, 3, H, W]   where H==W,H>=64\n"
+            "  image -> relu -> output y\n  expect y: [N,3,64,64] at H=64,W=64\n}\n")
+    assert format_source(text) == (
+        "network u {\n  input image: [N, 3, H, W] where H == W, H >= 64\n"
+        "  image -> relu -> output y\n  expect y: [N, 3, 64, 64] at H = 64, W = 64\n}\n")

@@ -117,6 +117,8 @@ CASES = [
      '"conv 1" is not a layer name'),
     ("label-holds-a-list", net('x -> "conv{[1]}": conv(4, 3) -> output y'), "E218", 3, 14,
      "a label can hold whole numbers and strings, not a list"),
+    ("input-sizes-without-example", "network n {\n  input x: [N, 3, H, H]\n  x -> output y\n}\n",
+     "E219", 2, 12, "input `x` has the named size H and nothing gives a size to build at"),
     ("annotation-mismatch", net("y = x -> conv(4, 3)\ny: [N, 4, 8, 8]\ny -> output z"), "E304",
      4, 6, "`y` has shape [N, 4, 6, 6], but the annotation says [N, 4, 8, 8]"),
     ("shape-expectation", net("x -> relu -> output y\nexpect y: [N, 3, 4, 4]"), "E305", 4, 13,

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import check_text, cli, rendered
+from netdsl.anysize import derive
 from netdsl.diagnostics import NetdslError
 from netdsl.elaborator import build, load_module
 from netdsl.ir import Graph
@@ -64,15 +65,17 @@ def param_shapes(graph: Graph) -> dict[str, Any]:
 
 def unasserted(text: str) -> str:
     """The text without shape expectations and annotations (`x: [N, 64, 56, 56]`), which state
-    the declared size's shapes (other `expect` lines are evaluated after the build)."""
-    text = re.sub(r"expect [\w.]+: \[[^\]]*\]", "", text)
+    the declared size's shapes (other `expect` lines are evaluated after the build). Examples
+    (`expect y: [...] at H = 572`) stay: they hold at their own sizes only, and give the default."""
+    text = re.sub(r"expect [\w.]+: \[[^\]]*\](?! at )", "", text)
     return re.sub(r"(?m)^\s*[\w.]+: \[N[^\n]*$", "", text)
 
 
 def brute(text: str, network: str | None, sizes: range, axis: int | None = None,
-          param: str | None = None) -> dict[int, dict[str, Any]]:
+          param: str | tuple[str, ...] | None = None) -> dict[int, dict[str, Any]]:
     """size -> output dims after the batch, for every size whose strict build succeeds with the
-    weights of the declared size (one build per size: the checker itself)."""
+    weights of the declared size (one build per size: the checker itself). `param`: the network
+    parameter, or the named input sizes (H, W), that take each size."""
     text = unasserted(text)
     module, ns = load_module(Source("t.net", text))
     declared = param_shapes(build(module, ns, network, {}, lenient=True))
@@ -81,7 +84,8 @@ def brute(text: str, network: str | None, sizes: range, axis: int | None = None,
         if param is None:
             module, ns = load_module(Source("t.net", with_size(text, s, axis)))
         try:
-            g = build(module, ns, network, {param: s} if param else {})
+            names = param if isinstance(param, tuple) else (param,) if param else ()
+            g = build(module, ns, network, dict.fromkeys(names, s))
         except NetdslError:
             continue
         if param_shapes(g) == declared:
@@ -103,6 +107,16 @@ def agrees(text: str, network: str | None, sizes: range, axes: tuple[str, ...] =
     got = swept(text, network, sizes)
     want = brute(text, network, sizes, param=param)
     assert got[None] == want
+    module, ns = load_module(Source("t.net", text))
+    graph = lenient_graph(module, ns, network, None)
+    if graph.declared:  # named sizes: the exact valid set (anysize.py) says the same
+        sym = derive(graph)
+        assert all(vs is not None for vs in sym.valid)
+        derived = {n for n in sizes if all(n in vs for vs in sym.valid if vs is not None)}
+        assert derived == set(want)
+        for n in want:
+            at = sym.at(dict.fromkeys(sym.symbols, n))
+            assert {o: list(at[v][1:]) for o, v in graph.outputs.items()} == want[n], n
     for j, a in enumerate(axes):
         assert got[a] == brute(text, network, sizes, axis=j), a
     return want
@@ -176,12 +190,13 @@ def test_every_op_row_sweeps_as_its_checker_builds(op, i, case: Case):
     assert swept(text, None, range(1, 14))[None] == brute(text, None, range(1, 14))
 
 
-ZOO = [("unet.net", "unet", range(150, 330), "size"),
-       ("unet.net", "unet_padded", range(1, 100), "size"),
+HW = ("H", "W")
+ZOO = [("unet.net", "unet", range(150, 330), HW),
+       ("unet.net", "unet_padded", range(1, 100), HW),
        ("googlenet.net", "googlenet", range(1, 120), None),
        ("xception.net", "xception", range(1, 90), None),
-       ("fcn.net", "fcn8s", range(1, 80), "size"),
-       ("fcn.net", "fcn_resnet50", range(1, 80), "size"),
+       ("fcn.net", "fcn8s", range(1, 80), HW),
+       ("fcn.net", "fcn_resnet50", range(1, 80), HW),
        ("resnet.net", "resnet18", range(1, 80), None),
        ("alexnet.net", "alexnet", range(40, 120), None)]
 
@@ -283,7 +298,7 @@ def test_a_network_that_fails_at_its_declared_size_still_sweeps(tmp_path):
 
 def test_e302_hint_names_the_nearest_input_sizes():
     text = (ROOT / "zoo" / "unet.net").read_text(encoding="utf-8")
-    out = rendered(text, "unet", size=570)
+    out = rendered(text, "unet", H=570, W=570)
     assert out.count("= hint: input sizes 556 and 572 fit") == 1
 
 

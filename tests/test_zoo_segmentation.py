@@ -45,12 +45,12 @@ def test_fcn_resnet50_has_torchvisions_state_dict(torch_fcn_resnet50):
 @pytest.mark.slow
 def test_fcn_resnet50_matches_torchvision_numerically(torch_fcn_resnet50):
     err = compare_outputs(FCN, "fcn_resnet50", torch_fcn_resnet50, (1, 3, 64, 64),
-                          select=lambda r: r["out"], size=64)
+                          select=lambda r: r["out"], H=64, W=64)
     assert err <= 1e-4
 
 
 def test_fcn_resnet50_has_output_stride_8_and_returns_the_input_size():
-    g = netdsl.load(FCN, "fcn_resnet50", params={"size": 96})
+    g = netdsl.load(FCN, "fcn_resnet50", params={"H": 96, "W": 96})
     layers = g.stats.by_name()
     assert layers["backbone.layer4.2.conv3"].shape == ("N", 2048, 12, 12)  # 96 / 8
     assert layers["backbone.layer4.2.conv2"].op == "conv"
@@ -62,7 +62,7 @@ def test_fcn_resnet50_convolution_cost_matches_torchvisions_published_ops(torchv
     # its weights come with: aux_loss=True, an FCNHead(1024, 21) on layer3 (65x65) on top
     from torchvision.models.segmentation import FCN_ResNet50_Weights
     published = FCN_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1.meta["_ops"]
-    g = netdsl.load(FCN, "fcn_resnet50", params={"size": 520})
+    g = netdsl.load(FCN, "fcn_resnet50", params={"H": 520, "W": 520})
     convs = sum(lay.macs for lay in g.stats.layers if lay.op == "conv")
     aux = 65 * 65 * 256 * 1024 * 3 * 3 + 65 * 65 * 21 * 256
     assert round((convs + aux) / 1e9, 3) == published
@@ -109,7 +109,7 @@ def test_unet_crops_the_copied_maps_to_the_upsampled_size():
 
 @pytest.mark.parametrize("size", [64, 256, 512])
 def test_padded_unet_preserves_the_input_size(size):
-    g = netdsl.load(UNET, "unet_padded", params={"size": size})
+    g = netdsl.load(UNET, "unet_padded", params={"H": size, "W": size})
     assert g.stats.by_name()[g.graph.outputs["scores"]].shape == ("N", 2, size, size)
     # every 3x3 convolution keeps its level's size: only the pools and up-convolutions change it
     assert {lay.shape[2] for lay in g.stats.layers} == {size >> k for k in range(5)}
@@ -120,7 +120,7 @@ def test_unet_rejects_a_size_its_pools_cannot_halve():
     from netdsl import NetdslError
     with pytest.raises(NetdslError) as e:
         # 570 -> 285 -> 283: an odd map under a 2x2 pool
-        netdsl.load(UNET, "unet", params={"size": 574})
+        netdsl.load(UNET, "unet", params={"H": 574, "W": 574})
     assert e.value.diagnostics[0].code == "E302"
 
 
@@ -175,10 +175,10 @@ def test_unet_matches_a_torch_unet(network, pad, size, torch):
     ref = _torch_unet(pad).eval()
     assert sum(p.numel() for p in ref.parameters()) == 31_030_658  # the count the file expects
     state = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
-    assert netdsl.load(UNET, network, params={"size": size}).stats.tensors() == \
+    assert netdsl.load(UNET, network, params={"H": size, "W": size}).stats.tensors() == \
         {k: v.shape for k, v in state.items()}
     x = np.random.default_rng(0).standard_normal((1, 1, size, size)).astype(np.float32)
-    model = netdsl.compile(UNET, network, {"size": size}, weights=state)
+    model = netdsl.compile(UNET, network, {"H": size, "W": size}, weights=state)
     ours = netdsl.run(model, {"image": x})["scores"]
     with torch.no_grad():
         theirs = ref(torch.from_numpy(x)).numpy()
@@ -228,7 +228,7 @@ def test_fcn_crops_align_the_scores_with_the_image(network):
 @pytest.mark.parametrize("size", [32, 100, 500])
 def test_fcn_output_has_the_input_size(network, size):
     # conv1_1's pad of 100 lets any size through fc6's 7x7 window (500: PASCAL's largest)
-    g = netdsl.load(FCN, network, params={"size": size})
+    g = netdsl.load(FCN, network, params={"H": size, "W": size})
     assert g.stats.by_name()[g.graph.outputs["score"]].shape == ("N", 21, size, size)
 
 

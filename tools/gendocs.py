@@ -76,6 +76,8 @@ EXAMPLES: dict[str, Example | Command] = {
     "E217": Example("network tiny {\n  input image: [N, 3, 0, 32]\n"
                     "  image -> output features\n}\n"),
     "E218": _net('image -> "conv 1": conv(16, 3) -> output features'),
+    "E219": Example("network tiny {\n  input image: [N, 3, H, W] where H >= 64\n"
+                    "  image -> relu -> output features\n}\n", params={"H": 32, "W": 32}),
     "E301": _net("image -> flatten -> conv(16, 3) -> output features"),
     "E302": Example("network lecture {\n  input image: [N, 1, 7, 7]\n"
                     "  image -> conv(1, 3, stride: 3) -> output features\n}\n"),

@@ -166,7 +166,7 @@ class Builder:
         for p, a in zip(names, item.args):
             out[p] = self.ev.eval(a, frame)
         for kw in item.kwargs:
-            if kw.name not in names:
+            if kw.name not in names and kw.name not in size_symbols(target):
                 self._err("E203", f"network `{target.name.id}` has no argument `{kw.name}`",
                           kw.name_span, "unknown argument", [did_you_mean(
                               kw.name, names, f"it takes: {', '.join(names)}" if names else "")])

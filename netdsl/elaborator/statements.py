@@ -127,7 +127,7 @@ class Statements:
                     frame: Frame) -> tuple[int | str, ...] | Poison:
         """The input's named spatial sizes replaced by their binding (E219 where unbound), and
         its `where` conditions checked there and kept, symbolically, in the graph."""
-        names = [d for d in shape[2:] if isinstance(d, str)]
+        names = list(dict.fromkeys(d for d in shape[2:] if isinstance(d, str)))
         if not names and not st.where:
             return shape
         missing = [d for d in names if d not in self.sizes]
@@ -151,7 +151,7 @@ class Statements:
                                  frame=frame, hints=[f"e.g. `where {names[0]} >= 32`"
                                                      if names else ""])
             if not here:
-                at = ", ".join(f"{d} = {self.sizes[d]}" for d in dict.fromkeys(names))
+                at = ", ".join(f"{d} = {self.sizes[d]}" for d in names)
                 return self._err("E219", f"input `{st.name.id}` at {at} breaks its condition "
                                  f"`{e.span.text()}`", e.span, frame=frame)
             graph.conditions.append((cond, e.span))
