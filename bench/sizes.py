@@ -45,9 +45,9 @@ def with_size(text: str, size: int) -> str:
     def sub(m: re.Match[str]) -> str:
         dims = [d.strip() for d in m.group(2).split(",")]
         return f"input {m.group(1)}: [{', '.join(dims[:2] + [str(size)] * (len(dims) - 2))}]"
-    text = re.sub(r"expect [\w.]+: \[[^\]]*\]", "", text)  # they state the declared shapes
+    text = re.sub(r"expect [\w.]+: \[[^\]]*\]( at [^#}\n]*)?", "", text)  # declared shapes
     text = re.sub(r"(?m)^\s*[\w.]+: \[N[^\n]*$", "", text)
-    return re.sub(r"input (\w+): \[([^\]]+)\]", sub, text)
+    return re.sub(r"input (\w+): \[([^\]]+)\]( where [^\n]*)?", sub, text)  # named: fixed
 
 
 def brute(text: str, network: str, sizes: range) -> int:

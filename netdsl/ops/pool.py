@@ -270,7 +270,7 @@ class MaxUnpool(Op):
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         k, s, _, pb, pe = self._geometry(xs[0].shape)
         size: list[str] = []
-        if self.like is not None and all(isinstance(m, int) for m in y.shape[2:]):
+        if self.like is not None and not (xs[0].spatial_varies() or xs[2].spatial_varies()):
             # NOTE: onnx's shape inference gives no shape to a MaxUnpool with an output_shape
             # input (not even a constant one); its kernel only sizes the output ((in - 1) x
             # stride - pads + kernel: the indices place every value), so a kernel larger by
