@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from netdsl.ops import register
-from netdsl.ops.base import Emitter, Op, OpError, Shape, Value, Window, moved
+from netdsl.ops.base import Emitter, Op, OpError, Shape, Value, Window, dim_value, moved
 from netdsl.ops.signature import argument, axis_argument
 
 
@@ -17,7 +17,7 @@ class _Elementwise(Op):
     mac_rule = "C x H x W (every output element): one operation per element"
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        return tuple(int(v) for v in y[1:])
+        return tuple(dim_value(v) for v in y[1:])
 
     def onnx_attrs(self) -> dict[str, Any]:
         return {}
@@ -165,7 +165,7 @@ class Softmax(_Elementwise):
         return xs[0]
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        return (3, *(int(v) for v in y[1:]))
+        return (3, *(dim_value(v) for v in y[1:]))
 
     def window(self, *xs: Shape) -> Window:
         ax = self.axis % len(xs[0])  # mixes the positions along its axis (a spatial softmax)

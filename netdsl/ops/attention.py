@@ -16,6 +16,7 @@ from netdsl.ops.base import (
     Value,
     Window,
     check_positive,
+    dim_value,
     expect_rank,
     require_fixed,
 )
@@ -63,7 +64,7 @@ class Attention(Op):
         return p
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        length, d = int(xs[0][1]), int(xs[0][2])
+        length, d = dim_value(xs[0][1]), dim_value(xs[0][2])
         return (length, d, 4 * d + 2 * length)
 
     def arithmetic(self, y: Shape, *xs: Shape) -> list[str]:

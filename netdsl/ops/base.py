@@ -255,6 +255,12 @@ class Op:
 
 # ----------------------------------------------------------------------------------- pure helpers
 
+def dim_value(v: Any) -> Any:
+    """A size as a number: an int, or on symbolic sizes (anysize.py) the symbolic.Expr itself,
+    so that costs (mac_terms) and windows become formulas in the named sizes."""
+    return v if isinstance(v, symbolic.Expr) else int(v)
+
+
 def numel(shape: Sequence[Dim]) -> int:
     """Elements per example: the product of the non-batch dims (dim 0 is the batch)."""
     return math.prod(int(d) for d in shape[1:])
@@ -331,7 +337,7 @@ def window_geometry(x: Shape, kernel: int | Sequence[int], stride: int | Sequenc
     k = per_axis(kernel, n, "kernel")
     s = per_axis(stride, n, "stride")
     d = per_axis(dilation, n, "dilation")
-    pb, pe = resolve_pads(pad, [int(v) for v in x[2:]], k, s, d)
+    pb, pe = resolve_pads(pad, [dim_value(v) for v in x[2:]], k, s, d)
     return Geometry(k, s, d, pb, pe)
 
 

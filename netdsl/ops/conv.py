@@ -19,6 +19,7 @@ from netdsl.ops.base import (
     Window,
     axis_names,
     check_positive,
+    dim_value,
     fmt_shape,
     per_axis,
     require_fixed,
@@ -125,8 +126,8 @@ class _Conv(Op):
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         k = self._geometry(xs[0])[0]
-        groups = self._channels(int(xs[0][1]))[1]
-        return (*(int(v) for v in y[1:]), int(xs[0][1]) // groups, *k)
+        groups = self._channels(dim_value(xs[0][1]))[1]
+        return (*(dim_value(v) for v in y[1:]), dim_value(xs[0][1]) // groups, *k)
 
     def window(self, *xs: Shape) -> Window:
         k, s, d, pb, _ = self._geometry(xs[0])
@@ -297,7 +298,7 @@ class ConvTranspose(Op):
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         k = self._geometry(xs[0])[0]
-        return (*(int(v) for v in xs[0][1:]), self.out // self.groups, *k)
+        return (*(dim_value(v) for v in xs[0][1:]), self.out // self.groups, *k)
 
     def window(self, *xs: Shape) -> Window:
         # Output o reads the inputs i with i*S - P_begin + t*D = o (0 <= t < F): at most

@@ -22,6 +22,7 @@ from netdsl.ops.base import (
     Window,
     check_positive,
     data_axis,
+    dim_value,
     fmt_shape,
     moved,
     pinned,
@@ -373,7 +374,8 @@ class MatMul(Op):
         return (*(p * (q == 1) + q * (q != 1) for p, q in zip(pa, pb)), a[-2], b[-1]), ok
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        return (*(int(d) for d in y[1:-2]), int(y[-2]), int(xs[0][-1]), int(y[-1]))
+        return (*(dim_value(d) for d in y[1:-2]), dim_value(y[-2]), dim_value(xs[0][-1]),
+                dim_value(y[-1]))
 
     def window(self, *xs: Shape) -> Window:
         return UNKNOWN  # an output mixes a whole row of a with a whole column of b

@@ -17,6 +17,7 @@ from netdsl.ops.base import (
     Value,
     Window,
     check_positive,
+    dim_value,
     fmt_shape,
     moved,
     require_fixed,
@@ -61,7 +62,7 @@ class Dense(Op):
         return p
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        return (*(int(d) for d in xs[0][1:-1]), int(xs[0][-1]), self.out)
+        return (*(dim_value(d) for d in xs[0][1:-1]), dim_value(xs[0][-1]), self.out)
 
     def window(self, *xs: Shape) -> Window:
         r = len(xs[0])

@@ -17,6 +17,7 @@ from netdsl.ops.base import (
     Window,
     check_positive,
     data_axis,
+    dim_value,
     fmt_shape,
     moved,
     require_fixed,
@@ -55,7 +56,7 @@ class BatchNorm(Op):
         return {"running_mean": (c,), "running_var": (c,)}
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        return tuple(int(v) for v in y[1:])
+        return tuple(dim_value(v) for v in y[1:])
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         c = (int(xs[0].shape[1]),)
@@ -96,7 +97,7 @@ class LocalResponseNorm(Op):
         return xs[0]
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        return (self.size, *(int(v) for v in y[1:]))
+        return (self.size, *(dim_value(v) for v in y[1:]))
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         x = xs[0]
@@ -152,7 +153,7 @@ class LayerNorm(Op):
         return {"weight": (c,), "bias": (c,)}
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        return (4, *(int(v) for v in y[1:]))
+        return (4, *(dim_value(v) for v in y[1:]))
 
     def window(self, *xs: Shape) -> Window:
         ax = self._axis(xs[0])  # mixes the positions along its axis only

@@ -20,6 +20,7 @@ from netdsl.ops.base import (
     Window,
     axis_names,
     check_positive,
+    dim_value,
     expect_rank,
     fmt_shape,
     per_axis,
@@ -83,7 +84,7 @@ class _Pool(Op):
         return (x[0], *sizes), ok
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        return (*(int(v) for v in y[1:]), *self._geometry(xs[0])[0])
+        return (*(dim_value(v) for v in y[1:]), *self._geometry(xs[0])[0])
 
     def window(self, *xs: Shape) -> Window:
         k, s, d, pb, _ = self._geometry(xs[0])
@@ -333,7 +334,7 @@ class _GlobalPool(Op):
         return (x[0], *(n * 0 + 1 for n in x[1:])), True
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        return tuple(int(v) for v in xs[0][1:])
+        return tuple(dim_value(v) for v in xs[0][1:])
 
     def window(self, *xs: Shape) -> Window:
         return GLOBAL
@@ -425,8 +426,8 @@ class AdaptiveAvgPool(Op):
         return (x[0], *(n * 0 + m for n, m in zip(x[1:], ms))), ok
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        ns = [int(v) for v in xs[0][2:]]
-        return (int(xs[0][1]), *(_extents(n, m)[0] for n, m in zip(ns, self._sizes(xs[0]))))
+        ns = [dim_value(v) for v in xs[0][2:]]
+        return (dim_value(xs[0][1]), *(_extents(n, m)[0] for n, m in zip(ns, self._sizes(xs[0]))))
 
     def window(self, *xs: Shape) -> Window:
         # exact when m divides n; otherwise the widest window at the mean spacing n/m

@@ -17,6 +17,7 @@ from netdsl.ops.base import (
     Value,
     Window,
     axis_names,
+    dim_value,
     expect_rank,
     fmt_shape,
     per_axis,
@@ -112,7 +113,7 @@ class Upsample(Op):
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         if self.mode == "nearest":
             return (0,)
-        return (self._taps() ** (len(y) - 2), *(int(v) for v in y[1:]))
+        return (self._taps() ** (len(y) - 2), *(dim_value(v) for v in y[1:]))
 
     def window(self, *xs: Shape) -> Window:
         # Output o reads `taps` inputs around input index (o + 0.5)*f - 0.5 (half-pixel), or

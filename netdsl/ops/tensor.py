@@ -20,6 +20,7 @@ from netdsl.ops.base import (
     axis_names,
     broadcast,
     check_positive,
+    dim_value,
     expect_rank,
     fmt_shape,
     moved,
@@ -161,7 +162,7 @@ class Add(Op):
         return out, ok & some
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        return (len(xs) - 1, *(int(v) for v in y[1:]))
+        return (len(xs) - 1, *(dim_value(v) for v in y[1:]))
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         acc = emit.node("Add", [xs[0].name, xs[1].name])
@@ -221,7 +222,7 @@ class Mul(Op):
         return tuple(p * (q == 1) + q * (q != 1) for p, q in zip(*_aligned(dims))), ok
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        return tuple(int(v) for v in y[1:])
+        return tuple(dim_value(v) for v in y[1:])
 
     def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
         return emit.node("Mul", [xs[0].name, xs[1].name])
