@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,8 +111,13 @@ def live_bytes(graph: Graph, layers: list[LayerStats]) -> list[int]:
     """Activation bytes live at each step, running the nodes in order: a tensor lives from its
     producer until its last consumer that reads its values ran (outputs until the end:
     Graph.lifetimes). The peak memory is the largest of them."""
-    size = {lay.name: lay.activation_bytes for lay in layers}
-    change = [0] * (len(graph) + 2)  # at each step: bytes made live, minus bytes freed before it
+    return live_curve(graph, {lay.name: lay.activation_bytes for lay in layers})
+
+
+def live_curve(graph: Graph, size: Mapping[str, Any]) -> list[Any]:
+    """live_bytes over any numbers that add: each value's bytes by name (anysize.py passes
+    formulas in the named sizes, so each step's live bytes is a polynomial)."""
+    change: list[Any] = [0] * (len(graph) + 2)  # per step: bytes made live, less those freed
     for name, (first, last) in graph.lifetimes().items():
         change[first] += size[name]
         change[last + 1] -= size[name]

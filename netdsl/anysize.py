@@ -9,7 +9,9 @@ binding (a condition on `x.height` is read there)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,3 +215,68 @@ def _solve(out: Symbolic) -> None:
             out.valid.append(solve([c.cond for c in mine if isinstance(c.cond, Cond)], g))
     out.cross = [c for c in out.conditions if isinstance(c.cond, Cond) and not any(
         c.cond.symbols() <= set(g) for g in out.groups)]
+
+
+# ------------------------------------------------------------------------------- costs (summary)
+
+def macs(sym: Symbolic) -> dict[str, int | Expr | None]:
+    """Each layer's MACs as a formula in the named sizes: its op's mac_terms on the symbolic
+    shapes (ops.base.dim_value keeps them Exprs). None where that is not a formula (an adaptive
+    pool's windows, `same` padding read at the sizes) or the derivation stopped at a pin."""
+    out: dict[str, int | Expr | None] = {}
+    for node in sym.graph.nodes():
+        ins = sym.graph.inputs_of(node)
+        if node.name not in sym.shapes or any(i not in sym.shapes for i in ins):
+            out[node.name] = None
+            continue
+        shapes: list[Any] = [sym.shapes[node.name], *(sym.shapes[i] for i in ins)]
+        try:
+            out[node.name] = _plain(node.op.mac_count(*shapes)) if ins else 0
+        except (Undecided, TypeError, AttributeError, ValueError, ZeroDivisionError):
+            out[node.name] = None
+    return out
+
+
+def activation_bytes(sym: Symbolic, concrete: Mapping[str, int]) -> dict[str, int | Expr] | None:
+    """Each value's bytes at batch 1 as a formula: the concrete bytes (analysis.py, at the
+    binding) per element, times the symbolic element count. None past a pin that stopped."""
+    out: dict[str, int | Expr] = {}
+    for node in sym.graph.nodes():
+        if node.name not in sym.shapes:
+            return None
+        shape, built = sym.shapes[node.name], node.shape or ()
+        elements = math.prod(int(d) for d in built[1:])
+        per = concrete[node.name] // elements if elements else 0
+        out[node.name] = _plain(per * math.prod(
+            (d if isinstance(d, Expr) else int(d) for d in shape[1:]), start=1))
+    return out
+
+
+def leaders(sym: Symbolic, curve: Sequence[int | Expr]) -> list[int | Expr]:
+    """The steps of a live-bytes curve (analysis.live_curve over activation_bytes) whose
+    polynomial is the largest somewhere on a grid of valid sizes (the smallest ones, the
+    binding, and ever larger ones up to 1024 times it; each group of sizes on its own). The
+    peak is their max there; the first one leads for large sizes (one: the peak itself).
+    Found by probing, not proven: a step leading only between the probes would be missed."""
+    distinct = list({str(c): c for c in curve}.values())
+    found: list[int | Expr] = []
+    for env in _probes(sym):
+        best = max(distinct, key=lambda c: c.evaluate(env) if isinstance(c, Expr) else c)
+        if not any(str(best) == str(f) for f in found):
+            found.append(best)
+    return found
+
+
+def _probes(sym: Symbolic) -> list[dict[str, int]]:
+    """Every combination of each group's probe sizes, the largest first."""
+    axes = []
+    for g, vs in zip(sym.groups, sym.valid):
+        base = sym.graph.sizes.get(g[0], 1)
+        solved = vs is not None and bool(vs.progressions)
+
+        def near(n: int, vs: ValidSet | None = vs, solved: bool = solved) -> list[int]:
+            return vs.members(1, n) if vs is not None and solved else [n]
+        sizes = {base, *(vs.members(4) if vs is not None and solved else range(1, 5))}
+        sizes |= {m for k in range(-3, 11) for m in near(max(1, int(base * 2.0 ** k)))}
+        axes.append([(g, n) for n in sorted(sizes, reverse=True)])
+    return [{s: n for g, n in combo for s in g} for combo in itertools.product(*axes)]

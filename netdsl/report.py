@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from netdsl.analysis import RF, LayerStats, Stats
+from netdsl.analysis import RF, LayerStats, Stats, live_curve
 from netdsl.diagnostics import NetdslError, did_you_mean, error
 from netdsl.ir import Graph
 from netdsl.ops.base import axis_names, fmt_shape
@@ -48,8 +48,7 @@ def rows(layers: list[LayerStats], depth: int | None = None) -> list[Row]:
     out: list[Row] = []
     index: dict[str, Row] = {}
     for lay in layers:
-        parts = lay.name.split(".")
-        key = ".".join(parts[:depth]) if depth and len(parts) > depth else lay.name
+        key = _row_key(lay.name, depth)
         row = index.get(key)
         if row is None:
             row = index[key] = Row(key, lay.op, [])
@@ -65,13 +64,18 @@ def rows(layers: list[LayerStats], depth: int | None = None) -> list[Row]:
     return out
 
 
+def _row_key(name: str, depth: int | None) -> str:
+    parts = name.split(".")
+    return ".".join(parts[:depth]) if depth and len(parts) > depth else name
+
+
 def summary(graph: Graph, stats: Stats, fmt: str = "text", depth: int | None = None) -> str:
     """The per-layer table and the totals, as "text" (fits 100 columns), "markdown" or "json"."""
     table = rows(stats.layers, depth)
     if fmt == "json":
         return _json(graph, stats, table, depth)
     head = ("name", "op", "output shape", "params", "MACs", "RF", "jump")
-    shape, sizes = _symbolic(graph)
+    shape, sizes, formulas = _symbolic(graph, stats, depth)
     cells = [(r.name, r.op, shape(r.name, r.shape), f"{r.params:,}", f"{r.macs:,}",
               _rf_size(r.rf), _rf_jump(r.rf)) for r in table]
     foot = (f"params {stats.params:,}  buffers {stats.buffers:,}  MACs {stats.macs:,} "
@@ -82,16 +86,17 @@ def summary(graph: Graph, stats: Stats, fmt: str = "text", depth: int | None = N
                  "|" + "|".join("---:" if i >= 3 else "---" for i in range(len(head))) + "|"]
         lines += ["| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(row)) + " |"
                   for row in cells]
-        return "\n".join([f"### {graph.name}", "", *lines, "", foot])
+        return "\n".join([f"### {graph.name}", "", *lines, "", foot, *formulas])
     return "\n".join([f"network {graph.name} ({graph.source.path})", *_text_table(head, cells),
-                      "", *_wrap(foot), *textwrap.wrap(_moved(graph), WIDTH)])
+                      "", *_wrap(foot), *formulas, *textwrap.wrap(_moved(graph), WIDTH)])
 
 
-def _symbolic(graph: Graph) -> tuple[Any, str]:
+def _symbolic(graph: Graph, stats: Stats, depth: int | None) -> tuple[Any, str, list[str]]:
     """For a network with named input sizes (anysize.py): each layer's shape as formulas in them,
-    and the note that the numbers are at the built sizes, which sizes are valid, and any pin."""
+    the note that the numbers are at the built sizes, which sizes are valid, and any pin; and
+    the lines that give params, MACs and peak memory as formulas."""
     if not graph.declared:
-        return lambda name, shape: fmt_shape(shape), ""
+        return lambda name, shape: fmt_shape(shape), "", []
     from netdsl.anysize import derive
     sym = derive(graph)
 
@@ -102,7 +107,47 @@ def _symbolic(graph: Graph) -> tuple[Any, str]:
     valid = "; ".join(str(v) if v is not None else " = ".join(g) + ": not solved exactly"
                       for g, v in zip(sym.groups, sym.valid))
     pin = f"; {sym.pin}" if sym.pin is not None else ""
-    return shape, f"  (numbers at {at}; valid sizes: {valid}{pin})"
+    return shape, f"  (numbers at {at}; valid sizes: {valid}{pin})", _formulas(sym, stats, depth)
+
+
+def _formulas(sym: Any, stats: Stats, depth: int | None) -> list[str]:
+    """Params, MACs (total and per row) and peak activation memory in the named sizes."""
+    from netdsl import anysize
+    names = ", ".join(sym.symbols)
+    sized = sym.pin is not None and "for its weights" in sym.pin.reason
+    lines = ["", f"as formulas in {names} (batch 1):",
+             f"  params      {stats.params:,}" + (
+                 f", at these sizes only: {sym.pin}" if sized
+                 else f", the same at every size (no parameter depends on {names})")]
+    per = anysize.macs(sym)
+    total = _sum(per.values())
+    here = f" = {stats.macs:,} at these sizes" if total is not None else ""
+    lines.append(f"  MACs        {_formula(sym, total)}{here}")
+    act = anysize.activation_bytes(sym, {lay.name: lay.activation_bytes for lay in stats.layers})
+    peak = "not a formula (past the pin the shapes are unknown)"
+    if act is not None:
+        lead = anysize.leaders(sym, live_curve(sym.graph, act))
+        peak = _formula(sym, lead[0]) if len(lead) == 1 else (
+            "max(" + ", ".join(_formula(sym, x) for x in lead) + ")")
+        at = max(x if isinstance(x, int) else x.evaluate(sym.graph.sizes) for x in lead)
+        peak += f" bytes = {at:,} at these sizes"
+    lines.append(f"  peak        {peak}")
+    lines.append("  MACs per layer:")
+    by_row: dict[str, list[int | Any]] = {}
+    for lay in stats.layers:
+        by_row.setdefault(_row_key(lay.name, depth), []).append(per.get(lay.name))
+    width = max(len(k) for k in by_row)
+    lines += [f"    {k.ljust(width)}  {_formula(sym, _sum(v))}" for k, v in by_row.items()]
+    return lines
+
+
+def _sum(values: Any) -> Any:
+    vals = list(values)
+    return None if any(v is None for v in vals) else sum(vals)
+
+
+def _formula(sym: Any, value: Any) -> str:
+    return "not a formula (an op's cost needs fixed sizes)" if value is None else sym.text(value)
 
 
 def _moved(graph: Graph) -> str:

@@ -187,7 +187,7 @@ def test_summary_shows_shapes_as_formulas_and_numbers_at_the_set_size(tmp_path):
     code, out, _ = cli("summary", str(path), "--set", "H=40", "--set", "W=40")
     assert code == 0
     assert "bottom.0  maxpool         [N, 8, H/2 - 2, W/2 - 2]        0   10,368" in out
-    assert out.rstrip().endswith("(numbers at H = 40, W = 40; valid sizes: H = W = 14 + 2k)")
+    assert "(numbers at H = 40, W = 40; valid sizes: H = W = 14 + 2k)\n\nas formulas in H, W" in out
 
 
 def test_fmt_keeps_where_and_at_clauses():

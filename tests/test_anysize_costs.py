@@ -1,0 +1,118 @@
+"""Costs as formulas in the named input sizes (issue 16): anysize.macs / activation_bytes /
+leaders → `summary`'s formula lines. Each formula is checked against the concrete analysis
+(analysis.py) of the network built at other sizes (`--set H=..`), never against our own text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import netdsl
+from conftest import cli
+from netdsl import anysize
+from netdsl.analysis import live_curve
+
+ZOO = Path(__file__).resolve().parent.parent / "zoo"
+
+SMALL_CNN = """\
+network small {
+  input image: [N, 3, H, W]
+  image -> conv(8, 3, pad: 1) -> relu -> maxpool(2) -> conv(16, 3, stride: 2, floor: true)
+        -> bn -> relu -> conv(4, 1) -> output y
+  expect y: [N, 4, 15, 15] at H = 64, W = 64
+}
+"""
+
+
+def _formulas(net: netdsl.Network) -> tuple[dict[str, Any], list[Any]]:
+    sym = anysize.derive(net.graph)
+    act = anysize.activation_bytes(sym, {lay.name: lay.activation_bytes
+                                         for lay in net.stats.layers})
+    assert act is not None
+    return anysize.macs(sym), anysize.leaders(sym, live_curve(net.graph, act))
+
+
+def _value(v: Any, sizes: dict[str, int]) -> int:
+    return v if isinstance(v, int) else v.evaluate(sizes)
+
+
+def _agrees(load: Any, sizes: list[dict[str, int]]) -> None:
+    per, peak = _formulas(load({}))
+    assert all(v is not None for v in per.values())
+    for at in sizes:
+        net = load(at)
+        assert {lay.name: lay.macs for lay in net.stats.layers} == {
+            k: _value(v, at) for k, v in per.items()}, at
+        assert sum(_value(v, at) for v in per.values()) == net.stats.macs
+        assert max(_value(p, at) for p in peak) == net.stats.peak_bytes, at
+
+
+def _square(*ns: int) -> list[dict[str, int]]:
+    return [{"H": n, "W": n} for n in ns]
+
+
+def test_a_small_cnn_s_costs_are_its_analysis_at_every_size():
+    _agrees(lambda at: netdsl.loads(SMALL_CNN, params=at),
+            [*_square(64, 34, 100, 258), {"H": 40, "W": 92}])
+
+
+def test_unet_s_costs_are_its_analysis_at_every_size():
+    _agrees(lambda at: netdsl.load(ZOO / "unet.net", "unet", params=at),
+            [*_square(572, 188, 252, 1148), {"H": 380, "W": 700}])
+
+
+def test_fcn8s_costs_are_its_analysis_at_every_size():
+    _agrees(lambda at: netdsl.load(ZOO / "fcn.net", "fcn8s", params=at),
+            [*_square(224, 97, 512), {"H": 500, "W": 375}])
+
+
+def test_summary_gives_params_macs_and_peak_as_formulas(tmp_path):
+    path = tmp_path / "small.net"
+    path.write_text(SMALL_CNN, encoding="utf-8")
+    code, out, _ = cli("summary", str(path))
+    assert code == 0
+    assert out == EXPECTED.replace("PATH", str(path))
+
+
+EXPECTED = """\
+network small (PATH)
+name     op       output shape                                 params     MACs  RF  jump
+----------------------------------------------------------------------------------------
+image    input    [N, 3, H, W]                                      0        0   1     1
+conv     conv     [N, 8, H, W]                                    224  884,736   3     1
+relu     relu     [N, 8, H, W]                                      0   32,768   3     1
+maxpool  maxpool  [N, 8, H/2, W/2]                                  0   32,768   4     2
+conv_1   conv     [N, 16, floor((H - 2)/4), floor((W - 2)/4)]   1,168  259,200   8     4
+bn       bn       [N, 16, floor((H - 2)/4), floor((W - 2)/4)]      32    3,600   8     4
+relu_1   relu     [N, 16, floor((H - 2)/4), floor((W - 2)/4)]       0    3,600   8     4
+conv_2   conv     [N, 4, floor((H - 2)/4), floor((W - 2)/4)]       68   14,400   8     4
+
+params 1,492  buffers 32  MACs 1,231,072 (FLOPs 2,462,144)  peak activations 256.0 KiB at batch 1
+(numbers at H = 64, W = 64; valid sizes: H = 6 + 2k; W = 6 + 2k)
+
+as formulas in H, W (batch 1):
+  params      1,492, the same at every size (no parameter depends on H, W)
+  MACs        232H·W + 1248floor((H - 2)/4)·floor((W - 2)/4) = 1,231,072 at these sizes
+  peak        64H·W bytes = 262,144 at these sizes
+  MACs per layer:
+    image    0
+    conv     216H·W
+    relu     8H·W
+    maxpool  8H·W
+    conv_1   1152floor((H - 2)/4)·floor((W - 2)/4)
+    bn       16floor((H - 2)/4)·floor((W - 2)/4)
+    relu_1   16floor((H - 2)/4)·floor((W - 2)/4)
+    conv_2   64floor((H - 2)/4)·floor((W - 2)/4)
+"""
+
+
+def test_a_pinned_head_says_the_params_hold_at_these_sizes_only(tmp_path):
+    path = tmp_path / "pinned.net"
+    path.write_text("network p {\n  input image: [N, 3, H, W]\n"
+                    "  image -> conv(4, 3) -> flatten -> dense(10) -> output y\n"
+                    "  expect y: [N, 10] at H = 8, W = 8\n}\n", encoding="utf-8")
+    code, out, _ = cli("summary", str(path))
+    assert code == 0
+    line = next(x for x in out.splitlines() if x.startswith("  params"))
+    assert line == (f"  params      1,562, at these sizes only: layer dense ({path}:3:37) is not "
+                    "size-independent: it needs a fixed H·W for its weights")
