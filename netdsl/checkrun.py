@@ -133,12 +133,14 @@ def check_text(source: Source, opts: Options, sup: Suppressor) -> FileReport:
                 report.events.append(f"{path}: {name}: not measured (its errors are ignored)")
             continue
         graph, stats = result.graph, result.stats
+        sym = _derive(graph)
         report.networks.append({
             "name": name, "ok": ok, "params": stats.params, "macs": stats.macs,
-            "outputs": {o: list(graph.node(n).shape or ()) for o, n in graph.outputs.items()}})
+            "outputs": {o: list(graph.node(n).shape or ()) for o, n in graph.outputs.items()},
+            **_sizes_json(sym)})
         if ok:
             report.events.append(f"{path}: {name}: ok ({stats.params:,} params, "
-                                 f"{si(stats.macs)} MACs{_at(graph.sizes)})" + _sizes(graph))
+                                 f"{si(stats.macs)} MACs{_at(graph.sizes)})" + _sizes(sym))
     # NOTE: an error stops a network's checking, so a warning that a comment suppresses may not
     # have been reached: comments are judged only when every network was checked to the end
     if opts.network is None and results and all(
@@ -151,13 +153,19 @@ def _at(sizes: dict[str, int]) -> str:
     return " at " + ", ".join(f"{k} = {v}" for k, v in sizes.items()) if sizes else ""
 
 
-def _sizes(graph: Any) -> str:
+def _derive(graph: Any) -> Any:
+    """anysize.derive for a network with named input sizes; None for one without."""
+    if not graph.declared:
+        return None
+    from netdsl.anysize import derive
+    return derive(graph)
+
+
+def _sizes(sym: Any) -> str:
     """For a network with named input sizes: each size's valid set, the outputs' shapes over
     them and the layer that pins them, as indented lines under the verdict."""
-    if not graph.declared:
+    if sym is None:
         return ""
-    from netdsl.anysize import derive
-    sym = derive(graph)
     lines = []
     for group, vs in zip(sym.groups, sym.valid):
         name = " = ".join(group)
@@ -167,12 +175,32 @@ def _sizes(graph: Any) -> str:
             first = ", ".join(map(str, vs.members(3)))
             lines.append(f"{vs} ({first}, ...)" if str(vs).count("+") else str(vs))
     lines += [f"and {c}" for c in sym.cross]
-    for out, node in graph.outputs.items():
+    for out, node in sym.graph.outputs.items():
         if node in sym.shapes:
             lines.append(f"{out}: {sym.shape_text(sym.shapes[node])}")
     if sym.pin is not None:
         lines.append(str(sym.pin))
     return "".join(f"\n  {line}" for line in lines)
+
+
+def _sizes_json(sym: Any) -> dict[str, Any]:
+    """The same for `--format json` (docs/errors.md): the binding the numbers are at, each group
+    of equal sizes' valid set (progressions [first, step], step 0 for one size; null where it
+    is not solved exactly), the conditions across groups, the outputs' shapes as formulas
+    (strings; ints where fixed) and the pin."""
+    if sym is None:
+        return {}
+    return {
+        "sizes": dict(sym.graph.sizes),
+        "valid": [{"symbols": list(g), "text": None if vs is None else str(vs),
+                   "progressions": None if vs is None
+                   else [[p.first, p.step] for p in vs.progressions]}
+                  for g, vs in zip(sym.groups, sym.valid)],
+        "conditions": [str(c) for c in sym.cross],
+        "output_formulas": {out: [d if isinstance(d, int) else sym.text(d)
+                                  for d in sym.shapes[node]]
+                            for out, node in sym.graph.outputs.items() if node in sym.shapes},
+        "pin": None if sym.pin is None else str(sym.pin)}
 
 
 def _code(report: FileReport, opts: Options) -> int:

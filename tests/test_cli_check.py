@@ -128,8 +128,25 @@ def test_json_schema(net_file, tmp_path):
 def test_json_is_documented():
     doc = (ROOT / "docs" / "errors.md").read_text()
     for key in ("netdsl-check/1", '"path"', '"networks"', '"diagnostics"', '"labels"',
-                '"end_column"', '"hints"', '"notes"', '"outputs"'):
+                '"end_column"', '"hints"', '"notes"', '"outputs"', '"sizes"', '"valid"',
+                '"progressions"', '"conditions"', '"output_formulas"', '"pin"'):
         assert key in doc
+
+
+def test_json_carries_the_valid_sizes_and_output_formulas():
+    # the U-Net paper's tiles: 572 -> 388, and any 188 + 16k (issue 16); fixed-size networks
+    # carry none of these fields
+    code, out, _ = cli("check", "--format", "json", "--network", "unet", str(ZOO / "unet.net"))
+    assert code == 0
+    (unet,) = json.loads(out)["files"][0]["networks"]
+    assert unet["sizes"] == {"H": 572, "W": 572}
+    assert unet["valid"] == [
+        {"symbols": ["H"], "text": "H = 188 + 16k", "progressions": [[188, 16]]},
+        {"symbols": ["W"], "text": "W = 188 + 16k", "progressions": [[188, 16]]}]
+    assert unet["conditions"] == [] and unet["pin"] is None
+    assert unet["output_formulas"] == {"scores": ["N", 2, "H - 184", "W - 184"]}
+    code, out, _ = cli("check", "--format", "json", str(ZOO / "lenet.net"))
+    assert "valid" not in json.loads(out)["files"][0]["networks"][0]
 
 
 def test_list_shows_networks_and_blocks(net_file):
