@@ -219,6 +219,15 @@ added, never renamed or removed, without a new schema name):
       "networks": [                     # empty when the file cannot be read or parsed
         {"name": "lenet5", "ok": true, "params": 61706, "macs": 429362,
          "outputs": {"probs": ["N", 10]}},          # params, macs, outputs when measured
+        {"name": "unet", "ok": true, "params": 31030658, "macs": 150580663040,
+         "outputs": {"scores": ["N", 2, 388, 388]},  # at the sizes below
+         "sizes": {"H": 572, "W": 572},  # with named input sizes only: the numbers' binding,
+         "valid": [{"symbols": ["H"], "text": "H = 188 + 16k",   # each group of equal sizes'
+                    "progressions": [[188, 16]]}, ...],          # valid set ([first, step];
+                                                  # null when not solved exactly)
+         "conditions": [],                        # conditions across groups, as text
+         "output_formulas": {"scores": ["N", 2, "H - 184", "W - 184"]},
+         "pin": null},                            # the layer that fixes the sizes, as text
         {"name": "other", "ok": false}
       ],
       "diagnostics": [                  # errors and warnings of the file, in order (not
