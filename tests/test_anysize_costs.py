@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import netdsl
 from conftest import cli
 from netdsl import anysize
@@ -56,14 +58,19 @@ def test_a_small_cnn_s_costs_are_its_analysis_at_every_size():
             [*_square(64, 34, 100, 258), {"H": 40, "W": 92}])
 
 
-def test_unet_s_costs_are_its_analysis_at_every_size():
-    _agrees(lambda at: netdsl.load(ZOO / "unet.net", "unet", params=at),
-            [*_square(572, 188, 252, 1148), {"H": 380, "W": 700}])
+ZOO_SIZES = [
+    ("unet.net", "unet", [*_square(572, 188, 252, 1148), {"H": 380, "W": 700}]),
+    ("unet.net", "unet_padded", [*_square(256, 64, 512), {"H": 96, "W": 160}]),
+    ("fcn.net", "fcn8s", [*_square(224, 97, 512), {"H": 500, "W": 375}]),
+    ("fcn.net", "fcn32s", [*_square(224, 33, 600)]),
+    ("fcn.net", "fcn_resnet50", [*_square(224, 520, 97), {"H": 300, "W": 451}]),
+    ("segnet.net", "segnet", [*_square(64, 48, 120), {"H": 48, "W": 96}]),
+]
 
 
-def test_fcn8s_costs_are_its_analysis_at_every_size():
-    _agrees(lambda at: netdsl.load(ZOO / "fcn.net", "fcn8s", params=at),
-            [*_square(224, 97, 512), {"H": 500, "W": 375}])
+@pytest.mark.parametrize("path, network, sizes", ZOO_SIZES, ids=[n for _, n, _ in ZOO_SIZES])
+def test_the_zoo_s_costs_are_its_analysis_at_every_size(path, network, sizes):
+    _agrees(lambda at: netdsl.load(ZOO / path, network, params=at), sizes)
 
 
 def test_summary_gives_params_macs_and_peak_as_formulas(tmp_path):
