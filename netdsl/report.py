@@ -86,7 +86,8 @@ def summary(graph: Graph, stats: Stats, fmt: str = "text", depth: int | None = N
                  "|" + "|".join("---:" if i >= 3 else "---" for i in range(len(head))) + "|"]
         lines += ["| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(row)) + " |"
                   for row in cells]
-        return "\n".join([f"### {graph.name}", "", *lines, "", foot, *formulas])
+        fenced = ["", "```", *formulas[1:], "```"] if formulas else []
+        return "\n".join([f"### {graph.name}", "", *lines, "", foot, *fenced])
     return "\n".join([f"network {graph.name} ({graph.source.path})", *_text_table(head, cells),
                       "", *_wrap(foot), *formulas, *textwrap.wrap(_moved(graph), WIDTH)])
 
@@ -138,7 +139,15 @@ def _formulas(sym: Any, stats: Stats, depth: int | None) -> list[str]:
         by_row.setdefault(_row_key(lay.name, depth), []).append(per.get(lay.name))
     width = max(len(k) for k in by_row)
     lines += [f"    {k.ljust(width)}  {_formula(sym, _sum(v))}" for k, v in by_row.items()]
-    return lines
+    return [part for line in lines for part in _hang(line)]
+
+
+def _hang(line: str) -> list[str]:
+    """A long `  label  formula` line wrapped to WIDTH, its continuations under the formula."""
+    body = line.lstrip()
+    gap = body.find("  ")
+    at = len(line) - len(body) + gap + len(body[gap:]) - len(body[gap:].lstrip()) if gap > 0 else 4
+    return textwrap.wrap(line, WIDTH, subsequent_indent=" " * at, break_on_hyphens=False) or [""]
 
 
 def _sum(values: Any) -> Any:

@@ -120,6 +120,7 @@ def test_a_pinned_head_says_the_params_hold_at_these_sizes_only(tmp_path):
                     "  expect y: [N, 10] at H = 8, W = 8\n}\n", encoding="utf-8")
     code, out, _ = cli("summary", str(path))
     assert code == 0
-    line = next(x for x in out.splitlines() if x.startswith("  params"))
-    assert line == (f"  params      1,562, at these sizes only: layer dense ({path}:3:37) is not "
-                    "size-independent: it needs a fixed H·W for its weights")
+    text = out.replace("\n" + " " * 14, " ")  # a long line's continuations
+    line = next(x for x in text.splitlines() if x.startswith("  params"))
+    assert line == (f"  params      1,562, at these sizes only: layer dense ({path}:3:37) is "
+                    "not size-independent: it needs a fixed H·W for its weights")
