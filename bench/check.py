@@ -1,5 +1,5 @@
 """Check cost: `netdsl check` as a cold process against `python -c "import lark, networkx"` (the
-imports the issue took as unavoidable; netdsl no longer imports networkx), the in-process check
+imports it cannot avoid: the parser and the IR's store), the in-process check
 of a warm process with its stages, and generated residual towers checked in process:
 milliseconds per layer at each size (linear time shows as a flat column).
 
