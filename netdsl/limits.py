@@ -7,6 +7,7 @@ from __future__ import annotations
 
 MAX_SOURCE_BYTES = 1_000_000  # one .net file (the zoo's largest is ~10 kB); regular files only
 MAX_NUMBERS = 50_000  # number literals in one source, counted before parsing (~3 s of parse)
+MAX_TOKENS = 100_000  # words and symbols in one source outside comments, counted before parsing
 MAX_USE_DEPTH = 100  # `use` chains: a.net uses b.net uses ... (the Python stack is not the limit)
 MAX_INT = 2**63 - 1  # integers, literal or computed: what an ONNX int64 attribute holds
 MAX_DIGITS = 40  # a literal longer than this is too large anyway; not converted (4,300-digit rule)

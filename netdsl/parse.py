@@ -28,7 +28,7 @@ from lark.visitors import Transformer_NonRecursive
 
 from netdsl import syntax as s
 from netdsl.diagnostics import Diagnostic, NetdslError, error
-from netdsl.limits import MAX_DIGITS, MAX_INT, MAX_NUMBERS, MAX_SOURCE_BYTES
+from netdsl.limits import MAX_DIGITS, MAX_INT, MAX_NUMBERS, MAX_SOURCE_BYTES, MAX_TOKENS
 from netdsl.source import Source, Span
 
 
@@ -432,12 +432,13 @@ def _closing_brace(text: str, start: int) -> int:
 
 
 _NUMBER_START = re.compile(r"(?<![\w.])[0-9]")
+_TOKEN = re.compile(r"#[^\n]*|\w+|[^\w\s]")  # a comment, a word or number, a symbol
 
 
 def _check_size(source: Source) -> None:
     """E215 before parsing a source too large to parse in seconds: over limits.MAX_SOURCE_BYTES,
-    or holding over MAX_NUMBERS number literals (a huge `weights:` literal; the count is a
-    regular expression's, comments included)."""
+    holding over MAX_NUMBERS number literals (a huge `weights:` literal; the count is a regular
+    expression's, comments included), or over MAX_TOKENS tokens outside comments."""
     size = len(source.text.encode("utf-8", "surrogatepass"))
     if size > MAX_SOURCE_BYTES:
         raise NetdslError([error("E215", f"the source is {size:,} bytes, over the limit of "
@@ -448,6 +449,14 @@ def _check_size(source: Source) -> None:
                                  f"of {MAX_NUMBERS:,}", source.span(0, 0),
                                  hints=["load large weights from a file: `netdsl compile "
                                         "--weights`"])])
+    # NOTE: Lark's LALR parse and tree building cost ~30 us a token (a mutant of 500,000 nested
+    # brackets took 14 s): bounded here, at about 3 s
+    tokens = sum(1 for m in _TOKEN.finditer(source.text) if m.group()[0] != "#")
+    if tokens > MAX_TOKENS:
+        raise NetdslError([error("E215", f"the source holds {tokens:,} tokens (words and "
+                                 f"symbols), over the limit of {MAX_TOKENS:,}",
+                                 source.span(0, 0), hints=["split it into files joined by "
+                                                           "`use`"])])
 
 
 # ------------------------------------------------------------------------ statements and lines

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import errors_of, rendered
+from conftest import check_text, errors_of, rendered
 from netdsl import NetdslError, compile, load, loads, run
 from netdsl.diagnostics import render
 
@@ -169,6 +169,16 @@ def test_huge_weights_literal_is_capped_before_parsing():
     row = "[" + ",".join(["1"] * 300) + "]"
     text = net(f"y = x -> conv(1, 300, weights: [[[{','.join([row] * 300)}]]]) -> output y")
     assert codes(text) == [("E215", "the source holds 90,005 numbers, over the limit of 50,000")]
+
+
+def test_a_source_of_too_many_tokens_is_capped_before_parsing():
+    # the mutate run's one hang: 500,000 nested brackets in 512 kB, 14 s in Lark
+    text = net("y = x -> conv(" + "[" * 60_000 + "1" + "]" * 60_000 + ", 3) -> output y")
+    assert codes(text) == [("E215", "the source holds 120,031 tokens (words and symbols), "
+                                    "over the limit of 100,000")]
+    commented = "# " + "( " * 200_000 + "\n" + net("y = x -> relu -> output y")
+    with deadline():
+        check_text(commented)  # comments do not count: it checks
 
 
 def test_fifo_is_not_read(tmp_path):
