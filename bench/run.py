@@ -103,7 +103,7 @@ CASES = {
                          (1, 3, 224, 224), mobilenet_v2),
     "googlenet": Case("googlenet", ZOO / "googlenet.net", "googlenet", (1, 3, 224, 224),
                       googlenet),
-    "unet": Case("unet", ZOO / "unet.net", "unet", (1, 1, 188, 188), unet, {"size": 188}),
+    "unet": Case("unet", ZOO / "unet.net", "unet", (1, 1, 188, 188), unet, {"H": 188, "W": 188}),
 }
 
 

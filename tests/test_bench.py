@@ -22,6 +22,15 @@ def _script(name: str) -> ModuleType:
     return module
 
 
+def test_every_latency_case_builds_at_its_input_shape():
+    """bench/run.py's cases load as their parameters say (the zoo's unet lost its `size`
+    parameter to named sizes, and only a run of that case would have shown it)."""
+    import netdsl
+    for case in _script("run").CASES.values():
+        inputs = netdsl.load(case.path, case.network, case.params).graph.inputs
+        assert tuple(inputs[0].shape[1:]) == case.input_shape[1:], case.name
+
+
 @pytest.mark.slow
 def test_check_bench_runs(capsys):
     _script("check").main(["--network", "resnet18", "--repeats", "1", "--layers", "10,40",
