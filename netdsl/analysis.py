@@ -83,21 +83,23 @@ def analyze(graph: Graph) -> Stats:
     rfs: dict[str, RF | None] = {}
     warnings: list[Diagnostic] = []
     for node in graph.nodes():
-        shapes = [p.shape for p in graph.producers(node)]
+        ins = graph.inputs_of(node)  # NOTE: once per node: value_inputs_of reuses it
+        xs = [x for i in ins if (x := graph.node(i).shape) is not None]
         y = node.shape
-        assert y is not None and all(x is not None for x in shapes)
-        xs = [x for x in shapes if x is not None]
-        pshapes = node.op.param_shapes(*xs)  # a `param` has them without inputs
-        bshapes = node.op.buffer_shapes(*xs)
-        rf = _receptive_field(node, [rfs[i] for i in graph.value_inputs_of(node)], xs, warnings)
+        assert y is not None and len(xs) == len(ins)
+        op = node.op
+        pshapes = op.param_shapes(*xs)  # a `param` has them without inputs
+        bshapes = op.buffer_shapes(*xs)
+        rf = _receptive_field(node, [rfs[i] for i in graph.value_inputs_of(node, ins)], xs,
+                              warnings)
         rfs[node.name] = rf
         layers.append(LayerStats(
-            node.name, node.op.name, tuple(y),
-            sum(math.prod(v) for v in pshapes.values()),
-            sum(math.prod(v) for v in bshapes.values()),
-            node.op.mac_count(y, *xs) if xs else 0,
+            node.name, op.name, tuple(y),
+            sum(math.prod(v) for v in pshapes.values()) if pshapes else 0,
+            sum(math.prod(v) for v in bshapes.values()) if bshapes else 0,
+            op.mac_count(y, *xs) if xs else 0,
             0 if pshapes and not xs
-            else math.prod(int(d) for d in y[1:]) * BYTES_PER_ELEMENT[node.op.dtype],
+            else math.prod(int(d) for d in y[1:]) * BYTES_PER_ELEMENT[op.dtype],
             rf, pshapes, bshapes))  # NOTE: a `param` is a weight, not an activation
     return Stats(layers, sum(lay.params for lay in layers), sum(lay.buffers for lay in layers),
                  sum(lay.macs for lay in layers), _peak_bytes(graph, layers), warnings)

@@ -90,7 +90,7 @@ class Graph:
         return len(self._g)
 
     def node(self, name: str) -> Node:
-        return self._g.nodes[name]["node"]  # type: ignore[no-any-return]
+        return self._g._node[name]["node"]  # type: ignore[no-any-return]  # NOTE: as inputs_of
 
     def nodes(self) -> Iterator[Node]:
         """Every node, producers before consumers, in the order the source defines them."""
@@ -106,20 +106,30 @@ class Graph:
 
     def inputs_of(self, node: Node | str) -> tuple[str, ...]:
         """The names of the nodes `node` takes as inputs, in argument order (Graph.add)."""
-        name = node if isinstance(node, str) else node.name
-        edges = sorted(self._g.in_edges(name, data=True), key=lambda e: e[2]["index"])
-        return tuple(data["tensor"] for _, _, data in edges)
+        # NOTE: read from networkx's predecessor dicts ({producer: {key: data}}), as its own
+        # algorithms do: the views (in_edges, pred) cost 5-20x more, and analysis asks per node
+        pred = self._g._pred[node if isinstance(node, str) else node.name]
+        if len(pred) == 1:  # one producer: no ordering to do
+            (edges,) = pred.values()
+            if len(edges) == 1:
+                (data,) = edges.values()
+                return (data["tensor"],)
+        ordered = sorted((data["index"], data["tensor"]) for edges in pred.values()
+                         for data in edges.values())
+        return tuple(tensor for _, tensor in ordered)
 
     def producers(self, node: Node | str) -> list[Node]:
         """The nodes `node` reads, in argument order (one per input)."""
         return [self.node(i) for i in self.inputs_of(node)]
 
-    def value_inputs_of(self, node: Node | str) -> tuple[str, ...]:
+    def value_inputs_of(self, node: Node | str,
+                        inputs: Sequence[str] | None = None) -> tuple[str, ...]:
         """The inputs whose values `node` reads (Op.value_inputs): not those, like a `like:`
-        tensor, that give it only their shape."""
+        tensor, that give it only their shape. `inputs`: its inputs_of, where known already."""
         n = node if isinstance(node, Node) else self.node(node)
-        ins = self.inputs_of(n)
-        return tuple(ins[i] for i in n.op.value_inputs(len(ins)))
+        ins = self.inputs_of(n) if inputs is None else tuple(inputs)
+        reads = n.op.value_inputs(len(ins))
+        return ins if reads == range(len(ins)) else tuple(ins[i] for i in reads)
 
     @property
     def inputs(self) -> list[Node]:
@@ -149,9 +159,9 @@ class Graph:
         the end. A value nobody reads dies where it is made."""
         at = {name: i for i, name in enumerate(self._names())}
         end = dict(at)
-        for name, i in at.items():
+        for name, i in at.items():  # NOTE: in order: a later reader always ends it later
             for src in self.value_inputs_of(name):
-                end[src] = max(end[src], i)
+                end[src] = i
         for out in self.outputs.values():
             end[out] = len(at)
         return {name: (i, end[name]) for name, i in at.items()}
