@@ -47,6 +47,7 @@ class Calls:
         self.report = report
         self._err = report.err
         self._run_body = run_body
+        self._inferred: dict[tuple[object, ...], tuple[Shape, list[tuple[Op, Shape]], int]] = {}
 
     def call_named(self, func: s.Name, args: list[Arg], kwargs: list[s.Keyword], frame: Frame,
                    name: str | None, span: Span, hard: bool = False,
@@ -179,21 +180,21 @@ class Calls:
         return unexplained
 
     def call_op(self, cls: type[Op], args: list[Arg], kwargs: list[s.Keyword],
-                 frame: Frame, name: str | None, span: Span, hard: bool = False,
-                 func_span: Span | None = None) -> Value:
+                frame: Frame, name: str | None, span: Span, hard: bool = False,
+                func_span: Span | None = None) -> Value:
         sig = cls.signature()
-        rest = list(args)
-        inputs: list[Arg] = []
-        while rest and (isinstance(rest[0][0], Tensor) or rest[0][0] is POISON) and (
-                cls.inputs[1] is None or len(inputs) < cls.inputs[1]):
-            inputs.append(rest.pop(0))
+        lo, hi = cls.inputs
+        n = 0  # the leading tensors are the inputs (up to the op's most)
+        while n < len(args) and (hi is None or n < hi) and (
+                isinstance(args[n][0], Tensor) or args[n][0] is POISON):
+            n += 1
+        inputs: list[Arg] = args[:n]
         spans: dict[str, Span] = {f"x{i}": sp for i, (_, sp) in enumerate(inputs)}
-        raw, ok = self._op_arguments(cls, sig, rest, kwargs, frame, span)
+        raw, ok = self._op_arguments(cls, sig, args[n:], kwargs, frame, span)
         values, converted = self._op_values(cls, sig, raw, inputs, spans, frame)
         for fname, option in sig.options.items():
             if fname not in values and fname not in raw and option in self.options:
                 values[fname] = self.options[option]
-        lo, hi = cls.inputs
         if ok and converted and not lo <= len(inputs) <= (hi if hi is not None else len(inputs)):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
             self._err("E204" if len(inputs) < lo else "E207",
@@ -209,9 +210,7 @@ class Calls:
         op = cls(**values)
         shapes = [t.shape for t in tensors]
         try:
-            op.validate()
-            shape, parts = _shapes(op, shapes)
-            params = check_sizes(op, shapes, shape)
+            shape, parts, params = self._infer(op, shapes)
             if self.naming.params + params > MAX_TOTAL_PARAMS:
                 raise OpError(f"the network would have {self.naming.params + params:,} "
                               f"parameters, over the limit of {MAX_TOTAL_PARAMS:,}",
@@ -241,6 +240,22 @@ class Calls:
         return [self.naming.add_node(f"{local}.{i}", p, ins, span, spans, y, frame, hard=True,
                                      name_span=func_span) for i, (p, y) in enumerate(parts)]
 
+    def _infer(self, op: Op, shapes: list[Shape]) -> tuple[Shape, list[tuple[Op, Shape]], int]:
+        """The op validated, its output shape, its parts with theirs (Op.parts) and its number
+        of parameters (check_sizes); raises OpError. Ops are pure: an op equal to one seen
+        before in this build, on the same shapes, gets the same answer (a network repeats its
+        layers: resnet152 has 516 nodes of about 60 kinds), which is remembered here."""
+        key = (op, *shapes)
+        known = self._inferred.get(key)
+        if known is not None:
+            return known
+        op.validate()
+        shape, parts = _shapes(op, shapes)
+        answer = (shape, parts, check_sizes(op, shapes, shape))
+        if not parts:  # NOTE: a part is an op made from this one's fields: make it afresh
+            self._inferred[key] = answer
+        return answer
+
     def _op_arguments(self, cls: type[Op], sig: Signature, rest: list[Arg],
                       kwargs: list[s.Keyword], frame: Frame,
                       span: Span) -> tuple[dict[str, Arg], bool]:
@@ -255,14 +270,16 @@ class Calls:
                       hints=[f"`{cls.name}` takes: {', '.join(sig.positional)}"
                              if sig.positional else ""])
             ok = False
-        raw = {f: a for a, f in zip(rest, sig.positional)}
-        unknown, ok = self._keywords(kwargs, sig.fields, raw, frame, ok)
+        raw = dict(zip(sig.positional, rest))
+        unknown, ok = self._keywords(kwargs, sig.fields, raw, frame, ok) if kwargs else ([], ok)
         missing = [f for f in sig.required if f not in raw]
+        if not (unknown or missing):
+            return raw, ok
         for fname in self._unknown_and_missing(unknown, missing, list(sig.fields),
                                                f"`{cls.name}`", span, frame):
             self._err("E204", f"`{cls.name}` needs argument `{fname}`", span,
                       f"missing `{fname}`", frame=frame, hints=[sig.summary])
-        return raw, ok and not unknown and not missing
+        return raw, False
 
     def _op_values(self, cls: type[Op], sig: Signature, raw: dict[str, Arg],
                    inputs: list[Arg], spans: dict[str, Span],
@@ -271,7 +288,8 @@ class Calls:
         values: dict[str, object] = {}
         ok = True
         # NOTE: tensor keywords become inputs in declaration order, however they are written
-        order = sorted(raw, key=lambda f: list(sig.fields).index(f) if f in sig.tensors else -1)
+        order = sorted(raw, key=lambda f: sig.tensors.index(f) if f in sig.tensors else -1
+                       ) if sig.tensors else raw
         for fname in order:
             v, sp = raw[fname]
             spans[fname] = sp

@@ -10,7 +10,7 @@ from typing import Protocol
 from netdsl import syntax as s
 from netdsl.diagnostics import did_you_mean
 from netdsl.elaborator.report import Reporter
-from netdsl.elaborator.scope import Budget, Frame
+from netdsl.elaborator.scope import MAX_DEPTH, Budget, Frame
 from netdsl.source import Span
 from netdsl.values import (
     BUILTIN_VALUES,
@@ -62,6 +62,13 @@ class Evaluator:
     def eval(self, e: s.Expr, frame: Frame, name: str | None = None) -> Value:
         """Evaluate an expression. `name` is the assignment target: it names the outermost layer
         the expression makes (or, for a chain, prefixes its layers)."""
+        # NOTE: a literal or a bound name neither nests nor fails: it needs no budget and no
+        # handler, as long as entering it would not be one level too deep (TooDeep)
+        if self.budget.depth < MAX_DEPTH:
+            if isinstance(e, (s.Num, s.Str, s.Bool)):
+                return e.value
+            if isinstance(e, s.Name) and e.id in frame.env:
+                return frame.env[e.id]
         try:
             self.budget.enter(e.span)
             return self._eval(e, frame, name)

@@ -127,8 +127,14 @@ TYPES = {
 }
 
 
-def _kinds(annotation: str) -> list[str]:
-    return [k.strip() for k in annotation.split("|")]
+_KINDS: dict[str, tuple[str, ...]] = {}  # annotation -> its kinds: coerce runs once per argument
+
+
+def _kinds(annotation: str) -> tuple[str, ...]:
+    kinds = _KINDS.get(annotation)
+    if kinds is None:
+        kinds = _KINDS[annotation] = tuple(k.strip() for k in annotation.split("|"))
+    return kinds
 
 
 def coerce(annotation: str, value: Any) -> Any:
