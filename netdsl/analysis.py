@@ -12,7 +12,7 @@ from typing import Any
 
 from netdsl.diagnostics import Diagnostic, warning
 from netdsl.ir import Graph, InputOp, Node
-from netdsl.ops.base import Window
+from netdsl.ops.base import Op, Shape, Window
 
 BYTES_PER_ELEMENT = {"float32": 4, "int64": 8}  # by Op.dtype
 
@@ -82,27 +82,41 @@ def analyze(graph: Graph) -> Stats:
     layers: list[LayerStats] = []
     rfs: dict[str, RF | None] = {}
     warnings: list[Diagnostic] = []
+    # NOTE: ops are pure: a node whose op and shapes equal an earlier one's has its costs and
+    # window (networks repeat their layers: resnet152 has 516 nodes of about 60 kinds)
+    costs: dict[tuple[object, ...], _Costs] = {}
+    windows: dict[tuple[object, ...], Window] = {}
     for node in graph.nodes():
         ins = graph.inputs_of(node)  # NOTE: once per node: value_inputs_of reuses it
         xs = [x for i in ins if (x := graph.node(i).shape) is not None]
         y = node.shape
         assert y is not None and len(xs) == len(ins)
-        op = node.op
-        pshapes = op.param_shapes(*xs)  # a `param` has them without inputs
-        bshapes = op.buffer_shapes(*xs)
+        key = (node.op, y, *xs)
+        known = costs.get(key)
+        if known is None:
+            known = costs[key] = _costs(node.op, y, xs)
+        pshapes, bshapes, params, buffers, macs, act = known
         rf = _receptive_field(node, [rfs[i] for i in graph.value_inputs_of(node, ins)], xs,
-                              warnings)
+                              warnings, windows, key)
         rfs[node.name] = rf
-        layers.append(LayerStats(
-            node.name, op.name, tuple(y),
-            sum(math.prod(v) for v in pshapes.values()) if pshapes else 0,
-            sum(math.prod(v) for v in bshapes.values()) if bshapes else 0,
-            op.mac_count(y, *xs) if xs else 0,
-            0 if pshapes and not xs
-            else math.prod(int(d) for d in y[1:]) * BYTES_PER_ELEMENT[op.dtype],
-            rf, pshapes, bshapes))  # NOTE: a `param` is a weight, not an activation
+        layers.append(LayerStats(node.name, node.op.name, tuple(y), params, buffers, macs, act,
+                                 rf, dict(pshapes), dict(bshapes)))
     return Stats(layers, sum(lay.params for lay in layers), sum(lay.buffers for lay in layers),
                  sum(lay.macs for lay in layers), _peak_bytes(graph, layers), warnings)
+
+
+# parameter shapes, buffer shapes, params, buffers, MACs, activation bytes
+_Costs = tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]], int, int, int, int]
+
+
+def _costs(op: Op, y: Shape, xs: list[Shape]) -> _Costs:
+    """What a node of `op` with output y and inputs xs costs."""
+    pshapes = op.param_shapes(*xs)  # a `param` has them without inputs
+    bshapes = op.buffer_shapes(*xs)
+    return (pshapes, bshapes, sum(math.prod(v) for v in pshapes.values()),
+            sum(math.prod(v) for v in bshapes.values()), op.mac_count(y, *xs) if xs else 0,
+            0 if pshapes and not xs  # NOTE: a `param` is a weight, not an activation
+            else math.prod(int(d) for d in y[1:]) * BYTES_PER_ELEMENT[op.dtype])
 
 
 def _peak_bytes(graph: Graph, layers: list[LayerStats]) -> int:
@@ -131,7 +145,8 @@ def live_curve(graph: Graph, size: Mapping[str, Any]) -> list[Any]:
 
 
 def _receptive_field(node: Node, ins: list[RF | None], xs: list[Any],
-                     warnings: list[Diagnostic]) -> RF | None:
+                     warnings: list[Diagnostic], windows: dict[tuple[object, ...], Window],
+                     key: tuple[object, ...]) -> RF | None:
     """The recurrence of Araujo, Norris and Sim, "Computing receptive fields of convolutional
     neural networks" (Distill 2019), run forward one layer at a time, per spatial axis. A layer
     whose output o reads `extent` inputs centred on input index offset + o * f (ops.base.Window;
@@ -146,7 +161,7 @@ def _receptive_field(node: Node, ins: list[RF | None], xs: list[Any],
     The field is unknown (None, never a guess) after an op that mixes the axes it lies on
     (Window "unknown"; a "moves" window sending one of them nowhere), after a sliding window
     over axes the field has been moved off (a permute that the network has not undone), and
-    where an unknown field joins others."""
+    where an unknown field joins others. `windows`: the op windows known, by `key` (analyze)."""
     if isinstance(node.op, InputOp):
         n = len(node.shape or ()) - 2
         return RF((1.0,) * n, (1.0,) * n, (0.5,) * n) if n > 0 else None
@@ -154,7 +169,9 @@ def _receptive_field(node: Node, ins: list[RF | None], xs: list[Any],
     if not known:
         return None
     base = _join(node, known, warnings)
-    win: Window = node.op.window(*xs)
+    win = windows.get(key)
+    if win is None:
+        win = windows[key] = node.op.window(*xs)
     if win.kind == "global" or base.is_global:
         return RF(base.size, base.jump, base.start, True)
     if base.unknown or win.kind == "unknown":

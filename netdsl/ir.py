@@ -64,24 +64,26 @@ class Graph:
 
     def add(self, node: Node, inputs: Sequence[str]) -> Node:
         """Add `node`, reading the values of the nodes named in `inputs`, in argument order."""
-        assert node.name not in self._g, f"node {node.name} added twice"
-        assert all(i in self._g for i in inputs), f"{node.name} reads an unknown node: {inputs}"
-        self._g.add_node(node.name, node=node)
+        g, name = self._g, node.name
+        assert name not in g._node, f"node {name} added twice"
+        assert all(map(g._node.__contains__, inputs)), f"{name} reads an unknown node: {inputs}"
+        g.add_node(name, node=node)
         for i, src in enumerate(inputs):
-            self._g.add_edge(src, node.name, key=i, tensor=src, index=i)
+            g.add_edge(src, name, key=i, tensor=src, index=i)
         self._sorted = None
-        dot = node.name.rfind(".")
-        while dot > 0 and node.name[:dot] not in self._prefixes:
-            self._prefixes.add(node.name[:dot])
-            dot = node.name.rfind(".", 0, dot)
+        dot = name.rfind(".")
+        while dot > 0 and name[:dot] not in self._prefixes:
+            self._prefixes.add(name[:dot])
+            dot = name.rfind(".", 0, dot)
         return node
 
     def taken(self, name: str) -> bool:
         """Whether a new layer may not be called `name`: a layer, an output, a block instance or
         a group of layers (`layer1` while `layer1.0.conv1` exists) already has it. PyTorch has
         the same rule: a module is a leaf with parameters or a container, never both."""
-        return (name in self._g or name in self.scopes or name in self._prefixes
+        return (name in self._g._node or name in self.scopes or name in self._prefixes
                 or name in self.outputs)
+
 
     def __contains__(self, name: str) -> bool:
         return name in self._g

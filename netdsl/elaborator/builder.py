@@ -4,6 +4,8 @@ naming.py) to the expression evaluator (evaluator.py), answering its Graphs inte
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from netdsl import syntax as s
 from netdsl.diagnostics import NetdslError, did_you_mean, error
 from netdsl.elaborator.calls import Calls
@@ -31,7 +33,13 @@ def build(module: s.Module, ns: Namespace, network: str | None = None,
     graph = Graph(name, module.source, {})
     builder = Builder(module.source, ns, graph)
     builder.calls.lenient = lenient
-    return builder.network(name, dict(overrides or {}))
+    try:
+        return builder.network(name, dict(overrides or {}))
+    finally:
+        # NOTE: the builder's parts refer to each other (the evaluator asks the builder back):
+        # a cycle, freed only by a garbage collection. Holding the graph, it would keep every
+        # graph ever built alive until a full collection, which would then scan them all.
+        builder.graph = builder.naming.graph = None
 
 
 def _pick_network(module: s.Module, ns: Namespace, network: str | None) -> str:
@@ -77,7 +85,7 @@ class Builder:
     def knows(self, name: str) -> bool:
         return name in REGISTRY or name in self.ns.blocks
 
-    def call(self, func: s.Name, args: list[Arg], kwargs: list[s.Keyword], frame: Frame,
+    def call(self, func: s.Name, args: list[Arg], kwargs: Sequence[s.Keyword], frame: Frame,
              name: str | None, span: Span) -> Value:
         return self.calls.call_named(func, args, kwargs, frame, name, span)
 

@@ -5,7 +5,7 @@ inferred) or a builtin's value. Part of the graph builder (builder.py)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 from netdsl import syntax as s
 from netdsl.diagnostics import closest, did_you_mean
@@ -49,7 +49,7 @@ class Calls:
         self._run_body = run_body
         self._inferred: dict[tuple[object, ...], tuple[Shape, list[tuple[Op, Shape]], int]] = {}
 
-    def call_named(self, func: s.Name, args: list[Arg], kwargs: list[s.Keyword], frame: Frame,
+    def call_named(self, func: s.Name, args: list[Arg], kwargs: Sequence[s.Keyword], frame: Frame,
                    name: str | None, span: Span, hard: bool = False,
                    label_span: Span | None = None) -> Value:
         """`f(args)` or a pipeline stage `-> f(args)`: a block, an operator or a builtin."""
@@ -66,14 +66,14 @@ class Calls:
         return self._err("E202", f"`{f}` is not an operator, a block or a builtin", func.span,
                          "unknown", [did_you_mean(f, known)], frame)
 
-    def _call_builtin(self, f: str, args: list[Arg], kwargs: list[s.Keyword], frame: Frame,
+    def _call_builtin(self, f: str, args: list[Arg], kwargs: Sequence[s.Keyword], frame: Frame,
                       span: Span) -> Value:
         try:
             return call_builtin(f, args, kwargs[0].name_span if kwargs else None, span)
         except Fault as ex:
             return self.report.fault(ex, frame)
 
-    def _call_block(self, blk: s.Block, args: list[Arg], kwargs: list[s.Keyword],
+    def _call_block(self, blk: s.Block, args: list[Arg], kwargs: Sequence[s.Keyword],
                     frame: Frame, name: str | None, span: Span, hard: bool,
                     func: s.Name, label_span: Span | None = None) -> Value:
         if blk.name.id in frame.blocks:
@@ -101,7 +101,7 @@ class Calls:
         return self._err("E216", f"block `{blk.name.id}` ends without `return`", blk.name.span,
                          hints=["end the block with `return VALUE`"], frame=frame)
 
-    def _bind(self, blk: s.Block, args: list[Arg], kwargs: list[s.Keyword],
+    def _bind(self, blk: s.Block, args: list[Arg], kwargs: Sequence[s.Keyword],
               frame: Frame, span: Span) -> dict[str, Value] | Poison:
         names = [p.name.id for p in blk.params]
         what = f"block `{blk.name.id}`"
@@ -130,7 +130,7 @@ class Calls:
             return POISON
         return env
 
-    def _keywords(self, kwargs: list[s.Keyword], known: Collection[str],
+    def _keywords(self, kwargs: Sequence[s.Keyword], known: Collection[str],
                   given: dict[str, Arg], frame: Frame,
                   ok: bool) -> tuple[list[s.Keyword], bool]:
         """Evaluate keyword arguments into `given` (name -> (value, span); it holds the positional
@@ -179,7 +179,7 @@ class Calls:
                       "unknown argument", [hint], frame)
         return unexplained
 
-    def call_op(self, cls: type[Op], args: list[Arg], kwargs: list[s.Keyword],
+    def call_op(self, cls: type[Op], args: list[Arg], kwargs: Sequence[s.Keyword],
                 frame: Frame, name: str | None, span: Span, hard: bool = False,
                 func_span: Span | None = None) -> Value:
         sig = cls.signature()
@@ -203,10 +203,10 @@ class Calls:
                       hints=[f"feed it with a pipe: `x -> {cls.name}(...)`"
                              if not inputs else ""])
             ok = False
-        if not (ok and converted) or any(v is POISON for v, _ in inputs):
+        tensors = [t for t, _ in inputs if isinstance(t, Tensor)]  # the others are POISON
+        if not (ok and converted) or len(tensors) < len(inputs):
             frame.failed = True
             return POISON
-        tensors = [t for t, _ in inputs if isinstance(t, Tensor)]  # all of them, by now
         op = cls(**values)
         shapes = [t.shape for t in tensors]
         try:
@@ -226,7 +226,7 @@ class Calls:
             except OpError as again:  # another axis is wrong in another way
                 return self._op_error(again, op, inputs, spans, span, frame)
             parts = [(p, y) for p, (_, y) in zip(op.parts(*shapes), floored)]
-        ins = tuple(t.node for t in tensors)
+        ins = tuple([t.node for t in tensors])
         if not parts:
             return self.naming.add_node(name or cls.name, op, ins, span, spans, shape, frame,
                                         hard=hard and name is not None, name_span=func_span)
@@ -257,7 +257,7 @@ class Calls:
         return answer
 
     def _op_arguments(self, cls: type[Op], sig: Signature, rest: list[Arg],
-                      kwargs: list[s.Keyword], frame: Frame,
+                      kwargs: Sequence[s.Keyword], frame: Frame,
                       span: Span) -> tuple[dict[str, Arg], bool]:
         """Positional and keyword arguments by field: E207, E208, E203, E204."""
         ok = True

@@ -5,6 +5,7 @@ the small Graphs interface below."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from netdsl import syntax as s
@@ -41,7 +42,7 @@ class Graphs(Protocol):
     def knows(self, name: str) -> bool:
         """Whether `name` is an operator or block, which a bare name calls without arguments."""
 
-    def call(self, func: s.Name, args: list[Arg], kwargs: list[s.Keyword], frame: Frame,
+    def call(self, func: s.Name, args: list[Arg], kwargs: Sequence[s.Keyword], frame: Frame,
              name: str | None, span: Span) -> Value:
         """`f(args)`: an operator, a block or a builtin; `name` names the layer it makes."""
 
@@ -207,5 +208,5 @@ class Evaluator:
             return self.report.err("E212", "only operators, blocks and builtins can be called",
                                    e.func.span, frame=frame)
         args = list(zip(self._operands(e.args, frame, name), (a.span for a in e.args)))
-        return self.graphs.call(e.func, args, list(e.kwargs), frame, name, e.span)
+        return self.graphs.call(e.func, args, e.kwargs, frame, name, e.span)
 

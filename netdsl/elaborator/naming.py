@@ -32,8 +32,9 @@ class Naming:
             self._err("E215", f"the network exceeds {MAX_NODES} layers", span, frame=frame)
             raise NetdslError(self.diags)
         full = self.name(frame, local, hard, name_span or span, moves=local != op.name)
-        self.graph.add(Node(full, op, span, arg_spans, tuple(shape), frame.trace), inputs)
-        return Tensor(full, tuple(shape))
+        shape = tuple(shape)
+        self.graph.add(Node(full, op, span, arg_spans, shape, frame.trace), inputs)
+        return Tensor(full, shape)
 
     def scope_base(self, name: str, frame: Frame) -> str:
         """The chain prefix for `name = x -> ...`: `name`, or `name_1`... when reassigned."""
@@ -57,8 +58,9 @@ class Naming:
         """The full name of a new layer or block instance: `hard` if the author chose it (a
         clash is E211), else the first of `local`, `local_1`, ... that is free (noted in
         graph.moved if `moves`: a variable's name, not an operator's, moved on)."""
+        assert self.graph is not None
         full = frame.prefix + local
-        if not self.taken(full):
+        if not self.graph.taken(full):
             if hard:
                 self._hard[full] = span
             return full

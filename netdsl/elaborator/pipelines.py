@@ -8,7 +8,7 @@ import re
 
 from netdsl import syntax as s
 from netdsl.elaborator.calls import Calls
-from netdsl.elaborator.evaluator import Evaluator
+from netdsl.elaborator.evaluator import Arg, Evaluator
 from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import Frame
@@ -77,6 +77,7 @@ class Pipelines:
             text = self._label(st.label, frame) if st.label is not None else None
             if st.label is not None and text is None:
                 return POISON
+            label_span = st.label.span if st.label else None
             for r in range(n):
                 if value is POISON:
                     return POISON
@@ -91,10 +92,11 @@ class Pipelines:
                     local, hard = f"{frame.owner}_{st.func.id}", False
                 else:
                     local, hard = None, False
-                args = [(value, prev_span)] + [(self.ev.eval(a, frame), a.span) for a in st.args]
-                value = self.calls.call_named(st.func, args, list(st.kwargs), frame, local,
-                                              st.span, hard=hard,
-                                              label_span=st.label.span if st.label else None)
+                args: list[Arg] = [(value, prev_span)]
+                for a in st.args:
+                    args.append((self.ev.eval(a, frame), a.span))
+                value = self.calls.call_named(st.func, args, st.kwargs, frame, local, st.span,
+                                              hard=hard, label_span=label_span)
                 pos += 1
             prev_span = st.span
         if base is not None and name is not None:
