@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,7 @@ def analyze(graph: Graph) -> Stats:
     # window (networks repeat their layers: resnet152 has 516 nodes of about 60 kinds)
     costs: dict[tuple[object, ...], _Costs] = {}
     windows: dict[tuple[object, ...], Window] = {}
+    reads: dict[str, tuple[str, ...]] = {}  # each node's value inputs, for the lifetimes
     for node in graph.nodes():
         ins = graph.inputs_of(node)  # NOTE: once per node: value_inputs_of reuses it
         xs = [x for i in ins if (x := graph.node(i).shape) is not None]
@@ -96,13 +97,14 @@ def analyze(graph: Graph) -> Stats:
         if known is None:
             known = costs[key] = _costs(node.op, y, xs)
         pshapes, bshapes, params, buffers, macs, act = known
-        rf = _receptive_field(node, [rfs[i] for i in graph.value_inputs_of(node, ins)], xs,
-                              warnings, windows, key)
+        reads[node.name] = graph.value_inputs_of(node, ins)
+        rf = _receptive_field(node, [rfs[i] for i in reads[node.name]], xs, warnings, windows,
+                              key)
         rfs[node.name] = rf
         layers.append(LayerStats(node.name, node.op.name, tuple(y), params, buffers, macs, act,
                                  rf, dict(pshapes), dict(bshapes)))
     return Stats(layers, sum(lay.params for lay in layers), sum(lay.buffers for lay in layers),
-                 sum(lay.macs for lay in layers), _peak_bytes(graph, layers), warnings)
+                 sum(lay.macs for lay in layers), _peak_bytes(graph, layers, reads), warnings)
 
 
 # parameter shapes, buffer shapes, params, buffers, MACs, activation bytes
@@ -119,8 +121,10 @@ def _costs(op: Op, y: Shape, xs: list[Shape]) -> _Costs:
             else math.prod(int(d) for d in y[1:]) * BYTES_PER_ELEMENT[op.dtype])
 
 
-def _peak_bytes(graph: Graph, layers: list[LayerStats]) -> int:
-    return max(live_bytes(graph, layers), default=0)
+def _peak_bytes(graph: Graph, layers: list[LayerStats],
+                reads: Mapping[str, Sequence[str]]) -> int:
+    sizes = {lay.name: lay.activation_bytes for lay in layers}
+    return max(live_curve(graph, sizes, reads), default=0)
 
 
 def live_bytes(graph: Graph, layers: list[LayerStats]) -> list[int]:
@@ -130,11 +134,13 @@ def live_bytes(graph: Graph, layers: list[LayerStats]) -> list[int]:
     return live_curve(graph, {lay.name: lay.activation_bytes for lay in layers})
 
 
-def live_curve(graph: Graph, size: Mapping[str, Any]) -> list[Any]:
+def live_curve(graph: Graph, size: Mapping[str, Any],
+               reads: Mapping[str, Sequence[str]] | None = None) -> list[Any]:
     """live_bytes over any numbers that add: each value's bytes by name (anysize.py passes
-    formulas in the named sizes, so each step's live bytes is a polynomial)."""
+    formulas in the named sizes, so each step's live bytes is a polynomial). `reads`: as
+    Graph.lifetimes takes it."""
     change: list[Any] = [0] * (len(graph) + 2)  # per step: bytes made live, less those freed
-    for name, (first, last) in graph.lifetimes().items():
+    for name, (first, last) in graph.lifetimes(reads).items():
         change[first] += size[name]
         change[last + 1] -= size[name]
     live, curve = 0, []

@@ -76,10 +76,14 @@ class Layers:
     def _index(self) -> dict[str, list[int]]:
         if self._groups is None:
             self._groups = {}
-            for i, lay in enumerate(self._layers):
-                parts = lay.name.split(".")
-                for k in range(1, len(parts) + 1):
-                    self._groups.setdefault(".".join(parts[:k]), []).append(i)
+            groups = self._groups
+            for i, lay in enumerate(self._layers):  # under each prefix of its name, and its name
+                name = lay.name
+                dot = name.find(".")
+                while dot >= 0:
+                    groups.setdefault(name[:dot], []).append(i)
+                    dot = name.find(".", dot + 1)
+                groups.setdefault(name, []).append(i)
         return self._groups
 
     def find(self, ref: LayerRef) -> list[int]:

@@ -4,7 +4,7 @@ that imports networkx."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -155,14 +155,16 @@ class Graph:
         inside = upstream & (self.descendants(start) | {start})
         return [n for n in self._names() if n in inside]
 
-    def lifetimes(self) -> dict[str, tuple[int, int]]:
+    def lifetimes(self, reads: Mapping[str, Sequence[str]] | None = None
+                  ) -> dict[str, tuple[int, int]]:
         """Each value's live range, as positions in nodes(): from its producer to the last node
         that reads its values (value_inputs_of), or to len(self) for an output, which lives to
-        the end. A value nobody reads dies where it is made."""
+        the end. A value nobody reads dies where it is made. `reads`: every node's
+        value_inputs_of by name, where known already."""
         at = {name: i for i, name in enumerate(self._names())}
         end = dict(at)
         for name, i in at.items():  # NOTE: in order: a later reader always ends it later
-            for src in self.value_inputs_of(name):
+            for src in self.value_inputs_of(name) if reads is None else reads[name]:
                 end[src] = i
         for out in self.outputs.values():
             end[out] = len(at)
