@@ -40,8 +40,8 @@ class Node:
 class Graph:
     """A network's layers. A networkx MultiDiGraph keyed by node name holds the structure: each
     graph node carries its Node (op, shape, span, ...) as `node`, each edge producer -> consumer
-    carries the `tensor` it passes and its `index` among the consumer's inputs. (A multigraph,
-    since `add(x, x)` reads one tensor twice.) Nodes are added in elaboration order, which is a
+    passes the producer's tensor and is keyed by its index among the consumer's inputs. (A
+    multigraph, since `add(x, x)` reads one tensor twice.) Nodes are added in elaboration order, which is a
     topological order, and nodes() gives them back in that order."""
 
     def __init__(self, name: str, source: Source, params: dict[str, Any]):
@@ -69,7 +69,7 @@ class Graph:
         assert all(map(g._node.__contains__, inputs)), f"{name} reads an unknown node: {inputs}"
         g.add_node(name, node=node)
         for i, src in enumerate(inputs):
-            g.add_edge(src, name, key=i, tensor=src, index=i)
+            g.add_edge(src, name, i)  # NOTE: keyed by its index; no attributes to store
         self._sorted = None
         dot = name.rfind(".")
         while dot > 0 and name[:dot] not in self._prefixes:
@@ -112,13 +112,11 @@ class Graph:
         # algorithms do: the views (in_edges, pred) cost 5-20x more, and analysis asks per node
         pred = self._g._pred[node if isinstance(node, str) else node.name]
         if len(pred) == 1:  # one producer: no ordering to do
-            (edges,) = pred.values()
+            ((src, edges),) = pred.items()
             if len(edges) == 1:
-                (data,) = edges.values()
-                return (data["tensor"],)
-        ordered = sorted((data["index"], data["tensor"]) for edges in pred.values()
-                         for data in edges.values())
-        return tuple(tensor for _, tensor in ordered)
+                return (src,)
+        return tuple(src for _, src in sorted((i, src) for src, edges in pred.items()
+                                              for i in edges))
 
     def producers(self, node: Node | str) -> list[Node]:
         """The nodes `node` reads, in argument order (one per input)."""

@@ -63,6 +63,9 @@ def test_inputs_are_ordered_edges_and_may_repeat():
     assert g.inputs_of(g.node("t")) == ("s", "x")
     assert g.inputs_of("x") == ()
     assert [p.name for p in g.producers("t")] == ["s", "x"]
+    # one producer at several places, around another: the argument order, not the producers'
+    g.add(Node("u", Add(), SPAN, shape=(1, 2)), ["t", "r", "t", "x", "r"])
+    assert g.inputs_of("u") == ("t", "r", "t", "x", "r")
 
 
 def test_a_node_is_added_once_and_reads_only_known_nodes():

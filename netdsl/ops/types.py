@@ -127,32 +127,40 @@ TYPES = {
 }
 
 
-_KINDS: dict[str, tuple[str, ...]] = {}  # annotation -> its kinds: coerce runs once per argument
-
-
-def _kinds(annotation: str) -> tuple[str, ...]:
-    kinds = _KINDS.get(annotation)
-    if kinds is None:
-        kinds = _KINDS[annotation] = tuple(k.strip() for k in annotation.split("|"))
-    return kinds
+def _kinds(annotation: str) -> list[str]:
+    return [k.strip() for k in annotation.split("|")]
 
 
 def coerce(annotation: str, value: Any) -> Any:
     """The checked value, or TypeError(what was expected, in words), or ValueError(what is wrong
     with a value of the right type: a float that is not finite)."""
+    check = _COERCE.get(annotation)
+    if check is None:
+        check = _COERCE[annotation] = _coercer(annotation)
+    return check(value)
+
+
+def _coercer(annotation: str) -> Callable[[Any], Any]:
+    """coerce for one annotation, made once: `None` where the annotation allows it, then each
+    kind's check in turn; TypeError naming all the kinds where none takes the value."""
     kinds = _kinds(annotation)
-    if "None" in kinds and value is None:
-        return None
-    errors = []
-    for k in kinds:
-        check = TYPES[k].check if k != "None" else None
-        if check is None:
-            continue
-        try:
-            return check(value)
-        except TypeError as e:
-            errors.append(str(e))
-    raise TypeError(" or ".join(errors))
+    nullable = "None" in kinds
+    checks = [c for k in kinds if k != "None" and (c := TYPES[k].check) is not None]
+
+    def check(value: Any) -> Any:
+        if nullable and value is None:
+            return None
+        errors = []
+        for c in checks:
+            try:
+                return c(value)
+            except TypeError as e:
+                errors.append(str(e))
+        raise TypeError(" or ".join(errors))
+    return checks[0] if len(checks) == 1 and not nullable else check
+
+
+_COERCE: dict[str, Callable[[Any], Any]] = {}  # annotation -> its coerce, made on first use
 
 
 def words(annotation: str) -> str:
