@@ -41,8 +41,8 @@ class Graph:
     """A network's layers. A networkx MultiDiGraph keyed by node name holds the structure: each
     graph node carries its Node (op, shape, span, ...) as `node`, each edge producer -> consumer
     passes the producer's tensor and is keyed by its index among the consumer's inputs. (A
-    multigraph, since `add(x, x)` reads one tensor twice.) Nodes are added in elaboration order, which is a
-    topological order, and nodes() gives them back in that order."""
+    multigraph, since `add(x, x)` reads one tensor twice.) Nodes are added in elaboration order,
+    which is a topological order, and nodes() gives them back in that order."""
 
     def __init__(self, name: str, source: Source, params: dict[str, Any]):
         self.name = name
@@ -89,7 +89,7 @@ class Graph:
         return name in self._g
 
     def __len__(self) -> int:
-        return len(self._g)
+        return len(self._g._node)  # NOTE: as node(): asked once per node added (MAX_NODES)
 
     def node(self, name: str) -> Node:
         return self._g._node[name]["node"]  # type: ignore[no-any-return]  # NOTE: as inputs_of

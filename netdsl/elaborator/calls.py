@@ -17,7 +17,7 @@ from netdsl.elaborator.scope import Frame, Return
 from netdsl.limits import MAX_TOTAL_PARAMS
 from netdsl.ops import REGISTRY
 from netdsl.ops.base import Op, OpError, Shape, check_sizes, fmt_shape
-from netdsl.ops.signature import Signature
+from netdsl.ops.signature import Signature, signature_of
 from netdsl.ops.types import coerce
 from netdsl.source import Span
 from netdsl.values import (
@@ -182,7 +182,7 @@ class Calls:
     def call_op(self, cls: type[Op], args: list[Arg], kwargs: Sequence[s.Keyword],
                 frame: Frame, name: str | None, span: Span, hard: bool = False,
                 func_span: Span | None = None) -> Value:
-        sig = cls.signature()
+        sig = signature_of(cls)
         lo, hi = cls.inputs
         n = 0  # the leading tensors are the inputs (up to the op's most)
         while n < len(args) and (hi is None or n < hi) and (
@@ -203,14 +203,18 @@ class Calls:
                       hints=[f"feed it with a pipe: `x -> {cls.name}(...)`"
                              if not inputs else ""])
             ok = False
-        tensors = [t for t, _ in inputs if isinstance(t, Tensor)]  # the others are POISON
-        if not (ok and converted) or len(tensors) < len(inputs):
+        shapes: list[Shape] = []
+        names: list[str] = []
+        for t, _ in inputs:
+            if isinstance(t, Tensor):  # the others are POISON
+                shapes.append(t.shape)
+                names.append(t.node)
+        if not (ok and converted) or len(shapes) < len(inputs):
             frame.failed = True
             return POISON
         op = cls(**values)
-        shapes = [t.shape for t in tensors]
         try:
-            shape, parts, params = self._infer(op, shapes)
+            shape, parts, params = self._infer(op, values, shapes)
             if self.naming.params + params > MAX_TOTAL_PARAMS:
                 raise OpError(f"the network would have {self.naming.params + params:,} "
                               f"parameters, over the limit of {MAX_TOTAL_PARAMS:,}",
@@ -226,7 +230,7 @@ class Calls:
             except OpError as again:  # another axis is wrong in another way
                 return self._op_error(again, op, inputs, spans, span, frame)
             parts = [(p, y) for p, (_, y) in zip(op.parts(*shapes), floored)]
-        ins = tuple([t.node for t in tensors])
+        ins = tuple(names)
         if not parts:
             return self.naming.add_node(name or cls.name, op, ins, span, spans, shape, frame,
                                         hard=hard and name is not None, name_span=func_span)
@@ -240,12 +244,14 @@ class Calls:
         return [self.naming.add_node(f"{local}.{i}", p, ins, span, spans, y, frame, hard=True,
                                      name_span=func_span) for i, (p, y) in enumerate(parts)]
 
-    def _infer(self, op: Op, shapes: list[Shape]) -> tuple[Shape, list[tuple[Op, Shape]], int]:
-        """The op validated, its output shape, its parts with theirs (Op.parts) and its number
-        of parameters (check_sizes); raises OpError. Ops are pure: an op equal to one seen
-        before in this build, on the same shapes, gets the same answer (a network repeats its
-        layers: resnet152 has 516 nodes of about 60 kinds), which is remembered here."""
-        key = (op, *shapes)
+    def _infer(self, op: Op, values: dict[str, object],
+               shapes: list[Shape]) -> tuple[Shape, list[tuple[Op, Shape]], int]:
+        """The op (made of `values`) validated, its output shape, its parts with theirs
+        (Op.parts) and its number of parameters (check_sizes); raises OpError. Ops are pure: an
+        op made of the same values as one before in this build, on the same shapes, gets the
+        same answer (a network repeats its layers: resnet152 has 516 nodes of about 60 kinds),
+        which is remembered here. (Keyed by the values, which hash without calling Python.)"""
+        key = (op.__class__, *values.items(), *shapes)
         known = self._inferred.get(key)
         if known is not None:
             return known
