@@ -84,8 +84,7 @@ def analyze(graph: Graph) -> Stats:
     warnings: list[Diagnostic] = []
     # NOTE: ops are pure: a node whose op and shapes equal an earlier one's has its costs and
     # window (networks repeat their layers: resnet152 has 516 nodes of about 60 kinds)
-    costs: dict[tuple[object, ...], _Costs] = {}
-    windows: dict[tuple[object, ...], Window] = {}
+    kinds: dict[tuple[object, ...], _Kind] = {}
     reads: dict[str, tuple[str, ...]] = {}  # each node's value inputs, for the lifetimes
     for node in graph.nodes():
         ins = graph.inputs_of(node)  # NOTE: once per node: value_inputs_of reuses it
@@ -93,13 +92,12 @@ def analyze(graph: Graph) -> Stats:
         y = node.shape
         assert y is not None and len(xs) == len(ins)
         key = (node.op, y, *xs)
-        known = costs.get(key)
-        if known is None:
-            known = costs[key] = _costs(node.op, y, xs)
-        pshapes, bshapes, params, buffers, macs, act = known
+        kind = kinds.get(key)
+        if kind is None:
+            kind = kinds[key] = _Kind(_costs(node.op, y, xs))
+        pshapes, bshapes, params, buffers, macs, act = kind.costs
         reads[node.name] = graph.value_inputs_of(node, ins)
-        rf = _receptive_field(node, [rfs[i] for i in reads[node.name]], xs, warnings, windows,
-                              key)
+        rf = _receptive_field(node, [rfs[i] for i in reads[node.name]], xs, warnings, kind)
         rfs[node.name] = rf
         layers.append(LayerStats(node.name, node.op.name, tuple(y), params, buffers, macs, act,
                                  rf, dict(pshapes), dict(bshapes)))
@@ -109,6 +107,15 @@ def analyze(graph: Graph) -> Stats:
 
 # parameter shapes, buffer shapes, params, buffers, MACs, activation bytes
 _Costs = tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]], int, int, int, int]
+
+
+@dataclass(slots=True)
+class _Kind:
+    """What the nodes of one op on the same shapes share (analyze): costs, and window once
+    asked."""
+
+    costs: _Costs
+    window: Window | None = None
 
 
 def _costs(op: Op, y: Shape, xs: list[Shape]) -> _Costs:
@@ -151,8 +158,7 @@ def live_curve(graph: Graph, size: Mapping[str, Any],
 
 
 def _receptive_field(node: Node, ins: list[RF | None], xs: list[Any],
-                     warnings: list[Diagnostic], windows: dict[tuple[object, ...], Window],
-                     key: tuple[object, ...]) -> RF | None:
+                     warnings: list[Diagnostic], kind: _Kind) -> RF | None:
     """The recurrence of Araujo, Norris and Sim, "Computing receptive fields of convolutional
     neural networks" (Distill 2019), run forward one layer at a time, per spatial axis. A layer
     whose output o reads `extent` inputs centred on input index offset + o * f (ops.base.Window;
@@ -167,7 +173,7 @@ def _receptive_field(node: Node, ins: list[RF | None], xs: list[Any],
     The field is unknown (None, never a guess) after an op that mixes the axes it lies on
     (Window "unknown"; a "moves" window sending one of them nowhere), after a sliding window
     over axes the field has been moved off (a permute that the network has not undone), and
-    where an unknown field joins others. `windows`: the op windows known, by `key` (analyze)."""
+    where an unknown field joins others. `kind`: the node's op window, once known (analyze)."""
     if isinstance(node.op, InputOp):
         n = len(node.shape or ()) - 2
         return RF((1.0,) * n, (1.0,) * n, (0.5,) * n) if n > 0 else None
@@ -175,9 +181,9 @@ def _receptive_field(node: Node, ins: list[RF | None], xs: list[Any],
     if not known:
         return None
     base = _join(node, known, warnings)
-    win = windows.get(key)
+    win = kind.window
     if win is None:
-        win = windows[key] = node.op.window(*xs)
+        win = kind.window = node.op.window(*xs)
     if win.kind == "global" or base.is_global:
         return RF(base.size, base.jump, base.start, True)
     if base.unknown or win.kind == "unknown":
