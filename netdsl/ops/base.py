@@ -384,10 +384,10 @@ def window_out(size: int, k: int, s: int, pb: int, pe: int, d: int = 1, *, floor
     """
     span = d * (k - 1) + 1
     num = size + pb + pe - span
-    where = f"the input {axis} {size}" if axis else f"the input size {size}"
     if num < 0:
         dilated = "dilated " if d > 1 else ""
-        raise OpError(f"{where}{_pad_text(pb, pe)} is smaller than the {dilated}window {span}: "
+        where = _input_text(axis, size) + _pad_text(pb, pe)
+        raise OpError(f"{where} is smaller than the {dilated}window {span}: "
                       f"{_formula(size, k, s, pb, pe, d)} = {num / s + 1:.3g}, not a positive size",
                       code="E301", at="kernel",
                       hint="use a smaller kernel, more padding, or a larger input")
@@ -402,6 +402,7 @@ def window_out(size: int, k: int, s: int, pb: int, pe: int, d: int = 1, *, floor
         fixes = _fixes(size, k, s, pb, pe, d, max_pad)
         same = f"`pad: same` gives ceil({size}/{s}) = {-(-size // s)}"
         rounding = f"pass `floor: true` to round down to {num // s + 1}"
+        where = _input_text(axis, size)
         raise OpError(f"stride {s} does not tile {where}: {formula} = {num / s + 1:.2f}: "
                       "fractions are illegal", code="E302", at="stride",
                       hint="; ".join(h for h in (fixes, same) if h) + f"; or {rounding}")
@@ -457,6 +458,11 @@ def size_formula(size: int, k: int, s: int, pb: int, pe: int, d: int, out: int,
                  rounded: str = "floor") -> str:
     """`floor((224 - 7 + 2*3)/2) + 1 = 112`: the output-size rule with one axis's numbers."""
     return f"{rounded}({_fraction(size, k, s, pb, pe, d)}) + 1 = {out}"
+
+
+def _input_text(axis: str, size: int) -> str:
+    """`the input height 7`: what window_out's messages call the size (made only for one)."""
+    return f"the input {axis} {size}" if axis else f"the input size {size}"
 
 
 def _pad_text(pb: int, pe: int) -> str:
