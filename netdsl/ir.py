@@ -84,7 +84,6 @@ class Graph:
         return (name in self._g._node or name in self.scopes or name in self._prefixes
                 or name in self.outputs)
 
-
     def __contains__(self, name: str) -> bool:
         return name in self._g
 
