@@ -86,6 +86,7 @@ def analyze(graph: Graph) -> Stats:
     # window (networks repeat their layers: resnet152 has 516 nodes of about 60 kinds)
     kinds: dict[tuple[object, ...], _Kind] = {}
     reads: dict[str, tuple[str, ...]] = {}  # each node's value inputs, for the lifetimes
+    totals = [0, 0, 0]  # params, buffers, MACs
     for node in graph.nodes():
         ins = graph.inputs_of(node)  # NOTE: once per node: value_inputs_of reuses it
         xs = [x for i in ins if (x := graph.node(i).shape) is not None]
@@ -101,8 +102,11 @@ def analyze(graph: Graph) -> Stats:
         rfs[node.name] = rf
         layers.append(LayerStats(node.name, node.op.name, tuple(y), params, buffers, macs, act,
                                  rf, dict(pshapes), dict(bshapes)))
-    return Stats(layers, sum(lay.params for lay in layers), sum(lay.buffers for lay in layers),
-                 sum(lay.macs for lay in layers), _peak_bytes(graph, layers, reads), warnings)
+        totals[0] += params
+        totals[1] += buffers
+        totals[2] += macs
+    return Stats(layers, totals[0], totals[1], totals[2], _peak_bytes(graph, layers, reads),
+                 warnings)
 
 
 # parameter shapes, buffer shapes, params, buffers, MACs, activation bytes

@@ -104,23 +104,24 @@ class Calls:
     def _bind(self, blk: s.Block, args: list[Arg], kwargs: Sequence[s.Keyword],
               frame: Frame, span: Span) -> dict[str, Value] | Poison:
         names = [p.name.id for p in blk.params]
-        what = f"block `{blk.name.id}`"
         ok = True
         if len(args) > len(names):
-            self._err("E207", f"{what} takes {plural(len(names), 'argument')}, {len(args)} "
-                      "given", args[len(names)][1], "one too many", frame=frame,
+            self._err("E207", f"block `{blk.name.id}` takes {plural(len(names), 'argument')}, "
+                      f"{len(args)} given", args[len(names)][1], "one too many", frame=frame,
                       secondary=[(blk.name.span, "defined here")])
             ok = False
-        given = {n: a for a, n in zip(args, names)}
-        unknown, ok = self._keywords(kwargs, names, given, frame, ok)
+        given = dict(zip(names, args))
+        unknown, ok = self._keywords(kwargs, names, given, frame, ok) if kwargs else ([], ok)
         env: dict[str, Value] = {n: v for n, (v, _) in given.items()}
-        required = [p.name.id for p in blk.params if p.default is None]
-        missing = [n for n in required if n not in env]
-        declared = {p.name.id: p.span for p in blk.params}
-        for n in self._unknown_and_missing(unknown, missing, names, what, span, frame):
-            self._err("E204", f"{what} needs argument `{n}`", span, f"`{n}` missing",
-                      frame=frame, secondary=[(declared[n], "declared here")])
-        if not ok or unknown or missing:
+        missing = [p.name.id for p in blk.params if p.default is None and p.name.id not in env]
+        if unknown or missing:
+            what = f"block `{blk.name.id}`"
+            declared = {p.name.id: p.span for p in blk.params}
+            for n in self._unknown_and_missing(unknown, missing, names, what, span, frame):
+                self._err("E204", f"{what} needs argument `{n}`", span, f"`{n}` missing",
+                          frame=frame, secondary=[(declared[n], "declared here")])
+            return POISON
+        if not ok:
             return POISON
         for p in blk.params:
             if p.name.id not in env and p.default is not None:
