@@ -168,3 +168,34 @@ def test_checking_leaves_garbage_collection_as_it_was():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_checked_graph_is_freed_when_dropped_without_a_garbage_collection():
+    # NOTE: the builder's parts refer to each other; were the graph in that cycle, every graph
+    # built would stay alive until a full collection, which would then scan them all
+    import gc
+    import weakref
+    gc.disable()
+    try:
+        net = check_text("block b(x) {\n  return x -> relu\n}\nnetwork n {\n  input x: [N, 3]\n"
+                         "  expect params == 0\n  output y = x -> b\n}\n")
+        graph = weakref.ref(net.graph)
+        del net
+        assert graph() is None
+    finally:
+        gc.enable()
+
+
+def test_equal_layers_on_equal_shapes_get_the_same_answers_as_built_alone():
+    # the elaborator and analysis remember an op's shape and costs for its values and input
+    # shapes: a repeated layer must get what it would get on its own, and a different one not
+    many = check_text("network n {\n  input x: [N, 3, 15, 15]\n"
+                      "  y = x -> conv(4, 3, pad: 1) -> conv(4, 3, pad: 1) -> conv(4, 3, stride: 2)"
+                      " -> conv(4, 3, pad: 1) -> conv(4, 1)\n  output o = y\n}\n")
+    shapes = [n.shape for n in many.graph.nodes()]
+    assert shapes == [("N", 3, 15, 15), ("N", 4, 15, 15), ("N", 4, 15, 15), ("N", 4, 7, 7),
+                      ("N", 4, 7, 7), ("N", 4, 7, 7)]
+    params = [lay.params for lay in many.stats.layers]
+    assert params == [0, 3 * 4 * 9 + 4, 4 * 4 * 9 + 4, 4 * 4 * 9 + 4, 4 * 4 * 9 + 4, 4 * 4 + 4]
+    rfs = [lay.rf.size for lay in many.stats.layers if lay.rf]
+    assert rfs == [(1.0, 1.0), (3.0, 3.0), (5.0, 5.0), (7.0, 7.0), (11.0, 11.0), (11.0, 11.0)]
