@@ -14,7 +14,6 @@ from netdsl.elaborator.symbols import translate
 from netdsl.ir import InputOp
 from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.base import elements, fmt_shape
-from netdsl.ops.learned import ParamOp
 from netdsl.ops.types import coerce
 from netdsl.options import INITS
 from netdsl.symbolic import Cond, Expr
@@ -177,6 +176,7 @@ class Statements:
                              "e.g. [1, 1, 768] for a class token"])
             frame.env[st.name.id] = POISON
             return
+        from netdsl.ops.learned import ParamOp  # NOTE: lazily, as ops/ modules load (ops/__init__)
         op = ParamOp(shape=tuple(int(d) for d in shape), init=init[0], value=init[1])
         frame.env[st.name.id] = self.naming.add_node(st.name.id, op, (), st.span, {}, op.shape,
                                                      frame, hard=True, name_span=st.name.span)
