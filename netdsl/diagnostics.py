@@ -88,6 +88,8 @@ def did_you_mean(word: str, names: Iterable[str], otherwise: str = "", n: int = 
 
 @dataclass(frozen=True, slots=True)
 class Label:
+    """A span marked under its source line, with a message: ^^^ primary, --- secondary."""
+
     span: Span
     message: str = ""
     primary: bool = True  # ^^^ under primary, --- under secondary
@@ -95,6 +97,9 @@ class Label:
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
+    """One problem found: a code of CODES, a message that stands on its own, labels under
+    source spans, hints and notes (render() prints it, to_dict() for JSON)."""
+
     code: str  # a key of CODES
     message: str  # must make sense without the labels
     labels: tuple[Label, ...] = ()
