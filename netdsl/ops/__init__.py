@@ -9,7 +9,6 @@ each spelling; `register` refuses a class it does not list, and `load_all()` imp
 
 from __future__ import annotations
 
-import importlib
 import pkgutil
 from collections.abc import Iterator, Mapping
 
@@ -46,7 +45,9 @@ class Registry(Mapping[str, type[Op]]):
     def __getitem__(self, name: str) -> type[Op]:
         cls = self._classes.get(name)
         if cls is None:
-            importlib.import_module(f"{__name__}.{MODULES[name]}")  # its @register fills it
+            # NOTE: __import__ rather than importlib.import_module, which -X importtime does not
+            # see; the module's @register fills _classes
+            __import__(f"{__name__}.{MODULES[name]}")
             cls = self._classes[name]
         return cls
 
@@ -84,5 +85,5 @@ def load_all() -> dict[str, type[Op]]:
     """Import every module of ops/; returns the operators they registered (spelling -> class)."""
     for info in pkgutil.iter_modules(__path__):
         if info.name not in _SHARED:
-            importlib.import_module(f"{__name__}.{info.name}")
+            __import__(f"{__name__}.{info.name}")
     return REGISTRY.loaded()
