@@ -3,6 +3,7 @@ that checking never imports onnx or onnxruntime."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import subprocess
@@ -241,6 +242,21 @@ def test_check_imports_only_what_the_network_needs():
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[0] == "[]"
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_command_in_process_leaves_the_collector_as_it_was():
+    """main() turns the cyclic collector off while a command runs and freezes what is left only
+    as a process's entry (no argv); called with argv, it restores the collector's state."""
+    frozen = gc.get_freeze_count()
+    assert gc.isenabled()
+    assert cli("check", str(ZOO / "lenet.net"))[0] == 0
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    gc.disable()
+    try:
+        assert cli("check", str(ZOO / "lenet.net"))[0] == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_cli_as_a_process_exit_codes_and_streams(net_file):
