@@ -40,6 +40,8 @@ UNKNOWN_RF = RF((), (), (), unknown=True)
 
 @dataclass(slots=True)
 class LayerStats:
+    """One layer's measures: output shape, params, buffers, MACs, output bytes, receptive field."""
+
     name: str
     op: str
     shape: tuple[Any, ...]
@@ -54,6 +56,9 @@ class LayerStats:
 
 @dataclass(slots=True)
 class Stats:
+    """A network's measures: its layers' LayerStats in graph order, the totals, the peak
+    activation memory and the warnings analysis found."""
+
     layers: list[LayerStats]
     params: int
     buffers: int

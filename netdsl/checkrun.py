@@ -26,6 +26,8 @@ CHECK_SCHEMA = "netdsl-check/1"  # `check --format json`; documented in docs/err
 
 @dataclass(frozen=True)
 class Options:
+    """The flags of `netdsl check` that decide what is checked and how it is reported."""
+
     network: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     format: str = "text"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import enum
 import unicodedata
 from collections.abc import Iterable
@@ -71,6 +70,7 @@ CODES: dict[str, tuple[str, str]] = {
 
 def closest(word: str, names: Iterable[str]) -> str | None:
     """The known name a misspelt `word` most likely meant, or None (difflib's ratio >= 0.6)."""
+    import difflib  # NOTE: lazily, as only a mistake needs it
     close = difflib.get_close_matches(word, list(names), 1)
     return close[0] if close else None
 
@@ -78,6 +78,7 @@ def closest(word: str, names: Iterable[str]) -> str | None:
 def did_you_mean(word: str, names: Iterable[str], otherwise: str = "", n: int = 1) -> str:
     """The hint for a misspelt name: "did you mean `x`?" (with n > 1 up to n of them: "`x`, `y`
     or `z`?"), else `otherwise` ("" adds no hint)."""
+    import difflib  # NOTE: lazily, as only a mistake needs it
     close = [f"`{c}`" for c in difflib.get_close_matches(word, list(names), n)]
     if not close:
         return otherwise
@@ -87,6 +88,8 @@ def did_you_mean(word: str, names: Iterable[str], otherwise: str = "", n: int = 
 
 @dataclass(frozen=True, slots=True)
 class Label:
+    """A span marked under its source line, with a message: ^^^ primary, --- secondary."""
+
     span: Span
     message: str = ""
     primary: bool = True  # ^^^ under primary, --- under secondary
@@ -94,6 +97,9 @@ class Label:
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
+    """One problem found: a code of CODES, a message that stands on its own, labels under
+    source spans, hints and notes (render() prints it, to_dict() for JSON)."""
+
     code: str  # a key of CODES
     message: str  # must make sense without the labels
     labels: tuple[Label, ...] = ()

@@ -13,7 +13,6 @@ layers run, as the network's `memory` is the peak over all of them.
 from __future__ import annotations
 
 import dataclasses
-from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from netdsl.analysis import LayerStats, Stats, live_bytes
@@ -61,6 +60,8 @@ from netdsl.values import (
 )
 
 if TYPE_CHECKING:
+    from fractions import Fraction
+
     from netdsl.ir import Graph
 
 
@@ -169,7 +170,11 @@ def check_expectations(graph: Graph, stats: Stats) -> None:
         raise NetdslError(diags)
 
 
+# NOTE: fractions (with decimal) is imported where an approximate line (`~=`) is checked, not
+# at the top: a check without one need not load it.
+
 def _fmt(v: Value | Fraction) -> str:
+    from fractions import Fraction
     if isinstance(v, Fraction):
         return f"{int(v):,}" if v.denominator == 1 else f"{float(v):,.6g}"
     return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else repr(v)
@@ -177,6 +182,7 @@ def _fmt(v: Value | Fraction) -> str:
 
 def _percent(x: Fraction, sign: str = "+", near: Fraction | None = None) -> str:
     """`+5.16%`: two decimals, or more where two would round x onto `near` (the bound)."""
+    from fractions import Fraction
     text = ""
     for digits in range(2, 9):
         text = f"{float(x):{sign}.{digits}f}"
@@ -187,6 +193,7 @@ def _percent(x: Fraction, sign: str = "+", near: Fraction | None = None) -> str:
 
 def _exact(v: int | float) -> Fraction:
     """A number as the user wrote it: 0.1 is 1/10 (repr), not the float nearest to it."""
+    from fractions import Fraction
     return Fraction(v) if isinstance(v, int) else Fraction(repr(v))
 
 

@@ -40,6 +40,8 @@ class Const:
 
 @dataclass(frozen=True, slots=True)
 class Metric:
+    """A measure of the whole network: `params`, `macs`, ..."""
+
     name: str  # one of METRICS
 
 
@@ -52,6 +54,8 @@ class Fail:
 
 @dataclass(frozen=True, slots=True)
 class Unary:
+    """`-x` or `not x` over a part of the line."""
+
     op: str  # "-" or "not"
     operand: Tree
     span: Span
@@ -60,6 +64,8 @@ class Unary:
 
 @dataclass(frozen=True, slots=True)
 class BoolOp:
+    """`left and right`, `left or right`: the right side is evaluated only when needed."""
+
     op: str  # "and" or "or"
     left: Tree
     right: Tree
@@ -69,6 +75,8 @@ class BoolOp:
 
 @dataclass(frozen=True, slots=True)
 class Compare:
+    """A comparison chain, `a < b <= c`; E305 quotes the operands' source text."""
+
     ops: tuple[str, ...]
     operands: tuple[Tree, ...]
     texts: tuple[str, ...]  # each operand's source text, for the verdict
@@ -77,6 +85,8 @@ class Compare:
 
 @dataclass(frozen=True, slots=True)
 class Arith:
+    """`left op right`, arithmetic, with the spans its errors point at."""
+
     op: str
     left: Tree
     right: Tree
@@ -85,16 +95,22 @@ class Arith:
 
 @dataclass(frozen=True, slots=True)
 class ListOf:
+    """`[a, b, ...]` of parts."""
+
     items: tuple[Tree, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Table:
+    """`{key: value, ...}` of parts."""
+
     entries: tuple[tuple[Tree, Tree, Span], ...]  # key, value, the key's span
 
 
 @dataclass(frozen=True, slots=True)
 class Index:
+    """`obj[index]`."""
+
     obj: Tree
     index: Tree
     span: Span
@@ -103,6 +119,8 @@ class Index:
 
 @dataclass(frozen=True, slots=True)
 class Attr:
+    """`obj.name`: a tensor attribute of a part's value."""
+
     obj: Tree
     name: str
     span: Span  # the attribute name's
@@ -110,6 +128,8 @@ class Attr:
 
 @dataclass(frozen=True, slots=True)
 class Builtin:
+    """A builtin function called on parts: `max(a, b)`."""
+
     name: str  # a key of values.BUILTIN_FUNCS
     args: tuple[tuple[Tree, Span], ...]
     keyword: Span | None  # a keyword argument given (a mistake)

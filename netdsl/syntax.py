@@ -9,36 +9,48 @@ from netdsl.source import Source, Span
 
 @dataclass(frozen=True, slots=True)
 class Num:
+    """A number literal: `64`, `0.5`, `1e-5`, `25_557_032`, `4.1G` (K M G T scale it)."""
+
     value: int | float
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class Str:
+    """A string literal, escapes resolved: `"same"`."""
+
     value: str
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class Bool:
+    """`true` or `false`."""
+
     value: bool
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class Name:
+    """A bare name: a value, parameter, operator or block (`x`, `conv`, `classes`)."""
+
     id: str
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class ListExpr:
+    """`[a, b, ...]`, also the dims of a shape: `[N, 3, 224, 224]`."""
+
     items: tuple[Expr, ...]
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class BinOp:
+    """`left op right` for arithmetic (`+ - * / // % **`); op_span is the operator's."""
+
     op: str  # + - * / // % **
     left: Expr
     right: Expr
@@ -48,6 +60,8 @@ class BinOp:
 
 @dataclass(frozen=True, slots=True)
 class Unary:
+    """`-x` or `not x`."""
+
     op: str  # "-" or "not"
     operand: Expr
     span: Span
@@ -55,6 +69,8 @@ class Unary:
 
 @dataclass(frozen=True, slots=True)
 class Compare:
+    """A comparison chain: `a < b <= c` (ops between operands, as written)."""
+
     ops: tuple[str, ...]
     operands: tuple[Expr, ...]
     span: Span
@@ -62,6 +78,8 @@ class Compare:
 
 @dataclass(frozen=True, slots=True)
 class BoolOp:
+    """`left and right`, `left or right`."""
+
     op: str  # "and" / "or"
     left: Expr
     right: Expr
@@ -70,6 +88,8 @@ class BoolOp:
 
 @dataclass(frozen=True, slots=True)
 class Keyword:
+    """`name: value` in a call's arguments; name_span is the name's."""
+
     name: str
     value: Expr
     name_span: Span
@@ -78,6 +98,8 @@ class Keyword:
 
 @dataclass(frozen=True, slots=True)
 class Call:
+    """`f(args, name: value)`: an operator, block or builtin function called."""
+
     func: Expr
     args: tuple[Expr, ...]
     kwargs: tuple[Keyword, ...]
@@ -86,6 +108,8 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Attr:
+    """`obj.name`: `x.channels`, a layer's measure (`layer3.params`)."""
+
     obj: Expr
     name: str
     name_span: Span
@@ -102,6 +126,8 @@ class DictExpr:
 
 @dataclass(frozen=True, slots=True)
 class Index:
+    """`obj[index]`: an item of a list or a table."""
+
     obj: Expr
     index: Expr
     span: Span
@@ -138,6 +164,8 @@ class OutputStage:
 
 @dataclass(frozen=True, slots=True)
 class Pipeline:
+    """`head -> stage -> ...`: a value run through stages in order."""
+
     head: Expr
     stages: tuple[Stage | OutputStage, ...]
     span: Span
@@ -170,6 +198,8 @@ class ParamDecl:
 
 @dataclass(frozen=True, slots=True)
 class Output:
+    """`output NAME` or `output NAME = value`: a network output."""
+
     name: Name
     value: Expr | None
     span: Span
@@ -177,6 +207,8 @@ class Output:
 
 @dataclass(frozen=True, slots=True)
 class Assign:
+    """`NAME = value` (or `a, b = value`, which unpacks)."""
+
     name: Name
     value: Expr
     span: Span
@@ -185,6 +217,8 @@ class Assign:
 
 @dataclass(frozen=True, slots=True)
 class Annotate:
+    """`NAME: [dims]`: the shape a value must have, checked where it stands."""
+
     name: Name
     dims: ListExpr
     span: Span
@@ -192,6 +226,8 @@ class Annotate:
 
 @dataclass(frozen=True, slots=True)
 class ExpectExpr:
+    """`expect CONDITION`: a line over the network's measures (`expect params < 1M`)."""
+
     expr: Expr
     span: Span
 
@@ -220,6 +256,8 @@ class ExpectApprox:
 
 @dataclass(frozen=True, slots=True)
 class If:
+    """`if c { ... } elif c { ... } else { ... }`: branches chosen during elaboration."""
+
     branches: tuple[tuple[Expr, tuple[Stmt, ...]], ...]  # if and elif, in order
     orelse: tuple[Stmt, ...]
     span: Span
@@ -227,6 +265,8 @@ class If:
 
 @dataclass(frozen=True, slots=True)
 class For:
+    """`for var in iter { ... }`: unrolled during elaboration."""
+
     var: Name
     iter: Expr
     body: tuple[Stmt, ...]
@@ -235,12 +275,16 @@ class For:
 
 @dataclass(frozen=True, slots=True)
 class Return:
+    """`return value`: a block's result."""
+
     value: Expr
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class ExprStmt:
+    """An expression on its own line, such as a pipeline ending in `-> output y`."""
+
     expr: Expr
     span: Span
 
@@ -261,6 +305,8 @@ Stmt = (Input | ParamDecl | Output | Assign | Annotate | ExpectExpr | ExpectShap
 
 @dataclass(frozen=True, slots=True)
 class Param:
+    """A network's or block's parameter: `NAME` or `NAME = default`."""
+
     name: Name
     default: Expr | None
     span: Span
@@ -268,6 +314,8 @@ class Param:
 
 @dataclass(frozen=True, slots=True)
 class Network:
+    """`network NAME(params) { body }`: a network, built and checked by itself."""
+
     name: Name
     params: tuple[Param, ...]
     body: tuple[Stmt, ...]
@@ -287,6 +335,8 @@ class NetworkAlias:
 
 @dataclass(frozen=True, slots=True)
 class Block:
+    """`block NAME(params) { body }`: a reusable piece, elaborated where it is called."""
+
     name: Name
     params: tuple[Param, ...]
     body: tuple[Stmt, ...]
@@ -295,11 +345,15 @@ class Block:
 
 @dataclass(frozen=True, slots=True)
 class Use:
+    """`use "path.net"`: the networks and blocks of another file."""
+
     path: Str
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class Module:
+    """One parsed .net file: its items in order."""
+
     source: Source
     items: tuple[Network | NetworkAlias | Block | Use, ...]

@@ -3,6 +3,7 @@ that checking never imports onnx or onnxruntime."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import subprocess
@@ -210,6 +211,52 @@ def test_check_does_not_import_onnx_or_onnxruntime():
     r = _run("-c", probe)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+# What a check of resnet152 must not import: the modules of other commands and stages, symbolic
+# sizes (it names none), the ops modules of operators it does not use (ops.REGISTRY imports a
+# module on the first lookup of one of its operators), and difflib (only a mistake needs it).
+NOT_FOR_CHECK = (
+    "netdsl.anysize", "netdsl.sizes", "netdsl.symbolic", "netdsl.export", "netdsl.draw",
+    "netdsl.protowire", "netdsl.weights", "netdsl.checkpoint", "netdsl.rewrite", "netdsl.runtime",
+    "netdsl.serving", "netdsl.importer", "netdsl.diff", "netdsl.diff_report", "netdsl.fmt",
+    "netdsl.graph", "netdsl.editor", "netdsl.lsp", "netdsl.pytest_plugin",
+    "netdsl.ops.attention", "netdsl.ops.layout", "netdsl.ops.learned", "netdsl.ops.resize",
+    "difflib",
+)
+
+
+def test_check_imports_only_what_the_network_needs():
+    """The modules a check imports, as a process: creating each frozen dataclass of a module
+    costs about half a millisecond, so a module a check does not need is time lost at every
+    start (bench/check.py); and `import netdsl.cli` alone (for --help) imports neither the
+    parser nor the compiler."""
+    probe = ("import sys\nimport netdsl.cli\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lark', 'networkx') "
+             "or m.startswith(('netdsl.ops', 'netdsl.elaborator', 'netdsl.pipeline'))))\n"
+             f"code = netdsl.cli.main(['check', {str(ZOO / 'resnet.net')!r}, '--network', "
+             "'resnet152'])\n"
+             "assert code == 0, code\n"
+             f"print(sorted(m for m in sys.modules if m in {NOT_FOR_CHECK!r}))\n")
+    r = _run("-c", probe)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[0] == "[]"
+    assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_command_in_process_leaves_the_collector_as_it_was():
+    """main() turns the cyclic collector off while a command runs and freezes what is left only
+    as a process's entry (no argv); called with argv, it restores the collector's state."""
+    frozen = gc.get_freeze_count()
+    assert gc.isenabled()
+    assert cli("check", str(ZOO / "lenet.net"))[0] == 0
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    gc.disable()
+    try:
+        assert cli("check", str(ZOO / "lenet.net"))[0] == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_cli_as_a_process_exit_codes_and_streams(net_file):

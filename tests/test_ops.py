@@ -15,7 +15,7 @@ from hypothesis import assume, given, settings, strategies as st
 
 import netdsl
 from conftest import check_text, errors_of, rendered
-from netdsl.ops import REGISTRY
+from netdsl.ops import MODULES, REGISTRY, load_all
 from netdsl.ops.base import Op
 from netdsl.ops.signature import argument, axis_argument, network_option, tensor_input
 from netdsl.ops.types import Tensor
@@ -24,6 +24,15 @@ from op_cases import CASES, IDS, ROWS, program
 
 def test_every_registered_operator_has_a_row():
     assert set(REGISTRY) == set(CASES)
+
+
+def test_the_table_of_op_modules_is_what_the_modules_register():
+    """REGISTRY answers membership from ops.MODULES and imports a module on a lookup: the table
+    must name exactly the operators that importing every module of ops/ registers, each with
+    the module that defines it."""
+    registered = load_all()
+    assert {n: c.__module__.rpartition(".")[2] for n, c in registered.items()} == MODULES
+    assert all(REGISTRY[n] is c for n, c in registered.items())
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))

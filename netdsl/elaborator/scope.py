@@ -18,6 +18,9 @@ OPTIONS = {"floor": "bool", "init": "str"}  # `option NAME: value` and the type 
 
 @dataclass
 class Frame:
+    """Where elaboration stands: the names in scope, the layer-name prefix, the block calls
+    and loops that led here."""
+
     prefix: str  # "layer1.0." inside a block instance, "" at network level
     env: dict[str, Value]
     trace: tuple[Span, ...] = ()  # the block calls that led here, outermost first

@@ -10,14 +10,11 @@ from netdsl.elaborator.expect import Evaluate, compile_approx, compile_expectati
 from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.report import Reporter, block_notes
 from netdsl.elaborator.scope import OPTIONS, Budget, Frame, Return
-from netdsl.elaborator.symbols import translate
 from netdsl.ir import InputOp
 from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.base import elements, fmt_shape
-from netdsl.ops.learned import ParamOp
 from netdsl.ops.types import coerce
 from netdsl.options import INITS
-from netdsl.symbolic import Cond, Expr
 from netdsl.values import MAX_REPEAT, POISON, Poison, Tensor, kind
 
 
@@ -139,6 +136,9 @@ class Statements:
                              hints=[f"add an example, e.g. `expect OUTPUT: [...] at {some}`, "
                                     f"or pass --set {missing[0]}=224"])
         assert self.naming.graph is not None
+        # NOTE: lazily, so that a network without named sizes does not import symbolic.py
+        from netdsl.elaborator.symbols import translate
+        from netdsl.symbolic import Cond, Expr
         graph = self.naming.graph
         graph.declared[st.name.id] = shape
         symbolic = {d: Expr.symbol(d) for d in names}
@@ -177,6 +177,7 @@ class Statements:
                              "e.g. [1, 1, 768] for a class token"])
             frame.env[st.name.id] = POISON
             return
+        from netdsl.ops.learned import ParamOp  # NOTE: lazily, as ops/ modules load (ops/__init__)
         op = ParamOp(shape=tuple(int(d) for d in shape), init=init[0], value=init[1])
         frame.env[st.name.id] = self.naming.add_node(st.name.id, op, (), st.span, {}, op.shape,
                                                      frame, hard=True, name_span=st.name.span)

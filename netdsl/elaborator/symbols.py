@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from netdsl import syntax as s
-from netdsl.symbolic import Cond, Expr, Lit, conj, disj
+
+# NOTE: symbolic.py is imported in the functions that translate `where` conditions, so that the
+# elaboration of a network without them does not import it (builder.py imports this module).
 
 Eval = Callable[[s.Expr], Any]
 
@@ -38,6 +40,7 @@ def translate(e: s.Expr, symbols: Mapping[str, Any], ev: Eval) -> Any:
     """A `where` condition (or a side of one) over the sizes: comparisons, `and`, `or`, `not`,
     + - * // % of sizes and numbers. A size becomes symbols[name] (an Expr or, bound, an int);
     anything else is evaluated. Returns an Expr, int, Cond or bool; None where it is none."""
+    from netdsl.symbolic import Cond, conj, disj
     match e:
         case s.Name() if e.id in symbols:
             return symbols[e.id]
@@ -70,10 +73,12 @@ def translate(e: s.Expr, symbols: Mapping[str, Any], ev: Eval) -> Any:
 
 
 def _sized(v: Any) -> bool:
+    from netdsl.symbolic import Expr
     return isinstance(v, Expr) or (isinstance(v, int) and not isinstance(v, bool))
 
 
 def _compare(op: str, a: Any, b: Any) -> Any:
+    from netdsl.symbolic import Cond, Lit
     if isinstance(a, int) and isinstance(b, int):
         return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b,
                 ">=": a >= b}[op]

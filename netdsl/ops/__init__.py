@@ -1,28 +1,89 @@
-"""The operator registry: each layer kind defined once, looked up by its .net spelling."""
+"""The operator registry: each layer kind defined once, looked up by its .net spelling.
+
+An ops module is imported when one of its operators is first looked up (`REGISTRY["conv"]`), so
+that a check creates the classes of the operators its network uses and not all of them (each
+frozen dataclass costs about half a millisecond to create). `MODULES` says which module defines
+each spelling; `register` refuses a class it does not list, and `load_all()` imports every module
+(docs tools, tests and editors that go through every operator).
+"""
 
 from __future__ import annotations
 
+import pkgutil
+from collections.abc import Iterator, Mapping
+
 from netdsl.ops.base import Op
 
-REGISTRY: dict[str, type[Op]] = {}
+# NOTE: an operator's spelling -> the ops/ module that defines it. A new operator needs its line
+# here (register fails without it, and tests/test_ops.py compares it with load_all()).
+MODULES: dict[str, str] = {
+    **dict.fromkeys(("relu", "tanh", "sigmoid", "leaky_relu", "elu", "hardsigmoid", "relu6",
+                     "hardswish", "silu", "swish", "gelu", "softmax", "dropout", "identity"),
+                    "activation"),
+    "attention": "attention",
+    **dict.fromkeys(("conv", "depthwise", "conv_transpose"), "conv"),
+    **dict.fromkeys(("slice", "split", "chunk", "permute", "transpose", "channel_shuffle",
+                     "matmul"), "layout"),
+    "expand": "learned",
+    "dense": "linear",
+    **dict.fromkeys(("bn", "lrn", "layer_norm"), "norm"),
+    **dict.fromkeys(("maxpool", "maxunpool", "avgpool", "globalavgpool", "globalmaxpool",
+                     "adaptive_avgpool"), "pool"),
+    "upsample": "resize",
+    **dict.fromkeys(("flatten", "reshape", "add", "mul", "concat", "crop", "pad"), "tensor"),
+}
+_SHARED = ("base", "signature", "types")  # modules of ops/ that define no operator
+
+
+class Registry(Mapping[str, type[Op]]):
+    """Spelling -> operator class. Membership, iteration and len() read MODULES alone; a lookup
+    imports the operator's module the first time."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type[Op]] = {}
+
+    def __getitem__(self, name: str) -> type[Op]:
+        cls = self._classes.get(name)
+        if cls is None:
+            # NOTE: __import__ rather than importlib.import_module, which -X importtime does not
+            # see; the module's @register fills _classes
+            __import__(f"{__name__}.{MODULES[name]}")
+            cls = self._classes[name]
+        return cls
+
+    def __contains__(self, name: object) -> bool:
+        return name in MODULES
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(MODULES)
+
+    def __len__(self) -> int:
+        return len(MODULES)
+
+    def add(self, cls: type[Op]) -> type[Op]:
+        module = cls.__module__.rpartition(".")[2]
+        assert MODULES.get(cls.name) == module, (
+            f"operator {cls.name!r} ({cls.__module__}) is not listed in ops.MODULES as {module!r}")
+        assert cls.name not in self._classes, f"operator {cls.name!r} registered twice"
+        self._classes[cls.name] = cls
+        return cls
+
+    def loaded(self) -> dict[str, type[Op]]:
+        """The operators registered so far (those of the modules imported)."""
+        return dict(self._classes)
+
+
+REGISTRY = Registry()
 
 
 def register(cls: type[Op]) -> type[Op]:
-    assert cls.name and cls.name not in REGISTRY, f"operator {cls.name!r} registered twice"
-    REGISTRY[cls.name] = cls
-    return cls
+    """The decorator of every operator class: adds it to REGISTRY."""
+    return REGISTRY.add(cls)
 
 
-# NOTE: imported last, so that each module's @register finds REGISTRY defined.
-from netdsl.ops import (  # noqa: E402,F401
-    activation,
-    attention,
-    conv,
-    layout,
-    learned,
-    linear,
-    norm,
-    pool,
-    resize,
-    tensor,
-)
+def load_all() -> dict[str, type[Op]]:
+    """Import every module of ops/; returns the operators they registered (spelling -> class)."""
+    for info in pkgutil.iter_modules(__path__):
+        if info.name not in _SHARED:
+            __import__(f"{__name__}.{info.name}")
+    return REGISTRY.loaded()

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
-from netdsl import symbolic
 from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.signature import Signature, signature_of
 
@@ -258,7 +257,10 @@ class Op:
 def dim_value(v: Any) -> Any:
     """A size as a number: an int, or on symbolic sizes (anysize.py) the symbolic.Expr itself,
     so that costs (mac_terms) and windows become formulas in the named sizes."""
-    return v if isinstance(v, symbolic.Expr) else int(v)
+    if type(v) is int:  # NOTE: the common case, decided without importing symbolic.py
+        return v
+    from netdsl.symbolic import Expr
+    return v if isinstance(v, Expr) else int(v)
 
 
 def numel(shape: Sequence[Dim]) -> int:
@@ -445,6 +447,7 @@ def window_sizes(x: Dims, kernel: int | Sequence[int], stride: int | Sequence[in
 
 def _maximum(a: Any, b: Any) -> Any:
     """numpy's maximum, or on symbolic sizes (anysize.py) symbolic.maximum."""
+    from netdsl import symbolic  # NOTE: lazily, as only size sweeps and anysize.py come here
     return symbolic.maximum(a, b) if isinstance(a, symbolic.Expr) else _np().maximum(a, b)
 
 
