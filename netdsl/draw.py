@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,8 +30,7 @@ SCHEMES = ("he", "xavier", "zeros")  # network-wide: `--init`, `option init`
 RANDOM = ("he_in", "he_out", "normal", "trunc_normal")  # the per-tensor rules `zeros` replaces
 
 
-@dataclass(frozen=True, slots=True)
-class Draw:
+class Draw(NamedTuple):
     """One initial tensor. rule: "he_in", "he_out", "zeros", "ones", "fixed" (`values`
     broadcast to `shape`), "normal" or "trunc_normal" (`values` is the std); scheme: "he",
     "xavier" (both he rules become Xavier) or "zeros" (every random rule becomes zeros: a

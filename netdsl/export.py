@@ -14,9 +14,8 @@ import os
 import struct
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from netdsl import files, protowire
 from netdsl.diagnostics import NetdslError, error
@@ -45,10 +44,11 @@ VALID_SIZES = "valid_sizes"
 Valid = Mapping[tuple[str, ...], Sequence[tuple[int, int]]]  # names -> (first, step) progressions
 EXTERNAL_DATA_BYTES = 2 * 1024**3  # protobuf's limit: larger weights go to a side file
 HOLE_BYTES = 1 << 16  # a streamed all-zero tensor this large is a hole in the file (sparse)
+# NOTE: the records below are NamedTuples, not dataclasses: a tenth of the time to create at
+# import, which every `netdsl compile` pays
 
 
-@dataclass(slots=True)
-class NodeRecord:
+class NodeRecord(NamedTuple):
     """One ONNX node as plain data: what helper.make_node takes (attrs as its keywords)."""
 
     op_type: str
@@ -63,8 +63,7 @@ class NodeRecord:
 ValueRecord = tuple[str, str, tuple["int | str | None", ...]]
 
 
-@dataclass(frozen=True, slots=True)
-class Model:
+class Model(NamedTuple):
     """A lowered model as plain data, its initializers aside: what to_onnx builds with
     onnx.helper and write() encodes itself. `props`: metadata_props, in order."""
 
@@ -79,8 +78,7 @@ class Model:
     props: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class Const:
+class Const(NamedTuple):
     """An op's constant (emit.const): a number or nested lists, and the numpy dtype name."""
 
     values: Any
@@ -123,8 +121,7 @@ def _flatten(values: Any) -> tuple[tuple[int, ...], list[Any]]:
     raise TypeError(type(values).__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class _Init:
+class _Init(NamedTuple):
     """One initializer: its name and values: drawn (Draw), an op's constant, or an array of
     given weights (float32, read and checked by the pipeline)."""
 
@@ -481,8 +478,7 @@ def write(graph: Graph, path: str | os.PathLike[str], options: CompileOptions | 
     return model
 
 
-@dataclass(frozen=True, slots=True)
-class _Tensor:
+class _Tensor(NamedTuple):
     """An initializer as the writer sees it: dims, data type, size in bytes, and its data where
     made at once (an op's constant; given weights, as an array)."""
 

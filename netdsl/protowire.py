@@ -27,7 +27,12 @@ EXTERNAL = 1
 MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_RAW_DATA = 7, 5, 9
 
 
+_SMALL = [bytes((n,)) for n in range(0x80)]  # one-byte varints: most keys, lengths and ints
+
+
 def varint(n: int) -> bytes:
+    if 0 <= n < 0x80:
+        return _SMALL[n]
     n &= (1 << 64) - 1  # NOTE: negative int64s as protobuf writes them, ten bytes
     out = bytearray()
     while n >= 0x80:
