@@ -320,7 +320,7 @@ def cmd_compile(a: argparse.Namespace) -> int:
         checked = check_source(read_source(src, a.root), a.network, {**_params(a.set), **sizes})
     if out is not None:
         files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what `use`s read
-        lowered, written = lower(checked, options, out)  # export.write: streamed, no onnx
+        lowered, written = lower(checked, options, out)  # stream.write: no onnx
         _emit(lowered.stats.warnings)
         print(f"{out}: {lowered.graph.name}, opset {written.opset}, "
               f"{lowered.stats.params:,} params, {len(written.nodes)} ONNX nodes")

@@ -1,23 +1,18 @@
 """Checked graph → ONNX: the lowering records each layer's nodes, value infos and initializers
-as plain data (the Emitter that each op's to_onnx writes through); to_onnx builds a ModelProto
-from them with onnx.helper, and write() encodes the same bytes itself (protowire.py) as a stream,
-weights drawn block by block (draw.py). The only module that imports onnx, and only inside the
-functions that make or read a ModelProto: `netdsl compile` imports no onnx, nor numpy unless it
-draws or reads weights (~100 ms each)."""
+as plain data (the Emitter that each op's to_onnx writes through), from which to_onnx builds a
+ModelProto with onnx.helper and stream.py writes the same bytes without onnx. The only module
+that imports onnx, and only inside the functions that make or read a ModelProto (~100 ms):
+`netdsl compile` (stream.write) imports none."""
 
 from __future__ import annotations
 
-import array
 import hashlib
-import numbers
 import os
-import struct
-import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from netdsl import files, protowire
+from netdsl import files
 from netdsl.diagnostics import NetdslError, error
 from netdsl.draw import BLOCK, Draw
 from netdsl.ir import Graph, InputOp, Node
@@ -43,7 +38,6 @@ EXAMPLE_SIZES = "example_sizes"  # metadata of a model for every size: `H=572,W=
 VALID_SIZES = "valid_sizes"
 Valid = Mapping[tuple[str, ...], Sequence[tuple[int, int]]]  # names -> (first, step) progressions
 EXTERNAL_DATA_BYTES = 2 * 1024**3  # protobuf's limit: larger weights go to a side file
-HOLE_BYTES = 1 << 16  # a streamed all-zero tensor this large is a hole in the file (sparse)
 # NOTE: the records below are NamedTuples, not dataclasses: a tenth of the time to create at
 # import, which every `netdsl compile` pays
 
@@ -65,7 +59,7 @@ ValueRecord = tuple[str, str, tuple["int | str | None", ...]]
 
 class Model(NamedTuple):
     """A lowered model as plain data, its initializers aside: what to_onnx builds with
-    onnx.helper and write() encodes itself. `props`: metadata_props, in order."""
+    onnx.helper and stream.write encodes itself. `props`: metadata_props, in order."""
 
     name: str
     doc: str
@@ -79,7 +73,8 @@ class Model(NamedTuple):
 
 
 class Const(NamedTuple):
-    """An op's constant (emit.const): a number or nested lists, and the numpy dtype name."""
+    """An op's constant (emit.const): a number or nested lists, and the numpy dtype name (its
+    bytes without numpy: stream.packed)."""
 
     values: Any
     dtype: str
@@ -88,40 +83,8 @@ class Const(NamedTuple):
         import numpy as np
         return np.asarray(self.values, dtype=self.dtype)
 
-    def packed(self) -> tuple[tuple[int, ...], bytes]:
-        """Shape and little-endian bytes as array() has them, without numpy where plain Python
-        says the same: ints (bools) as int64, reals as float32, in nested lists of one shape."""
-        code = {"int64": "q", "float32": "f"}.get(self.dtype)
-        try:
-            if code is None:
-                raise TypeError(self.dtype)
-            shape, flat = _flatten(self.values)
-            if code == "q" and not all(isinstance(v, numbers.Integral) for v in flat):
-                raise TypeError("int64 from a non-integer")  # numpy truncates: leave it numpy's
-            data = array.array(code, flat)
-        except (TypeError, ValueError, OverflowError):
-            a = self.array()
-            return a.shape, a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
-        if sys.byteorder == "big":
-            data.byteswap()
-        return shape, data.tobytes()
 
-
-def _flatten(values: Any) -> tuple[tuple[int, ...], list[Any]]:
-    """Nested lists (or tuples) of numbers: their shape and elements in row-major order;
-    TypeError for anything else, ValueError where the lists differ in shape (ragged)."""
-    if isinstance(values, (list, tuple)):
-        parts = [_flatten(v) for v in values]
-        if any(p[0] != parts[0][0] for p in parts):
-            raise ValueError("ragged")
-        inner = parts[0][0] if parts else ()
-        return (len(values), *inner), [x for p in parts for x in p[1]]
-    if isinstance(values, numbers.Real) and type(values).__module__ == "builtins":
-        return (), [values]
-    raise TypeError(type(values).__name__)
-
-
-class _Init(NamedTuple):
+class Init(NamedTuple):
     """One initializer: its name and values: drawn (Draw), an op's constant, or an array of
     given weights (float32, read and checked by the pipeline)."""
 
@@ -156,13 +119,13 @@ class _Emitter:
 
     def weight(self, suffix: str, shape: Sequence[int], init: str, values: Any = None) -> str:
         name = f"{self.layer}.{suffix}" if suffix else self.layer  # "": a `param`'s own tensor
-        self.x.initializers.append(_Init(name, self.x.weight_value(name, tuple(shape), init,
+        self.x.initializers.append(Init(name, self.x.weight_value(name, tuple(shape), init,
                                                                    values)))
         return name
 
     def const(self, values: Any, dtype: str = "int64") -> str:
         name = f"{self.layer}/const_{len(self.x.initializers)}"
-        self.x.initializers.append(_Init(name, Const(values, dtype)))
+        self.x.initializers.append(Init(name, Const(values, dtype)))
         return name
 
 
@@ -171,7 +134,7 @@ class _Exporter:
                  weights: Mapping[str, np.ndarray] | None, source_lines: bool = True):
         self.graph, self.opset, self.seed, self.init = graph, opset, seed, init
         self.weights, self.source_lines = weights, source_lines
-        self.initializers: list[_Init] = []
+        self.initializers: list[Init] = []
         self._paths: dict[int, str] = {}  # id(Source) -> its recorded path (resolves files)
 
     def weight_value(self, name: str, shape: tuple[int, ...], init: str,
@@ -243,7 +206,7 @@ def _proto(m: Model) -> onnx.ModelProto:
     return model
 
 
-def _materialize(inits: Sequence[_Init], graph: onnx.GraphProto) -> None:
+def _materialize(inits: Sequence[Init], graph: onnx.GraphProto) -> None:
     """Make every initializer's values and append them to `graph` in order, the blocks of all
     drawn tensors made on all cores (numpy releases the GIL while it fills arrays)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -268,7 +231,7 @@ def _materialize(inits: Sequence[_Init], graph: onnx.GraphProto) -> None:
 
 
 def lowered(graph: Graph, options: CompileOptions, dims: Dims | None = None,
-            valid: Valid | None = None) -> tuple[Model, list[_Init]]:
+            valid: Valid | None = None) -> tuple[Model, list[Init]]:
     """The model as plain data and its initializers (not yet made); see to_onnx."""
     opset, batch, weights = options.opset, options.batch, options.weights
     assert weights is None or isinstance(weights, Mapping), "the pipeline reads weight files"
@@ -448,144 +411,6 @@ def load(path: str | Path) -> onnx.ModelProto:
     import onnx
     check_file(path)
     return onnx.load_model(str(path))
-
-
-# ----------------------------------------------------------------------- streamed writing
-
-
-def write(graph: Graph, path: str | os.PathLike[str], options: CompileOptions | None = None,
-          external_bytes: int | None = None, dims: Dims | None = None,
-          valid: Valid | None = None) -> Model:
-    """to_onnx and save in one pass that never holds the weights and imports no onnx: the same
-    bytes as save(to_onnx(graph, options), path, external_bytes), encoded by protowire.py and
-    written as a stream: each initializer's data block by block (draw.BLOCK elements), drawn on
-    all cores a few blocks ahead of the writer; an all-zero tensor of HOLE_BYTES or more is a
-    hole in the file (it reads as zeros, and costs no writing). Returns the model as plain
-    data."""
-    model, inits = lowered(graph, options or CompileOptions(), dims, valid)
-    path = Path(path)
-    files.check_writable(path)
-    limit = EXTERNAL_DATA_BYTES if external_bytes is None else external_bytes
-    tensors = [_Tensor.of(i) for i in inits]
-    if sum(t.nbytes for t in tensors) <= limit:
-        files.write_bytes(path, lambda f: _stream(model, tensors, f, None))
-        return model
-    data = path.with_name(path.name + ".data")
-    with files.atomic(data, path) as (tmp_data, tmp_model):
-        with open(tmp_model, "wb") as f, open(tmp_data, "wb") as d:
-            _stream(model, tensors, f, (data.name, d))
-            d.truncate()  # NOTE: a hole at the end is no size until this
-    return model
-
-
-class _Tensor(NamedTuple):
-    """An initializer as the writer sees it: dims, data type, size in bytes, and its data where
-    made at once (an op's constant; given weights, as an array)."""
-
-    name: str
-    dims: tuple[int, ...]
-    data_type: int
-    nbytes: int
-    draw: Draw | None  # None: `data` holds the values
-    data: Any = None  # bytes or a float32 array
-
-    @classmethod
-    def of(cls, i: _Init) -> _Tensor:
-        v = i.values
-        if isinstance(v, Draw):
-            return cls(i.name, v.shape, protowire.DATA_TYPES["float32"], v.size * 4, v)
-        if isinstance(v, Const):
-            shape, data = v.packed()
-            return cls(i.name, shape, protowire.DATA_TYPES[v.dtype], len(data), None, data)
-        return cls(i.name, v.shape, protowire.DATA_TYPES[v.dtype.name], v.nbytes, None,
-                   v.astype(v.dtype.newbyteorder("<"), copy=False).reshape(-1))
-
-
-def _stream(model: Model, tensors: Sequence[_Tensor], f: BinaryIO,
-            external: tuple[str, BinaryIO] | None) -> None:
-    heads, inline, offset = [], [], 0
-    for t in tensors:
-        if external is not None and t.nbytes >= 1024:  # as _to_external: small ones inline
-            heads.append(protowire.tensor_header(t.name, t.data_type, t.dims,
-                                                 (external[0], offset, t.nbytes)))
-            inline.append(False)
-            offset += t.nbytes
-        else:
-            heads.append(protowire.tensor_header(t.name, t.data_type, t.dims)
-                         + protowire.frame(protowire.TENSOR_RAW_DATA, t.nbytes))
-            inline.append(True)
-    sizes = [len(h) + (t.nbytes if keep else 0) for h, t, keep in zip(heads, tensors, inline)]
-    before, after = _graph_parts(model)
-    graph_size = (len(before) + len(after)
-                  + sum(protowire.framed_size(protowire.GRAPH_INITIALIZER, n) for n in sizes))
-    head, tail = protowire.model_parts(model.ir_version, "netdsl", VERSION, model.opset,
-                                       model.props)
-    f.write(head + protowire.frame(protowire.MODEL_GRAPH, graph_size) + before)
-    blocks = _drawn([t.draw for t in tensors if t.draw is not None and t.draw.constant is None])
-    for h, t, keep, n in zip(heads, tensors, inline, sizes):
-        f.write(protowire.frame(protowire.GRAPH_INITIALIZER, n) + h)
-        _data(t, f if keep or external is None else external[1], blocks)
-    f.write(after + tail)
-
-
-def _graph_parts(model: Model) -> tuple[bytes, bytes]:
-    """The graph's bytes before and after its initializers (protowire.graph_parts)."""
-    infos = [[protowire.value_info(name, protowire.DATA_TYPES[dtype], dims)
-              for name, dtype, dims in vs]
-             for vs in (model.inputs, model.outputs, model.value_infos)]
-    nodes = (protowire.node(n.op_type, n.inputs, n.outputs, n.name, n.doc, sorted(
-        ((k, v) for k, v in n.attrs.items() if v is not None), key=lambda kv: kv[0]))
-        for n in model.nodes)  # NOTE: as helper.make_node: attributes by name, None dropped
-    return protowire.graph_parts(nodes, model.name, model.doc, *infos)
-
-
-def _data(t: _Tensor, out: BinaryIO, blocks: Iterator[Any]) -> None:
-    """One initializer's bytes into `out`: its data made at once, a constant fill (zeros as a
-    hole where large), or drawn blocks, the next of `blocks` each."""
-    v = t.draw
-    if v is None:
-        out.write(t.data)
-    elif v.constant == 0 and t.nbytes >= HOLE_BYTES:
-        out.seek(t.nbytes, os.SEEK_CUR)
-    elif v.constant is not None:
-        full, rest = divmod(v.size, BLOCK)
-        chunk = struct.pack("<f", v.constant) * min(v.size, BLOCK)
-        for _ in range(full):
-            out.write(chunk)
-        out.write(chunk[:rest * 4])
-    else:
-        for _ in range(v.blocks):
-            out.write(next(blocks))
-
-
-def _drawn(draws: Sequence[Draw]) -> Iterator[Any]:
-    """Every block of `draws` in order (numpy arrays), made on all cores at most a few blocks
-    ahead, each drawn into one of a ring of buffers. (A fresh 1 MiB array per block is a fresh
-    mapping whose pages the kernel faults in and zeroes: a third of vgg16's drawing time.) A
-    buffer is drawn into again only after the block it held was yielded and the caller came back
-    for the next: `ahead` blocks are pending, one is being written, so ahead + 2 buffers
-    suffice. Nothing to draw: no threads, no numpy."""
-    if not draws:
-        return
-    import collections
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    import numpy as np
-    workers = os.cpu_count() or 1
-    ahead = 2 * workers
-    ring = [np.empty(BLOCK, np.float32) for _ in range(ahead + 2)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: collections.deque[Future[np.ndarray]] = collections.deque()
-        k = 0
-        for d in draws:
-            for b in range(d.blocks):
-                out = ring[k % len(ring)][:min(BLOCK, d.size - b * BLOCK)]
-                pending.append(pool.submit(d.block, b, out))
-                k += 1
-                if len(pending) > ahead:
-                    yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def attributes(node: onnx.NodeProto) -> dict[str, Any]:

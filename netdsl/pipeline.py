@@ -129,13 +129,13 @@ def lower(net: Network, options: CompileOptions, path: str | os.PathLike[str]
           ) -> tuple[Network, export.Model]: ...
 def lower(net: Network, options: CompileOptions, path: str | os.PathLike[str] | None = None
           ) -> tuple[Network, onnx.ModelProto | export.Model]:
-    """A checked network → ONNX; with `path`, streamed into that file (export.write: what is
+    """A checked network → ONNX; with `path`, streamed into that file (stream.write: what is
     returned then is the model as plain data, and onnx is not imported). With
     fully_convolutional, the `flatten -> dense` head becomes convolutions first (rewrite.py;
     dense weights are reshaped to kernels), re-inferred for `input_size` if given. Weights are
     read here (the one place that reads weight files) and checked against the network's
     parameters; the network that was lowered is returned too."""
-    from netdsl import export
+    from netdsl import export, stream
     arrays, label = _weights(options.weights)
     if arrays is not None and options.rename:           # weights.py: checkpoint names renamed
         from netdsl import weights
@@ -154,7 +154,7 @@ def lower(net: Network, options: CompileOptions, path: str | os.PathLike[str] | 
     options = dataclasses.replace(options, weights=arrays)
     dims, valid = any_size(net, options)               # anysize.py: H, W stay dim_params
     if path is not None:
-        return net, export.write(net.graph, path, options, dims=dims, valid=valid)
+        return net, stream.write(net.graph, path, options, dims=dims, valid=valid)
     return net, export.to_onnx(net.graph, options, dims, valid)
 
 

@@ -1,4 +1,4 @@
-"""The streamed writer (export.write, `netdsl compile`, netdsl.compile_to) against the in-memory
+"""The streamed writer (stream.write, `netdsl compile`, netdsl.compile_to) against the in-memory
 path (export.to_onnx + save): the same bytes, for zoo networks, every operator case and the
 external-data layout; protowire.py's hand encoding against onnx's own serialisation of what
 onnx.helper builds, for every zoo network and every operator case row; and the block-wise draw
@@ -16,7 +16,7 @@ import pytest
 
 import netdsl
 from conftest import ROOT, ZOO, cli
-from netdsl import NetdslError, draw, export, protowire
+from netdsl import NetdslError, draw, export, protowire, stream
 from netdsl.elaborator import load_module
 from netdsl.options import CompileOptions
 from netdsl.pipeline import any_size, check_source, read_source
@@ -37,7 +37,7 @@ def _graph(text: str):
 def _both(graph, tmp_path, external_bytes=None, **options):
     opts = CompileOptions(**options)
     export.save(export.to_onnx(graph, opts), tmp_path / "memory.onnx", external_bytes)
-    export.write(graph, tmp_path / "stream.onnx", opts, external_bytes)
+    stream.write(graph, tmp_path / "stream.onnx", opts, external_bytes)
     return tmp_path / "memory.onnx", tmp_path / "stream.onnx"
 
 
@@ -69,7 +69,7 @@ def test_external_data_is_streamed_the_same_way(tmp_path):
     (tmp_path / "s").mkdir()
     opts = CompileOptions()
     export.save(export.to_onnx(graph, opts), tmp_path / "m" / "x.onnx", external_bytes=1000)
-    export.write(graph, tmp_path / "s" / "x.onnx", opts, external_bytes=1000)
+    stream.write(graph, tmp_path / "s" / "x.onnx", opts, external_bytes=1000)
     for name in ("x.onnx", "x.onnx.data"):
         assert (tmp_path / "s" / name).read_bytes() == (tmp_path / "m" / name).read_bytes()
     onnx.checker.check_model(str(tmp_path / "s" / "x.onnx"), full_check=True)
@@ -86,10 +86,10 @@ def _hand_encoded_is_onnxs(graph, options, dims=None, valid=None):
     numpy_helper.from_array)."""
     model, inits = export.lowered(graph, options, dims, valid)
     ours = io.BytesIO()
-    export._stream(model, [], ours, None)
+    stream._stream(model, [], ours, None)
     assert ours.getvalue() == export._proto(model).SerializeToString(deterministic=True)
     for i in inits:
-        t = export._Tensor.of(i)
+        t = stream._Tensor.of(i)
         if isinstance(i.values, export.Const):
             theirs = onnx.numpy_helper.from_array(i.values.array(), i.name)
         else:  # the weights' header (their data is tested by the streamed files above)
@@ -148,9 +148,9 @@ def test_constants_pack_as_numpy_does():
             array = np.asarray(values, dtype=dtype)
         except ValueError:  # ragged: numpy's own error, as before
             with pytest.raises(ValueError):
-                export.Const(values, dtype).packed()
+                stream.packed(export.Const(values, dtype))
             continue
-        assert export.Const(values, dtype).packed() == (array.shape, array.tobytes()), values
+        assert stream.packed(export.Const(values, dtype)) == (array.shape, array.tobytes()), values
 
 
 def test_ir_versions_are_onnxs():
