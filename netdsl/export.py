@@ -125,8 +125,13 @@ class _Emitter:
 
     def const(self, values: Any, dtype: str = "int64") -> str:
         name = f"{self.layer}/const_{len(self.x.initializers)}"
-        self.x.initializers.append(Init(name, Const(values, dtype)))
+        self.x.initializers.append(Init(name, Const(_frozen(values), dtype)))
         return name
+
+
+def _frozen(values: Any) -> Any:
+    """Nested lists as nested tuples: a constant as it was when emitted (np.asarray copied)."""
+    return tuple(_frozen(v) for v in values) if isinstance(values, (list, tuple)) else values
 
 
 class _Exporter:

@@ -171,6 +171,24 @@ def test_compile_imports_no_onnx_and_zeros_no_numpy(tmp_path):
         assert run.stdout.splitlines()[-1] == expected, run.stderr
 
 
+def test_zeros_written_as_holes_are_the_same_bytes(tmp_path):
+    """`--init zeros` leaves large all-zero tensors as holes (stream.HOLE_BYTES): the files read
+    as save()'s, also where the external data ends in a hole (the last tensor, 12 MB)."""
+    graph = _graph("input x: [N, 3000]\nfc = dense(x, 1000, false)\noutput y = fc\n")
+    memory, stream_ = _both(graph, tmp_path, init="zeros")
+    assert stream_.read_bytes() == memory.read_bytes()
+    for external in (True, False):
+        (tmp_path / "m").mkdir(exist_ok=True)
+        (tmp_path / "s").mkdir(exist_ok=True)
+        opts = CompileOptions(init="zeros")
+        limit = 1000 if external else None
+        export.save(export.to_onnx(graph, opts), tmp_path / "m" / "x.onnx", limit)
+        stream.write(graph, tmp_path / "s" / "x.onnx", opts, limit)
+        names = ["x.onnx", "x.onnx.data"] if external else ["x.onnx"]
+        for name in names:
+            assert (tmp_path / "s" / name).read_bytes() == (tmp_path / "m" / name).read_bytes()
+
+
 def test_the_draw_does_not_depend_on_the_blocks_order():
     """Block i of a tensor has its own generator: drawn backwards, one at a time, the values
     are those to_onnx drew on all cores."""
