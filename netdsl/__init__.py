@@ -112,7 +112,7 @@ def compile_to(path: _Path, net: Network | _Path, network: str | None = None,
                weights: Weights | None = None, fully_convolutional: bool = False,
                input_size: tuple[int, ...] | None = None, rename: Sequence[str] = (),
                source_lines: bool = True, root: _Path | None = None) -> Network:
-    """As compile, but written into the .onnx file `path` as a stream (export.write), in
+    """As compile, but written into the .onnx file `path` as a stream (stream.write), in
     memory that does not grow with the weights; weights over 2 GB go to `<path>.data`. The
     bytes are those of saving compile's model. Returns the network that was lowered."""
     from netdsl.pipeline import lower

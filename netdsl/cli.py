@@ -321,10 +321,10 @@ def cmd_compile(a: argparse.Namespace) -> int:
         checked = check_source(read_source(src, a.root), a.network, {**_params(a.set), **sizes})
     if out is not None:
         files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what `use`s read
-        lowered, model = lower(checked, options, out)  # export.write: streamed, never whole
+        lowered, written = lower(checked, options, out)  # stream.write: no onnx
         _emit(lowered.stats.warnings)
-        print(f"{out}: {lowered.graph.name}, opset {model.opset_import[0].version}, "
-              f"{lowered.stats.params:,} params, {len(model.graph.node)} ONNX nodes")
+        print(f"{out}: {lowered.graph.name}, opset {written.opset}, "
+              f"{lowered.stats.params:,} params, {len(written.nodes)} ONNX nodes")
     if a.triton_repo:
         from netdsl import serving
         lowered, model = lower(checked, options)  # NOTE: in memory: the entry holds the model

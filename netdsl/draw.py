@@ -2,6 +2,9 @@
 only; export.py asks for one block at a time, so that a tensor can be written to a file in pieces
 or drawn on all cores, and the values never depend on how many cores there are.
 
+numpy is imported only to draw: a constant rule (zeros, ones, every random rule under the zeros
+scheme) is Draw.constant, which export.py writes without numpy.
+
 The draw: every tensor is cut into blocks of BLOCK elements (row-major order), and block i of
 tensor NAME comes from its own generator, numpy's PCG64 seeded with (seed, crc32(NAME), i), so
 blocks can be drawn in any order on any number of cores. He and Xavier are drawn in their uniform
@@ -17,18 +20,17 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 BLOCK = 1 << 18  # elements per block (1 MiB of float32): the unit of drawing and of writing
 SCHEMES = ("he", "xavier", "zeros")  # network-wide: `--init`, `option init`
 RANDOM = ("he_in", "he_out", "normal", "trunc_normal")  # the per-tensor rules `zeros` replaces
 
 
-@dataclass(frozen=True, slots=True)
-class Draw:
+class Draw(NamedTuple):
     """One initial tensor. rule: "he_in", "he_out", "zeros", "ones", "fixed" (`values`
     broadcast to `shape`), "normal" or "trunc_normal" (`values` is the std); scheme: "he",
     "xavier" (both he rules become Xavier) or "zeros" (every random rule becomes zeros: a
@@ -49,12 +51,23 @@ class Draw:
     def blocks(self) -> int:
         return -(-self.size // BLOCK)
 
+    @property
+    def constant(self) -> float | None:
+        """The value of every element where the rule is a constant (zeros, ones), else None."""
+        rule = self._rule
+        return 0.0 if rule == "zeros" else 1.0 if rule == "ones" else None
+
+    @property
+    def _rule(self) -> str:
+        return "zeros" if self.scheme == "zeros" and self.rule in RANDOM else self.rule
+
     def block(self, i: int, out: np.ndarray | None = None) -> np.ndarray:
         """Elements [i*BLOCK, (i+1)*BLOCK) of the flattened tensor, into `out` if given."""
+        import numpy as np
         start = i * BLOCK
         n = min(BLOCK, self.size - start)
         out = np.empty(n, np.float32) if out is None else out
-        rule = "zeros" if self.scheme == "zeros" and self.rule in RANDOM else self.rule
+        rule = self._rule
         if rule in ("zeros", "ones"):
             out.fill(rule == "ones")
         elif rule == "fixed":
@@ -73,6 +86,7 @@ class Draw:
         return out
 
     def _generator(self, i: int) -> np.random.Generator:
+        import numpy as np
         return np.random.default_rng([self.seed, zlib.crc32(self.name.encode()), i])
 
     def bound(self) -> float:

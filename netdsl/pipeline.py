@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from netdsl import syntax
 from netdsl.analysis import Stats, analyze
@@ -23,6 +23,8 @@ from netdsl.source import Source
 if TYPE_CHECKING:
     import numpy as np
     import onnx
+
+    from netdsl import export
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,16 +121,24 @@ def compile_source(source: Source, network: str | None = None,
     return lower(check_source(source, network, params), options or CompileOptions())
 
 
+@overload
+def lower(net: Network, options: CompileOptions, path: None = None
+          ) -> tuple[Network, onnx.ModelProto]: ...
+@overload
+def lower(net: Network, options: CompileOptions, path: str | os.PathLike[str]
+          ) -> tuple[Network, export.Model]: ...
 def lower(net: Network, options: CompileOptions, path: str | os.PathLike[str] | None = None
-          ) -> tuple[Network, onnx.ModelProto]:
-    """A checked network → ONNX; with `path`, streamed into that file (export.write: the model
-    returned then has no initializers). With fully_convolutional, the `flatten -> dense` head
-    becomes convolutions first (rewrite.py; dense weights are reshaped to kernels), re-inferred for
-    `input_size` if given. Weights are read here (the one place that reads weight files) and
-    checked against the network's parameters; the network that was lowered is returned too."""
-    from netdsl import export, weights
+          ) -> tuple[Network, onnx.ModelProto | export.Model]:
+    """A checked network → ONNX; with `path`, streamed into that file (stream.write: what is
+    returned then is the model as plain data, and onnx is not imported). With
+    fully_convolutional, the `flatten -> dense` head becomes convolutions first (rewrite.py;
+    dense weights are reshaped to kernels), re-inferred for `input_size` if given. Weights are
+    read here (the one place that reads weight files) and checked against the network's
+    parameters; the network that was lowered is returned too."""
+    from netdsl import export, stream
     arrays, label = _weights(options.weights)
     if arrays is not None and options.rename:           # weights.py: checkpoint names renamed
+        from netdsl import weights
         arrays = weights.rename(arrays, options.rename, label)
     if options.fully_convolutional:                     # rewrite.py: FC layers become convs
         from netdsl import rewrite
@@ -137,13 +147,14 @@ def lower(net: Network, options: CompileOptions, path: str | os.PathLike[str] | 
         if arrays is not None:
             arrays = rewrite.convert_weights(arrays, net.stats.tensors())
     if arrays is not None:
+        from netdsl import weights
         found = list(net.stats.warnings)
         arrays = weights.check(arrays, net.stats.tensors(), label, found)
         net = dataclasses.replace(net, stats=dataclasses.replace(net.stats, warnings=found))
     options = dataclasses.replace(options, weights=arrays)
     dims, valid = any_size(net, options)               # anysize.py: H, W stay dim_params
     if path is not None:
-        return net, export.write(net.graph, path, options, dims=dims, valid=valid)
+        return net, stream.write(net.graph, path, options, dims=dims, valid=valid)
     return net, export.to_onnx(net.graph, options, dims, valid)
 
 
@@ -178,7 +189,7 @@ def any_size(net: Network, options: CompileOptions) -> tuple[
 
 def _weights(given: Weights | None) -> tuple[Mapping[str, np.ndarray] | None, str]:
     """The arrays of `--weights` (a file is read here) and the name messages call them by."""
-    from netdsl import weights
     if isinstance(given, (str, os.PathLike)):
+        from netdsl import weights
         return weights.read(Path(given)), str(given)
     return given, "weights"

@@ -22,7 +22,7 @@ FLOORS: dict[str, int] = {
     "expectations": 3, "runtime": 3, "fmt": 3, "weights": 3,
     "ir": 4,
     "elaborator": 5, "analysis": 5, "rewrite": 5, "export": 5, "anysize": 5,
-    "sizes": 6, "report": 6, "expect_check": 6, "importer": 6,
+    "sizes": 6, "stream": 6, "report": 6, "expect_check": 6, "importer": 6,
     "serving": 6,
     "pipeline": 7,
     "diff": 8, "checkrun": 8, "pytest_plugin": 8, "__init__": 8, "graph": 8,

@@ -13,7 +13,7 @@ from dynamic_ref import compare_with_fixed, feeds_for, onnx_accepts, varying_dim
 
 import netdsl
 from conftest import ZOO, cli
-from netdsl import NetdslError, export, rewrite
+from netdsl import NetdslError, export, rewrite, stream
 from netdsl.diagnostics import render_all
 from netdsl.options import CompileOptions
 from netdsl.pipeline import check_source
@@ -83,7 +83,7 @@ def test_without_varying_sizes_the_bytes_are_the_fixed_models():
 def test_write_streams_the_same_dynamic_model(tmp_path):
     builds = _builds(CNN, CNN_SIZES[:2])
     dims = varying_dims(builds[0], builds)
-    export.write(builds[0], tmp_path / "m.onnx", dims=dims)
+    stream.write(builds[0], tmp_path / "m.onnx", dims=dims)
     assert (tmp_path / "m.onnx").read_bytes() == export.to_onnx(
         builds[0], dims=dims).SerializeToString(deterministic=True)
 
