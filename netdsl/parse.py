@@ -10,7 +10,7 @@ import math
 import re
 import threading
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,7 +23,7 @@ from lark.exceptions import (
     VisitError,
 )
 from lark.grammar import Rule
-from lark.lexer import TerminalDef
+from lark.lexer import BasicLexer, ContextualLexer, Scanner, TerminalDef, _create_unless
 from lark.visitors import Transformer_NonRecursive
 
 from netdsl import syntax as s
@@ -365,6 +365,60 @@ def _int_keys(d: dict[str, Any]) -> dict[Any, Any]:
     return {int(k) if k.isdigit() else k: v for k, v in d.items()}
 
 
+class _StateLexer(BasicLexer):
+    """The lexer of one contextual-lexer state that first asks the one scanner of all terminals
+    (one regex, compiled once), and compiles its own (Lark compiles one regex per state, ~1 ms
+    each: 35 for resnet.net) only when that scanner matches a terminal this state does not
+    take: a collision (INDEX after `.`, where NUMBER also matches), or an error.
+    NOTE: the same tokens as Lark's: the shared scanner's alternatives are all terminals in the
+    order Lark sorts every state's, so when its first match is one this state's scanner holds,
+    none of this state's alternatives before it matched either."""
+
+    owner: _ContextualLexer
+    _takes: frozenset[str] | None = None
+
+    def match(self, text: Any, pos: int) -> Any:
+        if self._takes is None:
+            self._takes, self.callback = _unless(tuple(self.terminals), self.g_regex_flags,
+                                                 self.use_bytes)
+        res = self.owner.shared().match(text, pos)
+        if res is not None and res[1] in self._takes:
+            return res
+        return self.scanner.match(text, pos)
+
+
+@cache
+def _unless(terminals: tuple[TerminalDef, ...], flags: int,
+            use_bytes: bool) -> tuple[frozenset[str], dict[str, Any]]:
+    """The terminals a state's scanner holds once Lark folds keywords into NAME, and the
+    callbacks that unfold them (as BasicLexer._build_scanner makes them; no user callbacks)."""
+    kept, callback = _create_unless(  # type: ignore[no-untyped-call]
+        builtins.list(terminals), flags, re, use_bytes)
+    return frozenset(t.name for t in kept), callback
+
+
+class _ContextualLexer(ContextualLexer):
+    """Lark's contextual lexer with a _StateLexer for each state (plugged in by `_plugins`)."""
+
+    BasicLexer = _StateLexer
+    _scanner: Scanner | None = None
+
+    def __init__(self, conf: Any, states: Any, always_accept: Any = ()) -> None:
+        super().__init__(conf, states, always_accept)
+        for lexer in (*self.lexers.values(), self.root_lexer):
+            cast(_StateLexer, lexer).owner = self
+
+    def shared(self) -> Scanner:
+        if self._scanner is None:  # NOTE: root_lexer's terminals are sorted as each state's
+            root = cast(_StateLexer, self.root_lexer)
+            self._scanner = Scanner(  # type: ignore[no-untyped-call]
+                root.terminals, root.g_regex_flags, root.re, root.use_bytes)
+        return self._scanner
+
+
+_PLUGINS = {"ContextualLexer": _ContextualLexer}
+
+
 @lru_cache(maxsize=1)
 def _parser() -> tuple[Lark, _ToAst]:
     """The parser: loaded from the pre-built JSON shipped in the package (about 20 ms) when it
@@ -372,7 +426,7 @@ def _parser() -> tuple[Lark, _ToAst]:
     NOTE: never a pickle, and nothing from a shared cache directory: a planted file would run
     code. JSON only ever builds Lark's own classes."""
     grammar = load_grammar()
-    lark = _shipped(grammar) or Lark(grammar, **_OPTIONS)
+    lark = _shipped(grammar) or Lark(grammar, **_OPTIONS, _plugins=_PLUGINS)
     transformer = _ToAst()
     transformer.lark = lark
     return lark, transformer
@@ -387,7 +441,8 @@ def _shipped(grammar: str) -> Lark | None:
     if not (isinstance(shipped, dict) and shipped.get("key") == grammar_key(grammar)):
         return None
     try:  # NOTE: the loader Lark's standalone parsers use; its key names Lark's version
-        loaded = Lark._load_from_dict(shipped["data"], shipped["memo"])  # type: ignore[no-untyped-call]
+        loaded = Lark._load_from_dict(shipped["data"], shipped["memo"],  # type: ignore[no-untyped-call]
+                                       _plugins=_PLUGINS)
     except Exception:  # noqa: BLE001 - a damaged file: build the parser instead
         return None
     return cast(Lark, loaded)
