@@ -11,10 +11,11 @@ import re
 import threading
 from decimal import Decimal
 from functools import cache, lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
 
-from lark import Lark, Token, __version__ as _lark_version, v_args
+from lark import Lark, Token, __version__ as _lark_version
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -23,8 +24,16 @@ from lark.exceptions import (
     VisitError,
 )
 from lark.grammar import Rule
-from lark.lexer import BasicLexer, ContextualLexer, Scanner, TerminalDef, _create_unless
-from lark.visitors import Transformer_NonRecursive
+from lark.lexer import (
+    BasicLexer,
+    ContextualLexer,
+    LexerThread,
+    Scanner,
+    TerminalDef,
+    _create_unless,
+)
+from lark.parse_tree_builder import ChildFilterLALR, maybe_create_child_filter
+from lark.parsers.lalr_parser import _Parser
 
 from netdsl import syntax as s
 from netdsl.diagnostics import Diagnostic, NetdslError, error
@@ -64,18 +73,130 @@ def _num(text: str) -> int | float:
     return int(text) * scale
 
 
-# NOTE: generic to mypy only (Transformer[Leaf, Return]); at run time it cannot be subscripted.
-@v_args(meta=True)
-class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
-    """Builds syntax.* nodes from Lark's tree, bottom-up and without recursion (deep nesting)."""
+_first = itemgetter(0)
+
+
+class _Built:
+    """A rule's value on the LALR parser's stack, with the extent that Lark's
+    propagate_positions gives the rule's tree: from the start of its first token to the end of
+    its last, brackets and keywords included (None: the rule matched nothing). A rule inlined
+    into its parent (`?atom: "(" expr ")"`) keeps its value and widens the extent (Lark's
+    `container_start_pos`)."""
+
+    __slots__ = ("end", "start", "value")
+    start: int | None
+    end: int | None
+    value: Any
+
+    def __init__(self, children: builtins.list[Any]) -> None:
+        self.start = self.end = None
+        for c in children:
+            if type(c) is not _Built:  # NOTE: a Token
+                self.start = c.start_pos
+                break
+            if c.start is not None:
+                self.start = c.start
+                break
+        for c in reversed(children):
+            if type(c) is not _Built:
+                self.end = c.end_pos
+                break
+            if c.end is not None:
+                self.end = c.end
+                break
+
+
+class _ToAst:
+    """Builds syntax.* nodes while Lark's LALR parser reduces, bottom-up and without recursion
+    (deep nesting), with no parse tree in between: each rule's method gets the rule's _Built
+    (`meta`: its extent) and its children as Lark's tree would hold them (tokens, None for a
+    missing optional part, the children's values)."""
 
     source: Source
     lark: Lark  # for the `{expr}` parts of a quoted label
+    parser: _Parser
+    failed: VisitError | None = None
+
+    def __init__(self, lark: Lark) -> None:
+        self.lark = lark
+        callbacks = {rule: self._callback(rule) for rule in lark.rules}
+        self.parser = _Parser(lark.parser.parser.parser.parse_table, cast(Any, callbacks))
+
+    def build(self, text: str, start: str) -> Any:
+        """Parse `text` from the rule `start` straight into its AST. Raises Lark's errors, else
+        the first error of a rule's method, as a VisitError (as Lark's Transformer did).
+        NOTE: a method's error waits for the end of the parse, so that a syntax error anywhere
+        comes first, as when the tree was transformed after parsing."""
+        outer, self.failed = self.failed, None
+        try:
+            value = self.parser.parse(LexerThread.from_text(self.lark.parser.lexer, text), start)
+            failed = self.failed
+        finally:
+            self.failed = outer
+        if failed is not None:
+            raise failed
+        return value.value if type(value) is _Built else value
+
+    def _callback(self, rule: Rule) -> Any:
+        """The function that reduces `rule`: Lark's tree-builder steps (which children are kept,
+        None placeholders, `?rule` inlining, `__anon` repetitions spliced in), building the AST
+        node instead of a Tree."""
+        expansion, options = rule.expansion, rule.options
+        inline = options.expand1 and not rule.alias
+        if inline and len(expansion) == 1 and not getattr(expansion[0], "filter_out", False):
+            return _first  # NOTE: as Lark's: a child alone keeps its value and its extent
+        kept = maybe_create_child_filter(expansion, options.keep_all_tokens, False,
+                                         cast(Any, options.empty_indices))
+        if kept is None:
+            include, trailing = [(i, False, 0) for i in range(len(expansion))], 0
+        elif kept.func is ChildFilterLALR:
+            include, trailing = kept.args
+        else:
+            include, trailing = [(i, x, 0) for i, x in kept.args[0]], 0
+        name = rule.alias or options.template_source or rule.origin.name
+        anonymous = name.startswith("_")  # an `__anon` repetition: spliced into its parent
+        # NOTE: every rule has a method but `?rule`s that only ever inline (`?unary: "+" unary`)
+        method = None if anonymous or inline else getattr(self, name)
+        if inline:
+            method = getattr(self, name, None)
+
+        def reduce(children: builtins.list[Any]) -> Any:
+            raw: builtins.list[Any] = []
+            for i, splice, nones in include:
+                if nones:
+                    raw += [None] * nones
+                if splice:
+                    raw += children[i].value
+                else:
+                    raw.append(children[i])
+            if trailing:
+                raw += [None] * trailing
+            built = _Built(children)
+            if anonymous:
+                built.value = raw
+                return built
+            if inline and len(raw) == 1:
+                child = raw[0]
+                if type(child) is _Built and built.start is not None:
+                    built.value = child.value
+                    return built
+                return child
+            assert method is not None, name
+            try:
+                built.value = method(built, [c.value if type(c) is _Built else c for c in raw])
+            except Exception as e:  # noqa: BLE001 - reported by build() after the parse
+                if self.failed is None:  # NOTE: a label's `{expr}` failed in a nested build()
+                    self.failed = VisitError(  # type: ignore[no-untyped-call]
+                        name, None, e.orig_exc if isinstance(e, VisitError) else e)
+                built.value = None
+            return built
+
+        return reduce
 
     def _span(self, meta: Any) -> Span:
-        if getattr(meta, "empty", True):
+        if meta is None or meta.start is None:
             return self.source.span(0, 0)
-        return self.source.span(meta.start_pos, meta.end_pos)
+        return self.source.span(meta.start, meta.end)
 
     def _tok(self, tok: Token) -> Span:
         assert tok.start_pos is not None and tok.end_pos is not None  # the lexer sets both
@@ -232,7 +353,7 @@ class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
             # NOTE: padding keeps the source's offsets, so spans and syntax errors point right.
             padded = " " * (at + open_ + 1) + text[open_ + 1:end]
             try:
-                parts.append(self.transform(self.lark.parse(padded, start="expr")))
+                parts.append(self.build(padded, "expr"))
             except UnexpectedInput:
                 raise NetdslError([error(
                     "E101", "the `{...}` in a label must hold an expression",
@@ -427,9 +548,7 @@ def _parser() -> tuple[Lark, _ToAst]:
     code. JSON only ever builds Lark's own classes."""
     grammar = load_grammar()
     lark = _shipped(grammar) or Lark(grammar, **_OPTIONS, _plugins=_PLUGINS)
-    transformer = _ToAst()
-    transformer.lark = lark
-    return lark, transformer
+    return lark, _ToAst(lark)
 
 
 def _shipped(grammar: str) -> Lark | None:
@@ -455,7 +574,7 @@ def parse(source: Source) -> s.Module:
     with _LOCK:
         transformer.source = source
         try:
-            items = transformer.transform(lark.parse(source.text, start="start"))
+            items = transformer.build(source.text, "start")
         except UnexpectedInput as e:
             raise NetdslError([_syntax_error(source, e, lark)]) from None
         except VisitError as e:  # a callback failed: a quoted label's `{expr}`, a bad number
