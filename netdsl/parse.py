@@ -9,6 +9,8 @@ import json
 import math
 import re
 import threading
+from collections.abc import Callable
+from copy import copy
 from decimal import Decimal
 from functools import cache, lru_cache
 from operator import itemgetter
@@ -25,6 +27,7 @@ from lark.exceptions import (
 )
 from lark.grammar import Rule
 from lark.lexer import (
+    AbstractBasicLexer,
     BasicLexer,
     ContextualLexer,
     LexerThread,
@@ -33,7 +36,8 @@ from lark.lexer import (
     _create_unless,
 )
 from lark.parse_tree_builder import ChildFilterLALR, maybe_create_child_filter
-from lark.parsers.lalr_parser import _Parser
+from lark.parsers.lalr_analysis import IntParseTable, Reduce, Shift
+from lark.parsers.lalr_parser import LALR_Parser, _Parser
 
 from netdsl import syntax as s
 from netdsl.diagnostics import Diagnostic, NetdslError, error
@@ -465,25 +469,26 @@ _OPTIONS: dict[str, Any] = {"parser": "lalr", "propagate_positions": True,
 PARSER_FILE = Path(__file__).resolve().parent / "parser.json"
 
 
+_FORMAT = "2"  # parser.json's form: 2, its LALR table compact (_compact_table)
+
+
 def grammar_key(grammar: str) -> str:
-    """What the pre-built parser was built from: the grammar, Lark's version and the options."""
-    text = grammar + _lark_version + json.dumps(_OPTIONS, sort_keys=True)
+    """What the pre-built parser was built from: the grammar, Lark's version and the options,
+    and the file's form."""
+    text = grammar + _lark_version + json.dumps(_OPTIONS, sort_keys=True) + _FORMAT
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def serialized_parser() -> str:
     """The analysed LALR parser as JSON (Lark's own serialised form, as its standalone tool
-    writes it), keyed by the grammar's hash: netdsl/parser.json, written by
+    writes it, with the LALR table in _compact_table's form), keyed by the grammar's hash and
+    the form: netdsl/parser.json, written by
     `python tools/gendocs.py parser` (tests/test_security.py checks that it is current)."""
     grammar = load_grammar()
     data, memo = Lark(grammar, **_OPTIONS).memo_serialize([TerminalDef, Rule])
+    data["parser"]["parser"] = _compact_table(data["parser"]["parser"])
     return json.dumps({"key": grammar_key(grammar), "lark": _lark_version, "data": data,
                        "memo": memo}, sort_keys=True, separators=(",", ":")) + "\n"
-
-
-def _int_keys(d: dict[str, Any]) -> dict[Any, Any]:
-    # NOTE: JSON keys are strings; Lark's parse table keys states and tokens by int
-    return {int(k) if k.isdigit() else k: v for k, v in d.items()}
 
 
 class _StateLexer(BasicLexer):
@@ -519,15 +524,39 @@ def _unless(terminals: tuple[TerminalDef, ...], flags: int,
 
 
 class _ContextualLexer(ContextualLexer):
-    """Lark's contextual lexer with a _StateLexer for each state (plugged in by `_plugins`)."""
+    """Lark's contextual lexer with a _StateLexer for each state (plugged in by `_plugins`).
+    Loaded from parser.json (its terminals checked when it was built), a state's lexer is made
+    when a parse first reaches the state (Lark makes all 80 up front), as Lark makes it."""
 
     BasicLexer = _StateLexer
     _scanner: Scanner | None = None
 
     def __init__(self, conf: Any, states: Any, always_accept: Any = ()) -> None:
-        super().__init__(conf, states, always_accept)
-        for lexer in (*self.lexers.values(), self.root_lexer):
-            cast(_StateLexer, lexer).owner = self
+        if not conf.skip_validation:  # NOTE: built from the grammar: Lark's checks, all states
+            super().__init__(conf, states, always_accept)
+            for lexer in (*self.lexers.values(), self.root_lexer):
+                cast(_StateLexer, lexer).owner = self
+            return
+        self._conf, self._states = conf, states
+        self._extra = set(conf.ignore) | set(always_accept)
+        self._by_terminals: dict[frozenset[str], _StateLexer] = {}
+        self.lexers = _Lazy(self._lexer)
+        self.root_lexer = self._make(conf.terminals)
+
+    def _lexer(self, state: int) -> _StateLexer:
+        key = frozenset(self._states[state])
+        if key not in self._by_terminals:
+            names = key | self._extra
+            self._by_terminals[key] = self._make(
+                [t for t in self._conf.terminals if t.name in names])
+        return self._by_terminals[key]
+
+    def _make(self, terminals: builtins.list[TerminalDef]) -> _StateLexer:
+        conf = copy(self._conf)
+        conf.terminals = terminals
+        lexer = _StateLexer(conf)
+        lexer.owner = self
+        return lexer
 
     def shared(self) -> Scanner:
         if self._scanner is None:  # NOTE: root_lexer's terminals are sorted as each state's
@@ -537,12 +566,57 @@ class _ContextualLexer(ContextualLexer):
         return self._scanner
 
 
-_PLUGINS = {"ContextualLexer": _ContextualLexer}
+class _Lazy(dict[int, AbstractBasicLexer]):
+    """A state's lexer, made on first use."""
+
+    def __init__(self, make: Callable[[int], _StateLexer]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, state: int) -> _StateLexer:
+        lexer = self[state] = self._make(state)
+        return lexer
+
+
+class _LALR(LALR_Parser):
+    """Lark's LALR parser, its table read from parser.json's compact form (_compact_table)."""
+
+    @classmethod
+    def deserialize(  # type: ignore[override] # NOTE: Lark's own signature for LALR_Parser
+            cls, data: Any, memo: Any, callbacks: Any, debug: bool = False) -> Any:
+        shift = [(Shift, i) for i in range(len(data["states"]))]
+        reduce = {}
+        states = {}
+        for i, actions in enumerate(data["states"]):
+            for token, code in actions.items():
+                if code < 0 and code not in reduce:
+                    reduce[code] = (Reduce, memo[~code])
+                actions[token] = shift[code] if code >= 0 else reduce[code]
+            states[i] = actions
+        inst = cls.__new__(cls)
+        inst._parse_table = IntParseTable(  # type: ignore[no-untyped-call,assignment]
+            states, data["start_states"], data["end_states"])
+        inst.parser = _Parser(inst._parse_table, callbacks, debug)
+        return inst
+
+
+def _compact_table(table: dict[str, Any]) -> dict[str, Any]:
+    """Lark's serialised LALR table in a smaller JSON: a list of states, each {token: code}, the
+    code a state to shift to (>= 0) or ~ the memo number of the rule to reduce by (< 0)."""
+    tokens = table["tokens"]
+    states = [{tokens[token]: arg if action == 0 else ~arg["@"]
+               for token, (action, arg) in table["states"][i].items()}
+              for i in range(len(table["states"]))]
+    return {"states": states, "start_states": table["start_states"],
+            "end_states": table["end_states"]}
+
+
+_PLUGINS = {"ContextualLexer": _ContextualLexer, "LALR_Parser": _LALR}
 
 
 @lru_cache(maxsize=1)
 def _parser() -> tuple[Lark, _ToAst]:
-    """The parser: loaded from the pre-built JSON shipped in the package (about 20 ms) when it
+    """The parser: loaded from the pre-built JSON shipped in the package (about 9 ms) when it
     was built from this grammar and Lark version, else analysed from the grammar (about 0.2 s).
     NOTE: never a pickle, and nothing from a shared cache directory: a planted file would run
     code. JSON only ever builds Lark's own classes."""
@@ -554,13 +628,14 @@ def _parser() -> tuple[Lark, _ToAst]:
 def _shipped(grammar: str) -> Lark | None:
     """The parser shipped in parser.json, if it was built from this grammar, Lark and options."""
     try:
-        shipped = json.loads(PARSER_FILE.read_text(encoding="utf-8"), object_hook=_int_keys)
+        shipped = json.loads(PARSER_FILE.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not (isinstance(shipped, dict) and shipped.get("key") == grammar_key(grammar)):
         return None
     try:  # NOTE: the loader Lark's standalone parsers use; its key names Lark's version
-        loaded = Lark._load_from_dict(shipped["data"], shipped["memo"],  # type: ignore[no-untyped-call]
+        memo = {int(k): v for k, v in shipped["memo"].items()}  # NOTE: JSON keys are strings
+        loaded = Lark._load_from_dict(shipped["data"], memo,  # type: ignore[no-untyped-call]
                                        _plugins=_PLUGINS)
     except Exception:  # noqa: BLE001 - a damaged file: build the parser instead
         return None
