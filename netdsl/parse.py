@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from copy import copy
 from decimal import Decimal
-from functools import cache, lru_cache
+from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
@@ -33,7 +33,8 @@ from lark.lexer import (
     LexerThread,
     Scanner,
     TerminalDef,
-    _create_unless,
+    UnlessCallback,
+    _get_match,
 )
 from lark.parse_tree_builder import ChildFilterLALR, maybe_create_child_filter
 from lark.parsers.lalr_analysis import IntParseTable, Reduce, Shift
@@ -505,22 +506,11 @@ class _StateLexer(BasicLexer):
 
     def match(self, text: Any, pos: int) -> Any:
         if self._takes is None:
-            self._takes, self.callback = _unless(tuple(self.terminals), self.g_regex_flags,
-                                                 self.use_bytes)
+            self._takes, self.callback = self.owner.unless(tuple(self.terminals))
         res = self.owner.shared().match(text, pos)
         if res is not None and res[1] in self._takes:
             return res
         return self.scanner.match(text, pos)
-
-
-@cache
-def _unless(terminals: tuple[TerminalDef, ...], flags: int,
-            use_bytes: bool) -> tuple[frozenset[str], dict[str, Any]]:
-    """The terminals a state's scanner holds once Lark folds keywords into NAME, and the
-    callbacks that unfold them (as BasicLexer._build_scanner makes them; no user callbacks)."""
-    kept, callback = _create_unless(  # type: ignore[no-untyped-call]
-        builtins.list(terminals), flags, re, use_bytes)
-    return frozenset(t.name for t in kept), callback
 
 
 class _ContextualLexer(ContextualLexer):
@@ -530,8 +520,10 @@ class _ContextualLexer(ContextualLexer):
 
     BasicLexer = _StateLexer
     _scanner: Scanner | None = None
+    _whole: dict[str, frozenset[str]] | None = None  # regex terminal -> keywords it matches
 
     def __init__(self, conf: Any, states: Any, always_accept: Any = ()) -> None:
+        self._unless: dict[tuple[TerminalDef, ...], tuple[frozenset[str], dict[str, Any]]] = {}
         if not conf.skip_validation:  # NOTE: built from the grammar: Lark's checks, all states
             super().__init__(conf, states, always_accept)
             for lexer in (*self.lexers.values(), self.root_lexer):
@@ -557,6 +549,33 @@ class _ContextualLexer(ContextualLexer):
         lexer = _StateLexer(conf)
         lexer.owner = self
         return lexer
+
+    def unless(self, terminals: tuple[TerminalDef, ...]) -> tuple[frozenset[str], dict[str, Any]]:
+        """The terminals a state's scanner holds once Lark folds keywords into NAME, and the
+        callbacks that unfold them: lark.lexer._create_unless's result (no user callbacks, as
+        BasicLexer._build_scanner), its tests whether a regex matches all of a keyword made
+        once for all states (Lark makes them for each state: ~3 ms for resnet.net)."""
+        if terminals in self._unless:
+            return self._unless[terminals]
+        root = cast(_StateLexer, self.root_lexer)
+        if self._whole is None:
+            self._whole = {r.name: frozenset(
+                w.name for w in root.terminals if w.pattern.type == "str"
+                and w.priority == r.priority and w.pattern.value == _get_match(  # type: ignore[no-untyped-call]
+                    root.re, r.pattern.to_regexp(), w.pattern.value, root.g_regex_flags))
+                for r in root.terminals if r.pattern.type == "re"}
+        folded: set[str] = set()
+        callback: dict[str, Any] = {}
+        for r in terminals:
+            words = [w for w in terminals if w.name in self._whole.get(r.name, ())]
+            folded.update(w.name for w in words
+                          if frozenset(w.pattern.flags) <= frozenset(r.pattern.flags))
+            if words:
+                callback[r.name] = UnlessCallback(Scanner(  # type: ignore[no-untyped-call]
+                    words, root.g_regex_flags, root.re, root.use_bytes))
+        result = frozenset(t.name for t in terminals if t.name not in folded), callback
+        self._unless[terminals] = result
+        return result
 
     def shared(self) -> Scanner:
         if self._scanner is None:  # NOTE: root_lexer's terminals are sorted as each state's
