@@ -39,6 +39,7 @@ from lark.lexer import (
 from lark.parse_tree_builder import ChildFilterLALR, maybe_create_child_filter
 from lark.parsers.lalr_analysis import IntParseTable, Reduce, Shift
 from lark.parsers.lalr_parser import LALR_Parser, _Parser
+from lark.parsers.lalr_parser_state import ParseConf, ParserState
 
 from netdsl import syntax as s
 from netdsl.diagnostics import Diagnostic, NetdslError, error
@@ -125,7 +126,7 @@ class _ToAst:
     def __init__(self, lark: Lark) -> None:
         self.lark = lark
         callbacks = {rule: self._callback(rule) for rule in lark.rules}
-        self.parser = _Parser(lark.parser.parser.parser.parse_table, cast(Any, callbacks))
+        self.parser = _FastParser(lark.parser.parser.parser.parse_table, cast(Any, callbacks))
 
     def build(self, text: str, start: str) -> Any:
         """Parse `text` from the rule `start` straight into its AST. Raises Lark's errors, else
@@ -454,6 +455,53 @@ class _ToAst:
         return (c[0], c[1])
 
 
+class _State(ParserState):  # type: ignore[type-arg]
+    """Lark's LALR parser state, its feed_token without the asserts that cost a Rule.__eq__
+    each reduction (~2,600 for resnet.net) and without token callbacks (_ToAst has none)."""
+
+    __slots__ = ()
+
+    def feed_token(self, token: Token, is_end: bool = False) -> Any:
+        state_stack, value_stack = self.state_stack, self.value_stack
+        states, callbacks = self.parse_conf.states, self.parse_conf.callbacks
+        end_state = self.parse_conf.end_state
+        while True:
+            state = state_stack[-1]
+            try:
+                action, arg = states[state][token.type]
+            except KeyError:
+                expected = {s for s in states[state] if s.isupper()}
+                raise UnexpectedToken(token, expected, state=self,  # type: ignore[no-untyped-call]
+                                      interactive_parser=None) from None
+            if action is Shift:
+                state_stack.append(arg)
+                value_stack.append(token)
+                return None
+            size = len(arg.expansion)
+            if size:
+                children = value_stack[-size:]
+                del state_stack[-size:]
+                del value_stack[-size:]
+            else:
+                children = []
+            value = callbacks[arg](children)
+            state_stack.append(states[state_stack[-1]][arg.origin.name][1])
+            value_stack.append(value)
+            if is_end and state_stack[-1] == end_state:
+                return value_stack[-1]
+
+
+class _FastParser(_Parser):
+    """Lark's LALR parser loop over _State."""
+
+    def parse(self, lexer: Any, start: str, value_stack: Any = None, state_stack: Any = None,
+              start_interactive: bool = False) -> Any:
+        assert not start_interactive
+        state = _State(ParseConf(self.parse_table, self.callbacks, start), lexer, state_stack,
+                       value_stack)
+        return self.parse_from_state(state)
+
+
 def _layer_path(e: s.Expr) -> str | None:
     """`layer1.0.conv1` or `"features.0.0"` as a dotted name; None for anything else."""
     if isinstance(e, s.Str):
@@ -503,13 +551,18 @@ class _StateLexer(BasicLexer):
 
     owner: _ContextualLexer
     _takes: frozenset[str] | None = None
+    _shared: builtins.list[re.Pattern[str]]
 
     def match(self, text: Any, pos: int) -> Any:
         if self._takes is None:
             self._takes, self.callback = self.owner.unless(tuple(self.terminals))
-        res = self.owner.shared().match(text, pos)
-        if res is not None and res[1] in self._takes:
-            return res
+            self._shared = self.owner.shared()._mres
+        for mre in self._shared:  # NOTE: Scanner.match, inlined
+            m = mre.match(text.text, pos, text.end)
+            if m:
+                if m.lastgroup in self._takes:
+                    return m.group(0), m.lastgroup
+                break
         return self.scanner.match(text, pos)
 
 
