@@ -518,7 +518,7 @@ _OPTIONS: dict[str, Any] = {"parser": "lalr", "propagate_positions": True,
 PARSER_FILE = Path(__file__).resolve().parent / "parser.json"
 
 
-_FORMAT = "2"  # parser.json's form: 2, its LALR table compact (_compact_table)
+_FORMAT = "3"  # parser.json's form: its LALR table compact (_compact_table), and "folds"
 
 
 def grammar_key(grammar: str) -> str:
@@ -530,14 +530,17 @@ def grammar_key(grammar: str) -> str:
 
 def serialized_parser() -> str:
     """The analysed LALR parser as JSON (Lark's own serialised form, as its standalone tool
-    writes it, with the LALR table in _compact_table's form), keyed by the grammar's hash and
-    the form: netdsl/parser.json, written by
+    writes it, with the LALR table in _compact_table's form, and the lexer's _folds), keyed by
+    the grammar's hash and the form: netdsl/parser.json, written by
     `python tools/gendocs.py parser` (tests/test_security.py checks that it is current)."""
     grammar = load_grammar()
-    data, memo = Lark(grammar, **_OPTIONS).memo_serialize([TerminalDef, Rule])
+    lark = Lark(grammar, **_OPTIONS)
+    data, memo = lark.memo_serialize([TerminalDef, Rule])
     data["parser"]["parser"] = _compact_table(data["parser"]["parser"])
+    folds = {k: sorted(v) for k, v in _folds(lark.terminals, lark.options.g_regex_flags).items()}
     return json.dumps({"key": grammar_key(grammar), "lark": _lark_version, "data": data,
-                       "memo": memo}, sort_keys=True, separators=(",", ":")) + "\n"
+                       "memo": memo, "folds": folds}, sort_keys=True,
+                      separators=(",", ":")) + "\n"
 
 
 class _StateLexer(BasicLexer):
@@ -611,12 +614,8 @@ class _ContextualLexer(ContextualLexer):
         if terminals in self._unless:
             return self._unless[terminals]
         root = cast(_StateLexer, self.root_lexer)
-        if self._whole is None:
-            self._whole = {r.name: frozenset(
-                w.name for w in root.terminals if w.pattern.type == "str"
-                and w.priority == r.priority and w.pattern.value == _get_match(  # type: ignore[no-untyped-call]
-                    root.re, r.pattern.to_regexp(), w.pattern.value, root.g_regex_flags))
-                for r in root.terminals if r.pattern.type == "re"}
+        if self._whole is None:  # NOTE: parser.json holds them (~1.5 ms of regex compiles)
+            self._whole = _folds(root.terminals, root.g_regex_flags)
         folded: set[str] = set()
         callback: dict[str, Any] = {}
         for r in terminals:
@@ -636,6 +635,16 @@ class _ContextualLexer(ContextualLexer):
             self._scanner = Scanner(  # type: ignore[no-untyped-call]
                 root.terminals, root.g_regex_flags, root.re, root.use_bytes)
         return self._scanner
+
+
+def _folds(terminals: Any, flags: int) -> dict[str, frozenset[str]]:
+    """For each regex terminal, the keywords (string terminals of its priority) it matches
+    whole, as lark.lexer._create_unless tests them."""
+    return {r.name: frozenset(
+        w.name for w in terminals if w.pattern.type == "str" and w.priority == r.priority
+        and w.pattern.value == _get_match(  # type: ignore[no-untyped-call]
+            re, r.pattern.to_regexp(), w.pattern.value, flags))
+        for r in terminals if r.pattern.type == "re"}
 
 
 class _Lazy(dict[int, AbstractBasicLexer]):
@@ -709,6 +718,7 @@ def _shipped(grammar: str) -> Lark | None:
         memo = {int(k): v for k, v in shipped["memo"].items()}  # NOTE: JSON keys are strings
         loaded = Lark._load_from_dict(shipped["data"], memo,  # type: ignore[no-untyped-call]
                                        _plugins=_PLUGINS)
+        loaded.parser.lexer._whole = {k: frozenset(v) for k, v in shipped["folds"].items()}
     except Exception:  # noqa: BLE001 - a damaged file: build the parser instead
         return None
     return cast(Lark, loaded)
