@@ -9,12 +9,15 @@ import json
 import math
 import re
 import threading
+from collections.abc import Callable
+from copy import copy
 from decimal import Decimal
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
 
-from lark import Lark, Token, __version__ as _lark_version, v_args
+from lark import Lark, Token, __version__ as _lark_version
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -23,8 +26,20 @@ from lark.exceptions import (
     VisitError,
 )
 from lark.grammar import Rule
-from lark.lexer import TerminalDef
-from lark.visitors import Transformer_NonRecursive
+from lark.lexer import (
+    AbstractBasicLexer,
+    BasicLexer,
+    ContextualLexer,
+    LexerThread,
+    Scanner,
+    TerminalDef,
+    UnlessCallback,
+    _get_match,
+)
+from lark.parse_tree_builder import ChildFilterLALR, maybe_create_child_filter
+from lark.parsers.lalr_analysis import IntParseTable, Reduce, Shift
+from lark.parsers.lalr_parser import LALR_Parser, _Parser
+from lark.parsers.lalr_parser_state import ParseConf, ParserState
 
 from netdsl import syntax as s
 from netdsl.diagnostics import Diagnostic, NetdslError, error
@@ -64,18 +79,130 @@ def _num(text: str) -> int | float:
     return int(text) * scale
 
 
-# NOTE: generic to mypy only (Transformer[Leaf, Return]); at run time it cannot be subscripted.
-@v_args(meta=True)
-class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
-    """Builds syntax.* nodes from Lark's tree, bottom-up and without recursion (deep nesting)."""
+_first = itemgetter(0)
+
+
+class _Built:
+    """A rule's value on the LALR parser's stack, with the extent that Lark's
+    propagate_positions gives the rule's tree: from the start of its first token to the end of
+    its last, brackets and keywords included (None: the rule matched nothing). A rule inlined
+    into its parent (`?atom: "(" expr ")"`) keeps its value and widens the extent (Lark's
+    `container_start_pos`)."""
+
+    __slots__ = ("end", "start", "value")
+    start: int | None
+    end: int | None
+    value: Any
+
+    def __init__(self, children: builtins.list[Any]) -> None:
+        self.start = self.end = None
+        for c in children:
+            if type(c) is not _Built:  # NOTE: a Token
+                self.start = c.start_pos
+                break
+            if c.start is not None:
+                self.start = c.start
+                break
+        for c in reversed(children):
+            if type(c) is not _Built:
+                self.end = c.end_pos
+                break
+            if c.end is not None:
+                self.end = c.end
+                break
+
+
+class _ToAst:
+    """Builds syntax.* nodes while Lark's LALR parser reduces, bottom-up and without recursion
+    (deep nesting), with no parse tree in between: each rule's method gets the rule's _Built
+    (`meta`: its extent) and its children as Lark's tree would hold them (tokens, None for a
+    missing optional part, the children's values)."""
 
     source: Source
     lark: Lark  # for the `{expr}` parts of a quoted label
+    parser: _Parser
+    failed: VisitError | None = None
+
+    def __init__(self, lark: Lark) -> None:
+        self.lark = lark
+        callbacks = {rule: self._callback(rule) for rule in lark.rules}
+        self.parser = _FastParser(lark.parser.parser.parser.parse_table, cast(Any, callbacks))
+
+    def build(self, text: str, start: str) -> Any:
+        """Parse `text` from the rule `start` straight into its AST. Raises Lark's errors, else
+        the first error of a rule's method, as a VisitError (as Lark's Transformer did).
+        NOTE: a method's error waits for the end of the parse, so that a syntax error anywhere
+        comes first, as when the tree was transformed after parsing."""
+        outer, self.failed = self.failed, None
+        try:
+            value = self.parser.parse(LexerThread.from_text(self.lark.parser.lexer, text), start)
+            failed = self.failed
+        finally:
+            self.failed = outer
+        if failed is not None:
+            raise failed
+        return value.value if type(value) is _Built else value
+
+    def _callback(self, rule: Rule) -> Any:
+        """The function that reduces `rule`: Lark's tree-builder steps (which children are kept,
+        None placeholders, `?rule` inlining, `__anon` repetitions spliced in), building the AST
+        node instead of a Tree."""
+        expansion, options = rule.expansion, rule.options
+        inline = options.expand1 and not rule.alias
+        if inline and len(expansion) == 1 and not getattr(expansion[0], "filter_out", False):
+            return _first  # NOTE: as Lark's: a child alone keeps its value and its extent
+        kept = maybe_create_child_filter(expansion, options.keep_all_tokens, False,
+                                         cast(Any, options.empty_indices))
+        if kept is None:
+            include, trailing = [(i, False, 0) for i in range(len(expansion))], 0
+        elif kept.func is ChildFilterLALR:
+            include, trailing = kept.args
+        else:
+            include, trailing = [(i, x, 0) for i, x in kept.args[0]], 0
+        name = rule.alias or options.template_source or rule.origin.name
+        anonymous = name.startswith("_")  # an `__anon` repetition: spliced into its parent
+        # NOTE: every rule has a method but `?rule`s that only ever inline (`?unary: "+" unary`)
+        method = None if anonymous or inline else getattr(self, name)
+        if inline:
+            method = getattr(self, name, None)
+
+        def reduce(children: builtins.list[Any]) -> Any:
+            raw: builtins.list[Any] = []
+            for i, splice, nones in include:
+                if nones:
+                    raw += [None] * nones
+                if splice:
+                    raw += children[i].value
+                else:
+                    raw.append(children[i])
+            if trailing:
+                raw += [None] * trailing
+            built = _Built(children)
+            if anonymous:
+                built.value = raw
+                return built
+            if inline and len(raw) == 1:
+                child = raw[0]
+                if type(child) is _Built and built.start is not None:
+                    built.value = child.value
+                    return built
+                return child
+            assert method is not None, name
+            try:
+                built.value = method(built, [c.value if type(c) is _Built else c for c in raw])
+            except Exception as e:  # noqa: BLE001 - reported by build() after the parse
+                if self.failed is None:  # NOTE: a label's `{expr}` failed in a nested build()
+                    self.failed = VisitError(  # type: ignore[no-untyped-call]
+                        name, None, e.orig_exc if isinstance(e, VisitError) else e)
+                built.value = None
+            return built
+
+        return reduce
 
     def _span(self, meta: Any) -> Span:
-        if getattr(meta, "empty", True):
+        if meta is None or meta.start is None:
             return self.source.span(0, 0)
-        return self.source.span(meta.start_pos, meta.end_pos)
+        return self.source.span(meta.start, meta.end)
 
     def _tok(self, tok: Token) -> Span:
         assert tok.start_pos is not None and tok.end_pos is not None  # the lexer sets both
@@ -232,7 +359,7 @@ class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
             # NOTE: padding keeps the source's offsets, so spans and syntax errors point right.
             padded = " " * (at + open_ + 1) + text[open_ + 1:end]
             try:
-                parts.append(self.transform(self.lark.parse(padded, start="expr")))
+                parts.append(self.build(padded, "expr"))
             except UnexpectedInput:
                 raise NetdslError([error(
                     "E101", "the `{...}` in a label must hold an expression",
@@ -328,6 +455,53 @@ class _ToAst(Transformer_NonRecursive):  # type: ignore[type-arg]
         return (c[0], c[1])
 
 
+class _State(ParserState):  # type: ignore[type-arg]
+    """Lark's LALR parser state, its feed_token without the asserts that cost a Rule.__eq__
+    each reduction (~2,600 for resnet.net) and without token callbacks (_ToAst has none)."""
+
+    __slots__ = ()
+
+    def feed_token(self, token: Token, is_end: bool = False) -> Any:
+        state_stack, value_stack = self.state_stack, self.value_stack
+        states, callbacks = self.parse_conf.states, self.parse_conf.callbacks
+        end_state = self.parse_conf.end_state
+        while True:
+            state = state_stack[-1]
+            try:
+                action, arg = states[state][token.type]
+            except KeyError:
+                expected = {s for s in states[state] if s.isupper()}
+                raise UnexpectedToken(token, expected, state=self,  # type: ignore[no-untyped-call]
+                                      interactive_parser=None) from None
+            if action is Shift:
+                state_stack.append(arg)
+                value_stack.append(token)
+                return None
+            size = len(arg.expansion)
+            if size:
+                children = value_stack[-size:]
+                del state_stack[-size:]
+                del value_stack[-size:]
+            else:
+                children = []
+            value = callbacks[arg](children)
+            state_stack.append(states[state_stack[-1]][arg.origin.name][1])
+            value_stack.append(value)
+            if is_end and state_stack[-1] == end_state:
+                return value_stack[-1]
+
+
+class _FastParser(_Parser):
+    """Lark's LALR parser loop over _State."""
+
+    def parse(self, lexer: Any, start: str, value_stack: Any = None, state_stack: Any = None,
+              start_interactive: bool = False) -> Any:
+        assert not start_interactive
+        state = _State(ParseConf(self.parse_table, self.callbacks, start), lexer, state_stack,
+                       value_stack)
+        return self.parse_from_state(state)
+
+
 def _layer_path(e: s.Expr) -> str | None:
     """`layer1.0.conv1` or `"features.0.0"` as a dotted name; None for anything else."""
     if isinstance(e, s.Str):
@@ -344,50 +518,207 @@ _OPTIONS: dict[str, Any] = {"parser": "lalr", "propagate_positions": True,
 PARSER_FILE = Path(__file__).resolve().parent / "parser.json"
 
 
+_FORMAT = "3"  # parser.json's form: its LALR table compact (_compact_table), and "folds"
+
+
 def grammar_key(grammar: str) -> str:
-    """What the pre-built parser was built from: the grammar, Lark's version and the options."""
-    text = grammar + _lark_version + json.dumps(_OPTIONS, sort_keys=True)
+    """What the pre-built parser was built from: the grammar, Lark's version and the options,
+    and the file's form."""
+    text = grammar + _lark_version + json.dumps(_OPTIONS, sort_keys=True) + _FORMAT
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def serialized_parser() -> str:
     """The analysed LALR parser as JSON (Lark's own serialised form, as its standalone tool
-    writes it), keyed by the grammar's hash: netdsl/parser.json, written by
+    writes it, with the LALR table in _compact_table's form, and the lexer's _folds), keyed by
+    the grammar's hash and the form: netdsl/parser.json, written by
     `python tools/gendocs.py parser` (tests/test_security.py checks that it is current)."""
     grammar = load_grammar()
-    data, memo = Lark(grammar, **_OPTIONS).memo_serialize([TerminalDef, Rule])
+    lark = Lark(grammar, **_OPTIONS)
+    data, memo = lark.memo_serialize([TerminalDef, Rule])
+    data["parser"]["parser"] = _compact_table(data["parser"]["parser"])
+    folds = {k: sorted(v) for k, v in _folds(lark.terminals, lark.options.g_regex_flags).items()}
     return json.dumps({"key": grammar_key(grammar), "lark": _lark_version, "data": data,
-                       "memo": memo}, sort_keys=True, separators=(",", ":")) + "\n"
+                       "memo": memo, "folds": folds}, sort_keys=True,
+                      separators=(",", ":")) + "\n"
 
 
-def _int_keys(d: dict[str, Any]) -> dict[Any, Any]:
-    # NOTE: JSON keys are strings; Lark's parse table keys states and tokens by int
-    return {int(k) if k.isdigit() else k: v for k, v in d.items()}
+class _StateLexer(BasicLexer):
+    """The lexer of one contextual-lexer state that first asks the one scanner of all terminals
+    (one regex, compiled once), and compiles its own (Lark compiles one regex per state, ~1 ms
+    each: 35 for resnet.net) only when that scanner matches a terminal this state does not
+    take: a collision (INDEX after `.`, where NUMBER also matches), or an error.
+    NOTE: the same tokens as Lark's: the shared scanner's alternatives are all terminals in the
+    order Lark sorts every state's, so when its first match is one this state's scanner holds,
+    none of this state's alternatives before it matched either."""
+
+    owner: _ContextualLexer
+    _takes: frozenset[str] | None = None
+    _shared: builtins.list[re.Pattern[str]]
+
+    def match(self, text: Any, pos: int) -> Any:
+        if self._takes is None:
+            self._takes, self.callback = self.owner.unless(tuple(self.terminals))
+            self._shared = self.owner.shared()._mres
+        for mre in self._shared:  # NOTE: Scanner.match, inlined
+            m = mre.match(text.text, pos, text.end)
+            if m:
+                if m.lastgroup in self._takes:
+                    return m.group(0), m.lastgroup
+                break
+        return self.scanner.match(text, pos)
+
+
+class _ContextualLexer(ContextualLexer):
+    """Lark's contextual lexer with a _StateLexer for each state (plugged in by `_plugins`).
+    Loaded from parser.json (its terminals checked when it was built), a state's lexer is made
+    when a parse first reaches the state (Lark makes all 80 up front), as Lark makes it."""
+
+    BasicLexer = _StateLexer
+    _scanner: Scanner | None = None
+    _whole: dict[str, frozenset[str]] | None = None  # regex terminal -> keywords it matches
+
+    def __init__(self, conf: Any, states: Any, always_accept: Any = ()) -> None:
+        self._unless: dict[tuple[TerminalDef, ...], tuple[frozenset[str], dict[str, Any]]] = {}
+        if not conf.skip_validation:  # NOTE: built from the grammar: Lark's checks, all states
+            super().__init__(conf, states, always_accept)
+            for lexer in (*self.lexers.values(), self.root_lexer):
+                cast(_StateLexer, lexer).owner = self
+            return
+        self._conf, self._states = conf, states
+        self._extra = set(conf.ignore) | set(always_accept)
+        self._by_terminals: dict[frozenset[str], _StateLexer] = {}
+        self.lexers = _Lazy(self._lexer)
+        self.root_lexer = self._make(conf.terminals)
+
+    def _lexer(self, state: int) -> _StateLexer:
+        key = frozenset(self._states[state])
+        if key not in self._by_terminals:
+            names = key | self._extra
+            self._by_terminals[key] = self._make(
+                [t for t in self._conf.terminals if t.name in names])
+        return self._by_terminals[key]
+
+    def _make(self, terminals: builtins.list[TerminalDef]) -> _StateLexer:
+        conf = copy(self._conf)
+        conf.terminals = terminals
+        lexer = _StateLexer(conf)
+        lexer.owner = self
+        return lexer
+
+    def unless(self, terminals: tuple[TerminalDef, ...]) -> tuple[frozenset[str], dict[str, Any]]:
+        """The terminals a state's scanner holds once Lark folds keywords into NAME, and the
+        callbacks that unfold them: lark.lexer._create_unless's result (no user callbacks, as
+        BasicLexer._build_scanner), its tests whether a regex matches all of a keyword made
+        once for all states (Lark makes them for each state: ~3 ms for resnet.net)."""
+        if terminals in self._unless:
+            return self._unless[terminals]
+        root = cast(_StateLexer, self.root_lexer)
+        if self._whole is None:  # NOTE: parser.json holds them (~1.5 ms of regex compiles)
+            self._whole = _folds(root.terminals, root.g_regex_flags)
+        folded: set[str] = set()
+        callback: dict[str, Any] = {}
+        for r in terminals:
+            words = [w for w in terminals if w.name in self._whole.get(r.name, ())]
+            folded.update(w.name for w in words
+                          if frozenset(w.pattern.flags) <= frozenset(r.pattern.flags))
+            if words:
+                callback[r.name] = UnlessCallback(Scanner(  # type: ignore[no-untyped-call]
+                    words, root.g_regex_flags, root.re, root.use_bytes))
+        result = frozenset(t.name for t in terminals if t.name not in folded), callback
+        self._unless[terminals] = result
+        return result
+
+    def shared(self) -> Scanner:
+        if self._scanner is None:  # NOTE: root_lexer's terminals are sorted as each state's
+            root = cast(_StateLexer, self.root_lexer)
+            self._scanner = Scanner(  # type: ignore[no-untyped-call]
+                root.terminals, root.g_regex_flags, root.re, root.use_bytes)
+        return self._scanner
+
+
+def _folds(terminals: Any, flags: int) -> dict[str, frozenset[str]]:
+    """For each regex terminal, the keywords (string terminals of its priority) it matches
+    whole, as lark.lexer._create_unless tests them."""
+    return {r.name: frozenset(
+        w.name for w in terminals if w.pattern.type == "str" and w.priority == r.priority
+        and w.pattern.value == _get_match(  # type: ignore[no-untyped-call]
+            re, r.pattern.to_regexp(), w.pattern.value, flags))
+        for r in terminals if r.pattern.type == "re"}
+
+
+class _Lazy(dict[int, AbstractBasicLexer]):
+    """A state's lexer, made on first use."""
+
+    def __init__(self, make: Callable[[int], _StateLexer]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, state: int) -> _StateLexer:
+        lexer = self[state] = self._make(state)
+        return lexer
+
+
+class _LALR(LALR_Parser):
+    """Lark's LALR parser, its table read from parser.json's compact form (_compact_table)."""
+
+    @classmethod
+    def deserialize(  # type: ignore[override] # NOTE: Lark's own signature for LALR_Parser
+            cls, data: Any, memo: Any, callbacks: Any, debug: bool = False) -> Any:
+        shift = [(Shift, i) for i in range(len(data["states"]))]
+        reduce = {}
+        states = {}
+        for i, actions in enumerate(data["states"]):
+            for token, code in actions.items():
+                if code < 0 and code not in reduce:
+                    reduce[code] = (Reduce, memo[~code])
+                actions[token] = shift[code] if code >= 0 else reduce[code]
+            states[i] = actions
+        inst = cls.__new__(cls)
+        inst._parse_table = IntParseTable(  # type: ignore[no-untyped-call,assignment]
+            states, data["start_states"], data["end_states"])
+        inst.parser = _Parser(inst._parse_table, callbacks, debug)
+        return inst
+
+
+def _compact_table(table: dict[str, Any]) -> dict[str, Any]:
+    """Lark's serialised LALR table in a smaller JSON: a list of states, each {token: code}, the
+    code a state to shift to (>= 0) or ~ the memo number of the rule to reduce by (< 0)."""
+    tokens = table["tokens"]
+    states = [{tokens[token]: arg if action == 0 else ~arg["@"]
+               for token, (action, arg) in table["states"][i].items()}
+              for i in range(len(table["states"]))]
+    return {"states": states, "start_states": table["start_states"],
+            "end_states": table["end_states"]}
+
+
+_PLUGINS = {"ContextualLexer": _ContextualLexer, "LALR_Parser": _LALR}
 
 
 @lru_cache(maxsize=1)
 def _parser() -> tuple[Lark, _ToAst]:
-    """The parser: loaded from the pre-built JSON shipped in the package (about 20 ms) when it
+    """The parser: loaded from the pre-built JSON shipped in the package (about 9 ms) when it
     was built from this grammar and Lark version, else analysed from the grammar (about 0.2 s).
     NOTE: never a pickle, and nothing from a shared cache directory: a planted file would run
     code. JSON only ever builds Lark's own classes."""
     grammar = load_grammar()
-    lark = _shipped(grammar) or Lark(grammar, **_OPTIONS)
-    transformer = _ToAst()
-    transformer.lark = lark
-    return lark, transformer
+    lark = _shipped(grammar) or Lark(grammar, **_OPTIONS, _plugins=_PLUGINS)
+    return lark, _ToAst(lark)
 
 
 def _shipped(grammar: str) -> Lark | None:
     """The parser shipped in parser.json, if it was built from this grammar, Lark and options."""
     try:
-        shipped = json.loads(PARSER_FILE.read_text(encoding="utf-8"), object_hook=_int_keys)
+        shipped = json.loads(PARSER_FILE.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not (isinstance(shipped, dict) and shipped.get("key") == grammar_key(grammar)):
         return None
     try:  # NOTE: the loader Lark's standalone parsers use; its key names Lark's version
-        loaded = Lark._load_from_dict(shipped["data"], shipped["memo"])  # type: ignore[no-untyped-call]
+        memo = {int(k): v for k, v in shipped["memo"].items()}  # NOTE: JSON keys are strings
+        loaded = Lark._load_from_dict(shipped["data"], memo,  # type: ignore[no-untyped-call]
+                                       _plugins=_PLUGINS)
+        loaded.parser.lexer._whole = {k: frozenset(v) for k, v in shipped["folds"].items()}
     except Exception:  # noqa: BLE001 - a damaged file: build the parser instead
         return None
     return cast(Lark, loaded)
@@ -400,7 +731,7 @@ def parse(source: Source) -> s.Module:
     with _LOCK:
         transformer.source = source
         try:
-            items = transformer.transform(lark.parse(source.text, start="start"))
+            items = transformer.build(source.text, "start")
         except UnexpectedInput as e:
             raise NetdslError([_syntax_error(source, e, lark)]) from None
         except VisitError as e:  # a callback failed: a quoted label's `{expr}`, a bad number
@@ -433,6 +764,7 @@ def _closing_brace(text: str, start: int) -> int:
 
 _NUMBER_START = re.compile(r"(?<![\w.])[0-9]")
 _TOKEN = re.compile(r"#[^\n]*|\w+|[^\w\s]")  # a comment, a word or number, a symbol
+_COMMENT = re.compile(r"#[^\n]*")  # NOTE: the same comments as _TOKEN finds: a `#` starts one
 
 
 def _check_size(source: Source) -> None:
@@ -443,7 +775,7 @@ def _check_size(source: Source) -> None:
     if size > MAX_SOURCE_BYTES:
         raise NetdslError([error("E215", f"the source is {size:,} bytes, over the limit of "
                                  f"{MAX_SOURCE_BYTES:,}", source.span(0, 0))])
-    numbers = sum(1 for _ in _NUMBER_START.finditer(source.text))
+    numbers = len(_NUMBER_START.findall(source.text))
     if numbers > MAX_NUMBERS:
         raise NetdslError([error("E215", f"the source holds {numbers:,} numbers, over the limit "
                                  f"of {MAX_NUMBERS:,}", source.span(0, 0),
@@ -451,7 +783,7 @@ def _check_size(source: Source) -> None:
                                         "--weights`"])])
     # NOTE: Lark's LALR parse and tree building cost ~30 us a token (a mutant of 500,000 nested
     # brackets took 14 s): bounded here, at about 3 s
-    tokens = sum(1 for m in _TOKEN.finditer(source.text) if m.group()[0] != "#")
+    tokens = len(_TOKEN.findall(source.text)) - len(_COMMENT.findall(source.text))
     if tokens > MAX_TOKENS:
         raise NetdslError([error("E215", f"the source holds {tokens:,} tokens (words and "
                                  f"symbols), over the limit of {MAX_TOKENS:,}",
