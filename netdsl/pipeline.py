@@ -52,7 +52,7 @@ def read_source(path: str | os.PathLike[str],
 def check_source(source: Source, network: str | None = None,
                  params: Mapping[str, Any] | None = None) -> Network:
     """Parse, elaborate, infer shapes, analyse and evaluate `expect` lines; raises NetdslError."""
-    module, namespace = load_module(source)            # parse.py + use  (syntax, imports)
+    module, namespace = load_module(source)            # parse/ + use   (syntax, imports)
     return _check(module, namespace, network, params)
 
 

@@ -7,7 +7,7 @@ errors|zoo|ops|costs|parser|all [--stdout]`. A test compares each committed page
 - ops, costs: docs/ops.md and docs/costs.md from the operator registry (gendocs_ops.py beside
   this file; tests/test_ops.py);
 - parser: netdsl/parser.json, the pre-built LALR parser the package loads instead of analysing
-  the grammar at every start (netdsl/parse.py; tests/test_security.py)."""
+  the grammar at every start (netdsl/parse/loading.py; tests/test_security.py)."""
 
 from __future__ import annotations
 

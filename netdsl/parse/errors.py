@@ -1,0 +1,266 @@
+"""Lark errors and parsed modules → Diagnostics: a syntax error explained in plain words (what was
+expected, an unclosed bracket, known mistakes keyed by LALR state), and two statements on one
+line."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, cast
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from netdsl import syntax as s
+from netdsl.diagnostics import Diagnostic, error
+from netdsl.parse.loading import _parser
+from netdsl.source import Source
+
+# ------------------------------------------------------------------------ statements and lines
+
+def _one_statement_per_line(module: s.Module) -> list[Diagnostic]:
+    """Statements need no separator, so `x -> f + y` parses as two statements, `x -> f` and
+    `+y`: reject a statement that starts on the line where the one before it ends."""
+    src = module.source
+    bodies = [item.body for item in module.items if isinstance(item, (s.Network, s.Block))]
+    diags: list[Diagnostic] = []
+    while bodies:  # NOTE: a worklist, not recursion: bodies may nest thousands deep
+        prev = None
+        for st in bodies.pop():
+            if isinstance(st, s.If):
+                bodies.extend(body for _, body in st.branches)
+                bodies.append(st.orelse)
+            elif isinstance(st, s.For):
+                bodies.append(st.body)
+            if prev is not None and (src.line_col(max(prev.span.start, prev.span.end - 1))[0]
+                                     == src.line_col(st.span.start)[0]):
+                diags.append(_same_line(src, prev, st))
+            prev = st
+    return sorted(diags, key=lambda d: d.labels[0].span.start)
+
+
+_OPERATORS = ("//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "<", ">")
+
+
+def _same_line(src: Source, prev: Any, st: Any) -> Diagnostic:
+    start = st.span.start
+    text = src.text[start:start + 2]
+    op = next((o for o in _OPERATORS if text.startswith(o)), None)
+    word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", src.text[start:start + 100])
+    first = op or (word.group() if word else src.text[start])
+    span = src.span(start, start + len(first))
+    value = getattr(prev, "value", None) or getattr(prev, "expr", None)
+    stage = value.stages[-1] if isinstance(value, s.Pipeline) else None
+    if stage is not None and word is not None and isinstance(st, s.ExprStmt):
+        return error("E101", "a `->` is missing between two pipeline stages", span,
+                     "expected `->` before this", ["write `x -> f -> g`"])
+    if stage is not None and word is None:
+        hint = ("a pipeline stage is one call: to combine a pipeline's result, wrap the "
+                f"pipeline in parentheses, `(x -> f) {op} y`, or name it first") if op else ""
+        return error("E101", f"`{first}` cannot follow the pipeline stage "
+                     f"`{stage.span.text()}`", span, "the pipeline ends before this", [hint])
+    return error("E101", "two statements on one line", span, "a new statement starts here",
+                 ["start each statement on its own line"])
+
+
+# ------------------------------------------------------------------------------- syntax errors
+
+_CLASSES = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", "PERCENT": "a percentage",
+            "$END": "the end of the file"}
+_EXPR_START = frozenset({"NAME", "NUMBER", "STRING", "LPAR", "LSQB"})
+_STMT_START = frozenset({"INPUT", "OUTPUT", "IF", "FOR", "RETURN", "EXPECT", "OPTION", "PARAM"})
+_PAIRS = {"(": ")", "[": "]", "{": "}"}
+
+# States the expected-token list explains badly, each found by parsing a bad snippet (the idea of
+# Lark's match_examples, keyed by the LALR state alone, not by the depth of the stack): the
+# message and hint to show instead.
+_EXAMPLES: list[tuple[tuple[str, str], list[str]]] = [
+    (("a block needs a parameter list", "write `block NAME(x, ...) { ... }`: the first "
+      "parameter receives the tensor"), ["block b { return 1 }"]),
+    (("`input` needs a colon before its shape", "write `input image: [N, 3, 224, 224]`"),
+     ["network a { input x [N, 3] }"]),
+    (("`input` is a keyword: it declares a network input", "write `input image: [N, 3, 224, "
+      "224]`; name other values differently"), ["network a { input = x }"]),
+    (("`output` needs a name", "write `-> output NAME` or `output NAME = value`"),
+     ["network a { x -> output }", "network a { output = x }"]),
+    (("`->` must be followed by a layer or block call", "write `x -> relu`, or `x -> conv(16, "
+      "3)`"), ["network a { x -> }"]),
+    (("`return` needs a value", "write `return x`"), ["block b(x) { return }"]),
+    (("a condition is followed by a body in braces", "write `if COND { ... }`"),
+     ["network a { if x: }", "network a { if x > 1: }", "network a { if x.channels: }"]),
+    (("`~=` needs a tolerance", "write `expect macs ~= 4.1G within 1%`, or an absolute "
+      "`within 0.2G`"), ["network a { expect macs ~= 4 }"]),
+    (("a tolerance is a number or a percentage", "write `within 1%` (no space before `%`) or "
+      "`within 0.2G`"), ["network a { expect macs ~= 4 within }"]),
+    (("a loop is followed by a body in braces", "write `for i in range(3) { ... }`"),
+     ["network a { for i in range(3): }", "network a { for i in n: }"]),
+]
+
+
+@lru_cache(maxsize=1)
+def _example_states() -> dict[int, tuple[str, str]]:
+    lark = _parser()[0]
+    states: dict[int, tuple[str, str]] = {}
+    for label, snippets in _EXAMPLES:
+        for text in snippets:
+            try:
+                lark.parse(text, start="start")
+            except UnexpectedToken as e:
+                states.setdefault(e.state.position, label)
+    return states
+
+
+def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
+    """The one place where a Lark parse error becomes a Diagnostic."""
+    if isinstance(e, UnexpectedCharacters):
+        return _bad_character(source, e, lark)
+    if isinstance(e, UnexpectedToken) and e.token.type == "BLOCK":
+        return _nested_block(source, e.token.start_pos)
+    expected = set(getattr(e, "expected", ()) or ())
+    tok = getattr(e, "token", None)
+    at_end = isinstance(e, UnexpectedEOF) or tok is None or tok.type == "$END"
+    texts = {n: _terminal_text(lark, n) for n in expected}
+    label = f"expected {_describe(expected, texts)}" if expected else ""
+    hints: list[str]
+    if at_end:
+        pos = len(source.text.rstrip())
+        span = source.span(max(0, pos - 1), pos)
+        message, hints = "the file ends in the middle of a statement", []
+    else:
+        assert isinstance(e, UnexpectedToken) and tok is not None
+        span = source.span(tok.start_pos, max(tok.end_pos, tok.start_pos + 1))
+        message, hints = _explain(tok, expected, texts, lark)
+        known = _example_states().get(e.state.position) if e.state is not None else None
+        if known is not None:
+            message, hints = known[0], [known[1]]
+    secondary = []
+    opener = _unclosed(source.text, span.start) if at_end or tok in (")", "]", "}") else None
+    if opener is not None and _PAIRS[source.text[opener]] in texts.values():
+        ch = source.text[opener]
+        secondary.append((source.span(opener, opener + 1), f"this `{ch}` is not closed"))
+        if at_end:
+            line = source.line_col(opener)[0]
+            message = f"the file ends before the `{ch}` on line {line} is closed"
+            label = f"expected `{_PAIRS[ch]}`"
+    return error("E101", message, span, label, hints, secondary)
+
+
+def _nested_block(source: Source, pos: int) -> Diagnostic:
+    opener = _unclosed(source.text, pos)
+    return error("E101", "a block is defined inside a network or block",
+                 source.span(pos, pos + 5), "a definition starts here",
+                 ["definitions go at the top level of a file: is a `}` missing above?"],
+                 [] if opener is None else [(source.span(opener, opener + 1), "still open")])
+
+
+def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagnostic:
+    # NOTE: lark declares pos_in_stream None; UnexpectedCharacters sets it to the lexer's offset.
+    pos = cast(int, e.pos_in_stream)
+    ch = source.text[pos] if pos < len(source.text) else ""
+    span = source.span(pos, pos + 1)
+    if not ch.isprintable():
+        return error("E101", f"unexpected character {ch!r}: this does not look like netdsl text",
+                     span, "here")
+    if re.match(r"block\s+[A-Za-z_]\w*\s*[({]", source.text[pos:]):
+        return _nested_block(source, pos)
+    allowed = set(e.allowed or ())
+    label = _describe(allowed, {n: _terminal_text(lark, n) for n in allowed})
+    hints = {"'": 'strings use double quotes: "bilinear"',
+             ";": "statements need no `;`: start each on its own line",
+             "→": "write the arrow as `->`", "×": "write multiplication as `*`"}  # noqa: RUF001
+    hint = hints.get(ch, "")
+    if ch == "=" and "COLON" in allowed:
+        hint = "keyword arguments are written `name: value`, as in `stride: 2`"
+    return error("E101", f"unexpected `{ch}`", span,
+                 f"expected {label}" if label else "not valid here", [hint])
+
+
+def _terminal_text(lark: Lark, name: str) -> str | None:
+    """The literal text of a keyword or punctuation terminal; None for NAME, NUMBER, ..."""
+    try:
+        pattern = lark.get_terminal(name).pattern
+    except KeyError:
+        return None
+    return str(pattern.value) if pattern.type == "str" else None
+
+
+def _what(tok: Token, lark: Lark) -> str:
+    text = _terminal_text(lark, tok.type)
+    if tok.type in ("NAME", "NUMBER"):
+        return f"{tok.type.lower()} `{tok}`"
+    if tok.type == "STRING":
+        return f"string {tok}"
+    if text is not None and text.isalpha():
+        return f"keyword `{tok}`"
+    return f"`{tok}`"
+
+
+def _describe(names: set[str], texts: dict[str, str | None]) -> str:
+    """Expected terminals in plain words: "`)`, `,` or an operator", never Lark's names."""
+    names = set(names)
+    words: list[str] = []
+    starts = {n for n in names if texts.get(n) in ("-", "+", "not", "true", "false")}
+    if _STMT_START <= names:
+        words.append("a statement")
+        names -= _STMT_START | _EXPR_START | starts
+    elif _EXPR_START <= names:
+        words.append("an expression")
+        names -= _EXPR_START | starts
+    ops = {n for n in names if texts.get(n) in _OPERATORS + ("and", "or")}
+    if len(ops) >= 3:
+        names -= ops
+    rest = sorted(names, key=lambda n: (n not in _CLASSES, texts.get(n) or n))
+    words += [_CLASSES.get(n) or (f"`{texts[n]}`" if texts.get(n) else n.lower()) for n in rest]
+    if len(ops) >= 3:
+        words.append("an operator")
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
+             lark: Lark) -> tuple[str, list[str]]:
+    """The message for an unexpected token, and hints for the mistakes it usually means."""
+    want = {t for t in texts.values() if t}
+    text = _terminal_text(lark, tok.type)
+    keyword = text is not None and text.isalpha()
+    if "network" in want and (tok.type in _STMT_START or (tok.type == "NAME" and tok not in (
+            "def", "class", "model", "layer", "import", "from"))):
+        return (f"`{tok}` does not go outside a network or block",
+                ["put statements inside `network NAME { ... }` or `block NAME(x) { ... }`"])
+    hints = []
+    if tok == "=" and ":" in want:
+        hints.append("keyword arguments are written `name: value`, as in `stride: 2`")
+    if tok == "(" and "[" in want:
+        hints.append("shapes are written in brackets: `[N, 3, 32, 32]`")
+    if tok == ":" and "{" in want:
+        hints.append("a body goes in braces: `network NAME { ... }`")
+    if keyword and "NAME" in expected:
+        hints.append(f"`{tok}` is a keyword and cannot be used as a name")
+    if tok.type == "NAME" and ")" in want and "," in want:
+        hints.append("separate arguments with `,`")
+    if tok in ("import", "from"):
+        hints.append('share blocks between files with `use "other.net"`')
+    elif "network" in want:
+        hints.append("a file holds `network NAME { ... }` and `block NAME(...) { ... }` "
+                     "definitions, and `use \"other.net\"` lines")
+    return f"unexpected {_what(tok, lark)}", hints
+
+
+def _unclosed(text: str, upto: int) -> int | None:
+    """The offset of the innermost bracket still open at `upto` (strings and comments skipped)."""
+    stack: list[int] = []
+    i = 0
+    while i < upto:
+        ch = text[i]
+        if ch == "#":
+            i = text.find("\n", i)
+            i = upto if i < 0 else i
+        elif ch == '"':
+            i += 1
+            while i < upto and text[i] not in '"\n':
+                i += 2 if text[i] == "\\" else 1
+        elif ch in _PAIRS:
+            stack.append(i)
+        elif ch in ")]}" and stack and _PAIRS[text[stack[-1]]] == ch:
+            stack.pop()
+        i += 1
+    return stack[-1] if stack else None
