@@ -16,19 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netdsl.ir import Graph, InputOp, Node
+from netdsl.solve import ValidSet, solve
 from netdsl.source import Span
-from netdsl.symbolic import (
-    Cond,
-    Expr,
-    Floor,
-    Junction,
-    Lit,
-    Undecided,
-    ValidSet,
-    render,
-    solve,
-    truth,
-)
+from netdsl.symbolic import Cond, Expr, Floor, Junction, Lit, Undecided, render, truth
 
 SymDim = int | str | Expr  # a size, the batch name ("N"), or an expression in named sizes
 

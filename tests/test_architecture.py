@@ -16,7 +16,7 @@ PACKAGE = ROOT / "netdsl"
 # unit here; its modules' order among themselves is the package docstring's business.
 FLOORS: dict[str, int] = {
     "source": 0, "version": 0, "limits": 0, "protowire": 0, "symbolic": 0,
-    "diagnostics": 1, "syntax": 1, "ops": 1,
+    "diagnostics": 1, "syntax": 1, "ops": 1, "solve": 1,
     "files": 2, "draw": 2, "parse": 2, "values": 2, "checkpoint": 2, "suppress": 2, "formats": 2,
     "options": 2,
     "expectations": 3, "runtime": 3, "fmt": 3, "weights": 3,

@@ -1,11 +1,13 @@
-"""Symbolic sizes (netdsl/symbolic.py): the Expr algebra's simplifications and printing, the
-bounds that decide conditions, and exact valid sets against brute force over 1..1024."""
+"""Symbolic sizes: the Expr algebra's simplifications and printing, the bounds that decide
+conditions (netdsl/symbolic.py), and exact valid sets against brute force over 1..1024
+(netdsl/solve.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from netdsl.symbolic import Expr, Progression, Undecided, ceil_div, solve
+from netdsl.solve import Progression, solve
+from netdsl.symbolic import Expr, Undecided, ceil_div
 
 H, W = Expr.symbol("H"), Expr.symbol("W")
 
