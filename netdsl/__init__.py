@@ -103,7 +103,7 @@ def compile(net: Network | _Path, network: str | None = None,
     chosen = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
                             fully_convolutional=fully_convolutional, input_size=input_size,
                             rename=tuple(rename), source_lines=source_lines)
-    return lower(_checked(net, network, params, root), chosen)[1]
+    return lower(_checked(net, network, params, root, chosen), chosen)[1]
 
 
 def compile_to(path: _Path, net: Network | _Path, network: str | None = None,
@@ -119,7 +119,7 @@ def compile_to(path: _Path, net: Network | _Path, network: str | None = None,
     options = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
                              fully_convolutional=fully_convolutional, input_size=input_size,
                              rename=tuple(rename), source_lines=source_lines)
-    return lower(_checked(net, network, params, root), options, path)[0]
+    return lower(_checked(net, network, params, root, options), options, path)[0]
 
 
 def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarray] | None = None,
@@ -150,12 +150,27 @@ def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarra
 
 
 def _checked(net: Network | _Path, network: str | None, params: Mapping[str, Any] | None,
-             root: _Path | None = None) -> Network:
-    from netdsl.pipeline import Network
+             root: _Path | None = None, options: CompileOptions | None = None) -> Network:
+    """The network to lower. An `input_size` without `fully_convolutional` binds the inputs'
+    named sizes (`[N, 3, H, W]`), as `netdsl compile --input-size` does: the file is checked
+    again at that size (a checked Network cannot be: ValueError)."""
+    from netdsl.pipeline import Network, size_params
+    size = options.input_size if options and not options.fully_convolutional else None
     if isinstance(net, Network):
         _no_choice(network, params, "a checked Network")
+        if size:
+            raise ValueError("input_size= without fully_convolutional= binds the named sizes of "
+                             "a .net file; check the Network at that size instead (load(..., "
+                             "params={'H': ..., 'W': ...}))")
         return net
-    return load(net, network, params, root=root)
+    checked = load(net, network, params, root=root)
+    if not size:
+        return checked
+    try:
+        sizes = size_params(checked.graph, size)
+    except ValueError as e:
+        raise ValueError(f"input_size= {e}") from None
+    return load(net, network, {**(params or {}), **sizes}, root=root)
 
 
 def _no_choice(network: str | None, params: Mapping[str, Any] | None, given: str) -> None:

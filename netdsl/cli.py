@@ -82,20 +82,6 @@ def _sizes(pairs: Sequence[str] | None) -> dict[str, int]:
     return out
 
 
-def _bind_sizes(graph: Any, size: tuple[int, ...]) -> dict[str, int]:
-    """--input-size HxW without --fully-convolutional: the named sizes of the inputs
-    (`[N, 3, H, W]`), in their order, bound to the size (one number: every axis)."""
-    names = list(dict.fromkeys(d for dims in graph.declared.values() for d in dims[2:]
-                               if isinstance(d, str)))
-    if not names:
-        raise _Usage("--input-size needs --fully-convolutional, or inputs that name their sizes "
-                     "([N, 3, H, W])")
-    if len(size) not in (1, len(names)):
-        raise _Usage(f"--input-size gives {len(size)} sizes for the {len(names)} named sizes "
-                     f"{', '.join(names)}")
-    return dict(zip(names, size * len(names) if len(size) == 1 else size))
-
-
 def _rename(rule: str) -> str:
     """--rename: checked here, so that a bad regular expression is a usage error (exit 2)."""
     from netdsl.weights import rename_rule
@@ -296,7 +282,7 @@ def _check_batch_seed(batch: int | None, seed: int) -> None:
 
 def cmd_compile(a: argparse.Namespace) -> int:
     from netdsl import files
-    from netdsl.pipeline import check_source, lower, read_source
+    from netdsl.pipeline import check_source, lower, read_source, size_params
     if a.batch is not None and a.batch < 1:
         raise _Usage("--batch must be at least 1")
     _check_batch_seed(a.batch, a.seed)
@@ -317,7 +303,10 @@ def cmd_compile(a: argparse.Namespace) -> int:
                              source_lines=not a.no_source_lines)
     checked = check_source(read_source(src, a.root), a.network, _params(a.set))
     if a.input_size and not a.fully_convolutional:  # a model for that size: the sizes bound
-        sizes = _bind_sizes(checked.graph, a.input_size)
+        try:
+            sizes = size_params(checked.graph, a.input_size)
+        except ValueError as e:
+            raise _Usage(f"--input-size {e}") from None
         checked = check_source(read_source(src, a.root), a.network, {**_params(a.set), **sizes})
     if out is not None:
         files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what `use`s read

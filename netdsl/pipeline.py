@@ -87,6 +87,23 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def size_params(graph: Graph, size: tuple[int, ...]) -> dict[str, int]:
+    """An input size (`--input-size HxW`, `input_size=`) without the fully convolutional rewrite:
+    the named sizes of the graph's inputs (`[N, 3, H, W]`), in their order, bound to it (one
+    number: every named size), as params to check the network again with. ValueError (worded to
+    follow the option's name) where the inputs name no sizes or the count does not match."""
+    names = list(dict.fromkeys(d for dims in graph.declared.values() for d in dims[2:]
+                               if isinstance(d, str)))
+    if not names:
+        raise ValueError("needs the fully convolutional rewrite (--fully-convolutional, "
+                         "fully_convolutional=True), or inputs that name their sizes "
+                         "([N, 3, H, W])")
+    if len(size) not in (1, len(names)):
+        raise ValueError(f"gives {len(size)} sizes for the {len(names)} named sizes "
+                         f"{', '.join(names)}")
+    return dict(zip(names, size * len(names) if len(size) == 1 else size))
+
+
 def network_names(source: Source) -> list[str]:
     return load_module(source)[1].order
 

@@ -136,7 +136,36 @@ def test_cli_compiles_a_fully_convolutional_model(tmp_path):
 def test_cli_input_size_needs_the_rewrite(tmp_path):
     code, _, stderr = cli("compile", str(ZOO / "lenet.net"), "--input-size", "64",
                           "-o", str(tmp_path / "x.onnx"))
-    assert code == 2 and "--input-size needs --fully-convolutional" in stderr
+    assert code == 2 and stderr == (
+        "--input-size needs the fully convolutional rewrite (--fully-convolutional, "
+        "fully_convolutional=True), or inputs that name their sizes ([N, 3, H, W])\n"
+        "usage: see `netdsl --help`\n")
+
+
+def test_api_input_size_needs_the_rewrite_or_named_sizes():
+    with pytest.raises(ValueError) as e:
+        netdsl.compile(ZOO / "lenet.net", input_size=(64, 64), init="zeros")
+    assert str(e.value) == (
+        "input_size= needs the fully convolutional rewrite (--fully-convolutional, "
+        "fully_convolutional=True), or inputs that name their sizes ([N, 3, H, W])")
+
+
+def test_api_input_size_binds_named_sizes_as_the_cli_does(tmp_path):
+    """netdsl.compile(input_size=) of a network that names its sizes builds it at that size (it
+    used to be ignored: the model was the first example's), the same model as `--input-size`."""
+    model = netdsl.compile(ZOO / "unet.net", "unet", input_size=(204, 236), init="zeros")
+    dims = [d.dim_value or d.dim_param for d in model.graph.output[0].type.tensor_type.shape.dim]
+    assert dims == ["N", 2, 20, 52]  # U-Net's valid convolutions: H - 184, W - 184
+    out = tmp_path / "u.onnx"
+    code, _, _ = cli("compile", str(ZOO / "unet.net"), "--network", "unet", "--input-size",
+                     "204x236", "--init", "zeros", "-o", str(out))
+    assert code == 0 and out.read_bytes() == model.SerializeToString(deterministic=True)
+    with pytest.raises(ValueError) as e:
+        netdsl.compile(ZOO / "unet.net", "unet", input_size=(200, 200, 200), init="zeros")
+    assert str(e.value) == "input_size= gives 3 sizes for the 2 named sizes H, W"
+    checked = netdsl.load(ZOO / "unet.net", "unet")
+    with pytest.raises(ValueError, match="check the Network at that size"):
+        netdsl.compile(checked, input_size=(204, 236))
 
 
 # ----------------------------------------------------------------------------------- errors
