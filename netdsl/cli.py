@@ -343,7 +343,8 @@ def cmd_import(a: argparse.Namespace) -> int:
     with files.atomic(*targets) as temps:
         temps[0].write_text(imported.text, encoding="utf-8")
         if w_out is not None:
-            temps[1].write_bytes(weights.encode(imported.weights, w_out.suffix))
+            with files.open_temp(temps[1]) as f:
+                f.write(weights.encode(imported.weights, w_out.suffix))
     print(f"{out}: {net.graph.name}, {imported.layers} layers in "
           f"{len(imported.text.splitlines())} lines, {net.stats.params:,} params"
           + (f"; weights in {w_out}" if w_out is not None else ""))

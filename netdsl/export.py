@@ -373,16 +373,18 @@ def save(model: onnx.ModelProto, path: str | Path, external_bytes: int | None = 
     data = path.with_name(path.name + ".data")
     with files.atomic(data, path) as (tmp_data, tmp_model):  # the streamed write's twin
         external = _to_external(model, data.name, tmp_data)
-        tmp_model.write_bytes(external.SerializeToString(deterministic=True))
+        with files.open_temp(tmp_model) as f:
+            f.write(external.SerializeToString(deterministic=True))
 
 
 def _to_external(model: onnx.ModelProto, location: str, file: Path) -> onnx.ModelProto:
-    """A copy of `model` whose large initializers live in `file`, referred to as `location`."""
+    """A copy of `model` whose large initializers live in `file` (a temporary file of
+    files.atomic), referred to as `location`."""
     import onnx
     from onnx.external_data_helper import set_external_data
     out = onnx.ModelProto()
     out.CopyFrom(model)
-    with open(file, "wb") as f:
+    with files.open_temp(file) as f:
         for t in out.graph.initializer:
             if len(t.raw_data) < 1024:  # small tensors (shapes, scalars) stay inline
                 continue

@@ -286,6 +286,6 @@ def save_outputs(outputs: Mapping[str, np.ndarray], directory: Path,
         files.check_writable(path, inputs, "--save")
     with files.atomic(*written) as temps:
         for tmp, arr in zip(temps, outputs.values()):
-            with open(tmp, "wb") as f:
+            with files.open_temp(tmp) as f:
                 np.save(f, arr)
     return written

@@ -42,7 +42,7 @@ def write(graph: Graph, path: str | os.PathLike[str], options: CompileOptions | 
         return model
     data = path.with_name(path.name + ".data")
     with files.atomic(data, path) as (tmp_data, tmp_model):
-        with open(tmp_model, "wb") as f, open(tmp_data, "wb") as d:
+        with files.open_temp(tmp_model) as f, files.open_temp(tmp_data) as d:
             _stream(model, tensors, f, (data.name, d))
             d.truncate()  # NOTE: a hole at the end is no size until this
     return model

@@ -157,3 +157,16 @@ def test_several_files_one_bad(tmp_path, net_file):
     good = net_file(LENET_TEXT, "good.net")
     code, out, err = cli("check", str(tmp_path / "missing.net"), str(good))
     assert code == 2 and "lenet5: ok" in out and "E001" in err
+
+
+def test_an_atomic_write_replaces_a_longer_file_whole(tmp_path):
+    """files.write_bytes opens its new temporary file without truncating it (open_temp: ext4
+    writes a truncated file back as it closes); what lands is exactly what was written, over a
+    longer file of the same name and beside a leftover temporary file."""
+    from netdsl import files
+    target = tmp_path / "m.onnx"
+    target.write_bytes(b"x" * 10_000)
+    (tmp_path / ".m.onnx.leftover.tmp").write_bytes(b"y" * 10_000)
+    files.write_bytes(target, lambda f: f.write(b"0123456789"))
+    assert target.read_bytes() == b"0123456789"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.onnx.leftover.tmp", "m.onnx"]
