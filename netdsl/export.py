@@ -38,6 +38,7 @@ EXAMPLE_SIZES = "example_sizes"  # metadata of a model for every size: `H=572,W=
 VALID_SIZES = "valid_sizes"
 Valid = Mapping[tuple[str, ...], Sequence[tuple[int, int]]]  # names -> (first, step) progressions
 EXTERNAL_DATA_BYTES = 2 * 1024**3  # protobuf's limit: larger weights go to a side file
+INLINE_BYTES = 1024  # with external data, a smaller tensor (shapes, scalars) stays in the model
 # NOTE: the records below are NamedTuples, not dataclasses: a tenth of the time to create at
 # import, which every `netdsl compile` pays
 
@@ -386,7 +387,7 @@ def _to_external(model: onnx.ModelProto, location: str, file: Path) -> onnx.Mode
     out.CopyFrom(model)
     with files.open_temp(file) as f:
         for t in out.graph.initializer:
-            if len(t.raw_data) < 1024:  # small tensors (shapes, scalars) stay inline
+            if len(t.raw_data) < INLINE_BYTES:
                 continue
             offset = f.tell()
             f.write(t.raw_data)

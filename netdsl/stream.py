@@ -75,7 +75,7 @@ def _stream(model: export.Model, tensors: Sequence[_Tensor], f: BinaryIO,
             external: tuple[str, BinaryIO] | None) -> None:
     heads, inline, offset = [], [], 0
     for t in tensors:
-        if external is not None and t.nbytes >= 1024:  # as _to_external: small ones inline
+        if external is not None and t.nbytes >= export.INLINE_BYTES:
             heads.append(protowire.tensor_header(t.name, t.data_type, t.dims,
                                                  (external[0], offset, t.nbytes)))
             inline.append(False)
