@@ -16,18 +16,17 @@ shared machine than wall time. Nothing asserts a time.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import netdsl  # noqa: E402
+from bench.common import child_env, timed  # noqa: E402
 from netdsl.analysis import analyze  # noqa: E402
 from netdsl.elaborator import build, load_module  # noqa: E402
 from netdsl.expect_check import check_expectations  # noqa: E402
@@ -52,27 +51,10 @@ def tower(layers: int) -> tuple[str, int]:
     return TOWER.format(chain=" -> ".join(f"res * {k}" for k in counts)), units
 
 
-def child_env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # NOTE: an installed package has its bytecode
-    return env
-
-
 def wall(argv: list[str]) -> float:
     t = time.perf_counter()
     subprocess.run(argv, env=child_env(), check=True, capture_output=True)
     return time.perf_counter() - t
-
-
-def timed(f: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Median wall and CPU seconds of `f()`."""
-    walls, cpus = [], []
-    for _ in range(repeats):
-        t, c = time.perf_counter(), time.process_time()
-        f()
-        walls.append(time.perf_counter() - t)
-        cpus.append(time.process_time() - c)
-    return statistics.median(walls), statistics.median(cpus)
 
 
 def cold(network: str, repeats: int) -> None:

@@ -23,6 +23,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import child_env  # noqa: E402
+
 ZOO = {  # model -> (.net file, network); torchvision builds the same name
     "resnet18": ("resnet.net", "resnet18"), "resnet50": ("resnet.net", "resnet50"),
     "resnet152": ("resnet.net", "resnet152"), "vgg16": ("vgg.net", "vgg16"),
@@ -38,10 +42,8 @@ TORCH = ("import torch, torchvision, warnings; warnings.simplefilter('ignore'); 
 def measure(argv: list[str]) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (user + system, all threads) and peak RSS (MB) of one child
     process."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # NOTE: an installed package has its bytecode
     t = time.perf_counter()
-    p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen(argv, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t
     if status != 0:

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import netdsl  # noqa: E402
+from bench.common import timed  # noqa: E402
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +109,7 @@ CASES = {
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
+    return 1000 * timed(fn, repeats)[0]
 
 
 def torch_export(model: Any, shape: tuple[int, ...]) -> bytes:

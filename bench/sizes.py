@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import re
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import timed  # noqa: E402
 from netdsl.diagnostics import NetdslError  # noqa: E402
 from netdsl.elaborator import build, load_module  # noqa: E402
 from netdsl.sizes import lenient_graph, valid_sizes  # noqa: E402
@@ -29,15 +27,6 @@ from netdsl.source import Source  # noqa: E402
 
 CASES = [("resnet.net", "resnet152"), ("unet.net", "unet"), ("googlenet.net", "googlenet"),
          ("fcn.net", "fcn8s")]
-
-
-def median_time(f: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def with_size(text: str, size: int) -> str:
@@ -66,13 +55,13 @@ def row(file: str, network: str, n_brute: int, repeats: int) -> str:
     text = (ROOT / "zoo" / file).read_text(encoding="utf-8")
     module, ns = load_module(Source(file, text))
     graph = lenient_graph(module, ns, network, None)
-    t_build = median_time(lambda: lenient_graph(module, ns, network, None), repeats)
-    t_square = median_time(lambda: valid_sizes(graph, None, (1, 4096), square=True), repeats)
-    t_sweep = median_time(lambda: valid_sizes(graph, None, (1, 4096)), repeats)
+    t_build = timed(lambda: lenient_graph(module, ns, network, None), repeats)[0]
+    t_square = timed(lambda: valid_sizes(graph, None, (1, 4096), square=True), repeats)[0]
+    t_sweep = timed(lambda: valid_sizes(graph, None, (1, 4096)), repeats)[0]
     declared = int(graph.inputs[0].op.shape[2])  # type: ignore[attr-defined]
     lo = max(1, declared - n_brute // 2)
-    t_brute = median_time(lambda: brute(text, network, range(lo, lo + n_brute)),
-                          max(1, repeats // 2))
+    t_brute = timed(lambda: brute(text, network, range(lo, lo + n_brute)),
+                    max(1, repeats // 2))[0]
     per_sweep, per_brute = t_square / 4096, t_brute / n_brute
     return (f"{network:<12} {t_build * 1e3:>6.1f}ms {t_square * 1e3:>8.1f}ms "
             f"{t_sweep * 1e3:>9.1f}ms {per_sweep * 1e6:>8.1f}us {t_brute * 1e3:>9.0f}ms "
