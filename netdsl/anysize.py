@@ -97,6 +97,24 @@ class Symbolic:
                    for p in vs.progressions for n in _samples(p.first, p.step))
 
 
+def sizes_json(sym: Symbolic) -> dict[str, Any]:
+    """The named sizes for JSON (`check` and `summary --format json`; docs/errors.md): the
+    binding the numbers are at, each group of equal sizes' valid set (progressions [first, step],
+    step 0 for one size; null where it is not solved exactly), the conditions across groups, the
+    outputs' shapes as formulas (strings; ints where fixed) and the pin."""
+    return {
+        "sizes": dict(sym.graph.sizes),
+        "valid": [{"symbols": list(g), "text": None if vs is None else str(vs),
+                   "progressions": None if vs is None
+                   else [[p.first, p.step] for p in vs.progressions]}
+                  for g, vs in zip(sym.groups, sym.valid)],
+        "conditions": [str(c) for c in sym.cross],
+        "output_formulas": {out: [d if isinstance(d, int) else sym.text(d)
+                                  for d in sym.shapes[node]]
+                            for out, node in sym.graph.outputs.items() if node in sym.shapes},
+        "pin": None if sym.pin is None else str(sym.pin)}
+
+
 def _samples(first: int, step: int) -> list[int]:
     return [first] if step == 0 else [first + step * j for j in range(64)]
 

@@ -186,23 +186,11 @@ def _sizes(sym: Any) -> str:
 
 
 def _sizes_json(sym: Any) -> dict[str, Any]:
-    """The same for `--format json` (docs/errors.md): the binding the numbers are at, each group
-    of equal sizes' valid set (progressions [first, step], step 0 for one size; null where it
-    is not solved exactly), the conditions across groups, the outputs' shapes as formulas
-    (strings; ints where fixed) and the pin."""
+    """anysize.sizes_json, for `--format json`; nothing for a network without named sizes."""
     if sym is None:
         return {}
-    return {
-        "sizes": dict(sym.graph.sizes),
-        "valid": [{"symbols": list(g), "text": None if vs is None else str(vs),
-                   "progressions": None if vs is None
-                   else [[p.first, p.step] for p in vs.progressions]}
-                  for g, vs in zip(sym.groups, sym.valid)],
-        "conditions": [str(c) for c in sym.cross],
-        "output_formulas": {out: [d if isinstance(d, int) else sym.text(d)
-                                  for d in sym.shapes[node]]
-                            for out, node in sym.graph.outputs.items() if node in sym.shapes},
-        "pin": None if sym.pin is None else str(sym.pin)}
+    from netdsl.anysize import sizes_json
+    return sizes_json(sym)
 
 
 def _code(report: FileReport, opts: Options) -> int:

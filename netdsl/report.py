@@ -8,7 +8,7 @@ import math
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from netdsl.analysis import RF, LayerStats, Stats, live_curve
 from netdsl.diagnostics import NetdslError, did_you_mean, error
@@ -33,6 +33,7 @@ class Row:
     activation_bytes: int = 0
     rf: RF | None = None
     layers: int = 0
+    last: str = ""  # the name of its last layer, whose shape and receptive field it shows
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "op": self.op, "shape": self.shape, "params": self.params,
@@ -57,7 +58,7 @@ def rows(layers: list[LayerStats], depth: int | None = None) -> list[Row]:
         row.buffers += lay.buffers
         row.macs += lay.macs
         row.activation_bytes += lay.activation_bytes
-        row.shape, row.rf = list(lay.shape), lay.rf
+        row.shape, row.rf, row.last = list(lay.shape), lay.rf, lay.name
         row.layers += 1
         if key != lay.name:
             row.op = f"{row.layers} layer{'s' if row.layers > 1 else ''}"
@@ -76,7 +77,7 @@ def summary(graph: Graph, stats: Stats, fmt: str = "text", depth: int | None = N
         return _json(graph, stats, table, depth)
     head = ("name", "op", "output shape", "params", "MACs", "RF", "jump")
     shape, sizes, formulas = _symbolic(graph, stats, depth)
-    cells = [(r.name, r.op, shape(r.name, r.shape), f"{r.params:,}", f"{r.macs:,}",
+    cells = [(r.name, r.op, shape(r.last, r.shape), f"{r.params:,}", f"{r.macs:,}",
               _rf_size(r.rf), _rf_jump(r.rf)) for r in table]
     foot = (f"params {stats.params:,}  buffers {stats.buffers:,}  MACs {stats.macs:,} "
             f"(FLOPs {stats.flops:,})  peak activations {_bytes(stats.peak_bytes)} at batch 1"
@@ -111,35 +112,55 @@ def _symbolic(graph: Graph, stats: Stats, depth: int | None) -> tuple[Any, str, 
     return shape, f"  (numbers at {at}; valid sizes: {valid}{pin})", _formulas(sym, stats, depth)
 
 
+class _Costs(NamedTuple):
+    """Params, MACs and peak activation memory in the named sizes; None where a value is not a
+    formula (an op's cost needs fixed sizes; past a pin that stops the shapes)."""
+
+    params_at_every_size: bool  # False: the weights' shapes hold at the built sizes only
+    macs: Any  # int | Expr | None: the whole network's
+    rows: dict[str, Any]  # summary row -> its MACs
+    peak: list[Any] | None  # the peak is the largest of these (anysize.leaders)
+    peak_here: int | None  # ... at the built sizes
+
+
+def _costs(sym: Any, stats: Stats, depth: int | None) -> _Costs:
+    from netdsl import anysize
+    sized = sym.pin is not None and "for its weights" in sym.pin.reason
+    per = anysize.macs(sym)
+    rows: dict[str, list[Any]] = {}
+    for lay in stats.layers:
+        rows.setdefault(_row_key(lay.name, depth), []).append(per.get(lay.name))
+    act = anysize.activation_bytes(sym, {lay.name: lay.activation_bytes for lay in stats.layers})
+    lead = None if act is None else anysize.leaders(sym, live_curve(sym.graph, act))
+    here = None if lead is None else max(
+        x if isinstance(x, int) else x.evaluate(sym.graph.sizes) for x in lead)
+    return _Costs(not sized, _sum(per.values()), {k: _sum(v) for k, v in rows.items()}, lead,
+                  here)
+
+
 def _formulas(sym: Any, stats: Stats, depth: int | None) -> list[str]:
     """Params, MACs (total and per row) and peak activation memory in the named sizes."""
-    from netdsl import anysize
+    costs = _costs(sym, stats, depth)
     names = ", ".join(sym.symbols)
-    sized = sym.pin is not None and "for its weights" in sym.pin.reason
     lines = ["", f"as formulas in {names} (batch 1):",
              f"  params      {stats.params:,}" + (
-                 f", at these sizes only: {sym.pin}" if sized
-                 else f", the same at every size (no parameter depends on {names})")]
-    per = anysize.macs(sym)
-    total = _sum(per.values())
-    here = f" = {stats.macs:,} at these sizes" if total is not None else ""
-    lines.append(f"  MACs        {_formula(sym, total)}{here}")
-    act = anysize.activation_bytes(sym, {lay.name: lay.activation_bytes for lay in stats.layers})
+                 f", the same at every size (no parameter depends on {names})"
+                 if costs.params_at_every_size else f", at these sizes only: {sym.pin}")]
+    here = f" = {stats.macs:,} at these sizes" if costs.macs is not None else ""
+    lines.append(f"  MACs        {_formula(sym, costs.macs)}{here}")
     peak = "not a formula (past the pin the shapes are unknown)"
-    if act is not None:
-        lead = anysize.leaders(sym, live_curve(sym.graph, act))
-        peak = _formula(sym, lead[0]) if len(lead) == 1 else (
-            "max(" + ", ".join(_formula(sym, x) for x in lead) + ")")
-        at = max(x if isinstance(x, int) else x.evaluate(sym.graph.sizes) for x in lead)
-        peak += f" bytes = {at:,} at these sizes"
+    if costs.peak is not None:
+        peak = f"{_peak(sym, costs.peak)} bytes = {costs.peak_here:,} at these sizes"
     lines.append(f"  peak        {peak}")
     lines.append("  MACs per layer:")
-    by_row: dict[str, list[int | Any]] = {}
-    for lay in stats.layers:
-        by_row.setdefault(_row_key(lay.name, depth), []).append(per.get(lay.name))
-    width = max(len(k) for k in by_row)
-    lines += [f"    {k.ljust(width)}  {_formula(sym, _sum(v))}" for k, v in by_row.items()]
+    width = max(len(k) for k in costs.rows)
+    lines += [f"    {k.ljust(width)}  {_formula(sym, v)}" for k, v in costs.rows.items()]
     return [part for line in lines for part in _hang(line)]
+
+
+def _peak(sym: Any, lead: list[Any]) -> str:
+    return sym.text(lead[0]) if len(lead) == 1 else (
+        "max(" + ", ".join(sym.text(x) for x in lead) + ")")
 
 
 def _hang(line: str) -> list[str]:
@@ -209,10 +230,37 @@ def _json(graph: Graph, stats: Stats, table: list[Row], depth: int | None) -> st
         "params": graph.params, "depth": depth,
         "inputs": {n.name: list(n.shape or ()) for n in graph.inputs},
         "outputs": {k: list(graph.node(v).shape or ()) for k, v in graph.outputs.items()},
+        "named_sizes": _named_sizes_json(graph, stats, table, depth),
         "layers": [r.to_json() for r in table],
         "tensors": {k: list(v) for k, v in stats.tensors().items()},
         "warnings": [{"code": d.code, "message": d.message} for d in stats.warnings],
         "totals": totals}, indent=2)
+
+
+def _named_sizes_json(graph: Graph, stats: Stats, table: list[Row], depth: int | None
+                      ) -> dict[str, Any] | None:
+    """For a network with named input sizes: what `check --format json` gives (anysize's
+    sizes_json), and the text summary's formulas: each row's shape, params, MACs (total and per
+    row) and peak activation bytes; null for a network of fixed sizes."""
+    if not graph.declared:
+        return None
+    from netdsl.anysize import derive, sizes_json
+    sym = derive(graph)
+    costs = _costs(sym, stats, depth)
+    return {**sizes_json(sym),
+            "shapes": {r.name: [_json_formula(sym, d) for d in sym.shapes[r.last]]
+                       for r in table if r.last in sym.shapes},
+            "params_at_every_size": costs.params_at_every_size,
+            "macs": _json_formula(sym, costs.macs),
+            "macs_per_row": {k: _json_formula(sym, v) for k, v in costs.rows.items()},
+            "peak_activation_bytes": None if costs.peak is None
+            else _json_formula(sym, costs.peak[0]) if len(costs.peak) == 1
+            else _peak(sym, costs.peak)}
+
+
+def _json_formula(sym: Any, value: Any) -> Any:
+    """A number where fixed, a formula's text where it varies, None where it is no formula."""
+    return value if value is None or isinstance(value, (int, str)) else sym.text(value)
 
 
 def _rf_json(rf: RF | None) -> Any:

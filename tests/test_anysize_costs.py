@@ -4,6 +4,9 @@ leaders → `summary`'s formula lines. Each formula is checked against the concr
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +127,72 @@ def test_a_pinned_head_says_the_params_hold_at_these_sizes_only(tmp_path):
     line = next(x for x in text.splitlines() if x.startswith("  params"))
     assert line == (f"  params      1,562, at these sizes only: layer dense ({path}:3:37) is "
                     "not size-independent: it needs a fixed H·W for its weights")
+
+
+def _evaluate(formula: Any, at: dict[str, int]) -> Any:
+    """A formula of `summary --format json` (docs/summary-json.md: `·` multiplies, `floor`,
+    `max`, `H/2` exact) evaluated at `at`, read as its documentation says; numbers as they are."""
+    if not isinstance(formula, str) or formula == "N":
+        return formula
+    text = re.sub(r"(\d)([A-Za-z(])", r"\1*\2", formula.replace("·", "*"))
+    value = eval(text, {"__builtins__": {}, "floor": math.floor, "max": max}, dict(at))
+    assert value == int(value), (formula, at)
+    return int(value)
+
+
+SUMMARY_SIZES = [(None, "small", [{"H": 40, "W": 92}, *_square(258)], None),
+                 ("unet.net", "unet", [*_square(188, 1148), {"H": 380, "W": 700}], "1"),
+                 ("fcn.net", "fcn8s", [{"H": 500, "W": 375}], None)]
+
+
+@pytest.mark.parametrize("path, network, sizes, depth", SUMMARY_SIZES,
+                         ids=[n for _, n, _, _ in SUMMARY_SIZES])
+def test_summary_json_gives_the_formulas_of_the_analysis_at_every_size(tmp_path, path, network,
+                                                                      sizes, depth):
+    """`summary --format json`'s named_sizes, evaluated as documented at other sizes, are the
+    shapes, MACs (total and per row) and peak memory that summary reports when built there."""
+    if path is None:
+        (tmp_path / "small.net").write_text(SMALL_CNN, encoding="utf-8")
+        file = tmp_path / "small.net"
+    else:
+        file = ZOO / path
+    folded = ["--depth", depth] if depth else []
+
+    def summary(*args: str) -> dict[str, Any]:
+        code, out, err = cli("summary", str(file), "--network", network, "--format", "json",
+                             *folded, *args)
+        assert code == 0, err
+        return json.loads(out)
+
+    named = summary()["named_sizes"]
+    assert named["params_at_every_size"] and named["pin"] is None
+    for at in sizes:
+        there = summary(*[a for k, v in at.items() for a in ("--set", f"{k}={v}")])
+        assert there["named_sizes"]["sizes"] == at
+        assert _evaluate(named["macs"], at) == there["totals"]["macs"]
+        assert _evaluate(named["peak_activation_bytes"], at) == \
+            there["totals"]["peak_activation_bytes"]
+        rows = {r["name"]: r for r in there["layers"]}
+        assert {k: _evaluate(v, at) for k, v in named["macs_per_row"].items()} == {
+            k: r["macs"] for k, r in rows.items()}
+        assert named["shapes"].keys() == rows.keys()
+        assert {k: [_evaluate(d, at) for d in v] for k, v in named["shapes"].items()} == {
+            k: r["shape"] for k, r in rows.items()}
+        assert {k: [_evaluate(d, at) for d in v] for k, v in named["output_formulas"].items()
+                } == there["outputs"]
+
+
+def test_summary_json_of_a_pinned_network_says_its_params_hold_at_these_sizes_only(tmp_path):
+    path = tmp_path / "pinned.net"
+    path.write_text("network p {\n  input image: [N, 3, H, W]\n"
+                    "  image -> conv(4, 3) -> flatten -> dense(10) -> output y\n"
+                    "  expect y: [N, 10] at H = 8, W = 8\n}\n", encoding="utf-8")
+    code, out, _ = cli("summary", str(path), "--format", "json")
+    data = json.loads(out)
+    named = data["named_sizes"]
+    assert code == 0 and not named["params_at_every_size"]
+    assert named["pin"].startswith(f"layer dense ({path}:3:37) is ")
+    assert named["macs_per_row"]["dense"] != 1440  # a formula: 10 x the flattened size
+    assert {k: _evaluate(v, {"H": 8, "W": 8}) for k, v in named["macs_per_row"].items()} == {
+        r["name"]: r["macs"] for r in data["layers"]} == {
+        "image": 0, "conv": 4 * 27 * 6 * 6, "flatten": 0, "dense": 10 * 4 * 6 * 6}

@@ -137,6 +137,12 @@ def test_json_keys_are_the_documented_ones(resnet50_file):
     assert data["schema"] == 1
 
 
+def test_json_named_sizes_keys_are_the_documented_ones():
+    data = summary_json(ROOT / "zoo" / "unet.net", "--network", "unet")
+    assert list(data["named_sizes"]) == _documented("`named_sizes`")
+    assert summary_json(ROOT / "zoo" / "lenet.net")["named_sizes"] is None
+
+
 def test_json_is_stable(resnet50_file):
     assert cli("summary", str(resnet50_file), "--format", "json")[1] == \
         cli("summary", str(resnet50_file), "--format", "json")[1]
