@@ -229,8 +229,9 @@ def _solve(out: Symbolic) -> None:
 
 def macs(sym: Symbolic) -> dict[str, int | Expr | None]:
     """Each layer's MACs as a formula in the named sizes: its op's mac_terms on the symbolic
-    shapes (ops.base.dim_value keeps them Exprs). None where that is not a formula (an adaptive
-    pool's windows, `same` padding read at the sizes) or the derivation stopped at a pin."""
+    shapes (ops.base.dim_value keeps them Exprs; `same` padding and adaptive pools' windows
+    stay formulas). None where that is not a formula (an op that needs the sizes as numbers) or
+    the derivation stopped at a pin."""
     out: dict[str, int | Expr | None] = {}
     for node in sym.graph.nodes():
         ins = sym.graph.inputs_of(node)

@@ -61,6 +61,26 @@ def test_a_small_cnn_s_costs_are_its_analysis_at_every_size():
             [*_square(64, 34, 100, 258), {"H": 40, "W": 92}])
 
 
+SAME_AND_ADAPTIVE = """\
+network head {
+  input image: [N, 3, H, W]
+  b = image -> conv(8, 3, pad: same) -> relu -> conv(8, 3, stride: 2, pad: same)
+        -> adaptive_avgpool(7)
+  b -> flatten -> dense(4) -> output y
+  image -> adaptive_avgpool([3, 5]) -> conv(2, 1) -> adaptive_avgpool(1) -> output z
+  expect y: [N, 4] at H = 64, W = 64
+}
+"""
+
+
+def test_same_padding_and_adaptive_pools_have_cost_formulas():
+    """`pad: same` (its padding depends on the size, its MACs not) and adaptive pools (uneven
+    windows overlap: n + m - gcd(n, m) inputs summed per axis) give formulas that are the
+    analysis at sizes with every remainder."""
+    _agrees(lambda at: netdsl.loads(SAME_AND_ADAPTIVE, params=at),
+            [*_square(64, 35, 36, 97), {"H": 40, "W": 93}, {"H": 14, "W": 15}])
+
+
 ZOO_SIZES = [
     ("unet.net", "unet", [*_square(572, 188, 252, 1148), {"H": 380, "W": 700}]),
     ("unet.net", "unet_padded", [*_square(256, 64, 512), {"H": 96, "W": 160}]),
@@ -196,3 +216,16 @@ def test_summary_json_of_a_pinned_network_says_its_params_hold_at_these_sizes_on
     assert {k: _evaluate(v, {"H": 8, "W": 8}) for k, v in named["macs_per_row"].items()} == {
         r["name"]: r["macs"] for r in data["layers"]} == {
         "image": 0, "conv": 4 * 27 * 6 * 6, "flatten": 0, "dense": 10 * 4 * 6 * 6}
+
+
+def test_adaptive_windows_sum_to_n_plus_m_minus_gcd():
+    """The closed form of the inputs an adaptive pool sums along an axis (pool._summed) against
+    its windows (torch's: floor(i*n/m) to ceil((i+1)*n/m)), for sizes and for formulas."""
+    from netdsl.ops.pool import _summed
+    from netdsl.symbolic import Expr
+    h = Expr.symbol("H")
+    for m in range(1, 13):
+        formula = _summed(h, m)
+        for n in range(1, 60):
+            windows = sum(-(-(i + 1) * n // m) - i * n // m for i in range(m))
+            assert _summed(n, m) == windows == formula.evaluate({"H": n}), (n, m)

@@ -343,6 +343,12 @@ def window_geometry(x: Shape, kernel: int | Sequence[int], stride: int | Sequenc
     return Geometry(k, s, d, pb, pe)
 
 
+def window_kernel(x: Shape, kernel: int | Sequence[int]) -> tuple[int, ...]:
+    """The kernel per spatial axis of x [N, C, spatial...]: all that weights and MACs need of the
+    window (unlike window_geometry, no padding, so no input sizes: `same` stays a formula)."""
+    return per_axis(kernel, len(x) - 2, "kernel")
+
+
 def resolve_pads(pad: Any, sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
                  dilation: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Padding per axis as (begins, ends). `same` follows ONNX SAME_UPPER (TensorFlow): the output

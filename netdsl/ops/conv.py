@@ -29,6 +29,7 @@ from netdsl.ops.base import (
     size_formula,
     sliding,
     window_geometry,
+    window_kernel,
     window_out,
     window_sizes,
 )
@@ -117,7 +118,7 @@ class _Conv(Op):
                           at="weights", code="E206")
 
     def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
-        k = self._geometry(xs[0])[0]
+        k = window_kernel(xs[0], self.kernel)
         out, groups = self._channels(int(xs[0][1]))
         p = {"weight": (out, int(xs[0][1]) // groups, *k)}
         if self.bias:
@@ -125,7 +126,7 @@ class _Conv(Op):
         return p
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        k = self._geometry(xs[0])[0]
+        k = window_kernel(xs[0], self.kernel)
         groups = self._channels(dim_value(xs[0][1]))[1]
         return (*(dim_value(v) for v in y[1:]), dim_value(xs[0][1]) // groups, *k)
 
@@ -290,14 +291,14 @@ class ConvTranspose(Op):
         return (x[0] * 0 + self.out, *sizes), ok
 
     def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
-        k = self._geometry(xs[0])[0]
+        k = window_kernel(xs[0], self.kernel)
         p = {"weight": (int(xs[0][1]), self.out // self.groups, *k)}
         if self.bias:
             p["bias"] = (self.out,)
         return p
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        k = self._geometry(xs[0])[0]
+        k = window_kernel(xs[0], self.kernel)
         return (*(dim_value(v) for v in xs[0][1:]), self.out // self.groups, *k)
 
     def window(self, *xs: Shape) -> Window:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -30,6 +31,7 @@ from netdsl.ops.base import (
     size_formula,
     sliding,
     window_geometry,
+    window_kernel,
     window_out,
     window_sizes,
 )
@@ -84,7 +86,7 @@ class _Pool(Op):
         return (x[0], *sizes), ok
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
-        return (*(dim_value(v) for v in y[1:]), *self._geometry(xs[0])[0])
+        return (*(dim_value(v) for v in y[1:]), *window_kernel(xs[0], self.kernel))
 
     def window(self, *xs: Shape) -> Window:
         k, s, d, pb, _ = self._geometry(xs[0])
@@ -371,13 +373,25 @@ def _bins(n: int, m: int) -> list[tuple[int, int]]:
     return [(o * n // m, -(-(o + 1) * n // m)) for o in range(m)]
 
 
-def _extents(n: int, m: int) -> tuple[int, int]:
-    """The inputs summed over all of _bins(n, m), and the widest window: in closed form when m
-    divides n (the windows tile), else from the bins (few: MAX_UNEVEN bounds n * m)."""
-    if n % m == 0:
-        return n, n // m
-    widths = [e - s for s, e in _bins(n, m)]
-    return sum(widths), max(widths)
+def _widest(n: int, m: int) -> int:
+    """The widest window of _bins(n, m): n / m when m divides n (the windows tile), else from
+    the bins (few: MAX_UNEVEN bounds n * m)."""
+    return n // m if n % m == 0 else max(e - s for s, e in _bins(n, m))
+
+
+def _summed(n: Any, m: int) -> Any:
+    """The inputs summed over all of _bins(n, m): n + m - gcd(n, m), as the windows overlap by
+    one wherever a boundary i*n/m (0 < i < m) is not whole. gcd(n, m) is written as the sum of
+    phi(d) over the divisors d of m that divide n, so that a size which is a formula (anysize)
+    gives one."""
+    if isinstance(n, int):
+        return n + m - math.gcd(n, m)
+    return n + m - sum(_phi(d) * (n % d == 0) for d in range(1, m + 1) if m % d == 0)
+
+
+def _phi(d: int) -> int:
+    """Euler's totient: the k in 1..d with gcd(k, d) = 1."""
+    return sum(1 for k in range(1, d + 1) if math.gcd(k, d) == 1)
 
 
 MAX_UNEVEN = 2**20  # elements of the averaging matrix that uneven adaptive windows lower to
@@ -427,12 +441,12 @@ class AdaptiveAvgPool(Op):
 
     def mac_terms(self, y: Shape, *xs: Shape) -> tuple[int, ...]:
         ns = [dim_value(v) for v in xs[0][2:]]
-        return (dim_value(xs[0][1]), *(_extents(n, m)[0] for n, m in zip(ns, self._sizes(xs[0]))))
+        return (dim_value(xs[0][1]), *(_summed(n, m) for n, m in zip(ns, self._sizes(xs[0]))))
 
     def window(self, *xs: Shape) -> Window:
         # exact when m divides n; otherwise the widest window at the mean spacing n/m
         ns, ms = [int(v) for v in xs[0][2:]], self._sizes(xs[0])
-        ext = tuple(_extents(n, m)[1] for n, m in zip(ns, ms))
+        ext = tuple(_widest(n, m) for n, m in zip(ns, ms))
         return Window("local", ext, tuple(n / m for n, m in zip(ns, ms)),
                       tuple((e - 1) / 2 for e in ext))
 
