@@ -423,7 +423,7 @@ def load(path: str | Path) -> onnx.ModelProto:
 
 def attributes(node: onnx.NodeProto) -> dict[str, Any]:
     """A node's attributes as plain Python values (strings decoded, tensors as arrays), for
-    importer.py, which reads a ModelProto without importing onnx."""
+    importer/, which reads a ModelProto without importing onnx."""
     from onnx import TensorProto, helper, numpy_helper
     out: dict[str, Any] = {}
     for a in node.attribute:
