@@ -1,5 +1,5 @@
 """ONNX model → .net source text and weights by parameter name (`netdsl import`). Beside the
-lowering, in the other direction: it reads a ModelProto's plain fields (export.py's helpers turn
+lowering, in the other direction: it reads a ModelProto's plain fields (export/'s helpers turn
 attributes and initializers into Python values, so onnx is imported there only). A package of
 two stages:
 - reader.py: ModelProto → Layers: every node becomes one layer (its netdsl call, inputs, weights
