@@ -1,9 +1,9 @@
 """Initial weights, drawn block by block: (seed, tensor name, init rule) → float32 values. numpy
-only; export.py asks for one block at a time, so that a tensor can be written to a file in pieces
+only; export/ asks for one block at a time, so that a tensor can be written to a file in pieces
 or drawn on all cores, and the values never depend on how many cores there are.
 
 numpy is imported only to draw: a constant rule (zeros, ones, every random rule under the zeros
-scheme) is Draw.constant, which export.py writes without numpy.
+scheme) is Draw.constant, which export/ writes without numpy.
 
 The draw: every tensor is cut into blocks of BLOCK elements (row-major order), and block i of
 tensor NAME comes from its own generator, numpy's PCG64 seeded with (seed, crc32(NAME), i), so

@@ -81,7 +81,7 @@ class Session:
     @property
     def valid_sizes(self) -> list[tuple[tuple[str, ...], list[tuple[int, int]]]]:
         """A model for every input size: each group of equal named sizes and the arithmetic
-        progressions (first, step) of its valid values (export.py's metadata `H=W=188+16k`)."""
+        progressions (first, step) of its valid values (export/'s metadata `H=W=188+16k`)."""
         groups = []
         for entry in filter(None, self._meta("valid_sizes").split(";")):
             *names, text = entry.split("=")
@@ -96,7 +96,7 @@ class Session:
     @property
     def example_sizes(self) -> dict[str, int]:
         """A model for every input size: the size each named dim had where it was checked
-        (export.py writes them as metadata, `H=572,W=572`); {} for a fixed-size model."""
+        (export/ writes them as metadata, `H=572,W=572`); {} for a fixed-size model."""
         text = self._meta("example_sizes")
         sizes = {}
         for pair in filter(None, text.split(",")):

@@ -1,6 +1,6 @@
 """A compiled ModelProto → a Triton Inference Server model repository entry: DIR/NAME/1/model.onnx
 and DIR/NAME/config.pbtxt for the onnxruntime backend (docs/serving.md). Beside the lowering:
-it reads the model's inputs and outputs through export.py and saves the model with it."""
+it reads the model's inputs and outputs through export/ and saves the model with it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`netdsl import` (netdsl/importer.py): ONNX → .net → ONNX round trips. Zoo networks come back
+"""`netdsl import` (netdsl/importer/): ONNX → .net → ONNX round trips. Zoo networks come back
 with the same layer names, shapes and parameter count; torchvision's models, exported by
 torch.onnx.export, come back with onnxruntime outputs equal to the original model's."""
 

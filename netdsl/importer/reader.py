@@ -1,19 +1,10 @@
-"""ONNX model → .net source text and weights by parameter name (`netdsl import`). Beside the
-lowering, in the other direction: it reads a ModelProto's plain fields (export.py's helpers turn
-attributes and initializers into Python values, so onnx is imported there only). Every node
-becomes one labelled pipe stage (`-> "layer1.0.conv1": conv(64, 3, pad: 1, bias: false)`);
-single-consumer chains stay pipes, other tensors get variables. Layer labels come from the
-weights' initializer names (`features.0.weight` → `features.0`) or from torch's node names
-(`/layer1/layer1.0/conv1/Conv` → `layer1.0.conv1`), so parameter names equal torch's keys.
-Identity and Dropout vanish; a zero Pad in front of a Conv becomes its pads. Runs of layers
-under one module path that recur (ResNet's units) become blocks called once per run.
-NOTE: over the ~400-line guide; the block finder (_blocks, _signature) could move out."""
+"""ONNX nodes → Layers (netdsl import's first stage): _Reader walks a ModelProto's nodes in
+order and makes each one Layer, netdsl's call as text with its inputs and weights; constants and
+aliases (Identity, Dropout) resolved, zero pads folded into the Conv after them; E407 for a node
+netdsl cannot express."""
 
 from __future__ import annotations
 
-import keyword
-import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +19,6 @@ SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv Dropo
              "MaxPool Mul Pad Relu Reshape Resize Sigmoid Softmax Tanh Upsample").split()
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish",
            "GlobalAveragePool": "globalavgpool", "GlobalMaxPool": "globalmaxpool"}
-_KEYWORDS = {"network", "use", "input", "output", "expect", "option", "if", "elif", "else", "for",
-             "in", "return", "true", "false", "and", "or", "not", "block", "param"}
 
 
 @dataclass
@@ -43,39 +32,6 @@ class Layer:
     hint: str  # where the label comes from: a parameter's prefix or the node name
     params: dict[str, np.ndarray] = field(default_factory=dict)  # suffix -> array
     label: str = ""
-
-
-@dataclass(frozen=True)
-class Imported:
-    text: str  # the .net program
-    weights: dict[str, np.ndarray]  # by parameter name (`label.weight`, ...)
-    layers: int
-
-
-def import_model(model: Any, network: str | None = None, source: str = "model.onnx"
-                 ) -> Imported:
-    """The .net program and weights of an onnx.ModelProto; E407 listing every operator that
-    netdsl cannot express (each with its node names and count)."""
-    g = model.graph
-    unsupported: dict[str, list[str]] = {}
-    for n in g.node:
-        if n.op_type not in SUPPORTED or n.domain not in ("", "ai.onnx"):
-            unsupported.setdefault(n.op_type, []).append(n.name or n.output[0])
-    if unsupported:
-        raise NetdslError([error("E407", f"{source}: {sum(map(len, unsupported.values()))} "
-                                 "nodes use operators netdsl does not support: " + "; ".join(
-                                     f"{op} x{len(ns)} ({', '.join(ns[:5])}"
-                                     f"{', ...' if len(ns) > 5 else ''})"
-                                     for op, ns in sorted(unsupported.items())),
-                                 hints=["supported: " + ", ".join(SUPPORTED)])])
-    reader = _Reader(model, source)
-    layers = reader.layers()
-    _label(layers)
-    name = _identifier(network or g.name or "imported", "net")
-    text = _render(name, reader, layers, source)
-    weights = {f"{ly.label}.{k}": np.ascontiguousarray(v, np.float32)
-               for ly in layers for k, v in ly.params.items()}
-    return Imported(text, weights, len(layers))
 
 
 class _Reader:
@@ -345,188 +301,3 @@ def _prefix(param: str) -> str:
         return ""
     return param.rsplit(".", 1)[0]
 
-
-def _part(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", text) or "_"
-
-
-def _from_hint(hint: str, op: str) -> str:
-    """A layer name from a parameter prefix or a node name: torch's `/a/a.0/conv1/Conv` gives
-    its module path `a.0.conv1`; netdsl's own node names are layer names already."""
-    if "/" in hint:  # each scope is a full path (`layer1.0`) or a child's own name (`relu`)
-        path = ""
-        for part in [p for p in hint.split("/") if p][:-1]:
-            path = _merge(path, part)
-        hint = path
-    if not hint:
-        return op
-    return ".".join(_part(p) for p in hint.split("."))
-
-
-def _merge(path: str, part: str) -> str:
-    """A torch scope `part` below `path`: its leading components may repeat path's last ones
-    (`features.1.conv` then `conv.0` is `features.1.conv.0`; `layer1` then `layer1.0`)."""
-    have, new = path.split(".") if path else [], part.split(".")
-    for k in range(min(len(have), len(new)), 0, -1):
-        if have[len(have) - k:] == new[:k]:
-            return ".".join(have[:len(have) - k] + new)
-    return ".".join(have + new)
-
-
-def _label(layers: list[Layer]) -> None:
-    """Unique labels; a name that is also a group of other layers (torch's `layer1.0`, whose
-    Add has no module of its own) gets its op name appended: `layer1.0.add`."""
-    for ly in layers:
-        ly.label = _from_hint(ly.hint, ly.op)
-    counts = Counter(ly.label for ly in layers)
-    groups = {".".join(ly.label.split(".")[:i]) for ly in layers
-              for i in range(1, ly.label.count(".") + 1)}
-    for ly in layers:
-        if not ly.params and (counts[ly.label] > 1 or ly.label in groups) and ly.label != ly.op:
-            ly.label = f"{ly.label}.{ly.op}"
-    seen: Counter[str] = Counter()
-    taken = {ly.label for ly in layers}
-    for ly in layers:
-        base = ly.label
-        if seen[base]:
-            while f"{base}_{seen[base]}" in taken:
-                seen[base] += 1
-            ly.label = f"{base}_{seen[base]}"
-            taken.add(ly.label)
-        seen[base] += 1
-
-
-def _identifier(text: str, prefix: str) -> str:
-    s = re.sub(r"\W", "_", text)
-    if not s or s[0].isdigit() or s in _KEYWORDS or keyword.iskeyword(s):
-        s = f"{prefix}_{s}"
-    return s
-
-
-def _render(name: str, r: _Reader, layers: list[Layer], source: str) -> str:
-    """The program: repeated sub-graphs as blocks, then the network of pipes."""
-    blocks, layers = _blocks(layers, r.outputs)
-    lines = [f"# imported by `netdsl import` from {source}"] + blocks + [
-        f"network {name} {{", "  option floor: true"]
-    var: dict[str, str] = {}
-    for i_name, shape in r.inputs:
-        var[i_name] = _identifier(i_name, "x")
-        dims = ["N" if j == 0 else str(d) if isinstance(d, int) and d > 0 else _part(str(d))
-                for j, d in enumerate(shape)]
-        lines.append(f"  input {var[i_name]}: [{', '.join(dims)}]")
-    lines += _chains(layers, var, r.outputs)
-    for o in r.outputs:
-        lines.append(f"  {var[o]} -> output {_identifier(o, 'y')}")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def _chains(layers: list[Layer], var: dict[str, str], outputs: Sequence[str]) -> list[str]:
-    """Pipes along single-consumer chains, a variable wherever a tensor is used twice, as a
-    later operand, or as an output; `var` (tensor -> variable) is filled in."""
-    uses: Counter[str] = Counter()
-    later: set[str] = set()
-    for ly in layers:
-        uses.update(ly.inputs)
-        later.update(ly.inputs[1:])
-    lines: list[str] = []
-    needs_var = {t for t, c in uses.items() if c != 1} | later | set(outputs)
-    chain: list[str] = []
-    start, last, last_label = "", "", ""
-
-    def close() -> None:
-        if chain:
-            v = base = _identifier("v_" + last_label, "v")
-            while v in var.values():
-                v = f"{base}_{len(var)}"
-            var[last] = v
-            lines.append(f"  {var[last]} = {start} -> " + "\n      -> ".join(chain))
-            chain.clear()
-
-    for ly in layers:
-        first = ly.inputs[0]
-        if not (chain and first == last and first not in needs_var):
-            close()
-            start = var[first]
-        others = [var[t] for t in ly.inputs[1:]]
-        chain.append(f'"{ly.label}": ' + ly.call.format(*others))
-        last, last_label = ly.output, ly.label
-    close()
-    return lines
-
-
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])")
-
-
-def _blocks(layers: list[Layer], outputs: Sequence[str]) -> tuple[list[str], list[Layer]]:
-    """Runs of layers under one module path (`layer1.0.*`: a label's first two parts) with one
-    input and one output, alike but for numbers, used twice or more: each a `block` whose
-    differing numbers are its parameters, called as `"layer1.0": unit0(64, 2)`."""
-    runs: list[list[Layer]] = []
-    for ly in layers:
-        key = ".".join(ly.label.split(".")[:2]) if ly.label.count(".") >= 2 else ""
-        if runs and key and ".".join(runs[-1][0].label.split(".")[:2]) == key:
-            runs[-1].append(ly)
-        else:
-            runs.append([ly])
-    users: Counter[str] = Counter(t for ly in layers for t in ly.inputs)
-    users.update(outputs)
-    kinds: dict[tuple[Any, ...], list[tuple[list[Layer], list[str]]]] = {}
-    for run in runs:
-        sig = _signature(run, users)
-        if sig is not None:
-            kinds.setdefault(sig[0], []).append((run, sig[1]))
-    text: list[str] = []
-    replace: dict[int, Layer] = {}
-    for k, uses in enumerate(u for u in kinds.values() if len(u) >= 2):
-        name = f"unit{k}"
-        numbers = list(zip(*(nums for _, nums in uses)))
-        varying = [i for i, col in enumerate(numbers) if len(set(col)) > 1]
-        first = uses[0][0]
-        prefix = ".".join(first[0].label.split(".")[:2]) + "."
-        body, j = [], 0
-        for ly in first:
-            call = _NUMBER.sub(lambda m: "{N}", ly.call)
-            parts = call.split("{N}")
-            filled = parts[0]
-            for piece in parts[1:]:
-                filled += (f"p{varying.index(j)}" if j in varying else uses[0][1][j]) + piece
-                j += 1
-            body.append(Layer(ly.op, filled, ly.inputs, ly.output, "", label=ly.label[
-                len(prefix):]))
-        ext = next(t for t in first[0].inputs if t not in {ly.output for ly in first})
-        var = {ext: "x"}
-        lines = _chains(body, var, [first[-1].output])
-        params = ", ".join(["x", *(f"p{i}" for i in range(len(varying)))])
-        text += [f"block {name}({params}) {{", *lines, f"  return {var[first[-1].output]}",
-                 "}", ""]
-        for run, nums in uses:
-            args = ", ".join(nums[i] for i in varying)
-            ext = next(t for t in run[0].inputs if t not in {ly.output for ly in run})
-            replace[id(run[0])] = Layer("block", f"{name}({args})", [ext], run[-1].output, "",
-                                        label=".".join(run[0].label.split(".")[:2]))
-            for ly in run[1:]:
-                replace[id(ly)] = replace[id(run[0])]
-    out: list[Layer] = []
-    for ly in layers:
-        new = replace.get(id(ly), ly)
-        if not out or out[-1] is not new:
-            out.append(new)
-    return text, out
-
-
-def _signature(run: list[Layer], users: Counter[str]) -> tuple[tuple[Any, ...], list[str]] | None:
-    """What makes two runs the same block (labels below the module path, calls without their
-    numbers, wiring), and the run's numbers; None unless it has one input and one output."""
-    if len(run) < 2:
-        return None
-    inside = {ly.output: i for i, ly in enumerate(run)}
-    external = {t for ly in run for t in ly.inputs if t not in inside}
-    used_inside = Counter(t for ly in run for t in ly.inputs if t in inside)
-    if len(external) != 1 or any(users[ly.output] != used_inside[ly.output]
-                                 for ly in run[:-1]):
-        return None
-    prefix = len(".".join(run[0].label.split(".")[:2])) + 1
-    sig = tuple((ly.label[prefix:], _NUMBER.sub("#", ly.call),
-                 tuple(inside.get(t, -1) for t in ly.inputs)) for ly in run)
-    return sig, [m.group() for ly in run for m in _NUMBER.finditer(ly.call)]

@@ -1,0 +1,60 @@
+"""ONNX model → .net source text and weights by parameter name (`netdsl import`). Beside the
+lowering, in the other direction: it reads a ModelProto's plain fields (export/'s helpers turn
+attributes and initializers into Python values, so onnx is imported there only). A package of
+two stages:
+- reader.py: ModelProto → Layers: every node becomes one layer (its netdsl call, inputs, weights
+  and where its name comes from); Identity and Dropout vanish, a zero Pad in front of a Conv
+  becomes its pads;
+- render.py: Layers → .net text: layer labels from the weights' initializer names
+  (`features.0.weight` → `features.0`) or from torch's node names (`/layer1/layer1.0/conv1/Conv`
+  → `layer1.0.conv1`), so parameter names equal torch's keys; each layer one labelled pipe stage
+  (`-> "layer1.0.conv1": conv(64, 3, pad: 1, bias: false)`), single-consumer chains stay pipes,
+  other tensors get variables; runs of layers under one module path that recur (ResNet's units)
+  become blocks called once per run (render imports reader's Layer);
+- here: import_model(), the E407 check of the operators before reading."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from netdsl.diagnostics import NetdslError, error
+from netdsl.importer.reader import SUPPORTED, Layer, _Reader
+from netdsl.importer.render import _identifier, _label, _render
+
+__all__ = ["SUPPORTED", "Imported", "Layer", "import_model"]
+
+
+@dataclass(frozen=True)
+class Imported:
+    text: str  # the .net program
+    weights: dict[str, np.ndarray]  # by parameter name (`label.weight`, ...)
+    layers: int
+
+
+def import_model(model: Any, network: str | None = None, source: str = "model.onnx"
+                 ) -> Imported:
+    """The .net program and weights of an onnx.ModelProto; E407 listing every operator that
+    netdsl cannot express (each with its node names and count)."""
+    g = model.graph
+    unsupported: dict[str, list[str]] = {}
+    for n in g.node:
+        if n.op_type not in SUPPORTED or n.domain not in ("", "ai.onnx"):
+            unsupported.setdefault(n.op_type, []).append(n.name or n.output[0])
+    if unsupported:
+        raise NetdslError([error("E407", f"{source}: {sum(map(len, unsupported.values()))} "
+                                 "nodes use operators netdsl does not support: " + "; ".join(
+                                     f"{op} x{len(ns)} ({', '.join(ns[:5])}"
+                                     f"{', ...' if len(ns) > 5 else ''})"
+                                     for op, ns in sorted(unsupported.items())),
+                                 hints=["supported: " + ", ".join(SUPPORTED)])])
+    reader = _Reader(model, source)
+    layers = reader.layers()
+    _label(layers)
+    name = _identifier(network or g.name or "imported", "net")
+    text = _render(name, reader, layers, source)
+    weights = {f"{ly.label}.{k}": np.ascontiguousarray(v, np.float32)
+               for ly in layers for k, v in ly.params.items()}
+    return Imported(text, weights, len(layers))
