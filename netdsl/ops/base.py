@@ -93,7 +93,7 @@ class Value:
 
 def pinned(why: str, at: str = "x0") -> OpError:
     """The error a lowering raises where it needs a size that varies in a model for every input
-    size (export.py names the layer that pins the input size)."""
+    size (export/lowering.py names the layer that pins the input size)."""
     return OpError(why, at=at, code="E301")
 
 
@@ -134,7 +134,7 @@ def same_pads_vary(pad: Any, kernel: Sequence[int], stride: Sequence[int],
 
 
 class Emitter(Protocol):
-    """What an op's to_onnx may do; export.py implements it with onnx.helper."""
+    """What an op's to_onnx may do; export/lowering.py records it as plain data."""
 
     def node(self, op_type: str, inputs: Sequence[str], **attrs: Any) -> str:
         """Add one ONNX node; returns the name of its (single) output."""
