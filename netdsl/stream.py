@@ -68,7 +68,7 @@ class _Tensor(NamedTuple):
             shape, data = packed(v)
             return cls(i.name, shape, protowire.DATA_TYPES[v.dtype], len(data), None, data)
         return cls(i.name, v.shape, protowire.DATA_TYPES[v.dtype.name], v.nbytes, None,
-                   v.astype(v.dtype.newbyteorder("<"), copy=False).reshape(-1))
+                   export.little_endian(v).reshape(-1))
 
 
 def _stream(model: export.Model, tensors: Sequence[_Tensor], f: BinaryIO,
@@ -172,7 +172,7 @@ def packed(const: export.Const) -> tuple[tuple[int, ...], bytes]:
         data = array.array(code, flat)
     except (TypeError, ValueError, OverflowError):
         a = const.array()
-        return a.shape, a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+        return a.shape, export.little_endian(a).tobytes()
     if sys.byteorder == "big":
         data.byteswap()
     return shape, data.tobytes()

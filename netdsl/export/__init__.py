@@ -37,6 +37,7 @@ from netdsl.export.proto import (
     attributes,
     check_file,
     initializers,
+    little_endian,
     load,
     save,
     value_shape,
@@ -50,8 +51,8 @@ if TYPE_CHECKING:
 __all__ = [
     "EXAMPLE_SIZES", "EXTERNAL_DATA_BYTES", "INLINE_BYTES", "IR_VERSIONS", "MIN_OPSET",
     "VALID_SIZES", "Const", "Dims", "Init", "Model", "NodeRecord", "Valid", "ValueRecord",
-    "attributes", "check_file", "initializers", "load", "lowered", "save", "to_onnx",
-    "value_shape",
+    "attributes", "check_file", "initializers", "little_endian", "load", "lowered", "save",
+    "to_onnx", "value_shape",
 ]
 
 

@@ -46,6 +46,11 @@ def _proto(m: Model) -> onnx.ModelProto:
     return model
 
 
+def little_endian(a: np.ndarray) -> np.ndarray:
+    """The array with ONNX's byte order (raw_data is little-endian); itself where it has it."""
+    return a.astype(a.dtype.newbyteorder("<"), copy=False)
+
+
 def _materialize(inits: Sequence[Init], graph: onnx.GraphProto) -> None:
     """Make every initializer's values and append them to `graph` in order, the blocks of all
     drawn tensors made on all cores (numpy releases the GIL while it fills arrays)."""
@@ -58,7 +63,7 @@ def _materialize(inits: Sequence[Init], graph: onnx.GraphProto) -> None:
         v = i.values
         a = np.empty(v.size, np.float32) if isinstance(v, Draw) else (
             v.array() if isinstance(v, Const) else v)
-        arrays.append(np.asarray(a, a.dtype.newbyteorder("<")))  # NOTE: a scalar stays 0-d
+        arrays.append(little_endian(a))
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         list(pool.map(lambda job: job[0].block(job[1], job[2][job[1] * BLOCK:][:BLOCK]),
                       ((i.values, b, a) for i, a in zip(inits, arrays)
