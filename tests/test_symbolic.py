@@ -1,5 +1,5 @@
 """Symbolic sizes: the Expr algebra's simplifications and printing, the bounds that decide
-conditions (netdsl/symbolic.py), and exact valid sets against brute force over 1..1024
+conditions (netdsl/symbolic/), and exact valid sets against brute force over 1..1024
 (netdsl/solve.py)."""
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ class Statements:
                              hints=[f"add an example, e.g. `expect OUTPUT: [...] at {some}`, "
                                     f"or pass --set {missing[0]}=224"])
         assert self.naming.graph is not None
-        # NOTE: lazily, so that a network without named sizes does not import symbolic.py
+        # NOTE: lazily, so that a network without named sizes does not import netdsl.symbolic
         from netdsl.elaborator.symbols import translate
         from netdsl.symbolic import Cond, Expr
         graph = self.naming.graph

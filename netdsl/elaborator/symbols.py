@@ -12,7 +12,7 @@ from typing import Any
 
 from netdsl import syntax as s
 
-# NOTE: symbolic.py is imported in the functions that translate `where` conditions, so that the
+# NOTE: netdsl.symbolic is imported in the functions that translate `where` conditions, so that the
 # elaboration of a network without them does not import it (builder.py imports this module).
 
 Eval = Callable[[s.Expr], Any]

@@ -257,7 +257,7 @@ class Op:
 def dim_value(v: Any) -> Any:
     """A size as a number: an int, or on symbolic sizes (anysize.py) the symbolic.Expr itself,
     so that costs (mac_terms) and windows become formulas in the named sizes."""
-    if type(v) is int:  # NOTE: the common case, decided without importing symbolic.py
+    if type(v) is int:  # NOTE: the common case, decided without importing netdsl.symbolic
         return v
     from netdsl.symbolic import Expr
     return v if isinstance(v, Expr) else int(v)
