@@ -134,7 +134,9 @@ class Expr:
 
     # -- comparisons build conditions (numpy's masks, symbolically)
     def __eq__(self, o: object) -> Any:
-        if not isinstance(o, (int, Expr)):
+        if isinstance(o, Expr) and o._hash == self._hash and o.terms == self.terms:
+            return True  # NOTE: what `self - o` says, without building it (dict keys holding
+        if not isinstance(o, (int, Expr)):  # Floor atoms compare their Exprs: most lookups)
             return NotImplemented
         return Lit.make("eq", self - o)
 

@@ -5,6 +5,7 @@ bounds.py: the package re-exports the function `bounds`, which would hide such a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from fractions import Fraction
 
@@ -24,8 +25,10 @@ def bounds(e: algebra.Expr, lo: Mapping[str, int] | None = None) -> tuple[Fracti
         if form is None:
             out.append(_interval(e, lo)[upper])
             continue
-        total = form.pop(None, Fraction(0))
+        total = form.get(None, Fraction(0))
         for sym, k in form.items():
+            if sym is None:
+                continue
             if k and (k > 0) != upper:
                 total += k * (lo or {}).get(sym or "", LOWEST)
             elif k:
@@ -34,8 +37,10 @@ def bounds(e: algebra.Expr, lo: Mapping[str, int] | None = None) -> tuple[Fracti
     return out[0], out[1]
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _relax(e: algebra.Expr, upper: bool) -> dict[str | None, Fraction] | None:
-    """An affine bound of e (lower, or upper) in its symbols; None for a product."""
+    """An affine bound of e (lower, or upper) in its symbols; None for a product. Remembered
+    (the same floors recur through a network's shapes): callers must not change the dict."""
     form: dict[str | None, Fraction] = {}
     for m, c in e.terms:
         if len(m) > 1:
