@@ -244,6 +244,29 @@ def test_check_imports_only_what_the_network_needs():
     assert r.stdout.strip().splitlines()[-1] == "[]"
 
 
+# What a check imports for `expect` lines alone: their trees, their pass and their compiler in the
+# elaborator; fractions for an approximate line (`~=`), decimal for a fractional literal (`1.8G`:
+# exact bounds). A source with none of them (TWO's `small`) imports none of these.
+FOR_EXPECT_LINES = ("netdsl.expectations", "netdsl.expect_check", "netdsl.elaborator.expect",
+                    "fractions", "decimal")
+
+
+def test_check_imports_the_expectation_pass_only_for_expect_lines(tmp_path):
+    """resnet.net states five `expect` lines, one `~= 11.514G within 1%`: its check imports all
+    of FOR_EXPECT_LINES; a source without one, none (the 17 tree classes alone cost ~8 ms)."""
+    plain = tmp_path / "plain.net"
+    plain.write_text(TWO, encoding="utf-8")
+    for path, network, want in ((plain, "small", []), (ZOO / "resnet.net", "resnet152",
+                                                        sorted(FOR_EXPECT_LINES))):
+        probe = ("import sys\nimport netdsl.cli\n"
+                 f"code = netdsl.cli.main(['check', {str(path)!r}, '--network', {network!r}])\n"
+                 "assert code == 0, code\n"
+                 f"print(sorted(m for m in sys.modules if m in {FOR_EXPECT_LINES!r}))\n")
+        r = _run("-c", probe)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip().splitlines()[-1] == str(want), path
+
+
 def test_a_command_in_process_leaves_the_collector_as_it_was():
     """main() turns the cyclic collector off while a command runs and freezes what is left only
     as a process's entry (no argv); called with argv, it restores the collector's state."""
