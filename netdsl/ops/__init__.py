@@ -17,8 +17,7 @@ from netdsl.ops.base import Op
 # NOTE: an operator's spelling -> the ops/ module that defines it. A new operator needs its line
 # here (register fails without it, and tests/test_ops.py compares it with load_all()).
 MODULES: dict[str, str] = {
-    **dict.fromkeys(("relu", "tanh", "sigmoid", "leaky_relu", "elu", "hardsigmoid", "relu6",
-                     "hardswish", "silu", "swish", "gelu", "softmax", "dropout", "identity"),
+    **dict.fromkeys(("relu", "leaky_relu", "elu", "relu6", "softmax", "dropout", "identity"),
                     "activation"),
     "attention": "attention",
     **dict.fromkeys(("conv", "depthwise", "conv_transpose"), "conv"),
@@ -30,6 +29,8 @@ MODULES: dict[str, str] = {
     **dict.fromkeys(("maxpool", "maxunpool", "avgpool", "globalavgpool", "globalmaxpool",
                      "adaptive_avgpool"), "pool"),
     "upsample": "resize",
+    **dict.fromkeys(("tanh", "sigmoid", "hardsigmoid", "hardswish", "silu", "swish", "gelu"),
+                    "sigmoid"),
     **dict.fromkeys(("flatten", "reshape", "add", "mul", "concat", "crop", "pad"), "tensor"),
 }
 _SHARED = ("base", "signature", "types")  # modules of ops/ that define no operator
