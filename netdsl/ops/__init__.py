@@ -26,12 +26,14 @@ MODULES: dict[str, str] = {
     "expand": "learned",
     "dense": "linear",
     **dict.fromkeys(("bn", "lrn", "layer_norm"), "norm"),
-    **dict.fromkeys(("maxpool", "maxunpool", "avgpool", "globalavgpool", "globalmaxpool",
-                     "adaptive_avgpool"), "pool"),
+    "maxpool": "pool", "maxunpool": "unpool",
+    **dict.fromkeys(("avgpool", "globalavgpool", "globalmaxpool"), "pool"),
+    "adaptive_avgpool": "adaptive",
     "upsample": "resize",
     **dict.fromkeys(("tanh", "sigmoid", "hardsigmoid", "hardswish", "silu", "swish", "gelu"),
                     "sigmoid"),
-    **dict.fromkeys(("flatten", "reshape", "add", "mul", "concat", "crop", "pad"), "tensor"),
+    **dict.fromkeys(("flatten", "reshape", "add", "mul", "concat"), "tensor"),
+    **dict.fromkeys(("crop", "pad"), "border"),
 }
 _SHARED = ("base", "signature", "types")  # modules of ops/ that define no operator
 
