@@ -275,7 +275,10 @@ class _ContextualLexer(ContextualLexer):
         folded: set[str] = set()
         callback: dict[str, Any] = {}
         for r in terminals:
-            words = [w for w in terminals if w.name in self._whole.get(r.name, ())]
+            whole = self._whole.get(r.name)
+            if not whole:  # NOTE: most terminals fold no keyword: no pass over the others
+                continue
+            words = [w for w in terminals if w.name in whole]
             folded.update(w.name for w in words
                           if frozenset(w.pattern.flags) <= frozenset(r.pattern.flags))
             if words:
