@@ -20,7 +20,7 @@ MODULES: dict[str, str] = {
     **dict.fromkeys(("relu", "leaky_relu", "elu", "relu6", "softmax", "dropout", "identity"),
                     "activation"),
     "attention": "attention",
-    **dict.fromkeys(("conv", "depthwise", "conv_transpose"), "conv"),
+    **dict.fromkeys(("conv", "depthwise"), "conv"), "conv_transpose": "conv_transpose",
     **dict.fromkeys(("slice", "split", "chunk", "permute", "transpose", "channel_shuffle",
                      "matmul"), "layout"),
     "expand": "learned",
