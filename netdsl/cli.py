@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import gc
 import io
-import json
 import os
 import sys
 import textwrap
@@ -39,6 +38,7 @@ def _color(stream: Any) -> bool:
 
 def _emit(diags: Sequence[Diagnostic], fmt: str = "text") -> None:
     if fmt == "json":
+        import json  # NOTE: by a JSON output alone, as in checkrun, formats and report
         print(json.dumps([to_dict(d) for d in diags], indent=2))
         return
     for d in diags:
@@ -55,6 +55,7 @@ def _parse_value(text: str) -> Any:
         except ValueError:
             pass
     if text.startswith("[") and text.endswith("]"):
+        import json
         try:
             return json.loads(text)
         except json.JSONDecodeError:

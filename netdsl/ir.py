@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from netdsl.expectations import Expectation
 from netdsl.ops.base import Op, Shape
 from netdsl.source import Source, Span
+
+if TYPE_CHECKING:  # NOTE: the elaborator makes them, from a source's `expect` lines only
+    from netdsl.expectations import Expectation
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@ The JSON layout is documented in docs/summary-json.md; change SUMMARY_SCHEMA_VER
 
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 from collections.abc import Sequence
@@ -225,6 +224,7 @@ def _json(graph: Graph, stats: Stats, table: list[Row], depth: int | None) -> st
     totals = {"params": stats.params, "buffers": stats.buffers, "macs": stats.macs,
               "flops": stats.flops, "peak_activation_bytes": stats.peak_bytes,
               "layers": len(stats.layers)}
+    import json  # NOTE: here: a check imports this module for si() alone
     return json.dumps({
         "schema": SUMMARY_SCHEMA_VERSION, "network": graph.name, "source": graph.source.path,
         "params": graph.params, "depth": depth,

@@ -219,9 +219,9 @@ def test_summary_json_of_a_pinned_network_says_its_params_hold_at_these_sizes_on
 
 
 def test_adaptive_windows_sum_to_n_plus_m_minus_gcd():
-    """The closed form of the inputs an adaptive pool sums along an axis (pool._summed) against
+    """The closed form of the inputs an adaptive pool sums along an axis (adaptive._summed) against
     its windows (torch's: floor(i*n/m) to ceil((i+1)*n/m)), for sizes and for formulas."""
-    from netdsl.ops.pool import _summed
+    from netdsl.ops.adaptive import _summed
     from netdsl.symbolic import Expr
     h = Expr.symbol("H")
     for m in range(1, 13):

@@ -215,14 +215,16 @@ def test_check_does_not_import_onnx_or_onnxruntime():
 
 # What a check of resnet152 must not import: the modules of other commands and stages, symbolic
 # sizes (it names none), the ops modules of operators it does not use (ops.REGISTRY imports a
-# module on the first lookup of one of its operators), and difflib (only a mistake needs it).
+# module on the first lookup of one of its operators), difflib (only a mistake needs it), and
+# json (the parser's tables are a Python literal, parse/tables.py; only --format json needs it).
 NOT_FOR_CHECK = (
     "netdsl.anysize", "netdsl.sizes", "netdsl.symbolic", "netdsl.solve", "netdsl.export",
     "netdsl.draw", "netdsl.protowire", "netdsl.weights", "netdsl.checkpoint", "netdsl.rewrite",
     "netdsl.runtime", "netdsl.serving", "netdsl.importer", "netdsl.diff", "netdsl.diff_report",
     "netdsl.fmt", "netdsl.graph", "netdsl.editor", "netdsl.lsp", "netdsl.pytest_plugin",
     "netdsl.ops.attention", "netdsl.ops.layout", "netdsl.ops.learned", "netdsl.ops.resize",
-    "difflib",
+    "netdsl.ops.sigmoid", "netdsl.ops.border", "netdsl.ops.unpool", "netdsl.ops.adaptive",
+    "netdsl.ops.conv_transpose", "difflib", "json",
 )
 
 
@@ -242,6 +244,29 @@ def test_check_imports_only_what_the_network_needs():
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[0] == "[]"
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+# What a check imports for `expect` lines alone: their trees, their pass and their compiler in the
+# elaborator; fractions for an approximate line (`~=`), decimal for a fractional literal (`1.8G`:
+# exact bounds). A source with none of them (TWO's `small`) imports none of these.
+FOR_EXPECT_LINES = ("netdsl.expectations", "netdsl.expect_check", "netdsl.elaborator.expect",
+                    "fractions", "decimal")
+
+
+def test_check_imports_the_expectation_pass_only_for_expect_lines(tmp_path):
+    """resnet.net states five `expect` lines, one `~= 11.514G within 1%`: its check imports all
+    of FOR_EXPECT_LINES; a source without one, none (the 17 tree classes alone cost ~8 ms)."""
+    plain = tmp_path / "plain.net"
+    plain.write_text(TWO, encoding="utf-8")
+    for path, network, want in ((plain, "small", []), (ZOO / "resnet.net", "resnet152",
+                                                        sorted(FOR_EXPECT_LINES))):
+        probe = ("import sys\nimport netdsl.cli\n"
+                 f"code = netdsl.cli.main(['check', {str(path)!r}, '--network', {network!r}])\n"
+                 "assert code == 0, code\n"
+                 f"print(sorted(m for m in sys.modules if m in {FOR_EXPECT_LINES!r}))\n")
+        r = _run("-c", probe)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip().splitlines()[-1] == str(want), path
 
 
 def test_a_command_in_process_leaves_the_collector_as_it_was():

@@ -3,10 +3,11 @@ and return, run in a Frame. Part of the graph builder (builder.py)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from netdsl import syntax as s
 from netdsl.diagnostics import did_you_mean
 from netdsl.elaborator.evaluator import Evaluator
-from netdsl.elaborator.expect import Evaluate, compile_approx, compile_expectation, layer_shape
 from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.report import Reporter, block_notes
 from netdsl.elaborator.scope import OPTIONS, Budget, Frame, Return
@@ -16,6 +17,9 @@ from netdsl.ops.base import elements, fmt_shape
 from netdsl.ops.types import coerce
 from netdsl.options import INITS
 from netdsl.values import MAX_REPEAT, POISON, Poison, Tensor, kind
+
+if TYPE_CHECKING:
+    from netdsl.elaborator.expect import Evaluate
 
 
 class Statements:
@@ -233,7 +237,11 @@ class Statements:
                       f"says {fmt_shape(want)}", dims.span, f"actual {fmt_shape(value.shape)}",
                       frame=frame, secondary=[(self.naming.node_span(value), "made here")])
 
+    # NOTE: expect.py (and expectations.py, 17 classes: ~8 ms at a cold start) is imported by
+    # the first `expect` line met, not with this module: a source without one never loads it
+
     def _expect_expr(self, st: s.ExpectExpr | s.ExpectApprox, frame: Frame) -> None:
+        from netdsl.elaborator.expect import compile_approx, compile_expectation
         assert self.naming.graph is not None
         args = (frame.env, self._evaluate, frame.prefix, block_notes(frame))
         self.naming.graph.expectations.append(
@@ -243,6 +251,7 @@ class Statements:
     def _expect_layer_shape(self, st: s.ExpectShape, frame: Frame) -> None:
         """`expect NAME: [dims]` where NAME is no value in scope: a layer or block, checked
         after analysis (it may be defined further down)."""
+        from netdsl.elaborator.expect import layer_shape
         assert self.naming.graph is not None
         want = self.ev.shape_literal(st.dims, frame)
         if want is POISON:

@@ -17,20 +17,23 @@ from netdsl.ops.base import Op
 # NOTE: an operator's spelling -> the ops/ module that defines it. A new operator needs its line
 # here (register fails without it, and tests/test_ops.py compares it with load_all()).
 MODULES: dict[str, str] = {
-    **dict.fromkeys(("relu", "tanh", "sigmoid", "leaky_relu", "elu", "hardsigmoid", "relu6",
-                     "hardswish", "silu", "swish", "gelu", "softmax", "dropout", "identity"),
+    **dict.fromkeys(("relu", "leaky_relu", "elu", "relu6", "softmax", "dropout", "identity"),
                     "activation"),
     "attention": "attention",
-    **dict.fromkeys(("conv", "depthwise", "conv_transpose"), "conv"),
+    **dict.fromkeys(("conv", "depthwise"), "conv"), "conv_transpose": "conv_transpose",
     **dict.fromkeys(("slice", "split", "chunk", "permute", "transpose", "channel_shuffle",
                      "matmul"), "layout"),
     "expand": "learned",
     "dense": "linear",
     **dict.fromkeys(("bn", "lrn", "layer_norm"), "norm"),
-    **dict.fromkeys(("maxpool", "maxunpool", "avgpool", "globalavgpool", "globalmaxpool",
-                     "adaptive_avgpool"), "pool"),
+    "maxpool": "pool", "maxunpool": "unpool",
+    **dict.fromkeys(("avgpool", "globalavgpool", "globalmaxpool"), "pool"),
+    "adaptive_avgpool": "adaptive",
     "upsample": "resize",
-    **dict.fromkeys(("flatten", "reshape", "add", "mul", "concat", "crop", "pad"), "tensor"),
+    **dict.fromkeys(("tanh", "sigmoid", "hardsigmoid", "hardswish", "silu", "swish", "gelu"),
+                    "sigmoid"),
+    **dict.fromkeys(("flatten", "reshape", "add", "mul", "concat"), "tensor"),
+    **dict.fromkeys(("crop", "pad"), "border"),
 }
 _SHARED = ("base", "signature", "types")  # modules of ops/ that define no operator
 

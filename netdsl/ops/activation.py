@@ -1,18 +1,20 @@
-"""Elementwise activations, softmax, dropout and identity: shape-preserving, no parameters."""
+"""Rectifiers (relu, leaky_relu, elu, relu6), softmax, dropout and identity: shape-preserving, no
+parameters; and Elementwise, the base of every elementwise activation (the sigmoid family's, in
+sigmoid.py, too). NOTE: two modules, so that a check of a network that uses relu alone creates
+the classes of this one (each frozen dataclass costs ~0.4 ms at a cold start)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from netdsl.ops import register
 from netdsl.ops.base import Emitter, Op, OpError, Shape, Value, Window, dim_value, moved
-from netdsl.ops.signature import argument, axis_argument
+from netdsl.ops.signature import axis_argument
 
 
 @dataclass(frozen=True, slots=True)
-class _Elementwise(Op):
+class Elementwise(Op):
     onnx: ClassVar[str] = ""
     mac_rule = "C x H x W (every output element): one operation per element"
 
@@ -26,22 +28,21 @@ class _Elementwise(Op):
         return emit.node(self.onnx, [xs[0].name], **self.onnx_attrs())
 
 
-def _simple(spelling: str, onnx_op: str, text: str) -> type[Op]:
+def simple(spelling: str, onnx_op: str, text: str, module: str = __name__) -> type[Op]:
+    """An activation that is its ONNX operator alone, registered from `module`."""
     cls: type[Op] = dataclass(frozen=True, slots=True)(
-        type(spelling.title().replace("_", ""), (_Elementwise,),
+        type(spelling.title().replace("_", ""), (Elementwise,),
              {"__doc__": text, "name": spelling, "onnx": onnx_op, "summary": text,
-              "__module__": __name__}))
+              "__module__": module}))
     return register(cls)
 
 
-Relu = _simple("relu", "Relu", "max(x, 0)")
-Tanh = _simple("tanh", "Tanh", "hyperbolic tangent")
-Sigmoid = _simple("sigmoid", "Sigmoid", "1 / (1 + exp(-x))")
+Relu = simple("relu", "Relu", "max(x, 0)")
 
 
 @register
 @dataclass(frozen=True, slots=True)
-class LeakyRelu(_Elementwise):
+class LeakyRelu(Elementwise):
     """x for x > 0, slope * x otherwise."""
 
     name = "leaky_relu"
@@ -56,7 +57,7 @@ class LeakyRelu(_Elementwise):
 
 @register
 @dataclass(frozen=True, slots=True)
-class Elu(_Elementwise):
+class Elu(Elementwise):
     """x for x > 0, alpha * (exp(x) - 1) otherwise."""
 
     name = "elu"
@@ -71,23 +72,7 @@ class Elu(_Elementwise):
 
 @register
 @dataclass(frozen=True, slots=True)
-class HardSigmoid(_Elementwise):
-    """max(0, min(1, alpha * x + beta)); the defaults are PyTorch's (1/6, 1/2), not ONNX's."""
-
-    name = "hardsigmoid"
-    onnx = "HardSigmoid"
-    summary = "{call}"
-    positional = ("alpha", "beta")
-    alpha: float = argument(1 / 6, shown="1/6")
-    beta: float = 0.5
-
-    def onnx_attrs(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "beta": self.beta}
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class Relu6(_Elementwise):
+class Relu6(Elementwise):
     """min(max(x, 0), 6): ReLU clipped at 6 (MobileNetV2)."""
 
     name = "relu6"
@@ -100,55 +85,7 @@ class Relu6(_Elementwise):
 
 @register
 @dataclass(frozen=True, slots=True)
-class HardSwish(_Elementwise):
-    """x * hardsigmoid(x) (MobileNetV3)."""
-
-    name = "hardswish"
-    onnx = "HardSwish"
-    summary = "x * relu6(x + 3) / 6"
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class Silu(_Elementwise):
-    """x * sigmoid(x), also called swish (EfficientNet)."""
-
-    name = "silu"
-    summary = "x * sigmoid(x) (swish)"
-
-    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
-        return emit.node("Mul", [xs[0].name, emit.node("Sigmoid", [xs[0].name])])
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class Swish(Silu):
-    """The same function as silu, under the name the EfficientNet paper uses."""
-
-    name = "swish"
-    summary = "x * sigmoid(x) (silu)"
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class Gelu(_Elementwise):
-    """x * Phi(x), exact (erf) form, as torch.nn.GELU()."""
-
-    name = "gelu"
-    summary = "x * Phi(x), the exact erf form"
-
-    def to_onnx(self, emit: Emitter, y: Value, *xs: Value) -> str:
-        if emit.opset >= 20:
-            return emit.node("Gelu", [xs[0].name])
-        x = xs[0].name
-        erf = emit.node("Erf", [emit.node("Div", [x, emit.const(math.sqrt(2.0), "float32")])])
-        half = emit.node("Mul", [x, emit.const(0.5, "float32")])
-        return emit.node("Mul", [half, emit.node("Add", [erf, emit.const(1.0, "float32")])])
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class Softmax(_Elementwise):
+class Softmax(Elementwise):
     """exp(x) / sum(exp(x)) along an axis (default 1: the classes, or the channels)."""
 
     name = "softmax"

@@ -1,6 +1,6 @@
 """Text → Lark's LALR parse, fast: the Lark parser and lexer classes netdsl plugs in (one shared
 scanner for every contextual-lexer state, each state's lexer made on first use, the compact LALR
-table of parser.json) and _Reducer, the reduce callbacks that build a rule's value while the
+table of tables.py) and _Reducer, the reduce callbacks that build a rule's value while the
 parser reduces (build.py's _ToAst gives each rule's method). The parse package's Lark internals.
 NOTE: these subclass Lark's private classes (pyproject pins lark>=1.3.1,<1.4)."""
 
@@ -227,7 +227,7 @@ class _StateLexer(BasicLexer):
 
 class _ContextualLexer(ContextualLexer):
     """Lark's contextual lexer with a _StateLexer for each state (plugged in by `_plugins`).
-    Loaded from parser.json (its terminals checked when it was built), a state's lexer is made
+    Loaded from tables.py (its terminals checked when it was built), a state's lexer is made
     when a parse first reaches the state (Lark makes all 80 up front), as Lark makes it."""
 
     BasicLexer = _StateLexer
@@ -246,13 +246,19 @@ class _ContextualLexer(ContextualLexer):
         self._by_terminals: dict[frozenset[str], _StateLexer] = {}
         self.lexers = _Lazy(self._lexer)
         self.root_lexer = self._make(conf.terminals)
+        self._all = self._make(conf.terminals)  # NOTE: never matches: what _lexer copies
 
     def _lexer(self, state: int) -> _StateLexer:
         key = frozenset(self._states[state])
         if key not in self._by_terminals:
+            # NOTE: BasicLexer's __init__ sorts the terminals and tests each for newlines
+            # (~0.7 ms for resnet.net's 33 states): done once, for all of them, and filtered
+            # here. Its sort key is a total order, so a subset keeps the order it would sort to
             names = key | self._extra
-            self._by_terminals[key] = self._make(
-                [t for t in self._conf.terminals if t.name in names])
+            lexer = copy(self._all)
+            lexer.terminals = [t for t in self._all.terminals if t.name in names]
+            lexer.newline_types = self._all.newline_types & names
+            self._by_terminals[key] = lexer
         return self._by_terminals[key]
 
     def _make(self, terminals: builtins.list[TerminalDef]) -> _StateLexer:
@@ -270,12 +276,15 @@ class _ContextualLexer(ContextualLexer):
         if terminals in self._unless:
             return self._unless[terminals]
         root = cast(_StateLexer, self.root_lexer)
-        if self._whole is None:  # NOTE: parser.json holds them (~1.5 ms of regex compiles)
+        if self._whole is None:  # NOTE: tables.py holds them (~1.5 ms of regex compiles)
             self._whole = _folds(root.terminals, root.g_regex_flags)
         folded: set[str] = set()
         callback: dict[str, Any] = {}
         for r in terminals:
-            words = [w for w in terminals if w.name in self._whole.get(r.name, ())]
+            whole = self._whole.get(r.name)
+            if not whole:  # NOTE: most terminals fold no keyword: no pass over the others
+                continue
+            words = [w for w in terminals if w.name in whole]
             folded.update(w.name for w in words
                           if frozenset(w.pattern.flags) <= frozenset(r.pattern.flags))
             if words:
@@ -316,7 +325,7 @@ class _Lazy(dict[int, AbstractBasicLexer]):
 
 
 class _LALR(LALR_Parser):
-    """Lark's LALR parser, its table read from parser.json's compact form (_compact_table)."""
+    """Lark's LALR parser, its table read from tables.py's compact form (_compact_table)."""
 
     @classmethod
     def deserialize(  # type: ignore[override] # NOTE: Lark's own signature for LALR_Parser
@@ -324,12 +333,12 @@ class _LALR(LALR_Parser):
         shift = [(Shift, i) for i in range(len(data["states"]))]
         reduce = {}
         states = {}
-        for i, actions in enumerate(data["states"]):
-            for token, code in actions.items():
+        for i, actions in enumerate(data["states"]):  # NOTE: tables.py's, left as they are
+            for code in actions.values():
                 if code < 0 and code not in reduce:
                     reduce[code] = (Reduce, memo[~code])
-                actions[token] = shift[code] if code >= 0 else reduce[code]
-            states[i] = actions
+            states[i] = {token: shift[code] if code >= 0 else reduce[code]
+                         for token, code in actions.items()}
         inst = cls.__new__(cls)
         inst._parse_table = IntParseTable(  # type: ignore[no-untyped-call,assignment]
             states, data["start_states"], data["end_states"])
