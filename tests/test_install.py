@@ -27,7 +27,7 @@ def test_wheel_install_checks_a_zoo_file(tmp_path):
     (wheel,) = wheels.glob("netdsl-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "netdsl/grammars/netdsl.lark" in names
-    assert "netdsl/parse/tables.py" in names  # the pre-built parser (netdsl/parse/loading.py)
+    assert "netdsl/parser.json" in names  # the pre-built parser (netdsl/parse/loading.py)
     assert "netdsl/py.typed" in names  # PEP 561: the package's type hints are for its users
     assert not any(n.startswith("tools/") or n.endswith("docs.py") for n in names)
     installed = run(sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",

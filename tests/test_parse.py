@@ -153,7 +153,7 @@ def _outcome(parse, text: str) -> object:
 
 def test_the_shipped_parser_fails_where_lark_s_own_does():
     # netdsl's parser (parse/lalr.py: one shared scanner for every contextual-lexer state, lexers
-    # made on first use, the compact table of tables.py) against Lark's stock parser built
+    # made on first use, the compact table of parser.json) against Lark's stock parser built
     # from the grammar, on seeded mutants: the same trees, and the same errors, tokens and
     # expected sets where they fail. (LALR state numbers differ between the two builds.)
     from lark import Lark

@@ -6,8 +6,8 @@ errors|zoo|ops|costs|parser|all [--stdout]`. A test compares each committed page
 - zoo: the zoo table in README.md, from `netdsl check` of every zoo network (tests/test_zoo.py);
 - ops, costs: docs/ops.md and docs/costs.md from the operator registry (gendocs_ops.py beside
   this file; tests/test_ops.py);
-- parser: netdsl/parse/tables.py, the pre-built LALR parser the package loads instead of
-  analysing the grammar at every start (netdsl/parse/loading.py; tests/test_security.py)."""
+- parser: netdsl/parser.json, the pre-built LALR parser the package loads instead of analysing
+  the grammar at every start (netdsl/parse/loading.py; tests/test_security.py)."""
 
 from __future__ import annotations
 
@@ -320,16 +320,15 @@ def _readme() -> str:
     return readme_with_zoo((ROOT / "README.md").read_text(encoding="utf-8"))
 
 
-def _parser_tables() -> str:
-    """netdsl/parse/tables.py, kept as it is while it was built from this grammar (NOTE: Lark
-    numbers the LALR states differently from run to run, so rebuilding would change every
-    byte)."""
+def _parser_json() -> str:
+    """netdsl/parser.json, kept as it is while it was built from this grammar (NOTE: Lark numbers
+    the LALR states differently from run to run, so rebuilding would change every byte)."""
     from netdsl import parse
     try:
         text = parse.PARSER_FILE.read_text(encoding="utf-8")
-        if f"\nKEY = {parse.grammar_key(parse.load_grammar())!r}\n" in text:
+        if json.loads(text).get("key") == parse.grammar_key(parse.load_grammar()):
             return text
-    except OSError:
+    except (OSError, ValueError):
         pass
     return serialized_parser()
 
@@ -355,7 +354,7 @@ PAGES: dict[str, tuple[Path, Callable[[], str]]] = {
     "zoo": (ROOT / "README.md", _readme),
     "ops": (gendocs_ops.DOCS / "ops.md", gendocs_ops.ops_markdown),
     "costs": (gendocs_ops.DOCS / "costs.md", gendocs_ops.costs_markdown),
-    "parser": (ROOT / "netdsl" / "parse" / "tables.py", _parser_tables),
+    "parser": (ROOT / "netdsl" / "parser.json", _parser_json),
     "textmate": (ROOT / "editors" / "netdsl.tmLanguage.json", _textmate),
 }
 

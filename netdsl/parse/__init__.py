@@ -1,8 +1,7 @@
 """Text → AST: loads grammars/netdsl.lark, builds the AST while parsing, turns Lark errors into
 Diagnostics. The only package that imports lark:
-- loading.py: the grammar, and the pre-built parser of tables.py (or one built from the
+- loading.py: the grammar, and the pre-built parser of netdsl/parser.json (or one built from the
   grammar);
-- tables.py: that pre-built parser, Lark's serialised tables as a literal (generated);
 - lalr.py: the Lark parser and lexer classes netdsl plugs in, and the reduce callbacks;
 - build.py: the AST node each grammar rule builds;
 - errors.py: syntax errors and other parse diagnostics;

@@ -1,6 +1,6 @@
 """Text → Lark's LALR parse, fast: the Lark parser and lexer classes netdsl plugs in (one shared
 scanner for every contextual-lexer state, each state's lexer made on first use, the compact LALR
-table of tables.py) and _Reducer, the reduce callbacks that build a rule's value while the
+table of parser.json) and _Reducer, the reduce callbacks that build a rule's value while the
 parser reduces (build.py's _ToAst gives each rule's method). The parse package's Lark internals.
 NOTE: these subclass Lark's private classes (pyproject pins lark>=1.3.1,<1.4)."""
 
@@ -227,7 +227,7 @@ class _StateLexer(BasicLexer):
 
 class _ContextualLexer(ContextualLexer):
     """Lark's contextual lexer with a _StateLexer for each state (plugged in by `_plugins`).
-    Loaded from tables.py (its terminals checked when it was built), a state's lexer is made
+    Loaded from parser.json (its terminals checked when it was built), a state's lexer is made
     when a parse first reaches the state (Lark makes all 80 up front), as Lark makes it."""
 
     BasicLexer = _StateLexer
@@ -276,7 +276,7 @@ class _ContextualLexer(ContextualLexer):
         if terminals in self._unless:
             return self._unless[terminals]
         root = cast(_StateLexer, self.root_lexer)
-        if self._whole is None:  # NOTE: tables.py holds them (~1.5 ms of regex compiles)
+        if self._whole is None:  # NOTE: parser.json holds them (~1.5 ms of regex compiles)
             self._whole = _folds(root.terminals, root.g_regex_flags)
         folded: set[str] = set()
         callback: dict[str, Any] = {}
@@ -325,7 +325,7 @@ class _Lazy(dict[int, AbstractBasicLexer]):
 
 
 class _LALR(LALR_Parser):
-    """Lark's LALR parser, its table read from tables.py's compact form (_compact_table)."""
+    """Lark's LALR parser, its table read from parser.json's compact form (_compact_table)."""
 
     @classmethod
     def deserialize(  # type: ignore[override] # NOTE: Lark's own signature for LALR_Parser
@@ -333,12 +333,12 @@ class _LALR(LALR_Parser):
         shift = [(Shift, i) for i in range(len(data["states"]))]
         reduce = {}
         states = {}
-        for i, actions in enumerate(data["states"]):  # NOTE: tables.py's, left as they are
-            for code in actions.values():
+        for i, actions in enumerate(data["states"]):
+            for token, code in actions.items():
                 if code < 0 and code not in reduce:
                     reduce[code] = (Reduce, memo[~code])
-            states[i] = {token: shift[code] if code >= 0 else reduce[code]
-                         for token, code in actions.items()}
+                actions[token] = shift[code] if code >= 0 else reduce[code]
+            states[i] = actions
         inst = cls.__new__(cls)
         inst._parse_table = IntParseTable(  # type: ignore[no-untyped-call,assignment]
             states, data["start_states"], data["end_states"])
