@@ -1,12 +1,15 @@
 """The command line's arguments (cli stage): argv → argparse.Namespace. Every subcommand with its
 description, its arguments' help and its exit codes (the epilogs), their value checks (`--rename`,
 `--input-size`, `--range`: a bad value is a usage error) and `--version`. Each subcommand's
-`func` is its cmd_* function (reading.py, writing.py)."""
+`func` is its cmd_* function (reading.py, writing.py). Each subcommand is declared by
+`@_subcommand` over the function that adds its arguments, which a process calls only for the
+command it runs."""
 
 from __future__ import annotations
 
 import argparse
 import textwrap
+from collections.abc import Callable
 from typing import Any
 
 from netdsl.cli.base import _Usage
@@ -128,19 +131,44 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def _parser() -> argparse.ArgumentParser:
+_Arguments = Callable[[argparse.ArgumentParser], None]
+_COMMANDS: dict[str, tuple[str, str, str, _Arguments]] = {}  # name -> its help and arguments
+
+
+def _subcommand(name: str, summary: str, description: str,
+                epilog: str = EXIT_CODES) -> Callable[[_Arguments], _Arguments]:
+    """Declares a subcommand: its one-line summary, its --help's description and exit codes, and
+    (the function decorated) its arguments; `netdsl --help` lists them in this file's order."""
+    def declare(arguments: _Arguments) -> _Arguments:
+        _COMMANDS[name] = (summary, description, epilog, arguments)
+        return arguments
+    return declare
+
+
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """netdsl's arguments; with `only`, the arguments of that command alone (`netdsl --help` and
+    an unknown command's message list the others by their one-line summary all the same): a
+    process runs one command, and building all twelve costs it ~2 ms."""
     p = _Parser(prog="netdsl", description="Check, measure, compile and run .net architectures.",
                 epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action=_Version, nargs=0,
                    help="show program's version number and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (summary, description, epilog, arguments) in _COMMANDS.items():
+        if only is None or name == only:
+            arguments(_command(sub, name, summary, description, epilog))
+        else:
+            sub.add_parser(name, help=summary)
+    return p
 
-    q = _command(sub, "check", "parse, check shapes and expectations; exit 1 on errors",
-                 "Check every network of every file (a directory: every *.net below it), or "
-                 "the one --network names, each on its own: syntax, names, shapes and `expect` "
-                 "lines. Prints one line per network and every diagnostic; the codes, the "
-                 "suppression comment `# netdsl: ignore[CODE]` and the JSON schema are in "
-                 "docs/errors.md.")
+
+@_subcommand("check", "parse, check shapes and expectations; exit 1 on errors",
+             "Check every network of every file (a directory: every *.net below it), or "
+             "the one --network names, each on its own: syntax, names, shapes and `expect` "
+             "lines. Prints one line per network and every diagnostic; the codes, the "
+             "suppression comment `# netdsl: ignore[CODE]` and the JSON schema are in "
+             "docs/errors.md.")
+def _check_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("files", nargs="+", metavar="FILE|DIR",
                    help="the .net files to check; a directory means every *.net below it")
     _network_options(q, "default: every network")
@@ -154,17 +182,21 @@ def _parser() -> argparse.ArgumentParser:
                    help="drop the diagnostics of this code, e.g. W301 (repeatable)")
     q.set_defaults(func=cmd_check)
 
-    q = _command(sub, "list", "the networks and blocks a file defines",
-                 "List the networks and blocks a file defines (not those it `use`s), with their "
-                 "parameters and defaults.")
+
+@_subcommand("list", "the networks and blocks a file defines",
+             "List the networks and blocks a file defines (not those it `use`s), with their "
+             "parameters and defaults.")
+def _list_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("file", metavar="FILE", help="the .net file")
     _root_option(q)
     q.set_defaults(func=cmd_list)
 
-    q = _command(sub, "summary", "per layer: shape, params, MACs, receptive field",
-                 "Check a network and print one row per layer: output shape, parameters, MACs "
-                 "and receptive field, then the totals and the peak activation memory. The cost "
-                 "rules are in docs/costs.md, the JSON layout in docs/summary-json.md.")
+
+@_subcommand("summary", "per layer: shape, params, MACs, receptive field",
+             "Check a network and print one row per layer: output shape, parameters, MACs "
+             "and receptive field, then the totals and the peak activation memory. The cost "
+             "rules are in docs/costs.md, the JSON layout in docs/summary-json.md.")
+def _summary_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("file", metavar="FILE", help="the .net file")
     _network_options(q)
     q.add_argument("--depth", type=int, default=None, metavar="K",
@@ -173,22 +205,26 @@ def _parser() -> argparse.ArgumentParser:
                    help="a text table (default), JSON for tools, or a markdown table")
     q.set_defaults(func=cmd_summary)
 
-    q = _command(sub, "explain", "the lecture's arithmetic for one layer",
-                 "Show how one layer's output size, parameters, MACs and receptive field are "
-                 "computed, with the numbers filled in.")
+
+@_subcommand("explain", "the lecture's arithmetic for one layer",
+             "Show how one layer's output size, parameters, MACs and receptive field are "
+             "computed, with the numbers filled in.")
+def _explain_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("file", metavar="FILE", help="the .net file")
     q.add_argument("layer", metavar="LAYER",
                    help="the layer's name, as `netdsl summary` lists it (e.g. layer1.0.conv1)")
     _network_options(q)
     q.set_defaults(func=cmd_explain)
 
-    q = _command(sub, "diff", "compare two versions of a file: layers, shapes, params, MACs",
-                 "Compare two .net files, or a file with its text at a git revision (--against "
-                 "REV reads it with `git show REV:path` in the file's repository; files it "
-                 "`use`s are read from the working tree). Reports layers added, removed, changed "
-                 "and renamed (matched by name), output shapes that changed, and params, MACs "
-                 "and peak memory per top-level block and in total.",
-                 epilog=DIFF_EXIT_CODES)
+
+@_subcommand("diff", "compare two versions of a file: layers, shapes, params, MACs",
+             "Compare two .net files, or a file with its text at a git revision (--against "
+             "REV reads it with `git show REV:path` in the file's repository; files it "
+             "`use`s are read from the working tree). Reports layers added, removed, changed "
+             "and renamed (matched by name), output shapes that changed, and params, MACs "
+             "and peak memory per top-level block and in total.",
+             epilog=DIFF_EXIT_CODES)
+def _diff_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("old", metavar="OLD", help="the old file; with --against, the file to compare")
     q.add_argument("new", metavar="NEW", nargs="?", help="the new file")
     q.add_argument("--against", metavar="REV",
@@ -200,14 +236,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="exit 1 when the networks differ, as `git diff --exit-code`")
     q.set_defaults(func=cmd_diff)
 
-    q = _command(sub, "sizes", "which input sizes pass the shape check",
-                 "Sweep the input sizes of a range at once and print those that pass every "
-                 "shape check (exact windows unless floor was asked for, aligned adds, concats "
-                 "and crops, no size below 1), with the output shapes at each: arithmetic "
-                 "progressions as `188 + 16k (k = 0..244)`, in the input size n. Square sizes "
-                 "first, then each spatial axis alone (the others as declared). A `flatten -> "
-                 "dense` head pins the size. Annotations and `expect` lines, which state the "
-                 "declared size's numbers, are not evaluated.")
+
+@_subcommand("sizes", "which input sizes pass the shape check",
+             "Sweep the input sizes of a range at once and print those that pass every "
+             "shape check (exact windows unless floor was asked for, aligned adds, concats "
+             "and crops, no size below 1), with the output shapes at each: arithmetic "
+             "progressions as `188 + 16k (k = 0..244)`, in the input size n. Square sizes "
+             "first, then each spatial axis alone (the others as declared). A `flatten -> "
+             "dense` head pins the size. Annotations and `expect` lines, which state the "
+             "declared size's numbers, are not evaluated.")
+def _sizes_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("file", metavar="FILE", help="the .net file")
     _network_options(q)
     q.add_argument("--input", metavar="NAME",
@@ -220,13 +258,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="text for people (default); json: one object (docs/sizes.md)")
     q.set_defaults(func=cmd_sizes)
 
-    q = _command(sub, "graph", "draw a network: layers, blocks, shapes (Graphviz)",
-                 "Draw a network as a graph, inputs at the top: a box per layer with its "
-                 "operator, key arguments and output shape; blocks as clusters (folded to one "
-                 "box each below --depth); adds and concatenations as round nodes. The output's "
-                 "suffix picks the format: .dot needs nothing, .svg/.png/.pdf/.html need "
-                 "Graphviz's `dot` program; .html is one page whose boxes show params, MACs and "
-                 "receptive field on hover.", GRAPH_EXIT_CODES)
+
+@_subcommand("graph", "draw a network: layers, blocks, shapes (Graphviz)",
+             "Draw a network as a graph, inputs at the top: a box per layer with its "
+             "operator, key arguments and output shape; blocks as clusters (folded to one "
+             "box each below --depth); adds and concatenations as round nodes. The output's "
+             "suffix picks the format: .dot needs nothing, .svg/.png/.pdf/.html need "
+             "Graphviz's `dot` program; .html is one page whose boxes show params, MACs and "
+             "receptive field on hover.", GRAPH_EXIT_CODES)
+def _graph_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("file", metavar="FILE", help="the .net file")
     _network_options(q)
     q.add_argument("--depth", type=int, default=None, metavar="K",
@@ -235,13 +275,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="the picture to write: OUT.svg, .png, .pdf, .dot or .html")
     q.set_defaults(func=cmd_graph)
 
-    q = _command(sub, "fmt", "rewrite .net files in the one canonical layout",
-                 "Rewrite files in the canonical layout: 2-space indentation, one space around "
-                 "operators and after `,` and `:`, long pipes broken before `->` and aligned "
-                 "under the first arrow, trailing comments aligned. Comments are kept, and the "
-                 "result always means the same program. Exit 1 (with --check or --diff) when a "
-                 "file would change, or when a file has a syntax error.",
-                 FMT_EXIT_CODES)
+
+@_subcommand("fmt", "rewrite .net files in the one canonical layout",
+             "Rewrite files in the canonical layout: 2-space indentation, one space around "
+             "operators and after `,` and `:`, long pipes broken before `->` and aligned "
+             "under the first arrow, trailing comments aligned. Comments are kept, and the "
+             "result always means the same program. Exit 1 (with --check or --diff) when a "
+             "file would change, or when a file has a syntax error.",
+             FMT_EXIT_CODES)
+def _fmt_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("files", nargs="+", metavar="FILE|DIR",
                    help="the .net files to format; a directory means every *.net below it")
     q.add_argument("--check", action="store_true",
@@ -250,11 +292,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="write nothing; print a unified diff of each file that would change")
     q.set_defaults(func=cmd_fmt)
 
-    q = _command(sub, "compile", "lower to an .onnx file",
-                 "Check a network and lower it to an ONNX file. Weights are random (He or "
-                 "Xavier, seeded by --seed) unless --weights gives them by parameter name. The "
-                 f"default opset is {DEFAULT_OPSET}, the same on every machine: onnxruntime >= "
-                 "1.12 and TensorRT 8.6 load it; --opset asks for a newer one.")
+
+@_subcommand("compile", "lower to an .onnx file",
+             "Check a network and lower it to an ONNX file. Weights are random (He or "
+             "Xavier, seeded by --seed) unless --weights gives them by parameter name. The "
+             f"default opset is {DEFAULT_OPSET}, the same on every machine: onnxruntime >= "
+             "1.12 and TensorRT 8.6 load it; --opset asks for a newer one.")
+def _compile_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("file", metavar="FILE", help="the .net file")
     _network_options(q)
     q.add_argument("-o", "--output", metavar="OUT.onnx",
@@ -294,13 +338,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="leave the source lines out of the nodes' doc strings (keep file:line:col)")
     q.set_defaults(func=cmd_compile)
 
-    q = _command(sub, "import", "turn an ONNX model into a .net program (and its weights)",
-                 "Read an ONNX model (as torch.onnx.export writes it) and write the .net program "
-                 "that compiles back to it: one labelled pipe stage per layer, named after the "
-                 "weights' initializers or torch's module paths, so that parameter names equal "
-                 "the checkpoint's keys. Operators netdsl has no op for are all listed (E407) and "
-                 "nothing is written. --weights writes the model's weights by parameter name, "
-                 "for `netdsl compile OUT.net --weights FILE`.")
+
+@_subcommand("import", "turn an ONNX model into a .net program (and its weights)",
+             "Read an ONNX model (as torch.onnx.export writes it) and write the .net program "
+             "that compiles back to it: one labelled pipe stage per layer, named after the "
+             "weights' initializers or torch's module paths, so that parameter names equal "
+             "the checkpoint's keys. Operators netdsl has no op for are all listed (E407) and "
+             "nothing is written. --weights writes the model's weights by parameter name, "
+             "for `netdsl compile OUT.net --weights FILE`.")
+def _import_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("model", metavar="MODEL.onnx", help="the ONNX model to read")
     q.add_argument("-o", "--output", required=True, metavar="OUT.net",
                    help="the .net file to write (atomically, with --weights)")
@@ -310,11 +356,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="the network's name in the program (default: the ONNX graph's name)")
     q.set_defaults(func=cmd_import)
 
-    q = _command(sub, "run", "run a .net or .onnx model on onnxruntime",
-                 "Run a model on onnxruntime and print each output's shape and statistics. "
-                 "MODEL is an .onnx file, or else a .net file, compiled in memory with weights "
-                 "seeded by --seed. An .onnx model for every input size takes --random inputs "
-                 "at the size it was checked at, or at --set H=SIZE.")
+
+@_subcommand("run", "run a .net or .onnx model on onnxruntime",
+             "Run a model on onnxruntime and print each output's shape and statistics. "
+             "MODEL is an .onnx file, or else a .net file, compiled in memory with weights "
+             "seeded by --seed. An .onnx model for every input size takes --random inputs "
+             "at the size it was checked at, or at --set H=SIZE.")
+def _run_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("model", metavar="MODEL", help="an .onnx file, or a .net file")
     _network_options(q)
     q.add_argument("--input", action="append", metavar="NAME=FILE.npy",
@@ -333,11 +381,12 @@ def _parser() -> argparse.ArgumentParser:
                         "letters, digits, _ - .; never outside DIR, never over an input)")
     q.set_defaults(func=cmd_run)
 
-    q = _command(sub, "lsp", "the language server, for editors (stdio)",
-                 "Serve the Language Server Protocol on stdin and stdout, for an editor to "
-                 "start: diagnostics as you type (those of `check`), hover (a layer's shape, "
-                 "params, MACs, receptive field), go to definition, completion and formatting. "
-                 "Needs the `lsp` extra: pip install 'netdsl[lsp]'. Logs go to stderr.",
-                 LSP_EXIT_CODES)
+
+@_subcommand("lsp", "the language server, for editors (stdio)",
+             "Serve the Language Server Protocol on stdin and stdout, for an editor to "
+             "start: diagnostics as you type (those of `check`), hover (a layer's shape, "
+             "params, MACs, receptive field), go to definition, completion and formatting. "
+             "Needs the `lsp` extra: pip install 'netdsl[lsp]'. Logs go to stderr.",
+             LSP_EXIT_CODES)
+def _lsp_arguments(q: argparse.ArgumentParser) -> None:
     q.set_defaults(func=cmd_lsp)
-    return p

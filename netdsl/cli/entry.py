@@ -77,9 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    parser = _parser()
+    args = sys.argv[1:] if argv is None else list(argv)
+    # NOTE: only the command's own arguments are built; the first word not an option names it
+    parser = _parser(next((arg for arg in args if not arg.startswith("-")), ""))
     try:
-        a = parser.parse_args(argv)
+        a = parser.parse_args(args)
         if not getattr(a, "command", None):
             parser.print_help(sys.stderr)
             return EXIT_USAGE
