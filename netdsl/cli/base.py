@@ -1,0 +1,68 @@
+"""The command line's shared pieces (cli stage): exit codes, the usage error, diagnostics on stderr
+(or JSON on stdout) and `--set NAME=VALUE` pairs → parameters. Used by every command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from netdsl.diagnostics import Diagnostic, render, to_dict
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Usage(Exception):
+    pass
+
+
+def _color(stream: Any) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
+
+
+def _emit(diags: Sequence[Diagnostic], fmt: str = "text") -> None:
+    if fmt == "json":
+        import json  # NOTE: by a JSON output alone, as in checkrun, formats and report
+        print(json.dumps([to_dict(d) for d in diags], indent=2))
+        return
+    for d in diags:
+        print(render(d, color=_color(sys.stderr)) + "\n", file=sys.stderr)
+
+
+def _parse_value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for conv in (int, float):
+        try:
+            return conv(text.replace("_", ""))
+        except ValueError:
+            pass
+    if text.startswith("[") and text.endswith("]"):
+        import json
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass
+    return text
+
+
+def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p in pairs or ():
+        if "=" not in p or not p.split("=", 1)[0].strip():
+            raise _Usage(f"--set takes NAME=VALUE, not {p!r}")
+        k, v = p.split("=", 1)
+        out[k.strip()] = _parse_value(v)
+    return out
+
+
+def _sizes(pairs: Sequence[str] | None) -> dict[str, int]:
+    """--set H=256 for an .onnx model: the size of a dim that varies in a model for every size."""
+    out = {}
+    for k, v in _params(pairs).items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise _Usage(f"--set {k}=...: the size of an input's dim takes a positive integer")
+        out[k] = v
+    return out

@@ -1,0 +1,115 @@
+"""The command line's entry (cli stage): argv → a command's exit code. Parses the arguments, runs
+the command, and turns what it raises into the exit code: 0 ok, 1 the input has errors (its
+diagnostics on stderr), 2 usage errors, 3 internal errors (a traceback); stdout and stderr survive
+a reader that goes away."""
+
+from __future__ import annotations
+
+import gc
+import io
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from netdsl.cli.arguments import _parser
+from netdsl.cli.base import EXIT_ERRORS, EXIT_INTERNAL, EXIT_USAGE, _emit, _Usage
+from netdsl.diagnostics import NetdslError
+
+
+def _unreadable(e: NetdslError) -> bool:
+    """A file that cannot be read at all (E001) is a usage error, like a missing one: exit 2."""
+    return all(d.code == "E001" for d in e.diagnostics)
+
+
+class _PipeGuard:
+    """A text stream whose reader may go away (`netdsl check bad.net | head -0`): on EPIPE the
+    rest of the output goes to /dev/null, as the Python docs advise (signal module, "Note on
+    SIGPIPE"), instead of raising, so that the command finishes and its exit code survives."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            pass  # not a file (a test's StringIO): nothing to point elsewhere
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`netdsl ARGS`; without argv (the console script, python -m netdsl) the process's entry,
+    which ends when it returns."""
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _PipeGuard(sys.stdout), _PipeGuard(sys.stderr)
+    collecting = gc.isenabled()
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # NOTE: here, not at exit, where EPIPE would turn the code into 120
+        sys.stderr.flush()
+        return code
+    finally:
+        sys.stdout, sys.stderr = streams
+        if argv is None:  # NOTE: the process ends: its last collections need not scan it all
+            gc.freeze()
+        if collecting:
+            gc.enable()
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    # NOTE: only the command's own arguments are built; the first word not an option names it
+    parser = _parser(next((arg for arg in args if not arg.startswith("-")), ""))
+    try:
+        a = parser.parse_args(args)
+        if not getattr(a, "command", None):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        for name in ("file", "model"):
+            path = getattr(a, name, None)
+            if path is not None and a.command != "run" and not Path(path).exists():
+                raise _Usage(f"{path}: no such file")
+        if getattr(a, "root", None) is not None and not Path(a.root).is_dir():
+            raise _Usage(f"--root {a.root}: not a directory")
+        if a.command != "lsp":
+            # NOTE: one command runs, and what it imports and builds lives to its end: the
+            # cyclic collector would only rescan it (with the freeze at exit, 15-20% of a cold
+            # check or compile). The cycles left are a few KB a network; the server keeps it.
+            gc.disable()
+        return int(a.func(a))
+    except _Usage as e:
+        print(f"{e}\nusage: see `netdsl --help`", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as e:  # --help, --version: argparse exits; main() returns the code
+        return int(e.code or 0)
+    except NetdslError as e:
+        _emit(e.diagnostics)
+        return EXIT_USAGE if _unreadable(e) else EXIT_ERRORS
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 - a bug in netdsl, not the user's mistake
+        traceback.print_exc()
+        print("netdsl: internal error, please report it with the input that caused it",
+              file=sys.stderr)
+        return EXIT_INTERNAL

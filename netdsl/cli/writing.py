@@ -1,0 +1,214 @@
+"""The commands that write or run (cli stage): fmt, compile, import, run and lsp. Arguments → the
+files they write, the model they run, the server they serve; heavy modules (onnx, onnxruntime,
+numpy) are imported inside the commands that need them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from netdsl.cli.base import EXIT_ERRORS, EXIT_OK, _emit, _params, _sizes, _Usage
+from netdsl.diagnostics import NetdslError
+from netdsl.limits import MAX_BATCH
+from netdsl.options import SEEDS, CompileOptions
+
+
+def cmd_fmt(a: argparse.Namespace) -> int:
+    """Rewrite files in the canonical layout; --check/--diff only report."""
+    import difflib
+
+    from netdsl.checkrun import PathError, expand
+    from netdsl.files import atomic
+    from netdsl.fmt import format_source
+    try:
+        paths = expand(a.files)
+    except PathError as e:
+        raise _Usage(str(e)) from None
+    changed, failed = [], False
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise _Usage(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+        try:
+            new = format_source(text, path)
+        except NetdslError as e:
+            _emit(e.diagnostics)
+            failed = True
+            continue
+        if new == text:
+            continue
+        changed.append(path)
+        if a.diff:
+            sys.stdout.writelines(difflib.unified_diff(
+                text.splitlines(keepends=True), new.splitlines(keepends=True),
+                f"{path} (original)", f"{path} (formatted)"))
+        if a.check or a.diff:
+            print(f"would reformat {path}", file=sys.stderr)
+        else:
+            with atomic(Path(path)) as (tmp,):
+                tmp.write_text(new, encoding="utf-8")
+            print(f"reformatted {path}", file=sys.stderr)
+    if failed:
+        return EXIT_ERRORS
+    return EXIT_ERRORS if changed and (a.check or a.diff) else EXIT_OK
+
+
+def _check_batch_seed(batch: int | None, seed: int) -> None:
+    if batch is not None and batch > MAX_BATCH:
+        raise _Usage(f"--batch must be at most {MAX_BATCH}")
+    if not 0 <= seed < SEEDS:
+        raise _Usage(f"--seed must be 0 to 2**32 - 1 = {SEEDS - 1}")
+
+
+def cmd_compile(a: argparse.Namespace) -> int:
+    from netdsl import files
+    from netdsl.pipeline import check_source, lower, read_source, size_params
+    if a.batch is not None and a.batch < 1:
+        raise _Usage("--batch must be at least 1")
+    _check_batch_seed(a.batch, a.seed)
+    if a.rename and not a.weights:
+        raise _Usage("--rename needs --weights")
+    if not a.output and not a.triton_repo:
+        raise _Usage("give -o OUT.onnx, --triton-repo DIR, or both")
+    if a.max_batch < 1:
+        raise _Usage("--max-batch must be at least 1")
+    out, src = (Path(a.output) if a.output else None), Path(a.file)
+    # NOTE: before compiling, so that a bad path fails fast; write() checks again as it writes
+    if out is not None:
+        files.check_writable(out, [src, *([Path(a.weights)] if a.weights else [])])
+    options = CompileOptions(opset=a.opset, batch=a.batch, seed=a.seed, init=a.init,
+                             weights=a.weights, fully_convolutional=a.fully_convolutional,
+                             input_size=a.input_size if a.fully_convolutional else None,
+                             rename=tuple(a.rename),
+                             source_lines=not a.no_source_lines)
+    checked = check_source(read_source(src, a.root), a.network, _params(a.set))
+    if a.input_size and not a.fully_convolutional:  # a model for that size: the sizes bound
+        try:
+            sizes = size_params(checked.graph, a.input_size)
+        except ValueError as e:
+            raise _Usage(f"--input-size {e}") from None
+        checked = check_source(read_source(src, a.root), a.network, {**_params(a.set), **sizes})
+    if out is not None:
+        files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what `use`s read
+        lowered, written = lower(checked, options, out)  # stream.write: no onnx
+        _emit(lowered.stats.warnings)
+        print(f"{out}: {lowered.graph.name}, opset {written.opset}, "
+              f"{lowered.stats.params:,} params, {len(written.nodes)} ONNX nodes")
+    if a.triton_repo:
+        from netdsl import serving
+        lowered, model = lower(checked, options)  # NOTE: in memory: the entry holds the model
+        if out is None:
+            _emit(lowered.stats.warnings)
+        entry = serving.write_repository(model, Path(a.triton_repo), lowered.graph.name,
+                                         a.max_batch, a.dynamic_batching)
+        print(f"{entry}: Triton model {lowered.graph.name} (onnxruntime_onnx, version 1)")
+    return EXIT_OK
+
+
+def cmd_import(a: argparse.Namespace) -> int:
+    from netdsl import export, files, importer, weights
+    from netdsl.pipeline import check_source
+    from netdsl.source import Source
+    out, src = Path(a.output), Path(a.model)
+    w_out = Path(a.weights) if a.weights else None
+    if w_out is not None and w_out.suffix.lower() not in (".npz", ".safetensors"):
+        raise _Usage(f"--weights {w_out}: give a .npz or .safetensors file name")
+    files.check_writable(out, [src])
+    if w_out is not None:
+        files.check_writable(w_out, [src, out])
+    imported = importer.import_model(export.load(src), a.network, src.name)
+    # NOTE: checked before anything is written: an importer bug is never a broken .net on disk
+    net = check_source(Source(str(out), imported.text, str(out.parent.resolve())))
+    targets = [out] + ([w_out] if w_out is not None else [])
+    with files.atomic(*targets) as temps:
+        temps[0].write_text(imported.text, encoding="utf-8")
+        if w_out is not None:
+            with files.open_temp(temps[1]) as f:
+                f.write(weights.encode(imported.weights, w_out.suffix))
+    print(f"{out}: {net.graph.name}, {imported.layers} layers in "
+          f"{len(imported.text.splitlines())} lines, {net.stats.params:,} params"
+          + (f"; weights in {w_out}" if w_out is not None else ""))
+    return EXIT_OK
+
+
+def cmd_lsp(a: argparse.Namespace) -> int:
+    try:
+        from netdsl import lsp
+    except ImportError as e:  # pygls is the optional extra `lsp`
+        raise _Usage(f"netdsl lsp needs pygls ({e}): pip install 'netdsl[lsp]'") from None
+    return lsp.serve()
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from netdsl import export, files, runtime
+    from netdsl.pipeline import compile_source, read_source
+    if not a.input and not a.random:
+        raise _Usage("give --input NAME=FILE.npy or --random")
+    if a.input and a.random:
+        raise _Usage("give either --input or --random, not both")
+    if a.batch < 1 or a.top < 0:
+        raise _Usage("--batch must be at least 1 and --top at least 0")
+    _check_batch_seed(a.batch, a.seed)
+    path = Path(a.model)
+    model: Any
+    if files.is_onnx(path):
+        export.check_file(path)
+        model = path  # onnxruntime reads it, external data included
+    else:
+        model = compile_source(read_source(path, a.root), a.network, _params(a.set),
+                               CompileOptions(seed=a.seed))[1]
+    if a.save:
+        files.check_dir(Path(a.save), "--save")
+    session = runtime.Session(model, a.provider)
+    if session.note:
+        print(f"note: {session.note}", file=sys.stderr)
+    sizes = session.example_sizes  # a model for every size: --set H=.. on an .onnx picks one
+    sizes.update(_sizes(a.set) if files.is_onnx(path) else {})
+    feeds = (runtime.read_inputs(a.input, session.inputs) if a.input
+             else runtime.random_inputs(session.inputs, a.batch, a.seed, sizes))
+    outputs = session.run(feeds)
+    print(f"provider: {session.providers[0]}")
+    for name, arr in feeds.items():
+        print(f"input {name}: shape {list(arr.shape)}")
+    for name, arr in outputs.items():
+        print(_describe(name, arr, a.top))
+    if a.save:
+        read = [path, *(Path(s.partition("=")[2] or s) for s in a.input or ())]
+        written = runtime.save_outputs(outputs, Path(a.save), read)
+        print(f"saved {', '.join(str(w) for w in written)}")
+    return EXIT_OK
+
+
+def _describe(name: str, arr: Any, top: int) -> str:
+    """An output's shape and statistics; for a classifier ([N, K]) with --top, the top-k
+    (index, probability) per example (softmax first, unless it is already a distribution)."""
+    import numpy as np
+    with np.errstate(all="ignore"):  # NOTE: inf/nan outputs print as inf/nan, with no warning
+        return _statistics(name, arr, top)
+
+
+def _statistics(name: str, arr: Any, top: int) -> str:
+    import numpy as np
+    lines = [f"{name}: shape {list(arr.shape)}, mean {arr.mean():.6g}, std {arr.std():.6g}, "
+             f"min {arr.min():.6g}, max {arr.max():.6g}"]
+    if top and arr.ndim == 2:
+        probs = arr if _is_distribution(arr) else _softmax(arr)
+        for b in range(arr.shape[0]):
+            best = np.argsort(-probs[b], kind="stable")[:top]
+            lines.append(f"  [{b}] top-{len(best)}: " + ", ".join(
+                f"{i} ({probs[b, i]:.4f})" for i in best))
+    return "\n".join(lines)
+
+
+def _is_distribution(arr: Any) -> bool:
+    import numpy as np
+    return bool(np.all(arr >= 0) and np.allclose(arr.sum(axis=1), 1.0, atol=1e-3))
+
+
+def _softmax(arr: Any) -> Any:
+    import numpy as np
+    e = np.exp(arr - arr.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
