@@ -194,6 +194,23 @@ def test_every_subcommand_help_explains_itself_its_arguments_and_the_exit_codes(
         assert re.search(rf"^  {code}  .*{meaning}", out, re.MULTILINE), (code, out)
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_command_built_alone_has_the_full_parser_s_help(command):
+    """A process builds only the arguments of the command it runs (cli/arguments._parser(only)):
+    that command's help, and the top level's, are the full parser's."""
+    import argparse
+
+    from netdsl.cli import _parser
+
+    def sub(p: argparse.ArgumentParser) -> argparse._SubParsersAction:
+        (s,) = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        return s
+
+    full, alone = _parser(), _parser(command)
+    assert sub(alone).choices[command].format_help() == sub(full).choices[command].format_help()
+    assert alone.format_help() == full.format_help()
+
+
 def _run(*args: str, code: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=120)
