@@ -35,7 +35,7 @@ MODULES: dict[str, str] = {
     **dict.fromkeys(("flatten", "reshape", "add", "mul", "concat"), "tensor"),
     **dict.fromkeys(("crop", "pad"), "border"),
 }
-_SHARED = ("base", "signature", "types")  # modules of ops/ that define no operator
+_SHARED = ("base", "geometry", "signature", "types")  # modules of ops/ that define no operator
 
 
 class Registry(Mapping[str, type[Op]]):

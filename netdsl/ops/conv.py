@@ -11,7 +11,6 @@ from netdsl.ops import register
 from netdsl.ops.base import (
     Dims,
     Emitter,
-    Geometry,
     Op,
     OpError,
     Shape,
@@ -22,11 +21,14 @@ from netdsl.ops.base import (
     dim_value,
     fmt_shape,
     require_fixed,
+    sliding,
+)
+from netdsl.ops.geometry import (
+    Geometry,
     rounds_down,
     same_pads,
     same_pads_vary,
     size_formula,
-    sliding,
     window_geometry,
     window_kernel,
     window_out,

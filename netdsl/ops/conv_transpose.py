@@ -20,10 +20,9 @@ from netdsl.ops.base import (
     dim_value,
     per_axis,
     require_fixed,
-    window_geometry,
-    window_kernel,
 )
 from netdsl.ops.conv import check_groups, check_input_groups
+from netdsl.ops.geometry import window_geometry, window_kernel
 from netdsl.ops.types import Ints
 
 

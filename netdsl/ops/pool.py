@@ -14,7 +14,6 @@ from netdsl.ops.base import (
     GLOBAL,
     Dims,
     Emitter,
-    Geometry,
     Op,
     OpError,
     Shape,
@@ -25,10 +24,13 @@ from netdsl.ops.base import (
     dim_value,
     expect_rank,
     pinned,
+    sliding,
+)
+from netdsl.ops.geometry import (
+    Geometry,
     rounds_down,
     same_pads_vary,
     size_formula,
-    sliding,
     window_geometry,
     window_kernel,
     window_out,

@@ -11,7 +11,6 @@ from netdsl.ops import register
 from netdsl.ops.base import (
     Dims,
     Emitter,
-    Geometry,
     Op,
     OpError,
     Shape,
@@ -19,8 +18,8 @@ from netdsl.ops.base import (
     Window,
     check_positive,
     fmt_shape,
-    window_geometry,
 )
+from netdsl.ops.geometry import Geometry, window_geometry
 from netdsl.ops.pool import MaxPool
 from netdsl.ops.signature import argument, tensor_input
 from netdsl.ops.types import Ints, Tensor
