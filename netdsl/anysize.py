@@ -81,6 +81,10 @@ class Symbolic:
     def text(self, d: SymDim) -> str:
         return render(d, self._exact) if isinstance(d, Expr) else str(d)
 
+    def json(self, v: Any) -> Any:
+        """For JSON: a number (or "N") as it is, an expression as its text, None as it is."""
+        return self.text(v) if isinstance(v, Expr) else v
+
     def shape_text(self, shape: tuple[SymDim, ...]) -> str:
         return "[" + ", ".join(self.text(d) for d in shape) + "]"
 
@@ -109,8 +113,7 @@ def sizes_json(sym: Symbolic) -> dict[str, Any]:
                    else [[p.first, p.step] for p in vs.progressions]}
                   for g, vs in zip(sym.groups, sym.valid)],
         "conditions": [str(c) for c in sym.cross],
-        "output_formulas": {out: [d if isinstance(d, int) else sym.text(d)
-                                  for d in sym.shapes[node]]
+        "output_formulas": {out: [sym.json(d) for d in sym.shapes[node]]
                             for out, node in sym.graph.outputs.items() if node in sym.shapes},
         "pin": None if sym.pin is None else str(sym.pin)}
 

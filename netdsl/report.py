@@ -248,19 +248,15 @@ def _named_sizes_json(graph: Graph, stats: Stats, table: list[Row], depth: int |
     sym = derive(graph)
     costs = _costs(sym, stats, depth)
     return {**sizes_json(sym),
-            "shapes": {r.name: [_json_formula(sym, d) for d in sym.shapes[r.last]]
+            "shapes": {r.name: [sym.json(d) for d in sym.shapes[r.last]]
                        for r in table if r.last in sym.shapes},
             "params_at_every_size": costs.params_at_every_size,
-            "macs": _json_formula(sym, costs.macs),
-            "macs_per_row": {k: _json_formula(sym, v) for k, v in costs.rows.items()},
+            "macs": sym.json(costs.macs),
+            "macs_per_row": {k: sym.json(v) for k, v in costs.rows.items()},
             "peak_activation_bytes": None if costs.peak is None
-            else _json_formula(sym, costs.peak[0]) if len(costs.peak) == 1
+            else sym.json(costs.peak[0]) if len(costs.peak) == 1
             else _peak(sym, costs.peak)}
 
-
-def _json_formula(sym: Any, value: Any) -> Any:
-    """A number where fixed, a formula's text where it varies, None where it is no formula."""
-    return value if value is None or isinstance(value, (int, str)) else sym.text(value)
 
 
 def _rf_json(rf: RF | None) -> Any:

@@ -119,18 +119,16 @@ def solve(conds: Iterable[Cond], symbols: tuple[str, ...], low: int = 1) -> Vali
 
 
 def _all_literals(conds: Iterable[Cond]) -> list[Lit]:
-    out: list[Lit] = []
-    seen: set[Lit] = set()  # NOTE: not `in out`: == on Lits compares their Exprs symbolically
+    out: dict[Lit, None] = {}  # NOTE: not a list: == on Lits compares their Exprs symbolically
     todo = [lit for c in conds for lit in c.literals()]
     while todo:
         lit = todo.pop()
-        if lit not in seen:
-            seen.add(lit)
-            out.append(lit)
+        if lit not in out:
+            out[lit] = None
             todo += [x for a in lit.expr.atoms() if isinstance(a, Ind) for x in a.cond.literals()]
             todo += [x for a in _floor_atoms(lit.expr) for b in a.num.atoms()
                      if isinstance(b, Ind) for x in b.cond.literals()]
-    return out
+    return list(out)
 
 
 def _floor_atoms(e: Expr) -> list[Floor]:
