@@ -13,12 +13,13 @@ from typing import Any
 from netdsl.diagnostics import Diagnostic, warning
 from netdsl.ir import Graph, InputOp, Node
 from netdsl.ops.base import Op, Shape, Window
+from netdsl.record import Record
 
 BYTES_PER_ELEMENT = {"float32": 4, "int64": 8}  # by Op.dtype
 
 
-@dataclass(frozen=True, slots=True)
-class RF:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class RF(Record):
     """Receptive field on the input, per spatial axis: size (pixels), jump (effective stride,
     input pixels between neighbouring outputs) and start (input coordinate of the first output's
     centre, pixel centres at 0.5, 1.5, ...)."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netdsl.ir import Graph, InputOp, Node
+from netdsl.record import Record
 from netdsl.solve import ValidSet, solve
 from netdsl.source import Span
 from netdsl.symbolic import Cond, Expr, Floor, Junction, Lit, Undecided, render, truth
@@ -23,8 +24,8 @@ from netdsl.symbolic import Cond, Expr, Floor, Junction, Lit, Undecided, render,
 SymDim = int | str | Expr  # a size, the batch name ("N"), or an expression in named sizes
 
 
-@dataclass(frozen=True, slots=True)
-class Condition:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Condition(Record):
     """What a layer needs of the sizes (`H divisible by 2`), where."""
 
     cond: Cond | bool
@@ -36,8 +37,8 @@ class Condition:
         return f"{text} at {self.node}"
 
 
-@dataclass(frozen=True, slots=True)
-class Pin:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Pin(Record):
     """The first layer that needs a fixed size: the network is not size-independent."""
 
     node: str

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from netdsl import formats
 from netdsl.diagnostics import Diagnostic, NetdslError, Severity, render, to_dict
+from netdsl.record import Record
 from netdsl.source import Source
 from netdsl.suppress import Suppressor
 
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
 CHECK_SCHEMA = "netdsl-check/1"  # `check --format json`; documented in docs/errors.md
 
 
-@dataclass(frozen=True)
-class Options:
+@dataclass(frozen=True, eq=False, repr=False)
+class Options(Record):
     """The flags of `netdsl check` that decide what is checked and how it is reported."""
 
     network: str | None = None

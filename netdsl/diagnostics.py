@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from netdsl.record import Record
 from netdsl.source import Source, Span
 
 
@@ -86,8 +87,8 @@ def did_you_mean(word: str, names: Iterable[str], otherwise: str = "", n: int = 
                               ", ".join(close[:-1]) + " or " + close[-1]) + "?"
 
 
-@dataclass(frozen=True, slots=True)
-class Label:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Label(Record):
     """A span marked under its source line, with a message: ^^^ primary, --- secondary."""
 
     span: Span
@@ -95,8 +96,8 @@ class Label:
     primary: bool = True  # ^^^ under primary, --- under secondary
 
 
-@dataclass(frozen=True, slots=True)
-class Diagnostic:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Diagnostic(Record):
     """One problem found: a code of CODES, a message that stands on its own, labels under
     source spans, hints and notes (render() prints it, to_dict() for JSON)."""
 

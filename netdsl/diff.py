@@ -15,13 +15,14 @@ from netdsl.analysis import live_bytes
 from netdsl.diagnostics import Diagnostic, NetdslError, error
 from netdsl.ir import Graph
 from netdsl.pipeline import Network, check_all
+from netdsl.record import Record
 from netdsl.source import Source
 
 METRICS = {"params": "params", "macs": "MACs", "peak_bytes": "peak memory (bytes)"}
 
 
-@dataclass(frozen=True, slots=True)
-class Layer:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Layer(Record):
     """One side's view of a layer: what the diff compares."""
 
     name: str
@@ -35,8 +36,8 @@ class Layer:
                 "inputs": list(self.inputs), "shape": list(self.shape)}
 
 
-@dataclass(frozen=True, slots=True)
-class LayerChange:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class LayerChange(Record):
     """change: "added" (old is None), "removed" (new is None), "changed" (same name, another op,
     other arguments or other inputs) or "renamed" (same op, arguments and position)."""
 
@@ -52,8 +53,8 @@ class LayerChange:
         return layer.name
 
 
-@dataclass(frozen=True, slots=True)
-class Delta:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Delta(Record):
     old: int
     new: int
 

@@ -19,6 +19,7 @@ from netdsl.ir import Graph, Node
 from netdsl.ops import REGISTRY
 from netdsl.ops.signature import signature_of
 from netdsl.pipeline import Network
+from netdsl.record import Record
 from netdsl.report import _rf_jump, _rf_size, si
 from netdsl.source import Source, Span
 from netdsl.suppress import Suppressor
@@ -247,8 +248,8 @@ def _place(span: Span) -> tuple[Source | Path, Span | None] | None:
     return (span.source, span) if span.source is not None else None
 
 
-@dataclass(frozen=True)
-class Completion:
+@dataclass(frozen=True, eq=False, repr=False)
+class Completion(Record):
     label: str
     kind: str  # "operator", "block", "argument" or "keyword"
     detail: str = ""

@@ -18,6 +18,7 @@ from typing import TypeAlias
 
 from netdsl.diagnostics import Diagnostic
 from netdsl.ops.base import Shape
+from netdsl.record import Record
 from netdsl.source import Span
 from netdsl.values import (
     BinarySpans,
@@ -31,29 +32,29 @@ LAYER_MEASURES = (*METRICS, "rf", "shape")
 TENSOR_ATTRS = ("channels", "height", "width", "length", "depth", "batch", "rank")
 
 
-@dataclass(frozen=True, slots=True)
-class Const:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Const(Record):
     """A part of the line computed during elaboration."""
 
     value: Value
 
 
-@dataclass(frozen=True, slots=True)
-class Metric:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Metric(Record):
     """A measure of the whole network: `params`, `macs`, ..."""
 
     name: str  # one of METRICS
 
 
-@dataclass(frozen=True, slots=True)
-class Fail:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Fail(Record):
     """A part whose evaluation failed: its diagnostics, reported if evaluation reaches it."""
 
     diagnostics: tuple[Diagnostic, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Unary:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Unary(Record):
     """`-x` or `not x` over a part of the line."""
 
     op: str  # "-" or "not"
@@ -62,8 +63,8 @@ class Unary:
     operand_span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class BoolOp:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class BoolOp(Record):
     """`left and right`, `left or right`: the right side is evaluated only when needed."""
 
     op: str  # "and" or "or"
@@ -73,8 +74,8 @@ class BoolOp:
     right_span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Compare:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Compare(Record):
     """A comparison chain, `a < b <= c`; E305 quotes the operands' source text."""
 
     ops: tuple[str, ...]
@@ -83,8 +84,8 @@ class Compare:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Arith:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Arith(Record):
     """`left op right`, arithmetic, with the spans its errors point at."""
 
     op: str
@@ -93,22 +94,22 @@ class Arith:
     spans: BinarySpans
 
 
-@dataclass(frozen=True, slots=True)
-class ListOf:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ListOf(Record):
     """`[a, b, ...]` of parts."""
 
     items: tuple[Tree, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Table:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Table(Record):
     """`{key: value, ...}` of parts."""
 
     entries: tuple[tuple[Tree, Tree, Span], ...]  # key, value, the key's span
 
 
-@dataclass(frozen=True, slots=True)
-class Index:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Index(Record):
     """`obj[index]`."""
 
     obj: Tree
@@ -117,8 +118,8 @@ class Index:
     index_span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Attr:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Attr(Record):
     """`obj.name`: a tensor attribute of a part's value."""
 
     obj: Tree
@@ -126,8 +127,8 @@ class Attr:
     span: Span  # the attribute name's
 
 
-@dataclass(frozen=True, slots=True)
-class Builtin:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Builtin(Record):
     """A builtin function called on parts: `max(a, b)`."""
 
     name: str  # a key of values.BUILTIN_FUNCS
@@ -136,8 +137,8 @@ class Builtin:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class LayerRef:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class LayerRef(Record):
     """A layer or block by its name, looked up after analysis (expect_check.py)."""
 
     scope: str  # the block instance the line is in ("layer1.0."), "" at network level
@@ -146,8 +147,8 @@ class LayerRef:
     made_by: str | None = None  # where `name` is a value in scope: the layer that made it
 
 
-@dataclass(frozen=True, slots=True)
-class LayerMeasure:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class LayerMeasure(Record):
     """`layer3.params`, `head.rf`, `conv1.shape`: a measure of a layer or block."""
 
     layer: LayerRef
@@ -155,8 +156,8 @@ class LayerMeasure:
     span: Span  # the measure's name
 
 
-@dataclass(frozen=True, slots=True)
-class LayerShape:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class LayerShape(Record):
     """`expect layer1.0.conv1: [N, 64, 56, 56]`, a layer's or block's output shape. (A value in
     scope, `expect y: [...]`, is checked where it stands, by the elaborator.)"""
 
@@ -165,8 +166,8 @@ class LayerShape:
     span: Span  # the dims'
 
 
-@dataclass(frozen=True, slots=True)
-class Approx:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Approx(Record):
     """`actual ~= expected within tolerance`: relative, a percentage of |expected| (`1%`), or
     absolute (`0.2G`); the bound itself passes."""
 
@@ -182,8 +183,8 @@ Tree: TypeAlias = (Const | Metric | Fail | Unary | BoolOp | Compare | Arith | Li
                    | Index | Attr | Builtin | LayerMeasure | LayerShape | Approx)
 
 
-@dataclass(frozen=True, slots=True)
-class Expectation:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Expectation(Record):
     """One `expect` line as the elaborator leaves it."""
 
     tree: Tree

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # NOTE: the elaborator makes them, from a source's `expect` l
     from netdsl.expectations import Expectation
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class InputOp(Op):
     """A graph input; not callable from .net (declared with `input NAME: [dims]`)."""
 

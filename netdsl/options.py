@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from netdsl.diagnostics import NetdslError, error
 from netdsl.limits import MAX_BATCH
+from netdsl.record import Record
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,8 +28,8 @@ SEEDS = 2**32  # a seed is 0 .. 2**32 - 1 (numpy's generators take no negative s
 Weights = Mapping[str, "np.ndarray"] | str | os.PathLike[str]
 
 
-@dataclass(frozen=True, slots=True)
-class CompileOptions:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class CompileOptions(Record):
     """How to lower a checked network to ONNX (the flags of `netdsl compile`)."""
 
     opset: int = DEFAULT_OPSET  # --opset: 17 to the newest the installed onnx knows

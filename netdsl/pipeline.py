@@ -17,6 +17,7 @@ from netdsl.diagnostics import NetdslError
 from netdsl.elaborator import Namespace, build, load_module, read_text
 from netdsl.ir import Graph
 from netdsl.options import CompileOptions, Weights
+from netdsl.record import Record
 from netdsl.source import Source
 
 if TYPE_CHECKING:
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
     from netdsl import export
 
 
-@dataclass(frozen=True, slots=True)
-class Network:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Network(Record):
     """A checked network: its graph (the IR, every shape inferred) and its stats (params, MACs,
     receptive fields, memory, warnings). What netdsl.load and netdsl.loads return."""
 

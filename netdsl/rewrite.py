@@ -27,6 +27,7 @@ from netdsl.ops.base import Op, OpError, Shape, fmt_shape
 from netdsl.ops.conv import Conv
 from netdsl.ops.linear import Dense
 from netdsl.ops.tensor import Flatten
+from netdsl.record import Record
 
 
 class _Refusal(Exception):
@@ -37,8 +38,8 @@ class _Refusal(Exception):
         self.message, self.hint = message, hint
 
 
-@dataclass(frozen=True, slots=True)
-class _Head:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class _Head(Record):
     """A value of a head being rewritten. Between a flatten and its first dense, `kernel` is the
     flattened map's spatial size (the value is the map itself); after a dense it is None and the
     value [N, F] has become [N, F, 1, ..., 1] with `spatial` trailing ones."""

@@ -16,12 +16,13 @@ import onnxruntime as ort
 from netdsl import files
 from netdsl.diagnostics import NetdslError, error
 from netdsl.limits import MAX_TENSOR_ELEMENTS
+from netdsl.record import Record
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 
 
-@dataclass(frozen=True, slots=True)
-class Port:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Port(Record):
     name: str
     shape: tuple[Any, ...]  # ints, or str for symbolic dims
 

@@ -21,6 +21,7 @@ from netdsl.diagnostics import NetdslError, did_you_mean
 from netdsl.elaborator import Namespace, build
 from netdsl.ir import Graph, InputOp, Node
 from netdsl.ops.base import Dims, axis_names, fmt_shape
+from netdsl.record import Record
 
 DEFAULT_RANGE = (1, 4096)
 SWEPT_AT_MOST = 1 << 20  # the E302 hint sweeps sizes up to 4x the declared, below this
@@ -30,8 +31,8 @@ class SizesError(Exception):
     """A request netdsl sizes cannot answer (unknown input, no spatial axes): a usage error."""
 
 
-@dataclass(frozen=True)
-class Sweep:
+@dataclass(frozen=True, eq=False, repr=False)
+class Sweep(Record):
     """The valid sizes along one sweep: `axis` "square" (every spatial axis the candidate), or
     one axis's name (the others at their declared sizes); each output's dims after the batch at
     every valid size."""
@@ -41,8 +42,8 @@ class Sweep:
     outputs: dict[str, list[list[int]]]
 
 
-@dataclass(frozen=True)
-class SizeReport:
+@dataclass(frozen=True, eq=False, repr=False)
+class SizeReport(Record):
     network: str
     input: str
     shape: tuple[Any, ...]  # the input as declared
@@ -212,8 +213,8 @@ def _nearest(graph: Graph, node: Node) -> str:
 MAX_RUNS = 12  # text lists this many runs per sweep; json lists every size
 
 
-@dataclass(frozen=True)
-class Run:
+@dataclass(frozen=True, eq=False, repr=False)
+class Run(Record):
     """Sizes start + step*k (k = 0..count-1) over which every output dim is affine in k too."""
 
     start: int

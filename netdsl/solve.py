@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
+from netdsl.record import Record
 from netdsl.symbolic import Cond, Expr, Floor, Ind, Lit
 
 
@@ -42,8 +43,8 @@ def _expr_period(e: Expr) -> int:
 ENUMERATE_AT_MOST = 1 << 20  # sizes a solve evaluates directly before the periodic tail
 
 
-@dataclass(frozen=True, slots=True)
-class Progression:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Progression(Record):
     """first, first + step, first + 2·step, ... (step 0: the one size `first`)."""
 
     first: int
@@ -58,8 +59,8 @@ class Progression:
         return str(self.first) if self.step == 0 else f"{self.first} + {self.step}k"
 
 
-@dataclass(frozen=True, slots=True)
-class ValidSet:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ValidSet(Record):
     """The sizes of one symbol (or of several equal ones) that pass every condition."""
 
     symbols: tuple[str, ...]

@@ -6,9 +6,11 @@ import bisect
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netdsl.record import Record
 
-@dataclass(frozen=True, slots=True)
-class Span:
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Span(Record):
     """A character range [start, end) in one Source (end exclusive)."""
 
     start: int

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from netdsl.diagnostics import CODES, Diagnostic, did_you_mean, warning
+from netdsl.record import Record
 from netdsl.source import Source, Span
 
 _TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')  # the grammar's STRING and COMMENT
@@ -16,8 +17,8 @@ _IGNORE = re.compile(r"netdsl\s*:\s*ignore\b(?:\[([^\]\n]*)\])?")
 _EXAMPLE = "`# netdsl: ignore[W301]`"
 
 
-@dataclass(frozen=True, slots=True)
-class Comment:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Comment(Record):
     """One `# netdsl: ignore[...]` comment: its line, where it is, and each code it names."""
 
     line: int

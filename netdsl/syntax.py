@@ -4,51 +4,52 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from netdsl.record import Record
 from netdsl.source import Source, Span
 
 
-@dataclass(frozen=True, slots=True)
-class Num:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Num(Record):
     """A number literal: `64`, `0.5`, `1e-5`, `25_557_032`, `4.1G` (K M G T scale it)."""
 
     value: int | float
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Str:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Str(Record):
     """A string literal, escapes resolved: `"same"`."""
 
     value: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Bool:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Bool(Record):
     """`true` or `false`."""
 
     value: bool
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Name:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Name(Record):
     """A bare name: a value, parameter, operator or block (`x`, `conv`, `classes`)."""
 
     id: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class ListExpr:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ListExpr(Record):
     """`[a, b, ...]`, also the dims of a shape: `[N, 3, 224, 224]`."""
 
     items: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class BinOp:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class BinOp(Record):
     """`left op right` for arithmetic (`+ - * / // % **`); op_span is the operator's."""
 
     op: str  # + - * / // % **
@@ -58,8 +59,8 @@ class BinOp:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Unary:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Unary(Record):
     """`-x` or `not x`."""
 
     op: str  # "-" or "not"
@@ -67,8 +68,8 @@ class Unary:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Compare:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Compare(Record):
     """A comparison chain: `a < b <= c` (ops between operands, as written)."""
 
     ops: tuple[str, ...]
@@ -76,8 +77,8 @@ class Compare:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class BoolOp:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class BoolOp(Record):
     """`left and right`, `left or right`."""
 
     op: str  # "and" / "or"
@@ -86,8 +87,8 @@ class BoolOp:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Keyword:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Keyword(Record):
     """`name: value` in a call's arguments; name_span is the name's."""
 
     name: str
@@ -96,8 +97,8 @@ class Keyword:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Call(Record):
     """`f(args, name: value)`: an operator, block or builtin function called."""
 
     func: Expr
@@ -106,8 +107,8 @@ class Call:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Attr:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Attr(Record):
     """`obj.name`: `x.channels`, a layer's measure (`layer3.params`)."""
 
     obj: Expr
@@ -116,16 +117,16 @@ class Attr:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class DictExpr:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class DictExpr(Record):
     """`{key: value, ...}`: a table of configurations, looked up with `table[key]`."""
 
     pairs: tuple[tuple[Expr, Expr], ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Index:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Index(Record):
     """`obj[index]`: an item of a list or a table."""
 
     obj: Expr
@@ -133,8 +134,8 @@ class Index:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Label:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Label(Record):
     """A quoted label, `"denselayer{i + 1}"`: text and `{expr}` parts, joined when the stage runs
     into a layer name (`block1-0`, `features.denseblock1`, `0`)."""
 
@@ -142,8 +143,8 @@ class Label:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Stage:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Stage(Record):
     """One `-> label: f(args) * n` step of a pipeline."""
 
     label: Name | Label | None
@@ -154,16 +155,16 @@ class Stage:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class OutputStage:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class OutputStage(Record):
     """`-> output NAME` at the end of a pipeline."""
 
     name: Name
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Pipeline:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Pipeline(Record):
     """`head -> stage -> ...`: a value run through stages in order."""
 
     head: Expr
@@ -175,8 +176,8 @@ Expr = (Num | Str | Bool | Name | ListExpr | DictExpr | BinOp | Unary | Compare 
         | Attr | Index | Pipeline)
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Input(Record):
     """`input NAME: [dims] where COND, ...`: a name among the dims is a symbolic size."""
 
     name: Name
@@ -185,8 +186,8 @@ class Input:
     where: tuple[Expr, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ParamDecl:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ParamDecl(Record):
     """`param NAME: [dims] = init`: a learned tensor; init is a number, `zeros`, `ones`,
     `normal(std)` or `trunc_normal(std)` (None: zeros)."""
 
@@ -196,8 +197,8 @@ class ParamDecl:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Output:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Output(Record):
     """`output NAME` or `output NAME = value`: a network output."""
 
     name: Name
@@ -205,8 +206,8 @@ class Output:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Assign:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Assign(Record):
     """`NAME = value` (or `a, b = value`, which unpacks)."""
 
     name: Name
@@ -215,8 +216,8 @@ class Assign:
     more: tuple[Name, ...] = ()  # `a, b = ...`: the names after the first; the value unpacks
 
 
-@dataclass(frozen=True, slots=True)
-class Annotate:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Annotate(Record):
     """`NAME: [dims]`: the shape a value must have, checked where it stands."""
 
     name: Name
@@ -224,16 +225,16 @@ class Annotate:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class ExpectExpr:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ExpectExpr(Record):
     """`expect CONDITION`: a line over the network's measures (`expect params < 1M`)."""
 
     expr: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class ExpectShape:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ExpectShape(Record):
     """`expect y: [N, 10]`, `expect layer1.0.conv1: [...]`: name.id is the dotted name."""
 
     name: Name
@@ -243,8 +244,8 @@ class ExpectShape:
     at: tuple[tuple[Name, Expr], ...] = ()  # `at H = 572, W = 572`: the sizes it holds at
 
 
-@dataclass(frozen=True, slots=True)
-class ExpectApprox:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ExpectApprox(Record):
     """`expect macs ~= 4.1G within 1%` (relative) or `within 0.2G` (absolute)."""
 
     actual: Expr
@@ -254,8 +255,8 @@ class ExpectApprox:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class If:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class If(Record):
     """`if c { ... } elif c { ... } else { ... }`: branches chosen during elaboration."""
 
     branches: tuple[tuple[Expr, tuple[Stmt, ...]], ...]  # if and elif, in order
@@ -263,8 +264,8 @@ class If:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class For:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class For(Record):
     """`for var in iter { ... }`: unrolled during elaboration."""
 
     var: Name
@@ -273,24 +274,24 @@ class For:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Return:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Return(Record):
     """`return value`: a block's result."""
 
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class ExprStmt:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ExprStmt(Record):
     """An expression on its own line, such as a pipeline ending in `-> output y`."""
 
     expr: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Option:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Option(Record):
     """`option floor: true`: a setting for the rest of the network and the blocks it calls."""
 
     name: Name
@@ -303,8 +304,8 @@ Stmt = (Input | ParamDecl | Output | Assign | Annotate | ExpectExpr | ExpectShap
         | Return | Option | ExprStmt)
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Param(Record):
     """A network's or block's parameter: `NAME` or `NAME = default`."""
 
     name: Name
@@ -312,8 +313,8 @@ class Param:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Network:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Network(Record):
     """`network NAME(params) { body }`: a network, built and checked by itself."""
 
     name: Name
@@ -322,8 +323,8 @@ class Network:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class NetworkAlias:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class NetworkAlias(Record):
     """`network resnet50 = resnet(depth: 50)`: a named variant of another network."""
 
     name: Name
@@ -333,8 +334,8 @@ class NetworkAlias:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Block(Record):
     """`block NAME(params) { body }`: a reusable piece, elaborated where it is called."""
 
     name: Name
@@ -343,16 +344,16 @@ class Block:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Use:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Use(Record):
     """`use "path.net"`: the networks and blocks of another file."""
 
     path: Str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Module:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Module(Record):
     """One parsed .net file: its items in order."""
 
     source: Source

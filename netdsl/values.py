@@ -19,6 +19,7 @@ from netdsl.diagnostics import did_you_mean
 from netdsl.limits import MAX_INT, MAX_LIST, MAX_STRING
 from netdsl.ops.base import Shape, fmt_shape
 from netdsl.ops.types import coerce
+from netdsl.record import Record
 from netdsl.source import Span
 
 MAX_REPEAT = 10_000  # repetitions, loop iterations and `range` items
@@ -35,8 +36,8 @@ class Poison:
 POISON = Poison()
 
 
-@dataclass(frozen=True, slots=True)
-class Tensor:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Tensor(Record):
     """A layer's output as elaboration sees it: the node that makes it and its shape."""
 
     node: str
@@ -137,8 +138,8 @@ def compare(ops: Sequence[str], values: Sequence[Value], span: Span) -> bool:
     return result
 
 
-@dataclass(frozen=True, slots=True)
-class BinarySpans:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class BinarySpans(Record):
     """Where a binary operation's mistakes point: the operator, the right operand, the whole."""
 
     op: Span

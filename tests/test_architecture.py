@@ -15,22 +15,23 @@ PACKAGE = ROOT / "netdsl"
 # NOTE: a package that is one concept (ops/: the registry and its operators; elaborator/) is one
 # unit here; its modules' order among themselves is the package docstring's business.
 FLOORS: dict[str, int] = {
-    "source": 0, "version": 0, "limits": 0, "protowire": 0, "symbolic": 0,
-    "diagnostics": 1, "syntax": 1, "ops": 1, "solve": 1,
-    "files": 2, "draw": 2, "parse": 2, "values": 2, "checkpoint": 2, "suppress": 2, "formats": 2,
-    "options": 2,
-    "expectations": 3, "runtime": 3, "fmt": 3, "weights": 3,
-    "ir": 4,
-    "elaborator": 5, "analysis": 5, "rewrite": 5, "export": 5, "anysize": 5,
-    "sizes": 6, "stream": 6, "report": 6, "expect_check": 6, "importer": 6,
-    "serving": 6,
-    "pipeline": 7,
-    "diff": 8, "checkrun": 8, "pytest_plugin": 8, "__init__": 8, "graph": 8,
-    "diff_report": 9,
-    "editor": 9,
-    "lsp": 10,
-    "cli": 11,
-    "__main__": 12,
+    "record": 0,
+    "source": 1, "version": 1, "limits": 1, "protowire": 1, "symbolic": 1,
+    "diagnostics": 2, "syntax": 2, "ops": 2, "solve": 2,
+    "files": 3, "draw": 3, "parse": 3, "values": 3, "checkpoint": 3, "suppress": 3, "formats": 3,
+    "options": 3,
+    "expectations": 4, "runtime": 4, "fmt": 4, "weights": 4,
+    "ir": 5,
+    "elaborator": 6, "analysis": 6, "rewrite": 6, "export": 6, "anysize": 6,
+    "sizes": 7, "stream": 7, "report": 7, "expect_check": 7, "importer": 7,
+    "serving": 7,
+    "pipeline": 8,
+    "diff": 9, "checkrun": 9, "pytest_plugin": 9, "__init__": 9, "graph": 9,
+    "diff_report": 10,
+    "editor": 10,
+    "lsp": 11,
+    "cli": 12,
+    "__main__": 13,
 }
 
 
@@ -75,3 +76,38 @@ def test_the_architecture_page_names_every_module():
     page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     missing = [u for u in FLOORS if f"`{u}" not in page]
     assert not missing, f"docs/architecture.md does not mention {missing}"
+
+
+def _frozen_dataclasses() -> list[type]:
+    import dataclasses
+    import importlib
+    import inspect
+    import pkgutil
+
+    import netdsl
+    from netdsl.ops import load_all
+
+    load_all()
+    found = []
+    for info in pkgutil.walk_packages(netdsl.__path__, "netdsl."):
+        if info.name.endswith("__main__") or info.name == "netdsl.lsp":  # lsp: pygls optional
+            continue
+        module = importlib.import_module(info.name)
+        found += [c for c in vars(module).values() if inspect.isclass(c)
+                  and c.__module__ == info.name and dataclasses.is_dataclass(c)
+                  and c.__dataclass_params__.frozen]  # type: ignore[attr-defined]
+    return found
+
+
+def test_every_frozen_dataclass_leaves_eq_hash_and_repr_to_record():
+    """netdsl/record.py: a frozen dataclass is declared eq=False, repr=False and inherits the
+    three methods from Record, so that creating the class compiles none of them; a class (or a
+    base between it and Record) that generated its own would compare other fields."""
+    from netdsl.record import Record
+
+    classes = _frozen_dataclasses()
+    assert len(classes) > 100
+    wrong = [f"{c.__module__}.{c.__qualname__}" for c in classes
+             if not issubclass(c, Record) or (c.__eq__, c.__hash__, c.__repr__)
+             != (Record.__eq__, Record.__hash__, Record.__repr__)]
+    assert not wrong, f"declare these @dataclass(..., eq=False, repr=False) on Record: {wrong}"

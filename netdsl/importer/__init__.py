@@ -23,12 +23,13 @@ import numpy as np
 from netdsl.diagnostics import NetdslError, error
 from netdsl.importer.reader import SUPPORTED, Layer, _Reader
 from netdsl.importer.render import _identifier, _label, _render
+from netdsl.record import Record
 
 __all__ = ["SUPPORTED", "Imported", "Layer", "import_model"]
 
 
-@dataclass(frozen=True)
-class Imported:
+@dataclass(frozen=True, eq=False, repr=False)
+class Imported(Record):
     text: str  # the .net program
     weights: dict[str, np.ndarray]  # by parameter name (`label.weight`, ...)
     layers: int

@@ -13,7 +13,7 @@ from netdsl.ops.base import Emitter, Op, OpError, Shape, Value, Window, dim_valu
 from netdsl.ops.signature import axis_argument
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Elementwise(Op):
     onnx: ClassVar[str] = ""
     mac_rule = "C x H x W (every output element): one operation per element"
@@ -30,7 +30,7 @@ class Elementwise(Op):
 
 def simple(spelling: str, onnx_op: str, text: str, module: str = __name__) -> type[Op]:
     """An activation that is its ONNX operator alone, registered from `module`."""
-    cls: type[Op] = dataclass(frozen=True, slots=True)(
+    cls: type[Op] = dataclass(frozen=True, slots=True, eq=False, repr=False)(
         type(spelling.title().replace("_", ""), (Elementwise,),
              {"__doc__": text, "name": spelling, "onnx": onnx_op, "summary": text,
               "__module__": module}))
@@ -41,7 +41,7 @@ Relu = simple("relu", "Relu", "max(x, 0)")
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class LeakyRelu(Elementwise):
     """x for x > 0, slope * x otherwise."""
 
@@ -56,7 +56,7 @@ class LeakyRelu(Elementwise):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Elu(Elementwise):
     """x for x > 0, alpha * (exp(x) - 1) otherwise."""
 
@@ -71,7 +71,7 @@ class Elu(Elementwise):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Relu6(Elementwise):
     """min(max(x, 0), 6): ReLU clipped at 6 (MobileNetV2)."""
 
@@ -84,7 +84,7 @@ class Relu6(Elementwise):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Softmax(Elementwise):
     """exp(x) / sum(exp(x)) along an axis (default 1: the classes, or the channels)."""
 
@@ -113,7 +113,7 @@ class Softmax(Elementwise):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Dropout(Op):
     """Dropout: the identity at inference, kept so that layer names and positions match
     training code."""
@@ -133,7 +133,7 @@ class Dropout(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Identity(Op):
     """Passes its input through unchanged."""
 

@@ -56,7 +56,7 @@ MAX_UNEVEN = 2**20  # elements of the averaging matrix that uneven adaptive wind
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class AdaptiveAvgPool(Op):
     """Average pooling to a fixed output size, as torch's AdaptiveAvgPool (VGG's and AlexNet's
     `avgpool`): along an axis of n inputs, output o averages inputs floor(o*n/m) up to

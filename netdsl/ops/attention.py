@@ -23,7 +23,7 @@ from netdsl.ops.base import (
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Attention(Op):
     """Self-attention, y = softmax(Q K^T / sqrt(D / heads)) V per head, heads joined and projected:
     torch's nn.MultiheadAttention(D, heads, batch_first=True) called as attn(x, x, x,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.signature import Signature, signature_of
+from netdsl.record import Record
 
 Dim = int | str  # str only for a symbolic batch dimension ("N")
 Shape = tuple[Dim, ...]
@@ -33,8 +34,8 @@ class OpError(Exception):
         self.message, self.at, self.hint, self.code = message, at, hint, code
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Window(Record):
     """How an op's outputs map onto its input, per spatial axis, for the receptive-field
     recurrence (Araujo et al., Distill 2019). Along each axis, output o reads `extent`
     neighbouring input positions centred on input index `offset + o * jump` (indices count input
@@ -75,8 +76,8 @@ def shifted(offsets: Sequence[float]) -> Window:
     return Window("local", (1,) * n, (1.0,) * n, tuple(float(v) for v in offsets))
 
 
-@dataclass(frozen=True, slots=True)
-class Value:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Value(Record):
     """A tensor as to_onnx sees it: its ONNX name, its (checked) shape, and the axes whose size
     is not fixed in the model (a model for every input size: the shape is one example of them,
     and a lowering may not bake those sizes in; the batch axis is never listed)."""
@@ -135,7 +136,7 @@ class Emitter(Protocol):
     def opset(self) -> int: ...
 
 
-class Op:
+class Op(Record):
     """An operator kind. Subclasses are frozen dataclasses whose fields are the keywords a user may
     write; `name` is the .net spelling. Defaults: identity shape, no params, no cost, pointwise.
 

@@ -28,7 +28,7 @@ from netdsl.ops.types import Ints, Tensor
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Crop(Op):
     """Centre crop of the spatial axes, to `size` or to the spatial size of the tensor `like`
     (U-Net's copy and crop). Odd margins put the extra row at the end. `offset` starts the crop
@@ -130,7 +130,7 @@ class Crop(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Pad(Op):
     """Pad the spatial axes (zeros, reflect or edge) and/or the channels with zeros (ResNet's
     parameter-free shortcut, option A). `amount` is an int, [per axis] or [begins..., ends...];

@@ -164,7 +164,7 @@ class _Conv(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Conv(_Conv):
     """Convolution over N, C and 1 to 3 spatial axes (the input's rank decides: conv1d, conv2d,
     conv3d). kernel, stride, dilation: an int or one per axis; pad: an int, one per axis,
@@ -195,7 +195,7 @@ class Conv(_Conv):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Depthwise(_Conv):
     """Depthwise convolution: one kernel per input channel (`multiplier` of them), i.e. a conv
     with groups = channels and out = channels * multiplier (MobileNet, Xception)."""

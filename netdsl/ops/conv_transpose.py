@@ -27,7 +27,7 @@ from netdsl.ops.types import Ints
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class ConvTranspose(Op):
     """Transposed convolution (never "deconvolution"): the gradient of conv, used to upsample.
     Per axis out = (N - 1)*S - P_begin - P_end + D(F - 1) + output_pad + 1, output_pad below

@@ -19,7 +19,7 @@ from netdsl.ops.types import Tensor
 PARAM_INITS = ("zeros", "ones", "constant", "normal", "trunc_normal")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class ParamOp(Op):
     """A learned tensor (`param gamma: [C, 1, 1] = 1e-6`); not callable from .net. Its shape is
     the tensor's own, without a batch axis of the network's: broadcasting lines it up."""
@@ -43,7 +43,7 @@ class ParamOp(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Expand(Op):
     """Repeat a tensor's size-1 batch axis to the batch of `like`: `expand(class_token,
     like: x)` makes [1, 1, D] into [N, 1, D] for `concat(..., x, axis: 1)`."""

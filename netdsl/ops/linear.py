@@ -25,7 +25,7 @@ from netdsl.ops.base import (
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Dense(Op):
     """Fully connected: y = x W^T + b on the last axis, as torch.nn.Linear: [N, C] -> [N, out],
     and [N, ..., C] -> [N, ..., out] (a token sequence [N, L, C], a channels-last map

@@ -26,7 +26,7 @@ from netdsl.ops.signature import argument, axis_argument
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class BatchNorm(Op):
     """Batch normalisation with running statistics (as in eval mode): per channel
     y = (x - mean) / sqrt(var + eps) * weight + bias."""
@@ -68,7 +68,7 @@ class BatchNorm(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class LocalResponseNorm(Op):
     """Local response normalisation across channels (AlexNet, Krizhevsky et al. 2012), as
     torch.nn.LocalResponseNorm and ONNX LRN: x / (k + alpha/size * sum(x^2))^beta."""
@@ -117,7 +117,7 @@ class LocalResponseNorm(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class LayerNorm(Op):
     """Layer normalisation over one axis, with a learnable weight and bias of its size:
     y = (x - mean) / sqrt(var + eps) * weight + bias. The default, the last axis, is

@@ -40,7 +40,7 @@ from netdsl.ops.signature import argument, network_option
 from netdsl.ops.types import Ints, Pad
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class _Pool(Op):
     positional: ClassVar[tuple[str, ...]] = ("kernel", "stride", "pad", "dilation", "ceil", "floor")
 
@@ -156,7 +156,7 @@ class _Pool(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class MaxPool(_Pool):
     """Max pooling; stride defaults to the kernel. With `indices: true` the call gives a list:
     the pooled tensor and where each maximum came from, for maxunpool (SegNet's decoder;
@@ -183,7 +183,7 @@ class MaxPool(_Pool):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class AvgPool(_Pool):
     """Average pooling; with count_include_pad (default true, as PyTorch) the padded zeros count
     in the mean."""
@@ -220,7 +220,7 @@ class AvgPool(_Pool):
                          **self._attrs(x, overflow))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class _GlobalPool(Op):
 
     def output_shape(self, *xs: Shape) -> Shape:
@@ -239,7 +239,7 @@ class _GlobalPool(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class GlobalAvgPool(_GlobalPool):
     """Mean over all spatial positions: [N, C, H, W] -> [N, C, 1, 1]."""
 
@@ -252,7 +252,7 @@ class GlobalAvgPool(_GlobalPool):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class GlobalMaxPool(_GlobalPool):
     """Max over all spatial positions: [N, C, H, W] -> [N, C, 1, 1]."""
 

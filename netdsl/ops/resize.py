@@ -30,7 +30,7 @@ _MODES = {"nearest": "nearest", "bilinear": "linear", "linear": "linear", "trili
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Upsample(Op):
     """Resize the spatial axes by `scale`, to `size`, or to the size of the tensor `like`.
 

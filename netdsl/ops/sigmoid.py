@@ -17,7 +17,7 @@ Sigmoid = simple("sigmoid", "Sigmoid", "1 / (1 + exp(-x))", __name__)
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class HardSigmoid(Elementwise):
     """max(0, min(1, alpha * x + beta)); the defaults are PyTorch's (1/6, 1/2), not ONNX's."""
 
@@ -33,7 +33,7 @@ class HardSigmoid(Elementwise):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class HardSwish(Elementwise):
     """x * hardsigmoid(x) (MobileNetV3)."""
 
@@ -43,7 +43,7 @@ class HardSwish(Elementwise):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Silu(Elementwise):
     """x * sigmoid(x), also called swish (EfficientNet)."""
 
@@ -55,7 +55,7 @@ class Silu(Elementwise):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Swish(Silu):
     """The same function as silu, under the name the EfficientNet paper uses."""
 
@@ -64,7 +64,7 @@ class Swish(Silu):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Gelu(Elementwise):
     """x * Phi(x), exact (erf) form, as torch.nn.GELU()."""
 

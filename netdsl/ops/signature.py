@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from netdsl.ops.types import literal
+from netdsl.record import Record
 
 
 class OpClass(Protocol):
@@ -54,8 +55,8 @@ def axis_argument(default: int) -> Any:
     return dataclasses.field(default=default, metadata={"axis": True})
 
 
-@dataclass(frozen=True, slots=True)
-class Signature:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Signature(Record):
     """How a call of an op is written, computed once per op class from its declaration."""
 
     name: str

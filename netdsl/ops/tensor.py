@@ -31,7 +31,7 @@ from netdsl.ops.types import Ints
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Flatten(Op):
     """[N, C, H, W] -> [N, C*H*W] (everything after the batch)."""
 
@@ -55,7 +55,7 @@ class Flatten(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Reshape(Op):
     """Reshape everything after the batch to `shape` (one entry may be -1)."""
 
@@ -117,7 +117,7 @@ class Reshape(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Add(Op):
     """Elementwise sum: `a + b`. The shapes match (residual connections), or one side broadcasts
     to the other's shape over its size-1 or missing leading axes, as numpy and ONNX do (a
@@ -194,7 +194,7 @@ def _add_hint(a: Shape, b: Shape) -> str:
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Mul(Op):
     """Elementwise product with numpy's broadcasting: `x * gate` with a gate [N, C, 1, 1]
     (squeeze-and-excitation), `x * gamma` with a layer scale [C, 1, 1] (ConvNeXt)."""
@@ -226,7 +226,7 @@ class Mul(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Concat(Op):
     """Join tensors along an axis (default 1, the channels): inception modules, U-Net skips."""
 

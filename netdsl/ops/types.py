@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from netdsl.record import Record
+
 Ints = int | tuple[int, ...]
 Pad = int | str | tuple[int, ...]
 Floats = float | tuple[float, ...]
@@ -105,8 +107,8 @@ def _floats(v: Any) -> Any:
     raise TypeError("a number or a list of numbers")
 
 
-@dataclass(frozen=True, slots=True)
-class ArgType:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ArgType(Record):
     """One kind of argument: `check` returns the checked value or raises TypeError(`expected`);
     `words` name it in the operator reference. A tensor has no check: the call makes it an input."""
 

@@ -25,7 +25,7 @@ from netdsl.ops.signature import argument, tensor_input
 from netdsl.ops.types import Ints, Tensor
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class MaxPoolIndices(MaxPool):
     """The indices of a max pool (`maxpool(..., indices: true)`'s second value): where in the
     input each maximum is, as ONNX MaxPool's second output, a flat index into the whole input
@@ -41,7 +41,7 @@ class MaxPoolIndices(MaxPool):
 
 
 @register
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class MaxUnpool(Op):
     """Max unpooling (Zeiler and Fergus 2014; SegNet, Badrinarayanan et al. 2017): every value
     goes back to where its max pool found the maximum, zeros elsewhere, as nn.MaxUnpool2d. Give

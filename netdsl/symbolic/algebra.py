@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Union
 
+from netdsl.record import Record
 from netdsl.symbolic.conditions import Cond, Lit
 from netdsl.symbolic.printing import _paren, render
 
@@ -190,8 +191,8 @@ class Expr:
         return f"Expr({render(self)})"
 
 
-@dataclass(frozen=True, slots=True)
-class Scaled:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Scaled(Record):
     """A size times a fraction, before numpy's `.astype` (a resize's floor) makes it whole."""
 
     expr: Expr
@@ -215,8 +216,8 @@ def _norm(e: Expr) -> Any:
     return c if c is not None else e
 
 
-@dataclass(frozen=True, slots=True)
-class Floor:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Floor(Record):
     """floor(num / den), den > 1, num not a multiple of den (floor_div builds these)."""
 
     num: Expr
@@ -235,8 +236,8 @@ class Floor:
         return f"floor({_paren(render(self.num))}/{self.den})"
 
 
-@dataclass(frozen=True, slots=True)
-class Ind:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Ind(Record):
     """1 where `cond` holds, else 0 (numpy's bool masks multiplied into sizes)."""
 
     cond: Cond

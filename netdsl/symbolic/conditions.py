@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from netdsl.record import Record
 from netdsl.symbolic import algebra
 from netdsl.symbolic.printing import describe
 from netdsl.symbolic.ranges import bounds
 
 
-class Cond:
+class Cond(Record):
     """A boolean formula over literals; `&`, `|`, `~` as numpy masks. bool() of one that the
     bounds cannot decide is Undecided: a branch the network takes per size."""
 
@@ -74,7 +75,7 @@ class Cond:
         return {s for lit in self.literals() for s in lit.expr.symbols()}
 
 
-@dataclass(frozen=True, slots=True, eq=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Lit(Cond):
     """`expr == 0` (kind "eq") or `expr >= 0` (kind "ge")."""
 
@@ -112,7 +113,7 @@ class Lit(Cond):
         return describe(self)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Junction(Cond):
     """All (`op` "and") or any ("or") of its parts; "not" negates its one part."""
 
