@@ -216,6 +216,23 @@ def _run(*args: str, code: str = "") -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
+def test_a_process_ends_with_its_output_whole_and_the_commands_exit_code(tmp_path):
+    """`python -m netdsl` ends without the interpreter's teardown (cli/entry.py, _hard_exit):
+    what it printed arrives whole through a pipe, stdout and stderr, with the command's code."""
+    args = ["summary", str(ZOO / "resnet.net"), "--network", "resnet152"]
+    code, expected, _ = cli(*args)
+    assert code == 0
+    r = _run("-m", "netdsl", *args)
+    assert (r.returncode, r.stdout) == (0, expected) and len(expected) > 40_000  # many buffers
+    bad = tmp_path / "bad.net"
+    bad.write_text("network n {\n  input x: [1, 3, 8, 8]\n" + "  x -> relu -> y\n" * 400
+                   + "  x -> conv(8, 9) -> output z\n}\n")
+    code, _, expected = cli("check", str(bad))
+    assert code == 1
+    r = _run("-m", "netdsl", "check", str(bad))
+    assert (r.returncode, r.stderr) == (1, expected) and "E3" in expected
+
+
 def test_check_does_not_import_onnx_or_onnxruntime():
     """Nor numpy: a cold check costs about what importing lark and networkx does
     (bench/check.py). (networkx reads the package metadata for its backends, so netdsl's own
@@ -232,8 +249,7 @@ def test_check_does_not_import_onnx_or_onnxruntime():
 
 # What a check of resnet152 must not import: the modules of other commands and stages, symbolic
 # sizes (it names none), the ops modules of operators it does not use (ops.REGISTRY imports a
-# module on the first lookup of one of its operators), difflib (only a mistake needs it), and
-# json (the parser's tables are a Python literal, parse/tables.py; only --format json needs it).
+# module on the first lookup of one of its operators), and difflib (only a mistake needs it).
 NOT_FOR_CHECK = (
     "netdsl.anysize", "netdsl.sizes", "netdsl.symbolic", "netdsl.solve", "netdsl.export",
     "netdsl.draw", "netdsl.protowire", "netdsl.weights", "netdsl.checkpoint", "netdsl.rewrite",
@@ -247,7 +263,7 @@ NOT_FOR_CHECK = (
 
 def test_check_imports_only_what_the_network_needs():
     """The modules a check imports, as a process: creating each frozen dataclass of a module
-    costs about half a millisecond, so a module a check does not need is time lost at every
+    costs about 0.2 ms (netdsl/record.py), so a module a check does not need is time lost at every
     start (bench/check.py); and `import netdsl.cli` alone (for --help) imports neither the
     parser nor the compiler."""
     probe = ("import sys\nimport netdsl.cli\n"
