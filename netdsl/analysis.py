@@ -247,3 +247,11 @@ def _join(node: Node, rfs: list[RF], warnings: list[Diagnostic]) -> RF:
 def _axes(values: list[tuple[float, ...]]) -> str:
     return " vs ".join(f"{axes[0]:g}" if len(set(axes)) == 1 else "x".join(f"{v:g}" for v in axes)
                        for axes in values)
+
+
+def si(n: float) -> str:
+    """A count as the reports show it, in K/M/G with two decimals: 429.36K, 4.12G."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return str(int(n))

@@ -110,8 +110,8 @@ def check_file(path: str, opts: Options, sup: Suppressor) -> FileReport:
 
 def check_text(source: Source, opts: Options, sup: Suppressor) -> FileReport:
     """check_file on a Source already read (an editor's unsaved text: lsp.py)."""
+    from netdsl.analysis import si
     from netdsl.pipeline import check_all
-    from netdsl.report import si
     path = source.path
     report = FileReport(path)
     try:

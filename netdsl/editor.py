@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from netdsl import syntax as s
+from netdsl.analysis import si
 from netdsl.checkrun import Options, check_text
 from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.elaborator import load_module
@@ -20,7 +21,7 @@ from netdsl.ops import REGISTRY
 from netdsl.ops.signature import signature_of
 from netdsl.pipeline import Network
 from netdsl.record import Record
-from netdsl.report import _rf_jump, _rf_size, si
+from netdsl.report import _rf_jump, _rf_size
 from netdsl.source import Source, Span
 from netdsl.suppress import Suppressor
 

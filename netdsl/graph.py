@@ -16,12 +16,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from netdsl.analysis import Stats
+from netdsl.analysis import Stats, si
 from netdsl.files import atomic
 from netdsl.ir import Graph, InputOp, Node
 from netdsl.ops.base import fmt_shape
 from netdsl.ops.types import literal
-from netdsl.report import Row, _rf_jump, _rf_size, rows, si
+from netdsl.report import Row, _rf_jump, _rf_size, rows
 
 FORMATS = (".svg", ".png", ".pdf", ".dot", ".html")
 INSTALL = ("install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install "

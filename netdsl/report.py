@@ -224,7 +224,7 @@ def _json(graph: Graph, stats: Stats, table: list[Row], depth: int | None) -> st
     totals = {"params": stats.params, "buffers": stats.buffers, "macs": stats.macs,
               "flops": stats.flops, "peak_activation_bytes": stats.peak_bytes,
               "layers": len(stats.layers)}
-    import json  # NOTE: here: a check imports this module for si() alone
+    import json  # NOTE: here: only --format json needs it
     return json.dumps({
         "schema": SUMMARY_SCHEMA_VERSION, "network": graph.name, "source": graph.source.path,
         "params": graph.params, "depth": depth,
@@ -284,14 +284,6 @@ def _rf_jump(rf: RF | None) -> str:
 
 def _num(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else f"{v:.4g}"
-
-
-def si(n: float) -> str:
-    """A count in K/M/G with two decimals: 429.36K, 4.12G."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return str(int(n))
 
 
 def _bytes(n: int) -> str:

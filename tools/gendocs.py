@@ -291,8 +291,8 @@ def _reference(name: str) -> str:
 
 def zoo_markdown() -> str:
     """The zoo table: every network of every zoo/*.net file, as `netdsl check` measures it."""
+    from netdsl.analysis import si
     from netdsl.pipeline import check_source, network_names, read_source
-    from netdsl.report import si
     rows = ["| file | network | params | MACs | output | verified against |",
             "| --- | --- | ---: | ---: | --- | --- |"]
     for path in sorted((ROOT / "zoo").glob("*.net")):
