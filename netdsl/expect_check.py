@@ -13,7 +13,7 @@ layers run, as the network's `memory` is the peak over all of them.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from netdsl.analysis import LayerStats, Stats, live_bytes
 from netdsl.diagnostics import Diagnostic, NetdslError, did_you_mean, error
@@ -170,8 +170,8 @@ def check_expectations(graph: Graph, stats: Stats) -> None:
         raise NetdslError(diags)
 
 
-# NOTE: fractions (with decimal) is imported where an approximate line (`~=`) is checked, not
-# at the top: a check without one need not load it.
+# NOTE: fractions (with decimal) is imported where an approximate line (`~=`) fails or holds
+# floats, not at the top: a check without one need not load it.
 
 def _fmt(v: Value | Fraction) -> str:
     from fractions import Fraction
@@ -258,6 +258,11 @@ class _Run:
             if not is_number(v):
                 self._report(error("E212", f"`~=` compares numbers, but `{text}` is {kind(v)}",
                                    at))
+                return None
+        if all(type(v) is int for v in vals):  # NOTE: exact in integers; Fraction for the rest
+            a, e, tol_ = cast(list[int], vals)
+            if 0 <= tol_ and (100 * abs(a - e) <= tol_ * abs(e) if t.relative
+                              else abs(a - e) <= tol_):
                 return None
         actual, expected, tol = (_exact(v) for v in vals if is_number(v))
         if tol < 0:
