@@ -55,6 +55,8 @@ class LayerChange(Record):
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Delta(Record):
+    """A count in the old and the new version of a network."""
+
     old: int
     new: int
 

@@ -251,6 +251,8 @@ def _place(span: Span) -> tuple[Source | Path, Span | None] | None:
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Completion(Record):
+    """One completion an editor may offer at the cursor."""
+
     label: str
     kind: str  # "operator", "block", "argument" or "keyword"
     detail: str = ""

@@ -23,6 +23,8 @@ CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Port(Record):
+    """A model's input or output as onnxruntime states it: its name and shape."""
+
     name: str
     shape: tuple[Any, ...]  # ints, or str for symbolic dims
 

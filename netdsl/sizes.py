@@ -44,6 +44,8 @@ class Sweep(Record):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class SizeReport(Record):
+    """What `netdsl sizes` found for one input of one network."""
+
     network: str
     input: str
     shape: tuple[Any, ...]  # the input as declared

@@ -30,6 +30,8 @@ __all__ = ["SUPPORTED", "Imported", "Layer", "import_model"]
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Imported(Record):
+    """An ONNX model turned into a .net program, with its weights."""
+
     text: str  # the .net program
     weights: dict[str, np.ndarray]  # by parameter name (`label.weight`, ...)
     layers: int

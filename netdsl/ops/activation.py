@@ -15,6 +15,8 @@ from netdsl.ops.signature import axis_argument
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Elementwise(Op):
+    """An activation applied to each element alone: its ONNX operator, one operation each."""
+
     onnx: ClassVar[str] = ""
     mac_rule = "C x H x W (every output element): one operation per element"
 

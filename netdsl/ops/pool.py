@@ -42,6 +42,8 @@ from netdsl.ops.types import Ints, Pad
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class _Pool(Op):
+    """A window slid over the spatial axes (maxpool, avgpool): kernel, stride, pad, dilation."""
+
     positional: ClassVar[tuple[str, ...]] = ("kernel", "stride", "pad", "dilation", "ceil", "floor")
 
     kernel: Ints
@@ -222,6 +224,7 @@ class AvgPool(_Pool):
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class _GlobalPool(Op):
+    """One value per channel over all spatial positions (globalavgpool, globalmaxpool)."""
 
     def output_shape(self, *xs: Shape) -> Shape:
         expect_rank(xs[0], (3, 4, 5), "[N, C, spatial...]")
