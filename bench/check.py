@@ -75,7 +75,8 @@ def cold(network: str, repeats: int) -> None:
     ours, base, imports = (statistics.median(runs[k]) for k in ("check", "floor", "bare"))
     print(f"cold process, median of {repeats}: netdsl check {network} {ours * 1000:.0f} ms, "
           f"import lark, networkx {base * 1000:.0f} ms: {ours / base:.2f}x (the imports without "
-          f"the teardown {imports * 1000:.0f} ms: netdsl's own work {(ours - imports) * 1000:.0f} ms)")
+          f"the teardown {imports * 1000:.0f} ms: netdsl's own work "
+          f"{(ours - imports) * 1000:.0f} ms)")
 
 
 def warm(network: str, repeats: int) -> None:

@@ -1,8 +1,6 @@
-"""python -m netdsl → cli.main()."""
+"""python -m netdsl → cli.console(): the command line, as the console script `netdsl`."""
 from __future__ import annotations
 
-import sys
+from netdsl.cli import console
 
-from netdsl.cli import main
-
-sys.exit(main())
+console()

@@ -2,7 +2,8 @@
 import | run | lsp. Prints diagnostics, sets the exit code (0 ok, 1 the input has errors, 2 usage
 errors, 3 internal errors). Heavy modules (onnx, onnxruntime) are imported only by the commands
 that need them. A package, in the order a command passes through it:
-- entry.py: main (the console script `netdsl.cli:main`, python -m netdsl): argv → exit code;
+- entry.py: main: argv → exit code; console: the process's entry (the console script
+  `netdsl.cli:console`, python -m netdsl), main() and the end of the process;
 - arguments.py: _parser, every subcommand's arguments, help and exit codes (the epilogs);
 - reading.py: the commands that read and report (check, list, summary, explain, diff, sizes,
   graph);
@@ -18,6 +19,6 @@ from __future__ import annotations
 
 from netdsl.cli.arguments import _parser
 from netdsl.cli.base import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
-from netdsl.cli.entry import main
+from netdsl.cli.entry import console, main
 
-__all__ = ["EXIT_ERRORS", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "_parser", "main"]
+__all__ = ["EXIT_ERRORS", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "_parser", "console", "main"]

@@ -1,10 +1,8 @@
-"""python -m netdsl.cli → main(), as `python -m netdsl`."""
+"""python -m netdsl.cli → console(), as `python -m netdsl`."""
 
 from __future__ import annotations
 
-import sys
-
-from netdsl.cli.entry import main
+from netdsl.cli.entry import console
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -57,9 +57,19 @@ class _PipeGuard:
         return getattr(self._stream, name)
 
 
+def console() -> NoReturn:
+    """The process's entry: the console script `netdsl` and `python -m netdsl`. Runs main()
+    and ends the process with its exit code, without the interpreter's teardown where no other
+    thread is left (_hard_exit). main() itself returns, for scripts and tests that call it."""
+    code = main()
+    if _alone():
+        _hard_exit(code)
+    sys.exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """`netdsl ARGS`; without argv (the console script, python -m netdsl) the process's entry,
-    which ends when it returns."""
+    """`netdsl ARGS`; without argv, the process's arguments (sys.argv), for a process that ends
+    when it returns (its heap is frozen for the last collections)."""
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _PipeGuard(sys.stdout), _PipeGuard(sys.stderr)
     collecting = gc.isenabled()
@@ -73,8 +83,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             gc.freeze()
         if collecting:
             gc.enable()
-    if argv is None and _alone():
-        _hard_exit(code)
     return code
 
 
