@@ -77,8 +77,8 @@ class _Reducer:
 
     def __init__(self, lark: Lark) -> None:
         self.lark = lark
-        callbacks = {rule: self._callback(rule) for rule in lark.rules}
-        self.parser = _FastParser(lark.parser.parser.parser.parse_table, cast(Any, callbacks))
+        table = _Compact.of(lark.parser.parser)
+        self.parser = _FastParser(table, cast(Any, _Reductions(self, table.rules)))
 
     def build(self, text: str, start: str) -> Any:
         """Parse `text` from the rule `start` straight into its AST. Raises Lark's errors, else
@@ -152,37 +152,54 @@ class _Reducer:
         return reduce
 
 
+class _Reductions(dict[int, tuple[int, str, Callable[[builtins.list[Any]], Any]]]):
+    """For the rule numbered `i` in the compact table (_Compact.rules): its length, the name it
+    reduces to and its callback (_Reducer._callback), each made when a parse first reduces by
+    the rule."""
+
+    def __init__(self, reducer: _Reducer, rules: builtins.list[Rule]) -> None:
+        super().__init__()
+        self._reducer, self._rules = reducer, rules
+
+    def __missing__(self, i: int) -> tuple[int, str, Callable[[builtins.list[Any]], Any]]:
+        rule = self._rules[i]
+        made = self[i] = (len(rule.expansion), rule.origin.name, self._reducer._callback(rule))
+        return made
+
+
 class _State(ParserState):  # type: ignore[type-arg]
-    """Lark's LALR parser state, its feed_token without the asserts that cost a Rule.__eq__
-    each reduction (~2,600 for resnet.net) and without token callbacks (_ToAst has none)."""
+    """Lark's LALR parser state over the compact table (_Compact) and _Reductions, its
+    feed_token without the asserts that cost a Rule.__eq__ each reduction (~2,600 for
+    resnet.net) and without token callbacks (_ToAst has none)."""
 
     __slots__ = ()
 
     def feed_token(self, token: Token, is_end: bool = False) -> Any:
         state_stack, value_stack = self.state_stack, self.value_stack
-        states, callbacks = self.parse_conf.states, self.parse_conf.callbacks
+        states: builtins.list[dict[str, int]] = self.parse_conf.states  # type: ignore[assignment]
+        reductions: _Reductions = self.parse_conf.callbacks  # type: ignore[assignment]
         end_state = self.parse_conf.end_state
         while True:
             state = state_stack[-1]
             try:
-                action, arg = states[state][token.type]
+                code = states[state][token.type]
             except KeyError:
                 expected = {s for s in states[state] if s.isupper()}
                 raise UnexpectedToken(token, expected, state=self,  # type: ignore[no-untyped-call]
                                       interactive_parser=None) from None
-            if action is Shift:
-                state_stack.append(arg)
+            if code >= 0:  # shift
+                state_stack.append(code)
                 value_stack.append(token)
                 return None
-            size = len(arg.expansion)
+            size, origin, reduce = reductions[~code]
             if size:
                 children = value_stack[-size:]
                 del state_stack[-size:]
                 del value_stack[-size:]
             else:
                 children = []
-            value = callbacks[arg](children)
-            state_stack.append(states[state_stack[-1]][arg.origin.name][1])
+            value = reduce(children)
+            state_stack.append(states[state_stack[-1]][origin])
             value_stack.append(value)
             if is_end and state_stack[-1] == end_state:
                 return value_stack[-1]
@@ -227,39 +244,52 @@ class _StateLexer(BasicLexer):
 
 class _ContextualLexer(ContextualLexer):
     """Lark's contextual lexer with a _StateLexer for each state (plugged in by `_plugins`).
-    Loaded from parser.json (its terminals checked when it was built), a state's lexer is made
-    when a parse first reaches the state (Lark makes all 80 up front), as Lark makes it."""
+    Loaded from parser.json (`loaded`: its terminals checked when it was built), a state's lexer
+    is made when a parse first reaches the state (Lark makes all 80 up front), as Lark makes it,
+    one for each set of tokens that states take."""
 
     BasicLexer = _StateLexer
     _scanner: Scanner | None = None
     _whole: dict[str, frozenset[str]] | None = None  # regex terminal -> keywords it matches
+    _conf: Any
+    _keys: builtins.list[int]  # loaded: each state's set of tokens, a number into _takes
+    _takes: builtins.list[builtins.list[str]]
+    _by_key: dict[int, _StateLexer]
+    _all: _StateLexer  # never matches: what _lexer copies
 
     def __init__(self, conf: Any, states: Any, always_accept: Any = ()) -> None:
+        # NOTE: built from the grammar: Lark's checks, all states' lexers
         self._unless: dict[tuple[TerminalDef, ...], tuple[frozenset[str], dict[str, Any]]] = {}
-        if not conf.skip_validation:  # NOTE: built from the grammar: Lark's checks, all states
-            super().__init__(conf, states, always_accept)
-            for lexer in (*self.lexers.values(), self.root_lexer):
-                cast(_StateLexer, lexer).owner = self
-            return
-        self._conf, self._states = conf, states
-        self._extra = set(conf.ignore) | set(always_accept)
-        self._by_terminals: dict[frozenset[str], _StateLexer] = {}
+        super().__init__(conf, states, always_accept)
+        for lexer in (*self.lexers.values(), self.root_lexer):
+            cast(_StateLexer, lexer).owner = self
+
+    @classmethod
+    def loaded(cls, conf: Any, keys: builtins.list[int], takes: builtins.list[builtins.list[str]],
+               whole: dict[str, frozenset[str]]) -> _ContextualLexer:
+        """The lexer of parser.json: `keys[state]` numbers the state's tokens in `takes` (rule
+        names included, as in Lark's table), `whole` is _folds' (kept in the file)."""
+        self = cls.__new__(cls)
+        self._unless, self._whole = {}, whole
+        self._conf, self._keys, self._takes = conf, keys, takes
+        self._by_key = {}
         self.lexers = _Lazy(self._lexer)
         self.root_lexer = self._make(conf.terminals)
-        self._all = self._make(conf.terminals)  # NOTE: never matches: what _lexer copies
+        self._all = copy(self.root_lexer)
+        return self
 
     def _lexer(self, state: int) -> _StateLexer:
-        key = frozenset(self._states[state])
-        if key not in self._by_terminals:
+        key = self._keys[state]
+        lexer = self._by_key.get(key)
+        if lexer is None:
             # NOTE: BasicLexer's __init__ sorts the terminals and tests each for newlines
             # (~0.7 ms for resnet.net's 33 states): done once, for all of them, and filtered
             # here. Its sort key is a total order, so a subset keeps the order it would sort to
-            names = key | self._extra
-            lexer = copy(self._all)
+            names = {*self._takes[key], *self._conf.ignore}
+            lexer = self._by_key[key] = copy(self._all)
             lexer.terminals = [t for t in self._all.terminals if t.name in names]
             lexer.newline_types = self._all.newline_types & names
-            self._by_terminals[key] = lexer
-        return self._by_terminals[key]
+        return lexer
 
     def _make(self, terminals: builtins.list[TerminalDef]) -> _StateLexer:
         conf = copy(self._conf)
@@ -324,37 +354,64 @@ class _Lazy(dict[int, AbstractBasicLexer]):
         return lexer
 
 
-class _LALR(LALR_Parser):
-    """Lark's LALR parser, its table read from parser.json's compact form (_compact_table)."""
+class _Compact(IntParseTable):
+    """The LALR table as netdsl's parser reads it (and parser.json holds it): `states[i]` maps
+    each token or rule name the state takes to a code, the state to shift (or go) to when
+    >= 0, else ~ the number in `rules` of the rule to reduce by."""
+
+    states: builtins.list[dict[str, int]]  # type: ignore[assignment]
+
+    def __init__(self, states: builtins.list[dict[str, int]], rules: builtins.list[Rule],
+                 start_states: dict[str, int], end_states: dict[str, int]) -> None:
+        super().__init__(states, start_states, end_states)  # type: ignore[no-untyped-call]
+        self.rules = rules
 
     @classmethod
-    def deserialize(  # type: ignore[override] # NOTE: Lark's own signature for LALR_Parser
-            cls, data: Any, memo: Any, callbacks: Any, debug: bool = False) -> Any:
-        shift = [(Shift, i) for i in range(len(data["states"]))]
-        reduce = {}
-        states = {}
-        for i, actions in enumerate(data["states"]):
-            for token, code in actions.items():
-                if code < 0 and code not in reduce:
-                    reduce[code] = (Reduce, memo[~code])
-                actions[token] = shift[code] if code >= 0 else reduce[code]
-            states[i] = actions
-        inst = cls.__new__(cls)
-        inst._parse_table = IntParseTable(  # type: ignore[no-untyped-call,assignment]
-            states, data["start_states"], data["end_states"])
-        inst.parser = _Parser(inst._parse_table, callbacks, debug)
-        return inst
+    def of(cls, parser: LALR_Parser) -> _Compact:
+        """The table of a Lark LALR parser: loaded (_LALR's), or analysed from the grammar."""
+        if isinstance(parser, _LALR) and "compact" in vars(parser):
+            return parser.compact
+        table: Any = parser._parse_table
+        reduced = (arg for row in table.states.values() for action, arg in row.values()
+                   if action is Reduce)  # NOTE: all of the grammar's rules, in Lark's order
+        rules = [*{id(rule): rule for rule in (*parser.parser_conf.rules, *reduced)}.values()]
+        number = {id(rule): i for i, rule in enumerate(rules)}
+        states = [{token: arg if action is Shift else ~number[id(arg)]
+                   for token, (action, arg) in table.states[i].items()}
+                  for i in range(len(table.states))]
+        return cls(states, rules, table.start_states, table.end_states)
+
+    def lark_table(self) -> IntParseTable:
+        """Lark's form of the table: (Shift, state) or (Reduce, rule) for each code."""
+        shift = [(Shift, i) for i in range(len(self.states))]
+        reduce = [(Reduce, rule) for rule in self.rules]
+        states = {i: {token: shift[code] if code >= 0 else reduce[~code]
+                      for token, code in row.items()} for i, row in enumerate(self.states)}
+        return IntParseTable(states, self.start_states,  # type: ignore[no-untyped-call]
+                             self.end_states)
 
 
-def _compact_table(table: dict[str, Any]) -> dict[str, Any]:
-    """Lark's serialised LALR table in a smaller JSON: a list of states, each {token: code}, the
-    code a state to shift to (>= 0) or ~ the memo number of the rule to reduce by (< 0)."""
-    tokens = table["tokens"]
-    states = [{tokens[token]: arg if action == 0 else ~arg["@"]
-               for token, (action, arg) in table["states"][i].items()}
-              for i in range(len(table["states"]))]
-    return {"states": states, "start_states": table["start_states"],
-            "end_states": table["end_states"]}
+class _LALR(LALR_Parser):
+    """Lark's LALR parser loaded from parser.json's compact table, for Lark.parse (the examples
+    of syntax errors, tests): its table in Lark's form and its callbacks (Lark's tree builder's,
+    which _Reducer does not use: ~1 ms) made when Lark.parse first asks for them."""
+
+    compact: _Compact
+    _lark: Lark
+
+    @classmethod
+    def loaded(cls, table: _Compact, lark: Lark) -> _LALR:
+        self = cls.__new__(cls)
+        self.compact, self._lark = table, lark
+        return self
+
+    def __getattr__(self, name: str) -> Any:  # NOTE: only for attributes not yet set
+        if name not in ("parser", "_parse_table") or "compact" not in vars(self):
+            raise AttributeError(name)
+        self._lark._prepare_callbacks()
+        self._parse_table = self.compact.lark_table()  # type: ignore[assignment]
+        self.parser = _Parser(self._parse_table, self._lark._callbacks)
+        return getattr(self, name)
 
 
-_PLUGINS = {"ContextualLexer": _ContextualLexer, "LALR_Parser": _LALR}
+_PLUGINS = {"ContextualLexer": _ContextualLexer}
