@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import netdsl
-from conftest import check_text, errors_of
+from conftest import ZOO, check_text, errors_of
 from netdsl import syntax as s
 from netdsl.parse import parse
 from netdsl.source import Source
@@ -195,3 +195,23 @@ test.net:3:11: error[E215]: the number is too large
   = hint: netdsl's integers go up to 2**63 - 1 = 9223372036854775807, its numbers to about \
 1.8e308
 """
+
+
+def test_each_state_s_lexer_matches_as_lark_s_own_scanner_of_its_terminals():
+    # parse/lalr.py: a state's lexer asks one shared scanner of all terminals first and, when
+    # that matches a terminal the state does not take, tries the state's terminals after it one
+    # by one. At every position of a zoo file and of snippets where terminals collide, each
+    # state's lexer matches what Lark's scanner of the state's own terminals matches.
+    from lark.lexer import TextSlice
+
+    from netdsl import parse as p
+
+    lexer = p._parser()[0].parser.lexer
+    text = ((ZOO / "resnet.net").read_text(encoding="utf-8") + " layer1.0.conv1 x.5 .5 1.5e3K"
+            ' 50% within withinx block b( param x: where (at x = 1) "s{1}" ~= >= // ** # c\n')
+    whole = TextSlice(text, 0, len(text))
+    lexers = {id(lx): lx for lx in (lexer.lexers[s] for s in range(len(lexer._keys)))}
+    assert len(lexers) > 50
+    for lx in lexers.values():
+        for pos in range(len(text)):
+            assert lx.match(whole, pos) == lx.scanner.match(whole, pos), (lx.terminals, pos)

@@ -218,9 +218,11 @@ class _FastParser(_Parser):
 
 class _StateLexer(BasicLexer):
     """The lexer of one contextual-lexer state that first asks the one scanner of all terminals
-    (one regex, compiled once), and compiles its own (Lark compiles one regex per state, ~1 ms
-    each: 35 for resnet.net) only when that scanner matches a terminal this state does not
-    take: a collision (INDEX after `.`, where NUMBER also matches), or an error.
+    (one regex, compiled once) rather than its own (Lark compiles one regex per state, ~1 ms
+    each: 35 for resnet.net). When that scanner's match is a terminal this state does not take
+    (a collision: NUMBER where the state takes INDEX, after `.`), the state's terminals after it
+    are tried one by one (_ContextualLexer.after); the state's own scanner is compiled only
+    when none matches: an error, which Lark reports with the scanner's terminals.
     NOTE: the same tokens as Lark's: the shared scanner's alternatives are all terminals in the
     order Lark sorts every state's, so when its first match is one this state's scanner holds,
     none of this state's alternatives before it matched either."""
@@ -238,8 +240,8 @@ class _StateLexer(BasicLexer):
             if m:
                 if m.lastgroup in self._takes:
                     return m.group(0), m.lastgroup
-                break
-        return self.scanner.match(text, pos)
+                return self.owner.after(self, cast(str, m.lastgroup), text, pos)
+        return None  # NOTE: no terminal matches here; next_token reports this state's
 
 
 class _ContextualLexer(ContextualLexer):
@@ -329,7 +331,29 @@ class _ContextualLexer(ContextualLexer):
             root = cast(_StateLexer, self.root_lexer)
             self._scanner = Scanner(  # type: ignore[no-untyped-call]
                 root.terminals, root.g_regex_flags, root.re, root.use_bytes)
+            self._rank = {t.name: i for i, t in enumerate(root.terminals)}
+            self._one: dict[str, re.Pattern[str]] = {}
         return self._scanner
+
+    def after(self, lexer: _StateLexer, first: str, text: Any, pos: int) -> Any:
+        """What `lexer`'s own scanner matches at `pos` when the shared scanner's first match is
+        the terminal `first`, which `lexer` does not take: its first terminal after `first` (in
+        the order of both scanners' alternatives) whose regex matches there, alone, as in an
+        alternation (the first alternative that matches is the match), or None.
+        NOTE: a terminal's regex alone holds the same groups but numbered from 1: a grammar
+        whose terminals refer to groups by number would not work in Lark's scanners anyway."""
+        rank, takes = self._rank, cast(frozenset[str], lexer._takes)
+        root = cast(_StateLexer, self.root_lexer)
+        for t in lexer.terminals:
+            if rank[t.name] > rank[first] and t.name in takes:
+                one = self._one.get(t.name)
+                if one is None:
+                    one = self._one[t.name] = root.re.compile(t.pattern.to_regexp(),
+                                                              root.g_regex_flags)
+                m = one.match(text.text, pos, text.end)
+                if m:
+                    return m.group(0), t.name
+        return None
 
 
 def _folds(terminals: Any, flags: int) -> dict[str, frozenset[str]]:
