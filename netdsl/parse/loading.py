@@ -5,7 +5,6 @@ with lalr.py's classes plugged in, or analysed from the grammar when the file do
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -44,7 +43,7 @@ _FORMAT = "4"  # parser.json's form: _form's
 def grammar_key(grammar: str) -> str:
     """What the pre-built parser was built from: the grammar, Lark's version and the options,
     and the file's form."""
-    text = grammar + _lark_version + json.dumps(_OPTIONS, sort_keys=True) + _FORMAT
+    text = grammar + _lark_version + repr(sorted(_OPTIONS.items())) + _FORMAT
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -52,6 +51,8 @@ def serialized_parser() -> str:
     """The analysed LALR parser as JSON (_form), keyed by the grammar's hash and the form:
     netdsl/parser.json, written by `python tools/gendocs.py parser` (tests/test_security.py
     checks that it is current)."""
+    import json
+
     grammar = load_grammar()
     form = _form(Lark(grammar, **_OPTIONS))
     return json.dumps({"key": grammar_key(grammar), "lark": _lark_version, **form},
@@ -72,7 +73,7 @@ def _parser() -> tuple[Lark, _ToAst]:
 def _shipped(grammar: str) -> Lark | None:
     """The parser shipped in parser.json, if it was built from this grammar, Lark and options."""
     try:
-        shipped = json.loads(PARSER_FILE.read_text(encoding="utf-8"))
+        shipped = _json_loads(PARSER_FILE.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not (isinstance(shipped, dict) and shipped.get("key") == grammar_key(grammar)):
@@ -81,6 +82,34 @@ def _shipped(grammar: str) -> Lark | None:
         return _loaded(shipped)
     except Exception:  # noqa: BLE001 - a damaged file: build the parser instead
         return None
+
+
+class _Decoder:
+    """What the json module's C scanner reads from its decoder: json.loads' defaults."""
+
+    strict = True
+    object_hook = object_pairs_hook = None
+    parse_float, parse_int = float, int
+    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"),
+                      "NaN": float("nan")}.__getitem__
+
+
+def _json_loads(text: str) -> Any:
+    """json.loads(text), by the C scanner that json.loads runs (`_json`), without importing
+    the json package: ~1 ms of a cold `netdsl check`, which needs json nowhere else."""
+    try:
+        from _json import make_scanner
+    except ImportError:  # NOTE: an interpreter without CPython's accelerator
+        import json
+        return json.loads(text)
+    start = len(text) - len(text.lstrip(" \t\n\r"))
+    try:
+        value, end = make_scanner(_Decoder())(text, start)  # type: ignore[arg-type]
+    except StopIteration:  # NOTE: what json.loads reports as "Expecting value"
+        raise ValueError("not JSON") from None
+    if text[end:].strip(" \t\n\r"):
+        raise ValueError("extra data after the JSON value")
+    return value
 
 
 # NOTE: parser.json holds what Lark's own serialised form holds (Lark.save, its standalone
