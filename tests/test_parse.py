@@ -152,10 +152,10 @@ def _outcome(parse, text: str) -> object:
 
 
 def test_the_shipped_parser_fails_where_lark_s_own_does():
-    # netdsl's parser (parse/lalr.py: one shared scanner for every contextual-lexer state, lexers
-    # made on first use, the compact table of parser.json) against Lark's stock parser built
-    # from the grammar, on seeded mutants: the same trees, and the same errors, tokens and
-    # expected sets where they fail. (LALR state numbers differ between the two builds.)
+    # netdsl's parser (parse/lexer.py and lalr.py: one shared scanner for every contextual-lexer
+    # state, lexers made on first use, the compact table of parser.json) against Lark's stock
+    # parser built from the grammar, on seeded mutants: the same trees, and the same errors,
+    # tokens and expected sets where they fail. (LALR state numbers differ between the builds.)
     from lark import Lark
 
     import fuzz_mutate
@@ -198,7 +198,7 @@ test.net:3:11: error[E215]: the number is too large
 
 
 def test_each_state_s_lexer_matches_as_lark_s_own_scanner_of_its_terminals():
-    # parse/lalr.py: a state's lexer asks one shared scanner of all terminals first and, when
+    # parse/lexer.py: a state's lexer asks one shared scanner of all terminals first and, when
     # that matches a terminal the state does not take, tries the state's terminals after it one
     # by one. At every position of a zoo file and of snippets where terminals collide, each
     # state's lexer matches what Lark's scanner of the state's own terminals matches.

@@ -2,7 +2,8 @@
 Diagnostics. The only package that imports lark:
 - loading.py: the grammar, and the pre-built parser of netdsl/parser.json (or one built from the
   grammar);
-- lalr.py: the Lark parser and lexer classes netdsl plugs in, and the reduce callbacks;
+- lexer.py: the Lark lexer classes netdsl plugs in;
+- lalr.py: the Lark parser over parser.json's compact table, and the reduce callbacks;
 - build.py: the AST node each grammar rule builds;
 - errors.py: syntax errors (imported when a parse fails);
 - here: parse(), with the size limits checked before parsing and one statement per line after."""

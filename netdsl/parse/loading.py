@@ -1,6 +1,7 @@
 """Grammar → parser: grammars/netdsl.lark, and the pre-built LALR parser of netdsl/parser.json
 (its key checked against the grammar, Lark's version, the options and the file's form), loaded
-with lalr.py's classes plugged in, or analysed from the grammar when the file does not fit."""
+with lexer.py's and lalr.py's classes plugged in, or analysed from the grammar when the file
+does not fit."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from lark.lexer import PatternRE, PatternStr, TerminalDef
 from lark.parser_frontends import ParsingFrontend
 
 from netdsl.parse.build import _ToAst
-from netdsl.parse.lalr import _LALR, _PLUGINS, _Compact, _ContextualLexer, _folds
+from netdsl.parse.lalr import _LALR, _Compact
+from netdsl.parse.lexer import _PLUGINS, _ContextualLexer, _folds
 
 _PACKAGE = Path(__file__).resolve().parent.parent  # netdsl/
 
@@ -155,7 +157,7 @@ def _symbol(symbols: dict[tuple[str, bool, bool], int], symbol: Any) -> int:
 
 def _loaded(form: dict[str, Any]) -> Lark:
     """Lark's parser from _form's JSON, built as Lark's own loader builds it
-    (Lark._load_from_dict), with netdsl's lexer and table (lalr.py)."""
+    (Lark._load_from_dict), with netdsl's lexer (lexer.py) and table (lalr.py)."""
     lark = Lark.__new__(Lark)
     options = lark.options = LarkOptions({**form["options"], "_plugins": _PLUGINS})
     terminals = []
