@@ -115,6 +115,19 @@ def test_the_shipped_parser_parses_as_the_grammar_does():
                 == built.parse(text, start="start")), path.name
 
 
+def test_a_freshly_written_parser_file_parses_as_the_grammar_does():
+    # what `python tools/gendocs.py parser` writes after a grammar change: a new analysis (new
+    # LALR state numbers), loaded from its JSON, parses every zoo file as Lark's own parser does
+    from lark import Lark
+
+    from netdsl.parse import loading
+    fresh = loading._loaded(json.loads(loading.serialized_parser()))
+    built = Lark(loading.load_grammar(), **loading._OPTIONS)
+    for path in sorted(ZOO.glob("*.net")):
+        text = path.read_text(encoding="utf-8")
+        assert fresh.parse(text, start="start") == built.parse(text, start="start"), path.name
+
+
 def test_a_damaged_parser_file_is_not_loaded(tmp_path, monkeypatch):
     # netdsl/parser.json, cut short, not JSON, with data after it or with the key right and the
     # data wrong: the parser is built from the grammar instead
