@@ -215,3 +215,16 @@ def test_each_state_s_lexer_matches_as_lark_s_own_scanner_of_its_terminals():
     for lx in lexers.values():
         for pos in range(len(text)):
             assert lx.match(whole, pos) == lx.scanner.match(whole, pos), (lx.terminals, pos)
+
+
+def test_every_rule_of_the_grammar_has_its_reduce_callback():
+    # parse/lalr.py makes a rule's callback when a parse first reduces by it: make them all, so
+    # that a rule without its _ToAst method fails here rather than in some user's parse
+    from netdsl import parse as p
+
+    parser = p._parser()[1].parser
+    rules = parser.parse_table.rules
+    assert len(rules) > 100
+    for i, rule in enumerate(rules):
+        size, origin, reduce = parser.callbacks[i]
+        assert (size, origin) == (len(rule.expansion), rule.origin.name) and callable(reduce)
