@@ -228,3 +228,45 @@ def test_every_rule_of_the_grammar_has_its_reduce_callback():
     for i, rule in enumerate(rules):
         size, origin, reduce = parser.callbacks[i]
         assert (size, origin) == (len(rule.expansion), rule.origin.name) and callable(reduce)
+
+
+def test_a_fractional_literal_is_read_as_decimal_reads_it():
+    # parse/build.py reads `1.814G` in integers where decimal.Decimal's product is exact, and
+    # through Decimal otherwise: the same int (a whole number once scaled) or float either way
+    import random
+    from decimal import Decimal
+
+    from netdsl.parse.build import _decimal
+
+    def reference(text: str, scale: int) -> int | float:
+        exact = Decimal(text) * scale
+        return int(exact) if scale != 1 and exact == exact.to_integral_value() else float(exact)
+
+    rng = random.Random(11)
+    texts = ["0.0", ".5", "1.814", "4.1", "3.0", "0.1", "1e3", "1.5e-3", "0e99999", "1e-400",
+             "2.5e-320", "1e308", "1e-9999", "1e-10000", "1e-9999999", "9" * 28 + ".9",
+             "1" * 30 + ".5", "0.000001e6"]
+    for _ in range(3000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.choice([1, 2, 5, 12, 31])))
+        cut = rng.randrange(len(digits) + 1)
+        exponent = rng.choice(["", "e3", "E-2", "e+12", "e-30", "e300", "e-330", "e-12000"])
+        texts.append(f"{digits[:cut]}.{digits[cut:] or '0'}{exponent}")
+    for text in texts:
+        for scale in (1, 10**3, 10**6, 10**9, 10**12):
+            if float(text) * scale != float("inf"):
+                got, want = _decimal(text, scale), reference(text, scale)
+                assert (type(got), got) == (type(want), want), (text, scale)
+
+
+def test_a_parse_imports_no_decimal():
+    # `1.814G` and the like are read without the decimal module (~1 ms of a cold check)
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom netdsl.parse import parse\nfrom netdsl.source import Source\n"
+            f"parse(Source('r.net', open({str(ZOO / 'resnet.net')!r}).read()))\n"
+            "print(sorted(m for m in ('decimal', 'json', 'netdsl.parse.errors') "
+            "if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={"PYTHONPATH": str(ZOO.parent)})
+    assert run.stdout.strip() == "[]", run.stderr
