@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import netdsl
-from conftest import check_text, errors_of
+from conftest import ZOO, check_text, errors_of
 from netdsl import syntax as s
 from netdsl.parse import parse
 from netdsl.source import Source
@@ -152,10 +152,10 @@ def _outcome(parse, text: str) -> object:
 
 
 def test_the_shipped_parser_fails_where_lark_s_own_does():
-    # netdsl's parser (parse/lalr.py: one shared scanner for every contextual-lexer state, lexers
-    # made on first use, the compact table of parser.json) against Lark's stock parser built
-    # from the grammar, on seeded mutants: the same trees, and the same errors, tokens and
-    # expected sets where they fail. (LALR state numbers differ between the two builds.)
+    # netdsl's parser (parse/lexer.py and lalr.py: one shared scanner for every contextual-lexer
+    # state, lexers made on first use, the compact table of parser.json) against Lark's stock
+    # parser built from the grammar, on seeded mutants: the same trees, and the same errors,
+    # tokens and expected sets where they fail. (LALR state numbers differ between the builds.)
     from lark import Lark
 
     import fuzz_mutate
@@ -195,3 +195,78 @@ test.net:3:11: error[E215]: the number is too large
   = hint: netdsl's integers go up to 2**63 - 1 = 9223372036854775807, its numbers to about \
 1.8e308
 """
+
+
+def test_each_state_s_lexer_matches_as_lark_s_own_scanner_of_its_terminals():
+    # parse/lexer.py: a state's lexer asks one shared scanner of all terminals first and, when
+    # that matches a terminal the state does not take, tries the state's terminals after it one
+    # by one. At every position of a zoo file and of snippets where terminals collide, each
+    # state's lexer matches what Lark's scanner of the state's own terminals matches.
+    from lark.lexer import TextSlice
+
+    from netdsl import parse as p
+
+    lexer = p._parser()[0].parser.lexer
+    text = ((ZOO / "resnet.net").read_text(encoding="utf-8") + " layer1.0.conv1 x.5 .5 1.5e3K"
+            ' 50% within withinx block b( param x: where (at x = 1) "s{1}" ~= >= // ** # c\n')
+    whole = TextSlice(text, 0, len(text))
+    lexers = {id(lx): lx for lx in (lexer.lexers[s] for s in range(len(lexer._keys)))}
+    assert len(lexers) > 50
+    for lx in lexers.values():
+        for pos in range(len(text)):
+            assert lx.match(whole, pos) == lx.scanner.match(whole, pos), (lx.terminals, pos)
+
+
+def test_every_rule_of_the_grammar_has_its_reduce_callback():
+    # parse/lalr.py makes a rule's callback when a parse first reduces by it: make them all, so
+    # that a rule without its _ToAst method fails here rather than in some user's parse
+    from netdsl import parse as p
+
+    parser = p._parser()[1].parser
+    rules = parser.parse_table.rules
+    assert len(rules) > 100
+    for i, rule in enumerate(rules):
+        size, origin, reduce = parser.callbacks[i]
+        assert (size, origin) == (len(rule.expansion), rule.origin.name) and callable(reduce)
+
+
+def test_a_fractional_literal_is_read_as_decimal_reads_it():
+    # parse/build.py reads `1.814G` in integers where decimal.Decimal's product is exact, and
+    # through Decimal otherwise: the same int (a whole number once scaled) or float either way
+    import random
+    from decimal import Decimal
+
+    from netdsl.parse.build import _decimal
+
+    def reference(text: str, scale: int) -> int | float:
+        exact = Decimal(text) * scale
+        return int(exact) if scale != 1 and exact == exact.to_integral_value() else float(exact)
+
+    rng = random.Random(11)
+    texts = ["0.0", ".5", "1.814", "4.1", "3.0", "0.1", "1e3", "1.5e-3", "0e99999", "1e-400",
+             "2.5e-320", "1e308", "1e-9999", "1e-10000", "1e-9999999", "9" * 28 + ".9",
+             "1" * 30 + ".5", "0.000001e6"]
+    for _ in range(3000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.choice([1, 2, 5, 12, 31])))
+        cut = rng.randrange(len(digits) + 1)
+        exponent = rng.choice(["", "e3", "E-2", "e+12", "e-30", "e300", "e-330", "e-12000"])
+        texts.append(f"{digits[:cut]}.{digits[cut:] or '0'}{exponent}")
+    for text in texts:
+        for scale in (1, 10**3, 10**6, 10**9, 10**12):
+            if float(text) * scale != float("inf"):
+                got, want = _decimal(text, scale), reference(text, scale)
+                assert (type(got), got) == (type(want), want), (text, scale)
+
+
+def test_a_parse_imports_no_decimal():
+    # `1.814G` and the like are read without the decimal module (~1 ms of a cold check)
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom netdsl.parse import parse\nfrom netdsl.source import Source\n"
+            f"parse(Source('r.net', open({str(ZOO / 'resnet.net')!r}).read()))\n"
+            "print(sorted(m for m in ('decimal', 'json', 'netdsl.parse.errors') "
+            "if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={"PYTHONPATH": str(ZOO.parent)})
+    assert run.stdout.strip() == "[]", run.stderr

@@ -115,6 +115,39 @@ def test_the_shipped_parser_parses_as_the_grammar_does():
                 == built.parse(text, start="start")), path.name
 
 
+def test_a_freshly_written_parser_file_parses_as_the_grammar_does():
+    # what `python tools/gendocs.py parser` writes after a grammar change: a new analysis (new
+    # LALR state numbers), loaded from its JSON, parses every zoo file as Lark's own parser does
+    from lark import Lark
+
+    from netdsl.parse import loading
+    fresh = loading._loaded(json.loads(loading.serialized_parser()))
+    built = Lark(loading.load_grammar(), **loading._OPTIONS)
+    for path in sorted(ZOO.glob("*.net")):
+        text = path.read_text(encoding="utf-8")
+        assert fresh.parse(text, start="start") == built.parse(text, start="start"), path.name
+
+
+def test_a_damaged_parser_file_is_not_loaded(tmp_path, monkeypatch):
+    # netdsl/parser.json, cut short, not JSON, with data after it or with the key right and the
+    # data wrong: the parser is built from the grammar instead
+    from netdsl.parse import loading
+    text = loading.PARSER_FILE.read_text(encoding="utf-8")
+    shipped = json.loads(text)
+    assert loading._json_loads(text) == shipped  # the json package's C scanner, not imported
+    broken = {**shipped, "symbols": shipped["symbols"][:-1]}  # a rule names a missing symbol
+    damaged = tmp_path / "parser.json"
+    monkeypatch.setattr(loading, "PARSER_FILE", damaged)
+    grammar = loading.load_grammar()
+    assert loading._shipped(grammar) is None  # no file
+    for bad in (text[:len(text) // 2], "", "[]", text + "{}", "\ufeff" + text,
+                json.dumps({**shipped, "terminals": None}), json.dumps(broken)):
+        damaged.write_text(bad, encoding="utf-8")
+        assert loading._shipped(grammar) is None, bad[:40]
+    damaged.write_text(" " + text + "\n\n", encoding="utf-8")
+    assert loading._shipped(grammar) is not None
+
+
 # ------------------------------------------------------ 3. compile -o onto a FIFO or a used file
 
 def test_compile_refuses_a_fifo(tmp_path):

@@ -2,22 +2,23 @@
 Diagnostics. The only package that imports lark:
 - loading.py: the grammar, and the pre-built parser of netdsl/parser.json (or one built from the
   grammar);
-- lalr.py: the Lark parser and lexer classes netdsl plugs in, and the reduce callbacks;
+- lexer.py: the Lark lexer classes netdsl plugs in;
+- lalr.py: the Lark parser over parser.json's compact table, and the reduce callbacks;
 - build.py: the AST node each grammar rule builds;
-- errors.py: syntax errors and other parse diagnostics;
-- here: parse(), with the size limits checked before parsing."""
+- errors.py: syntax errors (imported when a parse fails);
+- here: parse(), with the size limits checked before parsing and one statement per line after."""
 
 from __future__ import annotations
 
 import re
 import threading
+from typing import Any
 
 from lark.exceptions import UnexpectedInput, VisitError
 
 from netdsl import syntax as s
-from netdsl.diagnostics import NetdslError, error
+from netdsl.diagnostics import Diagnostic, NetdslError, error
 from netdsl.limits import MAX_NUMBERS, MAX_SOURCE_BYTES, MAX_TOKENS
-from netdsl.parse.errors import _one_statement_per_line, _syntax_error
 from netdsl.parse.loading import (
     _OPTIONS as _OPTIONS,
     PARSER_FILE,
@@ -42,11 +43,13 @@ def parse(source: Source) -> s.Module:
         try:
             items = transformer.build(source.text, "start")
         except UnexpectedInput as e:
+            from netdsl.parse.errors import _syntax_error
             raise NetdslError([_syntax_error(source, e, lark)]) from None
         except VisitError as e:  # a callback failed: a quoted label's `{expr}`, a bad number
             if isinstance(e.orig_exc, NetdslError):
                 raise e.orig_exc from None
             if isinstance(e.orig_exc, UnexpectedInput):
+                from netdsl.parse.errors import _syntax_error
                 raise NetdslError([_syntax_error(source, e.orig_exc, lark)]) from None
             raise NetdslError([error("E101", f"cannot read this: {e.orig_exc}",
                                      source.span(0, 0))]) from None
@@ -88,3 +91,48 @@ def _check_size(source: Source) -> None:
                                  f"symbols), over the limit of {MAX_TOKENS:,}",
                                  source.span(0, 0), hints=["split it into files joined by "
                                                            "`use`"])])
+
+
+def _one_statement_per_line(module: s.Module) -> list[Diagnostic]:
+    """Statements need no separator, so `x -> f + y` parses as two statements, `x -> f` and
+    `+y`: reject a statement that starts on the line where the one before it ends."""
+    src = module.source
+    bodies = [item.body for item in module.items if isinstance(item, (s.Network, s.Block))]
+    diags: list[Diagnostic] = []
+    while bodies:  # NOTE: a worklist, not recursion: bodies may nest thousands deep
+        prev = None
+        for st in bodies.pop():
+            if isinstance(st, s.If):
+                bodies.extend(body for _, body in st.branches)
+                bodies.append(st.orelse)
+            elif isinstance(st, s.For):
+                bodies.append(st.body)
+            if prev is not None and (src.line_col(max(prev.span.start, prev.span.end - 1))[0]
+                                     == src.line_col(st.span.start)[0]):
+                diags.append(_same_line(src, prev, st))
+            prev = st
+    return sorted(diags, key=lambda d: d.labels[0].span.start)
+
+
+_OPERATORS = ("//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "<", ">")
+
+
+def _same_line(src: Source, prev: Any, st: Any) -> Diagnostic:
+    start = st.span.start
+    text = src.text[start:start + 2]
+    op = next((o for o in _OPERATORS if text.startswith(o)), None)
+    word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", src.text[start:start + 100])
+    first = op or (word.group() if word else src.text[start])
+    span = src.span(start, start + len(first))
+    value = getattr(prev, "value", None) or getattr(prev, "expr", None)
+    stage = value.stages[-1] if isinstance(value, s.Pipeline) else None
+    if stage is not None and word is not None and isinstance(st, s.ExprStmt):
+        return error("E101", "a `->` is missing between two pipeline stages", span,
+                     "expected `->` before this", ["write `x -> f -> g`"])
+    if stage is not None and word is None:
+        hint = ("a pipeline stage is one call: to combine a pipeline's result, wrap the "
+                f"pipeline in parentheses, `(x -> f) {op} y`, or name it first") if op else ""
+        return error("E101", f"`{first}` cannot follow the pipeline stage "
+                     f"`{stage.span.text()}`", span, "the pipeline ends before this", [hint])
+    return error("E101", "two statements on one line", span, "a new statement starts here",
+                 ["start each statement on its own line"])

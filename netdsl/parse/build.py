@@ -32,15 +32,31 @@ def _num(text: str) -> int | float:
     if any(c in text for c in ".eE"):
         if not math.isfinite(float(text) * scale):
             raise _TooLarge
-        # NOTE: in decimal, so that 4.1G is 4_100_000_000 exactly (float 4.1 * 1e9 is not):
-        # `expect macs ~= 4.1G within 1%` has exact bounds. (Imported by a source's first
-        # fractional literal: ~2 ms of a cold start that one without need not pay.)
-        from decimal import Decimal
-        exact = Decimal(text) * scale
-        return int(exact) if scale != 1 and exact == exact.to_integral_value() else float(exact)
+        return _decimal(text, scale)
     if int(text) * scale > MAX_INT:
         raise _TooLarge
     return int(text) * scale
+
+
+def _decimal(text: str, scale: int) -> int | float:
+    """`1.5e3` times `scale` read in decimal, so that 4.1G is 4_100_000_000 exactly (float 4.1
+    * 1e9 is not) and `expect macs ~= 4.1G within 1%` has exact bounds: an int when `scale`
+    scales it to a whole number, else the float nearest to the decimal value, as
+    decimal.Decimal(text) * scale gives them. NOTE: in integers where Decimal's product is
+    exact (28 digits, an exponent far inside its range), which is all but contrived literals:
+    importing decimal costs a cold check ~1 ms."""
+    mantissa, _, exponent = text.lower().partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = int(whole + fraction) * scale
+    power = int(exponent or 0) - len(fraction)
+    if len(str(digits)) > 28 or not -9999 <= power <= 9999:
+        from decimal import Decimal
+        exact = Decimal(text) * scale
+        return int(exact) if scale != 1 and exact == exact.to_integral_value() else float(exact)
+    ten: int = 10**abs(power)
+    if scale != 1 and (power >= 0 or digits % ten == 0):
+        return digits * ten if power >= 0 else digits // ten
+    return float(f"{digits}e{power}")
 
 
 class _ToAst(_Reducer):

@@ -1,67 +1,19 @@
-"""Lark errors and parsed modules → Diagnostics: a syntax error explained in plain words (what was
-expected, an unclosed bracket, known mistakes keyed by LALR state), and two statements on one
-line."""
+"""Lark errors → Diagnostics: a syntax error explained in plain words (what was expected, an
+unclosed bracket, known mistakes keyed by LALR state). Imported when a parse fails."""
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, cast
+from typing import cast
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from netdsl import syntax as s
 from netdsl.diagnostics import Diagnostic, error
+from netdsl.parse import _OPERATORS
 from netdsl.parse.loading import _parser
 from netdsl.source import Source
-
-# ------------------------------------------------------------------------ statements and lines
-
-def _one_statement_per_line(module: s.Module) -> list[Diagnostic]:
-    """Statements need no separator, so `x -> f + y` parses as two statements, `x -> f` and
-    `+y`: reject a statement that starts on the line where the one before it ends."""
-    src = module.source
-    bodies = [item.body for item in module.items if isinstance(item, (s.Network, s.Block))]
-    diags: list[Diagnostic] = []
-    while bodies:  # NOTE: a worklist, not recursion: bodies may nest thousands deep
-        prev = None
-        for st in bodies.pop():
-            if isinstance(st, s.If):
-                bodies.extend(body for _, body in st.branches)
-                bodies.append(st.orelse)
-            elif isinstance(st, s.For):
-                bodies.append(st.body)
-            if prev is not None and (src.line_col(max(prev.span.start, prev.span.end - 1))[0]
-                                     == src.line_col(st.span.start)[0]):
-                diags.append(_same_line(src, prev, st))
-            prev = st
-    return sorted(diags, key=lambda d: d.labels[0].span.start)
-
-
-_OPERATORS = ("//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "<", ">")
-
-
-def _same_line(src: Source, prev: Any, st: Any) -> Diagnostic:
-    start = st.span.start
-    text = src.text[start:start + 2]
-    op = next((o for o in _OPERATORS if text.startswith(o)), None)
-    word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", src.text[start:start + 100])
-    first = op or (word.group() if word else src.text[start])
-    span = src.span(start, start + len(first))
-    value = getattr(prev, "value", None) or getattr(prev, "expr", None)
-    stage = value.stages[-1] if isinstance(value, s.Pipeline) else None
-    if stage is not None and word is not None and isinstance(st, s.ExprStmt):
-        return error("E101", "a `->` is missing between two pipeline stages", span,
-                     "expected `->` before this", ["write `x -> f -> g`"])
-    if stage is not None and word is None:
-        hint = ("a pipeline stage is one call: to combine a pipeline's result, wrap the "
-                f"pipeline in parentheses, `(x -> f) {op} y`, or name it first") if op else ""
-        return error("E101", f"`{first}` cannot follow the pipeline stage "
-                     f"`{stage.span.text()}`", span, "the pipeline ends before this", [hint])
-    return error("E101", "two statements on one line", span, "a new statement starts here",
-                 ["start each statement on its own line"])
-
 
 # ------------------------------------------------------------------------------- syntax errors
 

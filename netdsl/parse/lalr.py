@@ -1,31 +1,19 @@
-"""Text → Lark's LALR parse, fast: the Lark parser and lexer classes netdsl plugs in (one shared
-scanner for every contextual-lexer state, each state's lexer made on first use, the compact LALR
-table of parser.json) and _Reducer, the reduce callbacks that build a rule's value while the
-parser reduces (build.py's _ToAst gives each rule's method). The parse package's Lark internals.
+"""Tokens → values, fast: Lark's LALR parser over the compact table of parser.json (_Compact),
+and _Reducer, the reduce callbacks that build a rule's value while the parser reduces (build.py's
+_ToAst gives each rule's method). With lexer.py, the parse package's Lark internals.
 NOTE: these subclass Lark's private classes (pyproject pins lark>=1.3.1,<1.4)."""
 
 from __future__ import annotations
 
 import builtins
-import re
 from collections.abc import Callable
-from copy import copy
 from operator import itemgetter
 from typing import Any, cast
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedToken, VisitError
 from lark.grammar import Rule
-from lark.lexer import (
-    AbstractBasicLexer,
-    BasicLexer,
-    ContextualLexer,
-    LexerThread,
-    Scanner,
-    TerminalDef,
-    UnlessCallback,
-    _get_match,
-)
+from lark.lexer import LexerThread
 from lark.parse_tree_builder import ChildFilterLALR, maybe_create_child_filter
 from lark.parsers.lalr_analysis import IntParseTable, Reduce, Shift
 from lark.parsers.lalr_parser import LALR_Parser, _Parser
@@ -77,8 +65,8 @@ class _Reducer:
 
     def __init__(self, lark: Lark) -> None:
         self.lark = lark
-        callbacks = {rule: self._callback(rule) for rule in lark.rules}
-        self.parser = _FastParser(lark.parser.parser.parser.parse_table, cast(Any, callbacks))
+        table = _Compact.of(lark.parser.parser)
+        self.parser = _FastParser(table, cast(Any, _Reductions(self, table.rules)))
 
     def build(self, text: str, start: str) -> Any:
         """Parse `text` from the rule `start` straight into its AST. Raises Lark's errors, else
@@ -152,37 +140,54 @@ class _Reducer:
         return reduce
 
 
+class _Reductions(dict[int, tuple[int, str, Callable[[builtins.list[Any]], Any]]]):
+    """For the rule numbered `i` in the compact table (_Compact.rules): its length, the name it
+    reduces to and its callback (_Reducer._callback), each made when a parse first reduces by
+    the rule."""
+
+    def __init__(self, reducer: _Reducer, rules: builtins.list[Rule]) -> None:
+        super().__init__()
+        self._reducer, self._rules = reducer, rules
+
+    def __missing__(self, i: int) -> tuple[int, str, Callable[[builtins.list[Any]], Any]]:
+        rule = self._rules[i]
+        made = self[i] = (len(rule.expansion), rule.origin.name, self._reducer._callback(rule))
+        return made
+
+
 class _State(ParserState):  # type: ignore[type-arg]
-    """Lark's LALR parser state, its feed_token without the asserts that cost a Rule.__eq__
-    each reduction (~2,600 for resnet.net) and without token callbacks (_ToAst has none)."""
+    """Lark's LALR parser state over the compact table (_Compact) and _Reductions, its
+    feed_token without the asserts that cost a Rule.__eq__ each reduction (~2,600 for
+    resnet.net) and without token callbacks (_ToAst has none)."""
 
     __slots__ = ()
 
     def feed_token(self, token: Token, is_end: bool = False) -> Any:
         state_stack, value_stack = self.state_stack, self.value_stack
-        states, callbacks = self.parse_conf.states, self.parse_conf.callbacks
+        states: builtins.list[dict[str, int]] = self.parse_conf.states  # type: ignore[assignment]
+        reductions: _Reductions = self.parse_conf.callbacks  # type: ignore[assignment]
         end_state = self.parse_conf.end_state
         while True:
             state = state_stack[-1]
             try:
-                action, arg = states[state][token.type]
+                code = states[state][token.type]
             except KeyError:
                 expected = {s for s in states[state] if s.isupper()}
                 raise UnexpectedToken(token, expected, state=self,  # type: ignore[no-untyped-call]
                                       interactive_parser=None) from None
-            if action is Shift:
-                state_stack.append(arg)
+            if code >= 0:  # shift
+                state_stack.append(code)
                 value_stack.append(token)
                 return None
-            size = len(arg.expansion)
+            size, origin, reduce = reductions[~code]
             if size:
                 children = value_stack[-size:]
                 del state_stack[-size:]
                 del value_stack[-size:]
             else:
                 children = []
-            value = callbacks[arg](children)
-            state_stack.append(states[state_stack[-1]][arg.origin.name][1])
+            value = reduce(children)
+            state_stack.append(states[state_stack[-1]][origin])
             value_stack.append(value)
             if is_end and state_stack[-1] == end_state:
                 return value_stack[-1]
@@ -199,162 +204,61 @@ class _FastParser(_Parser):
         return self.parse_from_state(state)
 
 
-class _StateLexer(BasicLexer):
-    """The lexer of one contextual-lexer state that first asks the one scanner of all terminals
-    (one regex, compiled once), and compiles its own (Lark compiles one regex per state, ~1 ms
-    each: 35 for resnet.net) only when that scanner matches a terminal this state does not
-    take: a collision (INDEX after `.`, where NUMBER also matches), or an error.
-    NOTE: the same tokens as Lark's: the shared scanner's alternatives are all terminals in the
-    order Lark sorts every state's, so when its first match is one this state's scanner holds,
-    none of this state's alternatives before it matched either."""
+class _Compact(IntParseTable):
+    """The LALR table as netdsl's parser reads it (and parser.json holds it): `states[i]` maps
+    each token or rule name the state takes to a code, the state to shift (or go) to when
+    >= 0, else ~ the number in `rules` of the rule to reduce by."""
 
-    owner: _ContextualLexer
-    _takes: frozenset[str] | None = None
-    _shared: builtins.list[re.Pattern[str]]
+    states: builtins.list[dict[str, int]]  # type: ignore[assignment]
 
-    def match(self, text: Any, pos: int) -> Any:
-        if self._takes is None:
-            self._takes, self.callback = self.owner.unless(tuple(self.terminals))
-            self._shared = self.owner.shared()._mres
-        for mre in self._shared:  # NOTE: Scanner.match, inlined
-            m = mre.match(text.text, pos, text.end)
-            if m:
-                if m.lastgroup in self._takes:
-                    return m.group(0), m.lastgroup
-                break
-        return self.scanner.match(text, pos)
+    def __init__(self, states: builtins.list[dict[str, int]], rules: builtins.list[Rule],
+                 start_states: dict[str, int], end_states: dict[str, int]) -> None:
+        super().__init__(states, start_states, end_states)  # type: ignore[no-untyped-call]
+        self.rules = rules
 
+    @classmethod
+    def of(cls, parser: LALR_Parser) -> _Compact:
+        """The table of a Lark LALR parser: loaded (_LALR's), or analysed from the grammar."""
+        if isinstance(parser, _LALR) and "compact" in vars(parser):
+            return parser.compact
+        table: Any = parser._parse_table
+        reduced = (arg for row in table.states.values() for action, arg in row.values()
+                   if action is Reduce)  # NOTE: all of the grammar's rules, in Lark's order
+        rules = [*{id(rule): rule for rule in (*parser.parser_conf.rules, *reduced)}.values()]
+        number = {id(rule): i for i, rule in enumerate(rules)}
+        states = [{token: arg if action is Shift else ~number[id(arg)]
+                   for token, (action, arg) in table.states[i].items()}
+                  for i in range(len(table.states))]
+        return cls(states, rules, table.start_states, table.end_states)
 
-class _ContextualLexer(ContextualLexer):
-    """Lark's contextual lexer with a _StateLexer for each state (plugged in by `_plugins`).
-    Loaded from parser.json (its terminals checked when it was built), a state's lexer is made
-    when a parse first reaches the state (Lark makes all 80 up front), as Lark makes it."""
-
-    BasicLexer = _StateLexer
-    _scanner: Scanner | None = None
-    _whole: dict[str, frozenset[str]] | None = None  # regex terminal -> keywords it matches
-
-    def __init__(self, conf: Any, states: Any, always_accept: Any = ()) -> None:
-        self._unless: dict[tuple[TerminalDef, ...], tuple[frozenset[str], dict[str, Any]]] = {}
-        if not conf.skip_validation:  # NOTE: built from the grammar: Lark's checks, all states
-            super().__init__(conf, states, always_accept)
-            for lexer in (*self.lexers.values(), self.root_lexer):
-                cast(_StateLexer, lexer).owner = self
-            return
-        self._conf, self._states = conf, states
-        self._extra = set(conf.ignore) | set(always_accept)
-        self._by_terminals: dict[frozenset[str], _StateLexer] = {}
-        self.lexers = _Lazy(self._lexer)
-        self.root_lexer = self._make(conf.terminals)
-        self._all = self._make(conf.terminals)  # NOTE: never matches: what _lexer copies
-
-    def _lexer(self, state: int) -> _StateLexer:
-        key = frozenset(self._states[state])
-        if key not in self._by_terminals:
-            # NOTE: BasicLexer's __init__ sorts the terminals and tests each for newlines
-            # (~0.7 ms for resnet.net's 33 states): done once, for all of them, and filtered
-            # here. Its sort key is a total order, so a subset keeps the order it would sort to
-            names = key | self._extra
-            lexer = copy(self._all)
-            lexer.terminals = [t for t in self._all.terminals if t.name in names]
-            lexer.newline_types = self._all.newline_types & names
-            self._by_terminals[key] = lexer
-        return self._by_terminals[key]
-
-    def _make(self, terminals: builtins.list[TerminalDef]) -> _StateLexer:
-        conf = copy(self._conf)
-        conf.terminals = terminals
-        lexer = _StateLexer(conf)
-        lexer.owner = self
-        return lexer
-
-    def unless(self, terminals: tuple[TerminalDef, ...]) -> tuple[frozenset[str], dict[str, Any]]:
-        """The terminals a state's scanner holds once Lark folds keywords into NAME, and the
-        callbacks that unfold them: lark.lexer._create_unless's result (no user callbacks, as
-        BasicLexer._build_scanner), its tests whether a regex matches all of a keyword made
-        once for all states (Lark makes them for each state: ~3 ms for resnet.net)."""
-        if terminals in self._unless:
-            return self._unless[terminals]
-        root = cast(_StateLexer, self.root_lexer)
-        if self._whole is None:  # NOTE: parser.json holds them (~1.5 ms of regex compiles)
-            self._whole = _folds(root.terminals, root.g_regex_flags)
-        folded: set[str] = set()
-        callback: dict[str, Any] = {}
-        for r in terminals:
-            whole = self._whole.get(r.name)
-            if not whole:  # NOTE: most terminals fold no keyword: no pass over the others
-                continue
-            words = [w for w in terminals if w.name in whole]
-            folded.update(w.name for w in words
-                          if frozenset(w.pattern.flags) <= frozenset(r.pattern.flags))
-            if words:
-                callback[r.name] = UnlessCallback(Scanner(  # type: ignore[no-untyped-call]
-                    words, root.g_regex_flags, root.re, root.use_bytes))
-        result = frozenset(t.name for t in terminals if t.name not in folded), callback
-        self._unless[terminals] = result
-        return result
-
-    def shared(self) -> Scanner:
-        if self._scanner is None:  # NOTE: root_lexer's terminals are sorted as each state's
-            root = cast(_StateLexer, self.root_lexer)
-            self._scanner = Scanner(  # type: ignore[no-untyped-call]
-                root.terminals, root.g_regex_flags, root.re, root.use_bytes)
-        return self._scanner
-
-
-def _folds(terminals: Any, flags: int) -> dict[str, frozenset[str]]:
-    """For each regex terminal, the keywords (string terminals of its priority) it matches
-    whole, as lark.lexer._create_unless tests them."""
-    return {r.name: frozenset(
-        w.name for w in terminals if w.pattern.type == "str" and w.priority == r.priority
-        and w.pattern.value == _get_match(  # type: ignore[no-untyped-call]
-            re, r.pattern.to_regexp(), w.pattern.value, flags))
-        for r in terminals if r.pattern.type == "re"}
-
-
-class _Lazy(dict[int, AbstractBasicLexer]):
-    """A state's lexer, made on first use."""
-
-    def __init__(self, make: Callable[[int], _StateLexer]) -> None:
-        super().__init__()
-        self._make = make
-
-    def __missing__(self, state: int) -> _StateLexer:
-        lexer = self[state] = self._make(state)
-        return lexer
+    def lark_table(self) -> IntParseTable:
+        """Lark's form of the table: (Shift, state) or (Reduce, rule) for each code."""
+        shift = [(Shift, i) for i in range(len(self.states))]
+        reduce = [(Reduce, rule) for rule in self.rules]
+        states = {i: {token: shift[code] if code >= 0 else reduce[~code]
+                      for token, code in row.items()} for i, row in enumerate(self.states)}
+        return IntParseTable(states, self.start_states,  # type: ignore[no-untyped-call]
+                             self.end_states)
 
 
 class _LALR(LALR_Parser):
-    """Lark's LALR parser, its table read from parser.json's compact form (_compact_table)."""
+    """Lark's LALR parser loaded from parser.json's compact table, for Lark.parse (the examples
+    of syntax errors, tests): its table in Lark's form and its callbacks (Lark's tree builder's,
+    which _Reducer does not use: ~1 ms) made when Lark.parse first asks for them."""
+
+    compact: _Compact
+    _lark: Lark
 
     @classmethod
-    def deserialize(  # type: ignore[override] # NOTE: Lark's own signature for LALR_Parser
-            cls, data: Any, memo: Any, callbacks: Any, debug: bool = False) -> Any:
-        shift = [(Shift, i) for i in range(len(data["states"]))]
-        reduce = {}
-        states = {}
-        for i, actions in enumerate(data["states"]):
-            for token, code in actions.items():
-                if code < 0 and code not in reduce:
-                    reduce[code] = (Reduce, memo[~code])
-                actions[token] = shift[code] if code >= 0 else reduce[code]
-            states[i] = actions
-        inst = cls.__new__(cls)
-        inst._parse_table = IntParseTable(  # type: ignore[no-untyped-call,assignment]
-            states, data["start_states"], data["end_states"])
-        inst.parser = _Parser(inst._parse_table, callbacks, debug)
-        return inst
+    def loaded(cls, table: _Compact, lark: Lark) -> _LALR:
+        self = cls.__new__(cls)
+        self.compact, self._lark = table, lark
+        return self
 
-
-def _compact_table(table: dict[str, Any]) -> dict[str, Any]:
-    """Lark's serialised LALR table in a smaller JSON: a list of states, each {token: code}, the
-    code a state to shift to (>= 0) or ~ the memo number of the rule to reduce by (< 0)."""
-    tokens = table["tokens"]
-    states = [{tokens[token]: arg if action == 0 else ~arg["@"]
-               for token, (action, arg) in table["states"][i].items()}
-              for i in range(len(table["states"]))]
-    return {"states": states, "start_states": table["start_states"],
-            "end_states": table["end_states"]}
-
-
-_PLUGINS = {"ContextualLexer": _ContextualLexer, "LALR_Parser": _LALR}
+    def __getattr__(self, name: str) -> Any:  # NOTE: only for attributes not yet set
+        if name not in ("parser", "_parse_table") or "compact" not in vars(self):
+            raise AttributeError(name)
+        self._lark._prepare_callbacks()
+        self._parse_table = self.compact.lark_table()  # type: ignore[assignment]
+        self.parser = _Parser(self._parse_table, self._lark._callbacks)
+        return getattr(self, name)
