@@ -17,8 +17,8 @@ from netdsl.ops.base import Op
 # NOTE: an operator's spelling -> the ops/ module that defines it. A new operator needs its line
 # here (register fails without it, and tests/test_ops.py compares it with load_all()).
 MODULES: dict[str, str] = {
-    **dict.fromkeys(("relu", "leaky_relu", "elu", "relu6", "softmax", "dropout", "identity"),
-                    "activation"),
+    **dict.fromkeys(("relu", "leaky_relu", "elu", "relu6"), "activation"),
+    "softmax": "softmax", **dict.fromkeys(("dropout", "identity"), "passthrough"),
     "attention": "attention",
     **dict.fromkeys(("conv", "depthwise"), "conv"), "conv_transpose": "conv_transpose",
     **dict.fromkeys(("slice", "split", "chunk", "permute", "transpose", "channel_shuffle",
