@@ -259,7 +259,8 @@ NOT_FOR_CHECK = (
     "netdsl.fmt", "netdsl.graph", "netdsl.editor", "netdsl.lsp", "netdsl.pytest_plugin",
     "netdsl.ops.attention", "netdsl.ops.layout", "netdsl.ops.learned", "netdsl.ops.resize",
     "netdsl.ops.sigmoid", "netdsl.ops.border", "netdsl.ops.unpool", "netdsl.ops.adaptive",
-    "netdsl.ops.conv_transpose", "netdsl.ops.passthrough", "netdsl.ops.softmax", "netdsl.report", "difflib", "fractions", "decimal", "json",
+    "netdsl.ops.conv_transpose", "netdsl.ops.passthrough", "netdsl.ops.softmax", "netdsl.report",
+    "difflib", "fractions", "decimal", "json",
 )
 
 
