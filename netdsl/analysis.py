@@ -13,7 +13,7 @@ from typing import Any
 from netdsl.diagnostics import Diagnostic, warning
 from netdsl.ir import Graph, InputOp, Node
 from netdsl.ops.base import Op, Shape, Window
-from netdsl.record import Record
+from netdsl.record import MutableRecord, Record
 
 BYTES_PER_ELEMENT = {"float32": 4, "int64": 8}  # by Op.dtype
 
@@ -39,8 +39,8 @@ class RF(Record):
 UNKNOWN_RF = RF((), (), (), unknown=True)
 
 
-@dataclass(slots=True)
-class LayerStats:
+@dataclass(slots=True, eq=False, repr=False)
+class LayerStats(MutableRecord):
     """One layer's measures: output shape, params, buffers, MACs, output bytes, receptive field."""
 
     name: str
@@ -55,8 +55,8 @@ class LayerStats:
     buffer_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class Stats:
+@dataclass(slots=True, eq=False, repr=False)
+class Stats(MutableRecord):
     """A network's measures: its layers' LayerStats in graph order, the totals, the peak
     activation memory and the warnings analysis found."""
 
@@ -119,8 +119,8 @@ def analyze(graph: Graph) -> Stats:
 _Costs = tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]], int, int, int, int]
 
 
-@dataclass(slots=True)
-class _Kind:
+@dataclass(slots=True, eq=False, repr=False)
+class _Kind(MutableRecord):
     """What the nodes of one op on the same shapes share (analyze): costs, and window once
     asked."""
 

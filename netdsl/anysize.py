@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netdsl.ir import Graph, InputOp, Node
-from netdsl.record import Record
+from netdsl.record import MutableRecord, Record
 from netdsl.solve import ValidSet, solve
 from netdsl.source import Span
 from netdsl.symbolic import Cond, Expr, Floor, Junction, Lit, Undecided, render, truth
@@ -49,8 +49,8 @@ class Pin(Record):
         return f"layer {self.node} ({self.span.where()}) {self.reason}"
 
 
-@dataclass
-class Symbolic:
+@dataclass(eq=False, repr=False)
+class Symbolic(MutableRecord):
     """A network's shapes over its named input sizes. `shapes[name]`: every value's shape,
     (int | "N" | Expr) per axis (absent past a pin that stops the derivation); `str(Expr)` is a
     plain formula (an ONNX dim_param); `text(dim)` writes divisions the valid set makes exact

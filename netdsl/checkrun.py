@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from netdsl import formats
 from netdsl.diagnostics import Diagnostic, NetdslError, Severity, render, to_dict
-from netdsl.record import Record
+from netdsl.record import MutableRecord, Record
 from netdsl.source import Source
 from netdsl.suppress import Suppressor
 
@@ -46,8 +46,8 @@ class PathError(Exception):
     """A directory that cannot be walked or holds no `.net` file: a usage error (exit 2)."""
 
 
-@dataclass
-class FileReport:
+@dataclass(eq=False, repr=False)
+class FileReport(MutableRecord):
     """One file's result; `events` holds its diagnostics and its stdout lines, in order."""
 
     path: str

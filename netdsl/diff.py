@@ -15,7 +15,7 @@ from netdsl.analysis import live_bytes
 from netdsl.diagnostics import Diagnostic, NetdslError, error
 from netdsl.ir import Graph
 from netdsl.pipeline import Network, check_all
-from netdsl.record import Record
+from netdsl.record import MutableRecord, Record
 from netdsl.source import Source
 
 METRICS = {"params": "params", "macs": "MACs", "peak_bytes": "peak memory (bytes)"}
@@ -74,8 +74,8 @@ class Delta(Record):
                 "percent": None if pct is None else round(pct, 4)}
 
 
-@dataclass(slots=True)
-class NetworkDiff:
+@dataclass(slots=True, eq=False, repr=False)
+class NetworkDiff(MutableRecord):
     """status: "identical", "changed", "added" (only in the new file) or "removed"."""
 
     name: str
@@ -86,8 +86,8 @@ class NetworkDiff:
     shapes: list[tuple[Layer, Layer]] = field(default_factory=list)  # output shape changed
 
 
-@dataclass(slots=True)
-class Diff:
+@dataclass(slots=True, eq=False, repr=False)
+class Diff(MutableRecord):
     old: str  # what the output calls the two sides: paths, or REV:path
     new: str
     networks: list[NetworkDiff]

@@ -20,7 +20,7 @@ from netdsl.ir import Graph, Node
 from netdsl.ops import REGISTRY
 from netdsl.ops.signature import signature_of
 from netdsl.pipeline import Network
-from netdsl.record import Record
+from netdsl.record import MutableRecord, Record
 from netdsl.report import _rf_jump, _rf_size
 from netdsl.source import Source, Span
 from netdsl.suppress import Suppressor
@@ -29,8 +29,8 @@ KEYWORDS = ("network", "block", "input", "output", "param", "use", "option", "ex
             "elif", "else", "for", "in", "return", "and", "or", "not", "true", "false")
 
 
-@dataclass
-class Document:
+@dataclass(eq=False, repr=False)
+class Document(MutableRecord):
     """One document, checked: what `check` reports, the graphs that checked, and the AST and
     namespace when the text parses (None while it does not)."""
 

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from netdsl.parse import parse
+from netdsl.record import MutableRecord
 from netdsl.source import Source, Span
 
 LINE_WIDTH = 100
@@ -37,16 +38,16 @@ _OPERAND_START = _BINARY | {"(", "[", "{", ",", ":", "not", "return", "expect", 
 _CONTINUES = _BINARY - {"in"} | {",", ":", ".", "(", "["}  # a line ending in one goes on
 
 
-@dataclasses.dataclass(slots=True)
-class _Line:
+@dataclasses.dataclass(slots=True, eq=False, repr=False)
+class _Line(MutableRecord):
     first: int  # index of its first code token in the stream
     count: int  # how many code tokens it has
     comment: str  # the trailing (or whole-line) comment, "" if none
     blank_before: bool
 
 
-@dataclasses.dataclass(slots=True)
-class _Open:
+@dataclasses.dataclass(slots=True, eq=False, repr=False)
+class _Open(MutableRecord):
     token: str  # `{`, `(` or `[`
     body: bool  # a `{ }` body (indented by INDENT), not a bracket or a table
     column: int  # where the bracket stands in the output

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from netdsl.ops.base import Op, Shape
+from netdsl.record import MutableRecord
 from netdsl.source import Source, Span
 
 if TYPE_CHECKING:  # NOTE: the elaborator makes them, from a source's `expect` lines only
@@ -27,8 +28,8 @@ class InputOp(Op):
         return self.shape
 
 
-@dataclass(slots=True)
-class Node:
+@dataclass(slots=True, eq=False, repr=False)
+class Node(MutableRecord):
     """One use of an op. Its inputs are edges of the Graph (Graph.inputs_of), not a field."""
 
     name: str  # hierarchical layer name, also the name of the value it defines

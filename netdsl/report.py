@@ -13,14 +13,15 @@ from netdsl.analysis import RF, LayerStats, Stats, live_curve
 from netdsl.diagnostics import NetdslError, did_you_mean, error
 from netdsl.ir import Graph
 from netdsl.ops.base import axis_names, fmt_shape
+from netdsl.record import MutableRecord
 from netdsl.source import Span
 
 SUMMARY_SCHEMA_VERSION = 1
 WIDTH = 100  # the text table fits a terminal this wide
 
 
-@dataclass(slots=True)
-class Row:
+@dataclass(slots=True, eq=False, repr=False)
+class Row(MutableRecord):
     """One line of the summary: a layer, or (with --depth) a block's layers added up."""
 
     name: str

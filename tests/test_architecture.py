@@ -78,7 +78,7 @@ def test_the_architecture_page_names_every_module():
     assert not missing, f"docs/architecture.md does not mention {missing}"
 
 
-def _frozen_dataclasses() -> list[type]:
+def _dataclasses() -> list[type]:
     import dataclasses
     import importlib
     import inspect
@@ -94,9 +94,12 @@ def _frozen_dataclasses() -> list[type]:
             continue
         module = importlib.import_module(info.name)
         found += [c for c in vars(module).values() if inspect.isclass(c)
-                  and c.__module__ == info.name and dataclasses.is_dataclass(c)
-                  and c.__dataclass_params__.frozen]  # type: ignore[attr-defined]
+                  and c.__module__ == info.name and dataclasses.is_dataclass(c)]
     return found
+
+
+def _frozen_dataclasses() -> list[type]:
+    return [c for c in _dataclasses() if c.__dataclass_params__.frozen]  # type: ignore[attr-defined]
 
 
 def test_every_frozen_dataclass_leaves_eq_hash_and_repr_to_record():
@@ -111,6 +114,21 @@ def test_every_frozen_dataclass_leaves_eq_hash_and_repr_to_record():
              if not issubclass(c, Record) or (c.__eq__, c.__hash__, c.__repr__)
              != (Record.__eq__, Record.__hash__, Record.__repr__)]
     assert not wrong, f"declare these @dataclass(..., eq=False, repr=False) on Record: {wrong}"
+
+
+def test_every_mutable_dataclass_leaves_eq_and_repr_to_mutable_record():
+    """As the frozen ones, a mutable dataclass is declared eq=False, repr=False on MutableRecord:
+    Record's == and repr(), no hash(), as @dataclass makes a mutable class. (Source compares by
+    identity: one file's text, whatever its contents.)"""
+    from netdsl.record import MutableRecord, Record
+
+    classes = [c for c in _dataclasses() if not c.__dataclass_params__.frozen]
+    assert len(classes) > 10
+    wrong = [f"{c.__module__}.{c.__qualname__}" for c in classes
+             if f"{c.__module__}.{c.__qualname__}" != "netdsl.source.Source"
+             and (not issubclass(c, MutableRecord) or c.__hash__ is not None
+                  or (c.__eq__, c.__repr__) != (Record.__eq__, Record.__repr__))]
+    assert not wrong, f"declare these @dataclass(eq=False, repr=False) on MutableRecord: {wrong}"
 
 
 def test_every_frozen_dataclass_has_its_own_docstring():

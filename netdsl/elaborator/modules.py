@@ -14,11 +14,12 @@ from netdsl.diagnostics import Diagnostic, NetdslError, error
 from netdsl.limits import MAX_SOURCE_BYTES, MAX_USE_DEPTH
 from netdsl.ops import REGISTRY
 from netdsl.parse import parse
+from netdsl.record import MutableRecord
 from netdsl.source import Source
 
 
-@dataclass
-class Namespace:
+@dataclass(eq=False, repr=False)
+class Namespace(MutableRecord):
     """What a file (and the files it `use`s) defines."""
 
     blocks: dict[str, s.Block] = field(default_factory=dict)

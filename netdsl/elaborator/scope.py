@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from netdsl.record import MutableRecord
 from netdsl.source import Span
 from netdsl.values import Value
 
@@ -16,8 +17,8 @@ MAX_STEPS = 200_000  # statements run in all (loops in loops): checking stays wi
 OPTIONS = {"floor": "bool", "init": "str"}  # `option NAME: value` and the type it takes
 
 
-@dataclass
-class Frame:
+@dataclass(eq=False, repr=False)
+class Frame(MutableRecord):
     """Where elaboration stands: the names in scope, the layer-name prefix, the block calls
     and loops that led here."""
 

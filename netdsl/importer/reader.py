@@ -13,6 +13,7 @@ import numpy as np
 
 from netdsl import export
 from netdsl.diagnostics import NetdslError, error
+from netdsl.record import MutableRecord
 
 SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv Dropout Elu Flatten "
              "Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish Identity LRN LeakyRelu "
@@ -21,8 +22,8 @@ _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "h
            "GlobalAveragePool": "globalavgpool", "GlobalMaxPool": "globalmaxpool"}
 
 
-@dataclass
-class Layer:
+@dataclass(eq=False, repr=False)
+class Layer(MutableRecord):
     """One stage of the .net program: `"label": call`, on `inputs` (tensor names)."""
 
     op: str  # netdsl's op name, the label's fallback
