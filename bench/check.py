@@ -5,7 +5,7 @@ of a warm process with its stages, and generated residual towers checked in proc
 milliseconds per layer at each size (linear time shows as a flat column).
 
     nice python bench/check.py [--repeats 5] [--layers 250,1000,2500,10000,25000,100000]
-                               [--network resnet152]
+                               [--network resnet152] [--against DIR]
 
 A tower is U units of (conv 3x3 -> bn -> add -> relu): 4U + 1 layers with its input, U the
 largest that fits the asked number of layers (100,000 is also the elaborator's limit, MAX_NODES).
@@ -52,31 +52,39 @@ def tower(layers: int) -> tuple[str, int]:
     return TOWER.format(chain=" -> ".join(f"res * {k}" for k in counts)), units
 
 
-def wall(argv: list[str]) -> float:
+def wall(argv: list[str], root: Path = ROOT) -> float:
     t = time.perf_counter()
-    subprocess.run(argv, env=child_env(), check=True, capture_output=True)
+    # NOTE: in `root`: `python -m` puts the current directory first on the path
+    subprocess.run(argv, env=child_env(root), cwd=root, check=True, capture_output=True)
     return time.perf_counter() - t
 
 
-def cold(network: str, repeats: int) -> None:
-    check = [sys.executable, "-m", "netdsl", "check", str(ROOT / "zoo" / "resnet.net"),
-             "--network", network]
-    floor = [sys.executable, "-c", "import lark, networkx"]
+def cold(network: str, repeats: int, other: Path | None = None) -> None:
+    def check(root: Path) -> list[str]:
+        return [sys.executable, "-m", "netdsl", "check", str(root / "zoo" / "resnet.net"),
+                "--network", network]
     # NOTE: the same imports, ending without the interpreter's teardown, as netdsl's commands
     # end (cli/entry.py): what the floor spends freeing its modules, shown apart
-    bare = [sys.executable, "-c", "import lark, networkx, os; os._exit(0)"]
-    runs: dict[str, list[float]] = {"check": [], "floor": [], "bare": []}
-    argvs = {"check": check, "floor": floor, "bare": bare}
-    for argv in argvs.values():
-        wall(argv)  # untimed: bytecode written, files in the page cache
+    argvs = {"check": (check(ROOT), ROOT),
+             "floor": ([sys.executable, "-c", "import lark, networkx"], ROOT),
+             "bare": ([sys.executable, "-c", "import lark, networkx, os; os._exit(0)"], ROOT)}
+    if other is not None:
+        argvs["other"] = (check(other), other)
+    runs: dict[str, list[float]] = {k: [] for k in argvs}
+    for argv, root in argvs.values():
+        wall(argv, root)  # untimed: bytecode written, files in the page cache
     for _ in range(repeats):  # NOTE: in turn, so that all see the same machine
-        for k, argv in argvs.items():
-            runs[k].append(wall(argv))
+        for k, (argv, root) in argvs.items():
+            runs[k].append(wall(argv, root))
     ours, base, imports = (statistics.median(runs[k]) for k in ("check", "floor", "bare"))
     print(f"cold process, median of {repeats}: netdsl check {network} {ours * 1000:.0f} ms, "
           f"import lark, networkx {base * 1000:.0f} ms: {ours / base:.2f}x (the imports without "
           f"the teardown {imports * 1000:.0f} ms: netdsl's own work "
           f"{(ours - imports) * 1000:.0f} ms)")
+    if other is not None:
+        theirs = statistics.median(runs["other"])
+        print(f"  the checkout {other}, in the same turns: {theirs * 1000:.0f} ms: "
+              f"{theirs / base:.2f}x")
 
 
 def warm(network: str, repeats: int) -> None:
@@ -101,8 +109,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="tower sizes, in layers")
     p.add_argument("--tower-repeats", type=int, default=3)
     p.add_argument("--network", default="resnet152", help="of zoo/resnet.net, checked whole")
+    p.add_argument("--against", type=Path, metavar="DIR",
+                   help="another checkout (git worktree add DIR REV) whose cold check runs in "
+                        "turn with this one's")
     a = p.parse_args(argv)
-    cold(a.network, a.repeats)
+    cold(a.network, a.repeats, a.against)
     warm(a.network, a.repeats)
     print(f"\ntowers, median of {a.tower_repeats}\n"
           f"{'units':>8} {'layers':>8} {'wall s':>8} {'ms/layer':>9} {'cpu ms/layer':>12}")

@@ -23,8 +23,9 @@ def timed(f: Callable[[], object], repeats: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def child_env() -> dict[str, str]:
-    """This environment, with the checkout first on the path and bytecode allowed."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def child_env(root: Path = ROOT) -> dict[str, str]:
+    """This environment, with the checkout (or another, `root`) first on the path and bytecode
+    allowed."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # NOTE: an installed package has its bytecode
     return env
