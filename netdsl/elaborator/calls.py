@@ -260,8 +260,8 @@ class Calls:
         same answer (a network repeats its layers: resnet152 has 516 nodes of about 60 kinds),
         which is remembered here with the op itself, which its nodes then share (frozen, and
         equal to a new one made of the same values). (Keyed by the values, which hash without
-        calling Python.)"""
-        key = (cls, *values.items(), *shapes)
+        calling Python: their count, names and values flat, then the shapes.)"""
+        key = (cls, len(values), *values, *values.values(), *shapes)
         known = self._inferred.get(key)
         if known is not None:
             shared, shape, parts, params = known
