@@ -195,9 +195,12 @@ class Calls:
         inputs: list[Arg] = args[:n]
         spans: dict[str, Span] = {"x0": args[0][1]} if n == 1 else {
             f"x{i}": sp for i, (_, sp) in enumerate(inputs)}
-        raw, ok = self._op_arguments(cls, sig, args[n:] if len(args) > n else [], kwargs, frame,
-                                     span)
-        values, converted = self._op_values(cls, sig, raw, inputs, spans, frame)
+        # NOTE: an op called bare (`-> bn -> relu`, half of a network's calls) has no arguments
+        # to check unless it requires some
+        raw, ok = self._op_arguments(cls, sig, args[n:], kwargs, frame, span) if (
+            len(args) > n or kwargs or sig.required) else ({}, True)
+        values, converted = self._op_values(cls, sig, raw, inputs, spans, frame) if raw else (
+            {}, True)
         for fname, option in sig.options.items():
             if fname not in values and fname not in raw and option in self.options:
                 values[fname] = self.options[option]
