@@ -74,10 +74,12 @@ class Pipelines:
                     return self._err("E215", f"repeating {count} times exceeds the limit of "
                                      f"{MAX_REPEAT}", st.repeat.span, frame=frame)
                 n = count
-            text = self._label(st.label, frame) if st.label is not None else None
-            if st.label is not None and text is None:
+            label = st.label
+            text = None if label is None else label.id if isinstance(label, s.Name) else (
+                self._label(label, frame))
+            if label is not None and text is None:
                 return POISON
-            label_span = st.label.span if st.label else None
+            label_span = label.span if label else None
             for r in range(n):
                 if value is POISON:
                     return POISON
