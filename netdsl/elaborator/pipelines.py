@@ -14,7 +14,8 @@ from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import Frame
 from netdsl.values import MAX_REPEAT, POISON, Tensor, Value, kind
 
-LABEL = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")  # what torch's state_dict keys hold
+# what torch's state_dict keys hold; NOTE: compiled (by re, once) where a quoted label is met
+LABEL = r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*"
 
 
 class Pipelines:
@@ -123,7 +124,7 @@ class Pipelines:
                           part.span, frame=frame)
                 return None
             text += str(v)
-        if not LABEL.fullmatch(text):
+        if not re.fullmatch(LABEL, text):
             self._err("E218", f'"{text}" is not a layer name', label.span, frame=frame,
                       hints=["a layer name is letters, digits, `_` and `-`, in parts joined by "
                              "`.` (`block1-0`, `features.denseblock1`, `0`)"])
