@@ -368,7 +368,6 @@ class Calls:
                          secondary)
 
 
-
 class _Failed(Exception):
     """An op that did not validate or infer (Calls._infer), and its OpError."""
 
@@ -386,9 +385,9 @@ def _inexact(cls: type[Op]) -> tuple[str, ...]:
     are the same in every way."""
     known = _INEXACT.get(cls)
     if known is None:
+        kinds = {f: {k.strip() for k in a.split("|")} for f, a in signature_of(cls).fields.items()}
         known = _INEXACT[cls] = tuple(
-            f for f, k in ((f, {k.strip() for k in a.split("|")})
-                           for f, a in signature_of(cls).fields.items())
+            f for f, k in kinds.items()
             if "Weights" in k or (k & {"int", "Ints", "Pad"} and k & {"float", "Floats"}))
     return known
 
