@@ -91,19 +91,27 @@ def analyze(graph: Graph) -> Stats:
     # NOTE: ops are pure: a node whose op and shapes equal an earlier one's has its costs and
     # window (networks repeat their layers: resnet152 has 516 nodes of about 60 kinds)
     kinds: dict[tuple[object, ...], _Kind] = {}
+    # NOTE: and by the op's identity first, which hashes without calling Python (the nodes of a
+    # repeated layer share one op: elaborator/calls.py); the ops live as long as the graph
+    same: dict[tuple[object, ...], _Kind] = {}
+    shapes: dict[str, Shape] = {}  # each node's output shape, by name (nodes() is topological)
     reads: dict[str, tuple[str, ...]] = {}  # each node's value inputs, for the lifetimes
     totals = [0, 0, 0]  # params, buffers, MACs
     for node in graph.nodes():
         ins = graph.inputs_of(node)  # NOTE: once per node: value_inputs_of reuses it
-        xs = [x for i in ins if (x := graph.node(i).shape) is not None]
+        xs = [shapes[i] for i in ins]
         y = node.shape
-        assert y is not None and len(xs) == len(ins)
-        key = (node.op, y, *xs)
-        kind = kinds.get(key)
+        assert y is not None
+        shapes[node.name] = y
+        kind = same.get(mine := (id(node.op), y, *xs))
         if kind is None:
-            kind = kinds[key] = _Kind(_costs(node.op, y, xs))
+            kind = kinds.get(key := (node.op, y, *xs))
+            if kind is None:
+                kind = kinds[key] = _Kind(_costs(node.op, y, xs),
+                                          node.op.value_inputs(len(ins)) == range(len(ins)))
+            same[mine] = kind
         pshapes, bshapes, params, buffers, macs, act = kind.costs
-        reads[node.name] = graph.value_inputs_of(node, ins)
+        reads[node.name] = ins if kind.reads_all else graph.value_inputs_of(node, ins)
         rf = _receptive_field(node, [rfs[i] for i in reads[node.name]], xs, warnings, kind)
         rfs[node.name] = rf
         layers.append(LayerStats(node.name, node.op.name, tuple(y), params, buffers, macs, act,
@@ -121,10 +129,11 @@ _Costs = tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]], int, int,
 
 @dataclass(slots=True, eq=False, repr=False)
 class _Kind(MutableRecord):
-    """What the nodes of one op on the same shapes share (analyze): costs, and window once
-    asked."""
+    """What the nodes of one op on the same shapes share (analyze): costs, whether they read
+    the values of all their inputs (Op.value_inputs), and window once asked."""
 
     costs: _Costs
+    reads_all: bool
     window: Window | None = None
 
 

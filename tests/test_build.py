@@ -199,3 +199,17 @@ def test_equal_layers_on_equal_shapes_get_the_same_answers_as_built_alone():
     assert params == [0, 3 * 4 * 9 + 4, 4 * 4 * 9 + 4, 4 * 4 * 9 + 4, 4 * 4 * 9 + 4, 4 * 4 + 4]
     rfs = [lay.rf.size for lay in many.stats.layers if lay.rf]
     assert rfs == [(1.0, 1.0), (3.0, 3.0), (5.0, 5.0), (7.0, 7.0), (11.0, 11.0), (11.0, 11.0)]
+
+
+def test_layers_of_equal_arguments_share_their_op_but_a_fixed_kernel_keeps_its_numbers():
+    # NOTE: the elaborator infers a repeated layer once and its nodes share the (frozen) op;
+    # a fixed kernel's 1 and 1.0 compare equal, so those ops must stay their own
+    g = netdsl.loads("network m {\n  input x: [N, 1, 4, 4]\n"
+                     "  y = x -> a: conv(1, 1, bias: false) -> b: conv(1, 1, bias: false)\n"
+                     "  z = y -> c: conv(1, 1, weights: [[2]], bias: false)"
+                     " -> d: conv(1, 1, weights: [[2.0]], bias: false)\n"
+                     "  z -> output out\n}\n", "m").graph
+    assert g.node("a").op is g.node("b").op
+    assert g.node("c").op == g.node("d").op  # equal as values, yet made apart:
+    assert isinstance(g.node("c").op.weights[0][0], int)
+    assert isinstance(g.node("d").op.weights[0][0], float)

@@ -386,3 +386,22 @@ def test_the_readme_examples_hold():
     mobilenet = (ZOO / "mobilenet_v2.net").read_text(encoding="utf-8")
     end = mobilenet.rindex("}")
     assert check_text(mobilenet[:end] + f"  {quoted[0]}\n" + mobilenet[end:]).graph.name
+
+
+def test_layers_found_by_scanning_are_those_the_index_holds():
+    # NOTE: Layers finds its first few names by a scan of the layer names, then indexes every
+    # group: both must give each group's layers, in graph order
+    import netdsl
+    from netdsl.expect_check import _SCANS, Layers
+    from netdsl.expectations import LayerRef
+    from netdsl.source import Span
+
+    net = netdsl.load(ZOO / "resnet.net", "resnet18")
+    indexed = Layers(net.graph, net.stats)._index()
+    layers = Layers(net.graph, net.stats)
+    names = ["layer1", "layer1.0.conv1", "layer2.0", "conv1", "layer4", "fc"]
+    assert len(names) > _SCANS
+    for name in names:
+        assert layers.find(LayerRef("", name, Span(None, 0, 0))) == indexed[name]
+    assert [net.stats.layers[i].name for i in indexed["layer2.0"]][:2] == [
+        "layer2.0.conv1", "layer2.0.bn1"]

@@ -34,6 +34,9 @@ from netdsl.values import (
 )
 
 Body = Callable[[tuple[s.Stmt, ...], Frame], None]  # runs statements (builder.py)
+# what Calls._infer remembers of an op made of some values, on some shapes: the op (None where
+# equal values may differ in kind), its shape, its parts with theirs, its parameters
+_Answer = tuple[Op | None, Shape, list[tuple[Op, Shape]], int]
 
 
 class Calls:
@@ -47,7 +50,7 @@ class Calls:
         self.report = report
         self._err = report.err
         self._run_body = run_body
-        self._inferred: dict[tuple[object, ...], tuple[Shape, list[tuple[Op, Shape]], int]] = {}
+        self._inferred: dict[tuple[object, ...], _Answer] = {}
 
     def call_named(self, func: s.Name, args: list[Arg], kwargs: Sequence[s.Keyword], frame: Frame,
                    name: str | None, span: Span, hard: bool = False,
@@ -190,9 +193,14 @@ class Calls:
                 isinstance(args[n][0], Tensor) or args[n][0] is POISON):
             n += 1
         inputs: list[Arg] = args[:n]
-        spans: dict[str, Span] = {f"x{i}": sp for i, (_, sp) in enumerate(inputs)}
-        raw, ok = self._op_arguments(cls, sig, args[n:], kwargs, frame, span)
-        values, converted = self._op_values(cls, sig, raw, inputs, spans, frame)
+        spans: dict[str, Span] = {"x0": args[0][1]} if n == 1 else {
+            f"x{i}": sp for i, (_, sp) in enumerate(inputs)}
+        # NOTE: an op called bare (`-> bn -> relu`, half of a network's calls) has no arguments
+        # to check unless it requires some
+        raw, ok = self._op_arguments(cls, sig, args[n:], kwargs, frame, span) if (
+            len(args) > n or kwargs or sig.required) else ({}, True)
+        values, converted = self._op_values(cls, sig, raw, inputs, spans, frame) if raw else (
+            {}, True)
         for fname, option in sig.options.items():
             if fname not in values and fname not in raw and option in self.options:
                 values[fname] = self.options[option]
@@ -213,15 +221,10 @@ class Calls:
         if not (ok and converted) or len(shapes) < len(inputs):
             frame.failed = True
             return POISON
-        op = cls(**values)
         try:
-            shape, parts, params = self._infer(op, values, shapes)
-            if self.naming.params + params > MAX_TOTAL_PARAMS:
-                raise OpError(f"the network would have {self.naming.params + params:,} "
-                              f"parameters, over the limit of {MAX_TOTAL_PARAMS:,}",
-                              code="E215", at="")
-            self.naming.params += params
-        except OpError as ex:
+            op, shape, parts, params = self._infer(cls, values, shapes)
+        except _Failed as failed:
+            op, ex = failed.op, failed.error
             if not (self.lenient and ex.code == "E302"):
                 return self._op_error(ex, op, inputs, spans, span, frame)
             # NOTE: a lenient build (netdsl sizes) rounds a fractional size down so that the
@@ -231,6 +234,13 @@ class Calls:
             except OpError as again:  # another axis is wrong in another way
                 return self._op_error(again, op, inputs, spans, span, frame)
             parts = [(p, y) for p, (_, y) in zip(op.parts(*shapes), floored)]
+        else:
+            if self.naming.params + params > MAX_TOTAL_PARAMS:
+                return self._op_error(OpError(
+                    f"the network would have {self.naming.params + params:,} parameters, over "
+                    f"the limit of {MAX_TOTAL_PARAMS:,}", code="E215", at=""), op, inputs, spans,
+                    span, frame)
+            self.naming.params += params
         ins = tuple(names)
         if not parts:
             return self.naming.add_node(name or cls.name, op, ins, span, spans, shape, frame,
@@ -245,23 +255,34 @@ class Calls:
         return [self.naming.add_node(f"{local}.{i}", p, ins, span, spans, y, frame, hard=True,
                                      name_span=func_span) for i, (p, y) in enumerate(parts)]
 
-    def _infer(self, op: Op, values: dict[str, object],
-               shapes: list[Shape]) -> tuple[Shape, list[tuple[Op, Shape]], int]:
-        """The op (made of `values`) validated, its output shape, its parts with theirs
-        (Op.parts) and its number of parameters (check_sizes); raises OpError. Ops are pure: an
+    def _infer(self, cls: type[Op], values: dict[str, object],
+               shapes: list[Shape]) -> tuple[Op, Shape, list[tuple[Op, Shape]], int]:
+        """The op made of `values`, validated, its output shape, its parts with theirs
+        (Op.parts) and its number of parameters (check_sizes); raises _Failed. Ops are pure: an
         op made of the same values as one before in this build, on the same shapes, gets the
         same answer (a network repeats its layers: resnet152 has 516 nodes of about 60 kinds),
-        which is remembered here. (Keyed by the values, which hash without calling Python.)"""
-        key = (op.__class__, *values.items(), *shapes)
+        which is remembered here with the op itself, which its nodes then share (frozen, and
+        equal to a new one made of the same values). (Keyed by the values, which hash without
+        calling Python: their count, names and values flat, then the shapes.)"""
+        key = (cls, len(values), *values, *values.values(), *shapes)
         known = self._inferred.get(key)
         if known is not None:
-            return known
-        op.validate()
-        shape, parts = _shapes(op, shapes)
-        answer = (shape, parts, check_sizes(op, shapes, shape))
+            shared, shape, parts, params = known
+            return cls(**values) if shared is None else shared, shape, parts, params
+        op = cls(**values)
+        try:
+            op.validate()
+            shape, parts = _shapes(op, shapes)
+            params = check_sizes(op, shapes, shape)
+        except OpError as ex:
+            raise _Failed(op, ex) from None
         if not parts:  # NOTE: a part is an op made from this one's fields: make it afresh
-            self._inferred[key] = answer
-        return answer
+            # NOTE: values that compare equal across kinds (a fixed kernel's 1 and 1.0) must not
+            # share an op: the next nodes get the answer with an op of their own
+            inexact = _inexact(cls)
+            exact = not inexact or all(values.get(f) is None for f in inexact)
+            self._inferred[key] = (op if exact else None, shape, parts, params)
+        return op, shape, parts, params
 
     def _op_arguments(self, cls: type[Op], sig: Signature, rest: list[Arg],
                       kwargs: Sequence[s.Keyword], frame: Frame,
@@ -345,6 +366,30 @@ class Calls:
                  else "")
         return self._err(ex.code, f"{op.name}: {ex.message}", at, label, [ex.hint], frame,
                          secondary)
+
+
+class _Failed(Exception):
+    """An op that did not validate or infer (Calls._infer), and its OpError."""
+
+    def __init__(self, op: Op, error: OpError):
+        self.op, self.error = op, error
+
+
+_INEXACT: dict[type[Op], tuple[str, ...]] = {}
+
+
+def _inexact(cls: type[Op]) -> tuple[str, ...]:
+    """The fields of `cls` whose values may compare equal while differing in kind: a fixed
+    kernel (nested numbers, where 1 == 1.0) or a type that takes both ints and floats. Every
+    other type coerces to one kind of value (ops/types.py), so that equal values make ops that
+    are the same in every way."""
+    known = _INEXACT.get(cls)
+    if known is None:
+        kinds = {f: {k.strip() for k in a.split("|")} for f, a in signature_of(cls).fields.items()}
+        known = _INEXACT[cls] = tuple(
+            f for f, k in kinds.items()
+            if "Weights" in k or (k & {"int", "Ints", "Pad"} and k & {"float", "Floats"}))
+    return known
 
 
 def _shapes(op: Op, shapes: list[Shape]) -> tuple[Shape, list[tuple[Op, Shape]]]:

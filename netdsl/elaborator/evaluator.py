@@ -79,7 +79,21 @@ class Evaluator:
             self.budget.leave()
 
     def _eval(self, e: s.Expr, frame: Frame, name: str | None) -> Value:
-        match e:
+        match e:  # NOTE: the commonest first (each case is an isinstance test)
+            case s.BinOp():
+                return self._binop(e, frame, name)
+            case s.Attr():
+                v = self.eval(e.obj, frame)
+                return POISON if v is POISON else attribute(v, e.name, e.name_span)
+            case s.Compare():
+                vals = [self.eval(x, frame) for x in e.operands]
+                return POISON if any(v is POISON for v in vals) else compare(e.ops, vals, e.span)
+            case s.Pipeline():
+                return self.graphs.pipeline(e, frame, name)
+            case s.Call():
+                return self._call(e, frame, name)
+            case s.BoolOp():
+                return self._boolop(e, frame)
             case s.Num() | s.Str() | s.Bool():
                 return e.value
             case s.Name():
@@ -92,25 +106,11 @@ class Evaluator:
                 return self._table(e, frame)
             case s.Unary():
                 return self._unary(e, frame)
-            case s.BoolOp():
-                return self._boolop(e, frame)
-            case s.Compare():
-                vals = [self.eval(x, frame) for x in e.operands]
-                return POISON if any(v is POISON for v in vals) else compare(e.ops, vals, e.span)
-            case s.BinOp():
-                return self._binop(e, frame, name)
-            case s.Attr():
-                v = self.eval(e.obj, frame)
-                return POISON if v is POISON else attribute(v, e.name, e.name_span)
             case s.Index():
                 v, i = self.eval(e.obj, frame), self.eval(e.index, frame)
                 if v is POISON or i is POISON:
                     return POISON
                 return index(v, i, e.span, e.index.span)
-            case s.Call():
-                return self._call(e, frame, name)
-            case s.Pipeline():
-                return self.graphs.pipeline(e, frame, name)
         raise AssertionError(e)
 
     def lookup(self, e: s.Name, frame: Frame) -> Value:

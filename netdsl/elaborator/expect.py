@@ -180,7 +180,18 @@ class _Compiler:
             return True
         if isinstance(e, tuple):
             return any(self._deferred(x) for x in e)
-        if isinstance(e, Span) or not dataclasses.is_dataclass(e) or isinstance(e, type):
-            return False
-        return any(self._deferred(getattr(e, f.name)) for f in dataclasses.fields(e)
-                   if (type(e), f.name) not in _NOT_VALUES)
+        return any(self._deferred(getattr(e, name)) for name in _values_of(type(e)))
+
+
+_VALUES: dict[type, tuple[str, ...]] = {}
+
+
+def _values_of(cls: type) -> tuple[str, ...]:
+    """The fields that may hold values (not _NOT_VALUES) of a syntax class, found once per
+    class; none for a Span, a number or a string (nor for a class, whose class is `type`)."""
+    names = _VALUES.get(cls)
+    if names is None:
+        names = _VALUES[cls] = () if issubclass(cls, Span) or not dataclasses.is_dataclass(
+            cls) else tuple(f.name for f in dataclasses.fields(cls)
+                            if (cls, f.name) not in _NOT_VALUES)
+    return names

@@ -14,7 +14,8 @@ from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import Frame
 from netdsl.values import MAX_REPEAT, POISON, Tensor, Value, kind
 
-LABEL = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")  # what torch's state_dict keys hold
+# what torch's state_dict keys hold; NOTE: compiled (by re, once) where a quoted label is met
+LABEL = r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*"
 
 
 class Pipelines:
@@ -74,10 +75,12 @@ class Pipelines:
                     return self._err("E215", f"repeating {count} times exceeds the limit of "
                                      f"{MAX_REPEAT}", st.repeat.span, frame=frame)
                 n = count
-            text = self._label(st.label, frame) if st.label is not None else None
-            if st.label is not None and text is None:
+            label = st.label
+            text = None if label is None else label.id if isinstance(label, s.Name) else (
+                self._label(label, frame))
+            if label is not None and text is None:
                 return POISON
-            label_span = st.label.span if st.label else None
+            label_span = label.span if label else None
             for r in range(n):
                 if value is POISON:
                     return POISON
@@ -121,7 +124,7 @@ class Pipelines:
                           part.span, frame=frame)
                 return None
             text += str(v)
-        if not LABEL.fullmatch(text):
+        if not re.fullmatch(LABEL, text):
             self._err("E218", f'"{text}" is not a layer name', label.span, frame=frame,
                       hints=["a layer name is letters, digits, `_` and `-`, in parts joined by "
                              "`.` (`block1-0`, `features.denseblock1`, `0`)"])

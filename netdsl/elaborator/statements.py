@@ -40,15 +40,19 @@ class Statements:
     def stmt(self, st: s.Stmt, frame: Frame) -> None:
         try:
             self.budget.enter(st.span, statement=True)
-            match st:
-                case s.Input():
-                    self._input(st, frame)
-                case s.ParamDecl():
-                    self._param(st, frame)
+            match st:  # NOTE: the commonest first (each case is an isinstance test)
                 case s.Assign() if st.more:
                     self._unpack(st, frame)
                 case s.Assign():
                     frame.env[st.name.id] = self.ev.eval(st.value, frame, name=st.name.id)
+                case s.If():
+                    self._if(st, frame)
+                case s.Return():
+                    self._return(st, frame)
+                case s.Input():
+                    self._input(st, frame)
+                case s.ParamDecl():
+                    self._param(st, frame)
                 case s.ExprStmt():
                     self.ev.eval(st.expr, frame)
                 case s.Output():
@@ -65,12 +69,8 @@ class Statements:
                     self._expect_expr(st, frame)
                 case s.Option():
                     self._option(st, frame)
-                case s.If():
-                    self._if(st, frame)
                 case s.For():
                     self._for(st, frame)
-                case s.Return():
-                    self._return(st, frame)
         finally:
             self.budget.leave()
 
