@@ -37,7 +37,8 @@ def test_check_bench_runs(capsys):
                            "--tower-repeats", "1", "--against", str(BENCH.parent)])
     out = capsys.readouterr().out
     assert "netdsl check resnet18" in out and "import lark, networkx" in out
-    assert "without the teardown" in out and f"the checkout {BENCH.parent}, in the same turns" in out
+    assert "without the teardown" in out
+    assert f"the checkout {BENCH.parent}, in the same turns" in out
     assert "netdsl.load resnet18" in out and "parse" in out and "analyse" in out
     rows = out.split("ms/layer")[-1].split("\n")[1:3]
     assert [r.split()[:2] for r in rows] == [["2", "9"], ["9", "37"]]  # units, layers
