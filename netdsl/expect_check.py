@@ -13,7 +13,7 @@ layers run, as the network's `memory` is the peak over all of them.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar
 
 from netdsl.analysis import LayerStats, Stats, live_bytes
 from netdsl.diagnostics import Diagnostic, NetdslError, did_you_mean, error
@@ -209,6 +209,16 @@ def _percent(x: Fraction, sign: str = "+", near: Fraction | None = None) -> str:
     return text + "%"
 
 
+_N = TypeVar("_N", int, "Fraction")
+
+
+def _holds(actual: _N, expected: _N, tol: _N, relative: bool) -> bool:
+    """`actual ~= expected within tol`, exactly: |actual - expected| <= tol, or with `relative`
+    <= tol percent of |expected| (multiplied out, so that integers stay integers)."""
+    dev = abs(actual - expected)
+    return 100 * dev <= tol * abs(expected) if relative else dev <= tol
+
+
 def _exact(v: int | float) -> Fraction:
     """A number as the user wrote it: 0.1 is 1/10 (repr), not the float nearest to it."""
     from fractions import Fraction
@@ -277,19 +287,18 @@ class _Run:
                 self._report(error("E212", f"`~=` compares numbers, but `{text}` is {kind(v)}",
                                    at))
                 return None
-        if all(type(v) is int for v in vals):  # NOTE: exact in integers; Fraction for the rest
-            a, e, tol_ = cast(list[int], vals)
-            if 0 <= tol_ and (100 * abs(a - e) <= tol_ * abs(e) if t.relative
-                              else abs(a - e) <= tol_):
-                return None
-        actual, expected, tol = (_exact(v) for v in vals if is_number(v))
+        nums = [v for v in vals if is_number(v)]  # NOTE: all three (checked above)
+        ints = [v for v in nums if type(v) is int]
+        if len(ints) == 3 and ints[2] >= 0 and _holds(ints[0], ints[1], ints[2], t.relative):
+            return None  # NOTE: decided in integers: fractions load for floats and verdicts
+        actual, expected, tol = (_exact(v) for v in nums)
         if tol < 0:
             self._report(error("E206", "a tolerance cannot be negative", t.spans[2]))
             return None
+        if _holds(actual, expected, tol, t.relative):
+            return None
         bound = tol * abs(expected) / 100 if t.relative else tol
         dev = actual - expected
-        if abs(dev) <= bound:
-            return None
         rel = tol if t.relative else bound * 100 / abs(expected) if expected else None
         within = (f"{t.texts[2]} (±{_fmt(bound)})" if t.relative else
                   _fmt(tol) + (f" (±{_percent(rel, '')})" if rel is not None else ""))
