@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import re
 import subprocess
 import sys
@@ -231,6 +232,23 @@ def test_a_process_ends_with_its_output_whole_and_the_commands_exit_code(tmp_pat
     assert code == 1
     r = _run("-m", "netdsl", "check", str(bad))
     assert (r.returncode, r.stderr) == (1, expected) and "E3" in expected
+
+
+@pytest.mark.parametrize("chosen", [None, "4"])
+def test_a_process_gives_openblas_one_thread_unless_the_user_chose(monkeypatch, chosen):
+    """console() (the process's entry, not main()) sets OPENBLAS_NUM_THREADS before any command
+    can import numpy: no command calls BLAS, and its default threads spin beside the drawing."""
+    from netdsl.cli import entry
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "-")  # NOTE: recorded, so restored afterwards
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    if chosen:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", chosen)
+    seen = []
+    monkeypatch.setattr(entry, "main", lambda: seen.append(os.environ["OPENBLAS_NUM_THREADS"]) or 0)
+    monkeypatch.setattr(entry, "_alone", lambda: False)  # NOTE: sys.exit, not os._exit
+    with pytest.raises(SystemExit) as e:
+        entry.console()
+    assert (e.value.code, seen) == (0, [chosen or "1"])
 
 
 def test_check_does_not_import_onnx_or_onnxruntime():

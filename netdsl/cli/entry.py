@@ -60,7 +60,13 @@ class _PipeGuard:
 def console() -> NoReturn:
     """The process's entry: the console script `netdsl` and `python -m netdsl`. Runs main()
     and ends the process with its exit code, without the interpreter's teardown where no other
-    thread is left (_hard_exit). main() itself returns, for scripts and tests that call it."""
+    thread is left (_hard_exit). main() itself returns, for scripts and tests that call it.
+
+    numpy's OpenBLAS gets one thread unless the user chose (OPENBLAS_NUM_THREADS, read when numpy
+    loads): no command calls BLAS, and the threads OpenBLAS starts by default spin on the cores
+    that draw the weights (bench/process.py: resnet50's compile 339 -> 316 ms wall, 411 -> 321 ms
+    CPU). Only here: a library does not set its caller's environment."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     code = main()
     if _alone():
         _hard_exit(code)
