@@ -12,6 +12,9 @@ import sys
 import xml.etree.ElementTree as ET
 import zipfile
 
+# NOTE: onnx is imported here too: a pytester run that imports it first drops it from sys.modules
+# at its end, and onnx's C extension cannot be loaded again (the next run fails in onnx.checker)
+import onnx  # noqa: F401
 import pytest
 
 import netdsl.export
