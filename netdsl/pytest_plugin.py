@@ -9,22 +9,24 @@ Each network of a collected `*.net` file is an item `file.net::network` that che
 ONNX and runs it once on onnxruntime with random input (batch 1). A failing item shows the
 rendered diagnostics (diagnostics.render, no colour) instead of a traceback, also in
 `--junitxml` reports. Warnings (W codes) appear in pytest's warnings summary; `--netdsl-strict`
-makes them failures. A file that cannot be read or parsed is one failing item `file.net::<file>`;
-a file of blocks only has no items. Paths in messages are relative to the working directory, as
+makes them failures; `# netdsl: ignore[...]` comments drop diagnostics as in `netdsl check`.
+A file that cannot be read or parsed is one failing item `file.net::<file>`; a file of blocks
+only has no items. Paths in messages are relative to the working directory, as
 `netdsl check` prints them when run from there."""
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from netdsl.diagnostics import Diagnostic, NetdslError, render, render_all
+from netdsl.diagnostics import Diagnostic, NetdslError, Severity, render, render_all
 from netdsl.pipeline import check_all, network_names, read_source
+from netdsl.suppress import Suppressor
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr, TracebackStyle
@@ -90,17 +92,26 @@ class NetItem(pytest.Item):
 
     def runtest(self) -> None:
         if self.error is not None:
-            raise self.error
+            self._report(self.error.diagnostics)
+            return
         assert self.source is not None
         ((_, result),) = check_all(self.source, self.name)
         if isinstance(result, NetdslError):
-            raise result
-        if result.stats.warnings and self.config.getoption("netdsl_strict"):
-            raise NetdslError(result.stats.warnings)
-        for w in result.stats.warnings:
-            _warn(w)
+            self._report(result.diagnostics)
+            return  # every error ignored: passes, not measured and not run (as `netdsl check`)
+        self._report(result.stats.warnings)
         if self.config.getoption("netdsl_run"):
             _run_once(result.graph)
+
+    def _report(self, diags: Iterable[Diagnostic]) -> None:
+        """Fail with the diagnostics that `# netdsl: ignore[...]` comments do not drop, if one
+        fails the test (an error; a warning with --netdsl-strict); else warn with them."""
+        kept = Suppressor().keep(diags)
+        strict = self.config.getoption("netdsl_strict")
+        if any(strict or d.severity is Severity.ERROR for d in kept):
+            raise NetdslError(kept)
+        for d in kept:
+            _warn(d)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: TracebackStyle | None = None) -> str | TerminalRepr:

@@ -193,6 +193,21 @@ def test_strict_makes_warnings_fail(pytester):
     assert passed(reprec) == ["good.net::tiny"]
 
 
+def test_suppression_comments_hold_as_in_netdsl_check(pytester):
+    """`# netdsl: ignore[...]` drops a diagnostic here as it does in `netdsl check`: a network
+    whose every error is ignored passes (not measured, not run), an ignored warning is neither
+    shown nor, with --netdsl-strict, a failure; a diagnostic not named still fails."""
+    ignored = BAD.replace("stride: 2) -> output y",
+                          "stride: 2) -> output y  # netdsl: ignore[E302]")
+    pytester.makefile(".net", bad=ignored,
+                      warn=WARNS.replace("concat(a, b)", "concat(a, b)  # netdsl: ignore[W301]"))
+    result = pytester.runpytest("--netdsl-strict", "-p", "no:cacheprovider", plugins=PLUGINS)
+    result.assert_outcomes(passed=2, failed=1)
+    reprec = pytester.inline_run("--netdsl-run", plugins=PLUGINS)
+    assert failures(reprec) == {"bad.net::fine": EXPECT_TEXT}
+    assert passed(reprec) == ["bad.net::strided", "warn.net::misaligned"]
+
+
 def test_run_compiles_and_runs_each_network_once(pytester, monkeypatch):
     fed = []
     real = netdsl.runtime.Session.run
