@@ -4,6 +4,7 @@ that checking never imports onnx or onnxruntime."""
 from __future__ import annotations
 
 import gc
+import io
 import json
 import os
 import re
@@ -358,3 +359,44 @@ def test_python_api_load_text_path_and_params(net_file):
         netdsl.loads(TWO)  # three networks: choose one
     with pytest.raises(TypeError, match=r"netdsl\.loads"):
         netdsl.load(TWO)  # a str is a path, never text: a clear word instead of "no such file"
+
+
+# ------------------------------------------------------------------------------ closed streams
+
+WARNS = """\
+network joined {
+  input image: [N, 3, 32, 32]
+  a = image -> conv(16, 2, stride: 2)
+  b = image -> conv(16, 1, stride: 2, floor: true)
+  a + b -> output features
+}
+"""
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stderr"])
+def test_a_closed_stream_loses_its_output_not_the_exit_code(tmp_path, monkeypatch, closed):
+    """`netdsl check FILE >&-` (or `2>&-`): Python gives the process no sys.stdout (None); what
+    would go there is lost, and the exit code is the check's, without a traceback."""
+    from netdsl.cli import main
+    (tmp_path / "warn.net").write_text(WARNS)
+    (tmp_path / "bad.net").write_text(WARNS.replace("floor: true", "pad: 9"))
+    for name, want in (("warn.net", 0), ("bad.net", 1)):
+        out, err = io.StringIO(), io.StringIO()
+        monkeypatch.setattr(sys, "stdout", out)
+        monkeypatch.setattr(sys, "stderr", err)
+        monkeypatch.setattr(sys, closed, None)
+        assert main(["check", str(tmp_path / name)]) == want
+        assert "Traceback" not in out.getvalue() + err.getvalue()
+    shown = out.getvalue() if closed == "stderr" else err.getvalue()
+    assert ("error[E3" in shown) == (closed == "stdout")
+
+
+def test_a_process_with_both_streams_closed_ends_with_the_checks_exit_code(tmp_path):
+    """console()'s own end (_hard_exit) as well: `netdsl check FILE >&- 2>&-`."""
+    (tmp_path / "warn.net").write_text(WARNS)
+    (tmp_path / "bad.net").write_text(WARNS.replace("floor: true", "pad: 9"))
+    for name, want in (("warn.net", 0), ("bad.net", 1)):
+        r = subprocess.run([sys.executable, "-m", "netdsl", "check", name], cwd=tmp_path,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
+                           preexec_fn=lambda: (os.close(1), os.close(2)))
+        assert r.returncode == want

@@ -27,12 +27,15 @@ def _unreadable(e: NetdslError) -> bool:
 class _PipeGuard:
     """A text stream whose reader may go away (`netdsl check bad.net | head -0`): on EPIPE the
     rest of the output goes to /dev/null, as the Python docs advise (signal module, "Note on
-    SIGPIPE"), instead of raising, so that the command finishes and its exit code survives."""
+    SIGPIPE"), instead of raising, so that the command finishes and its exit code survives. A
+    stream closed before the start (`>&-`), which Python gives as None, takes nothing."""
 
     def __init__(self, stream: Any):
         self._stream = stream
 
     def write(self, text: str) -> int:
+        if self._stream is None:
+            return len(text)
         try:
             return int(self._stream.write(text))
         except BrokenPipeError:
@@ -40,6 +43,8 @@ class _PipeGuard:
             return len(text)
 
     def flush(self) -> None:
+        if self._stream is None:
+            return
         try:
             self._stream.flush()
         except BrokenPipeError:
@@ -106,7 +111,8 @@ def _hard_exit(code: int) -> NoReturn:
     to weakref finalizers."""
     for stream in sys.stdout, sys.stderr:
         try:
-            stream.flush()
+            if stream is not None:  # NOTE: None: closed before the start (`>&-`)
+                stream.flush()
         except (OSError, ValueError):  # NOTE: closed (`netdsl check >&-`): nothing to lose
             pass
     os._exit(code)
