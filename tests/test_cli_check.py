@@ -400,3 +400,26 @@ def test_a_process_with_both_streams_closed_ends_with_the_checks_exit_code(tmp_p
                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
                            preexec_fn=lambda: (os.close(1), os.close(2)))
         assert r.returncode == want
+
+
+class _GoneReader(io.StringIO):
+    """A stdout whose reader went away (`| head -0`): every write raises EPIPE."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def writelines(self, lines: object) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_fmt_diff_into_a_gone_reader_keeps_its_exit_code(tmp_path, monkeypatch):
+    """`netdsl fmt --diff FILE | head -0`: the diff (written with writelines) is lost, and the
+    exit code still says the file would change."""
+    from netdsl.cli import main
+    path = tmp_path / "ugly.net"
+    path.write_text("network  n {\n  input x: [N, 3]\n  x ->   relu -> output y\n}\n")
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", _GoneReader())
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["fmt", "--diff", str(path)]) == 1
+    assert err.getvalue() == f"would reformat {path}\n"
