@@ -81,6 +81,7 @@ def _walk(top: str) -> list[str]:
             dirs[:] = []
             continue
         seen.add(real)
+        dirs.sort()  # NOTE: so that a directory reached twice is named by its first path in order
         found += [os.path.normpath(os.path.join(here, n)) for n in names if n.endswith(".net")]
     if problems:
         e = problems[0]

@@ -343,6 +343,40 @@ def test_a_link_back_up_is_walked_once(here):
     assert out.count("sub/a.net") == 1
 
 
+@pytest.mark.parametrize("backwards", [False, True])
+def test_a_directory_reached_twice_is_named_the_same_whatever_the_listing_order(
+        here, monkeypatch, backwards):
+    """A directory and a link to it: its files are checked once, under the path first in sorted
+    order, whatever order the file system lists a directory in (ext4 lists by a hash that
+    differs from one file system to the next: another machine's checkout, another order)."""
+    (here / "sub" / "a").mkdir(parents=True)
+    (here / "sub" / "a" / "m.net").write_text(GOOD)
+    os.symlink("a", here / "sub" / "z")
+    real = os.scandir
+
+    class Listing:
+        """os.scandir's iterator, its entries in (reversed) order of name."""
+
+        def __init__(self, path="."):
+            with real(path) as it:
+                self.entries = iter(sorted(it, key=lambda e: e.name, reverse=backwards))
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            return next(self.entries)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+    monkeypatch.setattr(os, "scandir", Listing)
+    assert cli("check", "sub")[1] == "sub/a/m.net: tiny: ok (112 params, 6.91K MACs)\n"
+
+
 def test_directory_without_net_files_is_a_usage_error(here):
     (here / "empty").mkdir()
     code, out, err = cli("check", "empty")
