@@ -430,6 +430,17 @@ def test_ignore_of_an_unknown_code_is_a_usage_error(here, code, hint):
                    "usage: see `netdsl --help`\n")
 
 
+@pytest.mark.parametrize("codes", ["W301,E302", "W301, E302", "W301 E302"])
+def test_ignore_of_a_list_says_to_repeat_the_flag(here, codes):
+    """As ruff's `--ignore E501,W291` or the comment's `ignore[W301, E302]`: not `did you mean
+    W301?`, which would drop E302 from what the user asked."""
+    rc, out, err = cli("check", "--ignore", codes, "good.net")
+    assert (rc, out) == (2, "")
+    assert err == (f"--ignore takes one diagnostic code, not {codes!r}: repeat the flag, as in "
+                   "--ignore W301 --ignore E302\n"
+                   "usage: see `netdsl --help`\n")
+
+
 def test_quiet_prints_errors_only(here):
     code, out, err = cli("check", "-q", "bad.net", "warn.net", "good.net")
     assert (code, out) == (1, "")

@@ -21,6 +21,9 @@ def cmd_check(a: argparse.Namespace) -> int:
     from netdsl.checkrun import Options, PathError, run
     from netdsl.diagnostics import CODES, did_you_mean
     for code in a.ignore or ():
+        if len(many := code.replace(",", " ").split()) > 1:
+            raise _Usage(f"--ignore takes one diagnostic code, not {code!r}: repeat the flag, "
+                         f"as in {' '.join(f'--ignore {c}' for c in many)}")
         if code not in CODES:
             hint = did_you_mean(code, CODES, "docs/errors.md lists the codes")
             raise _Usage(f"--ignore takes a diagnostic code, not {code!r}: {hint}")
