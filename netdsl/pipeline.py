@@ -133,7 +133,7 @@ def check_all(source: Source, network: str | None = None, params: Mapping[str, A
             checked = _check(module, namespace, name, params)
             results.append((checked.graph.name, checked))
         except NetdslError as e:
-            if name is None:
+            if name is None or name not in namespace.networks:  # NOTE: no such network
                 raise
             results.append((name, e))
     return results

@@ -58,6 +58,18 @@ def test_check_network_flag(net_file):
     assert f"error[E213]: {p} defines no network `smal`\n  = hint: did you mean `small`?" in err
 
 
+def test_check_network_flag_naming_no_network_lists_none(net_file):
+    """--network NAME of a network the file does not define: the file's E213, and no network of
+    that name in the JSON (nor in the summary's count), as for a file that does not parse."""
+    p = net_file(TWO)
+    doc = json.loads(cli("check", str(p), "--network", "smal", "--format", "json")[1])
+    assert [(f["networks"], [d["code"] for d in f["diagnostics"]]) for f in doc["files"]] == [
+        ([], ["E213"])]
+    err = cli("check", str(p), str(p), "--network", "smal")[2]
+    assert re.sub(r"\(\d+\.\d\d s\)", "(T s)", err.splitlines()[-1]) == (
+        "checked 2 files, 0 networks: 2 errors, 0 warnings (T s)")
+
+
 def test_check_set_overrides_a_parameter(net_file):
     p = net_file(TWO)
     small = netdsl.load(p, "small")
