@@ -54,6 +54,7 @@ class FileReport(MutableRecord):
     events: list[Diagnostic | str] = field(default_factory=list)
     unreadable: bool = False
     results: list[tuple[str, Network | NetdslError]] = field(default_factory=list, repr=False)
+    judged: Source | None = None  # whose suppression comments are judged (W001), all checked
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -93,9 +94,10 @@ def _walk(top: str) -> list[str]:
 
 # ----------------------------------------------------------------------------------- checking
 
-def check_file(path: str, opts: Options, sup: Suppressor) -> FileReport:
+def check_file(path: str, opts: Options, sup: Suppressor, judge: bool = True) -> FileReport:
     """Every network of one file (or --network), each on its own; suppressions applied, and
-    unused ones reported when the whole file was checked without errors."""
+    unused ones reported when the whole file was checked without errors (with `judge`; else
+    the caller judges `report.judged` once every file was checked)."""
     from netdsl.pipeline import read_source
     try:
         source = read_source(path, opts.root)
@@ -105,10 +107,11 @@ def check_file(path: str, opts: Options, sup: Suppressor) -> FileReport:
         report.events += kept
         report.unreadable = bool(kept) and all(d.code == "E001" for d in kept)
         return report
-    return check_text(source, opts, sup)
+    return check_text(source, opts, sup, judge)
 
 
-def check_text(source: Source, opts: Options, sup: Suppressor) -> FileReport:
+def check_text(source: Source, opts: Options, sup: Suppressor, judge: bool = True
+               ) -> FileReport:
     """check_file on a Source already read (an editor's unsaved text: lsp.py)."""
     from netdsl.analysis import si
     from netdsl.pipeline import check_all
@@ -147,7 +150,9 @@ def check_text(source: Source, opts: Options, sup: Suppressor) -> FileReport:
     # have been reached: comments are judged only when every network was checked to the end
     if opts.network is None and results and all(
             not isinstance(r, NetdslError) for _, r in results):
-        report.events += sup.unused(source)
+        report.judged = source
+        if judge:
+            report.events += sup.unused(source)
     return report
 
 
@@ -208,9 +213,16 @@ def run(paths: Sequence[str], opts: Options) -> int:
     sup = Suppressor(opts.ignore)
     reports = []
     for path in files:
-        reports.append(check_file(path, opts, sup))
+        reports.append(check_file(path, opts, sup, judge=False))
         if opts.format == "text":
-            _print_text(reports[-1], opts)
+            _print_text(reports[-1].events, opts)
+    # NOTE: comments are judged once every file was checked: a file that another `use`s may
+    # hold a comment that drops only what that file's call of its block raises
+    for r in reports:
+        unused = sup.unused(r.judged) if r.judged is not None else []
+        r.events += unused
+        if opts.format == "text":
+            _print_text(unused, opts)
     code = max((_code(r, opts) for r in reports), default=0)
     shown = [[d for d in r.diagnostics if opts.fails(d) or not opts.quiet] for r in reports]
     items = [(r.path, d) for r, ds in zip(reports, shown) for d in ds]
@@ -228,8 +240,8 @@ def run(paths: Sequence[str], opts: Options) -> int:
     return code
 
 
-def _print_text(report: FileReport, opts: Options) -> None:
-    for event in report.events:
+def _print_text(events: Sequence[Diagnostic | str], opts: Options) -> None:
+    for event in events:
         if isinstance(event, str):
             if not opts.quiet:
                 print(event)

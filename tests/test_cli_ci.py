@@ -521,6 +521,30 @@ def test_comments_are_judged_only_when_every_network_checked_cleanly(here):
     assert cli("check", "m.net")[2] == ""
 
 
+def test_a_comment_that_drops_a_diagnostic_of_a_file_checked_later_is_used(here, monkeypatch):
+    """A comment in a file of blocks that also has a network drops an error that only another
+    file's call raises: it is judged once every file was checked, whatever their order (it
+    was W001 `suppressed nothing` when its own file came first, and removing it as told fails
+    the other file)."""
+    project = here / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    (project / "lib.net").write_text(
+        "block down(x, c) {\n"
+        "  return x -> conv(c, 3, stride: 3)  # netdsl: ignore[E302]\n"
+        "}\n" + GOOD.replace("input image: [N, 3, 8, 8]", "input image: [N, 3, 9, 9]")
+        .replace("conv(4, 3, pad: 1)", "down(4)"))
+    (project / "main.net").write_text(
+        'use "lib.net"\n' + BAD.replace("conv(1, 3, stride: 3)", "down(1)"))
+    for files in (["lib.net", "main.net"], ["main.net", "lib.net"], ["."]):
+        code, out, err = cli("check", *files)
+        assert (code, sorted(out.splitlines())) == (0, [
+            "lib.net: tiny: ok (112 params, 972 MACs)",  # 3*3 places x 4 x 27
+            "main.net: lecture: not measured (its errors are ignored)"]), files
+        assert masked(err) == "checked 2 files, 2 networks: 0 errors, 0 warnings (T s)\n"
+        assert cli("check", "--format", "github", *files)[1] == ""
+
+
 def test_unknown_format_is_a_usage_error(here):
     code, out, err = cli("check", "--format", "junit", "good.net")
     assert (code, out) == (2, "")

@@ -200,10 +200,10 @@ repository's root), absolute for files outside it.
 Suppressing: `--ignore CODE` (repeatable) drops every diagnostic of that code. A comment
 `# netdsl: ignore[W301]` (several codes: `# netdsl: ignore[W301, E303]`) drops the diagnostics of
 those codes whose carets (`^^^`) start on its line. A comment that drops nothing is reported as
-W001, once every network of its file was checked to the end (without errors, and without
-`--network`). A network whose every error is ignored is `not measured`, and passes. `-q` prints
-only what fails the check: errors (and warnings with `--warnings-as-errors`), no ok lines, no
-summary; in every format.
+W001 after every file was checked (a file that `use`s its file may call its blocks), when every
+network of its file was checked to the end (without errors, and without `--network`). A network
+whose every error is ignored is `not measured`, and passes. `-q` prints only what fails the check:
+errors (and warnings with `--warnings-as-errors`), no ok lines, no summary; in every format.
 
 With `--format json`, stdout holds one object (schema `netdsl-check/1`; fields are only ever
 added, never renamed or removed, without a new schema name):
