@@ -4,6 +4,7 @@ diagnostics that are dropped, and W001 for a comment that dropped nothing (as ru
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ class Suppressor:
     def __init__(self, ignore: Iterable[str] = ()) -> None:
         self.ignore = frozenset(ignore)
         self._comments: dict[str, dict[int, Comment]] = {}  # by Source.path
-        self._used: set[tuple[str, int, str]] = set()  # (path, line, code)
+        self._used: set[tuple[str, int, str]] = set()  # (real path, line, code)
 
     def _of(self, source: Source) -> dict[int, Comment]:
         if source.path not in self._comments:
@@ -64,7 +65,7 @@ class Suppressor:
             line = lb.span.source.line_col(lb.span.start)[0]
             comment = self._of(lb.span.source).get(line)
             if comment and d.code in (code for code, _ in comment.codes):
-                self._used.add((lb.span.source.path, line, d.code))
+                self._used.add((_real(lb.span.source), line, d.code))
                 return True
         return d.code in self.ignore
 
@@ -84,6 +85,12 @@ class Suppressor:
         return self.keep(diags) + self.unused(source)
 
 
+def _real(source: Source) -> str:
+    """The file a source was read from, however the path to it was spelt (`lib.net` in a `use`
+    line, `/abs/lib.net` on the command line)."""
+    return os.path.realpath(source.path)
+
+
 def _unused(source: Source, comment: Comment, used: set[tuple[str, int, str]]
             ) -> list[Diagnostic]:
     if not comment.codes:
@@ -95,7 +102,7 @@ def _unused(source: Source, comment: Comment, used: set[tuple[str, int, str]]
             out.append(warning(
                 "W001", f"`# netdsl: ignore` names `{code}`, which is no diagnostic code", span,
                 "unknown code", [did_you_mean(code, CODES, "docs/errors.md lists the codes")]))
-        elif (source.path, comment.line, code) not in used:
+        elif (_real(source), comment.line, code) not in used:
             out.append(warning(
                 "W001", f"`# netdsl: ignore[{code}]` suppressed nothing: no {code} is reported "
                         f"on line {comment.line}", span, "unused",

@@ -543,6 +543,9 @@ def test_a_comment_that_drops_a_diagnostic_of_a_file_checked_later_is_used(here,
             "main.net: lecture: not measured (its errors are ignored)"]), files
         assert masked(err) == "checked 2 files, 2 networks: 0 errors, 0 warnings (T s)\n"
         assert cli("check", "--format", "github", *files)[1] == ""
+    # the file given by another spelling than the `use` line reaches it by
+    for files in (["main.net", str(project / "lib.net")], ["main.net", "../project/lib.net"]):
+        assert cli("check", "--format", "github", *files) == (0, "", ""), files
 
 
 def test_unknown_format_is_a_usage_error(here):
