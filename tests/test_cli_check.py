@@ -435,3 +435,36 @@ def test_fmt_diff_into_a_gone_reader_keeps_its_exit_code(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stderr", err)
     assert main(["fmt", "--diff", str(path)]) == 1
     assert err.getvalue() == f"would reformat {path}\n"
+
+
+class _FullDisk(io.StringIO):
+    """A stream on a full disk: every write raises ENOSPC."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("fmt", ["text", "sarif"])
+def test_output_that_cannot_be_written_is_no_internal_error(tmp_path, monkeypatch, fmt):
+    """`netdsl check --format sarif . > netdsl.sarif` on a full disk: the report is lost, which
+    the message says, with exit 2 (a step that accepts exit 1, errors found, still fails); not
+    a traceback asking to report a bug in netdsl."""
+    from netdsl.cli import main
+    (tmp_path / "warn.net").write_text(WARNS)
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", _FullDisk())
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["check", "--format", fmt, str(tmp_path / "warn.net")]) == 2
+    assert err.getvalue().endswith("netdsl: cannot write to stdout: No space left on device\n")
+    assert "Traceback" not in err.getvalue()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="/dev/full is Linux's")
+def test_a_process_writing_to_a_full_disk_ends_with_exit_2(tmp_path):
+    (tmp_path / "warn.net").write_text(WARNS)
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "netdsl", "check", "warn.net"], cwd=tmp_path,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
+                           stdout=full, stderr=subprocess.PIPE, text=True)
+    assert (r.returncode, r.stderr.splitlines()[-1]) == (
+        2, "netdsl: cannot write to stdout: No space left on device")

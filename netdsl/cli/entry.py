@@ -5,6 +5,7 @@ a reader that goes away."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import os
@@ -24,14 +25,19 @@ def _unreadable(e: NetdslError) -> bool:
     return all(d.code == "E001" for d in e.diagnostics)
 
 
+class _Unwritable(Exception):
+    """stdout or stderr cannot take the output (a full disk, an I/O error): not netdsl's bug."""
+
+
 class _PipeGuard:
     """A text stream whose reader may go away (`netdsl check bad.net | head -0`): on EPIPE the
     rest of the output goes to /dev/null, as the Python docs advise (signal module, "Note on
     SIGPIPE"), instead of raising, so that the command finishes and its exit code survives. A
-    stream closed before the start (`>&-`), which Python gives as None, takes nothing."""
+    stream closed before the start (`>&-`), which Python gives as None, takes nothing; any other
+    failure to write raises _Unwritable."""
 
-    def __init__(self, stream: Any):
-        self._stream = stream
+    def __init__(self, stream: Any, name: str):
+        self._stream, self._name = stream, name
 
     def write(self, text: str) -> int:
         if self._stream is None:
@@ -41,6 +47,9 @@ class _PipeGuard:
         except BrokenPipeError:
             self._to_devnull()
             return len(text)
+        except OSError as e:
+            raise _Unwritable(f"netdsl: cannot write to {self._name}: {e.strerror or e}"
+                              ) from None
 
     def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -53,6 +62,9 @@ class _PipeGuard:
             self._stream.flush()
         except BrokenPipeError:
             self._to_devnull()
+        except OSError as e:
+            raise _Unwritable(f"netdsl: cannot write to {self._name}: {e.strerror or e}"
+                              ) from None
 
     def _to_devnull(self) -> None:
         try:
@@ -86,12 +98,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`netdsl ARGS`; without argv, the process's arguments (sys.argv), for a process that ends
     when it returns (its heap is frozen for the last collections)."""
     streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _PipeGuard(sys.stdout), _PipeGuard(sys.stderr)
+    sys.stdout, sys.stderr = _PipeGuard(sys.stdout, "stdout"), _PipeGuard(sys.stderr, "stderr")
     collecting = gc.isenabled()
     try:
         code = _main(argv)
         sys.stdout.flush()  # NOTE: here, not at exit, where EPIPE would turn the code into 120
         sys.stderr.flush()
+    except _Unwritable as e:  # NOTE: the output is lost: exit 2, as for a file not readable
+        code = EXIT_USAGE
+        with contextlib.suppress(_Unwritable):
+            print(e, file=sys.stderr)
+            sys.stderr.flush()
     finally:
         sys.stdout, sys.stderr = streams
         if argv is None:  # NOTE: the process ends: its last collections need not scan it all
@@ -154,6 +171,8 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except _Unwritable:
+        raise
     except Exception:  # noqa: BLE001 - a bug in netdsl, not the user's mistake
         traceback.print_exc()
         print("netdsl: internal error, please report it with the input that caused it",
