@@ -115,7 +115,8 @@ def _artifact(rel: str) -> dict[str, object]:
     """A SARIF artifactLocation for a path as relative() writes it."""
     if os.path.isabs(rel):
         return {"uri": Path(rel).as_uri()}
-    return {"uri": quote(rel, safe="/"), "uriBaseId": "%SRCROOT%"}
+    # NOTE: the name's bytes (os.fsencode): a name that is not UTF-8 holds lone surrogates
+    return {"uri": quote(os.fsencode(rel), safe="/"), "uriBaseId": "%SRCROOT%"}
 
 
 def _location(lb: Label) -> dict[str, object]:

@@ -257,6 +257,21 @@ def test_sarif_validates_against_the_official_schema(here):
         "E001", "E302", "W301"]
 
 
+def test_sarif_of_a_file_name_that_is_not_utf8(here):
+    """A pull request may add `b\\xfe.net` (Linux allows any bytes but `/` and NUL): its URI
+    percent-encodes the name's bytes; it was a UnicodeEncodeError, exit 3 for the whole step."""
+    try:
+        (here / os.fsdecode(b"b\xfe.net")).write_text(BAD)
+    except OSError:
+        pytest.skip("this file system takes UTF-8 names only")
+    code, out, _ = cli("check", "--format", "sarif", ".")
+    assert code == 1
+    log = json.loads(out)
+    _validator().validate(log)
+    assert [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            for r in log["runs"][0]["results"]] == ["bad.net", "b%FE.net", "warn.net"]
+
+
 def test_sarif_schema_catches_what_github_rejects(here):
     log = json.loads(cli("check", "--format", "sarif", "bad.net")[1])
     log["runs"][0]["tool"]["driver"]["rules"][0]["helpUri"] = "docs/errors.md#e302"
