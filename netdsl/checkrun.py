@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netdsl.diagnostics import Diagnostic, NetdslError, Severity, render, to_dict
+from netdsl.diagnostics import Diagnostic, NetdslError, Severity, printable, render, to_dict
 from netdsl.record import MutableRecord, Record
 from netdsl.source import Source
 from netdsl.suppress import Suppressor
@@ -116,6 +116,7 @@ def check_text(source: Source, opts: Options, sup: Suppressor, judge: bool = Tru
     from netdsl.analysis import si
     from netdsl.pipeline import check_all
     path = source.path
+    shown = printable(path)  # NOTE: escaped as in diagnostics: a file name may hold an ESC
     report = FileReport(path)
     try:
         results = check_all(source, opts.network, opts.params)
@@ -126,7 +127,7 @@ def check_text(source: Source, opts: Options, sup: Suppressor, judge: bool = Tru
         return report
     report.results = results
     if not results:
-        report.events.append(f"{path}: ok (blocks only, no network)")
+        report.events.append(f"{shown}: ok (blocks only, no network)")
     for name, result in results:
         kept = sup.keep(result.diagnostics if isinstance(result, NetdslError)
                         else result.stats.warnings)
@@ -135,7 +136,7 @@ def check_text(source: Source, opts: Options, sup: Suppressor, judge: bool = Tru
         if isinstance(result, NetdslError):
             report.networks.append({"name": name, "ok": ok})
             if ok:
-                report.events.append(f"{path}: {name}: not measured (its errors are ignored)")
+                report.events.append(f"{shown}: {name}: not measured (its errors are ignored)")
             continue
         graph, stats = result.graph, result.stats
         sym = _derive(graph)
@@ -144,7 +145,7 @@ def check_text(source: Source, opts: Options, sup: Suppressor, judge: bool = Tru
             "outputs": {o: list(graph.node(n).shape or ()) for o, n in graph.outputs.items()},
             **_sizes_json(sym)})
         if ok:
-            report.events.append(f"{path}: {name}: ok ({stats.params:,} params, "
+            report.events.append(f"{shown}: {name}: ok ({stats.params:,} params, "
                                  f"{si(stats.macs)} MACs{_at(graph.sizes)})" + _sizes(sym))
     # NOTE: an error stops a network's checking, so a warning that a comment suppresses may not
     # have been reached: comments are judged only when every network was checked to the end

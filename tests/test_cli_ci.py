@@ -325,6 +325,20 @@ def test_directory_is_every_net_file_below_it_sorted(here):
                            + "checked 6 files, 6 networks: 1 error, 1 warning (T s)\n")
 
 
+def test_ok_lines_show_a_file_name_escaped_as_diagnostics_do(here):
+    """A pull request may add a file named with an ESC sequence: the ok lines on stdout escape
+    it as the rendering does (`\\x1b`), so that it cannot recolour a terminal or a CI log."""
+    (here / "sub").mkdir()
+    for name, text in (("a\x1b[31m.net", GOOD), ("b\x1b[31m.net", BAD.replace("stride: 3) -> "
+                       "output features", "stride: 3) -> output features  # netdsl: "
+                       "ignore[E302]")), ("c\x1b[31m.net", "block b(x) {\n  return x\n}\n")):
+        (here / "sub" / name).write_text(text)
+    code, out, _ = cli("check", "sub")
+    assert (code, out) == (0, "sub/a\\x1b[31m.net: tiny: ok (112 params, 6.91K MACs)\n"
+                              "sub/b\\x1b[31m.net: lecture: not measured (its errors are ignored)\n"
+                              "sub/c\\x1b[31m.net: ok (blocks only, no network)\n")
+
+
 def test_directory_given_as_a_path_keeps_its_spelling(here):
     (here / "sub").mkdir()
     (here / "sub" / "a.net").write_text(GOOD)
