@@ -158,7 +158,9 @@ def printable(text: str) -> str:
     """`text` with every control character (C0 but tab, DEL, C1) and every bidirectional or
     invisible format character (Unicode Cf: U+202E, U+2066, ...) written as `\\x1b` or
     `\\u202e`, so that a source line, a file name or a message cannot move the cursor, recolour
-    the terminal or reorder what a reader sees. Other text, non-ASCII letters included, is kept."""
+    the terminal or reorder what a reader sees; and a lone surrogate (the undecodable bytes of a
+    file name) as `\\udcfe`, which no strict encoder takes. Other text, non-ASCII letters
+    included, is kept."""
     if text.isprintable() or all(_shown(c) for c in text):
         return text
     return "".join(c if _shown(c) else (f"\\x{ord(c):02x}" if ord(c) < 0x100
@@ -166,7 +168,7 @@ def printable(text: str) -> str:
 
 
 def _shown(c: str) -> bool:
-    return c == "\t" or unicodedata.category(c) not in ("Cc", "Cf")
+    return c == "\t" or unicodedata.category(c) not in ("Cc", "Cf", "Cs")
 
 
 def render(d: Diagnostic, color: bool = False) -> str:

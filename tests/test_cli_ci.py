@@ -339,6 +339,25 @@ def test_ok_lines_show_a_file_name_escaped_as_diagnostics_do(here):
                               "sub/c\\x1b[31m.net: ok (blocks only, no network)\n")
 
 
+@pytest.mark.parametrize("fmt", ["text", "github"])
+def test_a_file_name_that_is_not_utf8_is_shown_escaped(here, fmt):
+    """Its undecodable bytes are lone surrogates in Python: printed as they are, a stdout that
+    encodes strictly (a UTF-8 locale other than C.UTF-8, macOS) raised UnicodeEncodeError, an
+    internal error (exit 3); they are shown as `\\udcfe`, as the rendering shows control
+    characters."""
+    try:
+        (here / os.fsdecode(b"a\xfe.net")).write_text(GOOD)
+        (here / os.fsdecode(b"b\xfe.net")).write_text(BAD)
+    except OSError:
+        pytest.skip("this file system takes UTF-8 names only")
+    code, out, err = cli("check", "--format", fmt, "a\udcfe.net", "b\udcfe.net")
+    assert code == 1
+    (out + err).encode("utf-8")  # NOTE: strictly: no lone surrogate is left
+    assert ("a\\udcfe.net: tiny: ok" in out) == (fmt == "text")
+    assert "b\\udcfe.net:3:23: error[E302]" in err if fmt == "text" else (
+        out.startswith("::error file=b\\udcfe.net,line=3,"))
+
+
 def test_directory_given_as_a_path_keeps_its_spelling(here):
     (here / "sub").mkdir()
     (here / "sub" / "a.net").write_text(GOOD)
