@@ -40,6 +40,8 @@ FILE_ITEM = "<file>"  # the item of a file that fails as a whole (no network is 
 class NetdslWarning(UserWarning):
     """A netdsl warning diagnostic, reported at its place in the `.net` file."""
 
+    diagnostic: Diagnostic | None = None  # NOTE: shown whole when pytest makes it an error
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("netdsl", "netdsl: .net architectures as tests")
@@ -117,6 +119,8 @@ class NetItem(pytest.Item):
                      style: TracebackStyle | None = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, NetdslError):
             return render_all(excinfo.value.diagnostics, color=False)
+        if isinstance(excinfo.value, NetdslWarning) and excinfo.value.diagnostic is not None:
+            return render(excinfo.value.diagnostic, color=False)  # `filterwarnings = error`
         return super().repr_failure(excinfo, style)  # a bug in netdsl: its traceback
 
     def reportinfo(self) -> tuple[os.PathLike[str] | str, int | None, str]:
@@ -130,7 +134,9 @@ def _warn(d: Diagnostic) -> None:
     path, line = (where[0], where[1]) if where else ("<netdsl>", 0)
     if where and text.startswith(f"{path}:{line}:{where[2]}: "):
         text = text[len(f"{path}:{line}:{where[2]}: "):]
-    warnings.warn_explicit(text, NetdslWarning, path, line)
+    warning = NetdslWarning(text)
+    warning.diagnostic = d
+    warnings.warn_explicit(warning, NetdslWarning, path, line)
 
 
 def _run_once(graph: Graph) -> None:

@@ -193,6 +193,17 @@ def test_strict_makes_warnings_fail(pytester):
     assert passed(reprec) == ["good.net::tiny"]
 
 
+@pytest.mark.parametrize("how", [["-W", "error"], ["-o", "filterwarnings=error"]])
+def test_warnings_made_errors_by_pytest_show_the_diagnostic(pytester, how):
+    """`filterwarnings = error` (many projects' ini) turns a netdsl warning into an exception:
+    the failure shows the rendered diagnostic, as --netdsl-strict does, not a traceback
+    through the plugin."""
+    pytester.makefile(".net", warn=WARNS, good=GOOD)
+    reprec = pytester.inline_run("--netdsl", *how, plugins=PLUGINS)
+    assert failures(reprec) == {"warn.net::misaligned": W301_TEXT}
+    assert passed(reprec) == ["good.net::tiny"]
+
+
 def test_suppression_comments_hold_as_in_netdsl_check(pytester):
     """`# netdsl: ignore[...]` drops a diagnostic here as it does in `netdsl check`: a network
     whose every error is ignored passes (not measured, not run), an ignored warning is neither
