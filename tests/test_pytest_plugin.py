@@ -5,8 +5,10 @@ diagnostics as the failure text, warnings, --netdsl-strict, --netdsl-run, --juni
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import os
+import pkgutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -25,6 +27,13 @@ from netdsl.diagnostics import NetdslError, error
 from netdsl.pipeline import network_names, read_source
 
 pytest_plugins = ["pytester"]
+
+# NOTE: every netdsl module is imported here, before any pytester run: a run drops from
+# sys.modules the modules that it imported first, and importing one of them again breaks (ops:
+# "operator 'relu' registered twice"), in this file's later tests or another file's
+for _module in pkgutil.walk_packages(netdsl.__path__, "netdsl."):
+    if not _module.name.endswith("__main__"):  # NOTE: which would run the command line
+        importlib.import_module(_module.name)
 
 
 def _entry_point_installed() -> bool:
