@@ -168,3 +168,22 @@ def test_fmt_reports_a_syntax_error(tmp_path):
     code, out, err = cli("fmt", str(path))
     assert code == 1 and f"{path}:3:" in err and out == ""
     assert cli("fmt", str(tmp_path / "missing.net"))[0] == 2
+
+
+def test_diff_of_a_file_without_a_final_newline_is_a_valid_patch(tmp_path):
+    """The last line lacks its newline: the diff marks it as `diff -u` does, so that `-# two` and
+    the `+` lines that follow stay on lines of their own and `patch` applies it."""
+    path = tmp_path / "c.net"
+    path.write_text("# one\n\n\n# two")
+    code, out, _ = cli("fmt", "--diff", str(path))
+    assert (code, out) == (1, f"""\
+--- {path} (original)
++++ {path} (formatted)
+@@ -1,4 +1,3 @@
+ # one
+ 
+-
+-# two
+\\ No newline at end of file
++# two
+""")

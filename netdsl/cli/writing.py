@@ -42,9 +42,12 @@ def cmd_fmt(a: argparse.Namespace) -> int:
             continue
         changed.append(path)
         if a.diff:
-            sys.stdout.writelines(difflib.unified_diff(
-                text.splitlines(keepends=True), new.splitlines(keepends=True),
-                f"{path} (original)", f"{path} (formatted)"))
+            for line in difflib.unified_diff(
+                    text.splitlines(keepends=True), new.splitlines(keepends=True),
+                    f"{path} (original)", f"{path} (formatted)"):
+                # the last line of a file without a final newline, marked as `diff -u` does
+                end = "" if line.endswith("\n") else "\n\\ No newline at end of file\n"
+                sys.stdout.write(line + end)
         if a.check or a.diff:
             print(f"would reformat {path}", file=sys.stderr)
         else:
