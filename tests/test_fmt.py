@@ -187,3 +187,13 @@ def test_diff_of_a_file_without_a_final_newline_is_a_valid_patch(tmp_path):
 \\ No newline at end of file
 +# two
 """)
+
+
+def test_fmt_keeps_a_files_crlf_line_ends(tmp_path):
+    """A Windows file stays one: `--check` calls a CRLF file in the layout formatted, so
+    rewriting it must not turn every line end into LF (a whole-file change in version control)."""
+    path = tmp_path / "w.net"
+    path.write_bytes(MESSY.replace("\n", "\r\n").encode())
+    assert cli("fmt", str(path)) == (0, "", f"reformatted {path}\n")
+    assert path.read_bytes() == FORMATTED.replace("\n", "\r\n").encode()
+    assert cli("fmt", "--check", str(path)) == (0, "", "")

@@ -29,9 +29,12 @@ def cmd_fmt(a: argparse.Namespace) -> int:
     changed, failed = [], False
     for path in paths:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            with open(path, encoding="utf-8", newline="") as f:
+                raw = f.read()
         except (OSError, UnicodeDecodeError) as e:
             raise _Usage(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+        text = raw.replace("\r\n", "\n").replace("\r", "\n")  # as read_text() reads
+        newline = "\r\n" if "\r\n" in raw else "\n"  # a Windows file stays one
         try:
             new = format_source(text, path)
         except NetdslError as e:
@@ -52,7 +55,7 @@ def cmd_fmt(a: argparse.Namespace) -> int:
             print(f"would reformat {path}", file=sys.stderr)
         else:
             with atomic(Path(path)) as (tmp,):
-                tmp.write_text(new, encoding="utf-8")
+                tmp.write_text(new, encoding="utf-8", newline=newline)
             print(f"reformatted {path}", file=sys.stderr)
     if failed:
         return EXIT_ERRORS
