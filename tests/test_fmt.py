@@ -176,17 +176,9 @@ def test_diff_of_a_file_without_a_final_newline_is_a_valid_patch(tmp_path):
     path = tmp_path / "c.net"
     path.write_text("# one\n\n\n# two")
     code, out, _ = cli("fmt", "--diff", str(path))
-    assert (code, out) == (1, f"""\
---- {path} (original)
-+++ {path} (formatted)
-@@ -1,4 +1,3 @@
- # one
- 
--
--# two
-\\ No newline at end of file
-+# two
-""")
+    assert (code, out) == (1, f"--- {path} (original)\n+++ {path} (formatted)\n"
+                              "@@ -1,4 +1,3 @@\n # one\n \n-\n-# two\n"
+                              "\\ No newline at end of file\n+# two\n")
 
 
 def test_fmt_keeps_a_files_crlf_line_ends(tmp_path):
