@@ -4,11 +4,14 @@ parameters and names (batch_first, as torchvision's ViT EncoderBlock uses it).""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from netdsl.ops import register
 from netdsl.ops.base import (
     GLOBAL,
+    Dims,
     Emitter,
     Op,
     OpError,
@@ -52,6 +55,10 @@ class Attention(Op):
                           at="heads", hint="D must be a multiple of heads: each head gets "
                           "D / heads of them")
         return x
+
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        # NOTE: the projections are sized by the declared features (which the heads divide)
+        return dims[0], dims[0][1] == int(shapes[0][2])
 
     def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
         d = int(xs[0][2])
