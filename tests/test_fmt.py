@@ -189,3 +189,28 @@ def test_fmt_keeps_a_files_crlf_line_ends(tmp_path):
     assert cli("fmt", str(path)) == (0, "", f"reformatted {path}\n")
     assert path.read_bytes() == FORMATTED.replace("\n", "\r\n").encode()
     assert cli("fmt", "--check", str(path)) == (0, "", "")
+
+
+def test_a_comment_inside_a_continued_statement_stays_inside_it():
+    """A comment line between a pipe's stages (or before an operand on the next line) is
+    indented as the line after it, not dedented to look like a comment between statements."""
+    text = ("network n {\n  input x: [N, 3, 8, 8]\n  y = x -> conv(4, 3, pad: 1)\n"
+            "  # then the nonlinearity\n  -> relu\n  z = y\n# a comment\n    -> relu\n"
+            "  w = y +\n    # before an operand\n    z\n  # between statements\n"
+            "  w -> output o\n}\n")
+    assert format_source(text) == """\
+network n {
+  input x: [N, 3, 8, 8]
+  y = x -> conv(4, 3, pad: 1)
+        # then the nonlinearity
+        -> relu
+  z = y
+      # a comment
+      -> relu
+  w = y +
+      # before an operand
+      z
+  # between statements
+  w -> output o
+}
+"""
