@@ -76,7 +76,8 @@ class Attention(Op):
 
     def arithmetic(self, y: Shape, *xs: Shape) -> list[str]:
         d = int(xs[0][2])
-        return [f"heads: {self.heads} of {d // self.heads} features each ({d} / {self.heads})"]
+        return [f"features: {d} = {self.heads} heads x {d // self.heads} features each "
+                f"({d} / {self.heads})"]
 
     def window(self, *xs: Shape) -> Window:
         return GLOBAL  # every token attends to every token: the field is the whole sequence
