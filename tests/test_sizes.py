@@ -212,6 +212,17 @@ width (height 8): 1 size
 """
 
 
+def test_a_tensor_over_the_element_limit_fails_as_the_checker_says():
+    """64 x 5793 x 5793 elements are over limits.MAX_TENSOR_ELEMENTS (2^31): E215 in `check`,
+    so not a size that fits; at 4e18 the product would overflow int64, yet no size fits."""
+    text = net("x -> conv(64, 3, pad: 1) -> output y", "[N, 1, 8, 8]")
+    assert sorted(agrees(text, None, range(5788, 5796), ("height",))) == [5788, 5789, 5790,
+                                                                          5791, 5792]
+    module, ns = load_module(Source("t.net", text))
+    rep = valid_sizes(lenient_graph(module, ns, None, None), None, (4 * 10**18, 4 * 10**18 + 9))
+    assert (rep.square.sizes, [s.sizes for s in rep.axes]) == ([], [[], []])
+
+
 @pytest.mark.parametrize("op,i,case", [r for r in ROWS if len(r[2].inputs[0]) >= 3
                                        and len(r[2].inputs) == 1], ids=lambda r: str(r))
 def test_every_op_row_sweeps_as_its_checker_builds(op, i, case: Case):
