@@ -140,14 +140,20 @@ def diff_sources(old: Source, new: Source, network: str | None = None,
     Raises NetdslError with the diagnostics of both files when either has errors. old_label
     renames the old side in the output and in its diagnostics (REV:path for a file read from
     git, whose `use` lines were resolved in the working tree)."""
-    diags: list[Diagnostic] = []
-    before = _checked(old, network, params, diags)
+    old_diags: list[Diagnostic] = []
+    new_diags: list[Diagnostic] = []
+    before = _checked(old, network, params, old_diags)
     if old_label is not None:
         # NOTE: after checking: `use` paths resolve from old.path; diagnostics render it later
         old.path = old_label
-    after = _checked(new, network, params, diags)
-    if diags:
-        raise NetdslError(diags)
+    after = _checked(new, network, params, new_diags)
+    # the network named in one file only is added or removed, as without --network
+    lacks_old, lacks_new = (network is not None and bool(d) and all(x.code == "E213" for x in d)
+                            for d in (old_diags, new_diags))
+    if lacks_old != lacks_new:
+        old_diags, new_diags = ([] if lacks_old else old_diags), ([] if lacks_new else new_diags)
+    if old_diags or new_diags:
+        raise NetdslError(old_diags + new_diags)
     nets = [compare(before[n], after[n], n) if n in before else _one_sided(n, after[n], "added")
             for n in after]
     nets += [_one_sided(n, before[n], "removed") for n in before if n not in after]

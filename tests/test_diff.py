@@ -355,6 +355,25 @@ def test_every_network_of_the_files_and_one_sided_networks(here):
     assert cli("diff", "old.net", "new.net", "--exit-code")[0] == 1
 
 
+def test_network_named_that_only_one_file_defines_is_added_or_removed(here):
+    """--network pairs one network by name: in only one file, it is reported removed (or
+    added), as it is without --network; in neither, both files' E213 stand."""
+    write(here, old=LENET, new=LENET.replace("network lenet5(", "network lenet(", 1))
+    code, out, err = cli("diff", "old.net", "new.net", "--network", "lenet5")
+    assert (code, err) == (0, "")
+    assert out == ("--- old.net\n+++ new.net\nnetwork lenet5: removed (only in old.net; 61,706 "
+                   "params, 429,362 MACs, 37,632 bytes peak memory)\n")
+    code, out, _ = cli("diff", "old.net", "new.net", "--network", "lenet", "--exit-code")
+    assert (code, out.splitlines()[2]) == (1, "network lenet: added (only in new.net; 61,706 "
+                                              "params, 429,362 MACs, 37,632 bytes peak memory)")
+    code, out, err = cli("diff", "old.net", "new.net", "--network", "zzz")
+    assert (code, out) == (1, "")
+    assert err == ("error[E213]: old.net defines no network `zzz`\n"
+                   "  = hint: this file defines: lenet5\n\n"
+                   "error[E213]: new.net defines no network `zzz`\n"
+                   "  = hint: this file defines: lenet\n\n")
+
+
 def test_set_reaches_both_files(here):
     write(here, old=LENET, new=LENET_EDITED)
     net = diff_json("old.net", "new.net", "--set", "classes=7")["networks"][0]
