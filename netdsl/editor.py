@@ -59,11 +59,16 @@ def analyse(source: Source) -> Document:
 
 def _children(node: Any) -> Iterator[Any]:
     for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
-        for item in value if isinstance(value, tuple) else (value,):
-            for x in item if isinstance(item, tuple) else (item,):  # If.branches: pairs
-                if dataclasses.is_dataclass(x) and not isinstance(x, (Span, Source)):
-                    yield x
+        yield from _nodes(getattr(node, f.name))
+
+
+def _nodes(value: Any) -> Iterator[Any]:
+    """The AST nodes in a field's value: tuples nest (If.branches: (condition, statements))."""
+    if isinstance(value, tuple):
+        for item in value:
+            yield from _nodes(item)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, (Span, Source)):
+        yield value
 
 
 def _inside(span: Span, offset: int) -> bool:

@@ -69,3 +69,34 @@ def test_completion_reads_the_text_as_typed() -> None:
     assert top["b"].kind == "block" and top["conv"].kind == "operator"
     assert top["for"].kind == "keyword"
     assert editor.completions('x -> f("(", ', 11, {})[0].kind == "operator"  # no call is open
+
+
+IFS = """block unit(x, width, project = true) {
+  y = x -> conv(width, 3, pad: 1)
+  if project {
+    skip = x -> proj: conv(width, 1)
+  } else {
+    skip = x
+  }
+  return y + skip
+}
+
+network gated {
+  input image: [N, 4, 8, 8]
+  image -> unit(8) -> output out
+}
+"""
+
+
+def test_hover_and_definition_inside_an_if_branch(tmp_path: Path) -> None:
+    """The statements of an `if` (or `elif`) branch are in the document's tree as those of an
+    `else` are: a tensor defined there hovers and is found."""
+    doc = editor.analyse(Source(str(tmp_path / "gated.net"), IFS, str(tmp_path)))
+    assert doc.diagnostics == []
+    assert editor.hover(doc, IFS.index("skip = x ->")) == (
+        "**unit.proj**: `conv` in network `gated`\n\n- output: `[N, 8, 8, 8]`\n"
+        "- params: 40 (weight 8x4x1x1, bias 8)\n- MACs: 2.05K\n"
+        "- receptive field: 1 (jump 1)")
+    _, span = editor.definition(doc, IFS.index("x -> proj")) or (None, None)
+    assert span is not None and span.text() == "x"
+    assert IFS[:span.start].endswith("block unit(")
