@@ -100,3 +100,12 @@ def test_hover_and_definition_inside_an_if_branch(tmp_path: Path) -> None:
     _, span = editor.definition(doc, IFS.index("x -> proj")) or (None, None)
     assert span is not None and span.text() == "x"
     assert IFS[:span.start].endswith("block unit(")
+
+
+def test_hover_on_a_tensor_of_a_repeated_block_call_is_its_first_instance(tmp_path: Path) -> None:
+    """`unit(8) * 2`: the two instances share their call's span; `y` is the first's, as it is
+    for `unit(8) -> unit(8)` and as its conv1 hovers (a.0.conv1, one 3x3 conv: field 3)."""
+    doc = _doc(tmp_path)
+    shown = editor.hover(doc, TEXT.index("y + x"))
+    assert shown is not None and shown.startswith("**a.0.y.1**: `relu`")
+    assert shown.endswith("- receptive field: 3 (jump 1)")
