@@ -54,6 +54,16 @@ class LayerChange(Record):
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
+class OutputChange(Record):
+    """change: "added", "removed", "renamed" (another name for the same layer) or "moved" (the
+    same name for another layer). old and new: (output name, layer name), None on one side."""
+
+    change: str
+    old: tuple[str, str] | None
+    new: tuple[str, str] | None
+
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Delta(Record):
     """A count in the old and the new version of a network."""
 
@@ -84,6 +94,7 @@ class NetworkDiff(MutableRecord):
     blocks: list[tuple[str, dict[str, Delta]]] = field(default_factory=list)  # changed only
     layers: list[LayerChange] = field(default_factory=list)
     shapes: list[tuple[Layer, Layer]] = field(default_factory=list)  # output shape changed
+    outputs: list[OutputChange] = field(default_factory=list)  # the network's outputs
 
 
 @dataclass(slots=True, eq=False, repr=False)
@@ -210,8 +221,30 @@ def compare(old: Network, new: Network, name: str) -> NetworkDiff:
     totals = {m: Delta(o, n) for m, (o, n) in
               zip(METRICS, zip(_totals(old).values(), _totals(new).values()))}
     blocks = _blocks(old, new, renamed)
-    same = not layers and not shapes and not blocks and all(d.delta == 0 for d in totals.values())
-    return NetworkDiff(name, "identical" if same else "changed", totals, blocks, layers, shapes)
+    outputs = _outputs(old.graph.outputs, new.graph.outputs, renamed)
+    same = (not layers and not shapes and not blocks and not outputs
+            and all(d.delta == 0 for d in totals.values()))
+    return NetworkDiff(name, "identical" if same else "changed", totals, blocks, layers, shapes,
+                       outputs)
+
+
+def _outputs(old: dict[str, str], new: dict[str, str], renamed: dict[str, str]
+             ) -> list[OutputChange]:
+    """The outputs (name -> layer) that differ, the new network's order, then removed ones: an
+    old and a new name for the same layer (old layers under their new names) are a rename."""
+    gone = {o: layer for o, layer in old.items() if o not in new}
+    out = []
+    for o, layer in new.items():
+        if o in old:
+            if renamed.get(old[o], old[o]) != layer:
+                out.append(OutputChange("moved", (o, old[o]), (o, layer)))
+            continue
+        was = next((g for g, lay in gone.items() if renamed.get(lay, lay) == layer), None)
+        if was is None:
+            out.append(OutputChange("added", None, (o, layer)))
+        else:
+            out.append(OutputChange("renamed", (was, gone.pop(was)), (o, layer)))
+    return out + [OutputChange("removed", (o, layer), None) for o, layer in gone.items()]
 
 
 def _layers(graph: Graph) -> dict[str, Layer]:
