@@ -214,3 +214,14 @@ network n {
   w -> output o
 }
 """
+
+
+def test_fmt_keeps_a_byte_order_mark(tmp_path):
+    """A file that starts with a UTF-8 byte order mark (Windows Notepad's) and is in the layout
+    is formatted: no diff whose two lines look the same, and a rewrite keeps the mark."""
+    path = tmp_path / "bom.net"
+    path.write_bytes(b"\xef\xbb\xbf" + FORMATTED.encode())
+    assert cli("fmt", "--check", str(path)) == (0, "", "")
+    path.write_bytes(b"\xef\xbb\xbf" + MESSY.encode())
+    assert cli("fmt", str(path)) == (0, "", f"reformatted {path}\n")
+    assert path.read_bytes() == b"\xef\xbb\xbf" + FORMATTED.encode()

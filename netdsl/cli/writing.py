@@ -33,8 +33,10 @@ def cmd_fmt(a: argparse.Namespace) -> int:
                 raw = f.read()
         except (OSError, UnicodeDecodeError) as e:
             raise _Usage(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
-        text = raw.replace("\r\n", "\n").replace("\r", "\n")  # as read_text() reads
-        newline = "\r\n" if "\r\n" in raw else "\n"  # a Windows file stays one
+        # a Windows file stays one: its CRLF line ends and its byte order mark are kept
+        bom = "\ufeff" if raw.startswith("\ufeff") else ""
+        text = raw[len(bom):].replace("\r\n", "\n").replace("\r", "\n")  # as read_text()
+        newline = "\r\n" if "\r\n" in raw else "\n"
         try:
             new = format_source(text, path)
         except NetdslError as e:
@@ -55,7 +57,7 @@ def cmd_fmt(a: argparse.Namespace) -> int:
             print(f"would reformat {path}", file=sys.stderr)
         else:
             with atomic(Path(path)) as (tmp,):
-                tmp.write_text(new, encoding="utf-8", newline=newline)
+                tmp.write_text(bom + new, encoding="utf-8", newline=newline)
             print(f"reformatted {path}", file=sys.stderr)
     if failed:
         return EXIT_ERRORS
