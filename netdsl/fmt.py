@@ -17,6 +17,7 @@ from typing import Any
 from netdsl.parse import parse
 from netdsl.record import MutableRecord
 from netdsl.source import Source, Span
+from netdsl.suppress import is_suppression
 
 LINE_WIDTH = 100
 INDENT = "  "
@@ -140,7 +141,8 @@ class _Layout:
                 rows.append((" " * self._indent(None, last, after), line.comment,
                              line.blank_before))
                 continue
-            pieces = self._render(idx, last)
+            # NOTE: a suppression comment applies to its own line: that line stays whole
+            pieces = self._render(idx, last, whole=is_suppression(line.comment))
             for n, code in enumerate(pieces):
                 rows.append((code, line.comment if n == len(pieces) - 1 else "",
                              line.blank_before and n == 0))
@@ -172,12 +174,13 @@ class _Layout:
         self.top = len(self.stack) - (tok == "}")
         return self.stmt_indent
 
-    def _render(self, idx: list[int], last: str | None) -> list[str]:
-        """One source line, broken before a `->` where it is longer than LINE_WIDTH."""
+    def _render(self, idx: list[int], last: str | None, whole: bool = False) -> list[str]:
+        """One source line, broken before a `->` where it is longer than LINE_WIDTH (unless
+        `whole`)."""
         indent = self._indent(idx[0], last)
         saved = (list(self.stack), self.arrow)
         code, arrows = self._emit(idx, indent)
-        if len(code) <= LINE_WIDTH or len(arrows) < 2 - (idx[0] in arrows):
+        if whole or len(code) <= LINE_WIDTH or len(arrows) < 2 - (idx[0] in arrows):
             return [code]
         self.stack, self.arrow = saved
         cut = [a for a in arrows if a != idx[0]]

@@ -225,3 +225,16 @@ def test_fmt_keeps_a_byte_order_mark(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + MESSY.encode())
     assert cli("fmt", str(path)) == (0, "", f"reformatted {path}\n")
     assert path.read_bytes() == b"\xef\xbb\xbf" + FORMATTED.encode()
+
+
+def test_a_line_with_a_suppression_comment_is_not_broken(tmp_path):
+    """`# netdsl: ignore[W301]` applies to its own line: breaking a long pipe would leave the
+    comment on the last piece, away from the carets, so `check` would warn W301 and W001."""
+    line = ("  y = concat(a, b) -> conv(4, 1) -> relu -> conv(4, 1) -> relu -> conv(4, 1) -> relu"
+            " -> conv(4, 1) -> relu  # netdsl: ignore[W301]\n")
+    text = ("network n {\n  input x: [N, 1, 8, 8]\n  a = x -> conv(4, 3)\n"
+            "  b = x -> crop(size: [7, 7]) -> conv(4, 2)\n" + line + "  y -> output o\n}\n")
+    assert format_source(text) == text
+    path = tmp_path / "n.net"
+    path.write_text(text)
+    assert cli("check", str(path)) == (0, f"{path}: n: ok (156 params, 5.33K MACs)\n", "")
