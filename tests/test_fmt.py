@@ -238,3 +238,14 @@ def test_a_line_with_a_suppression_comment_is_not_broken(tmp_path):
     path = tmp_path / "n.net"
     path.write_text(text)
     assert cli("check", str(path)) == (0, f"{path}: n: ok (156 params, 5.33K MACs)\n", "")
+
+
+def test_fmt_through_a_symlink_formats_its_target(tmp_path):
+    """A linked file (a shared model kept once) is formatted where it lives; the link stays a
+    link, not replaced by a formatted copy that leaves the target as it was."""
+    target = tmp_path / "shared.net"
+    target.write_text(MESSY)
+    link = tmp_path / "model.net"
+    link.symlink_to(target)
+    assert cli("fmt", str(link)) == (0, "", f"reformatted {link}\n")
+    assert link.is_symlink() and target.read_text() == FORMATTED
