@@ -54,6 +54,16 @@ class LayerChange(Record):
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
+class OutputChange(Record):
+    """change: "added", "removed", "renamed" (another name for the same layer) or "moved" (the
+    same name for another layer). old and new: (output name, layer name), None on one side."""
+
+    change: str
+    old: tuple[str, str] | None
+    new: tuple[str, str] | None
+
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Delta(Record):
     """A count in the old and the new version of a network."""
 
@@ -84,6 +94,7 @@ class NetworkDiff(MutableRecord):
     blocks: list[tuple[str, dict[str, Delta]]] = field(default_factory=list)  # changed only
     layers: list[LayerChange] = field(default_factory=list)
     shapes: list[tuple[Layer, Layer]] = field(default_factory=list)  # output shape changed
+    outputs: list[OutputChange] = field(default_factory=list)  # the network's outputs
 
 
 @dataclass(slots=True, eq=False, repr=False)
@@ -140,14 +151,20 @@ def diff_sources(old: Source, new: Source, network: str | None = None,
     Raises NetdslError with the diagnostics of both files when either has errors. old_label
     renames the old side in the output and in its diagnostics (REV:path for a file read from
     git, whose `use` lines were resolved in the working tree)."""
-    diags: list[Diagnostic] = []
-    before = _checked(old, network, params, diags)
+    old_diags: list[Diagnostic] = []
+    new_diags: list[Diagnostic] = []
+    before = _checked(old, network, params, old_diags)
     if old_label is not None:
         # NOTE: after checking: `use` paths resolve from old.path; diagnostics render it later
         old.path = old_label
-    after = _checked(new, network, params, diags)
-    if diags:
-        raise NetdslError(diags)
+    after = _checked(new, network, params, new_diags)
+    # the network named in one file only is added or removed, as without --network
+    lacks_old, lacks_new = (network is not None and bool(d) and all(x.code == "E213" for x in d)
+                            for d in (old_diags, new_diags))
+    if lacks_old != lacks_new:
+        old_diags, new_diags = ([] if lacks_old else old_diags), ([] if lacks_new else new_diags)
+    if old_diags or new_diags:
+        raise NetdslError(old_diags + new_diags)
     nets = [compare(before[n], after[n], n) if n in before else _one_sided(n, after[n], "added")
             for n in after]
     nets += [_one_sided(n, before[n], "removed") for n in before if n not in after]
@@ -204,8 +221,30 @@ def compare(old: Network, new: Network, name: str) -> NetworkDiff:
     totals = {m: Delta(o, n) for m, (o, n) in
               zip(METRICS, zip(_totals(old).values(), _totals(new).values()))}
     blocks = _blocks(old, new, renamed)
-    same = not layers and not shapes and not blocks and all(d.delta == 0 for d in totals.values())
-    return NetworkDiff(name, "identical" if same else "changed", totals, blocks, layers, shapes)
+    outputs = _outputs(old.graph.outputs, new.graph.outputs, renamed)
+    same = (not layers and not shapes and not blocks and not outputs
+            and all(d.delta == 0 for d in totals.values()))
+    return NetworkDiff(name, "identical" if same else "changed", totals, blocks, layers, shapes,
+                       outputs)
+
+
+def _outputs(old: dict[str, str], new: dict[str, str], renamed: dict[str, str]
+             ) -> list[OutputChange]:
+    """The outputs (name -> layer) that differ, the new network's order, then removed ones: an
+    old and a new name for the same layer (old layers under their new names) are a rename."""
+    gone = {o: layer for o, layer in old.items() if o not in new}
+    out = []
+    for o, layer in new.items():
+        if o in old:
+            if renamed.get(old[o], old[o]) != layer:
+                out.append(OutputChange("moved", (o, old[o]), (o, layer)))
+            continue
+        was = next((g for g, lay in gone.items() if renamed.get(lay, lay) == layer), None)
+        if was is None:
+            out.append(OutputChange("added", None, (o, layer)))
+        else:
+            out.append(OutputChange("renamed", (was, gone.pop(was)), (o, layer)))
+    return out + [OutputChange("removed", (o, layer), None) for o, layer in gone.items()]
 
 
 def _layers(graph: Graph) -> dict[str, Layer]:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from netdsl.diff import METRICS, Delta, Diff, LayerChange, NetworkDiff, jsonable
+from netdsl.diff import METRICS, Delta, Diff, LayerChange, NetworkDiff, OutputChange, jsonable
 from netdsl.ops.base import fmt_shape
 
 DIFF_SCHEMA = "netdsl-diff/1"  # `diff --format json`; fields are only ever added
@@ -37,14 +37,29 @@ def _network_json(n: NetworkDiff) -> dict[str, Any]:
                    for c in n.layers],
         "shapes": [{"layer": new.name, "old": list(old.shape), "new": list(new.shape)}
                    for old, new in n.shapes],
+        "outputs": [{"change": c.change, **{side: None if v is None else
+                                            {"name": v[0], "layer": v[1]}
+                                            for side, v in (("old", c.old), ("new", c.new))}}
+                    for c in n.outputs],
     }
 
 
-def _counts(n: NetworkDiff) -> str:
+def _counts(changes: list[LayerChange] | list[OutputChange]) -> str:
     """Like `1 added, 2 changed`: the kinds present, in a fixed order."""
-    kinds = ("added", "removed", "changed", "renamed")
-    found = [(k, sum(c.change == k for c in n.layers)) for k in kinds]
+    kinds = ("added", "removed", "changed", "renamed", "moved")
+    found = [(k, sum(c.change == k for c in changes)) for k in kinds]
     return ", ".join(f"{c} {k}" for k, c in found if c)
+
+
+def _output_row(c: OutputChange, arrow: str, code: str = "") -> tuple[str, str]:
+    """(the output's name or names, its layer or layers) of an output change."""
+    old, new = c.old or c.new, c.new or c.old
+    assert old is not None and new is not None
+    names = f"{code}{old[0]}{code}" + (f" {arrow} {code}{new[0]}{code}" if old[0] != new[0]
+                                       else "")
+    layers = f"{code}{old[1]}{code}" + (f" {arrow} {code}{new[1]}{code}" if old[1] != new[1]
+                                        else "")
+    return names, layers
 
 
 def _value(v: Any) -> str:
@@ -106,13 +121,17 @@ def _text(diff: Diff) -> str:
                  _signed(d.delta), _percent(d))
                 for name, ds in n.blocks for i, (m, d) in enumerate(_changed(ds))], left=2)
         if n.layers:
-            lines.append(f"  layers: {_counts(n)}")
+            lines.append(f"  layers: {_counts(n.layers)}")
             lines += _table(None, [(_MARK[c.change], _names(c, "->"), _op(c), _details(c, "->"))
                                    for c in n.layers], indent=4)
         if n.shapes:
             lines.append(f"  output shapes: {len(n.shapes)} changed")
             lines += _table(None, [(new.name, f"{_shape(old.shape)} -> {_shape(new.shape)}")
                                    for old, new in n.shapes], indent=4)
+        if n.outputs:
+            lines.append(f"  outputs: {_counts(n.outputs)}")
+            lines += _table(None, [(_MARK[c.change], *_output_row(c, "->")) for c in n.outputs],
+                            indent=4)
     return "\n".join(lines)
 
 
@@ -120,7 +139,7 @@ def _changed(deltas: dict[str, Delta]) -> list[tuple[str, Delta]]:
     return [(m, d) for m, d in deltas.items() if d.delta]
 
 
-_MARK = {"added": "+", "removed": "-", "changed": "~", "renamed": ">"}
+_MARK = {"added": "+", "removed": "-", "changed": "~", "renamed": ">", "moved": "~"}
 
 
 def _status(diff: Diff, n: NetworkDiff) -> str:
@@ -187,7 +206,7 @@ def _markdown(diff: Diff) -> str:
                 (f"`{name}`", METRICS[m], _number(d.old), _number(d.new), _signed(d.delta),
                  _percent(d)) for name, ds in n.blocks for m, d in _changed(ds)], numbers=2)
         if n.layers:
-            lines += ["", f"**Layers:** {_counts(n)}", ""] + _md_table(
+            lines += ["", f"**Layers:** {_counts(n.layers)}", ""] + _md_table(
                 ("change", "layer", "op", "details"),
                 [(c.change, _names(c, arrow, "`"), _op(c), _details(c, arrow, "`"))
                  for c in n.layers])
@@ -196,6 +215,10 @@ def _markdown(diff: Diff) -> str:
                       ""] + _md_table(("layer", "old", "new"), [
                           (f"`{new.name}`", f"`{_shape(old.shape)}`", f"`{_shape(new.shape)}`")
                           for old, new in n.shapes]) + ["", "</details>"]
+        if n.outputs:
+            lines += ["", f"**Outputs:** {_counts(n.outputs)}", ""] + _md_table(
+                ("change", "output", "layer"),
+                [(c.change, *_output_row(c, arrow, "`")) for c in n.outputs])
     return "\n".join(lines)
 
 

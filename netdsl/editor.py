@@ -59,11 +59,16 @@ def analyse(source: Source) -> Document:
 
 def _children(node: Any) -> Iterator[Any]:
     for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
-        for item in value if isinstance(value, tuple) else (value,):
-            for x in item if isinstance(item, tuple) else (item,):  # If.branches: pairs
-                if dataclasses.is_dataclass(x) and not isinstance(x, (Span, Source)):
-                    yield x
+        yield from _nodes(getattr(node, f.name))
+
+
+def _nodes(value: Any) -> Iterator[Any]:
+    """The AST nodes in a field's value: tuples nest (If.branches: (condition, statements))."""
+    if isinstance(value, tuple):
+        for item in value:
+            yield from _nodes(item)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, (Span, Source)):
+        yield value
 
 
 def _inside(span: Span, offset: int) -> bool:
@@ -135,18 +140,20 @@ def _within(inner: Span, outer: Span) -> bool:
 
 def _held(graph: Graph, value: Span) -> Node | None:
     """The node whose value an expression spanning `value` gives: the last one it adds (of
-    its first instance, when the expression sits in a block called several times)."""
+    its first instance, when the expression sits in a block called several times). The nodes
+    one evaluation adds are consecutive (nodes() is the order added): the run ends at the
+    first other node, as the instances of `unit(8) * 2` share their call's span."""
     first: tuple[tuple[int, int], ...] | None = None
     best = None
     for node in graph.nodes():
         spans = (*node.trace, node.span)
         k = next((i for i, sp in enumerate(spans) if _within(sp, value)), None)
-        if k is None:
-            continue
-        where = tuple((sp.start, sp.end) for sp in spans[:k])
+        where = None if k is None else tuple((sp.start, sp.end) for sp in spans[:k])
         first = where if first is None else first
-        if where == first:
+        if where is not None and where == first:
             best = node
+        elif best is not None:
+            break
     return best
 
 

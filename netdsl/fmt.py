@@ -17,6 +17,7 @@ from typing import Any
 from netdsl.parse import parse
 from netdsl.record import MutableRecord
 from netdsl.source import Source, Span
+from netdsl.suppress import is_suppression
 
 LINE_WIDTH = 100
 INDENT = "  "
@@ -133,20 +134,24 @@ class _Layout:
     def run(self, lines: list[_Line]) -> str:
         rows: list[tuple[str, str, bool]] = []  # code, comment, blank line before
         last: str | None = None  # the last code token so far
-        for line in lines:
+        for k, line in enumerate(lines):
             idx = list(range(line.first, line.first + line.count))
             if not idx:
-                rows.append((" " * self._indent(None, last), line.comment, line.blank_before))
+                after = next((self.tokens[n.first] for n in lines[k + 1:] if n.count), None)
+                rows.append((" " * self._indent(None, last, after), line.comment,
+                             line.blank_before))
                 continue
-            pieces = self._render(idx, last)
+            # NOTE: a suppression comment applies to its own line: that line stays whole
+            pieces = self._render(idx, last, whole=is_suppression(line.comment))
             for n, code in enumerate(pieces):
                 rows.append((code, line.comment if n == len(pieces) - 1 else "",
                              line.blank_before and n == 0))
             last = self.tokens[idx[-1]]
         return _align(rows)
 
-    def _indent(self, first: int | None, last: str | None) -> int:
-        """The indentation of a line starting with token `first` (None: a comment line)."""
+    def _indent(self, first: int | None, last: str | None, after: str | None = None) -> int:
+        """The indentation of a line starting with token `first` (None: a comment line, whose
+        next code line starts with token `after`)."""
         tok = self.tokens[first] if first is not None else None
         opened = self.stack[-1] if self.stack else None
         if opened and not opened.body:
@@ -155,9 +160,11 @@ class _Layout:
             if tok in (")", "]", "}"):
                 return opened.indent if opened.hanging else opened.column
             return opened.indent + len(INDENT) if opened.hanging else opened.column + 1
-        if first is None:  # a comment line: the indentation of a statement here, no state change
-            return len(INDENT) * sum(o.body for o in self.stack)
+        if first is None:  # a comment line: indented as the line after it, no state change
+            tok = after
         continues = (last is not None and last in _CONTINUES) or tok in _BINARY - {"-", "+"}
+        if first is None and not continues:
+            return len(INDENT) * sum(o.body for o in self.stack)
         if continues:
             if tok == "->" and self.arrow is not None:
                 return self.arrow
@@ -167,12 +174,13 @@ class _Layout:
         self.top = len(self.stack) - (tok == "}")
         return self.stmt_indent
 
-    def _render(self, idx: list[int], last: str | None) -> list[str]:
-        """One source line, broken before a `->` where it is longer than LINE_WIDTH."""
+    def _render(self, idx: list[int], last: str | None, whole: bool = False) -> list[str]:
+        """One source line, broken before a `->` where it is longer than LINE_WIDTH (unless
+        `whole`)."""
         indent = self._indent(idx[0], last)
         saved = (list(self.stack), self.arrow)
         code, arrows = self._emit(idx, indent)
-        if len(code) <= LINE_WIDTH or len(arrows) < 2 - (idx[0] in arrows):
+        if whole or len(code) <= LINE_WIDTH or len(arrows) < 2 - (idx[0] in arrows):
             return [code]
         self.stack, self.arrow = saved
         cut = [a for a in arrows if a != idx[0]]

@@ -207,6 +207,8 @@ def make_server() -> NetdslServer:
                    ) -> list[t.TextEdit] | None:
         doc = ls.workspace.get_text_document(params.text_document.uri)
         formatted = format_text(doc.source)
+        if formatted is not None and "\r\n" in doc.source:
+            formatted = formatted.replace("\n", "\r\n")  # a Windows document stays one
         if formatted is None or formatted == doc.source:
             return []
         end = t.Position(len(doc.lines), 0)

@@ -301,7 +301,13 @@ def explain(graph: Graph, stats: Stats, layer: str) -> str:
     per axis, parameters and MACs as products, and the receptive-field step."""
     by = stats.by_name()
     if layer not in by:
+        inside = [f"`{name}`" for name in by if name.startswith(layer + ".")]
         hint = did_you_mean(layer, by, "`netdsl summary` lists the layer names", n=3)
+        if inside:  # a block's name: its layers have it as their prefix
+            shown = ", ".join(inside[:3] + ["..."] * (len(inside) > 3))
+            hint = (f"`{layer}` is a block of {len(inside)} layer{'s' * (len(inside) > 1)}: "
+                    f"{shown}; explain one of them, or fold blocks with "
+                    f"`netdsl summary --depth {layer.count('.') + 1}`")
         raise NetdslError([error("E201", f"network `{graph.name}` has no layer `{layer}`",
                                  hints=[hint])])
     node, lay = graph.node(layer), by[layer]

@@ -20,6 +20,7 @@ from netdsl import syntax
 from netdsl.diagnostics import NetdslError, did_you_mean
 from netdsl.elaborator import Namespace, build
 from netdsl.ir import Graph, InputOp, Node
+from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.base import Dims, axis_names, fmt_shape
 from netdsl.record import Record
 
@@ -113,18 +114,35 @@ def sweep(graph: Graph, input: Node, sizes: Any, axis: int | None,
             dims[node.name] = tuple(
                 sizes if node is input and j >= 2 and axis in (None, j - 2)
                 else np.array([int(shape[j])], np.int64) for j in range(1, len(shape)))
-            continue
-        if not ins:  # a learned tensor (`param`): its own, fixed sizes
+        elif not ins:  # a learned tensor (`param`): its own, fixed sizes
             dims[node.name] = tuple(np.array([int(d)], np.int64) for d in (node.shape or ())[1:])
             continue
-        out, mask = node.op.size_rule([dims[i] for i in ins], shapes)
-        if mask is not True:
-            if limits is not None and not np.all(mask | ~ok):
-                limits.append(node)
-            ok &= mask
-        dims[node.name] = tuple(out)
+        else:
+            out, mask = node.op.size_rule([dims[i] for i in ins], shapes)
+            if mask is not True:
+                if limits is not None and not np.all(mask | ~ok):
+                    limits.append(node)
+                ok &= mask
+            dims[node.name] = tuple(out)
+        ok &= _within_limit(node, dims[node.name])
     return ok, {name: tuple(np.broadcast_to(v, sizes.shape) for v in dims[node])
                 for name, node in graph.outputs.items()}
+
+
+def _within_limit(node: Node, dims: Dims) -> Any:
+    """Whether the node's tensor stays within limits.MAX_TENSOR_ELEMENTS, as E215 checks:
+    True where even the largest sizes of every axis do (the usual case: one max per axis)."""
+    import numpy as np
+    batch = (node.shape or ("N",))[0]
+    held: Any = batch if isinstance(batch, int) else 1  # E215 counts a fixed batch too
+    bound = held
+    for v in dims:
+        bound *= int(np.max(v))  # Python ints: exact, no int64 overflow
+    if bound <= MAX_TENSOR_ELEMENTS:
+        return True
+    for v in dims:
+        held = held * np.asarray(v, np.float64)  # floats: int64 products could overflow
+    return held <= MAX_TENSOR_ELEMENTS
 
 
 def valid_sizes(graph: Graph, input_name: str | None = None,

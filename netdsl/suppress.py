@@ -18,6 +18,11 @@ _IGNORE = re.compile(r"netdsl\s*:\s*ignore\b(?:\[([^\]\n]*)\])?")
 _EXAMPLE = "`# netdsl: ignore[W301]`"
 
 
+def is_suppression(comment: str) -> bool:
+    """Whether a comment's text holds `netdsl: ignore` (fmt keeps such a line whole)."""
+    return _IGNORE.search(comment) is not None
+
+
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Comment(Record):
     """One `# netdsl: ignore[...]` comment: its line, where it is, and each code it names."""

@@ -83,7 +83,7 @@ def test_identical_pair_json(here):
     expected = {"schema": "netdsl-diff/1", "old": "old.net", "new": "new.net", "differs": False,
                 "networks": [{"name": "lenet5", "status": "identical",
                               "totals": dict(zip(("params", "macs", "peak_bytes"), same)),
-                              "blocks": [], "layers": [], "shapes": []}]}
+                              "blocks": [], "layers": [], "shapes": [], "outputs": []}]}
     assert cli("diff", "old.net", "new.net", "--format", "json") == (
         0, json.dumps(expected, indent=2) + "\n", "")
 
@@ -197,7 +197,8 @@ def test_differing_pair_json(here):
                  "new": _layer("out", "dense", dense, ["tanh_3"], ["N", 10]),
                  "differences": {}}],
             "shapes": [{"layer": "f6", "old": ["N", 84], "new": ["N", 100]},
-                       {"layer": "tanh_3", "old": ["N", 84], "new": ["N", 100]}]}]}
+                       {"layer": "tanh_3", "old": ["N", 84], "new": ["N", 100]}],
+            "outputs": []}]}
     assert cli("diff", "old.net", "new.net", "--format", "json") == (
         0, json.dumps(expected, indent=2) + "\n", "")
 
@@ -216,6 +217,9 @@ def test_json_keys_are_the_documented_ones(here):
     assert list(net) == _documented("A network")
     assert all(list(d) == _documented("A change") for d in net["totals"].values())
     assert all(list(c) == _documented("A layer change") for c in net["layers"])
+    write(here, renamed=edit(LENET, ("output probs", "output p"), ("expect probs", "expect p")))
+    (change,) = diff_json("old.net", "renamed.net")["networks"][0]["outputs"]
+    assert list(change) == _documented("An output change")
 
 
 # ----------------------------------------------------------------------------- real zoo edits
@@ -353,6 +357,52 @@ def test_every_network_of_the_files_and_one_sided_networks(here):
         "network resnet18: removed (only in old.net; 11,689,512 params, 1,821,449,216 MACs, "
         "6,422,528 bytes peak memory)"]
     assert cli("diff", "old.net", "new.net", "--exit-code")[0] == 1
+
+
+def test_network_named_that_only_one_file_defines_is_added_or_removed(here):
+    """--network pairs one network by name: in only one file, it is reported removed (or
+    added), as it is without --network; in neither, both files' E213 stand."""
+    write(here, old=LENET, new=LENET.replace("network lenet5(", "network lenet(", 1))
+    code, out, err = cli("diff", "old.net", "new.net", "--network", "lenet5")
+    assert (code, err) == (0, "")
+    assert out == ("--- old.net\n+++ new.net\nnetwork lenet5: removed (only in old.net; 61,706 "
+                   "params, 429,362 MACs, 37,632 bytes peak memory)\n")
+    code, out, _ = cli("diff", "old.net", "new.net", "--network", "lenet", "--exit-code")
+    assert (code, out.splitlines()[2]) == (1, "network lenet: added (only in new.net; 61,706 "
+                                              "params, 429,362 MACs, 37,632 bytes peak memory)")
+    code, out, err = cli("diff", "old.net", "new.net", "--network", "zzz")
+    assert (code, out) == (1, "")
+    assert err == ("error[E213]: old.net defines no network `zzz`\n"
+                   "  = hint: this file defines: lenet5\n\n"
+                   "error[E213]: new.net defines no network `zzz`\n"
+                   "  = hint: this file defines: lenet\n\n")
+
+
+def test_a_renamed_or_added_output_is_a_difference(here):
+    """An output's name is the model's interface (the ONNX output a caller reads): renaming
+    `probs` breaks every caller, so it differs (--exit-code 1), in every format."""
+    renamed = edit(LENET, ("output probs", "output scores"), ("expect probs:", "expect scores:"))
+    write(here, old=LENET, new=renamed,
+          more=edit(LENET, ("-> output probs", "-> output probs\n  image -> output features")))
+    code, out, _ = cli("diff", "old.net", "new.net", "--exit-code")
+    assert (code, out.splitlines()[2:]) == (1, [
+        "network lenet5: changed",
+        "  metric                   old      new  change   %",
+        "  params                61,706   61,706       0  0%",
+        "  MACs                 429,362  429,362       0  0%",
+        "  peak memory (bytes)   37,632   37,632       0  0%",
+        "  outputs: 1 renamed",
+        "    >  probs -> scores  softmax"])
+    net = diff_json("old.net", "new.net")["networks"][0]
+    assert (net["status"], net["outputs"]) == ("changed", [
+        {"change": "renamed", "old": {"name": "probs", "layer": "softmax"},
+         "new": {"name": "scores", "layer": "softmax"}}])
+    net = diff_json("old.net", "more.net")["networks"][0]
+    assert net["outputs"] == [{"change": "added", "old": None,
+                               "new": {"name": "features", "layer": "image"}}]
+    code, out, _ = cli("diff", "more.net", "old.net", "--format", "markdown")
+    assert "\n**Outputs:** 1 removed\n\n| change | output | layer |\n|---|---|---|\n" \
+           "| removed | `features` | `image` |" in out
 
 
 def test_set_reaches_both_files(here):

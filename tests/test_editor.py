@@ -69,3 +69,43 @@ def test_completion_reads_the_text_as_typed() -> None:
     assert top["b"].kind == "block" and top["conv"].kind == "operator"
     assert top["for"].kind == "keyword"
     assert editor.completions('x -> f("(", ', 11, {})[0].kind == "operator"  # no call is open
+
+
+IFS = """block unit(x, width, project = true) {
+  y = x -> conv(width, 3, pad: 1)
+  if project {
+    skip = x -> proj: conv(width, 1)
+  } else {
+    skip = x
+  }
+  return y + skip
+}
+
+network gated {
+  input image: [N, 4, 8, 8]
+  image -> unit(8) -> output out
+}
+"""
+
+
+def test_hover_and_definition_inside_an_if_branch(tmp_path: Path) -> None:
+    """The statements of an `if` (or `elif`) branch are in the document's tree as those of an
+    `else` are: a tensor defined there hovers and is found."""
+    doc = editor.analyse(Source(str(tmp_path / "gated.net"), IFS, str(tmp_path)))
+    assert doc.diagnostics == []
+    assert editor.hover(doc, IFS.index("skip = x ->")) == (
+        "**unit.proj**: `conv` in network `gated`\n\n- output: `[N, 8, 8, 8]`\n"
+        "- params: 40 (weight 8x4x1x1, bias 8)\n- MACs: 2.05K\n"
+        "- receptive field: 1 (jump 1)")
+    _, span = editor.definition(doc, IFS.index("x -> proj")) or (None, None)
+    assert span is not None and span.text() == "x"
+    assert IFS[:span.start].endswith("block unit(")
+
+
+def test_hover_on_a_tensor_of_a_repeated_block_call_is_its_first_instance(tmp_path: Path) -> None:
+    """`unit(8) * 2`: the two instances share their call's span; `y` is the first's, as it is
+    for `unit(8) -> unit(8)` and as its conv1 hovers (a.0.conv1, one 3x3 conv: field 3)."""
+    doc = _doc(tmp_path)
+    shown = editor.hover(doc, TEXT.index("y + x"))
+    assert shown is not None and shown.startswith("**a.0.y.1**: `relu`")
+    assert shown.endswith("- receptive field: 3 (jump 1)")

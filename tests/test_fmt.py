@@ -168,3 +168,84 @@ def test_fmt_reports_a_syntax_error(tmp_path):
     code, out, err = cli("fmt", str(path))
     assert code == 1 and f"{path}:3:" in err and out == ""
     assert cli("fmt", str(tmp_path / "missing.net"))[0] == 2
+
+
+def test_diff_of_a_file_without_a_final_newline_is_a_valid_patch(tmp_path):
+    """The last line lacks its newline: the diff marks it as `diff -u` does, so that `-# two` and
+    the `+` lines that follow stay on lines of their own and `patch` applies it."""
+    path = tmp_path / "c.net"
+    path.write_text("# one\n\n\n# two")
+    code, out, _ = cli("fmt", "--diff", str(path))
+    assert (code, out) == (1, f"--- {path} (original)\n+++ {path} (formatted)\n"
+                              "@@ -1,4 +1,3 @@\n # one\n \n-\n-# two\n"
+                              "\\ No newline at end of file\n+# two\n")
+
+
+def test_fmt_keeps_a_files_crlf_line_ends(tmp_path):
+    """A Windows file stays one: `--check` calls a CRLF file in the layout formatted, so
+    rewriting it must not turn every line end into LF (a whole-file change in version control)."""
+    path = tmp_path / "w.net"
+    path.write_bytes(MESSY.replace("\n", "\r\n").encode())
+    assert cli("fmt", str(path)) == (0, "", f"reformatted {path}\n")
+    assert path.read_bytes() == FORMATTED.replace("\n", "\r\n").encode()
+    assert cli("fmt", "--check", str(path)) == (0, "", "")
+
+
+def test_a_comment_inside_a_continued_statement_stays_inside_it():
+    """A comment line between a pipe's stages (or before an operand on the next line) is
+    indented as the line after it, not dedented to look like a comment between statements."""
+    text = ("network n {\n  input x: [N, 3, 8, 8]\n  y = x -> conv(4, 3, pad: 1)\n"
+            "  # then the nonlinearity\n  -> relu\n  z = y\n# a comment\n    -> relu\n"
+            "  w = y +\n    # before an operand\n    z\n  # between statements\n"
+            "  w -> output o\n}\n")
+    assert format_source(text) == """\
+network n {
+  input x: [N, 3, 8, 8]
+  y = x -> conv(4, 3, pad: 1)
+        # then the nonlinearity
+        -> relu
+  z = y
+      # a comment
+      -> relu
+  w = y +
+      # before an operand
+      z
+  # between statements
+  w -> output o
+}
+"""
+
+
+def test_fmt_keeps_a_byte_order_mark(tmp_path):
+    """A file that starts with a UTF-8 byte order mark (Windows Notepad's) and is in the layout
+    is formatted: no diff whose two lines look the same, and a rewrite keeps the mark."""
+    path = tmp_path / "bom.net"
+    path.write_bytes(b"\xef\xbb\xbf" + FORMATTED.encode())
+    assert cli("fmt", "--check", str(path)) == (0, "", "")
+    path.write_bytes(b"\xef\xbb\xbf" + MESSY.encode())
+    assert cli("fmt", str(path)) == (0, "", f"reformatted {path}\n")
+    assert path.read_bytes() == b"\xef\xbb\xbf" + FORMATTED.encode()
+
+
+def test_a_line_with_a_suppression_comment_is_not_broken(tmp_path):
+    """`# netdsl: ignore[W301]` applies to its own line: breaking a long pipe would leave the
+    comment on the last piece, away from the carets, so `check` would warn W301 and W001."""
+    line = ("  y = concat(a, b) -> conv(4, 1) -> relu -> conv(4, 1) -> relu -> conv(4, 1) -> relu"
+            " -> conv(4, 1) -> relu  # netdsl: ignore[W301]\n")
+    text = ("network n {\n  input x: [N, 1, 8, 8]\n  a = x -> conv(4, 3)\n"
+            "  b = x -> crop(size: [7, 7]) -> conv(4, 2)\n" + line + "  y -> output o\n}\n")
+    assert format_source(text) == text
+    path = tmp_path / "n.net"
+    path.write_text(text)
+    assert cli("check", str(path)) == (0, f"{path}: n: ok (156 params, 5.33K MACs)\n", "")
+
+
+def test_fmt_through_a_symlink_formats_its_target(tmp_path):
+    """A linked file (a shared model kept once) is formatted where it lives; the link stays a
+    link, not replaced by a formatted copy that leaves the target as it was."""
+    target = tmp_path / "shared.net"
+    target.write_text(MESSY)
+    link = tmp_path / "model.net"
+    link.symlink_to(target)
+    assert cli("fmt", str(link)) == (0, "", f"reformatted {link}\n")
+    assert link.is_symlink() and target.read_text() == FORMATTED

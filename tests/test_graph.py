@@ -54,6 +54,15 @@ def test_blocks_are_clusters_and_fold_at_depth():
     assert '"layer2.0" [label=<<b>layer2.0</b><br/>9 layers, 230.14K params<br/>' in two
 
 
+def test_list_arguments_are_written_as_net_writes_them():
+    """ViT's `reshape([hidden, -1])`, `permute([0, 2, 1])` and `param` shape: .net lists in
+    brackets, not Python's tuples (`permute((0, 2, 1))` reads as a nested call)."""
+    vit = _dot("vit.net", "vit_b_16", depth=2)
+    assert "reshape([768, -1])<br/>" in vit and "permute([0, 2, 1])<br/>" in vit
+    assert "param(shape: [1, 1, 768])<br/>" in vit
+    assert "((" not in vit
+
+
 def test_dot_output_needs_no_graphviz_program(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda _: None)
     out = tmp_path / "lenet.dot"

@@ -242,3 +242,22 @@ def test_formatting(client: Editor, tmp_path: Path) -> None:
         t.TextDocumentIdentifier(_uri(tmp_path / "messy.net")), t.FormattingOptions(2, True))))
     assert edits is not None and len(edits) == 1
     assert edits[0].new_text == fmt.format_source(text)
+
+
+def test_formatting_a_formatted_crlf_document_changes_nothing(client: Editor,
+                                                              tmp_path: Path) -> None:
+    """A Windows document in the canonical layout needs no edit (not a whole-document edit to
+    LF line ends on every format-on-save); a messy one is formatted with its CRLF kept."""
+    fmt = pytest.importorskip("netdsl.fmt")
+    text = "network n {\r\n  input image: [N, 3, 8, 8]\r\n  image -> relu -> output y\r\n}\r\n"
+    _open(client, tmp_path / "windows.net", text)
+    doc = t.TextDocumentIdentifier(_uri(tmp_path / "windows.net"))
+    edits = client.run(client.client.text_document_formatting_async(t.DocumentFormattingParams(
+        doc, t.FormattingOptions(2, True))))
+    assert edits is not None and list(edits) == []
+    messy = text.replace("image -> relu", "image  ->relu")
+    _change(client, doc.uri, messy)
+    edits = client.run(client.client.text_document_formatting_async(t.DocumentFormattingParams(
+        doc, t.FormattingOptions(2, True))))
+    assert edits is not None and [e.new_text for e in edits] == [text]
+    assert fmt.format_source(messy) == text.replace("\r\n", "\n")

@@ -182,6 +182,47 @@ def test_one_dimensional_input_and_reshape():
     assert sorted(agrees(RESHAPED, None, range(1, 30))) == [8]
 
 
+# an axis swept moved where weights are sized by it: their declared size pins it, as a
+# `flatten -> dense` head does (and 2 heads must divide the features)
+SWAPPED = [net("x -> transpose(1, 3) -> conv(4, 1) -> output y", "[N, 3, 8, 8]"),
+           net("x -> transpose(1, 3) -> depthwise(1) -> output y", "[N, 3, 8, 8]"),
+           net("x -> transpose(1, 3) -> conv_transpose(4, 2, stride: 2) -> output y",
+               "[N, 3, 8, 8]"),
+           net("x -> transpose(1, 3) -> bn -> output y", "[N, 3, 8, 8]"),
+           net("x -> reshape([3, -1]) -> attention(2) -> output y", "[N, 3, 8, 8]")]
+
+
+@pytest.mark.parametrize("text", SWAPPED, ids=["conv", "depthwise", "conv_transpose", "bn",
+                                               "attention"])
+def test_weights_sized_by_a_swept_axis_pin_it(text):
+    assert sorted(agrees(text, None, range(1, 13), ("height", "width"))) == [8]
+
+
+def test_text_output_of_a_conv_whose_channels_are_the_width(tmp_path):
+    code, out, err = cli("sizes", write(tmp_path, SWAPPED[0]), "--range", "1:12")
+    assert (code, err) == (0, "")
+    assert out == """\
+n: input x [N, 3, 8, 8], sizes 1..12
+square: 1 size
+  8 -> y [N, 4, 8, 3]
+height (width 8): 12 sizes
+  1..12 -> y [N, 4, n, 3]
+width (height 8): 1 size
+  8 -> y [N, 4, 8, 3]
+"""
+
+
+def test_a_tensor_over_the_element_limit_fails_as_the_checker_says():
+    """64 x 5793 x 5793 elements are over limits.MAX_TENSOR_ELEMENTS (2^31): E215 in `check`,
+    so not a size that fits; at 4e18 the product would overflow int64, yet no size fits."""
+    text = net("x -> conv(64, 3, pad: 1) -> output y", "[N, 1, 8, 8]")
+    assert sorted(agrees(text, None, range(5788, 5796), ("height",))) == [5788, 5789, 5790,
+                                                                          5791, 5792]
+    module, ns = load_module(Source("t.net", text))
+    rep = valid_sizes(lenient_graph(module, ns, None, None), None, (4 * 10**18, 4 * 10**18 + 9))
+    assert (rep.square.sizes, [s.sizes for s in rep.axes]) == ([], [[], []])
+
+
 @pytest.mark.parametrize("op,i,case", [r for r in ROWS if len(r[2].inputs[0]) >= 3
                                        and len(r[2].inputs) == 1], ids=lambda r: str(r))
 def test_every_op_row_sweeps_as_its_checker_builds(op, i, case: Case):

@@ -217,6 +217,29 @@ def test_explain_unknown_layer_suggests_names(resnet50_file):
     assert "`layer1.0.conv1`" in hint and "`layer1.0.conv3`" in hint
 
 
+def test_explain_of_a_block_name_lists_its_layers(resnet50_file):
+    """`layer1` is a block, not a layer: the hint says so and names its first layers, rather
+    than suggesting the unrelated `layer4.2.y.2` that merely spells alike."""
+    code, out, err = cli("explain", str(resnet50_file), "layer1")
+    assert (code, out) == (1, "")
+    assert err == (
+        "error[E201]: network `resnet50` has no layer `layer1`\n"
+        "  = hint: `layer1` is a block of 32 layers: `layer1.0.conv1`, `layer1.0.bn1`, "
+        "`layer1.0.y.2`, ...; explain one of them, or fold blocks with "
+        "`netdsl summary --depth 1`\n\n")
+
+
+def test_explain_attention_states_its_features_as_an_output_size(net_file):
+    """Under "output size per axis" each line is an axis: attention's heads split its D axis,
+    so the line is that axis (torch's MultiheadAttention: head_dim = embed_dim // num_heads)."""
+    path = net_file("network t {\n  input x: [N, 5, 16]\n  x -> a: attention(4) -> output y\n}\n")
+    code, out, _ = cli("explain", str(path), "a")
+    assert code == 0
+    assert out.splitlines()[1:4] == [
+        "  [N, 5, 16] -> [N, 5, 16]", "  output size per axis:",
+        "    features: 16 = 4 heads x 4 features each (16 / 4)"]
+
+
 def test_summary_of_a_broken_file_shows_the_diagnostic(net_file):
     path = net_file("network n {\n  input x: [N, 1, 7, 7]\n  x -> conv(1, 3, stride: 3) "
                     "-> output y\n}\n")

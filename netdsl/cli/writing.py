@@ -29,9 +29,14 @@ def cmd_fmt(a: argparse.Namespace) -> int:
     changed, failed = [], False
     for path in paths:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            with open(path, encoding="utf-8", newline="") as f:
+                raw = f.read()
         except (OSError, UnicodeDecodeError) as e:
             raise _Usage(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+        # a Windows file stays one: its CRLF line ends and its byte order mark are kept
+        bom = "\ufeff" if raw.startswith("\ufeff") else ""
+        text = raw[len(bom):].replace("\r\n", "\n").replace("\r", "\n")  # as read_text()
+        newline = "\r\n" if "\r\n" in raw else "\n"
         try:
             new = format_source(text, path)
         except NetdslError as e:
@@ -42,14 +47,17 @@ def cmd_fmt(a: argparse.Namespace) -> int:
             continue
         changed.append(path)
         if a.diff:
-            sys.stdout.writelines(difflib.unified_diff(
-                text.splitlines(keepends=True), new.splitlines(keepends=True),
-                f"{path} (original)", f"{path} (formatted)"))
+            for line in difflib.unified_diff(
+                    text.splitlines(keepends=True), new.splitlines(keepends=True),
+                    f"{path} (original)", f"{path} (formatted)"):
+                # the last line of a file without a final newline, marked as `diff -u` does
+                end = "" if line.endswith("\n") else "\n\\ No newline at end of file\n"
+                sys.stdout.write(line + end)
         if a.check or a.diff:
             print(f"would reformat {path}", file=sys.stderr)
         else:
-            with atomic(Path(path)) as (tmp,):
-                tmp.write_text(new, encoding="utf-8")
+            with atomic(Path(path).resolve()) as (tmp,):  # a symlink's target, not the link
+                tmp.write_text(bom + new, encoding="utf-8", newline=newline)
             print(f"reformatted {path}", file=sys.stderr)
     if failed:
         return EXIT_ERRORS

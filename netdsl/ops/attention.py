@@ -4,11 +4,14 @@ parameters and names (batch_first, as torchvision's ViT EncoderBlock uses it).""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from netdsl.ops import register
 from netdsl.ops.base import (
     GLOBAL,
+    Dims,
     Emitter,
     Op,
     OpError,
@@ -53,6 +56,10 @@ class Attention(Op):
                           "D / heads of them")
         return x
 
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        # NOTE: the projections are sized by the declared features (which the heads divide)
+        return dims[0], dims[0][1] == int(shapes[0][2])
+
     def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
         d = int(xs[0][2])
         p: dict[str, tuple[int, ...]] = {"in_proj_weight": (3 * d, d)}
@@ -69,7 +76,8 @@ class Attention(Op):
 
     def arithmetic(self, y: Shape, *xs: Shape) -> list[str]:
         d = int(xs[0][2])
-        return [f"heads: {self.heads} of {d // self.heads} features each ({d} / {self.heads})"]
+        return [f"features: {d} = {self.heads} heads x {d // self.heads} features each "
+                f"({d} / {self.heads})"]
 
     def window(self, *xs: Shape) -> Window:
         return GLOBAL  # every token attends to every token: the field is the whole sequence

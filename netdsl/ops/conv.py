@@ -106,7 +106,8 @@ class _Conv(Op):
         x = dims[0]
         sizes, ok = window_sizes(x, self.kernel, self.stride, self.dilation, self.pad,
                                  floor=rounds_down(self.floor, self.pad))
-        return (x[0] * 0 + self._channels(int(shapes[0][1]))[0], *sizes), ok
+        c = int(shapes[0][1])  # the weights are sized by the declared channels
+        return (x[0] * 0 + self._channels(c)[0], *sizes), ok & (x[0] == c)
 
     def _check_weights(self, c: int, k: tuple[int, ...]) -> None:
         out, groups = self._channels(c)

@@ -90,7 +90,7 @@ class ConvTranspose(Op):
         k, s, d, pb, pe, op = self._geometry(shapes[0])
         sizes = [(n - 1) * s[i] - pb[i] - pe[i] + d[i] * (k[i] - 1) + op[i] + 1
                  for i, n in enumerate(x[1:])]
-        ok = True
+        ok = x[0] == int(shapes[0][1])  # the weights are sized by the declared channels
         for v in sizes:
             ok = ok & (v > 0)
         return (x[0] * 0 + self.out, *sizes), ok

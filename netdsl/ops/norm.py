@@ -47,6 +47,9 @@ class BatchNorm(Op):
             raise OpError(f"bn needs [N, C, ...], but the input is {fmt_shape(xs[0])}")
         return xs[0]
 
+    def size_rule(self, dims: Sequence[Dims], shapes: Sequence[Shape]) -> tuple[Dims, Any]:
+        return dims[0], dims[0][0] == int(shapes[0][1])  # weights sized by the declared channels
+
     def param_shapes(self, *xs: Shape) -> dict[str, tuple[int, ...]]:
         c = int(xs[0][1])
         return {"weight": (c,), "bias": (c,)}

@@ -172,7 +172,9 @@ def words(annotation: str) -> str:
 
 
 def literal(value: Any) -> str:
-    """A default as .net writes it: `true`, `"nearest"`, `0.5`; None is `none`."""
+    """A default as .net writes it: `true`, `"nearest"`, `0.5`, `[1, 2]`; None is `none`."""
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "none"}[value]
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
     return repr(value).replace("'", '"')
