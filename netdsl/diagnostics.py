@@ -173,7 +173,7 @@ def render(d: Diagnostic, color: bool = False) -> str:
     """Render one diagnostic as text: `file:line:col: error[E301]: message`, the source lines
     with carets (^^^ primary, --- secondary), `::: file` before lines of another file, notes and
     hints. Tabs in source lines are shown as spaces, control characters escaped (printable), and
-    the carets follow both."""
+    the carets follow both, and the columns of wide and combining characters (_width)."""
     def paint(s: str, code: str) -> str:
         return f"\x1b[{code}m{s}\x1b[0m" if color else s
 
@@ -207,8 +207,8 @@ def render(d: Diagnostic, color: bool = False) -> str:
                 col = src.line_col(lb.span.start)[1]
                 end_line, end_col = src.line_col(max(lb.span.start, lb.span.end - 1))
                 stop = end_col if end_line == line else len(text)
-                before = len(_line(text[:col - 1]))
-                n = max(1, len(_line(text[:stop])) - before)
+                before = _width(_line(text[:col - 1]))
+                n = max(1, _width(_line(text[:stop])) - before)
                 mark = ("^" if lb.primary else "-") * n
                 tint = "1;31" if lb.primary else "1;34"
                 out.append(f"{' ' * width} | {' ' * before}{paint(mark, tint)}"
@@ -224,6 +224,15 @@ def render(d: Diagnostic, color: bool = False) -> str:
 def _line(text: str) -> str:
     """A source line as rendered: tabs as spaces, then control characters escaped."""
     return printable(text.expandtabs(4))
+
+
+def _width(text: str) -> int:
+    """The terminal columns `text` takes: two for a wide character (CJK, most emoji), none for
+    a combining mark (an accent written after its letter), one for the others."""
+    if text.isascii():
+        return len(text)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else
+               0 if unicodedata.category(c) in ("Mn", "Me") else 1 for c in text)
 
 
 def render_all(ds: Iterable[Diagnostic], color: bool = False) -> str:

@@ -220,6 +220,26 @@ def test_carets_follow_tabs():
     assert "3 |     x ->    cnov -> output y\n  |             ^^^^ unknown" in out
 
 
+def test_carets_follow_wide_and_combining_characters():
+    # a CJK character and an emoji take two terminal columns each, a combining accent none
+    string = '"\u5c42\U0001f600e\u0301"'  # "层😀é": 6 characters, 7 columns
+    line = f"  x -> conv(8, 3, pad: {string}, strid: 2) -> output y"
+    assert rendered(net(line.strip())) == f"""\
+test.net:3:32: error[E203]: `conv` has no argument `strid`
+  |
+3 | {line}
+  |                                 ^^^^^ unknown argument
+  |
+  = hint: did you mean `stride`?
+
+test.net:3:19: error[E205]: `pad` of `conv` takes an integer, a list of integers, `same` or \
+`valid`, not the string {string}
+  |
+3 | {line}
+  |                   ^^^^^^^^^^^^
+  |"""
+
+
 def test_rendered_text_is_plain_without_colour():
     assert "\x1b[" not in rendered(net("x -> c: relu -> c: relu -> output y"))
 
