@@ -56,6 +56,7 @@ from netdsl.values import (
     is_number,
     kind,
     negate,
+    show,
     truth,
 )
 
@@ -195,7 +196,7 @@ def _fmt(v: Value | Fraction) -> str:
     from fractions import Fraction
     if isinstance(v, Fraction):
         return f"{int(v):,}" if v.denominator == 1 else f"{float(v):,.6g}"
-    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else repr(v)
+    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else show(v)
 
 
 def _percent(x: Fraction, sign: str = "+", near: Fraction | None = None) -> str:
@@ -258,7 +259,7 @@ class _Run:
             lhs, rhs = (self.value(o) for o in t.operands)
             message = f"{t.texts[0]} is {_fmt(lhs)}, expected {t.ops[0]} {_fmt(rhs)}"
         else:
-            message = f"`{ex.text}` is {ok!r}"
+            message = f"`{ex.text}` is {show(ok)}"
         return error("E305", f"expectation failed: {message}", ex.span, "does not hold")
 
     def _shape(self, t: LayerShape) -> Diagnostic | None:

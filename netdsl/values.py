@@ -88,8 +88,17 @@ def kind(v: object) -> str:
 
 
 def show(v: object) -> str:
-    """A value as the source would write it: "abc" quoted, true/false in lower case."""
-    return f'"{v}"' if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
+    """A value as the source would write it: "abc" quoted, true/false and none in lower case,
+    lists and tables of such values."""
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, bool) or v is None:
+        return str(v).lower()
+    if isinstance(v, list):
+        return "[" + ", ".join(show(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{show(k)}: {show(x)}" for k, x in v.items()) + "}"
+    return str(v)
 
 
 def plural(n: int, word: str) -> str:
