@@ -147,6 +147,30 @@ def test_bad_set_parameter_is_e214_at_the_network():
                                             ("its parameters: k",))
 
 
+# (id, program, the hint of its syntax error): each hint's advice, followed, parses
+SYNTAX_HINTS = [
+    ("equals-in-expect", net("x -> output y\nexpect params = 0"),
+     "to compare, write `==`: `=` assigns a name on a line of its own"),
+    ("equals-in-if", net("if x.channels = 3 {\n  x = x -> relu\n}\nx -> output y"),
+     "to compare, write `==`: `=` assigns a name on a line of its own"),
+    ("equals-in-where", "network n {\n  input x: [N, 3, H, W] where H = W\n  x -> output y\n}\n",
+     "to compare, write `==`: `=` assigns a name on a line of its own"),
+    ("equals-in-call-condition", net("c = max(x.channels = 3, 1)\nx -> output y"),
+     "to compare, write `==`: `=` assigns a name on a line of its own"),
+    ("equals-for-keyword", net("y = conv(x, 8, kernel=3)\ny -> output z"),
+     "keyword arguments are written `name: value`, as in `stride: 2`"),
+    ("equals-in-table", net("c = {a = 1}\nx -> output y"),
+     "a table's entries are written `key: value`, as in `{18: 2, 34: 3}`"),
+]
+
+
+@pytest.mark.parametrize("text,hint", [c[1:] for c in SYNTAX_HINTS],
+                         ids=[c[0] for c in SYNTAX_HINTS])
+def test_a_syntax_error_hints_the_fix_for_its_context(text, hint):
+    (d,) = errors_of(text)
+    assert d.code == "E101" and d.hints == (hint,)
+
+
 # ------------------------------------------------------------------------ full rendered text
 
 def test_rendered_keyword_hint():

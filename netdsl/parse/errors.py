@@ -81,7 +81,7 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
     else:
         assert isinstance(e, UnexpectedToken) and tok is not None
         span = source.span(tok.start_pos, max(tok.end_pos, tok.start_pos + 1))
-        message, hints = _explain(tok, expected, texts, lark)
+        message, hints = _explain(tok, expected, texts, lark, source.text)
         known = _example_states().get(e.state.position) if e.state is not None else None
         if known is not None:
             message, hints = known[0], [known[1]]
@@ -122,7 +122,7 @@ def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagn
              "→": "write the arrow as `->`", "×": "write multiplication as `*`"}  # noqa: RUF001
     hint = hints.get(ch, "")
     if ch == "=" and "COLON" in allowed:
-        hint = "keyword arguments are written `name: value`, as in `stride: 2`"
+        hint = _equals_hint(source.text, pos)
     return error("E101", f"unexpected `{ch}`", span,
                  f"expected {label}" if label else "not valid here", [hint])
 
@@ -169,7 +169,7 @@ def _describe(names: set[str], texts: dict[str, str | None]) -> str:
 
 
 def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
-             lark: Lark) -> tuple[str, list[str]]:
+             lark: Lark, source_text: str) -> tuple[str, list[str]]:
     """The message for an unexpected token, and hints for the mistakes it usually means."""
     want = {t for t in texts.values() if t}
     text = _terminal_text(lark, tok.type)
@@ -180,7 +180,7 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
                 ["put statements inside `network NAME { ... }` or `block NAME(x) { ... }`"])
     hints = []
     if tok == "=" and ":" in want:
-        hints.append("keyword arguments are written `name: value`, as in `stride: 2`")
+        hints.append(_equals_hint(source_text, tok.start_pos))
     if tok == "(" and "[" in want:
         hints.append("shapes are written in brackets: `[N, 3, 32, 32]`")
     if tok == ":" and "{" in want:
@@ -195,6 +195,20 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
         hints.append("a file holds `network NAME { ... }` and `block NAME(...) { ... }` "
                      "definitions, and `use \"other.net\"` lines")
     return f"unexpected {_what(tok, lark)}", hints
+
+
+def _equals_hint(text: str, pos: int) -> str:
+    """What a misplaced `=` at `pos` most likely meant: a keyword argument (`stride=2` in a
+    call), a table entry (`{a = 1}`), or else a comparison (`expect params = 0`, `if a = b`)."""
+    opener = _unclosed(text, pos)
+    before = text[opener + 1:pos] if opener is not None else ""
+    if opener is not None and text[opener] == "(" and re.fullmatch(
+            r"(.*,)?\s*[A-Za-z_]\w*\s*", before, re.S):
+        return "keyword arguments are written `name: value`, as in `stride: 2`"
+    if opener is not None and text[opener] == "{" and re.search(
+            r"[=(,:\[{]\s*$", text[:opener]):  # NOTE: a `{` where a value goes opens a table
+        return "a table's entries are written `key: value`, as in `{18: 2, 34: 3}`"
+    return "to compare, write `==`: `=` assigns a name on a line of its own"
 
 
 def _unclosed(text: str, upto: int) -> int | None:
