@@ -180,7 +180,7 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
                 ["put statements inside `network NAME { ... }` or `block NAME(x) { ... }`"])
     hints = []
     if tok == "=" and ":" in want:
-        hints.append(_equals_hint(source_text, tok.start_pos))
+        hints.append(_equals_hint(source_text, tok.start_pos or 0))
     if tok == "(" and "[" in want:
         hints.append("shapes are written in brackets: `[N, 3, 32, 32]`")
     if tok == ":" and "{" in want:
