@@ -171,6 +171,24 @@ def test_a_syntax_error_hints_the_fix_for_its_context(text, hint):
     assert d.code == "E101" and d.hints == (hint,)
 
 
+def test_a_number_with_letters_after_it_is_named_whole():
+    assert rendered(net("x -> output y\nexpect macs < 4.1g")) == """\
+test.net:4:17: error[E101]: `4.1g` is not a number
+  |
+4 |   expect macs < 4.1g
+  |                 ^^^^ not a number
+  |
+  = hint: the suffixes are upper case: `4.1G`"""
+    for number, hint in (("25k", "the suffixes are upper case: `25K`"),
+                         ("0x10", "a number is written in decimal digits (`_` may separate them), "
+                                  "with an optional suffix `K`, `M`, `G` or `T`"),
+                         ("3x3", "a number is written in decimal digits (`_` may separate them), "
+                                 "with an optional suffix `K`, `M`, `G` or `T`")):
+        (d,) = errors_of(net(f"x -> conv({number}, 3) -> output y"))
+        assert (d.message, d.hints) == (f"`{number}` is not a number", (hint,))
+        assert d.primary is not None and d.primary.span.text() == number
+
+
 # ------------------------------------------------------------------------ full rendered text
 
 def test_rendered_keyword_hint():

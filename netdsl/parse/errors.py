@@ -115,6 +115,9 @@ def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagn
                      span, "here")
     if re.match(r"block\s+[A-Za-z_]\w*\s*[({]", source.text[pos:]):
         return _nested_block(source, pos)
+    number = _bad_number(source, pos)
+    if number is not None:
+        return number
     allowed = set(e.allowed or ())
     label = _describe(allowed, {n: _terminal_text(lark, n) for n in allowed})
     hints = {"'": 'strings use double quotes: "bilinear"',
@@ -125,6 +128,31 @@ def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagn
         hint = _equals_hint(source.text, pos)
     return error("E101", f"unexpected `{ch}`", span,
                  f"expected {label}" if label else "not valid here", [hint])
+
+
+_DIGITS = re.compile(r"(\d[\d_]*(\.\d+)?|\.\d+)([eE][+-]?\d+)?")  # a NUMBER without its suffix
+
+
+def _bad_number(source: Source, pos: int) -> Diagnostic | None:
+    """A number that letters follow (`25k`, `4.1g`, `0x10`, `3x3`), named whole where the lexer
+    stops at it (at its start, or after its `.` for `4.1g`); None where `pos` is in no such."""
+    text = source.text
+    start = pos
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_."):
+        start -= 1
+    word = re.match(r"[\w.]*\w", text[start:])
+    digits = _DIGITS.match(text, start)
+    if word is None or digits is None or digits.end() >= start + word.end():
+        return None
+    run = word.group()
+    suffix = text[digits.end():start + len(run)]
+    if suffix.upper() in ("K", "M", "G", "T"):
+        hint = f"the suffixes are upper case: `{digits.group()}{suffix.upper()}`"
+    else:
+        hint = ("a number is written in decimal digits (`_` may separate them), with an optional "
+                "suffix `K`, `M`, `G` or `T`")
+    return error("E101", f"`{run}` is not a number", source.span(start, start + len(run)),
+                 "not a number", [hint])
 
 
 def _terminal_text(lark: Lark, name: str) -> str | None:
