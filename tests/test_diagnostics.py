@@ -189,6 +189,16 @@ test.net:4:17: error[E101]: `4.1g` is not a number
         assert d.primary is not None and d.primary.span.text() == number
 
 
+def test_an_unclosed_string_is_named_as_such():
+    assert rendered(net('x -> upsample(2, mode: "nearest) -> output y')) == """\
+test.net:3:26: error[E101]: this string is not closed before the end of the line
+  |
+3 |   x -> upsample(2, mode: "nearest) -> output y
+  |                          ^^^^^^^^^^^^^^^^^^^^^ not closed
+  |
+  = hint: end it with `"` on the same line: a string cannot span lines"""
+
+
 # ------------------------------------------------------------------------ full rendered text
 
 def test_rendered_keyword_hint():

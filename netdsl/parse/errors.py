@@ -115,6 +115,11 @@ def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagn
                      span, "here")
     if re.match(r"block\s+[A-Za-z_]\w*\s*[({]", source.text[pos:]):
         return _nested_block(source, pos)
+    if ch == '"':  # NOTE: STRING matches any `"..."` on one line: this one has no end
+        end = source.text.find("\n", pos)
+        return error("E101", "this string is not closed before the end of the line",
+                     source.span(pos, len(source.text) if end < 0 else end), "not closed",
+                     ['end it with `"` on the same line: a string cannot span lines'])
     number = _bad_number(source, pos)
     if number is not None:
         return number
