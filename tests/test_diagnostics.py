@@ -199,6 +199,25 @@ test.net:3:26: error[E101]: this string is not closed before the end of the line
   = hint: end it with `"` on the same line: a string cannot span lines"""
 
 
+def test_a_closing_bracket_that_closes_nothing_says_so():
+    # the network's `{` is closed on the last line: the stray `)` is the mistake
+    assert rendered(net("x -> conv(4, 3)) -> output y")) == """\
+test.net:3:18: error[E101]: this `)` closes nothing: no `(` is open here
+  |
+3 |   x -> conv(4, 3)) -> output y
+  |                  ^ nothing to close
+  |"""
+    assert rendered(net("c = [1, 2)\nx -> output y")) == """\
+test.net:3:12: error[E101]: this `)` closes nothing: no `(` is open here
+  |
+3 |   c = [1, 2)
+  |       - this `[` is not closed
+  |            ^ nothing to close
+  |"""
+    (d,) = errors_of(net("x -> output y") + "}\n")
+    assert d.message == "this `}` closes nothing: no `{` is open here"
+
+
 # ------------------------------------------------------------------------ full rendered text
 
 def test_rendered_keyword_hint():

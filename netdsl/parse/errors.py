@@ -87,6 +87,11 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
             message, hints = known[0], [known[1]]
     secondary = []
     opener = _unclosed(source.text, span.start) if at_end or tok in (")", "]", "}") else None
+    stray = _stray(source.text, span.start) if not at_end and tok in (")", "]", "}") else None
+    if stray is not None:
+        message, label, hints = stray, "nothing to close", []
+        if opener is not None and source.text[opener] == "{":
+            opener = None  # NOTE: a body's `{`, closed further on: the stray bracket is the mistake
     if opener is not None and _PAIRS[source.text[opener]] in texts.values():
         ch = source.text[opener]
         secondary.append((source.span(opener, opener + 1), f"this `{ch}` is not closed"))
@@ -244,8 +249,23 @@ def _equals_hint(text: str, pos: int) -> str:
     return "to compare, write `==`: `=` assigns a name on a line of its own"
 
 
+def _stray(text: str, at: int) -> str | None:
+    """The message for a closing bracket at `at` that no bracket of its kind left open before
+    it can match ("this `)` closes nothing"), else None (it closes some, too early)."""
+    want = {")": "(", "]": "[", "}": "{"}[text[at]]
+    if any(text[o] == want for o in _open(text, at)):
+        return None
+    return f"this `{text[at]}` closes nothing: no `{want}` is open here"
+
+
 def _unclosed(text: str, upto: int) -> int | None:
     """The offset of the innermost bracket still open at `upto` (strings and comments skipped)."""
+    stack = _open(text, upto)
+    return stack[-1] if stack else None
+
+
+def _open(text: str, upto: int) -> list[int]:
+    """The offsets of the brackets still open at `upto`, outermost first."""
     stack: list[int] = []
     i = 0
     while i < upto:
@@ -262,4 +282,4 @@ def _unclosed(text: str, upto: int) -> int | None:
         elif ch in ")]}" and stack and _PAIRS[text[stack[-1]]] == ch:
             stack.pop()
         i += 1
-    return stack[-1] if stack else None
+    return stack
