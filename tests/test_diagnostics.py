@@ -222,6 +222,24 @@ test.net:3:12: error[E101]: this `)` closes nothing: no `(` is open here
     assert d.message == "this `}` closes nothing: no `{` is open here"
 
 
+def test_an_operator_ending_a_line_with_nothing_after_it_is_the_mistake():
+    # newlines are spaces inside an expression: the error comes at the next line's first token
+    assert rendered(net("c = 3 *  # the rest is missing\n")) == """\
+test.net:3:9: error[E101]: `*` at the end of line 3 has nothing after it
+  |
+3 |   c = 3 *  # the rest is missing
+  |         ^ expected an expression
+  |
+  = hint: after an operator, an expression goes on over the next line: finish it, or remove the `*`"""
+    (d,) = errors_of(net("y = x -> conv(8, 3) ->\n"))
+    assert (d.message, d.hints) == ("`->` at the end of line 3 has nothing after it",
+                                    ("`->` must be followed by a layer or block call: "
+                                     "`x -> relu`, `x -> conv(16, 3)`",))
+    (d,) = errors_of(net("c = 3 and\noutput y = x"))
+    assert d.message == "`and` at the end of line 3 has nothing after it"
+    assert d.primary is not None and d.primary.span.text() == "and"
+
+
 # ------------------------------------------------------------------------ full rendered text
 
 def test_rendered_keyword_hint():

@@ -13,7 +13,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from netdsl.diagnostics import Diagnostic, error
 from netdsl.parse import _OPERATORS
 from netdsl.parse.loading import _parser
-from netdsl.source import Source
+from netdsl.source import Source, Span
 
 # ------------------------------------------------------------------------------- syntax errors
 
@@ -99,7 +99,58 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
             line = source.line_col(opener)[0]
             message = f"the file ends before the `{ch}` on line {line} is closed"
             label = f"expected `{_PAIRS[ch]}`"
+    dangling = None if at_end else _dangling(source, span.start)
+    if dangling is not None:  # NOTE: the operator is the mistake, not what comes after it
+        span, message, label, hints = dangling
+        secondary = []
     return error("E101", message, span, label, hints, secondary)
+
+
+_ENDS = re.compile(r"(->|//|\*\*|==|!=|<=|>=|[-+*/%<>=]|\b(?:and|or|not))$")
+
+
+def _dangling(source: Source, pos: int) -> tuple[Span, str, str, list[str]] | None:
+    """An operator that ends the line before the unexpected token at `pos`, which starts its
+    own line: the expression went on over the newline and found no operand there (`c = 3 *`,
+    `x -> f ->`). Its span, message, label and hints; None where the line before ends
+    otherwise."""
+    text = source.text
+    start = text.rfind("\n", 0, pos) + 1
+    if text[start:pos].strip():
+        return None
+    while start > 0:
+        end, start = start - 1, text.rfind("\n", 0, start - 1) + 1
+        code = _without_comment(text[start:end]).rstrip()
+        if code:
+            m = _ENDS.search(code)
+            if m is None:
+                return None
+            op, line = m.group(), source.line_col(start)[0]
+            span = source.span(start + m.start(), start + m.end())
+            message = f"`{op}` at the end of line {line} has nothing after it"
+            if op == "->":
+                return span, message, "expected a layer or block call", [
+                    "`->` must be followed by a layer or block call: `x -> relu`, "
+                    "`x -> conv(16, 3)`"]
+            return span, message, "expected an expression", [
+                "after an operator, an expression goes on over the next line: finish it, or "
+                f"remove the `{op}`"]
+    return None
+
+
+def _without_comment(line: str) -> str:
+    """A line of source without its comment (a `#` outside a string)."""
+    quoted = False
+    i = 0
+    while i < len(line):
+        if line[i] == "\\" and quoted:
+            i += 1
+        elif line[i] == '"':
+            quoted = not quoted
+        elif line[i] == "#" and not quoted:
+            return line[:i]
+        i += 1
+    return line
 
 
 def _nested_block(source: Source, pos: int) -> Diagnostic:
