@@ -230,7 +230,8 @@ test.net:3:9: error[E101]: `*` at the end of line 3 has nothing after it
 3 |   c = 3 *  # the rest is missing
   |         ^ expected an expression
   |
-  = hint: after an operator, an expression goes on over the next line: finish it, or remove the `*`"""
+  = hint: after an operator, an expression goes on over the next line: finish it, or remove \
+the `*`"""
     (d,) = errors_of(net("y = x -> conv(8, 3) ->\n"))
     assert (d.message, d.hints) == ("`->` at the end of line 3 has nothing after it",
                                     ("`->` must be followed by a layer or block call: "
