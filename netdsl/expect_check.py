@@ -200,12 +200,14 @@ def _fmt(v: Value | Fraction) -> str:
 
 
 def _percent(x: Fraction, sign: str = "+", near: Fraction | None = None) -> str:
-    """`+5.16%`: two decimals, or more where two would round x onto `near` (the bound)."""
+    """`+5.16%`: two decimals, or more where two would round x onto `near` (the bound) or,
+    x not being 0, to 0 (a small tolerance: `±0.00025%`, not `±0.00%`)."""
     from fractions import Fraction
     text = ""
     for digits in range(2, 9):
         text = f"{float(x):{sign}.{digits}f}"
-        if near is None or abs(Fraction(text)) != near:
+        shown = abs(Fraction(text))
+        if (near is None or shown != near) and (shown != 0 or x == 0):
             break
     return text + "%"
 

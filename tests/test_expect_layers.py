@@ -311,6 +311,13 @@ def test_a_deviation_just_past_the_bound_shows_enough_digits():
         "12% (±47.9988): off by +48.01 (+12.003%)")
 
 
+def test_a_small_absolute_tolerance_shows_its_percentage_to_its_first_digit():
+    text = TINY.replace("LINE", "expect params ~= 400 within 0.001")
+    assert rendered(text).splitlines()[0] == (
+        "test.net:4:10: error[E305]: expectation failed: params is 448, expected 400 within "
+        "0.001 (±0.0003%): off by +48 (+12.00%)")
+
+
 def test_zero_expected_has_no_relative_deviation():
     text = TINY.replace("LINE", "expect buffers + 2 ~= 0 within 1")
     assert rendered(text).splitlines()[0] == (
