@@ -201,7 +201,7 @@ def _fmt(v: Value | Fraction) -> str:
 
 def _percent(x: Fraction, sign: str = "+", near: Fraction | None = None) -> str:
     """`+5.16%`: two decimals, or more where two would round x onto `near` (the bound) or,
-    x not being 0, to 0 (a small tolerance: `±0.00025%`, not `±0.00%`)."""
+    x not being 0, to 0 (a small tolerance: `±0.0003%`, not `±0.00%`)."""
     from fractions import Fraction
     text = ""
     for digits in range(2, 9):
