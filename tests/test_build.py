@@ -129,6 +129,18 @@ def test_option_floor_rounds_down_for_the_rest_of_the_network():
     assert g.node("conv").shape == ("N", 1, 2, 2)  # floor((7 - 3)/3) + 1, the lecture's rule
 
 
+def test_an_option_in_a_block_is_an_error_not_a_change_to_the_rest_of_the_network():
+    # it set `floor` for every layer after the block's first call, outside the block too
+    text = ("block b(x) {\n  option floor: true\n  return x -> relu\n}\n"
+            "network n {\n  input x: [N, 1, 7, 7]\n  y = x -> b\n"
+            "  y -> conv(1, 3, stride: 3) -> output z\n}\n")
+    d = errors_of(text)[0]
+    assert (d.code, d.message, d.hints) == (
+        "E203", "`option` belongs in a network: it sets a choice for the whole network",
+        ("write `option floor: ...` at the top of the network's body",))
+    assert d.location() == ("test.net", 2, 3)
+
+
 def test_unknown_option_and_bad_value():
     text = "network n {\n  input x: [N, 1, 7, 7]\n  option OPT\n  x -> output y\n}\n"
     d = errors_of(text.replace("OPT", "flor: true"))[0]

@@ -262,6 +262,11 @@ class Statements:
 
     def _option(self, st: s.Option, frame: Frame) -> None:
         key = st.name.id
+        if frame.blocks:  # NOTE: it would set the choice for every layer after the call
+            self._err("E203", "`option` belongs in a network: it sets a choice for the whole "
+                      "network", st.span, hints=[f"write `option {key}: ...` at the top of the "
+                                                 "network's body"], frame=frame)
+            return
         if key not in OPTIONS:
             self._err("E203", f"unknown option `{key}`", st.name.span,
                       hints=[did_you_mean(key, OPTIONS, f"options: {', '.join(OPTIONS)}")],
