@@ -260,6 +260,11 @@ class _Run:
         if isinstance(t, Compare) and len(t.operands) == 2:
             lhs, rhs = (self.value(o) for o in t.operands)
             message = f"{t.texts[0]} is {_fmt(lhs)}, expected {t.ops[0]} {_fmt(rhs)}"
+        elif not isinstance(ok, bool):
+            return error("E305", f"expectation failed: `{ex.text}` is {kind(ok)}, not a "
+                         "condition", ex.span, "not true or false", [
+                             "an expect line holds where its condition is true: compare the "
+                             "value, as in `expect params < 25M`"])
         else:
             message = f"`{ex.text}` is {show(ok)}"
         return error("E305", f"expectation failed: {message}", ex.span, "does not hold")

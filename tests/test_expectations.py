@@ -47,6 +47,14 @@ def test_a_failing_expectation_writes_values_as_the_language_does():
         'expectation failed: "abc" is "abc", expected == "abd"']
 
 
+def test_an_expect_line_that_is_no_condition_says_so():
+    (d,) = errors_of(HEAD + "  expect params\n}\n")
+    assert (d.code, d.message, d.hints) == (
+        "E305", "expectation failed: `params` is the integer 448, not a condition",
+        ("an expect line holds where its condition is true: compare the value, as in "
+         "`expect params < 25M`",))
+
+
 def test_an_expectation_over_a_block_parameter_is_checked_per_call():
     text = ("block b(x, c) {\n  expect c <= 4\n  return x -> relu\n}\n"
             "network n {\n  input x: [1, 3, 8, 8]\n  y = b(x, 3)\n  z = b(y, 5)\n"
