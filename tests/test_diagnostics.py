@@ -241,6 +241,30 @@ the `*`"""
     assert d.primary is not None and d.primary.span.text() == "and"
 
 
+def test_a_bracket_that_starts_a_line_is_not_taken_as_a_call_or_index_of_the_line_before():
+    # newlines are spaces: `c = 3` then `(x) -> relu` read as `c = 3(x) -> relu`
+    assert rendered(net("c = 3\n(x) -> relu -> output y")) == """\
+test.net:4:3: error[E101]: this `(` starts a line, but it would call the value that ends the \
+line before
+  |
+3 |   c = 3
+  |       - that value
+4 |   (x) -> relu -> output y
+  |   ^ a call, not a new statement
+  |
+  = hint: a newline does not end an expression: start the statement with a name, as in \
+`y = (a + b) * c`"""
+    (d,) = errors_of(net("c = 3\n[x] -> concat -> output y"))
+    assert d.message == ("this `[` starts a line, but it would index the value that ends the "
+                         "line before")
+    (d,) = errors_of(net("y = x -> relu\n(y) -> tanh -> output z"))  # the stage's arguments
+    assert d.message == ("this `(` starts a line, but it would call the value that ends the "
+                         "line before")
+    (d,) = errors_of(net("c = 3\n[x, x] -> concat -> output y"))  # not an index: a syntax error
+    assert d.message == ("this `[` starts a line, but it would index the value that ends the "
+                         "line before")
+
+
 # ------------------------------------------------------------------------ full rendered text
 
 def test_rendered_keyword_hint():

@@ -12,6 +12,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from netdsl.diagnostics import Diagnostic, error
 from netdsl.parse import _OPERATORS
+from netdsl.parse.build import _new_line_bracket
 from netdsl.parse.loading import _parser
 from netdsl.source import Source, Span
 
@@ -99,6 +100,10 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
             line = source.line_col(opener)[0]
             message = f"the file ends before the `{ch}` on line {line} is closed"
             label = f"expected `{_PAIRS[ch]}`"
+    if not at_end:
+        bracket = _bracket_after_value(source, span.start)
+        if bracket is not None:
+            return bracket
     dangling = None if at_end else _dangling(source, span.start)
     if dangling is not None:  # NOTE: the operator is the mistake, not what comes after it
         span, message, label, hints = dangling
@@ -114,7 +119,25 @@ def _dangling(source: Source, pos: int) -> tuple[Span, str, str, list[str]] | No
     own line: the expression went on over the newline and found no operand there (`c = 3 *`,
     `x -> f ->`). Its span, message, label and hints; None where the line before ends
     otherwise."""
-    text = source.text
+    before = _line_before(source.text, pos)
+    m = _ENDS.search(before[1]) if before is not None else None
+    if before is None or m is None:
+        return None
+    start = before[0]
+    op, line = m.group(), source.line_col(start)[0]
+    span = source.span(start + m.start(), start + m.end())
+    message = f"`{op}` at the end of line {line} has nothing after it"
+    if op == "->":
+        return span, message, "expected a layer or block call", [
+            "`->` must be followed by a layer or block call: `x -> relu`, `x -> conv(16, 3)`"]
+    return span, message, "expected an expression", [
+        "after an operator, an expression goes on over the next line: finish it, or "
+        f"remove the `{op}`"]
+
+
+def _line_before(text: str, pos: int) -> tuple[int, str] | None:
+    """Where `pos` starts its line (only spaces before it), the last line before it that holds
+    code: its offset and its code, without comment and trailing spaces; else None."""
     start = text.rfind("\n", 0, pos) + 1
     if text[start:pos].strip():
         return None
@@ -122,20 +145,22 @@ def _dangling(source: Source, pos: int) -> tuple[Span, str, str, list[str]] | No
         end, start = start - 1, text.rfind("\n", 0, start - 1) + 1
         code = _without_comment(text[start:end]).rstrip()
         if code:
-            m = _ENDS.search(code)
-            if m is None:
-                return None
-            op, line = m.group(), source.line_col(start)[0]
-            span = source.span(start + m.start(), start + m.end())
-            message = f"`{op}` at the end of line {line} has nothing after it"
-            if op == "->":
-                return span, message, "expected a layer or block call", [
-                    "`->` must be followed by a layer or block call: `x -> relu`, "
-                    "`x -> conv(16, 3)`"]
-            return span, message, "expected an expression", [
-                "after an operator, an expression goes on over the next line: finish it, or "
-                f"remove the `{op}`"]
+            return start, code
     return None
+
+
+def _bracket_after_value(source: Source, pos: int) -> Diagnostic | None:
+    """The E101 of a syntax error inside a `(` or `[` that starts a line after a value (a name,
+    a number, a string, a closing bracket): the bracket went on as a call or an index of it."""
+    opener = _unclosed(source.text, pos)
+    if opener is None or source.text[opener] not in "([":
+        return None
+    before = _line_before(source.text, opener)
+    m = re.search(r'(\w+|"[^"]*"|[)\]])$', before[1]) if before is not None else None
+    if before is None or m is None:
+        return None
+    return _new_line_bracket(source, opener, source.span(before[0] + m.start(),
+                                                         before[0] + m.end()))
 
 
 def _without_comment(line: str) -> str:
