@@ -141,6 +141,17 @@ def test_an_option_in_a_block_is_an_error_not_a_change_to_the_rest_of_the_networ
     assert d.location() == ("test.net", 2, 3)
 
 
+def test_a_where_condition_s_mistake_is_one_diagnostic():
+    text = ("network n {\n  input x: [N, 1, H, W] where COND\n  x -> output y\n"
+            "  expect y: [N, 1, 8, 8] at H = 8, W = 8\n}\n")
+    # `/` is not among the operations on sizes: not "`H` is not defined" before it
+    (d,) = errors_of(text.replace("COND", "H / 2 == 4"))
+    assert (d.code, d.message) == ("E219", "a `where` condition of input `x` compares its named "
+                                           "sizes (+ - * // % of sizes and integers)")
+    (d,) = errors_of(text.replace("COND", "H == Q"))  # the undefined name, and no E219 after it
+    assert (d.code, d.message) == ("E201", "`Q` is not defined")
+
+
 def test_unknown_option_and_bad_value():
     text = "network n {\n  input x: [N, 1, 7, 7]\n  option OPT\n  x -> output y\n}\n"
     d = errors_of(text.replace("OPT", "flor: true"))[0]
