@@ -152,6 +152,16 @@ def test_a_where_condition_s_mistake_is_one_diagnostic():
     assert (d.code, d.message) == ("E201", "`Q` is not defined")
 
 
+def test_an_example_that_binds_a_size_twice_is_e219():
+    # the second binding made the example hold at no build: it was never checked
+    text = ("network n {\n  input x: [N, 1, H, W]\n  x -> output y\n"
+            "  expect y: [N, 1, 8, 8] at H = 8, W = 8\n"
+            "  expect y: [N, 1, 5, 9] at H = 9, W = 9, H = 5\n}\n")
+    (d,) = errors_of(text)
+    assert (d.code, d.message, d.location()) == ("E219", "`at` binds `H` twice",
+                                                 ("test.net", 5, 43))
+
+
 def test_unknown_option_and_bad_value():
     text = "network n {\n  input x: [N, 1, 7, 7]\n  option OPT\n  x -> output y\n}\n"
     d = errors_of(text.replace("OPT", "flor: true"))[0]

@@ -195,7 +195,12 @@ class Builder:
             else:
                 sizes[k] = v
         for st in examples(net):
+            bound: set[str] = set()
             for name, e in st.at:
+                if name.id in bound:
+                    self._err("E219", f"`at` binds `{name.id}` twice", name.span,
+                              hints=["give each size one value"])
+                bound.add(name.id)
                 if name.id not in symbols:
                     self._err("E219", f"`at` binds `{name.id}`, which is no named input size "
                               f"of network `{net.name.id}`", name.span, hints=[did_you_mean(
