@@ -265,6 +265,16 @@ line before
                          "line before")
 
 
+def test_expected_keywords_are_quoted_alike():
+    # `block`, `param`, `where` and `at` are regular expressions in the grammar, not literals
+    assert rendered(net("x -> output y") + "$\n") == """\
+test.net:5:1: error[E101]: unexpected `$`
+  |
+5 | $
+  | ^ expected `block`, `network` or `use`
+  |"""
+
+
 # ------------------------------------------------------------------------ full rendered text
 
 def test_rendered_keyword_hint():

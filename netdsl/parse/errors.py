@@ -23,6 +23,7 @@ _CLASSES = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", "PERCE
 _EXPR_START = frozenset({"NAME", "NUMBER", "STRING", "LPAR", "LSQB"})
 _STMT_START = frozenset({"INPUT", "OUTPUT", "IF", "FOR", "RETURN", "EXPECT", "OPTION", "PARAM"})
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
+_KEYWORDS = frozenset({"BLOCK", "PARAM", "WHERE", "AT"})  # keywords the grammar matches by regex
 
 # States the expected-token list explains badly, each found by parsing a bad snippet (the idea of
 # Lark's match_examples, keyed by the LALR state alone, not by the depth of the stack): the
@@ -276,10 +277,18 @@ def _describe(names: set[str], texts: dict[str, str | None]) -> str:
     if len(ops) >= 3:
         names -= ops
     rest = sorted(names, key=lambda n: (n not in _CLASSES, texts.get(n) or n))
-    words += [_CLASSES.get(n) or (f"`{texts[n]}`" if texts.get(n) else n.lower()) for n in rest]
+    words += [_word(n, texts) for n in rest]
     if len(ops) >= 3:
         words.append("an operator")
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _word(name: str, texts: dict[str, str | None]) -> str:
+    """One expected terminal in plain words: "a name", "`)`", "`where`"."""
+    if name in _CLASSES:
+        return _CLASSES[name]
+    text = texts.get(name) or (name.lower() if name in _KEYWORDS else None)
+    return f"`{text}`" if text else name.lower()
 
 
 def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
