@@ -265,6 +265,18 @@ line before
                          "line before")
 
 
+@pytest.mark.parametrize("body,label", [
+    # an LALR state merges the lookaheads of its contexts: `)`, `]`, `block`, `network` and
+    # `use` were listed after a statement that no bracket encloses, inside a network
+    ("$", "expected a statement, `where`, `{` or `}`"),
+    ("x -> conv(8, 3) $", "expected a statement, `*`, `->`, `{` or `}`"),
+    ("c = [1, 2 $", "expected `(`, `,`, `->`, `.`, `[`, `]` or an operator"),
+])
+def test_the_expected_list_holds_only_what_could_go_on(body, label):
+    (d,) = errors_of(net(body))
+    assert d.primary is not None and d.primary.message == label
+
+
 def test_expected_keywords_are_quoted_alike():
     # `block`, `param`, `where` and `at` are regular expressions in the grammar, not literals
     assert rendered(net("x -> output y") + "$\n") == """\

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import cast
+from typing import Any, cast
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -13,6 +13,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from netdsl.diagnostics import Diagnostic, error
 from netdsl.parse import _OPERATORS
 from netdsl.parse.build import _new_line_bracket
+from netdsl.parse.lalr import _Compact
 from netdsl.parse.loading import _parser
 from netdsl.source import Source, Span
 
@@ -74,7 +75,8 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
     tok = getattr(e, "token", None)
     at_end = isinstance(e, UnexpectedEOF) or tok is None or tok.type == "$END"
     texts = {n: _terminal_text(lark, n) for n in expected}
-    label = f"expected {_describe(expected, texts)}" if expected else ""
+    shown = _accepted(e, expected, lark)
+    label = f"expected {_describe(shown, texts)}" if shown else ""
     hints: list[str]
     if at_end:
         pos = len(source.text.rstrip())
@@ -206,7 +208,8 @@ def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagn
     if number is not None:
         return number
     allowed = set(e.allowed or ())
-    label = _describe(allowed, {n: _terminal_text(lark, n) for n in allowed})
+    shown = _accepted(e, allowed, lark)
+    label = _describe(shown, {n: _terminal_text(lark, n) for n in shown})
     hints = {"'": 'strings use double quotes: "bilinear"',
              ";": "statements need no `;`: start each on its own line",
              "→": "write the arrow as `->`", "×": "write multiplication as `*`"}  # noqa: RUF001
@@ -260,6 +263,33 @@ def _what(tok: Token, lark: Lark) -> str:
     if text is not None and text.isalpha():
         return f"keyword `{tok}`"
     return f"`{tok}`"
+
+
+def _accepted(e: UnexpectedInput, names: set[str], lark: Lark) -> set[str]:
+    """Those of the terminals `names` (the parser state's) that the parse could go on with:
+    the state's reductions made for each in turn, on a copy of its stack, until one shifts it
+    or none is left. NOTE: an LALR state merges the lookaheads of its contexts, so its own list
+    holds `)` and `]` after a statement that no bracket encloses; `names` where no state is
+    known."""
+    stack = getattr(getattr(e, "state", None), "state_stack", None)
+    if not stack:
+        return names
+    table = _Compact.of(cast(Any, lark.parser.parser))
+    shifted = set()
+    for name in names:
+        if name == "$END":
+            shifted.add(name)
+            continue
+        states = list(stack)
+        while (code := table.states[states[-1]].get(name)) is not None:
+            if code >= 0:
+                shifted.add(name)
+                break
+            rule = table.rules[~code]
+            if rule.expansion:
+                del states[-len(rule.expansion):]
+            states.append(table.states[states[-1]][rule.origin.name])
+    return shifted or names
 
 
 def _describe(names: set[str], texts: dict[str, str | None]) -> str:
