@@ -287,6 +287,25 @@ test.net:5:1: error[E101]: unexpected `$`
   |"""
 
 
+@pytest.mark.parametrize("call,message,hint", [
+    ("range(2.5)", "`range` cannot take the number 2.5",
+     "`range` takes whole numbers, and a step other than 0: `range(n)`, `range(a, b)`, "
+     "`range(a, b, step)`"),
+    ("range(1, 5, 0)", "`range` cannot take the integer 1, the integer 5 and the integer 0",
+     "`range` takes whole numbers, and a step other than 0: `range(n)`, `range(a, b)`, "
+     "`range(a, b, step)`"),
+    ("min([])", "`min` cannot take an empty list",
+     "`min` takes numbers, or one list of them that is not empty: `min(a, b)`, `min(sizes)`"),
+    ("len(1, 2)", "`len` cannot take the integer 1 and the integer 2",
+     "`len` takes one list or string"),
+    ("abs()", "`abs` needs arguments", "`abs` takes one number"),
+])
+def test_a_builtin_s_wrong_arguments_are_told_in_the_language_s_words(call, message, hint):
+    # not Python's: "'float' object cannot be interpreted as an integer", "min() arg is ..."
+    (d,) = errors_of(net(f"k = {call}\nx -> output y"))
+    assert (d.code, d.message, d.hints) == ("E205", message, (hint,))
+
+
 # ------------------------------------------------------------------------ full rendered text
 
 def test_rendered_keyword_hint():
