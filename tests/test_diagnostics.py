@@ -306,6 +306,17 @@ def test_a_builtin_s_wrong_arguments_are_told_in_the_language_s_words(call, mess
     assert (d.code, d.message, d.hints) == ("E205", message, (hint,))
 
 
+def test_a_bad_escape_is_e101_at_the_escape():
+    assert rendered(net('k = "a\\xzz"\nx -> output y')) == """\
+test.net:3:9: error[E101]: `\\x` is not an escape a string can hold
+  |
+3 |   k = "a\\xzz"
+  |         ^^
+  |
+  = hint: write a backslash as `\\\\`; the escapes are `\\n`, `\\t`, `\\"`, `\\\\`, \
+`\\xHH`, `\\uHHHH`"""
+
+
 # ------------------------------------------------------------------------ full rendered text
 
 def test_rendered_keyword_hint():

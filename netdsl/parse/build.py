@@ -5,7 +5,9 @@ LALR parser reduces (lalr.py's _Reducer calls them), with number literals and qu
 from __future__ import annotations
 
 import builtins
+import codecs
 import math
+import re
 from typing import Any
 
 from lark import Token
@@ -28,6 +30,33 @@ def _new_line_bracket(source: Source, at: int, value: Span) -> Diagnostic:
                  f"{'a call' if bracket == '(' else 'an index'}, not a new statement",
                  ["a newline does not end an expression: start the statement with a name, as in "
                   "`y = (a + b) * c`"], [(value, "that value")])
+
+
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{[^}]*\}|[0-7]{1,3}|.)",
+                     re.S)
+
+
+_SIMPLE = "\\'\"abfnrtv01234567xuUN"  # the one-letter escapes, and the starts of the others
+
+
+def _unescape(raw: str, source: Source, at: int) -> str:
+    """A string literal's text (`raw`, starting at offset `at`) with its escapes read as Python
+    reads them (`\\n`, `\\"`, `\\u00e9`; an unknown one keeps its backslash), one escape at a
+    time, so that the letters around them stay themselves; E101 at an escape that is malformed
+    (`\\xzz`)."""
+    def read(m: re.Match[str]) -> str:
+        if len(m.group(1)) == 1 and m.group(1) not in _SIMPLE:
+            return m.group()  # NOTE: unknown: kept, without Python's warning for it
+        try:
+            return codecs.decode(m.group(), "unicode_escape")
+        except UnicodeDecodeError:
+            kind = m.group()[:2]
+            raise NetdslError([error(
+                "E101", f"`{kind}` is not an escape a string can hold",
+                source.span(at + m.start(), at + m.end()), hints=[
+                    "write a backslash as `\\\\`; the escapes are `\\n`, `\\t`, `\\\"`, "
+                    "`\\\\`, `\\xHH`, `\\uHHHH`"])]) from None
+    return _ESCAPE.sub(read, raw)
 
 
 class _TooLarge(Exception):
@@ -322,8 +351,8 @@ class _ToAst(_Reducer):
 
     def string(self, meta: Any, c: list[Any]) -> s.Str:
         raw = str(c[0])[1:-1]
-        return s.Str(raw.encode("utf-8").decode("unicode_escape") if "\\" in raw else raw,
-                     self._tok(c[0]))
+        span = self._tok(c[0])
+        return s.Str(_unescape(raw, self.source, span.start + 1) if "\\" in raw else raw, span)
 
     def true(self, meta: Any, c: list[Any]) -> s.Bool:
         return s.Bool(True, self._span(meta))
