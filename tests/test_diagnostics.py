@@ -317,6 +317,16 @@ test.net:3:9: error[E101]: `\\x` is not an escape a string can hold
 `\\xHH`, `\\uHHHH`"""
 
 
+def test_calling_a_value_says_what_the_value_is():
+    (d,) = errors_of(net("y = x -> relu\nx -> y -> output z"))
+    assert (d.code, d.message, d.hints) == (
+        "E202", "`y` is a value here, a tensor [N, 3, 8, 8], not an operator or a block", ())
+    (d,) = errors_of(net("max = 3\nk = max(1, 2)\nx -> output y"))  # a builtin's name, taken
+    assert (d.message, d.hints) == (
+        "`max` is a value here, the integer 3, not an operator or a block",
+        ("the value hides the builtin `max`: name it otherwise",))
+
+
 # ------------------------------------------------------------------------ full rendered text
 
 def test_rendered_keyword_hint():

@@ -65,6 +65,12 @@ class Calls:
                                 func_span=label_span or func.span)
         if f in BUILTIN_FUNCS and f not in frame.env:
             return self._call_builtin(f, args, kwargs, frame, span)
+        if f in frame.env:  # NOTE: a value (a builtin's name perhaps: `max = 3`, `max(1, 2)`)
+            return POISON if frame.env[f] is POISON else self._err(
+                "E202", f"`{f}` is a value here, {kind(frame.env[f])}, not an operator or a "
+                "block", func.span, "not callable", [f"the value hides the builtin `{f}`: name "
+                                                     "it otherwise" if f in BUILTIN_FUNCS else ""],
+                frame)
         known = list(REGISTRY) + list(self.ns.blocks) + list(BUILTIN_FUNCS)
         return self._err("E202", f"`{f}` is not an operator, a block or a builtin", func.span,
                          "unknown", [did_you_mean(f, known)], frame)
