@@ -155,8 +155,9 @@ def warning(code: str, message: str, span: Span | None = None, label: str = "",
 # ---------------------------------------------------------------------------------------- rendering
 
 def printable(text: str) -> str:
-    """`text` with every control character (C0 but tab, DEL, C1) and every bidirectional or
-    invisible format character (Unicode Cf: U+202E, U+2066, ...) written as `\\x1b` or
+    """`text` with every control character (C0 but tab, DEL, C1), every bidirectional or
+    invisible format character (Unicode Cf: U+202E, U+2066, ...) and the line and paragraph
+    separators (U+2028, U+2029: a line break to many terminals) written as `\\x1b` or
     `\\u202e`, so that a source line, a file name or a message cannot move the cursor, recolour
     the terminal or reorder what a reader sees. Other text, non-ASCII letters included, is kept."""
     if text.isprintable() or all(_shown(c) for c in text):
@@ -166,7 +167,7 @@ def printable(text: str) -> str:
 
 
 def _shown(c: str) -> bool:
-    return c == "\t" or unicodedata.category(c) not in ("Cc", "Cf")
+    return c == "\t" or unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp")
 
 
 def render(d: Diagnostic, color: bool = False) -> str:

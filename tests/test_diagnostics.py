@@ -420,6 +420,17 @@ test.net:3:19: error[E205]: `pad` of `conv` takes an integer, a list of integers
   |"""
 
 
+def test_a_line_or_paragraph_separator_is_escaped_not_a_line_break():
+    # U+2028 and U+2029 end a line in many terminals and editors: the carets would follow
+    # the rest of the line onto a line of its own
+    text = net("LINE\ny -> output z").replace("LINE", 'y = x -> conv(8, 3, pad: "a\u2028b", '
+                                                  "strid: 1)")  # net() would split it
+    out = rendered(text)
+    assert "\u2028" not in out and "\u2029" not in out
+    assert ('3 |   y = x -> conv(8, 3, pad: "a\\u2028b", strid: 1)\n'
+            "  |                                        ^^^^^ unknown argument") in out
+
+
 def test_rendered_text_is_plain_without_colour():
     assert "\x1b[" not in rendered(net("x -> c: relu -> c: relu -> output y"))
 
