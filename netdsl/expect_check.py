@@ -118,6 +118,9 @@ class Layers:
         if ref.made_by is not None:
             hint = (f"`{ref.name}` is a value here, made by the layer `{ref.made_by}`; "
                     "an expectation names layers and blocks")
+        elif "{" in ref.name:  # NOTE: no layer name holds a brace
+            hint = ("an expect line reads a quoted name as it is written: `{...}` is filled in "
+                    "only in a label; write the name out, as `netdsl summary FILE` lists it")
         else:
             hint = did_you_mean(ref.name, same, n=3) or did_you_mean(
                 ref.name, here, "`netdsl summary FILE` lists the layer names; a block is named "

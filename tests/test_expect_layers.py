@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import RESNET50, ROOT, ZOO, check_text, rendered
+from conftest import RESNET50, ROOT, ZOO, check_text, errors_of, rendered
 
 
 def resnet50(line: str) -> str:
@@ -412,3 +412,15 @@ def test_layers_found_by_scanning_are_those_the_index_holds():
         assert layers.find(LayerRef("", name, Span(None, 0, 0))) == indexed[name]
     assert [net.stats.layers[i].name for i in indexed["layer2.0"]][:2] == [
         "layer2.0.conv1", "layer2.0.bn1"]
+
+
+def test_braces_in_a_quoted_expect_name_are_told_to_be_literal():
+    text = ("network n {\n  input x: [N, 3, 8, 8]\n  y = x\n  for i in range(2) {\n"
+            "    y = y -> \"c{i}\": conv(3, 1)\n    expect \"c{i}\".params == 12\n  }\n"
+            "  y -> output out\n}\n")
+    (d,) = errors_of(text)
+    assert (d.code, d.message, d.hints) == (
+        "E201", "no layer or block is named `c{i}`",
+        ("an expect line reads a quoted name as it is written: `{...}` is filled in only in a "
+         "label; write the name out, as `netdsl summary FILE` lists it",))
+
