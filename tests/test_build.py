@@ -162,6 +162,22 @@ def test_an_example_that_binds_a_size_twice_is_e219():
                                                  ("test.net", 5, 43))
 
 
+def test_a_variant_of_a_variant_says_so():
+    text = ("network a(depth = 3, width = 1) {\n  input x: [N, 3, 8, 8]\n  x -> output y\n}\n"
+            "network b = a(4)\nnetwork c = b(width: 5)\nnetwork d = d(1)\n")
+    (d,) = errors_of(text, "c")  # it said "`b` is not a network defined in this file"
+    assert (d.code, d.message, d.hints) == (
+        "E213", "`b` is a variant of `a`, and a variant names a network with a body",
+        ("write `network c = a(...)` with the arguments of both",))
+    (d,) = errors_of(text, "d")
+    assert (d.code, d.message) == ("E213", "the variant `d` names itself")
+    (d,) = errors_of(text.replace("a(4)", "a(4, 5, 6)"), "b")
+    assert d.message == "network `a` takes 2 parameters, 3 given"
+    (d,) = errors_of(text.replace("depth = 3, width = 1", "depth = 3").replace("a(4)", "a(4, 5)"),
+                     "b")
+    assert d.message == "network `a` takes 1 parameter, 2 given"
+
+
 def test_unknown_option_and_bad_value():
     text = "network n {\n  input x: [N, 1, 7, 7]\n  option OPT\n  x -> output y\n}\n"
     d = errors_of(text.replace("OPT", "flor: true"))[0]
