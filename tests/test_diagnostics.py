@@ -203,6 +203,11 @@ test.net:3:26: error[E101]: this string is not closed before the end of the line
   = hint: end it with `"` on the same line: a string cannot span lines"""
 
 
+def test_a_file_that_ends_right_after_a_bracket_names_that_bracket():
+    (d,) = errors_of("network n {\n  input x: [N, 3, 8, 8]\n  c = [\n")
+    assert d.message == "the file ends before the `[` on line 3 is closed"
+
+
 def test_a_closing_bracket_that_closes_nothing_says_so():
     # the network's `{` is closed on the last line: the stray `)` is the mistake
     assert rendered(net("x -> conv(4, 3)) -> output y")) == """\

@@ -90,7 +90,8 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
         if known is not None:
             message, hints = known[0], [known[1]]
     secondary = []
-    opener = _unclosed(source.text, span.start) if at_end or tok in (")", "]", "}") else None
+    opener = (_unclosed(source.text, span.end) if at_end else  # NOTE: the last may be one
+              _unclosed(source.text, span.start) if tok in (")", "]", "}") else None)
     stray = _stray(source.text, span.start) if not at_end and tok in (")", "]", "}") else None
     if stray is not None:
         message, label, hints = stray, "nothing to close", []
