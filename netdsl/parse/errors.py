@@ -99,7 +99,8 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
             opener = None  # NOTE: a body's `{`, closed further on: the stray bracket is the mistake
     if opener is not None and _PAIRS[source.text[opener]] in texts.values():
         ch = source.text[opener]
-        secondary.append((source.span(opener, opener + 1), f"this `{ch}` is not closed"))
+        if opener != span.start:  # NOTE: else the caret under it says what it needs
+            secondary.append((source.span(opener, opener + 1), f"this `{ch}` is not closed"))
         if at_end:
             line = source.line_col(opener)[0]
             message = f"the file ends before the `{ch}` on line {line} is closed"
