@@ -74,8 +74,9 @@ def kind(v: object) -> str:
         return "a boolean"
     if isinstance(v, int):
         return f"the integer {v}"
-    if isinstance(v, float):
-        return f"the number {v:g}"
+    if isinstance(v, float):  # NOTE: a whole one as "8.0": "not the number 8" reads wrong
+        text = f"{v:g}"
+        return f"the number {text}.0" if text.lstrip("-").isdigit() else f"the number {text}"
     if isinstance(v, str):
         return f'the string "{v}"'
     if isinstance(v, list):

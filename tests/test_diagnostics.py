@@ -203,6 +203,14 @@ test.net:3:26: error[E101]: this string is not closed before the end of the line
   = hint: end it with `"` on the same line: a string cannot span lines"""
 
 
+def test_a_whole_float_is_told_as_a_float():
+    # "not the number 8" read as if 8 were refused; it is the float 8.0 (`/`, or `1e1`)
+    (d,) = errors_of("network n {\n  input x: [N, 3, 8.0, 1e1]\n  x -> output y\n}\n")
+    assert d.message == "a shape holds integers and symbolic names, not the number 8.0"
+    (d,) = errors_of(net("x -> conv(x.channels / 3 * 8, 3) -> output y"))
+    assert d.message == "`out` of `conv` takes an integer, not the number 8.0"
+
+
 def test_a_file_that_ends_right_after_a_bracket_names_that_bracket():
     (d,) = errors_of("network n {\n  input x: [N, 3, 8, 8]\n  c = [\n")
     assert d.message == "the file ends before the `[` on line 3 is closed"
