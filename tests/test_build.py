@@ -178,6 +178,15 @@ def test_a_variant_of_a_variant_says_so():
     assert d.message == "network `a` takes 1 parameter, 2 given"
 
 
+def test_a_bad_input_size_from_outside_is_named_once():
+    text = "network n {\n  input x: [N, 3, H, H]\n  x -> output y\n}\n"
+    (d,) = errors_of(text, H=2.5)  # it read "not the number 2.5 2.5", and "... "a" 'a'"
+    assert (d.code, d.message) == ("E214", "the input size `H` of network `n` takes a positive "
+                                           "integer, not the number 2.5")
+    (d,) = errors_of(text, H="a")
+    assert d.message.endswith('not the string "a"')
+
+
 def test_unknown_option_and_bad_value():
     text = "network n {\n  input x: [N, 1, 7, 7]\n  option OPT\n  x -> output y\n}\n"
     d = errors_of(text.replace("OPT", "flor: true"))[0]

@@ -201,7 +201,7 @@ class Builder:
         for k, v in given.items():
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 self._err("E214", f"the input size `{k}` of network `{net.name.id}` takes a "
-                          f"positive integer, not {kind(v)} {v!r}", net.name.span)
+                          f"positive integer, not {kind(v)}", net.name.span)
             else:
                 sizes[k] = v
         for st in examples(net):
