@@ -203,6 +203,13 @@ test.net:3:26: error[E101]: this string is not closed before the end of the line
   = hint: end it with `"` on the same line: a string cannot span lines"""
 
 
+def test_a_count_of_input_tensors_agrees_with_its_noun():
+    assert errors_of(net("y = concat\ny -> output z"))[0].message == (
+        "`concat` takes at least 1 input tensor, 0 given")
+    assert errors_of(net("y = x -> add\ny -> output z"))[0].message == (
+        "`add` takes at least 2 input tensors, 1 given")
+
+
 def test_a_whole_float_is_told_as_a_float():
     # "not the number 8" read as if 8 were refused; it is the float 8.0 (`/`, or `1e1`)
     (d,) = errors_of("network n {\n  input x: [N, 3, 8.0, 1e1]\n  x -> output y\n}\n")
