@@ -212,9 +212,10 @@ class Calls:
                 values[fname] = self.options[option]
         if ok and converted and not lo <= len(inputs) <= (hi if hi is not None else len(inputs)):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
+            noun = "tensor" if want.split()[-1] == "1" else "tensors"
             self._err("E204" if len(inputs) < lo else "E207",
-                      f"`{cls.name}` takes {want} input tensor{'' if want.split()[-1] == '1' else 's'}, "
-                      f"{len(inputs)} given", span, frame=frame,
+                      f"`{cls.name}` takes {want} input {noun}, {len(inputs)} given", span,
+                      frame=frame,
                       hints=[f"feed it with a pipe: `x -> {cls.name}(...)`"
                              if not inputs else ""])
             ok = False
