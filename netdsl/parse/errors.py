@@ -290,7 +290,10 @@ def _accepted(e: UnexpectedInput, names: set[str], lark: Lark) -> set[str]:
             rule = table.rules[~code]
             if rule.expansion:
                 del states[-len(rule.expansion):]
-            states.append(table.states[states[-1]][rule.origin.name])
+            goto = table.states[states[-1]].get(rule.origin.name) if states else None
+            if goto is None:  # NOTE: never, in a table Lark built; a guess is no crash
+                break
+            states.append(goto)
     return shifted or names
 
 
