@@ -210,6 +210,15 @@ def test_a_count_of_input_tensors_agrees_with_its_noun():
         "`add` takes at least 2 input tensors, 1 given")
 
 
+def test_an_undefined_name_in_a_block_recalls_that_blocks_see_only_their_parameters():
+    text = "block f(x) {\n  return x -> conv(width, 1)\n}\n" + net("x -> f -> output y",
+                                                                  "(width = 8)")
+    (d,) = errors_of(text)
+    assert (d.message, d.hints) == ("`width` is not defined", (
+        "a block sees its parameters, not the variables of the network or block that calls "
+        "it: pass `width` in as one",))
+
+
 def test_a_whole_float_is_told_as_a_float():
     # "not the number 8" read as if 8 were refused; it is the float 8.0 (`/`, or `1e1`)
     (d,) = errors_of("network n {\n  input x: [N, 3, 8.0, 1e1]\n  x -> output y\n}\n")
