@@ -219,6 +219,20 @@ def test_an_undefined_name_in_a_block_recalls_that_blocks_see_only_their_paramet
         "it: pass `width` in as one",))
 
 
+def test_a_space_or_invisible_character_from_a_copy_is_named():
+    # it said "unexpected character '\\xa0': this does not look like netdsl text"
+    assert rendered(net("x ->\u00a0relu -> output y")) == """\
+test.net:3:7: error[E101]: unexpected no-break space (U+00A0)
+  |
+3 |   x ->\u00a0relu -> output y
+  |       ^ here
+  |
+  = hint: write a plain space instead, or nothing: text copied from a web page or a document \
+often holds such characters"""
+    (d,) = errors_of(net("x ->\u200brelu -> output y"))
+    assert d.message == "unexpected zero width space (U+200B)"
+
+
 def test_a_whole_float_is_told_as_a_float():
     # "not the number 8" read as if 8 were refused; it is the float 8.0 (`/`, or `1e1`)
     (d,) = errors_of("network n {\n  input x: [N, 3, 8.0, 1e1]\n  x -> output y\n}\n")

@@ -4,6 +4,7 @@ unclosed bracket, known mistakes keyed by LALR state). Imported when a parse fai
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from typing import Any, cast
 
@@ -196,6 +197,11 @@ def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagn
     pos = cast(int, e.pos_in_stream)
     ch = source.text[pos] if pos < len(source.text) else ""
     span = source.span(pos, pos + 1)
+    if not ch.isprintable() and unicodedata.category(ch) in ("Zs", "Cf"):  # NOTE: a pasted one
+        return error("E101", f"unexpected {unicodedata.name(ch, 'invisible character').lower()} "
+                     f"(U+{ord(ch):04X})", span, "here", [
+                         "write a plain space instead, or nothing: text copied from a web page "
+                         "or a document often holds such characters"])
     if not ch.isprintable():
         return error("E101", f"unexpected character {ch!r}: this does not look like netdsl text",
                      span, "here")
