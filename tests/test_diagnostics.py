@@ -233,6 +233,16 @@ often holds such characters"""
     assert d.message == "unexpected zero width space (U+200B)"
 
 
+@pytest.mark.parametrize("text,hint", [
+    ("\u201cnearest\u201d", 'strings use straight double quotes: "bilinear"'),
+    ("\u2018nearest\u2019", 'strings use straight double quotes: "bilinear"'),
+    ("\u2212 1", "write minus as `-`"),
+])
+def test_typographic_quotes_and_minus_hint_the_plain_ones(text, hint):
+    (d,) = errors_of(net(f"x -> upsample(2, mode: {text}) -> output y"))
+    assert d.hints == (hint,)
+
+
 def test_a_whole_float_is_told_as_a_float():
     # "not the number 8" read as if 8 were refused; it is the float 8.0 (`/`, or `1e1`)
     (d,) = errors_of("network n {\n  input x: [N, 3, 8.0, 1e1]\n  x -> output y\n}\n")

@@ -220,7 +220,10 @@ def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagn
     label = _describe(shown, {n: _terminal_text(lark, n) for n in shown})
     hints = {"'": 'strings use double quotes: "bilinear"',
              ";": "statements need no `;`: start each on its own line",
-             "→": "write the arrow as `->`", "×": "write multiplication as `*`"}  # noqa: RUF001
+             "→": "write the arrow as `->`", "×": "write multiplication as `*`",  # noqa: RUF001
+             "−": "write minus as `-`"}  # noqa: RUF001
+    if ch in "\u201c\u201d\u2018\u2019":  # NOTE: a word processor's quotes
+        hints[ch] = 'strings use straight double quotes: "bilinear"'
     hint = hints.get(ch, "")
     if ch == "=" and "COLON" in allowed:
         hint = _equals_hint(source.text, pos)
