@@ -155,8 +155,9 @@ def warning(code: str, message: str, span: Span | None = None, label: str = "",
 # ---------------------------------------------------------------------------------------- rendering
 
 def printable(text: str) -> str:
-    """`text` with every control character (C0 but tab, DEL, C1) and every bidirectional or
-    invisible format character (Unicode Cf: U+202E, U+2066, ...) written as `\\x1b` or
+    """`text` with every control character (C0 but tab, DEL, C1), every bidirectional or
+    invisible format character (Unicode Cf: U+202E, U+2066, ...) and the line and paragraph
+    separators (U+2028, U+2029: a line break to many terminals) written as `\\x1b` or
     `\\u202e`, so that a source line, a file name or a message cannot move the cursor, recolour
     the terminal or reorder what a reader sees; and a lone surrogate (the undecodable bytes of a
     file name) as `\\udcfe`, which no strict encoder takes. Other text, non-ASCII letters
@@ -168,14 +169,14 @@ def printable(text: str) -> str:
 
 
 def _shown(c: str) -> bool:
-    return c == "\t" or unicodedata.category(c) not in ("Cc", "Cf", "Cs")
+    return c == "\t" or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Zl", "Zp")
 
 
 def render(d: Diagnostic, color: bool = False) -> str:
     """Render one diagnostic as text: `file:line:col: error[E301]: message`, the source lines
     with carets (^^^ primary, --- secondary), `::: file` before lines of another file, notes and
     hints. Tabs in source lines are shown as spaces, control characters escaped (printable), and
-    the carets follow both."""
+    the carets follow both, and the columns of wide and combining characters (_width)."""
     def paint(s: str, code: str) -> str:
         return f"\x1b[{code}m{s}\x1b[0m" if color else s
 
@@ -209,8 +210,8 @@ def render(d: Diagnostic, color: bool = False) -> str:
                 col = src.line_col(lb.span.start)[1]
                 end_line, end_col = src.line_col(max(lb.span.start, lb.span.end - 1))
                 stop = end_col if end_line == line else len(text)
-                before = len(_line(text[:col - 1]))
-                n = max(1, len(_line(text[:stop])) - before)
+                before = _width(_line(text[:col - 1]))
+                n = max(1, _width(_line(text[:stop])) - before)
                 mark = ("^" if lb.primary else "-") * n
                 tint = "1;31" if lb.primary else "1;34"
                 out.append(f"{' ' * width} | {' ' * before}{paint(mark, tint)}"
@@ -226,6 +227,15 @@ def render(d: Diagnostic, color: bool = False) -> str:
 def _line(text: str) -> str:
     """A source line as rendered: tabs as spaces, then control characters escaped."""
     return printable(text.expandtabs(4))
+
+
+def _width(text: str) -> int:
+    """The terminal columns `text` takes: two for a wide character (CJK, most emoji), none for
+    a combining mark (an accent written after its letter), one for the others."""
+    if text.isascii():
+        return len(text)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else
+               0 if unicodedata.category(c) in ("Mn", "Me") else 1 for c in text)
 
 
 def render_all(ds: Iterable[Diagnostic], color: bool = False) -> str:

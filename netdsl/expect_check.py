@@ -56,6 +56,7 @@ from netdsl.values import (
     is_number,
     kind,
     negate,
+    show,
     truth,
 )
 
@@ -117,6 +118,9 @@ class Layers:
         if ref.made_by is not None:
             hint = (f"`{ref.name}` is a value here, made by the layer `{ref.made_by}`; "
                     "an expectation names layers and blocks")
+        elif "{" in ref.name:  # NOTE: no layer name holds a brace
+            hint = ("an expect line reads a quoted name as it is written: `{...}` is filled in "
+                    "only in a label; write the name out, as `netdsl summary FILE` lists it")
         else:
             hint = did_you_mean(ref.name, same, n=3) or did_you_mean(
                 ref.name, here, "`netdsl summary FILE` lists the layer names; a block is named "
@@ -195,16 +199,18 @@ def _fmt(v: Value | Fraction) -> str:
     from fractions import Fraction
     if isinstance(v, Fraction):
         return f"{int(v):,}" if v.denominator == 1 else f"{float(v):,.6g}"
-    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else repr(v)
+    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else show(v)
 
 
 def _percent(x: Fraction, sign: str = "+", near: Fraction | None = None) -> str:
-    """`+5.16%`: two decimals, or more where two would round x onto `near` (the bound)."""
+    """`+5.16%`: two decimals, or more where two would round x onto `near` (the bound) or,
+    x not being 0, to 0 (a small tolerance: `±0.0003%`, not `±0.00%`)."""
     from fractions import Fraction
     text = ""
     for digits in range(2, 9):
         text = f"{float(x):{sign}.{digits}f}"
-        if near is None or abs(Fraction(text)) != near:
+        shown = abs(Fraction(text))
+        if (near is None or shown != near) and (shown != 0 or x == 0):
             break
     return text + "%"
 
@@ -257,8 +263,13 @@ class _Run:
         if isinstance(t, Compare) and len(t.operands) == 2:
             lhs, rhs = (self.value(o) for o in t.operands)
             message = f"{t.texts[0]} is {_fmt(lhs)}, expected {t.ops[0]} {_fmt(rhs)}"
+        elif not isinstance(ok, bool):
+            return error("E305", f"expectation failed: `{ex.text}` is {kind(ok)}, not a "
+                         "condition", ex.span, "not true or false", [
+                             "an expect line holds where its condition is true: compare the "
+                             "value, as in `expect params < 25M`"])
         else:
-            message = f"`{ex.text}` is {ok!r}"
+            message = f"`{ex.text}` is {show(ok)}"
         return error("E305", f"expectation failed: {message}", ex.span, "does not hold")
 
     def _shape(self, t: LayerShape) -> Diagnostic | None:

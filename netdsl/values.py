@@ -74,8 +74,9 @@ def kind(v: object) -> str:
         return "a boolean"
     if isinstance(v, int):
         return f"the integer {v}"
-    if isinstance(v, float):
-        return f"the number {v:g}"
+    if isinstance(v, float):  # NOTE: a whole one as "8.0": "not the number 8" reads wrong
+        text = f"{v:g}"
+        return f"the number {text}.0" if text.lstrip("-").isdigit() else f"the number {text}"
     if isinstance(v, str):
         return f'the string "{v}"'
     if isinstance(v, list):
@@ -88,8 +89,17 @@ def kind(v: object) -> str:
 
 
 def show(v: object) -> str:
-    """A value as the source would write it: "abc" quoted, true/false in lower case."""
-    return f'"{v}"' if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
+    """A value as the source would write it: "abc" quoted, true/false and none in lower case,
+    lists and tables of such values."""
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, bool) or v is None:
+        return str(v).lower()
+    if isinstance(v, list):
+        return "[" + ", ".join(show(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{show(k)}: {show(x)}" for k, x in v.items()) + "}"
+    return str(v)
 
 
 def plural(n: int, word: str) -> str:
@@ -384,6 +394,16 @@ BUILTIN_FUNCS: dict[str, Callable[..., Value]] = {
 }
 
 
+_TAKES = {  # what each builtin takes, where it is not one number
+    "min": "numbers, or one list of them that is not empty: `min(a, b)`, `min(sizes)`",
+    "max": "numbers, or one list of them that is not empty: `max(a, b)`, `max(sizes)`",
+    "int": "one number, or a string that writes one", "float": "one number, or a string that "
+    "writes one", "round": "a number, and the digits to keep: `round(x)`, `round(x, 2)`",
+    "len": "one list or string", "pow": "two numbers: `pow(a, b)`",
+    "range": "whole numbers, and a step other than 0: `range(n)`, `range(a, b)`, "
+             "`range(a, b, step)`"}
+
+
 def call_builtin(f: str, args: Sequence[tuple[Value, Span]], keyword: Span | None,
                  span: Span) -> Value:
     """`min(a, b)`, `range(n)`, ...; `keyword` is the span of a keyword argument, if any."""
@@ -405,5 +425,9 @@ def call_builtin(f: str, args: Sequence[tuple[Value, Span]], keyword: Span | Non
         raise Fault("E212", f"`{f}`: division by zero", span) from None
     except OverflowError:
         raise Fault("E215", "the number is too large", span) from None
-    except (TypeError, ValueError) as ex:
-        raise Fault("E205", f"`{f}` cannot take these arguments: {ex}", span) from None
+    except (TypeError, ValueError):  # NOTE: Python's words ("min() arg is an empty sequence")
+        what = [("an empty list" if v == [] else kind(v)) for v in vals]
+        message = (f"`{f}` cannot take {', '.join(what[:-1])} and {what[-1]}" if len(what) > 1
+                   else f"`{f}` cannot take {what[0]}" if what else f"`{f}` needs arguments")
+        raise Fault("E205", message, span, hints=[f"`{f}` takes {_TAKES.get(f, 'one number')}"]
+                    ) from None

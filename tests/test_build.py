@@ -129,6 +129,64 @@ def test_option_floor_rounds_down_for_the_rest_of_the_network():
     assert g.node("conv").shape == ("N", 1, 2, 2)  # floor((7 - 3)/3) + 1, the lecture's rule
 
 
+def test_an_option_in_a_block_is_an_error_not_a_change_to_the_rest_of_the_network():
+    # it set `floor` for every layer after the block's first call, outside the block too
+    text = ("block b(x) {\n  option floor: true\n  return x -> relu\n}\n"
+            "network n {\n  input x: [N, 1, 7, 7]\n  y = x -> b\n"
+            "  y -> conv(1, 3, stride: 3) -> output z\n}\n")
+    d = errors_of(text)[0]
+    assert (d.code, d.message, d.hints) == (
+        "E203", "`option` belongs in a network: it sets a choice for the whole network",
+        ("write `option floor: ...` at the top of the network's body",))
+    assert d.location() == ("test.net", 2, 3)
+
+
+def test_a_where_condition_s_mistake_is_one_diagnostic():
+    text = ("network n {\n  input x: [N, 1, H, W] where COND\n  x -> output y\n"
+            "  expect y: [N, 1, 8, 8] at H = 8, W = 8\n}\n")
+    # `/` is not among the operations on sizes: not "`H` is not defined" before it
+    (d,) = errors_of(text.replace("COND", "H / 2 == 4"))
+    assert (d.code, d.message) == ("E219", "a `where` condition of input `x` compares its named "
+                                           "sizes (+ - * // % of sizes and integers)")
+    (d,) = errors_of(text.replace("COND", "H == Q"))  # the undefined name, and no E219 after it
+    assert (d.code, d.message) == ("E201", "`Q` is not defined")
+
+
+def test_an_example_that_binds_a_size_twice_is_e219():
+    # the second binding made the example hold at no build: it was never checked
+    text = ("network n {\n  input x: [N, 1, H, W]\n  x -> output y\n"
+            "  expect y: [N, 1, 8, 8] at H = 8, W = 8\n"
+            "  expect y: [N, 1, 5, 9] at H = 9, W = 9, H = 5\n}\n")
+    (d,) = errors_of(text)
+    assert (d.code, d.message, d.location()) == ("E219", "`at` binds `H` twice",
+                                                 ("test.net", 5, 43))
+
+
+def test_a_variant_of_a_variant_says_so():
+    text = ("network a(depth = 3, width = 1) {\n  input x: [N, 3, 8, 8]\n  x -> output y\n}\n"
+            "network b = a(4)\nnetwork c = b(width: 5)\nnetwork d = d(1)\n")
+    (d,) = errors_of(text, "c")  # it said "`b` is not a network defined in this file"
+    assert (d.code, d.message, d.hints) == (
+        "E213", "`b` is a variant of `a`, and a variant names a network with a body",
+        ("write `network c = a(...)` with the arguments of both",))
+    (d,) = errors_of(text, "d")
+    assert (d.code, d.message) == ("E213", "the variant `d` names itself")
+    (d,) = errors_of(text.replace("a(4)", "a(4, 5, 6)"), "b")
+    assert d.message == "network `a` takes 2 parameters, 3 given"
+    (d,) = errors_of(text.replace("depth = 3, width = 1", "depth = 3").replace("a(4)", "a(4, 5)"),
+                     "b")
+    assert d.message == "network `a` takes 1 parameter, 2 given"
+
+
+def test_a_bad_input_size_from_outside_is_named_once():
+    text = "network n {\n  input x: [N, 3, H, H]\n  x -> output y\n}\n"
+    (d,) = errors_of(text, H=2.5)  # it read "not the number 2.5 2.5", and "... "a" 'a'"
+    assert (d.code, d.message) == ("E214", "the input size `H` of network `n` takes a positive "
+                                           "integer, not the number 2.5")
+    (d,) = errors_of(text, H="a")
+    assert d.message.endswith('not the string "a"')
+
+
 def test_unknown_option_and_bad_value():
     text = "network n {\n  input x: [N, 1, 7, 7]\n  option OPT\n  x -> output y\n}\n"
     d = errors_of(text.replace("OPT", "flor: true"))[0]

@@ -93,6 +93,10 @@ CASES = [
      + net("x -> b -> output y"), "E211", 2, 7, "block `b` is defined twice"),
     ("duplicate-network", net("x -> output y") + net("x -> output y"), "E211", 5, 9,
      "network `n` is defined twice"),
+    ("duplicate-parameter", "block b(x, n, n) {\n  return x\n}\n" + net("x -> b(1, 2) -> output y"),
+     "E211", 1, 15, "block `b` has two parameters named `n`"),
+    ("duplicate-network-parameter", net("x -> output y", "(k = 1, k = 2)"), "E211", 1, 18,
+     "network `n` has two parameters named `k`"),
     ("duplicate-output", net("x -> relu -> output y\nx -> tanh -> output y"), "E211", 4, 23,
      "output `y` is declared twice"),
     ("output-named-like-a-layer", net("x -> relu\nz = x -> tanh\noutput relu = z"), "E211", 5, 10,
@@ -145,6 +149,235 @@ def test_bad_set_parameter_is_e214_at_the_network():
     d = e.value.diagnostics[0]
     assert (d.code, d.message, d.hints) == ("E214", "network `n` has no parameter `clases`",
                                             ("its parameters: k",))
+
+
+# (id, program, the hint of its syntax error): each hint's advice, followed, parses
+SYNTAX_HINTS = [
+    ("equals-in-expect", net("x -> output y\nexpect params = 0"),
+     "to compare, write `==`: `=` assigns a name on a line of its own"),
+    ("equals-in-if", net("if x.channels = 3 {\n  x = x -> relu\n}\nx -> output y"),
+     "to compare, write `==`: `=` assigns a name on a line of its own"),
+    ("equals-in-where", "network n {\n  input x: [N, 3, H, W] where H = W\n  x -> output y\n}\n",
+     "to compare, write `==`: `=` assigns a name on a line of its own"),
+    ("equals-in-call-condition", net("c = max(x.channels = 3, 1)\nx -> output y"),
+     "to compare, write `==`: `=` assigns a name on a line of its own"),
+    ("equals-for-keyword", net("y = conv(x, 8, kernel=3)\ny -> output z"),
+     "keyword arguments are written `name: value`, as in `stride: 2`"),
+    ("equals-in-table", net("c = {a = 1}\nx -> output y"),
+     "a table's entries are written `key: value`, as in `{18: 2, 34: 3}`"),
+]
+
+
+@pytest.mark.parametrize("text,hint", [c[1:] for c in SYNTAX_HINTS],
+                         ids=[c[0] for c in SYNTAX_HINTS])
+def test_a_syntax_error_hints_the_fix_for_its_context(text, hint):
+    (d,) = errors_of(text)
+    assert d.code == "E101" and d.hints == (hint,)
+
+
+def test_a_number_with_letters_after_it_is_named_whole():
+    assert rendered(net("x -> output y\nexpect macs < 4.1g")) == """\
+test.net:4:17: error[E101]: `4.1g` is not a number
+  |
+4 |   expect macs < 4.1g
+  |                 ^^^^ not a number
+  |
+  = hint: the suffixes are upper case: `4.1G`"""
+    for number, hint in (("25k", "the suffixes are upper case: `25K`"),
+                         ("0x10", "a number is written in decimal digits (`_` may separate them), "
+                                  "with an optional suffix `K`, `M`, `G` or `T`"),
+                         ("3x3", "a number is written in decimal digits (`_` may separate them), "
+                                 "with an optional suffix `K`, `M`, `G` or `T`")):
+        (d,) = errors_of(net(f"x -> conv({number}, 3) -> output y"))
+        assert (d.message, d.hints) == (f"`{number}` is not a number", (hint,))
+        assert d.primary is not None and d.primary.span.text() == number
+
+
+def test_an_unclosed_string_is_named_as_such():
+    assert rendered(net('x -> upsample(2, mode: "nearest) -> output y')) == """\
+test.net:3:26: error[E101]: this string is not closed before the end of the line
+  |
+3 |   x -> upsample(2, mode: "nearest) -> output y
+  |                          ^^^^^^^^^^^^^^^^^^^^^ not closed
+  |
+  = hint: end it with `"` on the same line: a string cannot span lines"""
+
+
+def test_a_count_of_input_tensors_agrees_with_its_noun():
+    assert errors_of(net("y = concat\ny -> output z"))[0].message == (
+        "`concat` takes at least 1 input tensor, 0 given")
+    assert errors_of(net("y = x -> add\ny -> output z"))[0].message == (
+        "`add` takes at least 2 input tensors, 1 given")
+
+
+def test_an_undefined_name_in_a_block_recalls_that_blocks_see_only_their_parameters():
+    text = "block f(x) {\n  return x -> conv(width, 1)\n}\n" + net("x -> f -> output y",
+                                                                  "(width = 8)")
+    (d,) = errors_of(text)
+    assert (d.message, d.hints) == ("`width` is not defined", (
+        "a block sees its parameters, not the variables of the network or block that calls "
+        "it: pass `width` in as one",))
+
+
+def test_a_space_or_invisible_character_from_a_copy_is_named():
+    # it said "unexpected character '\\xa0': this does not look like netdsl text"
+    assert rendered(net("x ->\u00a0relu -> output y")) == """\
+test.net:3:7: error[E101]: unexpected no-break space (U+00A0)
+  |
+3 |   x ->\u00a0relu -> output y
+  |       ^ here
+  |
+  = hint: write a plain space instead, or nothing: text copied from a web page or a document \
+often holds such characters"""
+    (d,) = errors_of(net("x ->\u200brelu -> output y"))
+    assert d.message == "unexpected zero width space (U+200B)"
+
+
+@pytest.mark.parametrize("text,hint", [
+    ("\u201cnearest\u201d", 'strings use straight double quotes: "bilinear"'),
+    ("\u2018nearest\u2019", 'strings use straight double quotes: "bilinear"'),
+    ("\u2212 1", "write minus as `-`"),
+])
+def test_typographic_quotes_and_minus_hint_the_plain_ones(text, hint):
+    (d,) = errors_of(net(f"x -> upsample(2, mode: {text}) -> output y"))
+    assert d.hints == (hint,)
+
+
+def test_a_whole_float_is_told_as_a_float():
+    # "not the number 8" read as if 8 were refused; it is the float 8.0 (`/`, or `1e1`)
+    (d,) = errors_of("network n {\n  input x: [N, 3, 8.0, 1e1]\n  x -> output y\n}\n")
+    assert d.message == "a shape holds integers and symbolic names, not the number 8.0"
+    (d,) = errors_of(net("x -> conv(x.channels / 3 * 8, 3) -> output y"))
+    assert d.message == "`out` of `conv` takes an integer, not the number 8.0"
+
+
+def test_a_file_that_ends_right_after_a_bracket_names_that_bracket():
+    (d,) = errors_of("network n {\n  input x: [N, 3, 8, 8]\n  c = [\n")
+    assert d.message == "the file ends before the `[` on line 3 is closed"
+
+
+def test_a_closing_bracket_that_closes_nothing_says_so():
+    # the network's `{` is closed on the last line: the stray `)` is the mistake
+    assert rendered(net("x -> conv(4, 3)) -> output y")) == """\
+test.net:3:18: error[E101]: this `)` closes nothing: no `(` is open here
+  |
+3 |   x -> conv(4, 3)) -> output y
+  |                  ^ nothing to close
+  |"""
+    assert rendered(net("c = [1, 2)\nx -> output y")) == """\
+test.net:3:12: error[E101]: this `)` closes nothing: no `(` is open here
+  |
+3 |   c = [1, 2)
+  |       - this `[` is not closed
+  |            ^ nothing to close
+  |"""
+    (d,) = errors_of(net("x -> output y") + "}\n")
+    assert d.message == "this `}` closes nothing: no `{` is open here"
+
+
+def test_an_operator_ending_a_line_with_nothing_after_it_is_the_mistake():
+    # newlines are spaces inside an expression: the error comes at the next line's first token
+    assert rendered(net("c = 3 *  # the rest is missing\n")) == """\
+test.net:3:9: error[E101]: `*` at the end of line 3 has nothing after it
+  |
+3 |   c = 3 *  # the rest is missing
+  |         ^ expected an expression
+  |
+  = hint: after an operator, an expression goes on over the next line: finish it, or remove \
+the `*`"""
+    (d,) = errors_of(net("y = x -> conv(8, 3) ->\n"))
+    assert (d.message, d.hints) == ("`->` at the end of line 3 has nothing after it",
+                                    ("`->` must be followed by a layer or block call: "
+                                     "`x -> relu`, `x -> conv(16, 3)`",))
+    (d,) = errors_of(net("c = 3 and\noutput y = x"))
+    assert d.message == "`and` at the end of line 3 has nothing after it"
+    assert d.primary is not None and d.primary.span.text() == "and"
+
+
+def test_a_bracket_that_starts_a_line_is_not_taken_as_a_call_or_index_of_the_line_before():
+    # newlines are spaces: `c = 3` then `(x) -> relu` read as `c = 3(x) -> relu`
+    assert rendered(net("c = 3\n(x) -> relu -> output y")) == """\
+test.net:4:3: error[E101]: this `(` starts a line, but it would call the value that ends the \
+line before
+  |
+3 |   c = 3
+  |       - that value
+4 |   (x) -> relu -> output y
+  |   ^ a call, not a new statement
+  |
+  = hint: a newline does not end an expression: start the statement with a name, as in \
+`y = (a + b) * c`"""
+    (d,) = errors_of(net("c = 3\n[x] -> concat -> output y"))
+    assert d.message == ("this `[` starts a line, but it would index the value that ends the "
+                         "line before")
+    (d,) = errors_of(net("y = x -> relu\n(y) -> tanh -> output z"))  # the stage's arguments
+    assert d.message == ("this `(` starts a line, but it would call the value that ends the "
+                         "line before")
+    (d,) = errors_of(net("c = 3\n[x, x] -> concat -> output y"))  # not an index: a syntax error
+    assert d.message == ("this `[` starts a line, but it would index the value that ends the "
+                         "line before")
+
+
+@pytest.mark.parametrize("body,label", [
+    # an LALR state merges the lookaheads of its contexts: `)`, `]`, `block`, `network` and
+    # `use` were listed after a statement that no bracket encloses, inside a network
+    ("$", "expected a statement, `where`, `{` or `}`"),
+    ("x -> conv(8, 3) $", "expected a statement, `*`, `->`, `{` or `}`"),
+    ("c = [1, 2 $", "expected `(`, `,`, `->`, `.`, `[`, `]` or an operator"),
+])
+def test_the_expected_list_holds_only_what_could_go_on(body, label):
+    (d,) = errors_of(net(body))
+    assert d.primary is not None and d.primary.message == label
+
+
+def test_expected_keywords_are_quoted_alike():
+    # `block`, `param`, `where` and `at` are regular expressions in the grammar, not literals
+    assert rendered(net("x -> output y") + "$\n") == """\
+test.net:5:1: error[E101]: unexpected `$`
+  |
+5 | $
+  | ^ expected `block`, `network` or `use`
+  |"""
+
+
+@pytest.mark.parametrize("call,message,hint", [
+    ("range(2.5)", "`range` cannot take the number 2.5",
+     "`range` takes whole numbers, and a step other than 0: `range(n)`, `range(a, b)`, "
+     "`range(a, b, step)`"),
+    ("range(1, 5, 0)", "`range` cannot take the integer 1, the integer 5 and the integer 0",
+     "`range` takes whole numbers, and a step other than 0: `range(n)`, `range(a, b)`, "
+     "`range(a, b, step)`"),
+    ("min([])", "`min` cannot take an empty list",
+     "`min` takes numbers, or one list of them that is not empty: `min(a, b)`, `min(sizes)`"),
+    ("len(1, 2)", "`len` cannot take the integer 1 and the integer 2",
+     "`len` takes one list or string"),
+    ("abs()", "`abs` needs arguments", "`abs` takes one number"),
+])
+def test_a_builtin_s_wrong_arguments_are_told_in_the_language_s_words(call, message, hint):
+    # not Python's: "'float' object cannot be interpreted as an integer", "min() arg is ..."
+    (d,) = errors_of(net(f"k = {call}\nx -> output y"))
+    assert (d.code, d.message, d.hints) == ("E205", message, (hint,))
+
+
+def test_a_bad_escape_is_e101_at_the_escape():
+    assert rendered(net('k = "a\\xzz"\nx -> output y')) == """\
+test.net:3:9: error[E101]: `\\x` is not an escape a string can hold
+  |
+3 |   k = "a\\xzz"
+  |         ^^
+  |
+  = hint: write a backslash as `\\\\`; the escapes are `\\n`, `\\t`, `\\"`, `\\\\`, \
+`\\xHH`, `\\uHHHH`"""
+
+
+def test_calling_a_value_says_what_the_value_is():
+    (d,) = errors_of(net("y = x -> relu\nx -> y -> output z"))
+    assert (d.code, d.message, d.hints) == (
+        "E202", "`y` is a value here, a tensor [N, 3, 8, 8], not an operator or a block", ())
+    (d,) = errors_of(net("max = 3\nk = max(1, 2)\nx -> output y"))  # a builtin's name, taken
+    assert (d.message, d.hints) == (
+        "`max` is a value here, the integer 3, not an operator or a block",
+        ("the value hides the builtin `max`: name it otherwise",))
 
 
 # ------------------------------------------------------------------------ full rendered text
@@ -218,6 +451,37 @@ def test_carets_follow_tabs():
     text = "network n {\n\tinput x: [N, 3, 8, 8]\n\tx ->\tcnov -> output y\n}\n"
     out = rendered(text)
     assert "3 |     x ->    cnov -> output y\n  |             ^^^^ unknown" in out
+
+
+def test_carets_follow_wide_and_combining_characters():
+    # a CJK character and an emoji take two terminal columns each, a combining accent none
+    string = '"\u5c42\U0001f600e\u0301"'  # "层😀é": 6 characters, 7 columns
+    line = f"  x -> conv(8, 3, pad: {string}, strid: 2) -> output y"
+    assert rendered(net(line.strip())) == f"""\
+test.net:3:32: error[E203]: `conv` has no argument `strid`
+  |
+3 | {line}
+  |                                 ^^^^^ unknown argument
+  |
+  = hint: did you mean `stride`?
+
+test.net:3:19: error[E205]: `pad` of `conv` takes an integer, a list of integers, `same` or \
+`valid`, not the string {string}
+  |
+3 | {line}
+  |                   ^^^^^^^^^^^^
+  |"""
+
+
+def test_a_line_or_paragraph_separator_is_escaped_not_a_line_break():
+    # U+2028 and U+2029 end a line in many terminals and editors: the carets would follow
+    # the rest of the line onto a line of its own
+    text = net("LINE\ny -> output z").replace("LINE", 'y = x -> conv(8, 3, pad: "a\u2028b", '
+                                                  "strid: 1)")  # net() would split it
+    out = rendered(text)
+    assert "\u2028" not in out and "\u2029" not in out
+    assert ('3 |   y = x -> conv(8, 3, pad: "a\\u2028b", strid: 1)\n'
+            "  |                                        ^^^^^ unknown argument") in out
 
 
 def test_rendered_text_is_plain_without_colour():

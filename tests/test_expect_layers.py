@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import RESNET50, ROOT, ZOO, check_text, rendered
+from conftest import RESNET50, ROOT, ZOO, check_text, errors_of, rendered
 
 
 def resnet50(line: str) -> str:
@@ -311,6 +311,13 @@ def test_a_deviation_just_past_the_bound_shows_enough_digits():
         "12% (±47.9988): off by +48.01 (+12.003%)")
 
 
+def test_a_small_absolute_tolerance_shows_its_percentage_to_its_first_digit():
+    text = TINY.replace("LINE", "expect params ~= 400 within 0.001")
+    assert rendered(text).splitlines()[0] == (
+        "test.net:4:10: error[E305]: expectation failed: params is 448, expected 400 within "
+        "0.001 (±0.0003%): off by +48 (+12.00%)")
+
+
 def test_zero_expected_has_no_relative_deviation():
     text = TINY.replace("LINE", "expect buffers + 2 ~= 0 within 1")
     assert rendered(text).splitlines()[0] == (
@@ -405,3 +412,15 @@ def test_layers_found_by_scanning_are_those_the_index_holds():
         assert layers.find(LayerRef("", name, Span(None, 0, 0))) == indexed[name]
     assert [net.stats.layers[i].name for i in indexed["layer2.0"]][:2] == [
         "layer2.0.conv1", "layer2.0.bn1"]
+
+
+def test_braces_in_a_quoted_expect_name_are_told_to_be_literal():
+    text = ("network n {\n  input x: [N, 3, 8, 8]\n  y = x\n  for i in range(2) {\n"
+            "    y = y -> \"c{i}\": conv(3, 1)\n    expect \"c{i}\".params == 12\n  }\n"
+            "  y -> output out\n}\n")
+    (d,) = errors_of(text)
+    assert (d.code, d.message, d.hints) == (
+        "E201", "no layer or block is named `c{i}`",
+        ("an expect line reads a quoted name as it is written: `{...}` is filled in only in a "
+         "label; write the name out, as `netdsl summary FILE` lists it",))
+

@@ -34,6 +34,27 @@ def test_a_failing_expectation_says_both_sides():
     assert d.primary is not None and d.primary.span.text() == "params == 432"
 
 
+def test_a_failing_expectation_writes_values_as_the_language_does():
+    lines = ['conv.shape == [1, 16, 6, 5]', '[true, "N", none] == [false, "M", none]',
+             '(params > 1) == false', 'params > 1 and layers < 1', '"abc" == "abd"']
+    text = HEAD + "".join(f"  expect {line}\n" for line in lines) + "}\n"
+    assert [d.message for d in errors_of(text)] == [
+        "expectation failed: conv.shape is [1, 16, 6, 6], expected == [1, 16, 6, 5]",
+        'expectation failed: [true, "N", none] is [true, "N", none], expected == '
+        '[false, "M", none]',
+        "expectation failed: params > 1 is true, expected == false",
+        "expectation failed: `params > 1 and layers < 1` is false",
+        'expectation failed: "abc" is "abc", expected == "abd"']
+
+
+def test_an_expect_line_that_is_no_condition_says_so():
+    (d,) = errors_of(HEAD + "  expect params\n}\n")
+    assert (d.code, d.message, d.hints) == (
+        "E305", "expectation failed: `params` is the integer 448, not a condition",
+        ("an expect line holds where its condition is true: compare the value, as in "
+         "`expect params < 25M`",))
+
+
 def test_an_expectation_over_a_block_parameter_is_checked_per_call():
     text = ("block b(x, c) {\n  expect c <= 4\n  return x -> relu\n}\n"
             "network n {\n  input x: [1, 3, 8, 8]\n  y = b(x, 3)\n  z = b(y, 5)\n"

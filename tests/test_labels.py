@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import netdsl
-from conftest import check_text, cli, rendered
+from conftest import check_text, cli, errors_of, rendered
 
 DENSE_BLOCK = """
 block dense_layer(x, growth, bn_size = 4) {
@@ -85,6 +85,19 @@ name can be given only once
     fixed = text.replace("conv1:", '"conv1{k}":')
     assert [n for n in _params(fixed) if n.endswith("weight")] == [
         "conv10.weight", "conv11.weight", "conv12.weight"]
+
+
+@pytest.mark.parametrize("label,hint,fixed", [
+    ("conv1", '"conv1{k}_{j}"', ["conv10_0", "conv10_1", "conv11_0", "conv11_1"]),
+    ('"conv1{k}"', '"conv1{k}_{j}"', ["conv10_0", "conv10_1", "conv11_0", "conv11_1"]),
+])
+def test_a_label_repeated_by_nested_loops_hints_every_loop_variable(label, hint, fixed):
+    # the hint named the innermost variable alone: `"conv1{j}"` repeats on the outer loop's passes
+    text = _net("  for k in range(2) {\n    for j in range(2) {\n"
+                f"      x = x -> {label}: conv(4, 1)\n    }}\n  }}\n  x -> output y")
+    (d,) = errors_of(text)
+    assert d.hints == (f"put the loop variables into the label: `{hint}: ...`",)
+    assert [n[:-7] for n in _params(text.replace(label, hint)) if n.endswith("weight")] == fixed
 
 
 def test_an_interpolation_that_is_not_an_expression_is_a_syntax_error():

@@ -270,3 +270,15 @@ def test_a_parse_imports_no_decimal():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={"PYTHONPATH": str(ZOO.parent)})
     assert run.stdout.strip() == "[]", run.stderr
+
+
+@pytest.mark.parametrize("literal,value", [
+    ('"caf\u00e9\\t"', "caf\u00e9\t"),  # a letter beyond ASCII beside an escape stays itself
+    ('"\u5c42\\n"', "\u5c42\n"),
+    ('"\\u00e9 \\x41 \\\\ \\""', '\u00e9 A \\ "'),
+    ('"a\\qb"', "a\\qb"),  # an unknown escape keeps its backslash, as before
+])
+def test_a_string_s_escapes_are_read_and_nothing_else_changes(literal, value):
+    module = parse(Source("t.net", f"network n {{\n  k = {literal}\n}}\n"))
+    assert module.items[0].body[0].value.value == value
+

@@ -20,7 +20,7 @@ from netdsl.elaborator.symbols import examples, size_symbols
 from netdsl.ir import Graph
 from netdsl.ops import REGISTRY
 from netdsl.source import Source, Span
-from netdsl.values import POISON, Fault, Value, from_outside, is_number, kind
+from netdsl.values import POISON, Fault, Value, from_outside, is_number, kind, plural
 
 
 def build(module: s.Module, ns: Namespace, network: str | None = None,
@@ -151,6 +151,15 @@ class Builder:
         if not isinstance(item, s.NetworkAlias):
             return item, overrides
         target = self.ns.networks.get(item.target.id)
+        if target is item:
+            raise NetdslError([error("E213", f"the variant `{item.name.id}` names itself",
+                                     item.target.span)])
+        if isinstance(target, s.NetworkAlias):
+            raise NetdslError([error(
+                "E213", f"`{item.target.id}` is a variant of `{target.target.id}`, and a variant "
+                "names a network with a body", item.target.span, hints=[
+                    f"write `network {item.name.id} = {target.target.id}(...)` with the "
+                    "arguments of both"])])
         if not isinstance(target, s.Network):
             raise NetdslError([error("E213", f"`{item.target.id}` is not a network defined "
                                      "in this file", item.target.span)])
@@ -169,8 +178,9 @@ class Builder:
         out: dict[str, Value] = {}
         names = [p.name.id for p in target.params]
         if len(item.args) > len(names):
-            self._err("E207", f"network `{target.name.id}` takes {len(names)} parameters, "
-                      f"{len(item.args)} given", item.args[len(names)].span)
+            self._err("E207", f"network `{target.name.id}` takes "
+                      f"{plural(len(names), 'parameter')}, {len(item.args)} given",
+                      item.args[len(names)].span)
         for p, a in zip(names, item.args):
             out[p] = self.ev.eval(a, frame)
         for kw in item.kwargs:
@@ -191,11 +201,16 @@ class Builder:
         for k, v in given.items():
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 self._err("E214", f"the input size `{k}` of network `{net.name.id}` takes a "
-                          f"positive integer, not {kind(v)} {v!r}", net.name.span)
+                          f"positive integer, not {kind(v)}", net.name.span)
             else:
                 sizes[k] = v
         for st in examples(net):
+            bound: set[str] = set()
             for name, e in st.at:
+                if name.id in bound:
+                    self._err("E219", f"`at` binds `{name.id}` twice", name.span,
+                              hints=["give each size one value"])
+                bound.add(name.id)
                 if name.id not in symbols:
                     self._err("E219", f"`at` binds `{name.id}`, which is no named input size "
                               f"of network `{net.name.id}`", name.span, hints=[did_you_mean(

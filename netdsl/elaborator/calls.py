@@ -65,6 +65,12 @@ class Calls:
                                 func_span=label_span or func.span)
         if f in BUILTIN_FUNCS and f not in frame.env:
             return self._call_builtin(f, args, kwargs, frame, span)
+        if f in frame.env:  # NOTE: a value (a builtin's name perhaps: `max = 3`, `max(1, 2)`)
+            return POISON if frame.env[f] is POISON else self._err(
+                "E202", f"`{f}` is a value here, {kind(frame.env[f])}, not an operator or a "
+                "block", func.span, "not callable", [f"the value hides the builtin `{f}`: name "
+                                                     "it otherwise" if f in BUILTIN_FUNCS else ""],
+                frame)
         known = list(REGISTRY) + list(self.ns.blocks) + list(BUILTIN_FUNCS)
         return self._err("E202", f"`{f}` is not an operator, a block or a builtin", func.span,
                          "unknown", [did_you_mean(f, known)], frame)
@@ -206,9 +212,10 @@ class Calls:
                 values[fname] = self.options[option]
         if ok and converted and not lo <= len(inputs) <= (hi if hi is not None else len(inputs)):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
+            noun = "tensor" if want.split()[-1] == "1" else "tensors"
             self._err("E204" if len(inputs) < lo else "E207",
-                      f"`{cls.name}` takes {want} input tensor{'s' if hi != 1 else ''}, "
-                      f"{len(inputs)} given", span, frame=frame,
+                      f"`{cls.name}` takes {want} input {noun}, {len(inputs)} given", span,
+                      frame=frame,
                       hints=[f"feed it with a pipe: `x -> {cls.name}(...)`"
                              if not inputs else ""])
             ok = False

@@ -121,8 +121,11 @@ class Evaluator:
         if self.graphs.knows(e.id):
             return self.graphs.call(e, [], [], frame, None, e.span)
         known = list(frame.env) + list(BUILTIN_VALUES)
-        return self.report.err("E201", f"`{e.id}` is not defined", e.span, "not defined",
-                               [did_you_mean(e.id, known)], frame)
+        hint = did_you_mean(e.id, known, f"a block sees its parameters, not the variables of "
+                            f"the network or block that calls it: pass `{e.id}` in as one"
+                            if frame.blocks else "")
+        return self.report.err("E201", f"`{e.id}` is not defined", e.span, "not defined", [hint],
+                               frame)
 
     def _table(self, e: s.DictExpr, frame: Frame) -> Value:
         table: dict[Key, Value] = {}

@@ -15,7 +15,7 @@ from netdsl.limits import MAX_SOURCE_BYTES, MAX_USE_DEPTH
 from netdsl.ops import REGISTRY
 from netdsl.parse import parse
 from netdsl.record import MutableRecord
-from netdsl.source import Source
+from netdsl.source import Source, Span
 
 
 @dataclass(eq=False, repr=False)
@@ -76,6 +76,13 @@ def _parse(source: Source) -> s.Module:
 
 def _define(table: dict[str, Any], item: Any, diags: list[Diagnostic], kind: str) -> None:
     name = item.name.id
+    first: dict[str, Span] = {}
+    for p in getattr(item, "params", ()):  # NOTE: a network alias has none
+        span = first.setdefault(p.name.id, p.name.span)
+        if span is not p.name.span:
+            diags.append(error("E211", f"{kind} `{name}` has two parameters named `{p.name.id}`",
+                               p.name.span, "second", secondary=[(span, "first")],
+                               hints=["rename one of them"]))
     if kind == "block" and name in REGISTRY:
         diags.append(error("E211", f"block `{name}` has the name of an operator", item.name.span,
                            "already an operator", hints=[f"rename the block, e.g. `my_{name}`"]))

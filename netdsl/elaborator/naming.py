@@ -3,6 +3,8 @@ generated), the clashes between names the author chose (E211), and adding a node
 
 from __future__ import annotations
 
+import re
+
 from netdsl import syntax as s
 from netdsl.diagnostics import NetdslError
 from netdsl.elaborator.report import Reporter
@@ -85,10 +87,16 @@ class Naming:
             return
         self._repeated.add(span)
         local = full.removeprefix(frame.prefix)
-        var = frame.loops[-1] if frame.loops else "i"
+        written = span.text()[1:-1] if span.text().startswith('"') else local
+        # NOTE: every loop running here repeats the line: each variable the label lacks
+        loops = frame.loops or ("i",)
+        missing = [v for v in loops if not re.search(rf"{{[^}}]*\b{v}\b", written)]
+        fix = written + ("_" if "{" in written else "") + "_".join(
+            f"{{{v}}}" for v in missing or loops[-1:])
         self._err("E211", f"the label `{local}` names a layer on every pass of the loop, but a "
                   "name can be given only once", span, "the same name each time", frame=frame,
-                  hints=[f'put the loop variable into the label: `"{local}{{{var}}}": ...`'])
+                  hints=[f"put the loop variable{'s' if len(frame.loops) > 1 else ''} into the "
+                         f'label: `"{fix}": ...`'])
 
     def _name_clash(self, full: str, span: Span, frame: Frame) -> None:
         """E211 for a name the author chose that something else already has."""

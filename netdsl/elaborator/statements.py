@@ -146,9 +146,17 @@ class Statements:
         graph = self.naming.graph
         graph.declared[st.name.id] = shape
         symbolic = {d: Expr.symbol(d) for d in names}
+        # NOTE: what translate evaluates sees the sizes as values that failed (no E201 for `H`
+        # in `H / 2`, which is reported as the condition's E219), and a mistake it meets (an
+        # undefined name) is reported alone
+        scratch = Frame(frame.prefix, {**frame.env, **dict.fromkeys(names, POISON)},
+                        frame.trace, frame.blocks)
         for e in st.where:
-            cond = translate(e, symbolic, lambda x: self.ev.eval(x, frame))
-            here = translate(e, self.sizes, lambda x: self.ev.eval(x, frame))
+            cond = translate(e, symbolic, lambda x: self.ev.eval(x, scratch))
+            here = translate(e, self.sizes, lambda x: self.ev.eval(x, scratch))
+            if scratch.failed:
+                frame.failed = True
+                return POISON
             if not isinstance(cond, (bool, Cond)) or not isinstance(here, bool):
                 return self._err("E219", f"a `where` condition of input `{st.name.id}` compares "
                                  "its named sizes (+ - * // % of sizes and integers)", e.span,
@@ -262,6 +270,11 @@ class Statements:
 
     def _option(self, st: s.Option, frame: Frame) -> None:
         key = st.name.id
+        if frame.blocks:  # NOTE: it would set the choice for every layer after the call
+            self._err("E203", "`option` belongs in a network: it sets a choice for the whole "
+                      "network", st.span, hints=[f"write `option {key}: ...` at the top of the "
+                                                 "network's body"], frame=frame)
+            return
         if key not in OPTIONS:
             self._err("E203", f"unknown option `{key}`", st.name.span,
                       hints=[did_you_mean(key, OPTIONS, f"options: {', '.join(OPTIONS)}")],

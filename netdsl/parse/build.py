@@ -5,17 +5,58 @@ LALR parser reduces (lalr.py's _Reducer calls them), with number literals and qu
 from __future__ import annotations
 
 import builtins
+import codecs
 import math
+import re
 from typing import Any
 
 from lark import Token
 from lark.exceptions import UnexpectedInput
 
 from netdsl import syntax as s
-from netdsl.diagnostics import NetdslError, error
+from netdsl.diagnostics import Diagnostic, NetdslError, error
 from netdsl.limits import MAX_DIGITS, MAX_INT
 from netdsl.parse.lalr import _Reducer
 from netdsl.source import Source, Span
+
+
+def _new_line_bracket(source: Source, at: int, value: Span) -> Diagnostic:
+    """The E101 of a `(` or `[` at `at` that starts a line, after the `value` that ends the line
+    before: a call or an index of it, where a new statement was meant."""
+    bracket = source.text[at]
+    what = "call" if bracket == "(" else "index"
+    return error("E101", f"this `{bracket}` starts a line, but it would {what} the value that "
+                 "ends the line before", source.span(at, at + 1),
+                 f"{'a call' if bracket == '(' else 'an index'}, not a new statement",
+                 ["a newline does not end an expression: start the statement with a name, as in "
+                  "`y = (a + b) * c`"], [(value, "that value")])
+
+
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{[^}]*\}|[0-7]{1,3}|.)",
+                     re.S)
+
+
+_SIMPLE = "\\'\"abfnrtv01234567xuUN"  # the one-letter escapes, and the starts of the others
+
+
+def _unescape(raw: str, source: Source, at: int) -> str:
+    """A string literal's text (`raw`, starting at offset `at`) with its escapes read as Python
+    reads them (`\\n`, `\\"`, `\\u00e9`; an unknown one keeps its backslash), one escape at a
+    time, so that the letters around them stay themselves; E101 at an escape that is malformed
+    (`\\xzz`)."""
+    def read(m: re.Match[str]) -> str:
+        if len(m.group(1)) == 1 and m.group(1) not in _SIMPLE:
+            return m.group()  # NOTE: unknown: kept, without Python's warning for it
+        try:
+            return codecs.decode(m.group(), "unicode_escape")
+        except UnicodeDecodeError:
+            kind = m.group()[:2]
+            raise NetdslError([error(
+                "E101", f"`{kind}` is not an escape a string can hold",
+                source.span(at + m.start(), at + m.end()), hints=[
+                    "write a backslash as `\\\\`; the escapes are `\\n`, `\\t`, `\\\"`, "
+                    "`\\\\`, `\\xHH`, `\\uHHHH`"])]) from None
+    return _ESCAPE.sub(read, raw)
 
 
 class _TooLarge(Exception):
@@ -187,9 +228,12 @@ class _ToAst(_Reducer):
 
     def call_stage(self, meta: Any, c: list[Any]) -> s.Stage:
         label, func, call_args, repeat = c
+        name = self._name(func)
+        if call_args is not None:
+            self._same_line(name, "(")
         args, kwargs = call_args if call_args is not None else ((), ())
-        return s.Stage(self._label(label), self._name(func), args, kwargs,
-                       self._repeat(repeat), self._span(meta))
+        return s.Stage(self._label(label), name, args, kwargs, self._repeat(repeat),
+                       self._span(meta))
 
     def _label(self, tok: Token | None) -> s.Name | s.Label | None:
         if tok is None:
@@ -269,6 +313,7 @@ class _ToAst(_Reducer):
         return s.BinOp("**", c[0], c[1], op_span, self._span(meta))
 
     def call(self, meta: Any, c: list[Any]) -> s.Call:
+        self._same_line(c[0], "(")
         args, kwargs = c[1]
         return s.Call(c[0], args, kwargs, self._span(meta))
 
@@ -284,7 +329,16 @@ class _ToAst(_Reducer):
         return s.Attr(c[0], str(c[1]), self._tok(c[1]), self._span(meta))
 
     def index(self, meta: Any, c: list[Any]) -> s.Index:
+        self._same_line(c[0], "[")
         return s.Index(c[0], c[1], self._span(meta))
+
+    def _same_line(self, value: s.Expr | s.Name, bracket: str) -> None:
+        """E101 where the `(` or `[` after `value` starts a line of its own: newlines are spaces,
+        so `c = 3` and then `(x) -> relu` would read as a call of 3."""
+        text, end = self.source.text, value.span.end
+        at = text.find(bracket, end)
+        if "\n" in text[end:at]:
+            raise NetdslError([_new_line_bracket(self.source, at, value.span)])
 
     def number(self, meta: Any, c: list[Any]) -> s.Num:
         try:
@@ -297,8 +351,8 @@ class _ToAst(_Reducer):
 
     def string(self, meta: Any, c: list[Any]) -> s.Str:
         raw = str(c[0])[1:-1]
-        return s.Str(raw.encode("utf-8").decode("unicode_escape") if "\\" in raw else raw,
-                     self._tok(c[0]))
+        span = self._tok(c[0])
+        return s.Str(_unescape(raw, self.source, span.start + 1) if "\\" in raw else raw, span)
 
     def true(self, meta: Any, c: list[Any]) -> s.Bool:
         return s.Bool(True, self._span(meta))

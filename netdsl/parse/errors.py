@@ -4,16 +4,19 @@ unclosed bracket, known mistakes keyed by LALR state). Imported when a parse fai
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
-from typing import cast
+from typing import Any, cast
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from netdsl.diagnostics import Diagnostic, error
 from netdsl.parse import _OPERATORS
+from netdsl.parse.build import _new_line_bracket
+from netdsl.parse.lalr import _Compact
 from netdsl.parse.loading import _parser
-from netdsl.source import Source
+from netdsl.source import Source, Span
 
 # ------------------------------------------------------------------------------- syntax errors
 
@@ -22,6 +25,7 @@ _CLASSES = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", "PERCE
 _EXPR_START = frozenset({"NAME", "NUMBER", "STRING", "LPAR", "LSQB"})
 _STMT_START = frozenset({"INPUT", "OUTPUT", "IF", "FOR", "RETURN", "EXPECT", "OPTION", "PARAM"})
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
+_KEYWORDS = frozenset({"BLOCK", "PARAM", "WHERE", "AT"})  # keywords the grammar matches by regex
 
 # States the expected-token list explains badly, each found by parsing a bad snippet (the idea of
 # Lark's match_examples, keyed by the LALR state alone, not by the depth of the stack): the
@@ -72,7 +76,8 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
     tok = getattr(e, "token", None)
     at_end = isinstance(e, UnexpectedEOF) or tok is None or tok.type == "$END"
     texts = {n: _terminal_text(lark, n) for n in expected}
-    label = f"expected {_describe(expected, texts)}" if expected else ""
+    shown = _accepted(e, expected, lark)
+    label = f"expected {_describe(shown, texts)}" if shown else ""
     hints: list[str]
     if at_end:
         pos = len(source.text.rstrip())
@@ -81,20 +86,102 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
     else:
         assert isinstance(e, UnexpectedToken) and tok is not None
         span = source.span(tok.start_pos, max(tok.end_pos, tok.start_pos + 1))
-        message, hints = _explain(tok, expected, texts, lark)
+        message, hints = _explain(tok, expected, texts, lark, source.text)
         known = _example_states().get(e.state.position) if e.state is not None else None
         if known is not None:
             message, hints = known[0], [known[1]]
     secondary = []
-    opener = _unclosed(source.text, span.start) if at_end or tok in (")", "]", "}") else None
+    opener = (_unclosed(source.text, span.end) if at_end else  # NOTE: the last may be one
+              _unclosed(source.text, span.start) if tok in (")", "]", "}") else None)
+    stray = _stray(source.text, span.start) if not at_end and tok in (")", "]", "}") else None
+    if stray is not None:
+        message, label, hints = stray, "nothing to close", []
+        if opener is not None and source.text[opener] == "{":
+            opener = None  # NOTE: a body's `{`, closed further on: the stray bracket is the mistake
     if opener is not None and _PAIRS[source.text[opener]] in texts.values():
         ch = source.text[opener]
-        secondary.append((source.span(opener, opener + 1), f"this `{ch}` is not closed"))
+        if opener != span.start:  # NOTE: else the caret under it says what it needs
+            secondary.append((source.span(opener, opener + 1), f"this `{ch}` is not closed"))
         if at_end:
             line = source.line_col(opener)[0]
             message = f"the file ends before the `{ch}` on line {line} is closed"
             label = f"expected `{_PAIRS[ch]}`"
+    if not at_end:
+        bracket = _bracket_after_value(source, span.start)
+        if bracket is not None:
+            return bracket
+    dangling = None if at_end else _dangling(source, span.start)
+    if dangling is not None:  # NOTE: the operator is the mistake, not what comes after it
+        span, message, label, hints = dangling
+        secondary = []
     return error("E101", message, span, label, hints, secondary)
+
+
+_ENDS = re.compile(r"(->|//|\*\*|==|!=|<=|>=|[-+*/%<>=]|\b(?:and|or|not))$")
+
+
+def _dangling(source: Source, pos: int) -> tuple[Span, str, str, list[str]] | None:
+    """An operator that ends the line before the unexpected token at `pos`, which starts its
+    own line: the expression went on over the newline and found no operand there (`c = 3 *`,
+    `x -> f ->`). Its span, message, label and hints; None where the line before ends
+    otherwise."""
+    before = _line_before(source.text, pos)
+    m = _ENDS.search(before[1]) if before is not None else None
+    if before is None or m is None:
+        return None
+    start = before[0]
+    op, line = m.group(), source.line_col(start)[0]
+    span = source.span(start + m.start(), start + m.end())
+    message = f"`{op}` at the end of line {line} has nothing after it"
+    if op == "->":
+        return span, message, "expected a layer or block call", [
+            "`->` must be followed by a layer or block call: `x -> relu`, `x -> conv(16, 3)`"]
+    return span, message, "expected an expression", [
+        "after an operator, an expression goes on over the next line: finish it, or "
+        f"remove the `{op}`"]
+
+
+def _line_before(text: str, pos: int) -> tuple[int, str] | None:
+    """Where `pos` starts its line (only spaces before it), the last line before it that holds
+    code: its offset and its code, without comment and trailing spaces; else None."""
+    start = text.rfind("\n", 0, pos) + 1
+    if text[start:pos].strip():
+        return None
+    while start > 0:
+        end, start = start - 1, text.rfind("\n", 0, start - 1) + 1
+        code = _without_comment(text[start:end]).rstrip()
+        if code:
+            return start, code
+    return None
+
+
+def _bracket_after_value(source: Source, pos: int) -> Diagnostic | None:
+    """The E101 of a syntax error inside a `(` or `[` that starts a line after a value (a name,
+    a number, a string, a closing bracket): the bracket went on as a call or an index of it."""
+    opener = _unclosed(source.text, pos)
+    if opener is None or source.text[opener] not in "([":
+        return None
+    before = _line_before(source.text, opener)
+    m = re.search(r'(\w+|"[^"]*"|[)\]])$', before[1]) if before is not None else None
+    if before is None or m is None:
+        return None
+    return _new_line_bracket(source, opener, source.span(before[0] + m.start(),
+                                                         before[0] + m.end()))
+
+
+def _without_comment(line: str) -> str:
+    """A line of source without its comment (a `#` outside a string)."""
+    quoted = False
+    i = 0
+    while i < len(line):
+        if line[i] == "\\" and quoted:
+            i += 1
+        elif line[i] == '"':
+            quoted = not quoted
+        elif line[i] == "#" and not quoted:
+            return line[:i]
+        i += 1
+    return line
 
 
 def _nested_block(source: Source, pos: int) -> Diagnostic:
@@ -110,21 +197,63 @@ def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagn
     pos = cast(int, e.pos_in_stream)
     ch = source.text[pos] if pos < len(source.text) else ""
     span = source.span(pos, pos + 1)
+    if not ch.isprintable() and unicodedata.category(ch) in ("Zs", "Cf"):  # NOTE: a pasted one
+        return error("E101", f"unexpected {unicodedata.name(ch, 'invisible character').lower()} "
+                     f"(U+{ord(ch):04X})", span, "here", [
+                         "write a plain space instead, or nothing: text copied from a web page "
+                         "or a document often holds such characters"])
     if not ch.isprintable():
         return error("E101", f"unexpected character {ch!r}: this does not look like netdsl text",
                      span, "here")
     if re.match(r"block\s+[A-Za-z_]\w*\s*[({]", source.text[pos:]):
         return _nested_block(source, pos)
+    if ch == '"':  # NOTE: STRING matches any `"..."` on one line: this one has no end
+        end = source.text.find("\n", pos)
+        return error("E101", "this string is not closed before the end of the line",
+                     source.span(pos, len(source.text) if end < 0 else end), "not closed",
+                     ['end it with `"` on the same line: a string cannot span lines'])
+    number = _bad_number(source, pos)
+    if number is not None:
+        return number
     allowed = set(e.allowed or ())
-    label = _describe(allowed, {n: _terminal_text(lark, n) for n in allowed})
+    shown = _accepted(e, allowed, lark)
+    label = _describe(shown, {n: _terminal_text(lark, n) for n in shown})
     hints = {"'": 'strings use double quotes: "bilinear"',
              ";": "statements need no `;`: start each on its own line",
-             "→": "write the arrow as `->`", "×": "write multiplication as `*`"}  # noqa: RUF001
+             "→": "write the arrow as `->`", "×": "write multiplication as `*`",  # noqa: RUF001
+             "−": "write minus as `-`"}  # noqa: RUF001
+    if ch in "\u201c\u201d\u2018\u2019":  # NOTE: a word processor's quotes
+        hints[ch] = 'strings use straight double quotes: "bilinear"'
     hint = hints.get(ch, "")
     if ch == "=" and "COLON" in allowed:
-        hint = "keyword arguments are written `name: value`, as in `stride: 2`"
+        hint = _equals_hint(source.text, pos)
     return error("E101", f"unexpected `{ch}`", span,
                  f"expected {label}" if label else "not valid here", [hint])
+
+
+_DIGITS = re.compile(r"(\d[\d_]*(\.\d+)?|\.\d+)([eE][+-]?\d+)?")  # a NUMBER without its suffix
+
+
+def _bad_number(source: Source, pos: int) -> Diagnostic | None:
+    """A number that letters follow (`25k`, `4.1g`, `0x10`, `3x3`), named whole where the lexer
+    stops at it (at its start, or after its `.` for `4.1g`); None where `pos` is in no such."""
+    text = source.text
+    start = pos
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_."):
+        start -= 1
+    word = re.match(r"[\w.]*\w", text[start:])
+    digits = _DIGITS.match(text, start)
+    if word is None or digits is None or digits.end() >= start + word.end():
+        return None
+    run = word.group()
+    suffix = text[digits.end():start + len(run)]
+    if suffix.upper() in ("K", "M", "G", "T"):
+        hint = f"the suffixes are upper case: `{digits.group()}{suffix.upper()}`"
+    else:
+        hint = ("a number is written in decimal digits (`_` may separate them), with an optional "
+                "suffix `K`, `M`, `G` or `T`")
+    return error("E101", f"`{run}` is not a number", source.span(start, start + len(run)),
+                 "not a number", [hint])
 
 
 def _terminal_text(lark: Lark, name: str) -> str | None:
@@ -147,6 +276,36 @@ def _what(tok: Token, lark: Lark) -> str:
     return f"`{tok}`"
 
 
+def _accepted(e: UnexpectedInput, names: set[str], lark: Lark) -> set[str]:
+    """Those of the terminals `names` (the parser state's) that the parse could go on with:
+    the state's reductions made for each in turn, on a copy of its stack, until one shifts it
+    or none is left. NOTE: an LALR state merges the lookaheads of its contexts, so its own list
+    holds `)` and `]` after a statement that no bracket encloses; `names` where no state is
+    known."""
+    stack = getattr(getattr(e, "state", None), "state_stack", None)
+    if not stack:
+        return names
+    table = _Compact.of(cast(Any, lark.parser.parser))
+    shifted = set()
+    for name in names:
+        if name == "$END":
+            shifted.add(name)
+            continue
+        states = list(stack)
+        while (code := table.states[states[-1]].get(name)) is not None:
+            if code >= 0:
+                shifted.add(name)
+                break
+            rule = table.rules[~code]
+            if rule.expansion:
+                del states[-len(rule.expansion):]
+            goto = table.states[states[-1]].get(rule.origin.name) if states else None
+            if goto is None:  # NOTE: never, in a table Lark built; a guess is no crash
+                break
+            states.append(goto)
+    return shifted or names
+
+
 def _describe(names: set[str], texts: dict[str, str | None]) -> str:
     """Expected terminals in plain words: "`)`, `,` or an operator", never Lark's names."""
     names = set(names)
@@ -162,14 +321,22 @@ def _describe(names: set[str], texts: dict[str, str | None]) -> str:
     if len(ops) >= 3:
         names -= ops
     rest = sorted(names, key=lambda n: (n not in _CLASSES, texts.get(n) or n))
-    words += [_CLASSES.get(n) or (f"`{texts[n]}`" if texts.get(n) else n.lower()) for n in rest]
+    words += [_word(n, texts) for n in rest]
     if len(ops) >= 3:
         words.append("an operator")
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
+def _word(name: str, texts: dict[str, str | None]) -> str:
+    """One expected terminal in plain words: "a name", "`)`", "`where`"."""
+    if name in _CLASSES:
+        return _CLASSES[name]
+    text = texts.get(name) or (name.lower() if name in _KEYWORDS else None)
+    return f"`{text}`" if text else name.lower()
+
+
 def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
-             lark: Lark) -> tuple[str, list[str]]:
+             lark: Lark, source_text: str) -> tuple[str, list[str]]:
     """The message for an unexpected token, and hints for the mistakes it usually means."""
     want = {t for t in texts.values() if t}
     text = _terminal_text(lark, tok.type)
@@ -180,7 +347,7 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
                 ["put statements inside `network NAME { ... }` or `block NAME(x) { ... }`"])
     hints = []
     if tok == "=" and ":" in want:
-        hints.append("keyword arguments are written `name: value`, as in `stride: 2`")
+        hints.append(_equals_hint(source_text, tok.start_pos or 0))
     if tok == "(" and "[" in want:
         hints.append("shapes are written in brackets: `[N, 3, 32, 32]`")
     if tok == ":" and "{" in want:
@@ -197,8 +364,37 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
     return f"unexpected {_what(tok, lark)}", hints
 
 
+def _equals_hint(text: str, pos: int) -> str:
+    """What a misplaced `=` at `pos` most likely meant: a keyword argument (`stride=2` in a
+    call), a table entry (`{a = 1}`), or else a comparison (`expect params = 0`, `if a = b`)."""
+    opener = _unclosed(text, pos)
+    before = text[opener + 1:pos] if opener is not None else ""
+    if opener is not None and text[opener] == "(" and re.fullmatch(
+            r"(.*,)?\s*[A-Za-z_]\w*\s*", before, re.S):
+        return "keyword arguments are written `name: value`, as in `stride: 2`"
+    if opener is not None and text[opener] == "{" and re.search(
+            r"[=(,:\[{]\s*$", text[:opener]):  # NOTE: a `{` where a value goes opens a table
+        return "a table's entries are written `key: value`, as in `{18: 2, 34: 3}`"
+    return "to compare, write `==`: `=` assigns a name on a line of its own"
+
+
+def _stray(text: str, at: int) -> str | None:
+    """The message for a closing bracket at `at` that no bracket of its kind left open before
+    it can match ("this `)` closes nothing"), else None (it closes some, too early)."""
+    want = {")": "(", "]": "[", "}": "{"}[text[at]]
+    if any(text[o] == want for o in _open(text, at)):
+        return None
+    return f"this `{text[at]}` closes nothing: no `{want}` is open here"
+
+
 def _unclosed(text: str, upto: int) -> int | None:
     """The offset of the innermost bracket still open at `upto` (strings and comments skipped)."""
+    stack = _open(text, upto)
+    return stack[-1] if stack else None
+
+
+def _open(text: str, upto: int) -> list[int]:
+    """The offsets of the brackets still open at `upto`, outermost first."""
     stack: list[int] = []
     i = 0
     while i < upto:
@@ -215,4 +411,4 @@ def _unclosed(text: str, upto: int) -> int | None:
         elif ch in ")]}" and stack and _PAIRS[text[stack[-1]]] == ch:
             stack.pop()
         i += 1
-    return stack[-1] if stack else None
+    return stack
