@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import check_text, rendered
+from conftest import check_text, cli, rendered
 from netdsl.anysize import derive
 from netdsl.diagnostics import NetdslError
 from netdsl.sizes import valid_sizes
@@ -121,7 +121,14 @@ test.net:2:12: error[E219]: input `x` has the named sizes H, W and nothing gives
 2 |   input x: [N, 3, H, W]
   |            ^^^^^^^^^^^^
   |
-  = hint: add an example, e.g. `expect OUTPUT: [...] at H = 224, W = 224`, or pass --set H=224"""
+  = hint: add an example, e.g. `expect OUTPUT: [...] at H = 224, W = 224`, or pass --set H=224 --set W=224"""
+
+
+def test_the_e219_hint_s_flags_are_enough_to_build(net_file):
+    """The hint names a --set for every missing size: following it checks (it named H alone)."""
+    path = net_file("network n {\n  input x: [N, 3, H, W]\n  x -> relu -> output y\n}\n")
+    code, out, err = cli("check", str(path), "--set", "H=224", "--set", "W=224")
+    assert (code, err) == (0, "") and "ok" in out
 
 
 def test_sizes_that_break_a_where_condition_are_e219():

@@ -138,7 +138,7 @@ class Statements:
                              f"{'s' if len(missing) > 1 else ''} {', '.join(missing)} and "
                              "nothing gives a size to build at", st.dims.span, frame=frame,
                              hints=[f"add an example, e.g. `expect OUTPUT: [...] at {some}`, "
-                                    f"or pass --set {missing[0]}=224"])
+                                    f"or pass {' '.join(f'--set {d}=224' for d in missing)}"])
         assert self.naming.graph is not None
         # NOTE: lazily, so that a network without named sizes does not import netdsl.symbolic
         from netdsl.elaborator.symbols import translate
