@@ -107,6 +107,7 @@ class Diagnostic(Record):
     hints: tuple[str, ...] = ()
     severity: Severity = Severity.ERROR
     notes: tuple[str, ...] = ()  # e.g. "in block `bottleneck` called from zoo/resnet.net:30:5"
+    calls: tuple[Span, ...] = ()  # the block calls that led to it, innermost first (in notes)
 
     def __post_init__(self) -> None:
         assert self.code in CODES, f"unlisted diagnostic code {self.code}"
@@ -138,12 +139,12 @@ class NetdslError(Exception):
 
 def error(code: str, message: str, span: Span | None = None, label: str = "",
           hints: Iterable[str] = (), secondary: Iterable[tuple[Span, str]] = (),
-          notes: Iterable[str] = ()) -> Diagnostic:
+          notes: Iterable[str] = (), calls: tuple[Span, ...] = ()) -> Diagnostic:
     """Shorthand for the common case: one primary span, optional secondary spans and hints."""
     labels = [Label(span, label)] if span is not None else []
     labels += [Label(s, m, primary=False) for s, m in secondary if s is not None]
     return Diagnostic(code, message, tuple(labels), tuple(h for h in hints if h),
-                      notes=tuple(notes))
+                      notes=tuple(notes), calls=calls)
 
 
 def warning(code: str, message: str, span: Span | None = None, label: str = "",

@@ -41,13 +41,33 @@ def _where(lb: Label) -> tuple[str, int, int, int, int] | None:
     return relative(src.path), line, col, end_line, end_col
 
 
+def _shown_at(d: Diagnostic) -> Label | None:
+    """Where a review tool places `d`: its primary label, unless that lies outside the working
+    directory (a prelude block's line in netdsl's installed copy, a `use`d file elsewhere),
+    which a pull request's diff cannot show; then the innermost block call in a file inside it,
+    marked "called here" (the primary's place goes into the message, as a related place)."""
+    primary = d.primary
+    if primary is None or primary.span.source is None or not _outside(primary.span.source.path):
+        return primary
+    call = next((c for c in d.calls if c.source is not None and not _outside(c.source.path)),
+                None)
+    return primary if call is None else Label(call, "called here")
+
+
+def _outside(path: str) -> bool:
+    return os.path.isabs(relative(path))
+
+
 def _text(d: Diagnostic, related: bool) -> str:
-    """The message, then (if `related`) the secondary labels' places, notes and hints."""
+    """The message, then (if `related`) the places of the other labels (the primary's too where
+    the diagnostic is shown at a block call: _shown_at), notes and hints."""
     lines = [d.message]
+    moved = d.primary is not None and _shown_at(d) is not d.primary
     for lb in d.labels if related else ():
         where = _where(lb)
-        if not lb.primary and lb.message and where:
-            lines.append(f"{where[0]}:{where[1]}:{where[2]}: {lb.message}")
+        if where and (lb.message or lb.primary) and (not lb.primary or moved):
+            text = lb.message or "here, in the block"
+            lines.append(f"{where[0]}:{where[1]}:{where[2]}: {text}")
     return "\n".join(lines + [f"note: {n}" for n in d.notes] + [f"hint: {h}" for h in d.hints])
 
 
@@ -73,7 +93,8 @@ def _place(path: str, d: Diagnostic) -> list[tuple[str, str]]:
     """The command's place properties. NOTE: the runner drops a command whose `col`/`endColumn`
     span lines (actions/runner: "cannot be set if 'line' and 'endLine' are different"), so
     those get lines only; `endColumn` is exclusive, as in SARIF (github/docs#40038)."""
-    where = _where(d.primary) if d.primary else None
+    at = _shown_at(d)
+    where = _where(at) if at else None
     if where is None:
         return [("file", relative(path))]
     file, line, col, end_line, end_col = where
@@ -133,8 +154,9 @@ def _location(lb: Label) -> dict[str, object]:
 
 def _result(path: str, d: Diagnostic, rules: list[str]) -> dict[str, object]:
     placed = [lb for lb in d.labels if lb.span.source is not None]
-    primary = d.primary if d.primary is not None and d.primary.span.source else None
-    locations = ([_location(primary)] if primary
+    at = _shown_at(d)
+    primary = d.primary if at is d.primary else None  # NOTE: else a related location
+    locations = ([_location(at)] if at is not None and at.span.source is not None
                  else [{"physicalLocation": {"artifactLocation": _artifact(relative(path))}}])
     result: dict[str, object] = {
         "ruleId": d.code, "ruleIndex": rules.index(d.code),

@@ -121,7 +121,8 @@ test.net:2:12: error[E219]: input `x` has the named sizes H, W and nothing gives
 2 |   input x: [N, 3, H, W]
   |            ^^^^^^^^^^^^
   |
-  = hint: add an example, e.g. `expect OUTPUT: [...] at H = 224, W = 224`, or pass --set H=224 --set W=224"""
+  = hint: add an example, e.g. `expect OUTPUT: [...] at H = 224, W = 224`, or pass \
+--set H=224 --set W=224"""
 
 
 def test_the_e219_hint_s_flags_are_enough_to_build(net_file):

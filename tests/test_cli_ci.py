@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -603,3 +604,44 @@ def test_unknown_format_is_a_usage_error(here):
     assert err.replace("'", "") == ("netdsl check: argument --format: invalid choice: junit "
                                     "(choose from text, json, github, sarif)\n"
                                     "usage: see `netdsl --help`\n")
+
+
+SEPARABLE = ("network s {\n  input x: [N, 3, 7, 7]\n"
+             "  x -> separable(8, 3, stride: 3, pad: 0) -> output y\n}\n")
+
+
+def test_a_mistake_inside_a_prelude_block_is_annotated_at_the_call(here):
+    """The prelude's lines lie in netdsl's installed copy, which a pull request's diff does not
+    show (GitHub drops such an annotation): it goes on the user's call, the prelude's place in
+    its message (github) or a related location (SARIF)."""
+    (here / "sep.net").write_text(SEPARABLE)
+    prelude = Path(netdsl.__file__).parent / "prelude.net"
+    code, out, _ = cli("check", "--format", "github", "sep.net")
+    assert code == 1
+    assert out.startswith("::error file=sep.net,line=3,col=8,endLine=3,endColumn=42,"
+                          "title=E302 fractional-size::conv: stride 3 does not tile the input "
+                          f"height 7: (7 - 3 + 2*0)/3 + 1 = 2.33: fractions are illegal%0A"
+                          f"{prelude.as_posix()}:6:51: here, in the block%0A")
+    assert "%0Anote: in block `separable` called at sep.net:3:8%0A" in out
+    log = json.loads(cli("check", "--format", "sarif", "sep.net")[1])
+    _validator().validate(log)
+    (result,) = log["runs"][0]["results"]
+    (at,) = result["locations"]
+    assert at["physicalLocation"]["artifactLocation"] == {"uri": "sep.net",
+                                                          "uriBaseId": "%SRCROOT%"}
+    assert at["physicalLocation"]["region"]["startLine"] == 3
+    assert at["message"] == {"text": "called here"}
+    related = result["relatedLocations"][0]["physicalLocation"]
+    assert related["artifactLocation"] == {"uri": prelude.as_uri()}
+    assert related["region"]["startLine"] == 6
+
+
+def test_a_mistake_in_a_block_of_the_file_itself_stays_where_it_is(here):
+    """A block of a file inside the working directory is shown at its own line, as before."""
+    text = SEPARABLE.replace("separable", "sep") + (
+        "block sep(x, out, k, stride = 1, pad = 0) {\n"
+        "  return x -> conv(out, k, stride: stride, pad: pad)\n}\n")
+    (here / "own.net").write_text(text)
+    out = cli("check", "--format", "github", "own.net")[1]
+    assert out.startswith("::error file=own.net,line=6,col=")
+    assert "here, in the block" not in out

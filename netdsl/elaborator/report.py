@@ -35,7 +35,9 @@ class Reporter:
             return POISON
         self._reported.add(key)
         notes = block_notes(frame) if frame else ()
-        self.diagnostics.append(error(code, message, span, label, hints, secondary or [], notes))
+        calls = tuple(reversed(frame.trace)) if frame else ()
+        self.diagnostics.append(error(code, message, span, label, hints, secondary or [], notes,
+                                      calls))
         return POISON
 
     def fault(self, f: Fault, frame: Frame | None) -> Poison:
