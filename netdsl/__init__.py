@@ -102,7 +102,7 @@ def compile(net: Network | _Path, network: str | None = None,
     from netdsl.pipeline import lower
     chosen = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
                             fully_convolutional=fully_convolutional, input_size=input_size,
-                            rename=tuple(rename), source_lines=source_lines)
+                            rename=options.rename_rules(rename), source_lines=source_lines)
     return lower(_checked(net, network, params, root, chosen), chosen)[1]
 
 
@@ -116,10 +116,11 @@ def compile_to(path: _Path, net: Network | _Path, network: str | None = None,
     memory that does not grow with the weights; weights over 2 GB go to `<path>.data`. The
     bytes are those of saving compile's model. Returns the network that was lowered."""
     from netdsl.pipeline import lower
-    options = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
-                             fully_convolutional=fully_convolutional, input_size=input_size,
-                             rename=tuple(rename), source_lines=source_lines)
-    return lower(_checked(net, network, params, root, options), options, path)[0]
+    options.check_path("path", path)
+    chosen = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
+                            fully_convolutional=fully_convolutional, input_size=input_size,
+                            rename=options.rename_rules(rename), source_lines=source_lines)
+    return lower(_checked(net, network, params, root, chosen), chosen, path)[0]
 
 
 def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarray] | None = None,
@@ -131,7 +132,7 @@ def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarra
     normal inputs (seeded) of batch size `batch` are used."""
     from netdsl import export, files, runtime
     from netdsl.pipeline import Network
-    options.check_run(provider, batch, seed)
+    options.check_run(provider, batch, seed, inputs)
     if isinstance(model, (str, os.PathLike)) and files.is_onnx(model):
         _no_choice(network, params, "an .onnx model")
         model = Path(model)  # onnxruntime reads it, external data included

@@ -138,8 +138,23 @@ def check_weights(weights: object) -> None:
             _wrong_type(f"weights[{k!r}]", v, "a numeric array")
 
 
-def check_run(provider: object, batch: object, seed: object) -> None:
+def rename_rules(rename: object) -> tuple[str, ...]:
+    """`rename=` as CompileOptions holds it: a sequence of 'PATTERN=REPLACEMENT' strings (one
+    str alone is not: it would be read as one rule per character)."""
+    words = "a sequence of 'PATTERN=REPLACEMENT' strings"
+    if isinstance(rename, (str, bytes)) or not isinstance(rename, (tuple, list)):
+        _wrong_type("rename", rename, words)
+    assert isinstance(rename, (tuple, list))
+    for rule in rename:
+        if not isinstance(rule, str):
+            _wrong_type("rename", rule, words)
+    return tuple(rename)
+
+
+def check_run(provider: object, batch: object, seed: object, inputs: object = None) -> None:
     """netdsl.run's own arguments (those not of CompileOptions)."""
+    if inputs is not None and not isinstance(inputs, Mapping):
+        _wrong_type("inputs", inputs, "a mapping of input names to arrays")
     check_choice("provider", provider, PROVIDERS)
     check_batch(batch)
     check_seed(seed)

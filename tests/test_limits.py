@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import check_text, errors_of, rendered
-from netdsl import NetdslError, compile, load, loads, run
+from netdsl import NetdslError, compile, compile_to, load, loads, run
 from netdsl.diagnostics import render
 
 
@@ -252,6 +252,13 @@ NET = net("y = x -> conv(4, 3, pad: 1) -> output y")
     (lambda n: compile(n, opset="17"), "opset= takes an integer, not str '17'"),
     (lambda n: compile(n, seed=0.5), "seed= takes an integer, not float 0.5"),
     (lambda n: run(5), "netdsl.run takes a model (onnx.ModelProto, a Network or a path), not int"),
+    (lambda n: run(n, [[0.5]]), "inputs= takes a mapping of input names to arrays, not list "
+                                "[[0.5]]"),
+    (lambda n: compile(n, weights={}, rename="a=b"),
+     "rename= takes a sequence of 'PATTERN=REPLACEMENT' strings, not str 'a=b'"),
+    (lambda n: compile(n, weights={}, rename=[3]),
+     "rename= takes a sequence of 'PATTERN=REPLACEMENT' strings, not int 3"),
+    (lambda n: compile_to(3, n), "path= takes a path (str or os.PathLike), not int 3"),
 ])
 def test_api_argument_of_the_wrong_type_is_a_clear_typeerror(call, message):
     with pytest.raises(TypeError) as e:
