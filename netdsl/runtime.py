@@ -238,6 +238,8 @@ def read_inputs(specs: Sequence[str], ports: list[Port]) -> dict[str, np.ndarray
                                          hints=["its inputs: " + ", ".join(p.name
                                                                           for p in ports)])])
             name, file = ports[0].name, spec
+        if name in feeds:
+            raise NetdslError([error("E404", f"--input {spec}: input `{name}` is given twice")])
         feeds[name] = _read_npy(Path(file))
     return feeds
 
@@ -249,12 +251,21 @@ def _read_npy(path: Path) -> np.ndarray:
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
-        raise NetdslError([error("E404", f"input file {path}: not a .npy array ({e})")]) from None
+        why = str(e)
+        if isinstance(e, ValueError) and not _npy_magic(path):  # numpy says: pickled data
+            why = "it does not begin as one does, with \\x93NUMPY"
+        raise NetdslError([error("E404", f"input file {path}: not a .npy array ({why})",
+                                 hints=["save each input with numpy.save"])]) from None
     if not isinstance(arr, np.ndarray):  # an .npz archive
         arr.close()
         raise NetdslError([error("E404", f"input file {path}: an .npz archive, not one .npy "
                                  "array", hints=["save each input with numpy.save"])])
     return arr
+
+
+def _npy_magic(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(6) == b"\x93NUMPY"
 
 
 def output_file_names(names: Sequence[str]) -> list[str]:

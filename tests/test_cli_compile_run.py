@@ -172,7 +172,8 @@ def test_run_with_input_files(tmp_path, lenet_onnx):
         np.testing.assert_array_equal(np.load(save / "probs.npy"), expected)
 
 
-@pytest.mark.parametrize("case", ["shape", "dtype", "name", "npz", "missing file", "bare"])
+@pytest.mark.parametrize("case", ["shape", "dtype", "name", "npz", "missing file", "bare", "text",
+                                  "twice"])
 def test_run_bad_inputs_name_the_expected_shape(tmp_path, net_file, case):
     model = str(ZOO / "lenet.net") if case != "bare" else str(net_file(TWO_INPUTS))
     arr = {"shape": np.zeros((1, 1, 28, 28), np.float32),
@@ -180,10 +181,13 @@ def test_run_bad_inputs_name_the_expected_shape(tmp_path, net_file, case):
     path = tmp_path / ("x.npz" if case == "npz" else "x.npy")
     if case == "npz":
         np.savez(path, image=arr)
+    elif case == "text":
+        path.write_text("hello\n")
     elif case != "missing file":
         np.save(path, arr)
     spec = {"name": f"img={path}", "bare": str(path)}.get(case, f"image={path}")
-    code, _, err = cli("run", model, "--input", spec, "--save", str(tmp_path / "o"))
+    given = ["--input", spec] * (2 if case == "twice" else 1)
+    code, _, err = cli("run", model, *given, "--save", str(tmp_path / "o"))
     fails(code, err, {
         "shape": "error[E404]: input `image` has shape [1, 1, 28, 28]; the model expects "
                  "float32 [N, 1, 32, 32]",
@@ -194,6 +198,9 @@ def test_run_bad_inputs_name_the_expected_shape(tmp_path, net_file, case):
         "npz": f"error[E404]: input file {path}: an .npz archive, not one .npy array",
         "missing file": f"error[E404]: input file {path}: no such file",
         "bare": f"error[E404]: --input {path}: the model has 2 inputs; write NAME=FILE.npy",
+        "text": f"error[E404]: input file {path}: not a .npy array (it does not begin as one "
+                "does, with \\x93NUMPY)\n  = hint: save each input with numpy.save\n",
+        "twice": f"error[E404]: --input {spec}: input `image` is given twice\n",
     }[case])
     assert not (tmp_path / "o").exists()
 
