@@ -141,3 +141,34 @@ def test_torchvision_export_round_trip(name, torch, torchvision, tmp_path):
     state = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
     # parameter names follow torch's module paths (a conv with its BN folded in keeps its own)
     assert not [k for k in imported.weights if k.endswith(".weight") and k not in state]
+
+
+def _dynamic_model(h, w):
+    """A conv net exported as torch does with dynamic axes: the sizes are names (or nothing)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, h, w])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])
+    g = helper.make_graph([
+        helper.make_node("Conv", ["x", "conv.weight", "conv.bias"], ["c"], name="/conv/Conv",
+                         kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["c"], ["p"], name="/pool/GlobalAveragePool"),
+        helper.make_node("Flatten", ["p"], ["y"], name="/Flatten")], "g", [x], [y], initializer=[
+        onnx.numpy_helper.from_array(np.linspace(-1, 1, 108, dtype=np.float32).reshape(
+            4, 3, 3, 3), "conv.weight"),
+        onnx.numpy_helper.from_array(np.arange(4, dtype=np.float32), "conv.bias")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize(("h", "w", "names"), [("h", "w", "h = 224, w = 224"),
+                                               (None, None, "x_2 = 224, x_3 = 224")])
+def test_cli_import_of_dynamic_axes_gives_a_model_for_every_size(tmp_path, capsys, h, w, names):
+    """torch's dynamic_axes on H and W: the import was E219 (nothing to build at) about the .net
+    it had not written; the program now has an example, and compiles to any size."""
+    src, out, weights = tmp_path / "d.onnx", tmp_path / "d.net", tmp_path / "d.npz"
+    onnx.save(_dynamic_model(h, w), src)
+    assert main(["import", str(src), "-o", str(out), "--weights", str(weights)]) == 0, (
+        capsys.readouterr().err)
+    assert f"  expect y: [N, 4] at {names}\n}}\n" in out.read_text()
+    back = netdsl.compile(str(out), weights=str(weights))
+    x = np.random.default_rng(0).standard_normal((2, 3, 37, 50)).astype(np.float32)
+    want = ort.InferenceSession(str(src)).run(None, {"x": x})[0]
+    np.testing.assert_allclose(netdsl.run(back, {"x": x})["y"], want, rtol=1e-5, atol=1e-6)

@@ -120,6 +120,8 @@ def cmd_import(a: argparse.Namespace) -> int:
     if w_out is not None:
         files.check_writable(w_out, [src, out])
     imported = importer.import_model(export.load(src), a.network, src.name)
+    if imported.sizes:
+        imported = _with_example(imported, out, src)
     # NOTE: checked before anything is written: an importer bug is never a broken .net on disk
     net = check_source(Source(str(out), imported.text, str(out.parent.resolve())))
     targets = [out] + ([w_out] if w_out is not None else [])
@@ -132,6 +134,31 @@ def cmd_import(a: argparse.Namespace) -> int:
           f"{len(imported.text.splitlines())} lines, {net.stats.params:,} params"
           + (f"; weights in {w_out}" if w_out is not None else ""))
     return EXIT_OK
+
+
+def _with_example(imported: Any, out: Path, src: Path) -> Any:
+    """An imported model for every input size (torch's dynamic axes): its program with an
+    example at the first of importer.EXAMPLE_SIZES where it checks; E407 where it checks at
+    none (without one, the check would be E219 about a file not written)."""
+    from netdsl import importer
+    from netdsl.diagnostics import error
+    from netdsl.ops.base import fmt_shape
+    from netdsl.pipeline import check_source
+    from netdsl.source import Source
+    for size in importer.EXAMPLE_SIZES:
+        at = dict.fromkeys(imported.sizes, size)
+        try:
+            net = check_source(Source(str(out), imported.text, str(out.parent.resolve())),
+                               None, at)
+        except NetdslError:
+            continue
+        return importer.with_example(imported, {name: fmt_shape(net.graph.node(node).shape or ())
+                                                for name, node in net.graph.outputs.items()}, at)
+    raise NetdslError([error("E407", f"{src.name}: the input sizes {', '.join(imported.sizes)} "
+                             "vary (dynamic axes), and the network checks at none of "
+                             f"{', '.join(map(str, importer.EXAMPLE_SIZES))}", hints=[
+                                 "export the model at a fixed size (dynamic axes for the batch "
+                                 "only)"])])
 
 
 def cmd_lsp(a: argparse.Namespace) -> int:
