@@ -93,6 +93,17 @@ def test_output_that_is_the_weight_file(tmp_path):
     fails(code, err, f"error[E402]: {w} is an input of this command")
 
 
+@pytest.mark.parametrize("command", ["compile", "import"])
+def test_output_dash_is_not_stdout(tmp_path, monkeypatch, lenet_onnx, command):
+    """`-o -` wrote a file named `-` in the current directory, where stdout was meant."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(command, LENET if command == "compile" else str(lenet_onnx), "-o", "-")
+    suffix = ".onnx" if command == "compile" else ".net"
+    assert (code, out, err) == (2, "", f"-o -: {command} writes a file, not stdout; give a file "
+                                f"name such as model{suffix}\nusage: see `netdsl --help`\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_output_in_a_missing_directory(tmp_path):
     out = tmp_path / "no" / "m.onnx"
     code, _, err = cli("compile", LENET, "-o", str(out))

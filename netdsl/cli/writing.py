@@ -63,6 +63,12 @@ def _check_batch_seed(batch: int | None, seed: int) -> None:
         raise _Usage(f"--seed must be 0 to 2**32 - 1 = {SEEDS - 1}")
 
 
+def _not_stdout(output: str | None, command: str, suffix: str) -> None:
+    if output == "-":  # NOTE: not a file named `-`, which the user would not look for
+        raise _Usage(f"-o -: {command} writes a file, not stdout; give a file name such as "
+                     f"model{suffix}")
+
+
 def cmd_compile(a: argparse.Namespace) -> int:
     from netdsl import files
     from netdsl.pipeline import check_source, lower, read_source, size_params
@@ -73,6 +79,7 @@ def cmd_compile(a: argparse.Namespace) -> int:
         raise _Usage("--rename needs --weights")
     if not a.output and not a.triton_repo:
         raise _Usage("give -o OUT.onnx, --triton-repo DIR, or both")
+    _not_stdout(a.output, "compile", ".onnx")
     if a.max_batch < 1:
         raise _Usage("--max-batch must be at least 1")
     out, src = (Path(a.output) if a.output else None), Path(a.file)
@@ -112,6 +119,7 @@ def cmd_import(a: argparse.Namespace) -> int:
     from netdsl import export, files, importer, weights
     from netdsl.pipeline import check_source
     from netdsl.source import Source
+    _not_stdout(a.output, "import", ".net")
     out, src = Path(a.output), Path(a.model)
     w_out = Path(a.weights) if a.weights else None
     if w_out is not None and w_out.suffix.lower() not in (".npz", ".safetensors"):
