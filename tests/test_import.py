@@ -172,3 +172,51 @@ def test_cli_import_of_dynamic_axes_gives_a_model_for_every_size(tmp_path, capsy
     x = np.random.default_rng(0).standard_normal((2, 3, 37, 50)).astype(np.float32)
     want = ort.InferenceSession(str(src)).run(None, {"x": x})[0]
     np.testing.assert_allclose(netdsl.run(back, {"x": x})["y"], want, rtol=1e-5, atol=1e-6)
+
+
+def _mean_model(axes, keepdims=1, opset=18):
+    """Conv -> ReduceMean -> Flatten -> Gemm, as torch's default (dynamo) exporter writes
+    AdaptiveAvgPool2d(1): the axes an input from opset 18 on, an attribute before."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])
+    rng = np.random.default_rng(0)
+    inits = [onnx.numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), name)
+             for name, s in [("conv.weight", (4, 3, 3, 3)), ("fc.weight", (5, 4)),
+                             ("fc.bias", (5,))]]
+    mean_in = ["c"]
+    mean_attrs = {"keepdims": keepdims}
+    if opset >= 18:
+        inits.append(onnx.numpy_helper.from_array(np.array(axes, np.int64), "axes"))
+        mean_in.append("axes")
+    else:
+        mean_attrs["axes"] = axes
+    g = helper.make_graph([
+        helper.make_node("Conv", ["x", "conv.weight"], ["c"], name="node_conv2d"),
+        helper.make_node("ReduceMean", mean_in, ["m"], name="node_mean", **mean_attrs),
+        helper.make_node("Flatten", ["m"], ["f"], name="node_flatten"),
+        helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], name="node_linear",
+                         transB=1)], "main_graph", [x], [y], initializer=inits,
+        value_info=[helper.make_tensor_value_info("c", TensorProto.FLOAT, [1, 4, 6, 6])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+@pytest.mark.parametrize(("axes", "opset"), [([-1, -2], 18), ([2, 3], 17)])
+def test_reduce_mean_over_the_spatial_axes_is_globalavgpool(axes, opset):
+    """torch >= 2.9's default exporter writes AdaptiveAvgPool2d(1) as ReduceMean: every
+    torchvision classifier it exported was E407."""
+    model = _mean_model(axes, opset=opset)
+    imported = importer.import_model(model, "t")
+    assert '"node_mean": globalavgpool' in imported.text
+    back = netdsl.compile(netdsl.loads(imported.text), weights=imported.weights)
+    x = np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_allclose(netdsl.run(back, {"x": x})["y"], want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("axes", "keepdims"), [([1], 1), ([2, 3], 0)])
+def test_reduce_mean_of_another_form_names_the_node(axes, keepdims):
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_mean_model(axes, keepdims), "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        "error[E407]: m.onnx: node `node_mean` (ReduceMean): only the mean over every spatial "
+        "axis, keeping them (globalavgpool), has a netdsl op")

@@ -17,7 +17,8 @@ from netdsl.record import MutableRecord
 
 SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv Dropout Elu Flatten "
              "Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish Identity LRN LeakyRelu "
-             "MaxPool Mul Pad Relu Reshape Resize Sigmoid Softmax Tanh Upsample").split()
+             "MaxPool Mul Pad ReduceMean Relu Reshape Resize Sigmoid Softmax Tanh Upsample"
+             ).split()
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish",
            "GlobalAveragePool": "globalavgpool", "GlobalMaxPool": "globalmaxpool"}
 
@@ -158,6 +159,8 @@ class _Reader:
                          f"beta: {_num(a.get('beta', 0.5))})", x[:1], out, n.name)
         if op in ("Resize", "Upsample"):
             return self.resize(n, a)
+        if op == "ReduceMean":
+            return self.reduce_mean(n, a)
         assert op == "Pad"
         return self.pad(n, a)
 
@@ -218,6 +221,19 @@ class _Reader:
         if name == "avgpool" and any(pads) and not a.get("count_include_pad", 0):
             args.append("count_include_pad: false")
         return Layer(name, f"{name}({', '.join(args)})", [n.input[0]], n.output[0], n.name)
+
+    def reduce_mean(self, n: Any, a: dict[str, Any]) -> Layer:
+        """The mean over every spatial axis, keeping them (torch's AdaptiveAvgPool2d(1) as its
+        default exporter writes it): globalavgpool. Its input's rank from the value_infos."""
+        axes = self.const(n.input[1]) if len(n.input) > 1 and n.input[1] else a.get("axes")
+        ranks = {v.name: len(export.value_shape(v)) for v in
+                 (*self.g.value_info, *self.g.input, *self.g.output)}
+        rank = ranks.get(n.input[0], ranks.get(self.src(n.input[0])))
+        if axes is None or rank is None or rank < 3 or not a.get("keepdims", 1) or sorted(
+                int(v) % rank for v in np.ravel(axes)) != list(range(2, rank)):
+            raise self.fail(n, "only the mean over every spatial axis, keeping them "
+                            "(globalavgpool), has a netdsl op")
+        return Layer("globalavgpool", "globalavgpool", [n.input[0]], n.output[0], n.name)
 
     def reshape(self, n: Any) -> Layer:
         shape = [int(v) for v in self.need(n, n.input[1])]
