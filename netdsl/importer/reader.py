@@ -74,9 +74,10 @@ class _Reader:
                 continue
             if n.op_type == "Pad" and self._fold_pad(n, a):
                 continue
-            layer = self.layer(n, a)
-            layer.inputs = [self.src(i) for i in layer.inputs]
-            out.append(layer)
+            made = self.reduce_mean(n, a) if n.op_type == "ReduceMean" else [self.layer(n, a)]
+            for layer in made:
+                layer.inputs = [self.src(i) for i in layer.inputs]
+            out += made
         for o in self.outputs:
             if o in self.alias:
                 raise NetdslError([error("E407", f"{self.source}: output `{o}` is an Identity "
@@ -159,8 +160,6 @@ class _Reader:
                          f"beta: {_num(a.get('beta', 0.5))})", x[:1], out, n.name)
         if op in ("Resize", "Upsample"):
             return self.resize(n, a)
-        if op == "ReduceMean":
-            return self.reduce_mean(n, a)
         assert op == "Pad"
         return self.pad(n, a)
 
@@ -222,18 +221,23 @@ class _Reader:
             args.append("count_include_pad: false")
         return Layer(name, f"{name}({', '.join(args)})", [n.input[0]], n.output[0], n.name)
 
-    def reduce_mean(self, n: Any, a: dict[str, Any]) -> Layer:
-        """The mean over every spatial axis, keeping them (torch's AdaptiveAvgPool2d(1) as its
-        default exporter writes it): globalavgpool. Its input's rank from the value_infos."""
+    def reduce_mean(self, n: Any, a: dict[str, Any]) -> list[Layer]:
+        """The mean over every spatial axis (torch's AdaptiveAvgPool2d(1) as its default
+        exporter writes it): globalavgpool, then flatten where the axes are not kept (torch's
+        `x.mean([2, 3])`). Its input's rank from the value_infos."""
         axes = self.const(n.input[1]) if len(n.input) > 1 and n.input[1] else a.get("axes")
         ranks = {v.name: len(export.value_shape(v)) for v in
                  (*self.g.value_info, *self.g.input, *self.g.output)}
         rank = ranks.get(n.input[0], ranks.get(self.src(n.input[0])))
-        if axes is None or rank is None or rank < 3 or not a.get("keepdims", 1) or sorted(
+        if axes is None or rank is None or rank < 3 or sorted(
                 int(v) % rank for v in np.ravel(axes)) != list(range(2, rank)):
-            raise self.fail(n, "only the mean over every spatial axis, keeping them "
-                            "(globalavgpool), has a netdsl op")
-        return Layer("globalavgpool", "globalavgpool", [n.input[0]], n.output[0], n.name)
+            raise self.fail(n, "only the mean over every spatial axis (globalavgpool) has a "
+                            "netdsl op")
+        if a.get("keepdims", 1):
+            return [Layer("globalavgpool", "globalavgpool", [n.input[0]], n.output[0], n.name)]
+        kept = f"{n.output[0]}/keepdims"
+        return [Layer("globalavgpool", "globalavgpool", [n.input[0]], kept, n.name),
+                Layer("flatten", "flatten", [kept], n.output[0], n.name)]
 
     def reshape(self, n: Any) -> Layer:
         shape = [int(v) for v in self.need(n, n.input[1])]
