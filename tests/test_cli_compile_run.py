@@ -241,6 +241,17 @@ def test_run_a_bad_onnx_file(tmp_path, lenet_onnx, case):
     assert not (tmp_path / "o").exists() and out == ""
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--set", "classes=3"], "--set classes=...: the model has no size classes that varies; "
+                             "every size of its inputs but the batch is fixed"),
+    (["--network", "lenet5"], "--network lenet5: an .onnx model has no networks to choose from"),
+])
+def test_run_onnx_with_a_choice_it_does_not_have(lenet_onnx, args, message):
+    """Both were ignored: `--set classes=3` ran the 10-class model and said nothing."""
+    code, out, err = cli("run", str(lenet_onnx), "--random", *args)
+    assert (code, out, err) == (2, "", f"{message}\nusage: see `netdsl --help`\n")
+
+
 def test_run_save_into_a_file(tmp_path, lenet_onnx):
     f = tmp_path / "f"
     f.write_text("keep")

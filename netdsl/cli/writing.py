@@ -190,6 +190,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     path = Path(a.model)
     model: Any
     if files.is_onnx(path):
+        if a.network:
+            raise _Usage(f"--network {a.network}: an .onnx model has no networks to choose from")
         export.check_file(path)
         model = path  # onnxruntime reads it, external data included
     else:
@@ -198,10 +200,11 @@ def cmd_run(a: argparse.Namespace) -> int:
     if a.save:
         files.check_dir(Path(a.save), "--save")
     session = runtime.Session(model, a.provider)
+    given = _onnx_sizes(a.set, session.inputs) if files.is_onnx(path) else {}
     if session.note:
         print(f"note: {session.note}", file=sys.stderr)
     sizes = session.example_sizes  # a model for every size: --set H=.. on an .onnx picks one
-    sizes.update(_sizes(a.set) if files.is_onnx(path) else {})
+    sizes.update(given)
     feeds = (runtime.read_inputs(a.input, session.inputs) if a.input
              else runtime.random_inputs(session.inputs, a.batch, a.seed, sizes))
     outputs = session.run(feeds)
@@ -215,6 +218,19 @@ def cmd_run(a: argparse.Namespace) -> int:
         written = runtime.save_outputs(outputs, Path(a.save), read)
         print(f"saved {', '.join(str(w) for w in written)}")
     return EXIT_OK
+
+
+def _onnx_sizes(pairs: list[str] | None, ports: list[Any]) -> dict[str, int]:
+    """--set on an .onnx model: sizes that vary in its inputs (a model for every size), by
+    name; a usage error for any other name (a network parameter is set in the .net file)."""
+    given = _sizes(pairs)
+    varying = sorted({d for p in ports for d in p.shape[1:] if isinstance(d, str) and d})
+    for name in given:
+        if name not in varying:
+            raise _Usage(f"--set {name}=...: the model has no size {name} that varies; " + (
+                f"its sizes that do: {', '.join(varying)}" if varying
+                else "every size of its inputs but the batch is fixed"))
+    return given
 
 
 def _describe(name: str, arr: Any, top: int) -> str:
