@@ -252,6 +252,42 @@ def test_run_onnx_with_a_choice_it_does_not_have(lenet_onnx, args, message):
     assert (code, out, err) == (2, "", f"{message}\nusage: see `netdsl --help`\n")
 
 
+def _adder(tmp_path, dtype):
+    """An ONNX model not made by netdsl, y = x + x, on `dtype` (an onnx.TensorProto type)."""
+    g = onnx.helper.make_graph(
+        [onnx.helper.make_node("Add", ["x", "x"], ["y"])], "g",
+        [onnx.helper.make_tensor_value_info("x", dtype, ["N", 3])],
+        [onnx.helper.make_tensor_value_info("y", dtype, ["N", 3])])
+    path = tmp_path / "add.onnx"
+    onnx.save(onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.mark.parametrize(("dtype", "arr"), [(onnx.TensorProto.INT64, np.arange(6).reshape(2, 3)),
+                                            (onnx.TensorProto.DOUBLE, np.ones((2, 3)) / 3)])
+def test_run_a_model_whose_inputs_are_not_float32(tmp_path, dtype, arr):
+    """Every input was taken as float32: an int64 array was refused ('the model expects
+    float32', hint astype(numpy.float32)), and --random or a float64 file failed in
+    onnxruntime (E403 'Unexpected input data type')."""
+    model = _adder(tmp_path, dtype)
+    np.save(tmp_path / "x.npy", arr)
+    code, _, err = cli("run", str(model), "--input", str(tmp_path / "x.npy"), "--save",
+                       str(tmp_path / "o"), "--provider", "cpu")
+    assert code == 0, err
+    saved = np.load(tmp_path / "o" / "y.npy")
+    assert saved.dtype == arr.dtype and (saved == arr + arr).all()
+    code, _, err = cli("run", str(model), "--random", "--provider", "cpu")
+    assert code == 0, err
+
+
+def test_run_an_int64_input_given_floats(tmp_path):
+    np.save(tmp_path / "x.npy", np.ones((2, 3)))
+    code, _, err = cli("run", str(_adder(tmp_path, onnx.TensorProto.INT64)), "--input",
+                       str(tmp_path / "x.npy"))
+    fails(code, err, "error[E404]: input `x` has dtype float64; the model expects int64 [N, 3]\n"
+                     "  = hint: convert it with array.astype(numpy.int64)\n")
+
+
 def test_run_save_into_a_file(tmp_path, lenet_onnx):
     f = tmp_path / "f"
     f.write_text("keep")
