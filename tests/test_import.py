@@ -118,6 +118,18 @@ def test_cli_import_then_compile_with_the_weights(tmp_path, capsys):
         t.name: onnx.numpy_helper.to_array(t).tobytes() for t in b.graph.initializer}
 
 
+def test_cli_import_weights_into_the_program_file(tmp_path, capsys):
+    """-o X --weights X wrote the program, then the weights over it: the .net was lost."""
+    src = tmp_path / "lenet.onnx"
+    export.save(netdsl.compile(netdsl.load(ZOO / "lenet.net"), init="zeros"), src)
+    out = tmp_path / "m.npz"
+    assert main(["import", str(src), "-o", str(out), "--weights", str(tmp_path / "." / "m.npz")
+                 ]) == 2
+    assert capsys.readouterr().err == (f"--weights {tmp_path / 'm.npz'} is the -o file too; give "
+                                       "each its own name\nusage: see `netdsl --help`\n")
+    assert not out.exists()
+
+
 TORCHVISION = ["resnet18", "mobilenet_v2", "alexnet", "vgg11", "googlenet", "squeezenet1_1",
                "resnet50", "densenet121", "efficientnet_b0"]
 

@@ -124,6 +124,8 @@ def cmd_import(a: argparse.Namespace) -> int:
     w_out = Path(a.weights) if a.weights else None
     if w_out is not None and w_out.suffix.lower() not in (".npz", ".safetensors"):
         raise _Usage(f"--weights {w_out}: give a .npz or .safetensors file name")
+    if w_out is not None and w_out.resolve() == out.resolve():
+        raise _Usage(f"--weights {w_out} is the -o file too; give each its own name")
     files.check_writable(out, [src])
     if w_out is not None:
         files.check_writable(w_out, [src, out])
