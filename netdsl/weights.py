@@ -5,6 +5,7 @@ load_state_dict does."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 import zipfile
@@ -192,22 +193,37 @@ class SafetensorsArrays(LazyArrays):
     def __init__(self, path: Path):
         from safetensors import safe_open
         super().__init__(path)
+        self._bf16: set[str] = set()
         with safe_open(str(path), "np") as f:
             for name in f.keys():
                 part = f.get_slice(name)
                 kind = part.get_dtype()
-                if kind not in SAFETENSORS_DTYPES:
+                if kind == "BF16":  # NOTE: numpy has none; read as float32 (exact)
+                    self._bf16.add(name)
+                elif kind not in SAFETENSORS_DTYPES:
                     raise NetdslError([error("E401", f"weight file {path}: `{name}` is {kind}, "
                                              "which numpy cannot hold", hints=[
                                                  "save it as float32 (or float16)"])])
-                self._declare(name, tuple(part.get_shape()), np.dtype(SAFETENSORS_DTYPES[kind]))
+                self._declare(name, tuple(part.get_shape()),
+                              np.dtype(SAFETENSORS_DTYPES.get(kind, "<f4")))
 
     def __getitem__(self, name: str) -> np.ndarray:
         from safetensors import safe_open
         if name not in self.headers:
             raise KeyError(name)
+        if name in self._bf16:
+            from netdsl import checkpoint
+            return checkpoint.bfloat16(self._raw(name)).reshape(self.headers[name][0])
         with safe_open(str(self.path), "np") as f:
             return np.asarray(f.get_tensor(name))
+
+    def _raw(self, name: str) -> bytes:
+        """An array's bytes, where the header (checked by safe_open) says they are."""
+        with self.path.open("rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            start, end = json.loads(f.read(size))[name]["data_offsets"]
+            f.seek(8 + size + start)
+            return f.read(end - start)
 
 
 def meta(weights: Mapping[str, np.ndarray], k: str) -> tuple[tuple[int, ...], str]:

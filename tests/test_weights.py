@@ -131,6 +131,17 @@ def test_weights_load_by_name_exactly(tmp_path, fmt):
         np.testing.assert_array_equal(got[k], v)
 
 
+def test_bfloat16_safetensors_load_exactly(tmp_path, torch):
+    """bfloat16 (most checkpoints on the Hugging Face hub) was E401 'numpy cannot hold' in a
+    .safetensors file, though the same tensors in a .pt file loaded."""
+    from safetensors.torch import save_file
+    tensors = {k: torch.from_numpy(v).to(torch.bfloat16) for k, v in lenet_arrays().items()}
+    save_file(tensors, str(tmp_path / "w.safetensors"))
+    got = inits(netdsl.compile(ZOO / "lenet.net", weights=tmp_path / "w.safetensors"))
+    for k, v in tensors.items():
+        np.testing.assert_array_equal(got[k], v.float().numpy())
+
+
 def test_missing_unexpected_and_misshaped_keys_are_reported_together(tmp_path):
     arrays = lenet_arrays()
     del arrays["c1.bias"], arrays["f7.weight"]
