@@ -194,6 +194,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     if files.is_onnx(path):
         if a.network:
             raise _Usage(f"--network {a.network}: an .onnx model has no networks to choose from")
+        if not path.exists():  # NOTE: exit 2, as for any missing file (README's exit codes)
+            raise _Usage(f"{path}: no such file")
         export.check_file(path)
         model = path  # onnxruntime reads it, external data included
     else:
