@@ -70,6 +70,7 @@ def load(path: _Path, network: str | None = None,
     if isinstance(path, str) and "\n" in path:
         raise TypeError("netdsl.load takes a path; for .net text use netdsl.loads(text)")
     options.check_path("path", path)
+    options.check_root(root)
     options.check_choice_of_network(network, params)
     return check_source(read_source(path, root), network, params)
 
@@ -82,6 +83,7 @@ def loads(text: str, network: str | None = None, params: Mapping[str, Any] | Non
     from netdsl.source import Source
     options.check_text("text", text)
     options.check_text("path", path)
+    options.check_root(root)
     options.check_choice_of_network(network, params)
     return check_source(Source(path, text, str(Path(root or os.getcwd()).resolve())), network,
                         params)

@@ -117,6 +117,14 @@ def check_path(name: str, v: object) -> None:
     check_text(name, v if isinstance(v, str) else str(os.fspath(v)))  # type: ignore[call-overload]
 
 
+def check_root(root: object) -> None:
+    """None, or the directory `use` lines may read in and below (as --root DIR)."""
+    if root is not None:
+        check_path("root", root)
+        if not os.path.isdir(root):  # type: ignore[arg-type]
+            _bad_value("root", root, "not a directory")
+
+
 def check_weights(weights: object) -> None:
     """None, a path, or a mapping of parameter names to numeric arrays."""
     if weights is None or isinstance(weights, (str, os.PathLike)):

@@ -259,6 +259,7 @@ NET = net("y = x -> conv(4, 3, pad: 1) -> output y")
     (lambda n: compile(n, weights={}, rename=[3]),
      "rename= takes a sequence of 'PATTERN=REPLACEMENT' strings, not int 3"),
     (lambda n: compile_to(3, n), "path= takes a path (str or os.PathLike), not int 3"),
+    (lambda n: loads(NET, root=3), "root= takes a path (str or os.PathLike), not int 3"),
 ])
 def test_api_argument_of_the_wrong_type_is_a_clear_typeerror(call, message):
     with pytest.raises(TypeError) as e:
@@ -273,6 +274,7 @@ def test_api_argument_of_the_wrong_type_is_a_clear_typeerror(call, message):
     (lambda n: run(n, batch=100_000_000), "batch=100000000: must be 1 to 65536"),
     (lambda n: run(n, seed=-1), "seed=-1: must be 0 to 4294967295"),
     (lambda n: loads("network \ud800"), "text: not text: a lone surrogate at character 8"),
+    (lambda n: loads(NET, root="/no/such/dir"), "root='/no/such/dir': not a directory"),
     (lambda n: loads(NET.replace("(N", "(s").replace("network n", "network n(s = 1)"),
                      params={"s": float("inf")}),
      "parameter `s` of network `n`: the number is too large"),
