@@ -236,3 +236,15 @@ def test_reduce_mean_of_another_form_names_the_node(axes):
     assert render_all(e.value.diagnostics) == (
         "error[E407]: m.onnx: node `node_mean` (ReduceMean): only the mean over every spatial "
         "axis (globalavgpool) has a netdsl op")
+
+
+def test_an_unnamed_node_is_named_by_its_output():
+    """ONNX node names are optional: a failing unnamed node was "node `` (Clip)"."""
+    model = _model([helper.make_node("Clip", ["x", "lo", "hi"], ["y"])], [
+        onnx.numpy_helper.from_array(np.float32(-1), "lo"),
+        onnx.numpy_helper.from_array(np.float32(1), "hi")])
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(model, "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        "error[E407]: m.onnx: node `(unnamed, output y)` (Clip): Clip(-1.0, 1.0): only Clip(0, 6) "
+        "(relu6) and Clip(0) (relu) have a netdsl op")

@@ -50,7 +50,8 @@ class _Reader:
         self.pending_pad: dict[str, tuple[str, list[int]]] = {}  # Pad output -> (input, pads)
 
     def fail(self, node: Any, why: str) -> NetdslError:
-        return NetdslError([error("E407", f"{self.source}: node `{node.name}` ({node.op_type}): "
+        name = node.name or f"(unnamed, output {node.output[0]})"  # NOTE: names are optional
+        return NetdslError([error("E407", f"{self.source}: node `{name}` ({node.op_type}): "
                                   f"{why}")])
 
     def const(self, name: str) -> np.ndarray | None:
