@@ -248,3 +248,43 @@ def test_an_unnamed_node_is_named_by_its_output():
     assert render_all(e.value.diagnostics) == (
         "error[E407]: m.onnx: node `(unnamed, output y)` (Clip): Clip(-1.0, 1.0): only Clip(0, 6) "
         "(relu6) and Clip(0) (relu) have a netdsl op")
+
+
+def _pad_model(pads, mode="reflect", axes=None, value=None):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, "h", "w"])
+    inits = [onnx.numpy_helper.from_array(np.array(pads, np.int64), "pads")]
+    ins = ["x", "pads", "", ""]
+    if value is not None:
+        inits.append(onnx.numpy_helper.from_array(np.float32(value), "value"))
+        ins[2] = "value"
+    if axes is not None:
+        inits.append(onnx.numpy_helper.from_array(np.array(axes, np.int64), "axes"))
+        ins[3] = "axes"
+    g = helper.make_graph([helper.make_node("Pad", [i for i in ins if i] if axes is None
+                                            else ins, ["y"], name="pad", mode=mode)],
+                          "g", [x], [y], initializer=inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)])
+
+
+def test_pad_with_axes_spreads_its_amounts_over_those_axes():
+    """Pad's `axes` input (opset 18): its amounts were read as if for every axis, so that
+    [1, 2, 1, 2] on axes [2, 3] was 'padding the batch axis'."""
+    model = _pad_model([1, 2, 1, 2], axes=[2, -1])
+    imported = importer.import_model(model, "t")
+    assert '"pad": pad([1, 2, 1, 2], mode: "reflect")' in imported.text
+    x = np.random.default_rng(0).standard_normal((1, 3, 4, 4)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    got = netdsl.run(netdsl.compile(netdsl.loads(imported.text)), {"x": x})["y"]
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(("mode", "value", "why"), [
+    ("wrap", None, "mode wrap: netdsl pads with zeros, reflect or edge"),  # was KeyError: exit 3
+    ("constant", 1.0, "the constant 1.0: netdsl pads with zeros"),  # was zeros: wrong outputs
+])
+def test_pad_netdsl_cannot_express_names_the_node(mode, value, why):
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_pad_model([0, 0, 1, 1, 0, 0, 1, 1], mode, value=value), "t",
+                              "m.onnx")
+    assert render_all(e.value.diagnostics) == f"error[E407]: m.onnx: node `pad` (Pad): {why}"

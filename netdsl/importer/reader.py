@@ -48,11 +48,32 @@ class _Reader:
                        if i.name not in self.arrays]
         self.outputs = [o.name for o in self.g.output]
         self.pending_pad: dict[str, tuple[str, list[int]]] = {}  # Pad output -> (input, pads)
+        self.ranks = {v.name: len(export.value_shape(v)) for v in
+                      (*self.g.value_info, *self.g.input, *self.g.output)
+                      if v.type.tensor_type.HasField("shape")}
 
     def fail(self, node: Any, why: str) -> NetdslError:
         name = node.name or f"(unnamed, output {node.output[0]})"  # NOTE: names are optional
         return NetdslError([error("E407", f"{self.source}: node `{name}` ({node.op_type}): "
                                   f"{why}")])
+
+    def rank(self, name: str) -> int | None:
+        """A tensor's rank, where the model's value_infos state it."""
+        return self.ranks.get(name, self.ranks.get(self.src(name)))
+
+    def _spread(self, n: Any, p: list[int]) -> list[int]:
+        """A Pad's amounts [begins..., ends...] for every axis: its `axes` input (opset 18)
+        spread out over the input's rank."""
+        axes = self.const(n.input[3]) if len(n.input) > 3 and n.input[3] else None
+        if axes is None:
+            return p
+        rank = self.rank(n.input[0])
+        if rank is None:
+            raise self.fail(n, "`axes` given, and the rank of its input is not recorded")
+        full, k = [0] * (2 * rank), len(p) // 2
+        for i, ax in enumerate(int(v) % rank for v in np.ravel(axes)):
+            full[ax], full[rank + ax] = p[i], p[k + i]
+        return full
 
     def const(self, name: str) -> np.ndarray | None:
         return self.arrays.get(self.alias.get(name, name))
@@ -95,9 +116,9 @@ class _Reader:
                 or (value is not None and float(value) != 0.0) or not users
                 or any(m.op_type not in ("Conv",) for m in users)):
             return False
-        p = [int(v) for v in pads]
+        p = self._spread(n, [int(v) for v in pads])
         r = len(p) // 2
-        if any(p[i] or p[r + i] for i in (0, 1)) or any(v < 0 for v in p):
+        if r < 3 or any(p[i] or p[r + i] for i in (0, 1)) or any(v < 0 for v in p):
             return False
         self.pending_pad[n.output[0]] = (n.input[0], p[2:r] + p[r + 2:])
         return True
@@ -227,9 +248,7 @@ class _Reader:
         exporter writes it): globalavgpool, then flatten where the axes are not kept (torch's
         `x.mean([2, 3])`). Its input's rank from the value_infos."""
         axes = self.const(n.input[1]) if len(n.input) > 1 and n.input[1] else a.get("axes")
-        ranks = {v.name: len(export.value_shape(v)) for v in
-                 (*self.g.value_info, *self.g.input, *self.g.output)}
-        rank = ranks.get(n.input[0], ranks.get(self.src(n.input[0])))
+        rank = self.rank(n.input[0])
         if axes is None or rank is None or rank < 3 or sorted(
                 int(v) % rank for v in np.ravel(axes)) != list(range(2, rank)):
             raise self.fail(n, "only the mean over every spatial axis (globalavgpool) has a "
@@ -274,10 +293,16 @@ class _Reader:
 
     def pad(self, n: Any, a: dict[str, Any]) -> Layer:
         pads = self.need(n, n.input[1]) if len(n.input) > 1 else np.asarray(a["pads"])
-        p = [int(v) for v in pads]
+        p = self._spread(n, [int(v) for v in pads])
         r = len(p) // 2
-        mode = {"constant": "zeros", "reflect": "reflect", "edge": "edge"}[a.get("mode",
-                                                                                 "constant")]
+        mode = {"constant": "zeros", "reflect": "reflect", "edge": "edge"}.get(
+            a.get("mode", "constant"))
+        if mode is None:
+            raise self.fail(n, f"mode {a.get('mode')}: netdsl pads with zeros, reflect or edge")
+        value = self.const(n.input[2]) if len(n.input) > 2 and n.input[2] else a.get("value")
+        if mode == "zeros" and value is not None and float(np.ravel(value)[0]) != 0.0:
+            raise self.fail(n, f"the constant {float(np.ravel(value)[0])}: netdsl pads with "
+                            "zeros")
         if p[0] or p[r]:
             raise self.fail(n, "padding the batch axis")
         args = [_ints(p[2:r] + p[r + 2:], True)]
