@@ -288,3 +288,46 @@ def test_pad_netdsl_cannot_express_names_the_node(mode, value, why):
         importer.import_model(_pad_model([0, 0, 1, 1, 0, 0, 1, 1], mode, value=value), "t",
                               "m.onnx")
     assert render_all(e.value.diagnostics) == f"error[E407]: m.onnx: node `pad` (Pad): {why}"
+
+
+def _resize_model(mode, coord, rounding="round_prefer_floor", scale=2.0, op="Resize"):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, "h", "w"])
+    scales = onnx.numpy_helper.from_array(np.array([1, 1, scale, scale], np.float32), "sc")
+    node = (helper.make_node("Resize", ["x", "", "sc"], ["y"], name="r", mode=mode,
+                             coordinate_transformation_mode=coord, nearest_mode=rounding)
+            if op == "Resize" else helper.make_node("Upsample", ["x", "sc"], ["y"], name="r",
+                                                    mode=mode))
+    g = helper.make_graph([node], "g", [x], [y], initializer=[scales])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17 if op == "Resize"
+                                                                   else 9)])
+
+
+@pytest.mark.parametrize("args", [
+    ("linear", "half_pixel"), ("linear", "pytorch_half_pixel"), ("cubic", "align_corners"),
+    ("nearest", "asymmetric", "floor", 3.0), ("nearest", "half_pixel", "round_prefer_ceil", 3.0),
+    ("nearest", "asymmetric", "round_prefer_floor", 2.0), ("linear", "half_pixel", "", 1.5)])
+def test_resize_that_netdsl_computes_alike_round_trips(args):
+    model = _resize_model(*args)
+    imported = importer.import_model(model, "t")
+    x = np.random.default_rng(0).standard_normal((1, 3, 4, 4)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    got = netdsl.run(netdsl.compile(netdsl.loads(imported.text)), {"x": x})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("args", "why"), [
+    (("linear", "asymmetric"), "asymmetric coordinates"),
+    (("cubic", "tf_crop_and_resize"), "tf_crop_and_resize coordinates"),
+    (("nearest", "half_pixel", "ceil"), "nearest_mode ceil with half_pixel coordinates"),
+    (("nearest", "asymmetric", "round_prefer_floor", 3.0),
+     "nearest_mode round_prefer_floor with asymmetric coordinates"),
+    (("linear", "", "", 2.0, "Upsample"), "asymmetric coordinates"),
+])
+def test_resize_that_netdsl_computes_otherwise_names_the_node(args, why):
+    """Each was imported as half-pixel (or floor) upsampling: a model of other outputs."""
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_resize_model(*args), "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        f"error[E407]: m.onnx: node `r` ({args[4] if len(args) > 4 else 'Resize'}): {why}: "
+        "netdsl's upsample computes other values")

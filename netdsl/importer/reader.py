@@ -271,12 +271,19 @@ class _Reader:
         mode = {"nearest": "nearest", "linear": "bilinear", "cubic": "bicubic"}.get(
             a.get("mode", "nearest"))
         coord = a.get("coordinate_transformation_mode", "half_pixel")
+        rounding = a.get("nearest_mode", "round_prefer_floor")
         scales = self.const(x[2]) if len(x) > 2 and x[2] else None
-        if n.op_type == "Upsample":
+        if n.op_type == "Upsample":  # NOTE: its coordinates are x / scale, rounded down
             scales = self.const(x[1]) if len(x) > 1 else np.asarray(a.get("scales"))
+            coord, rounding = "asymmetric", "floor"
         sizes = self.const(x[3]) if len(x) > 3 and x[3] else None
         if mode is None:
             raise self.fail(n, f"mode {a.get('mode')}")
+        whole = [int(v) for v in scales] if scales is not None and scales.size > 0 and all(
+            float(v).is_integer() for v in scales) else []
+        why = _resize_differs(a, mode, coord, rounding, whole)
+        if why:
+            raise self.fail(n, f"{why}: netdsl's upsample computes other values")
         args = []
         if scales is not None and scales.size:
             s = [float(v) for v in scales[2:]]
@@ -311,6 +318,30 @@ class _Reader:
         if mode != "zeros":
             args.append(f'mode: "{mode}"')
         return Layer("pad", f"pad({', '.join(args)})", [n.input[0]], n.output[0], n.name)
+
+
+def _resize_differs(a: dict[str, Any], mode: str, coord: str, rounding: str,
+                    whole: list[int]) -> str:
+    """Why a Resize computes other values than netdsl's upsample ("" where it does not):
+    nearest is x / scale rounded down (or, at `whole` scales, the forms that round to the same
+    pixel); bilinear and bicubic are half-pixel or align-corners, bicubic with torch's
+    a = -0.75."""
+    if a.get("antialias", 0):
+        return "antialias"
+    if mode == "nearest":
+        same = ((coord, rounding) == ("asymmetric", "floor")
+                or ((coord, rounding) == ("asymmetric", "round_prefer_floor") and whole
+                    and max(whole) <= 2)  # NOTE: x / 2 is k or k + 0.5, rounded to k
+                or (whole and coord in ("half_pixel", "pytorch_half_pixel")
+                    and rounding.startswith("round_prefer"))
+                or (whole and (coord, rounding) == ("tf_half_pixel_for_nn", "floor")))
+        return "" if same else f"nearest_mode {rounding} with {coord} coordinates"
+    if coord not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+        return f"{coord} coordinates"
+    if mode == "bicubic" and (float(a.get("cubic_coeff_a", -0.75)) != -0.75
+                              or a.get("exclude_outside", 0)):
+        return "cubic_coeff_a other than -0.75, or exclude_outside"
+    return ""
 
 
 def _window(a: dict[str, Any], pads: list[int]) -> list[str]:
