@@ -331,3 +331,40 @@ def test_resize_that_netdsl_computes_otherwise_names_the_node(args, why):
     assert render_all(e.value.diagnostics) == (
         f"error[E407]: m.onnx: node `r` ({args[4] if len(args) > 4 else 'Resize'}): {why}: "
         "netdsl's upsample computes other values")
+
+
+def _same_model(op, auto_pad, kernel, stride=1):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 5, 5])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "c", "h", "w"])
+    rng = np.random.default_rng(1)
+    inits = [onnx.numpy_helper.from_array(
+        rng.standard_normal((2, 3, kernel, kernel)).astype(np.float32), "w")]
+    node = helper.make_node(op, ["x", "w"] if op == "Conv" else ["x"], ["y"], name="n",
+                            auto_pad=auto_pad, strides=[stride, stride],
+                            **({} if op == "Conv" else {"kernel_shape": [kernel, kernel]}))
+    g = helper.make_graph([node], "g", [x], [y], initializer=inits if op == "Conv" else [])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("args", [("Conv", "SAME_UPPER", 2, 2), ("Conv", "SAME_LOWER", 3, 1),
+                                  ("AveragePool", "SAME_UPPER", 2, 2),
+                                  ("MaxPool", "SAME_LOWER", 3, 1)])
+def test_auto_pad_same_round_trips(args):
+    """AveragePool's SAME padding was counted in the average (ONNX's count_include_pad is 0)."""
+    model = _same_model(*args)
+    imported = importer.import_model(model, "t")
+    x = np.random.default_rng(0).standard_normal((1, 3, 5, 5)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    got = netdsl.run(netdsl.compile(netdsl.loads(imported.text), weights=imported.weights),
+                     {"x": x})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("op", "kernel", "stride"), [("Conv", 2, 1), ("MaxPool", 3, 2)])
+def test_auto_pad_same_lower_with_an_odd_pixel_names_the_node(op, kernel, stride):
+    """It was imported as `pad: same`, which puts the odd pixel after: other outputs."""
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_same_model(op, "SAME_LOWER", kernel, stride), "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        f"error[E407]: m.onnx: node `n` ({op}): auto_pad SAME_LOWER: netdsl's `pad: same` puts "
+        "an odd pixel of padding after, as SAME_UPPER does")

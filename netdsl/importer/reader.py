@@ -191,9 +191,20 @@ class _Reader:
             raise self.fail(n, f"`{name}` is computed, not a stored weight")
         return v
 
+    def _not_same_lower(self, n: Any, a: dict[str, Any], kernel: Sequence[int]) -> None:
+        """SAME_LOWER pads as SAME_UPPER does where the padding is even: stride 1 and an odd
+        (dilated) window; elsewhere it depends on the input size."""
+        k = len(kernel)
+        even = all(int(s) == 1 and (int(w) - 1) * int(d) % 2 == 0 for s, w, d in zip(
+            a.get("strides", [1] * k), kernel, a.get("dilations", [1] * k)))
+        if a.get("auto_pad") == "SAME_LOWER" and not even:
+            raise self.fail(n, "auto_pad SAME_LOWER: netdsl's `pad: same` puts an odd pixel "
+                            "of padding after, as SAME_UPPER does")
+
     def conv(self, n: Any, a: dict[str, Any]) -> Layer:
         x = list(n.input)
         w = self.need(n, x[1])
+        self._not_same_lower(n, a, w.shape[2:])
         pads = list(a.get("pads", [0] * (2 * (w.ndim - 2))))
         if x[0] in self.pending_pad:
             x[0], extra = self.pending_pad[x[0]]
@@ -233,13 +244,15 @@ class _Reader:
 
     def pool(self, n: Any, a: dict[str, Any]) -> Layer:
         k = [int(v) for v in a["kernel_shape"]]
+        self._not_same_lower(n, a, k)
         pads = list(a.get("pads", [0] * (2 * len(k))))
         name = "maxpool" if n.op_type == "MaxPool" else "avgpool"
         args = [_ints(k), f"stride: {_ints(a.get('strides', [1] * len(k)))}"]
         args += _window({"auto_pad": a.get("auto_pad"), "dilations": a.get("dilations")}, pads)
         if a.get("ceil_mode", 0):
             args.append("ceil: true")
-        if name == "avgpool" and any(pads) and not a.get("count_include_pad", 0):
+        same = str(a.get("auto_pad", "")).startswith("SAME")
+        if name == "avgpool" and (any(pads) or same) and not a.get("count_include_pad", 0):
             args.append("count_include_pad: false")
         return Layer(name, f"{name}({', '.join(args)})", [n.input[0]], n.output[0], n.name)
 
