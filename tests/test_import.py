@@ -303,6 +303,15 @@ def _resize_model(mode, coord, rounding="round_prefer_floor", scale=2.0, op="Res
                                                                    else 9)])
 
 
+def test_constant_of_any_attribute_kind():
+    """A Constant's value_floats (or value_int) was np.asarray(None): IndexError, exit 3."""
+    model = _resize_model("nearest", "asymmetric", "floor")
+    model.graph.initializer.pop()
+    model.graph.node.insert(0, helper.make_node("Constant", [], ["sc"],
+                                                value_floats=[1.0, 1.0, 2.0, 2.0]))
+    assert '"r": upsample(2.0)' in importer.import_model(model, "t").text
+
+
 @pytest.mark.parametrize("args", [
     ("linear", "half_pixel"), ("linear", "pytorch_half_pixel"), ("cubic", "align_corners"),
     ("nearest", "asymmetric", "floor", 3.0), ("nearest", "half_pixel", "round_prefer_ceil", 3.0),

@@ -19,6 +19,7 @@ SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv Dropo
              "Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish Identity LRN LeakyRelu "
              "MaxPool Mul Pad ReduceMean Relu Reshape Resize Sigmoid Softmax Tanh Upsample"
              ).split()
+_CONSTANTS = ("value", "value_float", "value_floats", "value_int", "value_ints")  # Constant's
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish",
            "GlobalAveragePool": "globalavgpool", "GlobalMaxPool": "globalmaxpool"}
 
@@ -88,8 +89,9 @@ class _Reader:
         for n in self.g.node:
             a = export.attributes(n)
             if n.op_type == "Constant":
-                self.arrays[n.output[0]] = np.asarray(a.get("value", a.get("value_float",
-                                                                         a.get("value_ints"))))
+                kind = next((k for k in _CONSTANTS if k in a), None)
+                if kind is not None:  # NOTE: a sparse or string one is no weight nor shape
+                    self.arrays[n.output[0]] = np.asarray(a[kind])
                 continue
             if n.op_type in ("Identity", "Dropout"):
                 self.alias[n.output[0]] = n.input[0]
