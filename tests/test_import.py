@@ -377,3 +377,42 @@ def test_auto_pad_same_lower_with_an_odd_pixel_names_the_node(op, kernel, stride
     assert render_all(e.value.diagnostics) == (
         f"error[E407]: m.onnx: node `n` ({op}): auto_pad SAME_LOWER: netdsl's `pad: same` puts "
         "an odd pixel of padding after, as SAME_UPPER does")
+
+
+def _softmax_model(shape, opset, **attrs):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["r"], name="r"),
+                           helper.make_node("Softmax", ["r"], ["y"], name="s", **attrs)],
+                          "g", [x], [y])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+@pytest.mark.parametrize(("shape", "opset", "attrs"), [
+    (["N", 10], 11, {}), (["N", 3, 4, 4], 11, {"axis": 3}), (["N", 3, 4, 4], 13, {"axis": 1})])
+def test_softmax_of_every_opset_round_trips(shape, opset, attrs):
+    """The rank of the Softmax's input is inferred (legacy torch exports record none)."""
+    model = _softmax_model(shape, opset, **attrs)
+    imported = importer.import_model(model, "t")
+    x = np.random.default_rng(0).standard_normal([2 if d == "N" else d for d in shape]
+                                                 ).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    got = netdsl.run(netdsl.compile(netdsl.loads(imported.text)), {"x": x})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_softmax_before_opset_13_over_several_axes_names_the_node():
+    """Before opset 13 Softmax(axis=1) of [N, C, H, W] is over C, H and W at once; it was
+    imported as softmax(axis: 1), over C alone: other outputs."""
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_softmax_model(["N", 3, 4, 4], 11), "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        "error[E407]: m.onnx: node `s` (Softmax): opset 11's Softmax over the axes from 1 on, "
+        "together, of a tensor of rank 4: netdsl's is over one axis")
+
+
+def test_reduce_mean_of_an_export_without_value_infos():
+    """torch's legacy exporter records no value_infos; x.mean([2, 3]) (mnasnet) was E407."""
+    model = _mean_model([2, 3], 0, 17)
+    del model.graph.value_info[:]
+    assert '"node_mean.flatten": flatten' in importer.import_model(model, "t").text

@@ -159,6 +159,19 @@ def initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
 
 
+def ranks(model: onnx.ModelProto) -> dict[str, int]:
+    """The rank of every tensor whose shape onnx's shape inference finds (those the model's
+    value_infos state, where it cannot follow the model), for importer/."""
+    from onnx import shape_inference
+    try:
+        graph = shape_inference.infer_shapes(model).graph
+    except Exception:  # noqa: BLE001 - a model over 2 GB, an operator onnx does not know
+        graph = model.graph
+    return {v.name: len(v.type.tensor_type.shape.dim)
+            for v in (*graph.value_info, *graph.input, *graph.output)
+            if v.type.tensor_type.HasField("shape")}
+
+
 def value_shape(info: onnx.ValueInfoProto) -> list[int | str]:
     """A graph input's or output's dims: an int, or the symbol's name ("" when unnamed)."""
     return [d.dim_value if d.HasField("dim_value") else d.dim_param

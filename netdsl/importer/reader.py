@@ -49,9 +49,9 @@ class _Reader:
                        if i.name not in self.arrays]
         self.outputs = [o.name for o in self.g.output]
         self.pending_pad: dict[str, tuple[str, list[int]]] = {}  # Pad output -> (input, pads)
-        self.ranks = {v.name: len(export.value_shape(v)) for v in
-                      (*self.g.value_info, *self.g.input, *self.g.output)
-                      if v.type.tensor_type.HasField("shape")}
+        self.ranks = export.ranks(model)
+        self.opset = next((int(o.version) for o in model.opset_import
+                           if o.domain in ("", "ai.onnx")), 0)
 
     def fail(self, node: Any, why: str) -> NetdslError:
         name = node.name or f"(unnamed, output {node.output[0]})"  # NOTE: names are optional
@@ -59,7 +59,7 @@ class _Reader:
                                   f"{why}")])
 
     def rank(self, name: str) -> int | None:
-        """A tensor's rank, where the model's value_infos state it."""
+        """A tensor's rank, where onnx's shape inference finds it."""
         return self.ranks.get(name, self.ranks.get(self.src(name)))
 
     def _spread(self, n: Any, p: list[int]) -> list[int]:
@@ -168,7 +168,7 @@ class _Reader:
         if op == "Reshape":
             return self.reshape(n)
         if op == "Softmax":
-            return Layer("softmax", f"softmax(axis: {int(a.get('axis', -1))})", x[:1], out,
+            return Layer("softmax", f"softmax(axis: {self.softmax_axis(n, a)})", x[:1], out,
                          n.name)
         if op == "LRN":
             call = (f"lrn({int(a['size'])}, alpha: {_num(a.get('alpha', 1e-4))}, beta: "
@@ -186,6 +186,18 @@ class _Reader:
             return self.resize(n, a)
         assert op == "Pad"
         return self.pad(n, a)
+
+    def softmax_axis(self, n: Any, a: dict[str, Any]) -> int:
+        """Softmax's axis. Before opset 13 it is over every axis from `axis` (default 1) on,
+        flattened: one netdsl axis only where that is the last."""
+        if self.opset >= 13:
+            return int(a.get("axis", -1))
+        axis, rank = int(a.get("axis", 1)), self.rank(n.input[0])
+        if rank is None or axis % rank != rank - 1:
+            raise self.fail(n, f"opset {self.opset}'s Softmax over the axes from {axis} on, "
+                            f"together, of a tensor of rank {rank or 'unknown'}: netdsl's is "
+                            "over one axis")
+        return -1
 
     def need(self, n: Any, name: str) -> np.ndarray:
         v = self.const(name)
