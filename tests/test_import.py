@@ -416,3 +416,32 @@ def test_reduce_mean_of_an_export_without_value_infos():
     model = _mean_model([2, 3], 0, 17)
     del model.graph.value_info[:]
     assert '"node_mean.flatten": flatten' in importer.import_model(model, "t").text
+
+
+def _outputs_model(nodes, outputs):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])
+    g = helper.make_graph(nodes, "g", [x], [helper.make_tensor_value_info(
+        o, TensorProto.FLOAT, ["N", 3]) for o in outputs])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_an_output_that_is_an_identity_is_its_source():
+    """A model ending in Dropout (or Identity) was E407 'output is an Identity of another
+    tensor'; its output is the tensor before."""
+    model = _outputs_model([helper.make_node("Relu", ["x"], ["r"], name="r"),
+                            helper.make_node("Dropout", ["r"], ["d"], name="d"),
+                            helper.make_node("Sigmoid", ["r"], ["s"], name="s")], ["d", "s"])
+    net = netdsl.loads(importer.import_model(model, "t").text)
+    assert list(net.graph.outputs) == ["d", "s"]
+
+
+@pytest.mark.parametrize(("nodes", "outputs", "names"), [
+    ([helper.make_node("Relu", ["x"], ["r"], name="r")], ["r", "r"], "`r` and `r`"),
+    ([helper.make_node("Relu", ["x"], ["r"], name="r"),
+      helper.make_node("Identity", ["r"], ["i"], name="i")], ["r", "i"], "`r` and `i`")])
+def test_two_outputs_of_one_tensor_are_e407(nodes, outputs, names):
+    """The same tensor listed twice was E211 about the .net that was never written."""
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_outputs_model(nodes, outputs), "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        f"error[E407]: m.onnx: outputs {names} are one tensor; netdsl names each output once")

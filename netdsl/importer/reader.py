@@ -102,10 +102,13 @@ class _Reader:
             for layer in made:
                 layer.inputs = [self.src(i) for i in layer.inputs]
             out += made
+        seen: dict[str, str] = {}  # NOTE: an output that is an Identity (Dropout) is its source
         for o in self.outputs:
-            if o in self.alias:
-                raise NetdslError([error("E407", f"{self.source}: output `{o}` is an Identity "
-                                         "of another tensor; netdsl names each output once")])
+            if self.src(o) in seen:
+                raise NetdslError([error("E407", f"{self.source}: outputs `{seen[self.src(o)]}` "
+                                         f"and `{o}` are one tensor; netdsl names each output "
+                                         "once")])
+            seen[self.src(o)] = o
         return out
 
     def _fold_pad(self, n: Any, a: dict[str, Any]) -> bool:

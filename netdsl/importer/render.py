@@ -74,7 +74,8 @@ def _identifier(text: str, prefix: str) -> str:
 
 def _render(name: str, r: _Reader, layers: list[Layer], source: str) -> str:
     """The program: repeated sub-graphs as blocks, then the network of pipes."""
-    blocks, layers = _blocks(layers, r.outputs)
+    outputs = [r.src(o) for o in r.outputs]  # the tensors, where an output is an Identity
+    blocks, layers = _blocks(layers, outputs)
     lines = [f"# imported by `netdsl import` from {source}"] + blocks + [
         f"network {name} {{", "  option floor: true"]
     var: dict[str, str] = {}
@@ -82,9 +83,9 @@ def _render(name: str, r: _Reader, layers: list[Layer], source: str) -> str:
         var[i_name] = _identifier(i_name, "x")
         dims = [_dim(var[i_name], j, d) for j, d in enumerate(shape)]
         lines.append(f"  input {var[i_name]}: [{', '.join(dims)}]")
-    lines += _chains(layers, var, r.outputs)
-    for o in r.outputs:
-        lines.append(f"  {var[o]} -> output {_identifier(o, 'y')}")
+    lines += _chains(layers, var, outputs)
+    for o, t in zip(r.outputs, outputs):
+        lines.append(f"  {var[t]} -> output {_identifier(o, 'y')}")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
