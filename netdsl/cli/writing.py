@@ -97,6 +97,10 @@ def cmd_compile(a: argparse.Namespace) -> int:
             sizes = size_params(checked.graph, a.input_size)
         except ValueError as e:
             raise _Usage(f"--input-size {e}") from None
+        for name, value in _params(a.set).items():
+            if name in sizes and value != sizes[name]:  # NOTE: --input-size won, silently
+                raise _Usage(f"--set {name}={value} and --input-size "
+                             f"{'x'.join(map(str, a.input_size))} disagree; give one")
         checked = check_source(read_source(src, a.root), a.network, {**_params(a.set), **sizes})
     if out is not None:
         files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what `use`s read
