@@ -173,6 +173,9 @@ def _checked(net: Network | _Path, network: str | None, params: Mapping[str, Any
         sizes = size_params(checked.graph, size)
     except ValueError as e:
         raise ValueError(f"input_size= {e}") from None
+    for name, value in (params or {}).items():
+        if name in sizes and value != sizes[name]:
+            raise ValueError(f"params={{{name!r}: {value!r}}} and input_size={size} disagree")
     return load(net, network, {**(params or {}), **sizes}, root=root)
 
 

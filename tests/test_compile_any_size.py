@@ -156,6 +156,9 @@ def test_compile_input_size_and_set_that_disagree(tmp_path):
     assert not out.exists()
     assert cli("compile", str(src), "-o", str(out), "--input-size", "40x52", "--set",
                "H=40")[0] == 0
+    with pytest.raises(ValueError) as e:
+        netdsl.compile(src, params={"H": 36}, input_size=(40, 52))
+    assert str(e.value) == "params={'H': 36} and input_size=(40, 52) disagree"
 
 
 SEGMENTATION = [("unet.net", "unet"), ("fcn.net", "fcn32s"), ("fcn.net", "fcn8s"),
