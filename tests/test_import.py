@@ -445,3 +445,17 @@ def test_two_outputs_of_one_tensor_are_e407(nodes, outputs, names):
         importer.import_model(_outputs_model(nodes, outputs), "t", "m.onnx")
     assert render_all(e.value.diagnostics) == (
         f"error[E407]: m.onnx: outputs {names} are one tensor; netdsl names each output once")
+
+
+def test_cli_import_notes_the_inputs_and_outputs_it_renames(tmp_path, capsys):
+    """torch.onnx.export(..., input_names=["input"], output_names=["output"]) (the tutorials'
+    names): the program had x_input and y_output, and said nothing; a model compiled from it
+    then refused {"input": ...}."""
+    model = _outputs_model([helper.make_node("Relu", ["x"], ["output"], name="r")], ["output"])
+    model.graph.input[0].name = model.graph.node[0].input[0] = "input"
+    src = tmp_path / "m.onnx"
+    onnx.save(model, src)
+    assert main(["import", str(src), "-o", str(tmp_path / "m.net")]) == 0
+    assert capsys.readouterr().err == (
+        "note: inputs and outputs renamed in the program (a keyword, or not an identifier): "
+        "input -> x_input, output -> y_output; a model compiled from it has the new names\n")

@@ -38,6 +38,7 @@ class Imported(Record):
     weights: dict[str, np.ndarray]  # by parameter name (`label.weight`, ...)
     layers: int
     sizes: tuple[str, ...] = ()  # the inputs' sizes that vary, by name (torch's dynamic axes)
+    renamed: tuple[tuple[str, str], ...] = ()  # (ONNX name, .net name) of inputs and outputs
 
 
 # NOTE: a model for every input size needs an example to be built at (an `expect ... at` line);
@@ -78,4 +79,7 @@ def import_model(model: Any, network: str | None = None, source: str = "model.on
     text = _render(name, reader, layers, source)
     weights = {f"{ly.label}.{k}": np.ascontiguousarray(v, np.float32)
                for ly in layers for k, v in ly.params.items()}
-    return Imported(text, weights, len(layers), _named_sizes(reader))
+    ports = [(n, _identifier(n, "x")) for n, _ in reader.inputs] + [
+        (n, _identifier(n, "y")) for n in reader.outputs]
+    return Imported(text, weights, len(layers), _named_sizes(reader),
+                    tuple((a, b) for a, b in ports if a != b))
