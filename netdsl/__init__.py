@@ -131,7 +131,7 @@ def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarra
         root: _Path | None = None) -> dict[str, np.ndarray]:
     """Run on onnxruntime: an onnx.ModelProto, an `.onnx` file, or a Network or .net file
     (compiled in memory, weights seeded by `seed`), as `netdsl run` does. Without inputs, random
-    normal inputs (seeded) of batch size `batch` are used."""
+    normal inputs (seeded; zeros for an integer input) of batch size `batch` are used."""
     from netdsl import export, files, runtime
     from netdsl.pipeline import Network
     options.check_run(provider, batch, seed, inputs)
