@@ -249,7 +249,8 @@ def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, .
         diags.append(error("E401", f"{path}: {len(missing)} missing: {_names(missing)}"))
     if unexpected:
         diags.append(error("E401", f"{path}: {len(unexpected)} unexpected: {_names(unexpected)}",
-                           hints=["names are layer names plus .weight, .bias, .running_mean, "
+                           hints=[_prefix_hint(missing, unexpected)
+                                  or "names are layer names plus .weight, .bias, .running_mean, "
                                   ".running_var; see `netdsl summary --format json`"]))
     for k in wrong:
         diags.append(error("E401", f"{path}: `{k}` has shape {list(meta(weights, k)[0])}, the "
@@ -284,6 +285,19 @@ def _finite(arrays: dict[str, np.ndarray], path: str, warnings: list[Diagnostic]
     if diags:
         raise NetdslError(diags)
     return arrays
+
+
+def _prefix_hint(missing: list[str], unexpected: list[str]) -> str:
+    """Where every missing name is an unexpected one less a prefix (`module.`, `model.`: a
+    DataParallel or Lightning checkpoint), the --rename that strips it; else ""."""
+    if not missing:
+        return ""
+    first = next((u for u in unexpected if u.endswith("." + missing[0])), None)
+    prefix = first[:len(first) - len(missing[0])] if first else ""
+    if not prefix or any(prefix + m not in unexpected for m in missing):
+        return ""
+    return (f"the file's names begin with `{prefix}`: --rename '^{re.escape(prefix)}=' "
+            "(rename= in the API) strips it")
 
 
 def _count(n: int) -> str:
