@@ -70,6 +70,7 @@ def load(path: _Path, network: str | None = None,
     if isinstance(path, str) and "\n" in path:
         raise TypeError("netdsl.load takes a path; for .net text use netdsl.loads(text)")
     options.check_path("path", path)
+    options.check_root(root)
     options.check_choice_of_network(network, params)
     return check_source(read_source(path, root), network, params)
 
@@ -82,6 +83,7 @@ def loads(text: str, network: str | None = None, params: Mapping[str, Any] | Non
     from netdsl.source import Source
     options.check_text("text", text)
     options.check_text("path", path)
+    options.check_root(root)
     options.check_choice_of_network(network, params)
     return check_source(Source(path, text, str(Path(root or os.getcwd()).resolve())), network,
                         params)
@@ -102,7 +104,7 @@ def compile(net: Network | _Path, network: str | None = None,
     from netdsl.pipeline import lower
     chosen = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
                             fully_convolutional=fully_convolutional, input_size=input_size,
-                            rename=tuple(rename), source_lines=source_lines)
+                            rename=options.rename_rules(rename), source_lines=source_lines)
     return lower(_checked(net, network, params, root, chosen), chosen)[1]
 
 
@@ -116,10 +118,11 @@ def compile_to(path: _Path, net: Network | _Path, network: str | None = None,
     memory that does not grow with the weights; weights over 2 GB go to `<path>.data`. The
     bytes are those of saving compile's model. Returns the network that was lowered."""
     from netdsl.pipeline import lower
-    options = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
-                             fully_convolutional=fully_convolutional, input_size=input_size,
-                             rename=tuple(rename), source_lines=source_lines)
-    return lower(_checked(net, network, params, root, options), options, path)[0]
+    options.check_path("path", path)
+    chosen = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
+                            fully_convolutional=fully_convolutional, input_size=input_size,
+                            rename=options.rename_rules(rename), source_lines=source_lines)
+    return lower(_checked(net, network, params, root, chosen), chosen, path)[0]
 
 
 def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarray] | None = None,
@@ -128,10 +131,10 @@ def run(model: onnx.ModelProto | Network | _Path, inputs: Mapping[str, np.ndarra
         root: _Path | None = None) -> dict[str, np.ndarray]:
     """Run on onnxruntime: an onnx.ModelProto, an `.onnx` file, or a Network or .net file
     (compiled in memory, weights seeded by `seed`), as `netdsl run` does. Without inputs, random
-    normal inputs (seeded) of batch size `batch` are used."""
+    normal inputs (seeded; zeros for an integer input) of batch size `batch` are used."""
     from netdsl import export, files, runtime
     from netdsl.pipeline import Network
-    options.check_run(provider, batch, seed)
+    options.check_run(provider, batch, seed, inputs)
     if isinstance(model, (str, os.PathLike)) and files.is_onnx(model):
         _no_choice(network, params, "an .onnx model")
         model = Path(model)  # onnxruntime reads it, external data included
@@ -170,6 +173,9 @@ def _checked(net: Network | _Path, network: str | None, params: Mapping[str, Any
         sizes = size_params(checked.graph, size)
     except ValueError as e:
         raise ValueError(f"input_size= {e}") from None
+    for name, value in (params or {}).items():
+        if name in sizes and value != sizes[name]:
+            raise ValueError(f"params={{{name!r}: {value!r}}} and input_size={size} disagree")
     return load(net, network, {**(params or {}), **sizes}, root=root)
 
 

@@ -65,10 +65,16 @@ class _Unpickler(pickle.Unpickler):
             raise NetdslError([error("E401", f"weight file {self.path}: refused: an unknown "
                                      "persistent reference in the pickle")])
         data = self.archive.read(f"{self.prefix}/data/{pid[2]}")
-        if pid[1].dtype == "bfloat16":  # numpy has none: the upper half of a float32
-            half = np.frombuffer(data, "<u2").astype(np.uint32) << 16
-            return half.view(np.float32)
+        if pid[1].dtype == "bfloat16":
+            return bfloat16(data)
         return np.frombuffer(data, pid[1].dtype)
+
+
+def bfloat16(data: bytes) -> np.ndarray:
+    """Little-endian bfloat16 values as float32 (numpy has no bfloat16: each is the upper half
+    of a float32, exactly)."""
+    half = np.frombuffer(data, "<u2").astype(np.uint32) << 16
+    return half.view(np.float32)
 
 
 def read(path: Path) -> dict[str, np.ndarray]:

@@ -117,6 +117,14 @@ def check_path(name: str, v: object) -> None:
     check_text(name, v if isinstance(v, str) else str(os.fspath(v)))  # type: ignore[call-overload]
 
 
+def check_root(root: object) -> None:
+    """None, or the directory `use` lines may read in and below (as --root DIR)."""
+    if root is not None:
+        check_path("root", root)
+        if not os.path.isdir(root):  # type: ignore[arg-type]
+            _bad_value("root", root, "not a directory")
+
+
 def check_weights(weights: object) -> None:
     """None, a path, or a mapping of parameter names to numeric arrays."""
     if weights is None or isinstance(weights, (str, os.PathLike)):
@@ -138,8 +146,23 @@ def check_weights(weights: object) -> None:
             _wrong_type(f"weights[{k!r}]", v, "a numeric array")
 
 
-def check_run(provider: object, batch: object, seed: object) -> None:
+def rename_rules(rename: object) -> tuple[str, ...]:
+    """`rename=` as CompileOptions holds it: a sequence of 'PATTERN=REPLACEMENT' strings (one
+    str alone is not: it would be read as one rule per character)."""
+    words = "a sequence of 'PATTERN=REPLACEMENT' strings"
+    if isinstance(rename, (str, bytes)) or not isinstance(rename, (tuple, list)):
+        _wrong_type("rename", rename, words)
+    assert isinstance(rename, (tuple, list))
+    for rule in rename:
+        if not isinstance(rule, str):
+            _wrong_type("rename", rule, words)
+    return tuple(rename)
+
+
+def check_run(provider: object, batch: object, seed: object, inputs: object = None) -> None:
     """netdsl.run's own arguments (those not of CompileOptions)."""
+    if inputs is not None and not isinstance(inputs, Mapping):
+        _wrong_type("inputs", inputs, "a mapping of input names to arrays")
     check_choice("provider", provider, PROVIDERS)
     check_batch(batch)
     check_seed(seed)

@@ -27,6 +27,18 @@ class Port(Record):
 
     name: str
     shape: tuple[Any, ...]  # ints, or str for symbolic dims
+    dtype: str = "float32"  # numpy's name of the element type (float32 where numpy has none)
+
+
+# onnxruntime's element types -> numpy's (bfloat16 and the float8s have no numpy type)
+_DTYPES = {f"tensor({k})": v for k, v in {
+    "float": "float32", "float16": "float16", "double": "float64", "int8": "int8",
+    "int16": "int16", "int32": "int32", "int64": "int64", "uint8": "uint8", "uint16": "uint16",
+    "uint32": "uint32", "uint64": "uint64", "bool": "bool"}.items()}
+
+
+def _port(arg: Any) -> Port:
+    return Port(arg.name, tuple(arg.shape), _DTYPES.get(arg.type, "float32"))
 
 
 def providers(choice: str = "auto") -> tuple[list[str], str]:
@@ -76,7 +88,7 @@ class Session:
 
     @property
     def inputs(self) -> list[Port]:
-        return [Port(i.name, tuple(i.shape)) for i in self._s.get_inputs()]
+        return [_port(i) for i in self._s.get_inputs()]
 
     def _meta(self, key: str) -> str:
         return str(self._s.get_modelmeta().custom_metadata_map.get(key, ""))
@@ -110,10 +122,11 @@ class Session:
 
     @property
     def outputs(self) -> list[Port]:
-        return [Port(o.name, tuple(o.shape)) for o in self._s.get_outputs()]
+        return [_port(o) for o in self._s.get_outputs()]
 
     def check(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """The feeds as contiguous float32, or E404 naming the input and the shape it needs."""
+        """The feeds as contiguous arrays of the inputs' types (a float as float32 for a float32
+        input, an integer for an integer one), or E404 naming the input and what it needs."""
         expected = {p.name: p for p in self.inputs}
         for name in feeds:
             if name not in expected:
@@ -122,23 +135,23 @@ class Session:
                                                for p in expected.values())])])
         checked = {}
         for name, port in expected.items():
+            wants = f"{port.dtype} {_fmt(port.shape)}"
             if name not in feeds:
                 raise NetdslError([error("E404", f"input `{name}` is missing: the model expects "
-                                         f"float32 {_fmt(port.shape)}")])
+                                         f"{wants}")])
             arr = np.asarray(feeds[name])
-            if arr.dtype.kind != "f":
+            if not _kind_fits(arr.dtype, np.dtype(port.dtype)):
                 raise NetdslError([error("E404", f"input `{name}` has dtype {arr.dtype}; the "
-                                         f"model expects float32 {_fmt(port.shape)}",
-                                         hints=["convert it with array.astype(numpy.float32)"])])
+                                         f"model expects {wants}", hints=[
+                                             f"convert it with array.astype(numpy.{port.dtype})"])])
             if len(arr.shape) != len(port.shape) or any(
                     isinstance(d, int) and d != a for d, a in zip(port.shape, arr.shape)):
                 raise NetdslError([error("E404", f"input `{name}` has shape {list(arr.shape)}; "
-                                         f"the model expects float32 {_fmt(port.shape)}")])
+                                         f"the model expects {wants}")])
             if arr.size == 0:
                 raise NetdslError([error("E404", f"input `{name}` is empty (shape "
-                                         f"{list(arr.shape)}); the model expects float32 "
-                                         f"{_fmt(port.shape)}")])
-            checked[name] = np.ascontiguousarray(arr, dtype=np.float32)
+                                         f"{list(arr.shape)}); the model expects {wants}")])
+            checked[name] = np.ascontiguousarray(arr, dtype=port.dtype)
         self._check_sizes(checked)
         return checked
 
@@ -172,6 +185,14 @@ class Session:
         return dict(zip(names, results))
 
 
+def _kind_fits(have: np.dtype[Any], want: np.dtype[Any]) -> bool:
+    """Whether an array of `have` may be fed as `want`: a float as any float, an integer as any
+    integer, a bool only as a bool."""
+    if want.kind in "iu":
+        return have.kind in "iu"
+    return have.kind == want.kind
+
+
 def _nearest(n: int, progs: Sequence[tuple[int, int]]) -> str:
     near = set()
     for a, b in progs:
@@ -197,8 +218,9 @@ def _fmt(shape: Sequence[Any]) -> str:
 
 def random_inputs(ports: list[Port], batch: int = 1, seed: int = 0,
                   sizes: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
-    """Standard normal float32 inputs; a symbolic batch takes `batch`, another symbolic size
-    (a model for every input size: H, W) its value in `sizes` (E404 where it has none)."""
+    """Standard normal inputs (zeros for an integer or bool input: valid indices and masks); a
+    symbolic batch takes `batch`, another symbolic size (a model for every input size: H, W) its
+    value in `sizes` (E404 where it has none)."""
     shapes = {p.name: _concrete(p, batch, sizes or {}) for p in ports}
     for p in ports:  # NOTE: before allocating: --batch 100000000
         n = math.prod(shapes[p.name])
@@ -207,7 +229,9 @@ def random_inputs(ports: list[Port], batch: int = 1, seed: int = 0,
                                      f"would hold {n:,} elements, over the limit of "
                                      f"{MAX_TENSOR_ELEMENTS:,}", hints=["use a smaller --batch"])])
     rng = np.random.default_rng(seed)
-    return {p.name: rng.standard_normal(shapes[p.name]).astype(np.float32) for p in ports}
+    return {p.name: rng.standard_normal(shapes[p.name]).astype(p.dtype)
+            if np.dtype(p.dtype).kind == "f" else np.zeros(shapes[p.name], p.dtype)
+            for p in ports}
 
 
 def _concrete(port: Port, batch: int, sizes: Mapping[str, int]) -> list[int]:
@@ -238,6 +262,8 @@ def read_inputs(specs: Sequence[str], ports: list[Port]) -> dict[str, np.ndarray
                                          hints=["its inputs: " + ", ".join(p.name
                                                                           for p in ports)])])
             name, file = ports[0].name, spec
+        if name in feeds:
+            raise NetdslError([error("E404", f"--input {spec}: input `{name}` is given twice")])
         feeds[name] = _read_npy(Path(file))
     return feeds
 
@@ -249,12 +275,21 @@ def _read_npy(path: Path) -> np.ndarray:
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
-        raise NetdslError([error("E404", f"input file {path}: not a .npy array ({e})")]) from None
+        why = str(e)
+        if isinstance(e, ValueError) and not _npy_magic(path):  # numpy says: pickled data
+            why = "it does not begin as one does, with \\x93NUMPY"
+        raise NetdslError([error("E404", f"input file {path}: not a .npy array ({why})",
+                                 hints=["save each input with numpy.save"])]) from None
     if not isinstance(arr, np.ndarray):  # an .npz archive
         arr.close()
         raise NetdslError([error("E404", f"input file {path}: an .npz archive, not one .npy "
                                  "array", hints=["save each input with numpy.save"])])
     return arr
+
+
+def _npy_magic(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(6) == b"\x93NUMPY"
 
 
 def output_file_names(names: Sequence[str]) -> list[str]:

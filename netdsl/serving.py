@@ -18,7 +18,8 @@ _TYPES = {1: "TYPE_FP32", 10: "TYPE_FP16", 11: "TYPE_FP64", 6: "TYPE_INT32", 7: 
 
 def config_text(model: Any, name: str, max_batch: int = 8, dynamic_batching: bool = False) -> str:
     """config.pbtxt for `model`: a symbolic first axis (N) is Triton's batch axis, up to
-    `max_batch`; a fixed one makes max_batch_size 0 and stays in the dims."""
+    `max_batch`; a fixed one makes max_batch_size 0 and stays in the dims. Another symbolic
+    axis (a model for every input size: H, W) is -1, a variable-size dimension."""
     ports = [*model.graph.input, *model.graph.output]
     batched = all(ports) and all(isinstance(export.value_shape(p)[0], str)
                               for p in ports if export.value_shape(p))
@@ -26,10 +27,8 @@ def config_text(model: Any, name: str, max_batch: int = 8, dynamic_batching: boo
              f"max_batch_size: {max_batch if batched else 0}"]
     for kind, group in (("input", model.graph.input), ("output", model.graph.output)):
         for p in group:
-            dims = export.value_shape(p)[1 if batched else 0:]
-            if any(isinstance(d, str) for d in dims):
-                raise NetdslError([error("E214", f"{kind} `{p.name}` has a symbolic axis other "
-                                         "than the batch: Triton needs the others fixed")])
+            dims = [-1 if isinstance(d, str) else d
+                    for d in export.value_shape(p)[1 if batched else 0:]]
             dtype = _TYPES.get(p.type.tensor_type.elem_type, "TYPE_FP32")
             lines += [f"{kind} [", "  {", f'    name: "{p.name}"', f"    data_type: {dtype}",
                       f"    dims: [ {', '.join(str(d) for d in dims)} ]", "  }", "]"]

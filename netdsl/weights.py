@@ -5,6 +5,7 @@ load_state_dict does."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 import zipfile
@@ -192,22 +193,37 @@ class SafetensorsArrays(LazyArrays):
     def __init__(self, path: Path):
         from safetensors import safe_open
         super().__init__(path)
+        self._bf16: set[str] = set()
         with safe_open(str(path), "np") as f:
             for name in f.keys():
                 part = f.get_slice(name)
                 kind = part.get_dtype()
-                if kind not in SAFETENSORS_DTYPES:
+                if kind == "BF16":  # NOTE: numpy has none; read as float32 (exact)
+                    self._bf16.add(name)
+                elif kind not in SAFETENSORS_DTYPES:
                     raise NetdslError([error("E401", f"weight file {path}: `{name}` is {kind}, "
                                              "which numpy cannot hold", hints=[
                                                  "save it as float32 (or float16)"])])
-                self._declare(name, tuple(part.get_shape()), np.dtype(SAFETENSORS_DTYPES[kind]))
+                self._declare(name, tuple(part.get_shape()),
+                              np.dtype(SAFETENSORS_DTYPES.get(kind, "<f4")))
 
     def __getitem__(self, name: str) -> np.ndarray:
         from safetensors import safe_open
         if name not in self.headers:
             raise KeyError(name)
+        if name in self._bf16:
+            from netdsl import checkpoint
+            return checkpoint.bfloat16(self._raw(name)).reshape(self.headers[name][0])
         with safe_open(str(self.path), "np") as f:
             return np.asarray(f.get_tensor(name))
+
+    def _raw(self, name: str) -> bytes:
+        """An array's bytes, where the header (checked by safe_open) says they are."""
+        with self.path.open("rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            start, end = json.loads(f.read(size))[name]["data_offsets"]
+            f.seek(8 + size + start)
+            return f.read(end - start)
 
 
 def meta(weights: Mapping[str, np.ndarray], k: str) -> tuple[tuple[int, ...], str]:
@@ -233,7 +249,8 @@ def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, .
         diags.append(error("E401", f"{path}: {len(missing)} missing: {_names(missing)}"))
     if unexpected:
         diags.append(error("E401", f"{path}: {len(unexpected)} unexpected: {_names(unexpected)}",
-                           hints=["names are layer names plus .weight, .bias, .running_mean, "
+                           hints=[_prefix_hint(missing, unexpected)
+                                  or "names are layer names plus .weight, .bias, .running_mean, "
                                   ".running_var; see `netdsl summary --format json`"]))
     for k in wrong:
         diags.append(error("E401", f"{path}: `{k}` has shape {list(meta(weights, k)[0])}, the "
@@ -268,6 +285,19 @@ def _finite(arrays: dict[str, np.ndarray], path: str, warnings: list[Diagnostic]
     if diags:
         raise NetdslError(diags)
     return arrays
+
+
+def _prefix_hint(missing: list[str], unexpected: list[str]) -> str:
+    """Where every missing name is an unexpected one less a prefix (`module.`, `model.`: a
+    DataParallel or Lightning checkpoint), the --rename that strips it; else ""."""
+    if not missing:
+        return ""
+    first = next((u for u in unexpected if u.endswith("." + missing[0])), None)
+    prefix = first[:len(first) - len(missing[0])] if first else ""
+    if not prefix or any(prefix + m not in unexpected for m in missing):
+        return ""
+    return (f"the file's names begin with `{prefix}`: --rename '^{re.escape(prefix)}=' "
+            "(rename= in the API) strips it")
 
 
 def _count(n: int) -> str:

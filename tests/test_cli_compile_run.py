@@ -93,6 +93,17 @@ def test_output_that_is_the_weight_file(tmp_path):
     fails(code, err, f"error[E402]: {w} is an input of this command")
 
 
+@pytest.mark.parametrize("command", ["compile", "import"])
+def test_output_dash_is_not_stdout(tmp_path, monkeypatch, lenet_onnx, command):
+    """`-o -` wrote a file named `-` in the current directory, where stdout was meant."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(command, LENET if command == "compile" else str(lenet_onnx), "-o", "-")
+    suffix = ".onnx" if command == "compile" else ".net"
+    assert (code, out, err) == (2, "", f"-o -: {command} writes a file, not stdout; give a file "
+                                f"name such as model{suffix}\nusage: see `netdsl --help`\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_output_in_a_missing_directory(tmp_path):
     out = tmp_path / "no" / "m.onnx"
     code, _, err = cli("compile", LENET, "-o", str(out))
@@ -172,7 +183,8 @@ def test_run_with_input_files(tmp_path, lenet_onnx):
         np.testing.assert_array_equal(np.load(save / "probs.npy"), expected)
 
 
-@pytest.mark.parametrize("case", ["shape", "dtype", "name", "npz", "missing file", "bare"])
+@pytest.mark.parametrize("case", ["shape", "dtype", "name", "npz", "missing file", "bare", "text",
+                                  "twice"])
 def test_run_bad_inputs_name_the_expected_shape(tmp_path, net_file, case):
     model = str(ZOO / "lenet.net") if case != "bare" else str(net_file(TWO_INPUTS))
     arr = {"shape": np.zeros((1, 1, 28, 28), np.float32),
@@ -180,10 +192,13 @@ def test_run_bad_inputs_name_the_expected_shape(tmp_path, net_file, case):
     path = tmp_path / ("x.npz" if case == "npz" else "x.npy")
     if case == "npz":
         np.savez(path, image=arr)
+    elif case == "text":
+        path.write_text("hello\n")
     elif case != "missing file":
         np.save(path, arr)
     spec = {"name": f"img={path}", "bare": str(path)}.get(case, f"image={path}")
-    code, _, err = cli("run", model, "--input", spec, "--save", str(tmp_path / "o"))
+    given = ["--input", spec] * (2 if case == "twice" else 1)
+    code, _, err = cli("run", model, *given, "--save", str(tmp_path / "o"))
     fails(code, err, {
         "shape": "error[E404]: input `image` has shape [1, 1, 28, 28]; the model expects "
                  "float32 [N, 1, 32, 32]",
@@ -194,6 +209,9 @@ def test_run_bad_inputs_name_the_expected_shape(tmp_path, net_file, case):
         "npz": f"error[E404]: input file {path}: an .npz archive, not one .npy array",
         "missing file": f"error[E404]: input file {path}: no such file",
         "bare": f"error[E404]: --input {path}: the model has 2 inputs; write NAME=FILE.npy",
+        "text": f"error[E404]: input file {path}: not a .npy array (it does not begin as one "
+                "does, with \\x93NUMPY)\n  = hint: save each input with numpy.save\n",
+        "twice": f"error[E404]: --input {spec}: input `image` is given twice\n",
     }[case])
     assert not (tmp_path / "o").exists()
 
@@ -216,11 +234,59 @@ def test_run_a_bad_onnx_file(tmp_path, lenet_onnx, case):
     elif case == "directory":
         path.mkdir()
     code, out, err = cli("run", str(path), "--random", "--save", str(tmp_path / "o"))
-    message = {"missing": f"error[E403]: {path}: no such file",
-               "directory": f"error[E403]: {path}: not a file"}.get(
-        case, f"error[E403]: {path}: not a valid ONNX model")
-    fails(code, err, message)
+    if case == "missing":  # exit 2, as for a missing .net (it was 1)
+        assert (code, err) == (2, f"{path}: no such file\nusage: see `netdsl --help`\n")
+    else:
+        fails(code, err, f"error[E403]: {path}: not a file" if case == "directory"
+              else f"error[E403]: {path}: not a valid ONNX model")
     assert not (tmp_path / "o").exists() and out == ""
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--set", "classes=3"], "--set classes=...: the model has no size classes that varies; "
+                             "every size of its inputs but the batch is fixed"),
+    (["--network", "lenet5"], "--network lenet5: an .onnx model has no networks to choose from"),
+])
+def test_run_onnx_with_a_choice_it_does_not_have(lenet_onnx, args, message):
+    """Both were ignored: `--set classes=3` ran the 10-class model and said nothing."""
+    code, out, err = cli("run", str(lenet_onnx), "--random", *args)
+    assert (code, out, err) == (2, "", f"{message}\nusage: see `netdsl --help`\n")
+
+
+def _adder(tmp_path, dtype):
+    """An ONNX model not made by netdsl, y = x + x, on `dtype` (an onnx.TensorProto type)."""
+    g = onnx.helper.make_graph(
+        [onnx.helper.make_node("Add", ["x", "x"], ["y"])], "g",
+        [onnx.helper.make_tensor_value_info("x", dtype, ["N", 3])],
+        [onnx.helper.make_tensor_value_info("y", dtype, ["N", 3])])
+    path = tmp_path / "add.onnx"
+    onnx.save(onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.mark.parametrize(("dtype", "arr"), [(onnx.TensorProto.INT64, np.arange(6).reshape(2, 3)),
+                                            (onnx.TensorProto.DOUBLE, np.ones((2, 3)) / 3)])
+def test_run_a_model_whose_inputs_are_not_float32(tmp_path, dtype, arr):
+    """Every input was taken as float32: an int64 array was refused ('the model expects
+    float32', hint astype(numpy.float32)), and --random or a float64 file failed in
+    onnxruntime (E403 'Unexpected input data type')."""
+    model = _adder(tmp_path, dtype)
+    np.save(tmp_path / "x.npy", arr)
+    code, _, err = cli("run", str(model), "--input", str(tmp_path / "x.npy"), "--save",
+                       str(tmp_path / "o"), "--provider", "cpu")
+    assert code == 0, err
+    saved = np.load(tmp_path / "o" / "y.npy")
+    assert saved.dtype == arr.dtype and (saved == arr + arr).all()
+    code, _, err = cli("run", str(model), "--random", "--provider", "cpu")
+    assert code == 0, err
+
+
+def test_run_an_int64_input_given_floats(tmp_path):
+    np.save(tmp_path / "x.npy", np.ones((2, 3)))
+    code, _, err = cli("run", str(_adder(tmp_path, onnx.TensorProto.INT64)), "--input",
+                       str(tmp_path / "x.npy"))
+    fails(code, err, "error[E404]: input `x` has dtype float64; the model expects int64 [N, 3]\n"
+                     "  = hint: convert it with array.astype(numpy.int64)\n")
 
 
 def test_run_save_into_a_file(tmp_path, lenet_onnx):

@@ -146,6 +146,21 @@ def test_compile_and_run_on_the_command_line(tmp_path):
         assert _shapes(onnx.load(out))["scores"] == ["N", 2, 26, 38]
 
 
+def test_compile_input_size_and_set_that_disagree(tmp_path):
+    """--input-size 40x52 --set H=36 compiled for 40 x 52 and said nothing of H."""
+    src, out = _file(tmp_path, UNET2), tmp_path / "unet2.onnx"
+    code, _, err = cli("compile", str(src), "-o", str(out), "--input-size", "40x52", "--set",
+                       "H=36")
+    assert (code, err) == (2, "--set H=36 and --input-size 40x52 disagree; give one\n"
+                              "usage: see `netdsl --help`\n")
+    assert not out.exists()
+    assert cli("compile", str(src), "-o", str(out), "--input-size", "40x52", "--set",
+               "H=40")[0] == 0
+    with pytest.raises(ValueError) as e:
+        netdsl.compile(src, params={"H": 36}, input_size=(40, 52))
+    assert str(e.value) == "params={'H': 36} and input_size=(40, 52) disagree"
+
+
 SEGMENTATION = [("unet.net", "unet"), ("fcn.net", "fcn32s"), ("fcn.net", "fcn8s"),
                 ("fcn.net", "fcn_resnet50"), ("segnet.net", "segnet")]
 

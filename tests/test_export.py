@@ -150,3 +150,13 @@ def test_maxunpool_to_the_size_of_like_has_a_shape_onnx_infers():
                             "u = p -> maxunpool(3, 2, indices: idx, like: x)\n"
                             "output y = u -> relu")
     assert_valid(graph, model)
+
+
+def test_an_input_that_is_an_output_under_its_own_name(tmp_path):
+    """`x -> output x` lowered to an Identity from x to x: not SSA, onnx's checker refused the
+    file `netdsl compile` wrote (exit 0) and `netdsl run` of it failed."""
+    net = netdsl.loads("network t {\n  input x: [N, 3]\n  x -> output x\n}\n")
+    netdsl.compile_to(tmp_path / "t.onnx", net)
+    onnx.checker.check_model(str(tmp_path / "t.onnx"), full_check=True)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(netdsl.run(tmp_path / "t.onnx", {"x": x})["x"], x)

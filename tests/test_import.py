@@ -118,6 +118,18 @@ def test_cli_import_then_compile_with_the_weights(tmp_path, capsys):
         t.name: onnx.numpy_helper.to_array(t).tobytes() for t in b.graph.initializer}
 
 
+def test_cli_import_weights_into_the_program_file(tmp_path, capsys):
+    """-o X --weights X wrote the program, then the weights over it: the .net was lost."""
+    src = tmp_path / "lenet.onnx"
+    export.save(netdsl.compile(netdsl.load(ZOO / "lenet.net"), init="zeros"), src)
+    out = tmp_path / "m.npz"
+    assert main(["import", str(src), "-o", str(out), "--weights", str(tmp_path / "." / "m.npz")
+                 ]) == 2
+    assert capsys.readouterr().err == (f"--weights {tmp_path / 'm.npz'} is the -o file too; give "
+                                       "each its own name\nusage: see `netdsl --help`\n")
+    assert not out.exists()
+
+
 TORCHVISION = ["resnet18", "mobilenet_v2", "alexnet", "vgg11", "googlenet", "squeezenet1_1",
                "resnet50", "densenet121", "efficientnet_b0"]
 
@@ -141,3 +153,309 @@ def test_torchvision_export_round_trip(name, torch, torchvision, tmp_path):
     state = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
     # parameter names follow torch's module paths (a conv with its BN folded in keeps its own)
     assert not [k for k in imported.weights if k.endswith(".weight") and k not in state]
+
+
+def _dynamic_model(h, w):
+    """A conv net exported as torch does with dynamic axes: the sizes are names (or nothing)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, h, w])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])
+    g = helper.make_graph([
+        helper.make_node("Conv", ["x", "conv.weight", "conv.bias"], ["c"], name="/conv/Conv",
+                         kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["c"], ["p"], name="/pool/GlobalAveragePool"),
+        helper.make_node("Flatten", ["p"], ["y"], name="/Flatten")], "g", [x], [y], initializer=[
+        onnx.numpy_helper.from_array(np.linspace(-1, 1, 108, dtype=np.float32).reshape(
+            4, 3, 3, 3), "conv.weight"),
+        onnx.numpy_helper.from_array(np.arange(4, dtype=np.float32), "conv.bias")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize(("h", "w", "names"), [("h", "w", "h = 224, w = 224"),
+                                               (None, None, "x_2 = 224, x_3 = 224")])
+def test_cli_import_of_dynamic_axes_gives_a_model_for_every_size(tmp_path, capsys, h, w, names):
+    """torch's dynamic_axes on H and W: the import was E219 (nothing to build at) about the .net
+    it had not written; the program now has an example, and compiles to any size."""
+    src, out, weights = tmp_path / "d.onnx", tmp_path / "d.net", tmp_path / "d.npz"
+    onnx.save(_dynamic_model(h, w), src)
+    assert main(["import", str(src), "-o", str(out), "--weights", str(weights)]) == 0, (
+        capsys.readouterr().err)
+    assert f"  expect y: [N, 4] at {names}\n}}\n" in out.read_text()
+    back = netdsl.compile(str(out), weights=str(weights))
+    x = np.random.default_rng(0).standard_normal((2, 3, 37, 50)).astype(np.float32)
+    want = ort.InferenceSession(str(src)).run(None, {"x": x})[0]
+    np.testing.assert_allclose(netdsl.run(back, {"x": x})["y"], want, rtol=1e-5, atol=1e-6)
+
+
+def _mean_model(axes, keepdims=1, opset=18):
+    """Conv -> ReduceMean -> Flatten -> Gemm, as torch's default (dynamo) exporter writes
+    AdaptiveAvgPool2d(1): the axes an input from opset 18 on, an attribute before."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])
+    rng = np.random.default_rng(0)
+    inits = [onnx.numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), name)
+             for name, s in [("conv.weight", (4, 3, 3, 3)), ("fc.weight", (5, 4)),
+                             ("fc.bias", (5,))]]
+    mean_in = ["c"]
+    mean_attrs = {"keepdims": keepdims}
+    if opset >= 18:
+        inits.append(onnx.numpy_helper.from_array(np.array(axes, np.int64), "axes"))
+        mean_in.append("axes")
+    else:
+        mean_attrs["axes"] = axes
+    g = helper.make_graph([
+        helper.make_node("Conv", ["x", "conv.weight"], ["c"], name="node_conv2d"),
+        helper.make_node("ReduceMean", mean_in, ["m"], name="node_mean", **mean_attrs),
+        helper.make_node("Flatten", ["m"], ["f"], name="node_flatten"),
+        helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], name="node_linear",
+                         transB=1)], "main_graph", [x], [y], initializer=inits,
+        value_info=[helper.make_tensor_value_info("c", TensorProto.FLOAT, [1, 4, 6, 6])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+@pytest.mark.parametrize(("axes", "keepdims", "opset", "layers"), [
+    ([-1, -2], 1, 18, '"node_mean": globalavgpool'),
+    ([2, 3], 1, 17, '"node_mean": globalavgpool'),
+    ([2, 3], 0, 18, '"node_mean.globalavgpool": globalavgpool\n      -> "node_mean.flatten": '
+                    'flatten')])
+def test_reduce_mean_over_the_spatial_axes_is_globalavgpool(axes, keepdims, opset, layers):
+    """torch >= 2.9's default exporter writes AdaptiveAvgPool2d(1) as ReduceMean: every
+    torchvision classifier it exported was E407; `x.mean([2, 3])` keeps no axes."""
+    model = _mean_model(axes, keepdims, opset)
+    imported = importer.import_model(model, "t")
+    assert layers in imported.text
+    back = netdsl.compile(netdsl.loads(imported.text), weights=imported.weights)
+    x = np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_allclose(netdsl.run(back, {"x": x})["y"], want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("axes", [[1], [3]])
+def test_reduce_mean_of_another_form_names_the_node(axes):
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_mean_model(axes), "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        "error[E407]: m.onnx: node `node_mean` (ReduceMean): only the mean over every spatial "
+        "axis (globalavgpool) has a netdsl op")
+
+
+def test_an_unnamed_node_is_named_by_its_output():
+    """ONNX node names are optional: a failing unnamed node was "node `` (Clip)"."""
+    model = _model([helper.make_node("Clip", ["x", "lo", "hi"], ["y"])], [
+        onnx.numpy_helper.from_array(np.float32(-1), "lo"),
+        onnx.numpy_helper.from_array(np.float32(1), "hi")])
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(model, "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        "error[E407]: m.onnx: node `(unnamed, output y)` (Clip): Clip(-1.0, 1.0): only Clip(0, 6) "
+        "(relu6) and Clip(0) (relu) have a netdsl op")
+
+
+def _pad_model(pads, mode="reflect", axes=None, value=None):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, "h", "w"])
+    inits = [onnx.numpy_helper.from_array(np.array(pads, np.int64), "pads")]
+    ins = ["x", "pads", "", ""]
+    if value is not None:
+        inits.append(onnx.numpy_helper.from_array(np.float32(value), "value"))
+        ins[2] = "value"
+    if axes is not None:
+        inits.append(onnx.numpy_helper.from_array(np.array(axes, np.int64), "axes"))
+        ins[3] = "axes"
+    g = helper.make_graph([helper.make_node("Pad", [i for i in ins if i] if axes is None
+                                            else ins, ["y"], name="pad", mode=mode)],
+                          "g", [x], [y], initializer=inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)])
+
+
+def test_pad_with_axes_spreads_its_amounts_over_those_axes():
+    """Pad's `axes` input (opset 18): its amounts were read as if for every axis, so that
+    [1, 2, 1, 2] on axes [2, 3] was 'padding the batch axis'."""
+    model = _pad_model([1, 2, 1, 2], axes=[2, -1])
+    imported = importer.import_model(model, "t")
+    assert '"pad": pad([1, 2, 1, 2], mode: "reflect")' in imported.text
+    x = np.random.default_rng(0).standard_normal((1, 3, 4, 4)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    got = netdsl.run(netdsl.compile(netdsl.loads(imported.text)), {"x": x})["y"]
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(("mode", "value", "why"), [
+    ("wrap", None, "mode wrap: netdsl pads with zeros, reflect or edge"),  # was KeyError: exit 3
+    ("constant", 1.0, "the constant 1.0: netdsl pads with zeros"),  # was zeros: wrong outputs
+])
+def test_pad_netdsl_cannot_express_names_the_node(mode, value, why):
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_pad_model([0, 0, 1, 1, 0, 0, 1, 1], mode, value=value), "t",
+                              "m.onnx")
+    assert render_all(e.value.diagnostics) == f"error[E407]: m.onnx: node `pad` (Pad): {why}"
+
+
+def _resize_model(mode, coord, rounding="round_prefer_floor", scale=2.0, op="Resize"):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, "h", "w"])
+    scales = onnx.numpy_helper.from_array(np.array([1, 1, scale, scale], np.float32), "sc")
+    node = (helper.make_node("Resize", ["x", "", "sc"], ["y"], name="r", mode=mode,
+                             coordinate_transformation_mode=coord, nearest_mode=rounding)
+            if op == "Resize" else helper.make_node("Upsample", ["x", "sc"], ["y"], name="r",
+                                                    mode=mode))
+    g = helper.make_graph([node], "g", [x], [y], initializer=[scales])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17 if op == "Resize"
+                                                                   else 9)])
+
+
+def test_constant_of_any_attribute_kind():
+    """A Constant's value_floats (or value_int) was np.asarray(None): IndexError, exit 3."""
+    model = _resize_model("nearest", "asymmetric", "floor")
+    model.graph.initializer.pop()
+    model.graph.node.insert(0, helper.make_node("Constant", [], ["sc"],
+                                                value_floats=[1.0, 1.0, 2.0, 2.0]))
+    assert '"r": upsample(2.0)' in importer.import_model(model, "t").text
+
+
+@pytest.mark.parametrize("args", [
+    ("linear", "half_pixel"), ("linear", "pytorch_half_pixel"), ("cubic", "align_corners"),
+    ("nearest", "asymmetric", "floor", 3.0), ("nearest", "half_pixel", "round_prefer_ceil", 3.0),
+    ("nearest", "asymmetric", "round_prefer_floor", 2.0), ("linear", "half_pixel", "", 1.5)])
+def test_resize_that_netdsl_computes_alike_round_trips(args):
+    model = _resize_model(*args)
+    imported = importer.import_model(model, "t")
+    x = np.random.default_rng(0).standard_normal((1, 3, 4, 4)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    got = netdsl.run(netdsl.compile(netdsl.loads(imported.text)), {"x": x})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("args", "why"), [
+    (("linear", "asymmetric"), "asymmetric coordinates"),
+    (("cubic", "tf_crop_and_resize"), "tf_crop_and_resize coordinates"),
+    (("nearest", "half_pixel", "ceil"), "nearest_mode ceil with half_pixel coordinates"),
+    (("nearest", "asymmetric", "round_prefer_floor", 3.0),
+     "nearest_mode round_prefer_floor with asymmetric coordinates"),
+    (("linear", "", "", 2.0, "Upsample"), "asymmetric coordinates"),
+])
+def test_resize_that_netdsl_computes_otherwise_names_the_node(args, why):
+    """Each was imported as half-pixel (or floor) upsampling: a model of other outputs."""
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_resize_model(*args), "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        f"error[E407]: m.onnx: node `r` ({args[4] if len(args) > 4 else 'Resize'}): {why}: "
+        "netdsl's upsample computes other values")
+
+
+def _same_model(op, auto_pad, kernel, stride=1):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 5, 5])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "c", "h", "w"])
+    rng = np.random.default_rng(1)
+    inits = [onnx.numpy_helper.from_array(
+        rng.standard_normal((2, 3, kernel, kernel)).astype(np.float32), "w")]
+    node = helper.make_node(op, ["x", "w"] if op == "Conv" else ["x"], ["y"], name="n",
+                            auto_pad=auto_pad, strides=[stride, stride],
+                            **({} if op == "Conv" else {"kernel_shape": [kernel, kernel]}))
+    g = helper.make_graph([node], "g", [x], [y], initializer=inits if op == "Conv" else [])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("args", [("Conv", "SAME_UPPER", 2, 2), ("Conv", "SAME_LOWER", 3, 1),
+                                  ("AveragePool", "SAME_UPPER", 2, 2),
+                                  ("MaxPool", "SAME_LOWER", 3, 1)])
+def test_auto_pad_same_round_trips(args):
+    """AveragePool's SAME padding was counted in the average (ONNX's count_include_pad is 0)."""
+    model = _same_model(*args)
+    imported = importer.import_model(model, "t")
+    x = np.random.default_rng(0).standard_normal((1, 3, 5, 5)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    got = netdsl.run(netdsl.compile(netdsl.loads(imported.text), weights=imported.weights),
+                     {"x": x})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("op", "kernel", "stride"), [("Conv", 2, 1), ("MaxPool", 3, 2)])
+def test_auto_pad_same_lower_with_an_odd_pixel_names_the_node(op, kernel, stride):
+    """It was imported as `pad: same`, which puts the odd pixel after: other outputs."""
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_same_model(op, "SAME_LOWER", kernel, stride), "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        f"error[E407]: m.onnx: node `n` ({op}): auto_pad SAME_LOWER: netdsl's `pad: same` puts "
+        "an odd pixel of padding after, as SAME_UPPER does")
+
+
+def _softmax_model(shape, opset, **attrs):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["r"], name="r"),
+                           helper.make_node("Softmax", ["r"], ["y"], name="s", **attrs)],
+                          "g", [x], [y])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+@pytest.mark.parametrize(("shape", "opset", "attrs"), [
+    (["N", 10], 11, {}), (["N", 3, 4, 4], 11, {"axis": 3}), (["N", 3, 4, 4], 13, {"axis": 1})])
+def test_softmax_of_every_opset_round_trips(shape, opset, attrs):
+    """The rank of the Softmax's input is inferred (legacy torch exports record none)."""
+    model = _softmax_model(shape, opset, **attrs)
+    imported = importer.import_model(model, "t")
+    x = np.random.default_rng(0).standard_normal([2 if d == "N" else d for d in shape]
+                                                 ).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    got = netdsl.run(netdsl.compile(netdsl.loads(imported.text)), {"x": x})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_softmax_before_opset_13_over_several_axes_names_the_node():
+    """Before opset 13 Softmax(axis=1) of [N, C, H, W] is over C, H and W at once; it was
+    imported as softmax(axis: 1), over C alone: other outputs."""
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_softmax_model(["N", 3, 4, 4], 11), "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        "error[E407]: m.onnx: node `s` (Softmax): opset 11's Softmax over the axes from 1 on, "
+        "together, of a tensor of rank 4: netdsl's is over one axis")
+
+
+def test_reduce_mean_of_an_export_without_value_infos():
+    """torch's legacy exporter records no value_infos; x.mean([2, 3]) (mnasnet) was E407."""
+    model = _mean_model([2, 3], 0, 17)
+    del model.graph.value_info[:]
+    assert '"node_mean.flatten": flatten' in importer.import_model(model, "t").text
+
+
+def _outputs_model(nodes, outputs):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])
+    g = helper.make_graph(nodes, "g", [x], [helper.make_tensor_value_info(
+        o, TensorProto.FLOAT, ["N", 3]) for o in outputs])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_an_output_that_is_an_identity_is_its_source():
+    """A model ending in Dropout (or Identity) was E407 'output is an Identity of another
+    tensor'; its output is the tensor before."""
+    model = _outputs_model([helper.make_node("Relu", ["x"], ["r"], name="r"),
+                            helper.make_node("Dropout", ["r"], ["d"], name="d"),
+                            helper.make_node("Sigmoid", ["r"], ["s"], name="s")], ["d", "s"])
+    net = netdsl.loads(importer.import_model(model, "t").text)
+    assert list(net.graph.outputs) == ["d", "s"]
+
+
+@pytest.mark.parametrize(("nodes", "outputs", "names"), [
+    ([helper.make_node("Relu", ["x"], ["r"], name="r")], ["r", "r"], "`r` and `r`"),
+    ([helper.make_node("Relu", ["x"], ["r"], name="r"),
+      helper.make_node("Identity", ["r"], ["i"], name="i")], ["r", "i"], "`r` and `i`")])
+def test_two_outputs_of_one_tensor_are_e407(nodes, outputs, names):
+    """The same tensor listed twice was E211 about the .net that was never written."""
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_outputs_model(nodes, outputs), "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        f"error[E407]: m.onnx: outputs {names} are one tensor; netdsl names each output once")
+
+
+def test_cli_import_notes_the_inputs_and_outputs_it_renames(tmp_path, capsys):
+    """torch.onnx.export(..., input_names=["input"], output_names=["output"]) (the tutorials'
+    names): the program had x_input and y_output, and said nothing; a model compiled from it
+    then refused {"input": ...}."""
+    model = _outputs_model([helper.make_node("Relu", ["x"], ["output"], name="r")], ["output"])
+    model.graph.input[0].name = model.graph.node[0].input[0] = "input"
+    src = tmp_path / "m.onnx"
+    onnx.save(model, src)
+    assert main(["import", str(src), "-o", str(tmp_path / "m.net")]) == 0
+    assert capsys.readouterr().err == (
+        "note: inputs and outputs renamed in the program (a keyword, or not an identifier): "
+        "input -> x_input, output -> y_output; a model compiled from it has the new names\n")

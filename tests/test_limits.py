@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import check_text, errors_of, rendered
-from netdsl import NetdslError, compile, load, loads, run
+from netdsl import NetdslError, compile, compile_to, load, loads, run
 from netdsl.diagnostics import render
 
 
@@ -252,6 +252,14 @@ NET = net("y = x -> conv(4, 3, pad: 1) -> output y")
     (lambda n: compile(n, opset="17"), "opset= takes an integer, not str '17'"),
     (lambda n: compile(n, seed=0.5), "seed= takes an integer, not float 0.5"),
     (lambda n: run(5), "netdsl.run takes a model (onnx.ModelProto, a Network or a path), not int"),
+    (lambda n: run(n, [[0.5]]), "inputs= takes a mapping of input names to arrays, not list "
+                                "[[0.5]]"),
+    (lambda n: compile(n, weights={}, rename="a=b"),
+     "rename= takes a sequence of 'PATTERN=REPLACEMENT' strings, not str 'a=b'"),
+    (lambda n: compile(n, weights={}, rename=[3]),
+     "rename= takes a sequence of 'PATTERN=REPLACEMENT' strings, not int 3"),
+    (lambda n: compile_to(3, n), "path= takes a path (str or os.PathLike), not int 3"),
+    (lambda n: loads(NET, root=3), "root= takes a path (str or os.PathLike), not int 3"),
 ])
 def test_api_argument_of_the_wrong_type_is_a_clear_typeerror(call, message):
     with pytest.raises(TypeError) as e:
@@ -266,6 +274,7 @@ def test_api_argument_of_the_wrong_type_is_a_clear_typeerror(call, message):
     (lambda n: run(n, batch=100_000_000), "batch=100000000: must be 1 to 65536"),
     (lambda n: run(n, seed=-1), "seed=-1: must be 0 to 4294967295"),
     (lambda n: loads("network \ud800"), "text: not text: a lone surrogate at character 8"),
+    (lambda n: loads(NET, root="/no/such/dir"), "root='/no/such/dir': not a directory"),
     (lambda n: loads(NET.replace("(N", "(s").replace("network n", "network n(s = 1)"),
                      params={"s": float("inf")}),
      "parameter `s` of network `n`: the number is too large"),
@@ -433,12 +442,12 @@ def test_safetensors_names_are_checked_before_any_array_is_read(tmp_path, monkey
 
 def test_safetensors_of_a_type_numpy_lacks_is_e401(tmp_path):
     from netdsl.weights import read
-    bf16 = _safetensors(tmp_path / "bf16.safetensors", {"w": {
-        "dtype": "BF16", "shape": [4], "data_offsets": [0, 8]}}, 8)
+    f8 = _safetensors(tmp_path / "f8.safetensors", {"w": {  # NOTE: BF16 is read (as float32)
+        "dtype": "F8_E4M3", "shape": [4], "data_offsets": [0, 4]}}, 4)
     with pytest.raises(NetdslError) as e:
-        read(bf16)
+        read(f8)
     assert [(d.message, d.hints) for d in e.value.diagnostics] == [
-        (f"weight file {bf16}: `w` is BF16, which numpy cannot hold",
+        (f"weight file {f8}: `w` is F8_E4M3, which numpy cannot hold",
          ("save it as float32 (or float16)",))]
 
 

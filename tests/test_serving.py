@@ -49,3 +49,18 @@ def test_a_fixed_batch_stays_in_the_dims(tmp_path, capsys):
 def test_compile_needs_an_output(capsys):
     assert main(["compile", str(ZOO / "lenet.net")]) == 2
     assert "give -o OUT.onnx, --triton-repo DIR, or both" in capsys.readouterr().err
+
+
+def test_a_model_for_every_size_has_variable_dims(tmp_path, capsys):
+    """Sizes that vary are -1 in Triton's dims (its model_configuration.md, "Inputs and
+    Outputs"); they were E214 'Triton needs the others fixed', with the entry's empty folders
+    left behind."""
+    src = tmp_path / "tiles.net"
+    src.write_text("network tiles {\n  input image: [N, 1, H, W]\n"
+                   "  image -> conv(2, 3, pad: 1) -> output scores\n"
+                   "  expect scores: [N, 2, 32, 32] at H = 32, W = 32\n}\n")
+    repo = tmp_path / "models"
+    assert main(["compile", str(src), "--triton-repo", str(repo)]) == 0, capsys.readouterr().err
+    config, _ = _config(repo / "tiles" / "config.pbtxt")
+    assert [list(p.dims) for p in (*config.input, *config.output)] == [[1, -1, -1], [2, -1, -1]]
+    assert config.max_batch_size == 8

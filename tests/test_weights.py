@@ -131,6 +131,31 @@ def test_weights_load_by_name_exactly(tmp_path, fmt):
         np.testing.assert_array_equal(got[k], v)
 
 
+def test_bfloat16_safetensors_load_exactly(tmp_path, torch):
+    """bfloat16 (most checkpoints on the Hugging Face hub) was E401 'numpy cannot hold' in a
+    .safetensors file, though the same tensors in a .pt file loaded."""
+    from safetensors.torch import save_file
+    tensors = {k: torch.from_numpy(v).to(torch.bfloat16) for k, v in lenet_arrays().items()}
+    save_file(tensors, str(tmp_path / "w.safetensors"))
+    got = inits(netdsl.compile(ZOO / "lenet.net", weights=tmp_path / "w.safetensors"))
+    for k, v in tensors.items():
+        np.testing.assert_array_equal(got[k], v.float().numpy())
+
+
+def test_a_prefix_on_every_name_is_named_with_the_rename_that_strips_it(tmp_path):
+    """A DataParallel checkpoint (`module.conv1.weight`): the hint pointed at the layer names,
+    not at --rename, which was what the user needed."""
+    path = tmp_path / "w.npz"
+    np.savez(path, **{f"module.{k}": v for k, v in lenet_arrays().items()})
+    code, _, err = cli("compile", str(ZOO / "lenet.net"), "-o", str(tmp_path / "m.onnx"),
+                       "--weights", str(path))
+    assert code == 1
+    assert ("  = hint: the file's names begin with `module.`: --rename '^module\\.=' (rename= "
+            "in the API) strips it\n") in err
+    assert cli("compile", str(ZOO / "lenet.net"), "-o", str(tmp_path / "m.onnx"), "--weights",
+               str(path), "--rename", "^module\\.=")[0] == 0
+
+
 def test_missing_unexpected_and_misshaped_keys_are_reported_together(tmp_path):
     arrays = lenet_arrays()
     del arrays["c1.bias"], arrays["f7.weight"]

@@ -71,6 +71,12 @@ def _check_batch_seed(batch: int | None, seed: int) -> None:
         raise _Usage(f"--seed must be 0 to 2**32 - 1 = {SEEDS - 1}")
 
 
+def _not_stdout(output: str | None, command: str, suffix: str) -> None:
+    if output == "-":  # NOTE: not a file named `-`, which the user would not look for
+        raise _Usage(f"-o -: {command} writes a file, not stdout; give a file name such as "
+                     f"model{suffix}")
+
+
 def cmd_compile(a: argparse.Namespace) -> int:
     from netdsl import files
     from netdsl.pipeline import check_source, lower, read_source, size_params
@@ -81,6 +87,7 @@ def cmd_compile(a: argparse.Namespace) -> int:
         raise _Usage("--rename needs --weights")
     if not a.output and not a.triton_repo:
         raise _Usage("give -o OUT.onnx, --triton-repo DIR, or both")
+    _not_stdout(a.output, "compile", ".onnx")
     if a.max_batch < 1:
         raise _Usage("--max-batch must be at least 1")
     out, src = (Path(a.output) if a.output else None), Path(a.file)
@@ -98,6 +105,10 @@ def cmd_compile(a: argparse.Namespace) -> int:
             sizes = size_params(checked.graph, a.input_size)
         except ValueError as e:
             raise _Usage(f"--input-size {e}") from None
+        for name, value in _params(a.set).items():
+            if name in sizes and value != sizes[name]:  # NOTE: --input-size won, silently
+                raise _Usage(f"--set {name}={value} and --input-size "
+                             f"{'x'.join(map(str, a.input_size))} disagree; give one")
         checked = check_source(read_source(src, a.root), a.network, {**_params(a.set), **sizes})
     if out is not None:
         files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what `use`s read
@@ -120,14 +131,19 @@ def cmd_import(a: argparse.Namespace) -> int:
     from netdsl import export, files, importer, weights
     from netdsl.pipeline import check_source
     from netdsl.source import Source
+    _not_stdout(a.output, "import", ".net")
     out, src = Path(a.output), Path(a.model)
     w_out = Path(a.weights) if a.weights else None
     if w_out is not None and w_out.suffix.lower() not in (".npz", ".safetensors"):
         raise _Usage(f"--weights {w_out}: give a .npz or .safetensors file name")
+    if w_out is not None and w_out.resolve() == out.resolve():
+        raise _Usage(f"--weights {w_out} is the -o file too; give each its own name")
     files.check_writable(out, [src])
     if w_out is not None:
         files.check_writable(w_out, [src, out])
     imported = importer.import_model(export.load(src), a.network, src.name)
+    if imported.sizes:
+        imported = _with_example(imported, out, src)
     # NOTE: checked before anything is written: an importer bug is never a broken .net on disk
     net = check_source(Source(str(out), imported.text, str(out.parent.resolve())))
     targets = [out] + ([w_out] if w_out is not None else [])
@@ -136,10 +152,39 @@ def cmd_import(a: argparse.Namespace) -> int:
         if w_out is not None:
             with files.open_temp(temps[1]) as f:
                 f.write(weights.encode(imported.weights, w_out.suffix))
+    if imported.renamed:
+        print("note: inputs and outputs renamed in the program (a keyword, or not an "
+              "identifier): " + ", ".join(f"{a} -> {b}" for a, b in imported.renamed)
+              + "; a model compiled from it has the new names", file=sys.stderr)
     print(f"{out}: {net.graph.name}, {imported.layers} layers in "
           f"{len(imported.text.splitlines())} lines, {net.stats.params:,} params"
           + (f"; weights in {w_out}" if w_out is not None else ""))
     return EXIT_OK
+
+
+def _with_example(imported: Any, out: Path, src: Path) -> Any:
+    """An imported model for every input size (torch's dynamic axes): its program with an
+    example at the first of importer.EXAMPLE_SIZES where it checks; E407 where it checks at
+    none (without one, the check would be E219 about a file not written)."""
+    from netdsl import importer
+    from netdsl.diagnostics import error
+    from netdsl.ops.base import fmt_shape
+    from netdsl.pipeline import check_source
+    from netdsl.source import Source
+    for size in importer.EXAMPLE_SIZES:
+        at = dict.fromkeys(imported.sizes, size)
+        try:
+            net = check_source(Source(str(out), imported.text, str(out.parent.resolve())),
+                               None, at)
+        except NetdslError:
+            continue
+        return importer.with_example(imported, {name: fmt_shape(net.graph.node(node).shape or ())
+                                                for name, node in net.graph.outputs.items()}, at)
+    raise NetdslError([error("E407", f"{src.name}: the input sizes {', '.join(imported.sizes)} "
+                             "vary (dynamic axes), and the network checks at none of "
+                             f"{', '.join(map(str, importer.EXAMPLE_SIZES))}", hints=[
+                                 "export the model at a fixed size (dynamic axes for the batch "
+                                 "only)"])])
 
 
 def cmd_lsp(a: argparse.Namespace) -> int:
@@ -163,6 +208,10 @@ def cmd_run(a: argparse.Namespace) -> int:
     path = Path(a.model)
     model: Any
     if files.is_onnx(path):
+        if a.network:
+            raise _Usage(f"--network {a.network}: an .onnx model has no networks to choose from")
+        if not path.exists():  # NOTE: exit 2, as for any missing file (README's exit codes)
+            raise _Usage(f"{path}: no such file")
         export.check_file(path)
         model = path  # onnxruntime reads it, external data included
     else:
@@ -171,10 +220,11 @@ def cmd_run(a: argparse.Namespace) -> int:
     if a.save:
         files.check_dir(Path(a.save), "--save")
     session = runtime.Session(model, a.provider)
+    given = _onnx_sizes(a.set, session.inputs) if files.is_onnx(path) else {}
     if session.note:
         print(f"note: {session.note}", file=sys.stderr)
     sizes = session.example_sizes  # a model for every size: --set H=.. on an .onnx picks one
-    sizes.update(_sizes(a.set) if files.is_onnx(path) else {})
+    sizes.update(given)
     feeds = (runtime.read_inputs(a.input, session.inputs) if a.input
              else runtime.random_inputs(session.inputs, a.batch, a.seed, sizes))
     outputs = session.run(feeds)
@@ -188,6 +238,19 @@ def cmd_run(a: argparse.Namespace) -> int:
         written = runtime.save_outputs(outputs, Path(a.save), read)
         print(f"saved {', '.join(str(w) for w in written)}")
     return EXIT_OK
+
+
+def _onnx_sizes(pairs: list[str] | None, ports: list[Any]) -> dict[str, int]:
+    """--set on an .onnx model: sizes that vary in its inputs (a model for every size), by
+    name; a usage error for any other name (a network parameter is set in the .net file)."""
+    given = _sizes(pairs)
+    varying = sorted({d for p in ports for d in p.shape[1:] if isinstance(d, str) and d})
+    for name in given:
+        if name not in varying:
+            raise _Usage(f"--set {name}=...: the model has no size {name} that varies; " + (
+                f"its sizes that do: {', '.join(varying)}" if varying
+                else "every size of its inputs but the batch is fixed"))
+    return given
 
 
 def _describe(name: str, arr: Any, top: int) -> str:

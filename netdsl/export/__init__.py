@@ -39,6 +39,7 @@ from netdsl.export.proto import (
     initializers,
     little_endian,
     load,
+    ranks,
     save,
     value_shape,
 )
@@ -51,7 +52,8 @@ if TYPE_CHECKING:
 __all__ = [
     "EXAMPLE_SIZES", "EXTERNAL_DATA_BYTES", "INLINE_BYTES", "IR_VERSIONS", "MIN_OPSET",
     "VALID_SIZES", "Const", "Dims", "Init", "Model", "NodeRecord", "Valid", "ValueRecord",
-    "attributes", "check_file", "initializers", "little_endian", "load", "lowered", "save",
+    "attributes", "check_file", "initializers", "little_endian", "load", "lowered", "ranks",
+    "save",
     "to_onnx", "value_shape",
 ]
 

@@ -182,7 +182,7 @@ def lowered(graph: Graph, options: CompileOptions, dims: Dims | None = None,
     nodes, inputs, value_infos = _lower(graph, x, batch, rename, free)
     outputs = []
     for o_name, o_node in graph.outputs.items():
-        if rename.get(o_node) != o_name:
+        if rename.get(o_node, o_node) != o_name:  # NOTE: `x -> output x`: the input itself
             nodes.append(NodeRecord("Identity", [rename.get(o_node, o_node)], [o_name],
                                     f"{o_name}/output", "", {}))
         out = graph.node(o_node)

@@ -159,6 +159,32 @@ def initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
 
 
+def ranks(model: onnx.ModelProto) -> dict[str, int]:
+    """The rank of every tensor whose shape onnx's shape inference finds (those the model's
+    value_infos state, where it cannot follow the model), for importer/."""
+    import onnx
+    from onnx import helper, shape_inference
+    # NOTE: a copy with the weights as typed inputs: their data is not copied
+    light = onnx.ModelProto(ir_version=model.ir_version)
+    light.opset_import.extend(model.opset_import)
+    g, old = light.graph, model.graph
+    for field in ("node", "input", "output", "value_info"):
+        getattr(g, field).extend(getattr(old, field))
+    given = {i.name for i in old.input}
+    for t in old.initializer:
+        if t.name in given or t.ByteSize() <= INLINE_BYTES:
+            g.initializer.append(t)
+        else:
+            g.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    try:
+        graph = shape_inference.infer_shapes(light).graph
+    except Exception:  # noqa: BLE001 - an operator onnx does not know, a malformed graph
+        graph = model.graph
+    return {v.name: len(v.type.tensor_type.shape.dim)
+            for v in (*graph.value_info, *graph.input, *graph.output)
+            if v.type.tensor_type.HasField("shape")}
+
+
 def value_shape(info: onnx.ValueInfoProto) -> list[int | str]:
     """A graph input's or output's dims: an int, or the symbol's name ("" when unnamed)."""
     return [d.dim_value if d.HasField("dim_value") else d.dim_param

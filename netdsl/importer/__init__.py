@@ -15,6 +15,8 @@ two stages:
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +24,10 @@ import numpy as np
 
 from netdsl.diagnostics import NetdslError, error
 from netdsl.importer.reader import SUPPORTED, Layer, _Reader
-from netdsl.importer.render import _identifier, _label, _render
+from netdsl.importer.render import _identifier, _label, _named_sizes, _render
 from netdsl.record import Record
 
-__all__ = ["SUPPORTED", "Imported", "Layer", "import_model"]
+__all__ = ["EXAMPLE_SIZES", "SUPPORTED", "Imported", "Layer", "import_model", "with_example"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -35,6 +37,23 @@ class Imported(Record):
     text: str  # the .net program
     weights: dict[str, np.ndarray]  # by parameter name (`label.weight`, ...)
     layers: int
+    sizes: tuple[str, ...] = ()  # the inputs' sizes that vary, by name (torch's dynamic axes)
+    renamed: tuple[tuple[str, str], ...] = ()  # (ONNX name, .net name) of inputs and outputs
+
+
+# NOTE: a model for every input size needs an example to be built at (an `expect ... at` line);
+# the ONNX file has none, so the first of these common image sizes at which the network checks
+EXAMPLE_SIZES = (224, 256, 299, 512, 128, 64, 32)
+
+
+def with_example(imported: Imported, outputs: Mapping[str, str], at: Mapping[str, int]
+                 ) -> Imported:
+    """The program with an example for its named sizes: `expect y: [N, 1000] at h = 224, w =
+    224` (the outputs' shapes there, as checked) before the network's closing brace."""
+    where = ", ".join(f"{n} = {v}" for n, v in at.items())
+    lines = [f"  expect {name}: {shape} at {where}\n" for name, shape in outputs.items()]
+    body = imported.text.removesuffix("}\n")
+    return dataclasses.replace(imported, text=body + "".join(lines) + "}\n")
 
 
 def import_model(model: Any, network: str | None = None, source: str = "model.onnx"
@@ -60,4 +79,7 @@ def import_model(model: Any, network: str | None = None, source: str = "model.on
     text = _render(name, reader, layers, source)
     weights = {f"{ly.label}.{k}": np.ascontiguousarray(v, np.float32)
                for ly in layers for k, v in ly.params.items()}
-    return Imported(text, weights, len(layers))
+    ports = [(n, _identifier(n, "x")) for n, _ in reader.inputs] + [
+        (n, _identifier(n, "y")) for n in reader.outputs]
+    return Imported(text, weights, len(layers), _named_sizes(reader),
+                    tuple((a, b) for a, b in ports if a != b))

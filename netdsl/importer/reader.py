@@ -17,7 +17,9 @@ from netdsl.record import MutableRecord
 
 SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv Dropout Elu Flatten "
              "Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish Identity LRN LeakyRelu "
-             "MaxPool Mul Pad Relu Reshape Resize Sigmoid Softmax Tanh Upsample").split()
+             "MaxPool Mul Pad ReduceMean Relu Reshape Resize Sigmoid Softmax Tanh Upsample"
+             ).split()
+_CONSTANTS = ("value", "value_float", "value_floats", "value_int", "value_ints")  # Constant's
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish",
            "GlobalAveragePool": "globalavgpool", "GlobalMaxPool": "globalmaxpool"}
 
@@ -47,10 +49,32 @@ class _Reader:
                        if i.name not in self.arrays]
         self.outputs = [o.name for o in self.g.output]
         self.pending_pad: dict[str, tuple[str, list[int]]] = {}  # Pad output -> (input, pads)
+        self.ranks = export.ranks(model)
+        self.opset = next((int(o.version) for o in model.opset_import
+                           if o.domain in ("", "ai.onnx")), 0)
 
     def fail(self, node: Any, why: str) -> NetdslError:
-        return NetdslError([error("E407", f"{self.source}: node `{node.name}` ({node.op_type}): "
+        name = node.name or f"(unnamed, output {node.output[0]})"  # NOTE: names are optional
+        return NetdslError([error("E407", f"{self.source}: node `{name}` ({node.op_type}): "
                                   f"{why}")])
+
+    def rank(self, name: str) -> int | None:
+        """A tensor's rank, where onnx's shape inference finds it."""
+        return self.ranks.get(name, self.ranks.get(self.src(name)))
+
+    def _spread(self, n: Any, p: list[int]) -> list[int]:
+        """A Pad's amounts [begins..., ends...] for every axis: its `axes` input (opset 18)
+        spread out over the input's rank."""
+        axes = self.const(n.input[3]) if len(n.input) > 3 and n.input[3] else None
+        if axes is None:
+            return p
+        rank = self.rank(n.input[0])
+        if rank is None:
+            raise self.fail(n, "`axes` given, and the rank of its input is not recorded")
+        full, k = [0] * (2 * rank), len(p) // 2
+        for i, ax in enumerate(int(v) % rank for v in np.ravel(axes)):
+            full[ax], full[rank + ax] = p[i], p[k + i]
+        return full
 
     def const(self, name: str) -> np.ndarray | None:
         return self.arrays.get(self.alias.get(name, name))
@@ -65,21 +89,26 @@ class _Reader:
         for n in self.g.node:
             a = export.attributes(n)
             if n.op_type == "Constant":
-                self.arrays[n.output[0]] = np.asarray(a.get("value", a.get("value_float",
-                                                                         a.get("value_ints"))))
+                kind = next((k for k in _CONSTANTS if k in a), None)
+                if kind is not None:  # NOTE: a sparse or string one is no weight nor shape
+                    self.arrays[n.output[0]] = np.asarray(a[kind])
                 continue
             if n.op_type in ("Identity", "Dropout"):
                 self.alias[n.output[0]] = n.input[0]
                 continue
             if n.op_type == "Pad" and self._fold_pad(n, a):
                 continue
-            layer = self.layer(n, a)
-            layer.inputs = [self.src(i) for i in layer.inputs]
-            out.append(layer)
+            made = self.reduce_mean(n, a) if n.op_type == "ReduceMean" else [self.layer(n, a)]
+            for layer in made:
+                layer.inputs = [self.src(i) for i in layer.inputs]
+            out += made
+        seen: dict[str, str] = {}  # NOTE: an output that is an Identity (Dropout) is its source
         for o in self.outputs:
-            if o in self.alias:
-                raise NetdslError([error("E407", f"{self.source}: output `{o}` is an Identity "
-                                         "of another tensor; netdsl names each output once")])
+            if self.src(o) in seen:
+                raise NetdslError([error("E407", f"{self.source}: outputs `{seen[self.src(o)]}` "
+                                         f"and `{o}` are one tensor; netdsl names each output "
+                                         "once")])
+            seen[self.src(o)] = o
         return out
 
     def _fold_pad(self, n: Any, a: dict[str, Any]) -> bool:
@@ -92,9 +121,9 @@ class _Reader:
                 or (value is not None and float(value) != 0.0) or not users
                 or any(m.op_type not in ("Conv",) for m in users)):
             return False
-        p = [int(v) for v in pads]
+        p = self._spread(n, [int(v) for v in pads])
         r = len(p) // 2
-        if any(p[i] or p[r + i] for i in (0, 1)) or any(v < 0 for v in p):
+        if r < 3 or any(p[i] or p[r + i] for i in (0, 1)) or any(v < 0 for v in p):
             return False
         self.pending_pad[n.output[0]] = (n.input[0], p[2:r] + p[r + 2:])
         return True
@@ -142,7 +171,7 @@ class _Reader:
         if op == "Reshape":
             return self.reshape(n)
         if op == "Softmax":
-            return Layer("softmax", f"softmax(axis: {int(a.get('axis', -1))})", x[:1], out,
+            return Layer("softmax", f"softmax(axis: {self.softmax_axis(n, a)})", x[:1], out,
                          n.name)
         if op == "LRN":
             call = (f"lrn({int(a['size'])}, alpha: {_num(a.get('alpha', 1e-4))}, beta: "
@@ -161,15 +190,38 @@ class _Reader:
         assert op == "Pad"
         return self.pad(n, a)
 
+    def softmax_axis(self, n: Any, a: dict[str, Any]) -> int:
+        """Softmax's axis. Before opset 13 it is over every axis from `axis` (default 1) on,
+        flattened: one netdsl axis only where that is the last."""
+        if self.opset >= 13:
+            return int(a.get("axis", -1))
+        axis, rank = int(a.get("axis", 1)), self.rank(n.input[0])
+        if rank is None or axis % rank != rank - 1:
+            raise self.fail(n, f"opset {self.opset}'s Softmax over the axes from {axis} on, "
+                            f"together, of a tensor of rank {rank or 'unknown'}: netdsl's is "
+                            "over one axis")
+        return -1
+
     def need(self, n: Any, name: str) -> np.ndarray:
         v = self.const(name)
         if v is None:
             raise self.fail(n, f"`{name}` is computed, not a stored weight")
         return v
 
+    def _not_same_lower(self, n: Any, a: dict[str, Any], kernel: Sequence[int]) -> None:
+        """SAME_LOWER pads as SAME_UPPER does where the padding is even: stride 1 and an odd
+        (dilated) window; elsewhere it depends on the input size."""
+        k = len(kernel)
+        even = all(int(s) == 1 and (int(w) - 1) * int(d) % 2 == 0 for s, w, d in zip(
+            a.get("strides", [1] * k), kernel, a.get("dilations", [1] * k)))
+        if a.get("auto_pad") == "SAME_LOWER" and not even:
+            raise self.fail(n, "auto_pad SAME_LOWER: netdsl's `pad: same` puts an odd pixel "
+                            "of padding after, as SAME_UPPER does")
+
     def conv(self, n: Any, a: dict[str, Any]) -> Layer:
         x = list(n.input)
         w = self.need(n, x[1])
+        self._not_same_lower(n, a, w.shape[2:])
         pads = list(a.get("pads", [0] * (2 * (w.ndim - 2))))
         if x[0] in self.pending_pad:
             x[0], extra = self.pending_pad[x[0]]
@@ -209,15 +261,33 @@ class _Reader:
 
     def pool(self, n: Any, a: dict[str, Any]) -> Layer:
         k = [int(v) for v in a["kernel_shape"]]
+        self._not_same_lower(n, a, k)
         pads = list(a.get("pads", [0] * (2 * len(k))))
         name = "maxpool" if n.op_type == "MaxPool" else "avgpool"
         args = [_ints(k), f"stride: {_ints(a.get('strides', [1] * len(k)))}"]
         args += _window({"auto_pad": a.get("auto_pad"), "dilations": a.get("dilations")}, pads)
         if a.get("ceil_mode", 0):
             args.append("ceil: true")
-        if name == "avgpool" and any(pads) and not a.get("count_include_pad", 0):
+        same = str(a.get("auto_pad", "")).startswith("SAME")
+        if name == "avgpool" and (any(pads) or same) and not a.get("count_include_pad", 0):
             args.append("count_include_pad: false")
         return Layer(name, f"{name}({', '.join(args)})", [n.input[0]], n.output[0], n.name)
+
+    def reduce_mean(self, n: Any, a: dict[str, Any]) -> list[Layer]:
+        """The mean over every spatial axis (torch's AdaptiveAvgPool2d(1) as its default
+        exporter writes it): globalavgpool, then flatten where the axes are not kept (torch's
+        `x.mean([2, 3])`). Its input's rank from the value_infos."""
+        axes = self.const(n.input[1]) if len(n.input) > 1 and n.input[1] else a.get("axes")
+        rank = self.rank(n.input[0])
+        if axes is None or rank is None or rank < 3 or sorted(
+                int(v) % rank for v in np.ravel(axes)) != list(range(2, rank)):
+            raise self.fail(n, "only the mean over every spatial axis (globalavgpool) has a "
+                            "netdsl op")
+        if a.get("keepdims", 1):
+            return [Layer("globalavgpool", "globalavgpool", [n.input[0]], n.output[0], n.name)]
+        kept = f"{n.output[0]}/keepdims"
+        return [Layer("globalavgpool", "globalavgpool", [n.input[0]], kept, n.name),
+                Layer("flatten", "flatten", [kept], n.output[0], n.name)]
 
     def reshape(self, n: Any) -> Layer:
         shape = [int(v) for v in self.need(n, n.input[1])]
@@ -231,12 +301,19 @@ class _Reader:
         mode = {"nearest": "nearest", "linear": "bilinear", "cubic": "bicubic"}.get(
             a.get("mode", "nearest"))
         coord = a.get("coordinate_transformation_mode", "half_pixel")
+        rounding = a.get("nearest_mode", "round_prefer_floor")
         scales = self.const(x[2]) if len(x) > 2 and x[2] else None
-        if n.op_type == "Upsample":
+        if n.op_type == "Upsample":  # NOTE: its coordinates are x / scale, rounded down
             scales = self.const(x[1]) if len(x) > 1 else np.asarray(a.get("scales"))
+            coord, rounding = "asymmetric", "floor"
         sizes = self.const(x[3]) if len(x) > 3 and x[3] else None
         if mode is None:
             raise self.fail(n, f"mode {a.get('mode')}")
+        whole = [int(v) for v in scales] if scales is not None and scales.size > 0 and all(
+            float(v).is_integer() for v in scales) else []
+        why = _resize_differs(a, mode, coord, rounding, whole)
+        if why:
+            raise self.fail(n, f"{why}: netdsl's upsample computes other values")
         args = []
         if scales is not None and scales.size:
             s = [float(v) for v in scales[2:]]
@@ -253,10 +330,16 @@ class _Reader:
 
     def pad(self, n: Any, a: dict[str, Any]) -> Layer:
         pads = self.need(n, n.input[1]) if len(n.input) > 1 else np.asarray(a["pads"])
-        p = [int(v) for v in pads]
+        p = self._spread(n, [int(v) for v in pads])
         r = len(p) // 2
-        mode = {"constant": "zeros", "reflect": "reflect", "edge": "edge"}[a.get("mode",
-                                                                                 "constant")]
+        mode = {"constant": "zeros", "reflect": "reflect", "edge": "edge"}.get(
+            a.get("mode", "constant"))
+        if mode is None:
+            raise self.fail(n, f"mode {a.get('mode')}: netdsl pads with zeros, reflect or edge")
+        value = self.const(n.input[2]) if len(n.input) > 2 and n.input[2] else a.get("value")
+        if mode == "zeros" and value is not None and float(np.ravel(value)[0]) != 0.0:
+            raise self.fail(n, f"the constant {float(np.ravel(value)[0])}: netdsl pads with "
+                            "zeros")
         if p[0] or p[r]:
             raise self.fail(n, "padding the batch axis")
         args = [_ints(p[2:r] + p[r + 2:], True)]
@@ -265,6 +348,30 @@ class _Reader:
         if mode != "zeros":
             args.append(f'mode: "{mode}"')
         return Layer("pad", f"pad({', '.join(args)})", [n.input[0]], n.output[0], n.name)
+
+
+def _resize_differs(a: dict[str, Any], mode: str, coord: str, rounding: str,
+                    whole: list[int]) -> str:
+    """Why a Resize computes other values than netdsl's upsample ("" where it does not):
+    nearest is x / scale rounded down (or, at `whole` scales, the forms that round to the same
+    pixel); bilinear and bicubic are half-pixel or align-corners, bicubic with torch's
+    a = -0.75."""
+    if a.get("antialias", 0):
+        return "antialias"
+    if mode == "nearest":
+        same = ((coord, rounding) == ("asymmetric", "floor")
+                or ((coord, rounding) == ("asymmetric", "round_prefer_floor") and whole
+                    and max(whole) <= 2)  # NOTE: x / 2 is k or k + 0.5, rounded to k
+                or (whole and coord in ("half_pixel", "pytorch_half_pixel")
+                    and rounding.startswith("round_prefer"))
+                or (whole and (coord, rounding) == ("tf_half_pixel_for_nn", "floor")))
+        return "" if same else f"nearest_mode {rounding} with {coord} coordinates"
+    if coord not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+        return f"{coord} coordinates"
+    if mode == "bicubic" and (float(a.get("cubic_coeff_a", -0.75)) != -0.75
+                              or a.get("exclude_outside", 0)):
+        return "cubic_coeff_a other than -0.75, or exclude_outside"
+    return ""
 
 
 def _window(a: dict[str, Any], pads: list[int]) -> list[str]:

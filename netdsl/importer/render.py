@@ -74,20 +74,37 @@ def _identifier(text: str, prefix: str) -> str:
 
 def _render(name: str, r: _Reader, layers: list[Layer], source: str) -> str:
     """The program: repeated sub-graphs as blocks, then the network of pipes."""
-    blocks, layers = _blocks(layers, r.outputs)
+    outputs = [r.src(o) for o in r.outputs]  # the tensors, where an output is an Identity
+    blocks, layers = _blocks(layers, outputs)
     lines = [f"# imported by `netdsl import` from {source}"] + blocks + [
         f"network {name} {{", "  option floor: true"]
     var: dict[str, str] = {}
     for i_name, shape in r.inputs:
         var[i_name] = _identifier(i_name, "x")
-        dims = ["N" if j == 0 else str(d) if isinstance(d, int) and d > 0 else _part(str(d))
-                for j, d in enumerate(shape)]
+        dims = [_dim(var[i_name], j, d) for j, d in enumerate(shape)]
         lines.append(f"  input {var[i_name]}: [{', '.join(dims)}]")
-    lines += _chains(layers, var, r.outputs)
-    for o in r.outputs:
-        lines.append(f"  {var[o]} -> output {_identifier(o, 'y')}")
+    lines += _chains(layers, var, outputs)
+    for o, t in zip(r.outputs, outputs):
+        lines.append(f"  {var[t]} -> output {_identifier(o, 'y')}")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _dim(var: str, j: int, d: int | str) -> str:
+    """Input `var`'s dim j as the .net writes it: N (the batch), a size, or a size's name (one
+    of its own, `x_2`, where the ONNX file names none: two unnamed sizes are not one)."""
+    if j == 0:
+        return "N"
+    if isinstance(d, int):
+        return str(d) if d > 0 else f"{var}_{j}"
+    return _part(d) if d else f"{var}_{j}"
+
+
+def _named_sizes(r: _Reader) -> tuple[str, ...]:
+    """The names of the inputs' sizes that vary (torch's dynamic axes), but for the batch."""
+    dims = [_dim(_identifier(name, "x"), j, d) for name, shape in r.inputs
+            for j, d in enumerate(shape) if j]
+    return tuple(dict.fromkeys(d for d in dims if not d.isdigit()))
 
 
 def _chains(layers: list[Layer], var: dict[str, str], outputs: Sequence[str]) -> list[str]:
