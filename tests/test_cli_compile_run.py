@@ -148,6 +148,25 @@ def test_run_a_net_file_compiled_in_memory(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_run_batch_that_cannot_apply_is_a_usage_error(tmp_path, lenet_onnx):
+    """--batch sizes --random inputs of a model whose batch is not fixed; it was ignored
+    silently with --input, and on a model compiled with --batch (which then ran its own)."""
+    fixed = tmp_path / "b2.onnx"
+    assert cli("compile", LENET, "--batch", "2", "-o", str(fixed))[0] == 0
+    assert cli("run", str(fixed), "--random", "--batch", "5") == (
+        2, "", "--batch 5: the model's batch is fixed at 2 (compiled with --batch); "
+               "compile it without --batch for a batch of your choice\n"
+               "usage: see `netdsl --help`\n")
+    code, out, _ = cli("run", str(fixed), "--random", "--batch", "2")
+    assert code == 0 and "input image: shape [2, 1, 32, 32]" in out
+    code, out, _ = cli("run", str(fixed), "--random")
+    assert code == 0 and "input image: shape [2, 1, 32, 32]" in out
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 32, 32), np.float32))
+    assert cli("run", str(lenet_onnx), "--input", str(tmp_path / "x.npy"), "--batch", "4") == (
+        2, "", "--batch is the batch of --random inputs; --input arrays bring their own"
+               "\nusage: see `netdsl --help`\n")
+
+
 def test_run_prints_statistics_and_top_k_of_what_it_saves(tmp_path, lenet_onnx):
     save = tmp_path / "outs"
     code, out, err = cli("run", str(lenet_onnx), "--random", "--batch", "2", "--top", "3",

@@ -368,8 +368,9 @@ def _run_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("--input", action="append", metavar="NAME=FILE.npy",
                    help="an input array (repeatable; a bare FILE.npy for a one-input model)")
     q.add_argument("--random", action="store_true", help="random normal inputs (seeded)")
-    q.add_argument("--batch", type=int, default=1, metavar="B",
-                   help="batch size of --random inputs (default: 1)")
+    q.add_argument("--batch", type=int, default=None, metavar="B",
+                   help="batch size of --random inputs, for a model whose batch is not fixed "
+                        "(default: 1)")
     q.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of --random and of a .net model's weights (default: 0)")
     q.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",

@@ -202,8 +202,10 @@ def cmd_run(a: argparse.Namespace) -> int:
         raise _Usage("give --input NAME=FILE.npy or --random")
     if a.input and a.random:
         raise _Usage("give either --input or --random, not both")
-    if a.batch < 1 or a.top < 0:
+    if (a.batch is not None and a.batch < 1) or a.top < 0:
         raise _Usage("--batch must be at least 1 and --top at least 0")
+    if a.batch is not None and a.input:
+        raise _Usage("--batch is the batch of --random inputs; --input arrays bring their own")
     _check_batch_seed(a.batch, a.seed)
     path = Path(a.model)
     model: Any
@@ -221,12 +223,17 @@ def cmd_run(a: argparse.Namespace) -> int:
         files.check_dir(Path(a.save), "--save")
     session = runtime.Session(model, a.provider)
     given = _onnx_sizes(a.set, session.inputs) if files.is_onnx(path) else {}
+    fixed = {p.shape[0] for p in session.inputs if p.shape and isinstance(p.shape[0], int)}
+    if a.batch is not None and fixed and fixed != {a.batch}:
+        raise _Usage(f"--batch {a.batch}: the model's batch is fixed at "
+                     f"{', '.join(map(str, sorted(fixed)))} (compiled with --batch); "
+                     "compile it without --batch for a batch of your choice")
     if session.note:
         print(f"note: {session.note}", file=sys.stderr)
     sizes = session.example_sizes  # a model for every size: --set H=.. on an .onnx picks one
     sizes.update(given)
     feeds = (runtime.read_inputs(a.input, session.inputs) if a.input
-             else runtime.random_inputs(session.inputs, a.batch, a.seed, sizes))
+             else runtime.random_inputs(session.inputs, a.batch or 1, a.seed, sizes))
     outputs = session.run(feeds)
     print(f"provider: {session.providers[0]}")
     for name, arr in feeds.items():
