@@ -63,9 +63,15 @@ class FileReport(MutableRecord):
 
 # -------------------------------------------------------------------------------------- paths
 
+# NOTE: ruff's default `exclude` (and pytest's norecursedirs): not the project's own files
+SKIPPED = frozenset(("__pycache__", "__pypackages__", "_build", "buck-out", "build", "dist",
+                     "node_modules", "site-packages", "venv"))
+
+
 def expand(paths: Sequence[str]) -> list[str]:
     """The files to check: a file as given (a missing one is reported as E001), a directory as
-    every `*.net` below it, sorted by path components, symbolic links followed (once each)."""
+    every `*.net` below it, sorted by path components, symbolic links followed (once each);
+    below it, hidden directories and those SKIPPED names are not walked (a path given is)."""
     files: list[str] = []
     for p in paths:
         files += _walk(p) if os.path.isdir(p) else [p]
@@ -76,19 +82,25 @@ def _walk(top: str) -> list[str]:
     problems: list[OSError] = []
     seen: set[str] = set()
     found: list[str] = []
+    skipped = False
     for here, dirs, names in os.walk(top, onerror=problems.append, followlinks=True):
         real = os.path.realpath(here)
         if real in seen:  # NOTE: a link back to a directory already walked: its files are listed
             dirs[:] = []
             continue
         seen.add(real)
-        dirs.sort()  # NOTE: so that a directory reached twice is named by its first path in order
+        kept = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED)
+        skipped = skipped or len(kept) < len(dirs)
+        dirs[:] = kept  # NOTE: sorted, so that a directory reached twice is named by its first path
         found += [os.path.normpath(os.path.join(here, n)) for n in names if n.endswith(".net")]
     if problems:
         e = problems[0]
         raise PathError(f"{e.filename}: cannot read this directory: {e.strerror or e}")
     if not found:
-        raise PathError(f"{top}: is a directory with no .net file in it or below it")
+        raise PathError(f"{top}: is a directory with no .net file in it or below it" + (
+            ", outside the directories a walk skips (hidden ones, build, dist, venv, "
+            "node_modules...: docs/ci.md): give such a directory by name to check it"
+            if skipped else ""))
     return sorted(found, key=lambda f: Path(os.path.relpath(f, top)).parts)
 
 

@@ -426,6 +426,60 @@ def test_a_directory_reached_twice_is_named_the_same_whatever_the_listing_order(
     assert cli("check", "sub")[1] == "sub/a/m.net: tiny: ok (112 params, 6.91K MACs)\n"
 
 
+SKIPPED = (".venv", "venv", "build", "dist", "node_modules", ".git", "__pycache__",
+           "site-packages", ".tox", ".nox", ".mypy_cache", ".hidden", "_build", "buck-out",
+           "__pypackages__")
+
+
+def test_a_walk_skips_hidden_and_tool_directories(here):
+    """`netdsl check .` at a repository's root, as docs/ci.md's workflow runs it: the files of a
+    virtual environment, a build, node_modules or git's own are not the project's (ruff's and
+    pytest's walks skip them too); a directory of those names deeper down is skipped as well,
+    and a name that only starts like one is not."""
+    for name in SKIPPED:
+        (here / name / "sub").mkdir(parents=True)
+        (here / name / "sub" / "x.net").write_text(BAD)
+    (here / "models" / "dist").mkdir(parents=True)
+    (here / "models" / "dist" / "x.net").write_text(BAD)
+    (here / "models" / "builder").mkdir()
+    (here / "models" / "builder" / "a.net").write_text(GOOD)
+    (here / ".top.net").write_text(GOOD)  # NOTE: a hidden file is no directory: it is checked
+    code, out, err = cli("check", "--format", "github", ".")
+    assert (code, err) == (1, "")
+    assert [line.split(",")[0] for line in out.splitlines()] == [
+        "::error file=bad.net", "::warning file=warn.net"]
+    assert cli("check", ".")[1] == (".top.net: tiny: ok (112 params, 6.91K MACs)\n"
+                                    "good.net: tiny: ok (112 params, 6.91K MACs)\n"
+                                    "models/builder/a.net: tiny: ok (112 params, 6.91K MACs)\n"
+                                    "warn.net: joined: ok (272 params, 65.54K MACs)\n")
+    shown = " ".join(cli("check", "--help")[1].split())
+    assert ("a directory means every *.net below it, hidden directories and build, dist, venv, "
+            "node_modules, site-packages, __pycache__ below it skipped (docs/ci.md)") in shown
+
+
+@pytest.mark.parametrize(("given", "shown"), [
+    (".venv", ".venv/sub/x.net"), (".venv/sub", ".venv/sub/x.net"), ("build/", "build/sub/x.net"),
+    (".venv/sub/x.net", ".venv/sub/x.net"), ("./node_modules/sub/x.net", "node_modules/sub/x.net")])
+def test_a_skipped_directory_or_file_given_by_name_is_checked(here, given, shown):
+    for name in (".venv", "build", "node_modules"):
+        (here / name / "sub").mkdir(parents=True)
+        (here / name / "sub" / "x.net").write_text(BAD)
+    code, out, err = cli("check", "--format", "github", given)
+    assert (code, err) == (1, "")
+    assert out.startswith(f"::error file={shown},line=3,")
+
+
+def test_a_directory_with_net_files_only_where_a_walk_skips_says_so(here):
+    (here / "empty" / ".venv").mkdir(parents=True)
+    (here / "empty" / ".venv" / "x.net").write_text(GOOD)
+    code, out, err = cli("check", "empty")
+    assert (code, out) == (2, "")
+    assert err == ("empty: is a directory with no .net file in it or below it, outside the "
+                   "directories a walk skips (hidden ones, build, dist, venv, node_modules...: "
+                   "docs/ci.md): give such a directory by name to check it\n"
+                   "usage: see `netdsl --help`\n")
+
+
 def test_directory_without_net_files_is_a_usage_error(here):
     (here / "empty").mkdir()
     code, out, err = cli("check", "empty")

@@ -172,8 +172,10 @@ _CLI_SECTION = """## `netdsl check`: exit codes, flags and formats
 `netdsl check FILE|DIR... [--network NAME] [--set NAME=VALUE] [--format text|json|github|sarif]
 [--warnings-as-errors] [--ignore CODE]... [-q]` checks every network of every file (or the one
 `--network` names), each on its own; a directory stands for every `*.net` file below it, sorted
-by path, symbolic links followed. Exit codes: `0` every file passed; `1` some file has errors
-(or warnings, with `--warnings-as-errors`); `2` a usage error: an unknown flag, a malformed
+by path, symbolic links followed, hidden directories and `build`, `dist`, `venv`, `node_modules`
+and the like skipped ([ci.md](ci.md) lists them; a directory given by name is checked). Exit
+codes: `0` every file passed; `1` some file has errors (or warnings, with
+`--warnings-as-errors`); `2` a usage error: an unknown flag, a malformed
 `--set`, an unknown `--ignore` code, a directory without `.net` files or one that cannot be read,
 or a file that cannot be read at all (E001: missing, a directory, unreadable, binary). A file of
 blocks only, without a network, passes.

@@ -170,7 +170,9 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
              "docs/errors.md.")
 def _check_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("files", nargs="+", metavar="FILE|DIR",
-                   help="the .net files to check; a directory means every *.net below it")
+                   help="the .net files to check; a directory means every *.net below it, "
+                        "hidden directories and build, dist, venv, node_modules, "
+                        "site-packages, __pycache__ below it skipped (docs/ci.md)")
     _network_options(q, "default: every network")
     q.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
                    help="text for people (default); json: one object on stdout for tools; "
@@ -285,7 +287,8 @@ def _graph_arguments(q: argparse.ArgumentParser) -> None:
              FMT_EXIT_CODES)
 def _fmt_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("files", nargs="+", metavar="FILE|DIR",
-                   help="the .net files to format; a directory means every *.net below it")
+                   help="the .net files to format; a directory means every *.net below it, "
+                        "skipping what `check` skips (hidden directories, build, venv...)")
     q.add_argument("--check", action="store_true",
                    help="write nothing; list the files that would change and exit 1 if any")
     q.add_argument("--diff", action="store_true",
