@@ -651,6 +651,20 @@ def test_a_comment_that_drops_a_diagnostic_of_a_file_checked_later_is_used(here,
         assert cli("check", "--format", "github", *files) == (0, "", ""), files
 
 
+@pytest.mark.parametrize("fmt", ["json", "github", "sarif"])
+def test_help_says_where_the_diagnostics_of_each_format_go(here, fmt):
+    """Exit 1's line in the exit codes of `check --help` and `netdsl --help`: the diagnostics of
+    --format json, github and sarif are on stdout (a CI step redirects it to a file), not on
+    stderr as the epilog said."""
+    code, out, err = cli("check", "--format", fmt, "bad.net")
+    assert (code, err) == (1, "") and "E302" in out
+    assert "  1  the input has errors (diagnostics on stderr; with --format json, github or " \
+           "sarif\n     on stdout)\n" in cli("check", "--help")[1]
+    assert "  1  the input has errors (diagnostics on stderr; `check --format " \
+           "json|github|sarif`\n     prints them on stdout)\n" in cli("--help")[1]
+    assert cli("check", "--format", "text", "bad.net")[1:] == ("", BAD_TEXT)
+
+
 def test_unknown_format_is_a_usage_error(here):
     code, out, err = cli("check", "--format", "junit", "good.net")
     assert (code, out) == (2, "")

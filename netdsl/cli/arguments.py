@@ -71,6 +71,13 @@ EXIT_CODES = """exit codes:
   3  an internal error: a bug in netdsl (please report it)"""
 
 
+# NOTE: `netdsl --help`'s: check's diagnostics in a format for tools go where the tool reads
+TOP_EXIT_CODES = EXIT_CODES.replace("(diagnostics on stderr)", (
+    "(diagnostics on stderr; `check --format json|github|sarif`\n     prints them on stdout)"))
+CHECK_EXIT_CODES = EXIT_CODES.replace("(diagnostics on stderr)", (
+    "(diagnostics on stderr; with --format json, github or sarif\n     on stdout)"))
+
+
 GRAPH_EXIT_CODES = """exit codes:
   0  ok: the picture is written
   1  the input has errors (diagnostics on stderr)
@@ -150,7 +157,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     an unknown command's message list the others by their one-line summary all the same): a
     process runs one command, and building all twelve costs it ~2 ms."""
     p = _Parser(prog="netdsl", description="Check, measure, compile and run .net architectures.",
-                epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                epilog=TOP_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action=_Version, nargs=0,
                    help="show program's version number and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -167,7 +174,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
              "the one --network names, each on its own: syntax, names, shapes and `expect` "
              "lines. Prints one line per network and every diagnostic; the codes, the "
              "suppression comment `# netdsl: ignore[CODE]` and the JSON schema are in "
-             "docs/errors.md.")
+             "docs/errors.md.", CHECK_EXIT_CODES)
 def _check_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("files", nargs="+", metavar="FILE|DIR",
                    help="the .net files to check; a directory means every *.net below it, "
