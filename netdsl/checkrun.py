@@ -71,10 +71,15 @@ SKIPPED = frozenset(("__pycache__", "__pypackages__", "_build", "buck-out", "bui
 def expand(paths: Sequence[str]) -> list[str]:
     """The files to check: a file as given (a missing one is reported as E001), a directory as
     every `*.net` below it, sorted by path components, symbolic links followed (once each);
-    below it, hidden directories and those SKIPPED names are not walked (a path given is)."""
+    below it, hidden directories and those SKIPPED names are not walked (a path given is).
+    Each file once, by its real path, where it first comes (`a.net ./a.net`, `a.net .`)."""
     files: list[str] = []
+    seen: set[str] = set()
     for p in paths:
-        files += _walk(p) if os.path.isdir(p) else [p]
+        for f in _walk(p) if os.path.isdir(p) else [p]:
+            if (real := os.path.realpath(f)) not in seen:
+                seen.add(real)
+                files.append(f)
     return files
 
 

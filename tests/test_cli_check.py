@@ -65,7 +65,7 @@ def test_check_network_flag_naming_no_network_lists_none(net_file):
     doc = json.loads(cli("check", str(p), "--network", "smal", "--format", "json")[1])
     assert [(f["networks"], [d["code"] for d in f["diagnostics"]]) for f in doc["files"]] == [
         ([], ["E213"])]
-    err = cli("check", str(p), str(p), "--network", "smal")[2]
+    err = cli("check", str(p), str(net_file(TWO, "copy.net")), "--network", "smal")[2]
     assert re.sub(r"\(\d+\.\d\d s\)", "(T s)", err.splitlines()[-1]) == (
         "checked 2 files, 0 networks: 2 errors, 0 warnings (T s)")
 

@@ -380,8 +380,39 @@ def test_json_of_a_directory_holds_every_file(here):
 
 def test_summary_only_for_several_files_or_a_directory(here):
     assert cli("check", "good.net") == (0, "good.net: tiny: ok (112 params, 6.91K MACs)\n", "")
-    err = cli("check", "good.net", "good.net")[2]
-    assert masked(err) == "checked 2 files, 2 networks: 0 errors, 0 warnings (T s)\n"
+    err = cli("check", "good.net", "warn.net")[2]
+    assert masked(err).endswith("\nchecked 2 files, 2 networks: 0 errors, 1 warning (T s)\n")
+
+
+GOOD_OK = "good.net: tiny: ok (112 params, 6.91K MACs)\n"
+
+
+@pytest.mark.parametrize("paths", [("good.net", "good.net"), ("good.net", "./good.net"),
+                                   ("good.net", str(Path("..") / "*" / "good.net"))])
+def test_a_file_given_twice_is_checked_once(here, paths):
+    """By its real path: the same file under two spellings is one file (no summary line, which
+    is for several files)."""
+    paths = tuple(p.replace("*", here.name) for p in paths)
+    assert cli("check", *paths) == (0, GOOD_OK, "")
+
+
+def test_a_file_and_its_directory_are_checked_once_in_the_order_given(here):
+    code, out, _ = cli("check", "--format", "github", "warn.net", "bad.net", ".")
+    assert code == 1
+    assert [line.split(",")[0] for line in out.splitlines()] == [
+        "::warning file=warn.net", "::error file=bad.net"]
+    code, out, err = cli("check", "warn.net", ".", "good.net")
+    assert out == ("warn.net: joined: ok (272 params, 65.54K MACs)\n" + GOOD_OK)
+    assert masked(err) == (W301_TEXT + BAD_TEXT
+                           + "checked 3 files, 3 networks: 1 error, 1 warning (T s)\n")
+    doc = json.loads(cli("check", "--format", "json", "good.net", ".", "good.net")[1])
+    assert [f["path"] for f in doc["files"]] == ["good.net", "bad.net", "warn.net"]
+
+
+def test_a_link_to_a_file_given_with_it_is_checked_once_under_the_first_name(here):
+    os.symlink("bad.net", here / "link.net")
+    out = cli("check", "--format", "github", "link.net", "bad.net")[1]
+    assert [line.split(",")[0] for line in out.splitlines()] == ["::error file=link.net"]
 
 
 def test_a_link_back_up_is_walked_once(here):

@@ -173,8 +173,9 @@ _CLI_SECTION = """## `netdsl check`: exit codes, flags and formats
 [--warnings-as-errors] [--ignore CODE]... [-q]` checks every network of every file (or the one
 `--network` names), each on its own; a directory stands for every `*.net` file below it, sorted
 by path, symbolic links followed, hidden directories and `build`, `dist`, `venv`, `node_modules`
-and the like skipped ([ci.md](ci.md) lists them; a directory given by name is checked). Exit
-codes: `0` every file passed; `1` some file has errors (or warnings, with
+and the like skipped ([ci.md](ci.md) lists them; a directory given by name is checked). A file
+given twice (also as `./a.net`, by a link, or within a directory given) is checked once, where it
+first comes. Exit codes: `0` every file passed; `1` some file has errors (or warnings, with
 `--warnings-as-errors`); `2` a usage error: an unknown flag, a malformed
 `--set`, an unknown `--ignore` code, a directory without `.net` files or one that cannot be read,
 or a file that cannot be read at all (E001: missing, a directory, unreadable, binary). A file of
