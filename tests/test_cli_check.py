@@ -103,6 +103,25 @@ def test_unknown_flag_and_no_command_are_usage_errors():
     assert cli("check")[0] == 2
 
 
+@pytest.mark.parametrize(("args", "first"), [
+    (["compile", str(ZOO / "lenet.net"), "--rename", "x=y"],
+     "--rename needs --weights"),
+    (["check", "--frobnicate", str(ZOO / "lenet.net")],
+     "netdsl: unrecognized arguments: --frobnicate"),
+    (["summary"], "netdsl summary: the following arguments are required: FILE"),
+    (["--verbose", "list", "nope.net"], "netdsl: unrecognized arguments: --verbose"),
+])
+def test_a_usage_error_of_a_command_points_to_that_command_s_help(args, first):
+    command = next(a for a in args if not a.startswith("-"))
+    assert cli(*args) == (2, "", f"{first}\nusage: see `netdsl {command} --help`\n")
+
+
+@pytest.mark.parametrize("args", [["comple", "f.net"], ["--frobnicate"]])
+def test_a_usage_error_without_a_known_command_points_to_netdsl_s_help(args):
+    code, out, err = cli(*args)
+    assert (code, out) == (2, "") and err.endswith("\nusage: see `netdsl --help`\n")
+
+
 def test_check_blocks_only_file_passes(net_file):
     p = net_file("block unit(x) {\n  return x -> relu\n}\n")
     code, out, _ = cli("check", str(p))

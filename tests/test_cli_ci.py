@@ -508,7 +508,7 @@ def test_a_directory_with_net_files_only_where_a_walk_skips_says_so(here):
     assert err == ("empty: is a directory with no .net file in it or below it, outside the "
                    "directories a walk skips (hidden ones, build, dist, venv, node_modules...: "
                    "docs/ci.md): give such a directory by name to check it\n"
-                   "usage: see `netdsl --help`\n")
+                   "usage: see `netdsl check --help`\n")
 
 
 def test_directory_without_net_files_is_a_usage_error(here):
@@ -516,7 +516,7 @@ def test_directory_without_net_files_is_a_usage_error(here):
     code, out, err = cli("check", "empty")
     assert (code, out) == (2, "")
     assert err == ("empty: is a directory with no .net file in it or below it\n"
-                   "usage: see `netdsl --help`\n")
+                   "usage: see `netdsl check --help`\n")
 
 
 def test_unreadable_directory_is_a_usage_error_not_a_skip(here, monkeypatch):
@@ -561,7 +561,7 @@ def test_ignore_of_an_unknown_code_is_a_usage_error(here, code, hint):
     rc, out, err = cli("check", "--ignore", code, "good.net")
     assert (rc, out) == (2, "")
     assert err == (f"--ignore takes a diagnostic code, not {code!r}: {hint}\n"
-                   "usage: see `netdsl --help`\n")
+                   "usage: see `netdsl check --help`\n")
 
 
 @pytest.mark.parametrize("codes", ["W301,E302", "W301, E302", "W301 E302"])
@@ -572,7 +572,7 @@ def test_ignore_of_a_list_says_to_repeat_the_flag(here, codes):
     assert (rc, out) == (2, "")
     assert err == (f"--ignore takes one diagnostic code, not {codes!r}: repeat the flag, as in "
                    "--ignore W301 --ignore E302\n"
-                   "usage: see `netdsl --help`\n")
+                   "usage: see `netdsl check --help`\n")
 
 
 def test_quiet_prints_errors_only(here):
@@ -702,7 +702,7 @@ def test_unknown_format_is_a_usage_error(here):
     # NOTE: newer Pythons' argparse drops the quotes around the choices
     assert err.replace("'", "") == ("netdsl check: argument --format: invalid choice: junit "
                                     "(choose from text, json, github, sarif)\n"
-                                    "usage: see `netdsl --help`\n")
+                                    "usage: see `netdsl check --help`\n")
 
 
 SEPARABLE = ("network s {\n  input x: [N, 3, 7, 7]\n"

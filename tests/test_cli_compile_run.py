@@ -100,7 +100,8 @@ def test_output_dash_is_not_stdout(tmp_path, monkeypatch, lenet_onnx, command):
     code, out, err = cli(command, LENET if command == "compile" else str(lenet_onnx), "-o", "-")
     suffix = ".onnx" if command == "compile" else ".net"
     assert (code, out, err) == (2, "", f"-o -: {command} writes a file, not stdout; give a file "
-                                f"name such as model{suffix}\nusage: see `netdsl --help`\n")
+                                f"name such as model{suffix}\n"
+                                f"usage: see `netdsl {command} --help`\n")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -156,7 +157,7 @@ def test_run_batch_that_cannot_apply_is_a_usage_error(tmp_path, lenet_onnx):
     assert cli("run", str(fixed), "--random", "--batch", "5") == (
         2, "", "--batch 5: the model's batch is fixed at 2 (compiled with --batch); "
                "compile it without --batch for a batch of your choice\n"
-               "usage: see `netdsl --help`\n")
+               "usage: see `netdsl run --help`\n")
     code, out, _ = cli("run", str(fixed), "--random", "--batch", "2")
     assert code == 0 and "input image: shape [2, 1, 32, 32]" in out
     code, out, _ = cli("run", str(fixed), "--random")
@@ -164,7 +165,7 @@ def test_run_batch_that_cannot_apply_is_a_usage_error(tmp_path, lenet_onnx):
     np.save(tmp_path / "x.npy", np.zeros((1, 1, 32, 32), np.float32))
     assert cli("run", str(lenet_onnx), "--input", str(tmp_path / "x.npy"), "--batch", "4") == (
         2, "", "--batch is the batch of --random inputs; --input arrays bring their own"
-               "\nusage: see `netdsl --help`\n")
+               "\nusage: see `netdsl run --help`\n")
 
 
 def test_run_prints_statistics_and_top_k_of_what_it_saves(tmp_path, lenet_onnx):
@@ -254,7 +255,7 @@ def test_run_a_bad_onnx_file(tmp_path, lenet_onnx, case):
         path.mkdir()
     code, out, err = cli("run", str(path), "--random", "--save", str(tmp_path / "o"))
     if case == "missing":  # exit 2, as for a missing .net (it was 1)
-        assert (code, err) == (2, f"{path}: no such file\nusage: see `netdsl --help`\n")
+        assert (code, err) == (2, f"{path}: no such file\nusage: see `netdsl run --help`\n")
     else:
         fails(code, err, f"error[E403]: {path}: not a file" if case == "directory"
               else f"error[E403]: {path}: not a valid ONNX model")
@@ -269,7 +270,7 @@ def test_run_a_bad_onnx_file(tmp_path, lenet_onnx, case):
 def test_run_onnx_with_a_choice_it_does_not_have(lenet_onnx, args, message):
     """Both were ignored: `--set classes=3` ran the 10-class model and said nothing."""
     code, out, err = cli("run", str(lenet_onnx), "--random", *args)
-    assert (code, out, err) == (2, "", f"{message}\nusage: see `netdsl --help`\n")
+    assert (code, out, err) == (2, "", f"{message}\nusage: see `netdsl run --help`\n")
 
 
 def _adder(tmp_path, dtype):

@@ -152,7 +152,7 @@ def test_compile_input_size_and_set_that_disagree(tmp_path):
     code, _, err = cli("compile", str(src), "-o", str(out), "--input-size", "40x52", "--set",
                        "H=36")
     assert (code, err) == (2, "--set H=36 and --input-size 40x52 disagree; give one\n"
-                              "usage: see `netdsl --help`\n")
+                              "usage: see `netdsl compile --help`\n")
     assert not out.exists()
     assert cli("compile", str(src), "-o", str(out), "--input-size", "40x52", "--set",
                "H=40")[0] == 0

@@ -454,7 +454,7 @@ def test_missing_file_is_a_usage_error(here):
 def test_one_file_needs_against_and_two_do_not_take_it(here, args):
     write(here, old=LENET)
     assert cli("diff", *args) == (2, "", "give two files (netdsl diff OLD NEW), or one and "
-                                  "--against REV\nusage: see `netdsl --help`\n")
+                                  "--against REV\nusage: see `netdsl diff --help`\n")
 
 
 def test_help_says_where_used_files_come_from():

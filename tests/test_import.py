@@ -126,7 +126,7 @@ def test_cli_import_weights_into_the_program_file(tmp_path, capsys):
     assert main(["import", str(src), "-o", str(out), "--weights", str(tmp_path / "." / "m.npz")
                  ]) == 2
     assert capsys.readouterr().err == (f"--weights {tmp_path / 'm.npz'} is the -o file too; give "
-                                       "each its own name\nusage: see `netdsl --help`\n")
+                                       "each its own name\nusage: see `netdsl import --help`\n")
     assert not out.exists()
 
 

@@ -139,7 +139,7 @@ def test_cli_input_size_needs_the_rewrite(tmp_path):
     assert code == 2 and stderr == (
         "--input-size needs the fully convolutional rewrite (--fully-convolutional, "
         "fully_convolutional=True), or inputs that name their sizes ([N, 3, H, W])\n"
-        "usage: see `netdsl --help`\n")
+        "usage: see `netdsl compile --help`\n")
 
 
 def test_api_input_size_needs_the_rewrite_or_named_sizes():

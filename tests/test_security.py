@@ -214,7 +214,7 @@ def test_use_outside_the_root_pinned(tmp_path):
                    "root with --root DIR (root= in the API)\n\n")
     code, _, err = cli("check", str(main), "--root", str(tmp_path / "nowhere"))
     assert (code, err) == (2, f"--root {tmp_path / 'nowhere'}: not a directory\n"
-                              "usage: see `netdsl --help`\n")
+                              "usage: see `netdsl check --help`\n")
 
 
 def test_a_symlink_out_of_the_root_is_refused(tmp_path):

@@ -317,7 +317,7 @@ def test_unknown_input_bad_range_and_no_spatial_input(tmp_path):
     path = write(tmp_path, POOL_THEN_STRIDE_3)
     assert cli("sizes", path, "--input", "z") == (
         2, "", "netdsl sizes: network `n` has no input `z`; its inputs: x\n"
-        "usage: see `netdsl --help`\n")
+        "usage: see `netdsl sizes --help`\n")
     code, out, err = cli("sizes", path, "--range", "9:3")
     assert (code, out) == (2, "")
     assert "argument --range: takes LO:HI with 1 <= LO <= HI" in err and "'9:3'" in err
@@ -325,7 +325,7 @@ def test_unknown_input_bad_range_and_no_spatial_input(tmp_path):
     flat = write(tmp_path, "network f {\n  input v: [N, 10]\n  v -> dense(2) -> output y\n}\n")
     assert cli("sizes", flat) == (
         2, "", "netdsl sizes: input `v` of network `f` is [N, 10]: it has no spatial axes to "
-        "size\nusage: see `netdsl --help`\n")
+        "size\nusage: see `netdsl sizes --help`\n")
 
 
 def test_a_network_that_fails_at_its_declared_size_still_sweeps(tmp_path):

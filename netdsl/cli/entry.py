@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from netdsl.cli.arguments import _parser
+from netdsl.cli.arguments import _COMMANDS, _parser
 from netdsl.cli.base import EXIT_ERRORS, EXIT_INTERNAL, EXIT_USAGE, _emit, _Usage
 from netdsl.diagnostics import NetdslError
 
@@ -142,7 +142,8 @@ def _hard_exit(code: int) -> NoReturn:
 def _main(argv: Sequence[str] | None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     # NOTE: only the command's own arguments are built; the first word not an option names it
-    parser = _parser(next((arg for arg in args if not arg.startswith("-")), ""))
+    command = next((arg for arg in args if not arg.startswith("-")), "")
+    parser = _parser(command)
     try:
         a = parser.parse_args(args)
         if not getattr(a, "command", None):
@@ -161,7 +162,8 @@ def _main(argv: Sequence[str] | None) -> int:
             gc.disable()
         return int(a.func(a))
     except _Usage as e:
-        print(f"{e}\nusage: see `netdsl --help`", file=sys.stderr)
+        help_of = f"netdsl {command}" if command in _COMMANDS else "netdsl"
+        print(f"{e}\nusage: see `{help_of} --help`", file=sys.stderr)
         return EXIT_USAGE
     except SystemExit as e:  # --help, --version: argparse exits; main() returns the code
         return int(e.code or 0)
