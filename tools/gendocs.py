@@ -85,8 +85,8 @@ EXAMPLES: dict[str, Example | Command] = {
                  "a + b -> output features"),
     "E304": _net("x = image -> conv(16, 3)\nx: [N, 16, 32, 32]\nx -> output features"),
     "E305": _net("image -> conv(16, 3) -> output features\nexpect params == 432"),
-    "E306": Command("netdsl compile zoo/lenet.net --fully-convolutional -o lenet_fcn.onnx "
-                    "(on a network whose head is not flatten -> dense)"),
+    "E306": Command("netdsl compile zoo/unet.net --network unet --fully-convolutional "
+                    "-o unet.onnx  (U-Net has no flatten -> dense head)"),
     "W301": _net("a = image -> conv(16, 2, stride: 2)\n"
                  "b = image -> conv(16, 1, stride: 2, floor: true)\n"
                  "a + b -> output features"),
