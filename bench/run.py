@@ -1,7 +1,7 @@
 """Benchmarks: netdsl against PyTorch, measured side by side in one run.
 
     python bench/run.py [--models lenet,resnet50,mobilenet_v2,googlenet,unet] [--repeats 5]
-                        [--rounds 3] [--runs 20] [--batches 1,8]
+                        [--rounds 5] [--runs 20] [--batches 1,8]
 
 (a) compile: netdsl's text -> onnx.ModelProto (parse, check, He init, lower) against building the
     same model in torch (torchvision's; LeNet-5 written below, U-Net from the zoo's tests) and

@@ -96,10 +96,10 @@ def compile(net: Network | _Path, network: str | None = None,
             input_size: tuple[int, ...] | None = None, rename: Sequence[str] = (),
             source_lines: bool = True, root: _Path | None = None) -> onnx.ModelProto:
     """Lower a Network (or the network load(net, network, params, root=root) checks) to ONNX.
-    The keywords are CompileOptions (the flags of `netdsl compile`); `weights` is a
-    .npz/.safetensors path or arrays by parameter name; `rename` holds 'PATTERN=REPLACEMENT'
-    rules (regular expressions) applied in order to the weights' names before they are
-    matched; `init` is "he", "xavier" or "zeros" (every random weight 0: a structurally valid
+    The keywords are CompileOptions (the flags of `netdsl compile`); `weights` is a .npz,
+    .safetensors or torch .pt path, or arrays by parameter name; `rename` holds
+    'PATTERN=REPLACEMENT' rules (regular expressions) applied in order to the weights' names
+    before they are matched; `init` is "he", "xavier" or "zeros" (every random weight 0: a structurally valid
     model, for tests that need only the graph)."""
     from netdsl.pipeline import lower
     chosen = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,

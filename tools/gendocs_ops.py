@@ -97,6 +97,9 @@ def costs_markdown() -> str:
 def _default(f: dataclasses.Field[Any]) -> str:
     if f.default is dataclasses.MISSING:
         return "required"
+    if "option" in f.metadata:
+        otherwise = f", else `{f.metadata['shown']}`" if f.metadata.get("shown") else ""
+        return f"the network's `option {f.metadata['option']}`{otherwise}"
     return "none" if f.default is None else f"`{literal(f.default)}`"
 
 

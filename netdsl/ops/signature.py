@@ -44,7 +44,7 @@ def tensor_input(*, shown: str = "t") -> Any:
 
 def network_option(option: str, *, shown: str = "") -> Any:
     """A keyword whose default comes from the network's `option NAME: value` when the call does
-    not give it (`floor: true`); the option's name is declared in build/values.py OPTIONS."""
+    not give it (`floor: true`); the option's name is declared in elaborator/scope.py OPTIONS."""
     meta = {"option": option, "shown": shown} if shown else {"option": option}
     return dataclasses.field(default=None, metadata=meta)
 
