@@ -99,8 +99,8 @@ def compile(net: Network | _Path, network: str | None = None,
     The keywords are CompileOptions (the flags of `netdsl compile`); `weights` is a .npz,
     .safetensors or torch .pt path, or arrays by parameter name; `rename` holds
     'PATTERN=REPLACEMENT' rules (regular expressions) applied in order to the weights' names
-    before they are matched; `init` is "he", "xavier" or "zeros" (every random weight 0: a structurally valid
-    model, for tests that need only the graph)."""
+    before they are matched; `init` is "he", "xavier" or "zeros" (every random weight 0: a
+    structurally valid model, for tests that need only the graph)."""
     from netdsl.pipeline import lower
     chosen = CompileOptions(opset=opset, batch=batch, seed=seed, init=init, weights=weights,
                             fully_convolutional=fully_convolutional, input_size=input_size,
