@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from netdsl import syntax
 from netdsl.analysis import Stats, analyze
-from netdsl.diagnostics import NetdslError
+from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.elaborator import Namespace, build, load_module, read_text
 from netdsl.ir import Graph
 from netdsl.options import CompileOptions, Weights
@@ -36,6 +36,7 @@ class Network(Record):
     stats: Stats
     files: tuple[str, ...] = ()  # the files its source `use`s (resolved): inputs of a compile
     given: frozenset[str] = frozenset()  # named input sizes given from outside (--set H=572)
+    symbolic: Any = None  # anysize.Symbolic where derived to check examples (else None)
 
     @property
     def name(self) -> str:
@@ -66,19 +67,58 @@ def _check(module: syntax.Module, namespace: Namespace, network: str | None,
             raise
         from netdsl.sizes import with_size_hint
         raise with_size_hint(e, module, namespace, network, params) from None
+    found: list[Diagnostic] = []
     with _gc_paused():
         stats = analyze(graph)                          # analysis.py: params, MACs, RF, memory
-        _expectations(graph, stats)                     # expect_check.py: after analysis
+        found += _expectations(graph, stats)            # expect_check.py: after analysis
+    sym = None
+    if graph.examples:                                  # anysize.py: examples at other sizes
+        sym = _examples(module, namespace, network, params, graph, found)
+    if found:
+        raise NetdslError(found)
     given = frozenset(k for k in params or {} if k in graph.sizes)
-    return Network(graph, stats, tuple(namespace.files), given)
+    return Network(graph, stats, tuple(namespace.files), given, sym)
 
 
-def _expectations(graph: Graph, stats: Stats) -> None:
+def _expectations(graph: Graph, stats: Stats) -> list[Diagnostic]:
     """The `expect` lines' pass, which reads the stats. NOTE: imported by a source that has such
     lines alone (with expectations.py, ~10 ms of a cold start)."""
     if graph.expectations:
         from netdsl.expect_check import check_expectations
-        check_expectations(graph, stats)
+        try:
+            check_expectations(graph, stats)
+        except NetdslError as e:
+            return list(e.diagnostics)
+    return []
+
+
+def _examples(module: syntax.Module, namespace: Namespace, network: str | None,
+              params: Mapping[str, Any] | None, graph: Graph, found: list[Diagnostic]) -> Any:
+    """The examples at other sizes than the build's (graph.examples): each holds where the
+    symbolic shapes (anysize.py) give its shape at its sizes; else (no formula there, or another
+    shape, or a build that read the sizes, `conv(x.height // 4, 3)`) a build at its sizes decides.
+    Of that build's errors, its E305 and those that are no expectation's go into `found`.
+    Returns the symbolic shapes (`check` prints them)."""
+    from netdsl.anysize import derive
+    sym = derive(graph)
+    trusted = not sym.read_sizes(graph.reads)
+    for ex in graph.examples:
+        sizes = {**graph.sizes, **ex.at}
+        if trusted and sym.shape_at(ex.node, sizes) == ex.dims:
+            continue
+        try:
+            _check(module, namespace, network, {**(params or {}), **sizes})
+        except NetdslError as e:
+            at = ", ".join(f"{k} = {v}" for k, v in sizes.items())
+            note = f"found building at the sizes of the example at {ex.span.where()}: {at}"
+            for d in e.diagnostics:
+                span = d.primary.span if d.primary else None
+                if span is not None and span.source is ex.span.source and (
+                        ex.span.start <= span.start < ex.span.end):
+                    found.append(d)
+                elif d.code not in ("E304", "E305"):  # NOTE: those state the build's sizes
+                    found.append(dataclasses.replace(d, notes=(*d.notes, note)))
+    return sym
 
 
 @contextmanager

@@ -120,6 +120,7 @@ class Builder:
             graph.params = dict(frame.env)
             graph.sizes = self._sizes(net, symbols, given, frame)
             self.statements.sizes = graph.sizes
+            self.statements.keep_examples = not given
             self._run(net, frame)
         except TooLong as long:
             self.diags.append(error("E215", f"elaboration runs more than {MAX_STEPS} statements",
@@ -138,6 +139,7 @@ class Builder:
                                     hints=["end a pipeline with `-> output NAME`, or write "
                                            "`output NAME = value`"]))
         graph.options = dict(self.options)
+        graph.reads = self.ev.reads
         if self.calls.lenient:  # NOTE: annotations and shape expectations state the declared
             self.diags[:] = [d for d in self.diags if d.code not in ("E304", "E305")]  # sizes
         if self.diags:

@@ -32,6 +32,7 @@ class Statements:
         self.options = options
         self._evaluate = evaluate  # a part of an `expect` line, as in a file of its own
         self.sizes: dict[str, int] = {}  # the named input sizes' binding (Builder._sizes)
+        self.keep_examples = False  # the sizes are the first example's: keep the others
 
     def body(self, body: tuple[s.Stmt, ...], frame: Frame) -> None:
         for stmt in body:
@@ -60,7 +61,7 @@ class Statements:
                 case s.Annotate():
                     self._check_shape(st.name, st.dims, frame, "E304", "annotation")
                 case s.ExpectShape() if st.at and not self._at_here(st, frame):
-                    pass  # an example at other sizes: checked by a build at those
+                    self._example(st, frame)
                 case s.ExpectShape() if st.layer or st.name.id not in frame.env:
                     self._expect_layer_shape(st, frame)
                 case s.ExpectShape():
@@ -173,6 +174,30 @@ class Statements:
     def _at_here(self, st: s.ExpectShape, frame: Frame) -> bool:
         """Whether an example's `at` binding is the one this build uses."""
         return all(self.ev.eval(e, frame) == self.sizes.get(n.id) for n, e in st.at)
+
+    def _example(self, st: s.ExpectShape, frame: Frame) -> None:
+        """An example at other sizes, kept on the graph for pipeline.py to check where this build
+        is at the network's own sizes (its first example's); a build at sizes given from outside
+        (--set, an alias) checks the examples at those alone."""
+        if not self.keep_examples:
+            return
+        at: dict[str, int] = {}
+        for n, e in st.at:
+            v = self.ev.eval(e, frame)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                if v is not POISON:
+                    self._err("E219", f"`{n.id}` is bound to {kind(v)}, not a positive size",
+                              e.span, frame=frame)
+                return
+            at[n.id] = v
+        want = self.ev.shape_literal(st.dims, frame)
+        if want is POISON:
+            return
+        assert isinstance(want, tuple) and self.naming.graph is not None
+        from netdsl.expectations import Example
+        value = None if st.layer else frame.env.get(st.name.id)
+        node = value.node if isinstance(value, Tensor) else None
+        self.naming.graph.examples.append(Example(node, want, at, st.span))
 
     def _param(self, st: s.ParamDecl, frame: Frame) -> None:
         """`param NAME: [dims] = init`: a learned tensor, named in its scope like a layer."""
