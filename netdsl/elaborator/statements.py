@@ -20,6 +20,7 @@ from netdsl.values import MAX_REPEAT, POISON, Poison, Tensor, kind
 
 if TYPE_CHECKING:
     from netdsl.elaborator.expect import Evaluate
+    from netdsl.source import Span
 
 
 class Statements:
@@ -305,6 +306,13 @@ class Statements:
                       hints=[did_you_mean(key, OPTIONS, f"options: {', '.join(OPTIONS)}")],
                       frame=frame)
             return
+        first = self._first_layer()
+        if first is not None:  # NOTE: it would set `floor` for the layers after it alone
+            self._err("E203", f"`option {key}` comes after the network's first layer: an option "
+                      "sets a choice for the whole network", st.span, "after a layer", hints=[
+                          f"move `{st.span.text()}` to the top of the network's body, before "
+                          "its first layer"], frame=frame, secondary=[(first, "the first layer")])
+            # NOTE: and set for the layers after it, so that they report no mistake it avoids
         value = self.ev.eval(st.value, frame)
         if value is POISON:
             return
@@ -319,6 +327,15 @@ class Statements:
                       hints=[f'use one of: {", ".join(INITS)}'], frame=frame)
             return
         self.options[key] = value
+
+    def _first_layer(self) -> Span | None:
+        """Where the network's first layer (not an input) is made: its call, or the block call
+        in the network's body that made it; None before any."""
+        assert self.naming.graph is not None
+        for node in self.naming.graph.nodes():
+            if not isinstance(node.op, InputOp):
+                return node.trace[0] if node.trace else node.span
+        return None
 
     def _if(self, st: s.If, frame: Frame) -> None:
         for cond, body in st.branches:
