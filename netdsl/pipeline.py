@@ -18,7 +18,7 @@ from netdsl.elaborator import Namespace, build, load_module, read_text
 from netdsl.ir import Graph
 from netdsl.options import CompileOptions, Weights
 from netdsl.record import Record
-from netdsl.source import Source
+from netdsl.source import Source, Span
 
 if TYPE_CHECKING:
     import numpy as np
@@ -58,10 +58,11 @@ def check_source(source: Source, network: str | None = None,
 
 
 def _check(module: syntax.Module, namespace: Namespace, network: str | None,
-           params: Mapping[str, Any] | None) -> Network:
+           params: Mapping[str, Any] | None, example: Span | None = None) -> Network:
     try:
         with _gc_paused():
-            graph = build(module, namespace, network, dict(params or {}))  # elaborator: AST → IR
+            graph = build(module, namespace, network, dict(params or {}),  # elaborator: AST → IR
+                          example=example)
     except NetdslError as e:  # NOTE: an E302 names the nearest input sizes that fit (sizes.py)
         if not any(d.code == "E302" for d in e.diagnostics):
             raise
@@ -107,16 +108,14 @@ def _examples(module: syntax.Module, namespace: Namespace, network: str | None,
         if trusted and sym.shape_at(ex.node, sizes) == ex.dims:
             continue
         try:
-            _check(module, namespace, network, {**(params or {}), **sizes})
+            _check(module, namespace, network, {**(params or {}), **sizes}, ex.span)
         except NetdslError as e:
             at = ", ".join(f"{k} = {v}" for k, v in sizes.items())
             note = f"found building at the sizes of the example at {ex.span.where()}: {at}"
             for d in e.diagnostics:
-                span = d.primary.span if d.primary else None
-                if span is not None and span.source is ex.span.source and (
-                        ex.span.start <= span.start < ex.span.end):
+                if ex.span.covers(d.primary.span if d.primary else None):
                     found.append(d)
-                elif d.code not in ("E304", "E305"):  # NOTE: those state the build's sizes
+                elif d.code not in ("E304", "E305"):  # NOTE: the others state the first's sizes
                     found.append(dataclasses.replace(d, notes=(*d.notes, note)))
     return sym
 

@@ -209,6 +209,15 @@ def test_an_example_of_a_layer_is_checked_by_a_build_there():
     check_text(text.replace("[N, 2, 7, 8]", "[N, 2, 7, 7]"))
 
 
+def test_an_example_built_there_is_checked_whatever_annotations_say_of_other_sizes():
+    # NOTE: a layer's example is checked after analysis: the annotation, which states the
+    # first example's sizes, failed the build at 9 x 9 before it, and hid the example's E305
+    text = ("network a {\n  input x: [N, 1, H, W]\n  x -> c: conv(2, 3) -> output y\n"
+            "  y: [N, 2, 6, 6]\n  expect y: [N, 2, 6, 6] at H = 8, W = 8\n"
+            "  expect c: [N, 2, 7, 8] at H = 9, W = 9\n}\n")
+    assert [(d.code, d.location()) for d in errors_of(text)] == [("E305", ("test.net", 6, 13))]
+
+
 def test_an_example_at_sizes_the_network_cannot_take_is_the_build_s_error_there():
     text = ("network a {\n  input x: [N, 1, H, W]\n  x -> conv(2, 3) -> output y\n"
             "  expect y: [N, 2, 6, 6] at H = 8, W = 8\n"
