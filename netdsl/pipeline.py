@@ -103,6 +103,7 @@ def _examples(module: syntax.Module, namespace: Namespace, network: str | None,
     from netdsl.anysize import derive
     sym = derive(graph)
     trusted = not sym.read_sizes(graph.reads)
+    seen: set[tuple[str, str, tuple[str, int, int] | None]] = set()  # a build's, once
     for ex in graph.examples:
         sizes = {**graph.sizes, **ex.at}
         if trusted and sym.shape_at(ex.node, sizes) == ex.dims:
@@ -115,7 +116,9 @@ def _examples(module: syntax.Module, namespace: Namespace, network: str | None,
             for d in e.diagnostics:
                 if ex.span.covers(d.primary.span if d.primary else None):
                     found.append(d)
-                elif d.code not in ("E304", "E305"):  # NOTE: the others state the first's sizes
+                elif d.code not in ("E304", "E305") and (  # NOTE: those state the first's sizes
+                        (d.code, d.message, d.location()) not in seen):
+                    seen.add((d.code, d.message, d.location()))
                     found.append(dataclasses.replace(d, notes=(*d.notes, note)))
     return sym
 
