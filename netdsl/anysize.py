@@ -22,6 +22,8 @@ from netdsl.source import Span
 from netdsl.symbolic import Cond, Expr, Floor, Junction, Lit, Undecided, render, truth
 
 SymDim = int | str | Expr  # a size, the batch name ("N"), or an expression in named sizes
+_AXES = {"batch": (0,), "channels": (1,), "length": (2,), "depth": (2,), "height": (-2,),
+         "width": (-1,)}  # the axes a tensor attribute reads (values.attribute)
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
@@ -73,6 +75,26 @@ class Symbolic(MutableRecord):
         """Every value's shape at one binding of the sizes."""
         return {n: tuple(d.evaluate(sizes) if isinstance(d, Expr) else d for d in shape)
                 for n, shape in self.shapes.items()}
+
+    def shape_at(self, node: str | None, sizes: Mapping[str, int]) -> tuple[int | str, ...] | None:
+        """A value's shape at one binding of the sizes; None where the formulas do not give it:
+        past a pin that stopped them, or at sizes that break a condition (no node: None)."""
+        if node is None or node not in self.shapes or not self.holds(sizes):
+            return None
+        return tuple(d.evaluate(sizes) if isinstance(d, Expr) else d for d in self.shapes[node])
+
+    def read_sizes(self, reads: Sequence[tuple[str, str]]) -> bool:
+        """Whether the build read a tensor attribute that depends on the sizes (graph.reads:
+        `x.height`, a flatten's channels): then its layers may differ at other sizes, and the
+        formulas, read off the built layers, hold at the built sizes alone."""
+        for node, name in reads:
+            shape = self.shapes.get(node)
+            if shape is None:
+                return True
+            axes = range(len(shape)) if name == "shape" else _AXES.get(name, ())
+            if any(isinstance(shape[i], Expr) for i in axes if -len(shape) <= i < len(shape)):
+                return True
+        return False
 
     def holds(self, sizes: Mapping[str, int]) -> bool:
         """Whether the sizes pass every condition (the valid sets, and the cross ones)."""

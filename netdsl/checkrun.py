@@ -156,7 +156,7 @@ def check_text(source: Source, opts: Options, sup: Suppressor, judge: bool = Tru
                 report.events.append(f"{shown}: {name}: not measured (its errors are ignored)")
             continue
         graph, stats = result.graph, result.stats
-        sym = _derive(graph)
+        sym = result.symbolic or _derive(graph)
         report.networks.append({
             "name": name, "ok": ok, "params": stats.params, "macs": stats.macs,
             "outputs": {o: list(graph.node(n).shape or ()) for o, n in graph.outputs.items()},

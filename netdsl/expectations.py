@@ -191,3 +191,15 @@ class Expectation(Record):
     span: Span  # the expression's
     text: str  # its source text
     notes: tuple[str, ...] = ()  # "in block `unit` called at f.net:3:5", innermost call first
+
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Example(Record):
+    """An example, `expect NAME: [dims] at H = 9, W = 9`, at sizes other than those the network
+    was built at (its first example's): checked after the build (pipeline.py) where anysize.py's
+    formulas give NAME's shape at its sizes, else by a build there."""
+
+    node: str | None  # the node that makes the value NAME; None: NAME is a layer or block
+    dims: Shape
+    at: dict[str, int]  # the sizes it binds (the others: the build's)
+    span: Span  # the whole line

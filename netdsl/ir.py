@@ -13,7 +13,7 @@ from netdsl.record import MutableRecord
 from netdsl.source import Source, Span
 
 if TYPE_CHECKING:  # NOTE: the elaborator makes them, from a source's `expect` lines only
-    from netdsl.expectations import Expectation
+    from netdsl.expectations import Example, Expectation
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
@@ -61,6 +61,8 @@ class Graph:
         self.sizes: dict[str, int] = {}
         self.declared: dict[str, tuple[Any, ...]] = {}
         self.conditions: list[tuple[Any, Span]] = []
+        self.examples: list[Example] = []  # at other sizes: pipeline.py checks them after
+        self.reads: list[tuple[str, str]] = []  # the tensor attributes it read: (node, `height`)
         self._g = _nx().MultiDiGraph()
         self._sorted: list[str] | None = None  # nodes() order, until the next add
         self._prefixes: set[str] = set()  # "layer1", "layer1.0" for a node "layer1.0.conv1"

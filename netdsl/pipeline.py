@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, overload
 
 from netdsl import syntax
 from netdsl.analysis import Stats, analyze
-from netdsl.diagnostics import NetdslError
+from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.elaborator import Namespace, build, load_module, read_text
 from netdsl.ir import Graph
 from netdsl.options import CompileOptions, Weights
 from netdsl.record import Record
-from netdsl.source import Source
+from netdsl.source import Source, Span
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,6 +36,7 @@ class Network(Record):
     stats: Stats
     files: tuple[str, ...] = ()  # the files its source `use`s (resolved): inputs of a compile
     given: frozenset[str] = frozenset()  # named input sizes given from outside (--set H=572)
+    symbolic: Any = None  # anysize.Symbolic where derived to check examples (else None)
 
     @property
     def name(self) -> str:
@@ -57,28 +58,69 @@ def check_source(source: Source, network: str | None = None,
 
 
 def _check(module: syntax.Module, namespace: Namespace, network: str | None,
-           params: Mapping[str, Any] | None) -> Network:
+           params: Mapping[str, Any] | None, example: Span | None = None) -> Network:
     try:
         with _gc_paused():
-            graph = build(module, namespace, network, dict(params or {}))  # elaborator: AST → IR
+            graph = build(module, namespace, network, dict(params or {}),  # elaborator: AST → IR
+                          example=example)
     except NetdslError as e:  # NOTE: an E302 names the nearest input sizes that fit (sizes.py)
         if not any(d.code == "E302" for d in e.diagnostics):
             raise
         from netdsl.sizes import with_size_hint
         raise with_size_hint(e, module, namespace, network, params) from None
+    found: list[Diagnostic] = []
     with _gc_paused():
         stats = analyze(graph)                          # analysis.py: params, MACs, RF, memory
-        _expectations(graph, stats)                     # expect_check.py: after analysis
+        found += _expectations(graph, stats)            # expect_check.py: after analysis
+    sym = None
+    if graph.examples:                                  # anysize.py: examples at other sizes
+        sym = _examples(module, namespace, network, params, graph, found)
+    if found:
+        raise NetdslError(found)
     given = frozenset(k for k in params or {} if k in graph.sizes)
-    return Network(graph, stats, tuple(namespace.files), given)
+    return Network(graph, stats, tuple(namespace.files), given, sym)
 
 
-def _expectations(graph: Graph, stats: Stats) -> None:
+def _expectations(graph: Graph, stats: Stats) -> list[Diagnostic]:
     """The `expect` lines' pass, which reads the stats. NOTE: imported by a source that has such
     lines alone (with expectations.py, ~10 ms of a cold start)."""
     if graph.expectations:
         from netdsl.expect_check import check_expectations
-        check_expectations(graph, stats)
+        try:
+            check_expectations(graph, stats)
+        except NetdslError as e:
+            return list(e.diagnostics)
+    return []
+
+
+def _examples(module: syntax.Module, namespace: Namespace, network: str | None,
+              params: Mapping[str, Any] | None, graph: Graph, found: list[Diagnostic]) -> Any:
+    """The examples at other sizes than the build's (graph.examples): each holds where the
+    symbolic shapes (anysize.py) give its shape at its sizes; else (no formula there, or another
+    shape, or a build that read the sizes, `conv(x.height // 4, 3)`) a build at its sizes decides.
+    Of that build's errors, its E305 and those that are no expectation's go into `found`.
+    Returns the symbolic shapes (`check` prints them)."""
+    from netdsl.anysize import derive
+    sym = derive(graph)
+    trusted = not sym.read_sizes(graph.reads)
+    seen: set[tuple[str, str, tuple[str, int, int] | None]] = set()  # a build's, once
+    for ex in graph.examples:
+        sizes = {**graph.sizes, **ex.at}
+        if trusted and sym.shape_at(ex.node, sizes) == ex.dims:
+            continue
+        try:
+            _check(module, namespace, network, {**(params or {}), **sizes}, ex.span)
+        except NetdslError as e:
+            at = ", ".join(f"{k} = {v}" for k, v in sizes.items())
+            note = f"found building at the sizes of the example at {ex.span.where()}: {at}"
+            for d in e.diagnostics:
+                if ex.span.covers(d.primary.span if d.primary else None):
+                    found.append(d)
+                elif d.code not in ("E304", "E305") and (  # NOTE: those state the first's sizes
+                        (d.code, d.message, d.location()) not in seen):
+                    seen.add((d.code, d.message, d.location()))
+                    found.append(dataclasses.replace(d, notes=(*d.notes, note)))
+    return sym
 
 
 @contextmanager

@@ -24,6 +24,11 @@ class Span(Record):
         """`path:line:col` of the span's start ("?" without a source)."""
         return self.source.where(self.start) if self.source else "?"
 
+    def covers(self, other: Span | None) -> bool:
+        """Whether `other` starts inside this span, in the same source."""
+        return other is not None and other.source is self.source and (
+            self.start <= other.start < self.end)
+
 
 @dataclass(eq=False)
 class Source:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import check_text, cli, rendered
+from conftest import check_text, cli, errors_of, rendered
 from netdsl.anysize import derive
 from netdsl.diagnostics import NetdslError
 from netdsl.sizes import valid_sizes
@@ -166,12 +166,93 @@ def test_a_where_condition_on_anything_but_sizes_is_e219():
   = hint: e.g. `where H >= 32`"""
 
 
-def test_an_example_at_other_sizes_is_checked_by_a_build_there():
-    text = ("network n {\n  input x: [N, 3, H, W]\n  x -> maxpool(2) -> output y\n"
-            "  expect y: [N, 3, 4, 4] at H = 8, W = 8\n"
-            "  expect y: [N, 3, 5, 5] at H = 12, W = 12\n}\n")
-    check_text(text)  # at 8x8: the first holds, the second is another size's
-    assert "E305" in rendered(text, H=12, W=12)
+def test_every_example_is_checked_at_its_sizes():
+    text = ("network a {\n  input x: [N, 1, H, W]\n  x -> conv(2, 3) -> output y\n"
+            "  expect y: [N, 2, 6, 6] at H = 8, W = 8\n"
+            "  expect y: [N, 2, 7, 8] at H = 9, W = 9\n}\n")
+    assert rendered(text) == """\
+test.net:5:13: error[E305]: `y` has shape [N, 2, 7, 7], but the expectation says [N, 2, 7, 8]
+  |
+3 |   x -> conv(2, 3) -> output y
+  |        ---------- made here
+5 |   expect y: [N, 2, 7, 8] at H = 9, W = 9
+  |             ^^^^^^^^^^^^ actual [N, 2, 7, 7]
+  |"""
+
+
+def test_an_example_is_checked_with_the_sizes_it_leaves_from_the_first():
+    text = ("network a {\n  input x: [N, 1, H, W]\n  x -> maxpool(2) -> output y\n"
+            "  expect y: [N, 1, 4, 4] at H = 8, W = 8\n"
+            "  expect y: [N, 1, 6, 4] at H = 12\n"
+            "  expect y: [N, 1, 6, 6] at H = 12\n}\n")
+    assert [(d.code, d.location()) for d in errors_of(text)] == [("E305", ("test.net", 6, 13))]
+
+
+def test_an_example_the_formulas_get_wrong_is_checked_by_a_build_there():
+    # NOTE: the conv's channels read the built size: the formulas keep 2 channels at any size
+    text = ("network a {\n  input x: [N, 1, H, W]\n  x -> conv(x.height // 4, 3) -> output y\n"
+            "  expect y: [N, 2, 6, 6] at H = 8, W = 8\n"
+            "  expect y: [N, 4, 14, 14] at H = 16, W = 16\n}\n")
+    assert check_text(text).graph.sizes == {"H": 8, "W": 8}
+    wrong = text.replace("[N, 4, 14, 14]", "[N, 2, 14, 14]")
+    assert ("`y` has shape [N, 4, 14, 14], but the expectation says [N, 2, 14, 14]"
+            in rendered(wrong))
+
+
+def test_an_example_of_a_layer_is_checked_by_a_build_there():
+    text = ("network a {\n  input x: [N, 1, H, W]\n  x -> c: conv(2, 3) -> output y\n"
+            "  expect y: [N, 2, 6, 6] at H = 8, W = 8\n"
+            "  expect c: [N, 2, 7, 8] at H = 9, W = 9\n}\n")
+    assert rendered(text).startswith(
+        "test.net:5:13: error[E305]: `c` has shape [N, 2, 7, 7], but the expectation says "
+        "[N, 2, 7, 8]\n")
+    check_text(text.replace("[N, 2, 7, 8]", "[N, 2, 7, 7]"))
+
+
+def test_an_example_built_there_is_checked_whatever_annotations_say_of_other_sizes():
+    # NOTE: a layer's example is checked after analysis: the annotation, which states the
+    # first example's sizes, failed the build at 9 x 9 before it, and hid the example's E305
+    text = ("network a {\n  input x: [N, 1, H, W]\n  x -> c: conv(2, 3) -> output y\n"
+            "  y: [N, 2, 6, 6]\n  expect y: [N, 2, 6, 6] at H = 8, W = 8\n"
+            "  expect c: [N, 2, 7, 8] at H = 9, W = 9\n}\n")
+    assert [(d.code, d.location()) for d in errors_of(text)] == [("E305", ("test.net", 6, 13))]
+
+
+def test_an_example_at_sizes_the_network_cannot_take_is_the_build_s_error_there():
+    text = ("network a {\n  input x: [N, 1, H, W]\n  x -> conv(2, 3) -> output y\n"
+            "  expect y: [N, 2, 6, 6] at H = 8, W = 8\n"
+            "  expect y: [N, 2, 0, 0] at H = 2, W = 2\n"
+            "  expect y: [N, 2, 0, 0] at H = 2, W = 2\n}\n")
+    (d,) = errors_of(text)  # NOTE: found by both examples' builds, reported once
+    assert (d.code, d.location()) == ("E301", ("test.net", 3, 16))
+    assert d.notes == ("found building at the sizes of the example at test.net:5:3: H = 2, W = 2",)
+
+
+def test_an_example_s_sizes_are_positive_numbers():
+    text = ("network a {\n  input x: [N, 1, H, W]\n  x -> conv(2, 3) -> output y\n"
+            "  expect y: [N, 2, 6, 6] at H = 8, W = 8\n"
+            "  expect y: [N, 2, 7, 7] at H = 9, W = 0\n}\n")
+    assert rendered(text) == """\
+test.net:5:40: error[E219]: `W` is bound to the integer 0, not a positive size
+  |
+5 |   expect y: [N, 2, 7, 7] at H = 9, W = 0
+  |                                        ^
+  |"""
+
+
+def test_a_build_at_sizes_given_from_outside_checks_the_examples_at_those():
+    # NOTE: as an alias that builds a parameterised network at other sizes: its examples
+    # describe the network as written (`unet_padded = unet(pad: 1, H: 256, W: 256)` in zoo/)
+    text = ("network a {\n  input x: [N, 1, H, W]\n  x -> maxpool(2) -> output y\n"
+            "  expect y: [N, 1, 4, 4] at H = 8, W = 8\n"
+            "  expect y: [N, 1, 6, 6] at H = 12, W = 12\n}\n")
+    check_text(text, H=20, W=20)
+    assert check_text(text).graph.sizes == {"H": 8, "W": 8}
+    assert "E305" in rendered(text.replace("[N, 1, 6, 6]", "[N, 1, 5, 5]"), H=12, W=12)
+
+
+def test_a_network_with_one_example_derives_no_formulas_to_check_it():
+    assert check_text(TINY_UNET).graph.examples == []
 
 
 # ------------------------------------------------------------------ the commands

@@ -5,7 +5,7 @@ torch."""
 from __future__ import annotations
 
 import netdsl
-from conftest import check_text, cli, errors_of, net_file  # noqa: F401  (fixture)
+from conftest import check_text, cli, errors_of, net_file, rendered  # noqa: F401  (fixture)
 from netdsl.source import Source
 
 LIB = """\
@@ -121,12 +121,38 @@ network deep = mlp(depth: 2)
     assert narrow.stats.params == 8 * 4 + 4 + 4 * 4 + 4 + 4 * 2 + 2
 
 
-def test_option_floor_rounds_down_for_the_rest_of_the_network():
+def test_option_floor_rounds_down_in_the_whole_network():
     text = ("network n {\n  input x: [N, 1, 7, 7]\n  OPT\n"
             "  x -> conv(1, 3, stride: 3) -> output y\n}\n")
     assert errors_of(text.replace("OPT", ""))[0].code == "E302"
     g = netdsl.loads(text.replace("OPT", "option floor: true")).graph
     assert g.node("conv").shape == ("N", 1, 2, 2)  # floor((7 - 3)/3) + 1, the lecture's rule
+
+
+def test_an_option_after_a_layer_is_an_error_not_a_change_to_the_rest_of_the_network():
+    # it set `floor` for the layers after it alone, `init` for the whole network
+    text = ("network n {\n  input x: [N, 1, 7, 7]\n  y = x -> relu\n  option floor: true\n"
+            "  y -> conv(1, 3, stride: 3) -> output z\n}\n")
+    assert rendered(text) == (
+        "test.net:4:3: error[E203]: `option floor` comes after the network's first layer: "
+        "an option sets a choice for the whole network\n") + """\
+  |
+3 |   y = x -> relu
+  |            ---- the first layer
+4 |   option floor: true
+  |   ^^^^^^^^^^^^^^^^^^ after a layer
+  |
+  = hint: move `option floor: true` to the top of the network's body, before its first layer"""
+
+
+def test_an_option_after_a_block_call_points_at_the_call():
+    text = ("block b(x) {\n  return x -> relu\n}\n"
+            "network n {\n  input x: [N, 1, 7, 7]\n  for i in [1] {\n    y = x -> b\n"
+            "    option init: \"xavier\"\n  }\n  y -> output z\n}\n")
+    (d,) = errors_of(text)
+    assert (d.code, d.location()) == ("E203", ("test.net", 8, 5))
+    assert [(lb.span.where(), lb.message) for lb in d.labels if not lb.primary] == [
+        ("test.net:7:14", "the first layer")]
 
 
 def test_an_option_in_a_block_is_an_error_not_a_change_to_the_rest_of_the_network():

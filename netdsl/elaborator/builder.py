@@ -24,15 +24,19 @@ from netdsl.values import POISON, Fault, Value, from_outside, is_number, kind, p
 
 
 def build(module: s.Module, ns: Namespace, network: str | None = None,
-          overrides: dict[str, Value] | None = None, lenient: bool = False) -> Graph:
+          overrides: dict[str, Value] | None = None, lenient: bool = False,
+          example: Span | None = None) -> Graph:
     """Elaborate one network of a module into a checked Graph. `lenient`: a window that does
     not tile its input rounds down instead of failing (E302), and annotations and shape
     expectations (E304, E305) go unchecked, so that netdsl sizes gets the whole graph of a
-    network that fails at its declared size."""
+    network that fails at its declared size. `example`: a build at the sizes of the example on
+    that line, whose annotations and shape expectations elsewhere (about the network's own
+    sizes) go unchecked."""
     name = _pick_network(module, ns, network)
     graph = Graph(name, module.source, {})
     builder = Builder(module.source, ns, graph)
     builder.calls.lenient = lenient
+    builder.example = example
     try:
         return builder.network(name, dict(overrides or {}))
     finally:
@@ -72,6 +76,7 @@ class Builder:
         self._err = self.report.err
         self.diags = self.report.diagnostics
         self.options: dict[str, object] = {}
+        self.example: Span | None = None  # build(): the example line whose sizes it is at
         budget = Budget()
         self.naming = Naming(graph, self.report)
         self.ev = Evaluator(self, self.report, budget)
@@ -120,6 +125,7 @@ class Builder:
             graph.params = dict(frame.env)
             graph.sizes = self._sizes(net, symbols, given, frame)
             self.statements.sizes = graph.sizes
+            self.statements.keep_examples = not given
             self._run(net, frame)
         except TooLong as long:
             self.diags.append(error("E215", f"elaboration runs more than {MAX_STEPS} statements",
@@ -138,8 +144,12 @@ class Builder:
                                     hints=["end a pipeline with `-> output NAME`, or write "
                                            "`output NAME = value`"]))
         graph.options = dict(self.options)
+        graph.reads = self.ev.reads
         if self.calls.lenient:  # NOTE: annotations and shape expectations state the declared
             self.diags[:] = [d for d in self.diags if d.code not in ("E304", "E305")]  # sizes
+        elif self.example is not None:
+            self.diags[:] = [d for d in self.diags if d.code not in ("E304", "E305")
+                             or self.example.covers(d.primary.span if d.primary else None)]
         if self.diags:
             raise NetdslError(self.diags)
         return graph

@@ -59,6 +59,7 @@ class Evaluator:
         self.graphs = graphs
         self.report = report
         self.budget = budget
+        self.reads: list[tuple[str, str]] = []  # tensor attributes read: (node, `height`)
 
     def eval(self, e: s.Expr, frame: Frame, name: str | None = None) -> Value:
         """Evaluate an expression. `name` is the assignment target: it names the outermost layer
@@ -84,6 +85,8 @@ class Evaluator:
                 return self._binop(e, frame, name)
             case s.Attr():
                 v = self.eval(e.obj, frame)
+                if isinstance(v, Tensor):
+                    self.reads.append((v.node, e.name))
                 return POISON if v is POISON else attribute(v, e.name, e.name_span)
             case s.Compare():
                 vals = [self.eval(x, frame) for x in e.operands]

@@ -20,6 +20,7 @@ from netdsl.values import MAX_REPEAT, POISON, Poison, Tensor, kind
 
 if TYPE_CHECKING:
     from netdsl.elaborator.expect import Evaluate
+    from netdsl.source import Span
 
 
 class Statements:
@@ -32,6 +33,7 @@ class Statements:
         self.options = options
         self._evaluate = evaluate  # a part of an `expect` line, as in a file of its own
         self.sizes: dict[str, int] = {}  # the named input sizes' binding (Builder._sizes)
+        self.keep_examples = False  # the sizes are the first example's: keep the others
 
     def body(self, body: tuple[s.Stmt, ...], frame: Frame) -> None:
         for stmt in body:
@@ -60,7 +62,7 @@ class Statements:
                 case s.Annotate():
                     self._check_shape(st.name, st.dims, frame, "E304", "annotation")
                 case s.ExpectShape() if st.at and not self._at_here(st, frame):
-                    pass  # an example at other sizes: checked by a build at those
+                    self._example(st, frame)
                 case s.ExpectShape() if st.layer or st.name.id not in frame.env:
                     self._expect_layer_shape(st, frame)
                 case s.ExpectShape():
@@ -174,6 +176,30 @@ class Statements:
         """Whether an example's `at` binding is the one this build uses."""
         return all(self.ev.eval(e, frame) == self.sizes.get(n.id) for n, e in st.at)
 
+    def _example(self, st: s.ExpectShape, frame: Frame) -> None:
+        """An example at other sizes, kept on the graph for pipeline.py to check where this build
+        is at the network's own sizes (its first example's); a build at sizes given from outside
+        (--set, an alias) checks the examples at those alone."""
+        if not self.keep_examples:
+            return
+        at: dict[str, int] = {}
+        for n, e in st.at:
+            v = self.ev.eval(e, frame)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                if v is not POISON:
+                    self._err("E219", f"`{n.id}` is bound to {kind(v)}, not a positive size",
+                              e.span, frame=frame)
+                return
+            at[n.id] = v
+        want = self.ev.shape_literal(st.dims, frame)
+        if want is POISON:
+            return
+        assert isinstance(want, tuple) and self.naming.graph is not None
+        from netdsl.expectations import Example
+        value = None if st.layer else frame.env.get(st.name.id)
+        node = value.node if isinstance(value, Tensor) else None
+        self.naming.graph.examples.append(Example(node, want, at, st.span))
+
     def _param(self, st: s.ParamDecl, frame: Frame) -> None:
         """`param NAME: [dims] = init`: a learned tensor, named in its scope like a layer."""
         shape = self.ev.shape_literal(st.dims, frame)
@@ -280,6 +306,13 @@ class Statements:
                       hints=[did_you_mean(key, OPTIONS, f"options: {', '.join(OPTIONS)}")],
                       frame=frame)
             return
+        first = self._first_layer()
+        if first is not None:  # NOTE: it would set `floor` for the layers after it alone
+            self._err("E203", f"`option {key}` comes after the network's first layer: an option "
+                      "sets a choice for the whole network", st.span, "after a layer", hints=[
+                          f"move `{st.span.text()}` to the top of the network's body, before "
+                          "its first layer"], frame=frame, secondary=[(first, "the first layer")])
+            # NOTE: and set for the layers after it, so that they report no mistake it avoids
         value = self.ev.eval(st.value, frame)
         if value is POISON:
             return
@@ -294,6 +327,15 @@ class Statements:
                       hints=[f'use one of: {", ".join(INITS)}'], frame=frame)
             return
         self.options[key] = value
+
+    def _first_layer(self) -> Span | None:
+        """Where the network's first layer (not an input) is made: its call, or the block call
+        in the network's body that made it; None before any."""
+        assert self.naming.graph is not None
+        for node in self.naming.graph.nodes():
+            if not isinstance(node.op, InputOp):
+                return node.trace[0] if node.trace else node.span
+        return None
 
     def _if(self, st: s.If, frame: Frame) -> None:
         for cond, body in st.branches:
