@@ -13,17 +13,16 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from netdsl.ir import Graph, InputOp, Node
 from netdsl.record import MutableRecord, Record
 from netdsl.solve import ValidSet, solve
 from netdsl.source import Span
 from netdsl.symbolic import Cond, Expr, Floor, Junction, Lit, Undecided, render, truth
+from netdsl.values import Fault, Tensor, attribute
 
 SymDim = int | str | Expr  # a size, the batch name ("N"), or an expression in named sizes
-_AXES = {"batch": (0,), "channels": (1,), "length": (2,), "depth": (2,), "height": (-2,),
-         "width": (-1,)}  # the axes a tensor attribute reads (values.attribute)
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
@@ -91,8 +90,11 @@ class Symbolic(MutableRecord):
             shape = self.shapes.get(node)
             if shape is None:
                 return True
-            axes = range(len(shape)) if name == "shape" else _AXES.get(name, ())
-            if any(isinstance(shape[i], Expr) for i in axes if -len(shape) <= i < len(shape)):
+            try:  # NOTE: what the build read, from the formulas' shape: values.attribute's axes
+                read = attribute(Tensor(node, cast(Any, shape)), name, Span(0, 0))
+            except Fault:  # NOTE: none at this rank: the build reported it
+                continue
+            if any(isinstance(d, Expr) for d in (read if isinstance(read, list) else [read])):
                 return True
         return False
 
