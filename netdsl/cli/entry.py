@@ -48,8 +48,7 @@ class _PipeGuard:
             self._to_devnull()
             return len(text)
         except OSError as e:
-            raise _Unwritable(f"netdsl: cannot write to {self._name}: {e.strerror or e}"
-                              ) from None
+            raise self._unwritable(e) from None
 
     def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -63,8 +62,10 @@ class _PipeGuard:
         except BrokenPipeError:
             self._to_devnull()
         except OSError as e:
-            raise _Unwritable(f"netdsl: cannot write to {self._name}: {e.strerror or e}"
-                              ) from None
+            raise self._unwritable(e) from None
+
+    def _unwritable(self, e: OSError) -> _Unwritable:
+        return _Unwritable(f"netdsl: cannot write to {self._name}: {e.strerror or e}")
 
     def _to_devnull(self) -> None:
         try:
