@@ -12,11 +12,11 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, cast
 
 from netdsl.ir import Graph, InputOp, Node
-from netdsl.record import MutableRecord, Record
+from netdsl.record import MutableRecord, Record, record
 from netdsl.solve import ValidSet, solve
 from netdsl.source import Span
 from netdsl.symbolic import Cond, Expr, Floor, Junction, Lit, Undecided, render, truth
@@ -25,7 +25,7 @@ from netdsl.values import Fault, Tensor, attribute
 SymDim = int | str | Expr  # a size, the batch name ("N"), or an expression in named sizes
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Condition(Record):
     """What a layer needs of the sizes (`H divisible by 2`), where."""
 
@@ -38,7 +38,7 @@ class Condition(Record):
         return f"{text} at {self.node}"
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Pin(Record):
     """The first layer that needs a fixed size: the network is not size-independent."""
 
@@ -50,7 +50,7 @@ class Pin(Record):
         return f"layer {self.node} ({self.span.where()}) {self.reason}"
 
 
-@dataclass(eq=False, repr=False)
+@record(frozen=False, slots=False)
 class Symbolic(MutableRecord):
     """A network's shapes over its named input sizes. `shapes[name]`: every value's shape,
     (int | "N" | Expr) per axis (absent past a pin that stops the derivation); `str(Expr)` is a

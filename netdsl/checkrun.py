@@ -8,12 +8,12 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Severity, printable, render, to_dict
-from netdsl.record import MutableRecord, Record
+from netdsl.record import MutableRecord, Record, record
 from netdsl.source import Source
 from netdsl.suppress import Suppressor
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 CHECK_SCHEMA = "netdsl-check/1"  # `check --format json`; documented in docs/errors.md
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(slots=False)
 class Options(Record):
     """The flags of `netdsl check` that decide what is checked and how it is reported."""
 
@@ -45,7 +45,7 @@ class PathError(Exception):
     """A directory that cannot be walked or holds no `.net` file: a usage error (exit 2)."""
 
 
-@dataclass(eq=False, repr=False)
+@record(frozen=False, slots=False)
 class FileReport(MutableRecord):
     """One file's result; `events` holds its diagnostics and its stdout lines, in order."""
 

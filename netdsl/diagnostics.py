@@ -5,9 +5,8 @@ from __future__ import annotations
 import enum
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from netdsl.record import Record
+from netdsl.record import Record, record
 from netdsl.source import Source, Span
 
 
@@ -87,7 +86,7 @@ def did_you_mean(word: str, names: Iterable[str], otherwise: str = "", n: int = 
                               ", ".join(close[:-1]) + " or " + close[-1]) + "?"
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Label(Record):
     """A span marked under its source line, with a message: ^^^ primary, --- secondary."""
 
@@ -96,7 +95,7 @@ class Label(Record):
     primary: bool = True  # ^^^ under primary, --- under secondary
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Diagnostic(Record):
     """One problem found: a code of CODES, a message that stands on its own, labels under
     source spans, hints and notes (render() prints it, to_dict() for JSON)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 import json
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +15,13 @@ from netdsl.analysis import live_bytes
 from netdsl.diagnostics import Diagnostic, NetdslError, error
 from netdsl.ir import Graph
 from netdsl.pipeline import Network, check_all
-from netdsl.record import MutableRecord, Record
+from netdsl.record import MutableRecord, Record, record
 from netdsl.source import Source
 
 METRICS = {"params": "params", "macs": "MACs", "peak_bytes": "peak memory (bytes)"}
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Layer(Record):
     """One side's view of a layer: what the diff compares."""
 
@@ -36,7 +36,7 @@ class Layer(Record):
                 "inputs": list(self.inputs), "shape": list(self.shape)}
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class LayerChange(Record):
     """change: "added" (old is None), "removed" (new is None), "changed" (same name, another op,
     other arguments or other inputs) or "renamed" (same op, arguments and position)."""
@@ -53,7 +53,7 @@ class LayerChange(Record):
         return layer.name
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class OutputChange(Record):
     """change: "added", "removed", "renamed" (another name for the same layer) or "moved" (the
     same name for another layer). old and new: (output name, layer name), None on one side."""
@@ -63,7 +63,7 @@ class OutputChange(Record):
     new: tuple[str, str] | None
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Delta(Record):
     """A count in the old and the new version of a network."""
 
@@ -84,7 +84,7 @@ class Delta(Record):
                 "percent": None if pct is None else round(pct, 4)}
 
 
-@dataclass(slots=True, eq=False, repr=False)
+@record(frozen=False)
 class NetworkDiff(MutableRecord):
     """status: "identical", "changed", "added" (only in the new file) or "removed"."""
 
@@ -97,7 +97,7 @@ class NetworkDiff(MutableRecord):
     outputs: list[OutputChange] = field(default_factory=list)  # the network's outputs
 
 
-@dataclass(slots=True, eq=False, repr=False)
+@record(frozen=False)
 class Diff(MutableRecord):
     old: str  # what the output calls the two sides: paths, or REV:path
     new: str

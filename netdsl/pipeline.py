@@ -7,7 +7,6 @@ import gc
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
@@ -17,7 +16,7 @@ from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.elaborator import Namespace, build, load_module, read_text
 from netdsl.ir import Graph
 from netdsl.options import CompileOptions, Weights
-from netdsl.record import Record
+from netdsl.record import Record, record
 from netdsl.source import Source, Span
 
 if TYPE_CHECKING:
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from netdsl import export
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Network(Record):
     """A checked network: its graph (the IR, every shape inferred) and its stats (params, MACs,
     receptive fields, memory, warnings). What netdsl.load and netdsl.loads return."""

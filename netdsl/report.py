@@ -6,21 +6,20 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from netdsl.analysis import RF, LayerStats, Stats, live_curve
 from netdsl.diagnostics import NetdslError, did_you_mean, error
 from netdsl.ir import Graph
 from netdsl.ops.base import axis_names, fmt_shape
-from netdsl.record import MutableRecord
+from netdsl.record import MutableRecord, record
 from netdsl.source import Span
 
 SUMMARY_SCHEMA_VERSION = 1
 WIDTH = 100  # the text table fits a terminal this wide
 
 
-@dataclass(slots=True, eq=False, repr=False)
+@record(frozen=False)
 class Row(MutableRecord):
     """One line of the summary: a layer, or (with --depth) a block's layers added up."""
 

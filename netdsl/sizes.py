@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from netdsl import syntax
@@ -22,7 +22,7 @@ from netdsl.elaborator import Namespace, build
 from netdsl.ir import Graph, InputOp, Node
 from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.base import Dims, axis_names, fmt_shape
-from netdsl.record import Record
+from netdsl.record import Record, record
 
 DEFAULT_RANGE = (1, 4096)
 SWEPT_AT_MOST = 1 << 20  # the E302 hint sweeps sizes up to 4x the declared, below this
@@ -32,7 +32,7 @@ class SizesError(Exception):
     """A request netdsl sizes cannot answer (unknown input, no spatial axes): a usage error."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(slots=False)
 class Sweep(Record):
     """The valid sizes along one sweep: `axis` "square" (every spatial axis the candidate), or
     one axis's name (the others at their declared sizes); each output's dims after the batch at
@@ -43,7 +43,7 @@ class Sweep(Record):
     outputs: dict[str, list[list[int]]]
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(slots=False)
 class SizeReport(Record):
     """What `netdsl sizes` found for one input of one network."""
 
@@ -233,7 +233,7 @@ def _nearest(graph: Graph, node: Node) -> str:
 MAX_RUNS = 12  # text lists this many runs per sweep; json lists every size
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(slots=False)
 class Run(Record):
     """Sizes start + step*k (k = 0..count-1) over which every output dim is affine in k too."""
 
