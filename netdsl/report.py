@@ -108,8 +108,9 @@ def _symbolic(graph: Graph, stats: Stats, depth: int | None) -> tuple[Any, str, 
     at = ", ".join(f"{k} = {v}" for k, v in graph.sizes.items())
     valid = "; ".join(str(v) if v is not None else " = ".join(g) + ": not solved exactly"
                       for g, v in zip(sym.groups, sym.valid))
+    valid = "" if sym.stopped else f"; valid sizes: {valid}"  # NOTE: past the pin: unknown
     pin = f"; {sym.pin}" if sym.pin is not None else ""
-    return shape, f"  (numbers at {at}; valid sizes: {valid}{pin})", _formulas(sym, stats, depth)
+    return shape, f"  (numbers at {at}{valid}{pin})", _formulas(sym, stats, depth)
 
 
 class _Costs(NamedTuple):
@@ -125,7 +126,7 @@ class _Costs(NamedTuple):
 
 def _costs(sym: Any, stats: Stats, depth: int | None) -> _Costs:
     from netdsl import anysize
-    sized = sym.pin is not None and "for its weights" in sym.pin.reason
+    sized = sym.stopped or (sym.pin is not None and "for its weights" in sym.pin.reason)
     per = anysize.macs(sym)
     rows: dict[str, list[Any]] = {}
     for lay in stats.layers:
