@@ -75,6 +75,24 @@ def test_dot_output_needs_no_graphviz_program(tmp_path, monkeypatch):
     assert not (tmp_path / "lenet.png").exists()
 
 
+def test_a_picture_through_a_symlink_is_written_to_its_target(tmp_path):
+    """As fmt does: the link stays a link (pictures kept once, linked from docs), and its target
+    gets the picture."""
+    target = tmp_path / "pictures" / "lenet.dot"
+    target.parent.mkdir()
+    target.write_text("old")
+    link = tmp_path / "link.dot"
+    link.symlink_to(target)
+    assert cli("graph", str(ZOO / "lenet.net"), "-o", str(link)) == (0, "", "")
+    assert link.is_symlink() and target.read_text() == (IMAGES / "lenet5.dot").read_text()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["lenet.dot"]
+    (tmp_path / "a.dot").symlink_to(tmp_path / "b.dot")
+    (tmp_path / "b.dot").symlink_to(tmp_path / "a.dot")
+    assert cli("graph", str(ZOO / "lenet.net"), "-o", str(tmp_path / "a.dot")) == (
+        1, "", f"error[E402]: {tmp_path / 'a.dot'}: cannot write: Too many levels of symbolic "
+        "links\n\n")
+
+
 def test_an_unknown_format_is_a_usage_error(tmp_path):
     code, _, err = cli("graph", str(ZOO / "lenet.net"), "-o", str(tmp_path / "x.jpg"))
     assert code == 2 and "-o " in err and ".svg, .png, .pdf, .dot, .html" in err

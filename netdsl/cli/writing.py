@@ -56,7 +56,7 @@ def cmd_fmt(a: argparse.Namespace) -> int:
         if a.check or a.diff:
             print(f"would reformat {path}", file=sys.stderr)
         else:
-            with atomic(Path(path).resolve()) as (tmp,):  # a symlink's target, not the link
+            with atomic(Path(path)) as (tmp,):  # a symlink's target, not the link
                 tmp.write_text(bom + new, encoding="utf-8", newline=newline)
             print(f"reformatted {path}", file=sys.stderr)
     if failed:
