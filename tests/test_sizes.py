@@ -212,6 +212,23 @@ width (height 8): 1 size
 """
 
 
+def test_a_build_that_reads_the_size_is_noted(tmp_path):
+    # NOTE: at 16 x 16 the conv has 4 channels and 16 // 4 = 4 of them: the sweep's layers
+    # are those built at 8 x 8, and what it lists holds for that build only
+    text = net("x -> conv(x.height // 4, 3) -> output y", "[N, 1, 8, 8]")
+    code, out, err = cli("sizes", write(tmp_path, text), "--range", "1:12", "--square")
+    assert (code, err) == (0, "")
+    assert out == """\
+n: input x [N, 1, 8, 8], sizes 1..12
+square: 10 sizes
+  3..12 -> y [N, 2, n - 2, n - 2]
+note: the build reads `height` of `x`, which the input size changes: these are the sizes \
+and shapes of the layers built at the declared size, which may differ at another
+"""
+    assert cli("sizes", write(tmp_path, text.replace("x.height // 4", "x.channels * 2")),
+               "--range", "1:12", "--square")[1].count("note") == 0
+
+
 def test_a_tensor_over_the_element_limit_fails_as_the_checker_says():
     """64 x 5793 x 5793 elements are over limits.MAX_TENSOR_ELEMENTS (2^31): E215 in `check`,
     so not a size that fits; at 4e18 the product would overflow int64, yet no size fits."""
