@@ -299,7 +299,8 @@ def _bytes(n: int) -> str:
 
 def explain(graph: Graph, stats: Stats, layer: str) -> str:
     """The lecture's arithmetic for one layer, with its own numbers filled in: the output size
-    per axis, parameters and MACs as products, and the receptive-field step."""
+    per axis, parameters and MACs as products, and the receptive-field step; for named input
+    sizes, the binding its numbers are at."""
     by = stats.by_name()
     if layer not in by:
         inside = [f"`{name}`" for name in by if name.startswith(layer + ".")]
@@ -314,7 +315,8 @@ def explain(graph: Graph, stats: Stats, layer: str) -> str:
     node, lay = graph.node(layer), by[layer]
     xs = [p.shape or () for p in graph.producers(node)]
     y = node.shape or ()
-    out = [f"{layer}: {node.op.name}{_where(node.span)}",
+    at = ", ".join(f"{k} = {v}" for k, v in graph.sizes.items())  # NOTE: named input sizes
+    out = [f"{layer}: {node.op.name}{_where(node.span)}" + (f" (numbers at {at})" if at else ""),
            f"  {', '.join(fmt_shape(x) for x in xs) or 'input'} -> {fmt_shape(y)}"]
     sizes = node.op.arithmetic(y, *xs) if xs else []
     if sizes:

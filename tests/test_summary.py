@@ -178,6 +178,17 @@ def test_explain_shows_the_lectures_arithmetic(resnet50_file, torch_resnet50, to
     assert "height: r = 1 + (7 - 1)*1 = 7;  j = 1*2 = 2;  u = 0.5 + 0*1 = 0.5" in out
 
 
+def test_explain_says_which_named_sizes_its_numbers_are_at(net_file):
+    text = ("network t {\n  input x: [N, 1, H, W]\n  x -> c: conv(2, 3) -> output y\n"
+            "  expect y: [N, 2, 6, 8] at H = 8, W = 10\n}\n")
+    path = net_file(text)
+    code, out, _ = cli("explain", str(path), "c")
+    assert code == 0 and out.startswith(f"c: conv, defined at {path}:3:8 (numbers at H = 8, "
+                                        "W = 10)\n  [N, 1, 8, 10] -> [N, 2, 6, 8]\n")
+    code, out, _ = cli("explain", str(path), "c", "--set", "H=9", "--set", "W=9")
+    assert code == 0 and "(numbers at H = 9, W = 9)\n  [N, 1, 9, 9] -> [N, 2, 7, 7]\n" in out
+
+
 def test_explain_a_floored_pool_and_a_block_layer(resnet50_file, torch_resnet50):
     _, shapes = torch_resnet50
     code, out, _ = cli("explain", str(resnet50_file), "maxpool")
