@@ -261,7 +261,8 @@ def any_size(net: Network, options: CompileOptions) -> tuple[
             "needs a fixed size", hints=[
                 f"compile it for one size: {sizes}",
                 "or, for a `flatten -> dense` head, --fully-convolutional makes it convolutions"
-                if not options.fully_convolutional else ""])])
+                if not options.fully_convolutional and "for its weights" in sym.pin.reason
+                else ""])])
     valid = {group: [(p.first, p.step) for p in v.progressions]
              for group, v in zip(sym.groups, sym.valid) if v is not None}
     return {name: tuple(sym.text(d) if isinstance(d, Expr) else None for d in shape)
