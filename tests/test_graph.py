@@ -93,6 +93,12 @@ def test_a_picture_through_a_symlink_is_written_to_its_target(tmp_path):
         "links\n\n")
 
 
+def test_the_title_says_which_named_sizes_its_numbers_are_at(tmp_path):
+    out = tmp_path / "unet.dot"
+    assert cli("graph", str(ZOO / "unet.net"), "--network", "unet", "-o", str(out)) == (0, "", "")
+    assert 'label="unet: 31.03M params, 150.58G MACs at H = 572, W = 572"' in out.read_text()
+
+
 def test_an_unknown_format_is_a_usage_error(tmp_path):
     code, _, err = cli("graph", str(ZOO / "lenet.net"), "-o", str(tmp_path / "x.jpg"))
     assert code == 2 and "-o " in err and ".svg, .png, .pdf, .dot, .html" in err
