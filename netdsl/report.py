@@ -305,6 +305,9 @@ def explain(graph: Graph, stats: Stats, layer: str) -> str:
     if layer not in by:
         inside = [f"`{name}`" for name in by if name.startswith(layer + ".")]
         hint = did_you_mean(layer, by, "`netdsl summary` lists the layer names", n=3)
+        if layer in graph.outputs:  # NOTE: `expect probs: ...` names it as if it were a layer
+            hint = (f"`{layer}` is an output of the network, made by the layer "
+                    f"`{graph.outputs[layer]}`: explain that")
         if inside:  # a block's name: its layers have it as their prefix
             shown = ", ".join(inside[:3] + ["..."] * (len(inside) > 3))
             hint = (f"`{layer}` is a block of {len(inside)} layer{'s' * (len(inside) > 1)}: "

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import RESNET50, ROOT, cli
+from conftest import RESNET50, ROOT, ZOO, cli
 
 if TYPE_CHECKING:
     from torch import nn
@@ -187,6 +187,15 @@ def test_explain_says_which_named_sizes_its_numbers_are_at(net_file):
                                         "W = 10)\n  [N, 1, 8, 10] -> [N, 2, 6, 8]\n")
     code, out, _ = cli("explain", str(path), "c", "--set", "H=9", "--set", "W=9")
     assert code == 0 and "(numbers at H = 9, W = 9)\n  [N, 1, 9, 9] -> [N, 2, 7, 7]\n" in out
+
+
+def test_explain_of_an_output_s_name_names_its_layer():
+    code, _, err = cli("explain", str(ZOO / "lenet.net"), "probs")
+    assert (code, err) == (1, """\
+error[E201]: network `lenet5` has no layer `probs`
+  = hint: `probs` is an output of the network, made by the layer `softmax`: explain that
+
+""")
 
 
 def test_explain_a_floored_pool_and_a_block_layer(resnet50_file, torch_resnet50):
