@@ -4,8 +4,10 @@ and the .html page loaded in a real headless browser."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import stat
 import struct
 import subprocess
 
@@ -97,6 +99,21 @@ def test_the_title_says_which_named_sizes_its_numbers_are_at(tmp_path):
     out = tmp_path / "unet.dot"
     assert cli("graph", str(ZOO / "unet.net"), "--network", "unet", "-o", str(out)) == (0, "", "")
     assert 'label="unet: 31.03M params, 150.58G MACs at H = 572, W = 572"' in out.read_text()
+
+
+def test_a_picture_is_written_to_regular_files_only(tmp_path):
+    """As compile: a FIFO (or a device) named by -o stays as it was; it was replaced."""
+    fifo = tmp_path / "pipe.dot"
+    os.mkfifo(fifo)
+    assert cli("graph", str(ZOO / "lenet.net"), "-o", str(fifo)) == (1, "", f"""\
+error[E402]: {fifo} is not a regular file (a FIFO); netdsl writes only regular files
+  = hint: give the path of a new or ordinary file
+
+""")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    code, _, err = cli("graph", str(ZOO / "lenet.net"), "-o", str(tmp_path / "no" / "x.dot"))
+    assert (code, err) == (1, f"error[E402]: {tmp_path / 'no' / 'x.dot'}: the directory "
+                              f"{tmp_path / 'no'} does not exist\n\n")
 
 
 def test_an_unknown_format_is_a_usage_error(tmp_path):
