@@ -159,9 +159,9 @@ def derive(graph: Graph) -> Symbolic:
     dims: dict[str, tuple[Any, ...]] = {}
     read = {n: [a for r, a in graph.reads if r == n] for n, _ in graph.reads}
     for node in graph.nodes():
-        if out.stopped:
-            break
         dims[node.name] = _dims(graph, node, dims, out)
+        if out.stopped:  # NOTE: at this node (no size rule): its shape is no formula either
+            break
         out.shapes[node.name] = ((node.shape or ("N",))[0], *dims[node.name])
         if node.name in read and out.read_sizes([(node.name, a) for a in read[node.name]]):
             # NOTE: the layers built from what was read (`conv(x.height // 4, 3)`) are those
@@ -169,6 +169,7 @@ def derive(graph: Graph) -> Symbolic:
             names = ", ".join(f"`{a}`" for a in dict.fromkeys(read[node.name]))
             _pin(out, node, f"has its {names} read by the build, so the layers after it are "
                  "those of the built sizes", stop=True)
+            break
     _solve(out)
     return out
 

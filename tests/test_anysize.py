@@ -5,6 +5,8 @@ E219 diagnostics in full."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import check_text, cli, errors_of, rendered
@@ -309,6 +311,17 @@ def test_summary_states_no_formula_past_a_read_size(net_file):
     assert code == 0 and f"(numbers at H = 8, W = 8; {pin})" in " ".join(out.split("\n"))
     assert "conv  conv   [N, 2, 6, 6]" in out
     assert "params      20, at these sizes only: layer x" in out
+
+
+def test_the_layer_that_stops_the_formulas_shows_its_shape(net_file):
+    # NOTE: upsample has no symbolic size rule: its shape was `[N]`, the batch alone
+    path = net_file("network up {\n  input x: [N, 1, H, W]\n"
+                    "  x -> conv(2, 3) -> upsample(scale: 2) -> output y\n"
+                    "  expect y: [N, 2, 12, 12] at H = 8, W = 8\n}\n")
+    code, out, _ = cli("summary", str(path))
+    assert code == 0 and "upsample  upsample  [N, 2, 12, 12]" in out
+    code, out, _ = cli("check", str(path), "--format", "json")
+    assert code == 0 and json.loads(out)["files"][0]["networks"][0]["output_formulas"] == {}
 
 
 def test_summary_shows_shapes_as_formulas_and_numbers_at_the_set_size(tmp_path):
