@@ -211,7 +211,8 @@ def _notes(graph: Graph, limits: list[Node], varied: list[tuple[str, str]]) -> l
 def with_size_hint(e: NetdslError, module: syntax.Module, ns: Namespace, network: str | None,
                    params: Mapping[str, Any] | None) -> NetdslError:
     """`e` with the nearest valid input sizes added to its E302 hints, where the input size is
-    the reason (some input sizes pass); `e` itself otherwise."""
+    the reason (some input sizes pass) and the build reads no size that the input changes
+    (whose layers would differ there); `e` itself otherwise."""
     if not any(d.code == "E302" for d in e.diagnostics):
         return e
     try:
@@ -238,7 +239,10 @@ def _nearest(graph: Graph, node: Node) -> str:
     parts = []
     for axis in axes:
         declared = spatial[axis or 0]
-        ok = sweep(graph, node, candidates, axis)[0]
+        varied: list[tuple[str, str]] = []
+        ok = sweep(graph, node, candidates, axis, varied=varied)[0]
+        if varied:
+            return ""  # NOTE: the layers differ at other sizes (`maxpool(x.height // 4)`)
         if ok[declared - 1]:
             continue
         below = candidates[ok & (candidates < declared)][-1:]

@@ -360,6 +360,14 @@ def test_e302_hint_names_the_nearest_input_sizes():
     assert out.count("= hint: input sizes 556 and 572 fit") == 1
 
 
+def test_no_e302_hint_where_the_build_reads_the_size():
+    # NOTE: at 16 the pool is 5 wide, and 16 does not tile by 5: "16 fits" was wrong
+    out = rendered(net("x -> maxpool(x.height // 4 + 1) -> output y", "[N, 1, 13, 13]"))
+    assert "stride 4 does not tile the input height 13" in out and "fit" not in out
+    assert "fractions are illegal" in rendered(
+        net("x -> maxpool(x.height // 4 + 1) -> output y", "[N, 1, 16, 16]"))
+
+
 def test_e302_hint_per_axis_and_none_where_no_size_fits():
     out = rendered(with_size(POOL_THEN_STRIDE_3, 31, axis=1))
     assert out.endswith("= hint: input widths 26 and 32 fit")
