@@ -109,7 +109,7 @@ def sweep(graph: Graph, input: Node, sizes: Any, axis: int | None,
     import numpy as np
     dims: dict[str, Dims] = {}
     reads = {n: [a for r, a in graph.reads if r == n] for n, _ in graph.reads}
-    ok = np.ones(sizes.shape, bool)
+    ok = np.ones(sizes.shape, bool) & _where(graph, input, sizes, axis)
     # NOTE: sizes that do not vary stay one-element arrays, which numpy broadcasts: a sweep
     # of one axis costs about half a square one
     for node, ins, shapes in steps if steps is not None else plan(graph):
@@ -134,6 +134,18 @@ def sweep(graph: Graph, input: Node, sizes: Any, axis: int | None,
         ok &= _within_limit(node, dims[node.name])
     return ok, {name: tuple(np.broadcast_to(v, sizes.shape) for v in dims[node])
                 for name, node in graph.outputs.items()}
+
+
+def _where(graph: Graph, input: Node, sizes: Any, axis: int | None) -> Any:
+    """The candidates that pass the inputs' `where` clauses (`where H >= 64, H == W`), the
+    input's named sizes swept (all, or the one of `axis`), every other at the built size."""
+    import numpy as np
+    names = graph.declared.get(input.name, ())[2:]
+    swept = [d for j, d in enumerate(names) if isinstance(d, str) and axis in (None, j)]
+    if not graph.conditions or not swept:
+        return True
+    return np.array([all(c.evaluate({**graph.sizes, **dict.fromkeys(swept, int(n))})
+                         for c, _ in graph.conditions) for n in sizes], bool)
 
 
 def _varies(node: Node, dims: Dims, name: str) -> bool:

@@ -229,6 +229,23 @@ and shapes of the layers built at the declared size, which may differ at another
                "--range", "1:12", "--square")[1].count("note") == 0
 
 
+def test_the_input_s_where_clause_holds_for_every_size_listed(tmp_path):
+    # NOTE: check says H = W = 6 + 1k; the sweep listed 3..10 and every height at width 8
+    text = ("network w {\n  input x: [N, 1, H, W] where H >= 6, H == W\n"
+            "  x -> conv(2, 3) -> output y\n  expect y: [N, 2, 6, 6] at H = 8, W = 8\n}\n")
+    code, out, err = cli("sizes", write(tmp_path, text), "--range", "1:10")
+    assert (code, err) == (0, "")
+    assert out == """\
+w: input x [N, 1, 8, 8], sizes 1..10
+square: 5 sizes
+  6..10 -> y [N, 2, n - 2, n - 2]
+height (width 8): 1 size
+  8 -> y [N, 2, 6, 6]
+width (height 8): 1 size
+  8 -> y [N, 2, 6, 6]
+"""
+
+
 def test_a_tensor_over_the_element_limit_fails_as_the_checker_says():
     """64 x 5793 x 5793 elements are over limits.MAX_TENSOR_ELEMENTS (2^31): E215 in `check`,
     so not a size that fits; at 4e18 the product would overflow int64, yet no size fits."""
