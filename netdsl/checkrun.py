@@ -188,18 +188,19 @@ def _derive(graph: Any) -> Any:
 
 def _sizes(sym: Any) -> str:
     """For a network with named input sizes: each size's valid set, the outputs' shapes over
-    them and the layer that pins them, as indented lines under the verdict."""
+    them and the layer that pins them, as indented lines under the verdict. A pin that stopped
+    the derivation leaves the pin alone: the conditions of the layers past it are unknown."""
     if sym is None:
         return ""
     lines = []
-    for group, vs in zip(sym.groups, sym.valid):
+    for group, vs in zip(sym.groups, [] if sym.stopped else sym.valid):
         name = " = ".join(group)
         if vs is None:
             lines.append(f"{name}: not solved exactly (a condition multiplies sizes)")
         else:
             first = ", ".join(map(str, vs.members(3)))
             lines.append(f"{vs} ({first}, ...)" if str(vs).count("+") else str(vs))
-    lines += [f"and {c}" for c in sym.cross]
+    lines += [f"and {c}" for c in ([] if sym.stopped else sym.cross)]
     for out, node in sym.graph.outputs.items():
         if node in sym.shapes:
             lines.append(f"{out}: {sym.shape_text(sym.shapes[node])}")

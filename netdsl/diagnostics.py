@@ -26,7 +26,8 @@ CODES: dict[str, tuple[str, str]] = {
     "E102": ("too-deep", "the program nests deeper than the parser allows"),
     "E201": ("undefined-name", "a name is used that nothing defines"),
     "E202": ("unknown-op", "a call names neither an operator nor a block"),
-    "E203": ("unknown-argument", "a keyword the operator or block does not take"),
+    "E203": ("unknown-argument", "a keyword or `option` that is not taken there: an argument "
+             "the operator, block or network does not take, or an unknown or misplaced option"),
     "E204": ("missing-argument", "a required argument is not given"),
     "E205": ("argument-type",
              "an argument has the wrong type (a tensor where a number is expected...)"),

@@ -14,7 +14,7 @@ from typing import Any
 from netdsl.analysis import live_bytes
 from netdsl.diagnostics import Diagnostic, NetdslError, error
 from netdsl.ir import Graph
-from netdsl.pipeline import Network, check_all
+from netdsl.pipeline import Network, check_all, check_source
 from netdsl.record import MutableRecord, Record, record
 from netdsl.source import Source
 
@@ -154,10 +154,12 @@ def diff_sources(old: Source, new: Source, network: str | None = None,
     old_diags: list[Diagnostic] = []
     new_diags: list[Diagnostic] = []
     before = _checked(old, network, params, old_diags)
+    after = _checked(new, network, params, new_diags)
+    for name in before.keys() & after.keys():
+        before[name] = _at_sizes_of(before[name], after[name], old, params)
     if old_label is not None:
         # NOTE: after checking: `use` paths resolve from old.path; diagnostics render it later
         old.path = old_label
-    after = _checked(new, network, params, new_diags)
     # the network named in one file only is added or removed, as without --network
     lacks_old, lacks_new = (network is not None and bool(d) and all(x.code == "E213" for x in d)
                             for d in (old_diags, new_diags))
@@ -185,6 +187,20 @@ def _checked(source: Source, network: str | None, params: dict[str, Any] | None,
         else:
             out[name] = result
     return out
+
+
+def _at_sizes_of(old: Network, new: Network, source: Source,
+                 params: dict[str, Any] | None) -> Network:
+    """The old network built at the named input sizes the new one was built at (each at its
+    first example, say 8 x 8 and 32 x 32: numbers at other sizes are no difference of the
+    networks); as it was where it names other sizes or does not build there."""
+    sizes = new.graph.sizes
+    if not sizes or old.graph.sizes == sizes or old.graph.sizes.keys() != sizes.keys():
+        return old
+    try:
+        return check_source(source, old.graph.name, {**(params or {}), **sizes})
+    except NetdslError:
+        return old
 
 
 def _one_sided(name: str, checked: Network, status: str) -> NetworkDiff:

@@ -107,8 +107,9 @@ def _symbolic(graph: Graph, stats: Stats, depth: int | None) -> tuple[Any, str, 
     at = ", ".join(f"{k} = {v}" for k, v in graph.sizes.items())
     valid = "; ".join(str(v) if v is not None else " = ".join(g) + ": not solved exactly"
                       for g, v in zip(sym.groups, sym.valid))
+    valid = "" if sym.stopped else f"; valid sizes: {valid}"  # NOTE: past the pin: unknown
     pin = f"; {sym.pin}" if sym.pin is not None else ""
-    return shape, f"  (numbers at {at}; valid sizes: {valid}{pin})", _formulas(sym, stats, depth)
+    return shape, f"  (numbers at {at}{valid}{pin})", _formulas(sym, stats, depth)
 
 
 class _Costs(NamedTuple):
@@ -124,7 +125,7 @@ class _Costs(NamedTuple):
 
 def _costs(sym: Any, stats: Stats, depth: int | None) -> _Costs:
     from netdsl import anysize
-    sized = sym.pin is not None and "for its weights" in sym.pin.reason
+    sized = sym.stopped or (sym.pin is not None and "for its weights" in sym.pin.reason)
     per = anysize.macs(sym)
     rows: dict[str, list[Any]] = {}
     for lay in stats.layers:
@@ -297,11 +298,15 @@ def _bytes(n: int) -> str:
 
 def explain(graph: Graph, stats: Stats, layer: str) -> str:
     """The lecture's arithmetic for one layer, with its own numbers filled in: the output size
-    per axis, parameters and MACs as products, and the receptive-field step."""
+    per axis, parameters and MACs as products, and the receptive-field step; for named input
+    sizes, the binding its numbers are at."""
     by = stats.by_name()
     if layer not in by:
         inside = [f"`{name}`" for name in by if name.startswith(layer + ".")]
         hint = did_you_mean(layer, by, "`netdsl summary` lists the layer names", n=3)
+        if layer in graph.outputs:  # NOTE: `expect probs: ...` names it as if it were a layer
+            hint = (f"`{layer}` is an output of the network, made by the layer "
+                    f"`{graph.outputs[layer]}`: explain that")
         if inside:  # a block's name: its layers have it as their prefix
             shown = ", ".join(inside[:3] + ["..."] * (len(inside) > 3))
             hint = (f"`{layer}` is a block of {len(inside)} layer{'s' * (len(inside) > 1)}: "
@@ -312,7 +317,8 @@ def explain(graph: Graph, stats: Stats, layer: str) -> str:
     node, lay = graph.node(layer), by[layer]
     xs = [p.shape or () for p in graph.producers(node)]
     y = node.shape or ()
-    out = [f"{layer}: {node.op.name}{_where(node.span)}",
+    at = ", ".join(f"{k} = {v}" for k, v in graph.sizes.items())  # NOTE: named input sizes
+    out = [f"{layer}: {node.op.name}{_where(node.span)}" + (f" (numbers at {at})" if at else ""),
            f"  {', '.join(fmt_shape(x) for x in xs) or 'input'} -> {fmt_shape(y)}"]
     sizes = node.op.arithmetic(y, *xs) if xs else []
     if sizes:

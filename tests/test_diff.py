@@ -232,6 +232,27 @@ def resnet18(here: Path, *replacements: tuple[str, str]) -> dict:
     return data["networks"][0]
 
 
+SIZED = ("network a {\n  input x: [N, 1, H, W]\n  x -> conv(2, 3) -> output y\n"
+         "  expect y: [N, 2, 6, 6] at H = 8, W = 8\n}\n")
+
+
+def test_named_sizes_are_compared_at_the_same_sizes(here):
+    """A new example size (the network the same) was a changed input shape and 25 times the
+    MACs: the old version is built at the new one's sizes."""
+    write(here, old=SIZED, new=edit(SIZED, ("[N, 2, 6, 6] at H = 8, W = 8",
+                                            "[N, 2, 30, 30] at H = 32, W = 32")))
+    assert cli("diff", "old.net", "new.net") == (0, """\
+--- old.net
++++ new.net
+network a: identical (20 params, 16,200 MACs, 11,296 bytes peak memory)
+""", "")
+    write(here, new=edit(SIZED, ("[N, 2, 6, 6] at H = 8, W", "[N, 2, 32, 32] at H = 32, W"),
+                         ("W = 8", "W = 32"), ("conv(2, 3)", "conv(2, 3, pad: 1)")))
+    (net,) = diff_json("old.net", "new.net")["networks"]
+    assert _changes(net) == [("changed", "conv", {"pad": [0, 1]})]
+    assert _shapes(net) == {"conv": (["N", 2, 30, 30], ["N", 2, 32, 32])}
+
+
 def _changes(net: dict) -> list[tuple[str, str, dict]]:
     return [(c["change"], (c["new"] or c["old"])["name"], c["differences"])
             for c in net["layers"]]
