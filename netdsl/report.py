@@ -121,6 +121,7 @@ class _Costs(NamedTuple):
     rows: dict[str, Any]  # summary row -> its MACs
     peak: list[Any] | None  # the peak is the largest of these (anysize.leaders)
     peak_here: int | None  # ... at the built sizes
+    past: set[str]  # the rows with a layer past a pin that stops the shapes
 
 
 def _costs(sym: Any, stats: Stats, depth: int | None) -> _Costs:
@@ -128,14 +129,18 @@ def _costs(sym: Any, stats: Stats, depth: int | None) -> _Costs:
     sized = sym.stopped or (sym.pin is not None and "for its weights" in sym.pin.reason)
     per = anysize.macs(sym)
     rows: dict[str, list[Any]] = {}
+    past = set()
     for lay in stats.layers:
-        rows.setdefault(_row_key(lay.name, depth), []).append(per.get(lay.name))
+        key = _row_key(lay.name, depth)
+        rows.setdefault(key, []).append(per.get(lay.name))
+        if sym.stopped and lay.name not in sym.shapes:
+            past.add(key)
     act = anysize.activation_bytes(sym, {lay.name: lay.activation_bytes for lay in stats.layers})
     lead = None if act is None else anysize.leaders(sym, live_curve(sym.graph, act))
     here = None if lead is None else max(
         x if isinstance(x, int) else x.evaluate(sym.graph.sizes) for x in lead)
     return _Costs(not sized, _sum(per.values()), {k: _sum(v) for k, v in rows.items()}, lead,
-                  here)
+                  here, past)
 
 
 def _formulas(sym: Any, stats: Stats, depth: int | None) -> list[str]:
@@ -147,14 +152,15 @@ def _formulas(sym: Any, stats: Stats, depth: int | None) -> list[str]:
                  f", the same at every size (no parameter depends on {names})"
                  if costs.params_at_every_size else f", at these sizes only: {sym.pin}")]
     here = f" = {stats.macs:,} at these sizes" if costs.macs is not None else ""
-    lines.append(f"  MACs        {_formula(sym, costs.macs)}{here}")
-    peak = "not a formula (past the pin the shapes are unknown)"
+    lines.append(f"  MACs        {_formula(sym, costs.macs, bool(costs.past))}{here}")
+    peak = f"not a formula ({_PAST})"
     if costs.peak is not None:
         peak = f"{_peak(sym, costs.peak)} bytes = {costs.peak_here:,} at these sizes"
     lines.append(f"  peak        {peak}")
     lines.append("  MACs per layer:")
     width = max(len(k) for k in costs.rows)
-    lines += [f"    {k.ljust(width)}  {_formula(sym, v)}" for k, v in costs.rows.items()]
+    lines += [f"    {k.ljust(width)}  {_formula(sym, v, k in costs.past)}"
+              for k, v in costs.rows.items()]
     return [part for line in lines for part in _hang(line)]
 
 
@@ -176,8 +182,14 @@ def _sum(values: Any) -> Any:
     return None if any(v is None for v in vals) else sum(vals)
 
 
-def _formula(sym: Any, value: Any) -> str:
-    return "not a formula (an op's cost needs fixed sizes)" if value is None else sym.text(value)
+_PAST = "past the pin the shapes are unknown"
+
+
+def _formula(sym: Any, value: Any, past: bool) -> str:
+    if value is not None:
+        return str(sym.text(value))
+    reason = _PAST if past else "an op's cost needs fixed sizes"
+    return f"not a formula ({reason})"
 
 
 def _moved(graph: Graph) -> str:

@@ -311,6 +311,14 @@ def test_summary_states_no_formula_past_a_read_size(net_file):
     assert code == 0 and f"(numbers at H = 8, W = 8; {pin})" in " ".join(out.split("\n"))
     assert "conv  conv   [N, 2, 6, 6]" in out
     assert "params      20, at these sizes only: layer x" in out
+    # NOTE: the MACs past the pin are no formula for that reason, not for an op's cost
+    assert out.endswith("""\
+  MACs        not a formula (past the pin the shapes are unknown)
+  peak        not a formula (past the pin the shapes are unknown)
+  MACs per layer:
+    x     0
+    conv  not a formula (past the pin the shapes are unknown)
+""")
 
 
 def test_the_layer_that_stops_the_formulas_shows_its_shape(net_file):
