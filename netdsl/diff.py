@@ -95,6 +95,9 @@ class NetworkDiff(MutableRecord):
     layers: list[LayerChange] = field(default_factory=list)
     shapes: list[tuple[Layer, Layer]] = field(default_factory=list)  # output shape changed
     outputs: list[OutputChange] = field(default_factory=list)  # the network's outputs
+    # NOTE: the named input sizes each side's numbers are at (the old side's differ from the
+    # new side's where it does not build there, or names other sizes)
+    sizes: tuple[dict[str, int], dict[str, int]] = ({}, {})
 
 
 @record(frozen=False)
@@ -241,7 +244,7 @@ def compare(old: Network, new: Network, name: str) -> NetworkDiff:
     same = (not layers and not shapes and not blocks and not outputs
             and all(d.delta == 0 for d in totals.values()))
     return NetworkDiff(name, "identical" if same else "changed", totals, blocks, layers, shapes,
-                       outputs)
+                       outputs, (dict(old.graph.sizes), dict(new.graph.sizes)))
 
 
 def _outputs(old: dict[str, str], new: dict[str, str], renamed: dict[str, str]
