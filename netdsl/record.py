@@ -163,6 +163,7 @@ def _init_function(cls: type) -> Callable[..., None]:
     exec(f"def __init__({parameters}):\n    " + "\n    ".join(body or ["pass"]), names)
     init: Callable[..., None] = names["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__  # NOTE: pydoc names the class by it
     return init
 
 
