@@ -59,14 +59,21 @@ def atomic(*targets: Path) -> Iterator[list[Path]]:
 
 
 def _through_links(path: Path) -> Path:
-    """The file that writing `path` writes: a symbolic link's target. A loop is OSError ELOOP,
-    as open() has it (Path.resolve raises RuntimeError before Python 3.13)."""
-    if not path.is_symlink():
-        return path
+    """The file that writing `path` writes: a symbolic link's target."""
+    return resolved(path) if path.is_symlink() else path
+
+
+def resolved(path: Path) -> Path:
+    """path.resolve(), a symbolic link loop being OSError ELOOP as open() has it, on every
+    Python: Path.resolve raises RuntimeError for one before 3.13 and from 3.13 returns a link of
+    the loop."""
     try:
-        return path.resolve()
+        real = path.resolve()
     except RuntimeError:
-        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP)) from None
+        real = path
+    if real.is_symlink():  # NOTE: what resolve() leaves a link is a loop
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+    return real
 
 
 class _Terminated(BaseException):

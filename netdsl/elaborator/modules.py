@@ -108,9 +108,10 @@ def _use(item: s.Use, source: Source, stack: tuple[str, ...], ns: Namespace,
          diags: list[Diagnostic], loaded: _Loaded) -> None:
     base = Path(source.path).parent if source.path != "<string>" else Path.cwd()
     root = Path(source.root or Path.cwd()).resolve()
+    from netdsl.files import resolved  # NOTE: lazily, as only `use` needs it
     try:
-        path = (base / item.path.value).resolve()
-    except (OSError, RuntimeError, ValueError) as e:  # a symlink loop, a NUL in the path
+        path = resolved(base / item.path.value)
+    except (OSError, ValueError) as e:  # a symlink loop, a NUL in the path
         reason = "a symbolic link loop" if not isinstance(e, ValueError) else "an invalid path"
         diags.append(error("E210", f"cannot use \"{item.path.value}\": {reason}",
                            item.path.span))
