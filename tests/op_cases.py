@@ -72,38 +72,44 @@ def _kernel(rows: list[list[float]], channels: int) -> Any:
 
 def _self_attention(d: int, heads: int, bias: bool = True) -> Callable[[], Any]:
     """torch's MultiheadAttention as ViT's EncoderBlock calls it: self-attention, batch first."""
-    class SelfAttention(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.attn = nn.MultiheadAttention(d, heads, bias=bias, batch_first=True)
+    def make() -> Any:  # NOTE: the class is made by a test that needs torch
+        class SelfAttention(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.attn = nn.MultiheadAttention(d, heads, bias=bias, batch_first=True)
 
-        def forward(self, x: Any) -> Any:
-            return self.attn(x, x, x, need_weights=False)[0]
-    return SelfAttention
+            def forward(self, x: Any) -> Any:
+                return self.attn(x, x, x, need_weights=False)[0]
+        return SelfAttention()
+    return make
 
 
 def _class_token(d: int) -> Callable[[], Any]:
     """ViT's class token: a learned [1, 1, D] expanded over the batch, before the sequence."""
-    class ClassToken(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.token = nn.Parameter(torch.zeros(1, 1, d))
+    def make() -> Any:  # NOTE: the class is made by a test that needs torch
+        class ClassToken(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.token = nn.Parameter(torch.zeros(1, 1, d))
 
-        def forward(self, x: Any) -> Any:
-            return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
-    return ClassToken
+            def forward(self, x: Any) -> Any:
+                return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
+        return ClassToken()
+    return make
 
 
 def _scaled(shape: tuple[int, ...]) -> Callable[[], Any]:
     """A learned tensor times the input (ConvNeXt's layer scale), broadcast numpy's way."""
-    class Scaled(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.gamma = nn.Parameter(torch.ones(*shape))
+    def make() -> Any:  # NOTE: the class is made by a test that needs torch
+        class Scaled(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.gamma = nn.Parameter(torch.ones(*shape))
 
-        def forward(self, x: Any) -> Any:
-            return x * self.gamma
-    return Scaled
+            def forward(self, x: Any) -> Any:
+                return x * self.gamma
+        return Scaled()
+    return make
 
 
 SOBEL = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
