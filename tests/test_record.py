@@ -154,6 +154,9 @@ def test_every_record_takes_the_arguments_stock_dataclasses_take():
         stock = inspect.signature(_stock_twin(cls))
         assert [(p.name, p.kind, repr(p.default)) for p in ours.parameters.values()] == [
             (p.name, p.kind, repr(p.default)) for p in stock.parameters.values()], cls
+        init = vars(cls)["__init__"]  # compiled by inspect.signature's look-up
+        assert (init.__module__, init.__qualname__) == (cls.__module__,
+                                                        f"{cls.__qualname__}.__init__")
 
 
 @record
