@@ -24,7 +24,7 @@ import numpy as np
 
 from netdsl.diagnostics import NetdslError, error
 from netdsl.importer.reader import SUPPORTED, Layer, _Reader
-from netdsl.importer.render import _identifier, _label, _named_sizes, _render
+from netdsl.importer.render import _identifier, _label, _named_sizes, _ports, _render
 from netdsl.record import Record
 
 __all__ = ["EXAMPLE_SIZES", "SUPPORTED", "Imported", "Layer", "import_model", "with_example"]
@@ -76,10 +76,9 @@ def import_model(model: Any, network: str | None = None, source: str = "model.on
     layers = reader.layers()
     _label(layers)
     name = _identifier(network or g.name or "imported", "net")
-    text = _render(name, reader, layers, source)
+    ports = _ports(reader)
+    text = _render(name, reader, layers, source, ports)
     weights = {f"{ly.label}.{k}": np.ascontiguousarray(v, np.float32)
                for ly in layers for k, v in ly.params.items()}
-    ports = [(n, _identifier(n, "x")) for n, _ in reader.inputs] + [
-        (n, _identifier(n, "y")) for n in reader.outputs]
-    return Imported(text, weights, len(layers), _named_sizes(reader),
-                    tuple((a, b) for a, b in ports if a != b))
+    return Imported(text, weights, len(layers), _named_sizes(reader, ports),
+                    tuple((a, b) for p in ports for a, b in p.items() if a != b))

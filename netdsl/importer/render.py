@@ -72,7 +72,17 @@ def _identifier(text: str, prefix: str) -> str:
     return s
 
 
-def _render(name: str, r: _Reader, layers: list[Layer], source: str) -> str:
+Ports = tuple[dict[str, str], dict[str, str]]  # the inputs' and the outputs' .net names
+
+
+def _ports(r: _Reader) -> Ports:
+    """The .net names of the inputs and of the outputs, by ONNX name: identifiers (`x_`, `y_`
+    before a keyword or a leading digit)."""
+    return ({n: _identifier(n, "x") for n, _ in r.inputs},
+            {o: _identifier(o, "y") for o in r.outputs})
+
+
+def _render(name: str, r: _Reader, layers: list[Layer], source: str, ports: Ports) -> str:
     """The program: repeated sub-graphs as blocks, then the network of pipes."""
     outputs = [r.src(o) for o in r.outputs]  # the tensors, where an output is an Identity
     blocks, layers = _blocks(layers, outputs)
@@ -80,12 +90,12 @@ def _render(name: str, r: _Reader, layers: list[Layer], source: str) -> str:
         f"network {name} {{", "  option floor: true"]
     var: dict[str, str] = {}
     for i_name, shape in r.inputs:
-        var[i_name] = _identifier(i_name, "x")
+        var[i_name] = ports[0][i_name]
         dims = [_dim(var[i_name], j, d) for j, d in enumerate(shape)]
         lines.append(f"  input {var[i_name]}: [{', '.join(dims)}]")
     lines += _chains(layers, var, outputs)
     for o, t in zip(r.outputs, outputs):
-        lines.append(f"  {var[t]} -> output {_identifier(o, 'y')}")
+        lines.append(f"  {var[t]} -> output {ports[1][o]}")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -100,9 +110,9 @@ def _dim(var: str, j: int, d: int | str) -> str:
     return _part(d) if d else f"{var}_{j}"
 
 
-def _named_sizes(r: _Reader) -> tuple[str, ...]:
+def _named_sizes(r: _Reader, ports: Ports) -> tuple[str, ...]:
     """The names of the inputs' sizes that vary (torch's dynamic axes), but for the batch."""
-    dims = [_dim(_identifier(name, "x"), j, d) for name, shape in r.inputs
+    dims = [_dim(ports[0][name], j, d) for name, shape in r.inputs
             for j, d in enumerate(shape) if j]
     return tuple(dict.fromkeys(d for d in dims if not d.isdigit()))
 
