@@ -457,5 +457,38 @@ def test_cli_import_notes_the_inputs_and_outputs_it_renames(tmp_path, capsys):
     onnx.save(model, src)
     assert main(["import", str(src), "-o", str(tmp_path / "m.net")]) == 0
     assert capsys.readouterr().err == (
-        "note: inputs and outputs renamed in the program (a keyword, or not an identifier): "
-        "input -> x_input, output -> y_output; a model compiled from it has the new names\n")
+        "note: inputs and outputs renamed in the program (a keyword, not an identifier, or a "
+        "name taken): input -> x_input, output -> y_output; a model compiled from it has the "
+        "new names\n")
+
+
+@pytest.mark.parametrize(("inputs", "outputs", "note"), [
+    (["x"], ["y.1", "y_1"], "y.1 -> y_1_2"),
+    (["a.b", "a_b"], ["y"], "a.b -> a_b_2"),
+    (["x"], ["y", "r0"], "r0 -> r0_2"),  # the label of another layer (the first Relu)
+    (["r1"], ["y", "z"], "r1 -> r1_2")])  # an input named as a layer
+def test_cli_import_gives_names_that_meet_distinct_names(tmp_path, capsys, inputs, outputs,
+                                                         note):
+    """Two outputs (or inputs) whose names became one identifier (`y.1`, `y_1`), or a layer's
+    label, were E211 about the .net that was never written."""
+    nodes = [helper.make_node("Relu", [inputs[0]], [o], name=f"r{k}")
+             for k, o in enumerate(outputs)]
+    if len(inputs) > 1:
+        nodes[0] = helper.make_node("Add", inputs, [outputs[0]], name="r0")
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        i, TensorProto.FLOAT, ["N", 3]) for i in inputs], [helper.make_tensor_value_info(
+            o, TensorProto.FLOAT, ["N", 3]) for o in outputs])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    src, out = tmp_path / "m.onnx", tmp_path / "m.net"
+    onnx.save(model, src)
+    assert main(["import", str(src), "-o", str(out)]) == 0
+    assert capsys.readouterr().err == (
+        "note: inputs and outputs renamed in the program (a keyword, not an identifier, or a "
+        f"name taken): {note}; a model compiled from it has the new names\n")
+    feeds = {i: np.full((1, 3), k - 1.5, np.float32) for k, i in enumerate(inputs)}
+    want = ort.InferenceSession(model.SerializeToString()).run(None, feeds)
+    renamed = dict([note.split(" -> ")])
+    got = netdsl.run(netdsl.compile(str(out)), {renamed.get(i, i): v for i, v in feeds.items()})
+    assert [renamed.get(o, o) for o in outputs] == list(got)
+    for p, q in zip(want, got.values()):
+        np.testing.assert_array_equal(p, q)

@@ -153,8 +153,9 @@ def cmd_import(a: argparse.Namespace) -> int:
             with files.open_temp(temps[1]) as f:
                 f.write(weights.encode(imported.weights, w_out.suffix))
     if imported.renamed:
-        print("note: inputs and outputs renamed in the program (a keyword, or not an "
-              "identifier): " + ", ".join(f"{a} -> {b}" for a, b in imported.renamed)
+        print("note: inputs and outputs renamed in the program (a keyword, not an "
+              "identifier, or a name taken): "
+              + ", ".join(f"{a} -> {b}" for a, b in imported.renamed)
               + "; a model compiled from it has the new names", file=sys.stderr)
     print(f"{out}: {net.graph.name}, {imported.layers} layers in "
           f"{len(imported.text.splitlines())} lines, {net.stats.params:,} params"

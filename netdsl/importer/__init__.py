@@ -76,7 +76,7 @@ def import_model(model: Any, network: str | None = None, source: str = "model.on
     layers = reader.layers()
     _label(layers)
     name = _identifier(network or g.name or "imported", "net")
-    ports = _ports(reader)
+    ports = _ports(reader, layers)
     text = _render(name, reader, layers, source, ports)
     weights = {f"{ly.label}.{k}": np.ascontiguousarray(v, np.float32)
                for ly in layers for k, v in ly.params.items()}

@@ -75,11 +75,25 @@ def _identifier(text: str, prefix: str) -> str:
 Ports = tuple[dict[str, str], dict[str, str]]  # the inputs' and the outputs' .net names
 
 
-def _ports(r: _Reader) -> Ports:
+def _ports(r: _Reader, layers: list[Layer]) -> Ports:
     """The .net names of the inputs and of the outputs, by ONNX name: identifiers (`x_`, `y_`
-    before a keyword or a leading digit)."""
-    return ({n: _identifier(n, "x") for n, _ in r.inputs},
-            {o: _identifier(o, "y") for o in r.outputs})
+    before a keyword or a leading digit), distinct from one another and from the layers'
+    labels (an output may have its own layer's), `_2` appended where not; names that are
+    identifiers already are kept first (`y_1` stays, `y.1` becomes `y_1_2`)."""
+    own = {ly.output: ly.label for ly in layers}
+    labels = set(own.values())
+    wanted = [(0, n, _identifier(n, "x"), "") for n, _ in r.inputs] + [
+        (1, o, _identifier(o, "y"), own.get(r.src(o), "")) for o in r.outputs]
+    ports: Ports = ({}, {})
+    taken: set[str] = set()
+    for side, onnx_name, name, mine in sorted(wanted, key=lambda w: w[1] != w[2]):
+        k, base = 1, name
+        while name in taken or (name in labels and name != mine):
+            k += 1
+            name = f"{base}_{k}"
+        taken.add(name)
+        ports[side][onnx_name] = name
+    return ({n: ports[0][n] for n, _ in r.inputs}, {o: ports[1][o] for o in r.outputs})
 
 
 def _render(name: str, r: _Reader, layers: list[Layer], source: str, ports: Ports) -> str:
