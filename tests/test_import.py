@@ -4,6 +4,7 @@ torch.onnx.export, come back with onnxruntime outputs equal to the original mode
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -492,3 +493,72 @@ def test_cli_import_gives_names_that_meet_distinct_names(tmp_path, capsys, input
     assert [renamed.get(o, o) for o in outputs] == list(got)
     for p, q in zip(want, got.values()):
         np.testing.assert_array_equal(p, q)
+
+
+def _scoped(node, scopes, metadata="pkg.torch.onnx.name_scopes"):
+    """A node as torch's default (dynamo) exporter writes it: its module path in metadata."""
+    value = (repr(["", *scopes]) if metadata == "pkg.torch.onnx.name_scopes" else
+             ": torchvision.models.resnet.ResNet" + "".join(f"/{s}: torch.nn.Module"
+                                                            for s in scopes))
+    node.metadata_props.add(key=metadata, value=value)
+    return node
+
+
+def test_labels_of_the_default_exporter_follow_its_module_paths():
+    """torch's default exporter names nodes `node_relu_1`; the labels were those, where the
+    legacy exporter's node names (`/layer1/layer1.0/relu_1/Relu`) give `layer1.0.relu_1`."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])
+    w = onnx.numpy_helper.from_array(np.ones((2, 2, 3, 3), np.float32), "layer1.0.conv1.weight")
+    block = ["layer1", "layer1.0"]
+    g = helper.make_graph([
+        _scoped(helper.make_node("Relu", ["x"], ["r0"], name="node_relu"), ["relu", "relu"]),
+        _scoped(helper.make_node("Conv", ["r0", w.name], ["c"], name="node_Conv_7", pads=[1] * 4),
+                [*block, "layer1.0.bn1", "_native_batch_norm_legit_no_training"]),
+        _scoped(helper.make_node("Relu", ["c"], ["r1"], name="node_relu_1"),
+                [*block, "layer1.0.relu", "relu_1"]),
+        _scoped(helper.make_node("Add", ["r1", "r0"], ["a"], name="node_add"), [*block, "add"]),
+        _scoped(helper.make_node("Relu", ["a"], ["r2"], name="node_relu_2"),
+                [*block, "layer1.0.relu", "relu_2"], "namespace"),
+        _scoped(helper.make_node("GlobalAveragePool", ["r2"], ["p"], name="node_mean"),
+                ["avgpool", "mean"]),
+        _scoped(helper.make_node("Flatten", ["p"], ["y"], name="node_flatten"), ["flatten"])],
+        "main_graph", [x], [y], initializer=[w])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    assert importer.import_model(model, "t").text == """\
+# imported by `netdsl import` from model.onnx
+network t {
+  option floor: true
+  input x: [N, 2, 4, 4]
+  v_relu = x -> "relu": relu
+  v_flatten = v_relu -> "layer1.0.conv1": conv(2, 3, pad: 1, bias: false)
+      -> "layer1.0.relu": relu
+      -> "layer1.0.add": add(v_relu)
+      -> "layer1.0.relu_1": relu
+      -> "avgpool": globalavgpool
+      -> "flatten": flatten
+  v_flatten -> output y
+}
+"""
+
+
+@pytest.mark.slow
+def test_default_exporter_labels_equal_the_legacy_exporters(torch, torchvision, tmp_path):
+    """resnet18 by torch's default exporter: every label but the head's reshape (a Flatten
+    from the legacy one) is the legacy export's, blocks included; the outputs are the model's."""
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None).eval()
+    x = torch.randn(1, 3, 224, 224)
+    labels, texts = [], []
+    for dynamo in (False, True):
+        path = tmp_path / f"{dynamo}.onnx"
+        torch.onnx.export(model, (x,), str(path), dynamo=dynamo, opset_version=18,
+                          input_names=["image"], output_names=["logits"])
+        imported = importer.import_model(export.load(path), "r")
+        labels.append(re.findall(r'"([^"]+)":', imported.text))
+        texts.append(imported.text)
+    assert labels[0][:-3] == labels[1][:-3] and labels[0][-3:] == ["avgpool", "flatten", "fc"]
+    assert labels[1][-3:] == ["avgpool", "reshape", "fc"] and "block unit1(" in texts[1]
+    back = netdsl.compile(netdsl.loads(texts[1]), weights=imported.weights)
+    got = netdsl.run(back, {"image": x.numpy()})["logits"]
+    np.testing.assert_allclose(got, model(x).detach().numpy(), rtol=1e-4, atol=1e-4)

@@ -7,7 +7,8 @@ two stages:
   becomes its pads;
 - render.py: Layers → .net text: layer labels from the weights' initializer names
   (`features.0.weight` → `features.0`) or from torch's node names (`/layer1/layer1.0/conv1/Conv`
-  → `layer1.0.conv1`), so parameter names equal torch's keys; each layer one labelled pipe stage
+  → `layer1.0.conv1`; its default exporter's module paths in the metadata, read alike), so
+  parameter names equal torch's keys; each layer one labelled pipe stage
   (`-> "layer1.0.conv1": conv(64, 3, pad: 1, bias: false)`), single-consumer chains stay pipes,
   other tensors get variables; runs of layers under one module path that recur (ResNet's units)
   become blocks called once per run (render imports reader's Layer);

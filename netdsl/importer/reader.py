@@ -5,6 +5,8 @@ netdsl cannot express."""
 
 from __future__ import annotations
 
+import ast
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +54,8 @@ class _Reader:
         self.ranks = export.ranks(model)
         self.opset = next((int(o.version) for o in model.opset_import
                            if o.domain in ("", "ai.onnx")), 0)
+        self.calls: Counter[str] = Counter()  # by torch module path: how often called
+        self.last_path = ""
 
     def fail(self, node: Any, why: str) -> NetdslError:
         name = node.name or f"(unnamed, output {node.output[0]})"  # NOTE: names are optional
@@ -99,8 +103,11 @@ class _Reader:
             if n.op_type == "Pad" and self._fold_pad(n, a):
                 continue
             made = self.reduce_mean(n, a) if n.op_type == "ReduceMean" else [self.layer(n, a)]
+            path = self.module_path(n)
             for layer in made:
                 layer.inputs = [self.src(i) for i in layer.inputs]
+                if path and layer.hint == n.name:
+                    layer.hint = path
             out += made
         seen: dict[str, str] = {}  # NOTE: an output that is an Identity (Dropout) is its source
         for o in self.outputs:
@@ -110,6 +117,21 @@ class _Reader:
                                          "once")])
             seen[self.src(o)] = o
         return out
+
+    def module_path(self, n: Any) -> str:
+        """The node's name as torch's legacy exporter writes it (`/layer1/layer1.0/relu_1/Relu`)
+        from the module path its default exporter records in the metadata ("" where none):
+        a module called again, after others, gets `_1`, `_2` as the legacy names do."""
+        scopes = _scopes({p.key: p.value for p in n.metadata_props})
+        if scopes is None:
+            return ""
+        key = "/".join(scopes)
+        if key and key != self.last_path:
+            self.last_path = key
+            self.calls[key] += 1
+        if self.calls[key] > 1:
+            scopes[-1] += f"_{self.calls[key] - 1}"
+        return "".join(f"/{s}" for s in scopes) + f"/{n.op_type}"
 
     def _fold_pad(self, n: Any, a: dict[str, Any]) -> bool:
         """A constant zero Pad of the spatial axes only, all of whose consumers are Conv or
@@ -401,6 +423,19 @@ def _ints(v: Sequence[int], as_list: bool = False) -> str:
 def _num(v: float) -> str:
     s = f"{float(v):.9g}"
     return s if any(c in s for c in ".en") else s + ".0"
+
+
+def _scopes(props: dict[str, str]) -> list[str] | None:
+    """The module path that torch's default exporter records, without the root module and the
+    function: name_scopes `['', 'layer1', 'layer1.0', 'layer1.0.relu', 'relu_1']` or namespace
+    `: ResNet/layer1: Sequential/.../relu_1: aten.relu.default`; None where neither is."""
+    try:
+        scopes = [str(s) for s in ast.literal_eval(props["pkg.torch.onnx.name_scopes"])]
+    except (KeyError, ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        if "namespace" not in props:
+            return None
+        scopes = [part.split(": ")[0] for part in props["namespace"].split("/")]
+    return [s for s in scopes[1:-1] if s]
 
 
 def _prefix(param: str) -> str:
