@@ -562,3 +562,47 @@ def test_default_exporter_labels_equal_the_legacy_exporters(torch, torchvision, 
     back = netdsl.compile(netdsl.loads(texts[1]), weights=imported.weights)
     got = netdsl.run(back, {"image": x.numpy()})["logits"]
     np.testing.assert_allclose(got, model(x).detach().numpy(), rtol=1e-4, atol=1e-4)
+
+
+def _reshape_model(shape, x_shape, **attrs):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [f"d{k}" for k in range(len(shape))])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["r"], name="/relu/Relu"),
+                           helper.make_node("Reshape", ["r", "s"], ["y"], name="/view/Reshape",
+                                            **attrs)],
+                          "g", [x], [y], initializer=[
+                              onnx.numpy_helper.from_array(np.array(shape, np.int64), "s")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize(("shape", "x_shape", "call"), [
+    ([0, 0, 2, 2], ["N", 3, 4], "reshape([3, 2, 2])"),  # was E206 in the unwritten .net
+    ([-1, 12], ["N", 3, 4], "reshape([12])"), ([2, -1], [2, 3, 4], "flatten"),
+    ([0, -1], ["N", 3, 4], "flatten")])
+def test_reshape_that_keeps_the_batch_axis_round_trips(shape, x_shape, call):
+    model = _reshape_model(shape, x_shape)
+    imported = importer.import_model(model, "t")
+    assert f'"view": {call}' in imported.text
+    x = np.random.default_rng(0).standard_normal([2, 3, 4]).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(netdsl.run(netdsl.compile(netdsl.loads(imported.text)),
+                                             {"x": x})["y"], want)
+
+
+@pytest.mark.parametrize(("shape", "x_shape", "attrs", "why"), [
+    ([-1, 4], ["N", 3, 4], {}, "shape [-1, 4] of [N, 3, 4] does not keep the batch axis: "
+                               "netdsl's reshape keeps axis 0 (the batch) and reshapes the others"),
+    ([3, -1], ["N", 3, 4], {}, "shape [3, -1] of [N, 3, 4] does not keep the batch axis: "
+                               "netdsl's reshape keeps axis 0 (the batch) and reshapes the others"),
+    ([-1, 12], ["N", 3, ""], {}, "shape [-1, 12] of [N, 3, ?] does not keep the batch axis: "
+                                 "netdsl's reshape keeps axis 0 (the batch) and reshapes the "
+                                 "others"),
+    ([0, 0, 0], ["N", 3, 4], {"allowzero": 1}, "shape [0, 0, 0] with allowzero: sizes of 0, "
+                                               "which netdsl's reshape does not make")])
+def test_reshape_that_does_not_keep_the_batch_axis_names_the_node(shape, x_shape, attrs, why):
+    """[-1, 4] was E301 about the .net never written; [3, -1] was imported as flatten, a model
+    of other outputs."""
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_reshape_model(shape, x_shape, **attrs), "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        f"error[E407]: m.onnx: node `/view/Reshape` (Reshape): {why}")

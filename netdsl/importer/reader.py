@@ -6,6 +6,7 @@ netdsl cannot express."""
 from __future__ import annotations
 
 import ast
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ class _Reader:
                        if i.name not in self.arrays]
         self.outputs = [o.name for o in self.g.output]
         self.pending_pad: dict[str, tuple[str, list[int]]] = {}  # Pad output -> (input, pads)
-        self.ranks = export.ranks(model)
+        self.shapes = export.shapes(model)
         self.opset = next((int(o.version) for o in model.opset_import
                            if o.domain in ("", "ai.onnx")), 0)
         self.calls: Counter[str] = Counter()  # by torch module path: how often called
@@ -62,9 +63,14 @@ class _Reader:
         return NetdslError([error("E407", f"{self.source}: node `{name}` ({node.op_type}): "
                                   f"{why}")])
 
+    def shape(self, name: str) -> list[int | str] | None:
+        """A tensor's dims (an int, or a name: "" where unnamed), where onnx's shape inference
+        finds them."""
+        return self.shapes.get(name, self.shapes.get(self.src(name)))
+
     def rank(self, name: str) -> int | None:
-        """A tensor's rank, where onnx's shape inference finds it."""
-        return self.ranks.get(name, self.ranks.get(self.src(name)))
+        shape = self.shape(name)
+        return None if shape is None else len(shape)
 
     def _spread(self, n: Any, p: list[int]) -> list[int]:
         """A Pad's amounts [begins..., ends...] for every axis: its `axes` input (opset 18)
@@ -191,7 +197,7 @@ class _Reader:
                 raise self.fail(n, "Flatten with axis other than 1")
             return Layer("flatten", "flatten", x[:1], out, n.name)
         if op == "Reshape":
-            return self.reshape(n)
+            return self.reshape(n, a)
         if op == "Softmax":
             return Layer("softmax", f"softmax(axis: {self.softmax_axis(n, a)})", x[:1], out,
                          n.name)
@@ -311,12 +317,26 @@ class _Reader:
         return [Layer("globalavgpool", "globalavgpool", [n.input[0]], kept, n.name),
                 Layer("flatten", "flatten", [kept], n.output[0], n.name)]
 
-    def reshape(self, n: Any) -> Layer:
-        shape = [int(v) for v in self.need(n, n.input[1])]
-        if len(shape) == 2 and shape[1] == -1:  # torch's x.view(x.size(0), -1)
-            return Layer("flatten", "flatten", [n.input[0]], n.output[0], n.name)
-        return Layer("reshape", f"reshape({_ints(shape[1:], True)})", [n.input[0]],
-                     n.output[0], n.name)
+    def reshape(self, n: Any, a: dict[str, Any]) -> Layer:
+        """netdsl's reshape keeps the batch: where the shape's first entry copies it (0), is
+        its size, or (-1) leaves it so; a 0 elsewhere copies the input's size there."""
+        given = [int(v) for v in self.need(n, n.input[1])]
+        x = self.shape(n.input[0]) or []
+        if a.get("allowzero", 0) and 0 in given:
+            raise self.fail(n, f"shape {given} with allowzero: sizes of 0, which netdsl's "
+                            "reshape does not make")
+        rest = [x[i] if d == 0 and i < len(x) else d for i, d in enumerate(given[1:], 1)]
+        fixed = [d for d in rest if isinstance(d, int) and d != 0]
+        if len(fixed) == len(rest) and (given[0] == 0 or (x and given[0] == x[0]) or (
+                given[0] == -1 and -1 not in fixed and all(isinstance(d, int) for d in x[1:])
+                and x and math.prod(fixed) == math.prod(map(int, x[1:])))):
+            if len(fixed) == 1 and fixed[0] == -1:  # torch's x.view(x.size(0), -1)
+                return Layer("flatten", "flatten", [n.input[0]], n.output[0], n.name)
+            return Layer("reshape", f"reshape({_ints(fixed, True)})", [n.input[0]],
+                         n.output[0], n.name)
+        raise self.fail(n, f"shape {given} of {_dims(x) if x else 'a tensor of unknown shape'} "
+                        "does not keep the batch axis: netdsl's reshape keeps axis 0 (the "
+                        "batch) and reshapes the others")
 
     def resize(self, n: Any, a: dict[str, Any]) -> Layer:
         x = list(n.input)
@@ -411,6 +431,11 @@ def _window(a: dict[str, Any], pads: list[int]) -> list[str]:
     if a.get("dilations") and any(v != 1 for v in a["dilations"]):
         out.append(f"dilation: {_ints(a['dilations'])}")
     return out
+
+
+def _dims(shape: Sequence[int | str]) -> str:
+    """A tensor's dims as the messages write them: `[N, 3, h]`, `?` where unnamed."""
+    return "[" + ", ".join(str(d) if d else "?" for d in shape) + "]"
 
 
 def _ints(v: Sequence[int], as_list: bool = False) -> str:
