@@ -606,3 +606,23 @@ def test_reshape_that_does_not_keep_the_batch_axis_names_the_node(shape, x_shape
         importer.import_model(_reshape_model(shape, x_shape, **attrs), "t", "m.onnx")
     assert render_all(e.value.diagnostics) == (
         f"error[E407]: m.onnx: node `/view/Reshape` (Reshape): {why}")
+
+
+def test_cli_import_of_dynamic_axes_writes_an_example_that_checks(tmp_path, capsys):
+    """The program is checked once per example size tried, and written with the example at
+    which it checked (no second check of the text with it written in): the file checks, and its
+    examples are the ONNX model's output shapes at that size."""
+    model = _dynamic_model("h", "w")
+    g = model.graph
+    g.output.insert(0, helper.make_tensor_value_info("c", TensorProto.FLOAT,
+                                                     ["batch", 4, "h2", "w2"]))
+    src, out = tmp_path / "d.onnx", tmp_path / "d.net"
+    onnx.save(model, src)
+    assert main(["import", str(src), "-o", str(out)]) == 0
+    assert capsys.readouterr().out == f"{out}: g, 3 layers in 12 lines, 112 params\n"
+    x = np.zeros((1, 3, 224, 224), np.float32)
+    c, y = ort.InferenceSession(str(src)).run(None, {"x": x})
+    assert out.read_text().endswith(
+        f"  expect c: [N, {', '.join(map(str, c.shape[1:]))}] at h = 224, w = 224\n"
+        f"  expect y: [N, {y.shape[1]}] at h = 224, w = 224\n}}\n")
+    assert main(["check", str(out)]) == 0

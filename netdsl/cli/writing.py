@@ -142,10 +142,11 @@ def cmd_import(a: argparse.Namespace) -> int:
     if w_out is not None:
         files.check_writable(w_out, [src, out])
     imported = importer.import_model(export.load(src), a.network, src.name)
-    if imported.sizes:
-        imported = _with_example(imported, out, src)
     # NOTE: checked before anything is written: an importer bug is never a broken .net on disk
-    net = check_source(Source(str(out), imported.text, str(out.parent.resolve())))
+    if imported.sizes:  # checked at an example size, then written in as it checked
+        imported, net = _with_example(imported, out, src)
+    else:
+        net = check_source(Source(str(out), imported.text, str(out.parent.resolve())))
     targets = [out] + ([w_out] if w_out is not None else [])
     with files.atomic(*targets) as temps:
         temps[0].write_text(imported.text, encoding="utf-8")
@@ -163,10 +164,11 @@ def cmd_import(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _with_example(imported: Any, out: Path, src: Path) -> Any:
+def _with_example(imported: Any, out: Path, src: Path) -> tuple[Any, Any]:
     """An imported model for every input size (torch's dynamic axes): its program with an
-    example at the first of importer.EXAMPLE_SIZES where it checks; E407 where it checks at
-    none (without one, the check would be E219 about a file not written)."""
+    example at the first of importer.EXAMPLE_SIZES where it checks, and the network checked
+    there; E407 where it checks at none (without one, the check would be E219 about a file not
+    written)."""
     from netdsl import importer
     from netdsl.diagnostics import error
     from netdsl.ops.base import fmt_shape
@@ -180,7 +182,8 @@ def _with_example(imported: Any, out: Path, src: Path) -> Any:
         except NetdslError:
             continue
         return importer.with_example(imported, {name: fmt_shape(net.graph.node(node).shape or ())
-                                                for name, node in net.graph.outputs.items()}, at)
+                                                for name, node in net.graph.outputs.items()},
+                                     at), net
     raise NetdslError([error("E407", f"{src.name}: the input sizes {', '.join(imported.sizes)} "
                              "vary (dynamic axes), and the network checks at none of "
                              f"{', '.join(map(str, importer.EXAMPLE_SIZES))}", hints=[
