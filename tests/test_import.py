@@ -626,3 +626,22 @@ def test_cli_import_of_dynamic_axes_writes_an_example_that_checks(tmp_path, caps
         f"  expect c: [N, {', '.join(map(str, c.shape[1:]))}] at h = 224, w = 224\n"
         f"  expect y: [N, {y.shape[1]}] at h = 224, w = 224\n}}\n")
     assert main(["check", str(out)]) == 0
+
+
+def _relu_model(x_shape, x="x", y="y"):
+    g = helper.make_graph([helper.make_node("Relu", [x], [y], name="r")], "g",
+                          [helper.make_tensor_value_info(x, TensorProto.FLOAT, x_shape)],
+                          [helper.make_tensor_value_info(y, TensorProto.FLOAT, x_shape)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize(("shape", "dims"), [(["N"], "[N]"), ([], "[]")])
+def test_cli_import_of_an_input_without_channels_is_e407(tmp_path, capsys, shape, dims):
+    """An input of rank 0 or 1 was E217 at d.net:4:12, a file never written."""
+    src, out = tmp_path / "d.onnx", tmp_path / "d.net"
+    onnx.save(_relu_model(shape), src)
+    assert main(["import", str(src), "-o", str(out)]) == 1
+    assert capsys.readouterr().err == (
+        f"error[E407]: d.onnx: input `x` has the shape {dims}: netdsl's inputs are [N, C, ...], "
+        "a batch and at least one more axis\n\n")
+    assert not out.exists()

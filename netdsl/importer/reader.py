@@ -95,6 +95,11 @@ class _Reader:
         return name
 
     def layers(self) -> list[Layer]:
+        for name, shape in self.inputs:
+            if len(shape) < 2:
+                raise NetdslError([error("E407", f"{self.source}: input `{name}` has the shape "
+                                         f"{_dims(shape)}: netdsl's inputs are [N, C, ...], a "
+                                         "batch and at least one more axis")])
         out = []
         for n in self.g.node:
             a = export.attributes(n)
