@@ -645,3 +645,14 @@ def test_cli_import_of_an_input_without_channels_is_e407(tmp_path, capsys, shape
         f"error[E407]: d.onnx: input `x` has the shape {dims}: netdsl's inputs are [N, C, ...], "
         "a batch and at least one more axis\n\n")
     assert not out.exists()
+
+
+def test_cli_import_renames_names_outside_ascii(tmp_path, capsys):
+    """`é` (an identifier to Python) was written as is: E101 at d.net:4:9, never written."""
+    src, out = tmp_path / "d.onnx", tmp_path / "d.net"
+    onnx.save(_relu_model(["N", 3], "é", "sortie_ñ"), src)
+    assert main(["import", str(src), "-o", str(out)]) == 0
+    assert capsys.readouterr().err == (
+        "note: inputs and outputs renamed in the program (a keyword, not an identifier, or a "
+        "name taken): é -> _, sortie_ñ -> sortie__; a model compiled from it has the new names\n")
+

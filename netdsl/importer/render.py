@@ -66,7 +66,7 @@ def _label(layers: list[Layer]) -> None:
 
 
 def _identifier(text: str, prefix: str) -> str:
-    s = re.sub(r"\W", "_", text)
+    s = re.sub(r"[^A-Za-z0-9_]", "_", text)  # NOTE: .net names are ASCII; Python's \w is not
     if not s or s[0].isdigit() or s in _KEYWORDS or keyword.iskeyword(s):
         s = f"{prefix}_{s}"
     return s
