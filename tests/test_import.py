@@ -656,3 +656,15 @@ def test_cli_import_renames_names_outside_ascii(tmp_path, capsys):
         "note: inputs and outputs renamed in the program (a keyword, not an identifier, or a "
         "name taken): é -> _, sortie_ñ -> sortie__; a model compiled from it has the new names\n")
 
+
+@pytest.mark.parametrize(("h", "w", "names"), [
+    ("h-1", "w", "h_1 = 224, w = 224"), ("in", "for", "s_in = 224, s_for = 224"),
+    ("2h", "N", "s_2h = 224, s_N = 224")])
+def test_cli_import_of_sizes_whose_names_are_no_identifiers(tmp_path, capsys, h, w, names):
+    """A size named `h-1` was written as is (h minus 1), `in` or `2h` too: each was E407 'checks
+    at none of 224, ...'; one named `N` was the batch."""
+    src, out = tmp_path / "d.onnx", tmp_path / "d.net"
+    onnx.save(_dynamic_model(h, w), src)
+    assert main(["import", str(src), "-o", str(out)]) == 0, capsys.readouterr().err
+    assert f"  expect y: [N, 4] at {names}\n}}\n" in out.read_text()
+    assert main(["check", str(out)]) == 0

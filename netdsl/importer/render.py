@@ -116,12 +116,14 @@ def _render(name: str, r: _Reader, layers: list[Layer], source: str, ports: Port
 
 def _dim(var: str, j: int, d: int | str) -> str:
     """Input `var`'s dim j as the .net writes it: N (the batch), a size, or a size's name (one
-    of its own, `x_2`, where the ONNX file names none: two unnamed sizes are not one)."""
+    of its own, `x_2`, where the ONNX file names none: two unnamed sizes are not one), an
+    identifier other than N (`h-1` is `h_1`, `in` and `N` are `s_in` and `s_N`)."""
     if j == 0:
         return "N"
     if isinstance(d, int):
         return str(d) if d > 0 else f"{var}_{j}"
-    return _part(d) if d else f"{var}_{j}"
+    name = _identifier(d, "s") if d else f"{var}_{j}"
+    return "s_N" if name == "N" else name
 
 
 def _named_sizes(r: _Reader, ports: Ports) -> tuple[str, ...]:
