@@ -668,3 +668,44 @@ def test_cli_import_of_sizes_whose_names_are_no_identifiers(tmp_path, capsys, h,
     assert main(["import", str(src), "-o", str(out)]) == 0, capsys.readouterr().err
     assert f"  expect y: [N, 4] at {names}\n}}\n" in out.read_text()
     assert main(["check", str(out)]) == 0
+
+
+def _graph(nodes, inputs, outputs, inits=(), opset=17):
+    """A model of `nodes`, its inputs and outputs given as (name, shape) pairs."""
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        n, TensorProto.FLOAT, s) for n, s in inputs], [helper.make_tensor_value_info(
+            n, TensorProto.FLOAT, s) for n, s in outputs], initializer=[
+        onnx.numpy_helper.from_array(np.asarray(v, np.float32), n) for n, v in inits])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _same_outputs(model, shape):
+    imported = importer.import_model(model, "t")
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})
+    got = netdsl.run(netdsl.compile(netdsl.loads(imported.text), weights=imported.weights),
+                     {"x": x})
+    for p, q in zip(want, got.values()):
+        np.testing.assert_allclose(q, p, rtol=1e-5, atol=1e-5)
+
+
+def _e407(model):
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(model, "t", "m.onnx")
+    return render_all(e.value.diagnostics)
+
+
+def _gemm(bias):
+    return _graph([helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc", transB=1)],
+                  [("x", ["N", 3])], [("y", ["N", 2])], [("w", np.ones((2, 3))), ("b", bias)])
+
+
+def test_gemm_with_a_bias_of_one_row_round_trips():
+    """Gemm's C of shape [1, 2] (broadcast over the rows) was a ValueError: exit 3."""
+    _same_outputs(_gemm([[1, 2]]), (2, 3))
+
+
+def test_gemm_with_a_bias_per_row_names_the_node():
+    assert _e407(_gemm(np.ones((3, 2)))) == (
+        "error[E407]: m.onnx: node `fc` (Gemm): a bias of shape [3, 2]: dense adds one per "
+        "output")

@@ -287,7 +287,12 @@ class _Reader:
         params = {"weight": w}
         call = f"dense({w.shape[0]})"
         if len(x) > 2 and x[2]:
-            params["bias"] = np.broadcast_to(self.need(n, x[2]), (w.shape[0],))
+            c = self.need(n, x[2])
+            try:  # NOTE: C broadcasts over the rows (the batch): [], [out], [1, out] do
+                params["bias"] = np.broadcast_to(c, (1, w.shape[0]))[0]
+            except ValueError:
+                raise self.fail(n, f"a bias of shape {list(c.shape)}: dense adds one per "
+                                "output") from None
         else:
             call = f"dense({w.shape[0]}, bias: false)"
         return Layer("dense", call, x[:1], n.output[0], _prefix(x[1]) or n.name, params)
