@@ -709,3 +709,14 @@ def test_gemm_with_a_bias_per_row_names_the_node():
     assert _e407(_gemm(np.ones((3, 2)))) == (
         "error[E407]: m.onnx: node `fc` (Gemm): a bias of shape [3, 2]: dense adds one per "
         "output")
+
+
+@pytest.mark.parametrize(("node", "outputs", "why"), [
+    (helper.make_node("MaxPool", ["x"], ["y", "idx"], name="p", kernel_shape=[2, 2]),
+     [("y", ["N", 3, 2, 2]), ("idx", ["N", 3, 2, 2])], "`p` (MaxPool): its output `idx`"),
+    (helper.make_node("Dropout", ["x"], ["y", "mask"], name="d"),
+     [("y", ["N", 3, 4, 4]), ("mask", ["N", 3, 4, 4])], "`d` (Dropout): its output `mask`")])
+def test_a_second_output_in_use_names_the_node(node, outputs, why):
+    """MaxPool's indices as a graph output were a KeyError: exit 3."""
+    assert _e407(_graph([node], [("x", ["N", 3, 4, 4])], outputs)) == (
+        f"error[E407]: m.onnx: node {why} is used: a netdsl layer has one output")

@@ -51,6 +51,7 @@ class _Reader:
         self.inputs = [(i.name, export.value_shape(i)) for i in self.g.input
                        if i.name not in self.arrays]
         self.outputs = [o.name for o in self.g.output]
+        self.used = {i for m in self.g.node for i in m.input} | set(self.outputs)
         self.pending_pad: dict[str, tuple[str, list[int]]] = {}  # Pad output -> (input, pads)
         self.shapes = export.shapes(model)
         self.opset = next((int(o.version) for o in model.opset_import
@@ -108,6 +109,10 @@ class _Reader:
                 if kind is not None:  # NOTE: a sparse or string one is no weight nor shape
                     self.arrays[n.output[0]] = np.asarray(a[kind])
                 continue
+            extra = [o for o in n.output[1:] if o in self.used]
+            if extra:  # NOTE: MaxPool's indices, Dropout's mask, BatchNormalization's stats
+                raise self.fail(n, f"its output `{extra[0]}` is used: a netdsl layer has one "
+                                "output")
             if n.op_type in ("Identity", "Dropout"):
                 self.alias[n.output[0]] = n.input[0]
                 continue
