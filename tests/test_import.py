@@ -720,3 +720,12 @@ def test_a_second_output_in_use_names_the_node(node, outputs, why):
     """MaxPool's indices as a graph output were a KeyError: exit 3."""
     assert _e407(_graph([node], [("x", ["N", 3, 4, 4])], outputs)) == (
         f"error[E407]: m.onnx: node {why} is used: a netdsl layer has one output")
+
+
+@pytest.mark.parametrize("axis", [0, -2])
+def test_concat_along_the_batch_names_the_node(axis):
+    """It was E206 at a line of the .net never written."""
+    model = _graph([helper.make_node("Concat", ["x", "x"], ["y"], name="c", axis=axis)],
+                   [("x", ["N", 3])], [("y", ["M", 3])])
+    assert _e407(model) == (f"error[E407]: m.onnx: node `c` (Concat): along axis {axis}, the "
+                            "batch: netdsl's concat joins the examples' other axes")

@@ -200,6 +200,10 @@ class _Reader:
             name = {"Add": "add", "Mul": "mul", "Concat": "concat"}[op]
             args = ", ".join(["{}"] * (len(x) - 1))
             if op == "Concat":
+                rank = self.rank(x[0])
+                if int(a["axis"]) == 0 or (rank and int(a["axis"]) % rank == 0):
+                    raise self.fail(n, f"along axis {int(a['axis'])}, the batch: netdsl's "
+                                    "concat joins the examples' other axes")
                 args += (", " if args else "") + f"axis: {int(a['axis'])}"
             return Layer(name, f"{name}({args})", x, out, n.name)
         if op == "Flatten":
