@@ -729,3 +729,21 @@ def test_concat_along_the_batch_names_the_node(axis):
                    [("x", ["N", 3])], [("y", ["M", 3])])
     assert _e407(model) == (f"error[E407]: m.onnx: node `c` (Concat): along axis {axis}, the "
                             "batch: netdsl's concat joins the examples' other axes")
+
+
+def _pad(pads, conv=False):
+    nodes = [helper.make_node("Pad", ["x", "p"], ["q" if conv else "y"], name="pad")]
+    if conv:
+        nodes.append(helper.make_node("Conv", ["q", "w"], ["y"], name="conv"))
+    model = _graph(nodes, [("x", ["N", 2, 4, 4])], [("y", ["N", 2, "h", "w"])],
+                   [("w", np.ones((2, 2, 1, 1)))])
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.array(pads, np.int64), "p"))
+    return model
+
+
+@pytest.mark.parametrize("conv", [False, True])
+def test_pad_of_negative_amounts_names_the_node(conv):
+    """A crop (negative pads) was E206 at a line of the .net never written."""
+    assert _e407(_pad([0, 0, -1, 0, 0, 0, 1, 0], conv)) == (
+        "error[E407]: m.onnx: node `pad` (Pad): pads [0, 0, -1, 0, 0, 0, 1, 0]: a negative "
+        "amount crops, and netdsl's pad adds")

@@ -401,6 +401,8 @@ class _Reader:
         if mode == "zeros" and value is not None and float(np.ravel(value)[0]) != 0.0:
             raise self.fail(n, f"the constant {float(np.ravel(value)[0])}: netdsl pads with "
                             "zeros")
+        if any(v < 0 for v in p):
+            raise self.fail(n, f"pads {p}: a negative amount crops, and netdsl's pad adds")
         if p[0] or p[r]:
             raise self.fail(n, "padding the batch axis")
         args = [_ints(p[2:r] + p[r + 2:], True)]
