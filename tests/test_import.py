@@ -747,3 +747,15 @@ def test_pad_of_negative_amounts_names_the_node(conv):
     assert _e407(_pad([0, 0, -1, 0, 0, 0, 1, 0], conv)) == (
         "error[E407]: m.onnx: node `pad` (Pad): pads [0, 0, -1, 0, 0, 0, 1, 0]: a negative "
         "amount crops, and netdsl's pad adds")
+
+
+def test_batch_normalization_in_training_mode_names_the_node():
+    """training_mode 1 normalizes by the batch's own statistics; it was imported as inference
+    bn: other outputs."""
+    model = _graph([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"],
+                                     name="bn", training_mode=1)],
+                   [("x", ["N", 3, 2, 2])], [("y", ["N", 3, 2, 2])],
+                   [(k, np.ones(3)) for k in "sbmv"], opset=15)
+    assert _e407(model) == (
+        "error[E407]: m.onnx: node `bn` (BatchNormalization): training_mode 1 (the batch's own "
+        "statistics): netdsl's bn normalizes by the running ones")

@@ -174,6 +174,9 @@ class _Reader:
         if op == "Conv":
             return self.conv(n, a)
         if op == "BatchNormalization":
+            if a.get("training_mode", 0):
+                raise self.fail(n, "training_mode 1 (the batch's own statistics): netdsl's bn "
+                                "normalizes by the running ones")
             names = ["weight", "bias", "running_mean", "running_var"]
             params = dict(zip(names, (self.need(n, i) for i in x[1:5])))
             eps = float(np.float32(a.get("epsilon", 1e-5)))
