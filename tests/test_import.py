@@ -762,3 +762,27 @@ def test_batch_normalization_in_training_mode_names_the_node():
     assert _e407(model) == (
         "error[E407]: m.onnx: node `bn` (BatchNormalization): training_mode 1 (the batch's own "
         "statistics): netdsl's bn normalizes by the running ones")
+
+
+def _resize_of(y_shape, scales=None, sizes=None, opset=17, **attrs):
+    ins, inits = ["x", "", "s" if scales else ""], [("s", scales or [])]
+    model = _graph([helper.make_node("Resize", ins + (["z"] if sizes else []), ["y"], name="r",
+                                     mode="nearest", nearest_mode="floor",
+                                     coordinate_transformation_mode="asymmetric", **attrs)],
+                   [("x", ["N", 3, 4, 4])], [("y", y_shape)], inits if scales else [], opset)
+    if sizes:
+        model.graph.initializer.append(onnx.numpy_helper.from_array(np.array(sizes, np.int64),
+                                                                    "z"))
+    return model
+
+
+@pytest.mark.parametrize(("scales", "sizes", "why"), [
+    ([1, 2, 2, 2], None, "scales [1.0, 2.0, 2.0, 2.0]"), ([2, 1, 1, 1], None,
+                                                           "scales [2.0, 1.0, 1.0, 1.0]"),
+    (None, [1, 6, 8, 8], "sizes [1, 6, 8, 8] of [N, 3, 4, 4]")])
+def test_resize_of_the_batch_or_channels_names_the_node(scales, sizes, why):
+    """Scales (or sizes) of the channel axis were left out: upsample(2.0) made [N, 3, 8, 8]
+    where the model makes [N, 6, 8, 8]."""
+    assert _e407(_resize_of(["N", "c", 8, 8], scales, sizes)) == (
+        f"error[E407]: m.onnx: node `r` (Resize): {why}: netdsl's upsample resizes the spatial "
+        "axes only")

@@ -379,6 +379,14 @@ class _Reader:
         why = _resize_differs(a, mode, coord, rounding, whole)
         if why:
             raise self.fail(n, f"{why}: netdsl's upsample computes other values")
+        shape = self.shape(x[0]) or []
+        if scales is not None and scales.size and any(float(v) != 1 for v in scales[:2]):
+            why = f"scales {[float(v) for v in scales]}"
+        elif (scales is None or not scales.size) and sizes is not None and len(shape) > 1 and (
+                isinstance(shape[1], int) and int(sizes[1]) != shape[1]):
+            why = f"sizes {[int(v) for v in sizes]} of {_dims(shape)}"
+        if why:
+            raise self.fail(n, f"{why}: netdsl's upsample resizes the spatial axes only")
         args = []
         if scales is not None and scales.size:
             s = [float(v) for v in scales[2:]]
