@@ -786,3 +786,19 @@ def test_resize_of_the_batch_or_channels_names_the_node(scales, sizes, why):
     assert _e407(_resize_of(["N", "c", 8, 8], scales, sizes)) == (
         f"error[E407]: m.onnx: node `r` (Resize): {why}: netdsl's upsample resizes the spatial "
         "axes only")
+
+
+@pytest.mark.parametrize("kwargs", [{"scales": [2, 3], "axes": [2, 3]},
+                                    {"scales": [3], "axes": [-1]},
+                                    {"sizes": [6, 8], "axes": [3, 2]}])
+def test_resize_of_some_axes_round_trips(kwargs):
+    """Resize's `axes` (opset 18): its two scales were read as those of the batch and the
+    channels: upsample([]), E205 at a line of the .net never written."""
+    _same_outputs(_resize_of(["N", 3, "h", "w"], opset=18, **kwargs), (2, 3, 4, 4))
+
+
+def test_resize_keeping_the_aspect_ratio_names_the_node():
+    model = _resize_of(["N", 3, "h", "w"], sizes=[8, 6], opset=18, axes=[2, 3],
+                       keep_aspect_ratio_policy="not_larger")
+    assert _e407(model) == ("error[E407]: m.onnx: node `r` (Resize): keep_aspect_ratio_policy "
+                            "not_larger: netdsl's upsample computes other values")

@@ -374,6 +374,11 @@ class _Reader:
         sizes = self.const(x[3]) if len(x) > 3 and x[3] else None
         if mode is None:
             raise self.fail(n, f"mode {a.get('mode')}")
+        if sizes is not None and a.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+            raise self.fail(n, f"keep_aspect_ratio_policy {a['keep_aspect_ratio_policy']}: "
+                            "netdsl's upsample computes other values")
+        if a.get("axes") is not None:
+            scales, sizes = self._resize_axes(n, a["axes"], scales, sizes)
         whole = [int(v) for v in scales] if scales is not None and scales.size > 0 and all(
             float(v).is_integer() for v in scales) else []
         why = _resize_differs(a, mode, coord, rounding, whole)
@@ -400,6 +405,26 @@ class _Reader:
             if coord == "align_corners":
                 args.append("align_corners: true")
         return Layer("upsample", f"upsample({', '.join(args)})", x[:1], n.output[0], n.name)
+
+    def _resize_axes(self, n: Any, axes: Sequence[int], scales: np.ndarray | None,
+                     sizes: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Resize's scales or sizes for its `axes` (opset 18) spread over every axis: the
+        others keep their sizes (scale 1)."""
+        shape = self.shape(n.input[0])
+        if shape is None:
+            raise self.fail(n, "`axes` given, and the rank of its input is not recorded")
+        at = [int(v) % len(shape) for v in axes]
+        if scales is not None and scales.size:
+            full = np.ones(len(shape), np.float32)
+            full[at] = scales
+            return full, sizes
+        if sizes is not None:
+            full_sizes = np.array([d if isinstance(d, int) and d > 0 else -1 for d in shape])
+            full_sizes[at] = sizes
+            if (full_sizes[2:] < 0).any():
+                raise self.fail(n, f"axes {list(axes)} leave a spatial axis of no recorded size")
+            return scales, full_sizes
+        return scales, sizes
 
     def pad(self, n: Any, a: dict[str, Any]) -> Layer:
         pads = self.need(n, n.input[1]) if len(n.input) > 1 else np.asarray(a["pads"])
