@@ -802,3 +802,16 @@ def test_resize_keeping_the_aspect_ratio_names_the_node():
                        keep_aspect_ratio_policy="not_larger")
     assert _e407(model) == ("error[E407]: m.onnx: node `r` (Resize): keep_aspect_ratio_policy "
                             "not_larger: netdsl's upsample computes other values")
+
+
+@pytest.mark.parametrize("auto_pad", ["VALID", "SAME_UPPER"])
+def test_pad_before_a_conv_of_auto_pad_round_trips(auto_pad):
+    """The Pad was folded into the Conv's pads, which auto_pad VALID or SAME then left out:
+    outputs of another shape."""
+    model = _graph([helper.make_node("Pad", ["x", "p"], ["q"], name="pad"),
+                    helper.make_node("Conv", ["q", "w"], ["y"], name="conv", auto_pad=auto_pad)],
+                   [("x", ["N", 2, 5, 5])], [("y", ["N", 2, "h", "w"])],
+                   [("w", np.linspace(-1, 1, 36).reshape(2, 2, 3, 3))])
+    model.graph.initializer.append(onnx.numpy_helper.from_array(
+        np.array([0, 0, 1, 2, 0, 0, 1, 2], np.int64), "p"))
+    _same_outputs(model, (2, 2, 5, 5))

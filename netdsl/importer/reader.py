@@ -150,14 +150,15 @@ class _Reader:
         return "".join(f"/{s}" for s in scopes) + f"/{n.op_type}"
 
     def _fold_pad(self, n: Any, a: dict[str, Any]) -> bool:
-        """A constant zero Pad of the spatial axes only, all of whose consumers are Conv or
-        MaxPool/AveragePool: remembered, and added to their pads."""
+        """A constant zero Pad of the spatial axes only, all of whose consumers are Conv (but
+        for auto_pad SAME): remembered, and added to their pads."""
         pads = self.const(n.input[1]) if len(n.input) > 1 else np.asarray(a.get("pads", []))
         value = self.const(n.input[2]) if len(n.input) > 2 and n.input[2] else None
         users = [m for m in self.g.node if n.output[0] in m.input]
         if (pads is None or a.get("mode", "constant") != "constant"
                 or (value is not None and float(value) != 0.0) or not users
-                or any(m.op_type not in ("Conv",) for m in users)):
+                or any(m.op_type != "Conv" or str(export.attributes(m).get(
+                    "auto_pad", "")).startswith("SAME") for m in users)):  # NOTE: pads its own
             return False
         p = self._spread(n, [int(v) for v in pads])
         r = len(p) // 2
@@ -271,6 +272,7 @@ class _Reader:
         if x[0] in self.pending_pad:
             x[0], extra = self.pending_pad[x[0]]
             pads = [p + e for p, e in zip(pads, extra)]
+            a = {**a, "auto_pad": "NOTSET"}  # NOTE: VALID is no pads; these are the Pad's
         group, k = int(a.get("group", 1)), [int(v) for v in w.shape[2:]]
         o = int(w.shape[0])
         args = []
