@@ -815,3 +815,12 @@ def test_pad_before_a_conv_of_auto_pad_round_trips(auto_pad):
     model.graph.initializer.append(onnx.numpy_helper.from_array(
         np.array([0, 0, 1, 2, 0, 0, 1, 2], np.int64), "p"))
     _same_outputs(model, (2, 2, 5, 5))
+
+
+def test_an_operator_of_another_domain_is_listed_with_its_domain():
+    """A Relu of domain com.example was listed as `Relu`, which the hint lists as supported."""
+    model = _model([helper.make_node("Relu", ["x"], ["y"], name="r", domain="com.example")])
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    assert _e407(model).splitlines()[0] == (
+        "error[E407]: m.onnx: 1 nodes use operators netdsl does not support: com.example.Relu x1 "
+        "(r)")

@@ -65,7 +65,8 @@ def import_model(model: Any, network: str | None = None, source: str = "model.on
     unsupported: dict[str, list[str]] = {}
     for n in g.node:
         if n.op_type not in SUPPORTED or n.domain not in ("", "ai.onnx"):
-            unsupported.setdefault(n.op_type, []).append(n.name or n.output[0])
+            op = n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
+            unsupported.setdefault(op, []).append(n.name or n.output[0])
     if unsupported:
         raise NetdslError([error("E407", f"{source}: {sum(map(len, unsupported.values()))} "
                                  "nodes use operators netdsl does not support: " + "; ".join(
