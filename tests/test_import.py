@@ -822,5 +822,5 @@ def test_an_operator_of_another_domain_is_listed_with_its_domain():
     model = _model([helper.make_node("Relu", ["x"], ["y"], name="r", domain="com.example")])
     model.opset_import.append(helper.make_opsetid("com.example", 1))
     assert _e407(model).splitlines()[0] == (
-        "error[E407]: m.onnx: 1 nodes use operators netdsl does not support: com.example.Relu x1 "
-        "(r)")
+        "error[E407]: m.onnx: 1 node uses an operator netdsl does not support: com.example.Relu "
+        "x1 (r)")

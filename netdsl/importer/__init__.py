@@ -68,12 +68,12 @@ def import_model(model: Any, network: str | None = None, source: str = "model.on
             op = n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
             unsupported.setdefault(op, []).append(n.name or n.output[0])
     if unsupported:
-        raise NetdslError([error("E407", f"{source}: {sum(map(len, unsupported.values()))} "
-                                 "nodes use operators netdsl does not support: " + "; ".join(
-                                     f"{op} x{len(ns)} ({', '.join(ns[:5])}"
-                                     f"{', ...' if len(ns) > 5 else ''})"
-                                     for op, ns in sorted(unsupported.items())),
-                                 hints=["supported: " + ", ".join(SUPPORTED)])])
+        count = sum(map(len, unsupported.values()))
+        uses = "nodes use operators" if count > 1 else "node uses an operator"
+        listed = "; ".join(f"{op} x{len(ns)} ({', '.join(ns[:5])}{', ...' if len(ns) > 5 else ''})"
+                           for op, ns in sorted(unsupported.items()))
+        raise NetdslError([error("E407", f"{source}: {count} {uses} netdsl does not support: "
+                                 f"{listed}", hints=["supported: " + ", ".join(SUPPORTED)])])
     reader = _Reader(model, source)
     layers = reader.layers()
     _label(layers)
