@@ -824,3 +824,13 @@ def test_an_operator_of_another_domain_is_listed_with_its_domain():
     assert _e407(model).splitlines()[0] == (
         "error[E407]: m.onnx: 1 node uses an operator netdsl does not support: com.example.Relu "
         "x1 (r)")
+
+
+def test_weights_that_are_graph_inputs_name_the_node():
+    """torch.onnx.export(..., export_params=False): the first input of rank 1 (a bias) was
+    named as if the model's input were wrong; a weight of higher rank was 'computed'."""
+    model = _graph([helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc", transB=1)],
+                   [("x", ["N", 3]), ("w", [2, 3]), ("b", [2])], [("y", ["N", 2])])
+    assert _e407(model) == (
+        "error[E407]: m.onnx: node `fc` (Gemm): `w` is an input of the model, not a stored "
+        "weight (exported without its parameters?)")

@@ -96,11 +96,6 @@ class _Reader:
         return name
 
     def layers(self) -> list[Layer]:
-        for name, shape in self.inputs:
-            if len(shape) < 2:
-                raise NetdslError([error("E407", f"{self.source}: input `{name}` has the shape "
-                                         f"{_dims(shape)}: netdsl's inputs are [N, C, ...], a "
-                                         "batch and at least one more axis")])
         out = []
         for n in self.g.node:
             a = export.attributes(n)
@@ -125,6 +120,11 @@ class _Reader:
                 if path and layer.hint == n.name:
                     layer.hint = path
             out += made
+        for name, shape in self.inputs:  # NOTE: after the nodes, which name a weight input
+            if len(shape) < 2:
+                raise NetdslError([error("E407", f"{self.source}: input `{name}` has the shape "
+                                         f"{_dims(shape)}: netdsl's inputs are [N, C, ...], a "
+                                         "batch and at least one more axis")])
         seen: dict[str, str] = {}  # NOTE: an output that is an Identity (Dropout) is its source
         for o in self.outputs:
             if self.src(o) in seen:
@@ -250,6 +250,9 @@ class _Reader:
 
     def need(self, n: Any, name: str) -> np.ndarray:
         v = self.const(name)
+        if v is None and any(name == i for i, _ in self.inputs):
+            raise self.fail(n, f"`{name}` is an input of the model, not a stored weight "
+                            "(exported without its parameters?)")
         if v is None:
             raise self.fail(n, f"`{name}` is computed, not a stored weight")
         return v
