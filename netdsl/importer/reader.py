@@ -354,11 +354,13 @@ class _Reader:
                             "reshape does not make")
         rest = [x[i] if d == 0 and i < len(x) else d for i, d in enumerate(given[1:], 1)]
         fixed = [d for d in rest if isinstance(d, int) and d != 0]
+        static = bool(x) and all(isinstance(d, int) for d in x[1:])
+        # NOTE: -1 first, of sizes that vary, keeps the batch where they fit: the check decides
         if len(fixed) == len(rest) and (given[0] == 0 or (x and given[0] == x[0]) or (
-                given[0] == -1 and -1 not in fixed and all(isinstance(d, int) for d in x[1:])
-                and x and math.prod(fixed) == math.prod(map(int, x[1:])))):
-            every = all(isinstance(d, int) for d in x[1:]) and fixed == [math.prod(x[1:])]
-            if fixed == [-1] or every:  # torch's x.view(x.size(0), -1), or torch.flatten(x, 1)
+                given[0] == -1 and -1 not in fixed and (
+                    not static or math.prod(fixed) == math.prod(map(int, x[1:]))))):
+            if fixed == [-1] or (static and fixed == [math.prod(map(int, x[1:]))]):
+                # torch's x.view(x.size(0), -1), or torch.flatten(x, 1)
                 return Layer("flatten", "flatten", [n.input[0]], n.output[0], n.name)
             return Layer("reshape", f"reshape({_ints(fixed, True)})", [n.input[0]],
                          n.output[0], n.name)
