@@ -843,3 +843,12 @@ def test_weights_that_are_graph_inputs_name_the_node():
     assert _e407(model) == (
         "error[E407]: m.onnx: node `fc` (Gemm): `w` is an input of the model, not a stored "
         "weight (exported without its parameters?)")
+
+
+def test_cli_import_of_a_file_whose_name_breaks_the_line(tmp_path, capsys):
+    """The name went into the program's first line as is: its second half was read as code
+    (for a model for every size, 'checks at none of 224, ...')."""
+    src, out = tmp_path / "we\nird.onnx", tmp_path / "d.net"
+    onnx.save(_dynamic_model("h", "w"), src)
+    assert main(["import", str(src), "-o", str(out)]) == 0, capsys.readouterr().err
+    assert out.read_text().startswith("# imported by `netdsl import` from we\\x0aird.onnx\n")

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from netdsl.diagnostics import printable
 from netdsl.importer.reader import Layer, _Reader
 
 _KEYWORDS = {"network", "use", "input", "output", "expect", "option", "if", "elif", "else", "for",
@@ -100,7 +101,7 @@ def _render(name: str, r: _Reader, layers: list[Layer], source: str, ports: Port
     """The program: repeated sub-graphs as blocks, then the network of pipes."""
     outputs = [r.src(o) for o in r.outputs]  # the tensors, where an output is an Identity
     blocks, layers = _blocks(layers, outputs)
-    lines = [f"# imported by `netdsl import` from {source}"] + blocks + [
+    lines = [f"# imported by `netdsl import` from {printable(source)}"] + blocks + [
         f"network {name} {{", "  option floor: true"]
     var: dict[str, str] = {}
     for i_name, shape in r.inputs:
