@@ -852,3 +852,19 @@ def test_cli_import_of_a_file_whose_name_breaks_the_line(tmp_path, capsys):
     onnx.save(_dynamic_model("h", "w"), src)
     assert main(["import", str(src), "-o", str(out)]) == 0, capsys.readouterr().err
     assert out.read_text().startswith("# imported by `netdsl import` from we\\x0aird.onnx\n")
+
+
+@pytest.mark.parametrize("attrs", [
+    {"strides": [2, 2], "pads": [1, 1, 1, 1], "output_padding": [1, 1]},
+    {"strides": [2, 3], "pads": [0, 1, 2, 1], "dilations": [2, 1], "group": 2},
+    {"auto_pad": "VALID", "strides": [2, 2]}])
+def test_conv_transpose_round_trips(attrs):
+    """netdsl has conv_transpose; the import listed ConvTranspose as an operator netdsl does
+    not support (zoo/unet.net's, torch's ConvTranspose2d)."""
+    inits = [("w", np.linspace(-1, 1, 4 * 3 * 9).reshape(4, 3, 3, 3)), ("b", [1, 2, 3, 4, 5, 6])]
+    if attrs.get("group") != 2:
+        inits = [("w", np.linspace(-1, 1, 4 * 6 * 9).reshape(4, 6, 3, 3)), inits[1]]
+    model = _graph([helper.make_node("ConvTranspose", ["x", "w", "b"], ["y"], name="up",
+                                     **attrs)],
+                   [("x", ["N", 4, 5, 5])], [("y", ["N", 6, "h", "w"])], inits)
+    _same_outputs(model, (2, 4, 5, 5))

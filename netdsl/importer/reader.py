@@ -18,7 +18,8 @@ from netdsl import export
 from netdsl.diagnostics import NetdslError, error
 from netdsl.record import MutableRecord
 
-SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv Dropout Elu Flatten "
+SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv ConvTranspose Dropout "
+             "Elu Flatten "
              "Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish Identity LRN LeakyRelu "
              "MaxPool Mul Pad ReduceMean Relu Reshape Resize Sigmoid Softmax Tanh Upsample"
              ).split()
@@ -174,6 +175,8 @@ class _Reader:
             return Layer(_SIMPLE[op], _SIMPLE[op], x[:1], out, n.name)
         if op == "Conv":
             return self.conv(n, a)
+        if op == "ConvTranspose":
+            return self.conv_transpose(n, a)
         if op == "BatchNormalization":
             if a.get("training_mode", 0):
                 raise self.fail(n, "training_mode 1 (the batch's own statistics): netdsl's bn "
@@ -293,6 +296,28 @@ class _Reader:
             args.append("bias: false")
         return Layer(name, f"{name}({', '.join(args)})", x[:1], n.output[0],
                      _prefix(x[1]) or n.name, params)
+
+    def conv_transpose(self, n: Any, a: dict[str, Any]) -> Layer:
+        """torch's ConvTranspose2d: weights [in, out / groups, k...], pads given (an
+        output_shape or auto_pad SAME leaves the pads to the input size)."""
+        x = list(n.input)
+        w = self.need(n, x[1])
+        if a.get("output_shape") or str(a.get("auto_pad", "")).startswith("SAME"):
+            raise self.fail(n, "output_shape or auto_pad SAME: netdsl's conv_transpose takes "
+                            "its pads")
+        group, k = int(a.get("group", 1)), [int(v) for v in w.shape[2:]]
+        args = [str(int(w.shape[1]) * group), _ints(k)]
+        args += _window(a, list(a.get("pads", [0] * (2 * len(k)))))
+        if any(a.get("output_padding", [])):
+            args.append(f"output_pad: {_ints(a['output_padding'])}")
+        args += [f"groups: {group}"] if group != 1 else []
+        params = {"weight": w}
+        if len(x) > 2 and x[2]:
+            params["bias"] = self.need(n, x[2])
+        else:
+            args.append("bias: false")
+        return Layer("conv_transpose", f"conv_transpose({', '.join(args)})", x[:1],
+                     n.output[0], _prefix(x[1]) or n.name, params)
 
     def gemm(self, n: Any, a: dict[str, Any]) -> Layer:
         x = list(n.input)
