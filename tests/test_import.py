@@ -100,9 +100,9 @@ def test_unsupported_operators_are_listed_with_their_nodes(tmp_path):
     with pytest.raises(NetdslError) as e:
         importer.import_model(export.load(path), "t", "m.onnx")
     assert render_all(e.value.diagnostics) == (
-        "error[E407]: m.onnx: 3 nodes use operators netdsl does not support: Erf x2 (/a/Erf, "
-        "/b/Erf); Round x1 (/c/Round)\n"
-        "  = hint: supported: " + ", ".join(importer.SUPPORTED))
+        "error[E407]: m.onnx: 3 nodes use operators that netdsl import does not read: Erf x2 "
+        "(/a/Erf, /b/Erf); Round x1 (/c/Round)\n"
+        "  = hint: it reads " + ", ".join(importer.SUPPORTED))
     out = tmp_path / "m.net"
     assert main(["import", str(path), "-o", str(out), "--weights", str(tmp_path / "w.npz")]) == 1
     assert not out.exists() and not (tmp_path / "w.npz").exists()
@@ -831,8 +831,8 @@ def test_an_operator_of_another_domain_is_listed_with_its_domain():
     model = _model([helper.make_node("Relu", ["x"], ["y"], name="r", domain="com.example")])
     model.opset_import.append(helper.make_opsetid("com.example", 1))
     assert _e407(model).splitlines()[0] == (
-        "error[E407]: m.onnx: 1 node uses an operator netdsl does not support: com.example.Relu "
-        "x1 (r)")
+        "error[E407]: m.onnx: 1 node uses an operator that netdsl import does not read: "
+        "com.example.Relu x1 (r)")
 
 
 def test_weights_that_are_graph_inputs_name_the_node():

@@ -70,10 +70,11 @@ def import_model(model: Any, network: str | None = None, source: str = "model.on
     if unsupported:
         count = sum(map(len, unsupported.values()))
         uses = "nodes use operators" if count > 1 else "node uses an operator"
+        # NOTE: "does not read", not "does not support": netdsl may have the op (transpose)
         listed = "; ".join(f"{op} x{len(ns)} ({', '.join(ns[:5])}{', ...' if len(ns) > 5 else ''})"
                            for op, ns in sorted(unsupported.items()))
-        raise NetdslError([error("E407", f"{source}: {count} {uses} netdsl does not support: "
-                                 f"{listed}", hints=["supported: " + ", ".join(SUPPORTED)])])
+        raise NetdslError([error("E407", f"{source}: {count} {uses} that netdsl import does not "
+                                 f"read: {listed}", hints=["it reads " + ", ".join(SUPPORTED)])])
     reader = _Reader(model, source)
     layers = reader.layers()
     _label(layers)
