@@ -868,3 +868,16 @@ def test_conv_transpose_round_trips(attrs):
                                      **attrs)],
                    [("x", ["N", 4, 5, 5])], [("y", ["N", 6, "h", "w"])], inits)
     _same_outputs(model, (2, 4, 5, 5))
+
+
+def test_a_module_called_again_after_a_function_of_the_root_is_a_new_call():
+    """`act` then the root's `x + x` then `act` again: the legacy names are act, add, act_1
+    (the second call was counted as the first one's, named `act` again)."""
+    g = helper.make_graph([
+        _scoped(helper.make_node("Relu", ["x"], ["a"], name="node_relu"), ["act", "relu"]),
+        _scoped(helper.make_node("Add", ["a", "a"], ["b"], name="node_add"), ["add"]),
+        _scoped(helper.make_node("Relu", ["b"], ["y"], name="node_relu_1"), ["act", "relu_1"])],
+        "main_graph", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])])
+    text = importer.import_model(helper.make_model(g), "t").text
+    assert re.findall(r'"([^"]+)":', text) == ["act", "add", "act_1"]

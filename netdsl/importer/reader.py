@@ -19,10 +19,9 @@ from netdsl.diagnostics import NetdslError, error
 from netdsl.record import MutableRecord
 
 SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv ConvTranspose Dropout "
-             "Elu Flatten "
-             "Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish Identity LRN LeakyRelu "
-             "MaxPool Mul Pad ReduceMean Relu Reshape Resize Sigmoid Softmax Tanh Upsample"
-             ).split()
+             "Elu Flatten Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish Identity LRN "
+             "LeakyRelu MaxPool Mul Pad ReduceMean Relu Reshape Resize Sigmoid Softmax Tanh "
+             "Upsample").split()
 _CONSTANTS = ("value", "value_float", "value_floats", "value_int", "value_ints")  # Constant's
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish",
            "GlobalAveragePool": "globalavgpool", "GlobalMaxPool": "globalmaxpool"}
@@ -143,9 +142,9 @@ class _Reader:
         if scopes is None:
             return ""
         key = "/".join(scopes)
-        if key and key != self.last_path:
+        if key != self.last_path:
             self.last_path = key
-            self.calls[key] += 1
+            self.calls[key] += 1 if key else 0
         if self.calls[key] > 1:
             scopes[-1] += f"_{self.calls[key] - 1}"
         return "".join(f"/{s}" for s in scopes) + f"/{n.op_type}"
