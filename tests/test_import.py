@@ -881,3 +881,12 @@ def test_a_module_called_again_after_a_function_of_the_root_is_a_new_call():
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])])
     text = importer.import_model(helper.make_model(g), "t").text
     assert re.findall(r'"([^"]+)":', text) == ["act", "add", "act_1"]
+
+
+def test_cli_import_into_a_directory_suggests_a_net_file(tmp_path, capsys):
+    """-o DIR said 'give a file name such as DIR/model.onnx', for the .net program."""
+    src = tmp_path / "m.onnx"
+    onnx.save(_relu_model(["N", 3]), src)
+    assert main(["import", str(src), "-o", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == (f"error[E402]: {tmp_path} is a directory; give a file "
+                                       f"name such as {tmp_path / 'model.net'}\n\n")

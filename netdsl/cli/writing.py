@@ -138,7 +138,7 @@ def cmd_import(a: argparse.Namespace) -> int:
         raise _Usage(f"--weights {w_out}: give a .npz or .safetensors file name")
     if w_out is not None and w_out.resolve() == out.resolve():
         raise _Usage(f"--weights {w_out} is the -o file too; give each its own name")
-    files.check_writable(out, [src])
+    files.check_writable(out, [src], example="model.net")
     if w_out is not None:
         files.check_writable(w_out, [src, out])
     imported = importer.import_model(export.load(src), a.network, src.name)
