@@ -114,7 +114,8 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
 
 def torch_export(model: Any, shape: tuple[int, ...]) -> bytes:
     """torch.onnx.export's model, with a symbolic batch like ours. NOTE: the TorchScript exporter
-    (dynamo=False): the torch.export-based one needs onnxscript, which is not installed here."""
+    (dynamo=False), which bench/README.md's tables measure (the torch.export-based one needs
+    onnxscript, not installed when they were taken)."""
     import torch
     buf = io.BytesIO()
     with warnings.catch_warnings():
@@ -129,7 +130,7 @@ def torch_export(model: Any, shape: tuple[int, ...]) -> bytes:
 
 def bench_compile(case: Case, repeats: int) -> dict[str, float]:
     t = time.perf_counter()
-    netdsl.compile(case.path, case.network, case.params)  # the first call builds the parser
+    netdsl.compile(case.path, case.network, case.params)  # the first call imports lark, onnx...
     first = 1000 * (time.perf_counter() - t)
     ours = median_ms(lambda: netdsl.compile(case.path, case.network, case.params), repeats)
     torch_export(case.torch_model(), case.input_shape)  # warm torch's tracer the same way

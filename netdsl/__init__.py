@@ -157,7 +157,7 @@ def _checked(net: Network | _Path, network: str | None, params: Mapping[str, Any
     """The network to lower. An `input_size` without `fully_convolutional` binds the inputs'
     named sizes (`[N, 3, H, W]`), as `netdsl compile --input-size` does: the file is checked
     again at that size (a checked Network cannot be: ValueError)."""
-    from netdsl.pipeline import Network, size_params
+    from netdsl.pipeline import Network, SizeConflict, size_params
     size = options.input_size if options and not options.fully_convolutional else None
     if isinstance(net, Network):
         _no_choice(network, params, "a checked Network")
@@ -170,12 +170,12 @@ def _checked(net: Network | _Path, network: str | None, params: Mapping[str, Any
     if not size:
         return checked
     try:
-        sizes = size_params(checked.graph, size)
+        sizes = size_params(checked.graph, size, params)
+    except SizeConflict as e:
+        raise ValueError(f"params={{{e.name!r}: {e.value!r}}} and input_size={size} disagree"
+                         ) from None
     except ValueError as e:
         raise ValueError(f"input_size= {e}") from None
-    for name, value in (params or {}).items():
-        if name in sizes and value != sizes[name]:
-            raise ValueError(f"params={{{name!r}: {value!r}}} and input_size={size} disagree")
     return load(net, network, {**(params or {}), **sizes}, root=root)
 
 

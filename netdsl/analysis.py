@@ -7,18 +7,18 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from netdsl.diagnostics import Diagnostic, warning
 from netdsl.ir import Graph, InputOp, Node
 from netdsl.ops.base import Op, Shape, Window
-from netdsl.record import MutableRecord, Record
+from netdsl.record import MutableRecord, Record, record
 
 BYTES_PER_ELEMENT = {"float32": 4, "int64": 8}  # by Op.dtype
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class RF(Record):
     """Receptive field on the input, per spatial axis: size (pixels), jump (effective stride,
     input pixels between neighbouring outputs) and start (input coordinate of the first output's
@@ -39,7 +39,7 @@ class RF(Record):
 UNKNOWN_RF = RF((), (), (), unknown=True)
 
 
-@dataclass(slots=True, eq=False, repr=False)
+@record(frozen=False)
 class LayerStats(MutableRecord):
     """One layer's measures: output shape, params, buffers, MACs, output bytes, receptive field."""
 
@@ -55,7 +55,7 @@ class LayerStats(MutableRecord):
     buffer_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
-@dataclass(slots=True, eq=False, repr=False)
+@record(frozen=False)
 class Stats(MutableRecord):
     """A network's measures: its layers' LayerStats in graph order, the totals, the peak
     activation memory and the warnings analysis found."""
@@ -127,7 +127,7 @@ def analyze(graph: Graph) -> Stats:
 _Costs = tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]], int, int, int, int]
 
 
-@dataclass(slots=True, eq=False, repr=False)
+@record(frozen=False)
 class _Kind(MutableRecord):
     """What the nodes of one op on the same shapes share (analyze): costs, whether they read
     the values of all their inputs (Op.value_inputs), and window once asked."""

@@ -12,11 +12,11 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, cast
 
 from netdsl.ir import Graph, InputOp, Node
-from netdsl.record import MutableRecord, Record
+from netdsl.record import MutableRecord, Record, record
 from netdsl.solve import ValidSet, solve
 from netdsl.source import Span
 from netdsl.symbolic import Cond, Expr, Floor, Junction, Lit, Undecided, render, truth
@@ -25,7 +25,7 @@ from netdsl.values import Fault, Tensor, attribute
 SymDim = int | str | Expr  # a size, the batch name ("N"), or an expression in named sizes
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Condition(Record):
     """What a layer needs of the sizes (`H divisible by 2`), where."""
 
@@ -38,7 +38,7 @@ class Condition(Record):
         return f"{text} at {self.node}"
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Pin(Record):
     """The first layer that needs a fixed size: the network is not size-independent."""
 
@@ -50,7 +50,7 @@ class Pin(Record):
         return f"layer {self.node} ({self.span.where()}) {self.reason}"
 
 
-@dataclass(eq=False, repr=False)
+@record(frozen=False, slots=False)
 class Symbolic(MutableRecord):
     """A network's shapes over its named input sizes. `shapes[name]`: every value's shape,
     (int | "N" | Expr) per axis (absent past a pin that stops the derivation); `str(Expr)` is a
@@ -130,14 +130,16 @@ def sizes_json(sym: Symbolic) -> dict[str, Any]:
     """The named sizes for JSON (`check` and `summary --format json`; docs/errors.md): the
     binding the numbers are at, each group of equal sizes' valid set (progressions [first, step],
     step 0 for one size; null where it is not solved exactly), the conditions across groups, the
-    outputs' shapes as formulas (strings; ints where fixed) and the pin."""
+    outputs' shapes as formulas (strings; ints where fixed) and the pin. Past a pin that stopped
+    the derivation the conditions are unknown: no valid sets, no conditions."""
+    known = not sym.stopped
     return {
         "sizes": dict(sym.graph.sizes),
         "valid": [{"symbols": list(g), "text": None if vs is None else str(vs),
                    "progressions": None if vs is None
                    else [[p.first, p.step] for p in vs.progressions]}
-                  for g, vs in zip(sym.groups, sym.valid)],
-        "conditions": [str(c) for c in sym.cross],
+                  for g, vs in zip(sym.groups, sym.valid) if known],
+        "conditions": [str(c) for c in sym.cross if known],
         "output_formulas": {out: [sym.json(d) for d in sym.shapes[node]]
                             for out, node in sym.graph.outputs.items() if node in sym.shapes},
         "pin": None if sym.pin is None else str(sym.pin)}
@@ -155,11 +157,19 @@ def derive(graph: Graph) -> Symbolic:
     out = Symbolic(graph, symbols)
     out.conditions = [Condition(c, "the input", sp) for c, sp in graph.conditions]
     dims: dict[str, tuple[Any, ...]] = {}
+    read = {n: [a for r, a in graph.reads if r == n] for n, _ in graph.reads}
     for node in graph.nodes():
-        if out.stopped:
-            break
         dims[node.name] = _dims(graph, node, dims, out)
+        if out.stopped:  # NOTE: at this node (no size rule): its shape is no formula either
+            break
         out.shapes[node.name] = ((node.shape or ("N",))[0], *dims[node.name])
+        if node.name in read and out.read_sizes([(node.name, a) for a in read[node.name]]):
+            # NOTE: the layers built from what was read (`conv(x.height // 4, 3)`) are those
+            # of the built sizes: formulas past here would be wrong at other sizes
+            names = ", ".join(f"`{a}`" for a in dict.fromkeys(read[node.name]))
+            _pin(out, node, f"has its {names} read by the build, so the layers after it are "
+                 "those of the built sizes", stop=True)
+            break
     _solve(out)
     return out
 

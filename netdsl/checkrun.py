@@ -8,12 +8,12 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netdsl.diagnostics import Diagnostic, NetdslError, Severity, printable, render, to_dict
-from netdsl.record import MutableRecord, Record
+from netdsl.record import MutableRecord, Record, record
 from netdsl.source import Source
 from netdsl.suppress import Suppressor
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 CHECK_SCHEMA = "netdsl-check/1"  # `check --format json`; documented in docs/errors.md
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(slots=False)
 class Options(Record):
     """The flags of `netdsl check` that decide what is checked and how it is reported."""
 
@@ -45,7 +45,7 @@ class PathError(Exception):
     """A directory that cannot be walked or holds no `.net` file: a usage error (exit 2)."""
 
 
-@dataclass(eq=False, repr=False)
+@record(frozen=False, slots=False)
 class FileReport(MutableRecord):
     """One file's result; `events` holds its diagnostics and its stdout lines, in order."""
 
@@ -188,18 +188,19 @@ def _derive(graph: Any) -> Any:
 
 def _sizes(sym: Any) -> str:
     """For a network with named input sizes: each size's valid set, the outputs' shapes over
-    them and the layer that pins them, as indented lines under the verdict."""
+    them and the layer that pins them, as indented lines under the verdict. A pin that stopped
+    the derivation leaves the pin alone: the conditions of the layers past it are unknown."""
     if sym is None:
         return ""
     lines = []
-    for group, vs in zip(sym.groups, sym.valid):
+    for group, vs in zip(sym.groups, [] if sym.stopped else sym.valid):
         name = " = ".join(group)
         if vs is None:
             lines.append(f"{name}: not solved exactly (a condition multiplies sizes)")
         else:
             first = ", ".join(map(str, vs.members(3)))
             lines.append(f"{vs} ({first}, ...)" if str(vs).count("+") else str(vs))
-    lines += [f"and {c}" for c in sym.cross]
+    lines += [f"and {c}" for c in ([] if sym.stopped else sym.cross)]
     for out, node in sym.graph.outputs.items():
         if node in sym.shapes:
             lines.append(f"{out}: {sym.shape_text(sym.shapes[node])}")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import enum
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from netdsl.record import Record
+from netdsl.record import Record, record
 from netdsl.source import Source, Span
 
 
@@ -27,7 +26,8 @@ CODES: dict[str, tuple[str, str]] = {
     "E102": ("too-deep", "the program nests deeper than the parser allows"),
     "E201": ("undefined-name", "a name is used that nothing defines"),
     "E202": ("unknown-op", "a call names neither an operator nor a block"),
-    "E203": ("unknown-argument", "a keyword the operator or block does not take"),
+    "E203": ("unknown-argument", "a keyword or `option` that is not taken there: an argument "
+             "the operator, block or network does not take, or an unknown or misplaced option"),
     "E204": ("missing-argument", "a required argument is not given"),
     "E205": ("argument-type",
              "an argument has the wrong type (a tensor where a number is expected...)"),
@@ -87,7 +87,7 @@ def did_you_mean(word: str, names: Iterable[str], otherwise: str = "", n: int = 
                               ", ".join(close[:-1]) + " or " + close[-1]) + "?"
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Label(Record):
     """A span marked under its source line, with a message: ^^^ primary, --- secondary."""
 
@@ -96,7 +96,7 @@ class Label(Record):
     primary: bool = True  # ^^^ under primary, --- under secondary
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Diagnostic(Record):
     """One problem found: a code of CODES, a message that stands on its own, labels under
     source spans, hints and notes (render() prints it, to_dict() for JSON)."""

@@ -7,21 +7,21 @@ from __future__ import annotations
 import difflib
 import json
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from netdsl.analysis import live_bytes
 from netdsl.diagnostics import Diagnostic, NetdslError, error
 from netdsl.ir import Graph
-from netdsl.pipeline import Network, check_all
-from netdsl.record import MutableRecord, Record
+from netdsl.pipeline import Network, check_all, check_source
+from netdsl.record import MutableRecord, Record, record
 from netdsl.source import Source
 
 METRICS = {"params": "params", "macs": "MACs", "peak_bytes": "peak memory (bytes)"}
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Layer(Record):
     """One side's view of a layer: what the diff compares."""
 
@@ -36,7 +36,7 @@ class Layer(Record):
                 "inputs": list(self.inputs), "shape": list(self.shape)}
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class LayerChange(Record):
     """change: "added" (old is None), "removed" (new is None), "changed" (same name, another op,
     other arguments or other inputs) or "renamed" (same op, arguments and position)."""
@@ -53,7 +53,7 @@ class LayerChange(Record):
         return layer.name
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class OutputChange(Record):
     """change: "added", "removed", "renamed" (another name for the same layer) or "moved" (the
     same name for another layer). old and new: (output name, layer name), None on one side."""
@@ -63,7 +63,7 @@ class OutputChange(Record):
     new: tuple[str, str] | None
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Delta(Record):
     """A count in the old and the new version of a network."""
 
@@ -84,7 +84,7 @@ class Delta(Record):
                 "percent": None if pct is None else round(pct, 4)}
 
 
-@dataclass(slots=True, eq=False, repr=False)
+@record(frozen=False)
 class NetworkDiff(MutableRecord):
     """status: "identical", "changed", "added" (only in the new file) or "removed"."""
 
@@ -95,9 +95,12 @@ class NetworkDiff(MutableRecord):
     layers: list[LayerChange] = field(default_factory=list)
     shapes: list[tuple[Layer, Layer]] = field(default_factory=list)  # output shape changed
     outputs: list[OutputChange] = field(default_factory=list)  # the network's outputs
+    # NOTE: the named input sizes each side's numbers are at (the old side's differ from the
+    # new side's where it does not build there, or names other sizes)
+    sizes: tuple[dict[str, int], dict[str, int]] = ({}, {})
 
 
-@dataclass(slots=True, eq=False, repr=False)
+@record(frozen=False)
 class Diff(MutableRecord):
     old: str  # what the output calls the two sides: paths, or REV:path
     new: str
@@ -154,10 +157,12 @@ def diff_sources(old: Source, new: Source, network: str | None = None,
     old_diags: list[Diagnostic] = []
     new_diags: list[Diagnostic] = []
     before = _checked(old, network, params, old_diags)
+    after = _checked(new, network, params, new_diags)
+    for name in before.keys() & after.keys():
+        before[name] = _at_sizes_of(before[name], after[name], old, params)
     if old_label is not None:
         # NOTE: after checking: `use` paths resolve from old.path; diagnostics render it later
         old.path = old_label
-    after = _checked(new, network, params, new_diags)
     # the network named in one file only is added or removed, as without --network
     lacks_old, lacks_new = (network is not None and bool(d) and all(x.code == "E213" for x in d)
                             for d in (old_diags, new_diags))
@@ -185,6 +190,20 @@ def _checked(source: Source, network: str | None, params: dict[str, Any] | None,
         else:
             out[name] = result
     return out
+
+
+def _at_sizes_of(old: Network, new: Network, source: Source,
+                 params: dict[str, Any] | None) -> Network:
+    """The old network built at the named input sizes the new one was built at (each at its
+    first example, say 8 x 8 and 32 x 32: numbers at other sizes are no difference of the
+    networks); as it was where it names other sizes or does not build there."""
+    sizes = new.graph.sizes
+    if not sizes or old.graph.sizes == sizes or old.graph.sizes.keys() != sizes.keys():
+        return old
+    try:
+        return check_source(source, old.graph.name, {**(params or {}), **sizes})
+    except NetdslError:
+        return old
 
 
 def _one_sided(name: str, checked: Network, status: str) -> NetworkDiff:
@@ -225,7 +244,7 @@ def compare(old: Network, new: Network, name: str) -> NetworkDiff:
     same = (not layers and not shapes and not blocks and not outputs
             and all(d.delta == 0 for d in totals.values()))
     return NetworkDiff(name, "identical" if same else "changed", totals, blocks, layers, shapes,
-                       outputs)
+                       outputs, (dict(old.graph.sizes), dict(new.graph.sizes)))
 
 
 def _outputs(old: dict[str, str], new: dict[str, str], renamed: dict[str, str]

@@ -41,6 +41,7 @@ def _network_json(n: NetworkDiff) -> dict[str, Any]:
                                             {"name": v[0], "layer": v[1]}
                                             for side, v in (("old", c.old), ("new", c.new))}}
                     for c in n.outputs],
+        "sizes": {"old": n.sizes[0], "new": n.sizes[1]},
     }
 
 
@@ -111,6 +112,7 @@ def _text(diff: Diff) -> str:
             lines.append(f"network {n.name}: {_status(diff, n)}")
             continue
         lines.append(f"network {n.name}: changed")
+        lines += [f"  {line}" for line in _at_sizes(n)]
         lines += _table(("metric", "old", "new", "change", "%"), [
             (METRICS[m], _number(d.old), _number(d.new), _signed(d.delta), _percent(d))
             for m, d in n.totals.items()], left=1)
@@ -156,6 +158,22 @@ def _sizes(n: NetworkDiff, side: str) -> str:
             f"{_number(v['peak_bytes'])} bytes peak memory")
 
 
+def _at_sizes(n: NetworkDiff) -> list[str]:
+    """A line saying that the two sides' numbers are at different named input sizes, and why;
+    none where they are at the same."""
+    old, new = n.sizes
+    if old == new:
+        return []
+    if old.keys() == new.keys():
+        return [f"old numbers at {_binding(old)}: it does not build at the new {_binding(new)}"]
+    return [f"old numbers at {_binding(old)}, new at {_binding(new)}: the versions name "
+            "different sizes"]
+
+
+def _binding(sizes: dict[str, int]) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in sizes.items()) or "its fixed sizes"
+
+
 def _names(c: LayerChange, arrow: str, code: str = "") -> str:
     if c.change == "renamed":
         assert c.old is not None and c.new is not None
@@ -198,6 +216,8 @@ def _markdown(diff: Diff) -> str:
         if n.status != "changed":
             lines.append(_status(diff, n).split(" (", 1)[1][:-1] + ".")
             continue
+        lines += [f"{line[0].upper()}{line[1:]}." for line in _at_sizes(n)] + [""] * bool(
+            _at_sizes(n))
         lines += _md_table(("metric", "old", "new", "change", "%"), [
             (METRICS[m], _number(d.old), _number(d.new), _signed(d.delta), _percent(d))
             for m, d in n.totals.items()], numbers=1)

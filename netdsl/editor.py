@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from netdsl.ir import Graph, Node
 from netdsl.ops import REGISTRY
 from netdsl.ops.signature import signature_of
 from netdsl.pipeline import Network
-from netdsl.record import MutableRecord, Record
+from netdsl.record import MutableRecord, Record, record
 from netdsl.report import _rf_jump, _rf_size
 from netdsl.source import Source, Span
 from netdsl.suppress import Suppressor
@@ -29,7 +29,7 @@ KEYWORDS = ("network", "block", "input", "output", "param", "use", "option", "ex
             "elif", "else", "for", "in", "return", "and", "or", "not", "true", "false")
 
 
-@dataclass(eq=False, repr=False)
+@record(frozen=False, slots=False)
 class Document(MutableRecord):
     """One document, checked: what `check` reports, the graphs that checked, and the AST and
     namespace when the text parses (None while it does not)."""
@@ -256,7 +256,7 @@ def _place(span: Span) -> tuple[Source | Path, Span | None] | None:
     return (span.source, span) if span.source is not None else None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(slots=False)
 class Completion(Record):
     """One completion an editor may offer at the cursor."""
 

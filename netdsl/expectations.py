@@ -13,12 +13,11 @@ to it, as notes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TypeAlias
 
 from netdsl.diagnostics import Diagnostic
 from netdsl.ops.base import Shape
-from netdsl.record import Record
+from netdsl.record import Record, record
 from netdsl.source import Span
 from netdsl.values import (
     BinarySpans,
@@ -32,28 +31,28 @@ LAYER_MEASURES = (*METRICS, "rf", "shape")
 TENSOR_ATTRS = ("channels", "height", "width", "length", "depth", "batch", "rank")
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Const(Record):
     """A part of the line computed during elaboration."""
 
     value: Value
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Metric(Record):
     """A measure of the whole network: `params`, `macs`, ..."""
 
     name: str  # one of METRICS
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Fail(Record):
     """A part whose evaluation failed: its diagnostics, reported if evaluation reaches it."""
 
     diagnostics: tuple[Diagnostic, ...]
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Unary(Record):
     """`-x` or `not x` over a part of the line."""
 
@@ -63,7 +62,7 @@ class Unary(Record):
     operand_span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class BoolOp(Record):
     """`left and right`, `left or right`: the right side is evaluated only when needed."""
 
@@ -74,7 +73,7 @@ class BoolOp(Record):
     right_span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Compare(Record):
     """A comparison chain, `a < b <= c`; E305 quotes the operands' source text."""
 
@@ -84,7 +83,7 @@ class Compare(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Arith(Record):
     """`left op right`, arithmetic, with the spans its errors point at."""
 
@@ -94,21 +93,21 @@ class Arith(Record):
     spans: BinarySpans
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class ListOf(Record):
     """`[a, b, ...]` of parts."""
 
     items: tuple[Tree, ...]
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Table(Record):
     """`{key: value, ...}` of parts."""
 
     entries: tuple[tuple[Tree, Tree, Span], ...]  # key, value, the key's span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Index(Record):
     """`obj[index]`."""
 
@@ -118,7 +117,7 @@ class Index(Record):
     index_span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Attr(Record):
     """`obj.name`: a tensor attribute of a part's value."""
 
@@ -127,7 +126,7 @@ class Attr(Record):
     span: Span  # the attribute name's
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Builtin(Record):
     """A builtin function called on parts: `max(a, b)`."""
 
@@ -137,7 +136,7 @@ class Builtin(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class LayerRef(Record):
     """A layer or block by its name, looked up after analysis (expect_check.py)."""
 
@@ -147,7 +146,7 @@ class LayerRef(Record):
     made_by: str | None = None  # where `name` is a value in scope: the layer that made it
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class LayerMeasure(Record):
     """`layer3.params`, `head.rf`, `conv1.shape`: a measure of a layer or block."""
 
@@ -156,7 +155,7 @@ class LayerMeasure(Record):
     span: Span  # the measure's name
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class LayerShape(Record):
     """`expect layer1.0.conv1: [N, 64, 56, 56]`, a layer's or block's output shape. (A value in
     scope, `expect y: [...]`, is checked where it stands, by the elaborator.)"""
@@ -166,7 +165,7 @@ class LayerShape(Record):
     span: Span  # the dims'
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Approx(Record):
     """`actual ~= expected within tolerance`: relative, a percentage of |expected| (`1%`), or
     absolute (`0.2G`); the bound itself passes."""
@@ -183,7 +182,7 @@ Tree: TypeAlias = (Const | Metric | Fail | Unary | BoolOp | Compare | Arith | Li
                    | Index | Attr | Builtin | LayerMeasure | LayerShape | Approx)
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Expectation(Record):
     """One `expect` line as the elaborator leaves it."""
 
@@ -193,7 +192,7 @@ class Expectation(Record):
     notes: tuple[str, ...] = ()  # "in block `unit` called at f.net:3:5", innermost call first
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Example(Record):
     """An example, `expect NAME: [dims] at H = 9, W = 9`, at sizes other than those the network
     was built at (its first example's): checked after the build (pipeline.py) where anysize.py's

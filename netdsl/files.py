@@ -4,6 +4,7 @@ leaves a half-written or temporary file nor clobbers an earlier one)."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import os
@@ -32,18 +33,20 @@ def is_onnx(path: str | os.PathLike[str]) -> bool:
 @contextmanager
 def atomic(*targets: Path) -> Iterator[list[Path]]:
     """Yields one temporary path per target (same directory); on a clean exit renames each onto
-    its target, in order; on any failure, SIGTERM included, removes them all. OSError becomes
-    E402."""
+    its target, in order; on any failure, SIGTERM included, removes them all. A target that is
+    a symbolic link is written through it, as open() would: its target is replaced, the link
+    stays. OSError becomes E402."""
     temps: list[Path] = []
     with _sigterm_raises():
         try:
-            for t in targets:
+            real = [_through_links(t) for t in targets]
+            for t in real:
                 fd, name = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent)
                 os.close(fd)
                 temps.append(Path(name))
                 os.chmod(name, _mode(t))  # mkstemp makes 0600; give what open() would have
             yield temps
-            for tmp, t in zip(temps, targets):
+            for tmp, t in zip(temps, real):
                 os.replace(tmp, t)
         except OSError as e:
             where = targets[len(temps) - 1] if temps else targets[0]
@@ -53,6 +56,17 @@ def atomic(*targets: Path) -> Iterator[list[Path]]:
             for tmp in temps:
                 if tmp.exists():
                     tmp.unlink()
+
+
+def _through_links(path: Path) -> Path:
+    """The file that writing `path` writes: a symbolic link's target. A loop is OSError ELOOP,
+    as open() has it (Path.resolve raises RuntimeError before Python 3.13)."""
+    if not path.is_symlink():
+        return path
+    try:
+        return path.resolve()
+    except RuntimeError:
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP)) from None
 
 
 class _Terminated(BaseException):

@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from netdsl.parse import parse
-from netdsl.record import MutableRecord
+from netdsl.record import MutableRecord, record
 from netdsl.source import Source, Span
 from netdsl.suppress import is_suppression
 
@@ -39,7 +39,7 @@ _OPERAND_START = _BINARY | {"(", "[", "{", ",", ":", "not", "return", "expect", 
 _CONTINUES = _BINARY - {"in"} | {",", ":", ".", "(", "["}  # a line ending in one goes on
 
 
-@dataclasses.dataclass(slots=True, eq=False, repr=False)
+@record(frozen=False)
 class _Line(MutableRecord):
     first: int  # index of its first code token in the stream
     count: int  # how many code tokens it has
@@ -47,7 +47,7 @@ class _Line(MutableRecord):
     blank_before: bool
 
 
-@dataclasses.dataclass(slots=True, eq=False, repr=False)
+@record(frozen=False)
 class _Open(MutableRecord):
     token: str  # `{`, `(` or `[`
     body: bool  # a `{ }` body (indented by INDENT), not a bracket or a table

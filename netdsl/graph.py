@@ -39,10 +39,11 @@ class DotMissing(Exception):
 def to_dot(graph: Graph, stats: Stats, depth: int | None = None) -> str:
     """The network as DOT text: deterministic for a given network and depth."""
     import graphviz  # NOTE: lazily, so that the rest of netdsl works without it
+    at = " at " + ", ".join(f"{k} = {v}" for k, v in graph.sizes.items()) if graph.sizes else ""
 
     dot = graphviz.Digraph(graph.name, graph_attr={
         "rankdir": "TB", "nodesep": "0.25", "ranksep": "0.3", "fontname": "Helvetica",
-        "label": f"{graph.name}: {si(stats.params)} params, {si(stats.macs)} MACs",
+        "label": f"{graph.name}: {si(stats.params)} params, {si(stats.macs)} MACs{at}",
         "labelloc": "t", "fontsize": "16"},
         node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica",
                    "fontsize": "10", "margin": "0.08,0.04", "color": "#555555"},

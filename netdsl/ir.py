@@ -5,18 +5,18 @@ that imports networkx."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from netdsl.ops.base import Op, Shape
-from netdsl.record import MutableRecord
+from netdsl.record import MutableRecord, record
 from netdsl.source import Source, Span
 
 if TYPE_CHECKING:  # NOTE: the elaborator makes them, from a source's `expect` lines only
     from netdsl.expectations import Example, Expectation
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class InputOp(Op):
     """A graph input; not callable from .net (declared with `input NAME: [dims]`)."""
 
@@ -28,7 +28,7 @@ class InputOp(Op):
         return self.shape
 
 
-@dataclass(slots=True, eq=False, repr=False)
+@record(frozen=False)
 class Node(MutableRecord):
     """One use of an op. Its inputs are edges of the Graph (Graph.inputs_of), not a field."""
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from netdsl.diagnostics import NetdslError, error
 from netdsl.limits import MAX_BATCH
-from netdsl.record import Record
+from netdsl.record import Record, record
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,7 +27,7 @@ SEEDS = 2**32  # a seed is 0 .. 2**32 - 1 (numpy's generators take no negative s
 Weights = Mapping[str, "np.ndarray"] | str | os.PathLike[str]
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class CompileOptions(Record):
     """How to lower a checked network to ONNX (the flags of `netdsl compile`)."""
 

@@ -7,7 +7,6 @@ import gc
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
@@ -17,7 +16,7 @@ from netdsl.diagnostics import Diagnostic, NetdslError
 from netdsl.elaborator import Namespace, build, load_module, read_text
 from netdsl.ir import Graph
 from netdsl.options import CompileOptions, Weights
-from netdsl.record import Record
+from netdsl.record import Record, record
 from netdsl.source import Source, Span
 
 if TYPE_CHECKING:
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from netdsl import export
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Network(Record):
     """A checked network: its graph (the IR, every shape inferred) and its stats (params, MACs,
     receptive fields, memory, warnings). What netdsl.load and netdsl.loads return."""
@@ -101,12 +100,11 @@ def _examples(module: syntax.Module, namespace: Namespace, network: str | None,
     Of that build's errors, its E305 and those that are no expectation's go into `found`.
     Returns the symbolic shapes (`check` prints them)."""
     from netdsl.anysize import derive
-    sym = derive(graph)
-    trusted = not sym.read_sizes(graph.reads)
+    sym = derive(graph)  # NOTE: a build that read the sizes pins: no formula past the read
     seen: set[tuple[str, str, tuple[str, int, int] | None]] = set()  # a build's, once
     for ex in graph.examples:
         sizes = {**graph.sizes, **ex.at}
-        if trusted and sym.shape_at(ex.node, sizes) == ex.dims:
+        if sym.shape_at(ex.node, sizes) == ex.dims:
             continue
         try:
             _check(module, namespace, network, {**(params or {}), **sizes}, ex.span)
@@ -137,11 +135,22 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def size_params(graph: Graph, size: tuple[int, ...]) -> dict[str, int]:
+class SizeConflict(ValueError):
+    """A size given by name (`--set H=36`, `params={"H": 36}`) that the input size binds to
+    another value; the caller words it in its own terms (flags or keywords)."""
+
+    def __init__(self, name: str, value: Any):
+        super().__init__(name, value)
+        self.name, self.value = name, value
+
+
+def size_params(graph: Graph, size: tuple[int, ...],
+                given: Mapping[str, Any] | None = None) -> dict[str, int]:
     """An input size (`--input-size HxW`, `input_size=`) without the fully convolutional rewrite:
     the named sizes of the graph's inputs (`[N, 3, H, W]`), in their order, bound to it (one
     number: every named size), as params to check the network again with. ValueError (worded to
-    follow the option's name) where the inputs name no sizes or the count does not match."""
+    follow the option's name) where the inputs name no sizes or the count does not match;
+    SizeConflict where `given` (the params) binds one of them to another value."""
     names = list(dict.fromkeys(d for dims in graph.declared.values() for d in dims[2:]
                                if isinstance(d, str)))
     if not names:
@@ -151,7 +160,11 @@ def size_params(graph: Graph, size: tuple[int, ...]) -> dict[str, int]:
     if len(size) not in (1, len(names)):
         raise ValueError(f"gives {len(size)} sizes for the {len(names)} named sizes "
                          f"{', '.join(names)}")
-    return dict(zip(names, size * len(names) if len(size) == 1 else size))
+    sizes = dict(zip(names, size * len(names) if len(size) == 1 else size))
+    for name, value in (given or {}).items():
+        if name in sizes and value != sizes[name]:  # NOTE: else the input size would win silently
+            raise SizeConflict(name, value)
+    return sizes
 
 
 def network_names(source: Source) -> list[str]:
@@ -247,7 +260,8 @@ def any_size(net: Network, options: CompileOptions) -> tuple[
             "needs a fixed size", hints=[
                 f"compile it for one size: {sizes}",
                 "or, for a `flatten -> dense` head, --fully-convolutional makes it convolutions"
-                if not options.fully_convolutional else ""])])
+                if not options.fully_convolutional and "for its weights" in sym.pin.reason
+                else ""])])
     valid = {group: [(p.first, p.step) for p in v.progressions]
              for group, v in zip(sym.groups, sym.valid) if v is not None}
     return {name: tuple(sym.text(d) if isinstance(d, Expr) else None for d in shape)

@@ -6,21 +6,20 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from netdsl.analysis import RF, LayerStats, Stats, live_curve
 from netdsl.diagnostics import NetdslError, did_you_mean, error
 from netdsl.ir import Graph
 from netdsl.ops.base import axis_names, fmt_shape
-from netdsl.record import MutableRecord
+from netdsl.record import MutableRecord, record
 from netdsl.source import Span
 
 SUMMARY_SCHEMA_VERSION = 1
 WIDTH = 100  # the text table fits a terminal this wide
 
 
-@dataclass(slots=True, eq=False, repr=False)
+@record(frozen=False)
 class Row(MutableRecord):
     """One line of the summary: a layer, or (with --depth) a block's layers added up."""
 
@@ -108,8 +107,9 @@ def _symbolic(graph: Graph, stats: Stats, depth: int | None) -> tuple[Any, str, 
     at = ", ".join(f"{k} = {v}" for k, v in graph.sizes.items())
     valid = "; ".join(str(v) if v is not None else " = ".join(g) + ": not solved exactly"
                       for g, v in zip(sym.groups, sym.valid))
+    valid = "" if sym.stopped else f"; valid sizes: {valid}"  # NOTE: past the pin: unknown
     pin = f"; {sym.pin}" if sym.pin is not None else ""
-    return shape, f"  (numbers at {at}; valid sizes: {valid}{pin})", _formulas(sym, stats, depth)
+    return shape, f"  (numbers at {at}{valid}{pin})", _formulas(sym, stats, depth)
 
 
 class _Costs(NamedTuple):
@@ -121,21 +121,26 @@ class _Costs(NamedTuple):
     rows: dict[str, Any]  # summary row -> its MACs
     peak: list[Any] | None  # the peak is the largest of these (anysize.leaders)
     peak_here: int | None  # ... at the built sizes
+    past: set[str]  # the rows with a layer past a pin that stops the shapes
 
 
 def _costs(sym: Any, stats: Stats, depth: int | None) -> _Costs:
     from netdsl import anysize
-    sized = sym.pin is not None and "for its weights" in sym.pin.reason
+    sized = sym.stopped or (sym.pin is not None and "for its weights" in sym.pin.reason)
     per = anysize.macs(sym)
     rows: dict[str, list[Any]] = {}
+    past = set()
     for lay in stats.layers:
-        rows.setdefault(_row_key(lay.name, depth), []).append(per.get(lay.name))
+        key = _row_key(lay.name, depth)
+        rows.setdefault(key, []).append(per.get(lay.name))
+        if sym.stopped and lay.name not in sym.shapes:
+            past.add(key)
     act = anysize.activation_bytes(sym, {lay.name: lay.activation_bytes for lay in stats.layers})
     lead = None if act is None else anysize.leaders(sym, live_curve(sym.graph, act))
     here = None if lead is None else max(
         x if isinstance(x, int) else x.evaluate(sym.graph.sizes) for x in lead)
     return _Costs(not sized, _sum(per.values()), {k: _sum(v) for k, v in rows.items()}, lead,
-                  here)
+                  here, past)
 
 
 def _formulas(sym: Any, stats: Stats, depth: int | None) -> list[str]:
@@ -147,14 +152,15 @@ def _formulas(sym: Any, stats: Stats, depth: int | None) -> list[str]:
                  f", the same at every size (no parameter depends on {names})"
                  if costs.params_at_every_size else f", at these sizes only: {sym.pin}")]
     here = f" = {stats.macs:,} at these sizes" if costs.macs is not None else ""
-    lines.append(f"  MACs        {_formula(sym, costs.macs)}{here}")
-    peak = "not a formula (past the pin the shapes are unknown)"
+    lines.append(f"  MACs        {_formula(sym, costs.macs, bool(costs.past))}{here}")
+    peak = f"not a formula ({_PAST})"
     if costs.peak is not None:
         peak = f"{_peak(sym, costs.peak)} bytes = {costs.peak_here:,} at these sizes"
     lines.append(f"  peak        {peak}")
     lines.append("  MACs per layer:")
     width = max(len(k) for k in costs.rows)
-    lines += [f"    {k.ljust(width)}  {_formula(sym, v)}" for k, v in costs.rows.items()]
+    lines += [f"    {k.ljust(width)}  {_formula(sym, v, k in costs.past)}"
+              for k, v in costs.rows.items()]
     return [part for line in lines for part in _hang(line)]
 
 
@@ -176,8 +182,14 @@ def _sum(values: Any) -> Any:
     return None if any(v is None for v in vals) else sum(vals)
 
 
-def _formula(sym: Any, value: Any) -> str:
-    return "not a formula (an op's cost needs fixed sizes)" if value is None else sym.text(value)
+_PAST = "past the pin the shapes are unknown"
+
+
+def _formula(sym: Any, value: Any, past: bool) -> str:
+    if value is not None:
+        return str(sym.text(value))
+    reason = _PAST if past else "an op's cost needs fixed sizes"
+    return f"not a formula ({reason})"
 
 
 def _moved(graph: Graph) -> str:
@@ -298,11 +310,15 @@ def _bytes(n: int) -> str:
 
 def explain(graph: Graph, stats: Stats, layer: str) -> str:
     """The lecture's arithmetic for one layer, with its own numbers filled in: the output size
-    per axis, parameters and MACs as products, and the receptive-field step."""
+    per axis, parameters and MACs as products, and the receptive-field step; for named input
+    sizes, the binding its numbers are at."""
     by = stats.by_name()
     if layer not in by:
         inside = [f"`{name}`" for name in by if name.startswith(layer + ".")]
         hint = did_you_mean(layer, by, "`netdsl summary` lists the layer names", n=3)
+        if layer in graph.outputs:  # NOTE: `expect probs: ...` names it as if it were a layer
+            hint = (f"`{layer}` is an output of the network, made by the layer "
+                    f"`{graph.outputs[layer]}`: explain that")
         if inside:  # a block's name: its layers have it as their prefix
             shown = ", ".join(inside[:3] + ["..."] * (len(inside) > 3))
             hint = (f"`{layer}` is a block of {len(inside)} layer{'s' * (len(inside) > 1)}: "
@@ -313,7 +329,8 @@ def explain(graph: Graph, stats: Stats, layer: str) -> str:
     node, lay = graph.node(layer), by[layer]
     xs = [p.shape or () for p in graph.producers(node)]
     y = node.shape or ()
-    out = [f"{layer}: {node.op.name}{_where(node.span)}",
+    at = ", ".join(f"{k} = {v}" for k, v in graph.sizes.items())  # NOTE: named input sizes
+    out = [f"{layer}: {node.op.name}{_where(node.span)}" + (f" (numbers at {at})" if at else ""),
            f"  {', '.join(fmt_shape(x) for x in xs) or 'input'} -> {fmt_shape(y)}"]
     sizes = node.op.arithmetic(y, *xs) if xs else []
     if sizes:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl.diagnostics import Diagnostic, NetdslError, error
@@ -27,7 +26,7 @@ from netdsl.ops.base import Op, OpError, Shape, fmt_shape
 from netdsl.ops.conv import Conv
 from netdsl.ops.linear import Dense
 from netdsl.ops.tensor import Flatten
-from netdsl.record import Record
+from netdsl.record import Record, record
 
 
 class _Refusal(Exception):
@@ -38,7 +37,7 @@ class _Refusal(Exception):
         self.message, self.hint = message, hint
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class _Head(Record):
     """A value of a head being rewritten. Between a flatten and its first dense, `kernel` is the
     flattened map's spatial size (the value is the map itself); after a dense it is None and the

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,12 @@ import onnxruntime as ort
 from netdsl import files
 from netdsl.diagnostics import NetdslError, error
 from netdsl.limits import MAX_TENSOR_ELEMENTS
-from netdsl.record import Record
+from netdsl.record import Record, record
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Port(Record):
     """A model's input or output as onnxruntime states it: its name and shape."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from netdsl import syntax
@@ -22,7 +22,9 @@ from netdsl.elaborator import Namespace, build
 from netdsl.ir import Graph, InputOp, Node
 from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.base import Dims, axis_names, fmt_shape
-from netdsl.record import Record
+from netdsl.record import Record, record
+from netdsl.source import Span
+from netdsl.values import Fault, Tensor, attribute
 
 DEFAULT_RANGE = (1, 4096)
 SWEPT_AT_MOST = 1 << 20  # the E302 hint sweeps sizes up to 4x the declared, below this
@@ -32,7 +34,7 @@ class SizesError(Exception):
     """A request netdsl sizes cannot answer (unknown input, no spatial axes): a usage error."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(slots=False)
 class Sweep(Record):
     """The valid sizes along one sweep: `axis` "square" (every spatial axis the candidate), or
     one axis's name (the others at their declared sizes); each output's dims after the batch at
@@ -43,7 +45,7 @@ class Sweep(Record):
     outputs: dict[str, list[list[int]]]
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(slots=False)
 class SizeReport(Record):
     """What `netdsl sizes` found for one input of one network."""
 
@@ -97,15 +99,17 @@ def plan(graph: Graph) -> Plan:
 
 
 def sweep(graph: Graph, input: Node, sizes: Any, axis: int | None,
-          limits: list[Node] | None = None, steps: Plan | None = None
-          ) -> tuple[Any, dict[str, Dims]]:
+          limits: list[Node] | None = None, steps: Plan | None = None,
+          varied: list[tuple[str, str]] | None = None) -> tuple[Any, dict[str, Dims]]:
     """Every candidate at once: the mask of the sizes (an int64 array) that pass every op of
     the graph when they replace the spatial `axis` of `input` (None: all of them), and each
     output's dims after the batch over the candidates. `limits` collects the nodes that reject
-    a candidate every node before them accepted."""
+    a candidate every node before them accepted; `varied` the tensor attributes the build read
+    (graph.reads, `x.height`) that the candidates change."""
     import numpy as np
     dims: dict[str, Dims] = {}
-    ok = np.ones(sizes.shape, bool)
+    reads = {n: [a for r, a in graph.reads if r == n] for n, _ in graph.reads}
+    ok = np.ones(sizes.shape, bool) & _where(graph, input, sizes, axis)
     # NOTE: sizes that do not vary stay one-element arrays, which numpy broadcasts: a sweep
     # of one axis costs about half a square one
     for node, ins, shapes in steps if steps is not None else plan(graph):
@@ -124,9 +128,36 @@ def sweep(graph: Graph, input: Node, sizes: Any, axis: int | None,
                     limits.append(node)
                 ok &= mask
             dims[node.name] = tuple(out)
+        if varied is not None and node.name in reads:
+            varied += [(node.name, a) for a in reads[node.name]
+                       if _varies(node, dims[node.name], a)]
         ok &= _within_limit(node, dims[node.name])
     return ok, {name: tuple(np.broadcast_to(v, sizes.shape) for v in dims[node])
                 for name, node in graph.outputs.items()}
+
+
+def _where(graph: Graph, input: Node, sizes: Any, axis: int | None) -> Any:
+    """The candidates that pass the inputs' `where` clauses (`where H >= 64, H == W`), the
+    input's named sizes swept (all, or the one of `axis`), every other at the built size."""
+    import numpy as np
+    names = graph.declared.get(input.name, ())[2:]
+    swept = [d for j, d in enumerate(names) if isinstance(d, str) and axis in (None, j)]
+    if not graph.conditions or not swept:
+        return True
+    return np.array([all(c.evaluate({**graph.sizes, **dict.fromkeys(swept, int(n))})
+                         for c, _ in graph.conditions) for n in sizes], bool)
+
+
+def _varies(node: Node, dims: Dims, name: str) -> bool:
+    """Whether the attribute `name` (values.attribute) of the node's tensor takes more than one
+    value over the candidates."""
+    import numpy as np
+    try:
+        read = attribute(Tensor(node.name, ((node.shape or ("N",))[0], *dims)), name, Span(0, 0))
+    except Fault:  # NOTE: none at this rank: the build reported it
+        return False
+    values: list[Any] = read if isinstance(read, list) else [read]
+    return any(np.size(v) > 1 and np.ptp(v) > 0 for v in values)
 
 
 def _within_limit(node: Node, dims: Dims) -> Any:
@@ -154,27 +185,31 @@ def valid_sizes(graph: Graph, input_name: str | None = None,
     shape = node.op.shape if isinstance(node.op, InputOp) else ()
     names = axis_names(len(shape) - 2)
     limits: list[Node] = []
+    varied: list[tuple[str, str]] = []
     steps = plan(graph)
-    sweeps = [_one(graph, node, candidates, None, "square", limits, steps)]
+    sweeps = [_one(graph, node, candidates, None, "square", limits, steps, varied)]
     if not square and len(names) > 1:
-        sweeps += [_one(graph, node, candidates, i, a, limits, steps)
+        sweeps += [_one(graph, node, candidates, i, a, limits, steps, varied)
                    for i, a in enumerate(names)]
     return SizeReport(graph.name, node.name, tuple(shape), range_, sweeps[0], sweeps[1:],
-                      _notes(graph, limits))
+                      _notes(graph, limits, varied))
 
 
 def _one(graph: Graph, node: Node, candidates: Any, axis: int | None, name: str,
-         limits: list[Node], steps: Plan) -> Sweep:
-    ok, outs = sweep(graph, node, candidates, axis, limits, steps)
+         limits: list[Node], steps: Plan, varied: list[tuple[str, str]]) -> Sweep:
+    ok, outs = sweep(graph, node, candidates, axis, limits, steps, varied)
     return Sweep(name, candidates[ok].tolist(),
                  {o: [list(r) for r in zip(*(v[ok].tolist() for v in d))]
                   for o, d in outs.items()})
 
 
-def _notes(graph: Graph, limits: list[Node]) -> list[str]:
+def _notes(graph: Graph, limits: list[Node], varied: list[tuple[str, str]]) -> list[str]:
     """What limits the sizes that is not a window: a layer whose input has no spatial axes left
-    (`flatten -> dense`: the weights fix the features)."""
-    notes = []
+    (`flatten -> dense`: the weights fix the features); and what the sweep cannot answer for: a
+    build that read a size the candidates change (`conv(x.height // 4, 3)`)."""
+    notes = [f"the build reads `{a}` of `{n}`, which the input size changes: these are the "
+             "sizes and shapes of the layers built at the declared size, which may differ at "
+             "another" for n, a in dict.fromkeys(varied)]
     for name in dict.fromkeys(n.name for n in limits):
         shape = graph.node(graph.inputs_of(name)[0]).shape or ()
         if len(shape) == 2:
@@ -188,7 +223,8 @@ def _notes(graph: Graph, limits: list[Node]) -> list[str]:
 def with_size_hint(e: NetdslError, module: syntax.Module, ns: Namespace, network: str | None,
                    params: Mapping[str, Any] | None) -> NetdslError:
     """`e` with the nearest valid input sizes added to its E302 hints, where the input size is
-    the reason (some input sizes pass); `e` itself otherwise."""
+    the reason (some input sizes pass) and the build reads no size that the input changes
+    (whose layers would differ there); `e` itself otherwise."""
     if not any(d.code == "E302" for d in e.diagnostics):
         return e
     try:
@@ -215,7 +251,10 @@ def _nearest(graph: Graph, node: Node) -> str:
     parts = []
     for axis in axes:
         declared = spatial[axis or 0]
-        ok = sweep(graph, node, candidates, axis)[0]
+        varied: list[tuple[str, str]] = []
+        ok = sweep(graph, node, candidates, axis, varied=varied)[0]
+        if varied:
+            return ""  # NOTE: the layers differ at other sizes (`maxpool(x.height // 4)`)
         if ok[declared - 1]:
             continue
         below = candidates[ok & (candidates < declared)][-1:]
@@ -233,7 +272,7 @@ def _nearest(graph: Graph, node: Node) -> str:
 MAX_RUNS = 12  # text lists this many runs per sweep; json lists every size
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(slots=False)
 class Run(Record):
     """Sizes start + step*k (k = 0..count-1) over which every output dim is affine in k too."""
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from fractions import Fraction
 
-from netdsl.record import Record
+from netdsl.record import Record, record
 from netdsl.symbolic import Cond, Expr, Floor, Ind, Lit
 
 
@@ -43,7 +42,7 @@ def _expr_period(e: Expr) -> int:
 ENUMERATE_AT_MOST = 1 << 20  # sizes a solve evaluates directly before the periodic tail
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Progression(Record):
     """first, first + step, first + 2·step, ... (step 0: the one size `first`)."""
 
@@ -59,7 +58,7 @@ class Progression(Record):
         return str(self.first) if self.step == 0 else f"{self.first} + {self.step}k"
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class ValidSet(Record):
     """The sizes of one symbol (or of several equal ones) that pass every condition."""
 

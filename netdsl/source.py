@@ -6,10 +6,10 @@ import bisect
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netdsl.record import Record
+from netdsl.record import Record, record
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Span(Record):
     """A character range [start, end) in one Source (end exclusive)."""
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from netdsl.diagnostics import CODES, Diagnostic, did_you_mean, warning
-from netdsl.record import Record
+from netdsl.record import Record, record
 from netdsl.source import Source, Span
 
 _TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')  # the grammar's STRING and COMMENT
@@ -23,7 +22,7 @@ def is_suppression(comment: str) -> bool:
     return _IGNORE.search(comment) is not None
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Comment(Record):
     """One `# netdsl: ignore[...]` comment: its line, where it is, and each code it names."""
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from netdsl.record import Record
+from netdsl.record import Record, record
 from netdsl.source import Source, Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Num(Record):
     """A number literal: `64`, `0.5`, `1e-5`, `25_557_032`, `4.1G` (K M G T scale it)."""
 
@@ -16,7 +14,7 @@ class Num(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Str(Record):
     """A string literal, escapes resolved: `"same"`."""
 
@@ -24,7 +22,7 @@ class Str(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Bool(Record):
     """`true` or `false`."""
 
@@ -32,7 +30,7 @@ class Bool(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Name(Record):
     """A bare name: a value, parameter, operator or block (`x`, `conv`, `classes`)."""
 
@@ -40,7 +38,7 @@ class Name(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class ListExpr(Record):
     """`[a, b, ...]`, also the dims of a shape: `[N, 3, 224, 224]`."""
 
@@ -48,7 +46,7 @@ class ListExpr(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class BinOp(Record):
     """`left op right` for arithmetic (`+ - * / // % **`); op_span is the operator's."""
 
@@ -59,7 +57,7 @@ class BinOp(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Unary(Record):
     """`-x` or `not x`."""
 
@@ -68,7 +66,7 @@ class Unary(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Compare(Record):
     """A comparison chain: `a < b <= c` (ops between operands, as written)."""
 
@@ -77,7 +75,7 @@ class Compare(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class BoolOp(Record):
     """`left and right`, `left or right`."""
 
@@ -87,7 +85,7 @@ class BoolOp(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Keyword(Record):
     """`name: value` in a call's arguments; name_span is the name's."""
 
@@ -97,7 +95,7 @@ class Keyword(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Call(Record):
     """`f(args, name: value)`: an operator, block or builtin function called."""
 
@@ -107,7 +105,7 @@ class Call(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Attr(Record):
     """`obj.name`: `x.channels`, a layer's measure (`layer3.params`)."""
 
@@ -117,7 +115,7 @@ class Attr(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class DictExpr(Record):
     """`{key: value, ...}`: a table of configurations, looked up with `table[key]`."""
 
@@ -125,7 +123,7 @@ class DictExpr(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Index(Record):
     """`obj[index]`: an item of a list or a table."""
 
@@ -134,7 +132,7 @@ class Index(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Label(Record):
     """A quoted label, `"denselayer{i + 1}"`: text and `{expr}` parts, joined when the stage runs
     into a layer name (`block1-0`, `features.denseblock1`, `0`)."""
@@ -143,7 +141,7 @@ class Label(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Stage(Record):
     """One `-> label: f(args) * n` step of a pipeline."""
 
@@ -155,7 +153,7 @@ class Stage(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class OutputStage(Record):
     """`-> output NAME` at the end of a pipeline."""
 
@@ -163,7 +161,7 @@ class OutputStage(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Pipeline(Record):
     """`head -> stage -> ...`: a value run through stages in order."""
 
@@ -176,7 +174,7 @@ Expr = (Num | Str | Bool | Name | ListExpr | DictExpr | BinOp | Unary | Compare 
         | Attr | Index | Pipeline)
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Input(Record):
     """`input NAME: [dims] where COND, ...`: a name among the dims is a symbolic size."""
 
@@ -186,7 +184,7 @@ class Input(Record):
     where: tuple[Expr, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class ParamDecl(Record):
     """`param NAME: [dims] = init`: a learned tensor; init is a number, `zeros`, `ones`,
     `normal(std)` or `trunc_normal(std)` (None: zeros)."""
@@ -197,7 +195,7 @@ class ParamDecl(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Output(Record):
     """`output NAME` or `output NAME = value`: a network output."""
 
@@ -206,7 +204,7 @@ class Output(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Assign(Record):
     """`NAME = value` (or `a, b = value`, which unpacks)."""
 
@@ -216,7 +214,7 @@ class Assign(Record):
     more: tuple[Name, ...] = ()  # `a, b = ...`: the names after the first; the value unpacks
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Annotate(Record):
     """`NAME: [dims]`: the shape a value must have, checked where it stands."""
 
@@ -225,7 +223,7 @@ class Annotate(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class ExpectExpr(Record):
     """`expect CONDITION`: a line over the network's measures (`expect params < 1M`)."""
 
@@ -233,7 +231,7 @@ class ExpectExpr(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class ExpectShape(Record):
     """`expect y: [N, 10]`, `expect layer1.0.conv1: [...]`: name.id is the dotted name."""
 
@@ -244,7 +242,7 @@ class ExpectShape(Record):
     at: tuple[tuple[Name, Expr], ...] = ()  # `at H = 572, W = 572`: the sizes it holds at
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class ExpectApprox(Record):
     """`expect macs ~= 4.1G within 1%` (relative) or `within 0.2G` (absolute)."""
 
@@ -255,7 +253,7 @@ class ExpectApprox(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class If(Record):
     """`if c { ... } elif c { ... } else { ... }`: branches chosen during elaboration."""
 
@@ -264,7 +262,7 @@ class If(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class For(Record):
     """`for var in iter { ... }`: unrolled during elaboration."""
 
@@ -274,7 +272,7 @@ class For(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Return(Record):
     """`return value`: a block's result."""
 
@@ -282,7 +280,7 @@ class Return(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class ExprStmt(Record):
     """An expression on its own line, such as a pipeline ending in `-> output y`."""
 
@@ -290,7 +288,7 @@ class ExprStmt(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Option(Record):
     """`option floor: true`: a setting for the rest of the network and the blocks it calls."""
 
@@ -304,7 +302,7 @@ Stmt = (Input | ParamDecl | Output | Assign | Annotate | ExpectExpr | ExpectShap
         | Return | Option | ExprStmt)
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Param(Record):
     """A network's or block's parameter: `NAME` or `NAME = default`."""
 
@@ -313,7 +311,7 @@ class Param(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Network(Record):
     """`network NAME(params) { body }`: a network, built and checked by itself."""
 
@@ -323,7 +321,7 @@ class Network(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class NetworkAlias(Record):
     """`network resnet50 = resnet(depth: 50)`: a named variant of another network."""
 
@@ -334,7 +332,7 @@ class NetworkAlias(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Block(Record):
     """`block NAME(params) { body }`: a reusable piece, elaborated where it is called."""
 
@@ -344,7 +342,7 @@ class Block(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Use(Record):
     """`use "path.net"`: the networks and blocks of another file."""
 
@@ -352,7 +350,7 @@ class Use(Record):
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Module(Record):
     """One parsed .net file: its items in order."""
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeGuard, cast
 
 from netdsl.diagnostics import did_you_mean
 from netdsl.limits import MAX_INT, MAX_LIST, MAX_STRING
 from netdsl.ops.base import Shape, fmt_shape
 from netdsl.ops.types import coerce
-from netdsl.record import Record
+from netdsl.record import Record, record
 from netdsl.source import Span
 
 MAX_REPEAT = 10_000  # repetitions, loop iterations and `range` items
@@ -36,7 +35,7 @@ class Poison:
 POISON = Poison()
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Tensor(Record):
     """A layer's output as elaboration sees it: the node that makes it and its shape."""
 
@@ -148,7 +147,7 @@ def compare(ops: Sequence[str], values: Sequence[Value], span: Span) -> bool:
     return result
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class BinarySpans(Record):
     """Where a binary operation's mistakes point: the operator, the right operand, the whole."""
 

@@ -5,6 +5,8 @@ E219 diagnostics in full."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import check_text, cli, errors_of, rendered
@@ -267,6 +269,67 @@ def test_check_prints_the_valid_sizes_and_the_outputs_shapes(tmp_path):
   H = W = 14 + 2k (14, 16, 18, ...)
   y: [N, 2, H - 12, W - 12]
 """)
+
+
+READS = ("network a {\n  input x: [N, 1, H, W]\n  x -> conv(x.height // 4, 3) -> output y\n"
+         "  expect y: [N, 2, 6, 6] at H = 8, W = 8\n}\n")
+READ_PIN = ("layer x ({path}:2:3) is not size-independent: it has its `height` read by the "
+            "build, so the layers after it are those of the built sizes")
+
+
+def test_check_prints_no_formula_for_a_build_that_read_a_size(net_file):
+    # NOTE: at H = 16 the conv has 4 channels, 4·3·3 + 4 params: no formula over H holds
+    path = net_file(READS)
+    code, out, _ = cli("check", str(path))
+    assert (code, out) == (0, f"""\
+{path}: a: ok (20 params, 648 MACs at H = 8, W = 8)
+  {READ_PIN.format(path=path)}
+""")
+    assert check_text(READS.replace("2, 6, 6] at H = 8, W = 8", "4, 14, 14] at H = 16, W = 16")
+                      ).stats.params == 40
+
+
+def test_compile_to_any_size_refuses_a_build_that_read_a_size(net_file):
+    path = net_file(READS)
+    code, _, err = cli("compile", str(path), "-o", str(path.with_suffix(".onnx")))
+    assert (code, err) == (1, f"""\
+{path}:2:3: error[E301]: {READ_PIN.format(path=path)}
+  |
+2 |   input x: [N, 1, H, W]
+  |   ^^^^^^^^^^^^^^^^^^^^^ needs a fixed size
+  |
+  = hint: compile it for one size: --set H=8 --set W=8
+
+""")
+    assert not path.with_suffix(".onnx").exists()
+
+
+def test_summary_states_no_formula_past_a_read_size(net_file):
+    path = net_file(READS)
+    code, out, _ = cli("summary", str(path))
+    pin = READ_PIN.format(path=path)
+    assert code == 0 and f"(numbers at H = 8, W = 8; {pin})" in " ".join(out.split("\n"))
+    assert "conv  conv   [N, 2, 6, 6]" in out
+    assert "params      20, at these sizes only: layer x" in out
+    # NOTE: the MACs past the pin are no formula for that reason, not for an op's cost
+    assert out.endswith("""\
+  MACs        not a formula (past the pin the shapes are unknown)
+  peak        not a formula (past the pin the shapes are unknown)
+  MACs per layer:
+    x     0
+    conv  not a formula (past the pin the shapes are unknown)
+""")
+
+
+def test_the_layer_that_stops_the_formulas_shows_its_shape(net_file):
+    # NOTE: upsample has no symbolic size rule: its shape was `[N]`, the batch alone
+    path = net_file("network up {\n  input x: [N, 1, H, W]\n"
+                    "  x -> conv(2, 3) -> upsample(scale: 2) -> output y\n"
+                    "  expect y: [N, 2, 12, 12] at H = 8, W = 8\n}\n")
+    code, out, _ = cli("summary", str(path))
+    assert code == 0 and "upsample  upsample  [N, 2, 12, 12]" in out
+    code, out, _ = cli("check", str(path), "--format", "json")
+    assert code == 0 and json.loads(out)["files"][0]["networks"][0]["output_formulas"] == {}
 
 
 def test_summary_shows_shapes_as_formulas_and_numbers_at_the_set_size(tmp_path):

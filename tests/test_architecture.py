@@ -99,36 +99,33 @@ def _dataclasses() -> list[type]:
 
 
 def _frozen_dataclasses() -> list[type]:
-    return [c for c in _dataclasses() if c.__dataclass_params__.frozen]  # type: ignore[attr-defined]
+    from netdsl.record import MutableRecord
+
+    return [c for c in _dataclasses() if not issubclass(c, MutableRecord)]
 
 
-def test_every_frozen_dataclass_leaves_eq_hash_and_repr_to_record():
-    """netdsl/record.py: a frozen dataclass is declared eq=False, repr=False and inherits the
-    three methods from Record, so that creating the class compiles none of them; a class (or a
-    base between it and Record) that generated its own would compare other fields."""
-    from netdsl.record import Record
-
-    classes = _frozen_dataclasses()
-    assert len(classes) > 100
-    wrong = [f"{c.__module__}.{c.__qualname__}" for c in classes
-             if not issubclass(c, Record) or (c.__eq__, c.__hash__, c.__repr__)
-             != (Record.__eq__, Record.__hash__, Record.__repr__)]
-    assert not wrong, f"declare these @dataclass(..., eq=False, repr=False) on Record: {wrong}"
-
-
-def test_every_mutable_dataclass_leaves_eq_and_repr_to_mutable_record():
-    """As the frozen ones, a mutable dataclass is declared eq=False, repr=False on MutableRecord:
-    Record's == and repr(), no hash(), as @dataclass makes a mutable class. (Source compares by
-    identity: one file's text, whatever its contents.)"""
+def test_every_dataclass_is_declared_with_record():
+    """netdsl/record.py: a dataclass is declared `@record` on Record (frozen) or
+    `@record(frozen=False)` on MutableRecord, which inherit ==, hash() (frozen only), repr() and
+    the frozen __setattr__ from Record, and compile __init__ on first use: a class (or a base
+    between it and Record) that generated its own methods would compare other fields, and cost
+    a compile each when it is created. (Source compares by identity: one file's text, whatever
+    its contents.)"""
     from netdsl.record import MutableRecord, Record
 
-    classes = [c for c in _dataclasses() if not c.__dataclass_params__.frozen]
-    assert len(classes) > 10
+    classes = [c for c in _dataclasses() if f"{c.__module__}.{c.__qualname__}"
+               != "netdsl.source.Source"]
+    assert len(classes) > 150
+    mutable = [c for c in classes if issubclass(c, MutableRecord)]
+    assert len(mutable) > 10
     wrong = [f"{c.__module__}.{c.__qualname__}" for c in classes
-             if f"{c.__module__}.{c.__qualname__}" != "netdsl.source.Source"
-             and (not issubclass(c, MutableRecord) or c.__hash__ is not None
-                  or (c.__eq__, c.__repr__) != (Record.__eq__, Record.__repr__))]
-    assert not wrong, f"declare these @dataclass(eq=False, repr=False) on MutableRecord: {wrong}"
+             if not issubclass(c, Record) or c.__dataclass_params__.init  # type: ignore[attr-defined]
+             or c.__dataclass_params__.frozen  # type: ignore[attr-defined]
+             or (c.__eq__, c.__repr__, c.__setattr__) != (
+                 Record.__eq__, Record.__repr__,
+                 (MutableRecord if c in mutable else Record).__setattr__)
+             or c.__hash__ is not (None if c in mutable else Record.__hash__)]
+    assert not wrong, f"declare these @record on Record or MutableRecord: {wrong}"
 
 
 def test_every_frozen_dataclass_has_its_own_docstring():

@@ -240,6 +240,19 @@ def _validator():
     return jsonschema.Draft4Validator(schema, format_checker=checker)
 
 
+def test_sarif_rule_of_a_misplaced_option_describes_it(here):
+    """E203's rule, shown beside a misplaced `option`, named only an operator's keyword."""
+    (here / "late.net").write_text("network late {\n  input image: [N, 1, 8, 8]\n"
+                                   "  x = image -> relu\n  option floor: true\n"
+                                   "  x -> output y\n}\n")
+    code, out, _ = cli("check", "--format", "sarif", "late.net")
+    assert code == 1
+    assert json.loads(out)["runs"][0]["tool"]["driver"]["rules"] == [_rule(
+        "E203", "unknown-argument", "a keyword or `option` that is not taken there: an argument "
+        "the operator, block or network does not take, or an unknown or misplaced option",
+        "error")]
+
+
 def test_sarif_validates_against_the_official_schema(here):
     (here / "sub").mkdir()
     (here / "sub" / "a b,c.net").write_text(BAD)  # a URI that needs escaping

@@ -83,7 +83,8 @@ def test_identical_pair_json(here):
     expected = {"schema": "netdsl-diff/1", "old": "old.net", "new": "new.net", "differs": False,
                 "networks": [{"name": "lenet5", "status": "identical",
                               "totals": dict(zip(("params", "macs", "peak_bytes"), same)),
-                              "blocks": [], "layers": [], "shapes": [], "outputs": []}]}
+                              "blocks": [], "layers": [], "shapes": [], "outputs": [],
+                              "sizes": {"old": {}, "new": {}}}]}
     assert cli("diff", "old.net", "new.net", "--format", "json") == (
         0, json.dumps(expected, indent=2) + "\n", "")
 
@@ -198,7 +199,7 @@ def test_differing_pair_json(here):
                  "differences": {}}],
             "shapes": [{"layer": "f6", "old": ["N", 84], "new": ["N", 100]},
                        {"layer": "tanh_3", "old": ["N", 84], "new": ["N", 100]}],
-            "outputs": []}]}
+            "outputs": [], "sizes": {"old": {}, "new": {}}}]}
     assert cli("diff", "old.net", "new.net", "--format", "json") == (
         0, json.dumps(expected, indent=2) + "\n", "")
 
@@ -230,6 +231,58 @@ def resnet18(here: Path, *replacements: tuple[str, str]) -> dict:
     data = diff_json("old.net", "new.net", "--network", "resnet18")
     assert [n["name"] for n in data["networks"]] == ["resnet18"]
     return data["networks"][0]
+
+
+SIZED = ("network a {\n  input x: [N, 1, H, W]\n  x -> conv(2, 3) -> output y\n"
+         "  expect y: [N, 2, 6, 6] at H = 8, W = 8\n}\n")
+
+
+def test_named_sizes_are_compared_at_the_same_sizes(here):
+    """A new example size (the network the same) was a changed input shape and 25 times the
+    MACs: the old version is built at the new one's sizes."""
+    write(here, old=SIZED, new=edit(SIZED, ("[N, 2, 6, 6] at H = 8, W = 8",
+                                            "[N, 2, 30, 30] at H = 32, W = 32")))
+    assert cli("diff", "old.net", "new.net") == (0, """\
+--- old.net
++++ new.net
+network a: identical (20 params, 16,200 MACs, 11,296 bytes peak memory)
+""", "")
+    write(here, new=edit(SIZED, ("[N, 2, 6, 6] at H = 8, W", "[N, 2, 32, 32] at H = 32, W"),
+                         ("W = 8", "W = 32"), ("conv(2, 3)", "conv(2, 3, pad: 1)")))
+    (net,) = diff_json("old.net", "new.net")["networks"]
+    assert _changes(net) == [("changed", "conv", {"pad": [0, 1]})]
+    assert _shapes(net) == {"conv": (["N", 2, 30, 30], ["N", 2, 32, 32])}
+
+
+def test_numbers_at_different_sizes_say_so(here):
+    """Where the old version does not build at the new one's sizes (a maxpool(2) of 7), or the
+    versions name other sizes, the numbers are at different sizes: a line says which and why
+    (the output compared 8 x 8 with 9 x 9 without a word)."""
+    old = edit(SIZED, ("conv(2, 3)", "conv(2, 3) -> maxpool(2)"), ("2, 6, 6]", "2, 3, 3]"))
+    write(here, old=old, new=edit(SIZED, ("[N, 2, 6, 6] at H = 8, W = 8",
+                                          "[N, 2, 7, 7] at H = 9, W = 9")))
+    code, out, err = cli("diff", "old.net", "new.net")
+    assert (code, out.splitlines()[2:4], err) == (0, [
+        "network a: changed",
+        "  old numbers at H = 8, W = 8: it does not build at the new H = 9, W = 9"], "")
+    code, out, _ = cli("diff", "old.net", "new.net", "--format", "markdown")
+    assert "\nOld numbers at H = 8, W = 8: it does not build at the new H = 9, W = 9.\n\n" in out
+    (net,) = diff_json("old.net", "new.net")["networks"]
+    assert net["sizes"] == {"old": {"H": 8, "W": 8}, "new": {"H": 9, "W": 9}}
+    write(here, new=edit(SIZED, ("H, W]", "S, S]"), ("H = 8, W = 8", "S = 9"),
+                         ("2, 6, 6]", "2, 7, 7]")))
+    code, out, _ = cli("diff", "old.net", "new.net")
+    assert out.splitlines()[3] == ("  old numbers at H = 8, W = 8, new at S = 9: the versions "
+                                   "name different sizes")
+    write(here, new=edit(SIZED, ("H, W]", "9, 9]"), (" at H = 8, W = 8", ""),
+                         ("2, 6, 6]", "2, 7, 7]")))
+    assert cli("diff", "old.net", "new.net")[1].splitlines()[3] == (
+        "  old numbers at H = 8, W = 8, new at its fixed sizes: the versions name different "
+        "sizes")
+    write(here, old=SIZED, new=edit(SIZED, ("conv(2, 3)", "conv(4, 3)"), ("N, 2, 6", "N, 4, 6")))
+    (net,) = diff_json("old.net", "new.net")["networks"]
+    assert net["sizes"] == {"old": {"H": 8, "W": 8}, "new": {"H": 8, "W": 8}}
+    assert "numbers at" not in cli("diff", "old.net", "new.net")[1]
 
 
 def _changes(net: dict) -> list[tuple[str, str, dict]]:

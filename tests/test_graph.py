@@ -4,8 +4,10 @@ and the .html page loaded in a real headless browser."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import stat
 import struct
 import subprocess
 
@@ -73,6 +75,45 @@ def test_dot_output_needs_no_graphviz_program(tmp_path, monkeypatch):
     assert err.startswith("netdsl graph: writing .png needs Graphviz's `dot` program, which is "
                           "not on PATH: install Graphviz (Debian/Ubuntu: apt-get install graphviz")
     assert not (tmp_path / "lenet.png").exists()
+
+
+def test_a_picture_through_a_symlink_is_written_to_its_target(tmp_path):
+    """As fmt does: the link stays a link (pictures kept once, linked from docs), and its target
+    gets the picture."""
+    target = tmp_path / "pictures" / "lenet.dot"
+    target.parent.mkdir()
+    target.write_text("old")
+    link = tmp_path / "link.dot"
+    link.symlink_to(target)
+    assert cli("graph", str(ZOO / "lenet.net"), "-o", str(link)) == (0, "", "")
+    assert link.is_symlink() and target.read_text() == (IMAGES / "lenet5.dot").read_text()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["lenet.dot"]
+    (tmp_path / "a.dot").symlink_to(tmp_path / "b.dot")
+    (tmp_path / "b.dot").symlink_to(tmp_path / "a.dot")
+    assert cli("graph", str(ZOO / "lenet.net"), "-o", str(tmp_path / "a.dot")) == (
+        1, "", f"error[E402]: {tmp_path / 'a.dot'}: cannot write: Too many levels of symbolic "
+        "links\n\n")
+
+
+def test_the_title_says_which_named_sizes_its_numbers_are_at(tmp_path):
+    out = tmp_path / "unet.dot"
+    assert cli("graph", str(ZOO / "unet.net"), "--network", "unet", "-o", str(out)) == (0, "", "")
+    assert 'label="unet: 31.03M params, 150.58G MACs at H = 572, W = 572"' in out.read_text()
+
+
+def test_a_picture_is_written_to_regular_files_only(tmp_path):
+    """As compile: a FIFO (or a device) named by -o stays as it was; it was replaced."""
+    fifo = tmp_path / "pipe.dot"
+    os.mkfifo(fifo)
+    assert cli("graph", str(ZOO / "lenet.net"), "-o", str(fifo)) == (1, "", f"""\
+error[E402]: {fifo} is not a regular file (a FIFO); netdsl writes only regular files
+  = hint: give the path of a new or ordinary file
+
+""")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    code, _, err = cli("graph", str(ZOO / "lenet.net"), "-o", str(tmp_path / "no" / "x.dot"))
+    assert (code, err) == (1, f"error[E402]: {tmp_path / 'no' / 'x.dot'}: the directory "
+                              f"{tmp_path / 'no'} does not exist\n\n")
 
 
 def test_an_unknown_format_is_a_usage_error(tmp_path):

@@ -212,6 +212,40 @@ width (height 8): 1 size
 """
 
 
+def test_a_build_that_reads_the_size_is_noted(tmp_path):
+    # NOTE: at 16 x 16 the conv has 4 channels and 16 // 4 = 4 of them: the sweep's layers
+    # are those built at 8 x 8, and what it lists holds for that build only
+    text = net("x -> conv(x.height // 4, 3) -> output y", "[N, 1, 8, 8]")
+    code, out, err = cli("sizes", write(tmp_path, text), "--range", "1:12", "--square")
+    assert (code, err) == (0, "")
+    assert out == """\
+n: input x [N, 1, 8, 8], sizes 1..12
+square: 10 sizes
+  3..12 -> y [N, 2, n - 2, n - 2]
+note: the build reads `height` of `x`, which the input size changes: these are the sizes \
+and shapes of the layers built at the declared size, which may differ at another
+"""
+    assert cli("sizes", write(tmp_path, text.replace("x.height // 4", "x.channels * 2")),
+               "--range", "1:12", "--square")[1].count("note") == 0
+
+
+def test_the_input_s_where_clause_holds_for_every_size_listed(tmp_path):
+    # NOTE: check says H = W = 6 + 1k; the sweep listed 3..10 and every height at width 8
+    text = ("network w {\n  input x: [N, 1, H, W] where H >= 6, H == W\n"
+            "  x -> conv(2, 3) -> output y\n  expect y: [N, 2, 6, 6] at H = 8, W = 8\n}\n")
+    code, out, err = cli("sizes", write(tmp_path, text), "--range", "1:10")
+    assert (code, err) == (0, "")
+    assert out == """\
+w: input x [N, 1, 8, 8], sizes 1..10
+square: 5 sizes
+  6..10 -> y [N, 2, n - 2, n - 2]
+height (width 8): 1 size
+  8 -> y [N, 2, 6, 6]
+width (height 8): 1 size
+  8 -> y [N, 2, 6, 6]
+"""
+
+
 def test_a_tensor_over_the_element_limit_fails_as_the_checker_says():
     """64 x 5793 x 5793 elements are over limits.MAX_TENSOR_ELEMENTS (2^31): E215 in `check`,
     so not a size that fits; at 4e18 the product would overflow int64, yet no size fits."""
@@ -341,6 +375,14 @@ def test_e302_hint_names_the_nearest_input_sizes():
     text = (ROOT / "zoo" / "unet.net").read_text(encoding="utf-8")
     out = rendered(text, "unet", H=570, W=570)
     assert out.count("= hint: input sizes 556 and 572 fit") == 1
+
+
+def test_no_e302_hint_where_the_build_reads_the_size():
+    # NOTE: at 16 the pool is 5 wide, and 16 does not tile by 5: "16 fits" was wrong
+    out = rendered(net("x -> maxpool(x.height // 4 + 1) -> output y", "[N, 1, 13, 13]"))
+    assert "stride 4 does not tile the input height 13" in out and "fit" not in out
+    assert "fractions are illegal" in rendered(
+        net("x -> maxpool(x.height // 4 + 1) -> output y", "[N, 1, 16, 16]"))
 
 
 def test_e302_hint_per_axis_and_none_where_no_size_fits():

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import RESNET50, ROOT, cli
+from conftest import RESNET50, ROOT, ZOO, cli
 
 if TYPE_CHECKING:
     from torch import nn
@@ -176,6 +176,26 @@ def test_explain_shows_the_lectures_arithmetic(resnet50_file, torch_resnet50, to
     assert f"MACs: 64 x 112 x 112 x 3 x 7 x 7 = {macs:,}" in out
     assert "rule: Cout x Hout x Wout x (Cin / groups) x Kh x Kw" in out
     assert "height: r = 1 + (7 - 1)*1 = 7;  j = 1*2 = 2;  u = 0.5 + 0*1 = 0.5" in out
+
+
+def test_explain_says_which_named_sizes_its_numbers_are_at(net_file):
+    text = ("network t {\n  input x: [N, 1, H, W]\n  x -> c: conv(2, 3) -> output y\n"
+            "  expect y: [N, 2, 6, 8] at H = 8, W = 10\n}\n")
+    path = net_file(text)
+    code, out, _ = cli("explain", str(path), "c")
+    assert code == 0 and out.startswith(f"c: conv, defined at {path}:3:8 (numbers at H = 8, "
+                                        "W = 10)\n  [N, 1, 8, 10] -> [N, 2, 6, 8]\n")
+    code, out, _ = cli("explain", str(path), "c", "--set", "H=9", "--set", "W=9")
+    assert code == 0 and "(numbers at H = 9, W = 9)\n  [N, 1, 9, 9] -> [N, 2, 7, 7]\n" in out
+
+
+def test_explain_of_an_output_s_name_names_its_layer():
+    code, _, err = cli("explain", str(ZOO / "lenet.net"), "probs")
+    assert (code, err) == (1, """\
+error[E201]: network `lenet5` has no layer `probs`
+  = hint: `probs` is an output of the network, made by the layer `softmax`: explain that
+
+""")
 
 
 def test_explain_a_floored_pool_and_a_block_layer(resnet50_file, torch_resnet50):

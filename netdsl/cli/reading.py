@@ -69,12 +69,14 @@ def cmd_summary(a: argparse.Namespace) -> int:
 
 
 def cmd_graph(a: argparse.Namespace) -> int:
+    from netdsl import files
     from netdsl.graph import FORMATS, DotMissing, render
     from netdsl.pipeline import check_source, read_source
     if a.depth is not None and a.depth < 1:
         raise _Usage(f"--depth takes a positive number of name parts, not {a.depth}")
     if Path(a.output).suffix.lower() not in FORMATS:
         raise _Usage(f"-o {a.output}: the suffix picks the format, one of {', '.join(FORMATS)}")
+    files.check_writable(Path(a.output))  # NOTE: as compile: before the work, regular files only
     checked = check_source(read_source(a.file, a.root), a.network, _params(a.set))
     _emit(checked.stats.warnings)
     try:

@@ -56,7 +56,7 @@ def cmd_fmt(a: argparse.Namespace) -> int:
         if a.check or a.diff:
             print(f"would reformat {path}", file=sys.stderr)
         else:
-            with atomic(Path(path).resolve()) as (tmp,):  # a symlink's target, not the link
+            with atomic(Path(path)) as (tmp,):  # a symlink's target, not the link
                 tmp.write_text(bom + new, encoding="utf-8", newline=newline)
             print(f"reformatted {path}", file=sys.stderr)
     if failed:
@@ -79,7 +79,7 @@ def _not_stdout(output: str | None, command: str, suffix: str) -> None:
 
 def cmd_compile(a: argparse.Namespace) -> int:
     from netdsl import files
-    from netdsl.pipeline import check_source, lower, read_source, size_params
+    from netdsl.pipeline import SizeConflict, check_source, lower, read_source, size_params
     if a.batch is not None and a.batch < 1:
         raise _Usage("--batch must be at least 1")
     _check_batch_seed(a.batch, a.seed)
@@ -102,13 +102,12 @@ def cmd_compile(a: argparse.Namespace) -> int:
     checked = check_source(read_source(src, a.root), a.network, _params(a.set))
     if a.input_size and not a.fully_convolutional:  # a model for that size: the sizes bound
         try:
-            sizes = size_params(checked.graph, a.input_size)
+            sizes = size_params(checked.graph, a.input_size, _params(a.set))
+        except SizeConflict as e:
+            raise _Usage(f"--set {e.name}={e.value} and --input-size "
+                         f"{'x'.join(map(str, a.input_size))} disagree; give one") from None
         except ValueError as e:
             raise _Usage(f"--input-size {e}") from None
-        for name, value in _params(a.set).items():
-            if name in sizes and value != sizes[name]:  # NOTE: --input-size won, silently
-                raise _Usage(f"--set {name}={value} and --input-size "
-                             f"{'x'.join(map(str, a.input_size))} disagree; give one")
         checked = check_source(read_source(src, a.root), a.network, {**_params(a.set), **sizes})
     if out is not None:
         files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what `use`s read

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +14,11 @@ from netdsl.diagnostics import Diagnostic, NetdslError, error
 from netdsl.limits import MAX_SOURCE_BYTES, MAX_USE_DEPTH
 from netdsl.ops import REGISTRY
 from netdsl.parse import parse
-from netdsl.record import MutableRecord
+from netdsl.record import MutableRecord, record
 from netdsl.source import Source, Span
 
 
-@dataclass(eq=False, repr=False)
+@record(frozen=False, slots=False)
 class Namespace(MutableRecord):
     """What a file (and the files it `use`s) defines."""
 

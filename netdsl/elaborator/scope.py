@@ -5,9 +5,9 @@ long)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
-from netdsl.record import MutableRecord
+from netdsl.record import MutableRecord, record
 from netdsl.source import Span
 from netdsl.values import Value
 
@@ -17,7 +17,7 @@ MAX_STEPS = 200_000  # statements run in all (loops in loops): checking stays wi
 OPTIONS = {"floor": "bool", "init": "str"}  # `option NAME: value` and the type it takes
 
 
-@dataclass(eq=False, repr=False)
+@record(frozen=False, slots=False)
 class Frame(MutableRecord):
     """Where elaboration stands: the names in scope, the layer-name prefix, the block calls
     and loops that led here."""

@@ -271,7 +271,7 @@ class Statements:
                       f"says {fmt_shape(want)}", dims.span, f"actual {fmt_shape(value.shape)}",
                       frame=frame, secondary=[(self.naming.node_span(value), "made here")])
 
-    # NOTE: expect.py (and expectations.py, 17 classes: ~8 ms at a cold start) is imported by
+    # NOTE: expect.py (and expectations.py, 17 classes: ~2 ms at a cold start) is imported by
     # the first `expect` line met, not with this module: a source without one never loads it
 
     def _expect_expr(self, st: s.ExpectExpr | s.ExpectApprox, frame: Frame) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,12 +25,12 @@ import numpy as np
 from netdsl.diagnostics import NetdslError, error
 from netdsl.importer.reader import SUPPORTED, Layer, _Reader
 from netdsl.importer.render import _identifier, _label, _named_sizes, _ports, _render
-from netdsl.record import Record
+from netdsl.record import Record, record
 
 __all__ = ["EXAMPLE_SIZES", "SUPPORTED", "Imported", "Layer", "import_model", "with_example"]
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(slots=False)
 class Imported(Record):
     """An ONNX model turned into a .net program, with its weights."""
 

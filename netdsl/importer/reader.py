@@ -9,14 +9,14 @@ import ast
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 
 from netdsl import export
 from netdsl.diagnostics import NetdslError, error
-from netdsl.record import MutableRecord
+from netdsl.record import MutableRecord, record
 
 SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv ConvTranspose Dropout "
              "Elu Flatten Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish Identity LRN "
@@ -27,7 +27,7 @@ _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "h
            "GlobalAveragePool": "globalavgpool", "GlobalMaxPool": "globalmaxpool"}
 
 
-@dataclass(eq=False, repr=False)
+@record(frozen=False, slots=False)
 class Layer(MutableRecord):
     """One stage of the .net program: `"label": call`, on `inputs` (tensor names)."""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl.ops import register
@@ -24,6 +23,7 @@ from netdsl.ops.base import (
     per_axis,
 )
 from netdsl.ops.types import Ints
+from netdsl.record import record
 
 
 def _bins(n: int, m: int) -> list[tuple[int, int]]:
@@ -56,7 +56,7 @@ MAX_UNEVEN = 2**20  # elements of the averaging matrix that uneven adaptive wind
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class AdaptiveAvgPool(Op):
     """Average pooling to a fixed output size, as torch's AdaptiveAvgPool (VGG's and AlexNet's
     `avgpool`): along an axis of n inputs, output o averages inputs floor(o*n/m) up to

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl.ops import register
@@ -23,10 +22,11 @@ from netdsl.ops.base import (
     expect_rank,
     require_fixed,
 )
+from netdsl.record import record
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Attention(Op):
     """Self-attention, y = softmax(Q K^T / sqrt(D / heads)) V per head, heads joined and projected:
     torch's nn.MultiheadAttention(D, heads, batch_first=True) called as attn(x, x, x,

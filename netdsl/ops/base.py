@@ -9,12 +9,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.signature import Signature, signature_of
-from netdsl.record import Record
+from netdsl.record import Record, record
 
 Dim = int | str  # str only for a symbolic batch dimension ("N")
 Shape = tuple[Dim, ...]
@@ -34,7 +33,7 @@ class OpError(Exception):
         self.message, self.at, self.hint, self.code = message, at, hint, code
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Window(Record):
     """How an op's outputs map onto its input, per spatial axis, for the receptive-field
     recurrence (Araujo et al., Distill 2019). Along each axis, output o reads `extent`
@@ -76,7 +75,7 @@ def shifted(offsets: Sequence[float]) -> Window:
     return Window("local", (1,) * n, (1.0,) * n, tuple(float(v) for v in offsets))
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Value(Record):
     """A tensor as to_onnx sees it: its ONNX name, its (checked) shape, and the axes whose size
     is not fixed in the model (a model for every input size: the shape is one example of them,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl.ops import register
@@ -25,10 +24,11 @@ from netdsl.ops.base import (
 )
 from netdsl.ops.signature import argument, tensor_input
 from netdsl.ops.types import Ints, Tensor
+from netdsl.record import record
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Crop(Op):
     """Centre crop of the spatial axes, to `size` or to the spatial size of the tensor `like`
     (U-Net's copy and crop). Odd margins put the extra row at the end. `offset` starts the crop
@@ -130,7 +130,7 @@ class Crop(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Pad(Op):
     """Pad the spatial axes (zeros, reflect or edge) and/or the channels with zeros (ResNet's
     parameter-free shortcut, option A). `amount` is an int, [per axis] or [begins..., ends...];

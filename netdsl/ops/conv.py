@@ -4,7 +4,6 @@ checks of groups that conv_transpose.py shares."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl.ops import register
@@ -36,6 +35,7 @@ from netdsl.ops.geometry import (
 )
 from netdsl.ops.signature import argument, network_option
 from netdsl.ops.types import Ints, Pad, Weights
+from netdsl.record import record
 
 
 def check_groups(out: int, groups: int) -> None:
@@ -165,7 +165,7 @@ class _Conv(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Conv(_Conv):
     """Convolution over N, C and 1 to 3 spatial axes (the input's rank decides: conv1d, conv2d,
     conv3d). kernel, stride, dilation: an int or one per axis; pad: an int, one per axis,
@@ -196,7 +196,7 @@ class Conv(_Conv):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Depthwise(_Conv):
     """Depthwise convolution: one kernel per input channel (`multiplier` of them), i.e. a conv
     with groups = channels and out = channels * multiplier (MobileNet, Xception)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl.ops import register
@@ -24,10 +23,11 @@ from netdsl.ops.base import (
 from netdsl.ops.conv import check_groups, check_input_groups
 from netdsl.ops.geometry import window_geometry, window_kernel
 from netdsl.ops.types import Ints
+from netdsl.record import record
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class ConvTranspose(Op):
     """Transposed convolution (never "deconvolution"): the gradient of conv, used to upsample.
     Per axis out = (N - 1)*S - P_begin - P_end + D(F - 1) + output_pad + 1, output_pad below

@@ -5,7 +5,6 @@ channel_shuffle; and matmul. Split and chunk yield several values: each part is 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl.ops import register
@@ -30,10 +29,11 @@ from netdsl.ops.base import (
 )
 from netdsl.ops.signature import argument, axis_argument
 from netdsl.ops.types import Ints
+from netdsl.record import record
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Slice(Op):
     """Elements start, start + step, ... before end along one axis (Python's x[start:end:step];
     a negative start or end counts from the axis's end; torch.narrow is `slice(axis, s, s + n)`)."""
@@ -100,7 +100,7 @@ class Slice(Op):
                                    emit.const([ax]), emit.const([kept.step])])
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class _Parts(Op):
     """An op whose call yields a list of consecutive slices of one axis."""
 
@@ -131,7 +131,7 @@ class _Parts(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Split(_Parts):
     """Split one axis (default the channels) into consecutive parts of the given sizes, as
     torch.split(x, sizes, dim): a list of tensors (`parts[0]`, or `a, b = x -> split(...)`).
@@ -170,7 +170,7 @@ class Split(_Parts):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Chunk(_Parts):
     """Split one axis (default the channels) into n equal parts, as torch.chunk(x, n, dim) where
     n divides the size: a list of n tensors."""
@@ -200,7 +200,7 @@ class Chunk(_Parts):
 
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Part(Slice):
     """One value of a split or chunk call: a slice at the declared size, whose size over other
     input sizes follows the call's cut (netdsl sizes), not a fixed start and end."""
@@ -227,7 +227,7 @@ class Part(Slice):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Permute(Op):
     """Reorder the axes, as torch's x.permute(dims): output axis i is input axis dims[i]. The
     batch stays first (dims[0] = 0): `permute([0, 2, 3, 1])` makes NCHW channels-last."""
@@ -270,7 +270,7 @@ class Permute(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Transpose(Op):
     """Swap two axes, as torch's x.transpose(a, b) (neither may be the batch)."""
 
@@ -302,7 +302,7 @@ class Transpose(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class ChannelShuffle(Op):
     """ShuffleNet's channel shuffle (Zhang et al. 2018; torchvision's shufflenetv2
     channel_shuffle, nn.ChannelShuffle): view the channels as [groups, C/groups], transpose,
@@ -342,7 +342,7 @@ class ChannelShuffle(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class MatMul(Op):
     """Matrix product over the last two axes, broadcasting the others, as torch.matmul on
     tensors of rank 3 or more: [N, ..., M, K] x [N, ..., K, P] -> [N, ..., M, P]."""

@@ -5,13 +5,13 @@ Arithmetic on them is add and mul (ops/tensor.py), which broadcast."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from netdsl.ops import register
 from netdsl.ops.base import Emitter, Op, OpError, Shape, Value, fmt_shape
 from netdsl.ops.signature import tensor_input
 from netdsl.ops.types import Tensor
+from netdsl.record import record
 
 # How a `param` statement may initialise its tensor, as torch's init functions do:
 # a number (constant_), zeros, ones, normal(std) (normal_(0, std)), trunc_normal(std)
@@ -19,7 +19,7 @@ from netdsl.ops.types import Tensor
 PARAM_INITS = ("zeros", "ones", "constant", "normal", "trunc_normal")
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class ParamOp(Op):
     """A learned tensor (`param gamma: [C, 1, 1] = 1e-6`); not callable from .net. Its shape is
     the tensor's own, without a batch axis of the network's: broadcasting lines it up."""
@@ -43,7 +43,7 @@ class ParamOp(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Expand(Op):
     """Repeat a tensor's size-1 batch axis to the batch of `like`: `expand(class_token,
     like: x)` makes [1, 1, D] into [N, 1, D] for `concat(..., x, axis: 1)`."""

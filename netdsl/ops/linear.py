@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl.ops import register
@@ -22,10 +21,11 @@ from netdsl.ops.base import (
     moved,
     require_fixed,
 )
+from netdsl.record import record
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Dense(Op):
     """Fully connected: y = x W^T + b on the last axis, as torch.nn.Linear: [N, C] -> [N, out],
     and [N, ..., C] -> [N, ..., out] (a token sequence [N, L, C], a channels-last map

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl.ops import register
@@ -23,10 +22,11 @@ from netdsl.ops.base import (
     require_fixed,
 )
 from netdsl.ops.signature import argument, axis_argument
+from netdsl.record import record
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class BatchNorm(Op):
     """Batch normalisation with running statistics (as in eval mode): per channel
     y = (x - mean) / sqrt(var + eps) * weight + bias."""
@@ -71,7 +71,7 @@ class BatchNorm(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class LocalResponseNorm(Op):
     """Local response normalisation across channels (AlexNet, Krizhevsky et al. 2012), as
     torch.nn.LocalResponseNorm and ONNX LRN: x / (k + alpha/size * sum(x^2))^beta."""
@@ -120,7 +120,7 @@ class LocalResponseNorm(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class LayerNorm(Op):
     """Layer normalisation over one axis, with a learnable weight and bias of its size:
     y = (x - mean) / sqrt(var + eps) * weight + bias. The default, the last axis, is

@@ -3,14 +3,13 @@ positions match training code) and identity. Shape-preserving, no parameters, no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from netdsl.ops import register
 from netdsl.ops.base import Emitter, Op, OpError, Value
+from netdsl.record import record
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Dropout(Op):
     """Dropout: the identity at inference, kept so that layer names and positions match
     training code."""
@@ -30,7 +29,7 @@ class Dropout(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Identity(Op):
     """Passes its input through unchanged."""
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from netdsl.ops import register
@@ -38,9 +37,10 @@ from netdsl.ops.geometry import (
 )
 from netdsl.ops.signature import argument, network_option
 from netdsl.ops.types import Ints, Pad
+from netdsl.record import record
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class _Pool(Op):
     """A window slid over the spatial axes (maxpool, avgpool): kernel, stride, pad, dilation."""
 
@@ -158,7 +158,7 @@ class _Pool(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class MaxPool(_Pool):
     """Max pooling; stride defaults to the kernel. With `indices: true` the call gives a list:
     the pooled tensor and where each maximum came from, for maxunpool (SegNet's decoder;
@@ -185,7 +185,7 @@ class MaxPool(_Pool):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class AvgPool(_Pool):
     """Average pooling; with count_include_pad (default true, as PyTorch) the padded zeros count
     in the mean."""
@@ -222,7 +222,7 @@ class AvgPool(_Pool):
                          **self._attrs(x, overflow))
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class _GlobalPool(Op):
     """One value per channel over all spatial positions (globalavgpool, globalmaxpool)."""
 
@@ -242,7 +242,7 @@ class _GlobalPool(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class GlobalAvgPool(_GlobalPool):
     """Mean over all spatial positions: [N, C, H, W] -> [N, C, 1, 1]."""
 
@@ -255,7 +255,7 @@ class GlobalAvgPool(_GlobalPool):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class GlobalMaxPool(_GlobalPool):
     """Max over all spatial positions: [N, C, H, W] -> [N, C, 1, 1]."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl.ops import register
@@ -24,13 +23,14 @@ from netdsl.ops.base import (
 )
 from netdsl.ops.signature import argument, tensor_input
 from netdsl.ops.types import Floats, Ints, Tensor
+from netdsl.record import record
 
 _MODES = {"nearest": "nearest", "bilinear": "linear", "linear": "linear", "trilinear": "linear",
           "bicubic": "cubic"}
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Upsample(Op):
     """Resize the spatial axes by `scale`, to `size`, or to the size of the tensor `like`.
 

@@ -4,20 +4,20 @@ x * sigmoid(x) forms (silu and swish, hardswish, gelu). Elementwise, as activati
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl.ops import register
 from netdsl.ops.activation import Elementwise, simple
 from netdsl.ops.base import Emitter, Value
 from netdsl.ops.signature import argument
+from netdsl.record import record
 
 Tanh = simple("tanh", "Tanh", "hyperbolic tangent", __name__)
 Sigmoid = simple("sigmoid", "Sigmoid", "1 / (1 + exp(-x))", __name__)
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class HardSigmoid(Elementwise):
     """max(0, min(1, alpha * x + beta)); the defaults are PyTorch's (1/6, 1/2), not ONNX's."""
 
@@ -33,7 +33,7 @@ class HardSigmoid(Elementwise):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class HardSwish(Elementwise):
     """x * hardsigmoid(x) (MobileNetV3)."""
 
@@ -43,7 +43,7 @@ class HardSwish(Elementwise):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Silu(Elementwise):
     """x * sigmoid(x), also called swish (EfficientNet)."""
 
@@ -55,7 +55,7 @@ class Silu(Elementwise):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Swish(Silu):
     """The same function as silu, under the name the EfficientNet paper uses."""
 
@@ -64,7 +64,7 @@ class Swish(Silu):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Gelu(Elementwise):
     """x * Phi(x), exact (erf) form, as torch.nn.GELU()."""
 

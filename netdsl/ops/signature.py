@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from netdsl.ops.types import literal
-from netdsl.record import Record
+from netdsl.record import Record, record
 
 
 class OpClass(Protocol):
@@ -55,7 +54,7 @@ def axis_argument(default: int) -> Any:
     return dataclasses.field(default=default, metadata={"axis": True})
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Signature(Record):
     """How a call of an op is written, computed once per op class from its declaration."""
 

@@ -3,17 +3,17 @@ activation.py's, though each output reads its whole axis."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl.ops import register
 from netdsl.ops.activation import Elementwise
 from netdsl.ops.base import OpError, Shape, Window, dim_value, moved
 from netdsl.ops.signature import axis_argument
+from netdsl.record import record
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Softmax(Elementwise):
     """exp(x) / sum(exp(x)) along an axis (default 1: the classes, or the channels)."""
 

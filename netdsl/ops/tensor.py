@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl.ops import register
@@ -28,10 +27,11 @@ from netdsl.ops.base import (
 )
 from netdsl.ops.signature import axis_argument
 from netdsl.ops.types import Ints
+from netdsl.record import record
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Flatten(Op):
     """[N, C, H, W] -> [N, C*H*W] (everything after the batch)."""
 
@@ -55,7 +55,7 @@ class Flatten(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Reshape(Op):
     """Reshape everything after the batch to `shape` (one entry may be -1)."""
 
@@ -117,7 +117,7 @@ class Reshape(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Add(Op):
     """Elementwise sum: `a + b`. The shapes match (residual connections), or one side broadcasts
     to the other's shape over its size-1 or missing leading axes, as numpy and ONNX do (a
@@ -194,7 +194,7 @@ def _add_hint(a: Shape, b: Shape) -> str:
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Mul(Op):
     """Elementwise product with numpy's broadcasting: `x * gate` with a gate [N, C, 1, 1]
     (squeeze-and-excitation), `x * gamma` with a layer scale [C, 1, 1] (ConvNeXt)."""
@@ -226,7 +226,7 @@ class Mul(Op):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Concat(Op):
     """Join tensors along an axis (default 1, the channels): inception modules, U-Net skips."""
 

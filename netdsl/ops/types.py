@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from netdsl.record import Record
+from netdsl.record import Record, record
 
 Ints = int | tuple[int, ...]
 Pad = int | str | tuple[int, ...]
@@ -107,7 +106,7 @@ def _floats(v: Any) -> Any:
     raise TypeError("a number or a list of numbers")
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class ArgType(Record):
     """One kind of argument: `check` returns the checked value or raises TypeError(`expected`);
     `words` name it in the operator reference. A tensor has no check: the call makes it an input."""

@@ -4,7 +4,6 @@ indices: true)` (MaxPoolIndices, made by MaxPool.parts)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from netdsl.ops import register
@@ -23,9 +22,10 @@ from netdsl.ops.geometry import Geometry, window_geometry
 from netdsl.ops.pool import MaxPool
 from netdsl.ops.signature import argument, tensor_input
 from netdsl.ops.types import Ints, Tensor
+from netdsl.record import record
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class MaxPoolIndices(MaxPool):
     """The indices of a max pool (`maxpool(..., indices: true)`'s second value): where in the
     input each maximum is, as ONNX MaxPool's second output, a flat index into the whole input
@@ -41,7 +41,7 @@ class MaxPoolIndices(MaxPool):
 
 
 @register
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class MaxUnpool(Op):
     """Max unpooling (Zeiler and Fergus 2014; SegNet, Badrinarayanan et al. 2017): every value
     goes back to where its max pool found the maximum, zeros elsewhere, as nn.MaxUnpool2d. Give

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Union
 
-from netdsl.record import Record
+from netdsl.record import Record, record
 from netdsl.symbolic.conditions import Cond, Lit
 from netdsl.symbolic.printing import _paren, render
 
@@ -191,7 +190,7 @@ class Expr:
         return f"Expr({render(self)})"
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Scaled(Record):
     """A size times a fraction, before numpy's `.astype` (a resize's floor) makes it whole."""
 
@@ -216,7 +215,7 @@ def _norm(e: Expr) -> Any:
     return c if c is not None else e
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Floor(Record):
     """floor(num / den), den > 1, num not a multiple of den (floor_div builds these)."""
 
@@ -236,7 +235,7 @@ class Floor(Record):
         return f"floor({_paren(render(self.num))}/{self.den})"
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Ind(Record):
     """1 where `cond` holds, else 0 (numpy's bool masks multiplied into sizes)."""
 

@@ -7,10 +7,9 @@ this module's names while it is itself loading."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from netdsl.record import Record
+from netdsl.record import Record, record
 from netdsl.symbolic import algebra
 from netdsl.symbolic.printing import describe
 from netdsl.symbolic.ranges import bounds
@@ -75,7 +74,7 @@ class Cond(Record):
         return {s for lit in self.literals() for s in lit.expr.symbols()}
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Lit(Cond):
     """`expr == 0` (kind "eq") or `expr >= 0` (kind "ge")."""
 
@@ -113,7 +112,7 @@ class Lit(Cond):
         return describe(self)
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@record
 class Junction(Cond):
     """All (`op` "and") or any ("or") of its parts; "not" negates its one part."""
 
