@@ -161,14 +161,15 @@ def _sync_file_range() -> Any:
     return call
 
 
-def check_writable(path: Path, inputs: Sequence[Path] = (), what: str = "") -> None:
-    """E402 unless `path` can become an output file: not a directory, a device or a FIFO (which
-    the rename would replace), in an existing writable directory, and not one of `inputs` (the
-    files this command reads)."""
+def check_writable(path: Path, inputs: Sequence[Path] = (), what: str = "",
+                   example: str = "model.onnx") -> None:
+    """E402 unless `path` can become an output file: not a directory (E402 suggests DIR/
+    `example`), a device or a FIFO (which the rename would replace), in an existing writable
+    directory, and not one of `inputs` (the files this command reads)."""
     label = f"{what} {path}" if what else str(path)
     if path.is_dir():
         raise NetdslError([error("E402", f"{label} is a directory; give a file name such as "
-                                 f"{path / 'model.onnx'}")])
+                                 f"{path / example}")])
     if path.exists() and not path.is_file():
         raise NetdslError([error("E402", f"{label} is not a regular file ({_kind(path)}); "
                                  "netdsl writes only regular files",

@@ -4,6 +4,7 @@ torch.onnx.export, come back with onnxruntime outputs equal to the original mode
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -99,9 +100,9 @@ def test_unsupported_operators_are_listed_with_their_nodes(tmp_path):
     with pytest.raises(NetdslError) as e:
         importer.import_model(export.load(path), "t", "m.onnx")
     assert render_all(e.value.diagnostics) == (
-        "error[E407]: m.onnx: 3 nodes use operators netdsl does not support: Erf x2 (/a/Erf, "
-        "/b/Erf); Round x1 (/c/Round)\n"
-        "  = hint: supported: " + ", ".join(importer.SUPPORTED))
+        "error[E407]: m.onnx: 3 nodes use operators that netdsl import does not read: Erf x2 "
+        "(/a/Erf, /b/Erf); Round x1 (/c/Round)\n"
+        "  = hint: it reads " + ", ".join(importer.SUPPORTED))
     out = tmp_path / "m.net"
     assert main(["import", str(path), "-o", str(out), "--weights", str(tmp_path / "w.npz")]) == 1
     assert not out.exists() and not (tmp_path / "w.npz").exists()
@@ -457,5 +458,435 @@ def test_cli_import_notes_the_inputs_and_outputs_it_renames(tmp_path, capsys):
     onnx.save(model, src)
     assert main(["import", str(src), "-o", str(tmp_path / "m.net")]) == 0
     assert capsys.readouterr().err == (
-        "note: inputs and outputs renamed in the program (a keyword, or not an identifier): "
-        "input -> x_input, output -> y_output; a model compiled from it has the new names\n")
+        "note: inputs and outputs renamed in the program (a keyword, not an identifier, or a "
+        "name taken): input -> x_input, output -> y_output; a model compiled from it has the "
+        "new names\n")
+
+
+@pytest.mark.parametrize(("inputs", "outputs", "note"), [
+    (["x"], ["y.1", "y_1"], "y.1 -> y_1_2"),
+    (["a.b", "a_b"], ["y"], "a.b -> a_b_2"),
+    (["x"], ["y", "r0"], "r0 -> r0_2"),  # the label of another layer (the first Relu)
+    (["r1"], ["y", "z"], "r1 -> r1_2")])  # an input named as a layer
+def test_cli_import_gives_names_that_meet_distinct_names(tmp_path, capsys, inputs, outputs,
+                                                         note):
+    """Two outputs (or inputs) whose names became one identifier (`y.1`, `y_1`), or a layer's
+    label, were E211 about the .net that was never written."""
+    nodes = [helper.make_node("Relu", [inputs[0]], [o], name=f"r{k}")
+             for k, o in enumerate(outputs)]
+    if len(inputs) > 1:
+        nodes[0] = helper.make_node("Add", inputs, [outputs[0]], name="r0")
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        i, TensorProto.FLOAT, ["N", 3]) for i in inputs], [helper.make_tensor_value_info(
+            o, TensorProto.FLOAT, ["N", 3]) for o in outputs])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    src, out = tmp_path / "m.onnx", tmp_path / "m.net"
+    onnx.save(model, src)
+    assert main(["import", str(src), "-o", str(out)]) == 0
+    assert capsys.readouterr().err == (
+        "note: inputs and outputs renamed in the program (a keyword, not an identifier, or a "
+        f"name taken): {note}; a model compiled from it has the new names\n")
+    feeds = {i: np.full((1, 3), k - 1.5, np.float32) for k, i in enumerate(inputs)}
+    want = ort.InferenceSession(model.SerializeToString()).run(None, feeds)
+    renamed = dict([note.split(" -> ")])
+    got = netdsl.run(netdsl.compile(str(out)), {renamed.get(i, i): v for i, v in feeds.items()})
+    assert [renamed.get(o, o) for o in outputs] == list(got)
+    for p, q in zip(want, got.values()):
+        np.testing.assert_array_equal(p, q)
+
+
+def _scoped(node, scopes, metadata="pkg.torch.onnx.name_scopes"):
+    """A node as torch's default (dynamo) exporter writes it: its module path in metadata."""
+    value = (repr(["", *scopes]) if metadata == "pkg.torch.onnx.name_scopes" else
+             ": torchvision.models.resnet.ResNet" + "".join(f"/{s}: torch.nn.Module"
+                                                            for s in scopes))
+    node.metadata_props.add(key=metadata, value=value)
+    return node
+
+
+def test_labels_of_the_default_exporter_follow_its_module_paths():
+    """torch's default exporter names nodes `node_relu_1`; the labels were those, where the
+    legacy exporter's node names (`/layer1/layer1.0/relu_1/Relu`) give `layer1.0.relu_1`."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])
+    w = onnx.numpy_helper.from_array(np.ones((2, 2, 3, 3), np.float32), "layer1.0.conv1.weight")
+    block = ["layer1", "layer1.0"]
+    g = helper.make_graph([
+        _scoped(helper.make_node("Relu", ["x"], ["r0"], name="node_relu"), ["relu", "relu"]),
+        _scoped(helper.make_node("Conv", ["r0", w.name], ["c"], name="node_Conv_7", pads=[1] * 4),
+                [*block, "layer1.0.bn1", "_native_batch_norm_legit_no_training"]),
+        _scoped(helper.make_node("Relu", ["c"], ["r1"], name="node_relu_1"),
+                [*block, "layer1.0.relu", "relu_1"]),
+        _scoped(helper.make_node("Add", ["r1", "r0"], ["a"], name="node_add"), [*block, "add"]),
+        _scoped(helper.make_node("Relu", ["a"], ["r2"], name="node_relu_2"),
+                [*block, "layer1.0.relu", "relu_2"], "namespace"),
+        _scoped(helper.make_node("GlobalAveragePool", ["r2"], ["p"], name="node_mean"),
+                ["avgpool", "mean"]),
+        _scoped(helper.make_node("Flatten", ["p"], ["y"], name="node_flatten"), ["flatten"])],
+        "main_graph", [x], [y], initializer=[w])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    assert importer.import_model(model, "t").text == """\
+# imported by `netdsl import` from model.onnx
+network t {
+  option floor: true
+  input x: [N, 2, 4, 4]
+  v_relu = x -> "relu": relu
+  v_flatten = v_relu -> "layer1.0.conv1": conv(2, 3, pad: 1, bias: false)
+      -> "layer1.0.relu": relu
+      -> "layer1.0.add": add(v_relu)
+      -> "layer1.0.relu_1": relu
+      -> "avgpool": globalavgpool
+      -> "flatten": flatten
+  v_flatten -> output y
+}
+"""
+
+
+@pytest.mark.slow
+def test_default_exporter_labels_equal_the_legacy_exporters(torch, torchvision, tmp_path):
+    """resnet18 by torch's default exporter: every label is the legacy export's, blocks
+    included (torch.flatten, a Reshape to [1, 512] there, is flatten); the outputs are the
+    model's."""
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None).eval()
+    x = torch.randn(1, 3, 224, 224)
+    labels, texts = [], []
+    for dynamo in (False, True):
+        path = tmp_path / f"{dynamo}.onnx"
+        torch.onnx.export(model, (x,), str(path), dynamo=dynamo, opset_version=18,
+                          input_names=["image"], output_names=["logits"])
+        imported = importer.import_model(export.load(path), "r")
+        labels.append(re.findall(r'"([^"]+)":', imported.text))
+        texts.append(imported.text)
+    assert labels[0] == labels[1] and labels[1][-3:] == ["avgpool", "flatten", "fc"]
+    assert "block unit1(" in texts[1]
+    back = netdsl.compile(netdsl.loads(texts[1]), weights=imported.weights)
+    got = netdsl.run(back, {"image": x.numpy()})["logits"]
+    np.testing.assert_allclose(got, model(x).detach().numpy(), rtol=1e-4, atol=1e-4)
+
+
+def _reshape_model(shape, x_shape, **attrs):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [f"d{k}" for k in range(len(shape))])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["r"], name="/relu/Relu"),
+                           helper.make_node("Reshape", ["r", "s"], ["y"], name="/view/Reshape",
+                                            **attrs)],
+                          "g", [x], [y], initializer=[
+                              onnx.numpy_helper.from_array(np.array(shape, np.int64), "s")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize(("shape", "x_shape", "call"), [
+    ([0, 0, 2, 2], ["N", 3, 4], "reshape([3, 2, 2])"),  # was E206 in the unwritten .net
+    ([-1, 12], ["N", 3, 4], "flatten"), ([-1, 3, 4], ["N", 12], "reshape([3, 4])"),
+    ([2, -1], [2, 3, 4], "flatten"),
+    ([0, -1], ["N", 3, 4], "flatten")])
+def test_reshape_that_keeps_the_batch_axis_round_trips(shape, x_shape, call):
+    model = _reshape_model(shape, x_shape)
+    imported = importer.import_model(model, "t")
+    assert f'"view": {call}' in imported.text
+    x = np.random.default_rng(0).standard_normal([2 if d == "N" else d for d in x_shape]
+                                                 ).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(netdsl.run(netdsl.compile(netdsl.loads(imported.text)),
+                                             {"x": x})["y"], want)
+
+
+def test_reshape_of_a_size_that_varies_keeps_the_batch_where_it_fits():
+    """x.view(-1, 12) of [N, 3, w] keeps the batch at w = 4 (the size the program checks at);
+    it is the importer's reshape([12]), as at a fixed size."""
+    model = _reshape_model([-1, 12], ["N", 3, "w"])
+    imported = importer.import_model(model, "t")
+    assert '"view": reshape([12])' in imported.text
+    x = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    back = netdsl.compile(netdsl.loads(imported.text, params={"w": 4}))
+    np.testing.assert_array_equal(netdsl.run(back, {"x": x})["y"], want)
+
+
+@pytest.mark.parametrize(("shape", "x_shape", "attrs", "why"), [
+    ([-1, 4], ["N", 3, 4], {}, "shape [-1, 4] of [N, 3, 4] does not keep the batch axis: "
+                               "netdsl's reshape keeps axis 0 (the batch) and reshapes the others"),
+    ([3, -1], ["N", 3, 4], {}, "shape [3, -1] of [N, 3, 4] does not keep the batch axis: "
+                               "netdsl's reshape keeps axis 0 (the batch) and reshapes the others"),
+    ([0, 0, 0], ["N", 3, 4], {"allowzero": 1}, "shape [0, 0, 0] with allowzero: sizes of 0, "
+                                               "which netdsl's reshape does not make")])
+def test_reshape_that_does_not_keep_the_batch_axis_names_the_node(shape, x_shape, attrs, why):
+    """[-1, 4] was E301 about the .net never written; [3, -1] was imported as flatten, a model
+    of other outputs."""
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_reshape_model(shape, x_shape, **attrs), "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        f"error[E407]: m.onnx: node `/view/Reshape` (Reshape): {why}")
+
+
+def test_cli_import_of_dynamic_axes_writes_an_example_that_checks(tmp_path, capsys):
+    """The program is checked once per example size tried, and written with the example at
+    which it checked (no second check of the text with it written in): the file checks, and its
+    examples are the ONNX model's output shapes at that size."""
+    model = _dynamic_model("h", "w")
+    g = model.graph
+    g.output.insert(0, helper.make_tensor_value_info("c", TensorProto.FLOAT,
+                                                     ["batch", 4, "h2", "w2"]))
+    src, out = tmp_path / "d.onnx", tmp_path / "d.net"
+    onnx.save(model, src)
+    assert main(["import", str(src), "-o", str(out)]) == 0
+    assert capsys.readouterr().out == f"{out}: g, 3 layers in 12 lines, 112 params\n"
+    x = np.zeros((1, 3, 224, 224), np.float32)
+    c, y = ort.InferenceSession(str(src)).run(None, {"x": x})
+    assert out.read_text().endswith(
+        f"  expect c: [N, {', '.join(map(str, c.shape[1:]))}] at h = 224, w = 224\n"
+        f"  expect y: [N, {y.shape[1]}] at h = 224, w = 224\n}}\n")
+    assert main(["check", str(out)]) == 0
+
+
+def _relu_model(x_shape, x="x", y="y"):
+    g = helper.make_graph([helper.make_node("Relu", [x], [y], name="r")], "g",
+                          [helper.make_tensor_value_info(x, TensorProto.FLOAT, x_shape)],
+                          [helper.make_tensor_value_info(y, TensorProto.FLOAT, x_shape)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize(("shape", "dims"), [(["N"], "[N]"), ([], "[]")])
+def test_cli_import_of_an_input_without_channels_is_e407(tmp_path, capsys, shape, dims):
+    """An input of rank 0 or 1 was E217 at d.net:4:12, a file never written."""
+    src, out = tmp_path / "d.onnx", tmp_path / "d.net"
+    onnx.save(_relu_model(shape), src)
+    assert main(["import", str(src), "-o", str(out)]) == 1
+    assert capsys.readouterr().err == (
+        f"error[E407]: d.onnx: input `x` has the shape {dims}: netdsl's inputs are [N, C, ...], "
+        "a batch and at least one more axis\n\n")
+    assert not out.exists()
+
+
+def test_cli_import_renames_names_outside_ascii(tmp_path, capsys):
+    """`é` (an identifier to Python) was written as is: E101 at d.net:4:9, never written."""
+    src, out = tmp_path / "d.onnx", tmp_path / "d.net"
+    onnx.save(_relu_model(["N", 3], "é", "sortie_ñ"), src)
+    assert main(["import", str(src), "-o", str(out)]) == 0
+    assert capsys.readouterr().err == (
+        "note: inputs and outputs renamed in the program (a keyword, not an identifier, or a "
+        "name taken): é -> _, sortie_ñ -> sortie__; a model compiled from it has the new names\n")
+
+
+@pytest.mark.parametrize(("h", "w", "names"), [
+    ("h-1", "w", "h_1 = 224, w = 224"), ("in", "for", "s_in = 224, s_for = 224"),
+    ("2h", "N", "s_2h = 224, s_N = 224")])
+def test_cli_import_of_sizes_whose_names_are_no_identifiers(tmp_path, capsys, h, w, names):
+    """A size named `h-1` was written as is (h minus 1), `in` or `2h` too: each was E407 'checks
+    at none of 224, ...'; one named `N` was the batch."""
+    src, out = tmp_path / "d.onnx", tmp_path / "d.net"
+    onnx.save(_dynamic_model(h, w), src)
+    assert main(["import", str(src), "-o", str(out)]) == 0, capsys.readouterr().err
+    assert f"  expect y: [N, 4] at {names}\n}}\n" in out.read_text()
+    assert main(["check", str(out)]) == 0
+
+
+def _graph(nodes, inputs, outputs, inits=(), opset=17):
+    """A model of `nodes`, its inputs and outputs given as (name, shape) pairs."""
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        n, TensorProto.FLOAT, s) for n, s in inputs], [helper.make_tensor_value_info(
+            n, TensorProto.FLOAT, s) for n, s in outputs], initializer=[
+        onnx.numpy_helper.from_array(np.asarray(v, np.float32), n) for n, v in inits])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _same_outputs(model, shape):
+    imported = importer.import_model(model, "t")
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})
+    got = netdsl.run(netdsl.compile(netdsl.loads(imported.text), weights=imported.weights),
+                     {"x": x})
+    for p, q in zip(want, got.values()):
+        np.testing.assert_allclose(q, p, rtol=1e-5, atol=1e-5)
+
+
+def _e407(model):
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(model, "t", "m.onnx")
+    return render_all(e.value.diagnostics)
+
+
+def _gemm(bias):
+    return _graph([helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc", transB=1)],
+                  [("x", ["N", 3])], [("y", ["N", 2])], [("w", np.ones((2, 3))), ("b", bias)])
+
+
+def test_gemm_with_a_bias_of_one_row_round_trips():
+    """Gemm's C of shape [1, 2] (broadcast over the rows) was a ValueError: exit 3."""
+    _same_outputs(_gemm([[1, 2]]), (2, 3))
+
+
+def test_gemm_with_a_bias_per_row_names_the_node():
+    assert _e407(_gemm(np.ones((3, 2)))) == (
+        "error[E407]: m.onnx: node `fc` (Gemm): a bias of shape [3, 2]: dense adds one per "
+        "output")
+
+
+@pytest.mark.parametrize(("node", "outputs", "why"), [
+    (helper.make_node("MaxPool", ["x"], ["y", "idx"], name="p", kernel_shape=[2, 2]),
+     [("y", ["N", 3, 2, 2]), ("idx", ["N", 3, 2, 2])], "`p` (MaxPool): its output `idx`"),
+    (helper.make_node("Dropout", ["x"], ["y", "mask"], name="d"),
+     [("y", ["N", 3, 4, 4]), ("mask", ["N", 3, 4, 4])], "`d` (Dropout): its output `mask`")])
+def test_a_second_output_in_use_names_the_node(node, outputs, why):
+    """MaxPool's indices as a graph output were a KeyError: exit 3."""
+    assert _e407(_graph([node], [("x", ["N", 3, 4, 4])], outputs)) == (
+        f"error[E407]: m.onnx: node {why} is used: a netdsl layer has one output")
+
+
+@pytest.mark.parametrize("axis", [0, -2])
+def test_concat_along_the_batch_names_the_node(axis):
+    """It was E206 at a line of the .net never written."""
+    model = _graph([helper.make_node("Concat", ["x", "x"], ["y"], name="c", axis=axis)],
+                   [("x", ["N", 3])], [("y", ["M", 3])])
+    assert _e407(model) == (f"error[E407]: m.onnx: node `c` (Concat): along axis {axis}, the "
+                            "batch: netdsl's concat joins the examples' other axes")
+
+
+def _pad(pads, conv=False):
+    nodes = [helper.make_node("Pad", ["x", "p"], ["q" if conv else "y"], name="pad")]
+    if conv:
+        nodes.append(helper.make_node("Conv", ["q", "w"], ["y"], name="conv"))
+    model = _graph(nodes, [("x", ["N", 2, 4, 4])], [("y", ["N", 2, "h", "w"])],
+                   [("w", np.ones((2, 2, 1, 1)))])
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.array(pads, np.int64), "p"))
+    return model
+
+
+@pytest.mark.parametrize("conv", [False, True])
+def test_pad_of_negative_amounts_names_the_node(conv):
+    """A crop (negative pads) was E206 at a line of the .net never written."""
+    assert _e407(_pad([0, 0, -1, 0, 0, 0, 1, 0], conv)) == (
+        "error[E407]: m.onnx: node `pad` (Pad): pads [0, 0, -1, 0, 0, 0, 1, 0]: a negative "
+        "amount crops, and netdsl's pad adds")
+
+
+def test_batch_normalization_in_training_mode_names_the_node():
+    """training_mode 1 normalizes by the batch's own statistics; it was imported as inference
+    bn: other outputs."""
+    model = _graph([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"],
+                                     name="bn", training_mode=1)],
+                   [("x", ["N", 3, 2, 2])], [("y", ["N", 3, 2, 2])],
+                   [(k, np.ones(3)) for k in "sbmv"], opset=15)
+    assert _e407(model) == (
+        "error[E407]: m.onnx: node `bn` (BatchNormalization): training_mode 1 (the batch's own "
+        "statistics): netdsl's bn normalizes by the running ones")
+
+
+def _resize_of(y_shape, scales=None, sizes=None, opset=17, **attrs):
+    ins, inits = ["x", "", "s" if scales else ""], [("s", scales or [])]
+    model = _graph([helper.make_node("Resize", ins + (["z"] if sizes else []), ["y"], name="r",
+                                     mode="nearest", nearest_mode="floor",
+                                     coordinate_transformation_mode="asymmetric", **attrs)],
+                   [("x", ["N", 3, 4, 4])], [("y", y_shape)], inits if scales else [], opset)
+    if sizes:
+        model.graph.initializer.append(onnx.numpy_helper.from_array(np.array(sizes, np.int64),
+                                                                    "z"))
+    return model
+
+
+@pytest.mark.parametrize(("scales", "sizes", "why"), [
+    ([1, 2, 2, 2], None, "scales [1.0, 2.0, 2.0, 2.0]"), ([2, 1, 1, 1], None,
+                                                           "scales [2.0, 1.0, 1.0, 1.0]"),
+    (None, [1, 6, 8, 8], "sizes [1, 6, 8, 8] of [N, 3, 4, 4]")])
+def test_resize_of_the_batch_or_channels_names_the_node(scales, sizes, why):
+    """Scales (or sizes) of the channel axis were left out: upsample(2.0) made [N, 3, 8, 8]
+    where the model makes [N, 6, 8, 8]."""
+    assert _e407(_resize_of(["N", "c", 8, 8], scales, sizes)) == (
+        f"error[E407]: m.onnx: node `r` (Resize): {why}: netdsl's upsample resizes the spatial "
+        "axes only")
+
+
+@pytest.mark.parametrize("kwargs", [{"scales": [2, 3], "axes": [2, 3]},
+                                    {"scales": [3], "axes": [-1]},
+                                    {"sizes": [6, 8], "axes": [3, 2]}])
+def test_resize_of_some_axes_round_trips(kwargs):
+    """Resize's `axes` (opset 18): its two scales were read as those of the batch and the
+    channels: upsample([]), E205 at a line of the .net never written."""
+    _same_outputs(_resize_of(["N", 3, "h", "w"], opset=18, **kwargs), (2, 3, 4, 4))
+
+
+def test_resize_keeping_the_aspect_ratio_names_the_node():
+    model = _resize_of(["N", 3, "h", "w"], sizes=[8, 6], opset=18, axes=[2, 3],
+                       keep_aspect_ratio_policy="not_larger")
+    assert _e407(model) == ("error[E407]: m.onnx: node `r` (Resize): keep_aspect_ratio_policy "
+                            "not_larger: netdsl's upsample computes other values")
+
+
+@pytest.mark.parametrize("auto_pad", ["VALID", "SAME_UPPER"])
+def test_pad_before_a_conv_of_auto_pad_round_trips(auto_pad):
+    """The Pad was folded into the Conv's pads, which auto_pad VALID or SAME then left out:
+    outputs of another shape."""
+    model = _graph([helper.make_node("Pad", ["x", "p"], ["q"], name="pad"),
+                    helper.make_node("Conv", ["q", "w"], ["y"], name="conv", auto_pad=auto_pad)],
+                   [("x", ["N", 2, 5, 5])], [("y", ["N", 2, "h", "w"])],
+                   [("w", np.linspace(-1, 1, 36).reshape(2, 2, 3, 3))])
+    model.graph.initializer.append(onnx.numpy_helper.from_array(
+        np.array([0, 0, 1, 2, 0, 0, 1, 2], np.int64), "p"))
+    _same_outputs(model, (2, 2, 5, 5))
+
+
+def test_an_operator_of_another_domain_is_listed_with_its_domain():
+    """A Relu of domain com.example was listed as `Relu`, which the hint lists as supported."""
+    model = _model([helper.make_node("Relu", ["x"], ["y"], name="r", domain="com.example")])
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    assert _e407(model).splitlines()[0] == (
+        "error[E407]: m.onnx: 1 node uses an operator that netdsl import does not read: "
+        "com.example.Relu x1 (r)")
+
+
+def test_weights_that_are_graph_inputs_name_the_node():
+    """torch.onnx.export(..., export_params=False): the first input of rank 1 (a bias) was
+    named as if the model's input were wrong; a weight of higher rank was 'computed'."""
+    model = _graph([helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc", transB=1)],
+                   [("x", ["N", 3]), ("w", [2, 3]), ("b", [2])], [("y", ["N", 2])])
+    assert _e407(model) == (
+        "error[E407]: m.onnx: node `fc` (Gemm): `w` is an input of the model, not a stored "
+        "weight (exported without its parameters?)")
+
+
+def test_cli_import_of_a_file_whose_name_breaks_the_line(tmp_path, capsys):
+    """The name went into the program's first line as is: its second half was read as code
+    (for a model for every size, 'checks at none of 224, ...')."""
+    src, out = tmp_path / "we\nird.onnx", tmp_path / "d.net"
+    onnx.save(_dynamic_model("h", "w"), src)
+    assert main(["import", str(src), "-o", str(out)]) == 0, capsys.readouterr().err
+    assert out.read_text().startswith("# imported by `netdsl import` from we\\x0aird.onnx\n")
+
+
+@pytest.mark.parametrize("attrs", [
+    {"strides": [2, 2], "pads": [1, 1, 1, 1], "output_padding": [1, 1]},
+    {"strides": [2, 3], "pads": [0, 1, 2, 1], "dilations": [2, 1], "group": 2},
+    {"auto_pad": "VALID", "strides": [2, 2]}])
+def test_conv_transpose_round_trips(attrs):
+    """netdsl has conv_transpose; the import listed ConvTranspose as an operator netdsl does
+    not support (zoo/unet.net's, torch's ConvTranspose2d)."""
+    inits = [("w", np.linspace(-1, 1, 4 * 3 * 9).reshape(4, 3, 3, 3)), ("b", [1, 2, 3, 4, 5, 6])]
+    if attrs.get("group") != 2:
+        inits = [("w", np.linspace(-1, 1, 4 * 6 * 9).reshape(4, 6, 3, 3)), inits[1]]
+    model = _graph([helper.make_node("ConvTranspose", ["x", "w", "b"], ["y"], name="up",
+                                     **attrs)],
+                   [("x", ["N", 4, 5, 5])], [("y", ["N", 6, "h", "w"])], inits)
+    _same_outputs(model, (2, 4, 5, 5))
+
+
+def test_a_module_called_again_after_a_function_of_the_root_is_a_new_call():
+    """`act` then the root's `x + x` then `act` again: the legacy names are act, add, act_1
+    (the second call was counted as the first one's, named `act` again)."""
+    g = helper.make_graph([
+        _scoped(helper.make_node("Relu", ["x"], ["a"], name="node_relu"), ["act", "relu"]),
+        _scoped(helper.make_node("Add", ["a", "a"], ["b"], name="node_add"), ["add"]),
+        _scoped(helper.make_node("Relu", ["b"], ["y"], name="node_relu_1"), ["act", "relu_1"])],
+        "main_graph", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])])
+    text = importer.import_model(helper.make_model(g), "t").text
+    assert re.findall(r'"([^"]+)":', text) == ["act", "add", "act_1"]
+
+
+def test_cli_import_into_a_directory_suggests_a_net_file(tmp_path, capsys):
+    """-o DIR said 'give a file name such as DIR/model.onnx', for the .net program."""
+    src = tmp_path / "m.onnx"
+    onnx.save(_relu_model(["N", 3]), src)
+    assert main(["import", str(src), "-o", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == (f"error[E402]: {tmp_path} is a directory; give a file "
+                                       f"name such as {tmp_path / 'model.net'}\n\n")

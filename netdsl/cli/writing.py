@@ -137,14 +137,15 @@ def cmd_import(a: argparse.Namespace) -> int:
         raise _Usage(f"--weights {w_out}: give a .npz or .safetensors file name")
     if w_out is not None and w_out.resolve() == out.resolve():
         raise _Usage(f"--weights {w_out} is the -o file too; give each its own name")
-    files.check_writable(out, [src])
+    files.check_writable(out, [src], example="model.net")
     if w_out is not None:
         files.check_writable(w_out, [src, out])
     imported = importer.import_model(export.load(src), a.network, src.name)
-    if imported.sizes:
-        imported = _with_example(imported, out, src)
     # NOTE: checked before anything is written: an importer bug is never a broken .net on disk
-    net = check_source(Source(str(out), imported.text, str(out.parent.resolve())))
+    if imported.sizes:  # checked at an example size, then written in as it checked
+        imported, net = _with_example(imported, out, src)
+    else:
+        net = check_source(Source(str(out), imported.text, str(out.parent.resolve())))
     targets = [out] + ([w_out] if w_out is not None else [])
     with files.atomic(*targets) as temps:
         temps[0].write_text(imported.text, encoding="utf-8")
@@ -152,8 +153,9 @@ def cmd_import(a: argparse.Namespace) -> int:
             with files.open_temp(temps[1]) as f:
                 f.write(weights.encode(imported.weights, w_out.suffix))
     if imported.renamed:
-        print("note: inputs and outputs renamed in the program (a keyword, or not an "
-              "identifier): " + ", ".join(f"{a} -> {b}" for a, b in imported.renamed)
+        print("note: inputs and outputs renamed in the program (a keyword, not an "
+              "identifier, or a name taken): "
+              + ", ".join(f"{a} -> {b}" for a, b in imported.renamed)
               + "; a model compiled from it has the new names", file=sys.stderr)
     print(f"{out}: {net.graph.name}, {imported.layers} layers in "
           f"{len(imported.text.splitlines())} lines, {net.stats.params:,} params"
@@ -161,10 +163,11 @@ def cmd_import(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _with_example(imported: Any, out: Path, src: Path) -> Any:
+def _with_example(imported: Any, out: Path, src: Path) -> tuple[Any, Any]:
     """An imported model for every input size (torch's dynamic axes): its program with an
-    example at the first of importer.EXAMPLE_SIZES where it checks; E407 where it checks at
-    none (without one, the check would be E219 about a file not written)."""
+    example at the first of importer.EXAMPLE_SIZES where it checks, and the network checked
+    there; E407 where it checks at none (without one, the check would be E219 about a file not
+    written)."""
     from netdsl import importer
     from netdsl.diagnostics import error
     from netdsl.ops.base import fmt_shape
@@ -178,7 +181,8 @@ def _with_example(imported: Any, out: Path, src: Path) -> Any:
         except NetdslError:
             continue
         return importer.with_example(imported, {name: fmt_shape(net.graph.node(node).shape or ())
-                                                for name, node in net.graph.outputs.items()}, at)
+                                                for name, node in net.graph.outputs.items()},
+                                     at), net
     raise NetdslError([error("E407", f"{src.name}: the input sizes {', '.join(imported.sizes)} "
                              "vary (dynamic axes), and the network checks at none of "
                              f"{', '.join(map(str, importer.EXAMPLE_SIZES))}", hints=[

@@ -39,8 +39,8 @@ from netdsl.export.proto import (
     initializers,
     little_endian,
     load,
-    ranks,
     save,
+    shapes,
     value_shape,
 )
 from netdsl.ir import Graph
@@ -52,8 +52,8 @@ if TYPE_CHECKING:
 __all__ = [
     "EXAMPLE_SIZES", "EXTERNAL_DATA_BYTES", "INLINE_BYTES", "IR_VERSIONS", "MIN_OPSET",
     "VALID_SIZES", "Const", "Dims", "Init", "Model", "NodeRecord", "Valid", "ValueRecord",
-    "attributes", "check_file", "initializers", "little_endian", "load", "lowered", "ranks",
-    "save",
+    "attributes", "check_file", "initializers", "little_endian", "load", "lowered", "save",
+    "shapes",
     "to_onnx", "value_shape",
 ]
 

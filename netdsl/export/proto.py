@@ -159,9 +159,10 @@ def initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
 
 
-def ranks(model: onnx.ModelProto) -> dict[str, int]:
-    """The rank of every tensor whose shape onnx's shape inference finds (those the model's
-    value_infos state, where it cannot follow the model), for importer/."""
+def shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
+    """The dims (as value_shape gives them) of every tensor whose shape onnx's shape inference
+    finds (those the model's value_infos state, where it cannot follow the model), for
+    importer/."""
     import onnx
     from onnx import helper, shape_inference
     # NOTE: a copy with the weights as typed inputs: their data is not copied
@@ -180,8 +181,7 @@ def ranks(model: onnx.ModelProto) -> dict[str, int]:
         graph = shape_inference.infer_shapes(light).graph
     except Exception:  # noqa: BLE001 - an operator onnx does not know, a malformed graph
         graph = model.graph
-    return {v.name: len(v.type.tensor_type.shape.dim)
-            for v in (*graph.value_info, *graph.input, *graph.output)
+    return {v.name: value_shape(v) for v in (*graph.value_info, *graph.input, *graph.output)
             if v.type.tensor_type.HasField("shape")}
 
 

@@ -7,7 +7,8 @@ two stages:
   becomes its pads;
 - render.py: Layers → .net text: layer labels from the weights' initializer names
   (`features.0.weight` → `features.0`) or from torch's node names (`/layer1/layer1.0/conv1/Conv`
-  → `layer1.0.conv1`), so parameter names equal torch's keys; each layer one labelled pipe stage
+  → `layer1.0.conv1`; its default exporter's module paths in the metadata, read alike), so
+  parameter names equal torch's keys; each layer one labelled pipe stage
   (`-> "layer1.0.conv1": conv(64, 3, pad: 1, bias: false)`), single-consumer chains stay pipes,
   other tensors get variables; runs of layers under one module path that recur (ResNet's units)
   become blocks called once per run (render imports reader's Layer);
@@ -23,7 +24,7 @@ import numpy as np
 
 from netdsl.diagnostics import NetdslError, error
 from netdsl.importer.reader import SUPPORTED, Layer, _Reader
-from netdsl.importer.render import _identifier, _label, _named_sizes, _render
+from netdsl.importer.render import _identifier, _label, _named_sizes, _ports, _render
 from netdsl.record import Record, record
 
 __all__ = ["EXAMPLE_SIZES", "SUPPORTED", "Imported", "Layer", "import_model", "with_example"]
@@ -63,22 +64,23 @@ def import_model(model: Any, network: str | None = None, source: str = "model.on
     unsupported: dict[str, list[str]] = {}
     for n in g.node:
         if n.op_type not in SUPPORTED or n.domain not in ("", "ai.onnx"):
-            unsupported.setdefault(n.op_type, []).append(n.name or n.output[0])
+            op = n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
+            unsupported.setdefault(op, []).append(n.name or n.output[0])
     if unsupported:
-        raise NetdslError([error("E407", f"{source}: {sum(map(len, unsupported.values()))} "
-                                 "nodes use operators netdsl does not support: " + "; ".join(
-                                     f"{op} x{len(ns)} ({', '.join(ns[:5])}"
-                                     f"{', ...' if len(ns) > 5 else ''})"
-                                     for op, ns in sorted(unsupported.items())),
-                                 hints=["supported: " + ", ".join(SUPPORTED)])])
+        count = sum(map(len, unsupported.values()))
+        uses = "nodes use operators" if count > 1 else "node uses an operator"
+        # NOTE: "does not read", not "does not support": netdsl may have the op (transpose)
+        listed = "; ".join(f"{op} x{len(ns)} ({', '.join(ns[:5])}{', ...' if len(ns) > 5 else ''})"
+                           for op, ns in sorted(unsupported.items()))
+        raise NetdslError([error("E407", f"{source}: {count} {uses} that netdsl import does not "
+                                 f"read: {listed}", hints=["it reads " + ", ".join(SUPPORTED)])])
     reader = _Reader(model, source)
     layers = reader.layers()
     _label(layers)
     name = _identifier(network or g.name or "imported", "net")
-    text = _render(name, reader, layers, source)
+    ports = _ports(reader, layers)
+    text = _render(name, reader, layers, source, ports)
     weights = {f"{ly.label}.{k}": np.ascontiguousarray(v, np.float32)
                for ly in layers for k, v in ly.params.items()}
-    ports = [(n, _identifier(n, "x")) for n, _ in reader.inputs] + [
-        (n, _identifier(n, "y")) for n in reader.outputs]
-    return Imported(text, weights, len(layers), _named_sizes(reader),
-                    tuple((a, b) for a, b in ports if a != b))
+    return Imported(text, weights, len(layers), _named_sizes(reader, ports),
+                    tuple((a, b) for p in ports for a, b in p.items() if a != b))

@@ -5,6 +5,9 @@ netdsl cannot express."""
 
 from __future__ import annotations
 
+import ast
+import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import field
 from typing import Any
@@ -15,10 +18,10 @@ from netdsl import export
 from netdsl.diagnostics import NetdslError, error
 from netdsl.record import MutableRecord, record
 
-SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv Dropout Elu Flatten "
-             "Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish Identity LRN LeakyRelu "
-             "MaxPool Mul Pad ReduceMean Relu Reshape Resize Sigmoid Softmax Tanh Upsample"
-             ).split()
+SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv ConvTranspose Dropout "
+             "Elu Flatten Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish Identity LRN "
+             "LeakyRelu MaxPool Mul Pad ReduceMean Relu Reshape Resize Sigmoid Softmax Tanh "
+             "Upsample").split()
 _CONSTANTS = ("value", "value_float", "value_floats", "value_int", "value_ints")  # Constant's
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish",
            "GlobalAveragePool": "globalavgpool", "GlobalMaxPool": "globalmaxpool"}
@@ -48,19 +51,27 @@ class _Reader:
         self.inputs = [(i.name, export.value_shape(i)) for i in self.g.input
                        if i.name not in self.arrays]
         self.outputs = [o.name for o in self.g.output]
+        self.used = {i for m in self.g.node for i in m.input} | set(self.outputs)
         self.pending_pad: dict[str, tuple[str, list[int]]] = {}  # Pad output -> (input, pads)
-        self.ranks = export.ranks(model)
+        self.shapes = export.shapes(model)
         self.opset = next((int(o.version) for o in model.opset_import
                            if o.domain in ("", "ai.onnx")), 0)
+        self.calls: Counter[str] = Counter()  # by torch module path: how often called
+        self.last_path = ""
 
     def fail(self, node: Any, why: str) -> NetdslError:
         name = node.name or f"(unnamed, output {node.output[0]})"  # NOTE: names are optional
         return NetdslError([error("E407", f"{self.source}: node `{name}` ({node.op_type}): "
                                   f"{why}")])
 
+    def shape(self, name: str) -> list[int | str] | None:
+        """A tensor's dims (an int, or a name: "" where unnamed), where onnx's shape inference
+        finds them."""
+        return self.shapes.get(name, self.shapes.get(self.src(name)))
+
     def rank(self, name: str) -> int | None:
-        """A tensor's rank, where onnx's shape inference finds it."""
-        return self.ranks.get(name, self.ranks.get(self.src(name)))
+        shape = self.shape(name)
+        return None if shape is None else len(shape)
 
     def _spread(self, n: Any, p: list[int]) -> list[int]:
         """A Pad's amounts [begins..., ends...] for every axis: its `axes` input (opset 18)
@@ -93,15 +104,27 @@ class _Reader:
                 if kind is not None:  # NOTE: a sparse or string one is no weight nor shape
                     self.arrays[n.output[0]] = np.asarray(a[kind])
                 continue
+            extra = [o for o in n.output[1:] if o in self.used]
+            if extra:  # NOTE: MaxPool's indices, Dropout's mask, BatchNormalization's stats
+                raise self.fail(n, f"its output `{extra[0]}` is used: a netdsl layer has one "
+                                "output")
             if n.op_type in ("Identity", "Dropout"):
                 self.alias[n.output[0]] = n.input[0]
                 continue
             if n.op_type == "Pad" and self._fold_pad(n, a):
                 continue
             made = self.reduce_mean(n, a) if n.op_type == "ReduceMean" else [self.layer(n, a)]
+            path = self.module_path(n)
             for layer in made:
                 layer.inputs = [self.src(i) for i in layer.inputs]
+                if path and layer.hint == n.name:
+                    layer.hint = path
             out += made
+        for name, shape in self.inputs:  # NOTE: after the nodes, which name a weight input
+            if len(shape) < 2:
+                raise NetdslError([error("E407", f"{self.source}: input `{name}` has the shape "
+                                         f"{_dims(shape)}: netdsl's inputs are [N, C, ...], a "
+                                         "batch and at least one more axis")])
         seen: dict[str, str] = {}  # NOTE: an output that is an Identity (Dropout) is its source
         for o in self.outputs:
             if self.src(o) in seen:
@@ -111,15 +134,31 @@ class _Reader:
             seen[self.src(o)] = o
         return out
 
+    def module_path(self, n: Any) -> str:
+        """The node's name as torch's legacy exporter writes it (`/layer1/layer1.0/relu_1/Relu`)
+        from the module path its default exporter records in the metadata ("" where none):
+        a module called again, after others, gets `_1`, `_2` as the legacy names do."""
+        scopes = _scopes({p.key: p.value for p in n.metadata_props})
+        if scopes is None:
+            return ""
+        key = "/".join(scopes)
+        if key != self.last_path:
+            self.last_path = key
+            self.calls[key] += 1 if key else 0
+        if self.calls[key] > 1:
+            scopes[-1] += f"_{self.calls[key] - 1}"
+        return "".join(f"/{s}" for s in scopes) + f"/{n.op_type}"
+
     def _fold_pad(self, n: Any, a: dict[str, Any]) -> bool:
-        """A constant zero Pad of the spatial axes only, all of whose consumers are Conv or
-        MaxPool/AveragePool: remembered, and added to their pads."""
+        """A constant zero Pad of the spatial axes only, all of whose consumers are Conv (but
+        for auto_pad SAME): remembered, and added to their pads."""
         pads = self.const(n.input[1]) if len(n.input) > 1 else np.asarray(a.get("pads", []))
         value = self.const(n.input[2]) if len(n.input) > 2 and n.input[2] else None
         users = [m for m in self.g.node if n.output[0] in m.input]
         if (pads is None or a.get("mode", "constant") != "constant"
                 or (value is not None and float(value) != 0.0) or not users
-                or any(m.op_type not in ("Conv",) for m in users)):
+                or any(m.op_type != "Conv" or str(export.attributes(m).get(
+                    "auto_pad", "")).startswith("SAME") for m in users)):  # NOTE: pads its own
             return False
         p = self._spread(n, [int(v) for v in pads])
         r = len(p) // 2
@@ -135,7 +174,12 @@ class _Reader:
             return Layer(_SIMPLE[op], _SIMPLE[op], x[:1], out, n.name)
         if op == "Conv":
             return self.conv(n, a)
+        if op == "ConvTranspose":
+            return self.conv_transpose(n, a)
         if op == "BatchNormalization":
+            if a.get("training_mode", 0):
+                raise self.fail(n, "training_mode 1 (the batch's own statistics): netdsl's bn "
+                                "normalizes by the running ones")
             names = ["weight", "bias", "running_mean", "running_var"]
             params = dict(zip(names, (self.need(n, i) for i in x[1:5])))
             eps = float(np.float32(a.get("epsilon", 1e-5)))
@@ -162,6 +206,10 @@ class _Reader:
             name = {"Add": "add", "Mul": "mul", "Concat": "concat"}[op]
             args = ", ".join(["{}"] * (len(x) - 1))
             if op == "Concat":
+                rank = self.rank(x[0])
+                if int(a["axis"]) == 0 or (rank and int(a["axis"]) % rank == 0):
+                    raise self.fail(n, f"along axis {int(a['axis'])}, the batch: netdsl's "
+                                    "concat joins the examples' other axes")
                 args += (", " if args else "") + f"axis: {int(a['axis'])}"
             return Layer(name, f"{name}({args})", x, out, n.name)
         if op == "Flatten":
@@ -169,7 +217,7 @@ class _Reader:
                 raise self.fail(n, "Flatten with axis other than 1")
             return Layer("flatten", "flatten", x[:1], out, n.name)
         if op == "Reshape":
-            return self.reshape(n)
+            return self.reshape(n, a)
         if op == "Softmax":
             return Layer("softmax", f"softmax(axis: {self.softmax_axis(n, a)})", x[:1], out,
                          n.name)
@@ -204,6 +252,9 @@ class _Reader:
 
     def need(self, n: Any, name: str) -> np.ndarray:
         v = self.const(name)
+        if v is None and any(name == i for i, _ in self.inputs):
+            raise self.fail(n, f"`{name}` is an input of the model, not a stored weight "
+                            "(exported without its parameters?)")
         if v is None:
             raise self.fail(n, f"`{name}` is computed, not a stored weight")
         return v
@@ -226,6 +277,7 @@ class _Reader:
         if x[0] in self.pending_pad:
             x[0], extra = self.pending_pad[x[0]]
             pads = [p + e for p, e in zip(pads, extra)]
+            a = {**a, "auto_pad": "NOTSET"}  # NOTE: VALID is no pads; these are the Pad's
         group, k = int(a.get("group", 1)), [int(v) for v in w.shape[2:]]
         o = int(w.shape[0])
         args = []
@@ -244,6 +296,28 @@ class _Reader:
         return Layer(name, f"{name}({', '.join(args)})", x[:1], n.output[0],
                      _prefix(x[1]) or n.name, params)
 
+    def conv_transpose(self, n: Any, a: dict[str, Any]) -> Layer:
+        """torch's ConvTranspose2d: weights [in, out / groups, k...], pads given (an
+        output_shape or auto_pad SAME leaves the pads to the input size)."""
+        x = list(n.input)
+        w = self.need(n, x[1])
+        if a.get("output_shape") or str(a.get("auto_pad", "")).startswith("SAME"):
+            raise self.fail(n, "output_shape or auto_pad SAME: netdsl's conv_transpose takes "
+                            "its pads")
+        group, k = int(a.get("group", 1)), [int(v) for v in w.shape[2:]]
+        args = [str(int(w.shape[1]) * group), _ints(k)]
+        args += _window(a, list(a.get("pads", [0] * (2 * len(k)))))
+        if any(a.get("output_padding", [])):
+            args.append(f"output_pad: {_ints(a['output_padding'])}")
+        args += [f"groups: {group}"] if group != 1 else []
+        params = {"weight": w}
+        if len(x) > 2 and x[2]:
+            params["bias"] = self.need(n, x[2])
+        else:
+            args.append("bias: false")
+        return Layer("conv_transpose", f"conv_transpose({', '.join(args)})", x[:1],
+                     n.output[0], _prefix(x[1]) or n.name, params)
+
     def gemm(self, n: Any, a: dict[str, Any]) -> Layer:
         x = list(n.input)
         if a.get("transA", 0) or float(a.get("alpha", 1.0)) != 1.0 or (
@@ -254,7 +328,12 @@ class _Reader:
         params = {"weight": w}
         call = f"dense({w.shape[0]})"
         if len(x) > 2 and x[2]:
-            params["bias"] = np.broadcast_to(self.need(n, x[2]), (w.shape[0],))
+            c = self.need(n, x[2])
+            try:  # NOTE: C broadcasts over the rows (the batch): [], [out], [1, out] do
+                params["bias"] = np.broadcast_to(c, (1, w.shape[0]))[0]
+            except ValueError:
+                raise self.fail(n, f"a bias of shape {list(c.shape)}: dense adds one per "
+                                "output") from None
         else:
             call = f"dense({w.shape[0]}, bias: false)"
         return Layer("dense", call, x[:1], n.output[0], _prefix(x[1]) or n.name, params)
@@ -289,12 +368,29 @@ class _Reader:
         return [Layer("globalavgpool", "globalavgpool", [n.input[0]], kept, n.name),
                 Layer("flatten", "flatten", [kept], n.output[0], n.name)]
 
-    def reshape(self, n: Any) -> Layer:
-        shape = [int(v) for v in self.need(n, n.input[1])]
-        if len(shape) == 2 and shape[1] == -1:  # torch's x.view(x.size(0), -1)
-            return Layer("flatten", "flatten", [n.input[0]], n.output[0], n.name)
-        return Layer("reshape", f"reshape({_ints(shape[1:], True)})", [n.input[0]],
-                     n.output[0], n.name)
+    def reshape(self, n: Any, a: dict[str, Any]) -> Layer:
+        """netdsl's reshape keeps the batch: where the shape's first entry copies it (0), is
+        its size, or (-1) leaves it so; a 0 elsewhere copies the input's size there."""
+        given = [int(v) for v in self.need(n, n.input[1])]
+        x = self.shape(n.input[0]) or []
+        if a.get("allowzero", 0) and 0 in given:
+            raise self.fail(n, f"shape {given} with allowzero: sizes of 0, which netdsl's "
+                            "reshape does not make")
+        rest = [x[i] if d == 0 and i < len(x) else d for i, d in enumerate(given[1:], 1)]
+        fixed = [d for d in rest if isinstance(d, int) and d != 0]
+        static = bool(x) and all(isinstance(d, int) for d in x[1:])
+        # NOTE: -1 first, of sizes that vary, keeps the batch where they fit: the check decides
+        if len(fixed) == len(rest) and (given[0] == 0 or (x and given[0] == x[0]) or (
+                given[0] == -1 and -1 not in fixed and (
+                    not static or math.prod(fixed) == math.prod(map(int, x[1:]))))):
+            if fixed == [-1] or (static and fixed == [math.prod(map(int, x[1:]))]):
+                # torch's x.view(x.size(0), -1), or torch.flatten(x, 1)
+                return Layer("flatten", "flatten", [n.input[0]], n.output[0], n.name)
+            return Layer("reshape", f"reshape({_ints(fixed, True)})", [n.input[0]],
+                         n.output[0], n.name)
+        raise self.fail(n, f"shape {given} of {_dims(x) if x else 'a tensor of unknown shape'} "
+                        "does not keep the batch axis: netdsl's reshape keeps axis 0 (the "
+                        "batch) and reshapes the others")
 
     def resize(self, n: Any, a: dict[str, Any]) -> Layer:
         x = list(n.input)
@@ -309,11 +405,24 @@ class _Reader:
         sizes = self.const(x[3]) if len(x) > 3 and x[3] else None
         if mode is None:
             raise self.fail(n, f"mode {a.get('mode')}")
+        if sizes is not None and a.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+            raise self.fail(n, f"keep_aspect_ratio_policy {a['keep_aspect_ratio_policy']}: "
+                            "netdsl's upsample computes other values")
+        if a.get("axes") is not None:
+            scales, sizes = self._resize_axes(n, a["axes"], scales, sizes)
         whole = [int(v) for v in scales] if scales is not None and scales.size > 0 and all(
             float(v).is_integer() for v in scales) else []
         why = _resize_differs(a, mode, coord, rounding, whole)
         if why:
             raise self.fail(n, f"{why}: netdsl's upsample computes other values")
+        shape = self.shape(x[0]) or []
+        if scales is not None and scales.size and any(float(v) != 1 for v in scales[:2]):
+            why = f"scales {[float(v) for v in scales]}"
+        elif (scales is None or not scales.size) and sizes is not None and len(shape) > 1 and (
+                isinstance(shape[1], int) and int(sizes[1]) != shape[1]):
+            why = f"sizes {[int(v) for v in sizes]} of {_dims(shape)}"
+        if why:
+            raise self.fail(n, f"{why}: netdsl's upsample resizes the spatial axes only")
         args = []
         if scales is not None and scales.size:
             s = [float(v) for v in scales[2:]]
@@ -328,6 +437,26 @@ class _Reader:
                 args.append("align_corners: true")
         return Layer("upsample", f"upsample({', '.join(args)})", x[:1], n.output[0], n.name)
 
+    def _resize_axes(self, n: Any, axes: Sequence[int], scales: np.ndarray | None,
+                     sizes: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Resize's scales or sizes for its `axes` (opset 18) spread over every axis: the
+        others keep their sizes (scale 1)."""
+        shape = self.shape(n.input[0])
+        if shape is None:
+            raise self.fail(n, "`axes` given, and the rank of its input is not recorded")
+        at = [int(v) % len(shape) for v in axes]
+        if scales is not None and scales.size:
+            full = np.ones(len(shape), np.float32)
+            full[at] = scales
+            return full, sizes
+        if sizes is not None:
+            full_sizes = np.array([d if isinstance(d, int) and d > 0 else -1 for d in shape])
+            full_sizes[at] = sizes
+            if (full_sizes[2:] < 0).any():
+                raise self.fail(n, f"axes {list(axes)} leave a spatial axis of no recorded size")
+            return scales, full_sizes
+        return scales, sizes
+
     def pad(self, n: Any, a: dict[str, Any]) -> Layer:
         pads = self.need(n, n.input[1]) if len(n.input) > 1 else np.asarray(a["pads"])
         p = self._spread(n, [int(v) for v in pads])
@@ -340,6 +469,8 @@ class _Reader:
         if mode == "zeros" and value is not None and float(np.ravel(value)[0]) != 0.0:
             raise self.fail(n, f"the constant {float(np.ravel(value)[0])}: netdsl pads with "
                             "zeros")
+        if any(v < 0 for v in p):
+            raise self.fail(n, f"pads {p}: a negative amount crops, and netdsl's pad adds")
         if p[0] or p[r]:
             raise self.fail(n, "padding the batch axis")
         args = [_ints(p[2:r] + p[r + 2:], True)]
@@ -391,6 +522,11 @@ def _window(a: dict[str, Any], pads: list[int]) -> list[str]:
     return out
 
 
+def _dims(shape: Sequence[int | str]) -> str:
+    """A tensor's dims as the messages write them: `[N, 3, h]`, `?` where unnamed."""
+    return "[" + ", ".join(str(d) if d else "?" for d in shape) + "]"
+
+
 def _ints(v: Sequence[int], as_list: bool = False) -> str:
     v = [int(i) for i in v]
     if not as_list and len(set(v)) == 1:
@@ -401,6 +537,19 @@ def _ints(v: Sequence[int], as_list: bool = False) -> str:
 def _num(v: float) -> str:
     s = f"{float(v):.9g}"
     return s if any(c in s for c in ".en") else s + ".0"
+
+
+def _scopes(props: dict[str, str]) -> list[str] | None:
+    """The module path that torch's default exporter records, without the root module and the
+    function: name_scopes `['', 'layer1', 'layer1.0', 'layer1.0.relu', 'relu_1']` or namespace
+    `: ResNet/layer1: Sequential/.../relu_1: aten.relu.default`; None where neither is."""
+    try:
+        scopes = [str(s) for s in ast.literal_eval(props["pkg.torch.onnx.name_scopes"])]
+    except (KeyError, ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        if "namespace" not in props:
+            return None
+        scopes = [part.split(": ")[0] for part in props["namespace"].split("/")]
+    return [s for s in scopes[1:-1] if s]
 
 
 def _prefix(param: str) -> str:

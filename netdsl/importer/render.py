@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from netdsl.diagnostics import printable
 from netdsl.importer.reader import Layer, _Reader
 
 _KEYWORDS = {"network", "use", "input", "output", "expect", "option", "if", "elif", "else", "for",
@@ -66,43 +67,69 @@ def _label(layers: list[Layer]) -> None:
 
 
 def _identifier(text: str, prefix: str) -> str:
-    s = re.sub(r"\W", "_", text)
+    s = re.sub(r"[^A-Za-z0-9_]", "_", text)  # NOTE: .net names are ASCII; Python's \w is not
     if not s or s[0].isdigit() or s in _KEYWORDS or keyword.iskeyword(s):
         s = f"{prefix}_{s}"
     return s
 
 
-def _render(name: str, r: _Reader, layers: list[Layer], source: str) -> str:
+Ports = tuple[dict[str, str], dict[str, str]]  # the inputs' and the outputs' .net names
+
+
+def _ports(r: _Reader, layers: list[Layer]) -> Ports:
+    """The .net names of the inputs and of the outputs, by ONNX name: identifiers (`x_`, `y_`
+    before a keyword or a leading digit), distinct from one another and from the layers'
+    labels (an output may have its own layer's), `_2` appended where not; names that are
+    identifiers already are kept first (`y_1` stays, `y.1` becomes `y_1_2`)."""
+    own = {ly.output: ly.label for ly in layers}
+    labels = set(own.values())
+    wanted = [(0, n, _identifier(n, "x"), "") for n, _ in r.inputs] + [
+        (1, o, _identifier(o, "y"), own.get(r.src(o), "")) for o in r.outputs]
+    ports: Ports = ({}, {})
+    taken: set[str] = set()
+    for side, onnx_name, name, mine in sorted(wanted, key=lambda w: w[1] != w[2]):
+        k, base = 1, name
+        while name in taken or (name in labels and name != mine):
+            k += 1
+            name = f"{base}_{k}"
+        taken.add(name)
+        ports[side][onnx_name] = name
+    return ({n: ports[0][n] for n, _ in r.inputs}, {o: ports[1][o] for o in r.outputs})
+
+
+def _render(name: str, r: _Reader, layers: list[Layer], source: str, ports: Ports) -> str:
     """The program: repeated sub-graphs as blocks, then the network of pipes."""
     outputs = [r.src(o) for o in r.outputs]  # the tensors, where an output is an Identity
     blocks, layers = _blocks(layers, outputs)
-    lines = [f"# imported by `netdsl import` from {source}"] + blocks + [
+    lines = [f"# imported by `netdsl import` from {printable(source)}"] + blocks + [
         f"network {name} {{", "  option floor: true"]
     var: dict[str, str] = {}
     for i_name, shape in r.inputs:
-        var[i_name] = _identifier(i_name, "x")
+        var[i_name] = ports[0][i_name]
         dims = [_dim(var[i_name], j, d) for j, d in enumerate(shape)]
         lines.append(f"  input {var[i_name]}: [{', '.join(dims)}]")
     lines += _chains(layers, var, outputs)
     for o, t in zip(r.outputs, outputs):
-        lines.append(f"  {var[t]} -> output {_identifier(o, 'y')}")
+        lines.append(f"  {var[t]} -> output {ports[1][o]}")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
 def _dim(var: str, j: int, d: int | str) -> str:
     """Input `var`'s dim j as the .net writes it: N (the batch), a size, or a size's name (one
-    of its own, `x_2`, where the ONNX file names none: two unnamed sizes are not one)."""
+    of its own, `x_2`, where the ONNX file names none: two unnamed sizes are not one), an
+    identifier other than N (`h-1` is `h_1`, `in` and `N` are `s_in` and `s_N`)."""
     if j == 0:
         return "N"
     if isinstance(d, int):
         return str(d) if d > 0 else f"{var}_{j}"
-    return _part(d) if d else f"{var}_{j}"
+    name = _identifier(d, "s") if d else f"{var}_{j}"
+    return "s_N" if name == "N" else name
 
 
-def _named_sizes(r: _Reader) -> tuple[str, ...]:
+def _named_sizes(r: _Reader, ports: Ports) -> tuple[str, ...]:
     """The names of the inputs' sizes that vary (torch's dynamic axes), but for the batch."""
-    dims = [_dim(_identifier(name, "x"), j, d) for name, shape in r.inputs
+    dims = [_dim(ports[0][name], j, d) for name, shape in r.inputs
             for j, d in enumerate(shape) if j]
     return tuple(dict.fromkeys(d for d in dims if not d.isdigit()))
 
