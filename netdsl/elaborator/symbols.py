@@ -54,12 +54,18 @@ def translate(e: s.Expr, symbols: Mapping[str, Any], ev: Eval) -> Any:
                 out = conj(out, _compare(op, left, right))
                 left = right
             return out
-        case s.BinOp() if e.op in ("+", "-", "*", "//", "%"):
-            a, b = translate(e.left, symbols, ev), translate(e.right, symbols, ev)
-            if not _sized(a) or not _sized(b) or (e.op in ("//", "%") and not isinstance(b, int)):
-                return None
-            return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-                    "//": lambda: a // b, "%": lambda: a % b}[e.op]()
+        case s.BinOp() if e.op in _ARITH:
+            links = [e]  # NOTE: `H + 1 + ... + 1` nests to the left: a loop, not recursion
+            while isinstance(links[-1].left, s.BinOp) and links[-1].left.op in _ARITH:
+                links.append(links[-1].left)
+            a = translate(links[-1].left, symbols, ev)
+            for link in reversed(links):
+                b = translate(link.right, symbols, ev)
+                if not _sized(a) or not _sized(b) or (link.op in ("//", "%")
+                                                      and not isinstance(b, int)):
+                    return None
+                a = _ARITH[link.op](a, b)
+            return a
         case s.BoolOp():
             parts = [translate(p, symbols, ev) for p in (e.left, e.right)]
             if any(not isinstance(p, (bool, Cond)) for p in parts):
@@ -70,6 +76,11 @@ def translate(e: s.Expr, symbols: Mapping[str, Any], ev: Eval) -> Any:
             return None if not isinstance(p, (bool, Cond)) else (~p if isinstance(p, Cond)
                                                                   else not p)
     return ev(e)
+
+
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+    "//": lambda a, b: a // b, "%": lambda a, b: a % b}
 
 
 def _sized(v: Any) -> bool:
