@@ -219,6 +219,34 @@ def test_an_undefined_name_in_a_block_recalls_that_blocks_see_only_their_paramet
         "it: pass `width` in as one",))
 
 
+def test_an_unquoted_string_argument_hints_the_quotes():
+    assert rendered(net("x -> upsample(2, mode: nearest) -> output y")) == (
+        "test.net:3:26: error[E201]: `nearest` is not defined\n"
+        "  |\n"
+        "3 |   x -> upsample(2, mode: nearest) -> output y\n"
+        "  |                          ^^^^^^^ not defined\n"
+        "  |\n"
+        '  = hint: `mode` takes a string, written in quotes: `mode: "nearest"`')
+
+
+@pytest.mark.parametrize("body,hint", [
+    ("x -> pad(1, reflect) -> output y", '`mode` takes a string, written in quotes: `"reflect"`'),
+    ("option init: kaiming\nx -> output y",
+     '`init` takes a string, written in quotes: `init: "kaiming"`'),
+])
+def test_an_unquoted_string_hints_the_quotes_wherever_a_string_is_taken(body, hint):
+    (d,) = errors_of(net(body))
+    assert (d.code, d.hints) == ("E201", (hint,))
+
+
+@pytest.mark.parametrize("body", [
+    "x -> upsample(2, mode: nearest + 1) -> output y",  # not the whole value
+    "x -> conv(4, 3, stride: two) -> output y",  # an argument that takes no string
+])
+def test_no_quotes_hint_where_quotes_would_not_help(body):
+    assert [d.hints for d in errors_of(net(body))] == [()]
+
+
 def test_a_space_or_invisible_character_from_a_copy_is_named():
     # it said "unexpected character '\\xa0': this does not look like netdsl text"
     assert rendered(net("x ->\u00a0relu -> output y")) == """\

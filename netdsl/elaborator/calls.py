@@ -331,6 +331,8 @@ class Calls:
             ftype = sig.fields[fname]
             if v is POISON:
                 ok = False
+                if ftype == "str":
+                    self.report.quoted(sp, fname)
             elif fname in sig.tensors:
                 if not isinstance(v, Tensor):
                     self._err("E205", f"`{fname}` of `{cls.name}` takes a tensor, not "

@@ -28,6 +28,7 @@ class Statements:
                  options: dict[str, object], evaluate: Evaluate):
         self.ev = ev
         self.naming = naming
+        self.report = report
         self._err = report.err
         self.budget = budget
         self.options = options
@@ -315,6 +316,8 @@ class Statements:
             # NOTE: and set for the layers after it, so that they report no mistake it avoids
         value = self.ev.eval(st.value, frame)
         if value is POISON:
+            if OPTIONS[key] == "str":
+                self.report.quoted(st.span, key)
             return
         try:
             value = coerce(OPTIONS[key], value)
