@@ -247,6 +247,17 @@ def test_no_quotes_hint_where_quotes_would_not_help(body):
     assert [d.hints for d in errors_of(net(body))] == [()]
 
 
+def test_a_pytorch_spelling_hints_the_netdsl_operator():
+    assert rendered(net("x -> BatchNorm2d -> output y")) == (
+        "test.net:3:8: error[E202]: `BatchNorm2d` is not an operator, a block or a builtin\n"
+        "  |\n"
+        "3 |   x -> BatchNorm2d -> output y\n"
+        "  |        ^^^^^^^^^^^ unknown\n"
+        "  |\n"
+        "  = hint: did you mean `bn` (netdsl's name for `BatchNorm2d`)?\n"
+        "  = hint: batch norm: bn(eps: 1e-5); weight, bias learnable, running mean/var buffers")
+
+
 def test_a_space_or_invisible_character_from_a_copy_is_named():
     # it said "unexpected character '\\xa0': this does not look like netdsl text"
     assert rendered(net("x ->\u00a0relu -> output y")) == """\

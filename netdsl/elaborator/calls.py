@@ -15,7 +15,7 @@ from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import Frame, Return
 from netdsl.limits import MAX_TOTAL_PARAMS
-from netdsl.ops import REGISTRY
+from netdsl.ops import REGISTRY, foreign_name
 from netdsl.ops.base import Op, OpError, Shape, check_sizes, fmt_shape
 from netdsl.ops.signature import Signature, signature_of
 from netdsl.ops.types import coerce
@@ -72,8 +72,11 @@ class Calls:
                                                      "it otherwise" if f in BUILTIN_FUNCS else ""],
                 frame)
         known = list(REGISTRY) + list(self.ns.blocks) + list(BUILTIN_FUNCS)
+        op = foreign_name(f)
+        hints = [did_you_mean(f, known)] if op is None else [
+            f"did you mean `{op}` (netdsl's name for `{f}`)?", signature_of(REGISTRY[op]).summary]
         return self._err("E202", f"`{f}` is not an operator, a block or a builtin", func.span,
-                         "unknown", [did_you_mean(f, known)], frame)
+                         "unknown", hints, frame)
 
     def _call_builtin(self, f: str, args: list[Arg], kwargs: Sequence[s.Keyword], frame: Frame,
                       span: Span) -> Value:
