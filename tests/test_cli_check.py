@@ -80,6 +80,14 @@ def test_check_set_overrides_a_parameter(net_file):
     assert wide.stats.params - small.stats.params == 90 * (8 * 16 * 16 + 1)
 
 
+@pytest.mark.parametrize("setting", ['config="D"', "config=D", 'config="\\u0044"'])
+def test_check_set_reads_a_string_bare_or_quoted_as_a_net_file_writes_it(net_file, setting):
+    """`--set 'config="D"'` gave the string `"D"`, quotes and all."""
+    p = net_file('network n(config = "A") {\n  input x: [N, 3]\n  x -> output y\n'
+                 '  expect config == "D"\n}\n')
+    assert cli("check", str(p), "--set", setting)[0] == 0
+
+
 @pytest.mark.parametrize("setting,message", [
     ("clases=3", "network `small` has no parameter `clases`"),
     ("classes=abc", 'parameter `classes` of network `small` takes an integer, not the string '

@@ -39,7 +39,9 @@ def _parse_value(text: str) -> Any:
             return conv(text.replace("_", ""))
         except ValueError:
             pass
-    if text.startswith("[") and text.endswith("]"):
+    # NOTE: `[1, 2]` and `"D"` (a string as a .net file writes it, its quotes not part of it)
+    if (text.startswith("[") and text.endswith("]")) or (
+            len(text) > 1 and text.startswith('"') and text.endswith('"')):
         import json
         try:
             return json.loads(text)
