@@ -286,3 +286,37 @@ def test_fmt_keeps_where_and_at_clauses():
     assert format_source(text) == (
         "network u {\n  input image: [N, 3, H, W] where H == W, H >= 64\n"
         "  image -> relu -> output y\n  expect y: [N, 3, 64, 64] at H = 64, W = 64\n}\n")
+
+
+def test_an_example_s_expected_shape_may_name_the_sizes_it_binds():
+    """`expect y: [N, 3, H, W] at H = 9, W = 8` said y's [N, 3, 9, 8] was not [N, 3, H, W]."""
+    text = ("network n {\n  input x: [N, 3, H, W]\n  x -> r: relu -> maxpool(2) -> output y\n"
+            "  expect r: [N, 3, H, W] at H = 10, W = 8\n"
+            "  expect y: [N, 3, H // 2, W // 2] at H = 12, W = 8\n"
+            "  expect y: [N, 3, H // 2, W // 2] at H = 16, W = 6\n}\n")
+    assert check_text(text).graph.sizes == {"H": 10, "W": 8}
+    assert rendered(text.replace("W // 2] at H = 16", "W] at H = 16")) == (
+        "test.net:6:13: error[E305]: `y` has shape [N, 3, 8, 3], but the expectation says "
+        "[N, 3, 8, 6]\n"
+        "  |\n"
+        "3 |   x -> r: relu -> maxpool(2) -> output y\n"
+        "  |                   ---------- made here\n"
+        "6 |   expect y: [N, 3, H // 2, W] at H = 16, W = 6\n"
+        "  |             ^^^^^^^^^^^^^^^^^ actual [N, 3, 8, 3]\n"
+        "  |")
+
+
+def test_an_expected_shape_naming_sizes_without_an_example_hints_one():
+    assert rendered("network n {\n  input x: [N, 3, H, W]\n  x -> relu -> output y\n"
+                    "  expect y: [N, 3, H, W]\n  expect y: [N, 3, 9, 8] at H = 9, W = 8\n}\n"
+                    ) == (
+        "test.net:4:13: error[E305]: `y` has shape [N, 3, 9, 8], but the expectation says "
+        "[N, 3, H, W]\n"
+        "  |\n"
+        "3 |   x -> relu -> output y\n"
+        "  |        ---- made here\n"
+        "4 |   expect y: [N, 3, H, W]\n"
+        "  |             ^^^^^^^^^^^^ actual [N, 3, 9, 8]\n"
+        "  |\n"
+        "  = hint: `H` and `W` name input sizes, which this build binds to numbers: state the "
+        "shape at sizes, as in `expect y: [N, 3, H, W] at H = 9, W = 8`")

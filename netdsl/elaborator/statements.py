@@ -67,7 +67,8 @@ class Statements:
                 case s.ExpectShape() if st.layer or st.name.id not in frame.env:
                     self._expect_layer_shape(st, frame)
                 case s.ExpectShape():
-                    self._check_shape(st.name, st.dims, frame, "E305", "expectation")
+                    self._check_shape(st.name, st.dims, frame, "E305", "expectation",
+                                      {n.id: self.sizes[n.id] for n, _ in st.at})
                 case s.ExpectExpr() | s.ExpectApprox():
                     self._expect_expr(st, frame)
                 case s.Option():
@@ -192,7 +193,7 @@ class Statements:
                               e.span, frame=frame)
                 return
             at[n.id] = v
-        want = self.ev.shape_literal(st.dims, frame)
+        want = self._dims(st.dims, frame, at)
         if want is POISON:
             return
         assert isinstance(want, tuple) and self.naming.graph is not None
@@ -254,8 +255,19 @@ class Statements:
             frame.env[st.name.id] = value
         self.naming.output(st.name, value, frame)
 
+    def _dims(self, dims: s.ListExpr, frame: Frame,
+              at: dict[str, int]) -> tuple[int | str, ...] | Poison:
+        """An expected shape, its named sizes read at an example's sizes `at`: `[N, 3, H, W] at
+        H = 9, W = 8` is [N, 3, 9, 8]."""
+        if not at:
+            return self.ev.shape_literal(dims, frame)
+        scratch = Frame(frame.prefix, {**frame.env, **at}, frame.trace, frame.blocks)
+        want = self.ev.shape_literal(dims, scratch)
+        frame.failed = frame.failed or scratch.failed
+        return want
+
     def _check_shape(self, name: s.Name, dims: s.ListExpr, frame: Frame, code: str,
-                     what: str) -> None:
+                     what: str, at: dict[str, int] | None = None) -> None:
         value = self.ev.lookup(name, frame)
         if value is POISON:
             return
@@ -263,14 +275,20 @@ class Statements:
             self._err("E212", f"`{name.id}` is {kind(value)}, not a tensor", name.span,
                       frame=frame)
             return
-        want = self.ev.shape_literal(dims, frame)
+        want = self._dims(dims, frame, at or {})
         if want is POISON:
             return
         assert isinstance(want, tuple)
         if tuple(want) != tuple(value.shape):
+            sizes = [d for d in want if isinstance(d, str) and d in self.sizes]
+            bound = ", ".join(f"{d} = {self.sizes[d]}" for d in self.sizes)
             self._err(code, f"`{name.id}` has shape {fmt_shape(value.shape)}, but the {what} "
                       f"says {fmt_shape(want)}", dims.span, f"actual {fmt_shape(value.shape)}",
-                      frame=frame, secondary=[(self.naming.node_span(value), "made here")])
+                      frame=frame, secondary=[(self.naming.node_span(value), "made here")],
+                      hints=[f"{' and '.join(f'`{d}`' for d in sizes)} name input sizes, which "
+                             f"this build binds to numbers: state the shape at sizes, as in "
+                             f"`expect {name.id}: {dims.span.text()} at {bound}`"
+                             if sizes else ""])
 
     # NOTE: expect.py (and expectations.py, 17 classes: ~8 ms at a cold start) is imported by
     # the first `expect` line met, not with this module: a source without one never loads it
@@ -288,7 +306,7 @@ class Statements:
         after analysis (it may be defined further down)."""
         from netdsl.elaborator.expect import layer_shape
         assert self.naming.graph is not None
-        want = self.ev.shape_literal(st.dims, frame)
+        want = self._dims(st.dims, frame, {n.id: self.sizes[n.id] for n, _ in st.at})
         if want is POISON:
             return
         assert isinstance(want, tuple)
