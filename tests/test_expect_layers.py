@@ -247,6 +247,21 @@ test.net:3:10: error[E201]: no layer or block is named `x`
   = hint: `x` is a value here, made by the layer `image`; an expectation names layers and blocks"""
 
 
+def test_a_value_has_a_shape_as_its_layer_has():
+    """`expect y.shape == [...]` of a value that names no layer (`-> output y`) said no layer or
+    block is named `y`, though `x.shape` reads a value's shape anywhere else."""
+    text = ('network n {\n  input x: [N, 3, 8, 8]\n  x -> relu -> output y\n'
+            '  expect y.shape == ["N", 3, 8, 8]\n  expect relu.shape == y.shape\n}\n')
+    assert check_text(text).graph.name == "n"
+    assert rendered(text.replace("8, 8]\n  expect relu", "8, 9]\n  expect relu")) == (
+        "test.net:4:10: error[E305]: expectation failed: y.shape is [\"N\", 3, 8, 8], expected "
+        "== [\"N\", 3, 8, 9]\n"
+        "  |\n"
+        "4 |   expect y.shape == [\"N\", 3, 8, 9]\n"
+        "  |          ^^^^^^^^^^^^^^^^^^^^^^^^^ does not hold\n"
+        "  |")
+
+
 def test_a_layer_may_be_expected_before_it_is_made():
     text = UNIT.replace("LINE", "").replace("  b = a", "  expect b.conv1: [N, 8, 8, 8]\n  b = a")
     assert check_text(text).graph.name == "n"

@@ -173,11 +173,14 @@ class _Compiler:
                 and func.id not in REGISTRY and func.id not in self.env)
 
     def _tensor_attr(self, e: s.Attr) -> Tensor | None:
-        """The tensor of `x.channels` where x is a value in scope (not of `x.params`: a value
-        has no params, a layer has; nor of `layer3.parms`, a layer's measure misspelt)."""
-        if not isinstance(e.obj, s.Name) or e.name in LAYER_MEASURES:
+        """The tensor of `x.channels` or `x.shape` where x is a value in scope (not of
+        `x.params`: a value has no params, a layer has; nor of `layer3.parms`, a layer's measure
+        misspelt). NOTE: `shape` is both, the same: a value need not name a layer (`-> output
+        y`)."""
+        if not isinstance(e.obj, s.Name):
             return None
-        if closest(e.name, (*LAYER_MEASURES, *TENSOR_ATTRS)) in LAYER_MEASURES:
+        if e.name != "shape" and (e.name in LAYER_MEASURES or closest(
+                e.name, (*LAYER_MEASURES, *TENSOR_ATTRS)) in LAYER_MEASURES):
             return None
         return self.tensors.get(e.obj.id)
 
