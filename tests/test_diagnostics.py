@@ -258,6 +258,17 @@ def test_a_pytorch_spelling_hints_the_netdsl_operator():
         "  = hint: batch norm: bn(eps: 1e-5); weight, bias learnable, running mean/var buffers")
 
 
+def test_a_declaration_keyword_of_another_language_is_named():
+    """`let k = 3` was "two statements on one line", with the caret on `k`."""
+    assert rendered(net("let k = 3\nx -> output y")) == (
+        "test.net:3:3: error[E101]: netdsl has no `let`: a name is defined by assigning it\n"
+        "  |\n"
+        "3 |   let k = 3\n"
+        "  |   ^^^ not a keyword\n"
+        "  |\n"
+        "  = hint: write `k = 3`")
+
+
 def test_a_space_or_invisible_character_from_a_copy_is_named():
     # it said "unexpected character '\\xa0': this does not look like netdsl text"
     assert rendered(net("x ->\u00a0relu -> output y")) == """\
