@@ -269,6 +269,17 @@ def test_a_declaration_keyword_of_another_language_is_named():
         "  = hint: write `k = 3`")
 
 
+def test_a_method_call_of_an_operator_hints_the_pipe():
+    assert rendered(net("y = x.relu()\noutput y")) == (
+        "test.net:3:7: error[E212]: only operators, blocks and builtins can be called\n"
+        "  |\n"
+        "3 |   y = x.relu()\n"
+        "  |       ^^^^^^\n"
+        "  |\n"
+        "  = hint: feed a value to `relu` with a pipe, `x -> relu(...)`, or pass it in, "
+        "`relu(x, ...)`")
+
+
 def test_a_space_or_invisible_character_from_a_copy_is_named():
     # it said "unexpected character '\\xa0': this does not look like netdsl text"
     assert rendered(net("x ->\u00a0relu -> output y")) == """\

@@ -236,8 +236,12 @@ class Evaluator:
 
     def _call(self, e: s.Call, frame: Frame, name: str | None) -> Value:
         if not isinstance(e.func, s.Name):
+            f = e.func  # NOTE: `x.relu()`, a method call as in torch, hints the pipe
+            hint = (f"feed a value to `{f.name}` with a pipe, `{f.obj.span.text()} -> {f.name}"
+                    f"(...)`, or pass it in, `{f.name}({f.obj.span.text()}, ...)`"
+                    if isinstance(f, s.Attr) and self.graphs.knows(f.name) else "")
             return self.report.err("E212", "only operators, blocks and builtins can be called",
-                                   e.func.span, frame=frame)
+                                   e.func.span, frame=frame, hints=[hint])
         args = list(zip(self._operands(e.args, frame, name), (a.span for a in e.args)))
         return self.graphs.call(e.func, args, e.kwargs, frame, name, e.span)
 
