@@ -117,6 +117,16 @@ def _num(text: str) -> int | float:
     return int(text) * scale
 
 
+def read_number(text: str) -> int | float:
+    """A number literal's value as a .net file reads it (`4.1G`, `1_000`), for values given
+    from outside (--set); ValueError, saying what is wrong and what to write, where the literal
+    is malformed or beyond netdsl's limits."""
+    try:
+        return _num(text)
+    except _BadNumber as bad:
+        raise ValueError(f"{bad.message} ({bad.hint})") from None
+
+
 def _decimal(text: str, scale: int) -> int | float:
     """`1.5e3` times `scale` read in decimal, so that 4.1G is 4_100_000_000 exactly (float 4.1
     * 1e9 is not) and `expect macs ~= 4.1G within 1%` has exact bounds: an int when `scale`
