@@ -320,3 +320,17 @@ def test_an_expected_shape_naming_sizes_without_an_example_hints_one():
         "  |\n"
         "  = hint: `H` and `W` name input sizes, which this build binds to numbers: state the "
         "shape at sizes, as in `expect y: [N, 3, H, W] at H = 9, W = 8`")
+
+
+def test_a_size_the_first_example_leaves_out_is_hinted_beside_the_one_it_gives():
+    """The hint said to add an example, `at H = 224, W = 224`, where one gave H alone."""
+    assert rendered("network n {\n  input x: [N, 3, H, W]\n  x -> relu -> output y\n"
+                    "  expect y: [N, 3, 8, 8] at H = 8\n}\n") == (
+        "test.net:2:12: error[E219]: input `x` has the named size W and nothing gives a size to "
+        "build at\n"
+        "  |\n"
+        "2 |   input x: [N, 3, H, W]\n"
+        "  |            ^^^^^^^^^^^^\n"
+        "  |\n"
+        "  = hint: W needs a size as H = 8 has one: bind it in the first example, "
+        "`at H = 8, W = 224`, or pass --set W=224")

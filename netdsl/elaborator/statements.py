@@ -137,12 +137,18 @@ class Statements:
             return shape
         missing = [d for d in names if d not in self.sizes]
         if missing:
-            some = ", ".join(f"{d} = 224" for d in names)
+            bound = [f"{d} = {self.sizes[d]}" for d in names if d in self.sizes]
+            some = ", ".join(bound + [f"{d} = 224" for d in missing])
+            sets = " ".join(f"--set {d}=224" for d in missing)
             return self._err("E219", f"input `{st.name.id}` has the named size"
                              f"{'s' if len(missing) > 1 else ''} {', '.join(missing)} and "
                              "nothing gives a size to build at", st.dims.span, frame=frame,
                              hints=[f"add an example, e.g. `expect OUTPUT: [...] at {some}`, "
-                                    f"or pass {' '.join(f'--set {d}=224' for d in missing)}"])
+                                    f"or pass {sets}" if not bound else
+                                    f"{' and '.join(missing)} need"
+                                    f"{'s' if len(missing) == 1 else ''} a size as "
+                                    f"{', '.join(bound)} has one: bind it in the first example, "
+                                    f"`at {some}`, or pass {sets}"])
         assert self.naming.graph is not None
         # NOTE: lazily, so that a network without named sizes does not import netdsl.symbolic
         from netdsl.elaborator.symbols import translate
