@@ -77,6 +77,7 @@ class Builder:
         self.diags = self.report.diagnostics
         self.options: dict[str, object] = {}
         self.example: Span | None = None  # build(): the example line whose sizes it is at
+        self.written: dict[str, Span] = {}  # a variant's arguments: where each is written
         budget = Budget()
         self.naming = Naming(graph, self.report)
         self.ev = Evaluator(self, self.report, budget)
@@ -174,6 +175,9 @@ class Builder:
             raise NetdslError([error("E213", f"`{item.target.id}` is not a network defined "
                                      "in this file", item.target.span)])
         args = self._alias_args(item, target, Frame("", {}))
+        written = [*((p.name.id, a.span) for p, a in zip(target.params, item.args)),
+                   *((kw.name, kw.value.span) for kw in item.kwargs)]
+        self.written = {k: span for k, span in written if k not in overrides}
         args.update(overrides)
         return target, args
 
@@ -259,13 +263,15 @@ class Builder:
             raise NetdslError(self.diags)
 
     def _override(self, net: s.Network, p: s.Param, value: Value, frame: Frame) -> Value:
-        """A parameter value given from outside (--set, keyword arguments of load): it must have
-        the kind of the parameter's default, so that `--set classes=abc` fails here, once."""
+        """A parameter value given from outside (--set, keyword arguments of load) or by a
+        variant's argument: it must have the kind of the parameter's default, so that `--set
+        classes=abc` fails here, once (at the variant's argument, if it gave the value)."""
+        at = self.written.get(p.name.id)
         try:
-            value = from_outside(value, p.span)
+            value = from_outside(value, at or p.span)
         except Fault as f:
             self._err("E214", f"parameter `{p.name.id}` of network `{net.name.id}`: {f.message}",
-                      p.span)
+                      at or p.span)
             return POISON
         if p.default is None:
             return value
@@ -277,6 +283,13 @@ class Builder:
                 fits = isinstance(value, k) and (k is bool or not isinstance(value, bool))
                 if k is float and is_number(value):
                     fits = True
+                if not fits and at is not None:
+                    self._err("E214", f"parameter `{p.name.id}` of network `{net.name.id}` "
+                              f"takes {words}, not {kind(value)}", at, f"not {words}",
+                              hints=[f"give it like its default, `{p.name.id}: "
+                                     f"{p.default.span.text()}`"],
+                              secondary=[(p.span, f"default {p.default.span.text()}")])
+                    return POISON
                 if not fits:
                     self._err("E214", f"parameter `{p.name.id}` of network `{net.name.id}` "
                               f"takes {words}, not {kind(value)}", p.span,
