@@ -169,13 +169,18 @@ def arith(op: str, a: Value, b: Value, at: BinarySpans) -> Value:
             return a + b
         raise Fault("E212", f"`{op}` between {kind(a)} and {kind(b)} is not defined", at.op)
     try:
-        if op == "**" and (abs(b) > 64 or abs(a) > 1e6):
+        # NOTE: an integer past 2**64 is past MAX_INT: refused before it is computed (10**10**9)
+        if op == "**" and isinstance(a, int) and isinstance(b, int) and b > 64 and abs(a) > 1:
             raise OverflowError
-        return bounded(_ARITH[op](a, b), at.whole)
+        v = _ARITH[op](a, b)
     except ZeroDivisionError:
         raise Fault("E212", "division by zero", at.right) from None
     except OverflowError:
         raise Fault("E215", "the number is too large", at.whole) from None
+    if isinstance(v, complex):  # NOTE: Python's `(-8) ** 0.5`
+        raise Fault("E212", f"a negative number to a fractional power has no real value: "
+                    f"({a}) ** {b}", at.whole)
+    return bounded(v, at.whole)
 
 
 def bounded(v: Value, span: Span) -> Value:
