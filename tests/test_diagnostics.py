@@ -280,6 +280,20 @@ def test_a_method_call_of_an_operator_hints_the_pipe():
         "`relu(x, ...)`")
 
 
+@pytest.mark.parametrize("line,col", [("x |> relu -> output y", 5), ("x => relu -> output y", 5),
+                                      ("y = x -> relu => relu\noutput z = y", 17)])
+def test_another_language_s_arrow_is_named(line, col):
+    """`x => relu` was "unexpected `>`", `x |> relu` "unexpected `|`"."""
+    arrow = line[col - 3:col - 1]
+    assert rendered(net(line)) == (
+        f"test.net:3:{col}: error[E101]: `{arrow}` is not netdsl's arrow\n"
+        "  |\n"
+        f"3 |   {line.splitlines()[0]}\n"
+        f"  |   {' ' * (col - 3)}^^ not `->`\n"
+        "  |\n"
+        "  = hint: write the arrow as `->`")
+
+
 def test_a_space_or_invisible_character_from_a_copy_is_named():
     # it said "unexpected character '\\xa0': this does not look like netdsl text"
     assert rendered(net("x ->\u00a0relu -> output y")) == """\

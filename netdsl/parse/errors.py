@@ -85,6 +85,9 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
         message, hints = "the file ends in the middle of a statement", []
     else:
         assert isinstance(e, UnexpectedToken) and tok is not None
+        arrow = _other_arrow(source, tok.start_pos)
+        if arrow is not None:
+            return arrow
         span = source.span(tok.start_pos, max(tok.end_pos, tok.start_pos + 1))
         message, hints = _explain(tok, expected, texts, lark, source.text)
         known = _example_states().get(e.state.position) if e.state is not None else None
@@ -169,6 +172,16 @@ def _bracket_after_value(source: Source, pos: int) -> Diagnostic | None:
                                                          before[0] + m.end()))
 
 
+def _other_arrow(source: Source, pos: int) -> Diagnostic | None:
+    """The E101 of another language's arrow or pipe, `=>` or `|>`, at or just before `pos`."""
+    for start in (pos, pos - 1):
+        if source.text[max(start, 0):start + 2] in ("=>", "|>"):
+            return error("E101", f"`{source.text[start:start + 2]}` is not netdsl's arrow",
+                         source.span(start, start + 2), "not `->`",
+                         ["write the arrow as `->`"])
+    return None
+
+
 def _without_comment(line: str) -> str:
     """A line of source without its comment (a `#` outside a string)."""
     quoted = False
@@ -225,6 +238,9 @@ def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagn
     if ch in "\u201c\u201d\u2018\u2019":  # NOTE: a word processor's quotes
         hints[ch] = 'strings use straight double quotes: "bilinear"'
     hint = hints.get(ch, "")
+    arrow = _other_arrow(source, pos)
+    if arrow is not None:
+        return arrow
     if ch == "=" and "COLON" in allowed:
         hint = _equals_hint(source.text, pos)
     return error("E101", f"unexpected `{ch}`", span,
