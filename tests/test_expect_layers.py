@@ -355,6 +355,17 @@ test.net:4:20: error[E212]: `~=` compares numbers, but `"a"` is the string "a"
   |"""
 
 
+def test_a_negative_percentage_is_a_negative_tolerance():
+    """`within -1%` read as `-1 %`: "`%` at the end of line 4 has nothing after it"."""
+    assert rendered(TINY.replace("LINE", "expect params ~= 400 within -1%")) == """\
+test.net:4:31: error[E206]: a tolerance cannot be negative
+  |
+4 |   expect params ~= 400 within -1%
+  |                               ^^^ negative
+  |
+  = hint: write `within 1%`"""
+
+
 def test_a_missing_tolerance_is_a_syntax_error_that_says_how():
     assert rendered(TINY.replace("LINE", "expect params ~= 400")) == """\
 test.net:5:1: error[E101]: `~=` needs a tolerance

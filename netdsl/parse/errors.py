@@ -113,6 +113,9 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
         bracket = _bracket_after_value(source, span.start)
         if bracket is not None:
             return bracket
+    negative = None if at_end else _negative_percentage(source, span.start)
+    if negative is not None:
+        return negative
     dangling = None if at_end else _dangling(source, span.start)
     if dangling is not None:  # NOTE: the operator is the mistake, not what comes after it
         span, message, label, hints = dangling
@@ -142,6 +145,18 @@ def _dangling(source: Source, pos: int) -> tuple[Span, str, str, list[str]] | No
     return span, message, "expected an expression", [
         "after an operator, an expression goes on over the next line: finish it, or "
         f"remove the `{op}`"]
+
+
+def _negative_percentage(source: Source, pos: int) -> Diagnostic | None:
+    """E206 where the line before `pos` ends `within -1%`, which reads as `-1 %` with its
+    operand missing: the E206 of `within -1`."""
+    before = _line_before(source.text, pos)
+    m = re.search(r"\bwithin\s*(-\s*[\d.]+%)$", before[1]) if before is not None else None
+    if before is None or m is None:
+        return None
+    return error("E206", "a tolerance cannot be negative",
+                 source.span(before[0] + m.start(1), before[0] + m.end(1)), "negative",
+                 [f"write `within {m.group(1).lstrip('- ')}`"])
 
 
 def _line_before(text: str, pos: int) -> tuple[int, str] | None:
