@@ -294,6 +294,16 @@ def test_another_language_s_arrow_is_named(line, col):
         "  = hint: write the arrow as `->`")
 
 
+def test_a_letter_beyond_ascii_in_a_name_says_what_a_name_holds():
+    assert rendered(net("gr\u00f6\u00dfe = 3\nx -> output y")) == (
+        "test.net:3:5: error[E101]: unexpected `\u00f6`\n"
+        "  |\n"
+        "3 |   gr\u00f6\u00dfe = 3\n"
+        "  |     ^ expected a statement, `,`, `->`, `.`, `:`, `=`, `{`, `}` or an operator\n"
+        "  |\n"
+        "  = hint: a name holds ASCII letters, digits and `_` only (strings may hold any text)")
+
+
 def test_a_space_or_invisible_character_from_a_copy_is_named():
     # it said "unexpected character '\\xa0': this does not look like netdsl text"
     assert rendered(net("x ->\u00a0relu -> output y")) == """\

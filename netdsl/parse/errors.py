@@ -253,6 +253,8 @@ def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagn
     if ch in "\u201c\u201d\u2018\u2019":  # NOTE: a word processor's quotes
         hints[ch] = 'strings use straight double quotes: "bilinear"'
     hint = hints.get(ch, "")
+    if ch.isalpha() and not ch.isascii():
+        hint = "a name holds ASCII letters, digits and `_` only (strings may hold any text)"
     arrow = _other_arrow(source, pos)
     if arrow is not None:
         return arrow
