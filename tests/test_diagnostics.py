@@ -304,6 +304,20 @@ def test_a_letter_beyond_ascii_in_a_name_says_what_a_name_holds():
         "  = hint: a name holds ASCII letters, digits and `_` only (strings may hold any text)")
 
 
+def test_a_positional_argument_after_a_keyword_one_is_named():
+    """It filled the first parameter: "argument `out` is given twice", the keyword's `out` "the
+    second time" and the later positional "first given here by position"."""
+    assert rendered(net("x -> conv(out: 4, kernel: 3, 5) -> output y")) == (
+        "test.net:3:32: error[E101]: a positional argument follows a keyword argument\n"
+        "  |\n"
+        "3 |   x -> conv(out: 4, kernel: 3, 5) -> output y\n"
+        "  |             ------ keyword\n"
+        "  |                                ^ positional\n"
+        "  |\n"
+        "  = hint: positional arguments come first, in order; after a `name: value`, name each "
+        "argument")
+
+
 def test_a_space_or_invisible_character_from_a_copy_is_named():
     # it said "unexpected character '\\xa0': this does not look like netdsl text"
     assert rendered(net("x ->\u00a0relu -> output y")) == """\

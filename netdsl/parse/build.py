@@ -366,8 +366,15 @@ class _ToAst(_Reducer):
 
     def call_args(self, meta: Any, c: list[Any]) -> tuple[tuple[Any, ...], tuple[s.Keyword, ...]]:
         c = [a for a in c if a is not None]
-        return (tuple(a for a in c if not isinstance(a, s.Keyword)),
-                tuple(a for a in c if isinstance(a, s.Keyword)))
+        args = tuple(a for a in c if not isinstance(a, s.Keyword))
+        kwargs = tuple(a for a in c if isinstance(a, s.Keyword))
+        if args and kwargs and args[-1].span.start > kwargs[0].span.start:
+            late = next(a for a in args if a.span.start > kwargs[0].span.start)
+            raise NetdslError([error(
+                "E101", "a positional argument follows a keyword argument", late.span,
+                "positional", ["positional arguments come first, in order; after a `name: "
+                               "value`, name each argument"], [(kwargs[0].span, "keyword")])])
+        return args, kwargs
 
     def kwarg(self, meta: Any, c: list[Any]) -> s.Keyword:
         return s.Keyword(str(c[0]), c[1], self._tok(c[0]), self._span(meta))
