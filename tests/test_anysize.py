@@ -334,3 +334,16 @@ def test_a_size_the_first_example_leaves_out_is_hinted_beside_the_one_it_gives()
         "  |\n"
         "  = hint: W needs a size as H = 8 has one: bind it in the first example, "
         "`at H = 8, W = 224`, or pass --set W=224")
+
+
+@pytest.mark.parametrize("op", ["//", "%"])
+def test_a_where_condition_dividing_by_zero_is_e212(op):
+    """A traceback (exit 3): ZeroDivisionError in the symbolic floor division."""
+    assert rendered(f"network n {{\n  input x: [N, 3, H, W] where H {op} 0 == 0\n"
+                    "  x -> relu -> output y\n  expect y: [N, 3, 8, 8] at H = 8, W = 8\n}\n"
+                    ) == (
+        f"test.net:2:{34 + len(op)}: error[E212]: division by zero\n"
+        "  |\n"
+        f"2 |   input x: [N, 3, H, W] where H {op} 0 == 0\n"
+        f"  |                               {' ' * (len(op) + 3)}^\n"
+        "  |")

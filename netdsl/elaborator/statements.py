@@ -16,7 +16,7 @@ from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.base import elements, fmt_shape
 from netdsl.ops.types import coerce
 from netdsl.options import INITS
-from netdsl.values import MAX_REPEAT, POISON, Poison, Tensor, kind
+from netdsl.values import MAX_REPEAT, POISON, Fault, Poison, Tensor, kind
 
 if TYPE_CHECKING:
     from netdsl.elaborator.expect import Evaluate
@@ -162,8 +162,11 @@ class Statements:
         scratch = Frame(frame.prefix, {**frame.env, **dict.fromkeys(names, POISON)},
                         frame.trace, frame.blocks)
         for e in st.where:
-            cond = translate(e, symbolic, lambda x: self.ev.eval(x, scratch))
-            here = translate(e, self.sizes, lambda x: self.ev.eval(x, scratch))
+            try:
+                cond = translate(e, symbolic, lambda x: self.ev.eval(x, scratch))
+                here = translate(e, self.sizes, lambda x: self.ev.eval(x, scratch))
+            except Fault as f:
+                return self.report.fault(f, frame)
             if scratch.failed:
                 frame.failed = True
                 return POISON

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from netdsl import syntax as s
+from netdsl.values import Fault
 
 # NOTE: netdsl.symbolic is imported in the functions that translate `where` conditions, so that the
 # elaboration of a network without them does not import it (builder.py imports this module).
@@ -39,7 +40,8 @@ def examples(net: s.Network) -> list[s.ExpectShape]:
 def translate(e: s.Expr, symbols: Mapping[str, Any], ev: Eval) -> Any:
     """A `where` condition (or a side of one) over the sizes: comparisons, `and`, `or`, `not`,
     + - * // % of sizes and numbers. A size becomes symbols[name] (an Expr or, bound, an int);
-    anything else is evaluated. Returns an Expr, int, Cond or bool; None where it is none."""
+    anything else is evaluated. Returns an Expr, int, Cond or bool; None where it is none; raises
+    Fault for `// 0` and `% 0`."""
     from netdsl.symbolic import Cond, conj, disj
     match e:
         case s.Name() if e.id in symbols:
@@ -64,6 +66,8 @@ def translate(e: s.Expr, symbols: Mapping[str, Any], ev: Eval) -> Any:
                 if not _sized(a) or not _sized(b) or (link.op in ("//", "%")
                                                       and not isinstance(b, int)):
                     return None
+                if link.op in ("//", "%") and b == 0:
+                    raise Fault("E212", "division by zero", link.right.span)
                 a = _ARITH[link.op](a, b)
             return a
         case s.BoolOp():
