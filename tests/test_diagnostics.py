@@ -318,6 +318,16 @@ def test_a_positional_argument_after_a_keyword_one_is_named():
         "argument")
 
 
+@pytest.mark.parametrize("line,hint", [
+    ("k = 3 in [1, 3]", "netdsl has no `in` test: compare, as in `k == 2 or k == 4`"),
+    ("in = 3", "`in` is a keyword and cannot be used as a name"),
+])
+def test_in_after_a_value_is_told_to_be_no_test(line, hint):
+    """`k = 3 in [1, 3]` hinted that `in` cannot be used as a name."""
+    (d,) = errors_of(net(line + "\nx -> output y"))
+    assert (d.message, d.hints) == ("unexpected keyword `in`", (hint,))
+
+
 def test_a_space_or_invisible_character_from_a_copy_is_named():
     # it said "unexpected character '\\xa0': this does not look like netdsl text"
     assert rendered(net("x ->\u00a0relu -> output y")) == """\

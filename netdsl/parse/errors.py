@@ -385,7 +385,11 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
         hints.append("shapes are written in brackets: `[N, 3, 32, 32]`")
     if tok == ":" and "{" in want:
         hints.append("a body goes in braces: `network NAME { ... }`")
-    if keyword and "NAME" in expected:
+    pos = tok.start_pos or 0
+    first = not source_text[source_text.rfind("\n", 0, pos) + 1:pos].strip()
+    if tok == "in" and not first:  # NOTE: after a value, as Python's `k in [1, 2]`
+        hints.append("netdsl has no `in` test: compare, as in `k == 2 or k == 4`")
+    elif keyword and "NAME" in expected:
         hints.append(f"`{tok}` is a keyword and cannot be used as a name")
     if tok.type == "NAME" and ")" in want and "," in want:
         hints.append("separate arguments with `,`")
