@@ -328,6 +328,22 @@ def test_in_after_a_value_is_told_to_be_no_test(line, hint):
     assert (d.message, d.hints) == ("unexpected keyword `in`", (hint,))
 
 
+def test_a_name_defined_only_in_a_branch_that_did_not_run_says_so():
+    assert rendered(net("if x.channels == 4 {\n  y = x -> relu\n}\noutput z = y")) == (
+        "test.net:6:14: error[E201]: `y` is not defined\n"
+        "  |\n"
+        "6 |   output z = y\n"
+        "  |              ^ not defined\n"
+        "  |\n"
+        "  = hint: `y` is defined only in a branch of the `if` on line 3, which did not run "
+        "here: give it a value before the `if`, or in every branch")
+    (d,) = errors_of(net("for i in range(0) {\n  y = x -> relu\n}\noutput z = y"))
+    assert d.hints == ("`y` is defined only in the `for` loop on line 3, which ran no times "
+                       "here: give it a value before the loop",)
+    (d,) = errors_of(net("output z = y\nif x.channels == 4 {\n  y = x -> relu\n}"))
+    assert d.hints == ()  # defined after the use: no branch would have helped
+
+
 def test_a_space_or_invisible_character_from_a_copy_is_named():
     # it said "unexpected character '\\xa0': this does not look like netdsl text"
     assert rendered(net("x ->\u00a0relu -> output y")) == """\

@@ -4,6 +4,7 @@ naming.py) to the expression evaluator (evaluator.py), answering its Graphs inte
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from netdsl import syntax as s
@@ -15,7 +16,7 @@ from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.pipelines import Pipelines
 from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import MAX_DEPTH, MAX_STEPS, Budget, Frame, Return, TooDeep, TooLong
-from netdsl.elaborator.statements import Statements
+from netdsl.elaborator.statements import Statements, skipped
 from netdsl.elaborator.symbols import examples, size_symbols
 from netdsl.ir import Graph
 from netdsl.ops import REGISTRY
@@ -152,8 +153,21 @@ class Builder:
             self.diags[:] = [d for d in self.diags if d.code not in ("E304", "E305")
                              or self.example.covers(d.primary.span if d.primary else None)]
         if self.diags:
+            self._hint_skipped(net)
             raise NetdslError(self.diags)
         return graph
+
+    def _hint_skipped(self, net: s.Network | s.NetworkAlias) -> None:
+        """An undefined name (E201) that a branch or loop which did not run would define says
+        so (found on the error path only, by scanning the bodies)."""
+        bodies = [b.body for b in self.ns.blocks.values()]
+        if isinstance(net, s.Network):
+            bodies.append(net.body)
+        for i, d in enumerate(self.diags):
+            if d.code == "E201" and d.message.endswith("is not defined") and d.primary:
+                hint = skipped(bodies, d.primary.span.text(), d.primary.span)
+                if hint:
+                    self.diags[i] = dataclasses.replace(d, hints=(*d.hints, hint))
 
     def _target(self, item: s.Network | s.NetworkAlias,
                 overrides: dict[str, Value]) -> tuple[s.Network, dict[str, Value]]:

@@ -414,21 +414,52 @@ class Statements:
 def _poison(frame: Frame, bodies: list[tuple[s.Stmt, ...]]) -> None:
     """Bind every name these statements would define to POISON: they did not run because of a
     reported mistake, and a later use of those names must not be reported again as undefined."""
+    for name in _defines(bodies):
+        frame.env.setdefault(name, POISON)
+
+
+def _defines(bodies: list[tuple[s.Stmt, ...]]) -> list[str]:
+    """The names these statements would define, in branches and loops too."""
+    out: list[str] = []
     todo = list(bodies)
     while todo:
         for st in todo.pop():
             if isinstance(st, (s.Assign, s.Output, s.Input, s.ParamDecl)):
-                frame.env.setdefault(st.name.id, POISON)
+                out.append(st.name.id)
             if isinstance(st, s.Assign):
-                for n in st.more:
-                    frame.env.setdefault(n.id, POISON)
+                out.extend(n.id for n in st.more)
             elif isinstance(st, s.For):
-                frame.env.setdefault(st.var.id, POISON)
+                out.append(st.var.id)
                 todo.append(st.body)
             elif isinstance(st, s.If):
                 todo.extend([b for _, b in st.branches] + [st.orelse])
             value = getattr(st, "value", None) or getattr(st, "expr", None)
             if isinstance(value, s.Pipeline):
-                for stage in value.stages:
-                    if isinstance(stage, s.OutputStage):
-                        frame.env.setdefault(stage.name.id, POISON)
+                out.extend(stage.name.id for stage in value.stages
+                           if isinstance(stage, s.OutputStage))
+    return out
+
+
+def skipped(bodies: list[tuple[s.Stmt, ...]], name: str, use: Span) -> str:
+    """Where `name`, undefined at `use`, is defined in an `if` branch or a `for` loop that ends
+    before it (one that did not run): a hint saying so, else ""."""
+    found: s.If | s.For | None = None
+    todo = list(bodies)
+    while todo:
+        for st in todo.pop():
+            if isinstance(st, (s.If, s.For)) and st.span.source is use.source and (
+                    st.span.end <= use.start) and name in _defines([(st,)]) and (
+                    found is None or st.span.start > found.span.start):
+                found = st
+            if isinstance(st, s.If):
+                todo.extend([b for _, b in st.branches] + [st.orelse])
+            elif isinstance(st, s.For):
+                todo.append(st.body)
+    if found is None:
+        return ""
+    line = found.span.source.line_col(found.span.start)[0] if found.span.source else 0
+    if isinstance(found, s.If):
+        return (f"`{name}` is defined only in a branch of the `if` on line {line}, which did not "
+                "run here: give it a value before the `if`, or in every branch")
+    return (f"`{name}` is defined only in the `for` loop on line {line}, which ran no times "
+            "here: give it a value before the loop")
