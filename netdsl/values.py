@@ -285,10 +285,15 @@ def _list_arith(op: str, a: Value, b: Value, at: BinarySpans) -> Value:
     raise Fault("E212", f"`{op}` between {kind(a)} and {kind(b)} is not defined", at.op)
 
 
+_RANKED = ("channels", "length", "height", "width", "depth")  # attributes of some ranks only
+
+
 def attribute(v: Value, name: str, span: Span) -> Value:
     """`x.channels`, `x.shape`, ...: what a tensor's shape says; `span` is the name's."""
     if not isinstance(v, Tensor):
-        raise Fault("E212", f"{kind(v)} has no attribute `{name}`", span)
+        hint = (f"index it with brackets: `[{name}]`" if name.isdigit() and isinstance(v, list)
+                else f"call the builtin: `{name}(...)`" if name in BUILTIN_FUNCS else "")
+        raise Fault("E212", f"{kind(v)} has no attribute `{name}`", span, hints=[hint])
     shp = v.shape
     attrs: dict[str, Value] = {"shape": list(shp), "batch": shp[0], "rank": len(shp)}
     if len(shp) >= 2:
@@ -299,9 +304,10 @@ def attribute(v: Value, name: str, span: Span) -> Value:
         attrs["height"], attrs["width"] = shp[-2], shp[-1]
     if len(shp) == 5:
         attrs["depth"] = shp[2]
-    if name not in attrs:
+    if name not in attrs:  # NOTE: `depth` of a rank-4 tensor is no misspelt `width`
+        has = f"a tensor of rank {len(shp)} has: {', '.join(attrs)}"
         raise Fault("E212", f"a tensor of shape {fmt_shape(shp)} has no attribute `{name}`",
-                    span, hints=[did_you_mean(name, attrs, f"it has: {', '.join(attrs)}")])
+                    span, hints=[has if name in _RANKED else did_you_mean(name, attrs, has)])
     return attrs[name]
 
 

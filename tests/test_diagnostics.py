@@ -344,6 +344,19 @@ def test_a_name_defined_only_in_a_branch_that_did_not_run_says_so():
     assert d.hints == ()  # defined after the use: no branch would have helped
 
 
+@pytest.mark.parametrize("expr,hint", [
+    ("x.depth", "a tensor of rank 4 has: shape, batch, rank, channels, height, width"),
+    ("x.widht", "did you mean `width`?"),
+    ("x.shape.0", "index it with brackets: `[0]`"),
+    ("[1, 2].len", "call the builtin: `len(...)`"),
+])
+def test_a_missing_attribute_hints_what_there_is(expr, hint):
+    """`x.depth` of a rank-4 tensor hinted "did you mean `width`?"; a list's `.0` or `.len`
+    hinted nothing."""
+    (d,) = errors_of(net(f"k = {expr}\nx -> output y"))
+    assert (d.code, d.hints) == ("E212", (hint,))
+
+
 def test_a_space_or_invisible_character_from_a_copy_is_named():
     # it said "unexpected character '\\xa0': this does not look like netdsl text"
     assert rendered(net("x ->\u00a0relu -> output y")) == """\
