@@ -357,6 +357,16 @@ def test_a_missing_attribute_hints_what_there_is(expr, hint):
     assert (d.code, d.hints) == ("E212", (hint,))
 
 
+@pytest.mark.parametrize("line,hint", [
+    ("x -> conv(4, 3, pad: SAME) -> output y", "did you mean `same`?"),  # TensorFlow's spelling
+    ("x -> Relux -> output y", "did you mean `relu`?"),  # it was `elu`
+])
+def test_did_you_mean_compares_names_case_blind(line, hint):
+    """`SAME` hinted nothing: difflib, case-sensitive, found no close name."""
+    (d,) = errors_of(net(line))
+    assert d.hints == (hint,)
+
+
 def test_a_space_or_invisible_character_from_a_copy_is_named():
     # it said "unexpected character '\\xa0': this does not look like netdsl text"
     assert rendered(net("x ->\u00a0relu -> output y")) == """\
