@@ -262,6 +262,16 @@ def test_a_value_has_a_shape_as_its_layer_has():
         "  |")
 
 
+def test_a_very_long_layer_path_is_looked_up_as_any_other():
+    """`expect a.a. ... .a: [...]` of 3,000 parts was "E101 cannot read this: maximum recursion
+    depth exceeded" at 1:1."""
+    path = ".".join(["a"] * 3000)
+    (d,) = errors_of("network n {\n  input x: [N, 3, 8, 8]\n  x -> output y\n"
+                     f"  expect {path}: [N, 3]\n}}\n")
+    assert (d.code, d.message, d.location()) == (
+        "E201", f"no layer or block is named `{path}`", ("test.net", 4, 10))
+
+
 def test_a_layer_may_be_expected_before_it_is_made():
     text = UNIT.replace("LINE", "").replace("  b = a", "  expect b.conv1: [N, 8, 8, 8]\n  b = a")
     assert check_text(text).graph.name == "n"

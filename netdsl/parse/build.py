@@ -435,11 +435,13 @@ class _ToAst(_Reducer):
 
 def _layer_path(e: s.Expr) -> str | None:
     """`layer1.0.conv1` or `"features.0.0"` as a dotted name; None for anything else."""
-    if isinstance(e, s.Str):
-        return e.value
-    if isinstance(e, s.Attr):
-        head = e.obj.id if isinstance(e.obj, s.Name) else _layer_path(e.obj)
-        return None if head is None else f"{head}.{e.name}"
+    parts: list[str] = []
+    while isinstance(e, s.Attr):  # NOTE: a loop, not recursion: a path may be thousands long
+        parts.append(e.name)
+        e = e.obj
+    if isinstance(e, s.Str) or (isinstance(e, s.Name) and parts):
+        head = e.value if isinstance(e, s.Str) else e.id
+        return ".".join([head, *reversed(parts)])
     return None
 
 
