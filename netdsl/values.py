@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeGuard, cast
 
 from netdsl.diagnostics import did_you_mean
-from netdsl.limits import MAX_INT, MAX_LIST, MAX_STRING
+from netdsl.limits import MAX_INT, MAX_LIST, MAX_NESTING, MAX_STRING
 from netdsl.ops.base import Shape, fmt_shape
 from netdsl.ops.types import coerce
 from netdsl.record import Record
@@ -228,6 +228,27 @@ class _Sized(list):  # type: ignore[type-arg]
     (limits.MAX_LIST), so that sharing (`l = [l, l]` in a loop) cannot hide an exponential one."""
 
     size = 0
+    depth = 1  # lists and tables in it, nested: 1 where it holds none
+
+
+def nesting(v: Value) -> int:
+    """How deep lists and tables nest in `v`: 0 for a number, 1 for `[1, 2]`, 2 for `[[1]]`."""
+    if isinstance(v, _Sized):
+        return v.depth
+    if isinstance(v, list):
+        return 1 + max((nesting(x) for x in v), default=0)
+    if isinstance(v, dict):
+        return 1 + max((nesting(x) for x in v.values()), default=0)
+    return 0
+
+
+def _nest(items: Iterable[Value], span: Span) -> int:
+    """The nesting of a list or table of `items`; E215 past limits.MAX_NESTING (the functions
+    on values recurse: a loop's `k = [k]` would outgrow Python's stack)."""
+    depth = 1 + max((nesting(x) for x in items if isinstance(x, (list, dict))), default=0)
+    if depth > MAX_NESTING:
+        raise Fault("E215", f"lists and tables would nest more than {MAX_NESTING} deep", span)
+    return depth
 
 
 def size(v: Value) -> int:
@@ -248,7 +269,7 @@ def new_list(items: list[Value], span: Span) -> list[Value]:
         raise Fault("E215", f"the list would hold {n:,} values, over the limit of "
                     f"{MAX_LIST:,}", span)
     out = _Sized(items)
-    out.size = n
+    out.size, out.depth = n, _nest(items, span)
     return out
 
 
@@ -334,6 +355,8 @@ def add_entry(table: dict[Key, Value], where: dict[Key, Span], key: Value, value
     if key in table:
         raise Fault("E211", f"table key {show(key)} is given twice", span, "second entry",
                     secondary=[(where[key], "first entry")])
+    if isinstance(value, (list, dict)):
+        _nest([value], span)
     table[key], where[key] = value, span
 
 

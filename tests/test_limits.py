@@ -96,6 +96,19 @@ def test_a_power_beyond_the_limits_or_the_real_numbers_is_an_error(expr, message
     assert codes(net(f"k = {expr}\nx -> output y")) == [message]
 
 
+@pytest.mark.parametrize("line,col", [("k = [k]", 9), ("k = {1: k}", 10), ("k = [{1: k}]", 9)])
+def test_lists_and_tables_nested_by_a_loop_stop_at_e215(line, col):
+    """`k = [k]` 5,000 times, then `expect k == [1]`: a traceback (exit 3) from the recursion
+    of the functions on values (show, ==)."""
+    text = net(f"k = []\nfor i in range(5000) {{\n  {line}\n}}\nx -> output y\nexpect k == [1]")
+    with deadline():
+        (d,) = errors_of(text)
+    assert (d.code, d.message, d.location()) == (
+        "E215", "lists and tables would nest more than 150 deep", ("test.net", 5, col))
+    assert check_text(net("k = []\nfor i in range(149) {\n  k = [k]\n}\nx -> output y\n"
+                          "expect len(k) == 1")).graph.name == "n"
+
+
 def test_growing_integer_stops_at_e215():
     assert codes(net("k = 3\nfor i in range(100) {\n  k = k * k\n}\ny = x -> output y")) == [
         ("E215", "the number is too large")]
