@@ -367,6 +367,16 @@ def test_did_you_mean_compares_names_case_blind(line, hint):
     assert d.hints == (hint,)
 
 
+@pytest.mark.parametrize("text", [
+    "block b(x, a = c, c = 1) {\n  return x\n}\n" + net("x -> b -> output y"),
+    net("x -> output y", "(a = c + 1, c = 1)"),
+])
+def test_a_default_naming_a_later_parameter_says_so(text):
+    (d,) = errors_of(text)
+    assert (d.message, d.hints) == ("`c` is not defined", (
+        "`c` is a parameter after `a`: a default may use only the parameters before it",))
+
+
 def test_a_space_or_invisible_character_from_a_copy_is_named():
     # it said "unexpected character '\\xa0': this does not look like netdsl text"
     assert rendered(net("x ->\u00a0relu -> output y")) == """\

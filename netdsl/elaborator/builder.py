@@ -153,19 +153,21 @@ class Builder:
             self.diags[:] = [d for d in self.diags if d.code not in ("E304", "E305")
                              or self.example.covers(d.primary.span if d.primary else None)]
         if self.diags:
-            self._hint_skipped(net)
+            self._hint_undefined(net)
             raise NetdslError(self.diags)
         return graph
 
-    def _hint_skipped(self, net: s.Network | s.NetworkAlias) -> None:
-        """An undefined name (E201) that a branch or loop which did not run would define says
-        so (found on the error path only, by scanning the bodies)."""
-        bodies = [b.body for b in self.ns.blocks.values()]
+    def _hint_undefined(self, net: s.Network | s.NetworkAlias) -> None:
+        """An undefined name (E201) that a branch or loop which did not run would define, or a
+        parameter's default that names a later parameter, says so (found on the error path
+        only, by scanning the definitions)."""
+        owners: list[s.Block | s.Network] = list(self.ns.blocks.values())
         if isinstance(net, s.Network):
-            bodies.append(net.body)
+            owners.append(net)
         for i, d in enumerate(self.diags):
             if d.code == "E201" and d.message.endswith("is not defined") and d.primary:
-                hint = skipped(bodies, d.primary.span.text(), d.primary.span)
+                name, use = d.primary.span.text(), d.primary.span
+                hint = skipped([o.body for o in owners], name, use) or _later(owners, name, use)
                 if hint:
                     self.diags[i] = dataclasses.replace(d, hints=(*d.hints, hint))
 
@@ -274,6 +276,7 @@ class Builder:
                           "value was given", p.span, hints=[f"pass --set {p.name.id}=VALUE"])
                 frame.env[p.name.id] = POISON
         if self.diags:
+            self._hint_undefined(net)
             raise NetdslError(self.diags)
 
     def _override(self, net: s.Network, p: s.Param, value: Value, frame: Frame) -> Value:
@@ -315,3 +318,13 @@ class Builder:
         return value
 
 
+def _later(owners: list[s.Block | s.Network], name: str, use: Span) -> str:
+    """Where `use` is in a parameter's default and `name` a parameter after it: a hint."""
+    for owner in owners:
+        for i, p in enumerate(owner.params):
+            if p.default is not None and p.default.span.source is use.source and (
+                    p.default.span.start <= use.start and use.end <= p.default.span.end) and (
+                    name in [q.name.id for q in owner.params[i + 1:]]):
+                return (f"`{name}` is a parameter after `{p.name.id}`: a default may use only "
+                        "the parameters before it")
+    return ""
