@@ -377,6 +377,16 @@ def test_a_default_naming_a_later_parameter_says_so(text):
         "`c` is a parameter after `a`: a default may use only the parameters before it",))
 
 
+def test_pytorch_s_input_size_argument_is_told_to_be_inferred():
+    """`in_channels:` hinted "did you mean `out`? it is required and not given"."""
+    assert [(d.message, d.hints) for d in errors_of(net(
+        "x -> conv(in_channels: 3, out_channels: 4, kernel: 3) -> output y"))] == [
+        ("`conv` has no argument `in_channels`", (
+            "netdsl infers the input's size from the tensor fed in: leave `in_channels` out",)),
+        ("`conv` has no argument `out_channels`", (
+            "did you mean `out`? it is required and not given",))]
+
+
 def test_a_space_or_invisible_character_from_a_copy_is_named():
     # it said "unexpected character '\\xa0': this does not look like netdsl text"
     assert rendered(net("x ->\u00a0relu -> output y")) == """\

@@ -178,6 +178,11 @@ class Calls:
         no unknown keyword explains: those get E204 (a misspelt `kernal:` is one mistake)."""
         unexplained = list(missing)
         for kw in unknown:
+            if kw.name in _INFERRED:
+                self._err("E203", f"{what} has no argument `{kw.name}`", kw.name_span,
+                          "unknown argument", [f"netdsl infers the input's size from the tensor "
+                                               f"fed in: leave `{kw.name}` out"], frame)
+                continue
             close = closest(kw.name, names)
             if close is None and unexplained:
                 close = unexplained[0]
@@ -388,6 +393,11 @@ class _Failed(Exception):
 
 
 _INEXACT: dict[type[Op], tuple[str, ...]] = {}
+
+
+# NOTE: PyTorch's and Keras's arguments for the input's size, which netdsl infers
+_INFERRED = ("in_channels", "in_features", "num_features", "num_channels", "input_dim",
+             "input_shape", "in_planes", "inplanes")
 
 
 def _inexact(cls: type[Op]) -> tuple[str, ...]:
