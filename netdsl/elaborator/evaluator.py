@@ -246,7 +246,6 @@ class Evaluator:
         return self.graphs.call(e.func, args, e.kwargs, frame, name, e.span)
 
 
-
 def _left_chain(e: _Link, cls: type[_Link]) -> list[_Link]:
     """`e` and its left operands of its class, outermost first: the links of `1 + 2 + 3`."""
     chain = [e]
