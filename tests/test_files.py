@@ -127,9 +127,10 @@ def test_a_long_flat_chain_of_operators_works(net_file, line):
     assert cli("check", str(p))[0] == 0
 
 
-def test_a_long_flat_chain_in_a_where_condition_works(net_file):
-    p = net_file("network n {\n  input x: [N, 3, H, W] where H >= 1" + " + 1" * 3000
-                 + "\n  x -> output y\n  expect y: [N, 3, 3001, 8] at H = 3001, W = 8\n}\n")
+@pytest.mark.parametrize("where", ["H >= 1" + " + 1" * 3000, "H > 1" + " and H > 1" * 3000])
+def test_a_long_flat_chain_in_a_where_condition_works(net_file, where):
+    p = net_file(f"network n {{\n  input x: [N, 3, H, W] where {where}\n  x -> output y\n"
+                 "  expect y: [N, 3, 3001, 8] at H = 3001, W = 8\n}\n")
     assert netdsl.load(p).graph.sizes == {"H": 3001, "W": 8}
 
 

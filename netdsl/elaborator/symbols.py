@@ -71,10 +71,18 @@ def translate(e: s.Expr, symbols: Mapping[str, Any], ev: Eval) -> Any:
                 a = _ARITH[link.op](a, b)
             return a
         case s.BoolOp():
-            parts = [translate(p, symbols, ev) for p in (e.left, e.right)]
+            chain = [e]  # NOTE: `a and b and ... and z` nests to the left, as a BinOp chain
+            while isinstance(chain[-1].left, s.BoolOp):
+                chain.append(chain[-1].left)
+            chain.reverse()
+            parts = [translate(chain[0].left, symbols, ev),
+                     *(translate(b.right, symbols, ev) for b in chain)]
             if any(not isinstance(p, (bool, Cond)) for p in parts):
                 return None
-            return conj(*parts) if e.op == "and" else disj(*parts)
+            cond = parts[0]
+            for b, p in zip(chain, parts[1:]):
+                cond = conj(cond, p) if b.op == "and" else disj(cond, p)
+            return cond
         case s.Unary() if e.op == "not":
             p = translate(e.operand, symbols, ev)
             return None if not isinstance(p, (bool, Cond)) else (~p if isinstance(p, Cond)
