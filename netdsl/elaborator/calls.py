@@ -339,7 +339,7 @@ class Calls:
             ftype = sig.fields[fname]
             if v is POISON:
                 ok = False
-                if ftype == "str":
+                if "str" in ftype.split(" | "):
                     self.report.quoted(sp, fname)
             elif fname in sig.tensors:
                 if not isinstance(v, Tensor):
