@@ -387,6 +387,12 @@ def test_pytorch_s_input_size_argument_is_told_to_be_inferred():
             "did you mean `out`? it is required and not given",))]
 
 
+def test_a_symbolic_size_used_as_a_name_says_it_reads_as_a_string():
+    (d,) = errors_of(net("k = x.shape == [N, 3, 8, 8]\nx -> output y"))
+    assert (d.message, d.hints) == ("`N` is not defined", (
+        '`N` is a symbolic size of a tensor: an expression reads it as the string "N"',))
+
+
 def test_a_space_or_invisible_character_from_a_copy_is_named():
     # it said "unexpected character '\\xa0': this does not look like netdsl text"
     assert rendered(net("x ->\u00a0relu -> output y")) == """\

@@ -128,6 +128,9 @@ class Evaluator:
         hint = did_you_mean(e.id, known, f"a block sees its parameters, not the variables of "
                             f"the network or block that calls it: pass `{e.id}` in as one"
                             if frame.blocks else "")
+        if any(isinstance(v, Tensor) and e.id in v.shape for v in frame.env.values()):
+            hint = (f"`{e.id}` is a symbolic size of a tensor: an expression reads it as the "
+                    f'string "{e.id}"')
         return self.report.err("E201", f"`{e.id}` is not defined", e.span, "not defined", [hint],
                                frame)
 
