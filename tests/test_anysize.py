@@ -347,3 +347,10 @@ def test_a_where_condition_dividing_by_zero_is_e212(op):
         f"2 |   input x: [N, 3, H, W] where H {op} 0 == 0\n"
         f"  |                               {' ' * (len(op) + 3)}^\n"
         "  |")
+
+
+def test_a_named_size_used_as_a_value_hints_the_tensor_s_attribute():
+    (d,) = errors_of("network n {\n  input x: [N, 3, H, W]\n  x -> conv(4, W // 2) -> output y\n"
+                     "  expect y: [N, 4, 5, 5] at H = 8, W = 8\n}\n")
+    assert (d.code, d.message, d.hints) == ("E201", "`W` is not defined", (
+        "`W` names a size of input `x`, not a value: read it as `x.width`",))

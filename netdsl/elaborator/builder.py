@@ -167,9 +167,23 @@ class Builder:
         for i, d in enumerate(self.diags):
             if d.code == "E201" and d.message.endswith("is not defined") and d.primary:
                 name, use = d.primary.span.text(), d.primary.span
-                hint = skipped([o.body for o in owners], name, use) or _later(owners, name, use)
+                hint = (skipped([o.body for o in owners], name, use)
+                        or _later(owners, name, use) or self._named_size(name))
                 if hint:
                     self.diags[i] = dataclasses.replace(d, hints=(*d.hints, hint))
+
+    def _named_size(self, name: str) -> str:
+        """Where `name` is a named size of an input (`[N, 3, H, W]`): a hint to read it."""
+        declared = self.graph.declared if self.graph is not None else {}
+        for inp, dims in declared.items():
+            if name in dims[2:]:
+                i = list(dims).index(name)
+                attr = {3: ("length",), 4: ("height", "width"), 5: ("depth", "height", "width")
+                        }.get(len(dims), ())
+                read = attr[i - 2] if i - 2 < len(attr) else f"shape[{i}]"
+                return (f"`{name}` names a size of input `{inp}`, not a value: read it as "
+                        f"`{inp}.{read}`")
+        return ""
 
     def _target(self, item: s.Network | s.NetworkAlias,
                 overrides: dict[str, Value]) -> tuple[s.Network, dict[str, Value]]:
