@@ -354,3 +354,14 @@ def test_a_named_size_used_as_a_value_hints_the_tensor_s_attribute():
                      "  expect y: [N, 4, 5, 5] at H = 8, W = 8\n}\n")
     assert (d.code, d.message, d.hints) == ("E201", "`W` is not defined", (
         "`W` names a size of input `x`, not a value: read it as `x.width`",))
+
+
+def test_a_block_s_example_binding_no_size_of_the_network_is_e219():
+    """It passed silently, where the network's own example is E219."""
+    text = ("block b(x) {\n  y = x -> relu\n  expect y: [N, 3, 8, 8] at H = 8, Q = 8\n"
+            "  return y\n}\nnetwork n {\n  input x: [N, 3, H, W]\n  x -> b -> output y\n"
+            "  expect y: [N, 3, 8, 8] at H = 8, W = 8\n}\n")
+    (d,) = errors_of(text)
+    assert (d.code, d.message, d.location(), d.hints) == (
+        "E219", "`at` binds `Q`, which is no named input size of the network",
+        ("test.net", 3, 36), ("its sizes: H, W",))

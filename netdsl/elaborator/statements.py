@@ -191,6 +191,13 @@ class Statements:
         """An example at other sizes, kept on the graph for pipeline.py to check where this build
         is at the network's own sizes (its first example's); a build at sizes given from outside
         (--set, an alias) checks the examples at those alone."""
+        for n, _ in st.at:  # NOTE: a network's own examples are checked before its build
+            if n.id not in self.sizes:
+                self._err("E219", f"`at` binds `{n.id}`, which is no named input size of the "
+                          "network", n.span, frame=frame, hints=[did_you_mean(
+                              n.id, self.sizes, f"its sizes: {', '.join(self.sizes)}"
+                              if self.sizes else "its inputs have no named sizes")])
+                return
         if not self.keep_examples:
             return
         at: dict[str, int] = {}
