@@ -80,7 +80,10 @@ def did_you_mean(word: str, names: Iterable[str], otherwise: str = "", n: int = 
     """The hint for a misspelt name: "did you mean `x`?" (with n > 1 up to n of them: "`x`, `y`
     or `z`?"), else `otherwise` ("" adds no hint)."""
     import difflib  # NOTE: lazily, as only a mistake needs it
-    close = [f"`{c}`" for c in difflib.get_close_matches(word, list(names), n)]
+    folded: dict[str, str] = {}  # NOTE: compared case-blind: `SAME` is `same`, `Relux` `relu`
+    for name in names:
+        folded.setdefault(name.lower(), name)
+    close = [f"`{folded[c]}`" for c in difflib.get_close_matches(word.lower(), list(folded), n)]
     if not close:
         return otherwise
     return "did you mean " + (close[0] if len(close) == 1 else

@@ -357,8 +357,7 @@ class _Run:
                 vals = [self.value(o) for o in t.operands]
                 return POISON if any(v is POISON for v in vals) else compare(t.ops, vals, t.span)
             case Arith():
-                a, b = self.value(t.left), self.value(t.right)
-                return POISON if a is POISON or b is POISON else arith(t.op, a, b, t.spans)
+                return self._arith(t)
             case ListOf():
                 items = [self.value(x) for x in t.items]
                 return POISON if any(x is POISON for x in items) else items
@@ -379,15 +378,38 @@ class _Run:
                                            t.span)
         raise AssertionError(t)  # LayerShape and Approx are whole lines: check()
 
+    def _arith(self, t: Arith) -> Value:
+        # NOTE: `a + b + ... + z` nests to the left: evaluated in a loop, one level deep
+        links = [t]
+        while isinstance(links[-1].left, Arith):
+            links.append(links[-1].left)
+        a = self.value(links[-1].left)
+        for link in reversed(links):
+            b = self.value(link.right)
+            try:
+                a = POISON if a is POISON or b is POISON else arith(link.op, a, b, link.spans)
+            except Fault as f:
+                if link is t:
+                    raise
+                self._fault(f)
+                a = POISON
+        return a
+
     def _boolop(self, t: BoolOp) -> Value:
-        left = self.value(t.left)
-        if left is POISON:
-            return POISON
-        lt = self._truth(left, t.left_span)
-        if (t.op == "and" and not lt) or (t.op == "or" and lt):
-            return lt
-        right = self.value(t.right)
-        return POISON if right is POISON else self._truth(right, t.right_span)
+        links = [t]  # NOTE: `a or b or c` nests to the left, as _arith's chains
+        while isinstance(links[-1].left, BoolOp):
+            links.append(links[-1].left)
+        v = self.value(links[-1].left)
+        for link in reversed(links):
+            if v is POISON:
+                return POISON
+            lt = self._truth(v, link.left_span)
+            if (link.op == "and" and not lt) or (link.op == "or" and lt):
+                v = lt
+                continue
+            right = self.value(link.right)
+            v = POISON if right is POISON else self._truth(right, link.right_span)
+        return v
 
     def _table(self, t: Table) -> Value:
         table: dict[Key, Value] = {}

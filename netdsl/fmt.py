@@ -252,14 +252,30 @@ def _wordy(tok: str) -> bool:
     return tok[0].isalnum() or tok[0] in "_\""
 
 
-def _shape(node: Any) -> Any:
-    """A syntax tree without its spans: what formatting must leave alone."""
-    if isinstance(node, (list, tuple)):
-        return tuple(_shape(n) for n in node)
-    if isinstance(node, Span):
-        return None
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        return (type(node).__name__,) + tuple(
-            _shape(getattr(node, f.name)) for f in dataclasses.fields(node)
-            if f.name != "span" and not f.name.endswith("_span"))
-    return node
+_OPEN, _CLOSE = object(), object()  # _shape's brackets: no value of a program is either
+
+
+def _shape(node: Any) -> list[Any]:
+    """A syntax tree without its spans, flattened in order with its brackets: what formatting
+    must leave alone. NOTE: a loop, not recursion: a chain `1 + 1 + ... + 1` nests thousands
+    deep."""
+    out: list[Any] = []
+    todo: list[Any] = [node]
+    while todo:
+        n = todo.pop()
+        if n is _CLOSE:
+            out.append(n)
+        elif isinstance(n, (list, tuple)):
+            out.append(_OPEN)
+            todo.append(_CLOSE)
+            todo.extend(reversed(n))
+        elif isinstance(n, Span):
+            out.append(None)
+        elif dataclasses.is_dataclass(n) and not isinstance(n, type):
+            out += [_OPEN, type(n).__name__]
+            todo.append(_CLOSE)
+            todo.extend(reversed([getattr(n, f.name) for f in dataclasses.fields(n)
+                                  if f.name != "span" and not f.name.endswith("_span")]))
+        else:
+            out.append(n)
+    return out

@@ -13,6 +13,7 @@ MAX_INT = 2**63 - 1  # integers, literal or computed: what an ONNX int64 attribu
 MAX_DIGITS = 40  # a literal longer than this is too large anyway; not converted (4,300-digit rule)
 MAX_STRING = 100_000  # characters in a string value
 MAX_LIST = 1_000_000  # items in a list value (nested lists count every item)
+MAX_NESTING = 150  # lists and tables in lists and tables: a loop's `k = [k]`, as MAX_DEPTH
 MAX_TENSOR_ELEMENTS = 2**31  # elements of one activation or parameter (8 GiB as float32)
 MAX_TOTAL_PARAMS = 500_000_000  # parameters of a network: ONNX files (protobuf) stop at 2 GiB
 MAX_BATCH = 65_536  # `run --batch` and compile's batch size

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeAlias, TypeGuard, cast
 
 from netdsl.diagnostics import did_you_mean
-from netdsl.limits import MAX_INT, MAX_LIST, MAX_STRING
+from netdsl.limits import MAX_INT, MAX_LIST, MAX_NESTING, MAX_STRING
 from netdsl.ops.base import Shape, fmt_shape
 from netdsl.ops.types import coerce
 from netdsl.record import Record, record
@@ -168,13 +168,18 @@ def arith(op: str, a: Value, b: Value, at: BinarySpans) -> Value:
             return a + b
         raise Fault("E212", f"`{op}` between {kind(a)} and {kind(b)} is not defined", at.op)
     try:
-        if op == "**" and (abs(b) > 64 or abs(a) > 1e6):
+        # NOTE: an integer past 2**64 is past MAX_INT: refused before it is computed (10**10**9)
+        if op == "**" and isinstance(a, int) and isinstance(b, int) and b > 64 and abs(a) > 1:
             raise OverflowError
-        return bounded(_ARITH[op](a, b), at.whole)
+        v = _ARITH[op](a, b)
     except ZeroDivisionError:
         raise Fault("E212", "division by zero", at.right) from None
     except OverflowError:
         raise Fault("E215", "the number is too large", at.whole) from None
+    if isinstance(v, complex):  # NOTE: Python's `(-8) ** 0.5`
+        raise Fault("E212", f"a negative number to a fractional power has no real value: "
+                    f"({a}) ** {b}", at.whole)
+    return bounded(v, at.whole)
 
 
 def bounded(v: Value, span: Span) -> Value:
@@ -222,6 +227,27 @@ class _Sized(list):  # type: ignore[type-arg]
     (limits.MAX_LIST), so that sharing (`l = [l, l]` in a loop) cannot hide an exponential one."""
 
     size = 0
+    depth = 1  # lists and tables in it, nested: 1 where it holds none
+
+
+def nesting(v: Value) -> int:
+    """How deep lists and tables nest in `v`: 0 for a number, 1 for `[1, 2]`, 2 for `[[1]]`."""
+    if isinstance(v, _Sized):
+        return v.depth
+    if isinstance(v, list):
+        return 1 + max((nesting(x) for x in v), default=0)
+    if isinstance(v, dict):
+        return 1 + max((nesting(x) for x in v.values()), default=0)
+    return 0
+
+
+def _nest(items: Iterable[Value], span: Span) -> int:
+    """The nesting of a list or table of `items`; E215 past limits.MAX_NESTING (the functions
+    on values recurse: a loop's `k = [k]` would outgrow Python's stack)."""
+    depth = 1 + max((nesting(x) for x in items if isinstance(x, (list, dict))), default=0)
+    if depth > MAX_NESTING:
+        raise Fault("E215", f"lists and tables would nest more than {MAX_NESTING} deep", span)
+    return depth
 
 
 def size(v: Value) -> int:
@@ -242,7 +268,7 @@ def new_list(items: list[Value], span: Span) -> list[Value]:
         raise Fault("E215", f"the list would hold {n:,} values, over the limit of "
                     f"{MAX_LIST:,}", span)
     out = _Sized(items)
-    out.size = n
+    out.size, out.depth = n, _nest(items, span)
     return out
 
 
@@ -279,10 +305,15 @@ def _list_arith(op: str, a: Value, b: Value, at: BinarySpans) -> Value:
     raise Fault("E212", f"`{op}` between {kind(a)} and {kind(b)} is not defined", at.op)
 
 
+_RANKED = ("channels", "length", "height", "width", "depth")  # attributes of some ranks only
+
+
 def attribute(v: Value, name: str, span: Span) -> Value:
     """`x.channels`, `x.shape`, ...: what a tensor's shape says; `span` is the name's."""
     if not isinstance(v, Tensor):
-        raise Fault("E212", f"{kind(v)} has no attribute `{name}`", span)
+        hint = (f"index it with brackets: `[{name}]`" if name.isdigit() and isinstance(v, list)
+                else f"call the builtin: `{name}(...)`" if name in BUILTIN_FUNCS else "")
+        raise Fault("E212", f"{kind(v)} has no attribute `{name}`", span, hints=[hint])
     shp = v.shape
     attrs: dict[str, Value] = {"shape": list(shp), "batch": shp[0], "rank": len(shp)}
     if len(shp) >= 2:
@@ -293,9 +324,10 @@ def attribute(v: Value, name: str, span: Span) -> Value:
         attrs["height"], attrs["width"] = shp[-2], shp[-1]
     if len(shp) == 5:
         attrs["depth"] = shp[2]
-    if name not in attrs:
+    if name not in attrs:  # NOTE: `depth` of a rank-4 tensor is no misspelt `width`
+        has = f"a tensor of rank {len(shp)} has: {', '.join(attrs)}"
         raise Fault("E212", f"a tensor of shape {fmt_shape(shp)} has no attribute `{name}`",
-                    span, hints=[did_you_mean(name, attrs, f"it has: {', '.join(attrs)}")])
+                    span, hints=[has if name in _RANKED else did_you_mean(name, attrs, has)])
     return attrs[name]
 
 
@@ -322,6 +354,8 @@ def add_entry(table: dict[Key, Value], where: dict[Key, Span], key: Value, value
     if key in table:
         raise Fault("E211", f"table key {show(key)} is given twice", span, "second entry",
                     secondary=[(where[key], "first entry")])
+    if isinstance(value, (list, dict)):
+        _nest([value], span)
     table[key], where[key] = value, span
 
 

@@ -349,3 +349,82 @@ def test_fmt_keeps_where_and_at_clauses():
     assert format_source(text) == (
         "network u {\n  input image: [N, 3, H, W] where H == W, H >= 64\n"
         "  image -> relu -> output y\n  expect y: [N, 3, 64, 64] at H = 64, W = 64\n}\n")
+
+
+def test_an_example_s_expected_shape_may_name_the_sizes_it_binds():
+    """`expect y: [N, 3, H, W] at H = 9, W = 8` said y's [N, 3, 9, 8] was not [N, 3, H, W]."""
+    text = ("network n {\n  input x: [N, 3, H, W]\n  x -> r: relu -> maxpool(2) -> output y\n"
+            "  expect r: [N, 3, H, W] at H = 10, W = 8\n"
+            "  expect y: [N, 3, H // 2, W // 2] at H = 12, W = 8\n"
+            "  expect y: [N, 3, H // 2, W // 2] at H = 16, W = 6\n}\n")
+    assert check_text(text).graph.sizes == {"H": 10, "W": 8}
+    assert rendered(text.replace("W // 2] at H = 16", "W] at H = 16")) == (
+        "test.net:6:13: error[E305]: `y` has shape [N, 3, 8, 3], but the expectation says "
+        "[N, 3, 8, 6]\n"
+        "  |\n"
+        "3 |   x -> r: relu -> maxpool(2) -> output y\n"
+        "  |                   ---------- made here\n"
+        "6 |   expect y: [N, 3, H // 2, W] at H = 16, W = 6\n"
+        "  |             ^^^^^^^^^^^^^^^^^ actual [N, 3, 8, 3]\n"
+        "  |")
+
+
+def test_an_expected_shape_naming_sizes_without_an_example_hints_one():
+    assert rendered("network n {\n  input x: [N, 3, H, W]\n  x -> relu -> output y\n"
+                    "  expect y: [N, 3, H, W]\n  expect y: [N, 3, 9, 8] at H = 9, W = 8\n}\n"
+                    ) == (
+        "test.net:4:13: error[E305]: `y` has shape [N, 3, 9, 8], but the expectation says "
+        "[N, 3, H, W]\n"
+        "  |\n"
+        "3 |   x -> relu -> output y\n"
+        "  |        ---- made here\n"
+        "4 |   expect y: [N, 3, H, W]\n"
+        "  |             ^^^^^^^^^^^^ actual [N, 3, 9, 8]\n"
+        "  |\n"
+        "  = hint: `H` and `W` name input sizes, which this build binds to numbers: state the "
+        "shape at sizes, as in `expect y: [N, 3, H, W] at H = 9, W = 8`")
+
+
+def test_a_size_the_first_example_leaves_out_is_hinted_beside_the_one_it_gives():
+    """The hint said to add an example, `at H = 224, W = 224`, where one gave H alone."""
+    assert rendered("network n {\n  input x: [N, 3, H, W]\n  x -> relu -> output y\n"
+                    "  expect y: [N, 3, 8, 8] at H = 8\n}\n") == (
+        "test.net:2:12: error[E219]: input `x` has the named size W and nothing gives a size to "
+        "build at\n"
+        "  |\n"
+        "2 |   input x: [N, 3, H, W]\n"
+        "  |            ^^^^^^^^^^^^\n"
+        "  |\n"
+        "  = hint: W needs a size as H = 8 has one: bind it in the first example, "
+        "`at H = 8, W = 224`, or pass --set W=224")
+
+
+@pytest.mark.parametrize("op", ["//", "%"])
+def test_a_where_condition_dividing_by_zero_is_e212(op):
+    """A traceback (exit 3): ZeroDivisionError in the symbolic floor division."""
+    assert rendered(f"network n {{\n  input x: [N, 3, H, W] where H {op} 0 == 0\n"
+                    "  x -> relu -> output y\n  expect y: [N, 3, 8, 8] at H = 8, W = 8\n}\n"
+                    ) == (
+        f"test.net:2:{34 + len(op)}: error[E212]: division by zero\n"
+        "  |\n"
+        f"2 |   input x: [N, 3, H, W] where H {op} 0 == 0\n"
+        f"  |                               {' ' * (len(op) + 3)}^\n"
+        "  |")
+
+
+def test_a_named_size_used_as_a_value_hints_the_tensor_s_attribute():
+    (d,) = errors_of("network n {\n  input x: [N, 3, H, W]\n  x -> conv(4, W // 2) -> output y\n"
+                     "  expect y: [N, 4, 5, 5] at H = 8, W = 8\n}\n")
+    assert (d.code, d.message, d.hints) == ("E201", "`W` is not defined", (
+        "`W` names a size of input `x`, not a value: read it as `x.width`",))
+
+
+def test_a_block_s_example_binding_no_size_of_the_network_is_e219():
+    """It passed silently, where the network's own example is E219."""
+    text = ("block b(x) {\n  y = x -> relu\n  expect y: [N, 3, 8, 8] at H = 8, Q = 8\n"
+            "  return y\n}\nnetwork n {\n  input x: [N, 3, H, W]\n  x -> b -> output y\n"
+            "  expect y: [N, 3, 8, 8] at H = 8, W = 8\n}\n")
+    (d,) = errors_of(text)
+    assert (d.code, d.message, d.location(), d.hints) == (
+        "E219", "`at` binds `Q`, which is no named input size of the network",
+        ("test.net", 3, 36), ("its sizes: H, W",))

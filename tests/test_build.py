@@ -188,6 +188,23 @@ def test_an_example_that_binds_a_size_twice_is_e219():
                                                  ("test.net", 5, 43))
 
 
+def test_a_variant_s_argument_of_the_wrong_kind_is_reported_where_it_is_written():
+    """It was reported at the parameter, with a hint of `--set c=3`."""
+    text = ('network m(c = 3) {\n  input x: [N, c, 8]\n  x -> output y\n}\n'
+            'network n = m(c: "a")\n')
+    assert rendered(text, "n") == (
+        "test.net:5:18: error[E214]: parameter `c` of network `m` takes an integer, not the "
+        "string \"a\"\n"
+        "  |\n"
+        "1 | network m(c = 3) {\n"
+        "  |           ----- default 3\n"
+        "5 | network n = m(c: \"a\")\n"
+        "  |                  ^^^ not an integer\n"
+        "  |\n"
+        "  = hint: give it like its default, `c: 3`")
+    assert check_text(text, "n", c=4).graph.params == {"c": 4}  # given from outside: no error
+
+
 def test_a_variant_of_a_variant_says_so():
     text = ("network a(depth = 3, width = 1) {\n  input x: [N, 3, 8, 8]\n  x -> output y\n}\n"
             "network b = a(4)\nnetwork c = b(width: 5)\nnetwork d = d(1)\n")

@@ -81,6 +81,33 @@ def test_check_set_overrides_a_parameter(net_file):
     assert wide.stats.params - small.stats.params == 90 * (8 * 16 * 16 + 1)
 
 
+@pytest.mark.parametrize("setting", ['config="D"', "config=D", 'config="\\u0044"'])
+def test_check_set_reads_a_string_bare_or_quoted_as_a_net_file_writes_it(net_file, setting):
+    """`--set 'config="D"'` gave the string `"D"`, quotes and all."""
+    p = net_file('network n(config = "A") {\n  input x: [N, 3]\n  x -> output y\n'
+                 '  expect config == "D"\n}\n')
+    assert cli("check", str(p), "--set", setting)[0] == 0
+
+
+@pytest.mark.parametrize("setting", ["k=1K", "k=1_000", "k=+1e3", "k=0.001M"])
+def test_check_set_reads_a_number_as_a_net_file_writes_it(net_file, setting):
+    """`--set k=1K` was the string "1K" (E214), though a .net file reads 1K as 1000."""
+    p = net_file("network n(k = 1.0) {\n  input x: [N, 3]\n  x -> output y\n"
+                 "  expect k == 1000\n}\n")
+    assert cli("check", str(p), "--set", setting)[0] == 0
+
+
+@pytest.mark.parametrize("setting,message", [
+    ("k=1__0", "--set k=1__0: a `_` in a number must stand between two digits (write `1_0`)"),
+    ("k=08", "--set k=08: a whole number cannot start with `0` (write `8`: netdsl reads numbers "
+             "in decimal)"),
+])
+def test_check_set_refuses_a_malformed_number_as_a_net_file_does(net_file, setting, message):
+    p = net_file("network n(k = 1) {\n  input x: [N, 3]\n  x -> output y\n}\n")
+    code, out, err = cli("check", str(p), "--set", setting)
+    assert (code, out, err.splitlines()[0]) == (2, "", message)
+
+
 @pytest.mark.parametrize("setting,message", [
     ("clases=3", "network `small` has no parameter `clases`"),
     ("classes=abc", 'parameter `classes` of network `small` takes an integer, not the string '

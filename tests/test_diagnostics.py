@@ -219,6 +219,180 @@ def test_an_undefined_name_in_a_block_recalls_that_blocks_see_only_their_paramet
         "it: pass `width` in as one",))
 
 
+def test_an_unquoted_string_argument_hints_the_quotes():
+    assert rendered(net("x -> upsample(2, mode: nearest) -> output y")) == (
+        "test.net:3:26: error[E201]: `nearest` is not defined\n"
+        "  |\n"
+        "3 |   x -> upsample(2, mode: nearest) -> output y\n"
+        "  |                          ^^^^^^^ not defined\n"
+        "  |\n"
+        '  = hint: `mode` takes a string, written in quotes: `mode: "nearest"`')
+
+
+@pytest.mark.parametrize("body,hint", [
+    ("x -> pad(1, reflect) -> output y", '`mode` takes a string, written in quotes: `"reflect"`'),
+    ("option init: kaiming\nx -> output y",
+     '`init` takes a string, written in quotes: `init: "kaiming"`'),
+])
+def test_an_unquoted_string_hints_the_quotes_wherever_a_string_is_taken(body, hint):
+    (d,) = errors_of(net(body))
+    assert (d.code, d.hints) == ("E201", (hint,))
+
+
+@pytest.mark.parametrize("body", [
+    "x -> upsample(2, mode: nearest + 1) -> output y",  # not the whole value
+    "x -> conv(4, 3, stride: two) -> output y",  # an argument that takes no string
+])
+def test_no_quotes_hint_where_quotes_would_not_help(body):
+    assert [d.hints for d in errors_of(net(body))] == [()]
+
+
+def test_a_pytorch_spelling_hints_the_netdsl_operator():
+    assert rendered(net("x -> BatchNorm2d -> output y")) == (
+        "test.net:3:8: error[E202]: `BatchNorm2d` is not an operator, a block or a builtin\n"
+        "  |\n"
+        "3 |   x -> BatchNorm2d -> output y\n"
+        "  |        ^^^^^^^^^^^ unknown\n"
+        "  |\n"
+        "  = hint: did you mean `bn` (netdsl's name for `BatchNorm2d`)?\n"
+        "  = hint: batch norm: bn(eps: 1e-5); weight, bias learnable, running mean/var buffers")
+
+
+def test_a_declaration_keyword_of_another_language_is_named():
+    """`let k = 3` was "two statements on one line", with the caret on `k`."""
+    assert rendered(net("let k = 3\nx -> output y")) == (
+        "test.net:3:3: error[E101]: netdsl has no `let`: a name is defined by assigning it\n"
+        "  |\n"
+        "3 |   let k = 3\n"
+        "  |   ^^^ not a keyword\n"
+        "  |\n"
+        "  = hint: write `k = 3`")
+
+
+def test_a_method_call_of_an_operator_hints_the_pipe():
+    assert rendered(net("y = x.relu()\noutput y")) == (
+        "test.net:3:7: error[E212]: only operators, blocks and builtins can be called\n"
+        "  |\n"
+        "3 |   y = x.relu()\n"
+        "  |       ^^^^^^\n"
+        "  |\n"
+        "  = hint: feed a value to `relu` with a pipe, `x -> relu(...)`, or pass it in, "
+        "`relu(x, ...)`")
+
+
+@pytest.mark.parametrize("line,col", [("x |> relu -> output y", 5), ("x => relu -> output y", 5),
+                                      ("y = x -> relu => relu\noutput z = y", 17)])
+def test_another_language_s_arrow_is_named(line, col):
+    """`x => relu` was "unexpected `>`", `x |> relu` "unexpected `|`"."""
+    arrow = line[col - 3:col - 1]
+    assert rendered(net(line)) == (
+        f"test.net:3:{col}: error[E101]: `{arrow}` is not netdsl's arrow\n"
+        "  |\n"
+        f"3 |   {line.splitlines()[0]}\n"
+        f"  |   {' ' * (col - 3)}^^ not `->`\n"
+        "  |\n"
+        "  = hint: write the arrow as `->`")
+
+
+def test_a_letter_beyond_ascii_in_a_name_says_what_a_name_holds():
+    assert rendered(net("gr\u00f6\u00dfe = 3\nx -> output y")) == (
+        "test.net:3:5: error[E101]: unexpected `\u00f6`\n"
+        "  |\n"
+        "3 |   gr\u00f6\u00dfe = 3\n"
+        "  |     ^ expected a statement, `,`, `->`, `.`, `:`, `=`, `{`, `}` or an operator\n"
+        "  |\n"
+        "  = hint: a name holds ASCII letters, digits and `_` only (strings may hold any text)")
+
+
+def test_a_positional_argument_after_a_keyword_one_is_named():
+    """It filled the first parameter: "argument `out` is given twice", the keyword's `out` "the
+    second time" and the later positional "first given here by position"."""
+    assert rendered(net("x -> conv(out: 4, kernel: 3, 5) -> output y")) == (
+        "test.net:3:32: error[E101]: a positional argument follows a keyword argument\n"
+        "  |\n"
+        "3 |   x -> conv(out: 4, kernel: 3, 5) -> output y\n"
+        "  |             ------ keyword\n"
+        "  |                                ^ positional\n"
+        "  |\n"
+        "  = hint: positional arguments come first, in order; after a `name: value`, name each "
+        "argument")
+
+
+@pytest.mark.parametrize("line,hint", [
+    ("k = 3 in [1, 3]", "netdsl has no `in` test: compare, as in `k == 2 or k == 4`"),
+    ("in = 3", "`in` is a keyword and cannot be used as a name"),
+])
+def test_in_after_a_value_is_told_to_be_no_test(line, hint):
+    """`k = 3 in [1, 3]` hinted that `in` cannot be used as a name."""
+    (d,) = errors_of(net(line + "\nx -> output y"))
+    assert (d.message, d.hints) == ("unexpected keyword `in`", (hint,))
+
+
+def test_a_name_defined_only_in_a_branch_that_did_not_run_says_so():
+    assert rendered(net("if x.channels == 4 {\n  y = x -> relu\n}\noutput z = y")) == (
+        "test.net:6:14: error[E201]: `y` is not defined\n"
+        "  |\n"
+        "6 |   output z = y\n"
+        "  |              ^ not defined\n"
+        "  |\n"
+        "  = hint: `y` is defined only in a branch of the `if` on line 3, which did not run "
+        "here: give it a value before the `if`, or in every branch")
+    (d,) = errors_of(net("for i in range(0) {\n  y = x -> relu\n}\noutput z = y"))
+    assert d.hints == ("`y` is defined only in the `for` loop on line 3, which ran no times "
+                       "here: give it a value before the loop",)
+    (d,) = errors_of(net("output z = y\nif x.channels == 4 {\n  y = x -> relu\n}"))
+    assert d.hints == ()  # defined after the use: no branch would have helped
+
+
+@pytest.mark.parametrize("expr,hint", [
+    ("x.depth", "a tensor of rank 4 has: shape, batch, rank, channels, height, width"),
+    ("x.widht", "did you mean `width`?"),
+    ("x.shape.0", "index it with brackets: `[0]`"),
+    ("[1, 2].len", "call the builtin: `len(...)`"),
+])
+def test_a_missing_attribute_hints_what_there_is(expr, hint):
+    """`x.depth` of a rank-4 tensor hinted "did you mean `width`?"; a list's `.0` or `.len`
+    hinted nothing."""
+    (d,) = errors_of(net(f"k = {expr}\nx -> output y"))
+    assert (d.code, d.hints) == ("E212", (hint,))
+
+
+@pytest.mark.parametrize("line,hint", [
+    ("x -> conv(4, 3, pad: SAME) -> output y", "did you mean `same`?"),  # TensorFlow's spelling
+    ("x -> Relux -> output y", "did you mean `relu`?"),  # it was `elu`
+])
+def test_did_you_mean_compares_names_case_blind(line, hint):
+    """`SAME` hinted nothing: difflib, case-sensitive, found no close name."""
+    (d,) = errors_of(net(line))
+    assert d.hints == (hint,)
+
+
+@pytest.mark.parametrize("text", [
+    "block b(x, a = c, c = 1) {\n  return x\n}\n" + net("x -> b -> output y"),
+    net("x -> output y", "(a = c + 1, c = 1)"),
+])
+def test_a_default_naming_a_later_parameter_says_so(text):
+    (d,) = errors_of(text)
+    assert (d.message, d.hints) == ("`c` is not defined", (
+        "`c` is a parameter after `a`: a default may use only the parameters before it",))
+
+
+def test_pytorch_s_input_size_argument_is_told_to_be_inferred():
+    """`in_channels:` hinted "did you mean `out`? it is required and not given"."""
+    assert [(d.message, d.hints) for d in errors_of(net(
+        "x -> conv(in_channels: 3, out_channels: 4, kernel: 3) -> output y"))] == [
+        ("`conv` has no argument `in_channels`", (
+            "netdsl infers the input's size from the tensor fed in: leave `in_channels` out",)),
+        ("`conv` has no argument `out_channels`", (
+            "did you mean `out`? it is required and not given",))]
+
+
+def test_a_symbolic_size_used_as_a_name_says_it_reads_as_a_string():
+    (d,) = errors_of(net("k = x.shape == [N, 3, 8, 8]\nx -> output y"))
+    assert (d.message, d.hints) == ("`N` is not defined", (
+        '`N` is a symbolic size of a tensor: an expression reads it as the string "N"',))
+
+
 def test_a_space_or_invisible_character_from_a_copy_is_named():
     # it said "unexpected character '\\xa0': this does not look like netdsl text"
     assert rendered(net("x ->\u00a0relu -> output y")) == """\

@@ -247,6 +247,31 @@ test.net:3:10: error[E201]: no layer or block is named `x`
   = hint: `x` is a value here, made by the layer `image`; an expectation names layers and blocks"""
 
 
+def test_a_value_has_a_shape_as_its_layer_has():
+    """`expect y.shape == [...]` of a value that names no layer (`-> output y`) said no layer or
+    block is named `y`, though `x.shape` reads a value's shape anywhere else."""
+    text = ('network n {\n  input x: [N, 3, 8, 8]\n  x -> relu -> output y\n'
+            '  expect y.shape == ["N", 3, 8, 8]\n  expect relu.shape == y.shape\n}\n')
+    assert check_text(text).graph.name == "n"
+    assert rendered(text.replace("8, 8]\n  expect relu", "8, 9]\n  expect relu")) == (
+        "test.net:4:10: error[E305]: expectation failed: y.shape is [\"N\", 3, 8, 8], expected "
+        "== [\"N\", 3, 8, 9]\n"
+        "  |\n"
+        "4 |   expect y.shape == [\"N\", 3, 8, 9]\n"
+        "  |          ^^^^^^^^^^^^^^^^^^^^^^^^^ does not hold\n"
+        "  |")
+
+
+def test_a_very_long_layer_path_is_looked_up_as_any_other():
+    """`expect a.a. ... .a: [...]` of 3,000 parts was "E101 cannot read this: maximum recursion
+    depth exceeded" at 1:1."""
+    path = ".".join(["a"] * 3000)
+    (d,) = errors_of("network n {\n  input x: [N, 3, 8, 8]\n  x -> output y\n"
+                     f"  expect {path}: [N, 3]\n}}\n")
+    assert (d.code, d.message, d.location()) == (
+        "E201", f"no layer or block is named `{path}`", ("test.net", 4, 10))
+
+
 def test_a_layer_may_be_expected_before_it_is_made():
     text = UNIT.replace("LINE", "").replace("  b = a", "  expect b.conv1: [N, 8, 8, 8]\n  b = a")
     assert check_text(text).graph.name == "n"
@@ -338,6 +363,17 @@ test.net:4:20: error[E212]: `~=` compares numbers, but `"a"` is the string "a"
 4 |   expect params ~= "a" within 1%
   |                    ^^^
   |"""
+
+
+def test_a_negative_percentage_is_a_negative_tolerance():
+    """`within -1%` read as `-1 %`: "`%` at the end of line 4 has nothing after it"."""
+    assert rendered(TINY.replace("LINE", "expect params ~= 400 within -1%")) == """\
+test.net:4:31: error[E206]: a tolerance cannot be negative
+  |
+4 |   expect params ~= 400 within -1%
+  |                               ^^^ negative
+  |
+  = hint: write `within 1%`"""
 
 
 def test_a_missing_tolerance_is_a_syntax_error_that_says_how():

@@ -111,12 +111,36 @@ def test_deep_parentheses_work(net_file):
     assert netdsl.load(p).stats.params == 2 * 3 + 2
 
 
+@pytest.mark.parametrize("line", [
+    "k = 1" + " + 1" * 2999 + "\n  expect k == 3000",
+    "k = 2" + " * 3 // 3 - 1 + 1" * 3000 + "\n  expect k == 2",
+    "k = false" + " or false" * 3000 + " or 1 > 0 and true" + " and true" * 3000 + "\n  expect k",
+    "expect params == 0" + " + 0" * 3000,
+    "expect params + x.channels" + " + 1" * 3000 + " == 3003",
+    "expect macs == 0" + " and params == 0" * 3000 + " or true",
+    "z = x" + " + x" * 300 + " -> output z",
+], ids=["sum", "mixed", "and-or", "expect", "expect-measure", "expect-and", "tensors"])
+def test_a_long_flat_chain_of_operators_works(net_file, line):
+    """`1 + 1 + ... + 1` nests to the left in the syntax tree, yet nothing nests: it was E102
+    from 149 operators on."""
+    p = net_file("network n {\n  input x: [N, 3, 8, 8]\n  " + line + "\n  x -> output y\n}\n")
+    assert cli("check", str(p))[0] == 0
+
+
+@pytest.mark.parametrize("where", ["H >= 1" + " + 1" * 3000, "H > 1" + " and H > 1" * 3000])
+def test_a_long_flat_chain_in_a_where_condition_works(net_file, where):
+    p = net_file(f"network n {{\n  input x: [N, 3, H, W] where {where}\n  x -> output y\n"
+                 "  expect y: [N, 3, 3001, 8] at H = 3001, W = 8\n}\n")
+    assert netdsl.load(p).graph.sizes == {"H": 3001, "W": 8}
+
+
 @pytest.mark.parametrize("nest", [
     lambda n: "k = " + "[" * n + "1" + "]" * n,
     lambda n: "k = " + "-" * n + "1",
-    lambda n: "k = 1" + " + 1" * n,
+    lambda n: "k = " + "1 + (" * n + "1" + ")" * n,
     lambda n: "if true {\n" * n + "k = 1\n" + "}\n" * n,
-], ids=["lists", "unary", "sum", "blocks"])
+    lambda n: "expect params == " + "-" * n + "params",
+], ids=["lists", "unary", "sum", "blocks", "expect"])
 def test_very_deep_nesting_is_a_located_error(net_file, nest):
     p = net_file("network n {\n  input x: [N, 3, 8, 8]\n" + nest(3000) + "\n  x -> output y\n}\n")
     code, _, err = cli("check", str(p))

@@ -249,3 +249,11 @@ def test_fmt_through_a_symlink_formats_its_target(tmp_path):
     link.symlink_to(target)
     assert cli("fmt", str(link)) == (0, "", f"reformatted {link}\n")
     assert link.is_symlink() and target.read_text() == FORMATTED
+
+
+@pytest.mark.parametrize("expr", ["1" + " + 1" * 3000, "-" * 3000 + "1"])
+def test_a_long_chain_or_deep_nesting_is_formatted(expr):
+    """fmt's check that it left the syntax tree alone recursed: a traceback (exit 3) from about
+    500 operators on, a flat chain `1 + 1 + ... + 1` included, which check accepts."""
+    text = f"network n {{\n  input x: [N, 3]\n  k = {expr}\n  x -> output y\n}}\n"
+    assert format_source(text) == text

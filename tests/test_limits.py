@@ -73,6 +73,42 @@ def test_float_literal_beyond_float_range_is_e215():
         ("E215", "the number is too large")]
 
 
+@pytest.mark.parametrize("expr,value", [
+    ("10000000 ** 0.5", 10000000 ** 0.5), ("10000000 ** 1", 10000000), ("0.5 ** 100", 0.5 ** 100),
+    ("(-1) ** 101", -1), ("1 ** 1000", 1), ("2 ** 62", 2 ** 62), ("(-1) ** 10 ** 12", 1),
+])
+def test_a_power_within_the_limits_is_computed(expr, value):
+    """`** b` was refused as too large wherever |b| > 64 or |a| > 1e6: `10000000 ** 0.5`."""
+    text = (f"network n(v) {{\n  input x: [N, 3]\n  k = {expr}\n  x -> output y\n"
+            "  expect k == v\n}\n")
+    assert check_text(text, v=value).graph.name == "n"
+
+
+@pytest.mark.parametrize("expr,message", [
+    ("2 ** 63", ("E215", "the number is too large")),
+    ("2 ** 10 ** 15", ("E215", "the number is too large")),  # refused before it is computed
+    ("2.0 ** 10 ** 15", ("E215", "the number is too large")),
+    ("(-8) ** 0.5", ("E212", "a negative number to a fractional power has no real value: "
+                            "(-8) ** 0.5")),
+])
+def test_a_power_beyond_the_limits_or_the_real_numbers_is_an_error(expr, message):
+    """`(-8) ** 0.5` was a complex number: `summary --format json` failed on it (exit 3)."""
+    assert codes(net(f"k = {expr}\nx -> output y")) == [message]
+
+
+@pytest.mark.parametrize("line,col", [("k = [k]", 9), ("k = {1: k}", 10), ("k = [{1: k}]", 9)])
+def test_lists_and_tables_nested_by_a_loop_stop_at_e215(line, col):
+    """`k = [k]` 5,000 times, then `expect k == [1]`: a traceback (exit 3) from the recursion
+    of the functions on values (show, ==)."""
+    text = net(f"k = []\nfor i in range(5000) {{\n  {line}\n}}\nx -> output y\nexpect k == [1]")
+    with deadline():
+        (d,) = errors_of(text)
+    assert (d.code, d.message, d.location()) == (
+        "E215", "lists and tables would nest more than 150 deep", ("test.net", 5, col))
+    assert check_text(net("k = []\nfor i in range(149) {\n  k = [k]\n}\nx -> output y\n"
+                          "expect len(k) == 1")).graph.name == "n"
+
+
 def test_growing_integer_stops_at_e215():
     assert codes(net("k = 3\nfor i in range(100) {\n  k = k * k\n}\ny = x -> output y")) == [
         ("E215", "the number is too large")]

@@ -15,7 +15,7 @@ from hypothesis import assume, given, settings, strategies as st
 
 import netdsl
 from conftest import check_text, errors_of, rendered
-from netdsl.ops import MODULES, REGISTRY, load_all
+from netdsl.ops import ALIASES, MODULES, REGISTRY, foreign_name, load_all
 from netdsl.ops.base import Op
 from netdsl.ops.signature import argument, axis_argument, network_option, tensor_input
 from netdsl.ops.types import Tensor
@@ -33,6 +33,33 @@ def test_the_table_of_op_modules_is_what_the_modules_register():
     registered = load_all()
     assert {n: c.__module__.rpartition(".")[2] for n, c in registered.items()} == MODULES
     assert all(REGISTRY[n] is c for n, c in registered.items())
+
+
+def test_every_alias_names_an_operator_and_is_reached_as_written():
+    for key, op in ALIASES.items():
+        assert op in REGISTRY, key
+        assert key == key.lower().replace("_", "").removesuffix("2d"), key  # as looked up
+        assert foreign_name(key) == op
+        assert key not in {name.replace("_", "") for name in REGISTRY}, key  # needs no alias
+
+
+@pytest.mark.parametrize("spelling,op", [
+    ("batchnorm", "bn"), ("BatchNorm2d", "bn"), ("BatchNormalization", "bn"), ("Conv2d", "conv"),
+    ("Conv2D", "conv"), ("ConvTranspose2d", "conv_transpose"), ("ReLU", "relu"),
+    ("LeakyReLU", "leaky_relu"), ("GELU", "gelu"), ("MaxPool2d", "maxpool"),
+    ("AvgPool2d", "avgpool"), ("Linear", "dense"), ("Dense", "dense"), ("Dropout", "dropout"),
+    ("AdaptiveAvgPool2d", "adaptive_avgpool"), ("LayerNorm", "layer_norm"),
+    ("Upsample", "upsample"), ("MultiheadAttention", "attention"), ("Flatten", "flatten"),
+    ("cat", "concat"), ("ZeroPad2d", "pad"), ("GlobalAveragePooling2D", "globalavgpool"),
+    ("Sigmoid", "sigmoid"), ("Softmax", "softmax"), ("Identity", "identity"),
+])
+def test_pytorch_and_keras_spellings_name_the_netdsl_operator(spelling, op):
+    assert foreign_name(spelling) == op
+
+
+@pytest.mark.parametrize("spelling", ["Conv1d", "Conv3d", "LSTM", "Embedding", "block", "x"])
+def test_spellings_of_what_netdsl_lacks_name_no_operator(spelling):
+    assert foreign_name(spelling) is None
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import netdsl
-from conftest import ZOO, check_text, errors_of
+from conftest import ZOO, check_text, errors_of, rendered
 from netdsl import syntax as s
 from netdsl.parse import parse
 from netdsl.source import Source
@@ -282,3 +282,49 @@ def test_a_string_s_escapes_are_read_and_nothing_else_changes(literal, value):
     module = parse(Source("t.net", f"network n {{\n  k = {literal}\n}}\n"))
     assert module.items[0].body[0].value.value == value
 
+
+
+@pytest.mark.parametrize("literal,caret,message,label,hint", [
+    ("1__0", " ^^", "error[E101]: a `_` in a number must stand between two digits",
+     "misplaced `_`", "write `1_0`"),
+    ("10_", "  ^", "error[E101]: a `_` in a number must stand between two digits",
+     "misplaced `_`", "write `10`"),
+    ("1_.5", " ^", "error[E101]: a `_` in a number must stand between two digits",
+     "misplaced `_`", "write `1.5`"),
+    ("08", "^^", "error[E101]: a whole number cannot start with `0`", "leading zero",
+     "write `8`: netdsl reads numbers in decimal"),
+    ("0_8K", "^^^^", "error[E101]: a whole number cannot start with `0`", "leading zero",
+     "write `8K`: netdsl reads numbers in decimal"),
+    ("1e-400", "^^^^^^", "error[E215]: the number is too small: it would be 0", "rounds to 0",
+     "netdsl's numbers are 64-bit floats: the smallest above 0 is about 5e-324; write 0 if 0 "
+     "is meant"),
+    ("1e400", "^^^^^", "error[E215]: the number is too large", "too large",
+     "netdsl's integers go up to 2**63 - 1 = 9223372036854775807, its numbers to about 1.8e308"),
+])
+def test_a_malformed_number_literal_is_an_error_as_in_python(literal, caret, message, label,
+                                                             hint):
+    """`1__0`, `10_` and `08` were read as 10, 10 and 8, and `1e-400` as 0."""
+    col = 7 + len(caret) - len(caret.lstrip())
+    assert rendered(f"network n {{\n  input x: [N, 3]\n  k = {literal}\n  x -> output y\n}}\n"
+                    ) == (f"test.net:3:{col}: {message}\n  |\n3 |   k = {literal}\n"
+                          f"  |       {caret} {label}\n  |\n  = hint: {hint}")
+
+
+@pytest.mark.parametrize("literal,value", [
+    ("1_0", 10), ("0", 0), ("00", 0), ("0_0", 0), ("08.5", 8.5), ("0e-400", 0.0), ("0.5", 0.5),
+    ("1e-310", 1e-310), ("1_000K", 10**6), ("2_5%", 25),
+])
+def test_number_literals_that_python_reads_are_read(literal, value):
+    text = f"network n {{\n  k = {literal}\n}}\n" if "%" not in literal else (
+        f"network n {{\n  expect 1 ~= 1 within {literal}\n}}\n")
+    st = parse(Source("t.net", text)).items[0].body[0]
+    got = st.value.value if isinstance(st, s.Assign) else st.tolerance.value
+    assert (type(got), got) == (type(value), value)
+
+
+def test_a_malformed_percentage_is_an_error():
+    assert rendered("network n {\n  input x: [N, 3]\n  x -> output y\n"
+                    "  expect params ~= 0 within 1__0%\n}\n") == (
+        "test.net:4:30: error[E101]: a `_` in a number must stand between two digits\n"
+        "  |\n4 |   expect params ~= 0 within 1__0%\n  |                              ^^ "
+        "misplaced `_`\n  |\n  = hint: write `1_0`")

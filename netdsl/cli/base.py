@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -30,16 +31,24 @@ def _emit(diags: Sequence[Diagnostic], fmt: str = "text") -> None:
         print(render(d, color=_color(sys.stderr)) + "\n", file=sys.stderr)
 
 
+# NOTE: a number literal as the grammar's NUMBER, signed
+_NUMBER = re.compile(r"[+-]?(\d[\d_]*(\.\d+)?|\.\d+)([eE][+-]?\d+)?[KMGT]?")
+
+
 def _parse_value(text: str) -> Any:
+    """A --set value: `true`/`false`, a number as a .net file writes it (`4.1G`; ValueError where
+    malformed, `1__0`), a JSON list, a quoted string or else the text itself."""
     low = text.strip().lower()
     if low in ("true", "false"):
         return low == "true"
-    for conv in (int, float):
-        try:
-            return conv(text.replace("_", ""))
-        except ValueError:
-            pass
-    if text.startswith("[") and text.endswith("]"):
+    if _NUMBER.fullmatch(text.strip()):
+        from netdsl.parse.build import read_number
+        digits = text.strip()
+        value = read_number(digits.lstrip("+-"))
+        return -value if digits.startswith("-") else value
+    # NOTE: `[1, 2]` and `"D"` (a string as a .net file writes it, its quotes not part of it)
+    if (text.startswith("[") and text.endswith("]")) or (
+            len(text) > 1 and text.startswith('"') and text.endswith('"')):
         import json
         try:
             return json.loads(text)
@@ -54,7 +63,10 @@ def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
         if "=" not in p or not p.split("=", 1)[0].strip():
             raise _Usage(f"--set takes NAME=VALUE, not {p!r}")
         k, v = p.split("=", 1)
-        out[k.strip()] = _parse_value(v)
+        try:
+            out[k.strip()] = _parse_value(v)
+        except ValueError as e:
+            raise _Usage(f"--set {p}: {e}") from None
     return out
 
 

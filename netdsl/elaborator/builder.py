@@ -4,6 +4,7 @@ naming.py) to the expression evaluator (evaluator.py), answering its Graphs inte
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from netdsl import syntax as s
@@ -15,7 +16,7 @@ from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.pipelines import Pipelines
 from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import MAX_DEPTH, MAX_STEPS, Budget, Frame, Return, TooDeep, TooLong
-from netdsl.elaborator.statements import Statements
+from netdsl.elaborator.statements import Statements, skipped
 from netdsl.elaborator.symbols import examples, size_symbols
 from netdsl.ir import Graph
 from netdsl.ops import REGISTRY
@@ -77,6 +78,7 @@ class Builder:
         self.diags = self.report.diagnostics
         self.options: dict[str, object] = {}
         self.example: Span | None = None  # build(): the example line whose sizes it is at
+        self.written: dict[str, Span] = {}  # a variant's arguments: where each is written
         budget = Budget()
         self.naming = Naming(graph, self.report)
         self.ev = Evaluator(self, self.report, budget)
@@ -151,8 +153,37 @@ class Builder:
             self.diags[:] = [d for d in self.diags if d.code not in ("E304", "E305")
                              or self.example.covers(d.primary.span if d.primary else None)]
         if self.diags:
+            self._hint_undefined(net)
             raise NetdslError(self.diags)
         return graph
+
+    def _hint_undefined(self, net: s.Network | s.NetworkAlias) -> None:
+        """An undefined name (E201) that a branch or loop which did not run would define, or a
+        parameter's default that names a later parameter, says so (found on the error path
+        only, by scanning the definitions)."""
+        owners: list[s.Block | s.Network] = list(self.ns.blocks.values())
+        if isinstance(net, s.Network):
+            owners.append(net)
+        for i, d in enumerate(self.diags):
+            if d.code == "E201" and d.message.endswith("is not defined") and d.primary:
+                name, use = d.primary.span.text(), d.primary.span
+                hint = (skipped([o.body for o in owners], name, use)
+                        or _later(owners, name, use) or self._named_size(name))
+                if hint:
+                    self.diags[i] = dataclasses.replace(d, hints=(*d.hints, hint))
+
+    def _named_size(self, name: str) -> str:
+        """Where `name` is a named size of an input (`[N, 3, H, W]`): a hint to read it."""
+        declared = self.graph.declared if self.graph is not None else {}
+        for inp, dims in declared.items():
+            if name in dims[2:]:
+                i = list(dims).index(name)
+                attr = {3: ("length",), 4: ("height", "width"), 5: ("depth", "height", "width")
+                        }.get(len(dims), ())
+                read = attr[i - 2] if i - 2 < len(attr) else f"shape[{i}]"
+                return (f"`{name}` names a size of input `{inp}`, not a value: read it as "
+                        f"`{inp}.{read}`")
+        return ""
 
     def _target(self, item: s.Network | s.NetworkAlias,
                 overrides: dict[str, Value]) -> tuple[s.Network, dict[str, Value]]:
@@ -174,6 +205,9 @@ class Builder:
             raise NetdslError([error("E213", f"`{item.target.id}` is not a network defined "
                                      "in this file", item.target.span)])
         args = self._alias_args(item, target, Frame("", {}))
+        written = [*((p.name.id, a.span) for p, a in zip(target.params, item.args)),
+                   *((kw.name, kw.value.span) for kw in item.kwargs)]
+        self.written = {k: span for k, span in written if k not in overrides}
         args.update(overrides)
         return target, args
 
@@ -256,16 +290,19 @@ class Builder:
                           "value was given", p.span, hints=[f"pass --set {p.name.id}=VALUE"])
                 frame.env[p.name.id] = POISON
         if self.diags:
+            self._hint_undefined(net)
             raise NetdslError(self.diags)
 
     def _override(self, net: s.Network, p: s.Param, value: Value, frame: Frame) -> Value:
-        """A parameter value given from outside (--set, keyword arguments of load): it must have
-        the kind of the parameter's default, so that `--set classes=abc` fails here, once."""
+        """A parameter value given from outside (--set, keyword arguments of load) or by a
+        variant's argument: it must have the kind of the parameter's default, so that `--set
+        classes=abc` fails here, once (at the variant's argument, if it gave the value)."""
+        at = self.written.get(p.name.id)
         try:
-            value = from_outside(value, p.span)
+            value = from_outside(value, at or p.span)
         except Fault as f:
             self._err("E214", f"parameter `{p.name.id}` of network `{net.name.id}`: {f.message}",
-                      p.span)
+                      at or p.span)
             return POISON
         if p.default is None:
             return value
@@ -277,6 +314,13 @@ class Builder:
                 fits = isinstance(value, k) and (k is bool or not isinstance(value, bool))
                 if k is float and is_number(value):
                     fits = True
+                if not fits and at is not None:
+                    self._err("E214", f"parameter `{p.name.id}` of network `{net.name.id}` "
+                              f"takes {words}, not {kind(value)}", at, f"not {words}",
+                              hints=[f"give it like its default, `{p.name.id}: "
+                                     f"{p.default.span.text()}`"],
+                              secondary=[(p.span, f"default {p.default.span.text()}")])
+                    return POISON
                 if not fits:
                     self._err("E214", f"parameter `{p.name.id}` of network `{net.name.id}` "
                               f"takes {words}, not {kind(value)}", p.span,
@@ -288,3 +332,13 @@ class Builder:
         return value
 
 
+def _later(owners: list[s.Block | s.Network], name: str, use: Span) -> str:
+    """Where `use` is in a parameter's default and `name` a parameter after it: a hint."""
+    for owner in owners:
+        for i, p in enumerate(owner.params):
+            if p.default is not None and p.default.span.source is use.source and (
+                    p.default.span.start <= use.start and use.end <= p.default.span.end) and (
+                    name in [q.name.id for q in owner.params[i + 1:]]):
+                return (f"`{name}` is a parameter after `{p.name.id}`: a default may use only "
+                        "the parameters before it")
+    return ""

@@ -15,7 +15,7 @@ from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import Frame, Return
 from netdsl.limits import MAX_TOTAL_PARAMS
-from netdsl.ops import REGISTRY
+from netdsl.ops import REGISTRY, foreign_name
 from netdsl.ops.base import Op, OpError, Shape, check_sizes, fmt_shape
 from netdsl.ops.signature import Signature, signature_of
 from netdsl.ops.types import coerce
@@ -72,8 +72,11 @@ class Calls:
                                                      "it otherwise" if f in BUILTIN_FUNCS else ""],
                 frame)
         known = list(REGISTRY) + list(self.ns.blocks) + list(BUILTIN_FUNCS)
+        op = foreign_name(f)
+        hints = [did_you_mean(f, known)] if op is None else [
+            f"did you mean `{op}` (netdsl's name for `{f}`)?", signature_of(REGISTRY[op]).summary]
         return self._err("E202", f"`{f}` is not an operator, a block or a builtin", func.span,
-                         "unknown", [did_you_mean(f, known)], frame)
+                         "unknown", hints, frame)
 
     def _call_builtin(self, f: str, args: list[Arg], kwargs: Sequence[s.Keyword], frame: Frame,
                       span: Span) -> Value:
@@ -175,6 +178,11 @@ class Calls:
         no unknown keyword explains: those get E204 (a misspelt `kernal:` is one mistake)."""
         unexplained = list(missing)
         for kw in unknown:
+            if kw.name in _INFERRED:
+                self._err("E203", f"{what} has no argument `{kw.name}`", kw.name_span,
+                          "unknown argument", [f"netdsl infers the input's size from the tensor "
+                                               f"fed in: leave `{kw.name}` out"], frame)
+                continue
             close = closest(kw.name, names)
             if close is None and unexplained:
                 close = unexplained[0]
@@ -331,6 +339,8 @@ class Calls:
             ftype = sig.fields[fname]
             if v is POISON:
                 ok = False
+                if "str" in ftype.split(" | "):
+                    self.report.quoted(sp, fname)
             elif fname in sig.tensors:
                 if not isinstance(v, Tensor):
                     self._err("E205", f"`{fname}` of `{cls.name}` takes a tensor, not "
@@ -383,6 +393,11 @@ class _Failed(Exception):
 
 
 _INEXACT: dict[type[Op], tuple[str, ...]] = {}
+
+
+# NOTE: PyTorch's and Keras's arguments for the input's size, which netdsl infers
+_INFERRED = ("in_channels", "in_features", "num_features", "num_channels", "input_dim",
+             "input_shape", "in_planes", "inplanes")
 
 
 def _inexact(cls: type[Op]) -> tuple[str, ...]:

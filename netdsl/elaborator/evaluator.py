@@ -6,7 +6,7 @@ the small Graphs interface below."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from netdsl import syntax as s
 from netdsl.diagnostics import did_you_mean
@@ -34,6 +34,7 @@ from netdsl.values import (
 )
 
 Arg = tuple[Value, Span]  # an evaluated argument and where it was written
+_Link = TypeVar("_Link", s.BinOp, s.BoolOp)
 
 
 class Graphs(Protocol):
@@ -127,6 +128,9 @@ class Evaluator:
         hint = did_you_mean(e.id, known, f"a block sees its parameters, not the variables of "
                             f"the network or block that calls it: pass `{e.id}` in as one"
                             if frame.blocks else "")
+        if any(isinstance(v, Tensor) and e.id in v.shape for v in frame.env.values()):
+            hint = (f"`{e.id}` is a symbolic size of a tensor: an expression reads it as the "
+                    f'string "{e.id}"')
         return self.report.err("E201", f"`{e.id}` is not defined", e.span, "not defined", [hint],
                                frame)
 
@@ -173,14 +177,19 @@ class Evaluator:
         return negate(v, e.span)
 
     def _boolop(self, e: s.BoolOp, frame: Frame) -> Value:
-        left = self.eval(e.left, frame)
-        if left is POISON:
-            return POISON
-        lt = self.truth(left, e.left, frame)
-        if (e.op == "and" and not lt) or (e.op == "or" and lt):
-            return lt
-        right = self.eval(e.right, frame)
-        return POISON if right is POISON else self.truth(right, e.right, frame)
+        # NOTE: `a or b or c` nests to the left: the chain is run in a loop, one level deep
+        chain = _left_chain(e, s.BoolOp)
+        v = self.eval(chain[-1].left, frame)
+        for link in reversed(chain):
+            if v is POISON:
+                return POISON
+            lt = self.truth(v, link.left, frame)
+            if (link.op == "and" and not lt) or (link.op == "or" and lt):
+                v = lt
+                continue
+            right = self.eval(link.right, frame)
+            v = POISON if right is POISON else self.truth(right, link.right, frame)
+        return v
 
     def _operands(self, exprs: tuple[s.Expr, ...], frame: Frame,
                   name: str | None) -> list[Value]:
@@ -194,7 +203,26 @@ class Evaluator:
             frame.owner = outer
 
     def _binop(self, e: s.BinOp, frame: Frame, name: str | None) -> Value:
-        a, b = self._operands((e.left, e.right), frame, name)
+        """`a + b`, and a chain `a + b - c * d` (nested to the left) in a loop, one level deep:
+        each link's operands evaluated in order, its layer unnamed but the last (named `name`),
+        as when each link nested (_operands)."""
+        chain = _left_chain(e, s.BinOp)
+        outer = frame.owner
+        frame.owner = name if name is not None else outer
+        try:
+            a = self.eval(chain[-1].left, frame)
+            for link in reversed(chain[1:]):
+                b = self.eval(link.right, frame)
+                try:
+                    a = self._apply(link, a, b, frame, None)
+                except Fault as f:
+                    a = self.report.fault(f, frame)
+            b = self.eval(e.right, frame)
+        finally:
+            frame.owner = outer
+        return self._apply(e, a, b, frame, name)
+
+    def _apply(self, e: s.BinOp, a: Value, b: Value, frame: Frame, name: str | None) -> Value:
         if a is POISON or b is POISON:
             return POISON
         if isinstance(a, Tensor) or isinstance(b, Tensor):
@@ -211,8 +239,19 @@ class Evaluator:
 
     def _call(self, e: s.Call, frame: Frame, name: str | None) -> Value:
         if not isinstance(e.func, s.Name):
+            f = e.func  # NOTE: `x.relu()`, a method call as in torch, hints the pipe
+            hint = (f"feed a value to `{f.name}` with a pipe, `{f.obj.span.text()} -> {f.name}"
+                    f"(...)`, or pass it in, `{f.name}({f.obj.span.text()}, ...)`"
+                    if isinstance(f, s.Attr) and self.graphs.knows(f.name) else "")
             return self.report.err("E212", "only operators, blocks and builtins can be called",
-                                   e.func.span, frame=frame)
+                                   e.func.span, frame=frame, hints=[hint])
         args = list(zip(self._operands(e.args, frame, name), (a.span for a in e.args)))
         return self.graphs.call(e.func, args, e.kwargs, frame, name, e.span)
 
+
+def _left_chain(e: _Link, cls: type[_Link]) -> list[_Link]:
+    """`e` and its left operands of its class, outermost first: the links of `1 + 2 + 3`."""
+    chain = [e]
+    while isinstance(chain[-1].left, cls):
+        chain.append(chain[-1].left)
+    return chain

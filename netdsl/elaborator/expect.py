@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from netdsl import syntax as s
 from netdsl.diagnostics import NetdslError, closest, error
+from netdsl.elaborator.scope import MAX_DEPTH, TooDeep
 from netdsl.expectations import (
     LAYER_MEASURES,
     METRICS,
@@ -91,12 +92,23 @@ class _Compiler:
                     **dict.fromkeys(METRICS, 0)}
         self.evaluate = evaluate
         self.scope = scope
+        self.depth = 0
 
     def leaf(self, e: s.Expr) -> Tree:
         value = self.evaluate(e, self.env)
         return Fail(value.diagnostics) if isinstance(value, NetdslError) else Const(value)
 
     def tree(self, e: s.Expr, top: bool = False) -> Tree:
+        """The tree of `e`, nested up to MAX_DEPTH (TooDeep), as the evaluator's."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise TooDeep(e.span)
+            return self._tree(e, top)
+        finally:
+            self.depth -= 1
+
+    def _tree(self, e: s.Expr, top: bool) -> Tree:
         # NOTE: a comparison of two stays a Compare at the top: the verdict shows both sides.
         if not self._deferred(e) and not (top and isinstance(e, s.Compare)
                                           and len(e.operands) == 2):
@@ -116,15 +128,11 @@ class _Compiler:
                 return Metric(e.id)
             case s.Unary():
                 return Unary(e.op, self.tree(e.operand), e.span, e.operand.span)
-            case s.BoolOp():
-                return BoolOp(e.op, self.tree(e.left), self.tree(e.right), e.left.span,
-                              e.right.span)
+            case s.BoolOp() | s.BinOp():
+                return self._chain(e)
             case s.Compare():
                 return Compare(e.ops, tuple(self.tree(o) for o in e.operands),
                                tuple(_text(o) for o in e.operands), e.span)
-            case s.BinOp():
-                return Arith(e.op, self.tree(e.left), self.tree(e.right),
-                             BinarySpans(e.op_span, e.right.span, e.span))
             case s.ListExpr():
                 return ListOf(tuple(self.tree(x) for x in e.items))
             case s.DictExpr():
@@ -140,16 +148,39 @@ class _Compiler:
                                e.span)
         return self.leaf(e)  # an operator, block or pipeline fed a measure: always a mistake
 
+    def _chain(self, e: s.BinOp | s.BoolOp) -> Tree:
+        """`a + b`, and a chain `a + b - c` (or `a and b or c`, nested to the left) in a loop,
+        one level deep: its links from the first that reads a measure on are Arith (BoolOp)
+        nodes, the links before it one leaf, evaluated now."""
+        links: list[s.BinOp | s.BoolOp] = [e]
+        while isinstance(links[-1].left, type(e)):
+            links.append(links[-1].left)
+        links.reverse()  # innermost first
+        first = 0 if self._deferred(links[0].left) else next(
+            (i for i, link in enumerate(links) if self._deferred(link.right)), len(links))
+        t = self.tree(links[0].left) if first == 0 else self.leaf(links[first - 1])
+        for link in links[first:]:
+            right = self.tree(link.right)
+            if isinstance(link, s.BoolOp):
+                t = BoolOp(link.op, t, right, link.left.span, link.right.span)
+            else:
+                t = Arith(link.op, t, right, BinarySpans(link.op_span, link.right.span,
+                                                         link.span))
+        return t
+
     def _is_builtin(self, func: s.Expr) -> bool:
         return (isinstance(func, s.Name) and func.id in BUILTIN_FUNCS
                 and func.id not in REGISTRY and func.id not in self.env)
 
     def _tensor_attr(self, e: s.Attr) -> Tensor | None:
-        """The tensor of `x.channels` where x is a value in scope (not of `x.params`: a value
-        has no params, a layer has; nor of `layer3.parms`, a layer's measure misspelt)."""
-        if not isinstance(e.obj, s.Name) or e.name in LAYER_MEASURES:
+        """The tensor of `x.channels` or `x.shape` where x is a value in scope (not of
+        `x.params`: a value has no params, a layer has; nor of `layer3.parms`, a layer's measure
+        misspelt). NOTE: `shape` is both, the same: a value need not name a layer (`-> output
+        y`)."""
+        if not isinstance(e.obj, s.Name):
             return None
-        if closest(e.name, (*LAYER_MEASURES, *TENSOR_ATTRS)) in LAYER_MEASURES:
+        if e.name != "shape" and (e.name in LAYER_MEASURES or closest(
+                e.name, (*LAYER_MEASURES, *TENSOR_ATTRS)) in LAYER_MEASURES):
             return None
         return self.tensors.get(e.obj.id)
 
@@ -174,13 +205,19 @@ class _Compiler:
     def _deferred(self, e: object) -> bool:
         """Whether e reads a measure, the network's or a layer's (not as a callee, label or
         output): what can be known only after analysis."""
-        if isinstance(e, s.Name):
-            return e.id in METRICS
-        if isinstance(e, s.Attr) and (self._tensor_attr(e) or self._layer(e)):
-            return True
-        if isinstance(e, tuple):
-            return any(self._deferred(x) for x in e)
-        return any(self._deferred(getattr(e, name)) for name in _values_of(type(e)))
+        todo = [e]  # NOTE: a worklist, not recursion: `0 + 0 + ... + 0` nests thousands deep
+        while todo:
+            x = todo.pop()
+            if isinstance(x, s.Name):
+                if x.id in METRICS:
+                    return True
+            elif isinstance(x, s.Attr) and (self._tensor_attr(x) or self._layer(x)):
+                return True
+            elif isinstance(x, tuple):
+                todo.extend(x)
+            else:
+                todo.extend(getattr(x, name) for name in _values_of(type(x)))
+        return False
 
 
 _VALUES: dict[type, tuple[str, ...]] = {}

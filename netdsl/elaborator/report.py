@@ -3,6 +3,7 @@ reported at its first call, not once per call) and noted with the block calls th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from netdsl.diagnostics import Diagnostic, error
@@ -42,3 +43,19 @@ class Reporter:
 
     def fault(self, f: Fault, frame: Frame | None) -> Poison:
         return self.err(f.code, f.message, f.span, f.label, f.hints, frame, f.secondary)
+
+    def quoted(self, span: Span, keyword: str) -> None:
+        """Where the value at `span` of an argument that takes a string failed as an undefined
+        name (E201: `mode: nearest`), hint that the string is written in quotes."""
+        for i in range(len(self.diagnostics) - 1, -1, -1):
+            d = self.diagnostics[i]
+            at = d.primary.span if d.primary else None
+            if at is not None and at.source is span.source and span.start <= at.start and (
+                    at.end == span.end):
+                if d.code == "E201":
+                    word = at.text()
+                    example = f'{keyword}: "{word}"' if at.start > span.start else f'"{word}"'
+                    self.diagnostics[i] = dataclasses.replace(d, hints=(
+                        *d.hints, f"`{keyword}` takes a string, written in quotes: "
+                                  f"`{example}`"))
+                return

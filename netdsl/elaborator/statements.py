@@ -16,7 +16,7 @@ from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.base import elements, fmt_shape
 from netdsl.ops.types import coerce
 from netdsl.options import INITS
-from netdsl.values import MAX_REPEAT, POISON, Poison, Tensor, kind
+from netdsl.values import MAX_REPEAT, POISON, Fault, Poison, Tensor, kind
 
 if TYPE_CHECKING:
     from netdsl.elaborator.expect import Evaluate
@@ -28,6 +28,7 @@ class Statements:
                  options: dict[str, object], evaluate: Evaluate):
         self.ev = ev
         self.naming = naming
+        self.report = report
         self._err = report.err
         self.budget = budget
         self.options = options
@@ -66,7 +67,8 @@ class Statements:
                 case s.ExpectShape() if st.layer or st.name.id not in frame.env:
                     self._expect_layer_shape(st, frame)
                 case s.ExpectShape():
-                    self._check_shape(st.name, st.dims, frame, "E305", "expectation")
+                    self._check_shape(st.name, st.dims, frame, "E305", "expectation",
+                                      {n.id: self.sizes[n.id] for n, _ in st.at})
                 case s.ExpectExpr() | s.ExpectApprox():
                     self._expect_expr(st, frame)
                 case s.Option():
@@ -135,12 +137,18 @@ class Statements:
             return shape
         missing = [d for d in names if d not in self.sizes]
         if missing:
-            some = ", ".join(f"{d} = 224" for d in names)
+            bound = [f"{d} = {self.sizes[d]}" for d in names if d in self.sizes]
+            some = ", ".join(bound + [f"{d} = 224" for d in missing])
+            sets = " ".join(f"--set {d}=224" for d in missing)
             return self._err("E219", f"input `{st.name.id}` has the named size"
                              f"{'s' if len(missing) > 1 else ''} {', '.join(missing)} and "
                              "nothing gives a size to build at", st.dims.span, frame=frame,
                              hints=[f"add an example, e.g. `expect OUTPUT: [...] at {some}`, "
-                                    f"or pass {' '.join(f'--set {d}=224' for d in missing)}"])
+                                    f"or pass {sets}" if not bound else
+                                    f"{' and '.join(missing)} need"
+                                    f"{'s' if len(missing) == 1 else ''} a size as "
+                                    f"{', '.join(bound)} has one: bind it in the first example, "
+                                    f"`at {some}`, or pass {sets}"])
         assert self.naming.graph is not None
         # NOTE: lazily, so that a network without named sizes does not import netdsl.symbolic
         from netdsl.elaborator.symbols import translate
@@ -154,8 +162,11 @@ class Statements:
         scratch = Frame(frame.prefix, {**frame.env, **dict.fromkeys(names, POISON)},
                         frame.trace, frame.blocks)
         for e in st.where:
-            cond = translate(e, symbolic, lambda x: self.ev.eval(x, scratch))
-            here = translate(e, self.sizes, lambda x: self.ev.eval(x, scratch))
+            try:
+                cond = translate(e, symbolic, lambda x: self.ev.eval(x, scratch))
+                here = translate(e, self.sizes, lambda x: self.ev.eval(x, scratch))
+            except Fault as f:
+                return self.report.fault(f, frame)
             if scratch.failed:
                 frame.failed = True
                 return POISON
@@ -180,6 +191,13 @@ class Statements:
         """An example at other sizes, kept on the graph for pipeline.py to check where this build
         is at the network's own sizes (its first example's); a build at sizes given from outside
         (--set, an alias) checks the examples at those alone."""
+        for n, _ in st.at:  # NOTE: a network's own examples are checked before its build
+            if n.id not in self.sizes:
+                self._err("E219", f"`at` binds `{n.id}`, which is no named input size of the "
+                          "network", n.span, frame=frame, hints=[did_you_mean(
+                              n.id, self.sizes, f"its sizes: {', '.join(self.sizes)}"
+                              if self.sizes else "its inputs have no named sizes")])
+                return
         if not self.keep_examples:
             return
         at: dict[str, int] = {}
@@ -191,7 +209,7 @@ class Statements:
                               e.span, frame=frame)
                 return
             at[n.id] = v
-        want = self.ev.shape_literal(st.dims, frame)
+        want = self._dims(st.dims, frame, at)
         if want is POISON:
             return
         assert isinstance(want, tuple) and self.naming.graph is not None
@@ -253,8 +271,19 @@ class Statements:
             frame.env[st.name.id] = value
         self.naming.output(st.name, value, frame)
 
+    def _dims(self, dims: s.ListExpr, frame: Frame,
+              at: dict[str, int]) -> tuple[int | str, ...] | Poison:
+        """An expected shape, its named sizes read at an example's sizes `at`: `[N, 3, H, W] at
+        H = 9, W = 8` is [N, 3, 9, 8]."""
+        if not at:
+            return self.ev.shape_literal(dims, frame)
+        scratch = Frame(frame.prefix, {**frame.env, **at}, frame.trace, frame.blocks)
+        want = self.ev.shape_literal(dims, scratch)
+        frame.failed = frame.failed or scratch.failed
+        return want
+
     def _check_shape(self, name: s.Name, dims: s.ListExpr, frame: Frame, code: str,
-                     what: str) -> None:
+                     what: str, at: dict[str, int] | None = None) -> None:
         value = self.ev.lookup(name, frame)
         if value is POISON:
             return
@@ -262,14 +291,20 @@ class Statements:
             self._err("E212", f"`{name.id}` is {kind(value)}, not a tensor", name.span,
                       frame=frame)
             return
-        want = self.ev.shape_literal(dims, frame)
+        want = self._dims(dims, frame, at or {})
         if want is POISON:
             return
         assert isinstance(want, tuple)
         if tuple(want) != tuple(value.shape):
+            sizes = [d for d in want if isinstance(d, str) and d in self.sizes]
+            bound = ", ".join(f"{d} = {self.sizes[d]}" for d in self.sizes)
             self._err(code, f"`{name.id}` has shape {fmt_shape(value.shape)}, but the {what} "
                       f"says {fmt_shape(want)}", dims.span, f"actual {fmt_shape(value.shape)}",
-                      frame=frame, secondary=[(self.naming.node_span(value), "made here")])
+                      frame=frame, secondary=[(self.naming.node_span(value), "made here")],
+                      hints=[f"{' and '.join(f'`{d}`' for d in sizes)} name input sizes, which "
+                             f"this build binds to numbers: state the shape at sizes, as in "
+                             f"`expect {name.id}: {dims.span.text()} at {bound}`"
+                             if sizes else ""])
 
     # NOTE: expect.py (and expectations.py, 17 classes: ~2 ms at a cold start) is imported by
     # the first `expect` line met, not with this module: a source without one never loads it
@@ -287,7 +322,7 @@ class Statements:
         after analysis (it may be defined further down)."""
         from netdsl.elaborator.expect import layer_shape
         assert self.naming.graph is not None
-        want = self.ev.shape_literal(st.dims, frame)
+        want = self._dims(st.dims, frame, {n.id: self.sizes[n.id] for n, _ in st.at})
         if want is POISON:
             return
         assert isinstance(want, tuple)
@@ -315,6 +350,8 @@ class Statements:
             # NOTE: and set for the layers after it, so that they report no mistake it avoids
         value = self.ev.eval(st.value, frame)
         if value is POISON:
+            if OPTIONS[key] == "str":
+                self.report.quoted(st.span, key)
             return
         try:
             value = coerce(OPTIONS[key], value)
@@ -384,21 +421,52 @@ class Statements:
 def _poison(frame: Frame, bodies: list[tuple[s.Stmt, ...]]) -> None:
     """Bind every name these statements would define to POISON: they did not run because of a
     reported mistake, and a later use of those names must not be reported again as undefined."""
+    for name in _defines(bodies):
+        frame.env.setdefault(name, POISON)
+
+
+def _defines(bodies: list[tuple[s.Stmt, ...]]) -> list[str]:
+    """The names these statements would define, in branches and loops too."""
+    out: list[str] = []
     todo = list(bodies)
     while todo:
         for st in todo.pop():
             if isinstance(st, (s.Assign, s.Output, s.Input, s.ParamDecl)):
-                frame.env.setdefault(st.name.id, POISON)
+                out.append(st.name.id)
             if isinstance(st, s.Assign):
-                for n in st.more:
-                    frame.env.setdefault(n.id, POISON)
+                out.extend(n.id for n in st.more)
             elif isinstance(st, s.For):
-                frame.env.setdefault(st.var.id, POISON)
+                out.append(st.var.id)
                 todo.append(st.body)
             elif isinstance(st, s.If):
                 todo.extend([b for _, b in st.branches] + [st.orelse])
             value = getattr(st, "value", None) or getattr(st, "expr", None)
             if isinstance(value, s.Pipeline):
-                for stage in value.stages:
-                    if isinstance(stage, s.OutputStage):
-                        frame.env.setdefault(stage.name.id, POISON)
+                out.extend(stage.name.id for stage in value.stages
+                           if isinstance(stage, s.OutputStage))
+    return out
+
+
+def skipped(bodies: list[tuple[s.Stmt, ...]], name: str, use: Span) -> str:
+    """Where `name`, undefined at `use`, is defined in an `if` branch or a `for` loop that ends
+    before it (one that did not run): a hint saying so, else ""."""
+    found: s.If | s.For | None = None
+    todo = list(bodies)
+    while todo:
+        for st in todo.pop():
+            if isinstance(st, (s.If, s.For)) and st.span.source is use.source and (
+                    st.span.end <= use.start) and name in _defines([(st,)]) and (
+                    found is None or st.span.start > found.span.start):
+                found = st
+            if isinstance(st, s.If):
+                todo.extend([b for _, b in st.branches] + [st.orelse])
+            elif isinstance(st, s.For):
+                todo.append(st.body)
+    if found is None:
+        return ""
+    line = found.span.source.line_col(found.span.start)[0] if found.span.source else 0
+    if isinstance(found, s.If):
+        return (f"`{name}` is defined only in a branch of the `if` on line {line}, which did not "
+                "run here: give it a value before the `if`, or in every branch")
+    return (f"`{name}` is defined only in the `for` loop on line {line}, which ran no times "
+            "here: give it a value before the loop")

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from netdsl import syntax as s
+from netdsl.values import Fault
 
 # NOTE: netdsl.symbolic is imported in the functions that translate `where` conditions, so that the
 # elaboration of a network without them does not import it (builder.py imports this module).
@@ -39,7 +40,8 @@ def examples(net: s.Network) -> list[s.ExpectShape]:
 def translate(e: s.Expr, symbols: Mapping[str, Any], ev: Eval) -> Any:
     """A `where` condition (or a side of one) over the sizes: comparisons, `and`, `or`, `not`,
     + - * // % of sizes and numbers. A size becomes symbols[name] (an Expr or, bound, an int);
-    anything else is evaluated. Returns an Expr, int, Cond or bool; None where it is none."""
+    anything else is evaluated. Returns an Expr, int, Cond or bool; None where it is none; raises
+    Fault for `// 0` and `% 0`."""
     from netdsl.symbolic import Cond, conj, disj
     match e:
         case s.Name() if e.id in symbols:
@@ -54,22 +56,43 @@ def translate(e: s.Expr, symbols: Mapping[str, Any], ev: Eval) -> Any:
                 out = conj(out, _compare(op, left, right))
                 left = right
             return out
-        case s.BinOp() if e.op in ("+", "-", "*", "//", "%"):
-            a, b = translate(e.left, symbols, ev), translate(e.right, symbols, ev)
-            if not _sized(a) or not _sized(b) or (e.op in ("//", "%") and not isinstance(b, int)):
-                return None
-            return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-                    "//": lambda: a // b, "%": lambda: a % b}[e.op]()
+        case s.BinOp() if e.op in _ARITH:
+            links = [e]  # NOTE: `H + 1 + ... + 1` nests to the left: a loop, not recursion
+            while isinstance(links[-1].left, s.BinOp) and links[-1].left.op in _ARITH:
+                links.append(links[-1].left)
+            a = translate(links[-1].left, symbols, ev)
+            for link in reversed(links):
+                b = translate(link.right, symbols, ev)
+                if not _sized(a) or not _sized(b) or (link.op in ("//", "%")
+                                                      and not isinstance(b, int)):
+                    return None
+                if link.op in ("//", "%") and b == 0:
+                    raise Fault("E212", "division by zero", link.right.span)
+                a = _ARITH[link.op](a, b)
+            return a
         case s.BoolOp():
-            parts = [translate(p, symbols, ev) for p in (e.left, e.right)]
+            chain = [e]  # NOTE: `a and b and ... and z` nests to the left, as a BinOp chain
+            while isinstance(chain[-1].left, s.BoolOp):
+                chain.append(chain[-1].left)
+            chain.reverse()
+            parts = [translate(chain[0].left, symbols, ev),
+                     *(translate(b.right, symbols, ev) for b in chain)]
             if any(not isinstance(p, (bool, Cond)) for p in parts):
                 return None
-            return conj(*parts) if e.op == "and" else disj(*parts)
+            cond = parts[0]
+            for b, p in zip(chain, parts[1:]):
+                cond = conj(cond, p) if b.op == "and" else disj(cond, p)
+            return cond
         case s.Unary() if e.op == "not":
             p = translate(e.operand, symbols, ev)
             return None if not isinstance(p, (bool, Cond)) else (~p if isinstance(p, Cond)
                                                                   else not p)
     return ev(e)
+
+
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+    "//": lambda a, b: a // b, "%": lambda a, b: a % b}
 
 
 def _sized(v: Any) -> bool:

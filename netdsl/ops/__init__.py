@@ -35,6 +35,37 @@ MODULES: dict[str, str] = {
     **dict.fromkeys(("flatten", "reshape", "add", "mul", "concat"), "tensor"),
     **dict.fromkeys(("crop", "pad"), "border"),
 }
+# NOTE: other libraries' spellings of an operator (PyTorch's `BatchNorm2d`, Keras's `Dense`), for
+# the hint of E202; looked up by foreign_name() as written in lower case without `_` and a
+# trailing `2d`, after the operators' own spellings so written (`LeakyReLU`, `MaxPool2d`).
+ALIASES: dict[str, str] = {
+    **dict.fromkeys(("batchnorm", "batchnormalization"), "bn"),
+    "layernormalization": "layer_norm", "localresponsenorm": "lrn",
+    **dict.fromkeys(("linear", "fc", "fullyconnected"), "dense"),
+    **dict.fromkeys(("conv2dtranspose", "deconv"), "conv_transpose"),
+    "depthwiseconv": "depthwise",
+    "maxpooling": "maxpool", "averagepooling": "avgpool",
+    "adaptiveaveragepooling": "adaptive_avgpool",
+    "globalaveragepooling": "globalavgpool", "globalmaxpooling": "globalmaxpool",
+    **dict.fromkeys(("upsampling", "upsamplingnearest", "upsamplingbilinear", "interpolate",
+                     "resize"), "upsample"),
+    **dict.fromkeys(("zeropad", "zeropadding", "constantpad", "reflectionpad",
+                     "replicationpad"), "pad"),
+    "cropping": "crop",
+    **dict.fromkeys(("cat", "concatenate"), "concat"),
+    "multiply": "mul", "view": "reshape", "multiheadattention": "attention",
+}
+
+
+def foreign_name(name: str) -> str | None:
+    """The operator that another library's spelling `name` names (`BatchNorm2d`: `bn`,
+    `Conv2d`: `conv`, `ReLU`: `relu`), or None."""
+    key = name.lower().replace("_", "").removesuffix("2d")
+    if key in ALIASES:
+        return ALIASES[key]
+    return next((op for op in MODULES if op.replace("_", "") == key), None)
+
+
 _SHARED = ("base", "geometry", "signature", "types")  # modules of ops/ that define no operator
 
 

@@ -114,6 +114,7 @@ def _one_statement_per_line(module: s.Module) -> list[Diagnostic]:
     return sorted(diags, key=lambda d: d.labels[0].span.start)
 
 
+_DECLARES = ("let", "var", "val", "const")  # other languages' declarations
 _OPERATORS = ("//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "<", ">")
 
 
@@ -125,6 +126,10 @@ def _same_line(src: Source, prev: Any, st: Any) -> Diagnostic:
     first = op or (word.group() if word else src.text[start])
     span = src.span(start, start + len(first))
     value = getattr(prev, "value", None) or getattr(prev, "expr", None)
+    if isinstance(value, s.Name) and value.id in _DECLARES and isinstance(st, s.Assign):
+        line, more = st.span.text().partition("\n")[::2]
+        return error("E101", f"netdsl has no `{value.id}`: a name is defined by assigning it",
+                     value.span, "not a keyword", [f"write `{line}{' ...' if more else ''}`"])
     stage = value.stages[-1] if isinstance(value, s.Pipeline) else None
     if stage is not None and word is not None and isinstance(st, s.ExprStmt):
         return error("E101", "a `->` is missing between two pipeline stages", span,

@@ -59,24 +59,72 @@ def _unescape(raw: str, source: Source, at: int) -> str:
     return _ESCAPE.sub(read, raw)
 
 
-class _TooLarge(Exception):
-    """A number literal beyond netdsl's limits (limits.MAX_INT, a finite float)."""
+class _BadNumber(Exception):
+    """A number literal that is malformed (`1__0`, `08`) or beyond netdsl's limits (over
+    limits.MAX_INT, not a finite float, a nonzero that rounds to 0): its diagnostic, at
+    `start:end` in the literal (all of it where end is None)."""
+
+    def __init__(self, code: str, message: str, label: str, hint: str, start: int = 0,
+                 end: int | None = None):
+        super().__init__(message)
+        self.code, self.message, self.label, self.hint = code, message, label, hint
+        self.start, self.end = start, end
+
+
+def _too_large() -> _BadNumber:
+    return _BadNumber("E215", "the number is too large", "too large",
+                      f"netdsl's integers go up to 2**63 - 1 = {MAX_INT}, its numbers to about "
+                      "1.8e308")
+
+
+_STRAY_UNDERSCORE = re.compile(r"_{2,}|_(?![0-9])")  # NOTE: the lexer starts a number at a digit
+
+
+def _check_digits(text: str) -> None:
+    """Python's rules for a literal's digits: a `_` stands between two digits (`1_000`, not
+    `1__000` or `10_`), and a whole number other than 0 does not start with 0 (`08`)."""
+    if "_" in text:
+        bad = _STRAY_UNDERSCORE.search(text)
+        if bad is not None:
+            fixed = re.sub(r"_+(?![0-9])", "", re.sub(r"_{2,}", "_", text))
+            raise _BadNumber("E101", "a `_` in a number must stand between two digits",
+                             "misplaced `_`", f"write `{fixed}`", bad.start(), bad.end())
+    if text[0] == "0" and len(text) > 1 and re.fullmatch(r"0[0-9_]*[1-9][0-9_]*[KMGT]?", text):
+        fixed = text.lstrip("0_")
+        raise _BadNumber("E101", "a whole number cannot start with `0`", "leading zero",
+                         f"write `{fixed}`: netdsl reads numbers in decimal")
 
 
 def _num(text: str) -> int | float:
+    _check_digits(text)
     text = text.replace("_", "")
     if len(text) > MAX_DIGITS:  # NOTE: before int(): Python refuses 4,300 digits, slowly
-        raise _TooLarge
+        raise _too_large()
     scale = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}.get(text[-1:], 1)
     if scale != 1:
         text = text[:-1]
     if any(c in text for c in ".eE"):
         if not math.isfinite(float(text) * scale):
-            raise _TooLarge
-        return _decimal(text, scale)
+            raise _too_large()
+        value = _decimal(text, scale)
+        if value == 0 and text.lower().partition("e")[0].strip("0.") != "":
+            raise _BadNumber("E215", "the number is too small: it would be 0", "rounds to 0",
+                             "netdsl's numbers are 64-bit floats: the smallest above 0 is "
+                             "about 5e-324; write 0 if 0 is meant")
+        return value
     if int(text) * scale > MAX_INT:
-        raise _TooLarge
+        raise _too_large()
     return int(text) * scale
+
+
+def read_number(text: str) -> int | float:
+    """A number literal's value as a .net file reads it (`4.1G`, `1_000`), for values given
+    from outside (--set); ValueError, saying what is wrong and what to write, where the literal
+    is malformed or beyond netdsl's limits."""
+    try:
+        return _num(text)
+    except _BadNumber as bad:
+        raise ValueError(f"{bad.message} ({bad.hint})") from None
 
 
 def _decimal(text: str, scale: int) -> int | float:
@@ -199,8 +247,7 @@ class _ToAst(_Reducer):
 
     def tolerance(self, meta: Any, c: list[Any]) -> tuple[s.Expr, bool]:
         if isinstance(c[0], Token):  # PERCENT: `1%`
-            tok = c[0]
-            return s.Num(_num(str(tok)[:-1]), self._tok(tok)), True
+            return self._number(c[0], str(c[0])[:-1]), True
         return c[0], False
 
     def if_stmt(self, meta: Any, c: list[Any]) -> s.If:
@@ -319,8 +366,15 @@ class _ToAst(_Reducer):
 
     def call_args(self, meta: Any, c: list[Any]) -> tuple[tuple[Any, ...], tuple[s.Keyword, ...]]:
         c = [a for a in c if a is not None]
-        return (tuple(a for a in c if not isinstance(a, s.Keyword)),
-                tuple(a for a in c if isinstance(a, s.Keyword)))
+        args = tuple(a for a in c if not isinstance(a, s.Keyword))
+        kwargs = tuple(a for a in c if isinstance(a, s.Keyword))
+        if args and kwargs and args[-1].span.start > kwargs[0].span.start:
+            late = next(a for a in args if a.span.start > kwargs[0].span.start)
+            raise NetdslError([error(
+                "E101", "a positional argument follows a keyword argument", late.span,
+                "positional", ["positional arguments come first, in order; after a `name: "
+                               "value`, name each argument"], [(kwargs[0].span, "keyword")])])
+        return args, kwargs
 
     def kwarg(self, meta: Any, c: list[Any]) -> s.Keyword:
         return s.Keyword(str(c[0]), c[1], self._tok(c[0]), self._span(meta))
@@ -341,13 +395,18 @@ class _ToAst(_Reducer):
             raise NetdslError([_new_line_bracket(self.source, at, value.span)])
 
     def number(self, meta: Any, c: list[Any]) -> s.Num:
+        return self._number(c[0], str(c[0]))
+
+    def _number(self, tok: Token, text: str) -> s.Num:
+        """The Num of the literal `text` that starts `tok`, else its E101 or E215."""
+        span = self._tok(tok)
         try:
-            return s.Num(_num(str(c[0])), self._tok(c[0]))
-        except _TooLarge:
-            raise NetdslError([error(
-                "E215", "the number is too large", self._tok(c[0]), "too large",
-                hints=[f"netdsl's integers go up to 2**63 - 1 = {MAX_INT}, its numbers to "
-                       "about 1.8e308"])]) from None
+            return s.Num(_num(text), span)
+        except _BadNumber as bad:
+            at = span.start + bad.start
+            end = span.start + len(text) if bad.end is None else span.start + bad.end
+            raise NetdslError([error(bad.code, bad.message, self.source.span(at, end),
+                                     bad.label, [bad.hint])]) from None
 
     def string(self, meta: Any, c: list[Any]) -> s.Str:
         raw = str(c[0])[1:-1]
@@ -376,11 +435,13 @@ class _ToAst(_Reducer):
 
 def _layer_path(e: s.Expr) -> str | None:
     """`layer1.0.conv1` or `"features.0.0"` as a dotted name; None for anything else."""
-    if isinstance(e, s.Str):
-        return e.value
-    if isinstance(e, s.Attr):
-        head = e.obj.id if isinstance(e.obj, s.Name) else _layer_path(e.obj)
-        return None if head is None else f"{head}.{e.name}"
+    parts: list[str] = []
+    while isinstance(e, s.Attr):  # NOTE: a loop, not recursion: a path may be thousands long
+        parts.append(e.name)
+        e = e.obj
+    if isinstance(e, s.Str) or (isinstance(e, s.Name) and parts):
+        head = e.value if isinstance(e, s.Str) else e.id
+        return ".".join([head, *reversed(parts)])
     return None
 
 

@@ -85,6 +85,9 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
         message, hints = "the file ends in the middle of a statement", []
     else:
         assert isinstance(e, UnexpectedToken) and tok is not None
+        arrow = _other_arrow(source, tok.start_pos)
+        if arrow is not None:
+            return arrow
         span = source.span(tok.start_pos, max(tok.end_pos, tok.start_pos + 1))
         message, hints = _explain(tok, expected, texts, lark, source.text)
         known = _example_states().get(e.state.position) if e.state is not None else None
@@ -110,6 +113,9 @@ def _syntax_error(source: Source, e: UnexpectedInput, lark: Lark) -> Diagnostic:
         bracket = _bracket_after_value(source, span.start)
         if bracket is not None:
             return bracket
+    negative = None if at_end else _negative_percentage(source, span.start)
+    if negative is not None:
+        return negative
     dangling = None if at_end else _dangling(source, span.start)
     if dangling is not None:  # NOTE: the operator is the mistake, not what comes after it
         span, message, label, hints = dangling
@@ -141,6 +147,18 @@ def _dangling(source: Source, pos: int) -> tuple[Span, str, str, list[str]] | No
         f"remove the `{op}`"]
 
 
+def _negative_percentage(source: Source, pos: int) -> Diagnostic | None:
+    """E206 where the line before `pos` ends `within -1%`, which reads as `-1 %` with its
+    operand missing: the E206 of `within -1`."""
+    before = _line_before(source.text, pos)
+    m = re.search(r"\bwithin\s*(-\s*[\d.]+%)$", before[1]) if before is not None else None
+    if before is None or m is None:
+        return None
+    return error("E206", "a tolerance cannot be negative",
+                 source.span(before[0] + m.start(1), before[0] + m.end(1)), "negative",
+                 [f"write `within {m.group(1).lstrip('- ')}`"])
+
+
 def _line_before(text: str, pos: int) -> tuple[int, str] | None:
     """Where `pos` starts its line (only spaces before it), the last line before it that holds
     code: its offset and its code, without comment and trailing spaces; else None."""
@@ -167,6 +185,16 @@ def _bracket_after_value(source: Source, pos: int) -> Diagnostic | None:
         return None
     return _new_line_bracket(source, opener, source.span(before[0] + m.start(),
                                                          before[0] + m.end()))
+
+
+def _other_arrow(source: Source, pos: int) -> Diagnostic | None:
+    """The E101 of another language's arrow or pipe, `=>` or `|>`, at or just before `pos`."""
+    for start in (pos, pos - 1):
+        if source.text[max(start, 0):start + 2] in ("=>", "|>"):
+            return error("E101", f"`{source.text[start:start + 2]}` is not netdsl's arrow",
+                         source.span(start, start + 2), "not `->`",
+                         ["write the arrow as `->`"])
+    return None
 
 
 def _without_comment(line: str) -> str:
@@ -225,6 +253,11 @@ def _bad_character(source: Source, e: UnexpectedCharacters, lark: Lark) -> Diagn
     if ch in "\u201c\u201d\u2018\u2019":  # NOTE: a word processor's quotes
         hints[ch] = 'strings use straight double quotes: "bilinear"'
     hint = hints.get(ch, "")
+    if ch.isalpha() and not ch.isascii():
+        hint = "a name holds ASCII letters, digits and `_` only (strings may hold any text)"
+    arrow = _other_arrow(source, pos)
+    if arrow is not None:
+        return arrow
     if ch == "=" and "COLON" in allowed:
         hint = _equals_hint(source.text, pos)
     return error("E101", f"unexpected `{ch}`", span,
@@ -352,7 +385,11 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
         hints.append("shapes are written in brackets: `[N, 3, 32, 32]`")
     if tok == ":" and "{" in want:
         hints.append("a body goes in braces: `network NAME { ... }`")
-    if keyword and "NAME" in expected:
+    pos = tok.start_pos or 0
+    first = not source_text[source_text.rfind("\n", 0, pos) + 1:pos].strip()
+    if tok == "in" and not first:  # NOTE: after a value, as Python's `k in [1, 2]`
+        hints.append("netdsl has no `in` test: compare, as in `k == 2 or k == 4`")
+    elif keyword and "NAME" in expected:
         hints.append(f"`{tok}` is a keyword and cannot be used as a name")
     if tok.type == "NAME" and ")" in want and "," in want:
         hints.append("separate arguments with `,`")
