@@ -13,6 +13,26 @@ import onnx
 Dims = tuple[Any, ...]  # ints, or the batch symbol as str
 
 
+def newest_runnable_opset() -> int:
+    """The newest opset both this onnx knows and this onnxruntime loads (onnxruntime 1.23, the
+    newest for Python 3.10, stops at opset 23 while onnx 1.23 knows 28): a model of an Identity
+    node tried from the newest down, each with the IR version onnx pairs with its opset."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
+    for opset in range(onnx.defs.onnx_opset_version(), 17, -1):
+        model = helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", opset)])
+        try:
+            ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception:  # noqa: BLE001 (onnxruntime raises its own Fail, InvalidGraph...)
+            continue
+        return opset
+    return 17
+
+
 def declared_shapes(model: onnx.ModelProto) -> dict[str, Dims]:
     """What netdsl wrote into the model (inputs, value_info, outputs): our checker's shapes."""
     g = model.graph

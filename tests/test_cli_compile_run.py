@@ -280,7 +280,8 @@ def _adder(tmp_path, dtype):
         [onnx.helper.make_tensor_value_info("x", dtype, ["N", 3])],
         [onnx.helper.make_tensor_value_info("y", dtype, ["N", 3])])
     path = tmp_path / "add.onnx"
-    onnx.save(onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
+    onnx.save(onnx.helper.make_model_gen_version(
+        g, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
     return path
 
 

@@ -75,7 +75,7 @@ def _model(nodes, inits=()):
                                                                      ["N", 3, 4, 4])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 4, 4])],
                           initializer=list(inits))
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
 def test_torch_pad_before_conv_is_folded_into_its_pads():
@@ -168,7 +168,7 @@ def _dynamic_model(h, w):
         onnx.numpy_helper.from_array(np.linspace(-1, 1, 108, dtype=np.float32).reshape(
             4, 3, 3, 3), "conv.weight"),
         onnx.numpy_helper.from_array(np.arange(4, dtype=np.float32), "conv.bias")])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
 @pytest.mark.parametrize(("h", "w", "names"), [("h", "w", "h = 224, w = 224"),
@@ -210,7 +210,7 @@ def _mean_model(axes, keepdims=1, opset=18):
         helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], name="node_linear",
                          transB=1)], "main_graph", [x], [y], initializer=inits,
         value_info=[helper.make_tensor_value_info("c", TensorProto.FLOAT, [1, 4, 6, 6])])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    return helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", opset)])
 
 
 @pytest.mark.parametrize(("axes", "keepdims", "opset", "layers"), [
@@ -265,7 +265,7 @@ def _pad_model(pads, mode="reflect", axes=None, value=None):
     g = helper.make_graph([helper.make_node("Pad", [i for i in ins if i] if axes is None
                                             else ins, ["y"], name="pad", mode=mode)],
                           "g", [x], [y], initializer=inits)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)])
+    return helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", 19)])
 
 
 def test_pad_with_axes_spreads_its_amounts_over_those_axes():
@@ -300,8 +300,8 @@ def _resize_model(mode, coord, rounding="round_prefer_floor", scale=2.0, op="Res
             if op == "Resize" else helper.make_node("Upsample", ["x", "sc"], ["y"], name="r",
                                                     mode=mode))
     g = helper.make_graph([node], "g", [x], [y], initializer=[scales])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17 if op == "Resize"
-                                                                   else 9)])
+    return helper.make_model_gen_version(
+        g, opset_imports=[helper.make_opsetid("", 17 if op == "Resize" else 9)])
 
 
 def test_constant_of_any_attribute_kind():
@@ -353,7 +353,7 @@ def _same_model(op, auto_pad, kernel, stride=1):
                             auto_pad=auto_pad, strides=[stride, stride],
                             **({} if op == "Conv" else {"kernel_shape": [kernel, kernel]}))
     g = helper.make_graph([node], "g", [x], [y], initializer=inits if op == "Conv" else [])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
 @pytest.mark.parametrize("args", [("Conv", "SAME_UPPER", 2, 2), ("Conv", "SAME_LOWER", 3, 1),
@@ -386,7 +386,7 @@ def _softmax_model(shape, opset, **attrs):
     g = helper.make_graph([helper.make_node("Relu", ["x"], ["r"], name="r"),
                            helper.make_node("Softmax", ["r"], ["y"], name="s", **attrs)],
                           "g", [x], [y])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    return helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", opset)])
 
 
 @pytest.mark.parametrize(("shape", "opset", "attrs"), [
@@ -423,7 +423,7 @@ def _outputs_model(nodes, outputs):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])
     g = helper.make_graph(nodes, "g", [x], [helper.make_tensor_value_info(
         o, TensorProto.FLOAT, ["N", 3]) for o in outputs])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
 def test_an_output_that_is_an_identity_is_its_source():
@@ -479,7 +479,7 @@ def test_cli_import_gives_names_that_meet_distinct_names(tmp_path, capsys, input
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
         i, TensorProto.FLOAT, ["N", 3]) for i in inputs], [helper.make_tensor_value_info(
             o, TensorProto.FLOAT, ["N", 3]) for o in outputs])
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", 17)])
     src, out = tmp_path / "m.onnx", tmp_path / "m.net"
     onnx.save(model, src)
     assert main(["import", str(src), "-o", str(out)]) == 0
@@ -524,7 +524,7 @@ def test_labels_of_the_default_exporter_follow_its_module_paths():
                 ["avgpool", "mean"]),
         _scoped(helper.make_node("Flatten", ["p"], ["y"], name="node_flatten"), ["flatten"])],
         "main_graph", [x], [y], initializer=[w])
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    model = helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", 18)])
     assert importer.import_model(model, "t").text == """\
 # imported by `netdsl import` from model.onnx
 network t {
@@ -573,7 +573,7 @@ def _reshape_model(shape, x_shape, **attrs):
                                             **attrs)],
                           "g", [x], [y], initializer=[
                               onnx.numpy_helper.from_array(np.array(shape, np.int64), "s")])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
 @pytest.mark.parametrize(("shape", "x_shape", "call"), [
@@ -644,7 +644,7 @@ def _relu_model(x_shape, x="x", y="y"):
     g = helper.make_graph([helper.make_node("Relu", [x], [y], name="r")], "g",
                           [helper.make_tensor_value_info(x, TensorProto.FLOAT, x_shape)],
                           [helper.make_tensor_value_info(y, TensorProto.FLOAT, x_shape)])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
 @pytest.mark.parametrize(("shape", "dims"), [(["N"], "[N]"), ([], "[]")])
@@ -688,7 +688,7 @@ def _graph(nodes, inputs, outputs, inits=(), opset=17):
         n, TensorProto.FLOAT, s) for n, s in inputs], [helper.make_tensor_value_info(
             n, TensorProto.FLOAT, s) for n, s in outputs], initializer=[
         onnx.numpy_helper.from_array(np.asarray(v, np.float32), n) for n, v in inits])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    return helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", opset)])
 
 
 def _same_outputs(model, shape):

@@ -173,7 +173,7 @@ def _ort_same_upper(x: np.ndarray, w: np.ndarray, s: int) -> np.ndarray:
     graph = helper.make_graph([node], "same", [helper.make_tensor_value_info(
         "x", TensorProto.FLOAT, list(x.shape))], [helper.make_tensor_value_info(
             "y", TensorProto.FLOAT, [None] * 4)], [numpy_helper.from_array(w, "w")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return sess.run(None, {"x": x})[0]

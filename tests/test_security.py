@@ -31,7 +31,7 @@ def _identity_model(path, output: str, input_name: str = "x") -> None:
     g = helper.make_graph([node], "g",
                           [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [1, 2])],
                           [helper.make_tensor_value_info(output, TensorProto.FLOAT, [1, 2])])
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
 
