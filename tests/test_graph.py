@@ -167,3 +167,12 @@ def test_the_html_page_in_a_headless_browser(tmp_path):
     # two 3x3 convs 256 -> 256 and two batch norms: 2 * 256 * 256 * 9 + 2 * 2 * 256
     assert title.startswith("layer3.1\n7 layers\noutput [N, 256, 14, 14]\nparams 1,180,672\n")
     assert re.search(r"\nMACs [\d,]+\nreceptive field \d+, jump 16$", title)
+
+
+def test_a_picture_onto_a_directory_suggests_a_picture_file(tmp_path):
+    folder = tmp_path / "out.svg"
+    folder.mkdir()
+    assert cli("graph", str(ZOO / "lenet.net"), "-o", str(folder)) == (1, "", f"""\
+error[E402]: {folder} is a directory; give a file name such as {folder / 'network.svg'}
+
+""")

@@ -76,7 +76,8 @@ def cmd_graph(a: argparse.Namespace) -> int:
         raise _Usage(f"--depth takes a positive number of name parts, not {a.depth}")
     if Path(a.output).suffix.lower() not in FORMATS:
         raise _Usage(f"-o {a.output}: the suffix picks the format, one of {', '.join(FORMATS)}")
-    files.check_writable(Path(a.output))  # NOTE: as compile: before the work, regular files only
+    # NOTE: as compile: checked before the work, regular files only
+    files.check_writable(Path(a.output), example=f"network{Path(a.output).suffix.lower()}")
     checked = check_source(read_source(a.file, a.root), a.network, _params(a.set))
     _emit(checked.stats.warnings)
     try:
