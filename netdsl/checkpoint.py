@@ -20,6 +20,12 @@ _STORAGES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2"
              "ShortStorage": "<i2", "CharStorage": "i1", "ByteStorage": "u1",
              "BoolStorage": "?"}
 
+# tensors of kinds not read: what they are, by the global the pickle asks for
+_UNREAD = {"_rebuild_tensor_v3": "a float8 or unsigned 16, 32 or 64-bit tensor",
+           "ComplexFloatStorage": "a complex tensor", "ComplexDoubleStorage": "a complex tensor",
+           "_rebuild_sparse_tensor": "a sparse tensor", "_rebuild_sparse_csr_tensor":
+           "a sparse tensor", "_rebuild_qtensor": "a quantized tensor"}
+
 
 class _Storage:
     def __init__(self, dtype: str):
@@ -53,6 +59,11 @@ class _Unpickler(pickle.Unpickler):
             return _rebuild_parameter
         if module == "torch" and name in _STORAGES:
             return _Storage(_STORAGES[name])
+        if module in ("torch", "torch._utils") and name in _UNREAD:
+            raise NetdslError([error("E401", f"weight file {self.path}: holds {_UNREAD[name]}, "
+                                     "which netdsl does not read", hints=[
+                                         "save dense float32 tensors: {k: v.to_dense().float() "
+                                         "for k, v in state_dict.items()}"])])
         raise NetdslError([error("E401", f"weight file {self.path}: refused: the pickle asks "
                                  f"for `{module}.{name}`, which a state_dict of tensors never "
                                  "needs (pickled code is not run)", hints=[

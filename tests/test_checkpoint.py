@@ -76,3 +76,28 @@ def test_the_legacy_format_is_refused(tmp_path):
     path.write_bytes(pickle.dumps({"w": 1}))
     with pytest.raises(NetdslError, match=r"not a torch\.save zip archive"):
         weights.read(path)
+
+
+
+UNREAD = {  # what netdsl calls each, and how torch makes one
+    "a float8 or unsigned 16, 32 or 64-bit tensor": lambda torch, x: x.to(torch.float8_e4m3fn),
+    "a complex tensor": lambda torch, x: x.to(torch.complex64),
+    "a sparse tensor": lambda torch, x: x.to_sparse(),
+    "a quantized tensor": lambda torch, x: torch.quantize_per_tensor(x, 0.1, 0, torch.qint8),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", UNREAD)
+def test_a_state_dict_of_tensors_netdsl_does_not_read_says_which(torch, tmp_path, kind):
+    """A state_dict of tensors of a kind the reader lacks says so; it said that the pickle asks
+    for what `a state_dict of tensors never needs`, and to save the state_dict, not the model."""
+    state = {"c1.bias": torch.zeros(4), "c1.weight": UNREAD[kind](torch, torch.ones(4, 3))}
+    path = tmp_path / "w.pt"
+    torch.save(state, path)
+    with pytest.raises(NetdslError) as e:
+        weights.read(path)
+    assert render_all(e.value.diagnostics) == (
+        f"error[E401]: weight file {path}: holds {kind}, which netdsl does not read\n"
+        "  = hint: save dense float32 tensors: "
+        "{k: v.to_dense().float() for k, v in state_dict.items()}")
