@@ -268,7 +268,10 @@ class Completion(Record):
 
 
 _CALL = re.compile(r"([A-Za-z_]\w*)\s*\($")
-_BLOCK = re.compile(r"^[ \t]*block[ \t]+([A-Za-z_]\w*)[ \t]*\(([^)]*)\)", re.MULTILINE)
+_BLOCK = re.compile(r"^[ \t]*block[ \t]+([A-Za-z_]\w*)[ \t]*\(((?:[^()]|\([^()]*\))*)\)",
+                    re.MULTILINE)
+# what a default may hold that has commas of its own: a string, or a bracket with no other inside
+_NESTED = re.compile(r'"(?:[^"\\\n]|\\.)*"|\([^()\[\]{}]*\)|\[[^()\[\]{}]*\]|\{[^()\[\]{}]*\}')
 
 
 def block_signatures(text: str, parsed: Mapping[str, s.Block]) -> dict[str, str]:
@@ -290,8 +293,10 @@ def completions(text: str, offset: int, blocks: Mapping[str, str]) -> list[Compl
         return [Completion(k, "argument", f"{k}: {t}", sig.call, f"{k}: ")
                 for k, t in sig.fields.items()]
     if callee in blocks:
-        params = blocks[callee][len(callee) + 1:-1].split(",")
-        names = [m.group() for p in params if (m := re.match(r"\s*[A-Za-z_]\w*", p))]
+        params = blocks[callee][len(callee) + 1:-1]
+        while (inner := _NESTED.sub("", params)) != params:  # innermost first
+            params = inner
+        names = [m.group() for p in params.split(",") if (m := re.match(r"\s*[A-Za-z_]\w*", p))]
         return [Completion(n.strip(), "argument", f"block {blocks[callee]}", "",
                            f"{n.strip()}: ") for n in names]
     out = [Completion(n, "operator", signature_of(op).call, signature_of(op).summary)

@@ -109,3 +109,13 @@ def test_hover_on_a_tensor_of_a_repeated_block_call_is_its_first_instance(tmp_pa
     shown = editor.hover(doc, TEXT.index("y + x"))
     assert shown is not None and shown.startswith("**a.0.y.1**: `relu`")
     assert shown.endswith("- receptive field: 3 (jump 1)")
+
+
+def test_completion_inside_a_block_call_offers_only_its_parameters() -> None:
+    """The commas inside a default (a list, a table, a call, a string) part no parameters:
+    `bb` and `q` were offered as arguments of `b`."""
+    text = ('block b(x, s = [a, bb], t = {k: 1, q: 2}, u = f(1, v), w = "y, z") {\n  return x\n}\n'
+            "network n {\n  input image: [N, 3, 8, 8]\n  image -> b(\n}\n")
+    blocks = editor.block_signatures(text, {})
+    offered = editor.completions(text, text.index("b(\n") + 2, blocks)
+    assert [c.label for c in offered] == ["x", "s", "t", "u", "w"]
