@@ -249,3 +249,17 @@ def test_fmt_through_a_symlink_formats_its_target(tmp_path):
     link.symlink_to(target)
     assert cli("fmt", str(link)) == (0, "", f"reformatted {link}\n")
     assert link.is_symlink() and target.read_text() == FORMATTED
+
+
+def test_a_line_that_goes_on_with_a_minus_or_plus_stays_indented_under_its_statement():
+    """`k = 4` then `- 1` on the next line is one statement (k = 3: newlines are whitespace):
+    the `- 1` line is a continuation, not dedented to look like a statement of its own; a `-`
+    that starts a statement (after a pipe, which no `-` continues) stays one."""
+    text = ("network n {\n  input x: [N, 3, 8, 8]\n  k = 4\n  - 1\n"
+            "  x -> conv(k, 3) -> relu\n  -x -> output y\n  expect params == 3 * 27\n"
+            "      + 3\n}\n")
+    assert format_source(text) == (
+        "network n {\n  input x: [N, 3, 8, 8]\n  k = 4\n      - 1\n"
+        "  x -> conv(k, 3) -> relu\n  -x -> output y\n  expect params == 3 * 27\n"
+        "      + 3\n}\n")
+    assert _meaning(text) == _meaning(format_source(text))
