@@ -86,6 +86,10 @@ def _scan(text: str) -> tuple[list[str], list[_Line], list[int]]:
             assert m, f"fmt: no token at {raw[pos:]!r} in a program that parsed"
             if m.lastgroup == "comment":
                 comment = m.group().rstrip()
+            elif m.lastgroup == "number" and m.group().endswith("%") and tokens[-1:] != [
+                    "within"]:  # `10%3`: a modulo, not a percentage
+                tokens += [m.group()[:-1], "%"]
+                offsets += [start + pos, start + m.end() - 1]
             else:
                 tokens.append(m.group())
                 offsets.append(start + pos)

@@ -263,3 +263,13 @@ def test_a_line_that_goes_on_with_a_minus_or_plus_stays_indented_under_its_state
         "  x -> conv(k, 3) -> relu\n  -x -> output y\n  expect params == 3 * 27\n"
         "      + 3\n}\n")
     assert _meaning(text) == _meaning(format_source(text))
+
+
+def test_a_number_before_a_modulo_is_no_percentage():
+    """`10%3` is 10 modulo 3 (a percentage only follows `within`): one space around the `%`, as
+    around every binary operator; it was `10% 3`."""
+    text = ("network n {\n  input x: [N, 3, 8, 8]\n  k = 10%3 + 7% 2 + (4)%2\n"
+            "  x -> conv(4, k) -> output y\n  expect params ~= 4 * 27 + 4 within 50%\n}\n")
+    assert format_source(text) == (
+        "network n {\n  input x: [N, 3, 8, 8]\n  k = 10 % 3 + 7 % 2 + (4) % 2\n"
+        "  x -> conv(4, k) -> output y\n  expect params ~= 4 * 27 + 4 within 50%\n}\n")
