@@ -10,6 +10,7 @@ the original's (spans aside), so a formatting bug can never change what a file m
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import re
 from collections.abc import Iterator
@@ -105,12 +106,15 @@ def _scan(text: str) -> tuple[list[str], list[_Line], list[int]]:
 
 def _continued(items: Any, tokens: list[str], lines: list[_Line], offsets: list[int]
                ) -> tuple[set[int], set[int]]:
-    """The `-` and `+` that begin a line: those inside a statement, after its start (the
-    statement goes on: newlines are whitespace), and the others (a sign: `-x -> output y`)."""
-    spans = list(_statement_spans(items))
-    first = {line.first for line in lines if line.count and tokens[line.first] in ("-", "+")}
-    inside = {i for i in first if any(a < offsets[i] < b for a, b in spans)}
-    return inside, first - inside
+    """The first tokens of lines inside a statement, after its start (the statement goes on:
+    newlines are whitespace; `- 1`, `where H >= 8`), and the `-` and `+` that start one (a
+    sign: `-x -> output y`)."""
+    spans = sorted(_statement_spans(items))  # NOTE: disjoint: a bisection finds the one
+    starts = [a for a, _ in spans]
+    first = {line.first for line in lines if line.count}
+    inside = {i for i in first if (k := bisect.bisect_left(starts, offsets[i]) - 1) >= 0
+              and offsets[i] < spans[k][1]}
+    return inside, {i for i in first - inside if tokens[i] in ("-", "+")}
 
 
 def _statement_spans(stmts: Any) -> Iterator[tuple[int, int]]:

@@ -273,3 +273,16 @@ def test_a_number_before_a_modulo_is_no_percentage():
     assert format_source(text) == (
         "network n {\n  input x: [N, 3, 8, 8]\n  k = 10 % 3 + 7 % 2 + (4) % 2\n"
         "  x -> conv(4, k) -> output y\n  expect params ~= 4 * 27 + 4 within 50%\n}\n")
+
+
+def test_a_where_or_at_clause_on_a_line_of_its_own_stays_under_its_statement():
+    """An input's `where` clause, an expected shape's `at` clause or a param's `= value` on the
+    next line go on their statement: indented as its continuation, not dedented to look like
+    statements of their own."""
+    text = ("network n {\n  input x: [N, 3, H, W]\n  where H >= 8,\n  H == W\n"
+            "  param g: [3, 1, 1]\n  = 0.5\n  x * g -> relu -> output y\n"
+            "  expect y: [N, 3, 8, 8]\n  at H = 8,\n  W = 8\n}\n")
+    assert format_source(text) == (
+        "network n {\n  input x: [N, 3, H, W]\n      where H >= 8,\n      H == W\n"
+        "  param g: [3, 1, 1]\n      = 0.5\n  x * g -> relu -> output y\n"
+        "  expect y: [N, 3, 8, 8]\n      at H = 8,\n      W = 8\n}\n")
