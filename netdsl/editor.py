@@ -109,9 +109,11 @@ def _definitions(item: s.Network | s.Block) -> Iterator[tuple[str, Span, Any]]:
 
 
 def _definition_of(name: s.Name, item: s.Network | s.Block) -> tuple[Span, Any] | None:
-    """The nearest definition of `name` before it (or the one it is), in its network or block."""
+    """The nearest definition of `name` before it (or the one it is), in its network or block;
+    not the assignment whose value holds it (`x = x -> relu`: the `x` before)."""
     found = [(span, st) for n, span, st in _definitions(item)
-             if n == name.id and span.start <= name.span.start]
+             if n == name.id and span.start <= name.span.start
+             and not (isinstance(st, s.Assign) and _inside(st.value.span, name.span.start))]
     return max(found, key=lambda f: f[0].start) if found else None
 
 

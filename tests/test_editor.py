@@ -119,3 +119,21 @@ def test_completion_inside_a_block_call_offers_only_its_parameters() -> None:
     blocks = editor.block_signatures(text, {})
     offered = editor.completions(text, text.index("b(\n") + 2, blocks)
     assert [c.label for c in offered] == ["x", "s", "t", "u", "w"]
+
+
+def test_a_name_on_the_right_of_its_own_assignment_is_its_value_before(tmp_path: Path) -> None:
+    """`x = x -> conv(4, 3)`: the `x` on the right is the input (3 channels, 8x8), defined on
+    the line above; hover showed the conv's output and definition jumped to the same line."""
+    text = ("network n {\n  input x: [N, 3, 8, 8]\n  x = x -> c1: conv(4, 3)\n"
+            "  x -> output y\n}\n")
+    path = tmp_path / "n.net"
+    path.write_text(text)
+    doc = editor.analyse(Source(str(path), text, str(tmp_path)))
+    right = text.index("x -> c1")
+    assert editor.hover(doc, right) == (
+        "**x**: `input` in network `n`\n\n- output: `[N, 3, 8, 8]`\n- params: 0\n- MACs: 0\n"
+        "- receptive field: 1 (jump 1)")
+    _, span = editor.definition(doc, right) or (None, None)
+    assert span is not None and span.start == text.index("x: [N")
+    shown = editor.hover(doc, text.index("x -> output"))  # below: the conv's output
+    assert shown is not None and shown.startswith("**c1**: `conv`")
