@@ -101,6 +101,8 @@ def _definitions(item: s.Network | s.Block) -> Iterator[tuple[str, Span, Any]]:
         st = stack.pop(0)
         if isinstance(st, (s.Assign, s.Input, s.ParamDecl)):
             yield st.name.id, st.name.span, st
+            for more in st.more if isinstance(st, s.Assign) else ():  # `a, b = ...`
+                yield more.id, more.span, st
         elif isinstance(st, s.For):
             yield st.var.id, st.var.span, st
             stack += st.body
@@ -141,22 +143,28 @@ def _within(inner: Span, outer: Span) -> bool:
 
 
 def _held(graph: Graph, value: Span) -> Node | None:
-    """The node whose value an expression spanning `value` gives: the last one it adds (of
-    its first instance, when the expression sits in a block called several times). The nodes
-    one evaluation adds are consecutive (nodes() is the order added): the run ends at the
-    first other node, as the instances of `unit(8) * 2` share their call's span."""
+    """The node whose value an expression spanning `value` gives: the last one it adds."""
+    run = _run(graph, value)
+    return run[-1] if run else None
+
+
+def _run(graph: Graph, value: Span) -> list[Node]:
+    """The nodes an expression spanning `value` adds (of its first instance, when the
+    expression sits in a block called several times). The nodes one evaluation adds are
+    consecutive (nodes() is the order added): the run ends at the first other node, as the
+    instances of `unit(8) * 2` share their call's span."""
     first: tuple[tuple[int, int], ...] | None = None
-    best = None
+    run: list[Node] = []
     for node in graph.nodes():
         spans = (*node.trace, node.span)
         k = next((i for i, sp in enumerate(spans) if _within(sp, value)), None)
         where = None if k is None else tuple((sp.start, sp.end) for sp in spans[:k])
         first = where if first is None else first
         if where is not None and where == first:
-            best = node
-        elif best is not None:
+            run.append(node)
+        elif run:
             break
-    return best
+    return run
 
 
 def _layer_at(graph: Graph, source: Source, offset: int) -> Node | None:
@@ -173,7 +181,7 @@ def _node_of(doc: Document, chain: list[Any], offset: int) -> tuple[Network, Nod
         graph = net.graph
         if name is not None and item is not None and not _callee(chain):
             found = _definition_of(name, item)
-            node = _tensor(graph, found[1], item) if found else None
+            node = _tensor(graph, found[1], item, at=found[0]) if found else None
         else:
             node = _layer_at(graph, doc.source, offset)
         if node is not None:
@@ -181,15 +189,23 @@ def _node_of(doc: Document, chain: list[Any], offset: int) -> tuple[Network, Nod
     return None
 
 
-def _tensor(graph: Graph, st: Any, item: s.Network | s.Block, depth: int = 0) -> Node | None:
+def _tensor(graph: Graph, st: Any, item: s.Network | s.Block, depth: int = 0,
+            at: Span | None = None) -> Node | None:
+    """The node a statement gives the name defined `at` (the first name where None)."""
     if isinstance(st, s.Input):
         return _held(graph, st.span)
     if not isinstance(st, s.Assign) or depth > 20:
         return None
+    if st.more:  # `a, b = x -> split([2, 6])`: the parts are the nodes no other one reads
+        run = _run(graph, st.value.span)
+        read = {i for n in run for i in graph.inputs_of(n)}
+        parts = [n for n in run if n.name not in read]
+        names = [n.span for n in (st.name, *st.more)]
+        return parts[names.index(at) if at in names else 0] if len(parts) == len(names) else None
     node = _held(graph, st.value.span)
     if node is None and isinstance(st.value, s.Name):  # `skip = x`: x's node
         found = _definition_of(st.value, item)
-        node = _tensor(graph, found[1], item, depth + 1) if found else None
+        node = _tensor(graph, found[1], item, depth + 1, found[0]) if found else None
     return node
 
 

@@ -137,3 +137,19 @@ def test_a_name_on_the_right_of_its_own_assignment_is_its_value_before(tmp_path:
     assert span is not None and span.start == text.index("x: [N")
     shown = editor.hover(doc, text.index("x -> output"))  # below: the conv's output
     assert shown is not None and shown.startswith("**c1**: `conv`")
+
+
+def test_each_name_of_an_unpacking_assignment_is_its_own_tensor(tmp_path: Path) -> None:
+    """`a, b = x -> split([2, 6])`: `a` is the first part (2 channels), `b` the second (6); hover
+    on `a` showed the second part, and `b` had no hover and no definition."""
+    text = ("network n {\n  input x: [N, 8, 8, 8]\n  a, b = x -> split([2, 6])\n"
+            "  a -> relu -> output y\n  b -> output z\n}\n")
+    path = tmp_path / "n.net"
+    path.write_text(text)
+    doc = editor.analyse(Source(str(path), text, str(tmp_path)))
+    for name, part, shape in (("a", 0, "[N, 2, 8, 8]"), ("b", 1, "[N, 6, 8, 8]")):
+        shown = editor.hover(doc, text.index(f"{name} -> "))
+        assert shown is not None and shown.startswith(f"**split.{part}**: `slice`")
+        assert f"- output: `{shape}`" in shown
+        _, span = editor.definition(doc, text.index(f"{name} -> ")) or (None, None)
+        assert span is not None and span.start == text.index(f"{name}, b" if part == 0 else "b =")
