@@ -231,7 +231,9 @@ def hover(doc: Document, offset: int) -> str | None:
 def _layer_text(net: Network, node: Node) -> str:
     graph, lay = net.graph, net.stats.by_name().get(node.name)
     shape = "[" + ", ".join(map(str, node.shape or ())) + "]"
-    lines = [f"**{node.name}**: `{node.op.name}` in network `{graph.name}`", "",
+    at = ", ".join(f"{k} = {v}" for k, v in graph.sizes.items())  # a network for every size
+    lines = [f"**{node.name}**: `{node.op.name}` in network `{graph.name}`"
+             + (f" at {at}" if at else ""), "",
              f"- output: `{shape}`"]
     if lay is not None:
         weights = ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in lay.param_shapes.items())

@@ -153,3 +153,19 @@ def test_each_name_of_an_unpacking_assignment_is_its_own_tensor(tmp_path: Path) 
         assert f"- output: `{shape}`" in shown
         _, span = editor.definition(doc, text.index(f"{name} -> ")) or (None, None)
         assert span is not None and span.start == text.index(f"{name}, b" if part == 0 else "b =")
+
+
+def test_hover_in_a_network_for_every_size_names_the_sizes_its_numbers_are_at(
+        tmp_path: Path) -> None:
+    """An input `[N, 3, H, W]` built at its example H = 5, W = 7: the hover's shape and MACs
+    are at those sizes, and it says so (as `check` and `summary` do); it showed `[N, 3, 5, 7]`
+    for the input declared `[N, 3, H, W]`, with no word of where 5 and 7 came from."""
+    text = ("network anysize {\n  input image: [N, 3, H, W]\n"
+            "  image -> c1: conv(4, 3, pad: 1) -> relu -> output y\n"
+            "  expect y: [N, 4, 5, 7] at H = 5, W = 7\n}\n")
+    path = tmp_path / "any.net"
+    path.write_text(text)
+    doc = editor.analyse(Source(str(path), text, str(tmp_path)))
+    assert editor.hover(doc, text.index("c1")) == (
+        "**c1**: `conv` in network `anysize` at H = 5, W = 7\n\n- output: `[N, 4, 5, 7]`\n"
+        "- params: 112 (weight 4x3x3x3, bias 4)\n- MACs: 3.78K\n- receptive field: 3 (jump 1)")
