@@ -217,7 +217,8 @@ class _Layout:
         indent = self._indent(idx[0], last)
         saved = (list(self.stack), self.arrow)
         code, arrows = self._emit(idx, indent)
-        if whole or len(code) <= LINE_WIDTH or len(arrows) < 2 - (idx[0] in arrows):
+        # NOTE: a line of one `->` stays whole: `x -> f(...)`, or `-> f(...)` that goes on a pipe
+        if whole or len(code) <= LINE_WIDTH or len(arrows) < 2:
             return [code]
         self.stack, self.arrow = saved
         cut = [a for a in arrows if a != idx[0]]

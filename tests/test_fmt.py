@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 from conftest import ZOO, cli
 from fuzz_mutate import mutate
 from netdsl import NetdslError
-from netdsl.fmt import format_source
+from netdsl.fmt import LINE_WIDTH, format_source
 from netdsl.pipeline import check_all
 from netdsl.source import Source
 
@@ -286,3 +286,17 @@ def test_a_where_or_at_clause_on_a_line_of_its_own_stays_under_its_statement():
         "network n {\n  input x: [N, 3, H, W]\n      where H >= 8,\n      H == W\n"
         "  param g: [3, 1, 1]\n      = 0.5\n  x * g -> relu -> output y\n"
         "  expect y: [N, 3, 8, 8]\n      at H = 8,\n      W = 8\n}\n")
+
+
+def test_a_long_line_of_one_stage_after_its_arrow_is_kept_whole(tmp_path):
+    """A pipe's continuation line `-> conv(...)` longer than LINE_WIDTH has no other `->` to
+    break before: it stays whole; fmt crashed (IndexError, exit 3)."""
+    stage = ("-> conv(channels_of_the_first_stage, 3, stride: stride_of_the_first_stage, "
+             "pad: 1, bias: false)")
+    text = (f"network n(channels_of_the_first_stage = 4, stride_of_the_first_stage = 1) {{\n"
+            f"  input x: [N, 3, 8, 8]\n  y = x -> relu\n        {stage}\n  y -> output z\n}}\n")
+    assert len(f"        {stage}") > LINE_WIDTH
+    path = tmp_path / "long.net"
+    path.write_text(text)
+    assert cli("fmt", "--check", str(path)) == (0, "", "")
+    assert format_source(text) == text
