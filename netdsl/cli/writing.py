@@ -90,6 +90,9 @@ def cmd_compile(a: argparse.Namespace) -> int:
     _not_stdout(a.output, "compile", ".onnx")
     if a.max_batch < 1:
         raise _Usage("--max-batch must be at least 1")
+    if a.dynamic_batching and a.batch is not None:
+        raise _Usage("--dynamic-batching needs a batch that varies: Triton joins requests only "
+                     "for a model whose first axis is N; drop --batch")
     out, src = (Path(a.output) if a.output else None), Path(a.file)
     # NOTE: before compiling, so that a bad path fails fast; write() checks again as it writes
     if out is not None:
