@@ -49,6 +49,7 @@ class _Unpickler(pickle.Unpickler):
     def __init__(self, file: Any, archive: zipfile.ZipFile, prefix: str, path: Path):
         super().__init__(file)
         self.archive, self.prefix, self.path = archive, prefix, path
+        self.storages: dict[str, np.ndarray] = {}  # NOTE: by key: views share one storage
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("collections", "OrderedDict"):
@@ -75,10 +76,12 @@ class _Unpickler(pickle.Unpickler):
                 and isinstance(pid[1], _Storage)):
             raise NetdslError([error("E401", f"weight file {self.path}: refused: an unknown "
                                      "persistent reference in the pickle")])
-        data = self.archive.read(f"{self.prefix}/data/{pid[2]}")
-        if pid[1].dtype == "bfloat16":
-            return bfloat16(data)
-        return np.frombuffer(data, pid[1].dtype)
+        key = f"{pid[2]}:{pid[1].dtype}"
+        if key not in self.storages:
+            data = self.archive.read(f"{self.prefix}/data/{pid[2]}")
+            self.storages[key] = (bfloat16(data) if pid[1].dtype == "bfloat16"
+                                  else np.frombuffer(data, pid[1].dtype))
+        return self.storages[key]
 
 
 def bfloat16(data: bytes) -> np.ndarray:
