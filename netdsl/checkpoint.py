@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from netdsl.diagnostics import NetdslError, error
+from netdsl.limits import MAX_WEIGHTS_BYTES
 
 _STORAGES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2",
              "BFloat16Storage": "bfloat16", "LongStorage": "<i8", "IntStorage": "<i4",
@@ -103,8 +104,14 @@ def read(path: Path) -> dict[str, np.ndarray]:
         pkl = next((n for n in z.namelist() if n.endswith("/data.pkl")), None)
         if pkl is None:
             raise NetdslError([error("E401", f"weight file {path}: no data.pkl in the archive")])
+        prefix = pkl.rsplit("/", 1)[0]
+        # NOTE: inflated sizes (a deflated record may be a zip bomb), counted before any is read
+        if sum(i.file_size for i in z.infolist() if i.filename.startswith(f"{prefix}/data/")
+               ) > MAX_WEIGHTS_BYTES:
+            raise NetdslError([error("E401", f"weight file {path}: its arrays hold more than "
+                                     f"the limit of {MAX_WEIGHTS_BYTES:,} bytes")])
         with z.open(pkl) as f:
-            obj = _Unpickler(f, z, pkl.rsplit("/", 1)[0], path).load()
+            obj = _Unpickler(f, z, prefix, path).load()
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

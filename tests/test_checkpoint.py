@@ -121,3 +121,20 @@ def test_tensors_that_share_one_storage_read_it_once(torch, tmp_path):
         tracemalloc.stop()
     np.testing.assert_array_equal(got["l7.weight"], state["l7.weight"].numpy())
     assert peak < 3 * path.stat().st_size, peak
+
+
+def test_a_checkpoint_whose_tensors_inflate_past_the_limit_is_refused_unread(tmp_path,
+                                                                           monkeypatch):
+    """The data records of a .pt archive may be deflated (a zip bomb: gigabytes of zeros in a
+    few megabytes): their inflated sizes count against the limit an .npz's or .safetensors'
+    arrays have, before any is read; a .pt was inflated whole, whatever its size."""
+    from netdsl import checkpoint
+    monkeypatch.setattr(checkpoint, "MAX_WEIGHTS_BYTES", 1000)
+    path = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("bomb/data.pkl", pickle.dumps({"w": 1}, protocol=2))
+        z.writestr("bomb/data/0", bytes(4000))
+    with pytest.raises(NetdslError) as e:
+        weights.read(path)
+    assert render_all(e.value.diagnostics) == (
+        f"error[E401]: weight file {path}: its arrays hold more than the limit of 1,000 bytes")
