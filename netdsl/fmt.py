@@ -66,7 +66,10 @@ def format_source(text: str, path: str = "<string>") -> str:
     source = Source(path, text)
     before = parse(source)
     tokens, lines, offsets = _scan(source.text)
-    out = _Layout(tokens, *_continued(before.items, tokens, lines, offsets)).run(lines)
+    # NOTE: `where (` is an input's condition (WHERE needs the space), `where(` a call
+    keyword = {i for i in range(1, len(tokens)) if tokens[i] == "(" and tokens[i - 1] == "where"
+               and offsets[i] > offsets[i - 1] + len("where")}
+    out = _Layout(tokens, *_continued(before.items, tokens, lines, offsets), keyword).run(lines)
     after = parse(Source("<fmt>", out))
     assert _shape(before.items) == _shape(after.items), "fmt changed the program's syntax tree"
     return out
@@ -130,9 +133,11 @@ def _statement_spans(stmts: Any) -> Iterator[tuple[int, int]]:
             yield st.span.start, st.span.end
 
 
-def _spacing(tokens: list[str], signs: set[int]) -> tuple[list[bool], list[bool]]:
+def _spacing(tokens: list[str], signs: set[int], keyword: set[int]
+             ) -> tuple[list[bool], list[bool]]:
     """Per token: whether one space precedes it (after the line's first), and whether a `{`
-    opens a body (else a table). `signs`: the `-` and `+` known to start a statement."""
+    opens a body (else a table). `signs`: the `-` and `+` known to start a statement;
+    `keyword`: the `(` after a keyword that takes no call (`where (H == W)`)."""
     space = [False] * len(tokens)
     body = [False] * len(tokens)
     stack: list[bool] = []
@@ -149,7 +154,8 @@ def _spacing(tokens: list[str], signs: set[int]) -> tuple[list[bool], list[bool]
         if (a == "{" and not body[i - 1]) or (b == "}" and not body[i]):
             continue
         if b in ("(", "[") and (a in (")", "]") or a[0] == '"' or (a == "}" and not body[i - 1])
-                                or (_wordy(a) and a not in _KEYWORDS)):
+                                or (_wordy(a) and a not in _KEYWORDS and a != "within"
+                                    and i not in keyword)):
             continue
         sign = a in ("-", "+") and (i < 2 or tokens[i - 2] in _OPERAND_START or i - 1 in signs)
         space[i] = not sign
@@ -159,9 +165,10 @@ def _spacing(tokens: list[str], signs: set[int]) -> tuple[list[bool], list[bool]
 class _Layout:
     """Lines of tokens → text: indentation, pipe breaks, aligned comments."""
 
-    def __init__(self, tokens: list[str], continued: set[int], signs: set[int]):
+    def __init__(self, tokens: list[str], continued: set[int], signs: set[int],
+                 keyword: set[int]):
         self.tokens, self.continued = tokens, continued
-        self.space, self.body = _spacing(tokens, signs)
+        self.space, self.body = _spacing(tokens, signs, keyword)
         self.stack: list[_Open] = []
         self.stmt_indent = 0
         self.arrow: int | None = None  # column of the statement's first top-level `->`

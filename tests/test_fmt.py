@@ -300,3 +300,16 @@ def test_a_long_line_of_one_stage_after_its_arrow_is_kept_whole(tmp_path):
     path.write_text(text)
     assert cli("fmt", "--check", str(path)) == (0, "", "")
     assert format_source(text) == text
+
+
+def test_a_parenthesised_where_condition_keeps_its_space(tmp_path):
+    """`where (H == W)` is an input's condition; `where(H == W)` would call something named
+    `where`, so the space stays: fmt removed it and then reported a syntax error, at `<fmt>`,
+    in a file that checks. A tolerance in parentheses keeps its space after `within` too."""
+    text = ("network n {\n  input x: [N, 3, H, W] where (H == W), H >= 6\n"
+            "  x -> relu -> output y\n  expect params ~= 0 within (50)\n"
+            "  expect y: [N, 3, 8, 8] at H = 8, W = 8\n}\n")
+    path = tmp_path / "where.net"
+    path.write_text(text)
+    assert cli("fmt", "--check", str(path)) == (0, "", "")
+    assert cli("check", "-q", str(path))[0] == 0
