@@ -313,3 +313,14 @@ def test_a_parenthesised_where_condition_keeps_its_space(tmp_path):
     path.write_text(text)
     assert cli("fmt", "--check", str(path)) == (0, "", "")
     assert cli("check", "-q", str(path))[0] == 0
+
+
+def test_the_diff_of_a_crlf_file_is_a_patch_that_applies_to_it(tmp_path):
+    """The diff's lines keep the file's CRLF ends, as its rewrite does: with LF lines, `patch`
+    failed on the file ("different line endings")."""
+    path = tmp_path / "w.net"
+    path.write_bytes(b"network n {\r\n  input x: [N, 3, 8, 8]\r\n  x  ->relu -> output y\r\n}\r\n")
+    code, out, _ = cli("fmt", "--diff", str(path))
+    assert (code, out) == (1, f"--- {path} (original)\n+++ {path} (formatted)\n"
+                              "@@ -1,4 +1,4 @@\n network n {\r\n   input x: [N, 3, 8, 8]\r\n"
+                              "-  x  ->relu -> output y\r\n+  x -> relu -> output y\r\n }\r\n")

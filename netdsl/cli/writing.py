@@ -46,9 +46,10 @@ def cmd_fmt(a: argparse.Namespace) -> int:
         if new == text:
             continue
         changed.append(path)
-        if a.diff:
+        if a.diff:  # NOTE: the lines with the file's own ends, as it is and as it would be
             for line in difflib.unified_diff(
-                    text.splitlines(keepends=True), new.splitlines(keepends=True),
+                    raw[len(bom):].splitlines(keepends=True),
+                    new.replace("\n", newline).splitlines(keepends=True),
                     f"{path} (original)", f"{path} (formatted)"):
                 # the last line of a file without a final newline, marked as `diff -u` does
                 end = "" if line.endswith("\n") else "\n\\ No newline at end of file\n"
