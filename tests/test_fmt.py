@@ -324,3 +324,15 @@ def test_the_diff_of_a_crlf_file_is_a_patch_that_applies_to_it(tmp_path):
     assert (code, out) == (1, f"--- {path} (original)\n+++ {path} (formatted)\n"
                               "@@ -1,4 +1,4 @@\n network n {\r\n   input x: [N, 3, 8, 8]\r\n"
                               "-  x  ->relu -> output y\r\n+  x -> relu -> output y\r\n }\r\n")
+
+
+def test_the_diff_of_a_file_with_a_form_feed_is_a_valid_patch(tmp_path):
+    """A form feed (whitespace to the grammar) ends no line of a diff: splitlines() split there,
+    and the diff said `\\ No newline at end of file` in the middle of the file."""
+    path = tmp_path / "f.net"
+    path.write_text("network n {\n  input x: [N, 3, 8, 8]  \f\n  x  ->relu -> output y\n}\n")
+    code, out, _ = cli("fmt", "--diff", str(path))
+    assert (code, out) == (1, f"--- {path} (original)\n+++ {path} (formatted)\n"
+                              "@@ -1,4 +1,4 @@\n network n {\n-  input x: [N, 3, 8, 8]  \f\n"
+                              "-  x  ->relu -> output y\n+  input x: [N, 3, 8, 8]\n"
+                              "+  x -> relu -> output y\n }\n")
