@@ -14,11 +14,18 @@ from typing import Any
 import numpy as np
 
 from netdsl.diagnostics import NetdslError, error
+from netdsl.limits import MAX_WEIGHTS_BYTES
 
 _STORAGES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2",
              "BFloat16Storage": "bfloat16", "LongStorage": "<i8", "IntStorage": "<i4",
              "ShortStorage": "<i2", "CharStorage": "i1", "ByteStorage": "u1",
              "BoolStorage": "?"}
+
+# tensors of kinds not read: what they are, by the global the pickle asks for
+_UNREAD = {"_rebuild_tensor_v3": "a float8 or unsigned 16, 32 or 64-bit tensor",
+           "ComplexFloatStorage": "a complex tensor", "ComplexDoubleStorage": "a complex tensor",
+           "_rebuild_sparse_tensor": "a sparse tensor", "_rebuild_sparse_csr_tensor":
+           "a sparse tensor", "_rebuild_qtensor": "a quantized tensor"}
 
 
 class _Storage:
@@ -43,6 +50,7 @@ class _Unpickler(pickle.Unpickler):
     def __init__(self, file: Any, archive: zipfile.ZipFile, prefix: str, path: Path):
         super().__init__(file)
         self.archive, self.prefix, self.path = archive, prefix, path
+        self.storages: dict[str, np.ndarray] = {}  # NOTE: by key: views share one storage
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("collections", "OrderedDict"):
@@ -53,6 +61,11 @@ class _Unpickler(pickle.Unpickler):
             return _rebuild_parameter
         if module == "torch" and name in _STORAGES:
             return _Storage(_STORAGES[name])
+        if module in ("torch", "torch._utils") and name in _UNREAD:
+            raise NetdslError([error("E401", f"weight file {self.path}: holds {_UNREAD[name]}, "
+                                     "which netdsl does not read", hints=[
+                                         "save dense float32 tensors: {k: v.to_dense().float() "
+                                         "for k, v in state_dict.items()}"])])
         raise NetdslError([error("E401", f"weight file {self.path}: refused: the pickle asks "
                                  f"for `{module}.{name}`, which a state_dict of tensors never "
                                  "needs (pickled code is not run)", hints=[
@@ -64,10 +77,12 @@ class _Unpickler(pickle.Unpickler):
                 and isinstance(pid[1], _Storage)):
             raise NetdslError([error("E401", f"weight file {self.path}: refused: an unknown "
                                      "persistent reference in the pickle")])
-        data = self.archive.read(f"{self.prefix}/data/{pid[2]}")
-        if pid[1].dtype == "bfloat16":
-            return bfloat16(data)
-        return np.frombuffer(data, pid[1].dtype)
+        key = f"{pid[2]}:{pid[1].dtype}"
+        if key not in self.storages:
+            data = self.archive.read(f"{self.prefix}/data/{pid[2]}")
+            self.storages[key] = (bfloat16(data) if pid[1].dtype == "bfloat16"
+                                  else np.frombuffer(data, pid[1].dtype))
+        return self.storages[key]
 
 
 def bfloat16(data: bytes) -> np.ndarray:
@@ -89,8 +104,14 @@ def read(path: Path) -> dict[str, np.ndarray]:
         pkl = next((n for n in z.namelist() if n.endswith("/data.pkl")), None)
         if pkl is None:
             raise NetdslError([error("E401", f"weight file {path}: no data.pkl in the archive")])
+        prefix = pkl.rsplit("/", 1)[0]
+        # NOTE: inflated sizes (a deflated record may be a zip bomb), counted before any is read
+        if sum(i.file_size for i in z.infolist() if i.filename.startswith(f"{prefix}/data/")
+               ) > MAX_WEIGHTS_BYTES:
+            raise NetdslError([error("E401", f"weight file {path}: its arrays hold more than "
+                                     f"the limit of {MAX_WEIGHTS_BYTES:,} bytes")])
         with z.open(pkl) as f:
-            obj = _Unpickler(f, z, pkl.rsplit("/", 1)[0], path).load()
+            obj = _Unpickler(f, z, prefix, path).load()
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -101,6 +101,8 @@ def _definitions(item: s.Network | s.Block) -> Iterator[tuple[str, Span, Any]]:
         st = stack.pop(0)
         if isinstance(st, (s.Assign, s.Input, s.ParamDecl)):
             yield st.name.id, st.name.span, st
+            for more in st.more if isinstance(st, s.Assign) else ():  # `a, b = ...`
+                yield more.id, more.span, st
         elif isinstance(st, s.For):
             yield st.var.id, st.var.span, st
             stack += st.body
@@ -109,9 +111,11 @@ def _definitions(item: s.Network | s.Block) -> Iterator[tuple[str, Span, Any]]:
 
 
 def _definition_of(name: s.Name, item: s.Network | s.Block) -> tuple[Span, Any] | None:
-    """The nearest definition of `name` before it (or the one it is), in its network or block."""
+    """The nearest definition of `name` before it (or the one it is), in its network or block;
+    not the assignment whose value holds it (`x = x -> relu`: the `x` before)."""
     found = [(span, st) for n, span, st in _definitions(item)
-             if n == name.id and span.start <= name.span.start]
+             if n == name.id and span.start <= name.span.start
+             and not (isinstance(st, s.Assign) and _inside(st.value.span, name.span.start))]
     return max(found, key=lambda f: f[0].start) if found else None
 
 
@@ -139,22 +143,28 @@ def _within(inner: Span, outer: Span) -> bool:
 
 
 def _held(graph: Graph, value: Span) -> Node | None:
-    """The node whose value an expression spanning `value` gives: the last one it adds (of
-    its first instance, when the expression sits in a block called several times). The nodes
-    one evaluation adds are consecutive (nodes() is the order added): the run ends at the
-    first other node, as the instances of `unit(8) * 2` share their call's span."""
+    """The node whose value an expression spanning `value` gives: the last one it adds."""
+    run = _run(graph, value)
+    return run[-1] if run else None
+
+
+def _run(graph: Graph, value: Span) -> list[Node]:
+    """The nodes an expression spanning `value` adds (of its first instance, when the
+    expression sits in a block called several times). The nodes one evaluation adds are
+    consecutive (nodes() is the order added): the run ends at the first other node, as the
+    instances of `unit(8) * 2` share their call's span."""
     first: tuple[tuple[int, int], ...] | None = None
-    best = None
+    run: list[Node] = []
     for node in graph.nodes():
         spans = (*node.trace, node.span)
         k = next((i for i, sp in enumerate(spans) if _within(sp, value)), None)
         where = None if k is None else tuple((sp.start, sp.end) for sp in spans[:k])
         first = where if first is None else first
         if where is not None and where == first:
-            best = node
-        elif best is not None:
+            run.append(node)
+        elif run:
             break
-    return best
+    return run
 
 
 def _layer_at(graph: Graph, source: Source, offset: int) -> Node | None:
@@ -171,7 +181,7 @@ def _node_of(doc: Document, chain: list[Any], offset: int) -> tuple[Network, Nod
         graph = net.graph
         if name is not None and item is not None and not _callee(chain):
             found = _definition_of(name, item)
-            node = _tensor(graph, found[1], item) if found else None
+            node = _tensor(graph, found[1], item, at=found[0]) if found else None
         else:
             node = _layer_at(graph, doc.source, offset)
         if node is not None:
@@ -179,15 +189,23 @@ def _node_of(doc: Document, chain: list[Any], offset: int) -> tuple[Network, Nod
     return None
 
 
-def _tensor(graph: Graph, st: Any, item: s.Network | s.Block, depth: int = 0) -> Node | None:
+def _tensor(graph: Graph, st: Any, item: s.Network | s.Block, depth: int = 0,
+            at: Span | None = None) -> Node | None:
+    """The node a statement gives the name defined `at` (the first name where None)."""
     if isinstance(st, s.Input):
         return _held(graph, st.span)
     if not isinstance(st, s.Assign) or depth > 20:
         return None
+    if st.more:  # `a, b = x -> split([2, 6])`: the parts are the nodes no other one reads
+        run = _run(graph, st.value.span)
+        read = {i for n in run for i in graph.inputs_of(n)}
+        parts = [n for n in run if n.name not in read]
+        names = [n.span for n in (st.name, *st.more)]
+        return parts[names.index(at) if at in names else 0] if len(parts) == len(names) else None
     node = _held(graph, st.value.span)
     if node is None and isinstance(st.value, s.Name):  # `skip = x`: x's node
         found = _definition_of(st.value, item)
-        node = _tensor(graph, found[1], item, depth + 1) if found else None
+        node = _tensor(graph, found[1], item, depth + 1, found[0]) if found else None
     return node
 
 
@@ -213,7 +231,9 @@ def hover(doc: Document, offset: int) -> str | None:
 def _layer_text(net: Network, node: Node) -> str:
     graph, lay = net.graph, net.stats.by_name().get(node.name)
     shape = "[" + ", ".join(map(str, node.shape or ())) + "]"
-    lines = [f"**{node.name}**: `{node.op.name}` in network `{graph.name}`", "",
+    at = ", ".join(f"{k} = {v}" for k, v in graph.sizes.items())  # a network for every size
+    lines = [f"**{node.name}**: `{node.op.name}` in network `{graph.name}`"
+             + (f" at {at}" if at else ""), "",
              f"- output: `{shape}`"]
     if lay is not None:
         weights = ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in lay.param_shapes.items())
@@ -268,7 +288,10 @@ class Completion(Record):
 
 
 _CALL = re.compile(r"([A-Za-z_]\w*)\s*\($")
-_BLOCK = re.compile(r"^[ \t]*block[ \t]+([A-Za-z_]\w*)[ \t]*\(([^)]*)\)", re.MULTILINE)
+_BLOCK = re.compile(r"^[ \t]*block[ \t]+([A-Za-z_]\w*)[ \t]*\(((?:[^()]|\([^()]*\))*)\)",
+                    re.MULTILINE)
+# what a default may hold that has commas of its own: a string, or a bracket with no other inside
+_NESTED = re.compile(r'"(?:[^"\\\n]|\\.)*"|\([^()\[\]{}]*\)|\[[^()\[\]{}]*\]|\{[^()\[\]{}]*\}')
 
 
 def block_signatures(text: str, parsed: Mapping[str, s.Block]) -> dict[str, str]:
@@ -290,8 +313,10 @@ def completions(text: str, offset: int, blocks: Mapping[str, str]) -> list[Compl
         return [Completion(k, "argument", f"{k}: {t}", sig.call, f"{k}: ")
                 for k, t in sig.fields.items()]
     if callee in blocks:
-        params = blocks[callee][len(callee) + 1:-1].split(",")
-        names = [m.group() for p in params if (m := re.match(r"\s*[A-Za-z_]\w*", p))]
+        params = blocks[callee][len(callee) + 1:-1]
+        while (inner := _NESTED.sub("", params)) != params:  # innermost first
+            params = inner
+        names = [m.group() for p in params.split(",") if (m := re.match(r"\s*[A-Za-z_]\w*", p))]
         return [Completion(n.strip(), "argument", f"block {blocks[callee]}", "",
                            f"{n.strip()}: ") for n in names]
     out = [Completion(n, "operator", signature_of(op).call, signature_of(op).summary)

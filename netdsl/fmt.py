@@ -10,10 +10,13 @@ the original's (spans aside), so a formatting bug can never change what a file m
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import re
+from collections.abc import Iterator
 from typing import Any
 
+from netdsl import syntax as s
 from netdsl.parse import parse
 from netdsl.record import MutableRecord, record
 from netdsl.source import Source, Span
@@ -62,17 +65,21 @@ def format_source(text: str, path: str = "<string>") -> str:
     diagnostics name `path`)."""
     source = Source(path, text)
     before = parse(source)
-    tokens, lines = _scan(source.text)
-    out = _Layout(tokens).run(lines)
+    tokens, lines, offsets = _scan(source.text)
+    # NOTE: `where (` is an input's condition (WHERE needs the space), `where(` a call
+    keyword = {i for i in range(1, len(tokens)) if tokens[i] == "(" and tokens[i - 1] == "where"
+               and offsets[i] > offsets[i - 1] + len("where")}
+    out = _Layout(tokens, *_continued(before.items, tokens, lines, offsets), keyword).run(lines)
     after = parse(Source("<fmt>", out))
     assert _shape(before.items) == _shape(after.items), "fmt changed the program's syntax tree"
     return out
 
 
-def _scan(text: str) -> tuple[list[str], list[_Line]]:
+def _scan(text: str) -> tuple[list[str], list[_Line], list[int]]:
     tokens: list[str] = []
     lines: list[_Line] = []
-    blank = False
+    offsets: list[int] = []  # each token's offset in the text
+    blank, start = False, 0
     for raw in text.split("\n"):
         first, comment, pos = len(tokens), "", 0
         while pos < len(raw):
@@ -83,20 +90,54 @@ def _scan(text: str) -> tuple[list[str], list[_Line]]:
             assert m, f"fmt: no token at {raw[pos:]!r} in a program that parsed"
             if m.lastgroup == "comment":
                 comment = m.group().rstrip()
+            elif m.lastgroup == "number" and m.group().endswith("%") and tokens[-1:] != [
+                    "within"]:  # `10%3`: a modulo, not a percentage
+                tokens += [m.group()[:-1], "%"]
+                offsets += [start + pos, start + m.end() - 1]
             else:
                 tokens.append(m.group())
+                offsets.append(start + pos)
             pos = m.end()
+        start += len(raw) + 1
         if len(tokens) == first and not comment:
             blank = bool(lines)
             continue
         lines.append(_Line(first, len(tokens) - first, comment, blank))
         blank = False
-    return tokens, lines
+    return tokens, lines, offsets
 
 
-def _spacing(tokens: list[str]) -> tuple[list[bool], list[bool]]:
+def _continued(items: Any, tokens: list[str], lines: list[_Line], offsets: list[int]
+               ) -> tuple[set[int], set[int]]:
+    """The first tokens of lines inside a statement, after its start (the statement goes on:
+    newlines are whitespace; `- 1`, `where H >= 8`), and the `-` and `+` that start one (a
+    sign: `-x -> output y`)."""
+    spans = sorted(_statement_spans(items))  # NOTE: disjoint: a bisection finds the one
+    starts = [a for a, _ in spans]
+    first = {line.first for line in lines if line.count}
+    inside = {i for i in first if (k := bisect.bisect_left(starts, offsets[i]) - 1) >= 0
+              and offsets[i] < spans[k][1]}
+    return inside, {i for i in first - inside if tokens[i] in ("-", "+")}
+
+
+def _statement_spans(stmts: Any) -> Iterator[tuple[int, int]]:
+    """(start, end) of every statement that is not an `if` or `for` (whose bodies are
+    searched), in the items or statements given."""
+    for st in stmts:
+        if isinstance(st, (s.Network, s.Block, s.For)):
+            yield from _statement_spans(st.body)
+        elif isinstance(st, s.If):
+            yield from _statement_spans([x for _, body in st.branches for x in body])
+            yield from _statement_spans(st.orelse)
+        elif not isinstance(st, (s.Use, s.NetworkAlias)):
+            yield st.span.start, st.span.end
+
+
+def _spacing(tokens: list[str], signs: set[int], keyword: set[int]
+             ) -> tuple[list[bool], list[bool]]:
     """Per token: whether one space precedes it (after the line's first), and whether a `{`
-    opens a body (else a table)."""
+    opens a body (else a table). `signs`: the `-` and `+` known to start a statement;
+    `keyword`: the `(` after a keyword that takes no call (`where (H == W)`)."""
     space = [False] * len(tokens)
     body = [False] * len(tokens)
     stack: list[bool] = []
@@ -113,9 +154,10 @@ def _spacing(tokens: list[str]) -> tuple[list[bool], list[bool]]:
         if (a == "{" and not body[i - 1]) or (b == "}" and not body[i]):
             continue
         if b in ("(", "[") and (a in (")", "]") or a[0] == '"' or (a == "}" and not body[i - 1])
-                                or (_wordy(a) and a not in _KEYWORDS)):
+                                or (_wordy(a) and a not in _KEYWORDS and a != "within"
+                                    and i not in keyword)):
             continue
-        sign = a in ("-", "+") and (i < 2 or tokens[i - 2] in _OPERAND_START)
+        sign = a in ("-", "+") and (i < 2 or tokens[i - 2] in _OPERAND_START or i - 1 in signs)
         space[i] = not sign
     return space, body
 
@@ -123,9 +165,10 @@ def _spacing(tokens: list[str]) -> tuple[list[bool], list[bool]]:
 class _Layout:
     """Lines of tokens → text: indentation, pipe breaks, aligned comments."""
 
-    def __init__(self, tokens: list[str]):
-        self.tokens = tokens
-        self.space, self.body = _spacing(tokens)
+    def __init__(self, tokens: list[str], continued: set[int], signs: set[int],
+                 keyword: set[int]):
+        self.tokens, self.continued = tokens, continued
+        self.space, self.body = _spacing(tokens, signs, keyword)
         self.stack: list[_Open] = []
         self.stmt_indent = 0
         self.arrow: int | None = None  # column of the statement's first top-level `->`
@@ -162,7 +205,8 @@ class _Layout:
             return opened.indent + len(INDENT) if opened.hanging else opened.column + 1
         if first is None:  # a comment line: indented as the line after it, no state change
             tok = after
-        continues = (last is not None and last in _CONTINUES) or tok in _BINARY - {"-", "+"}
+        continues = ((last is not None and last in _CONTINUES) or tok in _BINARY - {"-", "+"}
+                     or first in self.continued)
         if first is None and not continues:
             return len(INDENT) * sum(o.body for o in self.stack)
         if continues:
@@ -180,7 +224,8 @@ class _Layout:
         indent = self._indent(idx[0], last)
         saved = (list(self.stack), self.arrow)
         code, arrows = self._emit(idx, indent)
-        if whole or len(code) <= LINE_WIDTH or len(arrows) < 2 - (idx[0] in arrows):
+        # NOTE: a line of one `->` stays whole: `x -> f(...)`, or `-> f(...)` that goes on a pipe
+        if whole or len(code) <= LINE_WIDTH or len(arrows) < 2:
             return [code]
         self.stack, self.arrow = saved
         cut = [a for a in arrows if a != idx[0]]

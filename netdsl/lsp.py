@@ -155,8 +155,11 @@ def make_server() -> NetdslServer:
     @server.feature(t.TEXT_DOCUMENT_DID_SAVE)
     @_guarded(None)
     def did_save(ls: NetdslServer, params: t.DidSaveTextDocumentParams) -> None:
-        ls.checked.pop(params.text_document.uri, None)  # a `use`d file may have changed on disk
-        publish(ls, params.text_document.uri)
+        # NOTE: every open document: a `use`d file may have changed on disk, and any open
+        # document may `use` the one saved
+        ls.checked.clear()
+        for uri in list(ls.workspace.text_documents):
+            publish(ls, uri)
 
     @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
     @_guarded(None)

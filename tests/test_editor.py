@@ -109,3 +109,63 @@ def test_hover_on_a_tensor_of_a_repeated_block_call_is_its_first_instance(tmp_pa
     shown = editor.hover(doc, TEXT.index("y + x"))
     assert shown is not None and shown.startswith("**a.0.y.1**: `relu`")
     assert shown.endswith("- receptive field: 3 (jump 1)")
+
+
+def test_completion_inside_a_block_call_offers_only_its_parameters() -> None:
+    """The commas inside a default (a list, a table, a call, a string) part no parameters:
+    `bb` and `q` were offered as arguments of `b`."""
+    text = ('block b(x, s = [a, bb], t = {k: 1, q: 2}, u = f(1, v), w = "y, z") {\n  return x\n}\n'
+            "network n {\n  input image: [N, 3, 8, 8]\n  image -> b(\n}\n")
+    blocks = editor.block_signatures(text, {})
+    offered = editor.completions(text, text.index("b(\n") + 2, blocks)
+    assert [c.label for c in offered] == ["x", "s", "t", "u", "w"]
+
+
+def test_a_name_on_the_right_of_its_own_assignment_is_its_value_before(tmp_path: Path) -> None:
+    """`x = x -> conv(4, 3)`: the `x` on the right is the input (3 channels, 8x8), defined on
+    the line above; hover showed the conv's output and definition jumped to the same line."""
+    text = ("network n {\n  input x: [N, 3, 8, 8]\n  x = x -> c1: conv(4, 3)\n"
+            "  x -> output y\n}\n")
+    path = tmp_path / "n.net"
+    path.write_text(text)
+    doc = editor.analyse(Source(str(path), text, str(tmp_path)))
+    right = text.index("x -> c1")
+    assert editor.hover(doc, right) == (
+        "**x**: `input` in network `n`\n\n- output: `[N, 3, 8, 8]`\n- params: 0\n- MACs: 0\n"
+        "- receptive field: 1 (jump 1)")
+    _, span = editor.definition(doc, right) or (None, None)
+    assert span is not None and span.start == text.index("x: [N")
+    shown = editor.hover(doc, text.index("x -> output"))  # below: the conv's output
+    assert shown is not None and shown.startswith("**c1**: `conv`")
+
+
+def test_each_name_of_an_unpacking_assignment_is_its_own_tensor(tmp_path: Path) -> None:
+    """`a, b = x -> split([2, 6])`: `a` is the first part (2 channels), `b` the second (6); hover
+    on `a` showed the second part, and `b` had no hover and no definition."""
+    text = ("network n {\n  input x: [N, 8, 8, 8]\n  a, b = x -> split([2, 6])\n"
+            "  a -> relu -> output y\n  b -> output z\n}\n")
+    path = tmp_path / "n.net"
+    path.write_text(text)
+    doc = editor.analyse(Source(str(path), text, str(tmp_path)))
+    for name, part, shape in (("a", 0, "[N, 2, 8, 8]"), ("b", 1, "[N, 6, 8, 8]")):
+        shown = editor.hover(doc, text.index(f"{name} -> "))
+        assert shown is not None and shown.startswith(f"**split.{part}**: `slice`")
+        assert f"- output: `{shape}`" in shown
+        _, span = editor.definition(doc, text.index(f"{name} -> ")) or (None, None)
+        assert span is not None and span.start == text.index(f"{name}, b" if part == 0 else "b =")
+
+
+def test_hover_in_a_network_for_every_size_names_the_sizes_its_numbers_are_at(
+        tmp_path: Path) -> None:
+    """An input `[N, 3, H, W]` built at its example H = 5, W = 7: the hover's shape and MACs
+    are at those sizes, and it says so (as `check` and `summary` do); it showed `[N, 3, 5, 7]`
+    for the input declared `[N, 3, H, W]`, with no word of where 5 and 7 came from."""
+    text = ("network anysize {\n  input image: [N, 3, H, W]\n"
+            "  image -> c1: conv(4, 3, pad: 1) -> relu -> output y\n"
+            "  expect y: [N, 4, 5, 7] at H = 5, W = 7\n}\n")
+    path = tmp_path / "any.net"
+    path.write_text(text)
+    doc = editor.analyse(Source(str(path), text, str(tmp_path)))
+    assert editor.hover(doc, text.index("c1")) == (
+        "**c1**: `conv` in network `anysize` at H = 5, W = 7\n\n- output: `[N, 4, 5, 7]`\n"
+        "- params: 112 (weight 4x3x3x3, bias 4)\n- MACs: 3.78K\n- receptive field: 3 (jump 1)")

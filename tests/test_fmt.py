@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 from conftest import ZOO, cli
 from fuzz_mutate import mutate
 from netdsl import NetdslError
-from netdsl.fmt import format_source
+from netdsl.fmt import LINE_WIDTH, format_source
 from netdsl.pipeline import check_all
 from netdsl.source import Source
 
@@ -257,3 +257,90 @@ def test_a_long_chain_or_deep_nesting_is_formatted(expr):
     500 operators on, a flat chain `1 + 1 + ... + 1` included, which check accepts."""
     text = f"network n {{\n  input x: [N, 3]\n  k = {expr}\n  x -> output y\n}}\n"
     assert format_source(text) == text
+
+
+def test_a_line_that_goes_on_with_a_minus_or_plus_stays_indented_under_its_statement():
+    """`k = 4` then `- 1` on the next line is one statement (k = 3: newlines are whitespace):
+    the `- 1` line is a continuation, not dedented to look like a statement of its own; a `-`
+    that starts a statement (after a pipe, which no `-` continues) stays one."""
+    text = ("network n {\n  input x: [N, 3, 8, 8]\n  k = 4\n  - 1\n"
+            "  x -> conv(k, 3) -> relu\n  -x -> output y\n  expect params == 3 * 27\n"
+            "      + 3\n}\n")
+    assert format_source(text) == (
+        "network n {\n  input x: [N, 3, 8, 8]\n  k = 4\n      - 1\n"
+        "  x -> conv(k, 3) -> relu\n  -x -> output y\n  expect params == 3 * 27\n"
+        "      + 3\n}\n")
+    assert _meaning(text) == _meaning(format_source(text))
+
+
+def test_a_number_before_a_modulo_is_no_percentage():
+    """`10%3` is 10 modulo 3 (a percentage only follows `within`): one space around the `%`, as
+    around every binary operator; it was `10% 3`."""
+    text = ("network n {\n  input x: [N, 3, 8, 8]\n  k = 10%3 + 7% 2 + (4)%2\n"
+            "  x -> conv(4, k) -> output y\n  expect params ~= 4 * 27 + 4 within 50%\n}\n")
+    assert format_source(text) == (
+        "network n {\n  input x: [N, 3, 8, 8]\n  k = 10 % 3 + 7 % 2 + (4) % 2\n"
+        "  x -> conv(4, k) -> output y\n  expect params ~= 4 * 27 + 4 within 50%\n}\n")
+
+
+def test_a_where_or_at_clause_on_a_line_of_its_own_stays_under_its_statement():
+    """An input's `where` clause, an expected shape's `at` clause or a param's `= value` on the
+    next line go on their statement: indented as its continuation, not dedented to look like
+    statements of their own."""
+    text = ("network n {\n  input x: [N, 3, H, W]\n  where H >= 8,\n  H == W\n"
+            "  param g: [3, 1, 1]\n  = 0.5\n  x * g -> relu -> output y\n"
+            "  expect y: [N, 3, 8, 8]\n  at H = 8,\n  W = 8\n}\n")
+    assert format_source(text) == (
+        "network n {\n  input x: [N, 3, H, W]\n      where H >= 8,\n      H == W\n"
+        "  param g: [3, 1, 1]\n      = 0.5\n  x * g -> relu -> output y\n"
+        "  expect y: [N, 3, 8, 8]\n      at H = 8,\n      W = 8\n}\n")
+
+
+def test_a_long_line_of_one_stage_after_its_arrow_is_kept_whole(tmp_path):
+    """A pipe's continuation line `-> conv(...)` longer than LINE_WIDTH has no other `->` to
+    break before: it stays whole; fmt crashed (IndexError, exit 3)."""
+    stage = ("-> conv(channels_of_the_first_stage, 3, stride: stride_of_the_first_stage, "
+             "pad: 1, bias: false)")
+    text = (f"network n(channels_of_the_first_stage = 4, stride_of_the_first_stage = 1) {{\n"
+            f"  input x: [N, 3, 8, 8]\n  y = x -> relu\n        {stage}\n  y -> output z\n}}\n")
+    assert len(f"        {stage}") > LINE_WIDTH
+    path = tmp_path / "long.net"
+    path.write_text(text)
+    assert cli("fmt", "--check", str(path)) == (0, "", "")
+    assert format_source(text) == text
+
+
+def test_a_parenthesised_where_condition_keeps_its_space(tmp_path):
+    """`where (H == W)` is an input's condition; `where(H == W)` would call something named
+    `where`, so the space stays: fmt removed it and then reported a syntax error, at `<fmt>`,
+    in a file that checks. A tolerance in parentheses keeps its space after `within` too."""
+    text = ("network n {\n  input x: [N, 3, H, W] where (H == W), H >= 6\n"
+            "  x -> relu -> output y\n  expect params ~= 0 within (50)\n"
+            "  expect y: [N, 3, 8, 8] at H = 8, W = 8\n}\n")
+    path = tmp_path / "where.net"
+    path.write_text(text)
+    assert cli("fmt", "--check", str(path)) == (0, "", "")
+    assert cli("check", "-q", str(path))[0] == 0
+
+
+def test_the_diff_of_a_crlf_file_is_a_patch_that_applies_to_it(tmp_path):
+    """The diff's lines keep the file's CRLF ends, as its rewrite does: with LF lines, `patch`
+    failed on the file ("different line endings")."""
+    path = tmp_path / "w.net"
+    path.write_bytes(b"network n {\r\n  input x: [N, 3, 8, 8]\r\n  x  ->relu -> output y\r\n}\r\n")
+    code, out, _ = cli("fmt", "--diff", str(path))
+    assert (code, out) == (1, f"--- {path} (original)\n+++ {path} (formatted)\n"
+                              "@@ -1,4 +1,4 @@\n network n {\r\n   input x: [N, 3, 8, 8]\r\n"
+                              "-  x  ->relu -> output y\r\n+  x -> relu -> output y\r\n }\r\n")
+
+
+def test_the_diff_of_a_file_with_a_form_feed_is_a_valid_patch(tmp_path):
+    """A form feed (whitespace to the grammar) ends no line of a diff: splitlines() split there,
+    and the diff said `\\ No newline at end of file` in the middle of the file."""
+    path = tmp_path / "f.net"
+    path.write_text("network n {\n  input x: [N, 3, 8, 8]  \f\n  x  ->relu -> output y\n}\n")
+    code, out, _ = cli("fmt", "--diff", str(path))
+    assert (code, out) == (1, f"--- {path} (original)\n+++ {path} (formatted)\n"
+                              "@@ -1,4 +1,4 @@\n network n {\n-  input x: [N, 3, 8, 8]  \f\n"
+                              "-  x  ->relu -> output y\n+  input x: [N, 3, 8, 8]\n"
+                              "+  x -> relu -> output y\n }\n")

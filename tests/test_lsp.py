@@ -261,3 +261,23 @@ def test_formatting_a_formatted_crlf_document_changes_nothing(client: Editor,
         doc, t.FormattingOptions(2, True))))
     assert edits is not None and [e.new_text for e in edits] == [text]
     assert fmt.format_source(messy) == text.replace("\r\n", "\n")
+
+
+def test_saving_a_used_file_checks_the_open_files_that_use_it(client: Editor,
+                                                              tmp_path: Path) -> None:
+    """A block renamed in lib.net and saved: main.net, open beside it, is checked again (its
+    `stem(4)` no longer exists), not left showing what it was before the save."""
+    lib = "block stem(x, width) {\n  return x -> conv(width, 3, pad: 1) -> relu\n}\n"
+    (tmp_path / "lib.net").write_text(lib)
+    text = ('use "lib.net"\nnetwork n {\n  input image: [N, 3, 8, 8]\n'
+            "  image -> stem(4) -> output out\n}\n")
+    (tmp_path / "main.net").write_text(text)
+    assert _open(client, tmp_path / "main.net", text) == []
+    assert _open(client, tmp_path / "lib.net", lib) == []
+    renamed = lib.replace("stem", "trunk")
+    assert _change(client, _uri(tmp_path / "lib.net"), renamed) == []
+    (tmp_path / "lib.net").write_text(renamed)
+    client.client.text_document_did_save(t.DidSaveTextDocumentParams(
+        t.TextDocumentIdentifier(_uri(tmp_path / "lib.net"))))
+    (d,) = client.diagnostics_of(_uri(tmp_path / "main.net"))
+    assert (d.code, d.message) == ("E202", "`stem` is not an operator, a block or a builtin")

@@ -64,3 +64,16 @@ def test_a_model_for_every_size_has_variable_dims(tmp_path, capsys):
     config, _ = _config(repo / "tiles" / "config.pbtxt")
     assert [list(p.dims) for p in (*config.input, *config.output)] == [[1, -1, -1], [2, -1, -1]]
     assert config.max_batch_size == 8
+
+
+def test_dynamic_batching_with_a_fixed_batch_is_a_usage_error(tmp_path, capsys):
+    """Triton batches requests only for a model whose first axis varies: with --batch 4 the
+    entry had max_batch_size 0 and no dynamic_batching, and nothing said the flag was dropped."""
+    repo = tmp_path / "models"
+    assert main(["compile", str(ZOO / "lenet.net"), "--batch", "4", "--dynamic-batching",
+                 "--triton-repo", str(repo)]) == 2
+    assert capsys.readouterr().err == (
+        "--dynamic-batching needs a batch that varies: Triton joins requests "
+        "only for a model whose first axis is N; drop --batch\n"
+        "usage: see `netdsl compile --help`\n")
+    assert not repo.exists()

@@ -5,6 +5,7 @@ numpy) are imported inside the commands that need them."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,12 @@ from netdsl.cli.base import EXIT_ERRORS, EXIT_OK, _emit, _params, _sizes, _Usage
 from netdsl.diagnostics import NetdslError
 from netdsl.limits import MAX_BATCH
 from netdsl.options import SEEDS, CompileOptions
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of a text, each with its end: only `\n` ends one, as `patch` reads a file
+    (str.splitlines ends lines at a form feed, among others)."""
+    return re.findall(r"[^\n]*\n|[^\n]+\Z", text)
 
 
 def cmd_fmt(a: argparse.Namespace) -> int:
@@ -46,9 +53,9 @@ def cmd_fmt(a: argparse.Namespace) -> int:
         if new == text:
             continue
         changed.append(path)
-        if a.diff:
+        if a.diff:  # NOTE: the lines with the file's own ends, as it is and as it would be
             for line in difflib.unified_diff(
-                    text.splitlines(keepends=True), new.splitlines(keepends=True),
+                    _lines(raw[len(bom):]), _lines(new.replace("\n", newline)),
                     f"{path} (original)", f"{path} (formatted)"):
                 # the last line of a file without a final newline, marked as `diff -u` does
                 end = "" if line.endswith("\n") else "\n\\ No newline at end of file\n"
@@ -90,6 +97,9 @@ def cmd_compile(a: argparse.Namespace) -> int:
     _not_stdout(a.output, "compile", ".onnx")
     if a.max_batch < 1:
         raise _Usage("--max-batch must be at least 1")
+    if a.dynamic_batching and a.batch is not None:
+        raise _Usage("--dynamic-batching needs a batch that varies: Triton joins requests only "
+                     "for a model whose first axis is N; drop --batch")
     out, src = (Path(a.output) if a.output else None), Path(a.file)
     # NOTE: before compiling, so that a bad path fails fast; write() checks again as it writes
     if out is not None:
