@@ -20,9 +20,7 @@ def config_text(model: Any, name: str, max_batch: int = 8, dynamic_batching: boo
     """config.pbtxt for `model`: a symbolic first axis (N) is Triton's batch axis, up to
     `max_batch`; a fixed one makes max_batch_size 0 and stays in the dims. Another symbolic
     axis (a model for every input size: H, W) is -1, a variable-size dimension."""
-    ports = [*model.graph.input, *model.graph.output]
-    batched = all(ports) and all(isinstance(export.value_shape(p)[0], str)
-                              for p in ports if export.value_shape(p))
+    batched = batch_varies(model)
     lines = [f'name: "{name}"', 'platform: "onnxruntime_onnx"',
              f"max_batch_size: {max_batch if batched else 0}"]
     for kind, group in (("input", model.graph.input), ("output", model.graph.output)):
@@ -35,6 +33,13 @@ def config_text(model: Any, name: str, max_batch: int = 8, dynamic_batching: boo
     if dynamic_batching and batched:
         lines.append("dynamic_batching { }")
     return "\n".join(lines) + "\n"
+
+
+def batch_varies(model: Any) -> bool:
+    """Whether every input and output's first axis is symbolic (N): Triton's batch axis."""
+    ports = [*model.graph.input, *model.graph.output]
+    return all(ports) and all(isinstance(export.value_shape(p)[0], str)
+                              for p in ports if export.value_shape(p))
 
 
 def write_repository(model: Any, directory: Path, name: str, max_batch: int = 8,

@@ -77,3 +77,36 @@ def test_dynamic_batching_with_a_fixed_batch_is_a_usage_error(tmp_path, capsys):
         "only for a model whose first axis is N; drop --batch\n"
         "usage: see `netdsl compile --help`\n")
     assert not repo.exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--max-batch", "4", "-o", "m.onnx"],
+     "--max-batch applies to the Triton entry: add --triton-repo DIR"),
+    (["--dynamic-batching", "-o", "m.onnx"],
+     "--dynamic-batching applies to the Triton entry: add --triton-repo DIR"),
+    (["--max-batch", "4", "--batch", "2", "--triton-repo", "models"],
+     "--max-batch needs a batch that varies: Triton joins requests only for a model whose first "
+     "axis is N; drop --batch"),
+])
+def test_triton_flags_that_would_be_dropped_are_usage_errors(tmp_path, monkeypatch, capsys, args,
+                                                              message):
+    """--max-batch and --dynamic-batching shape the Triton entry of a model whose batch varies:
+    without --triton-repo, or with --batch, they were ignored without a word."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["compile", str(ZOO / "lenet.net"), *args]) == 2
+    assert capsys.readouterr().err == f"{message}\nusage: see `netdsl compile --help`\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dynamic_batching_of_a_batch_fixed_in_the_net_is_a_usage_error(tmp_path, capsys):
+    """`input x: [1, ...]` fixes the batch in the .net itself: the flag was dropped silently; now
+    nothing is written, -o included."""
+    src = tmp_path / "one.net"
+    src.write_text("network one {\n  input x: [1, 3, 8, 8]\n  x -> relu -> output y\n}\n")
+    repo, out = tmp_path / "models", tmp_path / "one.onnx"
+    assert main(["compile", str(src), "-o", str(out), "--triton-repo", str(repo),
+                 "--dynamic-batching"]) == 2
+    assert capsys.readouterr().err == (
+        "--dynamic-batching needs a batch that varies: the model's first axis is fixed in the "
+        ".net (declare it N)\nusage: see `netdsl compile --help`\n")
+    assert not repo.exists() and not out.exists()

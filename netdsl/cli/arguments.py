@@ -316,7 +316,7 @@ def _compile_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("--triton-repo", metavar="DIR",
                    help="also (or instead) write a Triton model repository entry: "
                         "DIR/NAME/1/model.onnx and DIR/NAME/config.pbtxt (docs/serving.md)")
-    q.add_argument("--max-batch", type=int, default=8, metavar="B",
+    q.add_argument("--max-batch", type=int, metavar="B",
                    help="with --triton-repo: max_batch_size for a symbolic batch (default: 8)")
     q.add_argument("--dynamic-batching", action="store_true",
                    help="with --triton-repo: let Triton batch requests together")

@@ -95,11 +95,7 @@ def cmd_compile(a: argparse.Namespace) -> int:
     if not a.output and not a.triton_repo:
         raise _Usage("give -o OUT.onnx, --triton-repo DIR, or both")
     _not_stdout(a.output, "compile", ".onnx")
-    if a.max_batch < 1:
-        raise _Usage("--max-batch must be at least 1")
-    if a.dynamic_batching and a.batch is not None:
-        raise _Usage("--dynamic-batching needs a batch that varies: Triton joins requests only "
-                     "for a model whose first axis is N; drop --batch")
+    _check_triton_flags(a)
     out, src = (Path(a.output) if a.output else None), Path(a.file)
     # NOTE: before compiling, so that a bad path fails fast; write() checks again as it writes
     if out is not None:
@@ -119,21 +115,42 @@ def cmd_compile(a: argparse.Namespace) -> int:
         except ValueError as e:
             raise _Usage(f"--input-size {e}") from None
         checked = check_source(read_source(src, a.root), a.network, {**_params(a.set), **sizes})
+    triton = lower(checked, options) if a.triton_repo else None  # NOTE: in memory: the entry
+    if triton is not None and a.dynamic_batching:
+        from netdsl.serving import batch_varies
+        if not batch_varies(triton[1]):  # NOTE: before -o is written
+            raise _Usage("--dynamic-batching needs a batch that varies: the model's first axis "
+                         "is fixed in the .net (declare it N)")
     if out is not None:
         files.check_writable(out, [Path(f) for f in checked.files])  # NOTE: what `use`s read
         lowered, written = lower(checked, options, out)  # stream.write: no onnx
         _emit(lowered.stats.warnings)
         print(f"{out}: {lowered.graph.name}, opset {written.opset}, "
               f"{lowered.stats.params:,} params, {len(written.nodes)} ONNX nodes")
-    if a.triton_repo:
+    if triton is not None:
         from netdsl import serving
-        lowered, model = lower(checked, options)  # NOTE: in memory: the entry holds the model
         if out is None:
-            _emit(lowered.stats.warnings)
-        entry = serving.write_repository(model, Path(a.triton_repo), lowered.graph.name,
-                                         a.max_batch, a.dynamic_batching)
-        print(f"{entry}: Triton model {lowered.graph.name} (onnxruntime_onnx, version 1)")
+            _emit(triton[0].stats.warnings)
+        name = triton[0].graph.name
+        entry = serving.write_repository(triton[1], Path(a.triton_repo), name,
+                                         8 if a.max_batch is None else a.max_batch,
+                                         a.dynamic_batching)
+        print(f"{entry}: Triton model {name} (onnxruntime_onnx, version 1)")
     return EXIT_OK
+
+
+def _check_triton_flags(a: argparse.Namespace) -> None:
+    """--max-batch and --dynamic-batching shape the Triton entry of a model whose batch varies:
+    a usage error where they would be dropped."""
+    for flag, given in (("--max-batch", a.max_batch is not None),
+                        ("--dynamic-batching", a.dynamic_batching)):
+        if given and not a.triton_repo:
+            raise _Usage(f"{flag} applies to the Triton entry: add --triton-repo DIR")
+        if given and a.batch is not None:
+            raise _Usage(f"{flag} needs a batch that varies: Triton joins requests only for a "
+                         "model whose first axis is N; drop --batch")
+    if a.max_batch is not None and a.max_batch < 1:
+        raise _Usage("--max-batch must be at least 1")
 
 
 def cmd_import(a: argparse.Namespace) -> int:
