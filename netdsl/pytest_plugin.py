@@ -9,7 +9,10 @@ Each network of a collected `*.net` file is an item `file.net::network` that che
 ONNX and runs it once on onnxruntime with random input (batch 1). A failing item shows the
 rendered diagnostics (diagnostics.render, no colour) instead of a traceback, also in
 `--junitxml` reports. Warnings (W codes) appear in pytest's warnings summary; `--netdsl-strict`
-makes them failures; `# netdsl: ignore[...]` comments drop diagnostics as in `netdsl check`.
+makes them failures; `# netdsl: ignore[...]` comments drop diagnostics as in `netdsl check`,
+and, as there, the file's comments that dropped nothing (W001) are reported (by the last of its
+networks to run) once every network of the file was checked to the end in this process: none
+under `-k` or a split of the items, none where a network has errors.
 A file that cannot be read or parsed is one failing item `file.net::<file>`; a file of blocks
 only has no items. Paths in messages are relative to the working directory, as
 `netdsl check` prints them when run from there."""
@@ -68,9 +71,16 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NetFile | 
 
 
 class NetFile(pytest.File):
-    """One `.net` file: its networks' names are read here (parsing only); items check them."""
+    """One `.net` file: its networks' names are read here (parsing only); items check them, with
+    one Suppressor for the file, which judges its comments (W001) when `waiting` is empty and
+    every network was `clean` (an error stops a network's checking before what a comment drops)."""
+
+    suppressor: Suppressor
+    waiting: set[str]  # the networks not run yet
+    clean: bool
 
     def collect(self) -> Iterator[NetItem]:
+        self.suppressor, self.waiting, self.clean = Suppressor(), set(), True
         shown = os.path.relpath(self.path)
         try:
             source = read_source(shown if not shown.startswith("..") else self.path)
@@ -80,6 +90,7 @@ class NetFile(pytest.File):
         except NetdslError as e:
             yield NetItem.from_parent(self, name=FILE_ITEM, error=e)
             return
+        self.waiting = set(names)
         for name in names:
             yield NetItem.from_parent(self, name=name, source=source)
 
@@ -96,19 +107,26 @@ class NetItem(pytest.Item):
         if self.error is not None:
             self._report(self.error.diagnostics)
             return
-        assert self.source is not None
+        assert self.source is not None and isinstance(self.parent, NetFile)
         ((_, result),) = check_all(self.source, self.name)
+        self.parent.waiting.discard(self.name)
+        self.parent.clean &= not isinstance(result, NetdslError)
+        last = not self.parent.waiting and self.parent.clean
         if isinstance(result, NetdslError):
-            self._report(result.diagnostics)
+            self._report(result.diagnostics, last)
             return  # every error ignored: passes, not measured and not run (as `netdsl check`)
-        self._report(result.stats.warnings)
+        self._report(result.stats.warnings, last)
         if self.config.getoption("netdsl_run"):
             _run_once(result.graph)
 
-    def _report(self, diags: Iterable[Diagnostic]) -> None:
-        """Fail with the diagnostics that `# netdsl: ignore[...]` comments do not drop, if one
-        fails the test (an error; a warning with --netdsl-strict); else warn with them."""
-        kept = Suppressor().keep(diags)
+    def _report(self, diags: Iterable[Diagnostic], last: bool = False) -> None:
+        """Fail with the diagnostics that `# netdsl: ignore[...]` comments do not drop (and, from
+        the file's last network, its comments that dropped nothing: W001), if one fails the test
+        (an error; a warning with --netdsl-strict); else warn with them."""
+        suppressor = self.parent.suppressor if isinstance(self.parent, NetFile) else Suppressor()
+        kept = suppressor.keep(diags)
+        if last and self.source is not None:
+            kept += suppressor.unused(self.source)
         strict = self.config.getoption("netdsl_strict")
         if any(strict or d.severity is Severity.ERROR for d in kept):
             raise NetdslError(kept)

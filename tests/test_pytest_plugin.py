@@ -228,6 +228,32 @@ def test_suppression_comments_hold_as_in_netdsl_check(pytester):
     assert passed(reprec) == ["bad.net::strided", "warn.net::misaligned"]
 
 
+def test_a_suppression_that_drops_nothing_is_w001_as_in_netdsl_check(pytester):
+    """The file's last network to run reports its comments that dropped nothing, as `netdsl
+    check` does (W001): a warning, a failure with --netdsl-strict; not under `-k`, where the
+    file's other networks did not run, nor where a network has errors (which stop its checking
+    before what a comment may drop), as in `netdsl check`."""
+    unused = BAD.replace("conv(4, 3, stride: 2)", "conv(4, 3)").replace(
+        "expect params == 41", "expect params == 40  # netdsl: ignore[E302]")
+    pytester.makefile(".net", bad=unused)
+    reprec = pytester.inline_run("--netdsl-strict", plugins=PLUGINS)
+    assert failures(reprec) == {"bad.net::fine": """\
+bad.net:8:41: warning[W001]: `# netdsl: ignore[E302]` suppressed nothing: no E302 is reported \
+on line 8
+  |
+8 |   expect params == 40  # netdsl: ignore[E302]
+  |                                         ^^^^ unused
+  |
+  = hint: remove it, or move it to the line that E302's carets point at"""}
+    assert passed(reprec) == ["bad.net::strided"]
+    reprec = pytester.inline_run("--netdsl-strict", "-k", "fine", plugins=PLUGINS)
+    assert passed(reprec) == ["bad.net::fine"]
+    pytester.makefile(".net", bad=unused.replace("expect params == 40", "expect params == 41"))
+    reprec = pytester.inline_run("--netdsl-strict", plugins=PLUGINS)
+    assert list(failures(reprec)) == ["bad.net::fine"]  # E305 alone: not judged
+    assert "W001" not in failures(reprec)["bad.net::fine"]
+
+
 def test_run_compiles_and_runs_each_network_once(pytester, monkeypatch):
     fed = []
     real = netdsl.runtime.Session.run
