@@ -15,7 +15,8 @@ networks to run) once every network of the file was checked to the end in this p
 under `-k` or a split of the items, none where a network has errors.
 A file that cannot be read or parsed is one failing item `file.net::<file>`; a file of blocks
 only has no items. Paths in messages are relative to the working directory, as
-`netdsl check` prints them when run from there."""
+`netdsl check` prints them when run from there; a file outside it is named by its absolute
+path."""
 
 from __future__ import annotations
 
