@@ -93,7 +93,27 @@ class ValidSet(Record):
             return f"{name}: no size"
         if self.progressions == (Progression(1, 1),):
             return f"{name}: any size"
-        return f"{name} = " + " or ".join(map(str, self.progressions))
+        parts = _runs(self.progressions)
+        if len(parts) == 1 and isinstance(parts[0], tuple):  # NOTE: one range: `3 <= H <= 100`
+            low, high = parts[0]
+            return f"{name} <= {high}" if low == 1 else f"{low} <= {name} <= {high}"
+        return f"{name} = " + " or ".join(
+            f"{p[0]} to {p[1]}" if isinstance(p, tuple) else str(p) for p in parts)
+
+
+def _runs(progressions: tuple[Progression, ...]) -> list[Progression | tuple[int, int]]:
+    """The progressions in order, three or more single sizes in a row as one (low, high)."""
+    out: list[Progression | tuple[int, int]] = []
+    run: list[int] = []
+    for p in [*progressions, None]:
+        if p is not None and p.step == 0 and (not run or p.first == run[-1] + 1):
+            run.append(p.first)
+            continue
+        out += [(run[0], run[-1])] if len(run) >= 3 else [Progression(n, 0) for n in run]
+        run = [p.first] if p is not None and p.step == 0 else []
+        if p is not None and p.step:
+            out.append(p)
+    return out
 
 
 def solve(conds: Iterable[Cond], symbols: tuple[str, ...], low: int = 1) -> ValidSet | None:

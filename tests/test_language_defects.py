@@ -27,3 +27,22 @@ n: ok (224 params, 7.78K MACs at H = 8, W = 8)
   H = W = 8
   y: [N, 8, H - 2, W - 2]
 """)
+
+
+def test_a_bounded_range_of_sizes_reads_as_one_range(net_file):
+    text = net("x -> conv(8, 3) -> output y\nexpect y: [N, 8, 6, 6] at H = 8, W = 8",
+               "[N, 3, H, W] where not H > 100, W != 5")
+    assert check(net_file, text).endswith("""\
+n: ok (224 params, 7.78K MACs at H = 8, W = 8)
+  3 <= H <= 100
+  W = 3 or 4 or 6 + 1k (3, 4, 6, ...)
+  y: [N, 8, H - 2, W - 2]
+""")
+
+
+def test_runs_of_sizes_in_a_valid_set_read_as_ranges():
+    from netdsl.solve import Progression, ValidSet
+    singles = tuple(Progression(n, 0) for n in [*range(1, 6), 8, *range(10, 13)])
+    assert str(ValidSet(("H",), singles)) == "H = 1 to 5 or 8 or 10 to 12"
+    assert str(ValidSet(("H", "W"), singles[:5])) == "H = W <= 5"
+    assert str(ValidSet(("H",), (*singles[:5], Progression(9, 3)))) == "H = 1 to 5 or 9 + 3k"
