@@ -334,7 +334,7 @@ def attribute(v: Value, name: str, span: Span) -> Value:
 def index(v: Value, i: Value, span: Span, index_span: Span) -> Value:
     """`table[key]` and `list[i]`."""
     if isinstance(v, dict):
-        if isinstance(i, (int, float, str)) and i in v:
+        if isinstance(i, (int, float, str)) and i in v and _same_key(_stored(v, i), i):
             return v[i]
         raise Fault("E212", f"the table has no entry {show(i)}", index_span, f"{show(i)}",
                     hints=[f"its keys: {', '.join(show(k) for k in v)}"])
@@ -351,12 +351,27 @@ def add_entry(table: dict[Key, Value], where: dict[Key, Span], key: Value, value
     if not isinstance(key, (int, float, str)):
         raise Fault("E212", f"a table key must be a number, a string or a boolean, not "
                     f"{kind(key)}", span)
+    if key in table and not _same_key(first := _stored(table, key), key):
+        raise Fault("E212", f"a table cannot have both {show(first)} and {show(key)} as keys",
+                    span, show(key), hints=["use keys of one kind: numbers, strings or "
+                                            "booleans"], secondary=[(where[key], show(first))])
     if key in table:
         raise Fault("E211", f"table key {show(key)} is given twice", span, "second entry",
                     secondary=[(where[key], "first entry")])
     if isinstance(value, (list, dict)):
         _nest([value], span)
     table[key], where[key] = value, span
+
+
+def _stored(table: dict[Key, Value], key: Key) -> Key:
+    """The key of `table` equal to `key` in Python's sense (`true` is 1 there: only 0 and 1
+    may be held by a key of another kind)."""
+    return next(k for k in table if k == key) if key in (0, 1) else key
+
+
+def _same_key(a: Key, b: Key) -> bool:
+    """Whether two keys Python finds equal are the same in netdsl: a boolean is no number."""
+    return isinstance(a, bool) == isinstance(b, bool)
 
 
 # ---------------------------------------------------------------------------------- builtins

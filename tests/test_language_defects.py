@@ -46,3 +46,26 @@ def test_runs_of_sizes_in_a_valid_set_read_as_ranges():
     assert str(ValidSet(("H",), singles)) == "H = 1 to 5 or 8 or 10 to 12"
     assert str(ValidSet(("H", "W"), singles[:5])) == "H = W <= 5"
     assert str(ValidSet(("H",), (*singles[:5], Progression(9, 3)))) == "H = 1 to 5 or 9 + 3k"
+
+
+# ------------------------------------------------------------------------ booleans and numbers
+
+def test_a_boolean_key_is_not_the_number_1():
+    assert rendered(net("c = {true: 1}[1]\nx -> relu -> output y")) == """\
+test.net:3:17: error[E212]: the table has no entry 1
+  |
+3 |   c = {true: 1}[1]
+  |                 ^ 1
+  |
+  = hint: its keys: true"""
+
+
+def test_a_table_cannot_hold_both_true_and_1():
+    assert rendered(net("c = {true: 1, 1: 2}\nx -> relu -> output y")) == """\
+test.net:3:17: error[E212]: a table cannot have both true and 1 as keys
+  |
+3 |   c = {true: 1, 1: 2}
+  |        ---- true
+  |                 ^ 1
+  |
+  = hint: use keys of one kind: numbers, strings or booleans"""
