@@ -140,11 +140,26 @@ def compare(ops: Sequence[str], values: Sequence[Value], span: Span) -> bool:
             raise Fault("E212", "tensors cannot be compared; compare their shapes "
                         "(x.channels, x.shape)", span)
         try:
-            ok = (a == b) == (op == "==") if op in ("==", "!=") else _ORDER[op](a, b)
+            if op not in ("==", "!=") and isinstance(a, bool) != isinstance(b, bool):
+                raise TypeError  # NOTE: Python orders True as 1
+            ok = equal(a, b) == (op == "==") if op in ("==", "!=") else _ORDER[op](a, b)
         except TypeError:
             raise Fault("E212", f"cannot compare {kind(a)} with {kind(b)}", span) from None
         result = result and bool(ok)
     return result
+
+
+def equal(a: Value, b: Value) -> bool:
+    """`a == b`: Python's, save that a boolean equals no number (True == 1 in Python), in
+    lists and tables too."""
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(
+            _same_key(k, _stored(b, k)) and equal(v, b[k]) for k, v in a.items())
+    return a == b
 
 
 @record

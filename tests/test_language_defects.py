@@ -69,3 +69,19 @@ test.net:3:17: error[E212]: a table cannot have both true and 1 as keys
   |                 ^ 1
   |
   = hint: use keys of one kind: numbers, strings or booleans"""
+
+
+def test_a_boolean_equals_no_number(net_file):
+    text = net("expect true != 1\nexpect [false, 2] != [0, 2]\nexpect {1: true} != {1: 1}\n"
+               "expect true == true and 1 == 1.0\nx -> relu -> output y")
+    assert check(net_file, text).startswith("0\n")
+
+
+def test_a_boolean_is_not_ordered_with_numbers():
+    assert rendered(net("expect true < 2\nx -> relu -> output y")) == """\
+test.net:3:10: error[E212]: cannot compare a boolean with the integer 2
+  |
+3 |   expect true < 2
+  |          ^^^^^^^^
+  |"""
+
