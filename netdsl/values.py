@@ -457,6 +457,12 @@ BUILTIN_FUNCS: dict[str, Callable[..., Value]] = {
 }
 
 
+def _numbers(vals: Sequence[Value]) -> bool:
+    """Whether `vals` are what `min` and `max` take: numbers, or one list of them."""
+    items = vals[0] if len(vals) == 1 and isinstance(vals[0], list) else vals
+    return (len(vals) > 1 or items is not vals) and all(is_number(v) for v in items)
+
+
 _TAKES = {  # what each builtin takes, where it is not one number
     "min": "numbers, or one list of them that is not empty: `min(a, b)`, `min(sizes)`",
     "max": "numbers, or one list of them that is not empty: `max(a, b)`, `max(sizes)`",
@@ -479,6 +485,8 @@ def call_builtin(f: str, args: Sequence[tuple[Value, Span]], keyword: Span | Non
         if isinstance(v, Tensor):
             raise Fault("E205", f"`{f}` takes numbers, not a tensor", sp)
     try:
+        if any(isinstance(v, bool) for v in vals) or (f in ("min", "max") and not _numbers(vals)):
+            raise TypeError  # NOTE: Python's: True is 1, `min("ab")` the least character
         return bounded(BUILTIN_FUNCS[f](*vals), span)
     except _Limit as ex:
         raise Fault("E215", str(ex), span) from None

@@ -85,3 +85,28 @@ test.net:3:10: error[E212]: cannot compare a boolean with the integer 2
   |          ^^^^^^^^
   |"""
 
+
+
+# ------------------------------------------------------------------------------------ numbers
+
+def test_min_takes_numbers_not_a_strings_characters():
+    assert rendered(net('c = min("b", "a")\nx -> relu -> output y')).startswith(
+        'test.net:3:7: error[E205]: `min` cannot take the string "b" and the string "a"')
+    assert rendered(net('c = min("ab")\nx -> relu -> output y')) == """\
+test.net:3:7: error[E205]: `min` cannot take the string "ab"
+  |
+3 |   c = min("ab")
+  |       ^^^^^^^^^
+  |
+  = hint: `min` takes numbers, or one list of them that is not empty: `min(a, b)`, `min(sizes)`"""
+
+
+def test_a_builtin_takes_no_boolean():
+    assert rendered(net("c = max(true, 0)\nx -> relu -> output y")) == """\
+test.net:3:7: error[E205]: `max` cannot take a boolean and the integer 0
+  |
+3 |   c = max(true, 0)
+  |       ^^^^^^^^^^^^
+  |
+  = hint: `max` takes numbers, or one list of them that is not empty: `max(a, b)`, `max(sizes)`"""
+
