@@ -110,3 +110,8 @@ test.net:3:7: error[E205]: `max` cannot take a boolean and the integer 0
   |
   = hint: `max` takes numbers, or one list of them that is not empty: `max(a, b)`, `max(sizes)`"""
 
+
+
+def test_the_int64_minimum_is_an_integer(net_file):
+    text = net("c = -9223372036854775807 - 1\nexpect c < 0\nx -> relu -> output y")
+    assert check(net_file, text).startswith("0\n")
