@@ -115,3 +115,30 @@ test.net:3:7: error[E205]: `max` cannot take a boolean and the integer 0
 def test_the_int64_minimum_is_an_integer(net_file):
     text = net("c = -9223372036854775807 - 1\nexpect c < 0\nx -> relu -> output y")
     assert check(net_file, text).startswith("0\n")
+
+
+# ------------------------------------------------------------------------------ syntax errors
+
+def test_a_negative_repeat_count_says_what_a_count_is():
+    assert rendered(net("x -> relu * -1 -> output y")) == """\
+test.net:3:15: error[E101]: a repeat count is a number, a name or an expression in brackets
+  |
+3 |   x -> relu * -1 -> output y
+  |               ^ expected an expression or `{`
+  |
+  = hint: `-> f * n` repeats the stage n times (n >= 0); a computed count goes in brackets: `* (n - 1)`"""
+
+
+def test_a_repeat_count_of_two_factors_says_to_bracket_them():
+    for stage in ("relu", "a: relu", '"a": relu(1)', "relu(1)"):
+        text = rendered(net(f"x -> {stage} * 2 * 2 -> output y"))
+        assert text.split("\n")[0].endswith(
+            "error[E101]: a repeat count is a number, a name or an expression in brackets"), text
+    assert rendered(net("x -> relu * n * 2 -> output y")) == """\
+test.net:3:17: error[E101]: a repeat count is a number, a name or an expression in brackets
+  |
+3 |   x -> relu * n * 2 -> output y
+  |                 ^ expected a statement, the end of the file, `->`, `.`, `{` or `}`
+  |
+  = hint: `-> f * n` repeats the stage n times (n >= 0); a computed count goes in brackets: `* (n - 1)`"""
+

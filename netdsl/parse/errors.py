@@ -50,6 +50,11 @@ _EXAMPLES: list[tuple[tuple[str, str], list[str]]] = [
       "`within 0.2G`"), ["network a { expect macs ~= 4 within }"]),
     (("a loop is followed by a body in braces", "write `for i in range(3) { ... }`"),
      ["network a { for i in range(3): }", "network a { for i in n: }"]),
+    (("a repeat count is a number, a name or an expression in brackets", "`-> f * n` repeats "
+      "the stage n times (n >= 0); a computed count goes in brackets: `* (n - 1)`"),
+     [f"network a {{ x -> {stage} * {count} }}" for stage in (
+         "f", "f(1)", "l: f", "l: f(1)", '"l": f', '"l": f(1)') for count in (
+         "-1", "2 * 2", "n * 2", "(n) * 2", "n[0] * 2", "n.a * 2")]),
 ]
 
 
