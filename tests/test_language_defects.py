@@ -142,3 +142,13 @@ test.net:3:17: error[E101]: a repeat count is a number, a name or an expression 
   |
   = hint: `-> f * n` repeats the stage n times (n >= 0); a computed count goes in brackets: `* (n - 1)`"""
 
+
+
+def test_a_loop_over_two_names_says_a_loop_binds_one():
+    assert rendered(net("for i, j in [1, 2] {\n}\nx -> relu -> output y")) == """\
+test.net:3:8: error[E101]: unexpected `,`
+  |
+3 |   for i, j in [1, 2] {
+  |        ^ expected `in`
+  |
+  = hint: a `for` loop binds one name: `for i in range(len(xs)) { ... }` reads `xs[i]`"""

@@ -396,6 +396,9 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
         hints.append("netdsl has no `in` test: compare, as in `k == 2 or k == 4`")
     elif keyword and "NAME" in expected:
         hints.append(f"`{tok}` is a keyword and cannot be used as a name")
+    if tok == "," and want == {"in"}:
+        hints.append("a `for` loop binds one name: `for i in range(len(xs)) { ... }` reads "
+                     "`xs[i]`")
     if tok.type == "NAME" and ")" in want and "," in want:
         hints.append("separate arguments with `,`")
     if tok in ("import", "from"):
