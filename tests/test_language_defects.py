@@ -152,3 +152,29 @@ test.net:3:8: error[E101]: unexpected `,`
   |        ^ expected `in`
   |
   = hint: a `for` loop binds one name: `for i in range(len(xs)) { ... }` reads `xs[i]`"""
+
+
+# ------------------------------------------------------------------------------------ names
+
+def test_two_inputs_of_one_name_say_inputs_not_labels():
+    assert rendered(net("input x: [N, 3, 8, 8]\nx -> relu -> output y")) == """\
+test.net:3:9: error[E211]: two inputs are named `x`
+  |
+2 |   input x: [N, 3, 8, 8]
+  |   --------------------- first use
+3 |   input x: [N, 3, 8, 8]
+  |         ^ second use
+  |
+  = hint: rename one of the inputs"""
+
+
+def test_a_label_that_an_input_has_says_so():
+    assert rendered(net("x -> x: relu -> output y")) == """\
+test.net:3:8: error[E211]: `x` is already the name of an input
+  |
+2 |   input x: [N, 3, 8, 8]
+  |   --------------------- the input
+3 |   x -> x: relu -> output y
+  |        ^ second use
+  |
+  = hint: rename the layer or the input"""
