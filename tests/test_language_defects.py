@@ -178,3 +178,16 @@ test.net:3:8: error[E211]: `x` is already the name of an input
   |        ^ second use
   |
   = hint: rename the layer or the input"""
+
+
+# ------------------------------------------------------------------------------ choices
+
+def test_a_misspelt_choice_in_quotes_gets_a_did_you_mean():
+    assert rendered(net('x -> conv(8, 3, pad: "sme") -> output y')) == """\
+test.net:3:19: error[E205]: `pad` of `conv` takes an integer, a list of integers, `same` or `valid`, not the string "sme"
+  |
+3 |   x -> conv(8, 3, pad: "sme") -> output y
+  |                   ^^^^^^^^^^
+  |
+  = hint: did you mean `same`?"""
+

@@ -360,7 +360,9 @@ class Calls:
                     values[fname] = coerce(ftype, v)
                 except TypeError as ex:
                     hint = ("use `//` for integer division" if isinstance(v, float)
-                            and "integer" in str(ex) and "/" in sp.text() else "")
+                            and "integer" in str(ex) and "/" in sp.text() else
+                            did_you_mean(v, ("same", "valid")) if isinstance(v, str)
+                            and "Pad" in ftype.split(" | ") else "")
                     self._err("E205", f"`{fname}` of `{cls.name}` takes {ex}, not "
                               f"{kind(v)}", sp, frame=frame, hints=[hint])
                     ok = False
