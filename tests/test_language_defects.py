@@ -191,3 +191,15 @@ test.net:3:19: error[E205]: `pad` of `conv` takes an integer, a list of integers
   |
   = hint: did you mean `same`?"""
 
+
+
+def test_an_initialisation_by_another_name_says_netdsls():
+    assert rendered(net('option init: "kaiming_normal"\nx -> relu -> output y')) == """\
+test.net:3:16: error[E206]: unknown initialisation "kaiming_normal"
+  |
+3 |   option init: "kaiming_normal"
+  |                ^^^^^^^^^^^^^^^^
+  |
+  = hint: netdsl calls Kaiming initialisation `he`; use one of: he, xavier, zeros"""
+    assert rendered(net('option init: "xavir"\nx -> relu -> output y')).endswith(
+        "= hint: did you mean `xavier`?")

@@ -360,8 +360,12 @@ class Statements:
                       frame=frame)
             return
         if key == "init" and value not in INITS:
+            known = f'use one of: {", ".join(INITS)}'
+            other = next((f"netdsl calls {who} initialisation `{ours}`; {known}" for who, ours
+                          in (("Kaiming", "he"), ("Glorot", "xavier"))
+                          if str(value).lower().startswith(who.lower())), None)
             self._err("E206", f'unknown initialisation "{value}"', st.value.span,
-                      hints=[f'use one of: {", ".join(INITS)}'], frame=frame)
+                      hints=[other or did_you_mean(str(value), INITS, known)], frame=frame)
             return
         self.options[key] = value
 
