@@ -203,3 +203,14 @@ test.net:3:16: error[E206]: unknown initialisation "kaiming_normal"
   = hint: netdsl calls Kaiming initialisation `he`; use one of: he, xavier, zeros"""
     assert rendered(net('option init: "xavir"\nx -> relu -> output y')).endswith(
         "= hint: did you mean `xavier`?")
+
+
+# ------------------------------------------------------------------------------------ limits
+
+def test_a_where_condition_nested_too_deep_is_located():
+    body = "x -> conv(8, 3) -> output y\nexpect y: [N, 8, 6, 6] at H = 8, W = 8"
+    text = rendered(net(body, "[N, 3, H, W] where " + "not " * 3000 + "H > 2"))
+    assert text.split("\n")[0] == (
+        "test.net:2:635: error[E102]: the program nests more than 150 levels deep")
+    assert text.endswith("= hint: name intermediate values, or repeat with `* n` or `for`, "
+                         "instead of nesting")
