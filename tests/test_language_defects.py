@@ -214,3 +214,19 @@ def test_a_where_condition_nested_too_deep_is_located():
         "test.net:2:635: error[E102]: the program nests more than 150 levels deep")
     assert text.endswith("= hint: name intermediate values, or repeat with `* n` or `for`, "
                          "instead of nesting")
+
+
+def test_a_named_size_in_an_expect_line_gets_the_hint_it_gets_elsewhere():
+    body = "x -> conv(8, 3) -> output y\nexpect y: [N, 8, 6, 6] at H = 8, W = 8\n"
+    assert rendered(net(body + "expect x.height == N", "[N, 3, H, W]")) == """\
+test.net:5:22: error[E201]: `N` is not defined
+  |
+5 |   expect x.height == N
+  |                      ^ not defined
+  |
+  = hint: `N` names the batch size of input `x`, which has no number: `x.batch` is the string "N\""""
+    assert rendered(net(body + "expect params > H", "[N, 3, H, W]")).endswith(
+        "= hint: `H` names a size of input `x`, not a value: read it as `x.height`")
+    assert rendered(net("expect x.height == N\nx -> relu -> output y")).endswith(
+        '= hint: `N` names the batch size of input `x`, which has no number: `x.batch` is the '
+        'string "N"')

@@ -109,6 +109,11 @@ class Builder:
         the expectation's verdict, after analysis."""
         scratch = Builder(self.source, Namespace(), None)
         value = scratch.ev.eval(e, Frame("", dict(scope)))
+        for i, d in enumerate(scratch.diags):  # NOTE: the tensors are out of scope here
+            hint = (self._named_size(d.primary.span.text(), batch=True) if d.code == "E201"
+                    and d.primary and d.message.endswith("is not defined") else "")
+            if hint:
+                scratch.diags[i] = dataclasses.replace(d, hints=(*d.hints, hint))
         return NetdslError(scratch.diags) if scratch.diags else value
 
     # -- entry
@@ -172,8 +177,16 @@ class Builder:
                 if hint:
                     self.diags[i] = dataclasses.replace(d, hints=(*d.hints, hint))
 
-    def _named_size(self, name: str) -> str:
-        """Where `name` is a named size of an input (`[N, 3, H, W]`): a hint to read it."""
+    def _named_size(self, name: str, batch: bool = False) -> str:
+        """Where `name` is a named size of an input (`[N, 3, H, W]`): a hint to read it; with
+        `batch`, also where it names an input's batch size (the evaluator's own hint says so
+        where a tensor is in scope)."""
+        inputs = [n for n in self.graph.nodes() if n.op.name == "input"] if batch and \
+            self.graph is not None else []
+        for node in inputs:
+            if node.shape and node.shape[0] == name:
+                return (f"`{name}` names the batch size of input `{node.name}`, which has no "
+                        f'number: `{node.name}.batch` is the string "{name}"')
         declared = self.graph.declared if self.graph is not None else {}
         for inp, dims in declared.items():
             if name in dims[2:]:
