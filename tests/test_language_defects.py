@@ -230,3 +230,20 @@ test.net:5:22: error[E201]: `N` is not defined
     assert rendered(net("expect x.height == N\nx -> relu -> output y")).endswith(
         '= hint: `N` names the batch size of input `x`, which has no number: `x.batch` is the '
         'string "N"')
+
+
+# ------------------------------------------------------------------------ --set and --network
+
+SIZED = net("x -> conv(8, 3) -> output y\nexpect y: [N, 8, 6, 6] at H = 8, W = 8", "[N, 3, H, W]")
+
+
+def test_set_of_an_unknown_name_names_the_sizes_it_takes(net_file):
+    assert check(net_file, SIZED, "--set", "Q=3").split("\n", 2)[2] == """\
+  |
+1 | network n {
+  |         ^ given a value for `Q` from outside
+  |
+  = hint: it takes no parameters; its input sizes: H, W
+
+"""
+    assert "= hint: did you mean `H`?" in check(net_file, SIZED, "--set", "HH=3")

@@ -128,7 +128,7 @@ class Builder:
             frame = Frame("", {})
             symbols = size_symbols(net)
             given = {k: overrides.pop(k) for k in list(overrides) if k in symbols}
-            self._bind_network_params(net, overrides, frame)
+            self._bind_network_params(net, overrides, frame, symbols)
             graph.params = dict(frame.env)
             graph.sizes = self._sizes(net, symbols, given, frame)
             self.statements.sizes = graph.sizes
@@ -285,14 +285,15 @@ class Builder:
         return sizes
 
     def _bind_network_params(self, net: s.Network, overrides: dict[str, Value],
-                             frame: Frame) -> None:
+                             frame: Frame, sizes: list[str]) -> None:
         names = [p.name.id for p in net.params]
+        takes = f"its parameters: {', '.join(names)}" if names else "it takes no parameters"
+        takes += f"; its input sizes: {', '.join(sizes)}" if sizes else ""
         for key in overrides:
             if key not in names:
                 self._err("E214", f"network `{net.name.id}` has no parameter `{key}`",
                           net.name.span, "given a value for `" + key + "` from outside",
-                          hints=[did_you_mean(key, names, f"its parameters: {', '.join(names)}"
-                                              if names else "it takes no parameters")])
+                          hints=[did_you_mean(key, [*names, *sizes], takes)])
         for p in net.params:
             if p.name.id in overrides:
                 frame.env[p.name.id] = self._override(net, p, overrides[p.name.id], frame)
