@@ -247,3 +247,33 @@ def test_set_of_an_unknown_name_names_the_sizes_it_takes(net_file):
 
 """
     assert "= hint: did you mean `H`?" in check(net_file, SIZED, "--set", "HH=3")
+
+
+BLOCKS = """\
+block unit(x, width) {
+  return x -> conv(width, 3, pad: 1) -> relu
+}
+
+network small {
+  input x: [N, 3, 8, 8]
+  x -> unit(8) -> output y
+}
+
+network other {
+  input x: [N, 3, 8, 8]
+  x -> relu -> output y
+}
+"""
+
+
+def test_network_naming_a_block_says_it_is_a_block(net_file):
+    out = check(net_file, BLOCKS, "--network", "unit")
+    assert out.split("\n", 1)[1].split(": ", 1)[1] == """\
+error[E213]: `unit` is a block, not a network
+  |
+1 | block unit(x, width) {
+  |       ^^^^ defined here
+  |
+  = hint: a block is checked through a network that calls it: pass --network small
+
+"""

@@ -5,10 +5,11 @@ naming.py) to the expression evaluator (evaluator.py), answering its Graphs inte
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 
 from netdsl import syntax as s
-from netdsl.diagnostics import NetdslError, did_you_mean, error
+from netdsl.diagnostics import Diagnostic, NetdslError, did_you_mean, error
 from netdsl.elaborator.calls import Calls
 from netdsl.elaborator.evaluator import Arg, Evaluator
 from netdsl.elaborator.modules import Namespace
@@ -49,6 +50,8 @@ def build(module: s.Module, ns: Namespace, network: str | None = None,
 
 def _pick_network(module: s.Module, ns: Namespace, network: str | None) -> str:
     if network is not None:
+        if network not in ns.networks and network in ns.blocks:
+            raise NetdslError([_block_not_network(ns, ns.blocks[network])])
         if network not in ns.networks:
             hint = did_you_mean(network, ns.networks,
                                 f"this file defines: {', '.join(ns.order)}" if ns.order else "")
@@ -65,6 +68,18 @@ def _pick_network(module: s.Module, ns: Namespace, network: str | None) -> str:
                                  "choose one", hints=[f"pass --network with one of: "
                                                       f"{', '.join(ns.order)}"])])
     return ns.order[0]
+
+
+def _block_not_network(ns: Namespace, block: s.Block) -> Diagnostic:
+    """E213 for `--network NAME` where NAME is a block: the networks that call it (by name, in
+    their text), else all."""
+    name = block.name.id
+    calls = [n for n in ns.order if isinstance(net := ns.networks[n], s.Network)
+             and re.search(rf"(?<![\w.]){name}\b", net.span.text())] or ns.order
+    return error("E213", f"`{name}` is a block, not a network", block.name.span, "defined here",
+                 [f"a block is checked through a network that calls it: pass --network "
+                  f"{' or '.join(calls)}" if calls else
+                  "a block is checked through a network that calls it; this file defines none"])
 
 
 class Builder:
