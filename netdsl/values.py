@@ -198,10 +198,12 @@ def arith(op: str, a: Value, b: Value, at: BinarySpans) -> Value:
 
 
 def bounded(v: Value, span: Span) -> Value:
-    """`v`, if it is within netdsl's limits on numbers: integers up to limits.MAX_INT in size,
-    finite floats (an integer past it is also past float's range: `k = k * k` in a loop)."""
+    """`v`, if it is within netdsl's limits on numbers: int64 integers (-MAX_INT - 1 up to
+    limits.MAX_INT), finite floats (an integer past them is also past float's range: `k = k *
+    k` in a loop)."""
     if is_number(v):
-        if (isinstance(v, int) and not -MAX_INT - 1 <= v <= MAX_INT) or (isinstance(v, float) and math.isinf(v)):
+        if ((isinstance(v, int) and not -MAX_INT - 1 <= v <= MAX_INT)
+                or (isinstance(v, float) and math.isinf(v))):
             raise Fault("E215", "the number is too large", span,
                         hints=[f"netdsl's integers go up to 2**63 - 1 = {MAX_INT}, its numbers "
                                "to about 1.8e308"])

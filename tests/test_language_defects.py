@@ -111,13 +111,16 @@ test.net:3:7: error[E205]: `max` cannot take a boolean and the integer 0
   = hint: `max` takes numbers, or one list of them that is not empty: `max(a, b)`, `max(sizes)`"""
 
 
-
 def test_the_int64_minimum_is_an_integer(net_file):
     text = net("c = -9223372036854775807 - 1\nexpect c < 0\nx -> relu -> output y")
     assert check(net_file, text).startswith("0\n")
 
 
 # ------------------------------------------------------------------------------ syntax errors
+
+COUNT = ("`-> f * n` repeats the stage n times (n >= 0); a computed count goes in brackets: "
+         "`* (n - 1)`")
+
 
 def test_a_negative_repeat_count_says_what_a_count_is():
     assert rendered(net("x -> relu * -1 -> output y")) == """\
@@ -126,7 +129,7 @@ test.net:3:15: error[E101]: a repeat count is a number, a name or an expression 
 3 |   x -> relu * -1 -> output y
   |               ^ expected an expression or `{`
   |
-  = hint: `-> f * n` repeats the stage n times (n >= 0); a computed count goes in brackets: `* (n - 1)`"""
+  = hint: """ + COUNT
 
 
 def test_a_repeat_count_of_two_factors_says_to_bracket_them():
@@ -140,8 +143,7 @@ test.net:3:17: error[E101]: a repeat count is a number, a name or an expression 
 3 |   x -> relu * n * 2 -> output y
   |                 ^ expected a statement, the end of the file, `->`, `.`, `{` or `}`
   |
-  = hint: `-> f * n` repeats the stage n times (n >= 0); a computed count goes in brackets: `* (n - 1)`"""
-
+  = hint: """ + COUNT
 
 
 def test_a_loop_over_two_names_says_a_loop_binds_one():
@@ -183,14 +185,14 @@ test.net:3:8: error[E211]: `x` is already the name of an input
 # ------------------------------------------------------------------------------ choices
 
 def test_a_misspelt_choice_in_quotes_gets_a_did_you_mean():
-    assert rendered(net('x -> conv(8, 3, pad: "sme") -> output y')) == """\
-test.net:3:19: error[E205]: `pad` of `conv` takes an integer, a list of integers, `same` or `valid`, not the string "sme"
+    assert rendered(net('x -> conv(8, 3, pad: "sme") -> output y')) == (
+        "test.net:3:19: error[E205]: `pad` of `conv` takes an integer, a list of integers, "
+        '`same` or `valid`, not the string "sme"\n') + """\
   |
 3 |   x -> conv(8, 3, pad: "sme") -> output y
   |                   ^^^^^^^^^^
   |
   = hint: did you mean `same`?"""
-
 
 
 def test_an_initialisation_by_another_name_says_netdsls():
@@ -216,6 +218,9 @@ def test_a_where_condition_nested_too_deep_is_located():
                          "instead of nesting")
 
 
+BATCH = '`N` names the batch size of input `x`, which has no number: `x.batch` is the string "N"'
+
+
 def test_a_named_size_in_an_expect_line_gets_the_hint_it_gets_elsewhere():
     body = "x -> conv(8, 3) -> output y\nexpect y: [N, 8, 6, 6] at H = 8, W = 8\n"
     assert rendered(net(body + "expect x.height == N", "[N, 3, H, W]")) == """\
@@ -224,12 +229,10 @@ test.net:5:22: error[E201]: `N` is not defined
 5 |   expect x.height == N
   |                      ^ not defined
   |
-  = hint: `N` names the batch size of input `x`, which has no number: `x.batch` is the string "N\""""
+  = hint: """ + BATCH
     assert rendered(net(body + "expect params > H", "[N, 3, H, W]")).endswith(
         "= hint: `H` names a size of input `x`, not a value: read it as `x.height`")
-    assert rendered(net("expect x.height == N\nx -> relu -> output y")).endswith(
-        '= hint: `N` names the batch size of input `x`, which has no number: `x.batch` is the '
-        'string "N"')
+    assert rendered(net("expect x.height == N\nx -> relu -> output y")).endswith(BATCH)
 
 
 # ------------------------------------------------------------------------ --set and --network
