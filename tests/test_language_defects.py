@@ -280,3 +280,21 @@ error[E213]: `unit` is a block, not a network
   = hint: a block is checked through a network that calls it: pass --network small
 
 """
+
+
+def test_other_languages_loops_and_functions_say_what_netdsl_writes():
+    assert rendered(net("while true {\n}\nx -> relu -> output y")) == """\
+test.net:3:3: error[E101]: netdsl has no `while`: a loop runs a number of times known in advance
+  |
+3 |   while true {
+  |   ^^^^^ not a keyword
+  |
+  = hint: write `for i in range(n) { ... }`"""
+    assert rendered(net("def f(x) {\n}\nx -> relu -> output y")) == """\
+test.net:3:3: error[E101]: netdsl has no `def`: a function of tensors is a block
+  |
+3 |   def f(x) {
+  |   ^^^ not a keyword
+  |
+  = hint: define it at the top level of the file: `block f(x, ...) { ... return y }`"""
+

@@ -391,7 +391,8 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
     if tok == ":" and "{" in want:
         hints.append("a body goes in braces: `network NAME { ... }`")
     pos = tok.start_pos or 0
-    first = not source_text[source_text.rfind("\n", 0, pos) + 1:pos].strip()
+    before = source_text[source_text.rfind("\n", 0, pos) + 1:pos]
+    first = not before.strip()
     if tok == "in" and not first:  # NOTE: after a value, as Python's `k in [1, 2]`
         hints.append("netdsl has no `in` test: compare, as in `k == 2 or k == 4`")
     elif keyword and "NAME" in expected:
