@@ -298,3 +298,13 @@ test.net:3:3: error[E101]: netdsl has no `def`: a function of tensors is a block
   |
   = hint: define it at the top level of the file: `block f(x, ...) { ... return y }`"""
 
+
+def test_else_if_says_elif():
+    assert rendered(net("if true {\n} else if false {\n}\nx -> relu -> output y")) == """\
+test.net:4:10: error[E101]: unexpected keyword `if`
+  |
+4 |   } else if false {
+  |          ^^ expected `{`
+  |
+  = hint: write `else if` as `elif`"""
+

@@ -393,6 +393,8 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
     pos = tok.start_pos or 0
     before = source_text[source_text.rfind("\n", 0, pos) + 1:pos]
     first = not before.strip()
+    if tok == "if" and before.rstrip().endswith("else"):
+        hints.append("write `else if` as `elif`")
     if tok == "in" and not first:  # NOTE: after a value, as Python's `k in [1, 2]`
         hints.append("netdsl has no `in` test: compare, as in `k == 2 or k == 4`")
     elif keyword and "NAME" in expected:
