@@ -308,3 +308,9 @@ test.net:4:10: error[E101]: unexpected keyword `if`
   |
   = hint: write `else if` as `elif`"""
 
+
+def test_a_conditional_expression_says_netdsl_has_none():
+    text = rendered(net("k = 3 if true else 1\nx -> relu -> output y"))
+    assert text.endswith("""\
+  = hint: netdsl has no `A if COND else B`: pick with a table, `{true: A, false: B}[COND]`, \
+or assign in an `if` statement""")

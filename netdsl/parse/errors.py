@@ -393,6 +393,10 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
     pos = tok.start_pos or 0
     before = source_text[source_text.rfind("\n", 0, pos) + 1:pos]
     first = not before.strip()
+    if tok == "else" and re.search(r"\S\s+if\b", before):  # NOTE: Python's `a if c else b`
+        return "unexpected keyword `else`", [
+            "netdsl has no `A if COND else B`: pick with a table, `{true: A, false: B}[COND]`, "
+            "or assign in an `if` statement"]
     if tok == "if" and before.rstrip().endswith("else"):
         hints.append("write `else if` as `elif`")
     if tok == "in" and not first:  # NOTE: after a value, as Python's `k in [1, 2]`
