@@ -354,7 +354,8 @@ def index(v: Value, i: Value, span: Span, index_span: Span) -> Value:
         if isinstance(i, (int, float, str)) and i in v and _same_key(_stored(v, i), i):
             return v[i]
         raise Fault("E212", f"the table has no entry {show(i)}", index_span, f"{show(i)}",
-                    hints=[f"its keys: {', '.join(show(k) for k in v)}"])
+                    hints=[f"its keys: {', '.join(show(k) for k in v)}" if v
+                           else "the table is empty"])
     if not isinstance(v, list) or not isinstance(i, int) or isinstance(i, bool):
         raise Fault("E212", f"cannot index {kind(v)} with {kind(i)}", span)
     if not -len(v) <= i < len(v):

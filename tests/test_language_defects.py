@@ -314,3 +314,13 @@ def test_a_conditional_expression_says_netdsl_has_none():
     assert text.endswith("""\
   = hint: netdsl has no `A if COND else B`: pick with a table, `{true: A, false: B}[COND]`, \
 or assign in an `if` statement""")
+
+
+def test_an_empty_tables_missing_entry_says_it_is_empty():
+    assert rendered(net("c = {}[0]\nx -> relu -> output y")) == """\
+test.net:3:10: error[E212]: the table has no entry 0
+  |
+3 |   c = {}[0]
+  |          ^ 0
+  |
+  = hint: the table is empty"""
