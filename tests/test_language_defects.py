@@ -324,3 +324,14 @@ test.net:3:10: error[E212]: the table has no entry 0
   |          ^ 0
   |
   = hint: the table is empty"""
+
+
+def test_a_network_that_returns_its_result_hints_output():
+    assert rendered(net("y = x -> relu\nreturn y")) == """\
+test.net:1:9: error[E216]: network `n` declares no output
+  |
+1 | network n {
+  |         ^
+  |
+  = hint: `return` ends a network but makes no output: write `output NAME = value`, or end a \
+pipeline with `-> output NAME`"""

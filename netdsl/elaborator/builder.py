@@ -94,6 +94,7 @@ class Builder:
         self.options: dict[str, object] = {}
         self.example: Span | None = None  # build(): the example line whose sizes it is at
         self.written: dict[str, Span] = {}  # a variant's arguments: where each is written
+        self.returned = False  # the network's body ended at a `return`
         budget = Budget()
         self.naming = Naming(graph, self.report)
         self.ev = Evaluator(self, self.report, budget)
@@ -163,7 +164,10 @@ class Builder:
                                     item.name.span))
         if not graph.outputs and not self.diags:
             self.diags.append(error("E216", f"network `{name}` declares no output", net.name.span,
-                                    hints=["end a pipeline with `-> output NAME`, or write "
+                                    hints=["`return` ends a network but makes no output: write "
+                                           "`output NAME = value`, or end a pipeline with "
+                                           "`-> output NAME`" if self.returned else
+                                           "end a pipeline with `-> output NAME`, or write "
                                            "`output NAME = value`"]))
         graph.options = dict(self.options)
         graph.reads = self.ev.reads
@@ -243,7 +247,7 @@ class Builder:
         try:
             self.statements.body(net.body, frame)
         except Return:
-            pass  # `return` in a network body is accepted and ends it
+            self.returned = True  # `return` in a network body is accepted and ends it
 
     def _alias_args(self, item: s.NetworkAlias, target: s.Network,
                     frame: Frame) -> dict[str, Value]:
