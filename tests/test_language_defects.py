@@ -335,3 +335,15 @@ test.net:1:9: error[E216]: network `n` declares no output
   |
   = hint: `return` ends a network but makes no output: write `output NAME = value`, or end a \
 pipeline with `-> output NAME`"""
+
+
+def test_a_where_condition_dividing_with_slash_hints_floor_division():
+    body = "x -> relu -> output y\nexpect y: [N, 3, 8, 8] at H = 8, W = 8"
+    assert rendered(net(body, "[N, 3, H, W] where H / 2 > 3")) == """\
+test.net:2:31: error[E219]: a `where` condition of input `x` compares its named sizes \
+(+ - * // % of sizes and integers)
+  |
+2 |   input x: [N, 3, H, W] where H / 2 > 3
+  |                               ^^^^^^^^^
+  |
+  = hint: sizes divide with `//`, which rounds down: `H // 2`"""

@@ -3,6 +3,7 @@ and return, run in a Frame. Part of the graph builder (builder.py)."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from netdsl import syntax as s
@@ -173,8 +174,11 @@ class Statements:
             if not isinstance(cond, (bool, Cond)) or not isinstance(here, bool):
                 return self._err("E219", f"a `where` condition of input `{st.name.id}` compares "
                                  "its named sizes (+ - * // % of sizes and integers)", e.span,
-                                 frame=frame, hints=[f"e.g. `where {names[0]} >= 32`"
-                                                     if names else ""])
+                                 frame=frame, hints=[
+                                     f"sizes divide with `//`, which rounds down: "
+                                     f"`{names[0]} // 2`" if names and re.search(
+                                         r"(?<!/)/(?!/)", e.span.text()) else
+                                     f"e.g. `where {names[0]} >= 32`" if names else ""])
             if not here:
                 at = ", ".join(f"{d} = {self.sizes[d]}" for d in names)
                 return self._err("E219", f"input `{st.name.id}` at {at} breaks its condition "
