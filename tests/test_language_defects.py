@@ -347,3 +347,10 @@ test.net:2:31: error[E219]: a `where` condition of input `x` compares its named 
   |                               ^^^^^^^^^
   |
   = hint: sizes divide with `//`, which rounds down: `H // 2`"""
+
+
+def test_a_run_of_sizes_at_equal_steps_reads_as_one():
+    from netdsl.solve import Progression, ValidSet
+    evens = tuple(Progression(n, 0) for n in [3, *range(4, 101, 2)])
+    assert str(ValidSet(("H",), evens)) == "H = 3 or 4, 6, ..., 100"
+    assert str(ValidSet(("H",), (*evens[1:3], Progression(7, 1)))) == "H = 4 or 6 or 7 + 1k"
