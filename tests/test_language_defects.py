@@ -354,3 +354,9 @@ def test_a_run_of_sizes_at_equal_steps_reads_as_one():
     evens = tuple(Progression(n, 0) for n in [3, *range(4, 101, 2)])
     assert str(ValidSet(("H",), evens)) == "H = 3 or 4, 6, ..., 100"
     assert str(ValidSet(("H",), (*evens[1:3], Progression(7, 1)))) == "H = 4 or 6 or 7 + 1k"
+
+
+def test_a_cross_condition_reads_as_written(net_file):
+    text = net("x -> conv(8, 3) -> output y\nexpect y: [N, 8, 6, 6] at H = 8, W = 8",
+               "[N, 3, H, W] where H == 8 or W == 8")
+    assert "\n  and H == 8 or W == 8 at the input\n" in check(net_file, text)
