@@ -360,3 +360,22 @@ def test_a_cross_condition_reads_as_written(net_file):
     text = net("x -> conv(8, 3) -> output y\nexpect y: [N, 8, 6, 6] at H = 8, W = 8",
                "[N, 3, H, W] where H == 8 or W == 8")
     assert "\n  and H == 8 or W == 8 at the input\n" in check(net_file, text)
+
+
+def test_a_line_that_ends_in_an_operator_says_the_next_line_is_its_operand():
+    assert rendered(net("c = 5 %\nx -> relu -> output y")) == """\
+test.net:3:9: error[E212]: `%` between the integer 5 and a tensor [N, 3, 8, 8] is not defined
+  |
+3 |   c = 5 %
+  |         ^
+  |
+  = hint: the `%` at the end of line 3 takes the next line as its right operand: finish \
+line 3, or remove the `%`"""
+    assert rendered(net("z = x -> relu ->\nx -> relu -> output y")) == """\
+test.net:4:3: error[E202]: `x` is a value here, a tensor [N, 3, 8, 8], not an operator or a block
+  |
+4 |   x -> relu -> output y
+  |   ^ not callable
+  |
+  = hint: the `->` at the end of line 3 takes this line as its next stage: finish line 3, or \
+remove the `->`"""

@@ -12,7 +12,7 @@ from netdsl.diagnostics import closest, did_you_mean
 from netdsl.elaborator.evaluator import Arg, Evaluator
 from netdsl.elaborator.modules import Namespace
 from netdsl.elaborator.naming import Naming
-from netdsl.elaborator.report import Reporter
+from netdsl.elaborator.report import Reporter, line_end_hint
 from netdsl.elaborator.scope import Frame, Return
 from netdsl.limits import MAX_TOTAL_PARAMS
 from netdsl.ops import REGISTRY, foreign_name
@@ -69,8 +69,9 @@ class Calls:
             return POISON if frame.env[f] is POISON else self._err(
                 "E202", f"`{f}` is a value here, {kind(frame.env[f])}, not an operator or a "
                 "block", func.span, "not callable", [f"the value hides the builtin `{f}`: name "
-                                                     "it otherwise" if f in BUILTIN_FUNCS else ""],
-                frame)
+                                                     "it otherwise" if f in BUILTIN_FUNCS else
+                                                     line_end_hint(func.span, "->",
+                                                                   "its next stage")], frame)
         known = list(REGISTRY) + list(self.ns.blocks) + list(BUILTIN_FUNCS)
         op = foreign_name(f)
         hints = [did_you_mean(f, known)] if op is None else [

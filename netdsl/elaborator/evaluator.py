@@ -10,7 +10,7 @@ from typing import Protocol, TypeVar
 
 from netdsl import syntax as s
 from netdsl.diagnostics import did_you_mean
-from netdsl.elaborator.report import Reporter
+from netdsl.elaborator.report import Reporter, line_end_hint
 from netdsl.elaborator.scope import MAX_DEPTH, Budget, Frame
 from netdsl.source import Span
 from netdsl.values import (
@@ -230,9 +230,10 @@ class Evaluator:
             if op is None or not (isinstance(a, Tensor) and isinstance(b, Tensor)):
                 return self.report.err(
                     "E212", f"`{e.op}` between {kind(a)} and {kind(b)} is not defined",
-                    e.op_span, frame=frame, hints=["tensors support `a + b` (add) and `a * b` "
-                                                   "(broadcast multiply); scale with a layer "
-                                                   "instead"])
+                    e.op_span, frame=frame, hints=[
+                        line_end_hint(e.op_span, e.op, "its right operand") or "tensors support "
+                        "`a + b` (add) and `a * b` (broadcast multiply); scale with a layer "
+                        "instead"])
             return self.graphs.call_op(op, [(a, e.left.span), (b, e.right.span)], frame, name,
                                        e.span)
         return arith(e.op, a, b, BinarySpans(e.op_span, e.right.span, e.span))
