@@ -379,3 +379,8 @@ test.net:4:3: error[E202]: `x` is a value here, a tensor [N, 3, 8, 8], not an op
   |
   = hint: the `->` at the end of line 3 takes this line as its next stage: finish line 3, or \
 remove the `->`"""
+
+
+def test_a_params_initialiser_in_quotes_says_to_drop_them():
+    assert rendered(net('param g: [1, 3, 1, 1] = "ones"\nx -> relu -> output y')).endswith(
+        '  = hint: write `ones` without quotes')

@@ -265,7 +265,8 @@ class Statements:
             return ("constant", float(value))
         return self._err("E217", f"a param is initialised with a number, zeros, ones, "
                          f"normal(std) or trunc_normal(std), not {kind(value)}", e.span,
-                         frame=frame)
+                         frame=frame, hints=[f"write `{value}` without quotes" if value in (
+                             "zeros", "ones") else ""])
 
     def _output(self, st: s.Output, frame: Frame) -> None:
         if st.value is None:
