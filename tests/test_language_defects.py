@@ -384,3 +384,13 @@ remove the `->`"""
 def test_a_params_initialiser_in_quotes_says_to_drop_them():
     assert rendered(net('param g: [1, 3, 1, 1] = "ones"\nx -> relu -> output y')).endswith(
         '  = hint: write `ones` without quotes')
+
+
+def test_len_of_a_tensor_says_what_len_takes():
+    assert rendered(net("c = len(x)\nx -> relu -> output y")) == """\
+test.net:3:11: error[E205]: `len` takes a list or a string, not a tensor
+  |
+3 |   c = len(x)
+  |           ^
+  |
+  = hint: a tensor's sizes are the list `x.shape`, their number `x.rank`"""
