@@ -486,9 +486,9 @@ def call_builtin(f: str, args: Sequence[tuple[Value, Span]], keyword: Span | Non
         return POISON
     for v, sp in args:
         if isinstance(v, Tensor) and f == "len":
+            t = sp.text() if sp.text().isidentifier() else "x"
             raise Fault("E205", "`len` takes a list or a string, not a tensor", sp, hints=[
-                f"a tensor's sizes are the list `{sp.text()}.shape`, their number "
-                f"`{sp.text()}.rank`"])
+                f"a tensor's sizes are the list `{t}.shape`, their number `{t}.rank`"])
         if isinstance(v, Tensor):
             raise Fault("E205", f"`{f}` takes numbers, not a tensor", sp)
     try:
