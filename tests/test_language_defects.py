@@ -394,3 +394,17 @@ test.net:3:11: error[E205]: `len` takes a list or a string, not a tensor
   |           ^
   |
   = hint: a tensor's sizes are the list `x.shape`, their number `x.rank`"""
+
+
+def test_a_layer_compared_whole_in_an_expect_line_hints_its_measures():
+    assert rendered(net("x -> c1: conv(8, 3) -> output y\nexpect c1 == 3")) == """\
+test.net:4:10: error[E201]: `c1` is not defined
+  |
+4 |   expect c1 == 3
+  |          ^^ not defined
+  |
+  = hint: `c1` names a layer: an expect line reads its measures, as `c1.params`, or its \
+sizes, as `c1.channels`"""
+    assert rendered(net("x -> c1: conv(8, 3) -> output y\nexpect params ~= 224 within x")
+                    ).endswith("= hint: `x` names a layer: an expect line reads its measures, "
+                               "as `x.params`, or its sizes, as `x.channels`")

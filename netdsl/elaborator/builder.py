@@ -126,8 +126,9 @@ class Builder:
         scratch = Builder(self.source, Namespace(), None)
         value = scratch.ev.eval(e, Frame("", dict(scope)))
         for i, d in enumerate(scratch.diags):  # NOTE: the tensors are out of scope here
-            hint = (self._named_size(d.primary.span.text(), batch=True) if d.code == "E201"
-                    and d.primary and d.message.endswith("is not defined") else "")
+            name = d.primary.span.text() if d.primary else ""
+            hint = (self._named_size(name, batch=True) or self._layer_hint(name)
+                    if d.code == "E201" and d.message.endswith("is not defined") else "")
             if hint:
                 scratch.diags[i] = dataclasses.replace(d, hints=(*d.hints, hint))
         return NetdslError(scratch.diags) if scratch.diags else value
@@ -195,6 +196,13 @@ class Builder:
                         or _later(owners, name, use) or self._named_size(name))
                 if hint:
                     self.diags[i] = dataclasses.replace(d, hints=(*d.hints, hint))
+
+    def _layer_hint(self, name: str) -> str:
+        """Where `name`, undefined in an `expect` line, names a layer: a hint to read it."""
+        if self.graph is None or name not in self.graph:
+            return ""
+        return (f"`{name}` names a layer: an expect line reads its measures, as `{name}.params`, "
+                f"or its sizes, as `{name}.channels`")
 
     def _named_size(self, name: str, batch: bool = False) -> str:
         """Where `name` is a named size of an input (`[N, 3, H, W]`): a hint to read it; with
