@@ -408,3 +408,14 @@ sizes, as `c1.channels`"""
     assert rendered(net("x -> c1: conv(8, 3) -> output y\nexpect params ~= 224 within x")
                     ).endswith("= hint: `x` names a layer: an expect line reads its measures, "
                                "as `x.params`, or its sizes, as `x.channels`")
+
+
+def test_an_output_declared_in_a_loop_says_the_loop_repeats_it():
+    assert rendered(net("for i in range(3) {\n  output z = x\n}")) == """\
+test.net:4:12: error[E211]: output `z` is declared on every pass of the loop, but an output \
+is declared once
+  |
+4 |     output z = x
+  |            ^ the same output each time
+  |
+  = hint: declare the output after the loop"""

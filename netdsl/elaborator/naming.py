@@ -154,6 +154,11 @@ class Naming:
                       name.span, frame=frame)
             return
         assert self.graph is not None  # NOTE: after the checks: an `expect` line has no graph
+        if name.id in self.graph.outputs and self._output_spans[name.id] == name.span:
+            self._err("E211", f"output `{name.id}` is declared on every pass of the loop, but "
+                      "an output is declared once", name.span, "the same output each time",
+                      frame=frame, hints=["declare the output after the loop"])
+            return
         if name.id in self.graph.outputs:
             self._err("E211", f"output `{name.id}` is declared twice", name.span, "second "
                       "declaration", frame=frame,
