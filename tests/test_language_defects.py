@@ -419,3 +419,13 @@ is declared once
   |            ^ the same output each time
   |
   = hint: declare the output after the loop"""
+
+
+def test_a_misspelt_output_stage_says_output():
+    assert rendered(net("x -> relu -> outptu y")) == """\
+test.net:3:23: error[E101]: a `->` is missing between two pipeline stages
+  |
+3 |   x -> relu -> outptu y
+  |                       ^ expected `->` before this
+  |
+  = hint: did you mean `output`? A pipeline ends with `-> output NAME`"""

@@ -17,7 +17,7 @@ from typing import Any
 from lark.exceptions import UnexpectedInput, VisitError
 
 from netdsl import syntax as s
-from netdsl.diagnostics import Diagnostic, NetdslError, error
+from netdsl.diagnostics import Diagnostic, NetdslError, did_you_mean, error
 from netdsl.limits import MAX_NUMBERS, MAX_SOURCE_BYTES, MAX_TOKENS
 from netdsl.parse.loading import (
     _OPTIONS as _OPTIONS,
@@ -145,8 +145,12 @@ def _same_line(src: Source, prev: Any, st: Any) -> Diagnostic:
                      "not a keyword", [hint])
     stage = value.stages[-1] if isinstance(value, s.Pipeline) else None
     if stage is not None and word is not None and isinstance(st, s.ExprStmt):
+        misspelt = (isinstance(stage, s.Stage) and not stage.args and not stage.kwargs
+                    and did_you_mean(stage.func.id, ["output"]))
         return error("E101", "a `->` is missing between two pipeline stages", span,
-                     "expected `->` before this", ["write `x -> f -> g`"])
+                     "expected `->` before this", [
+                         f"{misspelt} A pipeline ends with `-> output NAME`" if misspelt
+                         else "write `x -> f -> g`"])
     if stage is not None and word is None:
         hint = ("a pipeline stage is one call: to combine a pipeline's result, wrap the "
                 f"pipeline in parentheses, `(x -> f) {op} y`, or name it first") if op else ""
