@@ -429,3 +429,17 @@ test.net:3:23: error[E101]: a `->` is missing between two pipeline stages
   |                       ^ expected `->` before this
   |
   = hint: did you mean `output`? A pipeline ends with `-> output NAME`"""
+
+
+def test_set_of_an_unknown_name_on_variants_is_reported_at_each_variant(net_file):
+    text = ("network m(k = 3) {\n  input x: [N, 3, 8, 8]\n  x -> conv(8, k) -> output y\n}\n"
+            "network m1 = m(k: 1)\n")
+    out = check(net_file, text, "--set", "q=2")
+    assert out.count("error[E214]") == 2
+    assert out.split("\n\n")[1].split("model.net:", 1)[1] == """\
+5:9: error[E214]: network `m1` (a variant of `m`) has no parameter `q`
+  |
+5 | network m1 = m(k: 1)
+  |         ^^ given a value for `q` from outside
+  |
+  = hint: its parameters: k"""

@@ -145,7 +145,7 @@ class Builder:
             frame = Frame("", {})
             symbols = size_symbols(net)
             given = {k: overrides.pop(k) for k in list(overrides) if k in symbols}
-            self._bind_network_params(net, overrides, frame, symbols)
+            self._bind_network_params(net, overrides, frame, symbols, item)
             graph.params = dict(frame.env)
             graph.sizes = self._sizes(net, symbols, given, frame)
             self.statements.sizes = graph.sizes
@@ -312,14 +312,19 @@ class Builder:
         return sizes
 
     def _bind_network_params(self, net: s.Network, overrides: dict[str, Value],
-                             frame: Frame, sizes: list[str]) -> None:
+                             frame: Frame, sizes: list[str], item: s.Network | s.NetworkAlias
+                             ) -> None:
+        """`item`: the network built, `net` or a variant of it (a mistake in what is given from
+        outside is reported at the variant, once for each)."""
         names = [p.name.id for p in net.params]
         takes = f"its parameters: {', '.join(names)}" if names else "it takes no parameters"
         takes += f"; its input sizes: {', '.join(sizes)}" if sizes else ""
+        which = (f"`{item.name.id}` (a variant of `{net.name.id}`)" if item is not net
+                 else f"`{net.name.id}`")
         for key in overrides:
             if key not in names:
-                self._err("E214", f"network `{net.name.id}` has no parameter `{key}`",
-                          net.name.span, "given a value for `" + key + "` from outside",
+                self._err("E214", f"network {which} has no parameter `{key}`",
+                          item.name.span, "given a value for `" + key + "` from outside",
                           hints=[did_you_mean(key, [*names, *sizes], takes)])
         for p in net.params:
             if p.name.id in overrides:
