@@ -443,3 +443,10 @@ def test_set_of_an_unknown_name_on_variants_is_reported_at_each_variant(net_file
   |         ^^ given a value for `q` from outside
   |
   = hint: its parameters: k"""
+
+
+def test_an_error_in_a_family_is_printed_once_not_once_per_variant(net_file):
+    text = ("network m(k = 3) {\n  input x: [N, 3, 8, 8]\n  x -> conv(8, k) -> relux -> output y\n"
+            "}\nnetwork m1 = m(k: 1)\nnetwork m2 = m(k: 2)\n")
+    out = check(net_file, text)
+    assert out.startswith("1\n") and out.count("error[E202]") == 1
