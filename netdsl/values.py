@@ -125,7 +125,7 @@ def truth(v: Value, span: Span) -> bool:
 def negate(v: Value, span: Span) -> Value:
     if not is_number(v):
         raise Fault("E212", f"cannot negate {kind(v)}", span)
-    return -v
+    return bounded(-v, span)  # NOTE: -(-2**63) is past the int64 range
 
 
 _ORDER: dict[str, Callable[[Any, Any], object]] = {  # Any: what Python compares

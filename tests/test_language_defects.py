@@ -450,3 +450,8 @@ def test_an_error_in_a_family_is_printed_once_not_once_per_variant(net_file):
             "}\nnetwork m1 = m(k: 1)\nnetwork m2 = m(k: 2)\n")
     out = check(net_file, text)
     assert out.startswith("1\n") and out.count("error[E202]") == 1
+
+
+def test_negating_the_int64_minimum_is_too_large():
+    text = rendered(net("c = -9223372036854775807 - 1\nd = -c\nx -> relu -> output y"))
+    assert text.split("\n")[0] == "test.net:4:7: error[E215]: the number is too large"
