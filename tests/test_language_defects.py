@@ -455,3 +455,10 @@ def test_an_error_in_a_family_is_printed_once_not_once_per_variant(net_file):
 def test_negating_the_int64_minimum_is_too_large():
     text = rendered(net("c = -9223372036854775807 - 1\nd = -c\nx -> relu -> output y"))
     assert text.split("\n")[0] == "test.net:4:7: error[E215]: the number is too large"
+
+
+def test_a_typed_parameter_says_parameters_take_no_type():
+    text = "network a(k: int = 3) {\n  input x: [1, 3, 8, 8]\n  x -> relu -> output y\n}\n"
+    assert rendered(text).endswith(
+        "= hint: a parameter has no type: write `k` or `k = DEFAULT`, whose value gives its kind")
+

@@ -397,6 +397,11 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
         return "unexpected keyword `else`", [
             "netdsl has no `A if COND else B`: pick with a table, `{true: A, false: B}[COND]`, "
             "or assign in an `if` statement"]
+    if tok == ":" and "=" in want and ")" in want and re.search(r"\(\s*(\w+\s*(=[^,]*)?,\s*)*"
+                                                            r"\w+\s*$", before):
+        name = before.rstrip().rsplit("(", 1)[-1].rsplit(",", 1)[-1].strip()
+        hints.append(f"a parameter has no type: write `{name}` or `{name} = DEFAULT`, whose "
+                     "value gives its kind")
     if tok == "if" and before.rstrip().endswith("else"):
         hints.append("write `else if` as `elif`")
     if tok == "in" and not first:  # NOTE: after a value, as Python's `k in [1, 2]`
