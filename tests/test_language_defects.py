@@ -462,3 +462,12 @@ def test_a_typed_parameter_says_parameters_take_no_type():
     assert rendered(text).endswith(
         "= hint: a parameter has no type: write `k` or `k = DEFAULT`, whose value gives its kind")
 
+
+def test_a_slash_comment_says_comments_start_with_hash():
+    assert rendered(net("x -> relu -> output y\n// the head")) == """\
+test.net:4:3: error[E101]: unexpected `//`
+  |
+4 |   // the head
+  |   ^^ expected a statement, `->`, `{` or `}`
+  |
+  = hint: a comment starts with `#`"""

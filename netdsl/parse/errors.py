@@ -402,6 +402,8 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
         name = before.rstrip().rsplit("(", 1)[-1].rsplit(",", 1)[-1].strip()
         hints.append(f"a parameter has no type: write `{name}` or `{name} = DEFAULT`, whose "
                      "value gives its kind")
+    if tok in ("//", "/") and first:
+        hints.append("a comment starts with `#`")
     if tok == "if" and before.rstrip().endswith("else"):
         hints.append("write `else if` as `elif`")
     if tok == "in" and not first:  # NOTE: after a value, as Python's `k in [1, 2]`
