@@ -103,8 +103,8 @@ class ValidSet(Record):
 def _run_text(p: Progression | tuple[int, int, int]) -> str:
     if not isinstance(p, tuple):
         return str(p)
-    low, high, step = p
-    return f"{low} to {high}" if step == 1 else f"{low}, {low + step}, ..., {high}"
+    low, high, step = p  # NOTE: as netdsl sizes writes runs (sizes.py)
+    return f"{low}..{high}" if step == 1 else f"{low} + {step}k (k = 0..{(high - low) // step})"
 
 
 def _runs(progressions: tuple[Progression, ...]) -> list[Progression | tuple[int, int, int]]:
