@@ -471,3 +471,13 @@ test.net:4:3: error[E101]: unexpected `//`
   |   ^^ expected a statement, `->`, `{` or `}`
   |
   = hint: a comment starts with `#`"""
+
+
+def test_a_number_fed_to_an_operator_says_it_takes_a_tensor():
+    assert rendered(net("z = 3 -> relu\nx -> relu -> output y")) == """\
+test.net:3:7: error[E205]: `relu` takes a tensor as its input, not the integer 3
+  |
+3 |   z = 3 -> relu
+  |       ^ not a tensor
+  |
+  = hint: feed it a tensor: `x -> relu`"""

@@ -210,6 +210,10 @@ class Calls:
         inputs: list[Arg] = args[:n]
         spans: dict[str, Span] = {"x0": args[0][1]} if n == 1 else {
             f"x{i}": sp for i, (_, sp) in enumerate(inputs)}
+        if n == 0 and lo >= 1 and len(args) > len(sig.positional):  # NOTE: `3 -> relu`
+            return self._err("E205", f"`{cls.name}` takes a tensor as its input, not "
+                             f"{kind(args[0][0])}", args[0][1], "not a tensor", frame=frame,
+                             hints=[f"feed it a tensor: `x -> {cls.name}`"])
         # NOTE: an op called bare (`-> bn -> relu`, half of a network's calls) has no arguments
         # to check unless it requires some
         raw, ok = self._op_arguments(cls, sig, args[n:], kwargs, frame, span) if (
