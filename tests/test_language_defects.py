@@ -481,3 +481,8 @@ test.net:3:7: error[E205]: `relu` takes a tensor as its input, not the integer 3
   |       ^ not a tensor
   |
   = hint: feed it a tensor: `x -> relu`"""
+
+
+def test_assigning_to_true_says_it_is_a_keyword():
+    assert rendered(net("true = 3\nx -> relu -> output y")).endswith(
+        "= hint: `true` is a keyword and cannot be used as a name")

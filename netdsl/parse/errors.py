@@ -384,6 +384,10 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
         return (f"`{tok}` does not go outside a network or block",
                 ["put statements inside `network NAME { ... }` or `block NAME(x) { ... }`"])
     hints = []
+    word = source_text[source_text.rfind("\n", 0, tok.start_pos or 0) + 1:tok.start_pos].strip()
+    if tok == "=" and word in ("true", "false", "and", "or", "not"):  # NOTE: `true = 3`
+        return f"unexpected {_what(tok, lark)}", [
+            f"`{word}` is a keyword and cannot be used as a name"]
     if tok == "=" and ":" in want:
         hints.append(_equals_hint(source_text, tok.start_pos or 0))
     if tok == "(" and "[" in want:
