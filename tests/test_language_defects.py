@@ -486,3 +486,11 @@ test.net:3:7: error[E205]: `relu` takes a tensor as its input, not the integer 3
 def test_assigning_to_true_says_it_is_a_keyword():
     assert rendered(net("true = 3\nx -> relu -> output y")).endswith(
         "= hint: `true` is a keyword and cannot be used as a name")
+
+
+def test_a_shape_expectation_naming_sizes_without_at_hints_an_example():
+    body = ("x -> conv(8, 3) -> output y\nexpect y: [1, 8, H - 2, W - 2]\n"
+            "expect y: [1, 8, 6, 6] at H = 8, W = 8")
+    assert rendered(net(body, "[1, 3, H, W]")).split("\n\n")[0].endswith(
+        "= hint: a shape that names sizes holds at an example: `expect y: [1, 8, H - 2, W - 2] "
+        "at H = 8, W = 8`")

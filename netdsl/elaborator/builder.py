@@ -193,9 +193,24 @@ class Builder:
             if d.code == "E201" and d.message.endswith("is not defined") and d.primary:
                 name, use = d.primary.span.text(), d.primary.span
                 hint = (skipped([o.body for o in owners], name, use)
-                        or _later(owners, name, use) or self._named_size(name))
+                        or _later(owners, name, use) or self._example_hint(net, name, use)
+                        or self._named_size(name))
                 if hint:
                     self.diags[i] = dataclasses.replace(d, hints=(*d.hints, hint))
+
+    def _example_hint(self, net: s.Network | s.NetworkAlias, name: str, use: Span) -> str:
+        """Where the named size `name` is used in a shape expectation without `at`: a hint to
+        state it as an example."""
+        sizes = self.graph.sizes if self.graph is not None else {}
+        if not isinstance(net, s.Network) or name not in sizes:
+            return ""
+        for st in net.body:
+            if isinstance(st, s.ExpectShape) and not st.at and (
+                    st.dims.span.start <= use.start < st.dims.span.end):
+                at = ", ".join(f"{k} = {v}" for k, v in sizes.items())
+                return (f"a shape that names sizes holds at an example: `expect {st.name.id}: "
+                        f"{st.dims.span.text()} at {at}`")
+        return ""
 
     def _layer_hint(self, name: str) -> str:
         """Where `name`, undefined in an `expect` line, names a layer: a hint to read it."""
