@@ -494,3 +494,9 @@ def test_a_shape_expectation_naming_sizes_without_at_hints_an_example():
     assert rendered(net(body, "[1, 3, H, W]")).split("\n\n")[0].endswith(
         "= hint: a shape that names sizes holds at an example: `expect y: [1, 8, H - 2, W - 2] "
         "at H = 8, W = 8`")
+
+
+def test_a_where_condition_may_negate_a_size(net_file):
+    text = net("x -> conv(8, 3) -> output y\nexpect y: [N, 8, 6, 6] at H = 8, W = 8",
+               "[N, 3, H, W] where 0 >= -H + 4, H <= 10")
+    assert "\n  4 <= H <= 10\n" in check(net_file, text)

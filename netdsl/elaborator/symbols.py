@@ -87,6 +87,9 @@ def translate(e: s.Expr, symbols: Mapping[str, Any], ev: Eval, depth: int = 0) -
             for b, p in zip(chain, parts[1:]):
                 cond = conj(cond, p) if b.op == "and" else disj(cond, p)
             return cond
+        case s.Unary() if e.op == "-":
+            p = translate(e.operand, symbols, ev, depth)
+            return -p if _sized(p) else None
         case s.Unary() if e.op == "not":
             p = translate(e.operand, symbols, ev, depth)
             return None if not isinstance(p, (bool, Cond)) else (~p if isinstance(p, Cond)
