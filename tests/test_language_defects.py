@@ -500,3 +500,10 @@ def test_a_where_condition_may_negate_a_size(net_file):
     text = net("x -> conv(8, 3) -> output y\nexpect y: [N, 8, 6, 6] at H = 8, W = 8",
                "[N, 3, H, W] where 0 >= -H + 4, H <= 10")
     assert "\n  4 <= H <= 10\n" in check(net_file, text)
+
+
+def test_set_of_a_list_nested_past_pythons_stack_is_a_usage_error(net_file):
+    deep = "[" * 3000 + "1" + "]" * 3000
+    out = check(net_file, SIZED, "--set", f"k={deep}")
+    assert out.startswith("2\n") and out.endswith(
+        ": lists and tables would nest more than 150 deep\nusage: see `netdsl check --help`\n")
