@@ -212,7 +212,7 @@ def bounded(v: Value, span: Span) -> Value:
     return v
 
 
-def from_outside(v: object, span: Span) -> Value:
+def from_outside(v: object, span: Span, depth: int = 0) -> Value:
     """A value given from outside the source (--set, `params=` of the API), checked as a literal
     would be: numbers within bounded()'s limits, strings of UTF-8 text within MAX_STRING, lists
     and tables of such within MAX_LIST. Anything else is a Fault E214."""
@@ -234,7 +234,10 @@ def from_outside(v: object, span: Span) -> Value:
         if len(v) > MAX_LIST:
             raise Fault("E214", f"a list of {len(v):,} items is over the limit of "
                         f"{MAX_LIST:,}", span)
-        return new_list([from_outside(x, span) for x in v], span)
+        if depth >= MAX_NESTING:  # NOTE: before recursing: Python's stack is shorter than 3000
+            raise Fault("E214", f"lists and tables would nest more than {MAX_NESTING} deep",
+                        span)
+        return new_list([from_outside(x, span, depth + 1) for x in v], span)
     raise Fault("E214", f"a {type(v).__name__} is not a netdsl value (a number, a string, "
                 "`true`/`false` or a list of them)", span)
 

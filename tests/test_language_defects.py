@@ -507,3 +507,18 @@ def test_set_of_a_list_nested_past_pythons_stack_is_a_usage_error(net_file):
     out = check(net_file, SIZED, "--set", f"k={deep}")
     assert out.startswith("2\n") and out.endswith(
         ": lists and tables would nest more than 150 deep\nusage: see `netdsl check --help`\n")
+
+
+def test_params_nested_past_pythons_stack_are_e214():
+    import netdsl
+    deep: object = 1
+    for _ in range(3000):
+        deep = [deep]
+    text = "network n(k = 3) {\n  input x: [N, 3, 8, 8]\n  x -> conv(8, k) -> output y\n}\n"
+    try:
+        netdsl.loads(text, params={"k": deep})
+    except netdsl.NetdslError as e:
+        assert e.diagnostics[0].code == "E214"
+        assert e.diagnostics[0].message.endswith("lists and tables would nest more than 150 deep")
+    else:
+        raise AssertionError("loaded")
