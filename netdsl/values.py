@@ -332,7 +332,9 @@ def attribute(v: Value, name: str, span: Span) -> Value:
     """`x.channels`, `x.shape`, ...: what a tensor's shape says; `span` is the name's."""
     if not isinstance(v, Tensor):
         hint = (f"index it with brackets: `[{name}]`" if name.isdigit() and isinstance(v, list)
-                else f"call the builtin: `{name}(...)`" if name in BUILTIN_FUNCS else "")
+                else f"call the builtin: `{name}(...)`" if name in BUILTIN_FUNCS else
+                "call the builtin: `len(...)`" if name in ("length", "size", "count")
+                and isinstance(v, (list, str, dict)) else "")
         raise Fault("E212", f"{kind(v)} has no attribute `{name}`", span, hints=[hint])
     shp = v.shape
     attrs: dict[str, Value] = {"shape": list(shp), "batch": shp[0], "rank": len(shp)}

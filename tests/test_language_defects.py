@@ -522,3 +522,9 @@ def test_params_nested_past_pythons_stack_are_e214():
         assert e.diagnostics[0].message.endswith("lists and tables would nest more than 150 deep")
     else:
         raise AssertionError("loaded")
+
+
+def test_a_lists_length_attribute_hints_len():
+    assert rendered(net("c = [1, 2].length\nx -> relu -> output y")).endswith(
+        "= hint: call the builtin: `len(...)`")
+
