@@ -362,7 +362,10 @@ def index(v: Value, i: Value, span: Span, index_span: Span) -> Value:
                     hints=[f"its keys: {', '.join(show(k) for k in v)}" if v
                            else "the table is empty"])
     if not isinstance(v, list) or not isinstance(i, int) or isinstance(i, bool):
-        raise Fault("E212", f"cannot index {kind(v)} with {kind(i)}", span)
+        t = span.text()[:span.text().find("[")] if isinstance(v, Tensor) else ""
+        raise Fault("E212", f"cannot index {kind(v)} with {kind(i)}", span, hints=[
+            f"a tensor's sizes are the list `{t}.shape`: `{t}.shape[{index_span.text()}]`"
+            if t.isidentifier() else ""])
     if not -len(v) <= i < len(v):
         raise Fault("E212", f"index {i} is out of range for a list of {len(v)}", index_span)
     return v[i]

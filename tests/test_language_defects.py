@@ -528,3 +528,7 @@ def test_a_lists_length_attribute_hints_len():
     assert rendered(net("c = [1, 2].length\nx -> relu -> output y")).endswith(
         "= hint: call the builtin: `len(...)`")
 
+
+def test_indexing_a_tensor_hints_its_shape():
+    assert rendered(net("c = x[0]\nx -> relu -> output y")).endswith(
+        "= hint: a tensor's sizes are the list `x.shape`: `x.shape[0]`")
