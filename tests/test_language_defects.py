@@ -532,3 +532,11 @@ def test_a_lists_length_attribute_hints_len():
 def test_indexing_a_tensor_hints_its_shape():
     assert rendered(net("c = x[0]\nx -> relu -> output y")).endswith(
         "= hint: a tensor's sizes are the list `x.shape`: `x.shape[0]`")
+
+
+def test_use_without_the_extension_hints_it(net_file):
+    net_file("block b(x) {\n  return x\n}\n", "lib.net")
+    path = net_file('use "lib"\nnetwork a {\n  input x: [1, 3, 8, 8]\n  x -> b -> output y\n}\n')
+    code, out, err = cli("check", str(path))
+    assert err.split("\n")[0].endswith('error[E210]: cannot use "lib": no such file')
+    assert err.split("\n")[-3] == '  = hint: did you mean `use "lib.net"`?'

@@ -141,9 +141,13 @@ def _use(item: s.Use, source: Source, stack: tuple[str, ...], ns: Namespace,
             text = read_text(path)
         except NetdslError as e:  # NOTE: not kept: each `use` of it is reported where it is
             reason = e.diagnostics[0].message.removeprefix(f"{path}: ")
+            net = item.path.value + ".net"
             diags.append(error("E210", f"cannot use \"{item.path.value}\": {reason}",
-                               item.path.span, hints=["a `use` path is relative to the file "
-                                                      "that has the `use` line"]))
+                               item.path.span, hints=[
+                                   f'did you mean `use "{net}"`?' if reason == "no such file"
+                                   and path.suffix != ".net" and (base / net).is_file() else
+                                   "a `use` path is relative to the file that has the `use` "
+                                   "line"]))
             return
         try:
             loaded[str(path)] = load_module(Source(shown, text, str(root)), stack, loaded)
