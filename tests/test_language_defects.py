@@ -540,3 +540,15 @@ def test_use_without_the_extension_hints_it(net_file):
     code, out, err = cli("check", str(path))
     assert err.split("\n")[0].endswith('error[E210]: cannot use "lib": no such file')
     assert err.split("\n")[-3] == '  = hint: did you mean `use "lib.net"`?'
+
+
+def test_an_option_set_twice_is_e208():
+    assert rendered(net("option floor: true\noption floor: false\nx -> relu -> output y")) == """\
+test.net:4:10: error[E208]: option `floor` is set twice
+  |
+3 |   option floor: true
+  |   ------------------ first set here
+4 |   option floor: false
+  |          ^^^^^ second time
+  |
+  = hint: set each option once, at the top of the network's body"""

@@ -36,6 +36,7 @@ class Statements:
         self._evaluate = evaluate  # a part of an `expect` line, as in a file of its own
         self.sizes: dict[str, int] = {}  # the named input sizes' binding (Builder._sizes)
         self.keep_examples = False  # the sizes are the first example's: keep the others
+        self._option_at: dict[str, Span] = {}  # the statement that set each option
 
     def body(self, body: tuple[s.Stmt, ...], frame: Frame) -> None:
         for stmt in body:
@@ -345,6 +346,12 @@ class Statements:
             self._err("E203", f"unknown option `{key}`", st.name.span,
                       hints=[did_you_mean(key, OPTIONS, f"options: {', '.join(OPTIONS)}")],
                       frame=frame)
+            return
+        at = self._option_at.setdefault(key, st.span)
+        if at is not st.span:  # NOTE: a loop's sets it each pass, from one statement
+            self._err("E208", f"option `{key}` is set twice", st.name.span, "second time",
+                      frame=frame, secondary=[(at, "first set here")],
+                      hints=["set each option once, at the top of the network's body"])
             return
         first = self._first_layer()
         if first is not None:  # NOTE: it would set `floor` for the layers after it alone
