@@ -552,3 +552,10 @@ test.net:4:10: error[E208]: option `floor` is set twice
   |          ^^^^^ second time
   |
   = hint: set each option once, at the top of the network's body"""
+
+
+def test_a_decimal_with_many_digits_is_a_number(net_file):
+    text = net("c = 3.14159265358979323846264338327950288419716939937510\n"
+               "d = 0.00000000000000000000000000000000000000000000001\n"
+               "expect c > 3.14 and d > 0\nx -> relu -> output y")
+    assert check(net_file, text).startswith("0\n")
