@@ -559,3 +559,9 @@ def test_a_decimal_with_many_digits_is_a_number(net_file):
                "d = 0.00000000000000000000000000000000000000000000001\n"
                "expect c > 3.14 and d > 0\nx -> relu -> output y")
     assert check(net_file, text).startswith("0\n")
+
+
+def test_a_number_that_ends_its_line_in_a_dot_says_the_next_line_is_an_attribute():
+    assert rendered(net("c = 5.\nx -> relu -> output y")).endswith(
+        "= hint: the `.` at the end of line 3 takes this line as an attribute name: finish "
+        "line 3, or remove the `.`")

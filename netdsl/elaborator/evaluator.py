@@ -88,7 +88,12 @@ class Evaluator:
                 v = self.eval(e.obj, frame)
                 if isinstance(v, Tensor):
                     self.reads.append((v.node, e.name))
-                return POISON if v is POISON else attribute(v, e.name, e.name_span)
+                try:
+                    return POISON if v is POISON else attribute(v, e.name, e.name_span)
+                except Fault as f:  # NOTE: `c = 5.` reads the next line's first name
+                    hint = line_end_hint(e.name_span, ".", "an attribute name")
+                    f.hints = [hint] if hint else f.hints
+                    raise
             case s.Compare():
                 vals = [self.eval(x, frame) for x in e.operands]
                 return POISON if any(v is POISON for v in vals) else compare(e.ops, vals, e.span)
