@@ -537,7 +537,7 @@ def test_indexing_a_tensor_hints_its_shape():
 def test_use_without_the_extension_hints_it(net_file):
     net_file("block b(x) {\n  return x\n}\n", "lib.net")
     path = net_file('use "lib"\nnetwork a {\n  input x: [1, 3, 8, 8]\n  x -> b -> output y\n}\n')
-    code, out, err = cli("check", str(path))
+    err = cli("check", str(path))[2]
     assert err.split("\n")[0].endswith('error[E210]: cannot use "lib": no such file')
     assert err.split("\n")[-3] == '  = hint: did you mean `use "lib.net"`?'
 
