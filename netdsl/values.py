@@ -500,8 +500,8 @@ def call_builtin(f: str, args: Sequence[tuple[Value, Span]], keyword: Span | Non
         if isinstance(v, Tensor):
             raise Fault("E205", f"`{f}` takes numbers, not a tensor", sp)
     try:
-        if any(isinstance(v, bool) for v in vals) or (f in ("min", "max") and not _numbers(vals)):
-            raise TypeError  # NOTE: Python's: True is 1, `min("ab")` the least character
+        if f in ("min", "max") and not _numbers(vals):
+            raise TypeError  # NOTE: Python's `min("ab")` is its least character, True is 1
         return bounded(BUILTIN_FUNCS[f](*vals), span)
     except _Limit as ex:
         raise Fault("E215", str(ex), span) from None

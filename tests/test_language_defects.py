@@ -101,7 +101,12 @@ test.net:3:7: error[E205]: `min` cannot take the string "ab"
   = hint: `min` takes numbers, or one list of them that is not empty: `min(a, b)`, `min(sizes)`"""
 
 
-def test_a_builtin_takes_no_boolean():
+def test_min_and_max_take_no_boolean_but_int_converts_one(net_file):
+    text = net("c = int(true) + int(false)\nexpect c == 1\nx -> relu -> output y")
+    assert check(net_file, text).startswith("0\n")  # zoo/vgg.net's `int(bn)`
+
+
+def test_max_takes_no_boolean():
     assert rendered(net("c = max(true, 0)\nx -> relu -> output y")) == """\
 test.net:3:7: error[E205]: `max` cannot take a boolean and the integer 0
   |
