@@ -570,3 +570,11 @@ def test_a_number_that_ends_its_line_in_a_dot_says_the_next_line_is_an_attribute
     assert rendered(net("c = 5.\nx -> relu -> output y")).endswith(
         "= hint: the `.` at the end of line 3 takes this line as an attribute name: finish "
         "line 3, or remove the `.`")
+
+
+def test_named_channels_say_only_spatial_sizes_may_be_named():
+    body = "x -> relu -> output y\nexpect y: [1, 3, 8, 8] at H = 8, W = 8"
+    assert rendered(net(body, "[N, C, H, W]")).endswith(
+        "= hint: only the sizes after the channels may be named (`[N, 3, H, W]`): the channels "
+        "are a number, or a parameter of the network")
+

@@ -112,7 +112,10 @@ class Statements:
         bad = [d for d in shape[1:] if not isinstance(d, int) or d <= 0]
         if len(shape) < 2 or bad:
             self._err("E217", f"input `{st.name.id}` needs a shape [N, C, ...] with positive "
-                      f"sizes after the batch, not {fmt_shape(shape)}", st.dims.span, frame=frame)
+                      f"sizes after the batch, not {fmt_shape(shape)}", st.dims.span, frame=frame,
+                      hints=["only the sizes after the channels may be named (`[N, 3, H, W]`): "
+                             "the channels are a number, or a parameter of the network"
+                             if len(shape) > 1 and isinstance(shape[1], str) else ""])
             frame.env[st.name.id] = POISON
             return
         if isinstance(shape[0], int) and shape[0] <= 0:
