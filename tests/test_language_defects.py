@@ -578,3 +578,8 @@ def test_named_channels_say_only_spatial_sizes_may_be_named():
         "= hint: only the sizes after the channels may be named (`[N, 3, H, W]`): the channels "
         "are a number, or a parameter of the network")
 
+
+def test_an_undefined_name_in_where_lists_the_named_sizes():
+    body = "x -> relu -> output y\nexpect y: [1, 3, 8, 8] at H = 8, W = 8"
+    assert rendered(net(body, "[N, 3, H, W] where K > 2")).endswith(
+        "= hint: a `where` condition compares the input's named sizes: H, W")

@@ -82,6 +82,16 @@ def _block_not_network(ns: Namespace, block: s.Block) -> Diagnostic:
                   "a block is checked through a network that calls it; this file defines none"])
 
 
+def _where_hint(net: s.Network | s.NetworkAlias, use: Span) -> str:
+    """Where an undefined name is used in an input's `where` condition: its named sizes."""
+    for st in net.body if isinstance(net, s.Network) else ():
+        if isinstance(st, s.Input) and any(e.span.start <= use.start < e.span.end
+                                           for e in st.where):
+            names = [d.id for d in st.dims.items[2:] if isinstance(d, s.Name)]
+            return f"a `where` condition compares the input's named sizes: {', '.join(names)}"
+    return ""
+
+
 class Builder:
     def __init__(self, source: Source, ns: Namespace, graph: Graph | None):
         """`graph` None: a builder for `expect` lines, which may not make layers."""
@@ -194,6 +204,7 @@ class Builder:
                 name, use = d.primary.span.text(), d.primary.span
                 hint = (skipped([o.body for o in owners], name, use)
                         or _later(owners, name, use) or self._example_hint(net, name, use)
+                        or _where_hint(net, use)
                         or self._named_size(name))
                 if hint:
                     self.diags[i] = dataclasses.replace(d, hints=(*d.hints, hint))
