@@ -5,20 +5,19 @@ naming.py) to the expression evaluator (evaluator.py), answering its Graphs inte
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 
 from netdsl import syntax as s
-from netdsl.diagnostics import Diagnostic, NetdslError, did_you_mean, error
+from netdsl.diagnostics import NetdslError, did_you_mean, error
 from netdsl.elaborator.calls import Calls
 from netdsl.elaborator.evaluator import Arg, Evaluator
-from netdsl.elaborator.modules import Namespace
+from netdsl.elaborator.modules import Namespace, block_not_network
 from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.pipelines import Pipelines
 from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import MAX_DEPTH, MAX_STEPS, Budget, Frame, Return, TooDeep, TooLong
 from netdsl.elaborator.statements import Statements, skipped
-from netdsl.elaborator.symbols import examples, size_symbols
+from netdsl.elaborator.symbols import examples, size_symbols, where_hint
 from netdsl.ir import Graph
 from netdsl.ops import REGISTRY
 from netdsl.source import Source, Span
@@ -51,7 +50,7 @@ def build(module: s.Module, ns: Namespace, network: str | None = None,
 def _pick_network(module: s.Module, ns: Namespace, network: str | None) -> str:
     if network is not None:
         if network not in ns.networks and network in ns.blocks:
-            raise NetdslError([_block_not_network(ns, ns.blocks[network])])
+            raise NetdslError([block_not_network(ns, ns.blocks[network])])
         if network not in ns.networks:
             hint = did_you_mean(network, ns.networks,
                                 f"this file defines: {', '.join(ns.order)}" if ns.order else "")
@@ -68,28 +67,6 @@ def _pick_network(module: s.Module, ns: Namespace, network: str | None) -> str:
                                  "choose one", hints=[f"pass --network with one of: "
                                                       f"{', '.join(ns.order)}"])])
     return ns.order[0]
-
-
-def _block_not_network(ns: Namespace, block: s.Block) -> Diagnostic:
-    """E213 for `--network NAME` where NAME is a block: the networks that call it (by name, in
-    their text), else all."""
-    name = block.name.id
-    calls = [n for n in ns.order if isinstance(net := ns.networks[n], s.Network)
-             and re.search(rf"(?<![\w.]){name}\b", net.span.text())] or ns.order
-    return error("E213", f"`{name}` is a block, not a network", block.name.span, "defined here",
-                 [f"a block is checked through a network that calls it: pass --network "
-                  f"{' or '.join(calls)}" if calls else
-                  "a block is checked through a network that calls it; this file defines none"])
-
-
-def _where_hint(net: s.Network | s.NetworkAlias, use: Span) -> str:
-    """Where an undefined name is used in an input's `where` condition: its named sizes."""
-    for st in net.body if isinstance(net, s.Network) else ():
-        if isinstance(st, s.Input) and any(e.span.start <= use.start < e.span.end
-                                           for e in st.where):
-            names = [d.id for d in st.dims.items[2:] if isinstance(d, s.Name)]
-            return f"a `where` condition compares the input's named sizes: {', '.join(names)}"
-    return ""
 
 
 class Builder:
@@ -204,7 +181,7 @@ class Builder:
                 name, use = d.primary.span.text(), d.primary.span
                 hint = (skipped([o.body for o in owners], name, use)
                         or _later(owners, name, use) or self._example_hint(net, name, use)
-                        or _where_hint(net, use)
+                        or where_hint(net, use)
                         or self._named_size(name))
                 if hint:
                     self.diags[i] = dataclasses.replace(d, hints=(*d.hints, hint))

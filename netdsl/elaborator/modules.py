@@ -4,6 +4,7 @@ root of the compilation: Source.root), add the prelude."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import field
 from pathlib import Path
@@ -222,3 +223,15 @@ def _prelude_names() -> set[str]:
 
 def _add_prelude(ns: Namespace) -> None:
     ns.blocks.update(_prelude().blocks)
+
+
+def block_not_network(ns: Namespace, block: s.Block) -> Diagnostic:
+    """E213 for `--network NAME` where NAME is a block: the networks that call it (by name, in
+    their text), else all."""
+    name = block.name.id
+    calls = [n for n in ns.order if isinstance(net := ns.networks[n], s.Network)
+             and re.search(rf"(?<![\w.]){name}\b", net.span.text())] or ns.order
+    return error("E213", f"`{name}` is a block, not a network", block.name.span, "defined here",
+                 [f"a block is checked through a network that calls it: pass --network "
+                  f"{' or '.join(calls)}" if calls else
+                  "a block is checked through a network that calls it; this file defines none"])

@@ -12,6 +12,7 @@ from typing import Any
 
 from netdsl import syntax as s
 from netdsl.elaborator.scope import MAX_DEPTH, TooDeep
+from netdsl.source import Span
 from netdsl.values import Fault
 
 # NOTE: netdsl.symbolic is imported in the functions that translate `where` conditions, so that the
@@ -118,3 +119,13 @@ def _compare(op: str, a: Any, b: Any) -> Any:
         return eq if op == "==" else (~eq if isinstance(eq, Cond) else not eq)
     return {">=": Lit.make("ge", d), ">": Lit.make("ge", d - 1),
             "<=": Lit.make("ge", -d), "<": Lit.make("ge", -d - 1)}[op]
+
+
+def where_hint(net: s.Network | s.NetworkAlias, use: Span) -> str:
+    """Where an undefined name is used in an input's `where` condition: its named sizes."""
+    for st in net.body if isinstance(net, s.Network) else ():
+        if isinstance(st, s.Input) and any(e.span.start <= use.start < e.span.end
+                                           for e in st.where):
+            names = [d.id for d in st.dims.items[2:] if isinstance(d, s.Name)]
+            return f"a `where` condition compares the input's named sizes: {', '.join(names)}"
+    return ""
