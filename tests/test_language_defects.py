@@ -583,3 +583,13 @@ def test_an_undefined_name_in_where_lists_the_named_sizes():
     body = "x -> relu -> output y\nexpect y: [1, 3, 8, 8] at H = 8, W = 8"
     assert rendered(net(body, "[N, 3, H, W] where K > 2")).endswith(
         "= hint: a `where` condition compares the input's named sizes: H, W")
+
+
+def test_network_naming_a_block_no_network_calls_says_so(net_file):
+    text = BLOCKS.replace("x -> unit(8) -> output y", "x -> relu -> output y")
+    out = check(net_file, text, "--network", "unit")
+    assert out.endswith("= hint: a block is checked through a network that calls it; no network "
+                        "of this file does\n\n")
+    inner = "block outer(x) {\n  return x -> unit(8)\n}\n" + BLOCKS.replace(
+        "x -> unit(8) -> output y", "x -> outer -> output y")
+    assert check(net_file, inner, "--network", "unit").endswith("pass --network small\n\n")

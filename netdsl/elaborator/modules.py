@@ -226,12 +226,19 @@ def _add_prelude(ns: Namespace) -> None:
 
 
 def block_not_network(ns: Namespace, block: s.Block) -> Diagnostic:
-    """E213 for `--network NAME` where NAME is a block: the networks that call it (by name, in
-    their text), else all."""
+    """E213 for `--network NAME` where NAME is a block: the networks that call it, directly or
+    through other blocks (by name, in their text)."""
     name = block.name.id
-    calls = [n for n in ns.order if isinstance(net := ns.networks[n], s.Network)
-             and re.search(rf"(?<![\w.]){name}\b", net.span.text())] or ns.order
+    users, found = {name}, True
+    while found:  # NOTE: the blocks that call it, then those that call them, ...
+        more = {b for b, blk in ns.blocks.items() if b not in users and any(
+            re.search(rf"(?<![\w.]){u}\b", blk.span.text()) for u in users)}
+        users |= more
+        found = bool(more)
+    calls = [n for n in ns.order if isinstance(net := ns.networks[n], s.Network) and any(
+        re.search(rf"(?<![\w.]){u}\b", net.span.text()) for u in users)]
     return error("E213", f"`{name}` is a block, not a network", block.name.span, "defined here",
                  [f"a block is checked through a network that calls it: pass --network "
                   f"{' or '.join(calls)}" if calls else
-                  "a block is checked through a network that calls it; this file defines none"])
+                  "a block is checked through a network that calls it; no network of this file "
+                  "does"])
