@@ -593,3 +593,8 @@ def test_network_naming_a_block_no_network_calls_says_so(net_file):
     inner = "block outer(x) {\n  return x -> unit(8)\n}\n" + BLOCKS.replace(
         "x -> unit(8) -> output y", "x -> outer -> output y")
     assert check(net_file, inner, "--network", "unit").endswith("pass --network small\n\n")
+
+
+def test_an_empty_network_name_is_a_usage_error(net_file):
+    out = check(net_file, SIZED, "--network", "")
+    assert out.startswith("2\n") and "--network: takes a network's name, not ''" in out
