@@ -155,7 +155,8 @@ def derive(graph: Graph) -> Symbolic:
     symbols = tuple(dict.fromkeys(d for dims in graph.declared.values() for d in dims[2:]
                                   if isinstance(d, str)))
     out = Symbolic(graph, symbols)
-    out.conditions = [Condition(c, "the input", sp) for c, sp in graph.conditions]
+    out.conditions = [Condition(part, "the input", sp) for c, sp in graph.conditions
+                      for part in _parts(c)]
     dims: dict[str, tuple[Any, ...]] = {}
     read = {n: [a for r, a in graph.reads if r == n] for n, _ in graph.reads}
     for node in graph.nodes():
@@ -195,10 +196,16 @@ def _dims(graph: Graph, node: Node, dims: dict[str, tuple[Any, ...]],
         return ()
     if _weights_pin(graph, node, given, out):
         return size  # its weights fix the size: its own condition is that pin
-    for part in cond.parts if isinstance(cond, Junction) and cond.op == "and" else (cond,):
+    for part in _parts(cond):
         if part is not True:
             out.conditions.append(Condition(part, node.name, node.span))
     return size
+
+
+def _parts(cond: Any) -> tuple[Any, ...]:
+    """The parts of a conjunction (`H == W == 8` is `H == W and W == 8`: each part may group or
+    solve sizes on its own), else the condition alone."""
+    return cond.parts if isinstance(cond, Junction) and cond.op == "and" else (cond,)
 
 
 def _plain(v: Any) -> Any:

@@ -145,11 +145,15 @@ def check_text(source: Source, opts: Options, sup: Suppressor, judge: bool = Tru
     report.results = results
     if not results:
         report.events.append(f"{shown}: ok (blocks only, no network)")
+    seen: set[str] = set()  # NOTE: a mistake in a family's body is every variant's: shown once
     for name, result in results:
         kept = sup.keep(result.diagnostics if isinstance(result, NetdslError)
                         else result.stats.warnings)
         ok = not any(opts.fails(d) for d in kept)
-        report.events += kept
+        for d in kept:
+            if (text := render(d)) not in seen:
+                seen.add(text)
+                report.events.append(d)
         if isinstance(result, NetdslError):
             report.networks.append({"name": name, "ok": ok})
             if ok:

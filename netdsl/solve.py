@@ -93,7 +93,45 @@ class ValidSet(Record):
             return f"{name}: no size"
         if self.progressions == (Progression(1, 1),):
             return f"{name}: any size"
-        return f"{name} = " + " or ".join(map(str, self.progressions))
+        parts = _runs(self.progressions)
+        if len(parts) == 1 and isinstance(parts[0], tuple) and parts[0][2] == 1:
+            low, high, _ = parts[0]  # NOTE: one range: `3 <= H <= 100`
+            return f"{name} <= {high}" if low == 1 else f"{low} <= {name} <= {high}"
+        return f"{name} = " + " or ".join(map(_run_text, parts))
+
+
+def _run_text(p: Progression | tuple[int, int, int]) -> str:
+    if not isinstance(p, tuple):
+        return str(p)
+    low, high, step = p  # NOTE: as netdsl sizes writes runs (sizes.py)
+    return f"{low}..{high}" if step == 1 else f"{low} + {step}k (k = 0..{(high - low) // step})"
+
+
+def _runs(progressions: tuple[Progression, ...]) -> list[Progression | tuple[int, int, int]]:
+    """The progressions in order, three or more single sizes in a row at equal steps as one
+    (low, high, step)."""
+    out: list[Progression | tuple[int, int, int]] = []
+    singles: list[int] = []
+    for p in [*progressions, None]:
+        if p is not None and p.step == 0:
+            singles.append(p.first)
+            continue
+        i = 0
+        while i < len(singles):
+            j = i + 1
+            while j + 1 < len(singles) and (singles[j + 1] - singles[j]
+                                            == singles[i + 1] - singles[i]):
+                j += 1
+            if j - i >= 2:
+                out.append((singles[i], singles[j], singles[i + 1] - singles[i]))
+                i = j + 1
+            else:
+                out.append(Progression(singles[i], 0))
+                i += 1
+        singles = []
+        if p is not None:
+            out.append(p)
+    return out
 
 
 def solve(conds: Iterable[Cond], symbols: tuple[str, ...], low: int = 1) -> ValidSet | None:

@@ -125,7 +125,7 @@ def truth(v: Value, span: Span) -> bool:
 def negate(v: Value, span: Span) -> Value:
     if not is_number(v):
         raise Fault("E212", f"cannot negate {kind(v)}", span)
-    return -v
+    return bounded(-v, span)  # NOTE: -(-2**63) is past the int64 range
 
 
 _ORDER: dict[str, Callable[[Any, Any], object]] = {  # Any: what Python compares
@@ -140,11 +140,26 @@ def compare(ops: Sequence[str], values: Sequence[Value], span: Span) -> bool:
             raise Fault("E212", "tensors cannot be compared; compare their shapes "
                         "(x.channels, x.shape)", span)
         try:
-            ok = (a == b) == (op == "==") if op in ("==", "!=") else _ORDER[op](a, b)
+            if op not in ("==", "!=") and isinstance(a, bool) != isinstance(b, bool):
+                raise TypeError  # NOTE: Python orders True as 1
+            ok = equal(a, b) == (op == "==") if op in ("==", "!=") else _ORDER[op](a, b)
         except TypeError:
             raise Fault("E212", f"cannot compare {kind(a)} with {kind(b)}", span) from None
         result = result and bool(ok)
     return result
+
+
+def equal(a: Value, b: Value) -> bool:
+    """`a == b`: Python's, save that a boolean equals no number (True == 1 in Python), in
+    lists and tables too."""
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(
+            _same_key(k, _stored(b, k)) and equal(v, b[k]) for k, v in a.items())
+    return a == b
 
 
 @record
@@ -183,10 +198,12 @@ def arith(op: str, a: Value, b: Value, at: BinarySpans) -> Value:
 
 
 def bounded(v: Value, span: Span) -> Value:
-    """`v`, if it is within netdsl's limits on numbers: integers up to limits.MAX_INT in size,
-    finite floats (an integer past it is also past float's range: `k = k * k` in a loop)."""
+    """`v`, if it is within netdsl's limits on numbers: int64 integers (-MAX_INT - 1 up to
+    limits.MAX_INT), finite floats (an integer past them is also past float's range: `k = k *
+    k` in a loop)."""
     if is_number(v):
-        if (isinstance(v, int) and abs(v) > MAX_INT) or (isinstance(v, float) and math.isinf(v)):
+        if ((isinstance(v, int) and not -MAX_INT - 1 <= v <= MAX_INT)
+                or (isinstance(v, float) and math.isinf(v))):
             raise Fault("E215", "the number is too large", span,
                         hints=[f"netdsl's integers go up to 2**63 - 1 = {MAX_INT}, its numbers "
                                "to about 1.8e308"])
@@ -195,7 +212,7 @@ def bounded(v: Value, span: Span) -> Value:
     return v
 
 
-def from_outside(v: object, span: Span) -> Value:
+def from_outside(v: object, span: Span, depth: int = 0) -> Value:
     """A value given from outside the source (--set, `params=` of the API), checked as a literal
     would be: numbers within bounded()'s limits, strings of UTF-8 text within MAX_STRING, lists
     and tables of such within MAX_LIST. Anything else is a Fault E214."""
@@ -217,7 +234,10 @@ def from_outside(v: object, span: Span) -> Value:
         if len(v) > MAX_LIST:
             raise Fault("E214", f"a list of {len(v):,} items is over the limit of "
                         f"{MAX_LIST:,}", span)
-        return new_list([from_outside(x, span) for x in v], span)
+        if depth >= MAX_NESTING:  # NOTE: before recursing: Python's stack is shorter than 3000
+            raise Fault("E214", f"lists and tables would nest more than {MAX_NESTING} deep",
+                        span)
+        return new_list([from_outside(x, span, depth + 1) for x in v], span)
     raise Fault("E214", f"a {type(v).__name__} is not a netdsl value (a number, a string, "
                 "`true`/`false` or a list of them)", span)
 
@@ -312,7 +332,9 @@ def attribute(v: Value, name: str, span: Span) -> Value:
     """`x.channels`, `x.shape`, ...: what a tensor's shape says; `span` is the name's."""
     if not isinstance(v, Tensor):
         hint = (f"index it with brackets: `[{name}]`" if name.isdigit() and isinstance(v, list)
-                else f"call the builtin: `{name}(...)`" if name in BUILTIN_FUNCS else "")
+                else f"call the builtin: `{name}(...)`" if name in BUILTIN_FUNCS else
+                "call the builtin: `len(...)`" if name in ("length", "size", "count")
+                and isinstance(v, (list, str, dict)) else "")
         raise Fault("E212", f"{kind(v)} has no attribute `{name}`", span, hints=[hint])
     shp = v.shape
     attrs: dict[str, Value] = {"shape": list(shp), "batch": shp[0], "rank": len(shp)}
@@ -334,12 +356,16 @@ def attribute(v: Value, name: str, span: Span) -> Value:
 def index(v: Value, i: Value, span: Span, index_span: Span) -> Value:
     """`table[key]` and `list[i]`."""
     if isinstance(v, dict):
-        if isinstance(i, (int, float, str)) and i in v:
+        if isinstance(i, (int, float, str)) and i in v and _same_key(_stored(v, i), i):
             return v[i]
         raise Fault("E212", f"the table has no entry {show(i)}", index_span, f"{show(i)}",
-                    hints=[f"its keys: {', '.join(show(k) for k in v)}"])
+                    hints=[f"its keys: {', '.join(show(k) for k in v)}" if v
+                           else "the table is empty"])
     if not isinstance(v, list) or not isinstance(i, int) or isinstance(i, bool):
-        raise Fault("E212", f"cannot index {kind(v)} with {kind(i)}", span)
+        t = span.text()[:span.text().find("[")] if isinstance(v, Tensor) else ""
+        raise Fault("E212", f"cannot index {kind(v)} with {kind(i)}", span, hints=[
+            f"a tensor's sizes are the list `{t}.shape`: `{t}.shape[{index_span.text()}]`"
+            if t.isidentifier() else ""])
     if not -len(v) <= i < len(v):
         raise Fault("E212", f"index {i} is out of range for a list of {len(v)}", index_span)
     return v[i]
@@ -351,12 +377,27 @@ def add_entry(table: dict[Key, Value], where: dict[Key, Span], key: Value, value
     if not isinstance(key, (int, float, str)):
         raise Fault("E212", f"a table key must be a number, a string or a boolean, not "
                     f"{kind(key)}", span)
+    if key in table and not _same_key(first := _stored(table, key), key):
+        raise Fault("E212", f"a table cannot have both {show(first)} and {show(key)} as keys",
+                    span, show(key), hints=["use keys of one kind: numbers, strings or "
+                                            "booleans"], secondary=[(where[key], show(first))])
     if key in table:
         raise Fault("E211", f"table key {show(key)} is given twice", span, "second entry",
                     secondary=[(where[key], "first entry")])
     if isinstance(value, (list, dict)):
         _nest([value], span)
     table[key], where[key] = value, span
+
+
+def _stored(table: dict[Key, Value], key: Key) -> Key:
+    """The key of `table` equal to `key` in Python's sense (`true` is 1 there: only 0 and 1
+    may be held by a key of another kind)."""
+    return next(k for k in table if k == key) if key in (0, 1) else key
+
+
+def _same_key(a: Key, b: Key) -> bool:
+    """Whether two keys Python finds equal are the same in netdsl: a boolean is no number."""
+    return isinstance(a, bool) == isinstance(b, bool)
 
 
 # ---------------------------------------------------------------------------------- builtins
@@ -427,6 +468,12 @@ BUILTIN_FUNCS: dict[str, Callable[..., Value]] = {
 }
 
 
+def _numbers(vals: Sequence[Value]) -> bool:
+    """Whether `vals` are what `min` and `max` take: numbers, or one list of them."""
+    items = vals[0] if len(vals) == 1 and isinstance(vals[0], list) else vals
+    return (len(vals) > 1 or items is not vals) and all(is_number(v) for v in items)
+
+
 _TAKES = {  # what each builtin takes, where it is not one number
     "min": "numbers, or one list of them that is not empty: `min(a, b)`, `min(sizes)`",
     "max": "numbers, or one list of them that is not empty: `max(a, b)`, `max(sizes)`",
@@ -446,9 +493,15 @@ def call_builtin(f: str, args: Sequence[tuple[Value, Span]], keyword: Span | Non
     if any(v is POISON for v in vals):
         return POISON
     for v, sp in args:
+        if isinstance(v, Tensor) and f == "len":
+            t = sp.text() if sp.text().isidentifier() else "x"
+            raise Fault("E205", "`len` takes a list or a string, not a tensor", sp, hints=[
+                f"a tensor's sizes are the list `{t}.shape`, their number `{t}.rank`"])
         if isinstance(v, Tensor):
             raise Fault("E205", f"`{f}` takes numbers, not a tensor", sp)
     try:
+        if f in ("min", "max") and not _numbers(vals):
+            raise TypeError  # NOTE: Python's `min("ab")` is its least character, True is 1
         return bounded(BUILTIN_FUNCS[f](*vals), span)
     except _Limit as ex:
         raise Fault("E215", str(ex), span) from None

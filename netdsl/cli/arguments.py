@@ -52,6 +52,12 @@ def _input_size(text: str) -> tuple[int, ...]:
     return size
 
 
+def _network_name(text: str) -> str:
+    if not text.strip():  # NOTE: else "" would check every network, as if none were named
+        raise argparse.ArgumentTypeError(f"takes a network's name, not {text!r}")
+    return text
+
+
 def _size_range(text: str) -> tuple[int, int]:
     lo, sep, hi = text.partition(":")
     try:
@@ -125,7 +131,8 @@ def _root_option(q: argparse.ArgumentParser) -> None:
 def _network_options(q: argparse.ArgumentParser, default: str = "needed if it defines several"
                      ) -> None:
     _root_option(q)
-    q.add_argument("--network", metavar="NAME", help=f"which network of the file ({default})")
+    q.add_argument("--network", metavar="NAME", type=_network_name,
+                   help=f"which network of the file ({default})")
     q.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="override a network parameter, e.g. --set classes=10 (repeatable)")
 

@@ -54,6 +54,10 @@ def _parse_value(text: str) -> Any:
             return json.loads(text)
         except json.JSONDecodeError:
             pass
+        except RecursionError:  # NOTE: json recurses per bracket
+            from netdsl.limits import MAX_NESTING
+            raise ValueError(f"lists and tables would nest more than {MAX_NESTING} deep"
+                             ) from None
     return text
 
 

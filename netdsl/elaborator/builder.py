@@ -11,13 +11,13 @@ from netdsl import syntax as s
 from netdsl.diagnostics import NetdslError, did_you_mean, error
 from netdsl.elaborator.calls import Calls
 from netdsl.elaborator.evaluator import Arg, Evaluator
-from netdsl.elaborator.modules import Namespace
+from netdsl.elaborator.modules import Namespace, block_not_network
 from netdsl.elaborator.naming import Naming
 from netdsl.elaborator.pipelines import Pipelines
 from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import MAX_DEPTH, MAX_STEPS, Budget, Frame, Return, TooDeep, TooLong
 from netdsl.elaborator.statements import Statements, skipped
-from netdsl.elaborator.symbols import examples, size_symbols
+from netdsl.elaborator.symbols import examples, size_symbols, where_hint
 from netdsl.ir import Graph
 from netdsl.ops import REGISTRY
 from netdsl.source import Source, Span
@@ -49,6 +49,8 @@ def build(module: s.Module, ns: Namespace, network: str | None = None,
 
 def _pick_network(module: s.Module, ns: Namespace, network: str | None) -> str:
     if network is not None:
+        if network not in ns.networks and network in ns.blocks:
+            raise NetdslError([block_not_network(ns, ns.blocks[network])])
         if network not in ns.networks:
             hint = did_you_mean(network, ns.networks,
                                 f"this file defines: {', '.join(ns.order)}" if ns.order else "")
@@ -79,6 +81,7 @@ class Builder:
         self.options: dict[str, object] = {}
         self.example: Span | None = None  # build(): the example line whose sizes it is at
         self.written: dict[str, Span] = {}  # a variant's arguments: where each is written
+        self.returned = False  # the network's body ended at a `return`
         budget = Budget()
         self.naming = Naming(graph, self.report)
         self.ev = Evaluator(self, self.report, budget)
@@ -109,6 +112,12 @@ class Builder:
         the expectation's verdict, after analysis."""
         scratch = Builder(self.source, Namespace(), None)
         value = scratch.ev.eval(e, Frame("", dict(scope)))
+        for i, d in enumerate(scratch.diags):  # NOTE: the tensors are out of scope here
+            name = d.primary.span.text() if d.primary else ""
+            hint = (self._named_size(name, batch=True) or self._layer_hint(name)
+                    if d.code == "E201" and d.message.endswith("is not defined") else "")
+            if hint:
+                scratch.diags[i] = dataclasses.replace(d, hints=(*d.hints, hint))
         return NetdslError(scratch.diags) if scratch.diags else value
 
     # -- entry
@@ -123,7 +132,7 @@ class Builder:
             frame = Frame("", {})
             symbols = size_symbols(net)
             given = {k: overrides.pop(k) for k in list(overrides) if k in symbols}
-            self._bind_network_params(net, overrides, frame)
+            self._bind_network_params(net, overrides, frame, symbols, item)
             graph.params = dict(frame.env)
             graph.sizes = self._sizes(net, symbols, given, frame)
             self.statements.sizes = graph.sizes
@@ -143,7 +152,10 @@ class Builder:
                                     item.name.span))
         if not graph.outputs and not self.diags:
             self.diags.append(error("E216", f"network `{name}` declares no output", net.name.span,
-                                    hints=["end a pipeline with `-> output NAME`, or write "
+                                    hints=["`return` ends a network but makes no output: write "
+                                           "`output NAME = value`, or end a pipeline with "
+                                           "`-> output NAME`" if self.returned else
+                                           "end a pipeline with `-> output NAME`, or write "
                                            "`output NAME = value`"]))
         graph.options = dict(self.options)
         graph.reads = self.ev.reads
@@ -168,12 +180,43 @@ class Builder:
             if d.code == "E201" and d.message.endswith("is not defined") and d.primary:
                 name, use = d.primary.span.text(), d.primary.span
                 hint = (skipped([o.body for o in owners], name, use)
-                        or _later(owners, name, use) or self._named_size(name))
+                        or _later(owners, name, use) or self._example_hint(net, name, use)
+                        or where_hint(net, use)
+                        or self._named_size(name))
                 if hint:
                     self.diags[i] = dataclasses.replace(d, hints=(*d.hints, hint))
 
-    def _named_size(self, name: str) -> str:
-        """Where `name` is a named size of an input (`[N, 3, H, W]`): a hint to read it."""
+    def _example_hint(self, net: s.Network | s.NetworkAlias, name: str, use: Span) -> str:
+        """Where the named size `name` is used in a shape expectation without `at`: a hint to
+        state it as an example."""
+        sizes = self.graph.sizes if self.graph is not None else {}
+        if not isinstance(net, s.Network) or name not in sizes:
+            return ""
+        for st in net.body:
+            if isinstance(st, s.ExpectShape) and not st.at and (
+                    st.dims.span.start <= use.start < st.dims.span.end):
+                at = ", ".join(f"{k} = {v}" for k, v in sizes.items())
+                return (f"a shape that names sizes holds at an example: `expect {st.name.id}: "
+                        f"{st.dims.span.text()} at {at}`")
+        return ""
+
+    def _layer_hint(self, name: str) -> str:
+        """Where `name`, undefined in an `expect` line, names a layer: a hint to read it."""
+        if self.graph is None or name not in self.graph:
+            return ""
+        return (f"`{name}` names a layer: an expect line reads its measures, as `{name}.params`, "
+                f"or its sizes, as `{name}.channels`")
+
+    def _named_size(self, name: str, batch: bool = False) -> str:
+        """Where `name` is a named size of an input (`[N, 3, H, W]`): a hint to read it; with
+        `batch`, also where it names an input's batch size (the evaluator's own hint says so
+        where a tensor is in scope)."""
+        inputs = [n for n in self.graph.nodes() if n.op.name == "input"] if batch and \
+            self.graph is not None else []
+        for node in inputs:
+            if node.shape and node.shape[0] == name:
+                return (f"`{name}` names the batch size of input `{node.name}`, which has no "
+                        f'number: `{node.name}.batch` is the string "{name}"')
         declared = self.graph.declared if self.graph is not None else {}
         for inp, dims in declared.items():
             if name in dims[2:]:
@@ -215,7 +258,7 @@ class Builder:
         try:
             self.statements.body(net.body, frame)
         except Return:
-            pass  # `return` in a network body is accepted and ends it
+            self.returned = True  # `return` in a network body is accepted and ends it
 
     def _alias_args(self, item: s.NetworkAlias, target: s.Network,
                     frame: Frame) -> dict[str, Value]:
@@ -272,14 +315,20 @@ class Builder:
         return sizes
 
     def _bind_network_params(self, net: s.Network, overrides: dict[str, Value],
-                             frame: Frame) -> None:
+                             frame: Frame, sizes: list[str], item: s.Network | s.NetworkAlias
+                             ) -> None:
+        """`item`: the network built, `net` or a variant of it (a mistake in what is given from
+        outside is reported at the variant, once for each)."""
         names = [p.name.id for p in net.params]
+        takes = f"its parameters: {', '.join(names)}" if names else "it takes no parameters"
+        takes += f"; its input sizes: {', '.join(sizes)}" if sizes else ""
+        which = (f"`{item.name.id}` (a variant of `{net.name.id}`)" if item is not net
+                 else f"`{net.name.id}`")
         for key in overrides:
             if key not in names:
-                self._err("E214", f"network `{net.name.id}` has no parameter `{key}`",
-                          net.name.span, "given a value for `" + key + "` from outside",
-                          hints=[did_you_mean(key, names, f"its parameters: {', '.join(names)}"
-                                              if names else "it takes no parameters")])
+                self._err("E214", f"network {which} has no parameter `{key}`",
+                          item.name.span, "given a value for `" + key + "` from outside",
+                          hints=[did_you_mean(key, [*names, *sizes], takes)])
         for p in net.params:
             if p.name.id in overrides:
                 frame.env[p.name.id] = self._override(net, p, overrides[p.name.id], frame)

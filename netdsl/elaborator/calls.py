@@ -12,7 +12,7 @@ from netdsl.diagnostics import closest, did_you_mean
 from netdsl.elaborator.evaluator import Arg, Evaluator
 from netdsl.elaborator.modules import Namespace
 from netdsl.elaborator.naming import Naming
-from netdsl.elaborator.report import Reporter
+from netdsl.elaborator.report import Reporter, line_end_hint
 from netdsl.elaborator.scope import Frame, Return
 from netdsl.limits import MAX_TOTAL_PARAMS
 from netdsl.ops import REGISTRY, foreign_name
@@ -69,8 +69,9 @@ class Calls:
             return POISON if frame.env[f] is POISON else self._err(
                 "E202", f"`{f}` is a value here, {kind(frame.env[f])}, not an operator or a "
                 "block", func.span, "not callable", [f"the value hides the builtin `{f}`: name "
-                                                     "it otherwise" if f in BUILTIN_FUNCS else ""],
-                frame)
+                                                     "it otherwise" if f in BUILTIN_FUNCS else
+                                                     line_end_hint(func.span, "->",
+                                                                   "its next stage")], frame)
         known = list(REGISTRY) + list(self.ns.blocks) + list(BUILTIN_FUNCS)
         op = foreign_name(f)
         hints = [did_you_mean(f, known)] if op is None else [
@@ -209,6 +210,10 @@ class Calls:
         inputs: list[Arg] = args[:n]
         spans: dict[str, Span] = {"x0": args[0][1]} if n == 1 else {
             f"x{i}": sp for i, (_, sp) in enumerate(inputs)}
+        if n == 0 and lo >= 1 and len(args) > len(sig.positional):  # NOTE: `3 -> relu`
+            return self._err("E205", f"`{cls.name}` takes a tensor as its input, not "
+                             f"{kind(args[0][0])}", args[0][1], "not a tensor", frame=frame,
+                             hints=[f"feed it a tensor: `x -> {cls.name}`"])
         # NOTE: an op called bare (`-> bn -> relu`, half of a network's calls) has no arguments
         # to check unless it requires some
         raw, ok = self._op_arguments(cls, sig, args[n:], kwargs, frame, span) if (
@@ -360,7 +365,9 @@ class Calls:
                     values[fname] = coerce(ftype, v)
                 except TypeError as ex:
                     hint = ("use `//` for integer division" if isinstance(v, float)
-                            and "integer" in str(ex) and "/" in sp.text() else "")
+                            and "integer" in str(ex) and "/" in sp.text() else
+                            did_you_mean(v, ("same", "valid")) if isinstance(v, str)
+                            and "Pad" in ftype.split(" | ") else "")
                     self._err("E205", f"`{fname}` of `{cls.name}` takes {ex}, not "
                               f"{kind(v)}", sp, frame=frame, hints=[hint])
                     ok = False

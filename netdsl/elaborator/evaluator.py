@@ -10,7 +10,7 @@ from typing import Protocol, TypeVar
 
 from netdsl import syntax as s
 from netdsl.diagnostics import did_you_mean
-from netdsl.elaborator.report import Reporter
+from netdsl.elaborator.report import Reporter, line_end_hint
 from netdsl.elaborator.scope import MAX_DEPTH, Budget, Frame
 from netdsl.source import Span
 from netdsl.values import (
@@ -88,7 +88,12 @@ class Evaluator:
                 v = self.eval(e.obj, frame)
                 if isinstance(v, Tensor):
                     self.reads.append((v.node, e.name))
-                return POISON if v is POISON else attribute(v, e.name, e.name_span)
+                try:
+                    return POISON if v is POISON else attribute(v, e.name, e.name_span)
+                except Fault as f:  # NOTE: `c = 5.` reads the next line's first name
+                    hint = line_end_hint(e.name_span, ".", "an attribute name")
+                    f.hints = [hint] if hint else f.hints
+                    raise
             case s.Compare():
                 vals = [self.eval(x, frame) for x in e.operands]
                 return POISON if any(v is POISON for v in vals) else compare(e.ops, vals, e.span)
@@ -230,9 +235,10 @@ class Evaluator:
             if op is None or not (isinstance(a, Tensor) and isinstance(b, Tensor)):
                 return self.report.err(
                     "E212", f"`{e.op}` between {kind(a)} and {kind(b)} is not defined",
-                    e.op_span, frame=frame, hints=["tensors support `a + b` (add) and `a * b` "
-                                                   "(broadcast multiply); scale with a layer "
-                                                   "instead"])
+                    e.op_span, frame=frame, hints=[
+                        line_end_hint(e.op_span, e.op, "its right operand") or "tensors support "
+                        "`a + b` (add) and `a * b` (broadcast multiply); scale with a layer "
+                        "instead"])
             return self.graphs.call_op(op, [(a, e.left.span), (b, e.right.span)], frame, name,
                                        e.span)
         return arith(e.op, a, b, BinarySpans(e.op_span, e.right.span, e.span))

@@ -4,6 +4,7 @@ root of the compilation: Source.root), add the prelude."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import field
 from pathlib import Path
@@ -141,9 +142,13 @@ def _use(item: s.Use, source: Source, stack: tuple[str, ...], ns: Namespace,
             text = read_text(path)
         except NetdslError as e:  # NOTE: not kept: each `use` of it is reported where it is
             reason = e.diagnostics[0].message.removeprefix(f"{path}: ")
+            net = item.path.value + ".net"
             diags.append(error("E210", f"cannot use \"{item.path.value}\": {reason}",
-                               item.path.span, hints=["a `use` path is relative to the file "
-                                                      "that has the `use` line"]))
+                               item.path.span, hints=[
+                                   f'did you mean `use "{net}"`?' if reason == "no such file"
+                                   and path.suffix != ".net" and (base / net).is_file() else
+                                   "a `use` path is relative to the file that has the `use` "
+                                   "line"]))
             return
         try:
             loaded[str(path)] = load_module(Source(shown, text, str(root)), stack, loaded)
@@ -218,3 +223,22 @@ def _prelude_names() -> set[str]:
 
 def _add_prelude(ns: Namespace) -> None:
     ns.blocks.update(_prelude().blocks)
+
+
+def block_not_network(ns: Namespace, block: s.Block) -> Diagnostic:
+    """E213 for `--network NAME` where NAME is a block: the networks that call it, directly or
+    through other blocks (by name, in their text)."""
+    name = block.name.id
+    users, found = {name}, True
+    while found:  # NOTE: the blocks that call it, then those that call them, ...
+        more = {b for b, blk in ns.blocks.items() if b not in users and any(
+            re.search(rf"(?<![\w.]){u}\b", blk.span.text()) for u in users)}
+        users |= more
+        found = bool(more)
+    calls = [n for n in ns.order if isinstance(net := ns.networks[n], s.Network) and any(
+        re.search(rf"(?<![\w.]){u}\b", net.span.text()) for u in users)]
+    return error("E213", f"`{name}` is a block, not a network", block.name.span, "defined here",
+                 [f"a block is checked through a network that calls it: pass --network "
+                  f"{' or '.join(calls)}" if calls else
+                  "a block is checked through a network that calls it; no network of this file "
+                  "does"])

@@ -33,7 +33,8 @@ class Naming:
         if len(self.graph) >= MAX_NODES:
             self._err("E215", f"the network exceeds {MAX_NODES} layers", span, frame=frame)
             raise NetdslError(self.diags)
-        full = self.name(frame, local, hard, name_span or span, moves=local != op.name)
+        full = self.name(frame, local, hard, name_span or span, moves=local != op.name,
+                         input=op.name == "input")
         shape = tuple(shape)
         self.graph.add(Node(full, op, span, arg_spans, shape, frame.trace), inputs)
         return Tensor(full, shape)
@@ -56,10 +57,12 @@ class Naming:
         assert self.graph is not None
         return self.graph.taken(full)
 
-    def name(self, frame: Frame, local: str, hard: bool, span: Span, moves: bool = False) -> str:
+    def name(self, frame: Frame, local: str, hard: bool, span: Span, moves: bool = False,
+             input: bool = False) -> str:
         """The full name of a new layer or block instance: `hard` if the author chose it (a
         clash is E211), else the first of `local`, `local_1`, ... that is free (noted in
-        graph.moved if `moves`: a variable's name, not an operator's, moved on)."""
+        graph.moved if `moves`: a variable's name, not an operator's, moved on). `input`: it
+        names a network input."""
         assert self.graph is not None
         full = frame.prefix + local
         if not self.graph.taken(full):
@@ -69,7 +72,7 @@ class Naming:
         if hard and self._hard.get(full) == span:
             self._repeated_label(full, span, frame)
         elif hard:
-            self._name_clash(full, span, frame)
+            self._name_clash(full, span, frame, input)
         # NOTE: names are only ever taken, never freed: the search resumes where it last
         # stopped, so that 10,000 unlabelled `relu`s cost linear time, not quadratic
         k = self._next.get(full, 1)
@@ -98,18 +101,27 @@ class Naming:
                   hints=[f"put the loop variable{'s' if len(frame.loops) > 1 else ''} into the "
                          f'label: `"{fix}": ...`'])
 
-    def _name_clash(self, full: str, span: Span, frame: Frame) -> None:
-        """E211 for a name the author chose that something else already has."""
+    def _name_clash(self, full: str, span: Span, frame: Frame, input: bool) -> None:
+        """E211 for a name the author chose (a label, or an input's if `input`) that something
+        else already has."""
         g = self.graph
         assert g is not None
-        if full in g.outputs:
+        first = g.node(full) if full in g else None
+        if first is not None and full in self._hard and first.op.name == "input":
+            self._err("E211", f"two inputs are named `{full}`" if input else
+                      f"`{full}` is already the name of an input", span, "second use",
+                      frame=frame, secondary=[(first.span, "first use" if input else "the input")],
+                      hints=["rename one of the inputs" if input else
+                             "rename the layer or the input"])
+        elif full in g.outputs:
             self._err("E211", f"`{full}` is already the name of an output", span, "second use",
                       frame=frame, secondary=[(self._output_spans[full], "the output")],
                       hints=["rename the layer or the output"])
         elif full in g and full in self._hard:
             self._err("E211", f"two layers are named `{full}`", span, "second use",
                       frame=frame, secondary=[(g.node(full).span, "first use")],
-                      hints=["rename one of the labels"])
+                      hints=["rename the input or the label" if input else
+                             "rename one of the labels"])
         elif full in g:
             node = g.node(full)
             self._err("E211", f"`{full}` is already the automatic name of an earlier layer",
@@ -142,6 +154,11 @@ class Naming:
                       name.span, frame=frame)
             return
         assert self.graph is not None  # NOTE: after the checks: an `expect` line has no graph
+        if name.id in self.graph.outputs and self._output_spans[name.id] == name.span:
+            self._err("E211", f"output `{name.id}` is declared on every pass of the loop, but "
+                      "an output is declared once", name.span, "the same output each time",
+                      frame=frame, hints=["declare the output after the loop"])
+            return
         if name.id in self.graph.outputs:
             self._err("E211", f"output `{name.id}` is declared twice", name.span, "second "
                       "declaration", frame=frame,

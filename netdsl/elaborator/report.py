@@ -18,6 +18,29 @@ def block_notes(frame: Frame) -> tuple[str, ...]:
                  for b, sp in zip(reversed(frame.blocks), reversed(frame.trace)))
 
 
+def line_end_hint(span: Span, op: str, what: str) -> str:
+    """Where the operator `op` ends the line before `span` (`what`: the operand it took), or
+    `span` is that operator: a hint that the expression went on over the line end; else ""."""
+    src = span.source
+    if src is None:
+        return ""
+    text = src.text
+    if span.text() == op:
+        end = text.find("\n", span.end)
+        if text[span.end:None if end < 0 else end].split("#")[0].strip():
+            return ""
+        line = src.line_col(span.start)[0]
+        what = "the next line as " + what
+    else:
+        start = text.rfind("\n", 0, span.start) + 1
+        if text[start:span.start].strip() or not text[:start].rstrip().endswith(op):
+            return ""
+        line = src.line_col(start)[0] - 1
+        what = "this line as " + what
+    return f"the `{op}` at the end of line {line} takes {what}: finish line {line}, or remove " \
+           f"the `{op}`"
+
+
 class Reporter:
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []

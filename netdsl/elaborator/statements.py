@@ -3,6 +3,7 @@ and return, run in a Frame. Part of the graph builder (builder.py)."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from netdsl import syntax as s
@@ -35,6 +36,7 @@ class Statements:
         self._evaluate = evaluate  # a part of an `expect` line, as in a file of its own
         self.sizes: dict[str, int] = {}  # the named input sizes' binding (Builder._sizes)
         self.keep_examples = False  # the sizes are the first example's: keep the others
+        self._option_at: dict[str, Span] = {}  # the statement that set each option
 
     def body(self, body: tuple[s.Stmt, ...], frame: Frame) -> None:
         for stmt in body:
@@ -110,7 +112,10 @@ class Statements:
         bad = [d for d in shape[1:] if not isinstance(d, int) or d <= 0]
         if len(shape) < 2 or bad:
             self._err("E217", f"input `{st.name.id}` needs a shape [N, C, ...] with positive "
-                      f"sizes after the batch, not {fmt_shape(shape)}", st.dims.span, frame=frame)
+                      f"sizes after the batch, not {fmt_shape(shape)}", st.dims.span, frame=frame,
+                      hints=["only the sizes after the channels may be named (`[N, 3, H, W]`): "
+                             "the channels are a number, or a parameter of the network"
+                             if len(shape) > 1 and isinstance(shape[1], str) else ""])
             frame.env[st.name.id] = POISON
             return
         if isinstance(shape[0], int) and shape[0] <= 0:
@@ -173,8 +178,11 @@ class Statements:
             if not isinstance(cond, (bool, Cond)) or not isinstance(here, bool):
                 return self._err("E219", f"a `where` condition of input `{st.name.id}` compares "
                                  "its named sizes (+ - * // % of sizes and integers)", e.span,
-                                 frame=frame, hints=[f"e.g. `where {names[0]} >= 32`"
-                                                     if names else ""])
+                                 frame=frame, hints=[
+                                     f"sizes divide with `//`, which rounds down: "
+                                     f"`{names[0]} // 2`" if names and re.search(
+                                         r"(?<!/)/(?!/)", e.span.text()) else
+                                     f"e.g. `where {names[0]} >= 32`" if names else ""])
             if not here:
                 at = ", ".join(f"{d} = {self.sizes[d]}" for d in names)
                 return self._err("E219", f"input `{st.name.id}` at {at} breaks its condition "
@@ -261,7 +269,8 @@ class Statements:
             return ("constant", float(value))
         return self._err("E217", f"a param is initialised with a number, zeros, ones, "
                          f"normal(std) or trunc_normal(std), not {kind(value)}", e.span,
-                         frame=frame)
+                         frame=frame, hints=[f"write `{value}` without quotes" if value in (
+                             "zeros", "ones") else ""])
 
     def _output(self, st: s.Output, frame: Frame) -> None:
         if st.value is None:
@@ -341,6 +350,12 @@ class Statements:
                       hints=[did_you_mean(key, OPTIONS, f"options: {', '.join(OPTIONS)}")],
                       frame=frame)
             return
+        at = self._option_at.setdefault(key, st.span)
+        if at is not st.span:  # NOTE: a loop's sets it each pass, from one statement
+            self._err("E208", f"option `{key}` is set twice", st.name.span, "second time",
+                      frame=frame, secondary=[(at, "first set here")],
+                      hints=["set each option once, at the top of the network's body"])
+            return
         first = self._first_layer()
         if first is not None:  # NOTE: it would set `floor` for the layers after it alone
             self._err("E203", f"`option {key}` comes after the network's first layer: an option "
@@ -360,8 +375,12 @@ class Statements:
                       frame=frame)
             return
         if key == "init" and value not in INITS:
+            known = f'use one of: {", ".join(INITS)}'
+            other = next((f"netdsl calls {who} initialisation `{ours}`; {known}" for who, ours
+                          in (("Kaiming", "he"), ("Glorot", "xavier"))
+                          if str(value).lower().startswith(who.lower())), None)
             self._err("E206", f'unknown initialisation "{value}"', st.value.span,
-                      hints=[f'use one of: {", ".join(INITS)}'], frame=frame)
+                      hints=[other or did_you_mean(str(value), INITS, known)], frame=frame)
             return
         self.options[key] = value
 

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from netdsl import syntax as s
+from netdsl.elaborator.scope import MAX_DEPTH, TooDeep
+from netdsl.source import Span
 from netdsl.values import Fault
 
 # NOTE: netdsl.symbolic is imported in the functions that translate `where` conditions, so that the
@@ -37,20 +39,23 @@ def examples(net: s.Network) -> list[s.ExpectShape]:
     return [st for st in net.body if isinstance(st, s.ExpectShape) and st.at]
 
 
-def translate(e: s.Expr, symbols: Mapping[str, Any], ev: Eval) -> Any:
+def translate(e: s.Expr, symbols: Mapping[str, Any], ev: Eval, depth: int = 0) -> Any:
     """A `where` condition (or a side of one) over the sizes: comparisons, `and`, `or`, `not`,
     + - * // % of sizes and numbers. A size becomes symbols[name] (an Expr or, bound, an int);
     anything else is evaluated. Returns an Expr, int, Cond or bool; None where it is none; raises
-    Fault for `// 0` and `% 0`."""
+    Fault for `// 0` and `% 0`, TooDeep past MAX_DEPTH levels, as the evaluator does."""
     from netdsl.symbolic import Cond, conj, disj
+    if depth > MAX_DEPTH:
+        raise TooDeep(e.span)
+    depth += 1
     match e:
         case s.Name() if e.id in symbols:
             return symbols[e.id]
         case s.Compare():
             out: Any = True
-            left = translate(e.operands[0], symbols, ev)
+            left = translate(e.operands[0], symbols, ev, depth)
             for op, right_e in zip(e.ops, e.operands[1:]):
-                right = translate(right_e, symbols, ev)
+                right = translate(right_e, symbols, ev, depth)
                 if not _sized(left) or not _sized(right):
                     return None
                 out = conj(out, _compare(op, left, right))
@@ -60,9 +65,9 @@ def translate(e: s.Expr, symbols: Mapping[str, Any], ev: Eval) -> Any:
             links = [e]  # NOTE: `H + 1 + ... + 1` nests to the left: a loop, not recursion
             while isinstance(links[-1].left, s.BinOp) and links[-1].left.op in _ARITH:
                 links.append(links[-1].left)
-            a = translate(links[-1].left, symbols, ev)
+            a = translate(links[-1].left, symbols, ev, depth)
             for link in reversed(links):
-                b = translate(link.right, symbols, ev)
+                b = translate(link.right, symbols, ev, depth)
                 if not _sized(a) or not _sized(b) or (link.op in ("//", "%")
                                                       and not isinstance(b, int)):
                     return None
@@ -75,16 +80,19 @@ def translate(e: s.Expr, symbols: Mapping[str, Any], ev: Eval) -> Any:
             while isinstance(chain[-1].left, s.BoolOp):
                 chain.append(chain[-1].left)
             chain.reverse()
-            parts = [translate(chain[0].left, symbols, ev),
-                     *(translate(b.right, symbols, ev) for b in chain)]
+            parts = [translate(chain[0].left, symbols, ev, depth),
+                     *(translate(b.right, symbols, ev, depth) for b in chain)]
             if any(not isinstance(p, (bool, Cond)) for p in parts):
                 return None
             cond = parts[0]
             for b, p in zip(chain, parts[1:]):
                 cond = conj(cond, p) if b.op == "and" else disj(cond, p)
             return cond
+        case s.Unary() if e.op == "-":
+            p = translate(e.operand, symbols, ev, depth)
+            return -p if _sized(p) else None
         case s.Unary() if e.op == "not":
-            p = translate(e.operand, symbols, ev)
+            p = translate(e.operand, symbols, ev, depth)
             return None if not isinstance(p, (bool, Cond)) else (~p if isinstance(p, Cond)
                                                                   else not p)
     return ev(e)
@@ -111,3 +119,13 @@ def _compare(op: str, a: Any, b: Any) -> Any:
         return eq if op == "==" else (~eq if isinstance(eq, Cond) else not eq)
     return {">=": Lit.make("ge", d), ">": Lit.make("ge", d - 1),
             "<=": Lit.make("ge", -d), "<": Lit.make("ge", -d - 1)}[op]
+
+
+def where_hint(net: s.Network | s.NetworkAlias, use: Span) -> str:
+    """Where an undefined name is used in an input's `where` condition: its named sizes."""
+    for st in net.body if isinstance(net, s.Network) else ():
+        if isinstance(st, s.Input) and any(e.span.start <= use.start < e.span.end
+                                           for e in st.where):
+            names = [d.id for d in st.dims.items[2:] if isinstance(d, s.Name)]
+            return f"a `where` condition compares the input's named sizes: {', '.join(names)}"
+    return ""

@@ -17,7 +17,7 @@ from typing import Any
 from lark.exceptions import UnexpectedInput, VisitError
 
 from netdsl import syntax as s
-from netdsl.diagnostics import Diagnostic, NetdslError, error
+from netdsl.diagnostics import Diagnostic, NetdslError, did_you_mean, error
 from netdsl.limits import MAX_NUMBERS, MAX_SOURCE_BYTES, MAX_TOKENS
 from netdsl.parse.loading import (
     _OPTIONS as _OPTIONS,
@@ -99,6 +99,7 @@ def _one_statement_per_line(module: s.Module) -> list[Diagnostic]:
     src = module.source
     bodies = [item.body for item in module.items if isinstance(item, (s.Network, s.Block))]
     diags: list[Diagnostic] = []
+    skip = 0  # a line whose first statement is another language's keyword: reported once
     while bodies:  # NOTE: a worklist, not recursion: bodies may nest thousands deep
         prev = None
         for st in bodies.pop():
@@ -107,14 +108,22 @@ def _one_statement_per_line(module: s.Module) -> list[Diagnostic]:
                 bodies.append(st.orelse)
             elif isinstance(st, s.For):
                 bodies.append(st.body)
-            if prev is not None and (src.line_col(max(prev.span.start, prev.span.end - 1))[0]
-                                     == src.line_col(st.span.start)[0]):
+            line = src.line_col(st.span.start)[0]
+            if prev is not None and line != skip and (
+                    src.line_col(max(prev.span.start, prev.span.end - 1))[0] == line):
                 diags.append(_same_line(src, prev, st))
+                value = getattr(prev, "value", None) or getattr(prev, "expr", None)
+                skip = line if isinstance(value, s.Name) and value.id in _FOREIGN else 0
             prev = st
     return sorted(diags, key=lambda d: d.labels[0].span.start)
 
 
 _DECLARES = ("let", "var", "val", "const")  # other languages' declarations
+_FOREIGN = {  # other languages' statements, read as a name and then another statement
+    "while": ("a loop runs a number of times known in advance",
+              "write `for i in range(n) { ... }`"),
+    "def": ("a function of tensors is a block",
+            "define it at the top level of the file: `block f(x, ...) { ... return y }`")}
 _OPERATORS = ("//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "<", ">")
 
 
@@ -130,10 +139,18 @@ def _same_line(src: Source, prev: Any, st: Any) -> Diagnostic:
         line, more = st.span.text().partition("\n")[::2]
         return error("E101", f"netdsl has no `{value.id}`: a name is defined by assigning it",
                      value.span, "not a keyword", [f"write `{line}{' ...' if more else ''}`"])
+    if isinstance(value, s.Name) and value.id in _FOREIGN:
+        message, hint = _FOREIGN[value.id]
+        return error("E101", f"netdsl has no `{value.id}`: {message}", value.span,
+                     "not a keyword", [hint])
     stage = value.stages[-1] if isinstance(value, s.Pipeline) else None
     if stage is not None and word is not None and isinstance(st, s.ExprStmt):
+        misspelt = (isinstance(stage, s.Stage) and not stage.args and not stage.kwargs
+                    and did_you_mean(stage.func.id, ["output"]))
         return error("E101", "a `->` is missing between two pipeline stages", span,
-                     "expected `->` before this", ["write `x -> f -> g`"])
+                     "expected `->` before this", [
+                         f"{misspelt} A pipeline ends with `-> output NAME`" if misspelt
+                         else "write `x -> f -> g`"])
     if stage is not None and word is None:
         hint = ("a pipeline stage is one call: to combine a pipeline's result, wrap the "
                 f"pipeline in parentheses, `(x -> f) {op} y`, or name it first") if op else ""

@@ -98,12 +98,13 @@ def _check_digits(text: str) -> None:
 def _num(text: str) -> int | float:
     _check_digits(text)
     text = text.replace("_", "")
-    if len(text) > MAX_DIGITS:  # NOTE: before int(): Python refuses 4,300 digits, slowly
-        raise _too_large()
+    decimal = any(c in text for c in ".eE")
+    if len(text) > (1000 if decimal else MAX_DIGITS):  # NOTE: before int(): Python refuses
+        raise _too_large()  # 4,300 digits, slowly; a decimal may hold many (pi's, 1e-45's)
     scale = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}.get(text[-1:], 1)
     if scale != 1:
         text = text[:-1]
-    if any(c in text for c in ".eE"):
+    if decimal:
         if not math.isfinite(float(text) * scale):
             raise _too_large()
         value = _decimal(text, scale)

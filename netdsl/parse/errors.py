@@ -50,6 +50,11 @@ _EXAMPLES: list[tuple[tuple[str, str], list[str]]] = [
       "`within 0.2G`"), ["network a { expect macs ~= 4 within }"]),
     (("a loop is followed by a body in braces", "write `for i in range(3) { ... }`"),
      ["network a { for i in range(3): }", "network a { for i in n: }"]),
+    (("a repeat count is a number, a name or an expression in brackets", "`-> f * n` repeats "
+      "the stage n times (n >= 0); a computed count goes in brackets: `* (n - 1)`"),
+     [f"network a {{ x -> {stage} * {count} }}" for stage in (
+         "f", "f(1)", "l: f", "l: f(1)", '"l": f', '"l": f(1)') for count in (
+         "-1", "2 * 2", "n * 2", "(n) * 2", "n[0] * 2", "n.a * 2")]),
 ]
 
 
@@ -379,6 +384,10 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
         return (f"`{tok}` does not go outside a network or block",
                 ["put statements inside `network NAME { ... }` or `block NAME(x) { ... }`"])
     hints = []
+    word = source_text[source_text.rfind("\n", 0, tok.start_pos or 0) + 1:tok.start_pos].strip()
+    if tok == "=" and word in ("true", "false", "and", "or", "not"):  # NOTE: `true = 3`
+        return f"unexpected {_what(tok, lark)}", [
+            f"`{word}` is a keyword and cannot be used as a name"]
     if tok == "=" and ":" in want:
         hints.append(_equals_hint(source_text, tok.start_pos or 0))
     if tok == "(" and "[" in want:
@@ -386,11 +395,28 @@ def _explain(tok: Token, expected: set[str], texts: dict[str, str | None],
     if tok == ":" and "{" in want:
         hints.append("a body goes in braces: `network NAME { ... }`")
     pos = tok.start_pos or 0
-    first = not source_text[source_text.rfind("\n", 0, pos) + 1:pos].strip()
+    before = source_text[source_text.rfind("\n", 0, pos) + 1:pos]
+    first = not before.strip()
+    if tok == "else" and re.search(r"\S\s+if\b", before):  # NOTE: Python's `a if c else b`
+        return "unexpected keyword `else`", [
+            "netdsl has no `A if COND else B`: pick with a table, `{true: A, false: B}[COND]`, "
+            "or assign in an `if` statement"]
+    if tok == ":" and "=" in want and ")" in want and re.search(r"\(\s*(\w+\s*(=[^,]*)?,\s*)*"
+                                                            r"\w+\s*$", before):
+        name = before.rstrip().rsplit("(", 1)[-1].rsplit(",", 1)[-1].strip()
+        hints.append(f"a parameter has no type: write `{name}` or `{name} = DEFAULT`, whose "
+                     "value gives its kind")
+    if tok in ("//", "/") and first:
+        hints.append("a comment starts with `#`")
+    if tok == "if" and before.rstrip().endswith("else"):
+        hints.append("write `else if` as `elif`")
     if tok == "in" and not first:  # NOTE: after a value, as Python's `k in [1, 2]`
         hints.append("netdsl has no `in` test: compare, as in `k == 2 or k == 4`")
     elif keyword and "NAME" in expected:
         hints.append(f"`{tok}` is a keyword and cannot be used as a name")
+    if tok == "," and want == {"in"}:
+        hints.append("a `for` loop binds one name: `for i in range(len(xs)) { ... }` reads "
+                     "`xs[i]`")
     if tok.type == "NAME" and ")" in want and "," in want:
         hints.append("separate arguments with `,`")
     if tok in ("import", "from"):

@@ -65,7 +65,10 @@ def describe(lit: Lit, negated: bool = False) -> str:
             return f"{render(a)} {'not ' if negated else ''}divisible by {d}"
         pos = algebra.Expr({m: c for m, c in e.terms if c > 0})
         neg = -algebra.Expr({m: c for m, c in e.terms if c < 0})
-        return f"{render(pos)} {'!=' if negated else '=='} {render(algebra.Expr.of(neg))}"
+        sides = [render(pos), render(algebra.Expr.of(neg))]
+        if not pos.symbols():  # NOTE: the sizes first, as written: `H == 8`, not `8 == H`
+            sides.reverse()
+        return f"{sides[0]} {'!=' if negated else '=='} {sides[1]}"
     c = e.coeffs().get((), 0)
     rest = e - c
     if isinstance(rest, algebra.Expr) and rest.terms and rest.terms[0][1] < 0:
