@@ -890,3 +890,15 @@ def test_cli_import_into_a_directory_suggests_a_net_file(tmp_path, capsys):
     assert main(["import", str(src), "-o", str(tmp_path)]) == 1
     assert capsys.readouterr().err == (f"error[E402]: {tmp_path} is a directory; give a file "
                                        f"name such as {tmp_path / 'model.net'}\n\n")
+
+
+def test_cli_import_of_a_file_name_that_is_not_utf8(tmp_path, capsys):
+    """A name onnx cannot take (its paths are UTF-8) gave E403 "TypeError: check_model_path():
+    incompatible function arguments"."""
+    import os
+    src = Path(os.fsdecode(bytes(tmp_path) + b"/bad\xff.onnx"))
+    onnx.save(_relu_model(["N", 3]), src)
+    assert main(["import", str(src), "-o", str(tmp_path / "m.net")]) == 1
+    assert capsys.readouterr().err == (
+        f"error[E403]: {tmp_path}/bad\\udcff.onnx: the file name is not valid UTF-8, which onnx "
+        "needs\n  = hint: rename the file\n\n")

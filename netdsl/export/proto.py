@@ -120,6 +120,11 @@ def check_file(path: str | Path) -> None:
     if not p.is_file():
         raise NetdslError([error("E403", f"{p}: no such file" if not p.exists()
                                  else f"{p}: not a file")])
+    try:  # NOTE: onnx takes paths as UTF-8 text: undecodable bytes are lone surrogates here
+        str(p).encode("utf-8")
+    except UnicodeEncodeError:
+        raise NetdslError([error("E403", f"{p}: the file name is not valid UTF-8, which onnx "
+                                 "needs", hints=["rename the file"])]) from None
     try:
         onnx.checker.check_model(str(p))  # by path: also for models over protobuf's 2 GB
     except Exception as e:  # noqa: BLE001 - protobuf and onnx raise many kinds for a bad file
