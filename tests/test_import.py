@@ -902,3 +902,27 @@ def test_cli_import_of_a_file_name_that_is_not_utf8(tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"error[E403]: {tmp_path}/bad\\udcff.onnx: the file name is not valid UTF-8, which onnx "
         "needs\n  = hint: rename the file\n\n")
+
+
+@pytest.mark.parametrize("eps", [float("inf"), float("nan")])
+def test_a_number_that_is_not_finite_names_the_node(eps):
+    """bn(eps: inf) was written, and the check of the unwritten .net said `inf` is not
+    defined (E201)."""
+    model = _graph([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"],
+                                     name="bn", epsilon=eps)],
+                   [("x", ["N", 2, 4, 4])], [("y", ["N", 2, 4, 4])],
+                   [(k, np.ones(2)) for k in "sbmv"])
+    assert _e407(model) == (f"error[E407]: m.onnx: node `bn` (BatchNormalization): the number "
+                            f"{eps} is not finite, and a .net program writes finite numbers")
+
+
+@pytest.mark.parametrize(("elem", "name"), [(TensorProto.FLOAT16, "float16"),
+                                            (TensorProto.INT64, "int64")])
+def test_an_input_that_is_not_float32_is_e407(elem, name):
+    """A float16 or int64 input was imported as a float32 program, silently."""
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "g",
+                          [helper.make_tensor_value_info("x", elem, ["N", 2])],
+                          [helper.make_tensor_value_info("y", elem, ["N", 2])])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert _e407(model) == (f"error[E407]: m.onnx: input `x` is {name}: netdsl's inputs are "
+                            "float32\n  = hint: export the model in float32")

@@ -190,6 +190,14 @@ def shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
             if v.type.tensor_type.HasField("shape")}
 
 
+def value_type(info: onnx.ValueInfoProto) -> str:
+    """A graph input's or output's element type as numpy names it (`float32`, `int64`), for
+    importer/; "" where none is recorded."""
+    from onnx import helper
+    elem = info.type.tensor_type.elem_type
+    return helper.tensor_dtype_to_np_dtype(elem).name if elem else ""
+
+
 def value_shape(info: onnx.ValueInfoProto) -> list[int | str]:
     """A graph input's or output's dims: an int, or the symbol's name ("" when unnamed)."""
     return [d.dim_value if d.HasField("dim_value") else d.dim_param

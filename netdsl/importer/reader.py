@@ -96,6 +96,12 @@ class _Reader:
         return name
 
     def layers(self) -> list[Layer]:
+        for i in self.g.input:
+            kind = export.value_type(i)
+            if i.name not in self.arrays and kind not in ("float32", ""):
+                raise NetdslError([error("E407", f"{self.source}: input `{i.name}` is {kind}: "
+                                         "netdsl's inputs are float32", hints=[
+                                             "export the model in float32"])])
         out = []
         for n in self.g.node:
             a = export.attributes(n)
@@ -113,7 +119,12 @@ class _Reader:
                 continue
             if n.op_type == "Pad" and self._fold_pad(n, a):
                 continue
-            made = self.reduce_mean(n, a) if n.op_type == "ReduceMean" else [self.layer(n, a)]
+            try:
+                made = (self.reduce_mean(n, a) if n.op_type == "ReduceMean"
+                        else [self.layer(n, a)])
+            except _NotFinite as e:
+                raise self.fail(n, f"the number {e.args[0]} is not finite, and a .net program "
+                                "writes finite numbers") from None
             path = self.module_path(n)
             for layer in made:
                 layer.inputs = [self.src(i) for i in layer.inputs]
@@ -534,7 +545,13 @@ def _ints(v: Sequence[int], as_list: bool = False) -> str:
     return "[" + ", ".join(map(str, v)) + "]"
 
 
+class _NotFinite(ValueError):
+    """A number that _num cannot write (inf, nan): the .net has no literal for it."""
+
+
 def _num(v: float) -> str:
+    if not math.isfinite(float(v)):
+        raise _NotFinite(float(v))
     s = f"{float(v):.9g}"
     return s if any(c in s for c in ".en") else s + ".0"
 
