@@ -926,3 +926,19 @@ def test_an_input_that_is_not_float32_is_e407(elem, name):
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     assert _e407(model) == (f"error[E407]: m.onnx: input `x` is {name}: netdsl's inputs are "
                             "float32\n  = hint: export the model in float32")
+
+
+@pytest.mark.parametrize(("perm", "call"), [([0, 2, 3, 1], "permute([0, 2, 3, 1])"),
+                                            ([0, 1, 3, 2], "transpose(2, 3)")])
+def test_transpose_round_trips(perm, call):
+    model = _graph([helper.make_node("Transpose", ["x"], ["y"], name="/t/Transpose", perm=perm)],
+                   [("x", ["N", 2, 3, 4])], [("y", [None] * 4)])
+    assert f'"t": {call}' in importer.import_model(model, "t").text
+    _same_outputs(model, (2, 2, 3, 4))
+
+
+def test_transpose_of_the_batch_names_the_node():
+    model = _graph([helper.make_node("Transpose", ["x"], ["y"], name="t", perm=[1, 0, 2])],
+                   [("x", ["N", 2, 3])], [("y", [None] * 3)])
+    assert _e407(model) == ("error[E407]: m.onnx: node `t` (Transpose): perm [1, 0, 2] moves "
+                            "the batch axis: netdsl's permute keeps axis 0 first")

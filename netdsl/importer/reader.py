@@ -21,7 +21,7 @@ from netdsl.record import MutableRecord, record
 SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv ConvTranspose Dropout "
              "Elu Flatten Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish Identity LRN "
              "LeakyRelu MaxPool Mul Pad ReduceMean Relu Reshape Resize Sigmoid Softmax Tanh "
-             "Upsample").split()
+             "Transpose Upsample").split()
 _CONSTANTS = ("value", "value_float", "value_floats", "value_int", "value_ints")  # Constant's
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish",
            "GlobalAveragePool": "globalavgpool", "GlobalMaxPool": "globalmaxpool"}
@@ -198,6 +198,8 @@ class _Reader:
             return Layer("bn", call, x[:1], out, _prefix(x[1]) or n.name, params)
         if op == "Gemm":
             return self.gemm(n, a)
+        if op == "Transpose":
+            return self.transpose(n, a)
         if op in ("MaxPool", "AveragePool"):
             return self.pool(n, a)
         if op == "Clip":
@@ -348,6 +350,21 @@ class _Reader:
         else:
             call = f"dense({w.shape[0]}, bias: false)"
         return Layer("dense", call, x[:1], n.output[0], _prefix(x[1]) or n.name, params)
+
+    def transpose(self, n: Any, a: dict[str, Any]) -> Layer:
+        """permute(perm), or transpose(a, b) where perm swaps two axes (torch's x.transpose);
+        the batch stays first. No perm reverses the axes (of the rank onnx infers)."""
+        rank = self.rank(n.input[0])
+        perm = [int(v) for v in a.get("perm", range((rank or 0) - 1, -1, -1))]
+        if not perm or perm[0] != 0:
+            raise self.fail(n, f"perm {perm} moves the batch axis: netdsl's permute keeps axis "
+                            "0 first")
+        moved = [i for i, p in enumerate(perm) if p != i]
+        if len(moved) == 2:
+            call = f"transpose({moved[0]}, {moved[1]})"
+        else:
+            call = f"permute({_ints(perm, True)})"
+        return Layer(call.split("(")[0], call, [n.input[0]], n.output[0], n.name)
 
     def pool(self, n: Any, a: dict[str, Any]) -> Layer:
         k = [int(v) for v in a["kernel_shape"]]
