@@ -942,3 +942,26 @@ def test_transpose_of_the_batch_names_the_node():
                    [("x", ["N", 2, 3])], [("y", [None] * 3)])
     assert _e407(model) == ("error[E407]: m.onnx: node `t` (Transpose): perm [1, 0, 2] moves "
                             "the batch axis: netdsl's permute keeps axis 0 first")
+
+
+@pytest.mark.parametrize(("axis", "eps", "bias", "call"), [
+    (-1, 1e-5, True, "layer_norm"), (3, 1e-6, True, "layer_norm(eps: 1e-06)"),
+    (-1, 1e-5, False, "layer_norm")])
+def test_layer_normalization_over_the_last_axis_round_trips(axis, eps, bias, call):
+    rng = np.random.default_rng(1)
+    inits = [("ln.weight", rng.standard_normal(4))] + (
+        [("ln.bias", rng.standard_normal(4))] if bias else [])
+    model = _graph([helper.make_node("LayerNormalization", ["x", *(n for n, _ in inits)], ["y"],
+                                     name="/ln/LayerNormalization", axis=axis, epsilon=eps)],
+                   [("x", ["N", 2, 3, 4])], [("y", ["N", 2, 3, 4])], inits)
+    assert f'"ln": {call}\n' in importer.import_model(model, "t").text
+    _same_outputs(model, (2, 2, 3, 4))
+
+
+def test_layer_normalization_over_several_axes_names_the_node():
+    model = _graph([helper.make_node("LayerNormalization", ["x", "w"], ["y"], name="ln",
+                                     axis=2)],
+                   [("x", ["N", 2, 3, 4])], [("y", ["N", 2, 3, 4])], [("w", np.ones((3, 4)))])
+    assert _e407(model) == ("error[E407]: m.onnx: node `ln` (LayerNormalization): axis 2 of a "
+                            "rank 4 input normalizes over the axes from 2 on: netdsl's "
+                            "layer_norm normalizes over one axis")

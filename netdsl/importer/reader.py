@@ -20,8 +20,8 @@ from netdsl.record import MutableRecord, record
 
 SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv ConvTranspose Dropout "
              "Elu Flatten Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish Identity LRN "
-             "LeakyRelu MaxPool Mul Pad ReduceMean Relu Reshape Resize Sigmoid Softmax Tanh "
-             "Transpose Upsample").split()
+             "LayerNormalization LeakyRelu MaxPool Mul Pad ReduceMean Relu Reshape Resize "
+             "Sigmoid Softmax Tanh Transpose Upsample").split()
 _CONSTANTS = ("value", "value_float", "value_floats", "value_int", "value_ints")  # Constant's
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish",
            "GlobalAveragePool": "globalavgpool", "GlobalMaxPool": "globalmaxpool"}
@@ -200,6 +200,8 @@ class _Reader:
             return self.gemm(n, a)
         if op == "Transpose":
             return self.transpose(n, a)
+        if op == "LayerNormalization":
+            return self.layer_norm(n, a)
         if op in ("MaxPool", "AveragePool"):
             return self.pool(n, a)
         if op == "Clip":
@@ -365,6 +367,22 @@ class _Reader:
         else:
             call = f"permute({_ints(perm, True)})"
         return Layer(call.split("(")[0], call, [n.input[0]], n.output[0], n.name)
+
+    def layer_norm(self, n: Any, a: dict[str, Any]) -> Layer:
+        """layer_norm over the last axis (torch's LayerNorm(d)); no bias is one of zeros."""
+        x, rank = list(n.input), self.rank(n.input[0])
+        axis = int(a.get("axis", -1))
+        if rank is None or axis % rank != rank - 1:
+            raise self.fail(n, f"axis {axis} of a rank {rank if rank else '?'} input normalizes "
+                            f"over the axes from {axis} on: netdsl's layer_norm normalizes over "
+                            "one axis")
+        w = self.need(n, x[1])
+        b = self.need(n, x[2]) if len(x) > 2 and x[2] else np.zeros_like(w)
+        eps = np.float32(a.get("epsilon", 1e-5))
+        shown = _num(float(str(eps)))  # NOTE: as float32 writes it: 1e-06, not 9.99999997e-07
+        call = "layer_norm" if eps == np.float32(1e-5) else f"layer_norm(eps: {shown})"
+        return Layer("layer_norm", call, x[:1], n.output[0], _prefix(x[1]) or n.name,
+                     {"weight": np.ravel(w), "bias": np.ravel(b)})
 
     def pool(self, n: Any, a: dict[str, Any]) -> Layer:
         k = [int(v) for v in a["kernel_shape"]]
