@@ -965,3 +965,45 @@ def test_layer_normalization_over_several_axes_names_the_node():
     assert _e407(model) == ("error[E407]: m.onnx: node `ln` (LayerNormalization): axis 2 of a "
                             "rank 4 input normalizes over the axes from 2 on: netdsl's "
                             "layer_norm normalizes over one axis")
+
+
+def _matmul(bias=None, bias_first=True):
+    """x @ W (+ b), as torch's legacy exporter writes a Linear on [N, ..., C]."""
+    rng = np.random.default_rng(2)
+    nodes = [helper.make_node("MatMul", ["x", "onnx::MatMul_7"], ["m"], name="/fc/MatMul")]
+    inits = [("onnx::MatMul_7", rng.standard_normal((4, 5)))]
+    if bias is not None:
+        nodes.append(helper.make_node("Add", ["fc.bias", "m"] if bias_first else ["m", "fc.bias"],
+                                      ["y"], name="/fc/Add"))
+        inits.append(("fc.bias", bias))
+    else:
+        nodes[0].output[0] = "y"
+    return _graph(nodes, [("x", ["N", 3, 4])], [("y", ["N", 3, 5])], inits)
+
+
+@pytest.mark.parametrize(("bias", "first", "call"), [
+    (np.arange(5.0), True, "dense(5)"), (np.arange(5.0), False, "dense(5)"),
+    (None, True, "dense(5, bias: false)")])
+def test_matmul_by_a_weight_is_dense(bias, first, call):
+    model = _matmul(bias, first)
+    imported = importer.import_model(model, "t")
+    assert f'"fc": {call}\n' in imported.text
+    assert sorted(imported.weights) == (["fc.bias", "fc.weight"] if bias is not None
+                                        else ["fc.weight"])
+    _same_outputs(model, (2, 3, 4))
+
+
+def test_matmul_of_two_tensors_round_trips():
+    model = _graph([helper.make_node("Transpose", ["x"], ["t"], name="/t/Transpose",
+                                     perm=[0, 2, 1]),
+                    helper.make_node("MatMul", ["x", "t"], ["y"], name="/m/MatMul")],
+                   [("x", ["N", 3, 4])], [("y", ["N", 3, 3])])
+    assert '-> "m": matmul(' in importer.import_model(model, "t").text
+    _same_outputs(model, (2, 3, 4))
+
+
+def test_matmul_by_a_weight_on_the_left_names_the_node():
+    model = _graph([helper.make_node("MatMul", ["w", "x"], ["y"], name="mm")],
+                   [("x", ["N", 4, 4])], [("y", ["N", 4, 4])], [("w", np.ones((4, 4)))])
+    assert _e407(model) == ("error[E407]: m.onnx: node `mm` (MatMul): a constant left operand: "
+                            "dense is x @ W, a weight on the right")

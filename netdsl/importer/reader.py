@@ -20,7 +20,7 @@ from netdsl.record import MutableRecord, record
 
 SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv ConvTranspose Dropout "
              "Elu Flatten Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish Identity LRN "
-             "LayerNormalization LeakyRelu MaxPool Mul Pad ReduceMean Relu Reshape Resize "
+             "LayerNormalization LeakyRelu MatMul MaxPool Mul Pad ReduceMean Relu Reshape Resize "
              "Sigmoid Softmax Tanh Transpose Upsample").split()
 _CONSTANTS = ("value", "value_float", "value_floats", "value_int", "value_ints")  # Constant's
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish",
@@ -56,6 +56,11 @@ class _Reader:
         self.shapes = export.shapes(model)
         self.opset = next((int(o.version) for o in model.opset_import
                            if o.domain in ("", "ai.onnx")), 0)
+        self.users: dict[str, list[Any]] = {}  # tensor -> the nodes that read it
+        for m in self.g.node:
+            for i in m.input:
+                self.users.setdefault(i, []).append(m)
+        self.folded: set[str] = set()  # outputs of nodes read into the layer before them
         self.calls: Counter[str] = Counter()  # by torch module path: how often called
         self.last_path = ""
 
@@ -114,6 +119,8 @@ class _Reader:
             if extra:  # NOTE: MaxPool's indices, Dropout's mask, BatchNormalization's stats
                 raise self.fail(n, f"its output `{extra[0]}` is used: a netdsl layer has one "
                                 "output")
+            if n.output[0] in self.folded:
+                continue
             if n.op_type in ("Identity", "Dropout"):
                 self.alias[n.output[0]] = n.input[0]
                 continue
@@ -202,6 +209,8 @@ class _Reader:
             return self.transpose(n, a)
         if op == "LayerNormalization":
             return self.layer_norm(n, a)
+        if op == "MatMul":
+            return self.matmul(n)
         if op in ("MaxPool", "AveragePool"):
             return self.pool(n, a)
         if op == "Clip":
@@ -383,6 +392,31 @@ class _Reader:
         call = "layer_norm" if eps == np.float32(1e-5) else f"layer_norm(eps: {shown})"
         return Layer("layer_norm", call, x[:1], n.output[0], _prefix(x[1]) or n.name,
                      {"weight": np.ravel(w), "bias": np.ravel(b)})
+
+    def matmul(self, n: Any) -> Layer:
+        """x @ W, W a weight [in, out]: dense(out), and the Add of a bias after it (torch's
+        Linear on [N, ..., C], which its legacy exporter writes so) its bias; x @ y of two
+        tensors: matmul."""
+        x, out = list(n.input), n.output[0]
+        w = self.const(x[1])
+        if self.const(x[0]) is not None:
+            raise self.fail(n, "a constant left operand: dense is x @ W, a weight on the right")
+        if w is None:
+            return Layer("matmul", "matmul({})", x, out, n.name)
+        if w.ndim != 2:
+            raise self.fail(n, f"a weight of shape {list(w.shape)}: dense's is [in, out]")
+        params, hint = {"weight": np.ascontiguousarray(w.T)}, n.name
+        users = self.users.get(out, [])
+        add = users[0] if len(users) == 1 and users[0].op_type == "Add" else None
+        b = next((self.const(i) for i in add.input if i != out), None) if add else None
+        if add is not None and b is not None and out not in self.outputs and (
+                b.size == w.shape[1] and b.shape[-1:] == (w.shape[1],)):
+            params["bias"] = np.ravel(b)
+            hint = _prefix(next(i for i in add.input if i != out)) or n.name
+            self.folded.add(add.output[0])
+            out = add.output[0]
+        call = f"dense({w.shape[1]})" if "bias" in params else f"dense({w.shape[1]}, bias: false)"
+        return Layer("dense", call, x[:1], out, hint, params)
 
     def pool(self, n: Any, a: dict[str, Any]) -> Layer:
         k = [int(v) for v in a["kernel_shape"]]
