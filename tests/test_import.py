@@ -1007,3 +1007,40 @@ def test_matmul_by_a_weight_on_the_left_names_the_node():
                    [("x", ["N", 4, 4])], [("y", ["N", 4, 4])], [("w", np.ones((4, 4)))])
     assert _e407(model) == ("error[E407]: m.onnx: node `mm` (MatMul): a constant left operand: "
                             "dense is x @ W, a weight on the right")
+
+
+def _gelu_nodes(form):
+    """GELU's erf form as torch's legacy exporter (`torch`) or netdsl's lowering writes it."""
+    c = helper.make_node
+    nodes = [c("Constant", [], ["r2"], value_float=2 ** 0.5),
+             c("Constant", [], ["one"], value_float=1.0),
+             c("Constant", [], ["half"], value_float=0.5),
+             c("Div", ["x", "r2"], ["d"], name="/act/Div"), c("Erf", ["d"], ["e"]),
+             c("Add", ["e", "one"], ["a"])]
+    if form == "torch":
+        return nodes + [c("Mul", ["x", "a"], ["m"]), c("Mul", ["m", "half"], ["y"])]
+    return nodes + [c("Mul", ["x", "half"], ["h"]), c("Mul", ["h", "a"], ["y"])]
+
+
+@pytest.mark.parametrize("form", ["torch", "netdsl"])
+def test_gelu_of_the_erf_form_is_gelu(form):
+    model = _graph(_gelu_nodes(form), [("x", ["N", 3])], [("y", ["N", 3])])
+    assert '"act": gelu\n' in importer.import_model(model, "t").text
+    _same_outputs(model, (2, 3))
+
+
+def test_gelu_op_round_trips_and_netdsls_own_gelu_comes_back():
+    model = _graph([helper.make_node("Gelu", ["x"], ["y"], name="/act/Gelu")],
+                   [("x", ["N", 3])], [("y", ["N", 3])], opset=20)
+    assert '"act": gelu\n' in importer.import_model(model, "t").text
+    _same_outputs(model, (2, 3))
+    _round_trip(netdsl.loads("network t {\n  input x: [N, 3]\n  x -> a: gelu -> output y\n}"))
+
+
+def test_an_erf_form_whose_inner_value_is_read_elsewhere_is_not_gelu():
+    nodes = _gelu_nodes("torch")
+    nodes[-1].output[0] = "y0"
+    nodes.append(helper.make_node("Add", ["y0", "e"], ["y"]))
+    model = _graph(nodes, [("x", ["N", 3])], [("y", ["N", 3])])
+    assert _e407(model).startswith("error[E407]: m.onnx: 2 nodes use operators that netdsl "
+                                   "import does not read: Div x1 (/act/Div); Erf x1 (e)\n")

@@ -2,6 +2,7 @@
 lowering, in the other direction: it reads a ModelProto's plain fields (export/'s helpers turn
 attributes and initializers into Python values, so onnx is imported there only). A package of
 two stages:
+- patterns.py: the subgraphs that are one layer (GELU's erf form), found first;
 - reader.py: ModelProto → Layers: every node becomes one layer (its netdsl call, inputs, weights
   and where its name comes from); Identity and Dropout vanish, a zero Pad in front of a Conv
   becomes its pads;
@@ -61,11 +62,8 @@ def import_model(model: Any, network: str | None = None, source: str = "model.on
     """The .net program and weights of an onnx.ModelProto; E407 listing every operator that
     netdsl cannot express (each with its node names and count)."""
     g = model.graph
-    unsupported: dict[str, list[str]] = {}
-    for n in g.node:
-        if n.op_type not in SUPPORTED or n.domain not in ("", "ai.onnx"):
-            op = n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
-            unsupported.setdefault(op, []).append(n.name or n.output[0])
+    reader = _Reader(model, source)
+    unsupported = reader.unread()
     if unsupported:
         count = sum(map(len, unsupported.values()))
         uses = "nodes use operators" if count > 1 else "node uses an operator"

@@ -16,12 +16,13 @@ import numpy as np
 
 from netdsl import export
 from netdsl.diagnostics import NetdslError, error
+from netdsl.importer import patterns
 from netdsl.record import MutableRecord, record
 
 SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv ConvTranspose Dropout "
-             "Elu Flatten Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish Identity LRN "
-             "LayerNormalization LeakyRelu MatMul MaxPool Mul Pad ReduceMean Relu Reshape Resize "
-             "Sigmoid Softmax Tanh Transpose Upsample").split()
+             "Elu Flatten Gelu Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish "
+             "Identity LRN LayerNormalization LeakyRelu MatMul MaxPool Mul Pad ReduceMean Relu "
+             "Reshape Resize Sigmoid Softmax Tanh Transpose Upsample").split()
 _CONSTANTS = ("value", "value_float", "value_floats", "value_int", "value_ints")  # Constant's
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish",
            "GlobalAveragePool": "globalavgpool", "GlobalMaxPool": "globalmaxpool"}
@@ -60,7 +61,12 @@ class _Reader:
         for m in self.g.node:
             for i in m.input:
                 self.users.setdefault(i, []).append(m)
-        self.folded: set[str] = set()  # outputs of nodes read into the layer before them
+        for m in self.g.node:  # NOTE: read again in layers(); the patterns need them first
+            if m.op_type == "Constant":
+                self._constant(m, export.attributes(m))
+        self.fused = patterns.find(self.g.node, self.users, self.const, self.outputs)
+        # outputs of nodes read into the layer before them
+        self.folded = {t for f in self.fused.values() for t in f.nodes[1:]}
         self.calls: Counter[str] = Counter()  # by torch module path: how often called
         self.last_path = ""
 
@@ -100,6 +106,19 @@ class _Reader:
             name = self.alias[name]
         return name
 
+    def unread(self) -> dict[str, list[str]]:
+        """The operators netdsl import does not read (with its domain where not ONNX's), each
+        with the names of its nodes (their outputs where unnamed); those of a fused subgraph
+        are read."""
+        out: dict[str, list[str]] = {}
+        for n in self.g.node:
+            if n.output[0] in self.fused or n.output[0] in self.folded:
+                continue
+            if n.op_type not in SUPPORTED or n.domain not in ("", "ai.onnx"):
+                op = n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
+                out.setdefault(op, []).append(n.name or n.output[0])
+        return out
+
     def layers(self) -> list[Layer]:
         for i in self.g.input:
             kind = export.value_type(i)
@@ -111,9 +130,7 @@ class _Reader:
         for n in self.g.node:
             a = export.attributes(n)
             if n.op_type == "Constant":
-                kind = next((k for k in _CONSTANTS if k in a), None)
-                if kind is not None:  # NOTE: a sparse or string one is no weight nor shape
-                    self.arrays[n.output[0]] = np.asarray(a[kind])
+                self._constant(n, a)
                 continue
             extra = [o for o in n.output[1:] if o in self.used]
             if extra:  # NOTE: MaxPool's indices, Dropout's mask, BatchNormalization's stats
@@ -126,9 +143,14 @@ class _Reader:
                 continue
             if n.op_type == "Pad" and self._fold_pad(n, a):
                 continue
+            fused = self.fused.get(n.output[0])
             try:
-                made = (self.reduce_mean(n, a) if n.op_type == "ReduceMean"
-                        else [self.layer(n, a)])
+                if fused is not None:
+                    made = [Layer(fused.op, fused.call, [fused.x], fused.out, n.name)]
+                elif n.op_type == "ReduceMean":
+                    made = self.reduce_mean(n, a)
+                else:
+                    made = [self.layer(n, a)]
             except _NotFinite as e:
                 raise self.fail(n, f"the number {e.args[0]} is not finite, and a .net program "
                                 "writes finite numbers") from None
@@ -151,6 +173,11 @@ class _Reader:
                                          "once")])
             seen[self.src(o)] = o
         return out
+
+    def _constant(self, n: Any, a: dict[str, Any]) -> None:
+        kind = next((k for k in _CONSTANTS if k in a), None)
+        if kind is not None:  # NOTE: a sparse or string one is no weight nor shape
+            self.arrays[n.output[0]] = np.asarray(a[kind])
 
     def module_path(self, n: Any) -> str:
         """The node's name as torch's legacy exporter writes it (`/layer1/layer1.0/relu_1/Relu`)
@@ -211,6 +238,11 @@ class _Reader:
             return self.layer_norm(n, a)
         if op == "MatMul":
             return self.matmul(n)
+        if op == "Gelu":
+            if a.get("approximate", "none") != "none":
+                raise self.fail(n, f"approximate {a['approximate']}: netdsl's gelu is the exact "
+                                "erf form")
+            return Layer("gelu", "gelu", x[:1], out, n.name)
         if op in ("MaxPool", "AveragePool"):
             return self.pool(n, a)
         if op == "Clip":
