@@ -132,7 +132,7 @@ def test_cli_import_weights_into_the_program_file(tmp_path, capsys):
 
 
 TORCHVISION = ["resnet18", "mobilenet_v2", "alexnet", "vgg11", "googlenet", "squeezenet1_1",
-               "resnet50", "densenet121", "efficientnet_b0"]
+               "resnet50", "densenet121", "efficientnet_b0", "convnext_tiny"]
 
 
 @pytest.mark.slow
@@ -1044,3 +1044,28 @@ def test_an_erf_form_whose_inner_value_is_read_elsewhere_is_not_gelu():
     model = _graph(nodes, [("x", ["N", 3])], [("y", ["N", 3])])
     assert _e407(model).startswith("error[E407]: m.onnx: 2 nodes use operators that netdsl "
                                    "import does not read: Div x1 (/act/Div); Erf x1 (e)\n")
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_mul_and_add_of_a_weight_are_a_param(first):
+    """ConvNeXt's `layer_scale * x` (a [C, 1, 1] weight) and ViT's `x + pos_embedding`."""
+    rng = np.random.default_rng(3)
+    scale, bias = rng.standard_normal((2, 1, 1)), rng.standard_normal((1, 2, 3, 3))
+    model = _graph([helper.make_node("Mul", ["b.ls", "x"] if first else ["x", "b.ls"], ["m"],
+                                     name="/b/Mul"),
+                    helper.make_node("Add", ["m", "pos"], ["y"], name="/Add")],
+                   [("x", ["N", 2, 3, 3])], [("y", ["N", 2, 3, 3])],
+                   [("b.ls", scale), ("pos", bias)])
+    imported = importer.import_model(model, "t")
+    assert "  param b_ls: [2, 1, 1]\n" in imported.text
+    assert sorted(imported.weights) == ["b_ls", "pos"]
+    _same_outputs(model, (2, 2, 3, 3))
+
+
+def test_mul_by_a_constant_number_names_the_node():
+    model = _graph([helper.make_node("Constant", [], ["c"], value_float=2.0),
+                    helper.make_node("Mul", ["x", "c"], ["y"], name="m")],
+                   [("x", ["N", 2])], [("y", ["N", 2])])
+    assert _e407(model) == ("error[E407]: m.onnx: node `m` (Mul): the constant operand c of "
+                            "shape []: netdsl adds and multiplies tensors, and learned ones of "
+                            "one axis or more")

@@ -78,7 +78,7 @@ def import_model(model: Any, network: str | None = None, source: str = "model.on
     name = _identifier(network or g.name or "imported", "net")
     ports = _ports(reader, layers)
     text = _render(name, reader, layers, source, ports)
-    weights = {f"{ly.label}.{k}": np.ascontiguousarray(v, np.float32)
+    weights = {f"{ly.label}.{k}".rstrip("."): np.ascontiguousarray(v, np.float32)
                for ly in layers for k, v in ly.params.items()}
     return Imported(text, weights, len(layers), _named_sizes(reader, ports),
                     tuple((a, b) for p in ports for a, b in p.items() if a != b))

@@ -67,6 +67,7 @@ class _Reader:
         self.fused = patterns.find(self.g.node, self.users, self.const, self.outputs)
         # outputs of nodes read into the layer before them
         self.folded = {t for f in self.fused.values() for t in f.nodes[1:]}
+        self.params: dict[str, Layer] = {}  # the `param`s that Add and Mul read, by tensor
         self.calls: Counter[str] = Counter()  # by torch module path: how often called
         self.last_path = ""
 
@@ -156,7 +157,7 @@ class _Reader:
                                 "writes finite numbers") from None
             path = self.module_path(n)
             for layer in made:
-                layer.inputs = [self.src(i) for i in layer.inputs]
+                layer.inputs = [i if i in self.params else self.src(i) for i in layer.inputs]
                 if path and layer.hint == n.name:
                     layer.hint = path
             out += made
@@ -172,7 +173,7 @@ class _Reader:
                                          f"and `{o}` are one tensor; netdsl names each output "
                                          "once")])
             seen[self.src(o)] = o
-        return out
+        return list(self.params.values()) + out
 
     def _constant(self, n: Any, a: dict[str, Any]) -> None:
         kind = next((k for k in _CONSTANTS if k in a), None)
@@ -257,8 +258,14 @@ class _Reader:
             raise self.fail(n, f"Clip({lo_v}, {hi_v}): only Clip(0, 6) (relu6) and Clip(0) "
                             "(relu) have a netdsl op")
         if op in ("Add", "Mul", "Concat"):
-            if any(i in self.arrays for i in x):
+            if op != "Concat" and len(x) == 2 and self.const(x[0]) is not None and (
+                    self.const(x[1]) is None):
+                x = x[::-1]  # NOTE: the tensor first: `x -> mul(param)`
+            if any(self.const(i) is not None for i in x[:1]) or (
+                    op == "Concat" and any(self.const(i) is not None for i in x)):
                 raise self.fail(n, "a constant operand: netdsl adds and multiplies tensors")
+            if len(x) == 2 and self.const(x[1]) is not None:
+                self.param(n, x[1])
             name = {"Add": "add", "Mul": "mul", "Concat": "concat"}[op]
             args = ", ".join(["{}"] * (len(x) - 1))
             if op == "Concat":
@@ -305,6 +312,22 @@ class _Reader:
                             f"together, of a tensor of rank {rank or 'unknown'}: netdsl's is "
                             "over one axis")
         return -1
+
+    def param(self, n: Any, name: str) -> None:
+        """A weight that Add or Mul reads (ConvNeXt's layer_scale [C, 1, 1], a position
+        embedding): a `param` of its shape, made once, before the layers (in self.params)."""
+        v = self.need(n, name)
+        if v.ndim == 0 or v.size == 0:
+            raise self.fail(n, f"the constant operand {name} of shape {list(v.shape)}: "
+                            "netdsl adds and multiplies tensors, and learned ones of one axis "
+                            "or more")
+        # NOTE: by the name the node reads, not its Identity's source: torch's legacy exporter
+        # makes equal weights (each block's layer_scale, 1e-6 at first) one, read through
+        # Identity nodes named as torch's keys
+        if name not in self.params:
+            own = name.startswith("onnx::") or "/" in name  # an exporter's made-up name
+            self.params[name] = Layer("param", _ints(v.shape, True), [], name,
+                                      f"{n.name}/param" if own else name, {"": v})
 
     def need(self, n: Any, name: str) -> np.ndarray:
         v = self.const(name)
