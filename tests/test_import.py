@@ -1069,3 +1069,47 @@ def test_mul_by_a_constant_number_names_the_node():
     assert _e407(model) == ("error[E407]: m.onnx: node `m` (Mul): the constant operand c of "
                             "shape []: netdsl adds and multiplies tensors, and learned ones of "
                             "one axis or more")
+
+
+def _legacy_export(torch, module, shape, path):
+    """`module` by torch's legacy exporter with a dynamic batch, and the import of it."""
+    torch.manual_seed(0)
+    torch.onnx.export(module.eval(), (torch.randn(*shape),), str(path), dynamo=False,
+                      opset_version=17, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+    model = export.load(path)
+    x = np.random.default_rng(0).standard_normal((2, *shape[1:])).astype(np.float32)
+    imported = importer.import_model(model, "t")
+    want = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
+    got = netdsl.run(netdsl.compile(netdsl.loads(imported.text), weights=imported.weights),
+                     {"x": x})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    return imported.text
+
+
+@pytest.mark.slow
+def test_sizes_computed_from_the_input_shape_are_read(torch, tmp_path):
+    """With a dynamic batch the legacy exporter computes `x.view(x.size(0), -1)`'s shape and
+    `F.interpolate(size=...)`'s sizes from the input's (Shape, Gather, Slice, Concat): E407."""
+    F = torch.nn.functional
+
+    class M(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(2, 3, 3)
+
+        def forward(self, x):
+            up = F.interpolate(self.conv(x), size=(7, 9), mode="bilinear", align_corners=False)
+            return up.view(up.size(0), -1)
+
+    text = _legacy_export(torch, M(), (1, 2, 5, 5), tmp_path / "m.onnx")
+    assert 'upsample(size: [7, 9], mode: "bilinear")' in text and ": flatten" in text
+
+
+def test_sizes_computed_from_a_size_that_varies_name_the_node():
+    model = _graph([helper.make_node("Shape", ["x"], ["s"], name="shape"),
+                    helper.make_node("Reshape", ["x", "s"], ["y"], name="view")],
+                   [("x", ["N", 3, "h"])], [("y", ["N", 3, "h"])])
+    assert _e407(model) == ("error[E407]: m.onnx: node `view` (Reshape): sizes [N, 3, h] "
+                            "computed from sizes that vary with the input: netdsl's layers are "
+                            "sized at one input size, the batch's aside")

@@ -183,7 +183,7 @@ def shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
         else:
             g.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
     try:
-        graph = shape_inference.infer_shapes(light).graph
+        graph = shape_inference.infer_shapes(light, data_prop=True).graph  # Shape -> Reshape
     except Exception:  # noqa: BLE001 - an operator onnx does not know, a malformed graph
         graph = model.graph
     return {v.name: value_shape(v) for v in (*graph.value_info, *graph.input, *graph.output)

@@ -2,7 +2,9 @@
 lowering, in the other direction: it reads a ModelProto's plain fields (export/'s helpers turn
 attributes and initializers into Python values, so onnx is imported there only). A package of
 two stages:
-- patterns.py: the subgraphs that are one layer (GELU's erf form), found first;
+- dims.py, patterns.py: first, the values of the subgraphs that compute sizes from shapes
+  (Shape, Gather, Concat, ...: torch's `x.view(x.size(0), -1)` with a dynamic batch), and the
+  subgraphs that are one layer (GELU's erf form);
 - reader.py: ModelProto → Layers: every node becomes one layer (its netdsl call, inputs, weights
   and where its name comes from); Identity and Dropout vanish, a zero Pad in front of a Conv
   becomes its pads;

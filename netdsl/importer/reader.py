@@ -16,7 +16,7 @@ import numpy as np
 
 from netdsl import export
 from netdsl.diagnostics import NetdslError, error
-from netdsl.importer import patterns
+from netdsl.importer import dims, patterns
 from netdsl.record import MutableRecord, record
 
 SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv ConvTranspose Dropout "
@@ -64,9 +64,11 @@ class _Reader:
         for m in self.g.node:  # NOTE: read again in layers(); the patterns need them first
             if m.op_type == "Constant":
                 self._constant(m, export.attributes(m))
+        self.computed: dict[str, np.ndarray] = {}
+        self.computed = dims.evaluate(self.g.node, self.shape, self.const)
         self.fused = patterns.find(self.g.node, self.users, self.const, self.outputs)
-        # outputs of nodes read into the layer before them
-        self.folded = {t for f in self.fused.values() for t in f.nodes[1:]}
+        # outputs of nodes read into the layer before them, or computing a shape
+        self.folded = {t for f in self.fused.values() for t in f.nodes[1:]} | set(self.computed)
         self.params: dict[str, Layer] = {}  # the `param`s that Add and Mul read, by tensor
         self.calls: Counter[str] = Counter()  # by torch module path: how often called
         self.last_path = ""
@@ -100,7 +102,26 @@ class _Reader:
         return full
 
     def const(self, name: str) -> np.ndarray | None:
-        return self.arrays.get(self.alias.get(name, name))
+        """A constant's value: a weight, a Constant's, or sizes computed from known ones."""
+        v = self.arrays.get(self.alias.get(name, name))
+        if v is None and name in self.computed and not any(
+                isinstance(d, str) for d in np.ravel(self.computed[name])):
+            v = self.computed[name].astype(np.int64)
+        return v
+
+    def sizes(self, n: Any, name: str, x: str) -> list[int]:
+        """A Reshape's or Resize's sizes, where a subgraph computes them from x's shape: its
+        batch's name (`x.size(0)`) is 0, the copy of it."""
+        if name not in self.computed:
+            return [int(v) for v in self.need(n, name)]
+        v = list(np.ravel(self.computed[name]))
+        batch = (self.shape(x) or [None])[0]
+        if not v or any(isinstance(d, str) for d in v[1:]) or (
+                isinstance(v[0], str) and v[0] != batch):
+            raise self.fail(n, f"sizes [{', '.join(map(str, v))}] computed from sizes that vary "
+                            "with the input: netdsl's layers are sized at one input size, the "
+                            "batch's aside")
+        return [0 if isinstance(d, str) else int(d) for d in v]
 
     def src(self, name: str) -> str:
         while name in self.alias:
@@ -506,7 +527,7 @@ class _Reader:
     def reshape(self, n: Any, a: dict[str, Any]) -> Layer:
         """netdsl's reshape keeps the batch: where the shape's first entry copies it (0), is
         its size, or (-1) leaves it so; a 0 elsewhere copies the input's size there."""
-        given = [int(v) for v in self.need(n, n.input[1])]
+        given = self.sizes(n, n.input[1], n.input[0])
         x = self.shape(n.input[0]) or []
         if a.get("allowzero", 0) and 0 in given:
             raise self.fail(n, f"shape {given} with allowzero: sizes of 0, which netdsl's "
@@ -537,7 +558,7 @@ class _Reader:
         if n.op_type == "Upsample":  # NOTE: its coordinates are x / scale, rounded down
             scales = self.const(x[1]) if len(x) > 1 else np.asarray(a.get("scales"))
             coord, rounding = "asymmetric", "floor"
-        sizes = self.const(x[3]) if len(x) > 3 and x[3] else None
+        sizes = np.asarray(self.sizes(n, x[3], x[0])) if len(x) > 3 and x[3] else None
         if mode is None:
             raise self.fail(n, f"mode {a.get('mode')}")
         if sizes is not None and a.get("keep_aspect_ratio_policy", "stretch") != "stretch":
