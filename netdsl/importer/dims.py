@@ -56,28 +56,30 @@ def _step(n: Any, a: dict[str, Any], value: Callable[[str], np.ndarray | None], 
     if xs[0] is None or (op not in ("Unsqueeze", "Squeeze", "Slice")
                          and any(v is None for v in xs)):
         return None
-    x = xs[0]
+    x, y = xs[0], xs[1] if len(xs) > 1 else None
     if op in ("Cast", "Identity"):
         return x
     if op == "Gather":
         # NOTE: an object array's element comes back as itself: a 0-d array again
-        return np.asarray(np.take(x, xs[1].astype(int), axis=int(a.get("axis", 0))), object)
+        assert y is not None
+        return np.asarray(np.take(x, y.astype(int), axis=int(a.get("axis", 0))), object)
     if op == "Concat":
         return np.concatenate(list(xs), axis=int(a["axis"]))
     if op in ("Unsqueeze", "Squeeze"):
-        axes = a.get("axes") if len(xs) < 2 or xs[1] is None else [int(v) for v in xs[1]]
+        axes = [int(v) for v in (a.get("axes", []) if y is None else y)]
         if op == "Squeeze":
-            return np.squeeze(x, axis=tuple(axes) if axes is not None else None)
+            return np.squeeze(x, axis=tuple(axes) if axes else None)
         out = x
-        for ax in sorted(int(v) % (x.ndim + len(axes)) for v in axes or ()):
+        for ax in sorted(v % (x.ndim + len(axes)) for v in axes):
             out = np.expand_dims(out, ax)
         return out
     if op == "Slice":
-        if x.ndim != 1 or any(v is None for v in xs[1:3]):
+        end, steps = xs[2] if len(xs) > 2 else None, xs[4] if len(xs) > 4 else None
+        if x.ndim != 1 or y is None or end is None:
             return None
-        steps = xs[4] if len(xs) > 4 and xs[4] is not None else [1]
-        return x[int(xs[1][0]):int(xs[2][0]):int(steps[0])]
-    return _arithmetic(op, x, xs[1])
+        return x[int(y[0]):int(end[0]):int(steps[0]) if steps is not None else 1]
+    assert y is not None
+    return _arithmetic(op, x, y)
 
 
 def _arithmetic(op: str, x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
@@ -86,9 +88,17 @@ def _arithmetic(op: str, x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     if any(isinstance(v, str) for v in (*np.ravel(x), *np.ravel(y))):
         return None
     a, b = np.broadcast_arrays(x, y)
-    f = {"Add": lambda p, q: p + q, "Sub": lambda p, q: p - q, "Mul": lambda p, q: p * q,
-         "Div": lambda p, q: abs(p) // abs(q) * (1 if (p < 0) == (q < 0) else -1)}[op]
     out = np.empty(a.shape, dtype=object)
     for i in np.ndindex(a.shape):
-        out[i] = f(int(a[i]), int(b[i]))
+        out[i] = _apply(op, int(a[i]), int(b[i]))
     return out
+
+
+def _apply(op: str, p: int, q: int) -> int:
+    if op == "Add":
+        return p + q
+    if op == "Sub":
+        return p - q
+    if op == "Mul":
+        return p * q
+    return abs(p) // abs(q) * (1 if (p < 0) == (q < 0) else -1)

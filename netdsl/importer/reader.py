@@ -115,7 +115,7 @@ class _Reader:
         if name not in self.computed:
             return [int(v) for v in self.need(n, name)]
         v = list(np.ravel(self.computed[name]))
-        batch = (self.shape(x) or [None])[0]
+        batch = (self.shape(x) or [""])[0] or "?"  # NOTE: as dims.py names an unnamed size
         if not v or any(isinstance(d, str) for d in v[1:]) or (
                 isinstance(v[0], str) and v[0] != batch):
             raise self.fail(n, f"sizes [{', '.join(map(str, v))}] computed from sizes that vary "
