@@ -1113,3 +1113,44 @@ def test_sizes_computed_from_a_size_that_varies_name_the_node():
     assert _e407(model) == ("error[E407]: m.onnx: node `view` (Reshape): sizes [N, 3, h] "
                             "computed from sizes that vary with the input: netdsl's layers are "
                             "sized at one input size, the batch's aside")
+
+
+@pytest.mark.parametrize(("starts", "ends", "axes", "steps", "calls"), [
+    ([1], [3], [1], [1], ["slice(1, 1, 3)"]),
+    ([0, -2], [2**63 - 1, 2**63 - 1], [2, 3], [2, 1], ["slice(2, 0, step: 2)", "slice(3, -2)"])])
+def test_slice_round_trips(starts, ends, axes, steps, calls):
+    ints = [("s", starts), ("e", ends), ("a", axes), ("t", steps)]
+    g = helper.make_graph([helper.make_node("Slice", ["x", "s", "e", "a", "t"], ["y"],
+                                            name="/sl/Slice")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 5, 5])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 4)],
+                          initializer=[onnx.numpy_helper.from_array(np.array(v, np.int64), k)
+                                       for k, v in ints])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    text = importer.import_model(model, "t").text
+    assert all(c in text for c in calls), text
+    _same_outputs(model, (2, 4, 5, 5))
+
+
+@pytest.mark.parametrize("split", [[1, 3], None])
+def test_split_round_trips(split):
+    inits = [onnx.numpy_helper.from_array(np.array(split, np.int64), "sp")] if split else []
+    node = helper.make_node("Split", ["x", "sp"] if split else ["x"], ["a", "b"], name="/p/Split",
+                            axis=1)
+    g = helper.make_graph([node, helper.make_node("Concat", ["b", "a"], ["y"], axis=1)], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 3])],
+                          initializer=inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    _same_outputs(model, (2, 4, 3))
+
+
+def test_slice_of_the_batch_names_the_node():
+    g = helper.make_graph([helper.make_node("Slice", ["x", "s", "e"], ["y"], name="sl")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 2)],
+                          initializer=[onnx.numpy_helper.from_array(np.array([0], np.int64), k)
+                                       for k in "se"])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert _e407(model) == ("error[E407]: m.onnx: node `sl` (Slice): axes [0] with steps [1]: "
+                            "netdsl's slice keeps the batch axis and steps forward")

@@ -22,7 +22,7 @@ from netdsl.record import MutableRecord, record
 SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv ConvTranspose Dropout "
              "Elu Flatten Gelu Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish "
              "Identity LRN LayerNormalization LeakyRelu MatMul MaxPool Mul Pad ReduceMean Relu "
-             "Reshape Resize Sigmoid Softmax Tanh Transpose Upsample").split()
+             "Reshape Resize Sigmoid Slice Softmax Split Tanh Transpose Upsample").split()
 _CONSTANTS = ("value", "value_float", "value_floats", "value_int", "value_ints")  # Constant's
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish",
            "GlobalAveragePool": "globalavgpool", "GlobalMaxPool": "globalmaxpool"}
@@ -154,7 +154,7 @@ class _Reader:
             if n.op_type == "Constant":
                 self._constant(n, a)
                 continue
-            extra = [o for o in n.output[1:] if o in self.used]
+            extra = [o for o in n.output[1:] if o in self.used and n.op_type != "Split"]
             if extra:  # NOTE: MaxPool's indices, Dropout's mask, BatchNormalization's stats
                 raise self.fail(n, f"its output `{extra[0]}` is used: a netdsl layer has one "
                                 "output")
@@ -171,6 +171,8 @@ class _Reader:
                     made = [Layer(fused.op, fused.call, [fused.x], fused.out, n.name)]
                 elif n.op_type == "ReduceMean":
                     made = self.reduce_mean(n, a)
+                elif n.op_type in ("Slice", "Split"):
+                    made = self.slices(n, a)
                 else:
                     made = [self.layer(n, a)]
             except _NotFinite as e:
@@ -452,6 +454,46 @@ class _Reader:
         else:
             call = f"permute({_ints(perm, True)})"
         return Layer(call.split("(")[0], call, [n.input[0]], n.output[0], n.name)
+
+    def slices(self, n: Any, a: dict[str, Any]) -> list[Layer]:
+        """Slice: a slice layer per axis (python's x[start:end:step] clamps as ONNX's does);
+        Split: a slice layer per output in use (torch.split, torch.chunk)."""
+        x, rank = n.input[0], self.rank(n.input[0])
+        if n.op_type == "Split":
+            ax = int(a.get("axis", 0)) % (rank or 1)
+            size = (self.shape(x) or [])[ax] if rank else None
+            given = self.const(n.input[1]) if len(n.input) > 1 and n.input[1] else a.get("split")
+            if given is None and isinstance(size, int):
+                k, c = len(n.output), -(-size // len(n.output))  # the last one smaller
+                given = [min(c, size - i * c) for i in range(k)]
+            if given is None:
+                raise self.fail(n, "parts of no recorded sizes")
+            starts = np.cumsum([0, *[int(v) for v in given]])
+            cuts = [(o, [ax], [int(starts[i])], [int(starts[i + 1])], [1])
+                    for i, o in enumerate(n.output) if o in self.used]
+        else:
+            def ints(i: int, default: Any) -> list[int]:
+                if len(n.input) <= i or not n.input[i]:
+                    return [int(t) for t in default]
+                return [int(t) for t in np.ravel(self.need(n, n.input[i]))]
+            starts, ends = ints(1, a.get("starts", [])), ints(2, a.get("ends", []))
+            axes = ints(3, a.get("axes", range(len(starts))))
+            cuts = [(n.output[0], axes, starts, ends, ints(4, [1] * len(starts)))]
+        out = []
+        for o, axes, begin, end, steps in cuts:
+            x = n.input[0]
+            if rank is None or any(ax % rank == 0 for ax in axes) or any(s < 1 for s in steps):
+                raise self.fail(n, f"axes {axes} with steps {steps}: netdsl's slice keeps the "
+                                "batch axis and steps forward")
+            for k, ax in enumerate(axes):
+                args = [str(ax % rank), str(begin[k])]
+                args += [str(end[k])] if end[k] < 2**31 else []  # NOTE: INT64_MAX: to the end
+                args += [f"step: {steps[k]}"] if steps[k] != 1 else []
+                last = k == len(axes) - 1
+                out.append(Layer("slice", f"slice({', '.join(args)})", [x],
+                                 o if last else f"{o}/{k}", n.name))
+                x = f"{o}/{k}"
+        return out
 
     def layer_norm(self, n: Any, a: dict[str, Any]) -> Layer:
         """layer_norm over the last axis (torch's LayerNorm(d)); no bias is one of zeros."""
