@@ -132,7 +132,7 @@ def test_cli_import_weights_into_the_program_file(tmp_path, capsys):
 
 
 TORCHVISION = ["resnet18", "mobilenet_v2", "alexnet", "vgg11", "googlenet", "squeezenet1_1",
-               "resnet50", "densenet121", "efficientnet_b0", "convnext_tiny"]
+               "resnet50", "densenet121", "efficientnet_b0", "convnext_tiny", "shufflenet_v2_x0_5"]
 
 
 @pytest.mark.slow

@@ -164,18 +164,22 @@ def initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
 
 
-def shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
+def shapes(model: onnx.ModelProto, known: dict[str, np.ndarray] | None = None
+           ) -> dict[str, list[int | str]]:
     """The dims (as value_shape gives them) of every tensor whose shape onnx's shape inference
     finds (those the model's value_infos state, where it cannot follow the model), for
-    importer/."""
+    importer/; `known`: tensors whose values importer/ computed (sizes), constants there."""
     import onnx
-    from onnx import helper, shape_inference
+    from onnx import helper, numpy_helper, shape_inference
     # NOTE: a copy with the weights as typed inputs: their data is not copied
     light = onnx.ModelProto(ir_version=model.ir_version)
     light.opset_import.extend(model.opset_import)
     g, old = light.graph, model.graph
-    for field in ("node", "input", "output", "value_info"):
+    known = known or {}
+    for field in ("input", "output", "value_info"):
         getattr(g, field).extend(getattr(old, field))
+    g.node.extend(n for n in old.node if not any(o in known for o in n.output))
+    g.initializer.extend(numpy_helper.from_array(v, name) for name, v in known.items())
     given = {i.name for i in old.input}
     for t in old.initializer:
         if t.name in given or t.ByteSize() <= INLINE_BYTES:

@@ -66,6 +66,11 @@ class _Reader:
                 self._constant(m, export.attributes(m))
         self.computed: dict[str, np.ndarray] = {}
         self.computed = dims.evaluate(self.g.node, self.shape, self.const)
+        known: dict[str, np.ndarray] = {}
+        while len(self._known()) > len(known):  # NOTE: sizes known give shapes, and they sizes
+            known = self._known()
+            self.shapes = export.shapes(model, known)
+            self.computed = dims.evaluate(self.g.node, self.shape, self.const)
         self.fused = patterns.find(self.g.node, self.users, self.const, self.outputs)
         # outputs of nodes read into the layer before them, or computing a shape
         self.folded = {t for f in self.fused.values() for t in f.nodes[1:]} | set(self.computed)
@@ -108,6 +113,19 @@ class _Reader:
                 isinstance(d, str) for d in np.ravel(self.computed[name])):
             v = self.computed[name].astype(np.int64)
         return v
+
+    def _known(self) -> dict[str, np.ndarray]:
+        """The computed sizes as constants for onnx's shape inference: those that are numbers,
+        and a Reshape's whose batch's size is 0 there (the copy of it)."""
+        out = {}
+        for t, v in self.computed.items():
+            flat = list(np.ravel(v))
+            if all(isinstance(d, int) for d in flat):
+                out[t] = v.astype(np.int64)
+            elif all(isinstance(d, int) for d in flat[1:]) and v.ndim == 1 and all(
+                    m.op_type == "Reshape" and m.input[1] == t for m in self.users.get(t, [])):
+                out[t] = np.array([0, *flat[1:]], np.int64)
+        return out
 
     def sizes(self, n: Any, name: str, x: str) -> list[int]:
         """A Reshape's or Resize's sizes, where a subgraph computes them from x's shape: its
@@ -468,8 +486,8 @@ class _Reader:
                 given = [min(c, size - i * c) for i in range(k)]
             if given is None:
                 raise self.fail(n, "parts of no recorded sizes")
-            starts = np.cumsum([0, *[int(v) for v in given]])
-            cuts = [(o, [ax], [int(starts[i])], [int(starts[i + 1])], [1])
+            at = [0, *np.cumsum([int(v) for v in given]).tolist()]
+            cuts = [(o, [ax], [at[i]], [at[i + 1]], [1])
                     for i, o in enumerate(n.output) if o in self.used]
         else:
             def ints(i: int, default: Any) -> list[int]:
