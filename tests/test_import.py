@@ -1154,3 +1154,31 @@ def test_slice_of_the_batch_names_the_node():
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     assert _e407(model) == ("error[E407]: m.onnx: node `sl` (Slice): axes [0] with steps [1]: "
                             "netdsl's slice keeps the batch axis and steps forward")
+
+
+def _called(node, scopes, fx, module):
+    """A node of torch's default exporter with its fx node and module class (class_hierarchy)."""
+    node = _scoped(node, scopes)
+    node.metadata_props.add(key="pkg.torch.onnx.fx_node", value=f"%{fx} : [num_users=1] = "
+                            f"call_function[target=torch.ops.aten.sigmoid.default](args = ())")
+    node.metadata_props.add(key="pkg.torch.onnx.class_hierarchy",
+                            value=repr(["__main__.M", module, "aten.sigmoid.default"]))
+    return node
+
+
+@pytest.mark.parametrize(("module", "labels"), [
+    ("torch.nn.modules.activation.Sigmoid", ["act", "act_1"]),
+    ("__main__.B", ["act.sigmoid", "act.sigmoid_1"])])
+def test_a_module_called_twice_in_a_row_is_two_calls(module, labels):
+    """`self.act(self.act(x))` by the default exporter: one call (`act.sigmoid`,
+    `act.sigmoid_1`), where the legacy names are act, act_1; a module of one's own whose
+    forward is `x.sigmoid().sigmoid()` stays one call, as the legacy names have it."""
+    g = helper.make_graph([
+        _called(helper.make_node("Sigmoid", ["x"], ["a"], name="node_sigmoid"),
+                ["act", "sigmoid"], "sigmoid", module),
+        _called(helper.make_node("Sigmoid", ["a"], ["y"], name="node_sigmoid_1"),
+                ["act", "sigmoid_1"], "sigmoid_1", module)],
+        "main_graph", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])])
+    text = importer.import_model(helper.make_model(g), "t").text
+    assert re.findall(r'"([^"]+)":', text) == labels

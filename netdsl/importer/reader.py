@@ -77,6 +77,7 @@ class _Reader:
         self.params: dict[str, Layer] = {}  # the `param`s that Add and Mul read, by tensor
         self.calls: Counter[str] = Counter()  # by torch module path: how often called
         self.last_path = ""
+        self.last_fx, self.last_out = ("", "", ""), set[str]()  # the last node's torch call
 
     def fail(self, node: Any, why: str) -> NetdslError:
         name = node.name or f"(unnamed, output {node.output[0]})"  # NOTE: names are optional
@@ -225,11 +226,20 @@ class _Reader:
         """The node's name as torch's legacy exporter writes it (`/layer1/layer1.0/relu_1/Relu`)
         from the module path its default exporter records in the metadata ("" where none):
         a module called again, after others, gets `_1`, `_2` as the legacy names do."""
-        scopes = _scopes({p.key: p.value for p in n.metadata_props})
+        props = {p.key: p.value for p in n.metadata_props}
+        scopes = _scopes(props)
         if scopes is None:
             return ""
         key = "/".join(scopes)
-        if key != self.last_path:
+        fx = _fx_call(props)
+        # NOTE: torch.nn's own module (ReLU) called on its own output (`act(act(x))`): a new
+        # call of one function again (its metadata is the first call's but for the fx node)
+        again = bool(key and fx[0] and fx[0] != self.last_fx[0] and fx[1] == self.last_fx[1]
+                     and fx[2].startswith("torch.nn.modules.")
+                     and any(self.src(i) in self.last_out for i in n.input))
+        self.last_out = (self.last_out if fx[0] == self.last_fx[0] else set()) | set(n.output)
+        self.last_fx = fx
+        if key != self.last_path or again:
             self.last_path = key
             self.calls[key] += 1 if key else 0
         if self.calls[key] > 1:
@@ -772,6 +782,20 @@ def _scopes(props: dict[str, str]) -> list[str] | None:
             return None
         scopes = [part.split(": ")[0] for part in props["namespace"].split("/")]
     return [s for s in scopes[1:-1] if s]
+
+
+def _fx_call(props: dict[str, str]) -> tuple[str, str, str]:
+    """The torch call that torch's default exporter made a node of: its fx node's name
+    (`sigmoid_1`), function (`torch.ops.aten.sigmoid.default`) and module's class
+    (`torch.nn.modules.activation.Sigmoid`); "" where not recorded."""
+    node = props.get("pkg.torch.onnx.fx_node", "")
+    name = node.split(" ", 1)[0].lstrip("%") if node.startswith("%") else ""
+    target = node.split("target=", 1)[1].split("]", 1)[0] if "target=" in node else ""
+    try:
+        classes = [str(c) for c in ast.literal_eval(props["pkg.torch.onnx.class_hierarchy"])]
+    except (KeyError, ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        classes = []
+    return name, target, classes[-2] if len(classes) > 1 else ""
 
 
 def _prefix(param: str) -> str:
