@@ -1019,10 +1019,12 @@ def _gelu_nodes(form):
              c("Add", ["e", "one"], ["a"])]
     if form == "torch":
         return nodes + [c("Mul", ["x", "a"], ["m"]), c("Mul", ["m", "half"], ["y"])]
+    if form == "dynamo":
+        return nodes + [c("Mul", ["half", "a"], ["m"]), c("Mul", ["x", "m"], ["y"])]
     return nodes + [c("Mul", ["x", "half"], ["h"]), c("Mul", ["h", "a"], ["y"])]
 
 
-@pytest.mark.parametrize("form", ["torch", "netdsl"])
+@pytest.mark.parametrize("form", ["torch", "dynamo", "netdsl"])
 def test_gelu_of_the_erf_form_is_gelu(form):
     model = _graph(_gelu_nodes(form), [("x", ["N", 3])], [("y", ["N", 3])])
     assert '"act": gelu\n' in importer.import_model(model, "t").text

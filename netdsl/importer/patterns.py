@@ -1,7 +1,8 @@
 """Subgraphs that are one netdsl layer (netdsl import, before reader.py's walk of the nodes):
 ONNX nodes, their readers and constants → Fused records, by the output of each subgraph's first
 node. GELU's erf form, as torch's legacy exporter writes F.gelu (x * (1 + erf(x / sqrt 2)) *
-0.5) and as netdsl's own lowering does before opset 20 ((x * 0.5) * (1 + erf(x / sqrt 2)))."""
+0.5), its default one (x * (0.5 * (1 + erf(...)))) and netdsl's own lowering before opset 20
+((x * 0.5) * (1 + erf(x / sqrt 2)))."""
 
 from __future__ import annotations
 
@@ -70,7 +71,12 @@ def _gelu(n: Any, only: Callable[[str, str], Any], users: Mapping[str, list[Any]
     if not mul:
         return None
     half = _other(mul, add.output[0])
-    if half == x:  # torch: (x * (1 + erf)) * 0.5
+    if _is(const, half, 0.5):  # torch's default exporter: x * (0.5 * (1 + erf))
+        last = only(mul.output[0], "Mul")
+        if not last or _other(last, mul.output[0]) != x:
+            return None
+        inner = (n, erf, add, mul, last)
+    elif half == x:  # torch's legacy exporter: (x * (1 + erf)) * 0.5
         last = only(mul.output[0], "Mul")
         if not last or not _is(const, _other(last, mul.output[0]), 0.5):
             return None
