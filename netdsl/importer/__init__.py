@@ -7,7 +7,8 @@ two stages:
   subgraphs that are one layer (GELU's erf form);
 - reader.py: ModelProto → Layers: every node becomes one layer (its netdsl call, inputs, weights
   and where its name comes from); Identity and Dropout vanish, a zero Pad in front of a Conv
-  becomes its pads;
+  becomes its pads; the nodes with weights or windows are read in weighted.py, those that move,
+  cut, pad or resize in shaping.py; calls.py holds Layer and how a call's numbers are written;
 - render.py: Layers → .net text: layer labels from the weights' initializer names
   (`features.0.weight` → `features.0`) or from torch's node names (`/layer1/layer1.0/conv1/Conv`
   → `layer1.0.conv1`; its default exporter's module paths in the metadata, read alike), so
@@ -26,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from netdsl.diagnostics import NetdslError, error
-from netdsl.importer.reader import SUPPORTED, Layer, _Reader
+from netdsl.importer.calls import Layer
+from netdsl.importer.reader import SUPPORTED, _Reader
 from netdsl.importer.render import _identifier, _label, _named_sizes, _ports, _render
 from netdsl.record import Record, record
 

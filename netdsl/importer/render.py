@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from netdsl.diagnostics import printable
-from netdsl.importer.reader import Layer, _Reader
+from netdsl.importer.calls import Layer
+from netdsl.importer.reader import _Reader
 
 _KEYWORDS = {"network", "use", "input", "output", "expect", "option", "if", "elif", "else", "for",
              "in", "return", "true", "false", "and", "or", "not", "block", "param"}
