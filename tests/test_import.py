@@ -1184,3 +1184,10 @@ def test_a_module_called_twice_in_a_row_is_two_calls(module, labels):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])])
     text = importer.import_model(helper.make_model(g), "t").text
     assert re.findall(r'"([^"]+)":', text) == labels
+
+
+def test_a_transposed_weight_is_read_as_that_weight():
+    """netdsl's dense on [N, L, C] lowers to MatMul(x, Transpose(W)): the Transpose of the
+    weight was E407 ("perm [1, 0] moves the batch axis")."""
+    net = netdsl.loads("network t {\n  input x: [N, 3, 4]\n  x -> fc: dense(5) -> output y\n}")
+    _round_trip(net)

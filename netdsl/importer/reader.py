@@ -169,6 +169,10 @@ class _Reader:
                 continue
             if n.op_type == "Pad" and self._fold_pad(n, a):
                 continue
+            w = self.const(n.input[0]) if n.op_type == "Transpose" else None
+            if w is not None:  # NOTE: a weight's (netdsl's own dense on [N, ..., C])
+                self.arrays[n.output[0]] = np.transpose(w, a.get("perm"))
+                continue
             fused = self.fused.get(n.output[0])
             try:
                 if fused is not None:
