@@ -1191,3 +1191,36 @@ def test_a_transposed_weight_is_read_as_that_weight():
     weight was E407 ("perm [1, 0] moves the batch axis")."""
     net = netdsl.loads("network t {\n  input x: [N, 3, 4]\n  x -> fc: dense(5) -> output y\n}")
     _round_trip(net)
+
+
+def test_a_slice_at_offsets_computed_from_sizes_that_vary_names_them():
+    """netdsl's crop of a model for every input size (zoo unet.net): the offsets are
+    (x.shape - like.shape) / 2 at run time; it said "`up4.crop/Div_3` is computed, not a
+    stored weight"."""
+    net = netdsl.loads("""network t {
+  input x: [N, 3, h, h]
+  a = x -> c: conv(3, 3)
+  x -> k: crop(like: a) -> output y
+  expect y: [N, 3, 6, 6] at h = 8
+}""")
+    assert _e407(netdsl.compile(net)) == (
+        "error[E407]: m.onnx: node `k/5` (Slice): sizes [?, ?] computed from sizes that vary "
+        "with the input: netdsl's layers are sized at one input size, the batch's aside")
+
+
+def test_sizes_computed_element_by_element_where_the_batch_varies():
+    """(Shape(x) - Shape(a)) / 2 with a batch that varies: the spatial offsets are known (the
+    whole difference was unknown: E407 on Sub and Div)."""
+    c = helper.make_node
+    model = _graph([c("Conv", ["x", "w"], ["a"], name="conv"), c("Shape", ["x"], ["sx"]),
+                    c("Shape", ["a"], ["sa"]), c("Sub", ["sx", "sa"], ["d"]),
+                    c("Div", ["d", "two"], ["o"]), c("Slice", ["o", "i2", "i4"], ["off"]),
+                    c("Add", ["off", "six"], ["end"]),
+                    c("Slice", ["x", "off", "end", "axes"], ["y"], name="crop")],
+                   [("x", ["N", 3, 8, 8])], [("y", ["N", 3, 6, 6])], [("w", np.ones((3, 3, 3, 3)))])
+    ints = [("two", 2), ("i2", [2]), ("i4", [4]), ("six", [6, 6]), ("axes", [2, 3])]
+    model.graph.initializer.extend(onnx.numpy_helper.from_array(np.array(v, np.int64), k)
+                                   for k, v in ints)
+    text = importer.import_model(model, "t").text
+    assert "slice(2, 1, 7)" in text and "slice(3, 1, 7)" in text
+    _same_outputs(model, (2, 3, 8, 8))

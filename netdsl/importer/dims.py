@@ -83,14 +83,15 @@ def _step(n: Any, a: dict[str, Any], value: Callable[[str], np.ndarray | None], 
 
 
 def _arithmetic(op: str, x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
-    """Add, Sub, Mul, Div (rounding toward zero, as ONNX's on integers) of known sizes; None
-    where a size varies."""
-    if any(isinstance(v, str) for v in (*np.ravel(x), *np.ravel(y))):
-        return None
+    """Add, Sub, Mul, Div (rounding toward zero, as ONNX's on integers) of known sizes, element
+    by element: where either size varies, the result is `?` (a size that varies, of no name),
+    so that a Gather or Slice of the known ones still finds them (netdsl's crop: the offsets
+    (x.shape - like.shape) / 2 of the spatial axes)."""
     a, b = np.broadcast_arrays(x, y)
     out = np.empty(a.shape, dtype=object)
     for i in np.ndindex(a.shape):
-        out[i] = _apply(op, int(a[i]), int(b[i]))
+        p, q = a[i], b[i]
+        out[i] = "?" if isinstance(p, str) or isinstance(q, str) else _apply(op, int(p), int(q))
     return out
 
 

@@ -374,6 +374,8 @@ class _Reader:
         if v is None and any(name == i for i, _ in self.inputs):
             raise self.fail(n, f"`{name}` is an input of the model, not a stored weight "
                             "(exported without its parameters?)")
+        if v is None and name in self.computed:
+            self.sizes(n, name, n.input[0])  # NOTE: E407 naming the sizes that vary
         if v is None:
             raise self.fail(n, f"`{name}` is computed, not a stored weight")
         return v
