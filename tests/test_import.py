@@ -132,7 +132,7 @@ def test_cli_import_weights_into_the_program_file(tmp_path, capsys):
 
 
 TORCHVISION = ["resnet18", "mobilenet_v2", "alexnet", "vgg11", "googlenet", "squeezenet1_1",
-               "resnet50", "densenet121", "efficientnet_b0"]
+               "resnet50", "densenet121", "efficientnet_b0", "convnext_tiny", "shufflenet_v2_x0_5"]
 
 
 @pytest.mark.slow
@@ -890,3 +890,337 @@ def test_cli_import_into_a_directory_suggests_a_net_file(tmp_path, capsys):
     assert main(["import", str(src), "-o", str(tmp_path)]) == 1
     assert capsys.readouterr().err == (f"error[E402]: {tmp_path} is a directory; give a file "
                                        f"name such as {tmp_path / 'model.net'}\n\n")
+
+
+def test_cli_import_of_a_file_name_that_is_not_utf8(tmp_path, capsys):
+    """A name onnx cannot take (its paths are UTF-8) gave E403 "TypeError: check_model_path():
+    incompatible function arguments"."""
+    import os
+    src = Path(os.fsdecode(bytes(tmp_path) + b"/bad\xff.onnx"))
+    onnx.save(_relu_model(["N", 3]), src)
+    assert main(["import", str(src), "-o", str(tmp_path / "m.net")]) == 1
+    assert capsys.readouterr().err == (
+        f"error[E403]: {tmp_path}/bad\\udcff.onnx: the file name is not valid UTF-8, which onnx "
+        "needs\n  = hint: rename the file\n\n")
+
+
+@pytest.mark.parametrize("eps", [float("inf"), float("nan")])
+def test_a_number_that_is_not_finite_names_the_node(eps):
+    """bn(eps: inf) was written, and the check of the unwritten .net said `inf` is not
+    defined (E201)."""
+    model = _graph([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"],
+                                     name="bn", epsilon=eps)],
+                   [("x", ["N", 2, 4, 4])], [("y", ["N", 2, 4, 4])],
+                   [(k, np.ones(2)) for k in "sbmv"])
+    assert _e407(model) == (f"error[E407]: m.onnx: node `bn` (BatchNormalization): the number "
+                            f"{eps} is not finite, and a .net program writes finite numbers")
+
+
+@pytest.mark.parametrize(("elem", "name"), [(TensorProto.FLOAT16, "float16"),
+                                            (TensorProto.INT64, "int64")])
+def test_an_input_that_is_not_float32_is_e407(elem, name):
+    """A float16 or int64 input was imported as a float32 program, silently."""
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "g",
+                          [helper.make_tensor_value_info("x", elem, ["N", 2])],
+                          [helper.make_tensor_value_info("y", elem, ["N", 2])])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert _e407(model) == (f"error[E407]: m.onnx: input `x` is {name}: netdsl's inputs are "
+                            "float32\n  = hint: export the model in float32")
+
+
+@pytest.mark.parametrize(("perm", "call"), [([0, 2, 3, 1], "permute([0, 2, 3, 1])"),
+                                            ([0, 1, 3, 2], "transpose(2, 3)")])
+def test_transpose_round_trips(perm, call):
+    model = _graph([helper.make_node("Transpose", ["x"], ["y"], name="/t/Transpose", perm=perm)],
+                   [("x", ["N", 2, 3, 4])], [("y", [None] * 4)])
+    assert f'"t": {call}' in importer.import_model(model, "t").text
+    _same_outputs(model, (2, 2, 3, 4))
+
+
+def test_transpose_of_the_batch_names_the_node():
+    model = _graph([helper.make_node("Transpose", ["x"], ["y"], name="t", perm=[1, 0, 2])],
+                   [("x", ["N", 2, 3])], [("y", [None] * 3)])
+    assert _e407(model) == ("error[E407]: m.onnx: node `t` (Transpose): perm [1, 0, 2] moves "
+                            "the batch axis: netdsl's permute keeps axis 0 first")
+
+
+@pytest.mark.parametrize(("axis", "eps", "bias", "call"), [
+    (-1, 1e-5, True, "layer_norm"), (3, 1e-6, True, "layer_norm(eps: 1e-06)"),
+    (-1, 1e-5, False, "layer_norm")])
+def test_layer_normalization_over_the_last_axis_round_trips(axis, eps, bias, call):
+    rng = np.random.default_rng(1)
+    inits = [("ln.weight", rng.standard_normal(4))] + (
+        [("ln.bias", rng.standard_normal(4))] if bias else [])
+    model = _graph([helper.make_node("LayerNormalization", ["x", *(n for n, _ in inits)], ["y"],
+                                     name="/ln/LayerNormalization", axis=axis, epsilon=eps)],
+                   [("x", ["N", 2, 3, 4])], [("y", ["N", 2, 3, 4])], inits)
+    assert f'"ln": {call}\n' in importer.import_model(model, "t").text
+    _same_outputs(model, (2, 2, 3, 4))
+
+
+def test_layer_normalization_over_several_axes_names_the_node():
+    model = _graph([helper.make_node("LayerNormalization", ["x", "w"], ["y"], name="ln",
+                                     axis=2)],
+                   [("x", ["N", 2, 3, 4])], [("y", ["N", 2, 3, 4])], [("w", np.ones((3, 4)))])
+    assert _e407(model) == ("error[E407]: m.onnx: node `ln` (LayerNormalization): axis 2 of a "
+                            "rank 4 input normalizes over the axes from 2 on: netdsl's "
+                            "layer_norm normalizes over one axis")
+
+
+def _matmul(bias=None, bias_first=True):
+    """x @ W (+ b), as torch's legacy exporter writes a Linear on [N, ..., C]."""
+    rng = np.random.default_rng(2)
+    nodes = [helper.make_node("MatMul", ["x", "onnx::MatMul_7"], ["m"], name="/fc/MatMul")]
+    inits = [("onnx::MatMul_7", rng.standard_normal((4, 5)))]
+    if bias is not None:
+        nodes.append(helper.make_node("Add", ["fc.bias", "m"] if bias_first else ["m", "fc.bias"],
+                                      ["y"], name="/fc/Add"))
+        inits.append(("fc.bias", bias))
+    else:
+        nodes[0].output[0] = "y"
+    return _graph(nodes, [("x", ["N", 3, 4])], [("y", ["N", 3, 5])], inits)
+
+
+@pytest.mark.parametrize(("bias", "first", "call"), [
+    (np.arange(5.0), True, "dense(5)"), (np.arange(5.0), False, "dense(5)"),
+    (None, True, "dense(5, bias: false)")])
+def test_matmul_by_a_weight_is_dense(bias, first, call):
+    model = _matmul(bias, first)
+    imported = importer.import_model(model, "t")
+    assert f'"fc": {call}\n' in imported.text
+    assert sorted(imported.weights) == (["fc.bias", "fc.weight"] if bias is not None
+                                        else ["fc.weight"])
+    _same_outputs(model, (2, 3, 4))
+
+
+def test_matmul_of_two_tensors_round_trips():
+    model = _graph([helper.make_node("Transpose", ["x"], ["t"], name="/t/Transpose",
+                                     perm=[0, 2, 1]),
+                    helper.make_node("MatMul", ["x", "t"], ["y"], name="/m/MatMul")],
+                   [("x", ["N", 3, 4])], [("y", ["N", 3, 3])])
+    assert '-> "m": matmul(' in importer.import_model(model, "t").text
+    _same_outputs(model, (2, 3, 4))
+
+
+def test_matmul_by_a_weight_on_the_left_names_the_node():
+    model = _graph([helper.make_node("MatMul", ["w", "x"], ["y"], name="mm")],
+                   [("x", ["N", 4, 4])], [("y", ["N", 4, 4])], [("w", np.ones((4, 4)))])
+    assert _e407(model) == ("error[E407]: m.onnx: node `mm` (MatMul): a constant left operand: "
+                            "dense is x @ W, a weight on the right")
+
+
+def _gelu_nodes(form):
+    """GELU's erf form as torch's legacy exporter (`torch`) or netdsl's lowering writes it."""
+    c = helper.make_node
+    nodes = [c("Constant", [], ["r2"], value_float=2 ** 0.5),
+             c("Constant", [], ["one"], value_float=1.0),
+             c("Constant", [], ["half"], value_float=0.5),
+             c("Div", ["x", "r2"], ["d"], name="/act/Div"), c("Erf", ["d"], ["e"]),
+             c("Add", ["e", "one"], ["a"])]
+    if form == "torch":
+        return nodes + [c("Mul", ["x", "a"], ["m"]), c("Mul", ["m", "half"], ["y"])]
+    if form == "dynamo":
+        return nodes + [c("Mul", ["half", "a"], ["m"]), c("Mul", ["x", "m"], ["y"])]
+    return nodes + [c("Mul", ["x", "half"], ["h"]), c("Mul", ["h", "a"], ["y"])]
+
+
+@pytest.mark.parametrize("form", ["torch", "dynamo", "netdsl"])
+def test_gelu_of_the_erf_form_is_gelu(form):
+    model = _graph(_gelu_nodes(form), [("x", ["N", 3])], [("y", ["N", 3])])
+    assert '"act": gelu\n' in importer.import_model(model, "t").text
+    _same_outputs(model, (2, 3))
+
+
+def test_gelu_op_round_trips_and_netdsls_own_gelu_comes_back():
+    model = _graph([helper.make_node("Gelu", ["x"], ["y"], name="/act/Gelu")],
+                   [("x", ["N", 3])], [("y", ["N", 3])], opset=20)
+    assert '"act": gelu\n' in importer.import_model(model, "t").text
+    _same_outputs(model, (2, 3))
+    _round_trip(netdsl.loads("network t {\n  input x: [N, 3]\n  x -> a: gelu -> output y\n}"))
+
+
+def test_an_erf_form_whose_inner_value_is_read_elsewhere_is_not_gelu():
+    nodes = _gelu_nodes("torch")
+    nodes[-1].output[0] = "y0"
+    nodes.append(helper.make_node("Add", ["y0", "e"], ["y"]))
+    model = _graph(nodes, [("x", ["N", 3])], [("y", ["N", 3])])
+    assert _e407(model).startswith("error[E407]: m.onnx: 2 nodes use operators that netdsl "
+                                   "import does not read: Div x1 (/act/Div); Erf x1 (e)\n")
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_mul_and_add_of_a_weight_are_a_param(first):
+    """ConvNeXt's `layer_scale * x` (a [C, 1, 1] weight) and ViT's `x + pos_embedding`."""
+    rng = np.random.default_rng(3)
+    scale, bias = rng.standard_normal((2, 1, 1)), rng.standard_normal((1, 2, 3, 3))
+    model = _graph([helper.make_node("Mul", ["b.ls", "x"] if first else ["x", "b.ls"], ["m"],
+                                     name="/b/Mul"),
+                    helper.make_node("Add", ["m", "pos"], ["y"], name="/Add")],
+                   [("x", ["N", 2, 3, 3])], [("y", ["N", 2, 3, 3])],
+                   [("b.ls", scale), ("pos", bias)])
+    imported = importer.import_model(model, "t")
+    assert "  param b_ls: [2, 1, 1]\n" in imported.text
+    assert sorted(imported.weights) == ["b_ls", "pos"]
+    _same_outputs(model, (2, 2, 3, 3))
+
+
+def test_mul_by_a_constant_number_names_the_node():
+    model = _graph([helper.make_node("Constant", [], ["c"], value_float=2.0),
+                    helper.make_node("Mul", ["x", "c"], ["y"], name="m")],
+                   [("x", ["N", 2])], [("y", ["N", 2])])
+    assert _e407(model) == ("error[E407]: m.onnx: node `m` (Mul): the constant operand c of "
+                            "shape []: netdsl adds and multiplies tensors, and learned ones of "
+                            "one axis or more")
+
+
+def _legacy_export(torch, module, shape, path):
+    """`module` by torch's legacy exporter with a dynamic batch, and the import of it."""
+    torch.manual_seed(0)
+    torch.onnx.export(module.eval(), (torch.randn(*shape),), str(path), dynamo=False,
+                      opset_version=17, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+    model = export.load(path)
+    x = np.random.default_rng(0).standard_normal((2, *shape[1:])).astype(np.float32)
+    imported = importer.import_model(model, "t")
+    want = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
+    got = netdsl.run(netdsl.compile(netdsl.loads(imported.text), weights=imported.weights),
+                     {"x": x})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    return imported.text
+
+
+@pytest.mark.slow
+def test_sizes_computed_from_the_input_shape_are_read(torch, tmp_path):
+    """With a dynamic batch the legacy exporter computes `x.view(x.size(0), -1)`'s shape and
+    `F.interpolate(size=...)`'s sizes from the input's (Shape, Gather, Slice, Concat): E407."""
+    F = torch.nn.functional
+
+    class M(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(2, 3, 3)
+
+        def forward(self, x):
+            up = F.interpolate(self.conv(x), size=(7, 9), mode="bilinear", align_corners=False)
+            return up.view(up.size(0), -1)
+
+    text = _legacy_export(torch, M(), (1, 2, 5, 5), tmp_path / "m.onnx")
+    assert 'upsample(size: [7, 9], mode: "bilinear")' in text and ": flatten" in text
+
+
+def test_sizes_computed_from_a_size_that_varies_name_the_node():
+    model = _graph([helper.make_node("Shape", ["x"], ["s"], name="shape"),
+                    helper.make_node("Reshape", ["x", "s"], ["y"], name="view")],
+                   [("x", ["N", 3, "h"])], [("y", ["N", 3, "h"])])
+    assert _e407(model) == ("error[E407]: m.onnx: node `view` (Reshape): sizes [N, 3, h] "
+                            "computed from sizes that vary with the input: netdsl's layers are "
+                            "sized at one input size, the batch's aside")
+
+
+@pytest.mark.parametrize(("starts", "ends", "axes", "steps", "calls"), [
+    ([1], [3], [1], [1], ["slice(1, 1, 3)"]),
+    ([0, -2], [2**63 - 1, 2**63 - 1], [2, 3], [2, 1], ["slice(2, 0, step: 2)", "slice(3, -2)"])])
+def test_slice_round_trips(starts, ends, axes, steps, calls):
+    ints = [("s", starts), ("e", ends), ("a", axes), ("t", steps)]
+    g = helper.make_graph([helper.make_node("Slice", ["x", "s", "e", "a", "t"], ["y"],
+                                            name="/sl/Slice")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 5, 5])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 4)],
+                          initializer=[onnx.numpy_helper.from_array(np.array(v, np.int64), k)
+                                       for k, v in ints])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    text = importer.import_model(model, "t").text
+    assert all(c in text for c in calls), text
+    _same_outputs(model, (2, 4, 5, 5))
+
+
+@pytest.mark.parametrize("split", [[1, 3], None])
+def test_split_round_trips(split):
+    inits = [onnx.numpy_helper.from_array(np.array(split, np.int64), "sp")] if split else []
+    node = helper.make_node("Split", ["x", "sp"] if split else ["x"], ["a", "b"], name="/p/Split",
+                            axis=1)
+    g = helper.make_graph([node, helper.make_node("Concat", ["b", "a"], ["y"], axis=1)], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 3])],
+                          initializer=inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    _same_outputs(model, (2, 4, 3))
+
+
+def test_slice_of_the_batch_names_the_node():
+    g = helper.make_graph([helper.make_node("Slice", ["x", "s", "e"], ["y"], name="sl")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 2)],
+                          initializer=[onnx.numpy_helper.from_array(np.array([0], np.int64), k)
+                                       for k in "se"])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert _e407(model) == ("error[E407]: m.onnx: node `sl` (Slice): axes [0] with steps [1]: "
+                            "netdsl's slice keeps the batch axis and steps forward")
+
+
+def _called(node, scopes, fx, module):
+    """A node of torch's default exporter with its fx node and module class (class_hierarchy)."""
+    node = _scoped(node, scopes)
+    node.metadata_props.add(key="pkg.torch.onnx.fx_node", value=f"%{fx} : [num_users=1] = "
+                            f"call_function[target=torch.ops.aten.sigmoid.default](args = ())")
+    node.metadata_props.add(key="pkg.torch.onnx.class_hierarchy",
+                            value=repr(["__main__.M", module, "aten.sigmoid.default"]))
+    return node
+
+
+@pytest.mark.parametrize(("module", "labels"), [
+    ("torch.nn.modules.activation.Sigmoid", ["act", "act_1"]),
+    ("__main__.B", ["act.sigmoid", "act.sigmoid_1"])])
+def test_a_module_called_twice_in_a_row_is_two_calls(module, labels):
+    """`self.act(self.act(x))` by the default exporter: one call (`act.sigmoid`,
+    `act.sigmoid_1`), where the legacy names are act, act_1; a module of one's own whose
+    forward is `x.sigmoid().sigmoid()` stays one call, as the legacy names have it."""
+    g = helper.make_graph([
+        _called(helper.make_node("Sigmoid", ["x"], ["a"], name="node_sigmoid"),
+                ["act", "sigmoid"], "sigmoid", module),
+        _called(helper.make_node("Sigmoid", ["a"], ["y"], name="node_sigmoid_1"),
+                ["act", "sigmoid_1"], "sigmoid_1", module)],
+        "main_graph", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])])
+    text = importer.import_model(helper.make_model(g), "t").text
+    assert re.findall(r'"([^"]+)":', text) == labels
+
+
+def test_a_transposed_weight_is_read_as_that_weight():
+    """netdsl's dense on [N, L, C] lowers to MatMul(x, Transpose(W)): the Transpose of the
+    weight was E407 ("perm [1, 0] moves the batch axis")."""
+    net = netdsl.loads("network t {\n  input x: [N, 3, 4]\n  x -> fc: dense(5) -> output y\n}")
+    _round_trip(net)
+
+
+def test_a_slice_at_offsets_computed_from_sizes_that_vary_names_them():
+    """netdsl's crop of a model for every input size (zoo unet.net): the offsets are
+    (x.shape - like.shape) / 2 at run time; it said "`up4.crop/Div_3` is computed, not a
+    stored weight"."""
+    net = netdsl.loads("""network t {
+  input x: [N, 3, h, h]
+  a = x -> c: conv(3, 3)
+  x -> k: crop(like: a) -> output y
+  expect y: [N, 3, 6, 6] at h = 8
+}""")
+    assert _e407(netdsl.compile(net)) == (
+        "error[E407]: m.onnx: node `k/5` (Slice): sizes [?, ?] computed from sizes that vary "
+        "with the input: netdsl's layers are sized at one input size, the batch's aside")
+
+
+def test_sizes_computed_element_by_element_where_the_batch_varies():
+    """(Shape(x) - Shape(a)) / 2 with a batch that varies: the spatial offsets are known (the
+    whole difference was unknown: E407 on Sub and Div)."""
+    c = helper.make_node
+    model = _graph([c("Conv", ["x", "w"], ["a"], name="conv"), c("Shape", ["x"], ["sx"]),
+                    c("Shape", ["a"], ["sa"]), c("Sub", ["sx", "sa"], ["d"]),
+                    c("Div", ["d", "two"], ["o"]), c("Slice", ["o", "i2", "i4"], ["off"]),
+                    c("Add", ["off", "six"], ["end"]),
+                    c("Slice", ["x", "off", "end", "axes"], ["y"], name="crop")],
+                   [("x", ["N", 3, 8, 8])], [("y", ["N", 3, 6, 6])], [("w", np.ones((3, 3, 3, 3)))])
+    ints = [("two", 2), ("i2", [2]), ("i4", [4]), ("six", [6, 6]), ("axes", [2, 3])]
+    model.graph.initializer.extend(onnx.numpy_helper.from_array(np.array(v, np.int64), k)
+                                   for k, v in ints)
+    text = importer.import_model(model, "t").text
+    assert "slice(2, 1, 7)" in text and "slice(3, 1, 7)" in text
+    _same_outputs(model, (2, 3, 8, 8))

@@ -360,7 +360,9 @@ def _compile_arguments(q: argparse.ArgumentParser) -> None:
              "Read an ONNX model (as torch.onnx.export writes it) and write the .net program "
              "that compiles back to it: one labelled pipe stage per layer, named after the "
              "weights' initializers or torch's module paths, so that parameter names equal "
-             "the checkpoint's keys. Operators it does not read are all listed (E407) and "
+             "the checkpoint's keys (but a weight that an Add or Mul reads, ConvNeXt's "
+             "layer_scale, becomes a `param` whose name is the key as an identifier: "
+             "features_1_0_layer_scale). Operators it does not read are all listed (E407) and "
              "nothing is written. --weights writes the model's weights by parameter name, "
              "for `netdsl compile OUT.net --weights FILE`.")
 def _import_arguments(q: argparse.ArgumentParser) -> None:

@@ -42,6 +42,7 @@ from netdsl.export.proto import (
     save,
     shapes,
     value_shape,
+    value_type,
 )
 from netdsl.ir import Graph
 from netdsl.options import CompileOptions
@@ -54,7 +55,7 @@ __all__ = [
     "VALID_SIZES", "Const", "Dims", "Init", "Model", "NodeRecord", "Valid", "ValueRecord",
     "attributes", "check_file", "initializers", "little_endian", "load", "lowered", "save",
     "shapes",
-    "to_onnx", "value_shape",
+    "to_onnx", "value_shape", "value_type",
 ]
 
 

@@ -120,6 +120,11 @@ def check_file(path: str | Path) -> None:
     if not p.is_file():
         raise NetdslError([error("E403", f"{p}: no such file" if not p.exists()
                                  else f"{p}: not a file")])
+    try:  # NOTE: onnx takes paths as UTF-8 text: undecodable bytes are lone surrogates here
+        str(p).encode("utf-8")
+    except UnicodeEncodeError:
+        raise NetdslError([error("E403", f"{p}: the file name is not valid UTF-8, which onnx "
+                                 "needs", hints=["rename the file"])]) from None
     try:
         onnx.checker.check_model(str(p))  # by path: also for models over protobuf's 2 GB
     except Exception as e:  # noqa: BLE001 - protobuf and onnx raise many kinds for a bad file
@@ -159,18 +164,22 @@ def initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
 
 
-def shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
+def shapes(model: onnx.ModelProto, known: dict[str, np.ndarray] | None = None
+           ) -> dict[str, list[int | str]]:
     """The dims (as value_shape gives them) of every tensor whose shape onnx's shape inference
     finds (those the model's value_infos state, where it cannot follow the model), for
-    importer/."""
+    importer/; `known`: tensors whose values importer/ computed (sizes), constants there."""
     import onnx
-    from onnx import helper, shape_inference
+    from onnx import helper, numpy_helper, shape_inference
     # NOTE: a copy with the weights as typed inputs: their data is not copied
     light = onnx.ModelProto(ir_version=model.ir_version)
     light.opset_import.extend(model.opset_import)
     g, old = light.graph, model.graph
-    for field in ("node", "input", "output", "value_info"):
+    known = known or {}
+    for field in ("input", "output", "value_info"):
         getattr(g, field).extend(getattr(old, field))
+    g.node.extend(n for n in old.node if not any(o in known for o in n.output))
+    g.initializer.extend(numpy_helper.from_array(v, name) for name, v in known.items())
     given = {i.name for i in old.input}
     for t in old.initializer:
         if t.name in given or t.ByteSize() <= INLINE_BYTES:
@@ -178,11 +187,19 @@ def shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
         else:
             g.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
     try:
-        graph = shape_inference.infer_shapes(light).graph
+        graph = shape_inference.infer_shapes(light, data_prop=True).graph  # Shape -> Reshape
     except Exception:  # noqa: BLE001 - an operator onnx does not know, a malformed graph
         graph = model.graph
     return {v.name: value_shape(v) for v in (*graph.value_info, *graph.input, *graph.output)
             if v.type.tensor_type.HasField("shape")}
+
+
+def value_type(info: onnx.ValueInfoProto) -> str:
+    """A graph input's or output's element type as numpy names it (`float32`, `int64`), for
+    importer/; "" where none is recorded."""
+    from onnx import helper
+    elem = info.type.tensor_type.elem_type
+    return helper.tensor_dtype_to_np_dtype(elem).name if elem else ""
 
 
 def value_shape(info: onnx.ValueInfoProto) -> list[int | str]:

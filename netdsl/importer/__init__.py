@@ -2,9 +2,13 @@
 lowering, in the other direction: it reads a ModelProto's plain fields (export/'s helpers turn
 attributes and initializers into Python values, so onnx is imported there only). A package of
 two stages:
+- dims.py, patterns.py: first, the values of the subgraphs that compute sizes from shapes
+  (Shape, Gather, Concat, ...: torch's `x.view(x.size(0), -1)` with a dynamic batch), and the
+  subgraphs that are one layer (GELU's erf form);
 - reader.py: ModelProto → Layers: every node becomes one layer (its netdsl call, inputs, weights
   and where its name comes from); Identity and Dropout vanish, a zero Pad in front of a Conv
-  becomes its pads;
+  becomes its pads; the nodes with weights or windows are read in weighted.py, those that move,
+  cut, pad or resize in shaping.py; calls.py holds Layer and how a call's numbers are written;
 - render.py: Layers → .net text: layer labels from the weights' initializer names
   (`features.0.weight` → `features.0`) or from torch's node names (`/layer1/layer1.0/conv1/Conv`
   → `layer1.0.conv1`; its default exporter's module paths in the metadata, read alike), so
@@ -23,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from netdsl.diagnostics import NetdslError, error
-from netdsl.importer.reader import SUPPORTED, Layer, _Reader
+from netdsl.importer.calls import Layer
+from netdsl.importer.reader import SUPPORTED, _Reader
 from netdsl.importer.render import _identifier, _label, _named_sizes, _ports, _render
 from netdsl.record import Record, record
 
@@ -61,11 +66,8 @@ def import_model(model: Any, network: str | None = None, source: str = "model.on
     """The .net program and weights of an onnx.ModelProto; E407 listing every operator that
     netdsl cannot express (each with its node names and count)."""
     g = model.graph
-    unsupported: dict[str, list[str]] = {}
-    for n in g.node:
-        if n.op_type not in SUPPORTED or n.domain not in ("", "ai.onnx"):
-            op = n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
-            unsupported.setdefault(op, []).append(n.name or n.output[0])
+    reader = _Reader(model, source)
+    unsupported = reader.unread()
     if unsupported:
         count = sum(map(len, unsupported.values()))
         uses = "nodes use operators" if count > 1 else "node uses an operator"
@@ -80,7 +82,7 @@ def import_model(model: Any, network: str | None = None, source: str = "model.on
     name = _identifier(network or g.name or "imported", "net")
     ports = _ports(reader, layers)
     text = _render(name, reader, layers, source, ports)
-    weights = {f"{ly.label}.{k}": np.ascontiguousarray(v, np.float32)
+    weights = {f"{ly.label}.{k}".rstrip("."): np.ascontiguousarray(v, np.float32)
                for ly in layers for k, v in ly.params.items()}
     return Imported(text, weights, len(layers), _named_sizes(reader, ports),
                     tuple((a, b) for p in ports for a, b in p.items() if a != b))

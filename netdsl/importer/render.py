@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from netdsl.diagnostics import printable
-from netdsl.importer.reader import Layer, _Reader
+from netdsl.importer.calls import Layer
+from netdsl.importer.reader import _Reader
 
 _KEYWORDS = {"network", "use", "input", "output", "expect", "option", "if", "elif", "else", "for",
              "in", "return", "true", "false", "and", "or", "not", "block", "param"}
@@ -51,9 +52,15 @@ def _label(layers: list[Layer]) -> None:
     counts = Counter(ly.label for ly in layers)
     groups = {".".join(ly.label.split(".")[:i]) for ly in layers
               for i in range(1, ly.label.count(".") + 1)}
+    owners = {ly.label for ly in layers if ly.params}  # NOTE: their labels name weights
     for ly in layers:
         if not ly.params and (counts[ly.label] > 1 or ly.label in groups) and ly.label != ly.op:
-            ly.label = f"{ly.label}.{ly.op}"
+            # a layer's name is no group's: torchvision's LayerNorm2d `features.0.1` (its
+            # weights) permutes before and after: `features.0.1_permute`
+            ly.label = f"{ly.label}{'_' if ly.label in owners else '.'}{ly.op}"
+    for ly in layers:  # NOTE: a param is a variable: `param features_1_0_layer_scale: [...]`
+        if ly.op == "param":
+            ly.label = _identifier(ly.label, "p")
     seen: Counter[str] = Counter()
     taken = {ly.label for ly in layers}
     for ly in layers:
@@ -108,7 +115,11 @@ def _render(name: str, r: _Reader, layers: list[Layer], source: str, ports: Port
         var[i_name] = ports[0][i_name]
         dims = [_dim(var[i_name], j, d) for j, d in enumerate(shape)]
         lines.append(f"  input {var[i_name]}: [{', '.join(dims)}]")
-    lines += _chains(layers, var, outputs)
+    for ly in layers:  # NOTE: a param's label is an identifier (_label), its own variable
+        if ly.op == "param":
+            var[ly.output] = ly.label
+            lines.append(f"  param {ly.label}: {ly.call}")
+    lines += _chains([ly for ly in layers if ly.op != "param"], var, outputs)
     for o, t in zip(r.outputs, outputs):
         lines.append(f"  {var[t]} -> output {ports[1][o]}")
     lines.append("}")
@@ -231,7 +242,7 @@ def _blocks(layers: list[Layer], outputs: Sequence[str]) -> tuple[list[str], lis
 def _signature(run: list[Layer], users: Counter[str]) -> tuple[tuple[Any, ...], list[str]] | None:
     """What makes two runs the same block (labels below the module path, calls without their
     numbers, wiring), and the run's numbers; None unless it has one input and one output."""
-    if len(run) < 2:
+    if len(run) < 2 or any(ly.op == "param" for ly in run):
         return None
     inside = {ly.output: i for i, ly in enumerate(run)}
     external = {t for ly in run for t in ly.inputs if t not in inside}
