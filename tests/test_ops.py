@@ -312,6 +312,14 @@ test.net:3:16: error[E301]: conv: the input height 5 is smaller than the window 
   = hint: use a smaller kernel, more padding, or a larger input"""
 
 
+def test_a_window_far_larger_than_the_input_gives_its_size_in_digits():
+    """(8 - 8000)/1 + 1 is -7991: it was written -7.99e+03; a fraction keeps two places."""
+    assert errors_of(net("x -> conv(8, 8000) -> output y", "[N, 3, 8, 8]"))[0].message.endswith(
+        "(8 - 8000 + 2*0)/1 + 1 = -7991, not a positive size")
+    assert errors_of(net("x -> conv(8, 10, stride: 2) -> output y", "[N, 3, 5, 5]"))[0].message \
+        .endswith("(5 - 10 + 2*0)/2 + 1 = -1.50, not a positive size")
+
+
 # ------------------------------------------------------------------------------ the references
 
 @pytest.mark.parametrize("name", ["costs.md", "ops.md"])

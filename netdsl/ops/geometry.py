@@ -119,7 +119,8 @@ def window_out(size: int, k: int, s: int, pb: int, pe: int, d: int = 1, *, floor
         dilated = "dilated " if d > 1 else ""
         where = _input_text(axis, size) + _pad_text(pb, pe)
         raise OpError(f"{where} is smaller than the {dilated}window {span}: "
-                      f"{_formula(size, k, s, pb, pe, d)} = {num / s + 1:.3g}, not a positive size",
+                      f"{_formula(size, k, s, pb, pe, d)} = {_decimal(num / s + 1)}, not a "
+                      "positive size",
                       code="E301", at="kernel",
                       hint="use a smaller kernel, more padding, or a larger input")
     if ceil:
@@ -138,6 +139,11 @@ def window_out(size: int, k: int, s: int, pb: int, pe: int, d: int = 1, *, floor
                       "fractions are illegal", code="E302", at="stride",
                       hint="; ".join(h for h in (fixes, same) if h) + f"; or {rounding}")
     return num // s + 1
+
+
+def _decimal(value: float) -> str:
+    """-7991 as such (`:.3g` wrote -7.99e+03), a fraction to two places as E302 writes it."""
+    return str(int(value)) if value == int(value) else f"{value:.2f}"
 
 
 def window_sizes(x: Dims, kernel: int | Sequence[int], stride: int | Sequence[int],
