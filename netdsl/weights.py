@@ -31,7 +31,7 @@ def read(path: str | Path) -> Mapping[str, np.ndarray]:
             return NpzArrays(p)
         if suffix == ".safetensors":
             return SafetensorsArrays(p)
-        if suffix in (".pt", ".pth"):
+        if suffix in (".pt", ".pth", ".bin"):  # NOTE: .bin: Hugging Face's pytorch_model.bin
             from netdsl import checkpoint
             return checkpoint.read(p)
     except NetdslError:
@@ -44,7 +44,7 @@ def read(path: str | Path) -> Mapping[str, np.ndarray]:
                           ) from None
     raise NetdslError([error("E401", f"weight file {p}: unknown format `{suffix or p.name}`",
                              hints=["use .npz (numpy.savez), .safetensors, or a state_dict "
-                                    "saved by torch.save (.pt, .pth)"])])
+                                    "saved by torch.save (.pt, .pth, .bin)"])])
 
 
 def encode(arrays: Mapping[str, np.ndarray], suffix: str) -> bytes:

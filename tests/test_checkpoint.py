@@ -50,6 +50,16 @@ def test_compile_a_torchvision_checkpoint(torch, torchvision, tmp_path, capsys):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+def test_a_hugging_face_pytorch_model_bin_is_a_checkpoint(torch, tmp_path):
+    """Hugging Face names its torch.save'd state_dicts pytorch_model.bin: read as a .pt (it was
+    'unknown format `.bin`')."""
+    state = {"linear.weight": torch.ones(2, 3), "linear.bias": torch.zeros(2)}
+    path = tmp_path / "pytorch_model.bin"
+    torch.save(state, path)
+    got = weights.read(path)
+    assert {k: v.shape for k, v in got.items()} == {"linear.weight": (2, 3), "linear.bias": (2,)}
+
+
 class _Evil:
     def __reduce__(self):
         return os.system, ("echo pwned > pwned.txt",)
