@@ -339,8 +339,9 @@ def _compile_arguments(q: argparse.ArgumentParser) -> None:
                         "every randomly initialised weight is 0, a structurally valid model "
                         "written at disk speed, for tests and CI that need only the graph")
     q.add_argument("--weights", metavar="FILE",
-                   help=".npz, .safetensors, or a torch.save'd state_dict (.pt/.pth, read without "
-                        "running pickled code) with every parameter, by name (conv1.weight, ...)")
+                   help=".npz, .safetensors, or a torch.save'd state_dict (.pt/.pth/.bin, read "
+                        "without running pickled code) with every parameter, by name "
+                        "(conv1.weight, ...)")
     q.add_argument("--rename", action="append", default=[], type=_rename,
                    metavar="PATTERN=REPLACEMENT",
                    help="rename the --weights names before matching: a Python regular "
