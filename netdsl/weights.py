@@ -235,6 +235,9 @@ def meta(weights: Mapping[str, np.ndarray], k: str) -> tuple[tuple[int, ...], st
     return tuple(array.shape), array.dtype.kind
 
 
+_KINDS = {"c": "complex", "b": "boolean", "U": "text", "S": "bytes", "O": "objects"}
+
+
 def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]],
           path: str = "weights", warnings: list[Diagnostic] | None = None
           ) -> dict[str, np.ndarray]:
@@ -257,7 +260,10 @@ def check(weights: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, .
                            f"network needs {list(expected[k])}"))
     bad_dtype = [k for k in expected if k in weights and meta(weights, k)[1] not in "fiu"]
     if bad_dtype:
-        diags.append(error("E401", f"{path}: not numeric: {_names(bad_dtype)}"))
+        kinds = sorted({_KINDS.get(meta(weights, k)[1], "other") for k in bad_dtype})
+        diags.append(error("E401", f"{path}: not real numbers ({', '.join(kinds)}): "
+                           f"{_names(bad_dtype)}", hints=[
+                               "netdsl reads integer and floating-point weights"]))
     if diags:
         raise NetdslError(diags)
     with np.errstate(over="ignore", invalid="ignore"):  # NOTE: overflow is reported as W401

@@ -173,6 +173,23 @@ def test_missing_unexpected_and_misshaped_keys_are_reported_together(tmp_path):
     assert "Traceback" not in err
 
 
+def test_weights_that_are_no_real_numbers_say_what_they_are(tmp_path):
+    """A complex or boolean array was 'not numeric'."""
+    arrays = lenet_arrays()
+    arrays["c1.bias"] = arrays["c1.bias"].astype(np.complex64)
+    arrays["f7.bias"] = arrays["f7.bias"] > 0
+    path, out = tmp_path / "w.npz", tmp_path / "lenet.onnx"
+    np.savez(path, **arrays)
+    code, _, err = cli("compile", str(ZOO / "lenet.net"), "-o", str(out), "--weights",
+                       str(path))
+    assert (code, err) == (1, f"""\
+error[E401]: {path}: not real numbers (boolean, complex): `c1.bias`, `f7.bias`
+  = hint: netdsl reads integer and floating-point weights
+
+""")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("case", ["missing", "directory", "corrupt npz", "corrupt safetensors",
                                   "wrong format", "pickled"])
 def test_bad_weight_files_are_clear_errors_and_nothing_is_written(tmp_path, case):
