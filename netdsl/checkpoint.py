@@ -25,7 +25,13 @@ _STORAGES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2"
 _UNREAD = {"_rebuild_tensor_v3": "a float8 or unsigned 16, 32 or 64-bit tensor",
            "ComplexFloatStorage": "a complex tensor", "ComplexDoubleStorage": "a complex tensor",
            "_rebuild_sparse_tensor": "a sparse tensor", "_rebuild_sparse_csr_tensor":
-           "a sparse tensor", "_rebuild_qtensor": "a quantized tensor"}
+           "a sparse tensor", "_rebuild_qtensor": "a quantized tensor",
+           "_rebuild_meta_tensor_no_storage": "a tensor on the meta device (no data)"}
+_DENSE = ("save dense float32 tensors: {k: v.to_dense().float() for k, v in "
+          "state_dict.items()}")
+_HINTS = {"_rebuild_meta_tensor_no_storage": "save the state_dict of a model whose weights are "
+                                             "loaded or initialised (model.to_empty() leaves "
+                                             "them unset)"}
 
 
 class _Storage:
@@ -63,9 +69,8 @@ class _Unpickler(pickle.Unpickler):
             return _Storage(_STORAGES[name])
         if module in ("torch", "torch._utils") and name in _UNREAD:
             raise NetdslError([error("E401", f"weight file {self.path}: holds {_UNREAD[name]}, "
-                                     "which netdsl does not read", hints=[
-                                         "save dense float32 tensors: {k: v.to_dense().float() "
-                                         "for k, v in state_dict.items()}"])])
+                                     "which netdsl does not read",
+                                     hints=[_HINTS.get(name, _DENSE)])])
         raise NetdslError([error("E401", f"weight file {self.path}: refused: the pickle asks "
                                  f"for `{module}.{name}`, which a state_dict of tensors never "
                                  "needs (pickled code is not run)", hints=[

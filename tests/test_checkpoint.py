@@ -113,6 +113,20 @@ def test_a_state_dict_of_tensors_netdsl_does_not_read_says_which(torch, tmp_path
         "{k: v.to_dense().float() for k, v in state_dict.items()}")
 
 
+def test_a_state_dict_of_meta_tensors_says_they_hold_no_data(torch, tmp_path):
+    """A model built on the meta device (no weights yet) saved as is: it was 'refused: the
+    pickle asks for ... which a state_dict of tensors never needs'."""
+    path = tmp_path / "w.pt"
+    torch.save({"c1.weight": torch.empty(4, 3, device="meta")}, path)
+    with pytest.raises(NetdslError) as e:
+        weights.read(path)
+    assert render_all(e.value.diagnostics) == (
+        f"error[E401]: weight file {path}: holds a tensor on the meta device (no data), which "
+        "netdsl does not read\n"
+        "  = hint: save the state_dict of a model whose weights are loaded or initialised "
+        "(model.to_empty() leaves them unset)")
+
+
 @pytest.mark.slow
 def test_tensors_that_share_one_storage_read_it_once(torch, tmp_path):
     """A state_dict whose 100 tensors are views of one flat storage (a flat-parameter
