@@ -182,7 +182,6 @@ class _Init:
         return init.__get__(instance, owner)
 
 
-
 @overload
 def record(cls: type[_T], /) -> type[_T]: ...
 
