@@ -231,12 +231,12 @@ def test_every_rule_of_the_grammar_has_its_reduce_callback():
 
 
 def test_a_fractional_literal_is_read_as_decimal_reads_it():
-    # parse/build.py reads `1.814G` in integers where decimal.Decimal's product is exact, and
+    # parse/literals.py reads `1.814G` in integers where decimal.Decimal's product is exact, and
     # through Decimal otherwise: the same int (a whole number once scaled) or float either way
     import random
     from decimal import Decimal
 
-    from netdsl.parse.build import _decimal
+    from netdsl.parse.literals import _decimal
 
     def reference(text: str, scale: int) -> int | float:
         exact = Decimal(text) * scale

@@ -5,6 +5,7 @@ Diagnostics. The only package that imports lark:
 - lexer.py: the Lark lexer classes netdsl plugs in;
 - lalr.py: the Lark parser over parser.json's compact table, and the reduce callbacks;
 - build.py: the AST node each grammar rule builds;
+- literals.py: the values of number and string literals (also for `--set`);
 - errors.py: syntax errors (imported when a parse fails);
 - here: parse(), with the size limits checked before parsing and one statement per line after."""
 
