@@ -265,8 +265,8 @@ def test_a_parse_imports_no_decimal():
 
     code = ("import sys\nfrom netdsl.parse import parse\nfrom netdsl.source import Source\n"
             f"parse(Source('r.net', open({str(ZOO / 'resnet.net')!r}).read()))\n"
-            "print(sorted(m for m in ('decimal', 'json', 'netdsl.parse.errors') "
-            "if m in sys.modules))")
+            "print(sorted(m for m in ('decimal', 'json', 'netdsl.parse.errors', "
+            "'netdsl.parse.mistakes') if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={"PYTHONPATH": str(ZOO.parent)})
     assert run.stdout.strip() == "[]", run.stderr
