@@ -20,7 +20,8 @@ from netdsl.record import MutableRecord, Record, record
 from netdsl.solve import ValidSet, solve
 from netdsl.source import Span
 from netdsl.symbolic import Cond, Expr, Floor, Junction, Lit, Undecided, render, truth
-from netdsl.values import Fault, Tensor, attribute
+from netdsl.valueops import attribute
+from netdsl.values import Fault, Tensor
 
 SymDim = int | str | Expr  # a size, the batch name ("N"), or an expression in named sizes
 
@@ -90,7 +91,7 @@ class Symbolic(MutableRecord):
             shape = self.shapes.get(node)
             if shape is None:
                 return True
-            try:  # NOTE: what the build read, from the formulas' shape: values.attribute's axes
+            try:  # NOTE: what the build read, from the formulas' shape: valueops.attribute's axes
                 read = attribute(Tensor(node, cast(Any, shape)), name, Span(0, 0))
             except Fault:  # NOTE: none at this rank: the build reported it
                 continue

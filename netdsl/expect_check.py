@@ -41,24 +41,17 @@ from netdsl.expectations import (
 )
 from netdsl.ops.base import fmt_shape
 from netdsl.source import Span
-from netdsl.values import (
-    POISON,
-    Fault,
-    Key,
-    Tensor,
-    Value,
+from netdsl.valueops import (
     add_entry,
     arith,
     attribute,
     call_builtin,
     compare,
     index,
-    is_number,
-    kind,
     negate,
-    show,
     truth,
 )
+from netdsl.values import POISON, Fault, Key, Tensor, Value, is_number, kind, show
 
 if TYPE_CHECKING:
     from fractions import Fraction

@@ -4,7 +4,7 @@ that checks them after analysis is expect_check.py (checked graph + stats → E3
 The elaborator evaluates an `expect` line as far as it can where it stands (parameters, loop
 variables, tables: elaborator/expect.py) and leaves a small syntax-free tree over the measures
 (`params`, `buffers`, `macs`, `flops`, `memory`, `layers`; a layer's or block's, `layer3.params`)
-on the graph. expect_check.py computes the tree with the same value operations (values.py),
+on the graph. expect_check.py computes the tree with the same value operations (valueops.py),
 once the measures are known. A mistake in the line (an undefined name, `params + "a"`, an
 unknown layer) is reported there too, in the order and with the short-circuits (`and`,
 `or`) of evaluating the line as written. A line inside a block carries the block calls that led
@@ -26,7 +26,7 @@ from netdsl.values import (
 
 METRICS = ("params", "buffers", "macs", "flops", "memory", "layers")  # memory: peak bytes
 # What `NAME.measure` reads of a layer or block (expect_check.py), besides what a tensor has
-# (values.attribute: shape, channels, height, ...) of its output.
+# (valueops.attribute: shape, channels, height, ...) of its output.
 LAYER_MEASURES = (*METRICS, "rf", "shape")
 TENSOR_ATTRS = ("channels", "height", "width", "length", "depth", "batch", "rank")
 
@@ -130,7 +130,7 @@ class Attr(Record):
 class Builtin(Record):
     """A builtin function called on parts: `max(a, b)`."""
 
-    name: str  # a key of values.BUILTIN_FUNCS
+    name: str  # a key of valueops.BUILTIN_FUNCS
     args: tuple[tuple[Tree, Span], ...]
     keyword: Span | None  # a keyword argument given (a mistake)
     span: Span

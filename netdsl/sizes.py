@@ -24,7 +24,8 @@ from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.base import Dims, axis_names, fmt_shape
 from netdsl.record import Record, record
 from netdsl.source import Span
-from netdsl.values import Fault, Tensor, attribute
+from netdsl.valueops import attribute
+from netdsl.values import Fault, Tensor
 
 DEFAULT_RANGE = (1, 4096)
 SWEPT_AT_MOST = 1 << 20  # the E302 hint sweeps sizes up to 4x the declared, below this
@@ -149,7 +150,7 @@ def _where(graph: Graph, input: Node, sizes: Any, axis: int | None) -> Any:
 
 
 def _varies(node: Node, dims: Dims, name: str) -> bool:
-    """Whether the attribute `name` (values.attribute) of the node's tensor takes more than one
+    """Whether the attribute `name` (valueops.attribute) of the node's tensor takes more than one
     value over the candidates."""
     import numpy as np
     try:

@@ -231,12 +231,12 @@ def test_every_rule_of_the_grammar_has_its_reduce_callback():
 
 
 def test_a_fractional_literal_is_read_as_decimal_reads_it():
-    # parse/build.py reads `1.814G` in integers where decimal.Decimal's product is exact, and
+    # parse/literals.py reads `1.814G` in integers where decimal.Decimal's product is exact, and
     # through Decimal otherwise: the same int (a whole number once scaled) or float either way
     import random
     from decimal import Decimal
 
-    from netdsl.parse.build import _decimal
+    from netdsl.parse.literals import _decimal
 
     def reference(text: str, scale: int) -> int | float:
         exact = Decimal(text) * scale
@@ -265,8 +265,8 @@ def test_a_parse_imports_no_decimal():
 
     code = ("import sys\nfrom netdsl.parse import parse\nfrom netdsl.source import Source\n"
             f"parse(Source('r.net', open({str(ZOO / 'resnet.net')!r}).read()))\n"
-            "print(sorted(m for m in ('decimal', 'json', 'netdsl.parse.errors') "
-            "if m in sys.modules))")
+            "print(sorted(m for m in ('decimal', 'json', 'netdsl.parse.errors', "
+            "'netdsl.parse.mistakes') if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={"PYTHONPATH": str(ZOO.parent)})
     assert run.stdout.strip() == "[]", run.stderr

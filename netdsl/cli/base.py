@@ -42,7 +42,7 @@ def _parse_value(text: str) -> Any:
     if low in ("true", "false"):
         return low == "true"
     if _NUMBER.fullmatch(text.strip()):
-        from netdsl.parse.build import read_number
+        from netdsl.parse.literals import read_number
         digits = text.strip()
         value = read_number(digits.lstrip("+-"))
         return -value if digits.startswith("-") else value

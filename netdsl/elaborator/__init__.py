@@ -7,7 +7,7 @@ NetdslError with everything found at the end.
 
 The stage is a package by concept, in two parts with a small interface between them:
 - the expression evaluator, evaluator.py: values, arithmetic, conditions, tables (no graph);
-  what it computes with lives in netdsl/values.py, shared with the expectation pass;
+  what it computes with lives in netdsl/valueops.py, shared with the expectation pass;
 - the graph builder, builder.py (networks), statements.py, pipelines.py, calls.py (blocks,
   operators, builtins), naming.py (layer names, outputs); expect.py turns `expect` lines into
   expectations (netdsl/expectations.py), checked after analysis;

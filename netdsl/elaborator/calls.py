@@ -20,18 +20,8 @@ from netdsl.ops.base import Op, OpError, Shape, check_sizes, fmt_shape
 from netdsl.ops.signature import Signature, signature_of
 from netdsl.ops.types import coerce
 from netdsl.source import Span
-from netdsl.values import (
-    BUILTIN_FUNCS,
-    POISON,
-    Fault,
-    Poison,
-    Tensor,
-    Value,
-    call_builtin,
-    kind,
-    plural,
-    type_words,
-)
+from netdsl.valueops import BUILTIN_FUNCS, call_builtin
+from netdsl.values import POISON, Fault, Poison, Tensor, Value, kind, plural, type_words
 
 Body = Callable[[tuple[s.Stmt, ...], Frame], None]  # runs statements (builder.py)
 # what Calls._infer remembers of an op made of some values, on some shapes: the op (None where

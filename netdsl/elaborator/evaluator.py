@@ -13,25 +13,17 @@ from netdsl.diagnostics import did_you_mean
 from netdsl.elaborator.report import Reporter, line_end_hint
 from netdsl.elaborator.scope import MAX_DEPTH, Budget, Frame
 from netdsl.source import Span
-from netdsl.values import (
+from netdsl.valueops import (
     BUILTIN_VALUES,
-    POISON,
-    BinarySpans,
-    Fault,
-    Key,
-    Poison,
-    Tensor,
-    Value,
     add_entry,
     arith,
     attribute,
     compare,
     index,
-    kind,
     negate,
-    new_list,
     truth,
 )
+from netdsl.values import POISON, BinarySpans, Fault, Key, Poison, Tensor, Value, kind, new_list
 
 Arg = tuple[Value, Span]  # an evaluated argument and where it was written
 _Link = TypeVar("_Link", s.BinOp, s.BoolOp)

@@ -41,7 +41,8 @@ from netdsl.expectations import (
 from netdsl.ops import REGISTRY
 from netdsl.ops.base import Shape
 from netdsl.source import Span
-from netdsl.values import BUILTIN_FUNCS, BinarySpans, Fault, Tensor, Value, attribute
+from netdsl.valueops import BUILTIN_FUNCS, attribute
+from netdsl.values import BinarySpans, Fault, Tensor, Value
 
 # Evaluates an expression in a scope, as a file of its own would (no blocks, no layers).
 Evaluate = Callable[[s.Expr, dict[str, Value]], Value | NetdslError]

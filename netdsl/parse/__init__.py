@@ -5,7 +5,9 @@ Diagnostics. The only package that imports lark:
 - lexer.py: the Lark lexer classes netdsl plugs in;
 - lalr.py: the Lark parser over parser.json's compact table, and the reduce callbacks;
 - build.py: the AST node each grammar rule builds;
-- errors.py: syntax errors (imported when a parse fails);
+- literals.py: the values of number and string literals (also for `--set`);
+- errors.py: syntax errors (imported when a parse fails), with mistakes.py the known mistakes
+  read from the source text around one;
 - here: parse(), with the size limits checked before parsing and one statement per line after."""
 
 from __future__ import annotations
