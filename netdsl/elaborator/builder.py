@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from netdsl import syntax as s
-from netdsl.diagnostics import NetdslError, did_you_mean, error
+from netdsl.diagnostics import Diagnostic, NetdslError, did_you_mean, error
 from netdsl.elaborator.calls import Calls
 from netdsl.elaborator.evaluator import Arg, Evaluator
 from netdsl.elaborator.modules import Namespace, block_not_network
@@ -22,6 +22,15 @@ from netdsl.ir import Graph
 from netdsl.ops import REGISTRY
 from netdsl.source import Source, Span
 from netdsl.values import POISON, Fault, Value, from_outside, is_number, kind, plural
+
+
+class UnmetShapes(NetdslError):
+    """A build whose only errors are annotations and shape expectations (E304, E305) that do not
+    hold: its graph is whole, so that the other `expect` lines can be checked too."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], graph: Graph):
+        super().__init__(diagnostics)
+        self.graph = graph
 
 
 def build(module: s.Module, ns: Namespace, network: str | None = None,
@@ -166,6 +175,8 @@ class Builder:
                              or self.example.covers(d.primary.span if d.primary else None)]
         if self.diags:
             self._hint_undefined(net)
+            if self.example is None and all(d.code in ("E304", "E305") for d in self.diags):
+                raise UnmetShapes(self.diags, graph)
             raise NetdslError(self.diags)
         return graph
 

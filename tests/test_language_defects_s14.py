@@ -1,0 +1,52 @@
+"""Language defects of the s14 sweep: each pinned at the user's level, the rendered message or
+the printed verdict."""
+
+from __future__ import annotations
+
+from conftest import cli, rendered
+
+
+def check(net_file, text: str, *args: str) -> str:
+    code, out, err = cli("check", str(net_file(text)), *args)
+    return f"{code}\n{out}{err}"
+
+
+SHAPE_AND_PARAMS = """\
+network t {
+  input x: [N, 3, 8, 8]
+  x -> conv(4, 3) -> output y
+  expect y: [N, 4, 9, 8]
+  expect params == 1
+}
+"""
+
+
+def test_a_failing_shape_expectation_does_not_hide_the_other_expect_lines(net_file):
+    out = check(net_file, SHAPE_AND_PARAMS)
+    assert out.startswith("1\n")
+    assert rendered(SHAPE_AND_PARAMS) == """\
+test.net:4:13: error[E305]: `y` has shape [N, 4, 6, 6], but the expectation says [N, 4, 9, 8]
+  |
+3 |   x -> conv(4, 3) -> output y
+  |        ---------- made here
+4 |   expect y: [N, 4, 9, 8]
+  |             ^^^^^^^^^^^^ actual [N, 4, 6, 6]
+  |
+
+test.net:5:10: error[E305]: expectation failed: params is 112, expected == 1
+  |
+5 |   expect params == 1
+  |          ^^^^^^^^^^^ does not hold
+  |"""
+    assert out.count("error[E305]") == 2
+
+
+def test_the_other_expect_lines_come_in_source_order_with_the_shape_ones():
+    text = SHAPE_AND_PARAMS.replace("  expect y: [N, 4, 9, 8]\n  expect params == 1\n",
+                                    "  expect params == 1\n  expect y: [N, 4, 9, 8]\n"
+                                    "  expect layers == 9\n")
+    assert [line.split(": ", 1)[1] for line in rendered(text).splitlines()
+            if ": error[" in line] == [
+        "error[E305]: expectation failed: params is 112, expected == 1",
+        "error[E305]: `y` has shape [N, 4, 6, 6], but the expectation says [N, 4, 9, 8]",
+        "error[E305]: expectation failed: layers is 2, expected == 9"]
