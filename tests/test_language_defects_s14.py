@@ -50,3 +50,20 @@ def test_the_other_expect_lines_come_in_source_order_with_the_shape_ones():
         "error[E305]: expectation failed: params is 112, expected == 1",
         "error[E305]: `y` has shape [N, 4, 6, 6], but the expectation says [N, 4, 9, 8]",
         "error[E305]: expectation failed: layers is 2, expected == 9"]
+
+
+MINUS_WHERE = """\
+network t {
+  input x: [N, 3, H, W] where -H >= -10, +W <= 10
+  x -> conv(4, 3) -> output y
+  where = 3
+  expect where - 1 == 2 and y.height == 4
+}
+"""
+
+
+def test_a_where_clause_may_start_with_a_minus_sign(net_file):
+    assert check(net_file, MINUS_WHERE, "--set", "H=6", "--set", "W=6").startswith("0\n")
+    assert rendered(MINUS_WHERE, H=12, W=12).splitlines()[0] == (
+        "test.net:2:31: error[E219]: input `x` at H = 12, W = 12 breaks its condition "
+        "`-H >= -10`")
