@@ -67,3 +67,22 @@ def test_a_where_clause_may_start_with_a_minus_sign(net_file):
     assert rendered(MINUS_WHERE, H=12, W=12).splitlines()[0] == (
         "test.net:2:31: error[E219]: input `x` at H = 12, W = 12 breaks its condition "
         "`-H >= -10`")
+
+
+def test_at_binding_a_name_at_the_channel_axis_reports_the_input_e217():
+    text = """\
+network t {
+  input tokens: [N, L, 16]
+  tokens -> dense(8) -> output y
+  expect y: [N, 5, 8] at L = 5
+}
+"""
+    assert rendered(text) == """\
+test.net:2:17: error[E217]: input `tokens` needs a shape [N, C, ...] with positive sizes after \
+the batch, not [N, L, 16]
+  |
+2 |   input tokens: [N, L, 16]
+  |                 ^^^^^^^^^^
+  |
+  = hint: only the sizes after the channels may be named (`[N, 3, H, W]`): the channels are a \
+number, or a parameter of the network"""

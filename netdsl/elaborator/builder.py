@@ -309,6 +309,8 @@ class Builder:
                     self._err("E219", f"`at` binds `{name.id}` twice", name.span,
                               hints=["give each size one value"])
                 bound.add(name.id)
+                if name.id not in symbols and _channels(net, name.id):
+                    continue  # NOTE: its input is E217, which says what a channel axis takes
                 if name.id not in symbols:
                     self._err("E219", f"`at` binds `{name.id}`, which is no named input size "
                               f"of network `{net.name.id}`", name.span, hints=[did_you_mean(
@@ -390,6 +392,13 @@ class Builder:
                     return POISON
                 break
         return value
+
+
+def _channels(net: s.Network, name: str) -> bool:
+    """Whether `name` is written at the channel axis of an input of `net` (no size, E217)."""
+    return name not in {p.name.id for p in net.params} and any(
+        isinstance(st, s.Input) and len(st.dims.items) > 1 and isinstance(st.dims.items[1], s.Name)
+        and st.dims.items[1].id == name for st in net.body)
 
 
 def _later(owners: list[s.Block | s.Network], name: str, use: Span) -> str:
