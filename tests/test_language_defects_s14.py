@@ -86,3 +86,42 @@ the batch, not [N, L, 16]
   |
   = hint: only the sizes after the channels may be named (`[N, 3, H, W]`): the channels are a \
 number, or a parameter of the network"""
+
+
+VARIANTS = """\
+network base(depth = 2, classes = 10) {
+  input x: [N, 3, 8, 8]
+  x -> conv(depth, 3) -> flatten -> dense(classes) -> output y
+}
+network small = base(depth: 4)
+"""
+
+
+def test_set_of_an_argument_a_variant_fixes_is_an_error(net_file):
+    out = check(net_file, VARIANTS, "--network", "small", "--set", "depth=8")
+    assert out.startswith("1\n")
+    assert out.split("\n", 1)[1].split(": ", 1)[1] == """\
+error[E214]: the variant `small` fixes `depth` as 4: a value given from outside cannot change it
+  |
+5 | network small = base(depth: 4)
+  |                             ^ fixed here
+  |
+  = hint: for another `depth`, check the network it varies: --network base --set depth=8
+
+"""
+    assert rendered(VARIANTS, "small", depth=8).endswith(
+        "= hint: for another `depth`, check the network it varies: --network base --set depth=8")
+    assert check(net_file, VARIANTS, "--network", "small", "--set", "classes=3").startswith("0\n")
+
+
+def test_set_without_network_checks_each_variant_that_fixes_it_as_an_error(net_file):
+    out = check(net_file, VARIANTS, "--set", "depth=8")
+    assert out.startswith("1\n")
+    assert "base: ok" in out and "error[E214]: the variant `small` fixes `depth` as 4" in out
+
+
+def test_a_variant_s_input_sizes_may_still_be_given_from_outside():
+    import netdsl
+    text = VARIANTS.replace("[N, 3, 8, 8]", "[N, 3, H, H]").replace(
+        "base(depth: 4)", "base(depth: 4, H: 8)").replace("-> flatten -> dense(classes) ", "")
+    assert netdsl.loads(text, "small", params={"H": 10}).graph.sizes == {"H": 10}

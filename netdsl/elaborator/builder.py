@@ -21,7 +21,7 @@ from netdsl.elaborator.symbols import examples, size_symbols, where_hint
 from netdsl.ir import Graph
 from netdsl.ops import REGISTRY
 from netdsl.source import Source, Span
-from netdsl.values import POISON, Fault, Value, from_outside, is_number, kind, plural
+from netdsl.values import POISON, Fault, Value, from_outside, is_number, kind, plural, show
 
 
 class UnmetShapes(NetdslError):
@@ -261,7 +261,16 @@ class Builder:
         args = self._alias_args(item, target, Frame("", {}))
         written = [*((p.name.id, a.span) for p, a in zip(target.params, item.args)),
                    *((kw.name, kw.value.span) for kw in item.kwargs)]
-        self.written = {k: span for k, span in written if k not in overrides}
+        self.written = dict(written)
+        params = {p.name.id for p in target.params}
+        for k, span in written:  # NOTE: a variant's parameter is what it is; its input sizes
+            if k in overrides and k in params:  # are where it is built (--input-size moves them)
+                self._err("E214", f"the variant `{item.name.id}` fixes `{k}` as {span.text()}: "
+                          "a value given from outside cannot change it", span, "fixed here",
+                          hints=[f"for another `{k}`, check the network it varies: --network "
+                                 f"{target.name.id} --set {k}={_flag(overrides[k])}"])
+        if self.diags:
+            raise NetdslError(self.diags)
         args.update(overrides)
         return target, args
 
@@ -399,6 +408,11 @@ def _channels(net: s.Network, name: str) -> bool:
     return name not in {p.name.id for p in net.params} and any(
         isinstance(st, s.Input) and len(st.dims.items) > 1 and isinstance(st.dims.items[1], s.Name)
         and st.dims.items[1].id == name for st in net.body)
+
+
+def _flag(v: Value) -> str:
+    """A value as --set takes it: a string bare."""
+    return v if isinstance(v, str) else show(v)
 
 
 def _later(owners: list[s.Block | s.Network], name: str, use: Span) -> str:
