@@ -72,15 +72,12 @@ def _check(module: syntax.Module, namespace: Namespace, network: str | None,
         raise with_size_hint(e, module, namespace, network, params) from None
     with _gc_paused():
         stats = analyze(graph)                          # analysis.py: params, MACs, RF, memory
-        if found:  # the build's E304/E305 and the other `expect` lines', in source order
-            found = _in_order([*found, *_expectations(graph, stats)])
-        else:
-            found += _expectations(graph, stats)        # expect_check.py: after analysis
+        found += _expectations(graph, stats)            # expect_check.py: after analysis
     sym = None
     if graph.examples:                                  # anysize.py: examples at other sizes
         sym = _examples(module, namespace, network, params, graph, found)
-    if found:
-        raise NetdslError(found)
+    if found:  # the build's E304/E305, the `expect` lines' and the examples', in source order
+        raise NetdslError(_in_order(found))
     given = frozenset(k for k in params or {} if k in graph.sizes)
     return Network(graph, stats, tuple(namespace.files), given, sym)
 

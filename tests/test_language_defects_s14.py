@@ -125,3 +125,19 @@ def test_a_variant_s_input_sizes_may_still_be_given_from_outside():
     text = VARIANTS.replace("[N, 3, 8, 8]", "[N, 3, H, H]").replace(
         "base(depth: 4)", "base(depth: 4, H: 8)").replace("-> flatten -> dense(classes) ", "")
     assert netdsl.loads(text, "small", params={"H": 10}).graph.sizes == {"H": 10}
+
+
+def test_an_example_at_other_sizes_is_reported_in_source_order_too():
+    text = """\
+network t {
+  input x: [N, 3, H, W]
+  y = x -> conv(4, 3)
+  y: [N, 5, 6, 6]
+  y -> output z
+  expect z: [N, 4, 6, 6] at H = 8, W = 8
+  expect z: [N, 4, 9, 8] at H = 10, W = 10
+  expect params == 1
+}
+"""
+    assert [line.split(": ", 1)[0] for line in rendered(text).splitlines()
+            if ": error[" in line] == ["test.net:4:6", "test.net:7:13", "test.net:8:10"]
