@@ -141,3 +141,21 @@ network t {
 """
     assert [line.split(": ", 1)[0] for line in rendered(text).splitlines()
             if ": error[" in line] == ["test.net:4:6", "test.net:7:13", "test.net:8:10"]
+
+
+def test_at_binding_a_parameter_says_it_is_a_parameter():
+    text = """\
+network t(L = 4) {
+  input tokens: [N, L, 16]
+  tokens -> dense(8) -> output y
+  expect y: [N, 5, 8] at L = 5
+}
+"""
+    assert rendered(text) == """\
+test.net:4:26: error[E219]: `at` binds `L`, which is no named input size of network `t`
+  |
+4 |   expect y: [N, 5, 8] at L = 5
+  |                          ^
+  |
+  = hint: `L` is a parameter of network `t`: `at` binds input sizes alone; a parameter is \
+given from outside (--set L=5) or by a variant (`network NAME = t(L: 5)`)"""

@@ -17,7 +17,7 @@ from netdsl.elaborator.pipelines import Pipelines
 from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import MAX_DEPTH, MAX_STEPS, Budget, Frame, Return, TooDeep, TooLong
 from netdsl.elaborator.statements import Statements, skipped
-from netdsl.elaborator.symbols import examples, size_symbols, where_hint
+from netdsl.elaborator.symbols import channels, examples, not_a_size, size_symbols, where_hint
 from netdsl.ir import Graph
 from netdsl.ops import REGISTRY
 from netdsl.source import Source, Span
@@ -318,13 +318,12 @@ class Builder:
                     self._err("E219", f"`at` binds `{name.id}` twice", name.span,
                               hints=["give each size one value"])
                 bound.add(name.id)
-                if name.id not in symbols and _channels(net, name.id):
+                if name.id not in symbols and channels(net, name.id):
                     continue  # NOTE: its input is E217, which says what a channel axis takes
                 if name.id not in symbols:
                     self._err("E219", f"`at` binds `{name.id}`, which is no named input size "
-                              f"of network `{net.name.id}`", name.span, hints=[did_you_mean(
-                                  name.id, symbols, f"its sizes: {', '.join(symbols)}"
-                                  if symbols else "its inputs have no named sizes")])
+                              f"of network `{net.name.id}`", name.span,
+                              hints=[not_a_size(net, name.id, e, symbols)])
                 elif name.id not in sizes and st is examples(net)[0]:
                     v = self.ev.eval(e, frame)
                     if isinstance(v, int) and not isinstance(v, bool) and v > 0:
@@ -401,13 +400,6 @@ class Builder:
                     return POISON
                 break
         return value
-
-
-def _channels(net: s.Network, name: str) -> bool:
-    """Whether `name` is written at the channel axis of an input of `net` (no size, E217)."""
-    return name not in {p.name.id for p in net.params} and any(
-        isinstance(st, s.Input) and len(st.dims.items) > 1 and isinstance(st.dims.items[1], s.Name)
-        and st.dims.items[1].id == name for st in net.body)
 
 
 def _flag(v: Value) -> str:
