@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, overload
 from netdsl import syntax
 from netdsl.analysis import Stats, analyze
 from netdsl.diagnostics import Diagnostic, NetdslError
-from netdsl.elaborator import Namespace, build, load_module, read_text
+from netdsl.elaborator import Namespace, UnmetShapes, build, load_module, read_text
 from netdsl.ir import Graph
 from netdsl.options import CompileOptions, Weights
 from netdsl.record import Record, record
@@ -58,26 +58,40 @@ def check_source(source: Source, network: str | None = None,
 
 def _check(module: syntax.Module, namespace: Namespace, network: str | None,
            params: Mapping[str, Any] | None, example: Span | None = None) -> Network:
+    found: list[Diagnostic] = []
     try:
         with _gc_paused():
             graph = build(module, namespace, network, dict(params or {}),  # elaborator: AST → IR
                           example=example)
+    except UnmetShapes as e:  # NOTE: the graph is whole: its other `expect` lines are checked too
+        graph, found = e.graph, list(e.diagnostics)
     except NetdslError as e:  # NOTE: an E302 names the nearest input sizes that fit (sizes.py)
         if not any(d.code == "E302" for d in e.diagnostics):
             raise
         from netdsl.sizes import with_size_hint
         raise with_size_hint(e, module, namespace, network, params) from None
-    found: list[Diagnostic] = []
     with _gc_paused():
         stats = analyze(graph)                          # analysis.py: params, MACs, RF, memory
         found += _expectations(graph, stats)            # expect_check.py: after analysis
     sym = None
     if graph.examples:                                  # anysize.py: examples at other sizes
         sym = _examples(module, namespace, network, params, graph, found)
-    if found:
-        raise NetdslError(found)
+    if found:  # the build's E304/E305, the `expect` lines' and the examples', in source order
+        raise NetdslError(_in_order(found))
     given = frozenset(k for k in params or {} if k in graph.sizes)
     return Network(graph, stats, tuple(namespace.files), given, sym)
+
+
+def _in_order(found: list[Diagnostic]) -> list[Diagnostic]:
+    """Diagnostics by where they point: in one file by position, the files in the order they
+    first come (one without a place after those of the files seen before it)."""
+    files: dict[str, int] = {}
+    def key(d: Diagnostic) -> tuple[int, int]:
+        span = d.primary.span if d.primary else None
+        if span is None or span.source is None:
+            return (len(files), 0)
+        return (files.setdefault(span.source.path, len(files)), span.start)
+    return sorted(found, key=key)
 
 
 def _expectations(graph: Graph, stats: Stats) -> list[Diagnostic]:

@@ -202,7 +202,9 @@ def test_a_variant_s_argument_of_the_wrong_kind_is_reported_where_it_is_written(
         "  |                  ^^^ not an integer\n"
         "  |\n"
         "  = hint: give it like its default, `c: 3`")
-    assert check_text(text, "n", c=4).graph.params == {"c": 4}  # given from outside: no error
+    # given from outside, it would be another network under the variant's name (s14): E214
+    assert [d.message for d in errors_of(text, "n", c=4)] == [
+        "the variant `n` fixes `c` as \"a\": a value given from outside cannot change it"]
 
 
 def test_a_variant_of_a_variant_says_so():

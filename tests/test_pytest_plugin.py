@@ -333,3 +333,14 @@ def test_the_entry_point_is_declared(tmp_path):
                         "-q", "good.net"], cwd=tmp_path, env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_failing_shape_expectation_shows_the_other_expect_lines_as_check_does(pytester):
+    text = ("network t {\n  input x: [N, 3, 8, 8]\n  x -> conv(4, 3) -> output y\n"
+            "  expect y: [N, 4, 9, 8]\n  expect params == 1\n}\n")
+    pytester.makefile(".net", shape=text)
+    (shown,) = failures(pytester.inline_run("--netdsl", plugins=PLUGINS)).values()
+    assert [line for line in shown.splitlines() if "error[" in line] == [
+        "shape.net:4:13: error[E305]: `y` has shape [N, 4, 6, 6], but the expectation says "
+        "[N, 4, 9, 8]",
+        "shape.net:5:10: error[E305]: expectation failed: params is 112, expected == 1"]

@@ -16,8 +16,8 @@ The stage is a package by concept, in two parts with a small interface between t
 """
 from __future__ import annotations
 
-from netdsl.elaborator.builder import build
+from netdsl.elaborator.builder import UnmetShapes, build
 from netdsl.elaborator.modules import Namespace, load_module, read_text
 from netdsl.values import POISON, Tensor
 
-__all__ = ["POISON", "Namespace", "Tensor", "build", "load_module", "read_text"]
+__all__ = ["POISON", "Namespace", "Tensor", "UnmetShapes", "build", "load_module", "read_text"]

@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from netdsl import syntax as s
-from netdsl.diagnostics import NetdslError, did_you_mean, error
+from netdsl.diagnostics import Diagnostic, NetdslError, did_you_mean, error
 from netdsl.elaborator.calls import Calls
 from netdsl.elaborator.evaluator import Arg, Evaluator
 from netdsl.elaborator.modules import Namespace, block_not_network
@@ -17,11 +17,20 @@ from netdsl.elaborator.pipelines import Pipelines
 from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import MAX_DEPTH, MAX_STEPS, Budget, Frame, Return, TooDeep, TooLong
 from netdsl.elaborator.statements import Statements, skipped
-from netdsl.elaborator.symbols import examples, size_symbols, where_hint
+from netdsl.elaborator.symbols import channels, examples, not_a_size, size_symbols, where_hint
 from netdsl.ir import Graph
 from netdsl.ops import REGISTRY
 from netdsl.source import Source, Span
-from netdsl.values import POISON, Fault, Value, from_outside, is_number, kind, plural
+from netdsl.values import POISON, Fault, Value, from_outside, is_number, kind, plural, show
+
+
+class UnmetShapes(NetdslError):
+    """A build whose only errors are annotations and shape expectations (E304, E305) that do not
+    hold: its graph is whole, so that the other `expect` lines can be checked too."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], graph: Graph):
+        super().__init__(diagnostics)
+        self.graph = graph
 
 
 def build(module: s.Module, ns: Namespace, network: str | None = None,
@@ -166,6 +175,8 @@ class Builder:
                              or self.example.covers(d.primary.span if d.primary else None)]
         if self.diags:
             self._hint_undefined(net)
+            if self.example is None and all(d.code in ("E304", "E305") for d in self.diags):
+                raise UnmetShapes(self.diags, graph)
             raise NetdslError(self.diags)
         return graph
 
@@ -250,7 +261,16 @@ class Builder:
         args = self._alias_args(item, target, Frame("", {}))
         written = [*((p.name.id, a.span) for p, a in zip(target.params, item.args)),
                    *((kw.name, kw.value.span) for kw in item.kwargs)]
-        self.written = {k: span for k, span in written if k not in overrides}
+        self.written = dict(written)
+        params = {p.name.id for p in target.params}
+        for k, span in written:  # NOTE: a variant's parameter is what it is; its input sizes
+            if k in overrides and k in params:  # are where it is built (--input-size moves them)
+                self._err("E214", f"the variant `{item.name.id}` fixes `{k}` as {span.text()}: "
+                          "a value given from outside cannot change it", span, "fixed here",
+                          hints=[f"for another `{k}`, check the network it varies: --network "
+                                 f"{target.name.id} --set {k}={_flag(overrides[k])}"])
+        if self.diags:
+            raise NetdslError(self.diags)
         args.update(overrides)
         return target, args
 
@@ -298,11 +318,12 @@ class Builder:
                     self._err("E219", f"`at` binds `{name.id}` twice", name.span,
                               hints=["give each size one value"])
                 bound.add(name.id)
+                if name.id not in symbols and channels(net, name.id):
+                    continue  # NOTE: its input is E217, which says what a channel axis takes
                 if name.id not in symbols:
                     self._err("E219", f"`at` binds `{name.id}`, which is no named input size "
-                              f"of network `{net.name.id}`", name.span, hints=[did_you_mean(
-                                  name.id, symbols, f"its sizes: {', '.join(symbols)}"
-                                  if symbols else "its inputs have no named sizes")])
+                              f"of network `{net.name.id}`", name.span,
+                              hints=[not_a_size(net, name.id, e, symbols)])
                 elif name.id not in sizes and st is examples(net)[0]:
                     v = self.ev.eval(e, frame)
                     if isinstance(v, int) and not isinstance(v, bool) and v > 0:
@@ -379,6 +400,11 @@ class Builder:
                     return POISON
                 break
         return value
+
+
+def _flag(v: Value) -> str:
+    """A value as --set takes it: a string bare."""
+    return v if isinstance(v, str) else show(v)
 
 
 def _later(owners: list[s.Block | s.Network], name: str, use: Span) -> str:

@@ -199,6 +199,8 @@ class Statements:
         """An example at other sizes, kept on the graph for pipeline.py to check where this build
         is at the network's own sizes (its first example's); a build at sizes given from outside
         (--set, an alias) checks the examples at those alone."""
+        if not st.layer and frame.env.get(st.name.id) is POISON:
+            return  # NOTE: its tensor failed, reported where (an input's channel axis `[N, L]`)
         for n, _ in st.at:  # NOTE: a network's own examples are checked before its build
             if n.id not in self.sizes:
                 self._err("E219", f"`at` binds `{n.id}`, which is no named input size of the "

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from netdsl import syntax as s
+from netdsl.diagnostics import did_you_mean
 from netdsl.elaborator.scope import MAX_DEPTH, TooDeep
 from netdsl.source import Span
 from netdsl.values import Fault
@@ -32,6 +33,23 @@ def size_symbols(net: s.Network) -> list[str]:
                 if isinstance(d, s.Name) and d.id not in params and d.id not in out:
                     out.append(d.id)
     return out
+
+
+def channels(net: s.Network, name: str) -> bool:
+    """Whether `name` is written at the channel axis of an input of `net` (no size, E217)."""
+    return name not in {p.name.id for p in net.params} and any(
+        isinstance(st, s.Input) and len(st.dims.items) > 1 and isinstance(st.dims.items[1], s.Name)
+        and st.dims.items[1].id == name for st in net.body)
+
+
+def not_a_size(net: s.Network, name: str, value: s.Expr, symbols: list[str]) -> str:
+    """The hint of an `at` that binds `name`, no input size: a parameter's, else the sizes."""
+    if name in {p.name.id for p in net.params}:
+        return (f"`{name}` is a parameter of network `{net.name.id}`: `at` binds input sizes "
+                f"alone; a parameter is given from outside (--set {name}={value.span.text()}) "
+                f"or by a variant (`network NAME = {net.name.id}({name}: {value.span.text()})`)")
+    return did_you_mean(name, symbols, f"its sizes: {', '.join(symbols)}" if symbols
+                        else "its inputs have no named sizes")
 
 
 def examples(net: s.Network) -> list[s.ExpectShape]:
