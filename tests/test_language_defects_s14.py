@@ -112,6 +112,8 @@ error[E214]: the variant `small` fixes `depth` as 4: a value given from outside 
     assert rendered(VARIANTS, "small", depth=8).endswith(
         "= hint: for another `depth`, check the network it varies: --network base --set depth=8")
     assert check(net_file, VARIANTS, "--network", "small", "--set", "classes=3").startswith("0\n")
+    # the value the variant fixes, given again, changes nothing: no error
+    assert check(net_file, VARIANTS, "--network", "small", "--set", "depth=4").startswith("0\n")
 
 
 def test_set_without_network_checks_each_variant_that_fixes_it_as_an_error(net_file):

@@ -21,6 +21,7 @@ from netdsl.elaborator.symbols import channels, examples, not_a_size, size_symbo
 from netdsl.ir import Graph
 from netdsl.ops import REGISTRY
 from netdsl.source import Source, Span
+from netdsl.valueops import equal
 from netdsl.values import POISON, Fault, Value, from_outside, is_number, kind, plural, show
 
 
@@ -263,8 +264,9 @@ class Builder:
                    *((kw.name, kw.value.span) for kw in item.kwargs)]
         self.written = dict(written)
         params = {p.name.id for p in target.params}
-        for k, span in written:  # NOTE: a variant's parameter is what it is; its input sizes
-            if k in overrides and k in params:  # are where it is built (--input-size moves them)
+        for k, span in written:  # NOTE: a variant's parameter is what it is (the same value
+            # given again is no change); its input sizes are where it is built (--input-size)
+            if k in overrides and k in params and not equal(args.get(k), overrides[k]):
                 self._err("E214", f"the variant `{item.name.id}` fixes `{k}` as {span.text()}: "
                           "a value given from outside cannot change it", span, "fixed here",
                           hints=[f"for another `{k}`, check the network it varies: --network "
