@@ -50,15 +50,32 @@ def _parse_value(text: str) -> Any:
     if (text.startswith("[") and text.endswith("]")) or (
             len(text) > 1 and text.startswith('"') and text.endswith('"')):
         import json
+
+        from netdsl.limits import MAX_NESTING
+        if _depth(text) > MAX_NESTING:  # NOTE: before json, which recurses per bracket
+            raise ValueError(f"lists and tables would nest more than {MAX_NESTING} deep")
         try:
             return json.loads(text)
         except json.JSONDecodeError:
             pass
-        except RecursionError:  # NOTE: json recurses per bracket
-            from netdsl.limits import MAX_NESTING
-            raise ValueError(f"lists and tables would nest more than {MAX_NESTING} deep"
-                             ) from None
     return text
+
+
+def _depth(text: str) -> int:
+    """How deep the brackets of a JSON text nest, strings left out."""
+    depth = most = 0
+    quoted = escaped = False
+    for ch in text:
+        if quoted:
+            quoted, escaped = (True, False) if escaped else (ch != '"', ch == "\\")
+        elif ch == '"':
+            quoted = True
+        elif ch in "[{":
+            depth += 1
+            most = max(most, depth)
+        elif ch in "]}":
+            depth -= 1
+    return most
 
 
 def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
