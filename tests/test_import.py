@@ -156,6 +156,31 @@ def test_torchvision_export_round_trip(name, torch, torchvision, tmp_path):
     assert not [k for k in imported.weights if k.endswith(".weight") and k not in state]
 
 
+@pytest.mark.slow
+def test_torchvision_vit_b_16_round_trip(torch, torchvision, tmp_path):
+    """vit_b_16 by the legacy exporter: nn.MultiheadAttention (the batch axis moved, q, k, v by
+    Gather) read as `attention`, the class token as `expand(class_token, like: tokens)`."""
+    torch.manual_seed(0)
+    model = torchvision.models.vit_b_16(weights=None).eval()
+    torch.nn.init.normal_(model.heads.head.weight)  # NOTE: zeros at first: every logit 0
+    path = tmp_path / "vit_b_16.onnx"
+    torch.onnx.export(model, (torch.randn(1, 3, 224, 224),), str(path), dynamo=False,
+                      opset_version=17, input_names=["image"], output_names=["logits"],
+                      dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}})
+    imported = importer.import_model(export.load(path), "vit_b_16")
+    assert imported.text.count(": attention(12)") == 12
+    assert "class_token -> \"expand\": expand(like: " in imported.text
+    back = netdsl.compile(netdsl.loads(imported.text), weights=imported.weights)
+    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    want = ort.InferenceSession(str(path)).run(None, {"image": x})[0]
+    got = ort.InferenceSession(back.SerializeToString()).run(None, {"image": x})[0]
+    assert np.abs(want).max() > 0.1
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
+    state = set(model.state_dict())
+    assert {k for k in imported.weights if "self_attention" in k} == {
+        k for k in state if "self_attention" in k}
+
+
 def _dynamic_model(h, w):
     """A conv net exported as torch does with dynamic axes: the sizes are names (or nothing)."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, h, w])
@@ -1224,3 +1249,34 @@ def test_sizes_computed_element_by_element_where_the_batch_varies():
     text = importer.import_model(model, "t").text
     assert "slice(2, 1, 7)" in text and "slice(3, 1, 7)" in text
     _same_outputs(model, (2, 3, 8, 8))
+
+
+def _gather_model(axis, index):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5, 6])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    g = helper.make_graph([helper.make_node("Gather", ["x", "i"], ["y"], name="/Gather",
+                                            axis=axis)], "g", [x], [y], initializer=[
+        onnx.numpy_helper.from_array(np.array(index, np.int64), "i")])
+    return helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize(("axis", "index", "call"), [(1, 0, "slice(1, 0, 1)"),
+                                                     (-1, -1, "slice(2, 5, 6)")])
+def test_gather_of_one_index_is_a_slice_then_flatten(axis, index, call):
+    """ViT's `x[:, 0]` (the class token's output), as torch's legacy exporter writes it."""
+    model = _gather_model(axis, index)
+    imported = importer.import_model(model, "t")
+    assert f'"slice": {call}\n      -> "flatten": flatten' in imported.text
+    back = netdsl.compile(netdsl.loads(imported.text), weights=imported.weights)
+    x = np.random.default_rng(1).standard_normal((2, 5, 6)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(netdsl.run(back, {"x": x})["y"], want)
+
+
+@pytest.mark.parametrize(("axis", "index"), [(0, 0), (1, [0, 1])])
+def test_gather_of_another_form_names_the_node(axis, index):
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_gather_model(axis, index), "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        "error[E407]: m.onnx: node `/Gather` (Gather): only one constant index of an axis but "
+        "the batch, of a tensor of rank 3, is read (a slice, then flatten)")

@@ -2,7 +2,8 @@
 ONNX nodes, their readers and constants → Fused records, by the output of each subgraph's first
 node. GELU's erf form, as torch's legacy exporter writes F.gelu (x * (1 + erf(x / sqrt 2)) *
 0.5), its default one (x * (0.5 * (1 + erf(...)))) and netdsl's own lowering before opset 20
-((x * 0.5) * (1 + erf(x / sqrt 2)))."""
+((x * 0.5) * (1 + erf(x / sqrt 2))); nn.MultiheadAttention as torch's legacy exporter writes
+it (the batch axis moved, q, k, v by Gather) and ViT's class token expanded to the batch."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 from netdsl.record import Record, record
 
 Const = Callable[[str], "np.ndarray | None"]  # a tensor's constant value, None where computed
+Dims = Callable[[str], "list[int | str] | None"]  # a tensor's shape, where recorded
 
 
 @record
@@ -26,10 +28,13 @@ class Fused(Record):
     x: str
     out: str
     nodes: tuple[str, ...]  # the first output of every node of the subgraph
+    params: tuple[tuple[str, np.ndarray], ...] = ()  # (suffix, array): the layer's weights
+    hint: str = ""  # where the label comes from, where not the first node's name
+    more: tuple[str, ...] = ()  # inputs after x (`like: t`)
 
 
 def find(nodes: Sequence[Any], users: Mapping[str, list[Any]], const: Const,
-         outputs: Sequence[str]) -> dict[str, Fused]:
+         outputs: Sequence[str], shape: Dims) -> dict[str, Fused]:
     """The subgraphs of the model that are one layer, by their first node's output; an inner
     tensor that is also read elsewhere (or is a graph output) leaves its subgraph unread."""
 
@@ -43,7 +48,17 @@ def find(nodes: Sequence[Any], users: Mapping[str, list[Any]], const: Const,
             f = _gelu(n, only, users, const)
             if f is not None:
                 found[n.output[0]] = f
-    return found
+        if n.op_type == "Transpose" and list(_perm(n)) == [1, 0, 2]:
+            f = _attention(n, users, const, outputs, shape)
+            if f is not None:
+                found[n.output[0]] = f
+        if n.op_type == "Expand":
+            f = _class_token(n, users, const, outputs)
+            if f is not None:
+                found[n.output[0]] = f
+    producers = {o: m for m in nodes for o in m.output}
+    return {k: _closed(f, producers, users, outputs) if f.op != "gelu" else f
+            for k, f in found.items()}
 
 
 def _is(const: Const, name: str, value: float) -> bool:
@@ -88,3 +103,131 @@ def _gelu(n: Any, only: Callable[[str, str], Any], users: Mapping[str, list[Any]
             return None
         last, inner = mul, (n, h, erf, add, mul)
     return Fused("gelu", "gelu", x, last.output[0], tuple(m.output[0] for m in inner))
+
+
+def _perm(n: Any) -> tuple[int, ...]:
+    return next((tuple(a.ints) for a in n.attribute if a.name == "perm"), ())
+
+
+def _attr(n: Any, name: str, default: int) -> int:
+    return next((int(a.i) for a in n.attribute if a.name == name), default)
+
+
+def _closed(f: Fused, producers: Mapping[str, Any], users: Mapping[str, list[Any]],
+            outputs: Sequence[str]) -> Fused:
+    """The subgraph with every node (but Constants and its inputs' producers) whose outputs
+    only it reads: the sizes that a pattern's Reshapes compute from shapes, its scale's Sqrt
+    and Cast."""
+    inner = set(f.nodes)
+    grown = True
+    while grown:
+        grown = False
+        for t in list(inner):
+            m = producers.get(t)
+            for i in m.input if m is not None else ():
+                p = producers.get(i)
+                if p is None or p.op_type == "Constant" or p.output[0] in inner or (
+                        i in (f.x, *f.more)):
+                    continue
+                readers = [u for o in p.output for u in users.get(o, [])]
+                if all(u.output[0] in inner for u in readers) and not (
+                        set(p.output) & set(outputs)):
+                    inner.add(p.output[0])
+                    grown = True
+    rest = sorted(inner - set(f.nodes))
+    return Fused(f.op, f.call, f.x, f.out, (*f.nodes, *rest), f.params, f.hint, f.more)
+
+
+def _class_token(n: Any, users: Mapping[str, list[Any]], const: Const,
+                 outputs: Sequence[str]) -> Fused | None:
+    """Expand(token, Where(Equal(s, -1), 1, s)), s = [Shape(tokens)[0], -1, -1], as torch's
+    legacy exporter writes ViT's `class_token.expand(n, -1, -1)`: `expand(token, like:
+    tokens)`. The Where's subgraph joins the Fused's nodes in _closed."""
+    token = const(n.input[0])
+    if token is None or token.ndim != 3 or token.shape[0] != 1:
+        return None
+    where = n.input[1]
+    tokens = _batch_of(where, users)
+    if tokens is None:
+        return None
+    return Fused("expand", "expand(like: {})", n.input[0], n.output[0], (n.output[0],),
+                 more=(tokens,))
+
+
+def _batch_of(sizes: str, users: Mapping[str, list[Any]]) -> str | None:
+    """The tensor whose Shape's first size the subgraph computing `sizes` takes: found from
+    the readers of the tensors (a Shape read by a Gather of index 0)."""
+    for t, readers in users.items():
+        for m in readers:
+            if m.op_type != "Shape":
+                continue
+            for g in users.get(m.output[0], []):
+                if g.op_type == "Gather" and _feeds(g.output[0], sizes, users, 8):
+                    return t
+    return None
+
+
+def _feeds(t: str, target: str, users: Mapping[str, list[Any]], depth: int) -> bool:
+    if t == target:
+        return True
+    return depth > 0 and any(_feeds(o, target, users, depth - 1)
+                             for m in users.get(t, []) for o in m.output)
+
+
+def _attention(t: Any, users: Mapping[str, list[Any]], const: Const, outputs: Sequence[str],
+               shape: Dims) -> Fused | None:
+    """nn.MultiheadAttention(x, x, x) as torch's legacy exporter writes it: x moved to
+    [L, N, E] (Transpose), x W^T + b, q, k, v by Gather after Unsqueeze/Transpose/Squeeze,
+    each to [N * H, L, hd] and [N, H, L, hd], q and k scaled, Softmax(q k^T) v, back to
+    [L * N, E], out_proj (Gemm), [L, N, E], Transpose to [N, L, E]: `attention(heads)`."""
+    path: list[Any] = [t]
+
+    def step(x: str, *ops: str) -> Any:
+        for op in ops:
+            ns = [m for m in users.get(x, []) if m.op_type not in ("Shape",)]
+            if len(ns) != 1 or ns[0].op_type != op or x in outputs:
+                return None
+            path.append(ns[0])
+            x = ns[0].output[0]
+        return path[-1]
+
+    sq = step(t.output[0], "MatMul", "Add", "Reshape", "Unsqueeze", "Transpose", "Squeeze")
+    if sq is None or _perm(path[5]) != (3, 1, 2, 0, 4):
+        return None
+    proj, bias = path[1], _other(path[2], path[1].output[0])
+    w, b = const(proj.input[1]), const(bias)
+    gathers = users.get(sq.output[0], [])
+    index = {int(np.ravel(v)[0]): g for g in gathers if g.op_type == "Gather"
+             and (v := const(g.input[1])) is not None and v.size == 1}
+    if w is None or b is None or w.ndim != 2 or len(gathers) != 3 or set(index) != {0, 1, 2}:
+        return None
+    path.append(index[0])
+    q = step(index[0].output[0], "Reshape", "Transpose", "Reshape", "Mul", "MatMul", "Softmax",
+             "MatMul", "Transpose", "Reshape", "Gemm", "Reshape", "Transpose")
+    if q is None or _perm(q) != (1, 0, 2):
+        return None
+    q_scaled, qk, scores, av, gemm = (path[i] for i in (11, 12, 13, 14, 17))
+    path.append(index[1])
+    k = step(index[1].output[0], "Reshape", "Transpose", "Reshape", "Transpose", "Mul")
+    if k is None or list(qk.input) != [q_scaled.output[0], k.output[0]]:
+        return None
+    path.append(index[2])
+    v = step(index[2].output[0], "Reshape", "Transpose", "Reshape")
+    if v is None or list(av.input) != [scores.output[0], v.output[0]] or _attr(
+            scores, "axis", -1) not in (-1, 3):
+        return None
+    dims = shape(qk.output[0])
+    wo, bo = (const(i) for i in (gemm.input[1:3] if len(gemm.input) > 2 else ("", "")))
+    if dims is None or len(dims) != 4 or not isinstance(dims[1], int) or wo is None or (
+            bo is None) or _attr(gemm, "transA", 0):
+        return None
+    d = w.shape[0]
+    if not _attr(gemm, "transB", 0):
+        wo = wo.T
+    params = (("in_proj_weight", w.T), ("in_proj_bias", b), ("out_proj.weight", wo),
+              ("out_proj.bias", bo))
+    hint = bias.removesuffix(".in_proj_bias")
+    if w.shape != (d, 3 * d) or d % dims[1] or wo.shape != (d, d):
+        return None
+    return Fused("attention", f"attention({dims[1]})", t.input[0], q.output[0],
+                 tuple(m.output[0] for m in path), params, hint if "." in hint else "")

@@ -18,7 +18,7 @@ from netdsl.importer import dims, patterns, shaping, weighted
 from netdsl.importer.calls import Layer, _dims, _ints, _NotFinite, _num, _prefix
 
 SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv ConvTranspose Dropout "
-             "Elu Flatten Gelu Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish "
+             "Elu Flatten Gather Gelu Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish "
              "Identity LRN LayerNormalization LeakyRelu MatMul MaxPool Mul Pad ReduceMean Relu "
              "Reshape Resize Sigmoid Slice Softmax Split Tanh Transpose Upsample").split()
 _CONSTANTS = ("value", "value_float", "value_floats", "value_int", "value_ints")  # Constant's
@@ -49,6 +49,8 @@ class _Reader:
         for m in self.g.node:  # NOTE: read again in layers(); the patterns need them first
             if m.op_type == "Constant":
                 self._constant(m, export.attributes(m))
+            elif m.op_type == "Identity":  # NOTE: torch's legacy exporter's shared weights
+                self.alias[m.output[0]] = m.input[0]
         self.computed: dict[str, np.ndarray] = {}
         self.computed = dims.evaluate(self.g.node, self.shape, self.const)
         known: dict[str, np.ndarray] = {}
@@ -56,7 +58,8 @@ class _Reader:
             known = self._known()
             self.shapes = export.shapes(model, known)
             self.computed = dims.evaluate(self.g.node, self.shape, self.const)
-        self.fused = patterns.find(self.g.node, self.users, self.const, self.outputs)
+        self.fused = patterns.find(self.g.node, self.users, self.const, self.outputs,
+                                   self.shape)
         # outputs of nodes read into the layer before them, or computing a shape
         self.folded = {t for f in self.fused.values() for t in f.nodes[1:]} | set(self.computed)
         self.params: dict[str, Layer] = {}  # the `param`s that Add and Mul read, by tensor
@@ -176,9 +179,14 @@ class _Reader:
             fused = self.fused.get(n.output[0])
             try:
                 if fused is not None:
-                    made = [Layer(fused.op, fused.call, [fused.x], fused.out, n.name)]
+                    if fused.op == "expand":
+                        self.param(n, fused.x)
+                    made = [Layer(fused.op, fused.call, [fused.x, *fused.more], fused.out,
+                                  fused.hint or n.name, dict(fused.params))]
                 elif n.op_type == "ReduceMean":
                     made = shaping.reduce_mean(self, n, a)
+                elif n.op_type == "Gather":
+                    made = shaping.gather(self, n, a)
                 elif n.op_type in ("Slice", "Split"):
                     made = shaping.slices(self, n, a)
                 else:
