@@ -3,7 +3,8 @@ ONNX nodes, their readers and constants → Fused records, by the output of each
 node. GELU's erf form, as torch's legacy exporter writes F.gelu (x * (1 + erf(x / sqrt 2)) *
 0.5), its default one (x * (0.5 * (1 + erf(...)))) and netdsl's own lowering before opset 20
 ((x * 0.5) * (1 + erf(x / sqrt 2))); nn.MultiheadAttention as torch's legacy exporter writes
-it (the batch axis moved, q, k, v by Gather) and ViT's class token expanded to the batch."""
+it (the batch axis moved, q, k, v by Gather) and ViT's class token expanded to the batch;
+netdsl's own lowerings of attention and expand."""
 
 from __future__ import annotations
 
@@ -57,6 +58,14 @@ def find(nodes: Sequence[Any], users: Mapping[str, list[Any]], const: Const,
             if f is not None:
                 found[n.output[0]] = f
     producers = {o: m for m in nodes for o in m.output}
+    for n in nodes:
+        f = None
+        if n.op_type == "MatMul":
+            f = _own_attention(n, users, const, outputs, producers)
+        elif n.op_type == "Where":
+            f = _own_expand(n, const, producers)
+        if f is not None:
+            found[n.output[0]] = f
     return {k: _closed(f, producers, users, outputs) if f.op != "gelu" else f
             for k, f in found.items()}
 
@@ -231,3 +240,83 @@ def _attention(t: Any, users: Mapping[str, list[Any]], const: Const, outputs: Se
         return None
     return Fused("attention", f"attention({dims[1]})", t.input[0], q.output[0],
                  tuple(m.output[0] for m in path), params, hint if "." in hint else "")
+
+
+def _weight(x: str, const: Const, producers: Mapping[str, Any]) -> np.ndarray | None:
+    """W where x is Transpose(W, perm [1, 0]) of a stored W [out, in] (netdsl's dense)."""
+    m = producers.get(x)
+    w = const(m.input[0]) if m is not None and m.op_type == "Transpose" else None
+    return w if w is not None and w.ndim == 2 and _perm(m) == (1, 0) else None
+
+
+def _own_attention(mm: Any, users: Mapping[str, list[Any]], const: Const,
+                   outputs: Sequence[str], producers: Mapping[str, Any]) -> Fused | None:
+    """netdsl's lowering of attention (ops/attention.py): x W_in^T + b_in, Reshape [0, 0, 3,
+    H, hd], Transpose [2, 0, 3, 1, 4], q, k, v by Gather, q scaled by a constant, Softmax(q
+    k^T) v, Transpose [0, 2, 1, 3], Reshape [0, 0, D], x W_out^T + b_out."""
+    w = _weight(mm.input[1], const, producers)
+    path: list[Any] = [mm]
+
+    def step(x: str, *ops: str) -> Any:
+        for op in ops:
+            ns = users.get(x, [])
+            if len(ns) != 1 or ns[0].op_type != op or x in outputs:
+                return None
+            path.append(ns[0])
+            x = ns[0].output[0]
+        return path[-1]
+
+    tr = step(mm.output[0], "Add", "Reshape", "Transpose")
+    if w is None or tr is None or _perm(tr) != (2, 0, 3, 1, 4):
+        return None
+    add, shape = path[1], const(path[2].input[1])
+    b = const(_other(add, mm.output[0]))
+    gathers = users.get(tr.output[0], [])
+    index = {int(np.ravel(v)[0]): g for g in gathers if g.op_type == "Gather"
+             and (v := const(g.input[1])) is not None and v.size == 1}
+    if b is None or shape is None or len(gathers) != 3 or set(index) != {0, 1, 2}:
+        return None
+    path.append(index[0])
+    out = step(index[0].output[0], "Mul", "MatMul", "Softmax", "MatMul", "Transpose",
+               "Reshape", "MatMul", "Add")
+    if out is None:
+        return None
+    scale, qk, av, back, join, proj = (path[i] for i in (5, 6, 8, 9, 10, 11))
+    path.append(index[1])
+    k = step(index[1].output[0], "Transpose")
+    wo, bo = _weight(proj.input[1], const, producers), const(_other(out, proj.output[0]))
+    d = w.shape[1]
+    heads, hd = (int(v) for v in np.ravel(shape)[3:5]) if np.size(shape) == 5 else (0, 0)
+    if k is None or list(qk.input)[1:] != [k.output[0]] or _perm(k) != (0, 1, 3, 2) or (
+            list(av.input)[1:] != [index[2].output[0]]) or len(users[index[2].output[0]]) != 1:
+        return None
+    joined = const(join.input[1])
+    if wo is None or bo is None or heads * hd != d or w.shape != (3 * d, d) or (
+            not _is(const, _other(scale, index[0].output[0]), 1 / math.sqrt(hd))) or (
+            _perm(back) != (0, 2, 1, 3)) or joined is None or (
+                [int(v) for v in np.ravel(joined)] != [0, 0, d]):
+        return None
+    path.append(index[2])
+    params = (("in_proj_weight", w), ("in_proj_bias", b), ("out_proj.weight", wo),
+              ("out_proj.bias", bo))
+    hint = producers[mm.input[1]].input[0].removesuffix(".in_proj_weight")
+    return Fused("attention", f"attention({heads})", mm.input[0], out.output[0],
+                 tuple(m.output[0] for m in path), params, hint if "." in hint else "")
+
+
+def _own_expand(n: Any, const: Const, producers: Mapping[str, Any]) -> Fused | None:
+    """netdsl's lowering of expand(t, like: x): Where(Cast(Slice(x, [0..], [1..], axes 1..),
+    bool), t, t)."""
+    cast = producers.get(n.input[0])
+    cut = producers.get(cast.input[0]) if cast is not None and cast.op_type == "Cast" else None
+    if (cut is None or cut.op_type != "Slice" or n.input[1] != n.input[2]
+            or const(n.input[1]) is None or _attr(cast, "to", 0) != 9 or len(cut.input) < 4):
+        return None
+    starts, ends, axes = (const(i) for i in cut.input[1:4])
+    rank = len(axes) + 1 if axes is not None else 0
+    if starts is None or ends is None or axes is None or list(np.ravel(starts)) != [0] * (
+            rank - 1) or list(np.ravel(ends)) != [1] * (rank - 1) or list(
+                np.ravel(axes)) != list(range(1, rank)):
+        return None
+    return Fused("expand", "expand(like: {})", n.input[1], n.output[0], (n.output[0],),
+                 more=(cut.input[0],))
