@@ -70,6 +70,26 @@ def test_zoo_vit_round_trip():
                 {"encoder.pos_embedding": "encoder_pos_embedding"})
 
 
+def test_zoo_segnet_round_trip():
+    """maxpool(..., indices: true), lowered to two MaxPools (the values', the indices'), and
+    maxunpool read back: the same layers, weights and outputs."""
+    net = netdsl.load(ZOO / "segnet.net")
+    model = netdsl.compile(net)
+    imported = importer.import_model(model, "segnet")
+    assert ('v_maxpool, v_maxpool_indices = ' in imported.text
+            and '"maxpool": maxpool(2, stride: 2, indices: true)' in imported.text
+            and '"u1": maxunpool(2, stride: 2, indices: v_maxpool_indices)' in imported.text)
+    text = importer.with_example(imported, {"scores": "[N, 12, 64, 64]"}, {"H": 64, "W": 64})
+    back = netdsl.loads(text.text)
+    assert [n for n, _ in _layers(back)] == [n for n, _ in _layers(net)]
+    assert back.stats.params == net.stats.params
+    again = netdsl.compile(back, weights=imported.weights)
+    x = np.random.default_rng(0).standard_normal([2, 3, 64, 64]).astype(np.float32)
+    a = ort.InferenceSession(model.SerializeToString()).run(None, {"image": x})
+    b = ort.InferenceSession(again.SerializeToString()).run(None, {"image": x})
+    np.testing.assert_array_equal(a[0], b[0])
+
+
 def test_branches_pads_and_joins(tmp_path):
     net = netdsl.loads("""network t {
   input x: [N, 3, 9, 9]
@@ -761,8 +781,6 @@ def test_gemm_with_a_bias_per_row_names_the_node():
 
 
 @pytest.mark.parametrize(("node", "outputs", "why"), [
-    (helper.make_node("MaxPool", ["x"], ["y", "idx"], name="p", kernel_shape=[2, 2]),
-     [("y", ["N", 3, 2, 2]), ("idx", ["N", 3, 2, 2])], "`p` (MaxPool): its output `idx`"),
     (helper.make_node("Dropout", ["x"], ["y", "mask"], name="d"),
      [("y", ["N", 3, 4, 4]), ("mask", ["N", 3, 4, 4])], "`d` (Dropout): its output `mask`")])
 def test_a_second_output_in_use_names_the_node(node, outputs, why):
@@ -1292,3 +1310,52 @@ def test_gather_of_another_form_names_the_node(axis, index):
     assert render_all(e.value.diagnostics) == (
         "error[E407]: m.onnx: node `/Gather` (Gather): only one constant index of an axis but "
         "the batch, of a tensor of rank 3, is read (a slice, then flatten)")
+
+
+def _unpool_model(*shape_input):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 4, 4])
+    g = helper.make_graph([
+        helper.make_node("MaxPool", ["x"], ["p", "i"], name="/pool", kernel_shape=[2, 2],
+                         strides=[2, 2]),
+        helper.make_node("MaxUnpool", ["p", "i", *shape_input], ["y"], name="/unpool",
+                         kernel_shape=[2, 2], strides=[2, 2])], "g", [x], [y], initializer=[
+        onnx.numpy_helper.from_array(np.array([1, 2, 4, 4], np.int64), "s")])
+    return helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_max_pool_with_both_outputs_read_then_unpooled_round_trips():
+    model = _unpool_model()
+    imported = importer.import_model(model, "t")
+    assert ('  v_maxpool, v_maxpool_indices = x -> "maxpool": maxpool(2, stride: 2, indices: '
+            'true)\n  v_maxunpool = v_maxpool -> "maxunpool": maxunpool(2, stride: 2, indices: '
+            'v_maxpool_indices)\n') in imported.text
+    back = netdsl.compile(netdsl.loads(imported.text), weights=imported.weights)
+    x = np.random.default_rng(1).standard_normal((2, 2, 4, 4)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(netdsl.run(back, {"x": x})["y"], want)
+
+
+def test_max_unpool_to_a_given_shape_names_the_node():
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_unpool_model("s"), "t", "m.onnx")
+    assert render_all(e.value.diagnostics) == (
+        "error[E407]: m.onnx: node `/unpool` (MaxUnpool): an output_shape input: netdsl's "
+        "maxunpool is sized by its kernel, stride and pad (or `like:` a tensor)")
+
+
+def test_max_pool_indices_as_an_output_round_trip():
+    """They were E407 ("a netdsl layer has one output"): `p, idx = x -> maxpool(...)`."""
+    g = helper.make_graph([helper.make_node("MaxPool", ["x"], ["y", "idx"], name="p",
+                                            kernel_shape=[2, 2], strides=[2, 2])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 2, 2]),
+                           helper.make_tensor_value_info("idx", TensorProto.INT64,
+                                                         ["N", 3, 2, 2])])
+    model = helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", 17)])
+    back = netdsl.compile(netdsl.loads(importer.import_model(model, "t").text))
+    x = np.random.default_rng(1).standard_normal((2, 3, 4, 4)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})
+    got = netdsl.run(back, {"x": x})
+    np.testing.assert_array_equal(got["y"], want[0])
+    np.testing.assert_array_equal(got["idx"], want[1])

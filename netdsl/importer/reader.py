@@ -19,8 +19,9 @@ from netdsl.importer.calls import Layer, _dims, _ints, _NotFinite, _num, _prefix
 
 SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv ConvTranspose Dropout "
              "Elu Flatten Gather Gelu Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish "
-             "Identity LRN LayerNormalization LeakyRelu MatMul MaxPool Mul Pad ReduceMean Relu "
-             "Reshape Resize Sigmoid Slice Softmax Split Tanh Transpose Upsample").split()
+             "Identity LRN LayerNormalization LeakyRelu MatMul MaxPool MaxUnpool Mul Pad "
+             "ReduceMean Relu Reshape Resize Sigmoid Slice Softmax Split Tanh Transpose "
+             "Upsample").split()
 _CONSTANTS = ("value", "value_float", "value_floats", "value_int", "value_ints")  # Constant's
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish",
            "GlobalAveragePool": "globalavgpool", "GlobalMaxPool": "globalmaxpool"}
@@ -58,6 +59,7 @@ class _Reader:
             known = self._known()
             self.shapes = export.shapes(model, known)
             self.computed = dims.evaluate(self.g.node, self.shape, self.const)
+        self.twins = _twins(self.g.node, self.users, self.used)
         self.fused = patterns.find(self.g.node, self.users, self.const, self.outputs,
                                    self.shape)
         # outputs of nodes read into the layer before them, or computing a shape
@@ -161,7 +163,10 @@ class _Reader:
             if n.op_type == "Constant":
                 self._constant(n, a)
                 continue
-            extra = [o for o in n.output[1:] if o in self.used and n.op_type != "Split"]
+            if n.output[0] in {t.output[0] for t in self.twins.values()}:
+                continue  # NOTE: read with its twin, the max pool of its values
+            extra = [o for o in n.output[1:] if o in self.used
+                     and n.op_type not in ("Split", "MaxPool")]
             if extra:  # NOTE: MaxPool's indices, Dropout's mask, BatchNormalization's stats
                 raise self.fail(n, f"its output `{extra[0]}` is used: a netdsl layer has one "
                                 "output")
@@ -293,7 +298,18 @@ class _Reader:
                                 "erf form")
             return Layer("gelu", "gelu", x[:1], out, n.name)
         if op in ("MaxPool", "AveragePool"):
-            return weighted.pool(self, n, a)
+            pool = weighted.pool(self, n, a)
+            twin = self.twins.get(out)
+            indices = twin.output[1] if twin is not None else (
+                n.output[1] if len(n.output) > 1 and n.output[1] in self.used else "")
+            if indices:  # NOTE: netdsl's lowering names the two nodes `label.0`, `label.1`
+                pool.call, pool.more = pool.call[:-1] + ", indices: true)", [indices]
+                if twin is not None and pool.hint.endswith(".0") and (
+                        twin.name == pool.hint[:-2] + ".1"):
+                    pool.hint = pool.hint[:-2]
+            return pool
+        if op == "MaxUnpool":
+            return weighted.unpool(self, n, a)
         if op == "Clip":
             lo = self.const(x[1]) if len(x) > 1 and x[1] else a.get("min")
             hi = self.const(x[2]) if len(x) > 2 and x[2] else a.get("max")
@@ -387,6 +403,24 @@ class _Reader:
         if v is None:
             raise self.fail(n, f"`{name}` is computed, not a stored weight")
         return v
+
+def _twins(nodes: Any, users: dict[str, list[Any]], used: set[str]) -> dict[str, Any]:
+    """netdsl's lowering of `maxpool(..., indices: true)`: a MaxPool of the values and, beside
+    it, one alike of the same input whose indices alone are read; the second by the first's
+    output."""
+    out = {}
+    for m in nodes:
+        if m.op_type != "MaxPool" or len(m.output) < 2 or m.output[0] in used or (
+                m.output[1] not in used):
+            continue
+        attrs = export.attributes(m)
+        plain = next((p for p in users.get(m.input[0], []) if p is not m and p.op_type ==
+                      "MaxPool" and p.output[0] not in out and export.attributes(p) == attrs
+                      and all(o not in used for o in p.output[1:])), None)
+        if plain is not None:
+            out[plain.output[0]] = m
+    return out
+
 
 def _scopes(props: dict[str, str]) -> list[str] | None:
     """The module path that torch's default exporter records, without the root module and the

@@ -155,3 +155,19 @@ def pool(r: _Reader, n: Any, a: dict[str, Any]) -> Layer:
     if name == "avgpool" and (any(pads) or same) and not a.get("count_include_pad", 0):
         args.append("count_include_pad: false")
     return Layer(name, f"{name}({', '.join(args)})", [n.input[0]], n.output[0], n.name)
+
+
+def unpool(r: _Reader, n: Any, a: dict[str, Any]) -> Layer:
+    """MaxUnpool of a max pool's indices: `maxunpool(k, stride: s, pad: p, indices: idx)`;
+    its output_shape input (`like:` in netdsl's lowering where sizes vary) is not read."""
+    k = [int(v) for v in a["kernel_shape"]]
+    pads = [int(v) for v in a.get("pads", [0] * (2 * len(k)))]
+    if len(n.input) > 2 and n.input[2]:
+        raise r.fail(n, "an output_shape input: netdsl's maxunpool is sized by its kernel, "
+                     "stride and pad (or `like:` a tensor)")
+    if pads[:len(k)] != pads[len(k):]:
+        raise r.fail(n, f"pads {pads} differ at the ends: netdsl's maxunpool pads alike")
+    args = [_ints(k), f"stride: {_ints(a.get('strides', [1] * len(k)))}"]
+    args += [f"pad: {_ints(pads[:len(k)])}"] if any(pads) else []
+    return Layer("maxunpool", f"maxunpool({', '.join(args)}, indices: {{}})", list(n.input[:2]),
+                 n.output[0], n.name)
