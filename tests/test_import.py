@@ -1359,3 +1359,19 @@ def test_max_pool_indices_as_an_output_round_trip():
     got = netdsl.run(back, {"x": x})
     np.testing.assert_array_equal(got["y"], want[0])
     np.testing.assert_array_equal(got["idx"], want[1])
+
+
+def test_max_unpool_like_a_tensor_of_sizes_that_vary_round_trips():
+    """netdsl's lowering of `like:` where sizes vary: MaxUnpool's output_shape is Shape(x)."""
+    net = netdsl.loads("network t {\n  option floor: true\n  input x: [N, 2, h, w]\n"
+                       "  p, i = x -> maxpool(2, indices: true)\n"
+                       "  p -> maxunpool(2, indices: i, like: x) -> output y\n"
+                       "  expect y: [N, 2, 5, 7] at h = 5, w = 7\n}\n")
+    model = netdsl.compile(net)
+    imported = importer.import_model(model, "t")
+    assert "maxunpool(2, stride: 2, indices: v_maxpool_indices, like: x)" in imported.text
+    back = netdsl.compile(netdsl.loads(importer.with_example(
+        imported, {"y": "[N, 2, 5, 7]"}, {"h": 5, "w": 7}).text))
+    x = np.random.default_rng(1).standard_normal((2, 2, 5, 7)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(netdsl.run(back, {"x": x})["y"], want)

@@ -59,7 +59,7 @@ class _Reader:
             known = self._known()
             self.shapes = export.shapes(model, known)
             self.computed = dims.evaluate(self.g.node, self.shape, self.const)
-        self.twins = _twins(self.g.node, self.users, self.used)
+        self.twins = weighted.twins(self.g.node, self.users, self.used)
         self.fused = patterns.find(self.g.node, self.users, self.const, self.outputs,
                                    self.shape)
         # outputs of nodes read into the layer before them, or computing a shape
@@ -403,24 +403,6 @@ class _Reader:
         if v is None:
             raise self.fail(n, f"`{name}` is computed, not a stored weight")
         return v
-
-def _twins(nodes: Any, users: dict[str, list[Any]], used: set[str]) -> dict[str, Any]:
-    """netdsl's lowering of `maxpool(..., indices: true)`: a MaxPool of the values and, beside
-    it, one alike of the same input whose indices alone are read; the second by the first's
-    output."""
-    out = {}
-    for m in nodes:
-        if m.op_type != "MaxPool" or len(m.output) < 2 or m.output[0] in used or (
-                m.output[1] not in used):
-            continue
-        attrs = export.attributes(m)
-        plain = next((p for p in users.get(m.input[0], []) if p is not m and p.op_type ==
-                      "MaxPool" and p.output[0] not in out and export.attributes(p) == attrs
-                      and all(o not in used for o in p.output[1:])), None)
-        if plain is not None:
-            out[plain.output[0]] = m
-    return out
-
 
 def _scopes(props: dict[str, str]) -> list[str] | None:
     """The module path that torch's default exporter records, without the root module and the
