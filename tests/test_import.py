@@ -1375,3 +1375,43 @@ def test_max_unpool_like_a_tensor_of_sizes_that_vary_round_trips():
     x = np.random.default_rng(1).standard_normal((2, 2, 5, 7)).astype(np.float32)
     want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
     np.testing.assert_array_equal(netdsl.run(back, {"x": x})["y"], want)
+
+
+def _class_token_model(size):
+    """torch's legacy export of `torch.cat([token.expand(x.shape[0], size, -1), x], 1)`."""
+    mk, i64 = helper.make_node, (lambda v, n: onnx.numpy_helper.from_array(
+        np.array(v, np.int64), n))
+    nodes = [mk("Shape", ["x"], ["s0"]), mk("Gather", ["s0", "zero"], ["n"], axis=0),
+             mk("Unsqueeze", ["n", "axes"], ["n1"]),
+             mk("Concat", ["n1", "size", "minus"], ["cat"], axis=0),
+             mk("Reshape", ["cat", "flat"], ["s"]), mk("Shape", ["s"], ["ss"]),
+             mk("ConstantOfShape", ["ss"], ["ones"], value=helper.make_tensor(
+                 "v", TensorProto.INT64, [1], [1])),
+             mk("Mul", ["ones", "minus"], ["m"]), mk("Equal", ["s", "m"], ["eq"]),
+             mk("Where", ["eq", "ones", "s"], ["w"]), mk("Expand", ["token", "w"], ["e"]),
+             mk("Concat", ["e", "x"], ["y"], axis=1)]
+    token = np.arange(4, dtype=np.float32).reshape(1, 1, 4)
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, ["N", 3, 4])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, None)], initializer=[
+        onnx.numpy_helper.from_array(token, "token"), i64(0, "zero"), i64([0], "axes"),
+        i64([size], "size"), i64([-1], "minus"), i64([-1], "flat")])
+    return helper.make_model_gen_version(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_class_token_expanded_to_the_batch_is_expand():
+    model = _class_token_model(-1)
+    imported = importer.import_model(model, "t")
+    assert 'token -> "expand": expand(like: x)' in imported.text
+    back = netdsl.compile(netdsl.loads(imported.text), weights=imported.weights)
+    x = np.random.default_rng(1).standard_normal((2, 3, 4)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(netdsl.run(back, {"x": x})["y"], want)
+
+
+def test_a_token_expanded_along_another_axis_is_e407():
+    with pytest.raises(NetdslError) as e:
+        importer.import_model(_class_token_model(3), "t", "m.onnx")
+    assert render_all(e.value.diagnostics).startswith(
+        "error[E407]: m.onnx: 4 nodes use operators that netdsl import does not read: "
+        "ConstantOfShape x1 (ones); Equal x1 (eq); Expand x1 (e); Where x1 (w)\n")

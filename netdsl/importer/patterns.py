@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from netdsl import export
 from netdsl.record import Record, record
 
 Const = Callable[[str], "np.ndarray | None"]  # a tensor's constant value, None where computed
@@ -53,14 +54,12 @@ def find(nodes: Sequence[Any], users: Mapping[str, list[Any]], const: Const,
             f = _attention(n, users, const, outputs, shape)
             if f is not None:
                 found[n.output[0]] = f
-        if n.op_type == "Expand":
-            f = _class_token(n, users, const, outputs)
-            if f is not None:
-                found[n.output[0]] = f
     producers = {o: m for m in nodes for o in m.output}
     for n in nodes:
         f = None
-        if n.op_type == "MatMul":
+        if n.op_type == "Expand":
+            f = _class_token(n, const, producers)
+        elif n.op_type == "MatMul":
             f = _own_attention(n, users, const, outputs, producers)
         elif n.op_type == "Where":
             f = _own_expand(n, const, producers)
@@ -147,40 +146,38 @@ def _closed(f: Fused, producers: Mapping[str, Any], users: Mapping[str, list[Any
     return Fused(f.op, f.call, f.x, f.out, (*f.nodes, *rest), f.params, f.hint, f.more)
 
 
-def _class_token(n: Any, users: Mapping[str, list[Any]], const: Const,
-                 outputs: Sequence[str]) -> Fused | None:
-    """Expand(token, Where(Equal(s, -1), 1, s)), s = [Shape(tokens)[0], -1, -1], as torch's
-    legacy exporter writes ViT's `class_token.expand(n, -1, -1)`: `expand(token, like:
-    tokens)`. The Where's subgraph joins the Fused's nodes in _closed."""
+def _class_token(n: Any, const: Const, producers: Mapping[str, Any]) -> Fused | None:
+    """Expand(token, Where(Equal(s, -1s), 1s, s)), s = Reshape(Concat(Unsqueeze(Shape(tokens)
+    [0]), -1, -1), [-1]), as torch's legacy exporter writes ViT's `class_token.expand(n, -1,
+    -1)`: `expand(token, like: tokens)`. The Where's subgraph joins the Fused's nodes in
+    _closed."""
     token = const(n.input[0])
-    if token is None or token.ndim != 3 or token.shape[0] != 1:
+
+    def made(t: str, op: str) -> Any:
+        m = producers.get(t)
+        return m if m is not None and m.op_type == op else None
+
+    where = made(n.input[1], "Where")
+    if token is None or token.ndim < 2 or token.shape[0] != 1 or where is None:
         return None
-    where = n.input[1]
-    tokens = _batch_of(where, users)
-    if tokens is None:
+    eq, sizes = made(where.input[0], "Equal"), made(where.input[2], "Reshape")
+    cat = sizes and made(sizes.input[0], "Concat")
+    ones = made(where.input[1], "ConstantOfShape")
+    minus = made(eq.input[1], "Mul") if eq else None
+    if not (eq and cat and ones and minus) or eq.input[0] != sizes.output[0]:
+        return None
+    one = np.ravel(export.attributes(ones).get("value", [0])).tolist()
+    if len(cat.input) != token.ndim or one != [1] or ones.output[0] not in minus.input or not (
+            _is(const, _other(minus, ones.output[0]), -1.0)) or not all(
+            _is(const, i, -1.0) for i in cat.input[1:]):
+        return None
+    unsq = made(cat.input[0], "Unsqueeze")
+    gather = unsq and made(unsq.input[0], "Gather")
+    shape = gather and made(gather.input[0], "Shape")
+    if not shape or shape.attribute or not _is(const, gather.input[1], 0.0):
         return None
     return Fused("expand", "expand(like: {})", n.input[0], n.output[0], (n.output[0],),
-                 more=(tokens,))
-
-
-def _batch_of(sizes: str, users: Mapping[str, list[Any]]) -> str | None:
-    """The tensor whose Shape's first size the subgraph computing `sizes` takes: found from
-    the readers of the tensors (a Shape read by a Gather of index 0)."""
-    for t, readers in users.items():
-        for m in readers:
-            if m.op_type != "Shape":
-                continue
-            for g in users.get(m.output[0], []):
-                if g.op_type == "Gather" and _feeds(g.output[0], sizes, users, 8):
-                    return t
-    return None
-
-
-def _feeds(t: str, target: str, users: Mapping[str, list[Any]], depth: int) -> bool:
-    if t == target:
-        return True
-    return depth > 0 and any(_feeds(o, target, users, depth - 1)
-                             for m in users.get(t, []) for o in m.output)
+                 more=(shape.input[0],))
 
 
 def _attention(t: Any, users: Mapping[str, list[Any]], const: Const, outputs: Sequence[str],
