@@ -50,14 +50,12 @@ def find(nodes: Sequence[Any], users: Mapping[str, list[Any]], const: Const,
             f = _gelu(n, only, users, const)
             if f is not None:
                 found[n.output[0]] = f
-        if n.op_type == "Transpose" and list(_perm(n)) == [1, 0, 2]:
-            f = _attention(n, users, const, outputs, shape)
-            if f is not None:
-                found[n.output[0]] = f
     producers = {o: m for m in nodes for o in m.output}
     for n in nodes:
         f = None
-        if n.op_type == "Expand":
+        if n.op_type == "Transpose" and _perm(n) == (1, 0, 2):
+            f = _attention(n, users, const, outputs, shape, producers)
+        elif n.op_type == "Expand":
             f = _class_token(n, const, producers)
         elif n.op_type == "MatMul":
             f = _own_attention(n, users, const, outputs, producers)
@@ -181,7 +179,7 @@ def _class_token(n: Any, const: Const, producers: Mapping[str, Any]) -> Fused | 
 
 
 def _attention(t: Any, users: Mapping[str, list[Any]], const: Const, outputs: Sequence[str],
-               shape: Dims) -> Fused | None:
+               shape: Dims, producers: Mapping[str, Any]) -> Fused | None:
     """nn.MultiheadAttention(x, x, x) as torch's legacy exporter writes it: x moved to
     [L, N, E] (Transpose), x W^T + b, q, k, v by Gather after Unsqueeze/Transpose/Squeeze,
     each to [N * H, L, hd] and [N, H, L, hd], q and k scaled, Softmax(q k^T) v, back to
@@ -217,10 +215,13 @@ def _attention(t: Any, users: Mapping[str, list[Any]], const: Const, outputs: Se
     k = step(index[1].output[0], "Reshape", "Transpose", "Reshape", "Transpose", "Mul")
     if k is None or list(qk.input) != [q_scaled.output[0], k.output[0]]:
         return None
+    kt = path[-2]
     path.append(index[2])
     v = step(index[2].output[0], "Reshape", "Transpose", "Reshape")
     if v is None or list(av.input) != [scores.output[0], v.output[0]] or _attr(
-            scores, "axis", -1) not in (-1, 3):
+            scores, "axis", -1) not in (-1, 3) or not all(
+            _root_scale(_other(m, x), const, producers) for m, x in (
+                (q_scaled, path[10].output[0]), (k, kt.output[0]))):
         return None
     dims = shape(qk.output[0])
     wo, bo = (const(i) for i in (gemm.input[1:3] if len(gemm.input) > 2 else ("", "")))
@@ -317,3 +318,17 @@ def _own_expand(n: Any, const: Const, producers: Mapping[str, Any]) -> Fused | N
         return None
     return Fused("expand", "expand(like: {})", n.input[1], n.output[0], (n.output[0],),
                  more=(cut.input[0],))
+
+
+def _root_scale(t: str, const: Const, producers: Mapping[str, Any]) -> bool:
+    """Whether t is sqrt(1 / sqrt(hd)), hd the last size of a tensor, as torch's legacy
+    exporter scales q and k each: Sqrt(Cast(Div(1, Sqrt(Cast(Slice(Shape(.), -1))))))."""
+    chain = []
+    for op in ("Sqrt", "Cast", "Div", "Sqrt", "Cast", "Slice", "Shape"):
+        m = producers.get(t)
+        if m is None or m.op_type != op:
+            return False
+        chain.append(m)
+        t = m.input[1] if op == "Div" else m.input[0]
+    div, cut = chain[2], chain[5]
+    return _is(const, div.input[0], 1.0) and len(cut.input) > 1 and _is(const, cut.input[1], -1)
