@@ -1415,3 +1415,15 @@ def test_a_token_expanded_along_another_axis_is_e407():
     assert render_all(e.value.diagnostics).startswith(
         "error[E407]: m.onnx: 4 nodes use operators that netdsl import does not read: "
         "ConstantOfShape x1 (ones); Equal x1 (eq); Expand x1 (e); Where x1 (w)\n")
+
+
+@pytest.mark.parametrize("call", ["attention(2)", "attention(2, bias: false)"])
+def test_attention_as_netdsl_lowers_it_round_trips(call):
+    net = netdsl.loads(f"network t {{\n  input x: [N, 5, 8]\n  x -> {call} -> output y\n}}\n")
+    model = netdsl.compile(net)
+    imported = importer.import_model(model, "t")
+    assert f'"attention": {call}' in imported.text
+    back = netdsl.compile(netdsl.loads(imported.text), weights=imported.weights)
+    x = np.random.default_rng(1).standard_normal((2, 5, 8)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(netdsl.run(back, {"x": x})["y"], want)

@@ -251,7 +251,8 @@ def _own_attention(mm: Any, users: Mapping[str, list[Any]], const: Const,
                    outputs: Sequence[str], producers: Mapping[str, Any]) -> Fused | None:
     """netdsl's lowering of attention (ops/attention.py): x W_in^T + b_in, Reshape [0, 0, 3,
     H, hd], Transpose [2, 0, 3, 1, 4], q, k, v by Gather, q scaled by a constant, Softmax(q
-    k^T) v, Transpose [0, 2, 1, 3], Reshape [0, 0, D], x W_out^T + b_out."""
+    k^T) v, Transpose [0, 2, 1, 3], Reshape [0, 0, D], x W_out^T + b_out (no Adds where
+    `bias: false`)."""
     w = _weight(mm.input[1], const, producers)
     path: list[Any] = [mm]
 
@@ -264,25 +265,29 @@ def _own_attention(mm: Any, users: Mapping[str, list[Any]], const: Const,
             x = ns[0].output[0]
         return path[-1]
 
-    tr = step(mm.output[0], "Add", "Reshape", "Transpose")
+    bias = [m.op_type for m in users.get(mm.output[0], [])] == ["Add"]  # bias: false: none
+    added = ("Add",) if bias else ()
+    tr = step(mm.output[0], *added, "Reshape", "Transpose")
     if w is None or tr is None or _perm(tr) != (2, 0, 3, 1, 4):
         return None
-    add, shape = path[1], const(path[2].input[1])
-    b = const(_other(add, mm.output[0]))
+    shape = const(path[-2].input[1])
+    b = const(_other(path[1], mm.output[0])) if bias else np.zeros(0)
     gathers = users.get(tr.output[0], [])
     index = {int(np.ravel(v)[0]): g for g in gathers if g.op_type == "Gather"
              and (v := const(g.input[1])) is not None and v.size == 1}
     if b is None or shape is None or len(gathers) != 3 or set(index) != {0, 1, 2}:
         return None
     path.append(index[0])
+    at = len(path)
     out = step(index[0].output[0], "Mul", "MatMul", "Softmax", "MatMul", "Transpose",
-               "Reshape", "MatMul", "Add")
+               "Reshape", "MatMul", *added)
     if out is None:
         return None
-    scale, qk, av, back, join, proj = (path[i] for i in (5, 6, 8, 9, 10, 11))
+    scale, qk, av, back, join, proj = (path[at + i] for i in (0, 1, 3, 4, 5, 6))
     path.append(index[1])
     k = step(index[1].output[0], "Transpose")
-    wo, bo = _weight(proj.input[1], const, producers), const(_other(out, proj.output[0]))
+    wo = _weight(proj.input[1], const, producers)
+    bo = const(_other(out, proj.output[0])) if bias else np.zeros(0)
     d = w.shape[1]
     heads, hd = (int(v) for v in np.ravel(shape)[3:5]) if np.size(shape) == 5 else (0, 0)
     if k is None or list(qk.input)[1:] != [k.output[0]] or _perm(k) != (0, 1, 3, 2) or (
@@ -296,9 +301,10 @@ def _own_attention(mm: Any, users: Mapping[str, list[Any]], const: Const,
         return None
     path.append(index[2])
     params = (("in_proj_weight", w), ("in_proj_bias", b), ("out_proj.weight", wo),
-              ("out_proj.bias", bo))
+              ("out_proj.bias", bo))[::1 if bias else 2]
     hint = producers[mm.input[1]].input[0].removesuffix(".in_proj_weight")
-    return Fused("attention", f"attention({heads})", mm.input[0], out.output[0],
+    call = f"attention({heads})" if bias else f"attention({heads}, bias: false)"
+    return Fused("attention", call, mm.input[0], out.output[0],
                  tuple(m.output[0] for m in path), params, hint if "." in hint else "")
 
 
