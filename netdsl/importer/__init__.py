@@ -4,7 +4,7 @@ attributes and initializers into Python values, so onnx is imported there only).
 two stages:
 - dims.py, patterns.py: first, the values of the subgraphs that compute sizes from shapes
   (Shape, Gather, Concat, ...: torch's `x.view(x.size(0), -1)` with a dynamic batch), and the
-  subgraphs that are one layer (GELU's erf form);
+  subgraphs that are one layer (GELU's erf form, torch's MultiheadAttention, ViT's class token);
 - reader.py: ModelProto → Layers: every node becomes one layer (its netdsl call, inputs, weights
   and where its name comes from); Identity and Dropout vanish, a zero Pad in front of a Conv
   becomes its pads; the nodes with weights or windows are read in weighted.py, those that move,

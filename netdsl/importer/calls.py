@@ -24,6 +24,7 @@ class Layer(MutableRecord):
     output: str
     hint: str  # where the label comes from: a parameter's prefix or the node name
     params: dict[str, np.ndarray] = field(default_factory=dict)  # suffix -> array
+    more: list[str] = field(default_factory=list)  # the outputs after `output` (its indices)
     label: str = ""
 
 

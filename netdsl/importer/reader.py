@@ -18,9 +18,10 @@ from netdsl.importer import dims, patterns, shaping, weighted
 from netdsl.importer.calls import Layer, _dims, _ints, _NotFinite, _num, _prefix
 
 SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv ConvTranspose Dropout "
-             "Elu Flatten Gelu Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish "
-             "Identity LRN LayerNormalization LeakyRelu MatMul MaxPool Mul Pad ReduceMean Relu "
-             "Reshape Resize Sigmoid Slice Softmax Split Tanh Transpose Upsample").split()
+             "Elu Flatten Gather Gelu Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish "
+             "Identity LRN LayerNormalization LeakyRelu MatMul MaxPool MaxUnpool Mul Pad "
+             "ReduceMean Relu Reshape Resize Sigmoid Slice Softmax Split Tanh Transpose "
+             "Upsample").split()
 _CONSTANTS = ("value", "value_float", "value_floats", "value_int", "value_ints")  # Constant's
 _SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish",
            "GlobalAveragePool": "globalavgpool", "GlobalMaxPool": "globalmaxpool"}
@@ -49,6 +50,8 @@ class _Reader:
         for m in self.g.node:  # NOTE: read again in layers(); the patterns need them first
             if m.op_type == "Constant":
                 self._constant(m, export.attributes(m))
+            elif m.op_type == "Identity":  # NOTE: torch's legacy exporter's shared weights
+                self.alias[m.output[0]] = m.input[0]
         self.computed: dict[str, np.ndarray] = {}
         self.computed = dims.evaluate(self.g.node, self.shape, self.const)
         known: dict[str, np.ndarray] = {}
@@ -56,7 +59,9 @@ class _Reader:
             known = self._known()
             self.shapes = export.shapes(model, known)
             self.computed = dims.evaluate(self.g.node, self.shape, self.const)
-        self.fused = patterns.find(self.g.node, self.users, self.const, self.outputs)
+        self.twins = weighted.twins(self.g.node, self.users, self.used)
+        self.fused = patterns.find(self.g.node, self.users, self.const, self.outputs,
+                                   self.shape)
         # outputs of nodes read into the layer before them, or computing a shape
         self.folded = {t for f in self.fused.values() for t in f.nodes[1:]} | set(self.computed)
         self.params: dict[str, Layer] = {}  # the `param`s that Add and Mul read, by tensor
@@ -158,7 +163,10 @@ class _Reader:
             if n.op_type == "Constant":
                 self._constant(n, a)
                 continue
-            extra = [o for o in n.output[1:] if o in self.used and n.op_type != "Split"]
+            if n.output[0] in {t.output[0] for t in self.twins.values()}:
+                continue  # NOTE: read with its twin, the max pool of its values
+            extra = [o for o in n.output[1:] if o in self.used
+                     and n.op_type not in ("Split", "MaxPool")]
             if extra:  # NOTE: MaxPool's indices, Dropout's mask, BatchNormalization's stats
                 raise self.fail(n, f"its output `{extra[0]}` is used: a netdsl layer has one "
                                 "output")
@@ -176,9 +184,14 @@ class _Reader:
             fused = self.fused.get(n.output[0])
             try:
                 if fused is not None:
-                    made = [Layer(fused.op, fused.call, [fused.x], fused.out, n.name)]
+                    if fused.op == "expand":
+                        self.param(n, fused.x)
+                    made = [Layer(fused.op, fused.call, [fused.x, *fused.more], fused.out,
+                                  fused.hint or n.name, dict(fused.params))]
                 elif n.op_type == "ReduceMean":
                     made = shaping.reduce_mean(self, n, a)
+                elif n.op_type == "Gather":
+                    made = shaping.gather(self, n, a)
                 elif n.op_type in ("Slice", "Split"):
                     made = shaping.slices(self, n, a)
                 else:
@@ -285,7 +298,18 @@ class _Reader:
                                 "erf form")
             return Layer("gelu", "gelu", x[:1], out, n.name)
         if op in ("MaxPool", "AveragePool"):
-            return weighted.pool(self, n, a)
+            pool = weighted.pool(self, n, a)
+            twin = self.twins.get(out)
+            indices = twin.output[1] if twin is not None else (
+                n.output[1] if len(n.output) > 1 and n.output[1] in self.used else "")
+            if indices:  # NOTE: netdsl's lowering names the two nodes `label.0`, `label.1`
+                pool.call, pool.more = pool.call[:-1] + ", indices: true)", [indices]
+                if twin is not None and pool.hint.endswith(".0") and (
+                        twin.name == pool.hint[:-2] + ".1"):
+                    pool.hint = pool.hint[:-2]
+            return pool
+        if op == "MaxUnpool":
+            return weighted.unpool(self, n, a)
         if op == "Clip":
             lo = self.const(x[1]) if len(x) > 1 and x[1] else a.get("min")
             hi = self.const(x[2]) if len(x) > 2 and x[2] else a.get("max")

@@ -158,13 +158,16 @@ def _chains(layers: list[Layer], var: dict[str, str], outputs: Sequence[str]) ->
     chain: list[str] = []
     start, last, last_label = "", "", ""
 
-    def close() -> None:
+    def close(more: Sequence[str] = ()) -> None:
         if chain:
-            v = base = _identifier("v_" + last_label, "v")
-            while v in var.values():
-                v = f"{base}_{len(var)}"
-            var[last] = v
-            lines.append(f"  {var[last]} = {start} -> " + "\n      -> ".join(chain))
+            for k, t in enumerate((last, *more)):  # NOTE: `p, idx = x -> maxpool(...)`
+                tail = ("_indices" if len(more) == 1 else f"_{k}") if k else ""
+                v = base = _identifier("v_" + last_label + tail, "v")
+                while v in var.values():
+                    v = f"{base}_{len(var)}"
+                var[t] = v
+            names = ", ".join(var[t] for t in (last, *more))
+            lines.append(f"  {names} = {start} -> " + "\n      -> ".join(chain))
             chain.clear()
 
     for ly in layers:
@@ -175,6 +178,8 @@ def _chains(layers: list[Layer], var: dict[str, str], outputs: Sequence[str]) ->
         others = [var[t] for t in ly.inputs[1:]]
         chain.append(f'"{ly.label}": ' + ly.call.format(*others))
         last, last_label = ly.output, ly.label
+        if ly.more:
+            close(ly.more)
     close()
     return lines
 
@@ -242,7 +247,7 @@ def _blocks(layers: list[Layer], outputs: Sequence[str]) -> tuple[list[str], lis
 def _signature(run: list[Layer], users: Counter[str]) -> tuple[tuple[Any, ...], list[str]] | None:
     """What makes two runs the same block (labels below the module path, calls without their
     numbers, wiring), and the run's numbers; None unless it has one input and one output."""
-    if len(run) < 2 or any(ly.op == "param" for ly in run):
+    if len(run) < 2 or any(ly.op == "param" or ly.more for ly in run):
         return None
     inside = {ly.output: i for i, ly in enumerate(run)}
     external = {t for ly in run for t in ly.inputs if t not in inside}

@@ -228,3 +228,21 @@ def _resize_differs(a: dict[str, Any], mode: str, coord: str, rounding: str,
                               or a.get("exclude_outside", 0)):
         return "cubic_coeff_a other than -0.75, or exclude_outside"
     return ""
+
+
+def gather(r: _Reader, n: Any, a: dict[str, Any]) -> list[Layer]:
+    """Gather of one constant index along an axis but the batch, of a tensor of rank 3 (ViT's
+    class token, `x[:, 0]`): a slice of that one, then flatten (the axis gone)."""
+    index = r.const(n.input[1])
+    rank = r.rank(n.input[0])
+    axis = int(a.get("axis", 0)) % rank if rank else 0
+    if index is None or index.ndim != 0 or rank != 3 or axis == 0:
+        raise r.fail(n, "only one constant index of an axis but the batch, of a tensor of rank "
+                     "3, is read (a slice, then flatten)")
+    i, size = int(index), (r.shape(n.input[0]) or [""] * 3)[axis]
+    i += size if i < 0 and isinstance(size, int) else 0
+    if i < 0:
+        raise r.fail(n, f"index {int(index)} of an axis whose size is not recorded")
+    kept = f"{n.output[0]}/kept"
+    return [Layer("slice", f"slice({axis}, {i}, {i + 1})", [n.input[0]], kept, n.name),
+            Layer("flatten", "flatten", [kept], n.output[0], n.name)]

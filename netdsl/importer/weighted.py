@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from netdsl import export
 from netdsl.importer.calls import Layer, _ints, _num, _prefix, _window
 
 if TYPE_CHECKING:
@@ -155,3 +156,41 @@ def pool(r: _Reader, n: Any, a: dict[str, Any]) -> Layer:
     if name == "avgpool" and (any(pads) or same) and not a.get("count_include_pad", 0):
         args.append("count_include_pad: false")
     return Layer(name, f"{name}({', '.join(args)})", [n.input[0]], n.output[0], n.name)
+
+
+def unpool(r: _Reader, n: Any, a: dict[str, Any]) -> Layer:
+    """MaxUnpool of a max pool's indices: `maxunpool(k, stride: s, pad: p, indices: idx)`;
+    an output_shape input that is a tensor's Shape (netdsl's lowering where sizes vary) is
+    `like:` that tensor."""
+    k = [int(v) for v in a["kernel_shape"]]
+    pads = [int(v) for v in a.get("pads", [0] * (2 * len(k)))]
+    like = next((m.input[0] for m in r.g.node if len(n.input) > 2 and n.input[2] and
+                 m.output[0] == n.input[2] and m.op_type == "Shape" and not m.attribute), "")
+    if len(n.input) > 2 and n.input[2] and not like:
+        raise r.fail(n, "an output_shape input: netdsl's maxunpool is sized by its kernel, "
+                     "stride and pad (or `like:` a tensor)")
+    if pads[:len(k)] != pads[len(k):]:
+        raise r.fail(n, f"pads {pads} differ at the ends: netdsl's maxunpool pads alike")
+    args = [_ints(k), f"stride: {_ints(a.get('strides', [1] * len(k)))}"]
+    args += [f"pad: {_ints(pads[:len(k)])}"] if any(pads) else []
+    args += ["indices: {}"] + (["like: {}"] if like else [])
+    return Layer("maxunpool", f"maxunpool({', '.join(args)})",
+                 [*n.input[:2]] + ([like] if like else []), n.output[0], n.name)
+
+
+def twins(nodes: Any, users: dict[str, list[Any]], used: set[str]) -> dict[str, Any]:
+    """netdsl's lowering of `maxpool(..., indices: true)`: a MaxPool of the values and, beside
+    it, one alike of the same input whose indices alone are read; the second by the first's
+    output."""
+    out = {}
+    for m in nodes:
+        if m.op_type != "MaxPool" or len(m.output) < 2 or m.output[0] in used or (
+                m.output[1] not in used):
+            continue
+        attrs = export.attributes(m)
+        plain = next((p for p in users.get(m.input[0], []) if p is not m and p.op_type ==
+                      "MaxPool" and p.output[0] not in out and export.attributes(p) == attrs
+                      and all(o not in used for o in p.output[1:])), None)
+        if plain is not None:
+            out[plain.output[0]] = m
+    return out
