@@ -344,3 +344,24 @@ def test_the_diff_of_a_file_with_a_form_feed_is_a_valid_patch(tmp_path):
                               "@@ -1,4 +1,4 @@\n network n {\n-  input x: [N, 3, 8, 8]  \f\n"
                               "-  x  ->relu -> output y\n+  input x: [N, 3, 8, 8]\n"
                               "+  x -> relu -> output y\n }\n")
+
+
+def test_fmt_of_standard_input_writes_standard_output(monkeypatch):
+    """`netdsl fmt -`, as an editor pipes a buffer: the formatted text on stdout, CRLF kept;
+    with --check the exit code alone; a syntax error writes nothing to stdout (exit 1); `-`
+    with files is a usage error."""
+    import io
+    import sys
+
+    def run(text: str, *flags: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+        return cli("fmt", "-", *flags)
+
+    messy = "network n {\r\ninput x:[N,3,8,8]\r\n  x->relu->output y\r\n}\r\n"
+    tidy = "network n {\r\n  input x: [N, 3, 8, 8]\r\n  x -> relu -> output y\r\n}\r\n"
+    assert run(messy) == (0, tidy, "")
+    assert run(tidy) == (0, tidy, "")
+    assert run(messy, "--check") == (1, "", "would reformat <stdin>\n")
+    code, out, err = run("network n {\n  input x: [N, 3\n}\n")
+    assert (code, out) == (1, "") and err.startswith("<stdin>:3:1: error[E101]: unexpected `}`")
+    assert cli("fmt", "-", str(ZOO / "lenet.net"))[0] == 2

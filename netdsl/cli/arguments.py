@@ -302,7 +302,8 @@ def _graph_arguments(q: argparse.ArgumentParser) -> None:
 def _fmt_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("files", nargs="+", metavar="FILE|DIR",
                    help="the .net files to format; a directory means every *.net below it, "
-                        "skipping what `check` skips (hidden directories, build, venv...)")
+                        "skipping what `check` skips (hidden directories, build, venv...); `-` "
+                        "formats standard input to standard output (for editors)")
     q.add_argument("--check", action="store_true",
                    help="write nothing; list the files that would change and exit 1 if any")
     q.add_argument("--diff", action="store_true",

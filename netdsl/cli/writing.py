@@ -23,12 +23,20 @@ def _lines(text: str) -> list[str]:
 
 
 def cmd_fmt(a: argparse.Namespace) -> int:
-    """Rewrite files in the canonical layout; --check/--diff only report."""
-    import difflib
-
+    """Rewrite files in the canonical layout (`-`: standard input to standard output);
+    --check/--diff only report."""
     from netdsl.checkrun import PathError, expand
     from netdsl.files import atomic
-    from netdsl.fmt import format_source
+    if "-" in a.files:
+        if a.files != ["-"]:
+            raise _Usage("fmt -: standard input stands alone, without files")
+        raw = sys.stdin.buffer.read().decode("utf-8", errors="replace")
+        result = _reformat(raw, "<stdin>", a)
+        if result is None:
+            return EXIT_ERRORS
+        if not (a.check or a.diff):
+            sys.stdout.write(result[1])
+        return EXIT_ERRORS if result[0] and (a.check or a.diff) else EXIT_OK
     try:
         paths = expand(a.files)
     except PathError as e:
@@ -40,35 +48,47 @@ def cmd_fmt(a: argparse.Namespace) -> int:
                 raw = f.read()
         except (OSError, UnicodeDecodeError) as e:
             raise _Usage(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
-        # a Windows file stays one: its CRLF line ends and its byte order mark are kept
-        bom = "\ufeff" if raw.startswith("\ufeff") else ""
-        text = raw[len(bom):].replace("\r\n", "\n").replace("\r", "\n")  # as read_text()
-        newline = "\r\n" if "\r\n" in raw else "\n"
-        try:
-            new = format_source(text, path)
-        except NetdslError as e:
-            _emit(e.diagnostics)
+        result = _reformat(raw, path, a)
+        if result is None:
             failed = True
-            continue
-        if new == text:
-            continue
-        changed.append(path)
-        if a.diff:  # NOTE: the lines with the file's own ends, as it is and as it would be
-            for line in difflib.unified_diff(
-                    _lines(raw[len(bom):]), _lines(new.replace("\n", newline)),
-                    f"{path} (original)", f"{path} (formatted)"):
-                # the last line of a file without a final newline, marked as `diff -u` does
-                end = "" if line.endswith("\n") else "\n\\ No newline at end of file\n"
-                sys.stdout.write(line + end)
-        if a.check or a.diff:
-            print(f"would reformat {path}", file=sys.stderr)
-        else:
-            with atomic(Path(path)) as (tmp,):  # a symlink's target, not the link
-                tmp.write_text(bom + new, encoding="utf-8", newline=newline)
-            print(f"reformatted {path}", file=sys.stderr)
+        elif result[0]:
+            changed.append(path)
+            if not (a.check or a.diff):
+                with atomic(Path(path)) as (tmp,):  # a symlink's target, not the link
+                    tmp.write_text(result[1], encoding="utf-8", newline="")
+                print(f"reformatted {path}", file=sys.stderr)
     if failed:
         return EXIT_ERRORS
     return EXIT_ERRORS if changed and (a.check or a.diff) else EXIT_OK
+
+
+def _reformat(raw: str, path: str, a: argparse.Namespace) -> tuple[bool, str] | None:
+    """Whether the text `raw` changes, and it formatted, with its own line ends and byte order
+    mark (a Windows file stays one); None where it does not parse (the diagnostics shown).
+    With --diff, prints the diff; with --check or --diff, says it would change."""
+    import difflib
+
+    from netdsl.fmt import format_source
+    bom = "\ufeff" if raw.startswith("\ufeff") else ""
+    text = raw[len(bom):].replace("\r\n", "\n").replace("\r", "\n")  # as read_text()
+    newline = "\r\n" if "\r\n" in raw else "\n"
+    try:
+        new = format_source(text, path)
+    except NetdslError as e:
+        _emit(e.diagnostics)
+        return None
+    if new == text:
+        return False, raw
+    if a.diff:  # NOTE: the lines with the file's own ends, as it is and as it would be
+        for line in difflib.unified_diff(
+                _lines(raw[len(bom):]), _lines(new.replace("\n", newline)),
+                f"{path} (original)", f"{path} (formatted)"):
+            # the last line of a file without a final newline, marked as `diff -u` does
+            end = "" if line.endswith("\n") else "\n\\ No newline at end of file\n"
+            sys.stdout.write(line + end)
+    if a.check or a.diff:
+        print(f"would reformat {path}", file=sys.stderr)
+    return True, bom + new.replace("\n", newline)
 
 
 def _check_batch_seed(batch: int | None, seed: int) -> None:
