@@ -161,3 +161,12 @@ test.net:4:26: error[E219]: `at` binds `L`, which is no named input size of netw
   |
   = hint: `L` is a parameter of network `t`: `at` binds input sizes alone; a parameter is \
 given from outside (--set L=5) or by a variant (`network NAME = t(L: 5)`)"""
+
+
+def test_sizes_given_from_outside_are_shown_in_the_input_s_order(net_file):
+    """`--set W=10` printed `at W = 10, H = 8`: the sizes read as the input names them."""
+    text = ("network t {\n  input x: [N, 3, H, W]\n  x -> conv(4, 3) -> output y\n"
+            "  expect y: [N, 4, 6, 6] at H = 8, W = 8\n}\n")
+    path = net_file(text)
+    code, out, _ = cli("check", str(path), "--set", "W=10")
+    assert code == 0 and out.startswith(f"{path}: t: ok (112 params, 5.18K MACs at H = 8, W = 10)")

@@ -335,7 +335,7 @@ class Builder:
                                   "size", e.span)
         if self.diags:
             raise NetdslError(self.diags)
-        return sizes
+        return {k: sizes[k] for k in symbols if k in sizes}  # NOTE: as the input names them
 
     def _bind_network_params(self, net: s.Network, overrides: dict[str, Value],
                              frame: Frame, sizes: list[str], item: s.Network | s.NetworkAlias
