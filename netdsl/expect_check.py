@@ -1,7 +1,7 @@
 """Checked graph + stats → E305 for each `expect` line that does not hold: the pass after
 analysis that computes the lines' trees (expectations.py), and what a line reads of one layer or
 block: params, buffers, MACs, FLOPs, layers, memory, output shape and receptive field (`expect
-layer3.params < 8M`).
+layer3.params < 8M`). A `~=` line's numbers are judged in approx.py.
 
 A block is a group of layers under one name prefix, as PyTorch names submodules and `netdsl
 summary --depth` folds them: a block call (`layer1.0`), a chain (`layer3`), a label. A group adds
@@ -13,9 +13,10 @@ layers run, as the network's `memory` is the peak over all of them.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from netdsl.analysis import LayerStats, Stats, live_bytes
+from netdsl.approx import fmt_value, verdict
 from netdsl.diagnostics import Diagnostic, NetdslError, did_you_mean, error
 from netdsl.expectations import (
     LAYER_MEASURES,
@@ -54,8 +55,6 @@ from netdsl.valueops import (
 from netdsl.values import POISON, Fault, Key, Tensor, Value, is_number, kind, show
 
 if TYPE_CHECKING:
-    from fractions import Fraction
-
     from netdsl.ir import Graph
 
 
@@ -185,45 +184,6 @@ def check_expectations(graph: Graph, stats: Stats) -> None:
         raise NetdslError(diags)
 
 
-# NOTE: fractions (with decimal) is imported where an approximate line (`~=`) fails or holds
-# floats, not at the top: a check without one need not load it.
-
-def _fmt(v: Value | Fraction) -> str:
-    from fractions import Fraction
-    if isinstance(v, Fraction):
-        return f"{int(v):,}" if v.denominator == 1 else f"{float(v):,.6g}"
-    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else show(v)
-
-
-def _percent(x: Fraction, sign: str = "+", near: Fraction | None = None) -> str:
-    """`+5.16%`: two decimals, or more where two would round x onto `near` (the bound) or,
-    x not being 0, to 0 (a small tolerance: `±0.0003%`, not `±0.00%`)."""
-    from fractions import Fraction
-    text = ""
-    for digits in range(2, 9):
-        text = f"{float(x):{sign}.{digits}f}"
-        shown = abs(Fraction(text))
-        if (near is None or shown != near) and (shown != 0 or x == 0):
-            break
-    return text + "%"
-
-
-_N = TypeVar("_N", int, "Fraction")
-
-
-def _holds(actual: _N, expected: _N, tol: _N, relative: bool) -> bool:
-    """`actual ~= expected within tol`, exactly: |actual - expected| <= tol, or with `relative`
-    <= tol percent of |expected| (multiplied out, so that integers stay integers)."""
-    dev = abs(actual - expected)
-    return 100 * dev <= tol * abs(expected) if relative else dev <= tol
-
-
-def _exact(v: int | float) -> Fraction:
-    """A number as the user wrote it: 0.1 is 1/10 (repr), not the float nearest to it."""
-    from fractions import Fraction
-    return Fraction(v) if isinstance(v, int) else Fraction(repr(v))
-
-
 class _Run:
     """One evaluation of a tree: its value, and the mistakes met on the way (each once, in all
     the runs that share `seen`)."""
@@ -255,7 +215,7 @@ class _Run:
             return None
         if isinstance(t, Compare) and len(t.operands) == 2:
             lhs, rhs = (self.value(o) for o in t.operands)
-            message = f"{t.texts[0]} is {_fmt(lhs)}, expected {t.ops[0]} {_fmt(rhs)}"
+            message = f"{t.texts[0]} is {fmt_value(lhs)}, expected {t.ops[0]} {fmt_value(rhs)}"
         elif not isinstance(ok, bool):
             return error("E305", f"expectation failed: `{ex.text}` is {kind(ok)}, not a "
                          "condition", ex.span, "not true or false", [
@@ -281,8 +241,8 @@ class _Run:
                                                                 "made here")])
 
     def _approx(self, t: Approx, span: Span) -> Diagnostic | None:
-        """`actual ~= expected within tolerance`, in exact arithmetic (Fraction): its E305 shows
-        the actual value, the expected one, the tolerance both ways and the deviation."""
+        """`actual ~= expected within tolerance`: its three values, each a number, judged by
+        approx.verdict."""
         vals = [self.value(x) for x in (t.actual, t.expected, t.tolerance)]
         if self.failed:
             return None
@@ -291,26 +251,11 @@ class _Run:
                 self._report(error("E212", f"`~=` compares numbers, but `{text}` is {kind(v)}",
                                    at))
                 return None
-        nums = [v for v in vals if is_number(v)]  # NOTE: all three (checked above)
-        ints = [v for v in nums if type(v) is int]
-        if len(ints) == 3 and ints[2] >= 0 and _holds(ints[0], ints[1], ints[2], t.relative):
-            return None  # NOTE: decided in integers: fractions load for floats and verdicts
-        actual, expected, tol = (_exact(v) for v in nums)
-        if tol < 0:
-            self._report(error("E206", "a tolerance cannot be negative", t.spans[2]))
+        try:
+            return verdict(t, [v for v in vals if is_number(v)], span)  # NOTE: all three
+        except Fault as f:
+            self._fault(f)
             return None
-        if _holds(actual, expected, tol, t.relative):
-            return None
-        bound = tol * abs(expected) / 100 if t.relative else tol
-        dev = actual - expected
-        rel = tol if t.relative else bound * 100 / abs(expected) if expected else None
-        within = (f"{t.texts[2]} (±{_fmt(bound)})" if t.relative else
-                  _fmt(tol) + (f" (±{_percent(rel, '')})" if rel is not None else ""))
-        off = ("+" if dev > 0 else "-") + _fmt(abs(dev))
-        if expected:
-            off += f" ({_percent(dev * 100 / abs(expected), near=rel)})"
-        return error("E305", f"expectation failed: {t.texts[0]} is {_fmt(actual)}, expected "
-                     f"{_fmt(expected)} within {within}: off by {off}", span, "does not hold")
 
     def _fault(self, f: Fault) -> None:
         self._report(error(f.code, f.message, f.span, f.label, f.hints, f.secondary))

@@ -21,7 +21,7 @@ FLOORS: dict[str, int] = {
     "files": 3, "draw": 3, "parse": 3, "values": 3, "checkpoint": 3, "suppress": 3, "formats": 3,
     "options": 3,
     "expectations": 4, "valueops": 4, "runtime": 4, "fmt": 4, "weights": 4,
-    "ir": 5,
+    "ir": 5, "approx": 5,
     "elaborator": 6, "analysis": 6, "rewrite": 6, "export": 6, "anysize": 6,
     "sizes": 7, "stream": 7, "report": 7, "expect_check": 7, "importer": 7,
     "serving": 7,

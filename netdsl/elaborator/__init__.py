@@ -8,9 +8,10 @@ NetdslError with everything found at the end.
 The stage is a package by concept, in two parts with a small interface between them:
 - the expression evaluator, evaluator.py: values, arithmetic, conditions, tables (no graph);
   what it computes with lives in netdsl/valueops.py, shared with the expectation pass;
-- the graph builder, builder.py (networks), statements.py, pipelines.py, calls.py (blocks,
-  operators, builtins), naming.py (layer names, outputs); expect.py turns `expect` lines into
-  expectations (netdsl/expectations.py), checked after analysis;
+- the graph builder, builder.py (networks), statements.py, shapes.py (shape annotations and
+  `expect` lines), pipelines.py, calls.py (blocks, operators, builtins), naming.py (layer names,
+  outputs); expect.py turns `expect` lines into expectations (netdsl/expectations.py),
+  checked after analysis;
 - and their common ground: modules.py (files and `use`), scope.py (frames, limits),
   report.py (the diagnostics collected).
 """

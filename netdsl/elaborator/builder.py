@@ -145,8 +145,7 @@ class Builder:
             self._bind_network_params(net, overrides, frame, symbols, item)
             graph.params = dict(frame.env)
             graph.sizes = self._sizes(net, symbols, given, frame)
-            self.statements.sizes = graph.sizes
-            self.statements.keep_examples = not given
+            self.statements.bind(graph.sizes, keep_examples=not given)
             self._run(net, frame)
         except TooLong as long:
             self.diags.append(error("E215", f"elaboration runs more than {MAX_STEPS} statements",

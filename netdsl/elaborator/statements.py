@@ -1,5 +1,5 @@
-"""Statements: inputs, assignments, outputs, shape annotations and expectations, options, if, for
-and return, run in a Frame. Part of the graph builder (builder.py)."""
+"""Statements: inputs, params, assignments, outputs, options, if, for and return, run in a Frame
+(shape annotations and `expect` lines go to shapes.py). Part of the graph builder (builder.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from netdsl import syntax as s
 from netdsl.diagnostics import did_you_mean
 from netdsl.elaborator.evaluator import Evaluator
 from netdsl.elaborator.naming import Naming
-from netdsl.elaborator.report import Reporter, block_notes
+from netdsl.elaborator.report import Reporter
 from netdsl.elaborator.scope import OPTIONS, Budget, Frame, Return
+from netdsl.elaborator.shapes import ShapeChecks
 from netdsl.ir import InputOp
 from netdsl.limits import MAX_TENSOR_ELEMENTS
 from netdsl.ops.base import elements, fmt_shape
 from netdsl.ops.types import coerce
 from netdsl.options import INITS
-from netdsl.values import MAX_REPEAT, POISON, Fault, Poison, Tensor, kind
+from netdsl.values import MAX_REPEAT, POISON, Fault, Poison, kind
 
 if TYPE_CHECKING:
     from netdsl.elaborator.expect import Evaluate
@@ -33,10 +34,15 @@ class Statements:
         self._err = report.err
         self.budget = budget
         self.options = options
-        self._evaluate = evaluate  # a part of an `expect` line, as in a file of its own
+        self.checks = ShapeChecks(ev, naming, report, evaluate)  # annotations, `expect` lines
         self.sizes: dict[str, int] = {}  # the named input sizes' binding (Builder._sizes)
-        self.keep_examples = False  # the sizes are the first example's: keep the others
         self._option_at: dict[str, Span] = {}  # the statement that set each option
+
+    def bind(self, sizes: dict[str, int], keep_examples: bool) -> None:
+        """The named input sizes this build is at; keep_examples: they are the first example's,
+        and the other examples are kept for pipeline.py to check."""
+        self.sizes = self.checks.sizes = sizes
+        self.checks.keep_examples = keep_examples
 
     def body(self, body: tuple[s.Stmt, ...], frame: Frame) -> None:
         for stmt in body:
@@ -63,16 +69,16 @@ class Statements:
                 case s.Output():
                     self._output(st, frame)
                 case s.Annotate():
-                    self._check_shape(st.name, st.dims, frame, "E304", "annotation")
-                case s.ExpectShape() if st.at and not self._at_here(st, frame):
-                    self._example(st, frame)
+                    self.checks.check_shape(st.name, st.dims, frame, "E304", "annotation")
+                case s.ExpectShape() if st.at and not self.checks.at_here(st, frame):
+                    self.checks.example(st, frame)
                 case s.ExpectShape() if st.layer or st.name.id not in frame.env:
-                    self._expect_layer_shape(st, frame)
+                    self.checks.expect_layer_shape(st, frame)
                 case s.ExpectShape():
-                    self._check_shape(st.name, st.dims, frame, "E305", "expectation",
+                    self.checks.check_shape(st.name, st.dims, frame, "E305", "expectation",
                                       {n.id: self.sizes[n.id] for n, _ in st.at})
                 case s.ExpectExpr() | s.ExpectApprox():
-                    self._expect_expr(st, frame)
+                    self.checks.expect_expr(st, frame)
                 case s.Option():
                     self._option(st, frame)
                 case s.For():
@@ -191,43 +197,6 @@ class Statements:
         return tuple(self.sizes[d] if i >= 2 and isinstance(d, str) else d
                      for i, d in enumerate(shape))
 
-    def _at_here(self, st: s.ExpectShape, frame: Frame) -> bool:
-        """Whether an example's `at` binding is the one this build uses."""
-        return all(self.ev.eval(e, frame) == self.sizes.get(n.id) for n, e in st.at)
-
-    def _example(self, st: s.ExpectShape, frame: Frame) -> None:
-        """An example at other sizes, kept on the graph for pipeline.py to check where this build
-        is at the network's own sizes (its first example's); a build at sizes given from outside
-        (--set, an alias) checks the examples at those alone."""
-        if not st.layer and frame.env.get(st.name.id) is POISON:
-            return  # NOTE: its tensor failed, reported where (an input's channel axis `[N, L]`)
-        for n, _ in st.at:  # NOTE: a network's own examples are checked before its build
-            if n.id not in self.sizes:
-                self._err("E219", f"`at` binds `{n.id}`, which is no named input size of the "
-                          "network", n.span, frame=frame, hints=[did_you_mean(
-                              n.id, self.sizes, f"its sizes: {', '.join(self.sizes)}"
-                              if self.sizes else "its inputs have no named sizes")])
-                return
-        if not self.keep_examples:
-            return
-        at: dict[str, int] = {}
-        for n, e in st.at:
-            v = self.ev.eval(e, frame)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                if v is not POISON:
-                    self._err("E219", f"`{n.id}` is bound to {kind(v)}, not a positive size",
-                              e.span, frame=frame)
-                return
-            at[n.id] = v
-        want = self._dims(st.dims, frame, at)
-        if want is POISON:
-            return
-        assert isinstance(want, tuple) and self.naming.graph is not None
-        from netdsl.expectations import Example
-        value = None if st.layer else frame.env.get(st.name.id)
-        node = value.node if isinstance(value, Tensor) else None
-        self.naming.graph.examples.append(Example(node, want, at, st.span))
-
     def _param(self, st: s.ParamDecl, frame: Frame) -> None:
         """`param NAME: [dims] = init`: a learned tensor, named in its scope like a layer."""
         shape = self.ev.shape_literal(st.dims, frame)
@@ -281,64 +250,6 @@ class Statements:
             value = self.ev.eval(st.value, frame, name=st.name.id)
             frame.env[st.name.id] = value
         self.naming.output(st.name, value, frame)
-
-    def _dims(self, dims: s.ListExpr, frame: Frame,
-              at: dict[str, int]) -> tuple[int | str, ...] | Poison:
-        """An expected shape, its named sizes read at an example's sizes `at`: `[N, 3, H, W] at
-        H = 9, W = 8` is [N, 3, 9, 8]."""
-        if not at:
-            return self.ev.shape_literal(dims, frame)
-        scratch = Frame(frame.prefix, {**frame.env, **at}, frame.trace, frame.blocks)
-        want = self.ev.shape_literal(dims, scratch)
-        frame.failed = frame.failed or scratch.failed
-        return want
-
-    def _check_shape(self, name: s.Name, dims: s.ListExpr, frame: Frame, code: str,
-                     what: str, at: dict[str, int] | None = None) -> None:
-        value = self.ev.lookup(name, frame)
-        if value is POISON:
-            return
-        if not isinstance(value, Tensor):
-            self._err("E212", f"`{name.id}` is {kind(value)}, not a tensor", name.span,
-                      frame=frame)
-            return
-        want = self._dims(dims, frame, at or {})
-        if want is POISON:
-            return
-        assert isinstance(want, tuple)
-        if tuple(want) != tuple(value.shape):
-            sizes = [d for d in want if isinstance(d, str) and d in self.sizes]
-            bound = ", ".join(f"{d} = {self.sizes[d]}" for d in self.sizes)
-            self._err(code, f"`{name.id}` has shape {fmt_shape(value.shape)}, but the {what} "
-                      f"says {fmt_shape(want)}", dims.span, f"actual {fmt_shape(value.shape)}",
-                      frame=frame, secondary=[(self.naming.node_span(value), "made here")],
-                      hints=[f"{' and '.join(f'`{d}`' for d in sizes)} name input sizes, which "
-                             f"this build binds to numbers: state the shape at sizes, as in "
-                             f"`expect {name.id}: {dims.span.text()} at {bound}`"
-                             if sizes else ""])
-
-    # NOTE: expect.py (and expectations.py, 17 classes: ~2 ms at a cold start) is imported by
-    # the first `expect` line met, not with this module: a source without one never loads it
-
-    def _expect_expr(self, st: s.ExpectExpr | s.ExpectApprox, frame: Frame) -> None:
-        from netdsl.elaborator.expect import compile_approx, compile_expectation
-        assert self.naming.graph is not None
-        args = (frame.env, self._evaluate, frame.prefix, block_notes(frame))
-        self.naming.graph.expectations.append(
-            compile_approx(st, *args) if isinstance(st, s.ExpectApprox)
-            else compile_expectation(st.expr, *args))
-
-    def _expect_layer_shape(self, st: s.ExpectShape, frame: Frame) -> None:
-        """`expect NAME: [dims]` where NAME is no value in scope: a layer or block, checked
-        after analysis (it may be defined further down)."""
-        from netdsl.elaborator.expect import layer_shape
-        assert self.naming.graph is not None
-        want = self._dims(st.dims, frame, {n.id: self.sizes[n.id] for n, _ in st.at})
-        if want is POISON:
-            return
-        assert isinstance(want, tuple)
-        self.naming.graph.expectations.append(
-            layer_shape(st, want, frame.prefix, block_notes(frame)))
 
     def _option(self, st: s.Option, frame: Frame) -> None:
         key = st.name.id

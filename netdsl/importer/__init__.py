@@ -8,7 +8,8 @@ two stages:
 - reader.py: ModelProto → Layers: every node becomes one layer (its netdsl call, inputs, weights
   and where its name comes from); Identity and Dropout vanish, a zero Pad in front of a Conv
   becomes its pads; the nodes with weights or windows are read in weighted.py, those that move,
-  cut, pad or resize in shaping.py; calls.py holds Layer and how a call's numbers are written;
+  cut, pad or resize in shaping.py; paths.py names the nodes from the module paths torch's
+  default exporter records; calls.py holds Layer and how a call's numbers are written;
 - render.py: Layers → .net text: layer labels from the weights' initializer names
   (`features.0.weight` → `features.0`) or from torch's node names (`/layer1/layer1.0/conv1/Conv`
   → `layer1.0.conv1`; its default exporter's module paths in the metadata, read alike), so

@@ -2,12 +2,11 @@
 order and makes each one Layer, netdsl's call as text with its inputs and weights; constants and
 aliases (Identity, Dropout) resolved, zero pads folded into the Conv after them; E407 for a node
 netdsl cannot express. Here the walk, the simple operators and the reader's lookups (constants,
-shapes, computed sizes); weighted.py and shaping.py read the others."""
+shapes, computed sizes); weighted.py and shaping.py read the others, paths.py names the nodes
+from torch's module paths."""
 
 from __future__ import annotations
 
-import ast
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ from netdsl import export
 from netdsl.diagnostics import NetdslError, error
 from netdsl.importer import dims, patterns, shaping, weighted
 from netdsl.importer.calls import Layer, _dims, _ints, _NotFinite, _num, _prefix
+from netdsl.importer.paths import ModulePaths
 
 SUPPORTED = ("Add AveragePool BatchNormalization Clip Concat Constant Conv ConvTranspose Dropout "
              "Elu Flatten Gather Gelu Gemm GlobalAveragePool GlobalMaxPool HardSigmoid HardSwish "
@@ -65,9 +65,7 @@ class _Reader:
         # outputs of nodes read into the layer before them, or computing a shape
         self.folded = {t for f in self.fused.values() for t in f.nodes[1:]} | set(self.computed)
         self.params: dict[str, Layer] = {}  # the `param`s that Add and Mul read, by tensor
-        self.calls: Counter[str] = Counter()  # by torch module path: how often called
-        self.last_path = ""
-        self.last_fx, self.last_out = ("", "", ""), set[str]()  # the last node's torch call
+        self.paths = ModulePaths()  # the nodes' torch module paths, where recorded
 
     def fail(self, node: Any, why: str) -> NetdslError:
         name = node.name or f"(unnamed, output {node.output[0]})"  # NOTE: names are optional
@@ -199,7 +197,7 @@ class _Reader:
             except _NotFinite as e:
                 raise self.fail(n, f"the number {e.args[0]} is not finite, and a .net program "
                                 "writes finite numbers") from None
-            path = self.module_path(n)
+            path = self.paths.name(n, self.src)
             for layer in made:
                 layer.inputs = [i if i in self.params else self.src(i) for i in layer.inputs]
                 if path and layer.hint == n.name:
@@ -223,30 +221,6 @@ class _Reader:
         kind = next((k for k in _CONSTANTS if k in a), None)
         if kind is not None:  # NOTE: a sparse or string one is no weight nor shape
             self.arrays[n.output[0]] = np.asarray(a[kind])
-
-    def module_path(self, n: Any) -> str:
-        """The node's name as torch's legacy exporter writes it (`/layer1/layer1.0/relu_1/Relu`)
-        from the module path its default exporter records in the metadata ("" where none):
-        a module called again, after others, gets `_1`, `_2` as the legacy names do."""
-        props = {p.key: p.value for p in n.metadata_props}
-        scopes = _scopes(props)
-        if scopes is None:
-            return ""
-        key = "/".join(scopes)
-        fx = _fx_call(props)
-        # NOTE: torch.nn's own module (ReLU) called on its own output (`act(act(x))`): a new
-        # call of one function again (its metadata is the first call's but for the fx node)
-        again = bool(key and fx[0] and fx[0] != self.last_fx[0] and fx[1] == self.last_fx[1]
-                     and fx[2].startswith("torch.nn.modules.")
-                     and any(self.src(i) in self.last_out for i in n.input))
-        self.last_out = (self.last_out if fx[0] == self.last_fx[0] else set()) | set(n.output)
-        self.last_fx = fx
-        if key != self.last_path or again:
-            self.last_path = key
-            self.calls[key] += 1 if key else 0
-        if self.calls[key] > 1:
-            scopes[-1] += f"_{self.calls[key] - 1}"
-        return "".join(f"/{s}" for s in scopes) + f"/{n.op_type}"
 
     def _fold_pad(self, n: Any, a: dict[str, Any]) -> bool:
         """A constant zero Pad of the spatial axes only, all of whose consumers are Conv (but
@@ -403,29 +377,3 @@ class _Reader:
         if v is None:
             raise self.fail(n, f"`{name}` is computed, not a stored weight")
         return v
-
-def _scopes(props: dict[str, str]) -> list[str] | None:
-    """The module path that torch's default exporter records, without the root module and the
-    function: name_scopes `['', 'layer1', 'layer1.0', 'layer1.0.relu', 'relu_1']` or namespace
-    `: ResNet/layer1: Sequential/.../relu_1: aten.relu.default`; None where neither is."""
-    try:
-        scopes = [str(s) for s in ast.literal_eval(props["pkg.torch.onnx.name_scopes"])]
-    except (KeyError, ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        if "namespace" not in props:
-            return None
-        scopes = [part.split(": ")[0] for part in props["namespace"].split("/")]
-    return [s for s in scopes[1:-1] if s]
-
-
-def _fx_call(props: dict[str, str]) -> tuple[str, str, str]:
-    """The torch call that torch's default exporter made a node of: its fx node's name
-    (`sigmoid_1`), function (`torch.ops.aten.sigmoid.default`) and module's class
-    (`torch.nn.modules.activation.Sigmoid`); "" where not recorded."""
-    node = props.get("pkg.torch.onnx.fx_node", "")
-    name = node.split(" ", 1)[0].lstrip("%") if node.startswith("%") else ""
-    target = node.split("target=", 1)[1].split("]", 1)[0] if "target=" in node else ""
-    try:
-        classes = [str(c) for c in ast.literal_eval(props["pkg.torch.onnx.class_hierarchy"])]
-    except (KeyError, ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        classes = []
-    return name, target, classes[-2] if len(classes) > 1 else ""
