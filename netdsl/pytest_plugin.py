@@ -111,23 +111,23 @@ class NetItem(pytest.Item):
         assert self.source is not None and isinstance(self.parent, NetFile)
         ((_, result),) = check_all(self.source, self.name)
         self.parent.waiting.discard(self.name)
-        self.parent.clean &= not isinstance(result, NetdslError)
-        last = not self.parent.waiting and self.parent.clean
         if isinstance(result, NetdslError):
-            self._report(result.diagnostics, last)
+            self.parent.clean = False
+            self._report(result.diagnostics)
             return  # every error ignored: passes, not measured and not run (as `netdsl check`)
-        self._report(result.stats.warnings, last)
+        last = not self.parent.waiting and self.parent.clean
+        self._report(result.stats.warnings, self.source if last else None)
         if self.config.getoption("netdsl_run"):
             _run_once(result.graph)
 
-    def _report(self, diags: Iterable[Diagnostic], last: bool = False) -> None:
-        """Fail with the diagnostics that `# netdsl: ignore[...]` comments do not drop (and, from
-        the file's last network, its comments that dropped nothing: W001), if one fails the test
-        (an error; a warning with --netdsl-strict); else warn with them."""
-        suppressor = self.parent.suppressor if isinstance(self.parent, NetFile) else Suppressor()
-        kept = suppressor.keep(diags)
-        if last and self.source is not None:
-            kept += suppressor.unused(self.source)
+    def _report(self, diags: Iterable[Diagnostic], judged: Source | None = None) -> None:
+        """Fail with the diagnostics that `# netdsl: ignore[...]` comments do not drop (and the
+        comments of `judged`, the file whose last network this is, that dropped nothing: W001),
+        if one fails the test (an error; a warning with --netdsl-strict); else warn with them."""
+        assert isinstance(self.parent, NetFile)
+        kept = self.parent.suppressor.keep(diags)
+        if judged is not None:
+            kept += self.parent.suppressor.unused(judged)
         strict = self.config.getoption("netdsl_strict")
         if any(strict or d.severity is Severity.ERROR for d in kept):
             raise NetdslError(kept)
