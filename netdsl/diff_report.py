@@ -112,7 +112,8 @@ def _text(diff: Diff) -> str:
             lines.append(f"network {n.name}: {_status(diff, n)}")
             continue
         lines.append(f"network {n.name}: changed")
-        lines += [f"  {line}" for line in _at_sizes(n)]
+        if note := _at_sizes(n):
+            lines.append(f"  {note}")
         lines += _table(("metric", "old", "new", "change", "%"), [
             (METRICS[m], _number(d.old), _number(d.new), _signed(d.delta), _percent(d))
             for m, d in n.totals.items()], left=1)
@@ -158,16 +159,16 @@ def _sizes(n: NetworkDiff, side: str) -> str:
             f"{_number(v['peak_bytes'])} bytes peak memory")
 
 
-def _at_sizes(n: NetworkDiff) -> list[str]:
+def _at_sizes(n: NetworkDiff) -> str:
     """A line saying that the two sides' numbers are at different named input sizes, and why;
-    none where they are at the same."""
+    "" where they are at the same."""
     old, new = n.sizes
     if old == new:
-        return []
+        return ""
     if old.keys() == new.keys():
-        return [f"old numbers at {_binding(old)}: it does not build at the new {_binding(new)}"]
-    return [f"old numbers at {_binding(old)}, new at {_binding(new)}: the versions name "
-            "different sizes"]
+        return f"old numbers at {_binding(old)}: it does not build at the new {_binding(new)}"
+    return (f"old numbers at {_binding(old)}, new at {_binding(new)}: the versions name "
+            "different sizes")
 
 
 def _binding(sizes: dict[str, int]) -> str:
@@ -216,8 +217,8 @@ def _markdown(diff: Diff) -> str:
         if n.status != "changed":
             lines.append(_status(diff, n).split(" (", 1)[1][:-1] + ".")
             continue
-        lines += [f"{line[0].upper()}{line[1:]}." for line in _at_sizes(n)] + [""] * bool(
-            _at_sizes(n))
+        if note := _at_sizes(n):
+            lines += [f"{note[0].upper()}{note[1:]}.", ""]
         lines += _md_table(("metric", "old", "new", "change", "%"), [
             (METRICS[m], _number(d.old), _number(d.new), _signed(d.delta), _percent(d))
             for m, d in n.totals.items()], numbers=1)
